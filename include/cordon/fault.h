@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Fault injection, compiled in only with -DCORDON_FAULT_INJECTION=ON (the
+ * test builds). CORDON_FAULT=<step> makes that step fail with EIO so tests
+ * can prove a failed setup step fails the job and leaves nothing behind.
+ */
+
+/* Read CORDON_FAULT once; call before any clone. Context: parent. */
+void cd_fault_init(void);
+
+/* Non-zero if @step should fail now. Context: any, child included. */
+int cd_fault(const char *step);

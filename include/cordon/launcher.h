@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+
+#include "cordon/cgroup.h"
+#include "cordon/err.h"
+#include "cordon/plan.h"
+#include "cordon/result.h"
+
+/* Host uids for jobs: one per concurrently running job ("slot"). The
+ * default range lies in what systemd documents as unused
+ * (docs/operations.md). */
+#define CD_DEFAULT_UID_BASE  1879048192u /* 0x70000000 */
+#define CD_DEFAULT_UID_COUNT 1024u
+#define CD_DEFAULT_RUN_DIR   "/run/cordon"
+
+struct cd_launcher_config {
+        const char *run_dir; /* slot leases live in <run_dir>/slots; NULL: /run/cordon */
+        uint32_t uid_base;   /* 0: CD_DEFAULT_UID_BASE */
+        uint32_t uid_count;  /* 0: CD_DEFAULT_UID_COUNT */
+        struct cd_cgroup_config cgroup;
+};
+
+/* Process-wide launcher state: cgroup hierarchy, seccomp programs, slot
+ * directory. Opaque. */
+struct cd_launcher;
+
+/*
+ * Prepare this process to launch sandboxes: check it is root, drop its own
+ * supplementary groups (the sandbox's user namespace cannot, see
+ * sandbox/creds.c), probe cgroups, build the seccomp programs. Returns 0
+ * and the launcher in *@ret, or -errno with @err saying what is missing.
+ * Context: parent, before any thread that could race with the setgroups.
+ */
+int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **ret,
+                    struct cd_err *err);
+struct cd_launcher *cd_launcher_free(struct cd_launcher *l);
+
+/* The cgroup mode in use. */
+enum cd_cgroup_mode cd_launcher_cgroup_mode(const struct cd_launcher *l);
+
+/* Where the job's standard streams go. */
+struct cd_launch_io {
+        int stdin_fd;              /* relayed to the job's stdin; -1: the job reads EOF */
+        int stdout_fd;             /* the job's stdout is relayed here; -1: discarded */
+        int stderr_fd;
+        uint64_t output_cap_bytes; /* per stream, beyond it output is dropped; 0: no cap */
+        int cancel_fd;             /* becomes readable to cancel the job (signalfd,
+                                    * eventfd); -1: none */
+};
+
+/*
+ * Run @plan in a fresh sandbox and wait for it: the six steps of
+ * docs/architecture.md. Always fills @ret. Returns 0 when the job ran
+ * (whatever its verdict), or -errno when it could not be started: then
+ * ret->verdict is setup_error (or rejected for an invalid plan) and
+ * ret->error says which step failed. Nothing is left behind either way.
+ * Context: parent.
+ */
+int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd_launch_io *io,
+              struct cd_result *ret);

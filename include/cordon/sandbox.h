@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/capability.h>
+#include <sys/types.h>
+
+#include "cordon/err.h"
+#include "cordon/plan.h"
+
+/*
+ * The sandbox is built in two halves. The parent (the supervisor) prepares
+ * everything that needs allocation or host privileges before clone3():
+ * detached mounts, the seccomp program, the capability set. The child only
+ * executes that preparation: it never allocates, never uses stdio and never
+ * logs; it reports through the status pipe with struct cd_child_msg.
+ */
+
+/* Status pipe messages, child to parent. Each is written whole (< PIPE_BUF). */
+enum cd_child_msg_kind {
+        CD_MSG_SETUP_FAILED = 1, /* err says which step failed; the job never ran */
+        CD_MSG_STARTED,          /* the payload's execve() succeeded */
+        CD_MSG_EXEC_FAILED,      /* the sandbox was complete but execve() failed (err) */
+        CD_MSG_EXITED,           /* the payload ended; status is its wait status */
+};
+
+struct cd_child_msg {
+        uint32_t kind;
+        int32_t status;
+        struct cd_err err;
+};
+
+/* A detached read-only mount tree (open_tree) and where it goes in the sandbox. */
+struct cd_tree {
+        int fd;
+        char *target; /* relative to the sandbox root, no leading '/' */
+};
+
+/* The prebuilt seccomp-bpf programs (cd_seccomp_build); opaque. */
+struct cd_seccomp;
+
+/* Everything the child needs, prepared by the parent. All fds are O_CLOEXEC. */
+struct cd_sandbox {
+        const struct cd_plan *plan;
+        int root_fd;              /* detached tmpfs: the new root, read-only */
+        struct cd_tree *trees;    /* host trees to attach below the root */
+        size_t n_trees;
+        int work_fd;              /* detached tmpfs mounts, owned by the job's host uid */
+        int out_fd;
+        int tmp_fd;
+        int shm_fd;
+        int go_fd;                /* child reads: 'm' maps written, 'g' go */
+        int msg_fd;               /* child writes struct cd_child_msg */
+        int stdio[3];             /* the job's stdin, stdout, stderr */
+        const struct cd_seccomp *seccomp;
+        cap_t nocaps;             /* an empty capability set, for cap_set_proc() (borrowed) */
+        int landlock_abi;         /* 0: the kernel has no Landlock */
+};
+
+/* Initialise @sb with every fd at -1. */
+void cd_sandbox_init(struct cd_sandbox *sb, const struct cd_plan *plan);
+
+/* Close every fd in @sb and free what the parent allocated. Idempotent. Context: parent. */
+void cd_sandbox_destroy(struct cd_sandbox *sb);
+
+/*
+ * Parent side, before clone3: build the detached read-only root tmpfs with
+ * its skeleton, generated /etc files, the filtered host /etc and /dev nodes,
+ * and clone the host trees of plan->binds. Fills sb->root_fd and sb->trees.
+ */
+int cd_rootfs_build(struct cd_sandbox *sb, struct cd_err *err);
+
+/*
+ * Parent side, before clone3: create the job's scratch tmpfs mounts (/work,
+ * /out, /tmp, /dev/shm), sized by the plan's limits, detached and owned by
+ * @host_uid/@host_gid. The job's data lives only in them: they vanish with
+ * the last fd and the sandbox's mount namespace.
+ */
+int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, struct cd_err *err);
+
+/*
+ * Parent side, after clone3: deny setgroups, then write uid_map and gid_map
+ * of @pid: the plan's job uid/gid inside maps to @host_uid/@host_gid, and
+ * nothing else is mapped.
+ */
+int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid,
+                           gid_t host_gid, struct cd_err *err);
+
+/* Parent side, after clone3: bring up loopback in the network namespace of @pidfd (libnl). */
+int cd_net_setup_parent(int pidfd, struct cd_err *err);
+
+/*
+ * Parent side, once per process: build the seccomp program the payload
+ * loads last before execve. Returns 0 and a program to free with
+ * cd_seccomp_free().
+ */
+int cd_seccomp_build(struct cd_seccomp **ret, struct cd_err *err);
+struct cd_seccomp *cd_seccomp_free(struct cd_seccomp *s);
+
+/* The Landlock ABI the kernel offers, 0 when none. Context: any. */
+int cd_landlock_abi(void);
+
+/*
+ * Child side, right after clone3: build the sandbox from @sb, become pid 1
+ * of the job, start the payload and report. Never returns: ends with
+ * _exit(). Context: child; no allocation, no stdio, no logging.
+ */
+__attribute__((noreturn)) void cd_sandbox_child(const struct cd_sandbox *sb);

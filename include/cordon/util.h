@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Parse a decimal unsigned integer. Rejects an empty string, a sign,
+ * whitespace, overflow and trailing junk. Returns 0 or -EINVAL/-ERANGE.
+ */
+int cd_parse_u64(const char *s, uint64_t *ret);
+
+/*
+ * Parse a size: digits with an optional binary suffix K, M, G or T (also
+ * KiB, MiB, ...; B alone means bytes). "1G" = 1073741824. Returns 0,
+ * -EINVAL (junk) or -ERANGE (overflow).
+ */
+int cd_parse_size(const char *s, uint64_t *ret);
+
+/*
+ * Parse a duration into milliseconds: digits with a suffix ms, s, m or h;
+ * bare digits are seconds. "300s" = 300000. Returns 0, -EINVAL or -ERANGE.
+ */
+int cd_parse_duration_ms(const char *s, uint64_t *ret);
+
+/*
+ * Parse a CPU count with up to three decimals ("0.5", "2", "1.125") into
+ * thousandths of a CPU. Returns 0, -EINVAL or -ERANGE.
+ */
+int cd_parse_millicpus(const char *s, uint64_t *ret);
+
+/* Monotonic clock in milliseconds / nanoseconds. */
+uint64_t cd_now_ms(void);
+uint64_t cd_now_ns(void);
+
+/*
+ * Write @data to @name relative to @dirfd (a cgroup or /proc file): opened
+ * O_WRONLY|O_NOFOLLOW|O_CLOEXEC, one write(2). Returns 0 or -errno.
+ * Context: any, child included (no allocation).
+ */
+int cd_write_at(int dirfd, const char *name, const char *data);
+
+/*
+ * Read up to @size-1 bytes of @name relative to @dirfd into @buf,
+ * NUL-terminated. Returns the length or -errno. For small kernel files.
+ */
+ssize_t cd_read_at(int dirfd, const char *name, char *buf, size_t size);
+
+/* write(2) all of @buf, retrying on EINTR and short writes. Returns 0 or -errno. */
+int cd_write_all(int fd, const void *buf, size_t len);
+
+/* read(2) exactly @len bytes. Returns 1 when read, 0 on EOF before any byte, -errno otherwise
+ * (-EPIPE on EOF after a partial read). */
+int cd_read_exact(int fd, void *buf, size_t len);
+
+/* Number of strings in a NULL-terminated array. */
+size_t cd_strv_length(char *const *v);
+
+/* Deep copy of a NULL-terminated string array, or NULL on ENOMEM. */
+char **cd_strv_copy(char *const *v);
+
+/* Append a copy of @s to *@v (NULL-terminated, may be NULL). Returns 0 or -ENOMEM. */
+int cd_strv_push(char ***v, const char *s);
+
+/* Random bytes as lowercase hex into @buf (2*@nbytes+1 bytes). Returns 0 or -errno. */
+int cd_random_hex(char *buf, size_t nbytes);

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "cordon/cgroup.h"
+
+/* Leaf slots in struct cd_cgroup.fd for v1; v2 uses CG_V2. */
+enum { CG_MEMORY, CG_CPU, CG_CPUACCT, CG_PIDS, CG_FREEZER, _CG_MAX };
+#define CG_V2 0
+
+struct cg_ops {
+        int (*create_leaf)(struct cd_cgroup *cg, const struct cd_limits *l, struct cd_err *err);
+        int (*enter)(const struct cd_cgroup *cg, struct cd_err *err);
+        int (*leave)(const struct cd_cgroup *cg, struct cd_err *err);
+        int (*cpu_usage_us)(const struct cd_cgroup *cg, uint64_t *ret);
+        int (*usage)(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
+        int (*kill)(const struct cd_cgroup *cg, struct cd_err *err);
+        bool (*is_empty)(const struct cd_cgroup *cg);
+};
+
+struct cd_cgroup_host {
+        enum cd_cgroup_mode mode;
+        const struct cg_ops *ops;
+        /* Parent directory per hierarchy; v1 comounted controllers share
+         * one (alias[i] is the slot that owns the directory, else i). */
+        int parent_fd[_CG_MAX];
+        int alias[_CG_MAX];
+        int self_fd[_CG_MAX]; /* v1: the opening thread's own cgroup, to return to */
+        bool memsw;       /* v1: memory.memsw.* exists */
+        bool swap_max;    /* v2: memory.swap.max exists */
+        bool swap_active; /* the host has swap enabled */
+};
+
+extern const struct cg_ops cd_cgroup_v1_ops;
+extern const struct cg_ops cd_cgroup_v2_ops;
+
+int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *parent,
+                      struct cd_err *err);
+int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *parent,
+                      struct cd_err *err);
+
+/* Shared helpers (cgroup.c). */
+
+/* Value of "key N" in a keyed file such as memory.events; -ENOENT if absent. */
+int cd_cgroup_keyed(const char *buf, const char *key, uint64_t *ret);
+
+/* Read a file holding one number. */
+int cd_cgroup_read_u64(int dirfd, const char *name, uint64_t *ret);
+
+/* Write a number. */
+int cd_cgroup_write_u64(int dirfd, const char *name, uint64_t v);
+
+/* mkdir -p @path below @root_fd (admin-configured, not job-writable) and open it. */
+int cd_cgroup_open_parent(int root_fd, const char *path, int *ret_fd, struct cd_err *err);
+
+/* Wait up to @timeout_ms for @is_empty. Sleeps between checks: the cgroup v1
+ * interface has no notification for "empty". */
+bool cd_cgroup_wait_empty(const struct cd_cgroup *cg, uint64_t timeout_ms);
+
+/* Read a cgroup.procs-style file and call @fn for each pid. */
+int cd_cgroup_for_each_pid(int dirfd, const char *file, int (*fn)(pid_t pid, void *u), void *u);
+
+/* True if /proc/swaps lists any active swap. */
+bool cd_cgroup_swap_active(void);

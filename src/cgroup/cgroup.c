@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/fault.h"
+#include "cordon/util.h"
+#include "cgroup-internal.h"
+
+#define DEFAULT_ROOT   "/sys/fs/cgroup"
+#define DEFAULT_PARENT "cordon"
+
+const char *cd_cgroup_mode_to_string(enum cd_cgroup_mode mode)
+{
+        switch (mode) {
+        case CD_CGROUP_V1:
+                return "v1";
+        case CD_CGROUP_V2:
+                return "v2";
+        case CD_CGROUP_AUTO:
+                return "auto";
+        }
+        return "unknown";
+}
+
+int cd_cgroup_mode_from_string(const char *s, enum cd_cgroup_mode *ret)
+{
+        if (strcmp(s, "v1") == 0)
+                *ret = CD_CGROUP_V1;
+        else if (strcmp(s, "v2") == 0)
+                *ret = CD_CGROUP_V2;
+        else if (strcmp(s, "auto") == 0)
+                *ret = CD_CGROUP_AUTO;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static bool is_cgroup2(const char *root)
+{
+        struct statfs fs;
+
+        return statfs(root, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+int cd_cgroup_host_open(const struct cd_cgroup_config *cfg, struct cd_cgroup_host **ret,
+                        struct cd_err *err)
+{
+        const char *root = cfg && cfg->root ? cfg->root : DEFAULT_ROOT;
+        const char *parent = cfg ? cfg->parent : NULL;
+        enum cd_cgroup_mode mode = cfg ? cfg->mode : CD_CGROUP_AUTO;
+        struct cd_cgroup_host *h;
+        int r;
+
+        if (mode == CD_CGROUP_AUTO)
+                mode = is_cgroup2(root) ? CD_CGROUP_V2 : CD_CGROUP_V1;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return cd_err_set(err, ENOMEM, "cgroup: out of memory");
+        for (int i = 0; i < _CG_MAX; i++) {
+                h->parent_fd[i] = -1;
+                h->self_fd[i] = -1;
+                h->alias[i] = i;
+        }
+        h->mode = mode;
+        h->swap_active = cd_cgroup_swap_active();
+        if (mode == CD_CGROUP_V2) {
+                h->ops = &cd_cgroup_v2_ops;
+                r = cd_cgroup_v2_open(h, root, parent, err);
+        } else {
+                h->ops = &cd_cgroup_v1_ops;
+                r = cd_cgroup_v1_open(h, root, parent ? parent : DEFAULT_PARENT, err);
+        }
+        if (r < 0) {
+                (void) cd_cgroup_host_free(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+struct cd_cgroup_host *cd_cgroup_host_free(struct cd_cgroup_host *h)
+{
+        if (!h)
+                return NULL;
+        for (int i = 0; i < _CG_MAX; i++)
+                if (h->alias[i] == i) {
+                        (void) cd_close(h->parent_fd[i]);
+                        (void) cd_close(h->self_fd[i]);
+                }
+        free(h);
+        return NULL;
+}
+
+enum cd_cgroup_mode cd_cgroup_host_mode(const struct cd_cgroup_host *h)
+{
+        return h->mode;
+}
+
+void cd_cgroup_init(struct cd_cgroup *cg)
+{
+        *cg = (struct cd_cgroup){ 0 };
+        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++)
+                cg->fd[i] = -1;
+}
+
+static bool valid_name(const char *name)
+{
+        size_t n = strlen(name);
+
+        if (n == 0 || n >= sizeof(((struct cd_cgroup *) 0)->name) || name[0] == '.')
+                return false;
+        return strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+int cd_cgroup_create(struct cd_cgroup *cg, const struct cd_cgroup_host *h, const char *name,
+                     const struct cd_limits *l, struct cd_err *err)
+{
+        if (!valid_name(name))
+                return cd_err_set(err, CD_E_INVALID, "cgroup: invalid name");
+        if (h->swap_active && !(h->mode == CD_CGROUP_V2 ? h->swap_max : h->memsw))
+                return cd_err_set(err, CD_E_UNSUPPORTED,
+                                  "cgroup: swap is on but the kernel does not account it "
+                                  "(boot with swapaccount=1): the memory limit would not hold");
+        if (cd_fault("cgroup"))
+                return cd_err_set(err, CD_E_FAULT, "cgroup: injected fault");
+        cg->host = h;
+        (void) snprintf(cg->name, sizeof(cg->name), "%s", name);
+        return h->ops->create_leaf(cg, l, err);
+}
+
+int cd_cgroup_clone_fd(const struct cd_cgroup *cg)
+{
+        return cg->host->mode == CD_CGROUP_V2 ? cg->fd[CG_V2] : -1;
+}
+
+int cd_cgroup_enter(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        return cg->host->ops->enter(cg, err);
+}
+
+int cd_cgroup_leave(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        return cg->host->ops->leave(cg, err);
+}
+
+int cd_cgroup_cpu_usage_us(const struct cd_cgroup *cg, uint64_t *ret)
+{
+        return cg->host->ops->cpu_usage_us(cg, ret);
+}
+
+int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err)
+{
+        *ret = (struct cd_cgroup_usage){ 0 };
+        return cg->host->ops->usage(cg, ret, err);
+}
+
+int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        return cg->host->ops->kill(cg, err);
+}
+
+bool cd_cgroup_is_empty(const struct cd_cgroup *cg)
+{
+        return cg->host->ops->is_empty(cg);
+}
+
+/* rmdir(2) on a cgroup can fail with EBUSY for a moment after its last task
+ * was reaped; the kernel removes the task from the cgroup asynchronously. */
+static int remove_leaf(int parent_fd, const char *name)
+{
+        for (int i = 0; i < 200; i++) {
+                struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+                if (unlinkat(parent_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                        return 0;
+                if (errno != EBUSY)
+                        return -errno;
+                (void) nanosleep(&ts, NULL);
+        }
+        return -EBUSY;
+}
+
+int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err)
+{
+        const struct cd_cgroup_host *h = cg->host;
+        int r;
+
+        if (!h)
+                return 0;
+        if (!cd_cgroup_is_empty(cg)) {
+                r = cd_cgroup_kill(cg, err);
+                if (r < 0)
+                        return r;
+        }
+        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++) {
+                if (cg->fd[i] < 0)
+                        continue;
+                cg->fd[i] = cd_close(cg->fd[i]);
+                r = remove_leaf(h->parent_fd[i], cg->name);
+                if (r < 0)
+                        return cd_err_neg(err, r, "cgroup: remove %s", cg->name);
+        }
+        cg->host = NULL;
+        return 0;
+}
+
+static int sweep_one(const struct cd_cgroup_host *h, const char *name, struct cd_err *err)
+{
+        struct cd_cgroup cg;
+
+        cd_cgroup_init(&cg);
+        cg.host = h;
+        (void) snprintf(cg.name, sizeof(cg.name), "%s", name);
+        for (int i = 0; i < _CG_MAX && i < CD_CGROUP_MAX_FDS; i++) {
+                if (h->alias[i] != i || h->parent_fd[i] < 0)
+                        continue;
+                cg.fd[i] = openat(h->parent_fd[i], name,
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (cg.fd[i] < 0 && errno != ENOENT) {
+                        int r = cd_err_errno(err, "cgroup: open stale %s", name);
+
+                        (void) cd_cgroup_destroy(&cg, err);
+                        return r;
+                }
+        }
+        return cd_cgroup_destroy(&cg, err);
+}
+
+int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
+                    bool (*is_stale)(const char *name, void *userdata), void *userdata,
+                    struct cd_err *err)
+{
+        int first = h->mode == CD_CGROUP_V2 ? CG_V2 : CG_MEMORY;
+        cleanup_close int fd = -1;
+        DIR *d;
+        struct dirent *de;
+        int n = 0, r = 0;
+
+        fd = openat(h->parent_fd[first], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "cgroup: open parent");
+        d = fdopendir(fd);
+        if (!d)
+                return cd_err_errno(err, "cgroup: fdopendir");
+        fd = -1;
+        while (r == 0 && (de = readdir(d))) {
+                if (de->d_type != DT_DIR || strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
+                    !valid_name(de->d_name) || !is_stale(de->d_name, userdata))
+                        continue;
+                r = sweep_one(h, de->d_name, err);
+                if (r == 0)
+                        n++;
+        }
+        (void) closedir(d);
+        return r < 0 ? r : n;
+}
+
+int cd_cgroup_keyed(const char *buf, const char *key, uint64_t *ret)
+{
+        size_t klen = strlen(key);
+
+        for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                char num[32];
+                size_t n;
+
+                if (strncmp(p, key, klen) != 0 || p[klen] != ' ')
+                        continue;
+                n = strcspn(p + klen + 1, "\n");
+                if (n == 0 || n >= sizeof(num))
+                        return -EINVAL;
+                memcpy(num, p + klen + 1, n);
+                num[n] = '\0';
+                return cd_parse_u64(num, ret);
+        }
+        return -ENOENT;
+}
+
+int cd_cgroup_read_u64(int dirfd, const char *name, uint64_t *ret)
+{
+        char buf[64];
+        ssize_t n = cd_read_at(dirfd, name, buf, sizeof(buf));
+
+        if (n < 0)
+                return (int) n;
+        buf[strcspn(buf, "\n")] = '\0';
+        if (strcmp(buf, "max") == 0) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        return cd_parse_u64(buf, ret);
+}
+
+int cd_cgroup_write_u64(int dirfd, const char *name, uint64_t v)
+{
+        char buf[32];
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return cd_write_at(dirfd, name, buf);
+}
+
+int cd_cgroup_open_parent(int root_fd, const char *path, int *ret_fd, struct cd_err *err)
+{
+        cleanup_close int cur = -1;
+        char comp[256];
+
+        cur = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cur < 0)
+                return cd_err_errno(err, "cgroup: open hierarchy root");
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, "/");
+                int next;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                if (n >= sizeof(comp) || (n <= 2 && strncmp(p, "..", n) == 0))
+                        return cd_err_set(err, CD_E_INVALID, "cgroup: bad parent path %s", path);
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                if (mkdirat(cur, comp, 0755) < 0 && errno != EEXIST)
+                        return cd_err_errno(err, "cgroup: create parent %s", path);
+                next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        return cd_err_errno(err, "cgroup: open parent %s", path);
+                (void) cd_close(cur);
+                cur = next;
+                p += n;
+        }
+        *ret_fd = TAKE_FD(cur);
+        return 0;
+}
+
+bool cd_cgroup_wait_empty(const struct cd_cgroup *cg, uint64_t timeout_ms)
+{
+        uint64_t deadline = cd_now_ms() + timeout_ms;
+
+        for (;;) {
+                struct timespec ts = { 0, 1000 * 1000 };
+
+                if (cd_cgroup_is_empty(cg))
+                        return true;
+                if (cd_now_ms() >= deadline)
+                        return false;
+                (void) nanosleep(&ts, NULL);
+        }
+}
+
+int cd_cgroup_for_each_pid(int dirfd, const char *file, int (*fn)(pid_t pid, void *u), void *u)
+{
+        cleanup_close int fd = -1;
+        char buf[8192], num[16];
+        size_t nlen = 0;
+        ssize_t n;
+        int r;
+
+        fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+                for (ssize_t i = 0; i < n; i++) {
+                        uint64_t pid;
+
+                        if (buf[i] != '\n') {
+                                if (nlen + 1 >= sizeof(num))
+                                        return -EINVAL;
+                                num[nlen++] = buf[i];
+                                continue;
+                        }
+                        num[nlen] = '\0';
+                        nlen = 0;
+                        if (cd_parse_u64(num, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+                                return -EINVAL;
+                        r = fn((pid_t) pid, u);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return n < 0 ? -errno : 0;
+}
+
+bool cd_cgroup_swap_active(void)
+{
+        char buf[512];
+        ssize_t n = cd_read_at(AT_FDCWD, "/proc/swaps", buf, sizeof(buf));
+
+        /* The first line is a header; any second line is an active swap area. */
+        return n > 0 && strchr(buf, '\n') && strchr(buf, '\n')[1] != '\0';
+}

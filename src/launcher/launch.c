@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The launch sequence of docs/architecture.md, one call per step. Every
+ * step's state is undone by stop_job(), whatever step failed: a job either
+ * runs fully isolated or not at all, and nothing is left behind.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/fault.h"
+#include "cordon/util.h"
+#include "launcher-internal.h"
+
+/* Steps 1 to 3 (the child runs 3 to 5 once released). */
+static int start_job(struct cd_job *job, struct cd_err *err)
+{
+        int r;
+
+        r = cd_slot_acquire(job->l, &job->slot, err);
+        if (r < 0)
+                return r;
+        r = cd_cgroup_create(&job->cg, job->l->cgroup, job->slot.name, &job->plan->limits, err);
+        if (r < 0)
+                return r;
+        r = cd_rootfs_build(&job->sb, err);
+        if (r < 0)
+                return r;
+        r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
+        if (r < 0)
+                return r;
+        r = cd_relay_open(&job->relay, job->io, job->sb.stdio, err);
+        if (r < 0)
+                return r;
+        r = cd_clone_sandbox(&job->sb, &job->cg, &job->child, err);
+        if (r < 0)
+                return r;
+        r = cd_userns_setup_parent(job->plan, job->child.pid, job->slot.uid, job->slot.gid, err);
+        if (r < 0)
+                return r;
+        r = cd_clone_release(&job->child, 'm', err);
+        if (r < 0)
+                return r;
+        r = cd_net_setup_parent(job->child.pidfd, err);
+        if (r < 0)
+                return r;
+        return cd_clone_release(&job->child, 'g', err);
+}
+
+/* After a parent-side failure, the child may have failed first and said
+ * why; its reason is the one to report. */
+static void prefer_child_error(struct cd_job *job, struct cd_err *err)
+{
+        struct cd_child_msg m;
+
+        if (job->child.pid <= 0 || job->child.msg_fd < 0)
+                return;
+        cd_clone_kill(&job->child); /* dead now: the reads below end at EOF */
+        while (cd_read_exact(job->child.msg_fd, &m, sizeof(m)) > 0)
+                if (m.kind == CD_MSG_SETUP_FAILED) {
+                        *err = m.err;
+                        err->msg[sizeof(err->msg) - 1] = '\0';
+                        return;
+                }
+}
+
+static int stop_job(struct cd_job *job, struct cd_err *err)
+{
+        int r;
+
+        cd_clone_destroy(&job->child);
+        cd_relay_close(&job->relay);
+        r = cd_cgroup_destroy(&job->cg, err);
+        cd_sandbox_destroy(&job->sb);
+        /* A cgroup that could not be removed keeps its slot's name; the next
+         * holder of the slot removes it (cgroup/cgroup.c). */
+        cd_slot_release(&job->slot);
+        return r;
+}
+
+static void job_init(struct cd_job *job, struct cd_launcher *l, const struct cd_plan *plan,
+                     const struct cd_launch_io *io)
+{
+        *job = (struct cd_job){ .l = l, .plan = plan, .io = io, .start_ms = cd_now_ms() };
+        job->slot.lock_fd = -1;
+        cd_cgroup_init(&job->cg);
+        cd_sandbox_init(&job->sb, plan);
+        job->sb.seccomp = l->seccomp;
+        job->sb.nocaps = l->nocaps;
+        job->sb.landlock_abi = l->landlock_abi;
+        cd_child_init(&job->child);
+        for (int i = 0; i < 3; i++)
+                job->relay.s[i] = (struct cd_stream){ .src = -1, .dst = -1 };
+}
+
+static void result_init(struct cd_result *ret, const struct cd_launcher *l,
+                        const struct cd_plan *plan)
+{
+        *ret = (struct cd_result){
+                .verdict = CD_VERDICT_SETUP_ERROR,
+                .exit_code = -1,
+                .limits = plan->limits,
+                .cgroup_mode = cd_cgroup_mode_to_string(cd_cgroup_host_mode(l->cgroup)),
+                .landlock_abi = l->landlock_abi,
+        };
+}
+
+int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd_launch_io *io,
+              struct cd_result *ret)
+{
+        struct cd_err cleanup_err = { 0 };
+        struct cd_job job;
+        int r, rc;
+
+        result_init(ret, l, plan);
+        r = cd_plan_validate(plan, &ret->error);
+        if (r < 0) {
+                ret->verdict = CD_VERDICT_REJECTED;
+                return r;
+        }
+        job_init(&job, l, plan, io);
+        r = start_job(&job, &ret->error);
+        if (r < 0)
+                prefer_child_error(&job, &ret->error);
+        else
+                r = cd_supervise(&job, ret, &ret->error);
+        ret->host_uid = job.slot.uid;
+        rc = stop_job(&job, &cleanup_err);
+        ret->wall_ms = cd_now_ms() - job.start_ms;
+        if (r == 0 && ret->verdict == CD_VERDICT_SETUP_ERROR)
+                r = -(ret->error.code > 0 ? ret->error.code : EIO);
+        if (r < 0) {
+                ret->verdict = CD_VERDICT_SETUP_ERROR;
+                return r;
+        }
+        if (rc < 0) {
+                ret->error = cleanup_err;
+                return rc;
+        }
+        return 0;
+}
+
+static int open_run_dir(const char *path, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "launcher: create %s", path);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "launcher: open %s", path);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "launcher: stat %s", path);
+        if (st.st_uid != 0 || (st.st_mode & 022))
+                return cd_err_set(err, EPERM, "launcher: %s must be root's and not group or "
+                                              "world writable", path);
+        return TAKE_FD(fd);
+}
+
+static int open_slots(const char *run_dir, struct cd_err *err)
+{
+        cleanup_close int run = open_run_dir(run_dir, err);
+        int fd;
+
+        if (run < 0)
+                return run;
+        if (mkdirat(run, "slots", 0700) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "launcher: create %s/slots", run_dir);
+        fd = openat(run, "slots", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "launcher: open %s/slots", run_dir);
+        return fd;
+}
+
+static int check_uid_range(uint32_t base, uint32_t count, struct cd_err *err)
+{
+        uint64_t end = (uint64_t) base + count; /* exclusive */
+
+        if (count == 0 || base < 65536 || end > 0xfffffffeULL)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "launcher: the job uid range must lie within [65536, 2^32-2)");
+        return 0;
+}
+
+int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **ret,
+                    struct cd_err *err)
+{
+        struct cd_launcher *l;
+        int r;
+
+        if (geteuid() != 0)
+                return cd_err_set(err, EPERM, "launcher: building sandboxes needs root");
+        /* Writes to a dead child's pipe must fail with EPIPE, not kill us. */
+        if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+                return cd_err_errno(err, "launcher: ignore SIGPIPE");
+        if (setgroups(0, NULL) < 0)
+                return cd_err_errno(err, "launcher: drop supplementary groups");
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return cd_err_set(err, ENOMEM, "launcher: out of memory");
+        l->slots_fd = -1;
+        l->uid_base = cfg && cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
+        l->uid_count = cfg && cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
+        r = check_uid_range(l->uid_base, l->uid_count, err);
+        if (r == 0) {
+                l->slots_fd = open_slots(cfg && cfg->run_dir ? cfg->run_dir : CD_DEFAULT_RUN_DIR,
+                                         err);
+                r = l->slots_fd < 0 ? l->slots_fd : 0;
+        }
+        if (r == 0)
+                r = cd_cgroup_host_open(cfg ? &cfg->cgroup : NULL, &l->cgroup, err);
+        if (r == 0)
+                r = cd_seccomp_build(&l->seccomp, err);
+        if (r == 0) {
+                l->nocaps = cap_init();
+                if (!l->nocaps)
+                        r = cd_err_errno(err, "launcher: cap_init");
+        }
+        if (r < 0) {
+                (void) cd_launcher_free(l);
+                return r;
+        }
+        l->landlock_abi = cd_landlock_abi();
+        cd_fault_init();
+        *ret = l;
+        return 0;
+}
+
+struct cd_launcher *cd_launcher_free(struct cd_launcher *l)
+{
+        if (!l)
+                return NULL;
+        (void) cd_cgroup_host_free(l->cgroup);
+        (void) cd_seccomp_free(l->seccomp);
+        if (l->nocaps)
+                (void) cap_free(l->nocaps);
+        (void) cd_close(l->slots_fd);
+        free(l);
+        return NULL;
+}
+
+enum cd_cgroup_mode cd_launcher_cgroup_mode(const struct cd_launcher *l)
+{
+        return cd_cgroup_host_mode(l->cgroup);
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cordon/cgroup.h"
+#include "cordon/launcher.h"
+#include "cordon/sandbox.h"
+
+struct cd_launcher {
+        struct cd_cgroup_host *cgroup;
+        struct cd_seccomp *seccomp;
+        cap_t nocaps;
+        int slots_fd;
+        uint32_t uid_base;
+        uint32_t uid_count;
+        int landlock_abi;
+};
+
+/* A lease on one host uid, held by an flock(2) on <run_dir>/slots/<n>: it
+ * ends with the process that holds it, so a killed supervisor frees it. */
+struct cd_slot {
+        int lock_fd;
+        uint32_t index;
+        uid_t uid;
+        gid_t gid;
+        char name[32]; /* the job cgroup's name, "slot-<n>" */
+};
+
+int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err);
+void cd_slot_release(struct cd_slot *s);
+
+/* The sandbox's pid 1 as the parent sees it. */
+struct cd_child {
+        pid_t pid;
+        int pidfd;
+        int go_fd;  /* parent writes the go bytes */
+        int msg_fd; /* parent reads struct cd_child_msg */
+        bool reaped;
+        siginfo_t exit_info;
+};
+
+void cd_child_init(struct cd_child *c);
+/* Step 2: clone3 the sandbox's pid 1 into all its namespaces, born inside @cg. */
+int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, struct cd_child *ret,
+                     struct cd_err *err);
+int cd_clone_release(struct cd_child *c, char step, struct cd_err *err);
+/* Reap the child if it has exited; returns 1 when reaped, 0 if still running. */
+int cd_clone_try_reap(struct cd_child *c);
+/* SIGKILL (which takes its whole pid namespace with it) and reap. Idempotent. */
+void cd_clone_kill(struct cd_child *c);
+/* cd_clone_kill(), then close the fds. Idempotent. */
+void cd_clone_destroy(struct cd_child *c);
+
+/* One relayed standard stream. */
+struct cd_stream {
+        int src;
+        int dst;
+        bool own_src, own_dst; /* our pipe ends, closed by us */
+        bool src_eof;
+        bool dst_broken;
+        char *buf;
+        size_t len, off;
+        uint64_t total;
+        uint64_t cap;
+        bool truncated;
+};
+
+struct cd_relay {
+        struct cd_stream s[3];
+};
+
+/* Make the job's stdio pipes; their child ends go to @child_stdio. */
+int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_stdio[3],
+                  struct cd_err *err);
+/* Add the poll entries for live streams; returns how many were added. */
+size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max);
+/* Move data for the poll results in @p (as filled by cd_relay_poll). */
+void cd_relay_step(struct cd_relay *r, const struct pollfd *p, size_t n);
+/* After the job ended: move what is left in the output pipes. */
+void cd_relay_drain(struct cd_relay *r);
+void cd_relay_close(struct cd_relay *r);
+
+/* One job on its way through the launch sequence. */
+struct cd_job {
+        struct cd_launcher *l;
+        const struct cd_plan *plan;
+        const struct cd_launch_io *io;
+        struct cd_slot slot;
+        struct cd_cgroup cg;
+        struct cd_sandbox sb;
+        struct cd_child child;
+        struct cd_relay relay;
+        uint64_t start_ms;
+};
+
+/* Step 6: wait for the job under its limits, then fill @ret with the
+ * verdict and usage. */
+int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err);

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The job's standard streams are pipes, and the supervisor copies between
+ * them and the caller's fds. The job never holds one of the caller's fds:
+ * through /proc/self/fd a job could reopen a caller's log file or, given a
+ * directory, walk the host (the CVE-2024-21626 class). Our pipe ends are
+ * non-blocking; the caller's fds are left as they are and written at most
+ * PIPE_BUF bytes per readiness, so a slow reader never stalls the limits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+#include "launcher-internal.h"
+
+#define BUF_SIZE 65536
+
+/* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
+static int make_pipe(int p[2], struct cd_err *err)
+{
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return cd_err_errno(err, "relay: pipe");
+        for (int i = 0; i < 2; i++)
+                if (p[i] < 3) {
+                        int hi = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+
+                        if (hi < 0) {
+                                int r = cd_err_errno(err, "relay: dup");
+
+                                (void) cd_close(p[0]);
+                                (void) cd_close(p[1]);
+                                return r;
+                        }
+                        (void) cd_close(p[i]);
+                        p[i] = hi;
+                }
+        return 0;
+}
+
+static int set_nonblock(int fd, struct cd_err *err)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+                return cd_err_errno(err, "relay: set non-blocking");
+        return 0;
+}
+
+static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint64_t cap,
+                       struct cd_err *err)
+{
+        *s = (struct cd_stream){ .src = src, .dst = dst, .own_src = own_src,
+                                 .own_dst = !own_src, .cap = cap };
+        s->buf = malloc(BUF_SIZE);
+        if (!s->buf)
+                return cd_err_set(err, ENOMEM, "relay: out of memory");
+        if (src < 0)
+                s->src_eof = true;
+        if (dst < 0)
+                s->dst_broken = true;
+        return set_nonblock(own_src ? src : dst, err);
+}
+
+int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_stdio[3],
+                  struct cd_err *err)
+{
+        int p[2];
+        int rr;
+
+        for (int i = 0; i < 3; i++)
+                r->s[i] = (struct cd_stream){ .src = -1, .dst = -1 };
+        rr = make_pipe(p, err);
+        if (rr < 0)
+                return rr;
+        child_stdio[0] = p[0];
+        rr = stream_init(&r->s[0], io->stdin_fd, p[1], false, 0, err);
+        if (rr == 0 && io->stdin_fd < 0)
+                r->s[0].dst = cd_close(r->s[0].dst); /* the job reads EOF */
+        for (int i = 1; rr == 0 && i < 3; i++) {
+                rr = make_pipe(p, err);
+                if (rr < 0)
+                        break;
+                child_stdio[i] = p[1];
+                rr = stream_init(&r->s[i], p[0], i == 1 ? io->stdout_fd : io->stderr_fd, true,
+                                 io->output_cap_bytes, err);
+        }
+        return rr;
+}
+
+static bool stream_live(const struct cd_stream *s)
+{
+        return !(s->src_eof && s->len == s->off) && !(s->own_dst && s->dst_broken);
+}
+
+size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
+{
+        size_t n = 0;
+
+        for (int i = 0; i < 3 && n + 1 < max; i++) {
+                struct cd_stream *s = &r->s[i];
+
+                if (!stream_live(s))
+                        continue;
+                if (s->len > s->off && !s->dst_broken)
+                        p[n++] = (struct pollfd){ .fd = s->dst, .events = POLLOUT };
+                else if (!s->src_eof)
+                        p[n++] = (struct pollfd){ .fd = s->src, .events = POLLIN };
+        }
+        return n;
+}
+
+/* Returns false when nothing could be read now. */
+static bool stream_read(struct cd_stream *s)
+{
+        ssize_t n = read(s->src, s->buf, BUF_SIZE);
+
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        s->src_eof = true;
+                return false;
+        }
+        if (n == 0) {
+                s->src_eof = true;
+                return false;
+        }
+        s->total += (uint64_t) n;
+        if (s->cap && s->total > s->cap) {
+                uint64_t keep = s->total - (uint64_t) n < s->cap ? s->cap - (s->total - (uint64_t) n)
+                                                                 : 0;
+
+                s->truncated = true;
+                n = (ssize_t) keep;
+        }
+        s->off = 0;
+        s->len = s->dst_broken ? 0 : (size_t) n;
+        return true;
+}
+
+/* Returns false when nothing could be written now. */
+static bool stream_write(struct cd_stream *s)
+{
+        size_t chunk = s->len - s->off;
+        ssize_t n;
+
+        /* The caller's fd may be blocking: after POLLOUT a pipe takes PIPE_BUF without blocking. */
+        if (!s->own_dst && chunk > PIPE_BUF)
+                chunk = PIPE_BUF;
+        n = write(s->dst, s->buf + s->off, chunk);
+        if (n < 0) {
+                if (errno != EAGAIN && errno != EINTR) {
+                        s->dst_broken = true; /* e.g. EPIPE: keep draining, drop the rest */
+                        s->off = s->len;
+                }
+                return false;
+        }
+        s->off += (size_t) n;
+        return true;
+}
+
+/* A caller's fd that stays unwritable this long after the job ended is given up on. */
+#define DRAIN_WRITE_TIMEOUT_MS 10000
+
+static void stream_write_blocking(struct cd_stream *s)
+{
+        struct pollfd p = { .fd = s->dst, .events = POLLOUT };
+
+        if (stream_write(s))
+                return;
+        if (!s->dst_broken && poll(&p, 1, DRAIN_WRITE_TIMEOUT_MS) <= 0) {
+                s->dst_broken = true;
+                s->off = s->len;
+        }
+}
+
+static void stream_close_input(struct cd_stream *s)
+{
+        /* stdin reached EOF and is flushed: the job sees EOF too. */
+        if (s->own_dst && s->src_eof && s->off == s->len && s->dst >= 0)
+                s->dst = cd_close(s->dst);
+}
+
+void cd_relay_step(struct cd_relay *r, const struct pollfd *p, size_t n)
+{
+        for (size_t k = 0; k < n; k++)
+                for (int i = 0; i < 3; i++) {
+                        struct cd_stream *s = &r->s[i];
+
+                        if (p[k].fd < 0 || !p[k].revents)
+                                continue;
+                        if (p[k].fd == s->dst && (p[k].events & POLLOUT)) {
+                                if (p[k].revents & (POLLERR | POLLHUP)) {
+                                        s->dst_broken = true;
+                                        s->off = s->len;
+                                } else {
+                                        (void) stream_write(s);
+                                }
+                        } else if (p[k].fd == s->src && (p[k].events & POLLIN)) {
+                                (void) stream_read(s);
+                        } else {
+                                continue;
+                        }
+                        if (i == 0)
+                                stream_close_input(s);
+                        break;
+                }
+}
+
+void cd_relay_drain(struct cd_relay *r)
+{
+        for (int i = 1; i < 3; i++) {
+                struct cd_stream *s = &r->s[i];
+
+                /* Every writer is dead by now: EOF or EAGAIN both mean "all
+                 * read". The caller's fd may block here: the job is over, no
+                 * limit needs watching. */
+                while (stream_live(s)) {
+                        if (s->len > s->off && !s->dst_broken)
+                                stream_write_blocking(s);
+                        else if (s->src_eof || !stream_read(s))
+                                break;
+                }
+        }
+}
+
+void cd_relay_close(struct cd_relay *r)
+{
+        for (int i = 0; i < 3; i++) {
+                struct cd_stream *s = &r->s[i];
+
+                if (s->own_src)
+                        s->src = cd_close(s->src);
+                if (s->own_dst)
+                        s->dst = cd_close(s->dst);
+                free(s->buf);
+                s->buf = NULL;
+        }
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/fault.h"
+#include "launcher-internal.h"
+
+/* A uid or gid that names an account must never run a job: the job would
+ * own that account's files. */
+static bool names_an_account(uid_t uid, gid_t gid)
+{
+        return getpwuid(uid) != NULL || getgrgid(gid) != NULL;
+}
+
+static int try_slot(const struct cd_launcher *l, uint32_t index, struct cd_slot *ret)
+{
+        cleanup_close int fd = -1;
+        char name[16];
+
+        (void) snprintf(name, sizeof(name), "%u", index);
+        fd = openat(l->slots_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+        *ret = (struct cd_slot){
+                .lock_fd = TAKE_FD(fd),
+                .index = index,
+                .uid = l->uid_base + index,
+                .gid = l->uid_base + index,
+        };
+        (void) snprintf(ret->name, sizeof(ret->name), "slot-%u", index);
+        return 0;
+}
+
+int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err)
+{
+        /* Start at a pid-dependent slot so concurrent `cordon run`s rarely collide. */
+        uint32_t start = (uint32_t) getpid() * 2654435761u % l->uid_count;
+
+        if (cd_fault("slot"))
+                return cd_err_set(err, CD_E_FAULT, "slot: injected fault");
+        for (uint32_t i = 0; i < l->uid_count; i++) {
+                uint32_t index = (start + i) % l->uid_count;
+                int r = try_slot(l, index, ret);
+
+                if (r == -EBUSY)
+                        continue;
+                if (r < 0)
+                        return cd_err_neg(err, r, "slot: lease %u", index);
+                if (names_an_account(ret->uid, ret->gid)) {
+                        cd_slot_release(ret);
+                        continue;
+                }
+                return 0;
+        }
+        return cd_err_set(err, CD_E_BUSY, "slot: all %u job uids are in use", l->uid_count);
+}
+
+void cd_slot_release(struct cd_slot *s)
+{
+        s->lock_fd = cd_close(s->lock_fd);
+}

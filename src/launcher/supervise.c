@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Step 6: the supervisor waits on the sandbox's pid 1 (its pidfd) while it
+ * relays stdio and watches the wall deadline, CPU time and cancellation.
+ * On any limit it sends SIGTERM to pid 1 (which forwards it to the job)
+ * and, after the grace period, SIGKILL: killing a pid namespace's init
+ * kills every task in it, stopped or mid-fork ones included
+ * (pid_namespaces(7)). Then it reads usage and decides the verdict.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cordon/util.h"
+#include "launcher-internal.h"
+
+#define NEVER       UINT64_MAX
+#define CPU_POLL_MS 50
+#define MAX_POLL    8
+
+struct sup {
+        struct cd_job *job;
+        enum cd_verdict stop_reason; /* _CD_VERDICT_MAX while none */
+        uint64_t wall_deadline_ms;
+        uint64_t kill_at_ms;
+        uint64_t next_cpu_check_ms;
+        bool killed;
+        bool msg_eof;
+        bool started, exited, setup_failed, exec_failed;
+        int payload_status;
+        struct cd_err child_err;
+};
+
+static void signal_init(struct sup *s, int sig)
+{
+        /* ESRCH once pid 1 has exited is fine: the job is over. */
+        (void) syscall(SYS_pidfd_send_signal, s->job->child.pidfd, sig, NULL, 0);
+}
+
+static void kill_all(struct sup *s)
+{
+        if (s->killed)
+                return;
+        s->killed = true;
+        signal_init(s, SIGKILL);
+}
+
+/* Stop the job for @reason: SIGTERM now, SIGKILL after the grace period.
+ * The first reason wins. */
+static void stop(struct sup *s, enum cd_verdict reason)
+{
+        uint64_t grace = s->job->plan->limits.grace_ms;
+
+        if (s->stop_reason != _CD_VERDICT_MAX)
+                return;
+        s->stop_reason = reason;
+        if (grace == 0) {
+                kill_all(s);
+                return;
+        }
+        signal_init(s, SIGTERM);
+        s->kill_at_ms = cd_now_ms() + grace;
+}
+
+static void handle_msg(struct sup *s, const struct cd_child_msg *m)
+{
+        switch (m->kind) {
+        case CD_MSG_SETUP_FAILED:
+                s->setup_failed = true;
+                s->child_err = m->err;
+                break;
+        case CD_MSG_STARTED:
+                s->started = true;
+                break;
+        case CD_MSG_EXEC_FAILED:
+                s->exec_failed = true;
+                s->child_err = m->err;
+                break;
+        case CD_MSG_EXITED:
+                s->exited = true;
+                s->payload_status = m->status;
+                break;
+        default:
+                break; /* unreachable: pid 1 is our own code */
+        }
+        s->child_err.msg[sizeof(s->child_err.msg) - 1] = '\0';
+}
+
+static void read_msg(struct sup *s)
+{
+        struct cd_child_msg m;
+        int r = cd_read_exact(s->job->child.msg_fd, &m, sizeof(m));
+
+        if (r > 0)
+                handle_msg(s, &m);
+        else if (r != -EINTR && r != -EAGAIN)
+                s->msg_eof = true;
+}
+
+static void check_limits(struct sup *s)
+{
+        const struct cd_limits *l = &s->job->plan->limits;
+        uint64_t now = cd_now_ms();
+        uint64_t used_us;
+
+        if (s->kill_at_ms != NEVER && now >= s->kill_at_ms)
+                kill_all(s);
+        if (now >= s->wall_deadline_ms)
+                stop(s, CD_VERDICT_TIMEOUT);
+        if (l->cpu_time_ms && now >= s->next_cpu_check_ms) {
+                s->next_cpu_check_ms = now + CPU_POLL_MS;
+                if (cd_cgroup_cpu_usage_us(&s->job->cg, &used_us) == 0 &&
+                    used_us >= l->cpu_time_ms * 1000)
+                        stop(s, CD_VERDICT_CPU_LIMIT);
+        }
+}
+
+static int poll_timeout(const struct sup *s)
+{
+        uint64_t next = s->kill_at_ms;
+        uint64_t now = cd_now_ms();
+
+        if (s->stop_reason == _CD_VERDICT_MAX) {
+                if (s->wall_deadline_ms < next)
+                        next = s->wall_deadline_ms;
+                if (s->job->plan->limits.cpu_time_ms && s->next_cpu_check_ms < next)
+                        next = s->next_cpu_check_ms;
+        }
+        if (s->killed || next == NEVER)
+                return -1;
+        return next <= now ? 0 : (int) (next - now < 60000 ? next - now : 60000);
+}
+
+static void drain_cancel(int fd)
+{
+        char buf[256]; /* room for a signalfd_siginfo or an eventfd counter */
+
+        (void) !read(fd, buf, sizeof(buf));
+}
+
+static int wait_events(struct sup *s, struct cd_err *err)
+{
+        struct cd_job *job = s->job;
+        struct pollfd p[MAX_POLL];
+        size_t n = 0, first_relay;
+        int cancel = -1, msg = -1;
+
+        p[n++] = (struct pollfd){ .fd = job->child.pidfd, .events = POLLIN };
+        if (!s->msg_eof) {
+                msg = (int) n;
+                p[n++] = (struct pollfd){ .fd = job->child.msg_fd, .events = POLLIN };
+        }
+        if (job->io->cancel_fd >= 0 && s->stop_reason == _CD_VERDICT_MAX) {
+                cancel = (int) n;
+                p[n++] = (struct pollfd){ .fd = job->io->cancel_fd, .events = POLLIN };
+        }
+        first_relay = n;
+        n += cd_relay_poll(&job->relay, p + n, MAX_POLL - n);
+        if (poll(p, n, poll_timeout(s)) < 0) {
+                if (errno == EINTR)
+                        return 0;
+                return cd_err_errno(err, "supervise: poll");
+        }
+        if (msg >= 0 && p[msg].revents)
+                read_msg(s);
+        if (cancel >= 0 && p[cancel].revents) {
+                drain_cancel(job->io->cancel_fd);
+                stop(s, CD_VERDICT_CANCELLED);
+        }
+        cd_relay_step(&job->relay, p + first_relay, n - first_relay);
+        if (p[0].revents && cd_clone_try_reap(&job->child) < 0)
+                return cd_err_errno(err, "supervise: waitid");
+        return 0;
+}
+
+static enum cd_verdict decide(const struct sup *s, const struct cd_cgroup_usage *u, bool out_full)
+{
+        const struct cd_limits *l = &s->job->plan->limits;
+
+        if (s->setup_failed)
+                return CD_VERDICT_SETUP_ERROR;
+        if (s->stop_reason != _CD_VERDICT_MAX)
+                return s->stop_reason;
+        /* Finished between two CPU checks but over the limit all the same. */
+        if (l->cpu_time_ms && (u->user_us + u->system_us) / 1000 > l->cpu_time_ms)
+                return CD_VERDICT_CPU_LIMIT;
+        if (u->oom_kills > 0)
+                return CD_VERDICT_OOM;
+        if (out_full)
+                return CD_VERDICT_OUTPUT_LIMIT;
+        if (s->exec_failed)
+                return CD_VERDICT_FAILED;
+        if (!s->exited || WIFSIGNALED(s->payload_status))
+                return CD_VERDICT_SIGNALED;
+        return WEXITSTATUS(s->payload_status) == 0 ? CD_VERDICT_OK : CD_VERDICT_FAILED;
+}
+
+/* /out filled to its last page: the job wrote more than it may (the tmpfs
+ * is one page larger than the limit, see sandbox/mount.c). */
+static bool out_full(const struct cd_job *job)
+{
+        struct statfs fs;
+
+        if (job->sb.out_fd < 0 || fstatfs(job->sb.out_fd, &fs) < 0)
+                return false;
+        return fs.f_bfree == 0 || fs.f_ffree == 0;
+}
+
+static void fill_status(const struct sup *s, struct cd_result *ret)
+{
+        const siginfo_t *si = &s->job->child.exit_info;
+
+        ret->exit_code = -1;
+        ret->signal = 0;
+        if (s->exited && WIFEXITED(s->payload_status))
+                ret->exit_code = WEXITSTATUS(s->payload_status);
+        else if (s->exited && WIFSIGNALED(s->payload_status))
+                ret->signal = WTERMSIG(s->payload_status);
+        else if (si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED)
+                ret->signal = si->si_status; /* pid 1 itself was killed */
+}
+
+static int finish(struct sup *s, struct cd_result *ret, struct cd_err *err)
+{
+        struct cd_job *job = s->job;
+        struct cd_cgroup_usage u;
+        int r;
+
+        cd_relay_drain(&job->relay);
+        /* pid 1 is reaped, so every task of the namespace is gone: the pipe ends at EOF. */
+        while (!s->msg_eof)
+                read_msg(s);
+        if (!cd_cgroup_is_empty(&job->cg)) {
+                r = cd_cgroup_kill(&job->cg, err);
+                if (r < 0)
+                        return r;
+        }
+        r = cd_cgroup_usage(&job->cg, &u, err);
+        if (r < 0)
+                return r;
+        fill_status(s, ret);
+        ret->verdict = decide(s, &u, out_full(job));
+        ret->exec_failed = s->exec_failed;
+        ret->user_cpu_ms = u.user_us / 1000;
+        ret->system_cpu_ms = u.system_us / 1000;
+        ret->peak_memory_bytes = u.peak_memory_bytes;
+        ret->oom_kills = u.oom_kills;
+        ret->pids_limit_hits = u.pids_limit_hits;
+        ret->stdout_bytes = job->relay.s[1].total;
+        ret->stderr_bytes = job->relay.s[2].total;
+        ret->stdout_truncated = job->relay.s[1].truncated;
+        ret->stderr_truncated = job->relay.s[2].truncated;
+        if (s->setup_failed || s->exec_failed)
+                ret->error = s->child_err;
+        return 0;
+}
+
+int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
+{
+        struct sup s = {
+                .job = job,
+                .stop_reason = _CD_VERDICT_MAX,
+                .wall_deadline_ms = job->start_ms + job->plan->limits.wall_timeout_ms,
+                .kill_at_ms = NEVER,
+                .next_cpu_check_ms = cd_now_ms() + CPU_POLL_MS,
+        };
+        int r;
+
+        while (!job->child.reaped) {
+                r = wait_events(&s, err);
+                if (r < 0) {
+                        kill_all(&s);
+                        return r;
+                }
+                check_limits(&s);
+        }
+        return finish(&s, ret, err);
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mounts. The parent makes every tmpfs and host tree as a detached mount
+ * (fsmount(2), open_tree(2)): nothing appears in any host directory, and
+ * what is left when a job ends vanishes with the last fd and the sandbox's
+ * mount namespace, even if the supervisor is killed. The child attaches
+ * them below the new root, mounts /proc and pivots.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+#include "sandbox-internal.h"
+
+#define PAGE 4096ULL
+
+/* Parent side: a detached tmpfs of @size_bytes whose root has @mode and
+ * belongs to @uid/@gid, with mount attributes @attrs. */
+static int make_tmpfs(const char *what, uint64_t size_bytes, const char *mode, uid_t uid, gid_t gid,
+                      unsigned int attrs, int *ret_fd, struct cd_err *err)
+{
+        cleanup_close int fs = -1;
+        char buf[32];
+        int mnt;
+
+        fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return cd_err_errno(err, "scratch %s: fsopen tmpfs", what);
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64, size_bytes);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", buf, 0) < 0)
+                return cd_err_errno(err, "scratch %s: size", what);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0)
+                return cd_err_errno(err, "scratch %s: mode", what);
+        (void) snprintf(buf, sizeof(buf), "%u", (unsigned int) uid);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "uid", buf, 0) < 0)
+                return cd_err_errno(err, "scratch %s: uid", what);
+        (void) snprintf(buf, sizeof(buf), "%u", (unsigned int) gid);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "gid", buf, 0) < 0)
+                return cd_err_errno(err, "scratch %s: gid", what);
+        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return cd_err_errno(err, "scratch %s: create", what);
+        mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+        if (mnt < 0)
+                return cd_err_errno(err, "scratch %s: fsmount", what);
+        *ret_fd = mnt;
+        return 0;
+}
+
+/* One page more than the limit: a job that fills /out to the last page has
+ * written more than it may (output_limit), one that stays within it has not.
+ * tmpfs counts whole pages. */
+static uint64_t out_tmpfs_size(uint64_t limit)
+{
+        return (limit + PAGE - 1) / PAGE * PAGE + PAGE;
+}
+
+int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, struct cd_err *err)
+{
+        const struct cd_limits *l = &sb->plan->limits;
+        const unsigned int common = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        int r;
+
+        if (cd_fault("scratch"))
+                return cd_err_set(err, CD_E_FAULT, "scratch: injected fault");
+        r = make_tmpfs("work", l->work_size_bytes, "0755", host_uid, host_gid, common, &sb->work_fd,
+                       err);
+        if (r < 0)
+                return r;
+        r = make_tmpfs("out", out_tmpfs_size(l->out_size_bytes), "0755", host_uid, host_gid,
+                       common | MOUNT_ATTR_NOEXEC, &sb->out_fd, err);
+        if (r < 0)
+                return r;
+        r = make_tmpfs("tmp", l->tmp_size_bytes, "1777", host_uid, host_gid, common, &sb->tmp_fd,
+                       err);
+        if (r < 0)
+                return r;
+        return make_tmpfs("shm", l->shm_size_bytes, "1777", host_uid, host_gid,
+                          common | MOUNT_ATTR_NOEXEC, &sb->shm_fd, err);
+}
+
+/* Child side: attach the detached mount @fd at @target below @dirfd. */
+static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
+{
+        if (move_mount(fd, "", dirfd, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return cd_err_errno(err, "mount: attach %s", target);
+        return 0;
+}
+
+/* Files of a full /proc that an unprivileged process can read and that
+ * tell it about the host's kernel (addresses where kptr_restrict and
+ * perf_event_paranoid are lax; host timers on older kernels): masked with
+ * /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are already
+ * unreadable for the job's host uid; /proc is mounted read-only. */
+static const char *const proc_masked[] = {
+        "kallsyms", "modules", "timer_list", "sched_debug",
+};
+
+static int mask_proc(int root_fd, struct cd_err *err)
+{
+        for (size_t i = 0; i < ELEMENTSOF(proc_masked); i++) {
+                cleanup_close int null = -1;
+                char target[64];
+
+                null = open_tree(root_fd, "dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (null < 0)
+                        return cd_err_errno(err, "mount: clone /dev/null");
+                (void) snprintf(target, sizeof(target), "proc/%s", proc_masked[i]);
+                if (move_mount(null, "", root_fd, target, MOVE_MOUNT_F_EMPTY_PATH) < 0 &&
+                    errno != ENOENT) /* absent on this kernel: nothing to hide */
+                        return cd_err_errno(err, "mount: mask /%s", target);
+        }
+        return 0;
+}
+
+/*
+ * A fresh, read-only /proc for the job's pid namespace, listing only the
+ * processes the job may ptrace (hidepid=invisible: pid 1, non-dumpable, is
+ * not even listed). With subset=pid only process directories remain;
+ * otherwise the host-revealing kernel files are masked.
+ */
+static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
+{
+        cleanup_close int fs = -1;
+        cleanup_close int mnt = -1;
+        int r;
+
+        fs = fsopen("proc", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return cd_err_errno(err, "mount: fsopen proc");
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "hidepid", "invisible", 0) < 0)
+                return cd_err_errno(err, "mount: proc hidepid");
+        if (subset_pid && fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0)
+                return cd_err_errno(err, "mount: proc subset");
+        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return cd_err_errno(err, "mount: create proc");
+        mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                              MOUNT_ATTR_NOEXEC);
+        if (mnt < 0)
+                return cd_err_errno(err, "mount: fsmount proc");
+        r = attach(mnt, root_fd, "proc", err);
+        if (r < 0 || subset_pid)
+                return r;
+        return mask_proc(root_fd, err);
+}
+
+/* pivot_root(".", ".") stacks the old root under the new one; detaching it
+ * leaves nothing of the host's mount tree in this namespace (pivot_root(2)). */
+static int pivot(int root_fd, struct cd_err *err)
+{
+        if (fchdir(root_fd) < 0)
+                return cd_err_errno(err, "mount: enter new root");
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return cd_err_errno(err, "mount: pivot_root");
+        if (umount2(".", MNT_DETACH) < 0)
+                return cd_err_errno(err, "mount: detach old root");
+        if (chdir("/") < 0)
+                return cd_err_errno(err, "mount: chdir /");
+        return 0;
+}
+
+/* The working directory must be inside the new root, never a leftover
+ * reference to a host directory (runc CVE-2024-21626): the kernel's
+ * getcwd(2) prefixes "(unreachable)" to a directory outside the root. */
+static int enter_workdir(const char *workdir, struct cd_err *err)
+{
+        char cwd[PATH_MAX];
+        long n;
+
+        if (chdir(workdir) < 0)
+                return cd_err_errno(err, "mount: chdir %s", workdir);
+        n = syscall(SYS_getcwd, cwd, sizeof(cwd));
+        if (n < 0)
+                return cd_err_errno(err, "mount: getcwd");
+        if (cwd[0] != '/' || strcmp(cwd, workdir) != 0)
+                return cd_err_set(err, EXDEV, "mount: working directory is outside the new root");
+        return 0;
+}
+
+static int attach_scratch(const struct cd_sandbox *sb, struct cd_err *err)
+{
+        int r;
+
+        r = attach(sb->work_fd, sb->root_fd, "work", err);
+        if (r < 0)
+                return r;
+        r = attach(sb->out_fd, sb->root_fd, "out", err);
+        if (r < 0)
+                return r;
+        r = attach(sb->tmp_fd, sb->root_fd, "tmp", err);
+        if (r < 0)
+                return r;
+        return attach(sb->shm_fd, sb->root_fd, "dev/shm", err);
+}
+
+int cd_mount_setup_child(const struct cd_sandbox *sb, struct cd_err *err)
+{
+        int r;
+
+        /* Nothing mounted from here on may propagate to a peer outside. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return cd_err_errno(err, "mount: make / private");
+        /* Any directory of this private copy of the host's tree will do as
+         * the new root's mountpoint; it is detached with the old root. */
+        r = attach(sb->root_fd, AT_FDCWD, "/tmp", err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < sb->n_trees; i++) {
+                r = attach(sb->trees[i].fd, sb->root_fd, sb->trees[i].target, err);
+                if (r < 0)
+                        return r;
+        }
+        r = attach_scratch(sb, err);
+        if (r < 0)
+                return r;
+        r = mount_proc(sb->root_fd, sb->plan->proc_subset_pid, err);
+        if (r < 0)
+                return r;
+        if (cd_fault("mount"))
+                return cd_err_set(err, CD_E_FAULT, "mount: injected fault");
+        r = pivot(sb->root_fd, err);
+        if (r < 0)
+                return r;
+        return enter_workdir(sb->plan->workdir, err);
+}

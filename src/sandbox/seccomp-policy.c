@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The payload's seccomp policy: an allow-list of what R, pandoc, Python,
+ * coreutils and a Deno-based tool such as Quarto use. Unknown syscalls fail
+ * with ENOSYS so programs fall back; known-dangerous ones with EPERM;
+ * foreign architectures (i386 via int 0x80) kill the process.
+ *
+ * The rules are compiled with libseccomp at build time (tools/seccomp-gen.c)
+ * into the BPF that sandbox/seccomp.c embeds, and can be compiled at run
+ * time too (tests compare both). The payload loads the BPF with seccomp(2),
+ * which does not allocate. Two programs are
+ * stacked; the kernel applies the most restrictive result of all attached
+ * filters (seccomp(2)). The first says which syscalls exist. The second
+ * refuses arguments: libseccomp drops conditional rules on a syscall that
+ * also has an unconditional one, and ioctl's request must be compared on its
+ * low 32 bits only (the kernel ignores the rest), which needs a masked test
+ * on an otherwise allowed call. docs/seccomp.md lists the policy.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "sandbox-internal.h"
+
+
+static const char *const allowed[] = {
+        /* files */
+        "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+        "pwritev2", "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "dup",
+        "dup2", "dup3", "fcntl", "flock", "fsync", "fdatasync", "sync", "syncfs",
+        "sync_file_range", "truncate", "ftruncate", "fallocate", "fadvise64", "readahead",
+        "sendfile", "splice", "tee", "vmsplice", "copy_file_range", "stat", "fstat", "lstat",
+        "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat",
+        "getdents", "getdents64", "getcwd", "chdir", "fchdir", "mkdir", "mkdirat", "rmdir",
+        "rename", "renameat", "renameat2", "link", "linkat", "unlink", "unlinkat", "symlink",
+        "symlinkat", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat",
+        "umask", "utime", "utimes", "futimesat", "utimensat", "statfs", "fstatfs", "getxattr",
+        "lgetxattr", "fgetxattr", "listxattr", "llistxattr", "flistxattr", "setxattr",
+        "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr", "ioctl",
+        /* memory */
+        "brk", "mmap", "munmap", "mremap", "mprotect", "msync", "mincore", "madvise", "mlock",
+        "mlock2", "munlock", "mlockall", "munlockall", "membarrier", "memfd_create", "pkey_alloc",
+        "pkey_free", "pkey_mprotect", "mbind", "get_mempolicy", "set_mempolicy",
+        "remap_file_pages",
+        /* processes */
+        "fork", "vfork", "execve", "execveat", "exit", "exit_group", "wait4", "waitid", "kill",
+        "tkill", "tgkill", "getpid", "getppid", "gettid", "getpgid", "setpgid", "getpgrp",
+        "getsid", "setsid", "set_tid_address", "set_robust_list", "get_robust_list", "rseq",
+        "prctl", "arch_prctl", "sched_yield", "sched_getaffinity", "sched_setaffinity",
+        "sched_getparam", "sched_setparam", "sched_getscheduler", "sched_setscheduler",
+        "sched_get_priority_max", "sched_get_priority_min", "sched_rr_get_interval",
+        "sched_getattr", "sched_setattr", "getpriority", "setpriority", "ioprio_get",
+        "ioprio_set", "getrusage", "times", "getrlimit", "setrlimit", "pidfd_open",
+        "pidfd_send_signal",
+        /* credentials: only the job's own ids exist in its namespace */
+        "getuid", "geteuid", "getgid", "getegid", "getresuid", "getresgid", "getgroups", "setuid",
+        "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid",
+        "capget", "capset",
+        /* signals */
+        "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
+        "rt_sigqueueinfo", "rt_tgsigqueueinfo", "rt_sigsuspend", "sigaltstack", "signalfd",
+        "signalfd4", "pause", "alarm",
+        /* time */
+        "nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",
+        "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
+        "timer_getoverrun", "timer_delete", "timerfd_create", "timerfd_settime",
+        "timerfd_gettime",
+        /* events */
+        "poll", "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
+        "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "inotify_init",
+        "inotify_init1", "inotify_add_watch", "inotify_rm_watch", "pipe", "pipe2", "futex",
+        "futex_waitv", "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents",
+        "io_pgetevents",
+        /* sockets: socket() itself is filtered below */
+        "socketpair", "bind", "listen", "accept", "accept4", "connect", "getsockname",
+        "getpeername", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+        "shutdown", "setsockopt", "getsockopt",
+        /* System V and POSIX IPC: private to the job's ipc namespace */
+        "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
+        "msgsnd", "msgrcv", "msgctl", "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive",
+        "mq_notify", "mq_getsetattr",
+        /* misc */
+        "uname", "sysinfo", "getrandom", "getcpu", "restart_syscall", "seccomp",
+        "landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "memfd_secret",
+};
+
+/* Newer than this libseccomp's tables: harmless, and used by newer libcs. */
+static const struct {
+        const char *name;
+        int nr;
+} allowed_by_number[] = {
+#if defined(__x86_64__)
+        { "cachestat", 451 },  { "fchmodat2", 452 },     { "map_shadow_stack", 453 },
+        { "futex_wake", 454 }, { "futex_wait", 455 },    { "futex_requeue", 456 },
+        { "mseal", 462 },
+#endif
+};
+
+/* Refused with EPERM: escapes, kernel attack surface, host state. */
+static const char *const refused[] = {
+        "mount", "umount2", "pivot_root", "chroot", "open_tree", "move_mount", "fsopen",
+        "fsconfig", "fsmount", "fspick", "mount_setattr", "ptrace", "process_vm_readv",
+        "process_vm_writev", "process_madvise", "process_mrelease", "pidfd_getfd", "kcmp",
+        "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
+        "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
+        "io_uring_register", "keyctl", "add_key", "request_key", "unshare", "setns",
+        "open_by_handle_at", "name_to_handle_at", "swapon", "swapoff", "reboot",
+        "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname",
+        "setdomainname", "iopl", "ioperm", "setgroups", "quotactl", "quotactl_fd", "vhangup",
+        "acct", "syslog", "lookup_dcookie", "uselib", "ustat", "sysfs", "_sysctl", "modify_ldt",
+        "set_thread_area", "get_thread_area", "migrate_pages", "move_pages", "fanotify_init",
+        "fanotify_mark",
+};
+
+#define NS_FLAGS                                                                                   \
+        (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |                \
+         CLONE_NEWNET | CLONE_NEWCGROUP)
+
+static void seccomp_releasep(scmp_filter_ctx *c)
+{
+        if (*c)
+                seccomp_release(*c);
+}
+
+static int add(scmp_filter_ctx c, uint32_t action, const char *name, int nr, unsigned int n,
+               const struct scmp_arg_cmp *cmp, struct cd_err *err)
+{
+        int r = seccomp_rule_add_array(c, action, nr, n, cmp);
+
+        if (r < 0)
+                return cd_err_neg(err, r, "seccomp: rule for %s", name);
+        return 0;
+}
+
+static int add_named(scmp_filter_ctx c, uint32_t action, const char *name, unsigned int n,
+                     const struct scmp_arg_cmp *cmp, struct cd_err *err)
+{
+        int nr = seccomp_syscall_resolve_name(name);
+
+        if (nr == __NR_SCMP_ERROR)
+                return 0; /* not on this architecture: the default refuses it */
+        return add(c, action, name, nr, n, cmp, err);
+}
+
+#define RULE(c, act, name, err, ...)                                                               \
+        add_named(c, act, name, sizeof((struct scmp_arg_cmp[]){ __VA_ARGS__ }) /                   \
+                                        sizeof(struct scmp_arg_cmp),                               \
+                  (struct scmp_arg_cmp[]){ __VA_ARGS__ }, err)
+
+/* clone(2) without namespace flags; clone3's flags sit behind a pointer, so
+ * it gets ENOSYS and glibc falls back to clone(2). */
+static int rules_clone(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = RULE(c, SCMP_ACT_ALLOW, "clone", err, SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0));
+
+        for (unsigned long bit = 1; r == 0 && bit; bit <<= 1)
+                if (bit & NS_FLAGS)
+                        r = RULE(c, SCMP_ACT_ERRNO(EPERM), "clone", err,
+                                 SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit));
+        return r;
+}
+
+/* Unix, IPv4/6 stream and datagram (loopback is all there is), and
+ * NETLINK_ROUTE, which getaddrinfo() reads; never raw or packet sockets. */
+static int rules_socket(scmp_filter_ctx c, struct cd_err *err)
+{
+        static const int inet[] = { AF_INET, AF_INET6 };
+        int r;
+
+        r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                         SCMP_A2(SCMP_CMP_EQ, 0 /* NETLINK_ROUTE */));
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(inet); i++) {
+                r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, inet[i]),
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+                if (r == 0)
+                        r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, inet[i]),
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
+                if (r == 0)
+                        r = RULE(c, SCMP_ACT_ERRNO(EPERM), "socket", err,
+                                 SCMP_A0(SCMP_CMP_EQ, inet[i]),
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
+        }
+        /* Every other family: EAFNOSUPPORT, as on a kernel without it. */
+        for (int fam = 0; r == 0 && fam <= AF_PACKET; fam++)
+                if (fam != AF_UNIX && fam != AF_INET && fam != AF_INET6 && fam != AF_NETLINK)
+                        r = RULE(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", err,
+                                 SCMP_A0(SCMP_CMP_EQ, fam));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", err,
+                         SCMP_A0(SCMP_CMP_GT, AF_PACKET));
+        return r;
+}
+
+/* personality(2) queries only; prlimit64 on the caller only (pid 0), so the
+ * job cannot lower pid 1's limits; mknod of fifos, sockets and regular
+ * files only (devices would be unusable on nodev mounts anyway). */
+static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
+{
+        static const unsigned int ok_types[] = { 0, S_IFREG, S_IFIFO, S_IFSOCK };
+        int r;
+
+        r = RULE(c, SCMP_ACT_ALLOW, "personality", err, SCMP_A0(SCMP_CMP_EQ, 0xffffffffULL));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "personality", err,
+                         SCMP_A0(SCMP_CMP_NE, 0xffffffffULL));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_NE, 0));
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(ok_types); i++) {
+                r = RULE(c, SCMP_ACT_ALLOW, "mknod", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, ok_types[i]));
+                if (r == 0)
+                        r = RULE(c, SCMP_ACT_ALLOW, "mknodat", err,
+                                 SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, ok_types[i]));
+        }
+        for (unsigned int t = S_IFCHR; r == 0 && t; t = t == S_IFCHR ? S_IFBLK : 0) {
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "mknod", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, t));
+                if (r == 0)
+                        r = RULE(c, SCMP_ACT_ERRNO(EPERM), "mknodat", err,
+                                 SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, t));
+        }
+        return r;
+}
+
+static int rules_lists(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed); i++)
+                r = add_named(c, SCMP_ACT_ALLOW, allowed[i], 0, NULL, err);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed_by_number); i++)
+                if (seccomp_syscall_resolve_name(allowed_by_number[i].name) == __NR_SCMP_ERROR)
+                        r = add(c, SCMP_ACT_ALLOW, allowed_by_number[i].name,
+                                allowed_by_number[i].nr, 0, NULL, err);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(refused); i++)
+                r = add_named(c, SCMP_ACT_ERRNO(EPERM), refused[i], 0, NULL, err);
+        /* clone3 is left to the default, ENOSYS (see rules_clone). */
+        return r;
+}
+
+/* Compare only the low 32 bits of ioctl's request (the kernel's type). */
+static int rules_ioctl_guard(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = RULE(c, SCMP_ACT_ERRNO(EPERM), "ioctl", err,
+                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCSTI));
+
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "ioctl", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCLINUX));
+        return r;
+}
+
+static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
+{
+        scmp_filter_ctx c = seccomp_init(def);
+        int r;
+
+        if (!c)
+                return cd_err_set(err, ENOMEM, "seccomp: init");
+        r = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        if (r == 0) /* the payload sets no_new_privs itself */
+                r = seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, 0);
+        if (r == 0) /* a binary search on the syscall number: the job pays on every call */
+                r = seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+        if (r < 0) {
+                seccomp_release(c);
+                return cd_err_neg(err, r, "seccomp: attributes");
+        }
+        *ret = c;
+        return 0;
+}
+
+/* Export @c as BPF into a heap copy (libseccomp 2.5 exports to an fd only). */
+static int export(scmp_filter_ctx c, struct sock_fprog *ret, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+        void *buf;
+        int r;
+
+        fd = memfd_create("cordon-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "seccomp: memfd");
+        r = seccomp_export_bpf(c, fd);
+        if (r < 0)
+                return cd_err_neg(err, r, "seccomp: export");
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "seccomp: stat export");
+        if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
+            st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS)
+                return cd_err_set(err, EINVAL, "seccomp: exported program has a bad size");
+        buf = malloc((size_t) st.st_size);
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "seccomp: out of memory");
+        if (pread(fd, buf, (size_t) st.st_size, 0) != st.st_size) {
+                free(buf);
+                return cd_err_set(err, EIO, "seccomp: short read of exported program");
+        }
+        ret->filter = buf;
+        ret->len = (unsigned short) (st.st_size / sizeof(struct sock_filter));
+        return 0;
+}
+
+static int build_main(struct sock_fprog *ret, struct cd_err *err)
+{
+        cleanup_with(seccomp_releasep) scmp_filter_ctx c = NULL;
+        int r;
+
+        r = new_filter(SCMP_ACT_ERRNO(ENOSYS), &c, err);
+        if (r == 0)
+                r = rules_lists(c, err);
+        if (r == 0)
+                r = rules_clone(c, err);
+        if (r == 0)
+                r = rules_socket(c, err);
+        if (r == 0)
+                r = rules_misc(c, err);
+        if (r == 0)
+                r = export(c, ret, err);
+        return r;
+}
+
+static int build_guard(struct sock_fprog *ret, struct cd_err *err)
+{
+        cleanup_with(seccomp_releasep) scmp_filter_ctx c = NULL;
+        int r;
+
+        r = new_filter(SCMP_ACT_ALLOW, &c, err);
+        if (r == 0)
+                r = rules_ioctl_guard(c, err);
+        if (r == 0)
+                r = export(c, ret, err);
+        return r;
+}
+
+int cd_seccomp_compile(struct cd_seccomp **ret, struct cd_err *err)
+{
+        struct cd_seccomp *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return cd_err_set(err, ENOMEM, "seccomp: out of memory");
+        s->owned = true;
+        r = build_guard(&s->progs[0], err);
+        if (r == 0)
+                r = build_main(&s->progs[1], err);
+        if (r < 0) {
+                (void) cd_seccomp_free(s);
+                return r;
+        }
+        s->n_progs = 2;
+        *ret = s;
+        return 0;
+}
+
+struct cd_seccomp *cd_seccomp_free(struct cd_seccomp *s)
+{
+        if (!s)
+                return NULL;
+        if (s->owned)
+                for (unsigned int i = 0; i < CD_SECCOMP_MAX_PROGS; i++)
+                        free(s->progs[i].filter);
+        free(s);
+        return NULL;
+}
