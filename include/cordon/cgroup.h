@@ -15,8 +15,8 @@ enum cd_cgroup_mode {
 };
 
 struct cd_cgroup_config {
-        const char *root;     /* where cgroupfs is mounted; NULL: /sys/fs/cgroup */
-        const char *parent;   /* parent of the job cgroups, relative to each hierarchy's
+        const char *root;         /* where cgroupfs is mounted; NULL: /sys/fs/cgroup */
+        const char *parent;       /* parent of the job cgroups, relative to each hierarchy's
                                * root; NULL: "cordon" (v2: the delegated cgroup when the
                                * supervisor runs in one, as under Delegate=yes) */
         enum cd_cgroup_mode mode; /* CD_CGROUP_AUTO probes the host */
@@ -107,10 +107,12 @@ bool cd_cgroup_is_empty(const struct cd_cgroup *cg);
 int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err);
 
 /*
- * Kill and remove every cgroup left under the host's parent whose name
- * starts with @prefix and for which @is_stale(name, userdata) is true (crash
- * recovery). Returns the number removed or -errno.
+ * Crash recovery: for every cgroup under the host's parent whose name
+ * starts with @prefix, call @claim(name, userdata). A return >= 0 is an fd
+ * (a lock) meaning "stale, and nobody else may touch it now": the cgroup is
+ * killed and removed, then the fd is closed. Returns the number removed or
+ * -errno.
  */
 int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
-                    bool (*is_stale)(const char *name, void *userdata), void *userdata,
+                    int (*claim)(const char *name, void *userdata), void *userdata,
                     struct cd_err *err);

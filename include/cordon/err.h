@@ -32,7 +32,8 @@ int cd_err_set(struct cd_err *err, int code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 /* Fill @err from a negative errno return @r (for calls that return -errno). Returns r. */
-int cd_err_neg(struct cd_err *err, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int cd_err_neg(struct cd_err *err, int r, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 /* Prepend "<fmt>: " to the message in @err. Returns -err->code. Context: any. */
 int cd_err_prefix(struct cd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -42,8 +42,8 @@ enum cd_cgroup_mode cd_launcher_cgroup_mode(const struct cd_launcher *l);
 
 /* Where the job's standard streams go. */
 struct cd_launch_io {
-        int stdin_fd;              /* relayed to the job's stdin; -1: the job reads EOF */
-        int stdout_fd;             /* the job's stdout is relayed here; -1: discarded */
+        int stdin_fd;  /* relayed to the job's stdin; -1: the job reads EOF */
+        int stdout_fd; /* the job's stdout is relayed here; -1: discarded */
         int stderr_fd;
         uint64_t output_cap_bytes; /* per stream, beyond it output is dropped; 0: no cap */
         int cancel_fd;             /* becomes readable to cancel the job (signalfd,

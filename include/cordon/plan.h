@@ -38,8 +38,8 @@ struct cd_limits {
 
 /* One host path made visible read-only in the sandbox. */
 struct cd_bind {
-        char *source; /* absolute host path, admin-chosen */
-        char *target; /* absolute sandbox path */
+        char *source;  /* absolute host path, admin-chosen */
+        char *target;  /* absolute sandbox path */
         bool optional; /* skip silently when the source does not exist */
 };
 
@@ -48,10 +48,10 @@ struct cd_bind {
  * no strings left to interpret. Built by the CLI (flags) or a profile.
  */
 struct cd_plan {
-        char *profile;        /* name, for records */
-        char **argv;          /* command; argv[0] is searched in PATH inside */
-        char **envp;          /* the job's whole environment, already filtered */
-        char *workdir;        /* absolute, inside the sandbox */
+        char *profile; /* name, for records */
+        char **argv;   /* command; argv[0] is searched in PATH inside */
+        char **envp;   /* the job's whole environment, already filtered */
+        char *workdir; /* absolute, inside the sandbox */
         char *hostname;
         struct cd_bind *binds; /* image trees, then extra read-only mounts */
         size_t n_binds;

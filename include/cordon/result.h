@@ -30,24 +30,24 @@ int cd_verdict_from_string(const char *s, enum cd_verdict *ret);
 /* What one job did, as the launcher saw it. */
 struct cd_result {
         enum cd_verdict verdict;
-        int exit_code;              /* -1 when the job did not exit normally */
-        int signal;                 /* 0 unless the job's main process was killed */
-        uint64_t wall_ms;           /* launch start to end */
-        uint64_t user_cpu_ms;       /* whole job tree, from the cgroup */
+        int exit_code;        /* -1 when the job did not exit normally */
+        int signal;           /* 0 unless the job's main process was killed */
+        uint64_t wall_ms;     /* launch start to end */
+        uint64_t user_cpu_ms; /* whole job tree, from the cgroup */
         uint64_t system_cpu_ms;
         uint64_t peak_memory_bytes;
         uint64_t oom_kills;
-        uint64_t pids_limit_hits;   /* forks refused by pids.max */
-        bool exec_failed;           /* the command could not be executed */
-        uint64_t stdout_bytes;      /* what the job wrote, before any cap */
+        uint64_t pids_limit_hits; /* forks refused by pids.max */
+        bool exec_failed;         /* the command could not be executed */
+        uint64_t stdout_bytes;    /* what the job wrote, before any cap */
         uint64_t stderr_bytes;
-        bool stdout_truncated;      /* more than the output cap was written */
+        bool stdout_truncated; /* more than the output cap was written */
         bool stderr_truncated;
-        struct cd_limits limits;    /* the limits that applied */
-        const char *cgroup_mode;    /* "v1" or "v2" (static string) */
-        uint32_t host_uid;          /* the host uid the job ran as */
-        int landlock_abi;           /* 0 when the kernel has no Landlock */
-        struct cd_err error;        /* setup_error / exec failure reason */
+        struct cd_limits limits; /* the limits that applied */
+        const char *cgroup_mode; /* "v1" or "v2" (static string) */
+        uint32_t host_uid;       /* the host uid the job ran as */
+        int landlock_abi;        /* 0 when the kernel has no Landlock */
+        struct cd_err error;     /* setup_error / exec failure reason */
 };
 
 /*

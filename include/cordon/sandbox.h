@@ -43,19 +43,19 @@ struct cd_seccomp;
 /* Everything the child needs, prepared by the parent. All fds are O_CLOEXEC. */
 struct cd_sandbox {
         const struct cd_plan *plan;
-        int root_fd;              /* detached tmpfs: the new root, read-only */
-        struct cd_tree *trees;    /* host trees to attach below the root */
+        int root_fd;           /* detached tmpfs: the new root, read-only */
+        struct cd_tree *trees; /* host trees to attach below the root */
         size_t n_trees;
-        int work_fd;              /* detached tmpfs mounts, owned by the job's host uid */
+        int work_fd; /* detached tmpfs mounts, owned by the job's host uid */
         int out_fd;
         int tmp_fd;
         int shm_fd;
-        int go_fd;                /* child reads: 'm' maps written, 'g' go */
-        int msg_fd;               /* child writes struct cd_child_msg */
-        int stdio[3];             /* the job's stdin, stdout, stderr */
+        int go_fd;    /* child reads: 'm' maps written, 'g' go */
+        int msg_fd;   /* child writes struct cd_child_msg */
+        int stdio[3]; /* the job's stdin, stdout, stderr */
         const struct cd_seccomp *seccomp;
-        cap_t nocaps;             /* an empty capability set, for cap_set_proc() (borrowed) */
-        int landlock_abi;         /* 0: the kernel has no Landlock */
+        cap_t nocaps;     /* an empty capability set, for cap_set_proc() (borrowed) */
+        int landlock_abi; /* 0: the kernel has no Landlock */
 };
 
 /* Initialise @sb with every fd at -1. */
@@ -84,8 +84,8 @@ int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, str
  * of @pid: the plan's job uid/gid inside maps to @host_uid/@host_gid, and
  * nothing else is mapped.
  */
-int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid,
-                           gid_t host_gid, struct cd_err *err);
+int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid, gid_t host_gid,
+                           struct cd_err *err);
 
 /* Parent side, after clone3: bring up loopback in the network namespace of @pidfd (libnl). */
 int cd_net_setup_parent(int pidfd, struct cd_err *err);

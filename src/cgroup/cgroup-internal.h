@@ -25,9 +25,9 @@ struct cd_cgroup_host {
         int parent_fd[_CG_MAX];
         int alias[_CG_MAX];
         int self_fd[_CG_MAX]; /* v1: the opening thread's own cgroup, to return to */
-        bool memsw;       /* v1: memory.memsw.* exists */
-        bool swap_max;    /* v2: memory.swap.max exists */
-        bool swap_active; /* the host has swap enabled */
+        bool memsw;           /* v1: memory.memsw.* exists */
+        bool swap_max;        /* v2: memory.swap.max exists */
+        bool swap_active;     /* the host has swap enabled */
 };
 
 extern const struct cg_ops cd_cgroup_v1_ops;

@@ -81,8 +81,10 @@ static int open_self(int hier, const char *controller, int *ret_fd, struct cd_er
                                         *ret_fd = openat(hier, path[1] ? path + 1 : ".",
                                                          O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                                         if (*ret_fd < 0)
-                                                return cd_err_errno(err, "cgroup v1: open own %s "
-                                                                         "cgroup", controller);
+                                                return cd_err_errno(err,
+                                                                    "cgroup v1: open own %s "
+                                                                    "cgroup",
+                                                                    controller);
                                         return 0;
                                 }
                 }

@@ -239,7 +239,7 @@ static int sweep_one(const struct cd_cgroup_host *h, const char *name, struct cd
 }
 
 int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
-                    bool (*is_stale)(const char *name, void *userdata), void *userdata,
+                    int (*claim)(const char *name, void *userdata), void *userdata,
                     struct cd_err *err)
 {
         int first = h->mode == CD_CGROUP_V2 ? CG_V2 : CG_MEMORY;
@@ -256,10 +256,16 @@ int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
                 return cd_err_errno(err, "cgroup: fdopendir");
         fd = -1;
         while (r == 0 && (de = readdir(d))) {
+                int lock;
+
                 if (de->d_type != DT_DIR || strncmp(de->d_name, prefix, strlen(prefix)) != 0 ||
-                    !valid_name(de->d_name) || !is_stale(de->d_name, userdata))
+                    !valid_name(de->d_name))
+                        continue;
+                lock = claim(de->d_name, userdata);
+                if (lock < 0)
                         continue;
                 r = sweep_one(h, de->d_name, err);
+                (void) cd_close(lock);
                 if (r == 0)
                         n++;
         }

@@ -282,8 +282,10 @@ static int run(struct run_opts *o, struct cd_plan *plan)
                 (void) cd_launcher_free(l);
                 return CD_EXIT_SETUP_ERROR;
         }
-        io = (struct cd_launch_io){ .stdin_fd = STDIN_FILENO, .stdout_fd = STDOUT_FILENO,
-                                    .stderr_fd = STDERR_FILENO, .cancel_fd = cancel };
+        io = (struct cd_launch_io){ .stdin_fd = STDIN_FILENO,
+                                    .stdout_fd = STDOUT_FILENO,
+                                    .stderr_fd = STDERR_FILENO,
+                                    .cancel_fd = cancel };
         (void) cd_launch(l, plan, &io, &res);
         (void) cd_launcher_free(l);
         report(&res);

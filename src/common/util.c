@@ -59,8 +59,7 @@ struct unit {
         uint64_t factor;
 };
 
-static int parse_with_units(const char *s, const struct unit *units, size_t n_units,
-                            uint64_t *ret)
+static int parse_with_units(const char *s, const struct unit *units, size_t n_units, uint64_t *ret)
 {
         const char *end;
         uint64_t v;
@@ -85,16 +84,11 @@ static int parse_with_units(const char *s, const struct unit *units, size_t n_un
 int cd_parse_size(const char *s, uint64_t *ret)
 {
         static const struct unit units[] = {
-                { "", 1 },
-                { "B", 1 },
-                { "K", 1ULL << 10 },
-                { "KiB", 1ULL << 10 },
-                { "M", 1ULL << 20 },
-                { "MiB", 1ULL << 20 },
-                { "G", 1ULL << 30 },
-                { "GiB", 1ULL << 30 },
-                { "T", 1ULL << 40 },
-                { "TiB", 1ULL << 40 },
+                { "", 1 },           { "B", 1 },
+                { "K", 1ULL << 10 }, { "KiB", 1ULL << 10 },
+                { "M", 1ULL << 20 }, { "MiB", 1ULL << 20 },
+                { "G", 1ULL << 30 }, { "GiB", 1ULL << 30 },
+                { "T", 1ULL << 40 }, { "TiB", 1ULL << 40 },
         };
 
         return parse_with_units(s, units, ELEMENTSOF(units), ret);

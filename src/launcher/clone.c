@@ -17,8 +17,8 @@
 #include "launcher-internal.h"
 
 #define SANDBOX_NAMESPACES                                                                         \
-        (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |                \
-         CLONE_NEWUTS | CLONE_NEWCGROUP)
+        (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
+         CLONE_NEWCGROUP)
 
 void cd_child_init(struct cd_child *c)
 {

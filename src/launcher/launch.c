@@ -160,8 +160,10 @@ static int open_run_dir(const char *path, struct cd_err *err)
         if (fstat(fd, &st) < 0)
                 return cd_err_errno(err, "launcher: stat %s", path);
         if (st.st_uid != 0 || (st.st_mode & 022))
-                return cd_err_set(err, EPERM, "launcher: %s must be root's and not group or "
-                                              "world writable", path);
+                return cd_err_set(err, EPERM,
+                                  "launcher: %s must be root's and not group or "
+                                  "world writable",
+                                  path);
         return TAKE_FD(fd);
 }
 
@@ -211,12 +213,14 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
         l->uid_count = cfg && cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
         r = check_uid_range(l->uid_base, l->uid_count, err);
         if (r == 0) {
-                l->slots_fd = open_slots(cfg && cfg->run_dir ? cfg->run_dir : CD_DEFAULT_RUN_DIR,
-                                         err);
+                l->slots_fd =
+                        open_slots(cfg && cfg->run_dir ? cfg->run_dir : CD_DEFAULT_RUN_DIR, err);
                 r = l->slots_fd < 0 ? l->slots_fd : 0;
         }
         if (r == 0)
                 r = cd_cgroup_host_open(cfg ? &cfg->cgroup : NULL, &l->cgroup, err);
+        if (r == 0)
+                r = cd_slot_sweep(l, err) < 0 ? -err->code : 0;
         if (r == 0)
                 r = cd_seccomp_build(&l->seccomp, err);
         if (r == 0) {

@@ -32,6 +32,8 @@ struct cd_slot {
 
 int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err);
 void cd_slot_release(struct cd_slot *s);
+/* Remove the cgroups of slots whose supervisor died. Returns how many. */
+int cd_slot_sweep(const struct cd_launcher *l, struct cd_err *err);
 
 /* The sandbox's pid 1 as the parent sees it. */
 struct cd_child {

@@ -55,8 +55,9 @@ static int set_nonblock(int fd, struct cd_err *err)
 static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint64_t cap,
                        struct cd_err *err)
 {
-        *s = (struct cd_stream){ .src = src, .dst = dst, .own_src = own_src,
-                                 .own_dst = !own_src, .cap = cap };
+        *s = (struct cd_stream){
+                .src = src, .dst = dst, .own_src = own_src, .own_dst = !own_src, .cap = cap
+        };
         s->buf = malloc(BUF_SIZE);
         if (!s->buf)
                 return cd_err_set(err, ENOMEM, "relay: out of memory");
@@ -131,8 +132,8 @@ static bool stream_read(struct cd_stream *s)
         }
         s->total += (uint64_t) n;
         if (s->cap && s->total > s->cap) {
-                uint64_t keep = s->total - (uint64_t) n < s->cap ? s->cap - (s->total - (uint64_t) n)
-                                                                 : 0;
+                uint64_t keep =
+                        s->total - (uint64_t) n < s->cap ? s->cap - (s->total - (uint64_t) n) : 0;
 
                 s->truncated = true;
                 n = (ssize_t) keep;

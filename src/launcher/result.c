@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/util.h"
 #include "cordon/result.h"
 
 static const char *const verdicts[_CD_VERDICT_MAX] = {
@@ -66,18 +67,43 @@ int cd_result_exit_status(const struct cd_result *res)
         return CD_EXIT_SETUP_ERROR;
 }
 
+/* Build an object from (key, value) pairs; the values' references are taken.
+ * Returns NULL (and releases what it took) if any value is NULL. */
+static json_t *object(size_t n, const char *const *keys, json_t **values)
+{
+        json_t *o = json_object();
+
+        for (size_t i = 0; i < n; i++) {
+                if (!o || !values[i] || json_object_set_new(o, keys[i], values[i]) < 0) {
+                        for (size_t j = o ? i + 1 : i; j < n; j++)
+                                json_decref(values[j]);
+                        json_decref(o);
+                        return NULL;
+                }
+        }
+        return o;
+}
+
+static json_t *u64(uint64_t v)
+{
+        return json_integer((json_int_t) v);
+}
+
 static json_t *limits_to_json(const struct cd_limits *l)
 {
-        return json_pack("{s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-                         "memory_bytes", (json_int_t) l->memory_max_bytes, "cpus",
-                         (double) l->cpu_millis / 1000.0, "pids", (json_int_t) l->pids_max,
-                         "wall_ms", (json_int_t) l->wall_timeout_ms, "cpu_time_ms",
-                         (json_int_t) l->cpu_time_ms, "grace_ms", (json_int_t) l->grace_ms,
-                         "tmp_bytes", (json_int_t) l->tmp_size_bytes, "shm_bytes",
-                         (json_int_t) l->shm_size_bytes, "work_bytes",
-                         (json_int_t) l->work_size_bytes, "out_bytes",
-                         (json_int_t) l->out_size_bytes, "fsize_bytes",
-                         (json_int_t) l->fsize_bytes, "nofile", (json_int_t) l->nofile);
+        static const char *const keys[] = { "memory_bytes", "cpus",      "pids",        "wall_ms",
+                                            "cpu_time_ms",  "grace_ms",  "tmp_bytes",   "shm_bytes",
+                                            "work_bytes",   "out_bytes", "fsize_bytes", "nofile" };
+        json_t *values[] = {
+                u64(l->memory_max_bytes), json_real((double) l->cpu_millis / 1000.0),
+                u64(l->pids_max),         u64(l->wall_timeout_ms),
+                u64(l->cpu_time_ms),      u64(l->grace_ms),
+                u64(l->tmp_size_bytes),   u64(l->shm_size_bytes),
+                u64(l->work_size_bytes),  u64(l->out_size_bytes),
+                u64(l->fsize_bytes),      u64(l->nofile),
+        };
+
+        return object(ELEMENTSOF(keys), keys, values);
 }
 
 static json_t *signal_json(int sig)
@@ -91,27 +117,48 @@ static json_t *signal_json(int sig)
         return json_string(buf);
 }
 
+static json_t *output_json(const struct cd_result *res)
+{
+        static const char *const keys[] = { "stdout_bytes", "stdout_truncated", "stderr_bytes",
+                                            "stderr_truncated" };
+        json_t *values[] = { u64(res->stdout_bytes), json_boolean(res->stdout_truncated),
+                             u64(res->stderr_bytes), json_boolean(res->stderr_truncated) };
+
+        return object(ELEMENTSOF(keys), keys, values);
+}
+
+static json_t *sandbox_json(const struct cd_result *res)
+{
+        static const char *const keys[] = { "cgroup", "host_uid", "landlock_abi" };
+        json_t *values[] = { json_string(res->cgroup_mode ? res->cgroup_mode : "none"),
+                             u64(res->host_uid), json_integer(res->landlock_abi) };
+
+        return object(ELEMENTSOF(keys), keys, values);
+}
+
 json_t *cd_result_to_json(const struct cd_result *res)
 {
-        json_t *o = json_pack(
-                "{s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:b, s:I, s:b}, s:o, "
-                "s:{s:s, s:I, s:i}}",
-                "verdict", cd_verdict_to_string(res->verdict), "exit_code",
-                res->exit_code >= 0 ? json_integer(res->exit_code) : json_null(), "signal",
-                signal_json(res->signal), "wall_ms", (json_int_t) res->wall_ms, "user_cpu_ms",
-                (json_int_t) res->user_cpu_ms, "system_cpu_ms", (json_int_t) res->system_cpu_ms,
-                "peak_memory_bytes", (json_int_t) res->peak_memory_bytes, "oom_kills",
-                (json_int_t) res->oom_kills, "pids_limit_hits", (json_int_t) res->pids_limit_hits,
-                "output", "stdout_bytes", (json_int_t) res->stdout_bytes, "stdout_truncated",
-                res->stdout_truncated, "stderr_bytes", (json_int_t) res->stderr_bytes,
-                "stderr_truncated", res->stderr_truncated, "limits",
-                limits_to_json(&res->limits), "sandbox", "cgroup", res->cgroup_mode,
-                "host_uid", (json_int_t) res->host_uid, "landlock_abi", res->landlock_abi);
+        static const char *const keys[] = {
+                "verdict",       "exit_code",         "signal",    "wall_ms",         "user_cpu_ms",
+                "system_cpu_ms", "peak_memory_bytes", "oom_kills", "pids_limit_hits", "output",
+                "limits",        "sandbox",           "error"
+        };
+        json_t *values[] = {
+                json_string(cd_verdict_to_string(res->verdict)),
+                res->exit_code >= 0 ? json_integer(res->exit_code) : json_null(),
+                signal_json(res->signal),
+                u64(res->wall_ms),
+                u64(res->user_cpu_ms),
+                u64(res->system_cpu_ms),
+                u64(res->peak_memory_bytes),
+                u64(res->oom_kills),
+                u64(res->pids_limit_hits),
+                output_json(res),
+                limits_to_json(&res->limits),
+                sandbox_json(res),
+                /* Messages are ours (step and errno), never job data. */
+                res->error.code != 0 ? json_string(res->error.msg) : NULL,
+        };
 
-        if (o && res->error.code != 0 &&
-            json_object_set_new(o, "error", json_string(res->error.msg)) < 0) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        return object(ELEMENTSOF(keys) - (res->error.code == 0), keys, values);
 }

@@ -5,11 +5,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
+#include "cordon/util.h"
 #include "launcher-internal.h"
 
 /* A uid or gid that names an account must never run a job: the job would
@@ -62,6 +64,27 @@ int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_
                 return 0;
         }
         return cd_err_set(err, CD_E_BUSY, "slot: all %u job uids are in use", l->uid_count);
+}
+
+/* A "slot-<n>" cgroup whose lease we can take belongs to no live job: its
+ * supervisor was killed (its sandbox died with it, see sandbox/init.c). */
+static int claim_stale(const char *name, void *userdata)
+{
+        const struct cd_launcher *l = userdata;
+        struct cd_slot s;
+        uint64_t index;
+
+        if (strncmp(name, "slot-", 5) != 0 || cd_parse_u64(name + 5, &index) < 0 ||
+            index >= l->uid_count)
+                return -1;
+        if (try_slot(l, (uint32_t) index, &s) < 0)
+                return -1;
+        return s.lock_fd;
+}
+
+int cd_slot_sweep(const struct cd_launcher *l, struct cd_err *err)
+{
+        return cd_cgroup_sweep(l->cgroup, "slot-", claim_stale, (void *) l, err);
 }
 
 void cd_slot_release(struct cd_slot *s)

@@ -22,7 +22,7 @@ static const char *const host_trees[] = {
  * resolv.conf and everything else stay out (images/host/README.md).
  */
 static const char *const host_etc_allow[] = {
-        "alternatives", "debian_version", "fonts",     "ld.so.cache", "ld.so.conf",
+        "alternatives", "debian_version", "fonts",      "ld.so.cache", "ld.so.conf",
         "ld.so.conf.d", "localtime",      "mime.types", "os-release",  "papersize",
         "protocols",    "python3",        "python3.11", "R",           "services",
         "texmf",        "timezone",       "magic",      "magic.mime",  NULL,
@@ -57,7 +57,10 @@ struct limit_rule {
 };
 
 /* Names are the `cordon run` flags without "--" (and the profile keys). */
-#define RULE(name, field, lo, hi) { name, offsetof(struct cd_limits, field), lo, hi }
+#define RULE(name, field, lo, hi)                                                                  \
+        {                                                                                          \
+                name, offsetof(struct cd_limits, field), lo, hi                                    \
+        }
 
 static const struct limit_rule limit_rules[] = {
         RULE("memory", memory_max_bytes, CD_MIN_MEMORY_BYTES, CD_MAX_MEMORY_BYTES),
@@ -82,8 +85,7 @@ int cd_limits_validate(const struct cd_limits *l, struct cd_err *err)
 
                 if (v < r->min || v > r->max)
                         return cd_err_set(err, CD_E_INVALID,
-                                          "--%s: %" PRIu64 " is outside [%" PRIu64
-                                          ", %" PRIu64 "]",
+                                          "--%s: %" PRIu64 " is outside [%" PRIu64 ", %" PRIu64 "]",
                                           r->name, v, r->min, r->max);
         }
         return 0;

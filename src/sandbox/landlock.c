@@ -39,7 +39,8 @@ struct ruleset_attr {
         uint64_t scoped;
 };
 
-#define FS_READ (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
+#define FS_READ                                                                                    \
+        (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 #define FS_ABI1 ((1ULL << 13) - 1)
 
 static uint64_t handled_fs(int abi)
@@ -87,8 +88,8 @@ static int allow(int ruleset, const char *path, uint64_t access, struct cd_err *
 
 static int add_rules(int ruleset, const struct cd_plan *plan, int abi, struct cd_err *err)
 {
-        static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/full",
-                                               "/dev/random", "/dev/urandom" };
+        static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                               "/dev/urandom" };
         const uint64_t all = handled_fs(abi);
         /* Files accept only file rights (landlock(7)). */
         const uint64_t dev = all & (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE |

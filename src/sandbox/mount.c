@@ -101,7 +101,10 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
  * /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are already
  * unreadable for the job's host uid; /proc is mounted read-only. */
 static const char *const proc_masked[] = {
-        "kallsyms", "modules", "timer_list", "sched_debug",
+        "kallsyms",
+        "modules",
+        "timer_list",
+        "sched_debug",
 };
 
 static int mask_proc(int root_fd, struct cd_err *err)
@@ -143,8 +146,7 @@ static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
         if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return cd_err_errno(err, "mount: create proc");
         mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-                              MOUNT_ATTR_NOEXEC);
+                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (mnt < 0)
                 return cd_err_errno(err, "mount: fsmount proc");
         r = attach(mnt, root_fd, "proc", err);

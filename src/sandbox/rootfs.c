@@ -330,8 +330,8 @@ static int add_tree(struct cd_sandbox *sb, const struct cd_bind *b, struct cd_er
         else if (S_ISREG(st.st_mode))
                 r = write_file(sb->root_fd, rel, "", 0444, err);
         else
-                r = cd_err_set(err, CD_E_INVALID, "rootfs: bind source %s is not a file or directory",
-                               b->source);
+                r = cd_err_set(err, CD_E_INVALID,
+                               "rootfs: bind source %s is not a file or directory", b->source);
         if (r < 0)
                 return r;
         return push_tree(sb, b->source, rel, S_ISDIR(st.st_mode), err);

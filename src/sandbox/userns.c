@@ -8,8 +8,8 @@
 #include "cordon/util.h"
 #include "sandbox-internal.h"
 
-int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid,
-                           gid_t host_gid, struct cd_err *err)
+int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid, gid_t host_gid,
+                           struct cd_err *err)
 {
         cleanup_close int proc = -1;
         char path[64], map[64];

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cordon/launcher.h"
+#include "harness.h"
+
+#define RUN_TIMEOUT_MS (180 * 1000)
+#define MAX_ARGS       128
+
+static char run_dir[256];
+static char cg_parent[64];
+static char result_path[300];
+static int baseline_mounts = -1;
+
+static const char *const hierarchies_v1[] = { "memory", "cpu", "cpuacct", "pids", "freezer" };
+
+static bool fs_is(const char *path, long magic)
+{
+        struct statfs fs;
+
+        return statfs(path, &fs) == 0 && fs.f_type == magic;
+}
+
+const char *harness_cgroup_mode(void)
+{
+        const char *m = getenv("CORDON_TEST_CGROUP");
+
+        if (m && *m)
+                return m;
+        return fs_is("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC) ? "v2" : "v1";
+}
+
+void harness_require_root(void)
+{
+        const char *mode = harness_cgroup_mode();
+
+        if (geteuid() != 0) {
+                printf("SKIP: integration tests need root (they build real sandboxes)\n");
+                exit(77);
+        }
+        if (!getenv("CORDON_BIN") || !getenv("CORDON_PROBE")) {
+                printf("SKIP: CORDON_BIN and CORDON_PROBE must name the built binaries\n");
+                exit(77);
+        }
+        if (strcmp(mode, "v2") == 0 && !fs_is("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)) {
+                printf("SKIP: cgroup v2 requested but /sys/fs/cgroup is not cgroup2 here "
+                       "(tests/qemu/run-v2 runs them on a v2 kernel)\n");
+                exit(77);
+        }
+        if (strcmp(mode, "v1") == 0 && !fs_is("/sys/fs/cgroup/memory", CGROUP_SUPER_MAGIC)) {
+                printf("SKIP: cgroup v1 requested but there is no v1 memory hierarchy here\n");
+                exit(77);
+        }
+        printf("# cgroup mode: %s\n", mode);
+}
+
+const char *harness_cgroup_parent(void)
+{
+        return cg_parent;
+}
+
+static int count_mounts(void)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        int n = 0, c;
+
+        if (!f)
+                return -1;
+        while ((c = fgetc(f)) != EOF)
+                n += c == '\n';
+        fclose(f);
+        return n;
+}
+
+int harness_setup(void **state)
+{
+        (void) state;
+        snprintf(run_dir, sizeof(run_dir), "/run/cordon-test-%d", (int) getpid());
+        snprintf(cg_parent, sizeof(cg_parent), "cordon-test-%d", (int) getpid());
+        snprintf(result_path, sizeof(result_path), "%s.result.json", run_dir);
+        baseline_mounts = count_mounts();
+        return 0;
+}
+
+/* Remove the parent cgroup(s) the run created; they must be empty. */
+static void remove_parents(void)
+{
+        char path[512];
+
+        if (strcmp(harness_cgroup_mode(), "v2") == 0) {
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", cg_parent);
+                (void) rmdir(path);
+                return;
+        }
+        for (size_t i = 0; i < sizeof(hierarchies_v1) / sizeof(hierarchies_v1[0]); i++) {
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/%s", hierarchies_v1[i], cg_parent);
+                (void) rmdir(path);
+        }
+}
+
+static void remove_run_dir(void)
+{
+        char path[512];
+        DIR *d;
+        struct dirent *de;
+
+        snprintf(path, sizeof(path), "%s/slots", run_dir);
+        d = opendir(path);
+        while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.') {
+                        char f[768];
+
+                        snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+                        (void) unlink(f);
+                }
+        if (d)
+                closedir(d);
+        (void) rmdir(path);
+        (void) rmdir(run_dir);
+        (void) unlink(result_path);
+}
+
+int harness_teardown(void **state)
+{
+        (void) state;
+        harness_assert_nothing_left();
+        remove_parents();
+        remove_run_dir();
+        return 0;
+}
+
+/* Any child cgroup below our parent is a leftover. */
+static int leftover_cgroups(void)
+{
+        char path[512];
+        int n = 0;
+        const char *const v2[] = { "" };
+        bool is_v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+        size_t count = is_v2 ? 1 : sizeof(hierarchies_v1) / sizeof(hierarchies_v1[0]);
+
+        for (size_t i = 0; i < count; i++) {
+                DIR *d;
+                struct dirent *de;
+
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s%s%s",
+                         is_v2 ? v2[0] : hierarchies_v1[i], is_v2 ? "" : "/", cg_parent);
+                d = opendir(path);
+                while (d && (de = readdir(d)))
+                        if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                                fprintf(stderr, "leftover cgroup: %s/%s\n", path, de->d_name);
+                                n++;
+                        }
+                if (d)
+                        closedir(d);
+        }
+        return n;
+}
+
+/* Processes running as a host uid of the job range. */
+static int leftover_processes(void)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d))) {
+                char path[300], line[256];
+                FILE *f;
+
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (fgets(line, sizeof(line), f)) {
+                        unsigned long uid;
+
+                        if (sscanf(line, "Uid:\t%lu", &uid) == 1 && uid >= CD_DEFAULT_UID_BASE &&
+                            uid < (unsigned long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT) {
+                                fprintf(stderr, "leftover process %s (uid %lu)\n", de->d_name, uid);
+                                n++;
+                        }
+                }
+                fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+void harness_assert_nothing_left(void)
+{
+        int mounts = count_mounts();
+
+        assert_int_equal(leftover_cgroups(), 0);
+        assert_int_equal(leftover_processes(), 0);
+        /* The supervisor's own mount namespace is the host's: a run must not add a mount. */
+        assert_int_equal(mounts, baseline_mounts);
+}
+
+static void read_result(struct cd_run *r)
+{
+        json_error_t jerr;
+
+        r->result = json_load_file(result_path, 0, &jerr);
+        (void) unlink(result_path);
+}
+
+/* Collect stdout and stderr of @pid until both close, feeding @in. */
+static void collect(struct cd_run *r, int out_fd, int err_fd, int in_fd, const char *in_data)
+{
+        size_t cap[2] = { 4096, 4096 }, len[2] = { 0, 0 };
+        char *buf[2] = { malloc(cap[0]), malloc(cap[1]) };
+        int fds[2] = { out_fd, err_fd };
+        size_t in_off = 0, in_len = in_data ? strlen(in_data) : 0;
+        struct timespec start;
+
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (fds[0] >= 0 || fds[1] >= 0) {
+                struct pollfd p[3];
+                int n = 0;
+
+                for (int i = 0; i < 2; i++)
+                        p[n++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+                p[n++] = (struct pollfd){ .fd = in_fd, .events = POLLOUT };
+                if (poll(p, (nfds_t) n, 1000) < 0 && errno != EINTR)
+                        break;
+                for (int i = 0; i < 2; i++) {
+                        ssize_t k;
+
+                        if (fds[i] < 0 || !p[i].revents)
+                                continue;
+                        if (len[i] + 4096 > cap[i]) {
+                                cap[i] *= 2;
+                                buf[i] = realloc(buf[i], cap[i]);
+                        }
+                        k = read(fds[i], buf[i] + len[i], cap[i] - len[i] - 1);
+                        if (k <= 0) {
+                                close(fds[i]);
+                                fds[i] = -1;
+                        } else {
+                                len[i] += (size_t) k;
+                        }
+                }
+                if (in_fd >= 0 && p[2].revents) {
+                        ssize_t k = in_off < in_len
+                                            ? write(in_fd, in_data + in_off, in_len - in_off)
+                                            : 0;
+
+                        if (k > 0)
+                                in_off += (size_t) k;
+                        if (k <= 0 || in_off >= in_len) {
+                                close(in_fd);
+                                in_fd = -1;
+                        }
+                }
+                {
+                        struct timespec now;
+
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        if ((now.tv_sec - start.tv_sec) * 1000 > RUN_TIMEOUT_MS)
+                                fail_msg("cordon run did not finish within %d s",
+                                         RUN_TIMEOUT_MS / 1000);
+                }
+        }
+        if (in_fd >= 0)
+                close(in_fd);
+        buf[0][len[0]] = '\0';
+        buf[1][len[1]] = '\0';
+        r->out = buf[0];
+        r->out_len = len[0];
+        r->err = buf[1];
+}
+
+static char stress_bind[512];
+
+static size_t base_args_to(const char **argv, char *bind, size_t bind_size, const char *result)
+{
+        size_t n = 0;
+
+        snprintf(bind, bind_size, "%s:/opt/cordon-probe", getenv("CORDON_PROBE"));
+        if (getenv("CORDON_STRESS"))
+                snprintf(stress_bind, sizeof(stress_bind), "%s:/opt/cordon-stress",
+                         getenv("CORDON_STRESS"));
+        argv[n++] = getenv("CORDON_BIN");
+        argv[n++] = "run";
+        argv[n++] = "--run-dir";
+        argv[n++] = run_dir;
+        argv[n++] = "--cgroup";
+        argv[n++] = harness_cgroup_mode();
+        argv[n++] = "--cgroup-parent";
+        argv[n++] = cg_parent;
+        argv[n++] = "--result";
+        argv[n++] = result;
+        argv[n++] = "--ro-bind";
+        argv[n++] = bind;
+        if (stress_bind[0]) {
+                argv[n++] = "--ro-bind";
+                argv[n++] = stress_bind;
+        }
+        return n;
+}
+
+static size_t base_args(const char **argv, char *bind, size_t bind_size)
+{
+        return base_args_to(argv, bind, bind_size, result_path);
+}
+
+pid_t harness_spawn(const char *result_file, const char *const *args)
+{
+        const char *argv[MAX_ARGS];
+        char bind[512];
+        size_t n = base_args_to(argv, bind, sizeof(bind), result_file);
+        pid_t pid;
+
+        for (size_t i = 0; args[i] && n + 1 < MAX_ARGS; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR);
+
+                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                        _exit(126);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+void harness_wait(pid_t pid, const char *result_file, struct cd_run *r)
+{
+        json_error_t jerr;
+        int status;
+
+        *r = (struct cd_run){ 0 };
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        r->result = json_load_file(result_file, 0, &jerr);
+        (void) unlink(result_file);
+}
+
+void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
+                  const char *const *args)
+{
+        const char *argv[MAX_ARGS];
+        char bind[512];
+        size_t n = base_args(argv, bind, sizeof(bind));
+        int out[2], err[2], in[2];
+        pid_t pid;
+        int status;
+
+        for (size_t i = 0; args[i] && n + 1 < MAX_ARGS; i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        *r = (struct cd_run){ 0 };
+        assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+                        _exit(126);
+                for (size_t i = 0; env && env[i]; i++)
+                        putenv(env[i]);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+        close(in[0]);
+        if (!stdin_data) {
+                close(in[1]);
+                in[1] = -1;
+        }
+        collect(r, out[0], err[0], in[1], stdin_data);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        read_result(r);
+}
+
+void harness_run(struct cd_run *r, const char *stdin_data, char *const *env, const char *arg, ...)
+{
+        const char *args[MAX_ARGS];
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, arg);
+        for (const char *a = arg; a && n + 1 < MAX_ARGS; a = va_arg(ap, const char *))
+                args[n++] = a;
+        va_end(ap);
+        args[n] = NULL;
+        harness_runv(r, stdin_data, env, args);
+}
+
+int harness_probe(const char *name, const char *arg)
+{
+        struct cd_run r;
+        int status;
+
+        harness_run(&r, NULL, NULL, "--wall", "60s", "--", "/opt/cordon-probe", name, arg, NULL);
+        if (r.status != 0)
+                fprintf(stderr, "probe %s: %s%s", name, r.out, r.err);
+        status = r.status;
+        harness_run_free(&r);
+        return status;
+}
+
+void harness_run_free(struct cd_run *r)
+{
+        free(r->out);
+        free(r->err);
+        if (r->result)
+                json_decref(r->result);
+        *r = (struct cd_run){ 0 };
+}
+
+static json_t *lookup(const struct cd_run *r, const char *path)
+{
+        char key[128];
+        json_t *cur = r->result;
+
+        for (const char *p = path; cur && *p;) {
+                size_t n = strcspn(p, ".");
+
+                snprintf(key, sizeof(key), "%.*s", (int) n, p);
+                cur = json_object_get(cur, key);
+                p += n + (p[n] == '.');
+        }
+        return cur;
+}
+
+const char *harness_result_str(const struct cd_run *r, const char *key)
+{
+        const char *s = json_string_value(lookup(r, key));
+
+        return s ? s : "";
+}
+
+long long harness_result_int(const struct cd_run *r, const char *path)
+{
+        json_t *v = lookup(r, path);
+
+        return json_is_integer(v) ? (long long) json_integer_value(v) : -1;
+}

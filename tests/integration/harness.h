@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Integration test helpers: run the real `cordon run` as root, capture its
+ * output and JSON result, and check that nothing is left behind (cgroups,
+ * mounts, processes of the job uid range).
+ *
+ * Environment: CORDON_BIN (the cordon CLI), CORDON_PROBE (the static escape
+ * probe), CORDON_TEST_CGROUP=v1|v2 (default: what the host has).
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct cd_run {
+        int status; /* cordon's exit status, or 128+N if it was killed by signal N */
+        char *out;  /* captured stdout, NUL-terminated */
+        size_t out_len;
+        char *err;      /* captured stderr */
+        json_t *result; /* the --result file, NULL if none was written */
+};
+
+/* Exit 77 (skipped) with a reason unless we are root and the requested
+ * cgroup mode exists. Call first thing in main(). */
+void harness_require_root(void);
+
+/* The cgroup mode the tests run in: "v1" or "v2". */
+const char *harness_cgroup_mode(void);
+
+/* Per-test-binary setup: private run dir and cgroup parent, baseline of
+ * mounts. Teardown removes them and fails if anything was left. */
+int harness_setup(void **state);
+int harness_teardown(void **state);
+
+/*
+ * Run `cordon run <harness flags> <args...>` (args end with NULL; include
+ * "--" and the command). @stdin_data may be NULL (stdin is /dev/null).
+ * The harness adds --run-dir, --cgroup, --cgroup-parent, --result and a
+ * read-only bind of the probe at /opt/cordon-probe. Extra environment
+ * entries ("NAME=value", NULL-terminated) may be given in @env.
+ */
+void harness_run(struct cd_run *r, const char *stdin_data, char *const *env, const char *arg, ...)
+        __attribute__((sentinel));
+
+/* Same, with an argument vector. */
+void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
+                  const char *const *args);
+
+/* Run the probe NAME [ARG] inside a sandbox; returns the probe's exit code
+ * (0 blocked) or 128+N if it was killed by signal N. */
+int harness_probe(const char *name, const char *arg);
+
+void harness_run_free(struct cd_run *r);
+
+/* Start `cordon run <harness flags> <args>` in the background with its
+ * result written to @result_file and stdio on /dev/null. */
+pid_t harness_spawn(const char *result_file, const char *const *args);
+
+/* Wait for a spawned run; fills r->status and r->result. */
+void harness_wait(pid_t pid, const char *result_file, struct cd_run *r);
+
+/* The string field @key of the result ("verdict"), or "" if absent. */
+const char *harness_result_str(const struct cd_run *r, const char *key);
+
+/* An integer field, or -1 if absent/null. Nested with "sandbox.host_uid". */
+long long harness_result_int(const struct cd_run *r, const char *path);
+
+/* Fail the test if a job cgroup, a mount or a process of the job uid range
+ * is left. */
+void harness_assert_nothing_left(void);
+
+/* The cgroup parent (relative) the harness uses, e.g. "cordon-test-1234". */
+const char *harness_cgroup_parent(void);

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cordon-stress: small, static, bounded workloads for the limit tests, so
+ * they need neither Python nor R (the cgroup v2 tests run in a minimal VM).
+ *
+ *   hog MIB            allocate and touch MIB mebibytes, then exit 0
+ *   spin THREADS SECS  busy-loop THREADS threads for SECS seconds of wall time
+ *   forkspin N SECS    fork N workers that each busy-loop for SECS seconds
+ *   forkbomb SECS      fork sleeping children until SECS pass; prints how many
+ *                      forks succeeded and how many failed with EAGAIN
+ *   daemon             double-fork a grandchild that ignores SIGTERM and
+ *                      sleeps, and a child that stops itself; then sleep
+ *   fill PATH MIB      write up to MIB mebibytes to PATH; prints the errno
+ *                      that stopped it ("ENOSPC") or "done"
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static long arg(const char *s)
+{
+        char *end;
+        long v = strtol(s, &end, 10);
+
+        if (*s == '\0' || *end != '\0' || v < 0) {
+                fprintf(stderr, "cordon-stress: bad number\n");
+                exit(2);
+        }
+        return v;
+}
+
+static int hog(long mib)
+{
+        for (long i = 0; i < mib; i++) {
+                char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                               -1, 0);
+
+                if (p == MAP_FAILED) {
+                        printf("mmap failed after %ld MiB\n", i);
+                        return 1;
+                }
+                memset(p, 0xa5, 1 << 20);
+        }
+        printf("allocated %ld MiB\n", mib);
+        return 0;
+}
+
+static double spin_until;
+
+static void *spinner(void *unused)
+{
+        volatile unsigned long x = 0;
+
+        (void) unused;
+        while (now() < spin_until)
+                x++;
+        return NULL;
+}
+
+static int spin(long threads, long secs)
+{
+        pthread_t t[64];
+
+        if (threads < 1 || threads > 64)
+                return 2;
+        spin_until = now() + (double) secs;
+        for (long i = 1; i < threads; i++)
+                if (pthread_create(&t[i], NULL, spinner, NULL) != 0)
+                        return 2;
+        spinner(NULL);
+        for (long i = 1; i < threads; i++)
+                pthread_join(t[i], NULL);
+        return 0;
+}
+
+static int forkspin(long n, long secs)
+{
+        spin_until = now() + (double) secs;
+        for (long i = 0; i < n; i++) {
+                pid_t p = fork();
+
+                if (p < 0)
+                        return 2;
+                if (p == 0) {
+                        spinner(NULL);
+                        _exit(0);
+                }
+        }
+        while (wait(NULL) > 0)
+                ;
+        return 0;
+}
+
+static int forkbomb(long secs)
+{
+        double until = now() + (double) secs;
+        long ok = 0, eagain = 0;
+
+        while (now() < until) {
+                pid_t p = fork();
+
+                if (p == 0) {
+                        prctl(PR_SET_PDEATHSIG, SIGKILL);
+                        pause();
+                        _exit(0);
+                }
+                if (p > 0)
+                        ok++;
+                else if (errno == EAGAIN)
+                        eagain++;
+                else
+                        break;
+                if (ok > 100000)
+                        break;
+        }
+        /* The children die with us (parent-death signal). */
+        printf("forked %ld, refused %ld\n", ok, eagain);
+        return 0;
+}
+
+static int daemonize(void)
+{
+        pid_t p = fork();
+
+        if (p == 0) {
+                if (fork() == 0) {
+                        signal(SIGTERM, SIG_IGN);
+                        setsid();
+                        for (;;)
+                                pause();
+                }
+                _exit(0);
+        }
+        waitpid(p, NULL, 0);
+        if (fork() == 0) {
+                raise(SIGSTOP);
+                for (;;)
+                        pause();
+        }
+        for (;;)
+                pause();
+}
+
+static int fill(const char *path, long mib)
+{
+        static char buf[1 << 20];
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        if (fd < 0) {
+                printf("%s\n", strerrorname_np(errno));
+                return 1;
+        }
+        memset(buf, 'x', sizeof(buf));
+        for (long i = 0; i < mib; i++) {
+                ssize_t n = write(fd, buf, sizeof(buf));
+
+                if (n < 0) {
+                        printf("%s\n", strerrorname_np(errno));
+                        close(fd);
+                        return 1;
+                }
+        }
+        close(fd);
+        printf("done\n");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc >= 3 && strcmp(argv[1], "hog") == 0)
+                return hog(arg(argv[2]));
+        if (argc >= 4 && strcmp(argv[1], "spin") == 0)
+                return spin(arg(argv[2]), arg(argv[3]));
+        if (argc >= 4 && strcmp(argv[1], "forkspin") == 0)
+                return forkspin(arg(argv[2]), arg(argv[3]));
+        if (argc >= 3 && strcmp(argv[1], "forkbomb") == 0)
+                return forkbomb(arg(argv[2]));
+        if (argc >= 2 && strcmp(argv[1], "daemon") == 0)
+                return daemonize();
+        if (argc >= 4 && strcmp(argv[1], "fill") == 0)
+                return fill(argv[2], arg(argv[3]));
+        fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
+                        "forkbomb SECS | daemon | fill PATH MIB\n");
+        return 2;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A run leaves nothing behind: no process, mount, cgroup, namespace handle
+ * or temporary directory, after success, after every failed setup step,
+ * after a killed job and after a killed supervisor. The harness teardown
+ * checks again at the end.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cordon/launcher.h"
+#include "harness.h"
+
+static void test_nothing_left_after_success(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/bin/sh", "-c", "echo hi > /out/f; sleep 0.2 &", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* Every step of the launch, parent and child side, in order. */
+static const char *const steps[] = {
+        "slot",  "cgroup", "rootfs", "scratch", "clone",    "userns",  "net",
+        "creds", "mount",  "caps",   "init",    "landlock", "seccomp",
+};
+
+static void test_nothing_left_after_failed_setup(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+                char fault[64], expect[64];
+                char *env[] = { fault, NULL };
+                struct cd_run r;
+
+                snprintf(fault, sizeof(fault), "CORDON_FAULT=%s", steps[i]);
+                snprintf(expect, sizeof(expect), "%s: injected fault", steps[i]);
+                harness_run(&r, NULL, env, "--", "/bin/sh", "-c", "echo ran", NULL);
+                if (r.status != 125 ||
+                    strcmp(harness_result_str(&r, "verdict"), "setup_error") != 0)
+                        fail_msg("step %s: status %d, verdict %s", steps[i], r.status,
+                                 harness_result_str(&r, "verdict"));
+                /* The job never ran half-isolated: it did not run at all. */
+                assert_string_equal(r.out, "");
+                assert_non_null(strstr(harness_result_str(&r, "error"), expect));
+                assert_non_null(strstr(r.err, expect));
+                harness_run_free(&r);
+                harness_assert_nothing_left();
+        }
+#endif
+}
+
+static void test_nothing_left_after_timeout(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--wall", "1s", "--grace", "200ms", "--", "/bin/sh", "-c",
+                    "trap '' TERM; sleep 30 & sleep 30", NULL);
+        assert_int_equal(r.status, 124);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static int job_processes(void)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d))) {
+                char path[300], line[256];
+                FILE *f;
+
+                snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+                f = de->d_name[0] >= '0' && de->d_name[0] <= '9' ? fopen(path, "re") : NULL;
+                while (f && fgets(line, sizeof(line), f)) {
+                        unsigned long uid;
+
+                        if (sscanf(line, "Uid:\t%lu", &uid) == 1 && uid >= CD_DEFAULT_UID_BASE &&
+                            uid < (unsigned long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT)
+                                n++;
+                }
+                if (f)
+                        fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+/* Poll @cond up to @ms; generous bounds only catch hangs. */
+static int wait_for(int (*count)(void), int want, int ms)
+{
+        for (int i = 0; i < ms / 10; i++) {
+                struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+                if (count() == want)
+                        return 1;
+                nanosleep(&ts, NULL);
+        }
+        return count() == want;
+}
+
+static int at_least_two(void)
+{
+        return job_processes() >= 2 ? 1 : 0;
+}
+
+static void test_killed_supervisor_takes_the_sandbox_along(void **state)
+{
+        const char *const args[] = { "--", "/bin/sh", "-c", "sleep 60 & sleep 60", NULL };
+        char result[128];
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        snprintf(result, sizeof(result), "/run/cordon-test-%d-kill.json", (int) getpid());
+        pid = harness_spawn(result, args);
+        assert_true(wait_for(at_least_two, 1, 20000));
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 128 + SIGKILL);
+        harness_run_free(&r);
+        /* pid 1 has a parent-death signal: the whole pid namespace goes. */
+        assert_true(wait_for(job_processes, 0, 20000));
+        /* The dead supervisor's cgroup is swept by the next run. */
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_nothing_left_after_success),
+                cmocka_unit_test(test_nothing_left_after_failed_setup),
+                cmocka_unit_test(test_nothing_left_after_timeout),
+                cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("cleanup", tests, harness_setup, harness_teardown);
+}

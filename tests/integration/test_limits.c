@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Limits, accounting and verdicts (issue 3), on the host's cgroup mode or
+ * the one CORDON_TEST_CGROUP names. Timings only bound hangs; the CPU
+ * share check uses generous bounds. Each test ends with nothing left.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define STRESS "/opt/cordon-stress"
+
+static int count_host_processes(void)
+{
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d)))
+                n += de->d_name[0] >= '0' && de->d_name[0] <= '9';
+        if (d)
+                closedir(d);
+        return n;
+}
+
+static void report(const struct cd_run *r, const char *what)
+{
+        printf("# %s: status %d verdict %s wall %lld ms cpu %lld+%lld ms peak %lld oom %lld "
+               "pids-refused %lld (cgroup %s)\n",
+               what, r->status, harness_result_str(r, "verdict"), harness_result_int(r, "wall_ms"),
+               harness_result_int(r, "user_cpu_ms"), harness_result_int(r, "system_cpu_ms"),
+               harness_result_int(r, "peak_memory_bytes"), harness_result_int(r, "oom_kills"),
+               harness_result_int(r, "pids_limit_hits"), harness_result_str(r, "sandbox.cgroup"));
+}
+
+static void test_memory_hog_is_oom(void **state)
+{
+        struct cd_run r;
+        long long peak;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--memory", "256M", "--wall", "120s", "--", STRESS, "hog",
+                    "2048", NULL);
+        report(&r, "memory hog");
+        assert_int_equal(r.status, 122);
+        assert_string_equal(harness_result_str(&r, "verdict"), "oom");
+        assert_true(harness_result_int(&r, "oom_kills") >= 1);
+        peak = harness_result_int(&r, "peak_memory_bytes");
+        /* Near the limit, never far above it (swap may not extend it). */
+        assert_true(peak > 200LL << 20);
+        assert_true(peak <= 260LL << 20);
+        assert_int_equal(harness_result_int(&r, "limits.memory_bytes"), 256LL << 20);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_fork_bomb_is_capped(void **state)
+{
+        int before = count_host_processes();
+        struct cd_run r;
+        int forked = -1, refused = -1;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--pids", "64", "--wall", "60s", "--", STRESS, "forkbomb", "3",
+                    NULL);
+        report(&r, "fork bomb");
+        assert_int_equal(r.status, 0);
+        assert_int_equal(sscanf(r.out, "forked %d, refused %d", &forked, &refused), 2);
+        /* pid 1 and the bomb itself count: at most 62 children. */
+        assert_true(forked <= 62);
+        assert_true(refused > 0);
+        assert_true(harness_result_int(&r, "pids_limit_hits") > 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+        /* Generous: other things on a shared machine come and go. */
+        assert_true(count_host_processes() < before + 20);
+}
+
+static void test_cpu_quota_halves_a_busy_loop(void **state)
+{
+        struct cd_run r;
+        long long cpu, wall;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--cpus", "0.5", "--wall", "60s", "--", STRESS, "spin", "2",
+                    "4", NULL);
+        report(&r, "busy loop, 2 threads, 0.5 CPU");
+        assert_int_equal(r.status, 0);
+        cpu = harness_result_int(&r, "user_cpu_ms") + harness_result_int(&r, "system_cpu_ms");
+        wall = harness_result_int(&r, "wall_ms");
+        assert_true(wall >= 4000);
+        /* Two threads would use ~8 s unthrottled; the quota allows ~2 s. */
+        assert_true(cpu >= 1000);
+        assert_true(cpu <= 3200);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_wall_timeout(void **state)
+{
+        struct cd_run r;
+        long long wall;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--wall", "2s", "--grace", "500ms", "--", "/bin/sleep", "30",
+                    NULL);
+        report(&r, "sleep past the wall limit");
+        assert_int_equal(r.status, 124);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        wall = harness_result_int(&r, "wall_ms");
+        assert_true(wall >= 2000);
+        assert_true(wall < 2000 + 500 + 5000);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_term_ignored_killed_after_grace(void **state)
+{
+        struct cd_run r;
+        long long wall;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--wall", "1s", "--grace", "1s", "--", "/bin/sh", "-c",
+                    "trap '' TERM; while :; do sleep 1; done", NULL);
+        report(&r, "SIGTERM ignored");
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        wall = harness_result_int(&r, "wall_ms");
+        /* Never longer than wall + grace, plus a bound for a busy machine. */
+        assert_true(wall >= 2000);
+        assert_true(wall < 2000 + 5000);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_daemons_and_stopped_children_die(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--wall", "2s", "--grace", "200ms", "--", STRESS, "daemon",
+                    NULL);
+        report(&r, "daemon + stopped child");
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+        /* Also when the main process exits first and leaves them behind. */
+        harness_run(&r, NULL, NULL, "--wall", "20s", "--", "/bin/sh", "-c",
+                    "/opt/cordon-stress daemon & sleep 0.5; exit 0", NULL);
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_tmp_full_is_enospc(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--tmp-size", "16M", "--", STRESS, "fill", "/tmp/f", "64",
+                    NULL);
+        assert_string_equal(r.out, "ENOSPC\n");
+        /* /tmp is scratch: filling it fails the job, it is not output_limit. */
+        assert_string_equal(harness_result_str(&r, "verdict"), "failed");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_out_over_limit_is_output_limit(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--out-size", "8M", "--", STRESS, "fill", "/out/f", "64", NULL);
+        report(&r, "/out over its size");
+        assert_string_equal(r.out, "ENOSPC\n");
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_int_equal(r.status, 120);
+        harness_run_free(&r);
+        /* Exactly the limit is fine. */
+        harness_run(&r, NULL, NULL, "--out-size", "8M", "--", STRESS, "fill", "/out/f", "8", NULL);
+        assert_string_equal(r.out, "done\n");
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_cpu_time_limit_with_forked_workers(void **state)
+{
+        struct cd_run r;
+        long long cpu;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--cpus", "2", "--cpu-time", "1s", "--grace", "200ms", "--wall",
+                    "60s", "--", STRESS, "forkspin", "2", "30", NULL);
+        report(&r, "forked workers past --cpu-time");
+        assert_int_equal(r.status, 121);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cpu_limit");
+        cpu = harness_result_int(&r, "user_cpu_ms") + harness_result_int(&r, "system_cpu_ms");
+        assert_true(cpu >= 1000);
+        assert_true(harness_result_int(&r, "wall_ms") < 30000);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_invalid_values_name_the_flag(void **state)
+{
+        static const char *const bad[][2] = {
+                { "--memory", "-1" },    { "--memory", "0" },
+                { "--memory", "1X" },    { "--memory", "99999999999999999999" },
+                { "--cpus", "0" },       { "--cpus", "abc" },
+                { "--cpus", "0.0001" },  { "--pids", "0" },
+                { "--wall", "0" },       { "--wall", "5y" },
+                { "--cpu-time", "-3s" }, { "--tmp-size", "1" },
+                { "--out-size", "2T" },  { "--nofile", "1" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct cd_run r;
+
+                harness_run(&r, NULL, NULL, bad[i][0], bad[i][1], "--", "/bin/true", NULL);
+                if (r.status != 64 || !strstr(r.err, bad[i][0]))
+                        fail_msg("%s %s: status %d, stderr: %s", bad[i][0], bad[i][1], r.status,
+                                 r.err);
+                harness_run_free(&r);
+        }
+}
+
+static void test_result_carries_limits(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--memory", "300M", "--cpus", "1.5", "--pids", "99", "--",
+                    "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(harness_result_int(&r, "limits.memory_bytes"), 300LL << 20);
+        assert_int_equal(harness_result_int(&r, "limits.pids"), 99);
+        assert_int_equal(harness_result_int(&r, "limits.wall_ms"), 300000);
+        assert_string_equal(harness_result_str(&r, "sandbox.cgroup"), harness_cgroup_mode());
+        assert_true(harness_result_int(&r, "wall_ms") >= 0);
+        harness_run_free(&r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_memory_hog_is_oom),
+                cmocka_unit_test(test_fork_bomb_is_capped),
+                cmocka_unit_test(test_cpu_quota_halves_a_busy_loop),
+                cmocka_unit_test(test_wall_timeout),
+                cmocka_unit_test(test_term_ignored_killed_after_grace),
+                cmocka_unit_test(test_daemons_and_stopped_children_die),
+                cmocka_unit_test(test_tmp_full_is_enospc),
+                cmocka_unit_test(test_out_over_limit_is_output_limit),
+                cmocka_unit_test(test_cpu_time_limit_with_forked_workers),
+                cmocka_unit_test(test_invalid_values_name_the_flag),
+                cmocka_unit_test(test_result_carries_limits),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("limits", tests, harness_setup, harness_teardown);
+}

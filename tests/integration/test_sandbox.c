@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every isolation property of the launcher, checked from inside a real
+ * sandbox (issue 2). Probes are the static tests/escape probe binary,
+ * bound read-only at /opt/cordon-probe; 0 means "blocked".
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cordon/launcher.h"
+#include "harness.h"
+
+static void sh(struct cd_run *r, const char *script)
+{
+        harness_run(r, NULL, NULL, "--wall", "60s", "--", "/bin/sh", "-c", script, NULL);
+}
+
+/* Runs @script and expects it to succeed; returns its stdout (caller frees the run). */
+static void sh_ok(struct cd_run *r, const char *script)
+{
+        sh(r, script);
+        if (r->status != 0)
+                fprintf(stderr, "script failed (%d): %s\nstdout: %s\nstderr: %s\n", r->status,
+                        script, r->out, r->err);
+        assert_int_equal(r->status, 0);
+        assert_string_equal(harness_result_str(r, "verdict"), "ok");
+}
+
+/* --- user namespace --- */
+
+static void test_userns_unprivileged_ids(void **state)
+{
+        struct cd_run r;
+        long long host_uid;
+
+        (void) state;
+        sh_ok(&r,
+              "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; cat /proc/self/setgroups");
+        host_uid = harness_result_int(&r, "sandbox.host_uid");
+        assert_true(host_uid >= CD_DEFAULT_UID_BASE);
+        assert_true(host_uid < (long long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT);
+        assert_null(getpwuid((uid_t) host_uid));
+        {
+                char expect[256];
+
+                snprintf(expect, sizeof(expect),
+                         "1000\n1000\n%10u %10lld %10u\n%10u %10lld %10u\ndeny\n", 1000u, host_uid,
+                         1u, 1000u, host_uid, 1u);
+                /* uid_map columns are right-aligned in 10-wide fields. */
+                assert_string_equal(r.out, expect);
+        }
+        harness_run_free(&r);
+}
+
+static void test_userns_distinct_for_concurrent_jobs(void **state)
+{
+        const char *const args[] = { "--", "/bin/sh", "-c", "sleep 2", NULL };
+        char result[2][128];
+        pid_t pids[2];
+        long long uids[2];
+
+        (void) state;
+        for (int i = 0; i < 2; i++) {
+                snprintf(result[i], sizeof(result[i]), "/run/cordon-test-%d-%d.json",
+                         (int) getpid(), i);
+                pids[i] = harness_spawn(result[i], args);
+        }
+        for (int i = 0; i < 2; i++) {
+                struct cd_run r;
+
+                harness_wait(pids[i], result[i], &r);
+                assert_int_equal(r.status, 0);
+                uids[i] = harness_result_int(&r, "sandbox.host_uid");
+                harness_run_free(&r);
+                assert_true(uids[i] >= CD_DEFAULT_UID_BASE);
+        }
+        /* Jobs running at the same time never share a host uid. */
+        assert_true(uids[0] != uids[1]);
+}
+
+/* --- mount namespace and filesystem --- */
+
+static void test_root_read_only_and_writable_dirs(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r,
+              "for d in / /usr /etc /dev /bin /opt; do touch $d/x 2>/dev/null && echo W$d; done;"
+              "for d in /tmp /work /out /dev/shm; do touch $d/x && echo ok$d; done; pwd");
+        assert_string_equal(r.out, "ok/tmp\nok/work\nok/out\nok/dev/shm\n/work\n");
+        harness_run_free(&r);
+}
+
+static void test_host_directories_absent(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "for p in /root /home /var /run /sys /srv /mnt /boot /media /opt/cordon-probe "
+                  "/etc/shadow /etc/gshadow /etc/ssh /etc/resolv.conf /etc/sudoers /etc/machine-id;"
+                  "do [ -e $p ] && echo present $p; done; echo end");
+        /* /opt/cordon-probe is the harness's own bind: the only thing allowed. */
+        assert_string_equal(r.out, "present /opt/cordon-probe\nend\n");
+        harness_run_free(&r);
+}
+
+static void test_filtered_etc(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "cat /etc/passwd /etc/hostname");
+        /* Only root, the job user and nobody: no host account leaks in. */
+        assert_string_equal(r.out, "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                                   "cordon:x:1000:1000:cordon job:/tmp:/bin/sh\n"
+                                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                                   "cordon\n");
+        harness_run_free(&r);
+}
+
+static void test_minimal_dev(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "ls -A /dev | tr '\\n' ' '; echo; ls -A /dev/shm | wc -l;"
+                  "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | "
+                  "wc -c");
+        assert_string_equal(r.out,
+                            "fd full null random shm stderr stdin stdout urandom zero \n0\n4\n4\n");
+        harness_run_free(&r);
+}
+
+static void test_tmp_is_sized_tmpfs(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--tmp-size", "8M", "--", "/bin/sh", "-c",
+                    "stat -f -c '%T %b %S' /tmp; dd if=/dev/zero of=/tmp/f bs=1M count=16 2>&1;"
+                    "echo rc=$?",
+                    NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "tmpfs 2048 4096\n"));
+        assert_non_null(strstr(r.out, "No space left on device"));
+        harness_run_free(&r);
+}
+
+static void test_fresh_proc_and_pid1_hidden(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "echo $$ $PPID; ls -d /proc/[0-9]* | tr '\\n' ' '; echo;"
+                  "[ -e /proc/1 ] && echo pid1-visible; grep -c . /proc/mounts");
+        /* The shell is pid 2, its parent the hidden init; only our own processes are listed. */
+        assert_true(strncmp(r.out, "2 1\n", 4) == 0);
+        assert_null(strstr(r.out, "pid1-visible"));
+        assert_null(strstr(r.out, "/proc/1 "));
+        harness_run_free(&r);
+}
+
+static void test_proc_kernel_files_masked_and_read_only(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "wc -c < /proc/kallsyms; echo 1 > /proc/sys/kernel/panic 2>/dev/null && echo W;"
+                  "echo t > /proc/sysrq-trigger 2>/dev/null && echo W; grep -c processor "
+                  "/proc/cpuinfo");
+        assert_true(strncmp(r.out, "0\n", 2) == 0);
+        assert_null(strstr(r.out, "W"));
+        harness_run_free(&r);
+}
+
+/* --- pid, ipc, uts and cgroup namespaces --- */
+
+static void test_uts_ipc_cgroup_namespaces(void **state)
+{
+        struct cd_run r;
+        bool v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+
+        (void) state;
+        sh_ok(&r, "hostname; grep -c ':/$' /proc/self/cgroup");
+        assert_true(strncmp(r.out, "cordon\n", 7) == 0);
+        /* The cgroup namespace shows the job's cgroup as "/" in every hierarchy. */
+        {
+                int root_lines = atoi(r.out + 7);
+
+                assert_true(v2 ? root_lines >= 1 : root_lines >= 5);
+        }
+        harness_run_free(&r);
+}
+
+static void test_init_reaps_orphans_and_forwards_signals(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        /* Orphans reparented to pid 1 get reaped: no zombie remains. */
+        sh_ok(&r, "for i in 1 2 3; do (sleep 0.1 &) ; done; sleep 0.5;"
+                  "grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l");
+        assert_string_equal(r.out, "0\n");
+        harness_run_free(&r);
+}
+
+/* --- network --- */
+
+static void test_net_only_loopback(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
+        assert_string_equal(r.out, "lo\n");
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
+                    "import socket\n"
+                    "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
+                    "c=socket.create_connection(s.getsockname()); a,_=s.accept()\n"
+                    "c.sendall(b'ping'); print(a.recv(4).decode())",
+                    NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "ping\n");
+        harness_run_free(&r);
+}
+
+static void test_host_loopback_listener_unreachable(void **state)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(a);
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        char port[16];
+
+        (void) state;
+        assert_true(s >= 0);
+        assert_int_equal(bind(s, (struct sockaddr *) &a, sizeof(a)), 0);
+        assert_int_equal(listen(s, 4), 0);
+        assert_int_equal(getsockname(s, (struct sockaddr *) &a, &len), 0);
+        snprintf(port, sizeof(port), "%u", ntohs(a.sin_port));
+        {
+                struct cd_run r;
+
+                harness_run(&r, NULL, NULL, "--", "/opt/cordon-probe", "tcp-connect", "127.0.0.1",
+                            port, NULL);
+                assert_int_equal(r.status, 0);
+                harness_run_free(&r);
+        }
+        close(s);
+}
+
+static void test_host_abstract_socket_unreachable(void **state)
+{
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        char name[64];
+
+        (void) state;
+        snprintf(name, sizeof(name), "cordon-test-%d", (int) getpid());
+        memcpy(a.sun_path + 1, name, strlen(name));
+        assert_true(s >= 0);
+        assert_int_equal(
+                bind(s, (struct sockaddr *) &a,
+                     (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name))),
+                0);
+        assert_int_equal(listen(s, 4), 0);
+        assert_int_equal(harness_probe("abstract-connect", name), 0);
+        close(s);
+}
+
+/* --- capabilities, no_new_privs, seccomp, Landlock --- */
+
+static void test_all_capabilities_dropped(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status");
+        assert_string_equal(r.out, "CapInh:\t0000000000000000\n"
+                                   "CapPrm:\t0000000000000000\n"
+                                   "CapEff:\t0000000000000000\n"
+                                   "CapBnd:\t0000000000000000\n"
+                                   "CapAmb:\t0000000000000000\n"
+                                   "NoNewPrivs:\t1\n"
+                                   "Seccomp:\t2\n");
+        harness_run_free(&r);
+        assert_int_equal(harness_probe("caps", NULL), 0);
+}
+
+static void test_seccomp_refusals(void **state)
+{
+        static const char *const blocked[] = {
+                "mount",        "userns-unshare", "userns-clone", "userns-clone3",
+                "ptrace-child", "keyctl",         "x32",          "sethostname",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+                int st = harness_probe(blocked[i], NULL);
+
+                if (st != 0)
+                        fail_msg("probe %s was not blocked (%d)", blocked[i], st);
+        }
+}
+
+static void test_int80_killed(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/opt/cordon-probe", "int80", NULL);
+        /* i386 syscalls are a foreign architecture: the filter kills the
+         * process that tries one (the probe tries it in a child). */
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "int80: blocked"));
+        assert_non_null(strstr(r.out, "SIGSYS"));
+        harness_run_free(&r);
+}
+
+static void test_landlock_confines_writes(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        assert_int_equal(harness_probe("write-outside", NULL), 0);
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        /* This kernel has Landlock: the result says which ABI confined the job. */
+        assert_true(harness_result_int(&r, "sandbox.landlock_abi") >= 1);
+        harness_run_free(&r);
+}
+
+/* --- pid 1 is untouchable (runc CVE-2019-5736 class) --- */
+
+static void test_pid1_untouchable(void **state)
+{
+        static const char *const blocked[] = { "ptrace-init", "proc-mem-init", "process-vm-readv",
+                                               "overwrite-init-exe" };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+                int st = harness_probe(blocked[i], NULL);
+
+                if (st != 0)
+                        fail_msg("probe %s was not blocked (%d)", blocked[i], st);
+        }
+}
+
+/* --- file descriptors, environment, rlimits, stdio --- */
+
+static void test_leaked_fd_closed(void **state)
+{
+        int fd = open("/etc/hostname", O_RDONLY); /* no O_CLOEXEC: leaked into cordon on purpose */
+        struct cd_run r;
+
+        (void) state;
+        assert_true(fd >= 3);
+        harness_run(&r, NULL, NULL, "--", "/opt/cordon-probe", "leaked-fds", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        assert_int_equal(harness_probe("cwd-outside", NULL), 0);
+        close(fd);
+}
+
+static void test_environment_reset(void **state)
+{
+        char *env[] = { "CORDON_TEST_SECRET=hunter2", "LANG=C.UTF-8", "AWS_SECRET_ACCESS_KEY=x",
+                        NULL };
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, env, "--", "/usr/bin/env", NULL);
+        assert_int_equal(r.status, 0);
+        assert_null(strstr(r.out, "hunter2"));
+        assert_null(strstr(r.out, "AWS_"));
+        assert_non_null(strstr(r.out, "PATH=/usr/local/bin:/usr/bin:/bin\n"));
+        assert_non_null(strstr(r.out, "HOME=/tmp\n"));
+        assert_non_null(strstr(r.out, "LANG=C.UTF-8\n"));
+        harness_run_free(&r);
+}
+
+static void test_rlimits(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--nofile", "512", "--", "/bin/sh", "-c",
+                    "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "0\n0\n512\n512\n");
+        harness_run_free(&r);
+}
+
+static void test_stdio_pipes_and_no_terminal(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, "hello sandbox\n", NULL, "--", "/bin/sh", "-c",
+                    "cat; readlink /proc/self/fd/0 /proc/self/fd/1 | cut -d: -f1;"
+                    "awk '{print $7}' /proc/self/stat; [ -e /dev/tty ] || echo no-tty",
+                    NULL);
+        assert_int_equal(r.status, 0);
+        /* stdin and stdout are pipes, tty_nr is 0: no controlling terminal. */
+        assert_string_equal(r.out, "hello sandbox\npipe\npipe\n0\nno-tty\n");
+        harness_run_free(&r);
+}
+
+static void test_exit_status_passthrough(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh(&r, "exit 7");
+        assert_int_equal(r.status, 7);
+        assert_string_equal(harness_result_str(&r, "verdict"), "failed");
+        assert_int_equal(harness_result_int(&r, "exit_code"), 7);
+        harness_run_free(&r);
+        sh(&r, "kill -TERM $$");
+        assert_int_equal(r.status, 128 + SIGTERM);
+        assert_string_equal(harness_result_str(&r, "verdict"), "signaled");
+        assert_string_equal(harness_result_str(&r, "signal"), "SIGTERM");
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--", "no-such-command-here", NULL);
+        assert_int_equal(r.status, 127);
+        assert_string_equal(harness_result_str(&r, "verdict"), "failed");
+        assert_non_null(strstr(harness_result_str(&r, "error"), "command not found"));
+        harness_run_free(&r);
+}
+
+/* --- ordinary programs work inside --- */
+
+static void test_ordinary_programs(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r, "printf 'b\\na\\n' | sort | tr '\\n' ' '; echo x | md5sum | cut -c1-8;"
+                  "ls /usr/bin/env; date +%Y >/dev/null && echo date-ok");
+        assert_string_equal(r.out, "a b 401b30e3\n/usr/bin/env\ndate-ok\n");
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--", "/usr/bin/Rscript", "-e",
+                    "cat(sum(1:10), parallel::detectCores() >= 1, '\\n')", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "55 TRUE \n");
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
+                    "import json, os; print(json.dumps({'uid': os.getuid()}))", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "{\"uid\": 1000}\n");
+        harness_run_free(&r);
+        harness_run(&r, "# Title\n\nSome *text*.\n", NULL, "--", "/usr/bin/pandoc", "-t", "html",
+                    NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "<h1 id=\"title\">Title</h1>\n<p>Some <em>text</em>.</p>\n");
+        harness_run_free(&r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_userns_unprivileged_ids),
+                cmocka_unit_test(test_userns_distinct_for_concurrent_jobs),
+                cmocka_unit_test(test_root_read_only_and_writable_dirs),
+                cmocka_unit_test(test_host_directories_absent),
+                cmocka_unit_test(test_filtered_etc),
+                cmocka_unit_test(test_minimal_dev),
+                cmocka_unit_test(test_tmp_is_sized_tmpfs),
+                cmocka_unit_test(test_fresh_proc_and_pid1_hidden),
+                cmocka_unit_test(test_proc_kernel_files_masked_and_read_only),
+                cmocka_unit_test(test_uts_ipc_cgroup_namespaces),
+                cmocka_unit_test(test_init_reaps_orphans_and_forwards_signals),
+                cmocka_unit_test(test_net_only_loopback),
+                cmocka_unit_test(test_host_loopback_listener_unreachable),
+                cmocka_unit_test(test_host_abstract_socket_unreachable),
+                cmocka_unit_test(test_all_capabilities_dropped),
+                cmocka_unit_test(test_seccomp_refusals),
+                cmocka_unit_test(test_int80_killed),
+                cmocka_unit_test(test_landlock_confines_writes),
+                cmocka_unit_test(test_pid1_untouchable),
+                cmocka_unit_test(test_leaked_fd_closed),
+                cmocka_unit_test(test_environment_reset),
+                cmocka_unit_test(test_rlimits),
+                cmocka_unit_test(test_stdio_pipes_and_no_terminal),
+                cmocka_unit_test(test_exit_status_passthrough),
+                cmocka_unit_test(test_ordinary_programs),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("sandbox", tests, harness_setup, harness_teardown);
+}
