@@ -221,6 +221,16 @@ static void test_init_reaps_orphans_and_forwards_signals(void **state)
         harness_run_free(&r);
 }
 
+/* Skip the current test, saying why, when @path is not installed (the
+ * cgroup v2 run boots a minimal VM without R, Python or pandoc). */
+static bool have(const char *path)
+{
+        if (access(path, X_OK) == 0)
+                return true;
+        printf("# %s not installed here: skipping the part that needs it\n", path);
+        return false;
+}
+
 /* --- network --- */
 
 static void test_net_only_loopback(void **state)
@@ -231,6 +241,8 @@ static void test_net_only_loopback(void **state)
         sh_ok(&r, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '");
         assert_string_equal(r.out, "lo\n");
         harness_run_free(&r);
+        if (!have("/usr/bin/python3"))
+                return;
         harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
                     "import socket\n"
                     "s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n"
@@ -455,21 +467,28 @@ static void test_ordinary_programs(void **state)
                   "ls /usr/bin/env; date +%Y >/dev/null && echo date-ok");
         assert_string_equal(r.out, "a b 401b30e3\n/usr/bin/env\ndate-ok\n");
         harness_run_free(&r);
-        harness_run(&r, NULL, NULL, "--", "/usr/bin/Rscript", "-e",
-                    "cat(sum(1:10), parallel::detectCores() >= 1, '\\n')", NULL);
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, "55 TRUE \n");
-        harness_run_free(&r);
-        harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
-                    "import json, os; print(json.dumps({'uid': os.getuid()}))", NULL);
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, "{\"uid\": 1000}\n");
-        harness_run_free(&r);
-        harness_run(&r, "# Title\n\nSome *text*.\n", NULL, "--", "/usr/bin/pandoc", "-t", "html",
-                    NULL);
-        assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, "<h1 id=\"title\">Title</h1>\n<p>Some <em>text</em>.</p>\n");
-        harness_run_free(&r);
+        if (have("/usr/bin/Rscript")) {
+                harness_run(&r, NULL, NULL, "--", "/usr/bin/Rscript", "-e",
+                            "cat(sum(1:10), parallel::detectCores() >= 1, '\\n')", NULL);
+                assert_int_equal(r.status, 0);
+                assert_string_equal(r.out, "55 TRUE \n");
+                harness_run_free(&r);
+        }
+        if (have("/usr/bin/python3")) {
+                harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
+                            "import json, os; print(json.dumps({'uid': os.getuid()}))", NULL);
+                assert_int_equal(r.status, 0);
+                assert_string_equal(r.out, "{\"uid\": 1000}\n");
+                harness_run_free(&r);
+        }
+        if (have("/usr/bin/pandoc")) {
+                harness_run(&r, "# Title\n\nSome *text*.\n", NULL, "--", "/usr/bin/pandoc", "-t",
+                            "html", NULL);
+                assert_int_equal(r.status, 0);
+                assert_string_equal(r.out,
+                                    "<h1 id=\"title\">Title</h1>\n<p>Some <em>text</em>.</p>\n");
+                harness_run_free(&r);
+        }
 }
 
 int main(void)
