@@ -364,12 +364,23 @@ bool cd_cgroup_wait_empty(const struct cd_cgroup *cg, uint64_t timeout_ms)
         }
 }
 
+static int parse_pid(const char *num, pid_t *ret)
+{
+        uint64_t pid;
+
+        if (cd_parse_u64(num, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+                return -EINVAL;
+        *ret = (pid_t) pid;
+        return 0;
+}
+
 int cd_cgroup_for_each_pid(int dirfd, const char *file, int (*fn)(pid_t pid, void *u), void *u)
 {
         cleanup_close int fd = -1;
         char buf[8192], num[16];
         size_t nlen = 0;
         ssize_t n;
+        pid_t pid;
         int r;
 
         fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -377,8 +388,6 @@ int cd_cgroup_for_each_pid(int dirfd, const char *file, int (*fn)(pid_t pid, voi
                 return -errno;
         while ((n = read(fd, buf, sizeof(buf))) > 0) {
                 for (ssize_t i = 0; i < n; i++) {
-                        uint64_t pid;
-
                         if (buf[i] != '\n') {
                                 if (nlen + 1 >= sizeof(num))
                                         return -EINVAL;
@@ -387,14 +396,21 @@ int cd_cgroup_for_each_pid(int dirfd, const char *file, int (*fn)(pid_t pid, voi
                         }
                         num[nlen] = '\0';
                         nlen = 0;
-                        if (cd_parse_u64(num, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-                                return -EINVAL;
-                        r = fn((pid_t) pid, u);
+                        r = parse_pid(num, &pid);
+                        if (r == 0)
+                                r = fn(pid, u);
                         if (r < 0)
                                 return r;
                 }
         }
-        return n < 0 ? -errno : 0;
+        if (n < 0)
+                return -errno;
+        if (nlen == 0)
+                return 0;
+        /* A last line without its newline. */
+        num[nlen] = '\0';
+        r = parse_pid(num, &pid);
+        return r < 0 ? r : fn(pid, u);
 }
 
 bool cd_cgroup_swap_active(void)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,7 @@ int cd_log_level_from_string(const char *s, enum cd_log_level *ret)
  * lines from several threads never interleave. */
 void cd_log(enum cd_log_level level, const char *job, const char *fmt, ...)
 {
-        char line[2048];
+        char line[PIPE_BUF]; /* one write(2) of up to PIPE_BUF bytes is atomic */
         size_t n = 0;
         int saved = errno;
         va_list ap;
@@ -85,7 +86,7 @@ static void quote(const char *s, char *out, size_t size)
 
 void cd_log_err(enum cd_log_level level, const char *job, const struct cd_err *err)
 {
-        char q[sizeof(err->msg) * 4 + 1];
+        char q[sizeof(err->msg) * 4 + 1]; /* worst case: every byte as \xNN */
 
         quote(err->msg, q, sizeof(q));
         cd_log(level, job, "msg=\"%s\"", q);

@@ -71,8 +71,11 @@ struct cd_stream {
         bool truncated;
 };
 
+#define CD_RELAY_MAX_POLL 3
+
 struct cd_relay {
         struct cd_stream s[3];
+        int poll_owner[CD_RELAY_MAX_POLL]; /* stream of each entry cd_relay_poll() filled */
 };
 
 /* Make the job's stdio pipes; their child ends go to @child_stdio. */

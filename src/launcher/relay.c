@@ -103,15 +103,20 @@ size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
 {
         size_t n = 0;
 
-        for (int i = 0; i < 3 && n + 1 < max; i++) {
+        /* At most one entry per stream; each remembers its stream, because
+         * two streams may share an fd (stdout and stderr to one file). */
+        for (int i = 0; i < 3 && n < max && n < CD_RELAY_MAX_POLL; i++) {
                 struct cd_stream *s = &r->s[i];
 
                 if (!stream_live(s))
                         continue;
                 if (s->len > s->off && !s->dst_broken)
-                        p[n++] = (struct pollfd){ .fd = s->dst, .events = POLLOUT };
+                        p[n] = (struct pollfd){ .fd = s->dst, .events = POLLOUT };
                 else if (!s->src_eof)
-                        p[n++] = (struct pollfd){ .fd = s->src, .events = POLLIN };
+                        p[n] = (struct pollfd){ .fd = s->src, .events = POLLIN };
+                else
+                        continue;
+                r->poll_owner[n++] = i;
         }
         return n;
 }
@@ -188,28 +193,25 @@ static void stream_close_input(struct cd_stream *s)
 
 void cd_relay_step(struct cd_relay *r, const struct pollfd *p, size_t n)
 {
-        for (size_t k = 0; k < n; k++)
-                for (int i = 0; i < 3; i++) {
-                        struct cd_stream *s = &r->s[i];
+        for (size_t k = 0; k < n && k < CD_RELAY_MAX_POLL; k++) {
+                int i = r->poll_owner[k];
+                struct cd_stream *s = &r->s[i];
 
-                        if (p[k].fd < 0 || !p[k].revents)
-                                continue;
-                        if (p[k].fd == s->dst && (p[k].events & POLLOUT)) {
-                                if (p[k].revents & (POLLERR | POLLHUP)) {
-                                        s->dst_broken = true;
-                                        s->off = s->len;
-                                } else {
-                                        (void) stream_write(s);
-                                }
-                        } else if (p[k].fd == s->src && (p[k].events & POLLIN)) {
-                                (void) stream_read(s);
+                if (!p[k].revents)
+                        continue;
+                if (p[k].events & POLLOUT) {
+                        if (p[k].revents & (POLLERR | POLLHUP)) {
+                                s->dst_broken = true;
+                                s->off = s->len;
                         } else {
-                                continue;
+                                (void) stream_write(s);
                         }
-                        if (i == 0)
-                                stream_close_input(s);
-                        break;
+                } else {
+                        (void) stream_read(s);
                 }
+                if (i == 0)
+                        stream_close_input(s);
+        }
 }
 
 void cd_relay_drain(struct cd_relay *r)

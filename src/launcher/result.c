@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ int cd_result_exit_status(const struct cd_result *res)
         case CD_VERDICT_FAILED:
                 if (res->exit_code >= 0)
                         return res->exit_code;
+                if (res->exec_failed) /* as the shells say it */
+                        return res->error.code == ENOENT ? CD_EXIT_NOT_FOUND : CD_EXIT_CANNOT_EXEC;
                 return res->signal > 0 ? 128 + res->signal : CD_EXIT_SETUP_ERROR;
         case CD_VERDICT_SIGNALED:
                 return 128 + res->signal;
@@ -111,10 +114,30 @@ static json_t *signal_json(int sig)
         const char *name = sig > 0 ? sigabbrev_np(sig) : NULL;
         char buf[32];
 
-        if (!name)
+        if (sig <= 0)
                 return json_null();
-        (void) snprintf(buf, sizeof(buf), "SIG%s", name);
+        if (name)
+                (void) snprintf(buf, sizeof(buf), "SIG%s", name);
+        else /* real-time signals have no abbreviation */
+                (void) snprintf(buf, sizeof(buf), "SIGRTMIN+%d", sig - SIGRTMIN);
         return json_string(buf);
+}
+
+/* A JSON string of @s, which jansson refuses unless it is valid UTF-8: a
+ * message may hold an admin's path in another encoding, or be cut in the
+ * middle of a character by its fixed buffer. Then every non-ASCII byte
+ * becomes '?'. */
+static json_t *string_lossy(const char *s)
+{
+        char buf[sizeof(((struct cd_err *) 0)->msg)];
+        json_t *j = json_string(s);
+        size_t n;
+
+        if (j)
+                return j;
+        for (n = 0; s[n] && n + 1 < sizeof(buf); n++)
+                buf[n] = (unsigned char) s[n] < 0x80 ? s[n] : '?';
+        return json_stringn(buf, n);
 }
 
 static json_t *output_json(const struct cd_result *res)
@@ -157,7 +180,7 @@ json_t *cd_result_to_json(const struct cd_result *res)
                 limits_to_json(&res->limits),
                 sandbox_json(res),
                 /* Messages are ours (step and errno), never job data. */
-                res->error.code != 0 ? json_string(res->error.msg) : NULL,
+                res->error.code != 0 ? string_lossy(res->error.msg) : NULL,
         };
 
         return object(ELEMENTSOF(keys) - (res->error.code == 0), keys, values);

@@ -28,8 +28,9 @@ static const char *const host_etc_allow[] = {
         "texmf",        "timezone",       "magic",      "magic.mime",  NULL,
 };
 
-/* Environment names passed from the caller when set; everything else is dropped. */
-static const char *const env_allow[] = { "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", NULL };
+/* Environment names passed from the caller when set (and every LC_*
+ * locale category); everything else is dropped. */
+static const char *const env_allow[] = { "LANG", "TZ", NULL };
 
 void cd_limits_default(struct cd_limits *l)
 {
@@ -139,6 +140,9 @@ static bool env_allowed(const char *entry)
 
         if (entry[n] != '=')
                 return false;
+        if (n > 3 && strncmp(entry, "LC_", 3) == 0 &&
+            strspn(entry + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n - 3)
+                return true;
         for (size_t i = 0; env_allow[i]; i++)
                 if (strlen(env_allow[i]) == n && strncmp(entry, env_allow[i], n) == 0)
                         return true;
@@ -204,6 +208,15 @@ int cd_plan_new_host(char *const *argv, char *const *environ_in, struct cd_plan 
         return 0;
 }
 
+/* It goes into /etc/hosts and /etc/hostname: no newline, space or the like. */
+static bool valid_hostname(const char *h)
+{
+        size_t n = h ? strlen(h) : 0;
+
+        return n > 0 && n <= 64 && h[0] != '-' && h[0] != '.' &&
+               strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
 int cd_plan_validate(const struct cd_plan *plan, struct cd_err *err)
 {
         if (cd_strv_length(plan->argv) == 0 || plan->argv[0][0] == '\0')
@@ -212,8 +225,9 @@ int cd_plan_validate(const struct cd_plan *plan, struct cd_err *err)
                 return cd_err_set(err, CD_E_INVALID, "plan: workdir must be a clean absolute path");
         if (plan->job_uid == 0 || plan->job_gid == 0)
                 return cd_err_set(err, CD_E_INVALID, "plan: the job may not run as uid or gid 0");
-        if (!plan->hostname || strlen(plan->hostname) == 0 || strlen(plan->hostname) > 64)
-                return cd_err_set(err, CD_E_INVALID, "plan: hostname must be 1 to 64 bytes");
+        if (!valid_hostname(plan->hostname))
+                return cd_err_set(err, CD_E_INVALID,
+                                  "plan: hostname must be 1 to 64 letters, digits, '-' or '.'");
         for (size_t i = 0; plan->etc_allow && plan->etc_allow[i]; i++)
                 if (strchr(plan->etc_allow[i], '/') || plan->etc_allow[i][0] == '.')
                         return cd_err_set(err, CD_E_INVALID,

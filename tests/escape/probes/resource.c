@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Resource limits, each bounded so that a host without limits survives the
+ * bare run: a fork bomb of at most N sleeping children (killed and reaped),
+ * a memory bomb of at most N MiB (touched in a child), a disk fill of at
+ * most N MiB into an unlinked file (freed on close). "escaped" means the
+ * whole bound was reached without the sandbox stopping it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "probe.h"
+
+#define MIB (1024ULL * 1024)
+
+static int arg_count(struct probe_ctx *c, int argc, char **argv, int i, unsigned long long def,
+                     unsigned long long max, unsigned long long *ret)
+{
+        *ret = def;
+        if (argc > i && (parse_uint(argv[i], max, ret) < 0 || *ret == 0))
+                return verdict(c, BROKEN, "'%s' is not a number in [1, %llu]", argv[i], max);
+        return 0;
+}
+
+static int probe_fork_bomb(struct probe_ctx *c, int argc, char **argv)
+{
+        unsigned long long want;
+        pid_t *kids, self = getpid();
+        size_t made = 0;
+        int err = 0;
+
+        if (arg_count(c, argc, argv, 0, 1000, 10000, &want) < 0)
+                return BROKEN;
+        kids = calloc(want, sizeof(*kids));
+        if (!kids)
+                return verdict(c, BROKEN, "out of memory");
+        (void) fflush(NULL);
+        while (made < want) {
+                pid_t pid = fork();
+
+                if (pid == 0) {
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+                        if (getppid() != self)
+                                _exit(0);
+                        for (;;)
+                                pause();
+                }
+                if (pid < 0) {
+                        err = errno;
+                        break;
+                }
+                kids[made++] = pid;
+        }
+        for (size_t i = 0; i < made; i++)
+                (void) kill(kids[i], SIGKILL);
+        for (size_t i = 0; i < made; i++)
+                while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR)
+                        ;
+        free(kids);
+        if (made == want)
+                return verdict(c, ESCAPED, "forked all %zu children", made);
+        return verdict(c, BLOCKED, "fork failed after %zu children: %s", made, ename(err));
+}
+
+static unsigned long long mem_available_mib(void)
+{
+        char buf[8192];
+        unsigned long long kib;
+        const char *p;
+
+        if (read_text("/proc/meminfo", buf, sizeof(buf)) <= 0)
+                return 0;
+        p = strstr(buf, "MemAvailable:");
+        if (!p || sscanf(p, "MemAvailable: %llu", &kib) != 1)
+                return 0;
+        return kib / 1024;
+}
+
+/* The child touches every page of @mib MiB and reports progress in MiB. */
+static __attribute__((noreturn)) void eat(unsigned long long mib, int fd)
+{
+        size_t len = (size_t) (mib * MIB);
+        unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+        if (p == MAP_FAILED)
+                _exit(3);
+        for (size_t off = 0; off < len; off += 4096) {
+                p[off] = 1;
+                if ((off + 4096) % (16 * MIB) == 0) {
+                        uint32_t done = (uint32_t) ((off + 4096) / MIB);
+
+                        if (write(fd, &done, sizeof(done)) != sizeof(done))
+                                _exit(4);
+                }
+        }
+        _exit(0);
+}
+
+static int probe_memory_bomb(struct probe_ctx *c, int argc, char **argv)
+{
+        unsigned long long want;
+        uint32_t done = 0, got;
+        int p[2], status;
+        pid_t pid;
+
+        if (arg_count(c, argc, argv, 0, 2048, 16384, &want) < 0)
+                return BROKEN;
+        if (c->bare && mem_available_mib() < 2 * want)
+                return verdict(c, NOT_APPLICABLE, "the host has less than %llu MiB available",
+                               2 * want);
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return verdict(c, BROKEN, "pipe: %s", ename(errno));
+        (void) fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+                return verdict(c, BROKEN, "fork: %s", ename(errno));
+        if (pid == 0) {
+                (void) close(p[0]);
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+                eat(want, p[1]);
+        }
+        (void) close(p[1]);
+        while (read(p[0], &got, sizeof(got)) == sizeof(got))
+                done = got;
+        (void) close(p[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return verdict(c, BROKEN, "waitpid: %s", ename(errno));
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return verdict(c, ESCAPED, "touched all %llu MiB", want);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+                return verdict(c, BLOCKED, "mmap of %llu MiB refused", want);
+        if (WIFSIGNALED(status))
+                return verdict(c, BLOCKED, "the child was killed by %s after %u MiB",
+                               signame(WTERMSIG(status)), (unsigned int) done);
+        return verdict(c, BROKEN, "the child exited with %d", WEXITSTATUS(status));
+}
+
+/* An unlinked file in @dir: its blocks go when the probe exits, however it exits. */
+static int open_unlinked(const char *dir)
+{
+        char path[PATH_MAX];
+        int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+
+        if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+                return fd < 0 ? -errno : fd;
+        (void) snprintf(path, sizeof(path), "%s/cordon-probe.XXXXXX", dir);
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(path);
+        return fd;
+}
+
+static int probe_disk_fill(struct probe_ctx *c, int argc, char **argv)
+{
+        static char chunk[1 << 20];
+        const char *dir = argc > 0 ? argv[0] : "/tmp";
+        unsigned long long want, written = 0;
+        struct statvfs vfs;
+        int fd, err = 0;
+
+        if (arg_count(c, argc, argv, 1, 512, 8192, &want) < 0)
+                return BROKEN;
+        if (c->bare && (statvfs(dir, &vfs) < 0 ||
+                        (unsigned long long) vfs.f_bavail * vfs.f_frsize < 2 * want * MIB))
+                return verdict(c, NOT_APPLICABLE, "%s has less than %llu MiB free", dir, 2 * want);
+        /* Past RLIMIT_FSIZE a write fails with EFBIG instead of killing us. */
+        if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+                return verdict(c, BROKEN, "ignore SIGXFSZ: %s", ename(errno));
+        fd = open_unlinked(dir);
+        if (fd < 0)
+                return verdict(c, BLOCKED, "cannot create a file in %s: %s", dir, ename(-fd));
+        memset(chunk, 'x', sizeof(chunk));
+        while (written < want * MIB) {
+                ssize_t n = write(fd, chunk, sizeof(chunk));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        err = n < 0 ? errno : ENOSPC;
+                        break;
+                }
+                written += (unsigned long long) n;
+        }
+        (void) close(fd);
+        if (written >= want * MIB)
+                return verdict(c, ESCAPED, "wrote all %llu MiB to %s", want, dir);
+        return verdict(c, BLOCKED, "%s: stopped after %llu MiB: %s", dir, written / MIB,
+                       ename(err));
+}
+
+const struct probe resource_probes[] = {
+        { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
+        { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
+        { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
+};
+const size_t resource_probes_n = ELEMENTSOF(resource_probes);

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sandbox/seccomp.c and seccomp-policy.c: the BPF embedded at build time is
+ * what libseccomp compiles from the policy now (a stale generated file fails
+ * here), and the loaded programs allow and refuse what docs/seccomp.md says.
+ *
+ * Each probe runs in a forked child that sets no_new_privs (so no root is
+ * needed), loads the programs with cd_seccomp_apply_child() and reports the
+ * probe's errno over a pipe; the test process itself stays unfiltered. Where
+ * the unfiltered kernel would give a different answer, the same probe also
+ * runs without the filter, proving that the filter made the difference.
+ * Probes use syscall(2) directly, so neither glibc nor a sanitizer's
+ * interceptors change the arguments the filter sees.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <linux/netlink.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cordon/cleanup.h"
+#include "sandbox/sandbox-internal.h"
+#include "unit.h"
+
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+
+struct fixture {
+        struct cd_seccomp *built; /* the embedded programs the launcher loads */
+        char *dir;                /* scratch for mknod and friends */
+};
+
+/* The probe's view of the fixture, for the forked child. */
+static const struct fixture *probe_fx;
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+        struct cd_err e = { 0 };
+
+        if (!f)
+                return -1;
+        *state = f;
+        if (cd_seccomp_build(&f->built, &e) < 0) {
+                print_error("cd_seccomp_build: %s\n", e.msg);
+                return -1;
+        }
+        f->dir = ut_mkdtemp();
+        probe_fx = f;
+        return f->dir ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        ut_run_deferred();
+        if (!f)
+                return 0;
+        (void) cd_seccomp_free(f->built);
+        (void) ut_rm_rf(f->dir);
+        free(f->dir);
+        free(f);
+        probe_fx = NULL;
+        return 0;
+}
+
+/* ---- embedded == compiled ---- */
+
+static void seccomp_put(void *s)
+{
+        (void) cd_seccomp_free(s);
+}
+
+static void embedded_programs_match_policy(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_seccomp *compiled = NULL;
+        struct cd_err e = { 0 };
+
+        if (cd_seccomp_compile(&compiled, &e) < 0)
+                fail_msg("cd_seccomp_compile: %s", e.msg);
+        ut_defer(seccomp_put, compiled);
+        assert_true(f->built->n_progs >= 1);
+        assert_int_equal(compiled->n_progs, f->built->n_progs);
+        for (unsigned int i = 0; i < compiled->n_progs; i++) {
+                const struct sock_fprog *a = &compiled->progs[i], *b = &f->built->progs[i];
+
+                if (a->len != b->len)
+                        fail_msg("program %u: %u instructions compiled, %u embedded (stale "
+                                 "seccomp-default.c?)",
+                                 i, a->len, b->len);
+                assert_true(a->len > 0);
+                if (memcmp(a->filter, b->filter, a->len * sizeof(struct sock_filter)) != 0)
+                        fail_msg("program %u differs from the policy (stale seccomp-default.c?)",
+                                 i);
+        }
+}
+
+/* ---- probes ---- */
+
+/* A probe returns 0 when the call succeeded, else its errno. */
+typedef int probe_fn(void);
+
+#define SYSCALL_ERRNO(...) (syscall(__VA_ARGS__) < 0 ? errno : 0)
+
+enum outcome_kind { EXITED, KILLED, BROKEN };
+
+struct outcome {
+        enum outcome_kind kind;
+        int value; /* EXITED: the probe's errno (0 = success); KILLED: the signal */
+};
+
+/* Run @fn in a child, filtered or not, and say what happened. */
+static struct outcome run_probe(probe_fn *fn, bool filtered)
+{
+        struct outcome o = { .kind = BROKEN };
+        int p[2], status, res = -1;
+        pid_t pid;
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS, SIGABRT };
+                struct rlimit no_core = { 0, 0 };
+                struct cd_err e = { 0 };
+
+                /* cmocka's handlers would resume the test runner in this child. */
+                for (size_t i = 0; i < ELEMENTSOF(fatal); i++)
+                        (void) signal(fatal[i], SIG_DFL);
+                /* Deaths by SIGSYS are expected: no core files. */
+                (void) setrlimit(RLIMIT_CORE, &no_core);
+                (void) close(p[0]);
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                        _exit(100);
+                if (filtered && cd_seccomp_apply_child(probe_fx->built, &e) < 0)
+                        _exit(101);
+                res = fn();
+                if (write(p[1], &res, sizeof(res)) != sizeof(res))
+                        _exit(102);
+                _exit(0);
+        }
+        (void) close(p[1]);
+        if (read(p[0], &res, sizeof(res)) != sizeof(res))
+                res = -1;
+        (void) close(p[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (WIFSIGNALED(status)) {
+                o.kind = KILLED;
+                o.value = WTERMSIG(status);
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && res >= 0) {
+                o.kind = EXITED;
+                o.value = res;
+        } else {
+                o.value = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        return o;
+}
+
+static void expect_errno(const char *what, probe_fn *fn, int expected)
+{
+        struct outcome o = run_probe(fn, true);
+
+        if (o.kind == KILLED)
+                fail_msg("%s: killed by signal %d, expected %s", what, o.value,
+                         expected ? strerrorname_np(expected) : "success");
+        if (o.kind == BROKEN)
+                fail_msg("%s: probe child broke (exit %d)", what, o.value);
+        if (o.value != expected)
+                fail_msg("%s: got %s, expected %s", what,
+                         o.value ? strerrorname_np(o.value) : "success",
+                         expected ? strerrorname_np(expected) : "success");
+}
+
+/* The filter refuses @fn with @expected, and without the filter the kernel
+ * answers differently (so the test measures the filter). */
+static void expect_filtered(const char *what, probe_fn *fn, int expected)
+{
+        struct outcome o;
+
+        expect_errno(what, fn, expected);
+        o = run_probe(fn, false);
+        if (o.kind == EXITED && o.value == expected)
+                fail_msg("%s: unfiltered the kernel also says %s: the probe proves nothing", what,
+                         strerrorname_np(expected));
+}
+
+static void expect_killed(const char *what, probe_fn *fn, int sig)
+{
+        struct outcome o = run_probe(fn, true);
+
+        if (o.kind != KILLED || o.value != sig)
+                fail_msg("%s: expected death by signal %d, got kind %d value %d", what, sig,
+                         (int) o.kind, o.value);
+}
+
+/* Absolute path of @name in the fixture's scratch directory (static buffer). */
+static const char *scratch(const char *name)
+{
+        static char path[4096];
+
+        (void) snprintf(path, sizeof(path), "%s/%s", probe_fx->dir, name);
+        return path;
+}
+
+static int probe_getpid(void)
+{
+        return syscall(SYS_getpid) > 0 ? 0 : EINVAL;
+}
+
+static int probe_pipe_read_write(void)
+{
+        int p[2];
+        char c = 'x';
+
+        if (syscall(SYS_pipe2, p, O_CLOEXEC) < 0)
+                return errno;
+        if (syscall(SYS_write, p[1], &c, 1) != 1 || syscall(SYS_read, p[0], &c, 1) != 1)
+                return errno ? errno : EIO;
+        return c == 'x' ? 0 : EIO;
+}
+
+static int probe_openat(void)
+{
+        long fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return errno;
+        (void) syscall(SYS_close, fd);
+        return 0;
+}
+
+static void allows_basic_calls(void **state)
+{
+        (void) state;
+        expect_errno("getpid", probe_getpid, 0);
+        expect_errno("pipe2/read/write", probe_pipe_read_write, 0);
+        expect_errno("openat", probe_openat, 0);
+}
+
+static int probe_mount(void)
+{
+        /* Unfiltered, the missing mountpoint gives ENOENT before any
+         * permission check (do_mount() resolves the path first). */
+        return SYSCALL_ERRNO(SYS_mount, "none", scratch("missing"), "tmpfs", 0UL, NULL);
+}
+
+static int probe_setns(void)
+{
+        return SYSCALL_ERRNO(SYS_setns, -1, 0); /* unfiltered: EBADF */
+}
+
+static int probe_unshare_user(void)
+{
+        return SYSCALL_ERRNO(SYS_unshare, CLONE_NEWUSER);
+}
+
+static int probe_unshare_bad_flags(void)
+{
+        return SYSCALL_ERRNO(SYS_unshare, 0x1UL); /* unfiltered: EINVAL */
+}
+
+static void refuses_mount_and_namespaces(void **state)
+{
+        (void) state;
+        expect_filtered("mount", probe_mount, EPERM);
+        expect_filtered("setns", probe_setns, EPERM);
+        expect_filtered("unshare(0x1)", probe_unshare_bad_flags, EPERM);
+        expect_errno("unshare(CLONE_NEWUSER)", probe_unshare_user, EPERM);
+}
+
+static int probe_keyctl(void)
+{
+        return SYSCALL_ERRNO(SYS_keyctl, 9999, 0, 0, 0, 0); /* unfiltered: EOPNOTSUPP */
+}
+
+static int probe_add_key(void)
+{
+        return SYSCALL_ERRNO(SYS_add_key, NULL, NULL, NULL, 0, 0); /* unfiltered: EFAULT */
+}
+
+static int probe_ptrace(void)
+{
+        /* No such pid (above PID_MAX_LIMIT): unfiltered ESRCH. */
+        return SYSCALL_ERRNO(SYS_ptrace, 7 /* PTRACE_CONT */, 0x3fffffff, 0, 0);
+}
+
+static int probe_bpf(void)
+{
+        return SYSCALL_ERRNO(SYS_bpf, 9999, NULL, 0);
+}
+
+static int probe_io_uring_setup(void)
+{
+        return SYSCALL_ERRNO(SYS_io_uring_setup, 0, NULL);
+}
+
+static void refuses_kernel_attack_surface(void **state)
+{
+        (void) state;
+        expect_filtered("keyctl", probe_keyctl, EPERM);
+        expect_filtered("add_key", probe_add_key, EPERM);
+        expect_filtered("ptrace", probe_ptrace, EPERM);
+        expect_errno("bpf", probe_bpf, EPERM);
+        expect_errno("io_uring_setup", probe_io_uring_setup, EPERM);
+}
+
+static int probe_clone3(void)
+{
+        return SYSCALL_ERRNO(SYS_clone3, NULL, 0); /* unfiltered: EINVAL */
+}
+
+static int probe_unknown_syscall(void)
+{
+        return SYSCALL_ERRNO(1000, 0, 0, 0);
+}
+
+static void unknown_syscalls_get_enosys(void **state)
+{
+        (void) state;
+        /* clone3 hides its flags behind a pointer: ENOSYS makes glibc fall back to clone. */
+        expect_filtered("clone3", probe_clone3, ENOSYS);
+        /* ENOSYS, not a kill: programs probe for new calls and fall back. */
+        expect_errno("syscall 1000", probe_unknown_syscall, ENOSYS);
+}
+
+/* clone(2) via syscall(2): in the child, return at once. */
+static int raw_clone(unsigned long flags)
+{
+        long pid = syscall(SYS_clone, flags, 0UL, 0UL, 0UL, 0UL);
+        int status;
+
+        if (pid < 0)
+                return errno;
+        if (pid == 0)
+                _exit(0);
+        if (waitpid((pid_t) pid, &status, 0) != pid || !WIFEXITED(status))
+                return ECHILD;
+        return 0;
+}
+
+static int probe_clone_newuser(void)
+{
+        return raw_clone(CLONE_NEWUSER | SIGCHLD);
+}
+
+static int probe_clone_newns(void)
+{
+        return raw_clone(CLONE_NEWNS | SIGCHLD);
+}
+
+static int probe_clone_newnet(void)
+{
+        return raw_clone(CLONE_NEWNET | SIGCHLD);
+}
+
+static int probe_clone_plain(void)
+{
+        return raw_clone(SIGCHLD);
+}
+
+static int probe_fork(void)
+{
+        pid_t pid = fork();
+        int status;
+
+        if (pid < 0)
+                return errno;
+        if (pid == 0)
+                _exit(0);
+        return waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? 0 : ECHILD;
+}
+
+static void *thread_main(void *arg)
+{
+        return arg;
+}
+
+static int probe_thread(void)
+{
+        pthread_t t;
+        void *ret = NULL;
+        int r = pthread_create(&t, NULL, thread_main, (void *) 0x1234);
+
+        if (r != 0)
+                return r;
+        if (pthread_join(t, &ret) != 0 || ret != (void *) 0x1234)
+                return EIO;
+        return 0;
+}
+
+static void clone_without_namespaces_only(void **state)
+{
+        (void) state;
+        expect_errno("clone(CLONE_NEWUSER)", probe_clone_newuser, EPERM);
+        expect_errno("clone(CLONE_NEWNS)", probe_clone_newns, EPERM);
+        expect_errno("clone(CLONE_NEWNET)", probe_clone_newnet, EPERM);
+        expect_errno("clone(SIGCHLD)", probe_clone_plain, 0);
+        expect_errno("fork", probe_fork, 0);
+        /* glibc tries clone3 first and falls back on ENOSYS. */
+        expect_errno("pthread_create", probe_thread, 0);
+}
+
+static int ioctl_on_pipe(unsigned long request)
+{
+        int p[2];
+        char c = 'x';
+        int r;
+
+        if (syscall(SYS_pipe2, p, O_CLOEXEC) < 0)
+                return errno;
+        /* A pipe, never a terminal: unfiltered, TIOCSTI is just ENOTTY. */
+        r = SYSCALL_ERRNO(SYS_ioctl, p[0], request, &c);
+        (void) syscall(SYS_close, p[0]);
+        (void) syscall(SYS_close, p[1]);
+        return r;
+}
+
+static int probe_tiocsti(void)
+{
+        return ioctl_on_pipe(TIOCSTI);
+}
+
+static int probe_tiocsti_high_bits(void)
+{
+        /* The kernel looks at the low 32 bits only (the request is an
+         * unsigned int there), so the filter must too. */
+        return ioctl_on_pipe(0xdeadbeef00000000UL | TIOCSTI);
+}
+
+static int probe_tioclinux(void)
+{
+        return ioctl_on_pipe(TIOCLINUX);
+}
+
+static int probe_fionread(void)
+{
+        int p[2], n = -1;
+        char c = 'x';
+
+        if (syscall(SYS_pipe2, p, O_CLOEXEC) < 0)
+                return errno;
+        if (syscall(SYS_write, p[1], &c, 1) != 1)
+                return errno;
+        if (syscall(SYS_ioctl, p[0], FIONREAD, &n) < 0)
+                return errno;
+        return n == 1 ? 0 : EIO;
+}
+
+static void ioctl_tiocsti_refused_on_low_32_bits(void **state)
+{
+        (void) state;
+        expect_filtered("ioctl(TIOCSTI)", probe_tiocsti, EPERM);
+        expect_filtered("ioctl(0xdeadbeef00005412)", probe_tiocsti_high_bits, EPERM);
+        expect_filtered("ioctl(TIOCLINUX)", probe_tioclinux, EPERM);
+        expect_errno("ioctl(FIONREAD)", probe_fionread, 0);
+}
+
+static int probe_personality_query(void)
+{
+        return SYSCALL_ERRNO(SYS_personality, 0xffffffffUL);
+}
+
+static int probe_personality_set(void)
+{
+        return SYSCALL_ERRNO(SYS_personality, 0UL); /* unfiltered: succeeds */
+}
+
+static int probe_personality_addr_no_randomize(void)
+{
+        return SYSCALL_ERRNO(SYS_personality, 0x0040000UL); /* ADDR_NO_RANDOMIZE */
+}
+
+static void personality_query_only(void **state)
+{
+        (void) state;
+        expect_errno("personality(0xffffffff)", probe_personality_query, 0);
+        expect_filtered("personality(0)", probe_personality_set, EPERM);
+        expect_filtered("personality(ADDR_NO_RANDOMIZE)", probe_personality_addr_no_randomize,
+                        EPERM);
+}
+
+static int socket_probe(int family, int type, int protocol)
+{
+        long fd = syscall(SYS_socket, family, type | SOCK_CLOEXEC, protocol);
+
+        if (fd < 0)
+                return errno;
+        (void) syscall(SYS_close, fd);
+        return 0;
+}
+
+static int probe_socket_packet(void)
+{
+        return socket_probe(AF_PACKET, SOCK_RAW, 0);
+}
+
+static int probe_socket_high_family(void)
+{
+        return socket_probe(AF_PACKET + 20, SOCK_STREAM, 0);
+}
+
+static int probe_socket_inet_raw(void)
+{
+        return socket_probe(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+}
+
+static int probe_socket_inet6_raw(void)
+{
+        return socket_probe(AF_INET6, SOCK_RAW, IPPROTO_ICMPV6);
+}
+
+static int probe_socket_inet_stream(void)
+{
+        return socket_probe(AF_INET, SOCK_STREAM, 0);
+}
+
+static int probe_socket_inet6_dgram(void)
+{
+        return socket_probe(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+}
+
+static int probe_socket_unix(void)
+{
+        return socket_probe(AF_UNIX, SOCK_STREAM, 0);
+}
+
+static int probe_socket_netlink_route(void)
+{
+        return socket_probe(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+}
+
+static int probe_socket_netlink_audit(void)
+{
+        return socket_probe(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+}
+
+static void sockets_by_family_and_type(void **state)
+{
+        struct outcome o;
+
+        (void) state;
+        expect_errno("socket(AF_PACKET)", probe_socket_packet, EAFNOSUPPORT);
+        expect_errno("socket(AF_PACKET+20)", probe_socket_high_family, EAFNOSUPPORT);
+        expect_errno("socket(AF_INET, SOCK_RAW)", probe_socket_inet_raw, EPERM);
+        expect_errno("socket(AF_INET6, SOCK_RAW)", probe_socket_inet6_raw, EPERM);
+        expect_errno("socket(AF_INET, SOCK_STREAM)", probe_socket_inet_stream, 0);
+        expect_errno("socket(AF_INET6, SOCK_DGRAM)", probe_socket_inet6_dgram, 0);
+        expect_errno("socket(AF_UNIX)", probe_socket_unix, 0);
+        expect_errno("socket(AF_NETLINK, NETLINK_ROUTE)", probe_socket_netlink_route, 0);
+        /* Other netlink families are not allowed (whatever the errno). */
+        o = run_probe(probe_socket_netlink_audit, true);
+        assert_int_equal(o.kind, EXITED);
+        assert_int_not_equal(o.value, 0);
+}
+
+static int probe_prlimit_parent(void)
+{
+        struct rlimit rl;
+
+        return SYSCALL_ERRNO(SYS_prlimit64, getppid(), RLIMIT_NOFILE, NULL, &rl);
+}
+
+static int probe_prlimit_self(void)
+{
+        struct rlimit rl;
+
+        return SYSCALL_ERRNO(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl);
+}
+
+static int probe_getrlimit(void)
+{
+        struct rlimit rl;
+
+        return getrlimit(RLIMIT_NOFILE, &rl) < 0 ? errno : 0;
+}
+
+static void prlimit_on_self_only(void **state)
+{
+        (void) state;
+        /* The parent runs as the same user: unfiltered this succeeds. */
+        expect_filtered("prlimit64(parent)", probe_prlimit_parent, EPERM);
+        expect_errno("prlimit64(0)", probe_prlimit_self, 0);
+        expect_errno("getrlimit", probe_getrlimit, 0);
+}
+
+static int probe_mknodat_chr(void)
+{
+        return SYSCALL_ERRNO(SYS_mknodat, AT_FDCWD, scratch("null"), S_IFCHR | 0600, makedev(1, 3));
+}
+
+static int probe_mknodat_blk(void)
+{
+        return SYSCALL_ERRNO(SYS_mknodat, AT_FDCWD, scratch("blk"), S_IFBLK | 0600, makedev(7, 0));
+}
+
+static int probe_mknodat_fifo(void)
+{
+        return SYSCALL_ERRNO(SYS_mknodat, AT_FDCWD, scratch("fifo"), S_IFIFO | 0600, 0);
+}
+
+static int probe_mkfifo(void)
+{
+        return mkfifo(scratch("fifo2"), 0600) < 0 ? errno : 0;
+}
+
+static int probe_mknodat_reg(void)
+{
+        return SYSCALL_ERRNO(SYS_mknodat, AT_FDCWD, scratch("reg"), S_IFREG | 0600, 0);
+}
+
+#ifdef __x86_64__
+static int probe_mknod_chr(void)
+{
+        return SYSCALL_ERRNO(SYS_mknod, scratch("null2"), S_IFCHR | 0600, makedev(1, 3));
+}
+#endif
+
+static void mknod_no_devices(void **state)
+{
+        struct fixture *f = *state;
+        struct stat st;
+
+        expect_errno("mknodat(S_IFCHR)", probe_mknodat_chr, EPERM);
+        expect_errno("mknodat(S_IFBLK)", probe_mknodat_blk, EPERM);
+#ifdef __x86_64__
+        expect_errno("mknod(S_IFCHR)", probe_mknod_chr, EPERM);
+#endif
+        expect_errno("mknodat(S_IFIFO)", probe_mknodat_fifo, 0);
+        expect_errno("mkfifo", probe_mkfifo, 0);
+        expect_errno("mknodat(S_IFREG)", probe_mknodat_reg, 0);
+        assert_int_equal(stat(scratch("fifo"), &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        assert_int_equal(stat(scratch("fifo2"), &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        assert_int_equal(stat(scratch("reg"), &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(stat(scratch("null"), &st), -1);
+        (void) f;
+}
+
+#ifdef __x86_64__
+static int probe_x32(void)
+{
+        /* getpid through the x32 ABI: a foreign architecture for the filter. */
+        return SYSCALL_ERRNO(0x40000000L | SYS_getpid);
+}
+
+static int probe_int80(void)
+{
+        long ret = 20; /* i386 getpid */
+
+        /* The compat entry may clobber r8-r11 (entry_INT80_compat). */
+        __asm__ volatile("int $0x80" : "+a"(ret) : : "memory", "cc", "r8", "r9", "r10", "r11");
+        return ret < 0 ? (int) -ret : 0;
+}
+
+static void foreign_architectures_are_killed(void **state)
+{
+        struct outcome o;
+
+        (void) state;
+        expect_killed("x32 getpid", probe_x32, SIGSYS);
+        /* Without IA32 emulation int 0x80 faults before seccomp sees it. */
+        o = run_probe(probe_int80, false);
+        if (o.kind != EXITED) {
+                print_message("int 0x80 unavailable here (signal %d), skipping i386\n", o.value);
+                return;
+        }
+        expect_killed("i386 getpid (int 0x80)", probe_int80, SIGSYS);
+}
+#endif
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(embedded_programs_match_policy, setup, teardown),
+                cmocka_unit_test_setup_teardown(allows_basic_calls, setup, teardown),
+                cmocka_unit_test_setup_teardown(refuses_mount_and_namespaces, setup, teardown),
+                cmocka_unit_test_setup_teardown(refuses_kernel_attack_surface, setup, teardown),
+                cmocka_unit_test_setup_teardown(unknown_syscalls_get_enosys, setup, teardown),
+                cmocka_unit_test_setup_teardown(clone_without_namespaces_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(ioctl_tiocsti_refused_on_low_32_bits, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(personality_query_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
+                cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),
+                cmocka_unit_test_setup_teardown(mknod_no_devices, setup, teardown),
+#ifdef __x86_64__
+                cmocka_unit_test_setup_teardown(foreign_architectures_are_killed, setup, teardown),
+#endif
+        };
+
+        return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
+}

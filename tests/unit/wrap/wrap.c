@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdint.h>
+
+#include "wrap.h"
+
+enum arm_kind { ARM_NONE, ARM_FAIL, ARM_SHORT };
+
+struct arm {
+        enum arm_kind kind;
+        unsigned int countdown; /* calls left until the one that fires */
+        int errnum;
+        size_t max_bytes;
+};
+
+static struct arm arms[_WRAP_MAX];
+
+static struct arm *arm_of(enum cd_wrap_sym sym)
+{
+        return (unsigned int) sym < _WRAP_MAX ? &arms[sym] : NULL;
+}
+
+void cd_wrap_fail(enum cd_wrap_sym sym, int errnum, unsigned int nth)
+{
+        struct arm *a = arm_of(sym);
+
+        if (a)
+                *a = (struct arm){ .kind = ARM_FAIL,
+                                   .countdown = nth ? nth : 1,
+                                   .errnum = errnum > 0 ? errnum : EIO };
+}
+
+void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth)
+{
+        struct arm *a = arm_of(sym);
+
+        if (a)
+                *a = (struct arm){ .kind = ARM_SHORT,
+                                   .countdown = nth ? nth : 1,
+                                   .max_bytes = max_bytes };
+}
+
+bool cd_wrap_pending(enum cd_wrap_sym sym)
+{
+        struct arm *a = arm_of(sym);
+
+        return a && a->kind != ARM_NONE;
+}
+
+void cd_wrap_reset(void)
+{
+        for (unsigned int i = 0; i < _WRAP_MAX; i++)
+                arms[i] = (struct arm){ .kind = ARM_NONE };
+}
+
+struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym)
+{
+        struct cd_wrap_action act = { .errnum = 0, .max_bytes = SIZE_MAX };
+        struct arm *a = arm_of(sym);
+
+        if (!a || a->kind == ARM_NONE || --a->countdown > 0)
+                return act;
+        if (a->kind == ARM_FAIL)
+                act.errnum = a->errnum;
+        else
+                act.max_bytes = a->max_bytes;
+        a->kind = ARM_NONE;
+        return act;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/types.h>
+
+#include "wrap.h"
+
+ssize_t __real_read(int fd, void *buf, size_t count) __attribute__((weak));
+ssize_t __wrap_read(int fd, void *buf, size_t count);
+
+ssize_t __wrap_read(int fd, void *buf, size_t count)
+{
+        struct cd_wrap_action a = cd_wrap_next(WRAP_READ);
+
+        if (a.errnum) {
+                errno = a.errnum;
+                return -1;
+        }
+        if (count > a.max_bytes)
+                count = a.max_bytes;
+        return __real_read(fd, buf, count);
+}
