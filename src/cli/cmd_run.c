@@ -26,6 +26,7 @@ extern char **environ;
 
 struct run_opts {
         bool json;
+        uint64_t output_max_bytes;
         const char *result_file;
         const char *profile;
         struct cd_launcher_config cfg;
@@ -51,6 +52,7 @@ enum {
         OPT_CGROUP,
         OPT_CGROUP_PARENT,
         OPT_RUN_DIR,
+        OPT_OUTPUT_MAX,
 };
 
 static const struct option options[] = {
@@ -74,6 +76,7 @@ static const struct option options[] = {
         { "cgroup", required_argument, NULL, OPT_CGROUP },
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
         { "run-dir", required_argument, NULL, OPT_RUN_DIR },
+        { "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
         {},
 };
 
@@ -100,6 +103,7 @@ static void help(void)
                "  --out-size SIZE       /out size; more gives output_limit (default 1G)\n"
                "  --fsize SIZE          largest file the job may write (default 1G)\n"
                "  --nofile N            open files per process (default 1024)\n"
+               "  --output-max SIZE     stdout and stderr each, the rest is dropped (default 1G)\n"
                "  --ro-bind SRC[:DST]   make host path SRC visible read-only at DST\n"
                "  --cgroup v1|v2|auto   cgroup mode (default auto)\n"
                "  --cgroup-parent PATH  parent of job cgroups (default cordon)\n"
@@ -204,6 +208,14 @@ static int parse_option(int c, const char *arg, struct run_opts *o, struct cd_pl
         case OPT_RUN_DIR:
                 o->cfg.run_dir = arg;
                 return 0;
+        case OPT_OUTPUT_MAX:
+                if (set_limit("output-max", arg, cd_parse_size, &o->output_max_bytes) < 0)
+                        return -EINVAL;
+                if (o->output_max_bytes == 0) {
+                        cli_error("run", "--output-max: must be at least one byte");
+                        return -EINVAL;
+                }
+                return 0;
         }
         return parse_limit(c, arg, &plan->limits);
 }
@@ -282,7 +294,8 @@ static int run(struct run_opts *o, struct cd_plan *plan)
                 (void) cd_launcher_free(l);
                 return CD_EXIT_SETUP_ERROR;
         }
-        io = (struct cd_launch_io){ .stdin_fd = STDIN_FILENO,
+        io = (struct cd_launch_io){ .output_cap_bytes = o->output_max_bytes,
+                                    .stdin_fd = STDIN_FILENO,
                                     .stdout_fd = STDOUT_FILENO,
                                     .stderr_fd = STDERR_FILENO,
                                     .cancel_fd = cancel };
@@ -297,7 +310,7 @@ static int run(struct run_opts *o, struct cd_plan *plan)
 int cmd_run(int argc, char **argv)
 {
         cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
-        struct run_opts o = { 0 };
+        struct run_opts o = { .output_max_bytes = 1ULL << 30 };
         struct cd_err err = { 0 };
         char *empty[] = { NULL };
         int c;

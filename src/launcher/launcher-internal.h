@@ -69,6 +69,9 @@ struct cd_stream {
         uint64_t total;
         uint64_t cap;
         bool truncated;
+        bool escape;   /* the caller's fd is a terminal: show control characters as ^X */
+        bool carry_c2; /* escaping: the last chunk ended in the first byte of a C1 control */
+        char *raw;     /* escaping: the bytes read, before escaping into buf */
 };
 
 #define CD_RELAY_MAX_POLL 3

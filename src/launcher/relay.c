@@ -20,6 +20,7 @@
 #include "launcher-internal.h"
 
 #define BUF_SIZE 65536
+#define RAW_SIZE (BUF_SIZE / 2 - 1) /* escaping at most doubles a chunk, plus one carried byte */
 
 /* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
 static int make_pipe(int p[2], struct cd_err *err)
@@ -58,8 +59,12 @@ static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint
         *s = (struct cd_stream){
                 .src = src, .dst = dst, .own_src = own_src, .own_dst = !own_src, .cap = cap
         };
+        /* A job's output shown on the caller's terminal could drive it
+         * (escape sequences: titles, clipboard, emulator bugs). */
+        s->escape = own_src && dst >= 0 && isatty(dst);
         s->buf = malloc(BUF_SIZE);
-        if (!s->buf)
+        s->raw = s->escape ? malloc(RAW_SIZE) : NULL;
+        if (!s->buf || (s->escape && !s->raw))
                 return cd_err_set(err, ENOMEM, "relay: out of memory");
         if (src < 0)
                 s->src_eof = true;
@@ -121,10 +126,42 @@ size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
         return n;
 }
 
+/* Show control characters as ^X (like cat -v): only tab, newline and
+ * carriage return pass. The UTF-8 form of a C1 control (U+0080..U+009F,
+ * e.g. CSI) becomes '?'; its first byte may end one chunk (carry).
+ * Writes at most 2 * @n + 1 bytes to @out. */
+static size_t escape_controls(const unsigned char *in, size_t n, bool *carry, char *out)
+{
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = in[i];
+
+                if (*carry) {
+                        *carry = false;
+                        if (c >= 0x80 && c <= 0x9f) {
+                                out[o++] = '?';
+                                continue;
+                        }
+                        out[o++] = (char) 0xc2;
+                }
+                if (c == 0xc2) {
+                        *carry = true;
+                } else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+                        out[o++] = '^';
+                        out[o++] = c == 0x7f ? '?' : (char) (c + '@');
+                } else {
+                        out[o++] = (char) c;
+                }
+        }
+        return o;
+}
+
 /* Returns false when nothing could be read now. */
 static bool stream_read(struct cd_stream *s)
 {
-        ssize_t n = read(s->src, s->buf, BUF_SIZE);
+        ssize_t n = read(s->src, s->escape ? s->raw : s->buf, s->escape ? RAW_SIZE : BUF_SIZE);
+        size_t keep;
 
         if (n < 0) {
                 if (errno != EAGAIN && errno != EINTR)
@@ -133,18 +170,29 @@ static bool stream_read(struct cd_stream *s)
         }
         if (n == 0) {
                 s->src_eof = true;
+                if (s->carry_c2 && !s->dst_broken) {
+                        s->carry_c2 = false;
+                        s->buf[0] = (char) 0xc2;
+                        s->off = 0;
+                        s->len = 1;
+                }
                 return false;
         }
-        s->total += (uint64_t) n;
-        if (s->cap && s->total > s->cap) {
-                uint64_t keep =
-                        s->total - (uint64_t) n < s->cap ? s->cap - (s->total - (uint64_t) n) : 0;
-
+        keep = (size_t) n;
+        if (s->cap && s->total + keep > s->cap) {
+                keep = s->total < s->cap ? (size_t) (s->cap - s->total) : 0;
                 s->truncated = true;
-                n = (ssize_t) keep;
         }
+        s->total += (uint64_t) n;
         s->off = 0;
-        s->len = s->dst_broken ? 0 : (size_t) n;
+        s->len = 0;
+        if (s->dst_broken || keep == 0)
+                return true;
+        if (s->escape)
+                s->len =
+                        escape_controls((const unsigned char *) s->raw, keep, &s->carry_c2, s->buf);
+        else
+                s->len = keep;
         return true;
 }
 
@@ -223,9 +271,14 @@ void cd_relay_drain(struct cd_relay *r)
                  * read". The caller's fd may block here: the job is over, no
                  * limit needs watching. */
                 while (stream_live(s)) {
-                        if (s->len > s->off && !s->dst_broken)
+                        if (s->len > s->off && !s->dst_broken) {
                                 stream_write_blocking(s);
-                        else if (s->src_eof || !stream_read(s))
+                                continue;
+                        }
+                        if (s->src_eof)
+                                break;
+                        /* EOF may still hand over a carried byte to write. */
+                        if (!stream_read(s) && s->len == s->off)
                                 break;
                 }
         }
@@ -241,6 +294,8 @@ void cd_relay_close(struct cd_relay *r)
                 if (s->own_dst)
                         s->dst = cd_close(s->dst);
                 free(s->buf);
+                free(s->raw);
                 s->buf = NULL;
+                s->raw = NULL;
         }
 }

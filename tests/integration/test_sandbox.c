@@ -202,7 +202,7 @@ static void test_uts_ipc_cgroup_namespaces(void **state)
         assert_true(strncmp(r.out, "cordon\n", 7) == 0);
         /* The cgroup namespace shows the job's cgroup as "/" in every hierarchy. */
         {
-                int root_lines = atoi(r.out + 7);
+                int root_lines = (int) strtol(r.out + 7, NULL, 10);
 
                 assert_true(v2 ? root_lines >= 1 : root_lines >= 5);
         }
@@ -434,6 +434,23 @@ static void test_stdio_pipes_and_no_terminal(void **state)
         harness_run_free(&r);
 }
 
+static void test_output_cap(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--output-max", "10", "--", "/bin/sh", "-c",
+                    "echo 0123456789abcdef; echo fits >&2", NULL);
+        assert_int_equal(r.status, 0);
+        /* Beyond the cap output is dropped, but counted and reported. */
+        assert_string_equal(r.out, "0123456789");
+        assert_string_equal(r.err, "fits\n");
+        assert_int_equal(harness_result_int(&r, "output.stdout_bytes"), 17);
+        assert_true(json_is_true(
+                json_object_get(json_object_get(r.result, "output"), "stdout_truncated")));
+        harness_run_free(&r);
+}
+
 static void test_exit_status_passthrough(void **state)
 {
         struct cd_run r;
@@ -517,6 +534,7 @@ int main(void)
                 cmocka_unit_test(test_environment_reset),
                 cmocka_unit_test(test_rlimits),
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
+                cmocka_unit_test(test_output_cap),
                 cmocka_unit_test(test_exit_status_passthrough),
                 cmocka_unit_test(test_ordinary_programs),
         };

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -652,6 +653,59 @@ static void same_fd_for_stdout_and_stderr(void **state)
         assert_received(&sinks[0], "to stderr only\n", 15);
 }
 
+/* The caller's stdout is a terminal: a job must not be able to drive it
+ * with escape sequences, so control characters arrive shown as ^X and C1
+ * controls (here CSI, U+009B, split across two reads) as '?'. Text,
+ * UTF-8, tab, newline and carriage return pass unchanged. */
+static void terminal_output_has_controls_escaped(void **state)
+{
+        static const char job_out[] = "a\033[31mb\007\t\xc3\xa9\177\r\n";
+        static const char shown[] = "a^[[31mb^G\t\xc3\xa9^?\r\n";
+        struct fixture *f = *state;
+        size_t big = 65536 / 2 - 2; /* the relay's raw chunk is 32767 bytes */
+        char *out = malloc(big + 2 + sizeof(job_out) - 1);
+        char *want = malloc(big + 1 + sizeof(shown) - 1);
+        struct sink tty = { .fd = -1 };
+        struct termios raw;
+        int master, slave;
+
+        assert_non_null(out);
+        assert_non_null(want);
+        ut_defer(free, out);
+        ut_defer(free, want);
+        memset(out, 'x', big);
+        memcpy(out + big, "\xc2\x9b", 2);
+        memcpy(out + big + 2, job_out, sizeof(job_out) - 1);
+        memset(want, 'x', big);
+        want[big] = '?';
+        memcpy(want + big + 1, shown, sizeof(shown) - 1);
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        /* No line discipline translation: compare bytes as written. */
+        assert_int_equal(tcgetattr(slave, &raw), 0);
+        cfmakeraw(&raw);
+        assert_int_equal(tcsetattr(slave, TCSANOW, &raw), 0);
+        assert_int_equal(ut_set_nonblock(master, true), 0);
+        tty.fd = master;
+        {
+                struct job_spec js = { out, big + 2 + sizeof(job_out) - 1, NULL, 0, false };
+
+                relay_open(f, -1, slave, f->err[1], 0);
+                assert_true(f->r.s[1].escape);
+                assert_false(f->r.s[2].escape);
+                spawn_job(f, &js);
+                pump(f, NULL, &tty, 1);
+                assert_int_equal(reap_job(f), 0);
+        }
+        cd_relay_drain(&f->r);
+        sink_read(&tty);
+        assert_received(&tty, want, big + 1 + sizeof(shown) - 1);
+        /* What the job wrote is counted, not what was shown. */
+        assert_true(f->r.s[1].total == big + 2 + sizeof(job_out) - 1);
+        free(tty.buf);
+        close(master);
+        close(slave);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -673,6 +727,7 @@ int main(void)
                 T(open_failures_leave_nothing),
                 T(poll_fills_exactly_max_entries),
                 T(same_fd_for_stdout_and_stderr),
+                T(terminal_output_has_controls_escaped),
         };
 #undef T
 
