@@ -176,37 +176,69 @@ static int leftover_cgroups(void)
         return n;
 }
 
-/* Processes running as a host uid of the job range. */
-static int leftover_processes(void)
+static bool in_job_uid_range(const char *pid)
+{
+        char path[300], line[256];
+        bool in = false;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/status", pid);
+        f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                unsigned long uid;
+
+                if (sscanf(line, "Uid:\t%lu", &uid) == 1)
+                        in = uid >= CD_DEFAULT_UID_BASE &&
+                             uid < (unsigned long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT;
+        }
+        if (f)
+                fclose(f);
+        return in;
+}
+
+/* Ours unless it sits in another cordon parent's cgroup. */
+static bool is_ours(const char *pid)
+{
+        char path[300], line[1024];
+        bool other = false, ours = false;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
+        f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f)) {
+                if (strstr(line, cg_parent))
+                        ours = true;
+                else if (strstr(line, ":/cordon"))
+                        other = true;
+        }
+        if (f)
+                fclose(f);
+        return ours || !other;
+}
+
+static int count_job_processes(bool report)
 {
         DIR *d = opendir("/proc");
         struct dirent *de;
         int n = 0;
 
         while (d && (de = readdir(d))) {
-                char path[300], line[256];
-                FILE *f;
-
-                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                if (de->d_name[0] < '0' || de->d_name[0] > '9' || !in_job_uid_range(de->d_name))
                         continue;
-                snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-                f = fopen(path, "re");
-                if (!f)
-                        continue;
-                while (fgets(line, sizeof(line), f)) {
-                        unsigned long uid;
-
-                        if (sscanf(line, "Uid:\t%lu", &uid) == 1 && uid >= CD_DEFAULT_UID_BASE &&
-                            uid < (unsigned long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT) {
-                                fprintf(stderr, "leftover process %s (uid %lu)\n", de->d_name, uid);
-                                n++;
-                        }
+                if (is_ours(de->d_name)) {
+                        if (report)
+                                fprintf(stderr, "leftover job process %s\n", de->d_name);
+                        n++;
                 }
-                fclose(f);
         }
         if (d)
                 closedir(d);
         return n;
+}
+
+int harness_job_processes(void)
+{
+        return count_job_processes(false);
 }
 
 void harness_assert_nothing_left(void)
@@ -214,7 +246,7 @@ void harness_assert_nothing_left(void)
         int mounts = count_mounts();
 
         assert_int_equal(leftover_cgroups(), 0);
-        assert_int_equal(leftover_processes(), 0);
+        assert_int_equal(count_job_processes(true), 0);
         /* The supervisor's own mount namespace is the host's: a run must not add a mount. */
         assert_int_equal(mounts, baseline_mounts);
 }

@@ -72,5 +72,10 @@ long long harness_result_int(const struct cd_run *r, const char *path);
  * is left. */
 void harness_assert_nothing_left(void);
 
+/* Processes of this test's jobs: a host uid of the job range, and a cgroup
+ * below this test's parent (or below no cordon cgroup at all, which would
+ * be an escape). Another test run's jobs on the same machine do not count. */
+int harness_job_processes(void);
+
 /* The cgroup parent (relative) the harness uses, e.g. "cordon-test-1234". */
 const char *harness_cgroup_parent(void);

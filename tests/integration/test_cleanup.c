@@ -83,29 +83,7 @@ static void test_nothing_left_after_timeout(void **state)
 
 static int job_processes(void)
 {
-        DIR *d = opendir("/proc");
-        struct dirent *de;
-        int n = 0;
-
-        while (d && (de = readdir(d))) {
-                char path[300], line[256];
-                FILE *f;
-
-                snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-                f = de->d_name[0] >= '0' && de->d_name[0] <= '9' ? fopen(path, "re") : NULL;
-                while (f && fgets(line, sizeof(line), f)) {
-                        unsigned long uid;
-
-                        if (sscanf(line, "Uid:\t%lu", &uid) == 1 && uid >= CD_DEFAULT_UID_BASE &&
-                            uid < (unsigned long) CD_DEFAULT_UID_BASE + CD_DEFAULT_UID_COUNT)
-                                n++;
-                }
-                if (f)
-                        fclose(f);
-        }
-        if (d)
-                closedir(d);
-        return n;
+        return harness_job_processes();
 }
 
 /* Poll @cond up to @ms; generous bounds only catch hangs. */
@@ -124,6 +102,12 @@ static int wait_for(int (*count)(void), int want, int ms)
 static int at_least_two(void)
 {
         return job_processes() >= 2 ? 1 : 0;
+}
+
+/* pid 1, the shell and its sleep: the shell's trap is set before the sleep starts. */
+static int at_least_three(void)
+{
+        return job_processes() >= 3 ? 1 : 0;
 }
 
 static void test_killed_supervisor_takes_the_sandbox_along(void **state)
@@ -150,6 +134,32 @@ static void test_killed_supervisor_takes_the_sandbox_along(void **state)
         harness_assert_nothing_left();
 }
 
+/* SIGTERM to cordon run cancels the job: pid 1 forwards SIGTERM, and the
+ * job's own handler runs (its exit code shows it did). */
+static void test_cancel_forwards_sigterm_to_the_job(void **state)
+{
+        const char *const args[] = { "--grace", "5s", "--",
+                                     "/bin/sh", "-c", "trap 'exit 3' TERM; sleep 60 & wait",
+                                     NULL };
+        char result[128];
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        snprintf(result, sizeof(result), "/run/cordon-test-%d-cancel.json", (int) getpid());
+        pid = harness_spawn(result, args);
+        assert_true(wait_for(at_least_three, 1, 20000));
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_int_equal(harness_result_int(&r, "exit_code"), 3);
+        /* Well inside the grace period: the job ended on SIGTERM, not SIGKILL. */
+        assert_true(harness_result_int(&r, "wall_ms") < 5000);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -157,6 +167,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_left_after_failed_setup),
                 cmocka_unit_test(test_nothing_left_after_timeout),
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
+                cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
         };
 
         harness_require_root();

@@ -6,6 +6,11 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -253,6 +258,76 @@ static void test_result_carries_limits(void **state)
         harness_run_free(&r);
 }
 
+/* v2 under a systemd unit with Delegate=yes: cordon starts in a cgroup
+ * marked with trusted.delegate, moves itself into a "supervisor" leaf and
+ * puts the jobs beside it, with the controllers enabled in the delegated
+ * cgroup. */
+static void test_v2_delegated_cgroup(void **state)
+{
+        char deleg[128], path[300], result[160], run_dir[160];
+        const char *bin = getenv("CORDON_BIN");
+        bool seen_job = false;
+        char buf[256];
+        pid_t pid;
+        int status, fd;
+
+        (void) state;
+        if (strcmp(harness_cgroup_mode(), "v2") != 0) {
+                printf("# cgroup v1 here: delegation is a v2 feature, skipped\n");
+                skip();
+        }
+        snprintf(deleg, sizeof(deleg), "/sys/fs/cgroup/cordon-deleg-%d", (int) getpid());
+        snprintf(result, sizeof(result), "/run/cordon-deleg-%d.json", (int) getpid());
+        snprintf(run_dir, sizeof(run_dir), "/run/cordon-deleg-%d", (int) getpid());
+        assert_int_equal(mkdir(deleg, 0755), 0);
+        assert_int_equal(setxattr(deleg, "trusted.delegate", "1", 1, 0), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                snprintf(path, sizeof(path), "%s/cgroup.procs", deleg);
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0", 1) != 1)
+                        _exit(100);
+                execl(bin, bin, "run", "--cgroup", "v2", "--run-dir", run_dir, "--result", result,
+                      "--", "/bin/sleep", "2", (char *) NULL);
+                _exit(101);
+        }
+        /* While it runs: the job's leaf is a sibling of the supervisor's. */
+        for (int i = 0; i < 200 && !seen_job; i++) {
+                DIR *d = opendir(deleg);
+                struct dirent *de;
+                struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+                while (d && (de = readdir(d)))
+                        seen_job |= strncmp(de->d_name, "slot-", 5) == 0;
+                if (d)
+                        closedir(d);
+                nanosleep(&ts, NULL);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_true(seen_job);
+        snprintf(path, sizeof(path), "%s/cgroup.subtree_control", deleg);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        memset(buf, 0, sizeof(buf));
+        assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+        close(fd);
+        assert_non_null(strstr(buf, "memory"));
+        assert_non_null(strstr(buf, "pids"));
+        snprintf(path, sizeof(path), "%s/supervisor", deleg);
+        assert_int_equal(rmdir(path), 0);
+        assert_int_equal(rmdir(deleg), 0);
+        unlink(result);
+        for (int i = 0; i < 1024; i++) {
+                snprintf(path, sizeof(path), "%s/slots/%d", run_dir, i);
+                (void) unlink(path);
+        }
+        snprintf(path, sizeof(path), "%s/slots", run_dir);
+        (void) rmdir(path);
+        (void) rmdir(run_dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -267,6 +342,7 @@ int main(void)
                 cmocka_unit_test(test_cpu_time_limit_with_forked_workers),
                 cmocka_unit_test(test_invalid_values_name_the_flag),
                 cmocka_unit_test(test_result_carries_limits),
+                cmocka_unit_test(test_v2_delegated_cgroup),
         };
 
         harness_require_root();
