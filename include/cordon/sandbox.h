@@ -50,7 +50,7 @@ struct cd_sandbox {
         int out_fd;
         int tmp_fd;
         int shm_fd;
-        int go_fd;    /* child reads: 'm' maps written, 'g' go */
+        int go_fd;    /* child reads 'm': the uid and gid maps are written */
         int msg_fd;   /* child writes struct cd_child_msg */
         int stdio[3]; /* the job's stdin, stdout, stderr */
         const struct cd_seccomp *seccomp;
@@ -87,8 +87,14 @@ int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, str
 int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid, gid_t host_gid,
                            struct cd_err *err);
 
-/* Parent side, after clone3: bring up loopback in the network namespace of @pidfd (libnl). */
-int cd_net_setup_parent(int pidfd, struct cd_err *err);
+/*
+ * Parent side, right before clone3: move the calling thread into a new
+ * network namespace with only loopback, up (libnl), so that the child is
+ * born there. *@ret_own_fd is the thread's own namespace, to return to with
+ * cd_netns_leave() right after clone3 (which also closes it).
+ */
+int cd_netns_enter_new(int *ret_own_fd, struct cd_err *err);
+int cd_netns_leave(int own_fd, struct cd_err *err);
 
 /*
  * Parent side, once per process: build the seccomp program the payload

@@ -16,9 +16,9 @@
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
+/* The network namespace is the cloning thread's (sandbox/net.c). */
 #define SANDBOX_NAMESPACES                                                                         \
-        (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | \
-         CLONE_NEWCGROUP)
+        (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
 
 void cd_child_init(struct cd_child *c)
 {
@@ -72,19 +72,25 @@ static int clone_child(struct cd_sandbox *sb, int cgroup_fd, struct cd_child *re
         return 0;
 }
 
+/* The child is born in the job's cgroup and in a new network namespace: the
+ * calling thread steps into both for the clone3 and back out. */
 int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, struct cd_child *ret,
                      struct cd_err *err)
 {
         struct cd_err leave_err;
+        int own_netns = -1;
         int r, rl;
 
-        r = cd_cgroup_enter(cg, err);
-        if (r < 0) {
-                (void) cd_cgroup_leave(cg, &leave_err);
+        r = cd_netns_enter_new(&own_netns, err);
+        if (r < 0)
                 return r;
-        }
-        r = clone_child(sb, cd_cgroup_clone_fd(cg), ret, err);
+        r = cd_cgroup_enter(cg, err);
+        if (r == 0)
+                r = clone_child(sb, cd_cgroup_clone_fd(cg), ret, err);
         rl = cd_cgroup_leave(cg, r < 0 ? &leave_err : err);
+        if (r == 0)
+                r = rl;
+        rl = cd_netns_leave(own_netns, r < 0 ? &leave_err : err);
         return r < 0 ? r : rl;
 }
 

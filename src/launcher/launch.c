@@ -45,13 +45,7 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         r = cd_userns_setup_parent(job->plan, job->child.pid, job->slot.uid, job->slot.gid, err);
         if (r < 0)
                 return r;
-        r = cd_clone_release(&job->child, 'm', err);
-        if (r < 0)
-                return r;
-        r = cd_net_setup_parent(job->child.pidfd, err);
-        if (r < 0)
-                return r;
-        return cd_clone_release(&job->child, 'g', err);
+        return cd_clone_release(&job->child, 'm', err);
 }
 
 /* After a parent-side failure, the child may have failed first and said

@@ -46,7 +46,8 @@ struct cd_child {
 };
 
 void cd_child_init(struct cd_child *c);
-/* Step 2: clone3 the sandbox's pid 1 into all its namespaces, born inside @cg. */
+/* Step 2: clone3 the sandbox's pid 1 into new namespaces, born inside @cg
+ * and in a new network namespace with loopback up. */
 int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, struct cd_child *ret,
                      struct cd_err *err);
 int cd_clone_release(struct cd_child *c, char step, struct cd_err *err);

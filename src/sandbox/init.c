@@ -135,9 +135,6 @@ static int child_setup(const struct cd_sandbox *sb, struct cd_err *err)
         r = cd_uts_setup_child(sb->plan, err);
         if (r < 0)
                 return r;
-        r = wait_go(sb->go_fd, 'g', err); /* loopback up */
-        if (r < 0)
-                return r;
         r = cd_caps_drop_child(sb->nocaps, err);
         if (r < 0)
                 return r;

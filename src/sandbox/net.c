@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The job's network namespace has only loopback. It is brought up from the
- * parent: libnl allocates, which the post-clone child must not. A netlink
- * socket belongs to the namespace it was created in, so the calling thread
- * enters the job's namespace only for socket creation and returns at once.
+ * The job's network namespace: only loopback, brought up with libnl.
+ *
+ * The supervisor makes it, not clone3 in the child: the cloning thread
+ * moves itself into a new network namespace (unshare(CLONE_NEWNET) changes
+ * only the calling thread), brings loopback up there (libnl allocates,
+ * which the post-clone child must not), clones the child into it and goes
+ * back. The namespace is therefore owned by the initial user namespace: the
+ * job holds no privilege over it, not even in principle, since
+ * capabilities in the job's own user namespace never reach it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,9 +17,13 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include "cordon/cleanup.h"
 #include "sandbox-internal.h"
+
+/* Linux gives the loopback device index 1 in every network namespace. */
+#define LOOPBACK_IFINDEX 1
 
 static void nl_socket_freep(struct nl_sock **s)
 {
@@ -28,52 +37,61 @@ static void rtnl_link_putp(struct rtnl_link **l)
                 rtnl_link_put(*l);
 }
 
-/* Connect @sk inside the network namespace of @pidfd. */
-static int connect_in_netns(struct nl_sock *sk, int pidfd, struct cd_err *err)
-{
-        cleanup_close int self = -1;
-        int r, nlr;
-
-        self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (self < 0)
-                return cd_err_errno(err, "net: open own namespace");
-        if (setns(pidfd, CLONE_NEWNET) < 0)
-                return cd_err_errno(err, "net: enter job namespace");
-        nlr = nl_connect(sk, NETLINK_ROUTE);
-        /* Going back cannot fail for a process that could enter (setns(2)
-         * needs the same capability); if it ever did, this thread must not go on. */
-        r = setns(self, CLONE_NEWNET);
-        if (r < 0)
-                return cd_err_errno(err, "net: return to own namespace");
-        if (nlr < 0)
-                return cd_err_set(err, EIO, "net: netlink connect: %s", nl_geterror(nlr));
-        return 0;
-}
-
-int cd_net_setup_parent(int pidfd, struct cd_err *err)
+/* One RTM_NEWLINK request: lo up. */
+static int loopback_up(struct cd_err *err)
 {
         cleanup_with(nl_socket_freep) struct nl_sock *sk = NULL;
         cleanup_with(rtnl_link_putp) struct rtnl_link *lo = NULL;
-        cleanup_with(rtnl_link_putp) struct rtnl_link *change = NULL;
         int r;
 
-        if (cd_fault("net"))
-                return cd_err_set(err, CD_E_FAULT, "net: injected fault");
         sk = nl_socket_alloc();
-        if (!sk)
+        lo = rtnl_link_alloc();
+        if (!sk || !lo)
                 return cd_err_set(err, ENOMEM, "net: out of memory");
-        r = connect_in_netns(sk, pidfd, err);
+        r = nl_connect(sk, NETLINK_ROUTE);
         if (r < 0)
-                return r;
-        r = rtnl_link_get_kernel(sk, 0, "lo", &lo);
-        if (r < 0)
-                return cd_err_set(err, EIO, "net: find lo: %s", nl_geterror(r));
-        change = rtnl_link_alloc();
-        if (!change)
-                return cd_err_set(err, ENOMEM, "net: out of memory");
-        rtnl_link_set_flags(change, IFF_UP);
-        r = rtnl_link_change(sk, lo, change, 0);
+                return cd_err_set(err, EIO, "net: netlink connect: %s", nl_geterror(r));
+        rtnl_link_set_ifindex(lo, LOOPBACK_IFINDEX);
+        rtnl_link_set_flags(lo, IFF_UP);
+        r = rtnl_link_change(sk, lo, lo, 0);
         if (r < 0)
                 return cd_err_set(err, EIO, "net: bring lo up: %s", nl_geterror(r));
         return 0;
+}
+
+int cd_netns_enter_new(int *ret_own_fd, struct cd_err *err)
+{
+        int own, r;
+
+        if (cd_fault("net"))
+                return cd_err_set(err, CD_E_FAULT, "net: injected fault");
+        own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own < 0)
+                return cd_err_errno(err, "net: open own network namespace");
+        if (unshare(CLONE_NEWNET) < 0) {
+                r = cd_err_errno(err, "net: create network namespace");
+                (void) cd_close(own);
+                return r;
+        }
+        r = loopback_up(err);
+        if (r < 0) {
+                struct cd_err leave_err;
+
+                (void) cd_netns_leave(own, &leave_err);
+                return r;
+        }
+        *ret_own_fd = own;
+        return 0;
+}
+
+int cd_netns_leave(int own_fd, struct cd_err *err)
+{
+        int r = 0;
+
+        /* Going back cannot fail for a thread that could leave (setns(2) asks
+         * for the same capability); if it ever did, the launch fails. */
+        if (setns(own_fd, CLONE_NEWNET) < 0)
+                r = cd_err_errno(err, "net: return to own network namespace");
+        (void) cd_close(own_fd);
+        return r;
 }
