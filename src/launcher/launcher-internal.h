@@ -31,6 +31,15 @@ struct cd_slot {
 };
 
 int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err);
+
+/* True if neither @uid nor @gid names an account (NSS), using the answer
+ * cached in the lease file @lease_fd while the local account sources are
+ * unchanged (launcher/accounts.c). */
+bool cd_accounts_ids_free(int lease_fd, uid_t uid, gid_t gid);
+
+/* True if the "passwd:" and "group:" lines of @nsswitch (the text of
+ * nsswitch.conf) name only local sources: files, compat, systemd. */
+bool cd_accounts_nss_local(const char *nsswitch);
 void cd_slot_release(struct cd_slot *s);
 /* Remove the cgroups of slots whose supervisor died. Returns how many. */
 int cd_slot_sweep(const struct cd_launcher *l, struct cd_err *err);

@@ -2,8 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -13,13 +11,6 @@
 #include "cordon/fault.h"
 #include "cordon/util.h"
 #include "launcher-internal.h"
-
-/* A uid or gid that names an account must never run a job: the job would
- * own that account's files. */
-static bool names_an_account(uid_t uid, gid_t gid)
-{
-        return getpwuid(uid) != NULL || getgrgid(gid) != NULL;
-}
 
 static int try_slot(const struct cd_launcher *l, uint32_t index, struct cd_slot *ret)
 {
@@ -44,20 +35,18 @@ static int try_slot(const struct cd_launcher *l, uint32_t index, struct cd_slot 
 
 int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err)
 {
-        /* Start at a pid-dependent slot so concurrent `cordon run`s rarely collide. */
-        uint32_t start = (uint32_t) getpid() * 2654435761u % l->uid_count;
-
+        /* The lowest free slot: the same few stay in use, with their cached
+         * account checks (accounts.c). A taken slot costs one flock(2) try. */
         if (cd_fault("slot"))
                 return cd_err_set(err, CD_E_FAULT, "slot: injected fault");
-        for (uint32_t i = 0; i < l->uid_count; i++) {
-                uint32_t index = (start + i) % l->uid_count;
+        for (uint32_t index = 0; index < l->uid_count; index++) {
                 int r = try_slot(l, index, ret);
 
                 if (r == -EBUSY)
                         continue;
                 if (r < 0)
                         return cd_err_neg(err, r, "slot: lease %u", index);
-                if (names_an_account(ret->uid, ret->gid)) {
+                if (!cd_accounts_ids_free(ret->lock_fd, ret->uid, ret->gid)) {
                         cd_slot_release(ret);
                         continue;
                 }
