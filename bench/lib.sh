@@ -33,8 +33,12 @@ bench_run() {
 	done
 	shift
 	# shellcheck disable=SC2086
-	hyperfine -N --style none --warmup 5 --runs "$RUNS" $opts --export-json "$BENCH_TMP/$name.json" \
-		-- "$*" >/dev/null 2>&1 || { echo "bench: '$*' failed" >&2; exit 1; }
+	if ! hyperfine -N --style none --warmup 5 --runs "$RUNS" $opts \
+		--export-json "$BENCH_TMP/$name.json" -- "$*" >"$BENCH_TMP/$name.log" 2>&1; then
+		echo "bench: '$*' failed:" >&2
+		tail -n 5 "$BENCH_TMP/$name.log" >&2
+		exit 1
+	fi
 }
 
 # bench_report BASELINE NAME...: medians and ratios to BASELINE's median.
