@@ -13,7 +13,7 @@ int main(void)
         struct cd_seccomp *s = NULL;
         struct cd_err err = { 0 };
 
-        if (cd_seccomp_compile(&s, &err) < 0) {
+        if (cd_seccomp_compile(NULL, &s, &err) < 0) {
                 fprintf(stderr, "seccomp-gen: %s\n", err.msg);
                 return 1;
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cordon/cgroup.h"
@@ -48,6 +49,8 @@ struct cd_launch_io {
         uint64_t output_cap_bytes; /* per stream, beyond it output is dropped; 0: no cap */
         int cancel_fd;             /* becomes readable to cancel the job (signalfd,
                                     * eventfd); -1: none */
+        bool collect;              /* copy /out into out_dir_fd when the job is over */
+        int out_dir_fd;            /* an empty directory (when collect) */
 };
 
 /*

@@ -38,10 +38,24 @@ struct cd_limits {
 
 /* One host path made visible read-only in the sandbox. */
 struct cd_bind {
-        char *source;  /* absolute host path, admin-chosen */
-        char *target;  /* absolute sandbox path */
-        bool optional; /* skip silently when the source does not exist */
+        char *source;    /* absolute host path, admin-chosen */
+        char *target;    /* absolute sandbox path */
+        bool optional;   /* skip silently when the source does not exist */
+        bool from_image; /* profiles only: source is a path inside the image */
 };
+
+/* Which files may leave the sandbox (the artifact collector's caps). */
+struct cd_artifact_rules {
+        char **types; /* MIME types that may leave, e.g. "text/csv"; NULL: any */
+        uint64_t max_files;
+        uint64_t max_total_bytes;
+        uint64_t max_file_bytes;
+        uint64_t max_depth;
+        uint64_t max_name_bytes;
+};
+
+/* The defaults when a profile says nothing. */
+void cd_artifact_rules_default(struct cd_artifact_rules *a);
 
 /*
  * Everything the launcher needs to run one job: plain, validated data with
@@ -55,7 +69,11 @@ struct cd_plan {
         char *hostname;
         struct cd_bind *binds; /* image trees, then extra read-only mounts */
         size_t n_binds;
-        char **etc_allow;     /* names under the host /etc copied into the sandbox */
+        char *etc_source;     /* the image's /etc, "/etc" for the host image */
+        char **etc_allow;     /* names under etc_source copied or bound into the sandbox */
+        char **inputs;        /* host files and directories copied into /work */
+        char **seccomp_allow; /* named seccomp additions (docs/seccomp.md) */
+        struct cd_artifact_rules artifacts;
         bool work_readonly;   /* /work read-only (inputs only) */
         bool proc_subset_pid; /* /proc with process directories only (breaks R's
                                * detectCores(), procps) */
@@ -72,11 +90,25 @@ int cd_limits_validate(const struct cd_limits *l, struct cd_err *err);
 
 /*
  * A new plan for the host image with default limits and the given command.
- * @environ_in is the caller's environment; only allow-listed names pass.
+ * @environ_in is the caller's environment; only LANG, LC_* and TZ pass.
  * Returns 0 and the plan in *@ret (free with cd_plan_free), or -errno.
  */
 int cd_plan_new_host(char *const *argv, char *const *environ_in, struct cd_plan **ret,
                      struct cd_err *err);
+
+/*
+ * A new plan for the image whose root is @image_root ("/" for the host):
+ * its /usr, /bin, /sbin and /lib* trees read-only and its filtered /etc.
+ * The environment is the fixed base (PATH, HOME, TMPDIR, USER, LOGNAME,
+ * LANG), then the names of @environ_in that @env_allow lists ("LC_*" is a
+ * prefix), then @env_set ("NAME=value"), later entries replacing earlier.
+ */
+int cd_plan_new_image(const char *image_root, char *const *argv, char *const *environ_in,
+                      char *const *env_allow, char *const *env_set, struct cd_plan **ret,
+                      struct cd_err *err);
+
+/* True if @entry ("NAME=value") passes the allow-list @allow. */
+bool cd_env_allowed(const char *entry, char *const *allow);
 
 /* Add a read-only bind of host @source at sandbox @target. Both must be absolute and
  * normalised (no "..", no "//"). */

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cordon/artifacts.h"
 #include "cordon/err.h"
 #include "cordon/plan.h"
 
@@ -48,7 +49,12 @@ struct cd_result {
         uint32_t host_uid;       /* the host uid the job ran as */
         int landlock_abi;        /* 0 when the kernel has no Landlock */
         struct cd_err error;     /* setup_error / exec failure reason */
+        bool collected;          /* /out was collected: manifest is set */
+        struct cd_manifest manifest;
 };
+
+/* Free what @res owns (the manifest). */
+void cd_result_clear(struct cd_result *res);
 
 /*
  * The exit status `cordon run` uses for a result: the job's own status for

@@ -80,6 +80,13 @@ int cd_rootfs_build(struct cd_sandbox *sb, struct cd_err *err);
 int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, struct cd_err *err);
 
 /*
+ * Parent side, before clone3: copy the plan's inputs into /work, owned by
+ * @uid/@gid; then make /work read-only if the plan says so. Symlinks and
+ * special files inside an input directory fail the copy.
+ */
+int cd_inputs_copy(struct cd_sandbox *sb, uid_t uid, gid_t gid, struct cd_err *err);
+
+/*
  * Parent side, after clone3: deny setgroups, then write uid_map and gid_map
  * of @pid: the plan's job uid/gid inside maps to @host_uid/@host_gid, and
  * nothing else is mapped.
@@ -102,6 +109,10 @@ int cd_netns_leave(int own_fd, struct cd_err *err);
  * cd_seccomp_free().
  */
 int cd_seccomp_build(struct cd_seccomp **ret, struct cd_err *err);
+
+/* The default policy plus the syscalls in @extra (a plan's seccomp_allow),
+ * compiled now with libseccomp (~2 ms). */
+int cd_seccomp_build_with(char *const *extra, struct cd_seccomp **ret, struct cd_err *err);
 struct cd_seccomp *cd_seccomp_free(struct cd_seccomp *s);
 
 /* The Landlock ABI the kernel offers, 0 when none. Context: any. */

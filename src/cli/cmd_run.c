@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cordon run: launch one command in a fresh sandbox, here, without the
- * daemon; for admins, tests and batch schedulers (a Slurm job step or a
- * Kubernetes Job command runs it unchanged). Exits with the job's status,
- * or a fixed code per verdict (docs/cli.md).
+ * cordon run: launch one job in a fresh sandbox, here, without the daemon;
+ * for admins, tests and batch schedulers (a Slurm job step or a Kubernetes
+ * Job command runs it unchanged). Exits with the job's status, or a fixed
+ * code per verdict (docs/cli.md).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,20 +16,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cordon/cleanup.h"
 #include "cordon/launcher.h"
+#include "cordon/limits.h"
+#include "cordon/profile.h"
 #include "cordon/util.h"
 
 extern char **environ;
 
 struct run_opts {
         bool json;
-        uint64_t output_max_bytes;
         const char *result_file;
         const char *profile;
+        const char *profiles_dir;
+        const char *images_dir;
+        const char *out_dir;
+        const char *entry;
+        char **inputs;
+        char **binds;
+        uint64_t output_max_bytes;
+        struct cd_limits limits; /* values of the limit flags given */
+        uint32_t limits_set;
         struct cd_launcher_config cfg;
 };
 
@@ -36,62 +48,83 @@ enum {
         OPT_JSON = 0x100,
         OPT_RESULT,
         OPT_PROFILE,
-        OPT_MEMORY,
-        OPT_CPUS,
-        OPT_PIDS,
-        OPT_WALL,
-        OPT_CPU_TIME,
-        OPT_GRACE,
-        OPT_TMP_SIZE,
-        OPT_SHM_SIZE,
-        OPT_WORK_SIZE,
-        OPT_OUT_SIZE,
-        OPT_FSIZE,
-        OPT_NOFILE,
+        OPT_PROFILES_DIR,
+        OPT_IMAGES_DIR,
+        OPT_INPUT,
+        OPT_ENTRY,
+        OPT_OUT,
         OPT_RO_BIND,
         OPT_CGROUP,
         OPT_CGROUP_PARENT,
         OPT_RUN_DIR,
         OPT_OUTPUT_MAX,
+        OPT_LIMIT = 0x200, /* + index in cd_limit_defs */
 };
 
-static const struct option options[] = {
+static const struct option fixed_options[] = {
         { "help", no_argument, NULL, 'h' },
         { "json", no_argument, NULL, OPT_JSON },
         { "result", required_argument, NULL, OPT_RESULT },
         { "profile", required_argument, NULL, OPT_PROFILE },
-        { "memory", required_argument, NULL, OPT_MEMORY },
-        { "cpus", required_argument, NULL, OPT_CPUS },
-        { "pids", required_argument, NULL, OPT_PIDS },
-        { "wall", required_argument, NULL, OPT_WALL },
-        { "cpu-time", required_argument, NULL, OPT_CPU_TIME },
-        { "grace", required_argument, NULL, OPT_GRACE },
-        { "tmp-size", required_argument, NULL, OPT_TMP_SIZE },
-        { "shm-size", required_argument, NULL, OPT_SHM_SIZE },
-        { "work-size", required_argument, NULL, OPT_WORK_SIZE },
-        { "out-size", required_argument, NULL, OPT_OUT_SIZE },
-        { "fsize", required_argument, NULL, OPT_FSIZE },
-        { "nofile", required_argument, NULL, OPT_NOFILE },
+        { "profiles-dir", required_argument, NULL, OPT_PROFILES_DIR },
+        { "images-dir", required_argument, NULL, OPT_IMAGES_DIR },
+        { "input", required_argument, NULL, OPT_INPUT },
+        { "entry", required_argument, NULL, OPT_ENTRY },
+        { "out", required_argument, NULL, OPT_OUT },
         { "ro-bind", required_argument, NULL, OPT_RO_BIND },
         { "cgroup", required_argument, NULL, OPT_CGROUP },
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
         { "run-dir", required_argument, NULL, OPT_RUN_DIR },
         { "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
-        {},
 };
+
+#define MAX_OPTIONS 48
+
+/* The fixed options, then one per limit (--cpu-time for "cpu_time"). */
+static const struct option *options(void)
+{
+        static struct option opts[MAX_OPTIONS];
+        static char names[MAX_OPTIONS][32];
+        size_t n = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fixed_options); i++)
+                opts[n++] = fixed_options[i];
+        for (size_t i = 0; i < cd_n_limit_defs && n + 1 < MAX_OPTIONS; i++, n++) {
+                cd_limit_flag(&cd_limit_defs[i], names[n], sizeof(names[n]));
+                opts[n] = (struct option){ names[n] + 2, required_argument, NULL,
+                                           OPT_LIMIT + (int) i };
+        }
+        opts[n] = (struct option){ 0 };
+        return opts;
+}
 
 static void help(void)
 {
-        printf("Usage: cordon run [OPTIONS] -- COMMAND [ARGS...]\n"
+        printf("Usage: cordon run [OPTIONS] [-- COMMAND [ARGS...]]\n"
                "\n"
-               "Run COMMAND in a fresh sandbox (namespaces, seccomp, Landlock, cgroup limits,\n"
-               "no network, read-only root) and exit with its status. Needs root.\n"
+               "Run a job in a fresh sandbox (namespaces, seccomp, Landlock, cgroup limits, no\n"
+               "network, read-only root) and exit with its status. Needs root.\n"
                "\n"
-               "Options:\n"
-               "  --profile NAME        profile (only 'default' until profiles are installed)\n"
+               "What runs:\n"
+               "  --profile NAME        a profile from the profiles directory (without one: a\n"
+               "                        shell job over the host image, COMMAND required)\n"
+               "  --profiles-dir DIR    where profiles are (default /etc/cordon/profiles)\n"
+               "  --images-dir DIR      where directory images are (default "
+               "/var/lib/cordon/images)\n"
+               "  --input PATH          copy a file or directory into /work (repeatable)\n"
+               "  --entry FILE          the entry file the profile's command runs, inside /work\n"
+               "  --out DIR             copy what the job wrote to /out into DIR (new or empty)\n"
+               "  --ro-bind SRC[:DST]   make host path SRC visible read-only at DST\n"
+               "  -- COMMAND [ARGS]     run this instead of the profile's command\n"
+               "\n"
+               "Result:\n"
                "  --json                print the result as JSON on stdout after the job\n"
                "  --result FILE         write the result as JSON to FILE\n"
-               "  --memory SIZE         memory limit, swap never extends it (default 1G)\n"
+               "  --output-max SIZE     stdout and stderr each, the rest is dropped (default 1G)\n"
+               "\n"
+               "Limits (defaults from the profile; a request may tighten, or loosen up to the\n"
+               "profile's maximum):\n"
+               "  --memory SIZE         memory, swap never extends it (default 1G)\n"
                "  --cpus N              CPU quota in cores, e.g. 0.5 (default 0.5)\n"
                "  --pids N              tasks in the job (default 256)\n"
                "  --wall DURATION       wall-clock limit from launch (default 300s)\n"
@@ -103,8 +136,8 @@ static void help(void)
                "  --out-size SIZE       /out size; more gives output_limit (default 1G)\n"
                "  --fsize SIZE          largest file the job may write (default 1G)\n"
                "  --nofile N            open files per process (default 1024)\n"
-               "  --output-max SIZE     stdout and stderr each, the rest is dropped (default 1G)\n"
-               "  --ro-bind SRC[:DST]   make host path SRC visible read-only at DST\n"
+               "\n"
+               "Host:\n"
                "  --cgroup v1|v2|auto   cgroup mode (default auto)\n"
                "  --cgroup-parent PATH  parent of job cgroups (default cordon)\n"
                "  --run-dir DIR         runtime directory for uid leases (default /run/cordon)\n"
@@ -117,73 +150,51 @@ static void help(void)
                "\n"
                "Examples:\n"
                "  cordon run -- sh -c 'id; hostname; cat /proc/self/status'\n"
-               "  cordon run --memory 256M --wall 10s --json -- python3 -c 'print(1)'\n");
+               "  cordon run --memory 256M --wall 10s --json -- python3 -c 'print(1)'\n"
+               "  cordon run --profile rmarkdown --input report.Rmd --input data.csv \\\n"
+               "             --entry report.Rmd --out ./report\n");
 }
 
-typedef int parse_fn(const char *s, uint64_t *ret);
-
-static int set_limit(const char *flag, const char *arg, parse_fn *parse, uint64_t *field)
+static int parse_limit(struct run_opts *o, int index, const char *arg)
 {
-        int r = parse(arg, field);
+        const struct cd_limit_def *d = &cd_limit_defs[index];
+        struct cd_err err;
+        char flag[32];
+        uint64_t v;
+        int r;
 
-        if (r == -ERANGE)
-                cli_error("run", "--%s: value out of range", flag);
-        else if (r < 0)
-                cli_error("run", "--%s: invalid value", flag);
-        return r;
-}
-
-static int add_bind(struct cd_plan *plan, const char *arg)
-{
-        cleanup_free char *src = strdup(arg);
-        struct cd_err err = { 0 };
-        char *dst;
-
-        if (!src)
-                return -ENOMEM;
-        dst = strchr(src, ':');
-        if (dst)
-                *dst++ = '\0';
-        if (cd_plan_add_bind(plan, src, dst ? dst : src, false, &err) < 0) {
-                cli_error("run", "--ro-bind: %s", err.msg);
+        cd_limit_flag(d, flag, sizeof(flag));
+        r = cd_limit_parse(d, arg, &v);
+        if (r == -ERANGE) {
+                cli_error("run", "%s: value out of range", flag);
+                return r;
+        }
+        if (r < 0) {
+                cli_error("run", "%s: invalid value", flag);
+                return r;
+        }
+        if (cd_limit_check(d, flag, v, &err) < 0) {
+                cli_error("run", "%s", err.msg);
                 return -EINVAL;
+        }
+        *cd_limit_field(&o->limits, d) = v;
+        o->limits_set |= 1u << index;
+        return 0;
+}
+
+static int push(char ***v, const char *s)
+{
+        if (cd_strv_push(v, s) < 0) {
+                cli_error("run", "out of memory");
+                return -ENOMEM;
         }
         return 0;
 }
 
-static int parse_limit(int c, const char *arg, struct cd_limits *l)
+static int parse_option(int c, const char *arg, struct run_opts *o)
 {
-        switch (c) {
-        case OPT_MEMORY:
-                return set_limit("memory", arg, cd_parse_size, &l->memory_max_bytes);
-        case OPT_CPUS:
-                return set_limit("cpus", arg, cd_parse_millicpus, &l->cpu_millis);
-        case OPT_PIDS:
-                return set_limit("pids", arg, cd_parse_u64, &l->pids_max);
-        case OPT_WALL:
-                return set_limit("wall", arg, cd_parse_duration_ms, &l->wall_timeout_ms);
-        case OPT_CPU_TIME:
-                return set_limit("cpu-time", arg, cd_parse_duration_ms, &l->cpu_time_ms);
-        case OPT_GRACE:
-                return set_limit("grace", arg, cd_parse_duration_ms, &l->grace_ms);
-        case OPT_TMP_SIZE:
-                return set_limit("tmp-size", arg, cd_parse_size, &l->tmp_size_bytes);
-        case OPT_SHM_SIZE:
-                return set_limit("shm-size", arg, cd_parse_size, &l->shm_size_bytes);
-        case OPT_WORK_SIZE:
-                return set_limit("work-size", arg, cd_parse_size, &l->work_size_bytes);
-        case OPT_OUT_SIZE:
-                return set_limit("out-size", arg, cd_parse_size, &l->out_size_bytes);
-        case OPT_FSIZE:
-                return set_limit("fsize", arg, cd_parse_size, &l->fsize_bytes);
-        case OPT_NOFILE:
-                return set_limit("nofile", arg, cd_parse_u64, &l->nofile);
-        }
-        return -EINVAL;
-}
-
-static int parse_option(int c, const char *arg, struct run_opts *o, struct cd_plan *plan)
-{
+        if (c >= OPT_LIMIT && c < OPT_LIMIT + (int) cd_n_limit_defs)
+                return parse_limit(o, c - OPT_LIMIT, arg);
         switch (c) {
         case OPT_JSON:
                 o->json = true;
@@ -194,8 +205,22 @@ static int parse_option(int c, const char *arg, struct run_opts *o, struct cd_pl
         case OPT_PROFILE:
                 o->profile = arg;
                 return 0;
+        case OPT_PROFILES_DIR:
+                o->profiles_dir = arg;
+                return 0;
+        case OPT_IMAGES_DIR:
+                o->images_dir = arg;
+                return 0;
+        case OPT_INPUT:
+                return push(&o->inputs, arg);
+        case OPT_ENTRY:
+                o->entry = arg;
+                return 0;
+        case OPT_OUT:
+                o->out_dir = arg;
+                return 0;
         case OPT_RO_BIND:
-                return add_bind(plan, arg);
+                return push(&o->binds, arg);
         case OPT_CGROUP:
                 if (cd_cgroup_mode_from_string(arg, &o->cfg.cgroup.mode) < 0) {
                         cli_error("run", "--cgroup: expected v1, v2 or auto");
@@ -209,15 +234,72 @@ static int parse_option(int c, const char *arg, struct run_opts *o, struct cd_pl
                 o->cfg.run_dir = arg;
                 return 0;
         case OPT_OUTPUT_MAX:
-                if (set_limit("output-max", arg, cd_parse_size, &o->output_max_bytes) < 0)
-                        return -EINVAL;
-                if (o->output_max_bytes == 0) {
-                        cli_error("run", "--output-max: must be at least one byte");
+                if (cd_parse_size(arg, &o->output_max_bytes) < 0 || o->output_max_bytes == 0) {
+                        cli_error("run", "--output-max: expected a size of at least one byte");
                         return -EINVAL;
                 }
                 return 0;
         }
-        return parse_limit(c, arg, &plan->limits);
+        return -EINVAL;
+}
+
+static int add_binds(struct cd_plan *plan, char *const *binds)
+{
+        for (size_t i = 0; binds && binds[i]; i++) {
+                cleanup_free char *src = strdup(binds[i]);
+                struct cd_err err = { 0 };
+                char *dst;
+
+                if (!src)
+                        return -ENOMEM;
+                dst = strchr(src, ':');
+                if (dst)
+                        *dst++ = '\0';
+                if (cd_plan_add_bind(plan, src, dst ? dst : src, false, &err) < 0) {
+                        cli_error("run", "--ro-bind: %s", err.msg);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+/* The plan from a profile, or the built-in shell job over the host. */
+static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
+{
+        const struct cd_profile_host host = { .images_dir = o->images_dir };
+        cleanup_with(cd_profile_freep) struct cd_profile *p = NULL;
+        cleanup_free char *path = NULL;
+        struct cd_request req = {
+                .entry = o->entry,
+                .argv = argv,
+                .inputs = o->inputs,
+                .environ_in = environ,
+                .limits = o->limits,
+                .limits_set = o->limits_set,
+        };
+        struct cd_err err = { 0 };
+
+        if (o->profile) {
+                if (strchr(o->profile, '/') ||
+                    asprintf(&path, "%s/%s.json",
+                             o->profiles_dir ? o->profiles_dir : CD_DEFAULT_PROFILES_DIR,
+                             o->profile) < 0) {
+                        cli_error("run", "--profile: a profile name, not a path");
+                        return -EINVAL;
+                }
+                if (cd_profile_load(path, &host, &p, &err) < 0) {
+                        cli_error("run", "%s", err.msg);
+                        return -EINVAL;
+                }
+        } else if (!argv || !argv[0]) {
+                cli_error("run", "no command given and no --profile (see 'cordon run --help')");
+                return -EINVAL;
+        }
+        if (cd_profile_plan_or_host(p, &req, ret, &err) < 0) {
+                cli_error("run", "%s", err.msg);
+                return -EINVAL;
+        }
+        return add_binds(*ret, o->binds);
 }
 
 /* SIGINT, SIGTERM and SIGHUP cancel the job (SIGTERM to it, SIGKILL after
@@ -230,6 +312,40 @@ static int cancel_signals(void)
             sigaddset(&set, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 return -errno;
         return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* --out DIR: created if missing, otherwise it must be an empty directory;
+ * opened without following a symlink. */
+static int open_out_dir(const char *path)
+{
+        cleanup_close int fd = -1;
+        int dup_fd;
+        DIR *d;
+        struct dirent *de;
+
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+                cli_error("run", "--out: cannot create the directory: %s", strerror(errno));
+                return -errno;
+        }
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                cli_error("run", "--out: not a directory: %s", strerror(errno));
+                return -errno;
+        }
+        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        if (!d) {
+                (void) cd_close(dup_fd);
+                return -errno;
+        }
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+                        (void) closedir(d);
+                        cli_error("run", "--out: the directory must be empty");
+                        return -EEXIST;
+                }
+        (void) closedir(d);
+        return TAKE_FD(fd);
 }
 
 static int write_result(const struct run_opts *o, const struct cd_result *res)
@@ -246,7 +362,7 @@ static int write_result(const struct run_opts *o, const struct cd_result *res)
                               0644);
 
                 if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT) < 0 || write(fd, "\n", 1) != 1)
-                        r = -errno ? -errno : -EIO;
+                        r = -EIO;
                 (void) cd_close(fd);
         }
         json_decref(j);
@@ -255,15 +371,14 @@ static int write_result(const struct run_opts *o, const struct cd_result *res)
 }
 
 /* One line on stderr when the job did not simply finish. */
-static void report(const struct cd_result *res)
+static void report(const struct cd_result *res, int launch_r)
 {
         const char *v = cd_verdict_to_string(res->verdict);
 
         switch (res->verdict) {
         case CD_VERDICT_OK:
-                return;
         case CD_VERDICT_FAILED:
-                if (res->exec_failed)
+                if (res->exec_failed || launch_r < 0)
                         cli_error("run", "%s", res->error.msg);
                 return;
         case CD_VERDICT_SETUP_ERROR:
@@ -273,17 +388,23 @@ static void report(const struct cd_result *res)
         default:
                 cli_error("run", "job ended with verdict %s after %llu ms", v,
                           (unsigned long long) res->wall_ms);
+                if (launch_r < 0)
+                        cli_error("run", "%s", res->error.msg);
         }
 }
 
-static int run(struct run_opts *o, struct cd_plan *plan)
+static int run(struct run_opts *o, const struct cd_plan *plan)
 {
         cleanup_close int cancel = -1;
+        cleanup_close int out = -1;
         struct cd_launcher *l = NULL;
         struct cd_launch_io io;
         struct cd_result res;
         struct cd_err err = { 0 };
+        int r, status;
 
+        if (o->out_dir && (out = open_out_dir(o->out_dir)) < 0)
+                return CD_EXIT_USAGE;
         if (cd_launcher_new(&o->cfg, &l, &err) < 0) {
                 cli_error("run", "%s", err.msg);
                 return CD_EXIT_SETUP_ERROR;
@@ -298,52 +419,48 @@ static int run(struct run_opts *o, struct cd_plan *plan)
                                     .stdin_fd = STDIN_FILENO,
                                     .stdout_fd = STDOUT_FILENO,
                                     .stderr_fd = STDERR_FILENO,
-                                    .cancel_fd = cancel };
-        (void) cd_launch(l, plan, &io, &res);
+                                    .cancel_fd = cancel,
+                                    .collect = out >= 0,
+                                    .out_dir_fd = out };
+        r = cd_launch(l, plan, &io, &res);
         (void) cd_launcher_free(l);
-        report(&res);
+        report(&res, r);
         if (write_result(o, &res) < 0)
                 cli_error("run", "cannot write the result");
-        return cd_result_exit_status(&res);
+        status = cd_result_exit_status(&res);
+        /* A job that ran but whose output could not be fully collected. */
+        if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)
+                status = CD_EXIT_SETUP_ERROR;
+        cd_result_clear(&res);
+        return status;
+}
+
+static void opts_clear(struct run_opts *o)
+{
+        cd_strv_free(o->inputs);
+        cd_strv_free(o->binds);
 }
 
 int cmd_run(int argc, char **argv)
 {
         cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
         struct run_opts o = { .output_max_bytes = 1ULL << 30 };
-        struct cd_err err = { 0 };
-        char *empty[] = { NULL };
-        int c;
+        int c, status = CD_EXIT_USAGE;
 
-        /* A plan with no command yet: the flags fill it, argv comes last. */
-        if (cd_plan_new_host(empty, environ, &plan, &err) < 0) {
-                cli_error("run", "%s", err.msg);
-                return CD_EXIT_SETUP_ERROR;
-        }
         optind = 1;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+h", options(), NULL)) != -1) {
                 if (c == 'h') {
                         help();
+                        opts_clear(&o);
                         return 0;
                 }
-                if (c == '?' || parse_option(c, optarg, &o, plan) < 0)
-                        return CD_EXIT_USAGE;
+                if (c == '?' || parse_option(c, optarg, &o) < 0)
+                        goto out;
         }
-        if (optind >= argc) {
-                cli_error("run", "no command given (see 'cordon run --help')");
-                return CD_EXIT_USAGE;
-        }
-        if (o.profile && strcmp(o.profile, "default") != 0) {
-                cli_error("run", "--profile: unknown profile");
-                return CD_EXIT_USAGE;
-        }
-        cd_strv_free(plan->argv);
-        plan->argv = cd_strv_copy(argv + optind);
-        if (!plan->argv)
-                return CD_EXIT_SETUP_ERROR;
-        if (cd_plan_validate(plan, &err) < 0) {
-                cli_error("run", "%s", err.msg);
-                return CD_EXIT_USAGE;
-        }
-        return run(&o, plan);
+        if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
+                goto out;
+        status = run(&o, plan);
+out:
+        opts_clear(&o);
+        return status;
 }

@@ -18,7 +18,9 @@ static const struct {
         cd_cmd_fn *fn;
         const char *summary;
 } commands[] = {
-        { "run", cmd_run, "run a command in a fresh sandbox on this host (root)" },
+        { "run", cmd_run, "run a job in a fresh sandbox on this host (root)" },
+        { "profiles", cmd_profiles, "list the profiles with their limits" },
+        { "profile", cmd_profile, "profile check FILE: validate a profile" },
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -19,11 +19,27 @@
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
+/* The default policy (prebuilt), or one with the profile's additions. */
+static int job_seccomp(struct cd_job *job, struct cd_err *err)
+{
+        int r;
+
+        if (!job->plan->seccomp_allow || !job->plan->seccomp_allow[0])
+                return 0;
+        r = cd_seccomp_build_with(job->plan->seccomp_allow, &job->own_seccomp, err);
+        if (r == 0)
+                job->sb.seccomp = job->own_seccomp;
+        return r;
+}
+
 /* Steps 1 to 3 (the child runs 3 to 5 once released). */
 static int start_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
+        r = job_seccomp(job, err);
+        if (r < 0)
+                return r;
         r = cd_slot_acquire(job->l, &job->slot, err);
         if (r < 0)
                 return r;
@@ -34,6 +50,9 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         if (r < 0)
                 return r;
         r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
+        if (r < 0)
+                return r;
+        r = cd_inputs_copy(&job->sb, job->slot.uid, job->slot.gid, err);
         if (r < 0)
                 return r;
         r = cd_relay_open(&job->relay, job->io, job->sb.stdio, err);
@@ -73,6 +92,7 @@ static int stop_job(struct cd_job *job, struct cd_err *err)
         cd_relay_close(&job->relay);
         r = cd_cgroup_destroy(&job->cg, err);
         cd_sandbox_destroy(&job->sb);
+        job->own_seccomp = cd_seccomp_free(job->own_seccomp);
         /* A cgroup that could not be removed keeps its slot's name; the next
          * holder of the slot removes it (cgroup/cgroup.c). */
         cd_slot_release(&job->slot);
@@ -111,7 +131,7 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
 {
         struct cd_err cleanup_err = { 0 };
         struct cd_job job;
-        int r, rc;
+        int r, rc = 0, rs;
 
         result_init(ret, l, plan);
         r = cd_plan_validate(plan, &ret->error);
@@ -125,18 +145,23 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
                 prefer_child_error(&job, &ret->error);
         else
                 r = cd_supervise(&job, ret, &ret->error);
-        ret->host_uid = job.slot.uid;
-        rc = stop_job(&job, &cleanup_err);
-        ret->wall_ms = cd_now_ms() - job.start_ms;
         if (r == 0 && ret->verdict == CD_VERDICT_SETUP_ERROR)
                 r = -(ret->error.code > 0 ? ret->error.code : EIO);
+        /* The job is over and its cgroup empty (cd_supervise): /out is still. */
+        if (r == 0 && io->collect)
+                rc = cd_collect_out(&job, ret, &ret->error);
+        ret->host_uid = job.slot.uid;
+        rs = stop_job(&job, &cleanup_err);
+        ret->wall_ms = cd_now_ms() - job.start_ms;
         if (r < 0) {
                 ret->verdict = CD_VERDICT_SETUP_ERROR;
                 return r;
         }
-        if (rc < 0) {
-                ret->error = cleanup_err;
+        if (rc < 0) /* the verdict stands; the error says what of /out is missing */
                 return rc;
+        if (rs < 0) {
+                ret->error = cleanup_err;
+                return rs;
         }
         return 0;
 }

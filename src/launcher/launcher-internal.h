@@ -112,8 +112,12 @@ struct cd_job {
         struct cd_sandbox sb;
         struct cd_child child;
         struct cd_relay relay;
+        struct cd_seccomp *own_seccomp; /* with the profile's additions */
         uint64_t start_ms;
 };
+
+/* Copy /out into io->out_dir_fd, after the job is over and its cgroup empty. */
+int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err);
 
 /* Step 6: wait for the job under its limits, then fill @ret with the
  * verdict and usage. */

@@ -159,13 +159,28 @@ static json_t *sandbox_json(const struct cd_result *res)
         return object(ELEMENTSOF(keys), keys, values);
 }
 
+void cd_result_clear(struct cd_result *res)
+{
+        cd_manifest_clear(&res->manifest);
+        res->collected = false;
+}
+
 json_t *cd_result_to_json(const struct cd_result *res)
 {
-        static const char *const keys[] = {
-                "verdict",       "exit_code",         "signal",    "wall_ms",         "user_cpu_ms",
-                "system_cpu_ms", "peak_memory_bytes", "oom_kills", "pids_limit_hits", "output",
-                "limits",        "sandbox",           "error"
-        };
+        static const char *const keys[] = { "verdict",
+                                            "exit_code",
+                                            "signal",
+                                            "wall_ms",
+                                            "user_cpu_ms",
+                                            "system_cpu_ms",
+                                            "peak_memory_bytes",
+                                            "oom_kills",
+                                            "pids_limit_hits",
+                                            "output",
+                                            "limits",
+                                            "sandbox",
+                                            "artifacts",
+                                            "error" };
         json_t *values[] = {
                 json_string(cd_verdict_to_string(res->verdict)),
                 res->exit_code >= 0 ? json_integer(res->exit_code) : json_null(),
@@ -179,6 +194,7 @@ json_t *cd_result_to_json(const struct cd_result *res)
                 output_json(res),
                 limits_to_json(&res->limits),
                 sandbox_json(res),
+                res->collected ? cd_manifest_to_json(&res->manifest) : json_null(),
                 /* Messages are ours (step and errno), never job data. */
                 res->error.code != 0 ? string_lossy(res->error.msg) : NULL,
         };

@@ -2,10 +2,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/limits.h"
 #include "cordon/plan.h"
 #include "cordon/util.h"
 
@@ -28,9 +30,8 @@ static const char *const host_etc_allow[] = {
         "texmf",        "timezone",       "magic",      "magic.mime",  NULL,
 };
 
-/* Environment names passed from the caller when set (and every LC_*
- * locale category); everything else is dropped. */
-static const char *const env_allow[] = { "LANG", "TZ", NULL };
+/* What cordon run passes from the caller without a profile. */
+static const char *const default_env_allow[] = { "LANG", "LC_*", "TZ", NULL };
 
 void cd_limits_default(struct cd_limits *l)
 {
@@ -50,44 +51,17 @@ void cd_limits_default(struct cd_limits *l)
         };
 }
 
-struct limit_rule {
-        const char *name;
-        size_t offset;
-        uint64_t min;
-        uint64_t max;
-};
-
-/* Names are the `cordon run` flags without "--" (and the profile keys). */
-#define RULE(name, field, lo, hi)                                                                  \
-        {                                                                                          \
-                name, offsetof(struct cd_limits, field), lo, hi                                    \
-        }
-
-static const struct limit_rule limit_rules[] = {
-        RULE("memory", memory_max_bytes, CD_MIN_MEMORY_BYTES, CD_MAX_MEMORY_BYTES),
-        RULE("cpus (thousandths)", cpu_millis, 10, CD_MAX_CPU_MILLIS),
-        RULE("pids", pids_max, 2, CD_MAX_PIDS),
-        RULE("wall (ms)", wall_timeout_ms, 1, CD_MAX_TIMEOUT_MS),
-        RULE("cpu-time (ms)", cpu_time_ms, 0, CD_MAX_TIMEOUT_MS),
-        RULE("grace (ms)", grace_ms, 0, 60ULL * 1000),
-        RULE("tmp-size", tmp_size_bytes, CD_MIN_FS_BYTES, CD_MAX_FS_BYTES),
-        RULE("shm-size", shm_size_bytes, CD_MIN_FS_BYTES, CD_MAX_FS_BYTES),
-        RULE("work-size", work_size_bytes, CD_MIN_FS_BYTES, CD_MAX_FS_BYTES),
-        RULE("out-size", out_size_bytes, CD_MIN_FS_BYTES, CD_MAX_FS_BYTES),
-        RULE("fsize", fsize_bytes, 1, CD_MAX_FS_BYTES),
-        RULE("nofile", nofile, 16, CD_MAX_NOFILE),
-};
-
 int cd_limits_validate(const struct cd_limits *l, struct cd_err *err)
 {
-        for (size_t i = 0; i < ELEMENTSOF(limit_rules); i++) {
-                const struct limit_rule *r = &limit_rules[i];
-                uint64_t v = *(const uint64_t *) ((const char *) l + r->offset);
+        for (size_t i = 0; i < cd_n_limit_defs; i++) {
+                const struct cd_limit_def *d = &cd_limit_defs[i];
+                char flag[32];
+                int r;
 
-                if (v < r->min || v > r->max)
-                        return cd_err_set(err, CD_E_INVALID,
-                                          "--%s: %" PRIu64 " is outside [%" PRIu64 ", %" PRIu64 "]",
-                                          r->name, v, r->min, r->max);
+                cd_limit_flag(d, flag, sizeof(flag));
+                r = cd_limit_check(d, flag, cd_limit_get(l, d), err);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -134,22 +108,49 @@ int cd_plan_add_bind(struct cd_plan *plan, const char *source, const char *targe
         return 0;
 }
 
-static bool env_allowed(const char *entry)
+/* @name matches @pattern, where a trailing '*' matches any suffix of
+ * upper-case letters, digits and '_'. */
+static bool env_name_matches(const char *name, size_t n, const char *pattern)
+{
+        size_t p = strlen(pattern);
+
+        if (p > 0 && pattern[p - 1] == '*')
+                return n >= p - 1 && strncmp(name, pattern, p - 1) == 0 &&
+                       strspn(name + p - 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n - (p - 1);
+        return p == n && strncmp(name, pattern, n) == 0;
+}
+
+bool cd_env_allowed(const char *entry, char *const *allow)
 {
         size_t n = strcspn(entry, "=");
 
-        if (entry[n] != '=')
+        if (entry[n] != '=' || n == 0)
                 return false;
-        if (n > 3 && strncmp(entry, "LC_", 3) == 0 &&
-            strspn(entry + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == n - 3)
-                return true;
-        for (size_t i = 0; env_allow[i]; i++)
-                if (strlen(env_allow[i]) == n && strncmp(entry, env_allow[i], n) == 0)
+        for (size_t i = 0; allow && allow[i]; i++)
+                if (env_name_matches(entry, n, allow[i]))
                         return true;
         return false;
 }
 
-static int build_env(char *const *environ_in, char ***ret)
+/* Add or replace "NAME=value" in *@env. */
+static int env_put(char ***env, const char *entry)
+{
+        size_t n = strcspn(entry, "=");
+
+        for (size_t i = 0; *env && (*env)[i]; i++)
+                if (strncmp((*env)[i], entry, n + 1) == 0) {
+                        char *copy = strdup(entry);
+
+                        if (!copy)
+                                return -ENOMEM;
+                        free((*env)[i]);
+                        (*env)[i] = copy;
+                        return 0;
+                }
+        return cd_strv_push(env, entry);
+}
+
+static int build_env(char *const *environ_in, char *const *allow, char *const *set, char ***ret)
 {
         static const char *const fixed[] = {
                 "PATH=/usr/local/bin:/usr/bin:/bin",
@@ -157,37 +158,60 @@ static int build_env(char *const *environ_in, char ***ret)
                 "TMPDIR=/tmp",
                 "USER=cordon",
                 "LOGNAME=cordon",
+                "LANG=C.UTF-8",
                 NULL,
         };
         cleanup_strv char **env = NULL;
-        bool have_lang = false;
 
         for (size_t i = 0; fixed[i]; i++)
-                if (cd_strv_push(&env, fixed[i]) < 0)
+                if (env_put(&env, fixed[i]) < 0)
                         return -ENOMEM;
-        for (size_t i = 0; environ_in && environ_in[i]; i++) {
-                if (!env_allowed(environ_in[i]))
-                        continue;
-                if (strncmp(environ_in[i], "LANG=", 5) == 0)
-                        have_lang = true;
-                if (cd_strv_push(&env, environ_in[i]) < 0)
+        for (size_t i = 0; environ_in && environ_in[i]; i++)
+                if (cd_env_allowed(environ_in[i], allow) && env_put(&env, environ_in[i]) < 0)
                         return -ENOMEM;
-        }
-        if (!have_lang && cd_strv_push(&env, "LANG=C.UTF-8") < 0)
-                return -ENOMEM;
+        for (size_t i = 0; set && set[i]; i++)
+                if (env_put(&env, set[i]) < 0)
+                        return -ENOMEM;
         *ret = TAKE_PTR(env);
         return 0;
 }
 
-int cd_plan_new_host(char *const *argv, char *const *environ_in, struct cd_plan **ret,
-                     struct cd_err *err)
+void cd_artifact_rules_default(struct cd_artifact_rules *a)
+{
+        *a = (struct cd_artifact_rules){
+                .types = NULL,
+                .max_files = 1000,
+                .max_total_bytes = 1ULL << 30,
+                .max_file_bytes = 1ULL << 30,
+                .max_depth = 16,
+                .max_name_bytes = 255,
+        };
+}
+
+/* "/" + "usr" -> "/usr"; "/srv/img" + "usr" -> "/srv/img/usr" */
+static char *under_root(const char *root, const char *path)
+{
+        char *s = NULL;
+
+        if (asprintf(&s, "%s%s", strcmp(root, "/") == 0 ? "" : root, path) < 0)
+                return NULL;
+        return s;
+}
+
+int cd_plan_new_image(const char *image_root, char *const *argv, char *const *environ_in,
+                      char *const *env_allow, char *const *env_set, struct cd_plan **ret,
+                      struct cd_err *err)
 {
         cleanup_with(cd_plan_freep) struct cd_plan *p = calloc(1, sizeof(*p));
         int r;
 
         if (!p)
                 return cd_err_set(err, ENOMEM, "plan: out of memory");
+        if (!cd_path_is_clean_absolute(image_root))
+                return cd_err_set(err, CD_E_INVALID,
+                                  "plan: image root must be a clean absolute path");
         cd_limits_default(&p->limits);
+        cd_artifact_rules_default(&p->artifacts);
         p->job_uid = 1000;
         p->job_gid = 1000;
         p->profile = strdup("default");
@@ -195,17 +219,30 @@ int cd_plan_new_host(char *const *argv, char *const *environ_in, struct cd_plan 
         p->hostname = strdup("cordon");
         p->argv = cd_strv_copy(argv);
         p->etc_allow = cd_strv_copy((char *const *) host_etc_allow);
-        if (!p->profile || !p->workdir || !p->hostname || !p->argv || !p->etc_allow)
+        p->etc_source = under_root(image_root, "/etc");
+        if (!p->profile || !p->workdir || !p->hostname || !p->argv || !p->etc_allow ||
+            !p->etc_source)
                 return cd_err_set(err, ENOMEM, "plan: out of memory");
-        if (build_env(environ_in, &p->envp) < 0)
+        if (build_env(environ_in, env_allow, env_set, &p->envp) < 0)
                 return cd_err_set(err, ENOMEM, "plan: out of memory");
         for (size_t i = 0; i < ELEMENTSOF(host_trees); i++) {
-                r = cd_plan_add_bind(p, host_trees[i], host_trees[i], true, err);
+                cleanup_free char *src = under_root(image_root, host_trees[i]);
+
+                if (!src)
+                        return cd_err_set(err, ENOMEM, "plan: out of memory");
+                r = cd_plan_add_bind(p, src, host_trees[i], true, err);
                 if (r < 0)
                         return r;
         }
         *ret = TAKE_PTR(p);
         return 0;
+}
+
+int cd_plan_new_host(char *const *argv, char *const *environ_in, struct cd_plan **ret,
+                     struct cd_err *err)
+{
+        return cd_plan_new_image("/", argv, environ_in, (char *const *) default_env_allow, NULL,
+                                 ret, err);
 }
 
 /* It goes into /etc/hosts and /etc/hostname: no newline, space or the like. */
@@ -228,6 +265,12 @@ int cd_plan_validate(const struct cd_plan *plan, struct cd_err *err)
         if (!valid_hostname(plan->hostname))
                 return cd_err_set(err, CD_E_INVALID,
                                   "plan: hostname must be 1 to 64 letters, digits, '-' or '.'");
+        if (!cd_path_is_clean_absolute(plan->etc_source))
+                return cd_err_set(err, CD_E_INVALID,
+                                  "plan: etc source must be a clean absolute path");
+        for (size_t i = 0; plan->inputs && plan->inputs[i]; i++)
+                if (plan->inputs[i][0] != '/')
+                        return cd_err_set(err, CD_E_INVALID, "plan: input paths must be absolute");
         for (size_t i = 0; plan->etc_allow && plan->etc_allow[i]; i++)
                 if (strchr(plan->etc_allow[i], '/') || plan->etc_allow[i][0] == '.')
                         return cd_err_set(err, CD_E_INVALID,
@@ -250,6 +293,10 @@ struct cd_plan *cd_plan_free(struct cd_plan *plan)
         }
         free(plan->binds);
         cd_strv_free(plan->etc_allow);
+        free(plan->etc_source);
+        cd_strv_free(plan->inputs);
+        cd_strv_free(plan->seccomp_allow);
+        cd_strv_free(plan->artifacts.types);
         free(plan);
         return NULL;
 }

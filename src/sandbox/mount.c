@@ -23,34 +23,50 @@
 
 #define PAGE 4096ULL
 
-/* Parent side: a detached tmpfs of @size_bytes whose root has @mode and
- * belongs to @uid/@gid, with mount attributes @attrs. */
-static int make_tmpfs(const char *what, uint64_t size_bytes, const char *mode, uid_t uid, gid_t gid,
-                      unsigned int attrs, int *ret_fd, struct cd_err *err)
+struct tmpfs_spec {
+        const char *what;
+        uint64_t size_bytes;
+        const char *mode;
+        uint64_t nr_inodes; /* 0: tmpfs's default */
+        unsigned int attrs; /* MOUNT_ATTR_* */
+};
+
+static int set_option(int fs, const char *key, uint64_t v, const char *what, struct cd_err *err)
+{
+        char buf[32];
+
+        (void) snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, key, buf, 0) < 0)
+                return cd_err_errno(err, "scratch %s: %s", what, key);
+        return 0;
+}
+
+/* Parent side: a detached tmpfs whose root belongs to @uid/@gid. */
+static int make_tmpfs(const struct tmpfs_spec *t, uid_t uid, gid_t gid, int *ret_fd,
+                      struct cd_err *err)
 {
         cleanup_close int fs = -1;
-        char buf[32];
-        int mnt;
+        int mnt, r;
 
         fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
         if (fs < 0)
-                return cd_err_errno(err, "scratch %s: fsopen tmpfs", what);
-        (void) snprintf(buf, sizeof(buf), "%" PRIu64, size_bytes);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", buf, 0) < 0)
-                return cd_err_errno(err, "scratch %s: size", what);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", mode, 0) < 0)
-                return cd_err_errno(err, "scratch %s: mode", what);
-        (void) snprintf(buf, sizeof(buf), "%u", (unsigned int) uid);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "uid", buf, 0) < 0)
-                return cd_err_errno(err, "scratch %s: uid", what);
-        (void) snprintf(buf, sizeof(buf), "%u", (unsigned int) gid);
-        if (fsconfig(fs, FSCONFIG_SET_STRING, "gid", buf, 0) < 0)
-                return cd_err_errno(err, "scratch %s: gid", what);
+                return cd_err_errno(err, "scratch %s: fsopen tmpfs", t->what);
+        r = set_option(fs, "size", t->size_bytes, t->what, err);
+        if (r == 0 && t->nr_inodes)
+                r = set_option(fs, "nr_inodes", t->nr_inodes, t->what, err);
+        if (r == 0)
+                r = set_option(fs, "uid", uid, t->what, err);
+        if (r == 0)
+                r = set_option(fs, "gid", gid, t->what, err);
+        if (r < 0)
+                return r;
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "mode", t->mode, 0) < 0)
+                return cd_err_errno(err, "scratch %s: mode", t->what);
         if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                return cd_err_errno(err, "scratch %s: create", what);
-        mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+                return cd_err_errno(err, "scratch %s: create", t->what);
+        mnt = fsmount(fs, FSMOUNT_CLOEXEC, t->attrs);
         if (mnt < 0)
-                return cd_err_errno(err, "scratch %s: fsmount", what);
+                return cd_err_errno(err, "scratch %s: fsmount", t->what);
         *ret_fd = mnt;
         return 0;
 }
@@ -67,24 +83,27 @@ int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, str
 {
         const struct cd_limits *l = &sb->plan->limits;
         const unsigned int common = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        /* Every file and directory in /out is an inode: bounding them bounds
+         * what the collector walks. Running out is output_limit too. */
+        const uint64_t out_inodes = sb->plan->artifacts.max_files * 2 + 64;
+        const struct tmpfs_spec work = { "work", l->work_size_bytes, "0755", 0, common };
+        const struct tmpfs_spec out = { "out", out_tmpfs_size(l->out_size_bytes), "0755",
+                                        out_inodes, common | MOUNT_ATTR_NOEXEC };
+        const struct tmpfs_spec tmp = { "tmp", l->tmp_size_bytes, "1777", 0, common };
+        const struct tmpfs_spec shm = { "shm", l->shm_size_bytes, "1777", 0,
+                                        common | MOUNT_ATTR_NOEXEC };
         int r;
 
         if (cd_fault("scratch"))
                 return cd_err_set(err, CD_E_FAULT, "scratch: injected fault");
-        r = make_tmpfs("work", l->work_size_bytes, "0755", host_uid, host_gid, common, &sb->work_fd,
-                       err);
-        if (r < 0)
-                return r;
-        r = make_tmpfs("out", out_tmpfs_size(l->out_size_bytes), "0755", host_uid, host_gid,
-                       common | MOUNT_ATTR_NOEXEC, &sb->out_fd, err);
-        if (r < 0)
-                return r;
-        r = make_tmpfs("tmp", l->tmp_size_bytes, "1777", host_uid, host_gid, common, &sb->tmp_fd,
-                       err);
-        if (r < 0)
-                return r;
-        return make_tmpfs("shm", l->shm_size_bytes, "1777", host_uid, host_gid,
-                          common | MOUNT_ATTR_NOEXEC, &sb->shm_fd, err);
+        r = make_tmpfs(&work, host_uid, host_gid, &sb->work_fd, err);
+        if (r == 0)
+                r = make_tmpfs(&out, host_uid, host_gid, &sb->out_fd, err);
+        if (r == 0)
+                r = make_tmpfs(&tmp, host_uid, host_gid, &sb->tmp_fd, err);
+        if (r == 0)
+                r = make_tmpfs(&shm, host_uid, host_gid, &sb->shm_fd, err);
+        return r;
 }
 
 /* Child side: attach the detached mount @fd at @target below @dirfd. */

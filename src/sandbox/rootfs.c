@@ -192,7 +192,9 @@ static int add_etc_entry(struct cd_sandbox *sb, int host_etc, int etc, const cha
                 return copy_regular(host_etc, etc, name, b, err);
         if (!S_ISDIR(st.st_mode))
                 return 0; /* devices, fifos and sockets never enter the sandbox's /etc */
-        (void) snprintf(source, sizeof(source), "/etc/%s", name);
+        if (snprintf(source, sizeof(source), "%s/%s", sb->plan->etc_source, name) >=
+            (int) sizeof(source))
+                return cd_err_set(err, ENAMETOOLONG, "rootfs: image /etc path too long");
         (void) snprintf(rel, sizeof(rel), "etc/%s", name);
         r = mkdir_at(etc, name, 0755, err);
         if (r < 0)
@@ -214,9 +216,10 @@ static int build_etc(struct cd_sandbox *sb, struct cd_err *err)
         r = generate_etc(etc, p, err);
         if (r < 0)
                 return r;
-        host_etc = open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* The image's /etc is admin-provided, like the host's: not job-writable. */
+        host_etc = open(p->etc_source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (host_etc < 0)
-                return cd_err_errno(err, "rootfs: open host /etc");
+                return cd_err_errno(err, "rootfs: open %s", p->etc_source);
         for (size_t i = 0; p->etc_allow && p->etc_allow[i]; i++) {
                 r = add_etc_entry(sb, host_etc, etc, p->etc_allow[i], &b, err);
                 if (r < 0)

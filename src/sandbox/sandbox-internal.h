@@ -16,8 +16,9 @@ struct cd_seccomp {
         bool owned; /* the filters were allocated (cd_seccomp_compile) */
 };
 
-/* Compile the default policy with libseccomp now (build time, tests). */
-int cd_seccomp_compile(struct cd_seccomp **ret, struct cd_err *err);
+/* Compile the default policy with libseccomp now (build time, tests), plus
+ * the syscalls named in @extra (NULL-terminated, may be NULL). */
+int cd_seccomp_compile(char *const *extra, struct cd_seccomp **ret, struct cd_err *err);
 
 /* Child side, after the maps are written: become the job's uid/gid, keeping
  * capabilities in the user namespace for the rest of the setup. */

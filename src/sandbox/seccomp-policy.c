@@ -520,18 +520,30 @@ static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
-static int rules_lists(scmp_filter_ctx c, struct cd_err *err)
+static bool listed(char *const *v, const char *name)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                if (strcmp(v[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/* @extra: refused syscalls a profile's named additions allow (docs/seccomp.md). */
+static int rules_lists(scmp_filter_ctx c, char *const *extra, struct cd_err *err)
 {
         int r = 0;
 
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed); i++)
                 r = add_named(c, SCMP_ACT_ALLOW, allowed[i], 0, NULL, err);
+        for (size_t i = 0; r == 0 && extra && extra[i]; i++)
+                r = add_named(c, SCMP_ACT_ALLOW, extra[i], 0, NULL, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed_by_number); i++)
                 if (seccomp_syscall_resolve_name(allowed_by_number[i].name) == __NR_SCMP_ERROR)
                         r = add(c, SCMP_ACT_ALLOW, allowed_by_number[i].name,
                                 allowed_by_number[i].nr, 0, NULL, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(refused); i++)
-                r = add_named(c, SCMP_ACT_ERRNO(EPERM), refused[i], 0, NULL, err);
+                if (!listed(extra, refused[i]))
+                        r = add_named(c, SCMP_ACT_ERRNO(EPERM), refused[i], 0, NULL, err);
         /* clone3 is left to the default, ENOSYS (see rules_clone). */
         return r;
 }
@@ -599,14 +611,14 @@ static int export(scmp_filter_ctx c, struct sock_fprog *ret, struct cd_err *err)
         return 0;
 }
 
-static int build_main(struct sock_fprog *ret, struct cd_err *err)
+static int build_main(char *const *extra, struct sock_fprog *ret, struct cd_err *err)
 {
         cleanup_with(seccomp_releasep) scmp_filter_ctx c = NULL;
         int r;
 
         r = new_filter(SCMP_ACT_ERRNO(ENOSYS), &c, err);
         if (r == 0)
-                r = rules_lists(c, err);
+                r = rules_lists(c, extra, err);
         if (r == 0)
                 r = rules_clone(c, err);
         if (r == 0)
@@ -631,7 +643,7 @@ static int build_guard(struct sock_fprog *ret, struct cd_err *err)
         return r;
 }
 
-int cd_seccomp_compile(struct cd_seccomp **ret, struct cd_err *err)
+int cd_seccomp_compile(char *const *extra, struct cd_seccomp **ret, struct cd_err *err)
 {
         struct cd_seccomp *s = calloc(1, sizeof(*s));
         int r;
@@ -641,7 +653,7 @@ int cd_seccomp_compile(struct cd_seccomp **ret, struct cd_err *err)
         s->owned = true;
         r = build_guard(&s->progs[0], err);
         if (r == 0)
-                r = build_main(&s->progs[1], err);
+                r = build_main(extra, &s->progs[1], err);
         if (r < 0) {
                 (void) cd_seccomp_free(s);
                 return r;

@@ -39,6 +39,11 @@ int cd_seccomp_build(struct cd_seccomp **ret, struct cd_err *err)
         return 0;
 }
 
+int cd_seccomp_build_with(char *const *extra, struct cd_seccomp **ret, struct cd_err *err)
+{
+        return cd_seccomp_compile(extra, ret, err);
+}
+
 int cd_seccomp_apply_child(const struct cd_seccomp *s, struct cd_err *err)
 {
         if (cd_fault("seccomp"))

@@ -104,7 +104,7 @@ static void embedded_programs_match_policy(void **state)
         struct cd_seccomp *compiled = NULL;
         struct cd_err e = { 0 };
 
-        if (cd_seccomp_compile(&compiled, &e) < 0)
+        if (cd_seccomp_compile(NULL, &compiled, &e) < 0)
                 fail_msg("cd_seccomp_compile: %s", e.msg);
         ut_defer(seccomp_put, compiled);
         assert_true(f->built->n_progs >= 1);

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cordon/err.h"
+#include "cordon/plan.h"
+
+/*
+ * The artifact collector: the only way anything leaves a sandbox. It walks
+ * a finished job's /out through directory fds only (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+ * RESOLVE_NO_XDEV, O_NOFOLLOW | O_NONBLOCK), takes regular files only,
+ * reads at most the size fstat() gave, hashes them (SHA-256), sniffs their
+ * type (libmagic, in an unprivileged helper process) and copies them into a
+ * destination directory, never following a link there either. Every entry
+ * it finds is in the manifest: taken, or refused with a reason.
+ */
+
+enum cd_refusal {
+        CD_TAKEN = 0,
+        CD_REFUSED_SYMLINK,
+        CD_REFUSED_FIFO,
+        CD_REFUSED_DEVICE,
+        CD_REFUSED_SOCKET,
+        CD_REFUSED_HARDLINK,
+        CD_REFUSED_TOO_LARGE,
+        CD_REFUSED_TOO_MANY,
+        CD_REFUSED_TOO_DEEP,
+        CD_REFUSED_BAD_NAME,
+        CD_REFUSED_TYPE_NOT_ALLOWED,
+        CD_REFUSED_UNREADABLE,
+        _CD_REFUSAL_MAX,
+};
+
+/* "symlink", "too_large", ... (the manifest's reason codes), NULL for CD_TAKEN. */
+const char *cd_refusal_to_string(enum cd_refusal r);
+
+struct cd_artifact {
+        char *path; /* relative to /out, escaped for display (see cd_name_escape) */
+        enum cd_refusal refused;
+        uint64_t size;   /* bytes copied (taken files) */
+        char sha256[65]; /* hex, taken files */
+        char type[128];  /* MIME type, taken files and type_not_allowed */
+};
+
+struct cd_manifest {
+        struct cd_artifact *items;
+        size_t n;
+        uint64_t files; /* taken */
+        uint64_t bytes; /* taken */
+        uint64_t refused;
+};
+
+struct cd_collect {
+        const struct cd_artifact_rules *rules;
+        uid_t job_uid; /* the job's host uid and gid: /out is read with its rights */
+        gid_t job_gid;
+        int dest_fd; /* an empty directory to copy into */
+};
+
+/*
+ * Collect the tree under @src_fd (the root of a finished job's /out; the
+ * job's processes must all be dead) into c->dest_fd. Returns 0 and the
+ * manifest in @ret (clear with cd_manifest_clear), or -errno when the
+ * collection itself failed (@err says why; what was copied stays).
+ * Context: parent; forks the type sniffer.
+ */
+int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,
+                         struct cd_err *err);
+
+void cd_manifest_clear(struct cd_manifest *m);
+
+/* The manifest as a JSON array (caller owns the reference), NULL on ENOMEM. */
+struct json_t *cd_manifest_to_json(const struct cd_manifest *m);
+
+/*
+ * True if @name (one path component, raw bytes) may leave: valid UTF-8 of
+ * at most @max_bytes, no control, C1 or bidirectional-override character,
+ * no '/', not "." or "..", not starting with '-'.
+ */
+bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
+
+/* @name for display: printable UTF-8 kept, everything else as \xNN.
+ * Returns a new string or NULL on ENOMEM. */
+char *cd_name_escape(const char *name);

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cordon/artifacts.h"
+
+/* The first bytes of a file the sniffer looks at. */
+#define CD_SNIFF_BYTES 65536
+
+/* A helper process that runs libmagic on untrusted bytes, with no
+ * capability, an unprivileged uid, no_new_privs and a seccomp filter. */
+struct cd_sniffer {
+        pid_t pid;
+        int fd;
+};
+
+/* Fork the sniffer; it runs as @uid/@gid. */
+int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *err);
+
+/* The MIME type of @buf (a file's first bytes) into @type. Returns 0, or
+ * -errno if the sniffer is gone (the caller refuses the file). */
+int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size);
+
+/* Stop and reap it. Idempotent. */
+void cd_sniffer_stop(struct cd_sniffer *s);

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Walk a finished job's /out and copy what may leave. Judge0's
+ * CVE-2024-28185 and CVE-2024-28189 were a privileged process following a
+ * symlink the job planted; here nothing is ever resolved through a path
+ * the job could have shaped:
+ *
+ *  - every source entry is classified with fstatat(AT_SYMLINK_NOFOLLOW) and
+ *    opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ *    RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV) relative to its directory's
+ *    fd, with O_NOFOLLOW and O_NONBLOCK (a FIFO is never opened: it was
+ *    refused by type first), then fstat()ed again;
+ *  - reads stop at the size fstat() gave;
+ *  - sources are read with the job's own rights (setfsuid to its host uid
+ *    drops the file capabilities of this thread), so what the job could
+ *    not read itself is refused as unreadable;
+ *  - destination entries are created with O_CREAT | O_EXCL | O_NOFOLLOW or
+ *    mkdirat() relative to the destination directory's fd, mode 0644/0755.
+ *
+ * Messages never name a file: names are the job's, and only the manifest
+ * shows them, escaped.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+#include "artifacts-internal.h"
+
+#define COPY_CHUNK (1u << 20)
+#define MAX_LISTED 100000 /* manifest entries; /out's inode limit keeps far below */
+#define RESOLVE_STRICT                                                                             \
+        (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+struct walk {
+        const struct cd_collect *c;
+        struct cd_manifest *m;
+        struct cd_sniffer sniffer;
+        struct cd_err *err;
+        char *buf; /* COPY_CHUNK bytes */
+};
+
+static const char *const refusals[_CD_REFUSAL_MAX] = {
+        [CD_REFUSED_SYMLINK] = "symlink",       [CD_REFUSED_FIFO] = "fifo",
+        [CD_REFUSED_DEVICE] = "device",         [CD_REFUSED_SOCKET] = "socket",
+        [CD_REFUSED_HARDLINK] = "hardlink",     [CD_REFUSED_TOO_LARGE] = "too_large",
+        [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
+        [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
+        [CD_REFUSED_UNREADABLE] = "unreadable",
+};
+
+const char *cd_refusal_to_string(enum cd_refusal r)
+{
+        return r > CD_TAKEN && r < _CD_REFUSAL_MAX ? refusals[r] : NULL;
+}
+
+/* This thread's file system identity: the job's for reading /out, root's
+ * for writing the destination. setfsuid(2) is per thread and, going from
+ * 0 to another uid, clears the thread's file capabilities. */
+static void become_job(const struct cd_collect *c)
+{
+        (void) syscall(SYS_setfsgid, c->job_gid);
+        (void) syscall(SYS_setfsuid, c->job_uid);
+}
+
+static void become_root(void)
+{
+        (void) syscall(SYS_setfsuid, 0);
+        (void) syscall(SYS_setfsgid, 0);
+}
+
+static int open_beneath(int dirfd, const char *name, int flags)
+{
+        struct open_how how = { .flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),
+                                .resolve = RESOLVE_STRICT };
+
+        return (int) syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+}
+
+static struct cd_artifact *add(struct walk *w, const char *path, enum cd_refusal why)
+{
+        struct cd_manifest *m = w->m;
+        struct cd_artifact *items, *a;
+
+        if (why != CD_TAKEN)
+                m->refused++;
+        if (m->n >= MAX_LISTED)
+                return NULL;
+        items = reallocarray(m->items, m->n + 1, sizeof(*items));
+        if (!items)
+                return NULL;
+        m->items = items;
+        a = &items[m->n];
+        *a = (struct cd_artifact){ .refused = why, .path = cd_name_escape(path) };
+        if (!a->path)
+                return NULL;
+        m->n++;
+        return a;
+}
+
+static int refuse(struct walk *w, const char *path, enum cd_refusal why)
+{
+        if (!add(w, path, why) && w->m->n < MAX_LISTED)
+                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
+        return 0;
+}
+
+static bool type_allowed(const struct cd_artifact_rules *r, const char *type)
+{
+        if (!r->types)
+                return true;
+        for (size_t i = 0; r->types[i]; i++)
+                if (strcmp(r->types[i], type) == 0)
+                        return true;
+        return false;
+}
+
+static void hex(const unsigned char *d, unsigned int n, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+
+        for (unsigned int i = 0; i < n; i++) {
+                out[2 * i] = digits[d[i] >> 4];
+                out[2 * i + 1] = digits[d[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
+/* Copy at most @size bytes of @in to @out, hashing them; @first (@n bytes)
+ * is already read. Returns the bytes copied or -errno. */
+static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t n, char *sha)
+{
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int dlen = 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        uint64_t done = 0;
+        int r = 0;
+
+        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+                r = -ENOMEM;
+        while (r == 0 && n > 0) {
+                if (EVP_DigestUpdate(ctx, w->buf, n) != 1)
+                        r = -EIO;
+                else
+                        r = cd_write_all(out, w->buf, n);
+                done += n;
+                n = 0;
+                if (r == 0 && done < size) {
+                        ssize_t k = read(in, w->buf,
+                                         size - done < COPY_CHUNK ? size - done : COPY_CHUNK);
+
+                        if (k < 0)
+                                r = -errno;
+                        else
+                                n = (size_t) k; /* 0: the file shrank; stop there */
+                }
+        }
+        if (r == 0 && EVP_DigestFinal_ex(ctx, digest, &dlen) != 1)
+                r = -EIO;
+        EVP_MD_CTX_free(ctx);
+        if (r < 0)
+                return r;
+        hex(digest, dlen, sha);
+        return (int64_t) done;
+}
+
+/* Decide on a regular file before a byte is copied: links, counts, sizes. */
+static enum cd_refusal precheck(struct walk *w, const struct stat *st)
+{
+        const struct cd_artifact_rules *r = w->c->rules;
+
+        if (st->st_nlink > 1)
+                return CD_REFUSED_HARDLINK;
+        if (w->m->files >= r->max_files)
+                return CD_REFUSED_TOO_MANY;
+        if ((uint64_t) st->st_size > r->max_file_bytes ||
+            w->m->bytes + (uint64_t) st->st_size > r->max_total_bytes)
+                return CD_REFUSED_TOO_LARGE;
+        return CD_TAKEN;
+}
+
+/* Write @in's head and rest to a new file @name below @dest_fd. */
+static int store(struct walk *w, int in, int dest_fd, const char *name, const struct stat *st,
+                 size_t head, struct cd_artifact *a)
+{
+        cleanup_close int out = -1;
+        int64_t n;
+
+        become_root();
+        out = openat(dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        /* Exactly 0644 whatever the umask: never setuid, setgid or executable. */
+        if (out < 0 || fchmod(out, 0644) < 0) {
+                int r = cd_err_errno(w->err, "artifacts: create file %zu of the copy", w->m->n);
+
+                if (out >= 0)
+                        (void) unlinkat(dest_fd, name, 0);
+                become_job(w->c);
+                return r;
+        }
+        become_job(w->c);
+        n = copy_hash(w, in, out, (uint64_t) st->st_size, head, a->sha256);
+        if (n < 0) {
+                become_root();
+                (void) unlinkat(dest_fd, name, 0);
+                become_job(w->c);
+                return cd_err_neg(w->err, (int) n, "artifacts: copy file %zu", w->m->n);
+        }
+        a->size = (uint64_t) n;
+        w->m->files++;
+        w->m->bytes += (uint64_t) n;
+        return 0;
+}
+
+static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,
+                const struct stat *st)
+{
+        enum cd_refusal why = precheck(w, st);
+        cleanup_close int in = -1;
+        struct stat now;
+        struct cd_artifact *a;
+        ssize_t head;
+        char type[128];
+
+        if (why != CD_TAKEN)
+                return refuse(w, path, why);
+        in = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK);
+        if (in < 0 || fstat(in, &now) < 0 || !S_ISREG(now.st_mode) || now.st_ino != st->st_ino ||
+            now.st_dev != st->st_dev)
+                return refuse(w, path, CD_REFUSED_UNREADABLE);
+        head = pread(in, w->buf,
+                     (size_t) st->st_size < CD_SNIFF_BYTES ? (size_t) st->st_size : CD_SNIFF_BYTES,
+                     0);
+        if (head < 0 || lseek(in, head, SEEK_SET) < 0)
+                return refuse(w, path, CD_REFUSED_UNREADABLE);
+        if (cd_sniffer_type(&w->sniffer, w->buf, (size_t) head, type, sizeof(type)) < 0)
+                return refuse(w, path, CD_REFUSED_UNREADABLE);
+        a = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED);
+        if (!a)
+                return w->m->n < MAX_LISTED ? cd_err_set(w->err, ENOMEM, "artifacts: out of memory")
+                                            : 0;
+        (void) snprintf(a->type, sizeof(a->type), "%s", type);
+        if (a->refused != CD_TAKEN)
+                return 0;
+        return store(w, in, dest_fd, name, st, (size_t) head, a);
+}
+
+static int walk_dir(struct walk *w, int dirfd, int dest_fd, const char *prefix, uint64_t depth);
+
+static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,
+                   uint64_t depth)
+{
+        cleanup_close int sub = -1;
+        cleanup_close int dsub = -1;
+
+        if (depth >= w->c->rules->max_depth)
+                return refuse(w, path, CD_REFUSED_TOO_DEEP);
+        sub = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
+        if (sub < 0)
+                return refuse(w, path, CD_REFUSED_UNREADABLE);
+        become_root();
+        if (mkdirat(dest_fd, name, 0755) < 0 ||
+            (dsub = openat(dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+                int r = cd_err_errno(w->err, "artifacts: create a directory of the copy");
+
+                become_job(w->c);
+                return r;
+        }
+        become_job(w->c);
+        return walk_dir(w, sub, dsub, path, depth + 1);
+}
+
+static int visit(struct walk *w, int dirfd, int dest_fd, const char *name, const char *prefix,
+                 uint64_t depth)
+{
+        cleanup_free char *path = NULL;
+        struct stat st;
+
+        if (asprintf(&path, "%s%s%s", prefix, prefix[0] ? "/" : "", name) < 0)
+                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return refuse(w, path, CD_REFUSED_UNREADABLE);
+        if (!cd_name_is_acceptable(name, w->c->rules->max_name_bytes))
+                return refuse(w, path, CD_REFUSED_BAD_NAME);
+        switch (st.st_mode & S_IFMT) {
+        case S_IFREG:
+                return take(w, dirfd, dest_fd, name, path, &st);
+        case S_IFDIR:
+                return descend(w, dirfd, dest_fd, name, path, depth);
+        case S_IFLNK:
+                return refuse(w, path, CD_REFUSED_SYMLINK);
+        case S_IFIFO:
+                return refuse(w, path, CD_REFUSED_FIFO);
+        case S_IFSOCK:
+                return refuse(w, path, CD_REFUSED_SOCKET);
+        default:
+                return refuse(w, path, CD_REFUSED_DEVICE);
+        }
+}
+
+static int by_name(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The names in @dirfd, sorted so that manifests are stable. */
+static int list(int dirfd, char ***ret, struct cd_err *err)
+{
+        cleanup_strv char **names = NULL;
+        int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        DIR *d;
+        struct dirent *de;
+
+        if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || !(d = fdopendir(fd))) {
+                (void) cd_close(fd);
+                return cd_err_errno(err, "artifacts: read a directory");
+        }
+        while ((errno = 0, de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+                    cd_strv_push(&names, de->d_name) < 0) {
+                        (void) closedir(d);
+                        return cd_err_set(err, ENOMEM, "artifacts: out of memory");
+                }
+        (void) closedir(d);
+        if (names)
+                qsort(names, cd_strv_length(names), sizeof(char *), by_name);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+static int walk_dir(struct walk *w, int dirfd, int dest_fd, const char *prefix, uint64_t depth)
+{
+        cleanup_strv char **names = NULL;
+        int r = list(dirfd, &names, w->err);
+
+        for (size_t i = 0; r == 0 && names && names[i]; i++)
+                r = visit(w, dirfd, dest_fd, names[i], prefix, depth);
+        return r;
+}
+
+int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,
+                         struct cd_err *err)
+{
+        struct walk w = { .c = c, .m = ret, .err = err };
+        int r;
+
+        *ret = (struct cd_manifest){ 0 };
+        w.buf = malloc(COPY_CHUNK);
+        if (!w.buf)
+                return cd_err_set(err, ENOMEM, "artifacts: out of memory");
+        r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, err);
+        if (r == 0) {
+                int root;
+
+                become_job(c);
+                /* @src_fd may be a mount fd (fsmount(2)), which cannot be read as a directory. */
+                root = open_beneath(src_fd, ".", O_RDONLY | O_DIRECTORY);
+                r = root < 0 ? cd_err_errno(err, "artifacts: open /out")
+                             : walk_dir(&w, root, c->dest_fd, "", 1);
+                (void) cd_close(root);
+                become_root();
+        }
+        cd_sniffer_stop(&w.sniffer);
+        free(w.buf);
+        return r;
+}
+
+void cd_manifest_clear(struct cd_manifest *m)
+{
+        for (size_t i = 0; i < m->n; i++)
+                free(m->items[i].path);
+        free(m->items);
+        *m = (struct cd_manifest){ 0 };
+}

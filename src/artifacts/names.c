@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* What a file name leaving the sandbox may look like, and how to show one. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cordon/artifacts.h"
+
+/* Decode one UTF-8 sequence at @s (at most @n bytes). Returns its length
+ * and the code point, or 0 for an invalid, overlong or surrogate sequence. */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
+{
+        size_t len;
+        unsigned int c, min;
+
+        if (s[0] < 0x80) {
+                *cp = s[0];
+                return 1;
+        }
+        if ((s[0] & 0xe0) == 0xc0) {
+                len = 2, c = s[0] & 0x1f, min = 0x80;
+        } else if ((s[0] & 0xf0) == 0xe0) {
+                len = 3, c = s[0] & 0x0f, min = 0x800;
+        } else if ((s[0] & 0xf8) == 0xf0) {
+                len = 4, c = s[0] & 0x07, min = 0x10000;
+        } else {
+                return 0;
+        }
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (s[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *cp = c;
+        return len;
+}
+
+/* Control characters (C0, DEL, C1) and the bidirectional controls that can
+ * make a name display as something it is not ("gnp.exe" shown as "exe.png"). */
+static bool deceptive(unsigned int cp)
+{
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200e && cp <= 0x200f) ||
+               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c;
+}
+
+bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
+{
+        const unsigned char *s = (const unsigned char *) name;
+        size_t n = strlen(name);
+
+        if (n == 0 || n > max_bytes || name[0] == '-' || strcmp(name, ".") == 0 ||
+            strcmp(name, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n;) {
+                unsigned int cp;
+                size_t len = utf8_decode(s + i, n - i, &cp);
+
+                if (len == 0 || cp == '/' || deceptive(cp))
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+char *cd_name_escape(const char *name)
+{
+        const unsigned char *s = (const unsigned char *) name;
+        size_t n = strlen(name), o = 0;
+        char *out = malloc(n * 4 + 1);
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < n;) {
+                unsigned int cp;
+                size_t len = utf8_decode(s + i, n - i, &cp);
+
+                if (len == 0 || deceptive(cp) || cp == '\\') {
+                        o += (size_t) snprintf(out + o, 5, "\\x%02x", s[i]);
+                        i++;
+                        continue;
+                }
+                memcpy(out + o, s + i, len);
+                o += len;
+                i += len;
+        }
+        out[o] = '\0';
+        return out;
+}

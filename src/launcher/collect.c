@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+
+#include "cordon/artifacts.h"
+#include "cordon/fault.h"
+#include "launcher-internal.h"
+
+/* Caps on what leaves are output limits like /out's size: a job whose
+ * output was refused as too large or too many did not finish its output. */
+static bool over_caps(const struct cd_manifest *m)
+{
+        for (size_t i = 0; i < m->n; i++)
+                if (m->items[i].refused == CD_REFUSED_TOO_LARGE ||
+                    m->items[i].refused == CD_REFUSED_TOO_MANY)
+                        return true;
+        return false;
+}
+
+int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
+{
+        const struct cd_collect c = {
+                .rules = &job->plan->artifacts,
+                .job_uid = job->slot.uid,
+                .job_gid = job->slot.gid,
+                .dest_fd = job->io->out_dir_fd,
+        };
+        int r;
+
+        if (cd_fault("collect"))
+                return cd_err_set(err, CD_E_FAULT, "collect: injected fault");
+        r = cd_artifacts_collect(job->sb.out_fd, &c, &ret->manifest, err);
+        ret->collected = true;
+        if (r == 0 && over_caps(&ret->manifest) &&
+            (ret->verdict == CD_VERDICT_OK || ret->verdict == CD_VERDICT_FAILED))
+                ret->verdict = CD_VERDICT_OUTPUT_LIMIT;
+        return r;
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* The "limits" and "artifacts" sections of a profile. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/limits.h"
+#include "cordon/util.h"
+#include "profile-internal.h"
+
+/* A JSON number or string, read in @d's unit (see docs/profiles.md). */
+static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, const char *path,
+                       uint64_t *ret)
+{
+        char buf[64];
+        int r;
+
+        if (json_is_string(v)) {
+                r = cd_limit_parse(d, json_string_value(v), ret);
+        } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                (void) snprintf(buf, sizeof(buf), "%lld", (long long) json_integer_value(v));
+                r = d->kind == CD_LIMIT_DURATION ? cd_parse_u64(buf, ret) /* milliseconds */
+                                                 : cd_limit_parse(d, buf, ret);
+        } else if (json_is_real(v) && d->kind == CD_LIMIT_CPUS && json_real_value(v) >= 0 &&
+                   json_real_value(v) < 1e6) {
+                (void) snprintf(buf, sizeof(buf), "%.3f", json_real_value(v));
+                r = fabs(json_real_value(v) * 1000 - round(json_real_value(v) * 1000)) > 1e-6
+                            ? -EINVAL
+                            : cd_limit_parse(d, buf, ret);
+        } else {
+                return pctx_fail(c, path, "must be a number or a string such as \"1G\", \"300s\"");
+        }
+        if (r == -ERANGE)
+                return pctx_fail(c, path, "out of range");
+        if (r < 0)
+                return pctx_fail(c, path, "not a valid value");
+        return 0;
+}
+
+static int parse_limit_set(struct pctx *c, json_t *obj, const char *which, struct cd_limits *l,
+                           uint32_t *ret_set)
+{
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(obj))
+                return pctx_fail(c, which, "must be an object");
+        json_object_foreach(obj, key, v)
+        {
+                const struct cd_limit_def *d = cd_limit_find(key);
+                char path[96];
+                int r;
+
+                (void) snprintf(path, sizeof(path), "%s.%.40s", which, key);
+                if (!d || strchr(key, '-'))
+                        return pctx_fail(c, which, "unknown limit \"%.64s\"", key);
+                r = limit_value(c, d, v, path, cd_limit_field(l, d));
+                if (r < 0)
+                        return r;
+                if (cd_limit_check(d, path, cd_limit_get(l, d), c->err) < 0)
+                        return cd_err_prefix(c->err, "%s", c->source);
+                *ret_set |= 1u << (d - cd_limit_defs);
+        }
+        return 0;
+}
+
+/* A limit the host cannot give: more memory or CPUs than it has. */
+static int check_host(struct pctx *c, const struct cd_limits *l, const char *which)
+{
+        const struct cd_profile_host *h = c->host;
+
+        if (h->memory_bytes && l->memory_max_bytes > h->memory_bytes)
+                return pctx_fail(c, which, "memory %llu bytes exceeds this host's %llu",
+                                 (unsigned long long) l->memory_max_bytes,
+                                 (unsigned long long) h->memory_bytes);
+        if (h->cpu_millis && l->cpu_millis > h->cpu_millis)
+                return pctx_fail(c, which, "cpus %.3g exceeds this host's %llu CPUs",
+                                 (double) l->cpu_millis / 1000.0,
+                                 (unsigned long long) h->cpu_millis / 1000);
+        return 0;
+}
+
+int cd_profile_parse_limits(struct pctx *c, json_t *limits, struct cd_profile *p)
+{
+        static const char *const known[] = { "default", "max", NULL };
+        uint32_t set_default = 0, set_max = 0;
+        int r;
+
+        cd_limits_default(&p->defaults);
+        if (limits) {
+                if (!json_is_object(limits))
+                        return pctx_fail(c, "limits", "must be an object");
+                r = pctx_check_keys(c, limits, "limits", known);
+                if (r < 0)
+                        return r;
+                if (json_object_get(limits, "default")) {
+                        r = parse_limit_set(c, json_object_get(limits, "default"), "limits.default",
+                                            &p->defaults, &set_default);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        /* An unlisted maximum is the default: requests may only tighten it. */
+        p->max = p->defaults;
+        if (limits && json_object_get(limits, "max")) {
+                r = parse_limit_set(c, json_object_get(limits, "max"), "limits.max", &p->max,
+                                    &set_max);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < cd_n_limit_defs; i++) {
+                const struct cd_limit_def *d = &cd_limit_defs[i];
+                char a[32], b[32];
+
+                if (!cd_limit_above(d, cd_limit_get(&p->defaults, d), cd_limit_get(&p->max, d)))
+                        continue;
+                cd_limit_format(d, cd_limit_get(&p->defaults, d), a, sizeof(a));
+                cd_limit_format(d, cd_limit_get(&p->max, d), b, sizeof(b));
+                return pctx_fail(c, "limits", "default %s %s is above its maximum %s", d->name, a,
+                                 b);
+        }
+        r = check_host(c, &p->defaults, "limits.default");
+        return r < 0 ? r : check_host(c, &p->max, "limits.max");
+}
+
+/* "type/subtype", lower case, as libmagic reports it. */
+static bool valid_mime(const char *t)
+{
+        const char *slash = strchr(t, '/');
+        size_t n = strlen(t);
+
+        return slash && slash != t && slash[1] && !strchr(slash + 1, '/') && n < 128 &&
+               strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789/+-.") == n;
+}
+
+static int artifact_cap(struct pctx *c, json_t *obj, const char *key, enum cd_limit_kind kind,
+                        uint64_t min, uint64_t max, uint64_t *field)
+{
+        const struct cd_limit_def d = { key, kind, 0, min, max };
+        json_t *v = json_object_get(obj, key);
+        char path[64];
+        int r;
+
+        if (!v)
+                return 0;
+        (void) snprintf(path, sizeof(path), "artifacts.%s", key);
+        r = limit_value(c, &d, v, path, field);
+        if (r == 0 && cd_limit_check(&d, path, *field, c->err) < 0)
+                return cd_err_prefix(c->err, "%s", c->source);
+        return r;
+}
+
+int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
+{
+        static const char *const known[] = {
+                "types",          "max_files", "max_total_bytes", "max_file_bytes", "max_depth",
+                "max_name_bytes", NULL
+        };
+        struct cd_artifact_rules *rules = &p->artifacts;
+        int r;
+
+        cd_artifact_rules_default(rules);
+        if (!a)
+                return 0;
+        if (!json_is_object(a))
+                return pctx_fail(c, "artifacts", "must be an object");
+        r = pctx_check_keys(c, a, "artifacts", known);
+        if (r == 0)
+                r = pctx_strv(c, a, "types", "artifacts.types", &rules->types);
+        for (size_t i = 0; r == 0 && rules->types && rules->types[i]; i++)
+                if (!valid_mime(rules->types[i]))
+                        r = pctx_fail(c, "artifacts.types", "\"%.64s\" is not a MIME type",
+                                      rules->types[i]);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_files", CD_LIMIT_COUNT, 1, 1000000, &rules->max_files);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_total_bytes", CD_LIMIT_SIZE, 1, CD_MAX_FS_BYTES,
+                                 &rules->max_total_bytes);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_file_bytes", CD_LIMIT_SIZE, 1, CD_MAX_FS_BYTES,
+                                 &rules->max_file_bytes);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_depth", CD_LIMIT_COUNT, 1, 64, &rules->max_depth);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_name_bytes", CD_LIMIT_COUNT, 1, 255,
+                                 &rules->max_name_bytes);
+        return r;
+}
