@@ -341,16 +341,18 @@ static void collect(struct cd_run *r, int out_fd, int err_fd, int in_fd, const c
         r->err = buf[1];
 }
 
-static char stress_bind[512];
+/* Test programs bound read-only into every sandbox, when built. */
+static const char *const tools[][2] = {
+        { "CORDON_STRESS", "/opt/cordon-stress" },
+        { "CORDON_HOSTILE", "/opt/cordon-hostile" },
+};
+static char tool_binds[2][512];
 
 static size_t base_args_to(const char **argv, char *bind, size_t bind_size, const char *result)
 {
         size_t n = 0;
 
         snprintf(bind, bind_size, "%s:/opt/cordon-probe", getenv("CORDON_PROBE"));
-        if (getenv("CORDON_STRESS"))
-                snprintf(stress_bind, sizeof(stress_bind), "%s:/opt/cordon-stress",
-                         getenv("CORDON_STRESS"));
         argv[n++] = getenv("CORDON_BIN");
         argv[n++] = "run";
         argv[n++] = "--run-dir";
@@ -363,9 +365,13 @@ static size_t base_args_to(const char **argv, char *bind, size_t bind_size, cons
         argv[n++] = result;
         argv[n++] = "--ro-bind";
         argv[n++] = bind;
-        if (stress_bind[0]) {
+        for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+                if (!getenv(tools[i][0]))
+                        continue;
+                snprintf(tool_binds[i], sizeof(tool_binds[i]), "%s:%s", getenv(tools[i][0]),
+                         tools[i][1]);
                 argv[n++] = "--ro-bind";
-                argv[n++] = stress_bind;
+                argv[n++] = tool_binds[i];
         }
         return n;
 }

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The artifact collector against a hostile job (issue 6): whatever the job
+ * plants in /out, collection ends in bounded time, takes nothing of a host
+ * canary or /etc/shadow, writes nothing outside the result directory,
+ * keeps no setuid bit, and lists every entry with the right reason.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char base[128], canary[192], secret[64];
+
+static int setup(void **state)
+{
+        int fd;
+
+        harness_setup(state);
+        snprintf(base, sizeof(base), "/run/cordon-test-artifacts-%d", (int) getpid());
+        snprintf(canary, sizeof(canary), "%s/canary.txt", base);
+        snprintf(secret, sizeof(secret), "CANARY-%d-c0ffee", (int) getpid());
+        if (mkdir(base, 0755) < 0)
+                return -1;
+        fd = open(canary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, secret, strlen(secret)) < 0)
+                return -1;
+        close(fd);
+        return 0;
+}
+
+static void remove_tree(int parent, const char *name)
+{
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        struct dirent *de;
+
+        while (d && (de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+                                remove_tree(dirfd(d), de->d_name);
+        if (d)
+                closedir(d);
+        (void) unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static int teardown(void **state)
+{
+        remove_tree(AT_FDCWD, base);
+        return harness_teardown(state);
+}
+
+/* The manifest entry for @path (as escaped in the manifest), or NULL. */
+static json_t *entry(const struct cd_run *r, const char *path)
+{
+        json_t *arts = json_object_get(r->result, "artifacts"), *e;
+        size_t i;
+
+        json_array_foreach(arts, i, e) if (strcmp(json_string_value(json_object_get(e, "path")),
+                                                  path) == 0) return e;
+        return NULL;
+}
+
+static void expect(const struct cd_run *r, const char *path, const char *reason)
+{
+        json_t *e = entry(r, path);
+        const char *refused = json_string_value(json_object_get(e, "refused"));
+
+        if (!e)
+                fail_msg("%s is not in the manifest", path);
+        if (reason ? !refused || strcmp(refused, reason) != 0 : refused != NULL)
+                fail_msg("%s: refused \"%s\", expected %s", path, refused ? refused : "(taken)",
+                         reason ? reason : "taken");
+}
+
+/* Walk what the collector wrote: no symlink, modes 0644/0755, and no byte
+ * of the canary or of /etc/shadow. */
+static void check_copy(int fd_dir, int depth)
+{
+        DIR *d = fdopendir(fd_dir);
+        struct dirent *de;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                struct stat st;
+                char buf[4096];
+                ssize_t n;
+                int fd;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                assert_int_equal(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+                if (S_ISDIR(st.st_mode)) {
+                        assert_int_equal(st.st_mode & 07777, 0755);
+                        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                        assert_true(fd >= 0);
+                        check_copy(fd, depth + 1);
+                        continue;
+                }
+                assert_true(S_ISREG(st.st_mode));
+                assert_int_equal(st.st_mode & 07777, 0644);
+                fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                assert_true(fd >= 0);
+                while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+                        buf[n] = '\0';
+                        assert_null(memmem(buf, (size_t) n, secret, strlen(secret)));
+                        assert_null(memmem(buf, (size_t) n, "root:*:", 7));
+                        assert_null(memmem(buf, (size_t) n, "root:!", 6));
+                }
+                close(fd);
+        }
+        closedir(d);
+}
+
+static void test_hostile_out_is_contained(void **state)
+{
+        char out[192], deep[800] = "";
+        struct cd_run r;
+        int fd;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/result", base);
+        /* --fsize 1T: the default 1G would kill the sparse file's ftruncate (SIGXFSZ). */
+        harness_run(&r, NULL, NULL, "--wall", "60s", "--fsize", "1T", "--out", out, "--",
+                    "/opt/cordon-hostile", "traps", canary, NULL);
+        printf("# job said: %s", r.out);
+        /* The 1 TiB sparse file is too large to leave: output_limit. */
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_true(harness_result_int(&r, "wall_ms") < 60000);
+        assert_non_null(strstr(r.out, "refused: hardlink to a host file"));
+        assert_non_null(strstr(r.out, "refused: device node"));
+        expect(&r, "normal.txt", NULL);
+        expect(&r, "canary-link", "symlink");
+        expect(&r, "shadow-link", "symlink");
+        expect(&r, "outside-dir", "symlink");
+        expect(&r, "environ-link", "symlink");
+        expect(&r, "manifest.json", "symlink");
+        expect(&r, "stdout", "symlink");
+        expect(&r, "a.txt", "hardlink");
+        expect(&r, "a-link.txt", "hardlink");
+        expect(&r, "fifo", "fifo");
+        expect(&r, "sock", "socket");
+        expect(&r, "sparse", "too_large");
+        expect(&r, "..x", NULL);
+        expect(&r, "new\\x0aline", "bad_name");
+        expect(&r, "esc\\x1b[31mred", "bad_name");
+        expect(&r, "bad\\xff\\xfeutf8", "bad_name");
+        expect(&r, "report\\xe2\\x80\\xaegnp.exe", "bad_name");
+        expect(&r, "-rf", "bad_name");
+        expect(&r, "suid", NULL);
+        {
+                char name[256];
+
+                memset(name, 'n', 255);
+                name[255] = '\0';
+                expect(&r, name, NULL);
+        }
+        /* The nest stops at the profile's depth (16): the 16th directory is refused. */
+        for (int i = 0; i < 16; i++)
+                strcat(strcat(deep, i ? "/" : ""), "dddddddddddddddddddddddddddddddddddddddd");
+        expect(&r, deep, "too_deep");
+        /* Nothing of the host went into the manifest either. */
+        {
+                char *dump = json_dumps(r.result, 0);
+
+                assert_null(strstr(dump, secret));
+                free(dump);
+        }
+        fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        assert_true(fd >= 0);
+        check_copy(fd, 0);
+        /* Nothing written beside the result directory. */
+        {
+                DIR *d = opendir(base);
+                struct dirent *de;
+                int n = 0;
+
+                while (d && (de = readdir(d)))
+                        n += de->d_name[0] != '.';
+                closedir(d);
+                assert_int_equal(n, 2); /* canary.txt and result */
+        }
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_many_files_are_bounded(void **state)
+{
+        char out[192];
+        json_t *arts, *e;
+        size_t i, taken = 0, too_many = 0;
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/many", base);
+        harness_run(&r, NULL, NULL, "--wall", "120s", "--out", out, "--", "/opt/cordon-hostile",
+                    "many", "20000", NULL);
+        printf("# job said: %s", r.out);
+        /* /out has room for max_files * 2 + 64 inodes: the job hits the wall. */
+        assert_non_null(strstr(r.out, "stopped after"));
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        arts = json_object_get(r.result, "artifacts");
+        json_array_foreach(arts, i, e)
+        {
+                const char *why = json_string_value(json_object_get(e, "refused"));
+
+                taken += !why;
+                too_many += why && strcmp(why, "too_many") == 0;
+        }
+        assert_int_equal(taken, 1000);
+        assert_true(too_many > 0);
+        assert_true(json_array_size(arts) <= 1000 * 2 + 64);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_hostile_out_is_contained),
+                cmocka_unit_test(test_many_files_are_bounded),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("artifacts", tests, setup, teardown);
+}
