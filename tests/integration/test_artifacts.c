@@ -168,8 +168,9 @@ static void test_hostile_out_is_contained(void **state)
                 expect(&r, name, NULL);
         }
         /* The nest stops at the profile's depth (16): the 16th directory is refused. */
-        for (int i = 0; i < 16; i++)
-                strcat(strcat(deep, i ? "/" : ""), "dddddddddddddddddddddddddddddddddddddddd");
+        for (int i = 0, n = 0; i < 16; i++)
+                n += snprintf(deep + n, sizeof(deep) - n, "%s%s", i ? "/" : "",
+                              "dddddddddddddddddddddddddddddddddddddddd");
         expect(&r, deep, "too_deep");
         /* Nothing of the host went into the manifest either. */
         {
