@@ -105,7 +105,10 @@ void cd_limit_format(const struct cd_limit_def *d, uint64_t v, char *buf, size_t
                 format_size(v, buf, size);
                 return;
         case CD_LIMIT_DURATION:
-                format_duration(v, buf, size);
+                if (v == 0 && strcmp(d->name, "cpu_time") == 0)
+                        (void) snprintf(buf, size, "none");
+                else
+                        format_duration(v, buf, size);
                 return;
         case CD_LIMIT_CPUS:
                 if (v % 1000 == 0)

@@ -30,6 +30,10 @@ static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, 
                 r = fabs(json_real_value(v) * 1000 - round(json_real_value(v) * 1000)) > 1e-6
                             ? -EINVAL
                             : cd_limit_parse(d, buf, ret);
+        } else if (json_is_number(v) && json_number_value(v) < 0) {
+                return pctx_fail(c, path, "must not be negative");
+        } else if (json_is_real(v)) {
+                return pctx_fail(c, path, "must be a whole number (fractions only for cpus)");
         } else {
                 return pctx_fail(c, path, "must be a number or a string such as \"1G\", \"300s\"");
         }

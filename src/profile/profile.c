@@ -111,13 +111,15 @@ int pctx_strv(struct pctx *c, json_t *obj, const char *key, const char *path, ch
         return 0;
 }
 
-static bool valid_name(const char *s, size_t max)
+/* 1 to @max of @charset, not starting with '-' or '.'. */
+static bool valid_name(const char *s, size_t max, const char *charset)
 {
         size_t n = strlen(s);
 
-        return n > 0 && n <= max && s[0] != '-' && s[0] != '.' &&
-               strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-._") == n;
+        return n > 0 && n <= max && s[0] != '-' && s[0] != '.' && strspn(s, charset) == n;
 }
+
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-"
 
 static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
 {
@@ -125,7 +127,7 @@ static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
 
         if (r < 0)
                 return r;
-        if (!valid_name(p->name, MAX_NAME_LEN) || strchr(p->name, '.'))
+        if (!valid_name(p->name, MAX_NAME_LEN, NAME_CHARS))
                 return pctx_fail(c, "name", "must be 1 to %d of a-z, 0-9 and '-'", MAX_NAME_LEN);
         if (c->expect_name && strcmp(p->name, c->expect_name) != 0)
                 return pctx_fail(c, "name", "\"%s\" does not match the file name \"%s.json\"",
@@ -151,7 +153,7 @@ static int parse_image(struct pctx *c, json_t *root, struct cd_profile *p)
                 p->image_root = strdup("/");
                 return p->image_root ? 0 : cd_err_set(c->err, ENOMEM, "out of memory");
         }
-        if (!valid_name(p->image, 64))
+        if (!valid_name(p->image, 64, NAME_CHARS "._"))
                 return pctx_fail(c, "image",
                                  "must be \"host\" or an image name (a-z, 0-9, '-', "
                                  "'.', '_')");
@@ -186,21 +188,25 @@ static int parse_mount(struct pctx *c, json_t *m, size_t i, struct cd_profile *p
         cleanup_free char *source = NULL, *target = NULL;
         bool optional = false, from_image = false;
         struct cd_bind *nb;
-        char path[64];
+        char path[64], member[80];
         int r;
 
         (void) snprintf(path, sizeof(path), "mounts[%zu]", i);
         if (!json_is_object(m))
                 return pctx_fail(c, path, "must be an object with source and target");
         r = pctx_check_keys(c, m, path, known);
+        (void) snprintf(member, sizeof(member), "%s.source", path);
         if (r == 0)
-                r = pctx_string(c, m, "source", path, true, &source);
+                r = pctx_string(c, m, "source", member, true, &source);
+        (void) snprintf(member, sizeof(member), "%s.target", path);
         if (r == 0)
-                r = pctx_string(c, m, "target", path, false, &target);
+                r = pctx_string(c, m, "target", member, false, &target);
+        (void) snprintf(member, sizeof(member), "%s.optional", path);
         if (r == 0)
-                r = pctx_bool(c, m, "optional", path, &optional);
+                r = pctx_bool(c, m, "optional", member, &optional);
+        (void) snprintf(member, sizeof(member), "%s.from_image", path);
         if (r == 0)
-                r = pctx_bool(c, m, "from_image", path, &from_image);
+                r = pctx_bool(c, m, "from_image", member, &from_image);
         if (r < 0)
                 return r;
         if (!target && !(target = strdup(source)))
