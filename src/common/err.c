@@ -19,7 +19,8 @@ static const char *errno_text(int code)
         return s ? s : "unknown error";
 }
 
-static int err_vset(struct cd_err *err, int code, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static int err_vset(struct cd_err *err, int code,
+                                                          const char *fmt, va_list ap)
 {
         err->code = code;
         (void) vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

@@ -19,7 +19,12 @@ static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, 
         int r;
 
         if (json_is_string(v)) {
-                r = cd_limit_parse(d, json_string_value(v), ret);
+                const char *t = json_string_value(v);
+
+                /* "300" would be seconds here but 300 is milliseconds: say which. */
+                if (d->kind == CD_LIMIT_DURATION && t[0] && strspn(t, "0123456789") == strlen(t))
+                        return pctx_fail(c, path, "needs a unit (\"%.20sms\" or \"%.20ss\")", t, t);
+                r = cd_limit_parse(d, t, ret);
         } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
                 (void) snprintf(buf, sizeof(buf), "%lld", (long long) json_integer_value(v));
                 r = d->kind == CD_LIMIT_DURATION ? cd_parse_u64(buf, ret) /* milliseconds */
@@ -75,15 +80,24 @@ static int parse_limit_set(struct pctx *c, json_t *obj, const char *which, struc
 static int check_host(struct pctx *c, const struct cd_limits *l, const char *which)
 {
         const struct cd_profile_host *h = c->host;
+        char path[64], a[32], b[32];
 
-        if (h->memory_bytes && l->memory_max_bytes > h->memory_bytes)
-                return pctx_fail(c, which, "memory %llu bytes exceeds this host's %llu",
-                                 (unsigned long long) l->memory_max_bytes,
-                                 (unsigned long long) h->memory_bytes);
-        if (h->cpu_millis && l->cpu_millis > h->cpu_millis)
-                return pctx_fail(c, which, "cpus %.3g exceeds this host's %llu CPUs",
-                                 (double) l->cpu_millis / 1000.0,
-                                 (unsigned long long) h->cpu_millis / 1000);
+        if (h->memory_bytes && l->memory_max_bytes > h->memory_bytes) {
+                const struct cd_limit_def *d = cd_limit_find("memory");
+
+                (void) snprintf(path, sizeof(path), "%s.memory", which);
+                cd_limit_format(d, l->memory_max_bytes, a, sizeof(a));
+                cd_limit_format(d, h->memory_bytes, b, sizeof(b));
+                return pctx_fail(c, path, "%s exceeds this host's memory (%s)", a, b);
+        }
+        if (h->cpu_millis && l->cpu_millis > h->cpu_millis) {
+                const struct cd_limit_def *d = cd_limit_find("cpus");
+
+                (void) snprintf(path, sizeof(path), "%s.cpus", which);
+                cd_limit_format(d, l->cpu_millis, a, sizeof(a));
+                cd_limit_format(d, h->cpu_millis, b, sizeof(b));
+                return pctx_fail(c, path, "%s exceeds this host's %s CPUs", a, b);
+        }
         return 0;
 }
 
