@@ -21,6 +21,7 @@ static const struct {
         { "run", cmd_run, "run a job in a fresh sandbox on this host (root)" },
         { "profiles", cmd_profiles, "list the profiles with their limits" },
         { "profile", cmd_profile, "profile check FILE: validate a profile" },
+        { "audit", cmd_audit, "audit verify [FILE|DIR]: check the audit log's hash chain" },
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

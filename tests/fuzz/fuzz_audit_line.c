@@ -47,6 +47,19 @@ static char file_path[64], dir_path[64], dir_log[80], seed_dir[64];
 static char *seed;
 static size_t seed_len;
 
+static void remove_tmp(void)
+{
+        static const char *const files[] = { "log.jsonl",           "dir/" CD_AUDIT_FILE, "dir",
+                                             "seed/" CD_AUDIT_FILE, "seed/audit.lock",    "seed" };
+        char path[sizeof(base_dir) + 32];
+
+        for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                (void) snprintf(path, sizeof(path), "%s/%s", base_dir, files[i]);
+                (void) remove(path);
+        }
+        (void) rmdir(base_dir);
+}
+
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
 {
@@ -57,6 +70,8 @@ static void fail(const char *fmt, ...)
         vfprintf(stderr, fmt, ap);
         fputc('\n', stderr);
         va_end(ap);
+        /* abort() skips atexit: leave no directory behind. */
+        remove_tmp();
         abort();
 }
 
@@ -152,8 +167,8 @@ static void recheck(const char *buf, size_t len, const struct cd_audit_report *r
 
                 CHECK(rec && json_is_object(rec) && json_object_size(rec) == 9,
                       "ok, but line %" PRIu64 " is not a 9-field object", n + 1);
-                CHECK(json_is_integer(jseq) && prev && event, "ok, but line %" PRIu64
-                      " lacks seq, prev or event", n + 1);
+                CHECK(json_is_integer(jseq) && prev && event,
+                      "ok, but line %" PRIu64 " lacks seq, prev or event", n + 1);
                 seq = (uint64_t) json_integer_value(jseq);
                 if (n == 0) {
                         CHECK((seq == 1 && strcmp(prev, ZEROS) == 0) ||
@@ -172,8 +187,8 @@ static void recheck(const char *buf, size_t len, const struct cd_audit_report *r
                 json_decref(rec);
                 line = nl + 1;
         }
-        CHECK(rep->records == n, "ok with %" PRIu64 " records, the file has %" PRIu64,
-              rep->records, n);
+        CHECK(rep->records == n, "ok with %" PRIu64 " records, the file has %" PRIu64, rep->records,
+              n);
         if (n > 0)
                 CHECK(rep->last_seq == prev_seq && strcmp(rep->last_hash, prev_hash) == 0,
                       "ok, but the reported last seq or hash is not the file's");
@@ -215,7 +230,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
         (void) argc;
         (void) argv;
-        CHECK(mkdtemp(base_dir), "mkdtemp: %s", strerror(errno));
+        if (!mkdtemp(base_dir)) {
+                perror("fuzz_audit_line: mkdtemp");
+                exit(1);
+        }
+        (void) atexit(remove_tmp);
         (void) snprintf(file_path, sizeof(file_path), "%s/log.jsonl", base_dir);
         (void) snprintf(dir_path, sizeof(dir_path), "%s/dir", base_dir);
         (void) snprintf(dir_log, sizeof(dir_log), "%s/" CD_AUDIT_FILE, dir_path);

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The tamper-evident audit log: append-only JSON lines in <dir>/audit.jsonl,
+ * one record per event, each holding the SHA-256 of the record before it
+ * (a hash chain that continues across rotated files). Record format, events
+ * and guarantees: docs/audit.md.
+ *
+ * Never put job input or output, environment values, user-chosen file names
+ * (hash them) or command arguments from a request into an event: the log
+ * keeps what it is given, for as long as it is kept.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cordon/err.h"
+
+/* The events cordon records. An event name is [a-z0-9._], at most 64 bytes. */
+#define CD_AUDIT_JOB_SUBMITTED   "job.submitted"
+#define CD_AUDIT_JOB_STARTED     "job.started"
+#define CD_AUDIT_JOB_FINISHED    "job.finished"
+#define CD_AUDIT_ARTIFACT_READ   "artifact.read"
+#define CD_AUDIT_JOB_CANCELLED   "job.cancelled"
+#define CD_AUDIT_JOB_DELETED     "job.deleted"
+#define CD_AUDIT_AUTH_REFUSED    "auth.refused"
+#define CD_AUDIT_CONFIG_LOADED   "config.loaded"
+#define CD_AUDIT_PROFILES_LOADED "profiles.loaded"
+/* Written by the module itself as the first record of a new file after rotation. */
+#define CD_AUDIT_ROTATED "audit.rotated"
+
+#define CD_AUDIT_FILE        "audit.jsonl"
+#define CD_AUDIT_DEFAULT_MAX (64ULL << 20)
+#define CD_AUDIT_MAX_RECORD  (64U << 10) /* bytes per line, newline included */
+#define CD_AUDIT_HASH_HEX    65          /* 64 hex digits and a NUL */
+#define CD_AUDIT_MAX_STRING  256         /* role, job, profile, verdict, detail strings */
+
+struct cd_audit;
+
+struct cd_audit_config {
+        uint64_t max_bytes; /* rotate when audit.jsonl has reached this size; 0: 64 MiB */
+};
+
+/* One event. Strings may be NULL (written as null) except @event. */
+struct cd_audit_event {
+        const char *event;   /* CD_AUDIT_* */
+        uint32_t uid;        /* the actor */
+        const char *role;    /* the actor's role ("admin", "submit", ...) */
+        const char *job;     /* job id */
+        const char *profile; /* profile name */
+        const char *verdict; /* DESIGN.md verdict, or the reason of a refusal */
+        /* A flat object of numbers, booleans and short strings (sizes, hashes,
+         * counts). The caller keeps its reference; NULL writes null. */
+        json_t *details;
+};
+
+/*
+ * Open the audit log in @dir, creating @dir (mode 0700, last component only)
+ * and <dir>/audit.jsonl (0600) when missing. @dir may not be a symlink, must
+ * be owned by root or the caller's euid and not writable by group or others.
+ * @cfg may be NULL. On success *@ret owns the handle (cd_audit_close()).
+ * On failure @err names the step. Context: parent side, any thread that
+ * owns the handle (a handle is not shared between threads).
+ */
+int cd_audit_open(const char *dir, const struct cd_audit_config *cfg, struct cd_audit **ret,
+                  struct cd_err *err);
+
+/*
+ * Append one record for @e and return only after it is fsync'd: call it
+ * before acknowledging the action it records. Several processes may append
+ * to the same directory; each append takes an exclusive flock(2) on
+ * <dir>/audit.lock and reads the chain's tail from the file, not from memory.
+ * Rotates first when audit.jsonl has reached max_bytes. Refuses (CD_E_INVALID)
+ * to append after an incomplete or unreadable last line, or when the log holds
+ * fewer records than this handle already saw (truncated behind its back): the
+ * damage is left for `cordon audit verify` to name. On a failed write (ENOSPC)
+ * the file is truncated back, so no half record stays. Returns 0 or -errno
+ * (or -CD_E_*) with @err set. Context: parent side.
+ */
+int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err);
+
+/* Close the handle. Accepts NULL. Returns NULL. */
+struct cd_audit *cd_audit_close(struct cd_audit *a);
+
+/* What cd_audit_verify() checks beyond the chain itself. Zeroed: no extras. */
+struct cd_audit_verify_opts {
+        /* The record @anchor_seq must have the line hash @anchor_hash (64 hex
+         * digits): a seq and hash kept off-host from an earlier run. This
+         * detects a removed or edited tail, which the chain alone cannot. */
+        uint64_t anchor_seq;
+        const char *anchor_hash;
+        /* Directory only: the oldest file may start after seq 1 (older files
+         * were removed on purpose). Its first prev is then taken as given. */
+        bool allow_pruned;
+};
+
+struct cd_audit_report {
+        bool ok;
+        uint64_t records;                  /* records read before the first problem */
+        unsigned int files;                /* files read */
+        uint64_t first_seq, last_seq;      /* of the valid records; 0 when none */
+        char last_hash[CD_AUDIT_HASH_HEX]; /* SHA-256 of the last valid line */
+        bool anchored;                     /* the chain starts at seq 1 (genesis) */
+        char start_note[256];              /* why the first prev was taken as given, or "" */
+        /* When !ok, the first problem: */
+        char bad_file[256]; /* base name of the file */
+        uint64_t bad_line;  /* 1-based line in bad_file, 0 when not a line */
+        uint64_t bad_seq;   /* the record named, 0 when unknown */
+        char problem[512];  /* one sentence naming record, line and file */
+};
+
+/*
+ * Verify the hash chain of @path: a file (its own chain; a first record
+ * that is audit.rotated is accepted with its prev as given, and reported in
+ * start_note) or a directory (every rotated audit-*.jsonl in order, then
+ * audit.jsonl, links between files included). @opts may be NULL.
+ * Returns 0 when the files were read, with the verdict in *@ret (ret->ok);
+ * -errno with @err set when they could not be (missing, unreadable).
+ * Context: any.
+ */
+int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
+                    struct cd_audit_report *ret, struct cd_err *err);

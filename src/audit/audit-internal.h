@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cordon/audit.h"
+#include "cordon/err.h"
+
+#define AUDIT_LOCK_FILE "audit.lock"
+/* "audit-" 20 digits "-" 20 digits ".jsonl": zero-padded so names sort by seq. */
+#define AUDIT_ROTATED_NAME_MAX 54
+#define AUDIT_ZERO_HASH        "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* A parsed line. Pointers borrow from @root, which the record owns. */
+struct audit_record {
+        json_t *root;
+        uint64_t seq;
+        const char *event;
+        const char *prev;
+        json_t *details; /* NULL when the line holds null */
+};
+
+/* SHA-256 of @len bytes as lowercase hex into @out. Returns 0 or -EIO (libcrypto failed). */
+int audit_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX]);
+
+/* Check @e before anything is locked or written: the event name, string
+ * lengths and UTF-8, the shape of details. Returns 0 or -CD_E_INVALID. */
+int audit_event_check(const struct cd_audit_event *e, struct cd_err *err);
+
+/*
+ * The line for record @seq of @e chained to @prev (64 hex digits), newline
+ * included, keys in the documented order. *@ret_line is the caller's
+ * (free()). Returns 0 or a negative code with @err set.
+ */
+int audit_record_format(uint64_t seq, const char *prev, const struct cd_audit_event *e,
+                        char **ret_line, size_t *ret_len, struct cd_err *err);
+
+/*
+ * Parse one line (@len bytes, no newline) into @ret; on failure @why (at
+ * least 128 bytes) says what is wrong, without quoting the line. Returns 0,
+ * or -EINVAL (not JSON, or not the shape of a record). Free with
+ * audit_record_clear().
+ */
+int audit_record_parse(const char *line, size_t len, struct audit_record *ret, char *why,
+                       size_t why_size);
+void audit_record_clear(struct audit_record *r);
+
+/* Name of the rotated file holding seq @first..@last (AUDIT_ROTATED_NAME_MAX bytes). */
+void audit_rotated_name(uint64_t first, uint64_t last, char buf[AUDIT_ROTATED_NAME_MAX]);
+/* True when @name is a rotated file's name; fills @ret_first, @ret_last. */
+bool audit_rotated_parse(const char *name, uint64_t *ret_first, uint64_t *ret_last);

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Appending to the audit log. Every append runs under an exclusive flock(2)
+ * on <dir>/audit.lock, a file that is never renamed: locking audit.jsonl
+ * itself would not do, because rotation renames it, and a process that
+ * opened the old file would lock and append to the renamed one. Under the
+ * lock the writer re-opens audit.jsonl if it was replaced, reads the chain's
+ * tail from the file (another process may have appended since), writes,
+ * fsyncs and unlocks.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit-internal.h"
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+
+struct cd_audit {
+        int dirfd;
+        int fd; /* audit.jsonl as of the last append; re-checked under the lock */
+        uint64_t max_bytes;
+        uint64_t last_seq; /* the highest seq this handle wrote */
+};
+
+/* Where the chain stands: the record the next one links to. */
+struct tail {
+        uint64_t size;     /* of audit.jsonl */
+        uint64_t last_seq; /* 0: no record yet (genesis) */
+        char last_hash[CD_AUDIT_HASH_HEX];
+        char prev_file[AUDIT_ROTATED_NAME_MAX]; /* size == 0 after a rotation: the file before */
+};
+
+static int check_owner(const struct stat *st, const char *what, struct cd_err *err)
+{
+        if (st->st_uid != 0 && st->st_uid != geteuid())
+                return cd_err_set(err, EPERM, "audit: %s is owned by uid %u, not root", what,
+                                  (unsigned int) st->st_uid);
+        if (st->st_mode & (S_IWGRP | S_IWOTH))
+                return cd_err_set(err, EPERM, "audit: %s is writable by group or others", what);
+        return 0;
+}
+
+static int open_dir(const char *dir, int *ret_fd, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "audit: mkdir %s", dir);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s", dir);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s", dir);
+        if (check_owner(&st, dir, err) < 0)
+                return -err->code;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* O_RDWR, not O_WRONLY: the tail is read back through the same fd. O_APPEND
+ * makes every write land at the end whatever the offset. */
+static int open_file(int dirfd, const char *name, int flags, int *ret_fd, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s", name);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s", name);
+        if (!S_ISREG(st.st_mode))
+                return cd_err_set(err, CD_E_INVALID, "audit: %s is not a regular file", name);
+        if (check_owner(&st, name, err) < 0)
+                return -err->code;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int open_log(int dirfd, int *ret_fd, struct cd_err *err)
+{
+        return open_file(dirfd, CD_AUDIT_FILE, O_RDWR | O_APPEND | O_CREAT, ret_fd, err);
+}
+
+int cd_audit_open(const char *dir, const struct cd_audit_config *cfg, struct cd_audit **ret,
+                  struct cd_err *err)
+{
+        cleanup_free struct cd_audit *a = calloc(1, sizeof(*a));
+        int r;
+
+        if (!a)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        a->dirfd = a->fd = -1;
+        a->max_bytes = cfg && cfg->max_bytes ? cfg->max_bytes : CD_AUDIT_DEFAULT_MAX;
+        r = open_dir(dir, &a->dirfd, err);
+        if (r >= 0)
+                r = open_log(a->dirfd, &a->fd, err);
+        if (r < 0) {
+                (void) cd_audit_close(TAKE_PTR(a));
+                return r;
+        }
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+struct cd_audit *cd_audit_close(struct cd_audit *a)
+{
+        if (!a)
+                return NULL;
+        (void) cd_close(a->fd);
+        (void) cd_close(a->dirfd);
+        free(a);
+        return NULL;
+}
+
+/* Another process may have rotated audit.jsonl since this handle opened it. */
+static int refresh_fd(struct cd_audit *a, struct cd_err *err)
+{
+        struct stat cur, ours;
+        int fd = -1, r;
+
+        if (fstatat(a->dirfd, CD_AUDIT_FILE, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (fstat(a->fd, &ours) < 0)
+                        return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
+                if (ours.st_dev == cur.st_dev && ours.st_ino == cur.st_ino)
+                        return 0;
+        } else if (errno != ENOENT) {
+                return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
+        }
+        r = open_log(a->dirfd, &fd, err);
+        if (r < 0)
+                return r;
+        (void) cd_close(a->fd);
+        a->fd = fd;
+        return 0;
+}
+
+static int pread_all(int fd, char *buf, size_t len, uint64_t off)
+{
+        size_t got = 0;
+
+        while (got < len) {
+                ssize_t n = pread(fd, buf + got, len - got, (off_t) (off + got));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -EIO; /* the file shrank under the lock: someone else wrote it */
+                got += (size_t) n;
+        }
+        return 0;
+}
+
+/* Read and parse the last line of @fd (@size bytes): its seq and hash. */
+static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
+                     char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
+{
+        /* One byte more than a record: the newline before a full-size last line. */
+        size_t n = size < CD_AUDIT_MAX_RECORD + 1 ? (size_t) size : CD_AUDIT_MAX_RECORD + 1;
+        cleanup_free char *buf = malloc(n);
+        struct audit_record rec;
+        const char *start, *nl;
+        char why[160];
+        int r;
+
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        r = pread_all(fd, buf, n, size - n);
+        if (r < 0)
+                return cd_err_neg(err, r, "audit: read %s", name);
+        if (buf[n - 1] != '\n')
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the last line of %s is incomplete (a crash while "
+                                  "writing?); refusing to append: run 'cordon audit verify'",
+                                  name);
+        nl = memrchr(buf, '\n', n - 1);
+        if (!nl && n < size)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the last line of %s is longer than %u bytes; refusing "
+                                  "to append: run 'cordon audit verify'",
+                                  name, CD_AUDIT_MAX_RECORD);
+        start = nl ? nl + 1 : buf;
+        if (audit_record_parse(start, (size_t) (buf + n - 1 - start), &rec, why, sizeof(why)) < 0)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the last line of %s %s; refusing to append: run "
+                                  "'cordon audit verify'",
+                                  name, why);
+        *ret_seq = rec.seq;
+        audit_record_clear(&rec);
+        if (audit_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash) < 0)
+                return cd_err_set(err, EIO, "audit: SHA-256 failed");
+        return 0;
+}
+
+/* The seq of the first line of audit.jsonl (@size > 0 bytes), for the rotated name. */
+static int read_first_seq(int fd, uint64_t size, uint64_t *ret, struct cd_err *err)
+{
+        size_t n = size < CD_AUDIT_MAX_RECORD ? (size_t) size : CD_AUDIT_MAX_RECORD;
+        cleanup_free char *buf = malloc(n);
+        struct audit_record rec;
+        const char *nl;
+        char why[160];
+        int r;
+
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        r = pread_all(fd, buf, n, 0);
+        if (r < 0)
+                return cd_err_neg(err, r, "audit: read " CD_AUDIT_FILE);
+        nl = memchr(buf, '\n', n);
+        if (!nl || audit_record_parse(buf, (size_t) (nl - buf), &rec, why, sizeof(why)) < 0)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the first line of " CD_AUDIT_FILE " is not a valid "
+                                  "record; cannot rotate: run 'cordon audit verify'");
+        *ret = rec.seq;
+        audit_record_clear(&rec);
+        return 0;
+}
+
+/* The rotated file with the highest seq, or "" when there is none. */
+static int latest_rotated(int dirfd, char name[AUDIT_ROTATED_NAME_MAX], uint64_t *ret_last,
+                          struct cd_err *err)
+{
+        uint64_t best = 0, first, last;
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        name[0] = '\0';
+        fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open the audit directory");
+        d = fdopendir(fd);
+        if (!d) {
+                (void) cd_close(fd);
+                return cd_err_errno(err, "audit: list the audit directory");
+        }
+        while ((errno = 0, de = readdir(d)))
+                if (audit_rotated_parse(de->d_name, &first, &last) && last > best) {
+                        best = last;
+                        memcpy(name, de->d_name, AUDIT_ROTATED_NAME_MAX);
+                }
+        if (errno != 0) {
+                int r = cd_err_errno(err, "audit: list the audit directory");
+
+                (void) closedir(d);
+                return r;
+        }
+        (void) closedir(d);
+        *ret_last = best;
+        return 0;
+}
+
+/* audit.jsonl is empty: continue from the newest rotated file, or start the chain. */
+static int tail_from_rotated(struct cd_audit *a, struct tail *t, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        uint64_t name_last = 0;
+        struct stat st;
+        int r;
+
+        r = latest_rotated(a->dirfd, t->prev_file, &name_last, err);
+        if (r < 0)
+                return r;
+        if (!t->prev_file[0]) {
+                t->last_seq = 0;
+                memcpy(t->last_hash, AUDIT_ZERO_HASH, CD_AUDIT_HASH_HEX);
+                return 0;
+        }
+        r = open_file(a->dirfd, t->prev_file, O_RDONLY, &fd, err);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s", t->prev_file);
+        if (st.st_size == 0)
+                return cd_err_set(err, CD_E_INVALID, "audit: %s is empty; refusing to append",
+                                  t->prev_file);
+        r = read_last(fd, (uint64_t) st.st_size, t->prev_file, &t->last_seq, t->last_hash, err);
+        if (r < 0)
+                return r;
+        if (t->last_seq != name_last)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: %s ends at seq %" PRIu64 ", but its name says %" PRIu64
+                                  "; refusing to append: run 'cordon audit verify'",
+                                  t->prev_file, t->last_seq, name_last);
+        return 0;
+}
+
+static int read_tail(struct cd_audit *a, struct tail *t, struct cd_err *err)
+{
+        struct stat st;
+
+        *t = (struct tail){ 0 };
+        if (fstat(a->fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
+        t->size = (uint64_t) st.st_size;
+        if (t->size == 0)
+                return tail_from_rotated(a, t, err);
+        return read_last(a->fd, t->size, CD_AUDIT_FILE, &t->last_seq, t->last_hash, err);
+}
+
+/* Rename audit.jsonl to audit-<first>-<last>.jsonl; the next append starts a
+ * new audit.jsonl whose first record links to the renamed file's last. */
+static int rotate(struct cd_audit *a, struct tail *t, struct cd_err *err)
+{
+        char name[AUDIT_ROTATED_NAME_MAX];
+        uint64_t first = 0;
+        int r;
+
+        r = read_first_seq(a->fd, t->size, &first, err);
+        if (r < 0)
+                return r;
+        if (first > t->last_seq)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: " CD_AUDIT_FILE " starts at seq %" PRIu64
+                                  " but ends at %" PRIu64 "; cannot rotate",
+                                  first, t->last_seq);
+        audit_rotated_name(first, t->last_seq, name);
+        /* RENAME_NOREPLACE: never overwrite an older file of the chain. */
+        if (renameat2(a->dirfd, CD_AUDIT_FILE, a->dirfd, name, RENAME_NOREPLACE) < 0)
+                return cd_err_errno(err, "audit: rename " CD_AUDIT_FILE " to %s", name);
+        if (fsync(a->dirfd) < 0)
+                return cd_err_errno(err, "audit: fsync the audit directory");
+        r = refresh_fd(a, err);
+        if (r < 0)
+                return r;
+        return read_tail(a, t, err);
+}
+
+static int append_line(char **buf, size_t *len, const char *line, size_t n)
+{
+        char *grown = realloc(*buf, *len + n + 1);
+
+        if (!grown)
+                return -ENOMEM;
+        memcpy(grown + *len, line, n + 1);
+        *buf = grown;
+        *len += n;
+        return 0;
+}
+
+/* The lines to write: an audit.rotated record first when audit.jsonl is new
+ * after a rotation, then the event's. */
+static int format_records(const struct tail *t, const struct cd_audit_event *e, char **ret,
+                          size_t *ret_len, uint64_t *ret_seq, struct cd_err *err)
+{
+        cleanup_free char *buf = NULL, *line = NULL;
+        char prev[CD_AUDIT_HASH_HEX];
+        uint64_t seq = t->last_seq + 1;
+        size_t len = 0, n;
+        int r;
+
+        memcpy(prev, t->last_hash, sizeof(prev));
+        if (t->size == 0 && t->prev_file[0]) {
+                json_t *d = json_pack("{s:s, s:I}", "previous_file", t->prev_file,
+                                      "previous_last_seq", (json_int_t) t->last_seq);
+                struct cd_audit_event rot = { .event = CD_AUDIT_ROTATED,
+                                              .uid = (uint32_t) geteuid(),
+                                              .details = d };
+
+                r = d ? audit_record_format(seq, prev, &rot, &line, &n, err)
+                      : cd_err_set(err, ENOMEM, "audit: out of memory");
+                json_decref(d);
+                if (r < 0)
+                        return r;
+                if (append_line(&buf, &len, line, n) < 0)
+                        return cd_err_set(err, ENOMEM, "audit: out of memory");
+                if (audit_sha256_hex(line, n - 1, prev) < 0)
+                        return cd_err_set(err, EIO, "audit: SHA-256 failed");
+                free(TAKE_PTR(line));
+                seq++;
+        }
+        r = audit_record_format(seq, prev, e, &line, &n, err);
+        if (r < 0)
+                return r;
+        if (append_line(&buf, &len, line, n) < 0)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        *ret_seq = seq;
+        return 0;
+}
+
+/* Leave no half record behind: on a failed or short write (ENOSPC) or a
+ * failed fsync, cut the file back to where it was, so that the chain stays
+ * verifiable and the caller does not acknowledge the action. */
+static int write_durably(struct cd_audit *a, const char *buf, size_t len, uint64_t old_size,
+                         struct cd_err *err)
+{
+        const char *step = "write";
+        int r;
+
+        r = cd_write_all(a->fd, buf, len);
+        if (r == 0 && fsync(a->fd) < 0) {
+                r = -errno;
+                step = "fsync";
+        }
+        if (r < 0) {
+                if (ftruncate(a->fd, (off_t) old_size) < 0 || fsync(a->fd) < 0)
+                        return cd_err_neg(err, r,
+                                          "audit: %s " CD_AUDIT_FILE " (and cutting it back "
+                                          "failed: run 'cordon audit verify')",
+                                          step);
+                return cd_err_neg(err, r, "audit: %s " CD_AUDIT_FILE, step);
+        }
+        /* A new file: its directory entry must be on disk before the ack too. */
+        if (old_size == 0 && fsync(a->dirfd) < 0)
+                return cd_err_errno(err, "audit: fsync the audit directory");
+        return 0;
+}
+
+static int append_locked(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err)
+{
+        cleanup_free char *buf = NULL;
+        struct tail t;
+        uint64_t seq = 0;
+        size_t len = 0;
+        int r;
+
+        r = refresh_fd(a, err);
+        if (r >= 0)
+                r = read_tail(a, &t, err);
+        if (r >= 0 && t.size >= a->max_bytes)
+                r = rotate(a, &t, err);
+        if (r < 0)
+                return r;
+        if (t.last_seq < a->last_seq)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the log ends at seq %" PRIu64 " but this process "
+                                  "already wrote seq %" PRIu64 " (records removed?); refusing "
+                                  "to append: run 'cordon audit verify'",
+                                  t.last_seq, a->last_seq);
+        r = format_records(&t, e, &buf, &len, &seq, err);
+        if (r < 0)
+                return r;
+        r = write_durably(a, buf, len, t.size, err);
+        if (r < 0)
+                return r;
+        a->last_seq = seq;
+        return 0;
+}
+
+int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err)
+{
+        cleanup_close int lockfd = -1;
+        int r;
+
+        r = audit_event_check(e, err);
+        if (r < 0)
+                return r;
+        /* Opened per append: flock(2) locks belong to the open file description,
+         * which a forked child would otherwise share with its parent. */
+        r = open_file(a->dirfd, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, &lockfd, err);
+        if (r < 0)
+                return r;
+        while (flock(lockfd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
+        r = append_locked(a, e, err);
+        /* close() releases the lock. */
+        return r;
+}

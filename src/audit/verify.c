@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Verifying the chain: every line a record, seq +1 from line to line, each
+ * prev the SHA-256 of the line before, across rotated files too. Stops at
+ * the first problem and names it; never quotes a line (the log may hold
+ * what an attacker wrote).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit-internal.h"
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+
+struct verifier {
+        struct cd_audit_verify_opts opts;
+        struct cd_audit_report rep;
+        bool dir_mode;
+        bool have_prev;
+        bool anchor_seen;
+        uint64_t prev_seq;
+        char prev_hash[CD_AUDIT_HASH_HEX];
+        char prev_file[256];
+        /* The file being read. */
+        const char *file;
+        uint64_t line;
+        bool named; /* a rotated file: its name gives its first and last seq */
+        uint64_t name_first, name_last;
+};
+
+static int problem(struct verifier *v, uint64_t line, uint64_t seq, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int problem(struct verifier *v, uint64_t line, uint64_t seq, const char *fmt, ...)
+{
+        va_list ap;
+
+        v->rep.ok = false;
+        (void) snprintf(v->rep.bad_file, sizeof(v->rep.bad_file), "%s", v->file);
+        v->rep.bad_line = line;
+        v->rep.bad_seq = seq;
+        va_start(ap, fmt);
+        (void) vsnprintf(v->rep.problem, sizeof(v->rep.problem), fmt, ap);
+        va_end(ap);
+        return 1;
+}
+
+static int missing(struct verifier *v, uint64_t from, uint64_t to, const char *why)
+{
+        if (from == to)
+                return problem(v, v->line, from,
+                               "record %" PRIu64 " missing: seq jumps from %" PRIu64 " to %" PRIu64
+                               " (line %" PRIu64 " of %s)%s",
+                               from, from - 1, to + 1, v->line, v->file, why);
+        return problem(v, v->line, from,
+                       "records %" PRIu64 "-%" PRIu64 " missing: seq jumps from %" PRIu64
+                       " to %" PRIu64 " (line %" PRIu64 " of %s)%s",
+                       from, to, from - 1, to + 1, v->line, v->file, why);
+}
+
+/* The first record read: genesis, or (when allowed) a file continuing a chain. */
+static int check_start(struct verifier *v, const struct audit_record *r)
+{
+        if (r->seq == 1) {
+                if (strcmp(r->prev, AUDIT_ZERO_HASH) != 0)
+                        return problem(v, v->line, 1,
+                                       "record 1 (line %" PRIu64 " of %s): prev is not 64 "
+                                       "zeros, but it is the first record",
+                                       v->line, v->file);
+                v->rep.anchored = true;
+                return 0;
+        }
+        if (strcmp(r->event, CD_AUDIT_ROTATED) != 0)
+                return missing(v, 1, r->seq - 1, ": the first record is not audit.rotated");
+        if (v->dir_mode && !v->opts.allow_pruned)
+                return missing(v, 1, r->seq - 1,
+                               ": the oldest file does not start the chain (older files "
+                               "removed?)");
+        (void) snprintf(v->rep.start_note, sizeof(v->rep.start_note),
+                        "%s starts at seq %" PRIu64 " with an audit.rotated record; its prev "
+                        "was taken as given",
+                        v->file, r->seq);
+        return 0;
+}
+
+static int check_link(struct verifier *v, const struct audit_record *r, bool first_in_file)
+{
+        uint64_t want = v->prev_seq + 1;
+
+        if (r->seq > want)
+                return missing(v, want, r->seq - 1,
+                               first_in_file && v->dir_mode ? " (a file removed?)" : "");
+        if (r->seq < want)
+                return problem(v, v->line, want,
+                               "line %" PRIu64 " of %s has seq %" PRIu64 " where %" PRIu64
+                               " was expected (lines reordered or duplicated?)",
+                               v->line, v->file, r->seq, want);
+        if (strcmp(r->prev, v->prev_hash) != 0)
+                return problem(v, v->line, r->seq,
+                               "record %" PRIu64 " (line %" PRIu64 " of %s): prev does not "
+                               "match the hash of record %" PRIu64 "%s%s",
+                               r->seq, v->line, v->file, v->prev_seq,
+                               first_in_file ? ", the last of " : "",
+                               first_in_file ? v->prev_file : "");
+        return 0;
+}
+
+/* audit.rotated opens a file and names the file before it. */
+static int check_rotated(struct verifier *v, const struct audit_record *r, bool first_in_file)
+{
+        bool is_rot = strcmp(r->event, CD_AUDIT_ROTATED) == 0;
+        json_t *pf = json_object_get(r->details, "previous_file");
+        json_t *pl = json_object_get(r->details, "previous_last_seq");
+
+        if (!is_rot) {
+                if (first_in_file && v->have_prev)
+                        return problem(v, v->line, r->seq,
+                                       "record %" PRIu64 " (line 1 of %s): a file that "
+                                       "continues the chain must start with audit.rotated",
+                                       r->seq, v->file);
+                return 0;
+        }
+        if (!first_in_file)
+                return problem(v, v->line, r->seq,
+                               "record %" PRIu64 " (line %" PRIu64 " of %s): audit.rotated "
+                               "is only valid as the first line of a file",
+                               r->seq, v->line, v->file);
+        if (!json_is_string(pf) || !json_is_integer(pl) ||
+            (uint64_t) json_integer_value(pl) != r->seq - 1)
+                return problem(v, v->line, r->seq,
+                               "record %" PRIu64 " (line 1 of %s): audit.rotated details do "
+                               "not name the previous file and its last seq",
+                               r->seq, v->file);
+        if (v->have_prev && v->dir_mode && strcmp(json_string_value(pf), v->prev_file) != 0)
+                return problem(v, v->line, r->seq,
+                               "record %" PRIu64 " (line 1 of %s): audit.rotated names another "
+                               "previous file than %s",
+                               r->seq, v->file, v->prev_file);
+        return 0;
+}
+
+static int check_anchor(struct verifier *v, const struct audit_record *r, const char *hash)
+{
+        if (!v->opts.anchor_hash || r->seq != v->opts.anchor_seq)
+                return 0;
+        v->anchor_seen = true;
+        if (strcasecmp(hash, v->opts.anchor_hash) == 0)
+                return 0;
+        return problem(v, v->line, r->seq,
+                       "record %" PRIu64 " (line %" PRIu64 " of %s) does not match the anchor: "
+                       "its hash is %s (the log was rewritten)",
+                       r->seq, v->line, v->file, hash);
+}
+
+/* One complete line, newline excluded. Returns 0 (go on), 1 (a problem) or -errno. */
+static int check_line(struct verifier *v, const char *line, size_t len, bool first_in_file)
+{
+        struct audit_record r;
+        char hash[CD_AUDIT_HASH_HEX], why[160];
+        uint64_t want = v->have_prev ? v->prev_seq + 1 : 0;
+        int q;
+
+        if (len + 1 > CD_AUDIT_MAX_RECORD)
+                return problem(v, v->line, want, "line %" PRIu64 " of %s is longer than %u bytes",
+                               v->line, v->file, CD_AUDIT_MAX_RECORD);
+        if (audit_record_parse(line, len, &r, why, sizeof(why)) < 0)
+                return problem(v, v->line, want, "line %" PRIu64 " of %s %s", v->line, v->file,
+                               why);
+        if (audit_sha256_hex(line, len, hash) < 0) {
+                audit_record_clear(&r);
+                return -EIO;
+        }
+        q = v->have_prev ? check_link(v, &r, first_in_file) : check_start(v, &r);
+        if (q == 0 && first_in_file && v->named && r.seq != v->name_first)
+                q = problem(v, v->line, r.seq,
+                            "%s starts at seq %" PRIu64 ", but its name says %" PRIu64, v->file,
+                            r.seq, v->name_first);
+        if (q == 0)
+                q = check_rotated(v, &r, first_in_file);
+        if (q == 0)
+                q = check_anchor(v, &r, hash);
+        if (q == 0) {
+                v->have_prev = true;
+                v->prev_seq = r.seq;
+                memcpy(v->prev_hash, hash, sizeof(hash));
+                v->rep.records++;
+                if (v->rep.first_seq == 0)
+                        v->rep.first_seq = r.seq;
+                v->rep.last_seq = r.seq;
+                memcpy(v->rep.last_hash, hash, sizeof(hash));
+        }
+        audit_record_clear(&r);
+        return q;
+}
+
+static int verify_stream(struct verifier *v, FILE *f)
+{
+        cleanup_free char *buf = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        int q;
+
+        v->line = 0;
+        while ((errno = 0, n = getline(&buf, &cap, f)) > 0) {
+                bool first = v->line == 0;
+
+                v->line++;
+                if (buf[n - 1] != '\n')
+                        return problem(v, v->line, v->have_prev ? v->prev_seq + 1 : 0,
+                                       "the last line (line %" PRIu64 " of %s) is incomplete "
+                                       "(a crash while writing?)",
+                                       v->line, v->file);
+                q = check_line(v, buf, (size_t) n - 1, first);
+                if (q != 0)
+                        return q;
+        }
+        if (n < 0 && errno != 0)
+                return -errno;
+        if (v->named && v->line == 0)
+                return problem(v, 0, v->name_first,
+                               "%s is empty, but its name says seq %" PRIu64 "-%" PRIu64, v->file,
+                               v->name_first, v->name_last);
+        if (v->named && v->prev_seq != v->name_last)
+                return problem(v, v->line, v->prev_seq + 1,
+                               "%s ends at seq %" PRIu64 ", but its name says %" PRIu64 "%s",
+                               v->file, v->prev_seq, v->name_last,
+                               v->prev_seq < v->name_last ? " (records removed from its end?)"
+                                                          : "");
+        return 0;
+}
+
+/* Verify the file @fd (owned here), shown as @name. Returns 0, 1 (a problem) or -errno. */
+static int verify_fd(struct verifier *v, int fd, const char *name, struct cd_err *err)
+{
+        FILE *f = fdopen(fd, "re");
+        int q;
+
+        if (!f) {
+                (void) cd_close(fd);
+                return cd_err_errno(err, "audit: read %s", name);
+        }
+        v->file = name;
+        v->rep.files++;
+        q = verify_stream(v, f);
+        (void) fclose(f);
+        if (q < 0)
+                return cd_err_neg(err, q, "audit: read %s", name);
+        (void) snprintf(v->prev_file, sizeof(v->prev_file), "%s", name);
+        return q;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The rotated files of the directory, sorted: zero-padded names sort by seq. */
+static int list_rotated(int dirfd, const char *path, char ***ret, struct cd_err *err)
+{
+        cleanup_strv char **names = NULL;
+        uint64_t first, last;
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s", path);
+        d = fdopendir(fd);
+        if (!d) {
+                (void) cd_close(fd);
+                return cd_err_errno(err, "audit: list %s", path);
+        }
+        while ((errno = 0, de = readdir(d)))
+                if (audit_rotated_parse(de->d_name, &first, &last) &&
+                    cd_strv_push(&names, de->d_name) < 0) {
+                        (void) closedir(d);
+                        return cd_err_set(err, ENOMEM, "audit: out of memory");
+                }
+        if (errno != 0) {
+                int r = cd_err_errno(err, "audit: list %s", path);
+
+                (void) closedir(d);
+                return r;
+        }
+        (void) closedir(d);
+        if (names)
+                qsort(names, cd_strv_length(names), sizeof(char *), cmp_names);
+        *ret = TAKE_PTR(names);
+        return 0;
+}
+
+static int verify_dir(struct verifier *v, int dirfd, const char *path, struct cd_err *err)
+{
+        cleanup_strv char **names = NULL;
+        int fd, q;
+
+        q = list_rotated(dirfd, path, &names, err);
+        if (q < 0)
+                return q;
+        for (size_t i = 0; names && names[i]; i++) {
+                v->named = audit_rotated_parse(names[i], &v->name_first, &v->name_last);
+                fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return cd_err_errno(err, "audit: open %s", names[i]);
+                q = verify_fd(v, fd, names[i], err);
+                if (q != 0)
+                        return q;
+        }
+        v->named = false;
+        fd = openat(dirfd, CD_AUDIT_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+                return 0; /* a crash right after a rotation; the next append makes it */
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s/" CD_AUDIT_FILE, path);
+        return verify_fd(v, fd, CD_AUDIT_FILE, err);
+}
+
+static bool anchor_hash_ok(const char *s)
+{
+        if (strlen(s) != CD_AUDIT_HASH_HEX - 1)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+                      (*s >= 'A' && *s <= 'F')))
+                        return false;
+        return true;
+}
+
+/* The anchor was never met: the log lost its end, or starts after it. */
+static void anchor_unseen(struct verifier *v)
+{
+        uint64_t a = v->opts.anchor_seq;
+
+        if (v->rep.records == 0 || a > v->rep.last_seq)
+                (void) problem(v, 0, a,
+                               "record %" PRIu64 " (the anchor) is missing: the log ends at "
+                               "seq %" PRIu64 " (records removed from its end?)",
+                               a, v->rep.last_seq);
+        else
+                (void) problem(v, 0, a,
+                               "record %" PRIu64 " (the anchor) is not in the log, which "
+                               "starts at seq %" PRIu64,
+                               a, v->rep.first_seq);
+}
+
+int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
+                    struct cd_audit_report *ret, struct cd_err *err)
+{
+        struct verifier v = { .rep.ok = true };
+        cleanup_close int fd = -1;
+        struct stat st;
+        int q;
+
+        if (opts)
+                v.opts = *opts;
+        if (v.opts.anchor_hash && (v.opts.anchor_seq == 0 || !anchor_hash_ok(v.opts.anchor_hash)))
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: an anchor is a seq above 0 and 64 hex digits");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s", path);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s", path);
+        v.file = basename(path);
+        if (S_ISDIR(st.st_mode)) {
+                v.dir_mode = true;
+                q = verify_dir(&v, fd, path, err);
+        } else if (S_ISREG(st.st_mode)) {
+                v.named = audit_rotated_parse(v.file, &v.name_first, &v.name_last);
+                q = verify_fd(&v, TAKE_FD(fd), v.file, err);
+        } else {
+                return cd_err_set(err, CD_E_INVALID, "audit: %s is not a file or directory", path);
+        }
+        if (q < 0)
+                return q;
+        if (q == 0 && v.opts.anchor_hash && !v.anchor_seen) {
+                v.file = v.prev_file[0] ? v.prev_file : basename(path);
+                anchor_unseen(&v);
+        }
+        *ret = v.rep;
+        return 0;
+}

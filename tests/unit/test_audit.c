@@ -1,0 +1,1210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * audit/: appending records (chain, fields, locking, rotation, refusals,
+ * failed writes) and `verify` against every kind of tampering: a flipped
+ * byte anywhere, deleted, reordered, duplicated, truncated and forged lines,
+ * edited seqs, tampered or removed rotated files. Hashes are recomputed here
+ * with libcrypto, independently of the module. Wraps: write.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "audit/audit-internal.h"
+#include "cordon/audit.h"
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+#include "unit.h"
+#include "wrap.h"
+
+#define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
+
+struct fixture {
+        char *tmp;
+        char *dir; /* tmp/audit, made by cd_audit_open */
+        char *log; /* dir/audit.jsonl */
+        struct cd_audit *a;
+};
+
+struct lines {
+        char **v; /* without the newline */
+        size_t n;
+};
+
+static int setup(void **state)
+{
+        struct fixture *f = calloc(1, sizeof(*f));
+
+        if (!f)
+                return -1;
+        *state = f;
+        f->tmp = ut_mkdtemp();
+        if (!f->tmp || asprintf(&f->dir, "%s/audit", f->tmp) < 0 ||
+            asprintf(&f->log, "%s/" CD_AUDIT_FILE, f->dir) < 0)
+                return -1;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct fixture *f = *state;
+
+        cd_wrap_reset();
+        ut_run_deferred();
+        if (!f)
+                return 0;
+        f->a = cd_audit_close(f->a);
+        (void) ut_rm_rf(f->tmp);
+        free(f->tmp);
+        free(f->dir);
+        free(f->log);
+        free(f);
+        return 0;
+}
+
+static char *path_in(const struct fixture *f, const char *name)
+{
+        char *p;
+
+        assert_true(asprintf(&p, "%s/%s", f->dir, name) > 0);
+        return ut_defer(free, p);
+}
+
+static void reopen(struct fixture *f, uint64_t max_bytes)
+{
+        struct cd_audit_config cfg = { .max_bytes = max_bytes };
+        struct cd_err err = { 0 };
+
+        f->a = cd_audit_close(f->a);
+        assert_int_equal(cd_audit_open(f->dir, &cfg, &f->a, &err), 0);
+}
+
+static int append_one(struct cd_audit *a, uint32_t writer, uint64_t i, struct cd_err *err)
+{
+        json_t *d = json_pack("{s:I, s:I, s:s}", "writer", (json_int_t) writer, "i", (json_int_t) i,
+                              "sha256",
+                              "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+        struct cd_audit_event e = {
+                .event = CD_AUDIT_JOB_FINISHED,
+                .uid = 1000 + writer,
+                .role = "submit",
+                .job = "5f0c2a9e",
+                .profile = "python",
+                .verdict = "ok",
+                .details = d,
+        };
+        int r = cd_audit_append(a, &e, err);
+
+        json_decref(d);
+        return r;
+}
+
+static void append_n(struct fixture *f, unsigned int n)
+{
+        struct cd_err err = { 0 };
+
+        for (unsigned int i = 0; i < n; i++)
+                assert_int_equal(append_one(f->a, 0, i, &err), 0);
+}
+
+static bool append_n_fails(struct fixture *f, int code)
+{
+        struct cd_err err = { 0 };
+
+        return append_one(f->a, 0, 0, &err) == code && err.code == -code;
+}
+
+static void sha_hex(const char *s, size_t len, char out[CD_AUDIT_HASH_HEX])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+
+        assert_int_equal(EVP_Digest(s, len, md, &n, EVP_sha256(), NULL), 1);
+        assert_int_equal(n, 32);
+        for (unsigned int i = 0; i < n; i++)
+                (void) snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+        char *s = ut_read_file(AT_FDCWD, path, len);
+
+        assert_non_null(s);
+        return ut_defer(free, s);
+}
+
+static void strv_free(void *v)
+{
+        cd_strv_free(v);
+}
+
+static void json_free(void *j)
+{
+        json_decref(j);
+}
+
+static void audit_free(void *a)
+{
+        (void) cd_audit_close(a);
+}
+
+/* Split a file into lines; a final newline is required. */
+static struct lines read_lines(const char *path)
+{
+        size_t len;
+        char *s = slurp(path, &len);
+        struct lines l = { 0 };
+        char **v = NULL;
+
+        assert_true(len > 0 && s[len - 1] == '\n');
+        for (char *p = s, *nl; p < s + len; p = nl + 1) {
+                nl = memchr(p, '\n', (size_t) (s + len - p));
+                *nl = '\0';
+                assert_int_equal(cd_strv_push(&v, p), 0);
+                l.n++;
+        }
+        l.v = ut_defer(strv_free, v);
+        return l;
+}
+
+static void write_lines(const char *path, char *const *v, size_t n, bool final_newline)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&buf, &len);
+
+        assert_non_null(m);
+        for (size_t i = 0; i < n; i++)
+                fprintf(m, "%s%s", v[i], i + 1 < n || final_newline ? "\n" : "");
+        assert_int_equal(fclose(m), 0);
+        ut_defer(free, buf);
+        assert_int_equal(ut_write_file(AT_FDCWD, path, buf, len), 0);
+}
+
+static struct cd_audit_report verify(const char *path, const struct cd_audit_verify_opts *o)
+{
+        struct cd_audit_report rep;
+        struct cd_err err = { 0 };
+
+        memset(&rep, 0x5a, sizeof(rep));
+        assert_int_equal(cd_audit_verify(path, o, &rep, &err), 0);
+        if (!rep.ok)
+                assert_true(rep.problem[0] != '\0');
+        return rep;
+}
+
+static void assert_broken(const struct cd_audit_report *rep, uint64_t line, uint64_t seq,
+                          const char *text)
+{
+        if (rep->ok || rep->bad_line != line || rep->bad_seq != seq || !strstr(rep->problem, text))
+                fail_msg("expected line %" PRIu64 " seq %" PRIu64 " \"%s\"; got ok=%d line %" PRIu64
+                         " seq %" PRIu64 " \"%s\"",
+                         line, seq, text, rep->ok, rep->bad_line, rep->bad_seq, rep->problem);
+}
+
+static int count_rotated(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                n += strncmp(de->d_name, "audit-", 6) == 0;
+        (void) closedir(d);
+        return n;
+}
+
+/* The sorted names of the rotated files. */
+static char **rotated_names(const char *dir)
+{
+        struct dirent **list;
+        char **v = NULL;
+        int n = scandir(dir, &list, NULL, alphasort);
+
+        assert_true(n >= 0);
+        for (int i = 0; i < n; i++) {
+                if (strncmp(list[i]->d_name, "audit-", 6) == 0)
+                        assert_int_equal(cd_strv_push(&v, list[i]->d_name), 0);
+                free(list[i]);
+        }
+        free(list);
+        return ut_defer(strv_free, v);
+}
+
+/* ---- appending ---- */
+
+static void append_writes_a_chain(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        char hash[CD_AUDIT_HASH_HEX], want[96];
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 5);
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 5);
+        for (size_t i = 0; i < l.n; i++) {
+                (void) snprintf(want, sizeof(want), "{\"seq\":%zu,\"time\":\"", i + 1);
+                assert_true(strncmp(l.v[i], want, strlen(want)) == 0);
+                if (i == 0)
+                        (void) snprintf(want, sizeof(want), "\"prev\":\"%s\"}", ZEROS);
+                else {
+                        sha_hex(l.v[i - 1], strlen(l.v[i - 1]), hash);
+                        (void) snprintf(want, sizeof(want), "\"prev\":\"%s\"}", hash);
+                }
+                assert_string_equal(l.v[i] + strlen(l.v[i]) - strlen(want), want);
+        }
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_true(rep.anchored);
+        assert_int_equal(rep.records, 5);
+        assert_int_equal(rep.first_seq, 1);
+        assert_int_equal(rep.last_seq, 5);
+        sha_hex(l.v[4], strlen(l.v[4]), hash);
+        assert_string_equal(rep.last_hash, hash);
+        assert_string_equal(rep.start_note, "");
+        /* A new handle (another process) continues the same chain. */
+        reopen(f, 0);
+        append_n(f, 1);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 6);
+}
+
+static void record_holds_exactly_what_was_given(void **state)
+{
+        struct fixture *f = *state;
+        json_t *d = json_pack("{s:I, s:s, s:b, s:[s, s]}", "bytes", (json_int_t) 4096, "sha256",
+                              "ab12", "truncated", 0, "inputs", "cd01", "ef23");
+        struct cd_audit_event e = { .event = CD_AUDIT_ARTIFACT_READ,
+                                    .uid = 4242,
+                                    .role = "read",
+                                    .job = "0a1b2c",
+                                    .details = d };
+        struct cd_err err = { 0 };
+        static const char *const order[] = { "seq",     "time",    "event",   "actor", "job",
+                                             "profile", "verdict", "details", "prev" };
+        json_t *rec, *actor;
+        const char *key;
+        size_t len, i = 0;
+        json_t *v;
+        char *s;
+
+        ut_defer(json_free, d);
+        /* Secrets the module could pick up on its own: it must not. */
+        assert_int_equal(setenv("CORDON_AUDIT_TEST_SECRET", "env-value-xyzzy", 1), 0);
+        reopen(f, 0);
+        assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
+        s = slurp(f->log, &len);
+        assert_null(strstr(s, "xyzzy"));
+        assert_null(strstr(s, f->tmp));
+        assert_null(strstr(s, "test_audit"));
+        rec = json_loadb(s, len, 0, NULL);
+        assert_non_null(rec);
+        ut_defer(json_free, rec);
+        assert_int_equal(json_object_size(rec), 9);
+        json_object_foreach(rec, key, v)
+        {
+                assert_true(i < ELEMENTSOF(order));
+                assert_string_equal(key, order[i++]);
+        }
+        assert_string_equal(json_string_value(json_object_get(rec, "event")), "artifact.read");
+        actor = json_object_get(rec, "actor");
+        assert_int_equal(json_object_size(actor), 2);
+        assert_int_equal(json_integer_value(json_object_get(actor, "uid")), 4242);
+        assert_string_equal(json_string_value(json_object_get(actor, "role")), "read");
+        assert_string_equal(json_string_value(json_object_get(rec, "job")), "0a1b2c");
+        assert_true(json_is_null(json_object_get(rec, "profile")));
+        assert_true(json_is_null(json_object_get(rec, "verdict")));
+        assert_true(json_equal(json_object_get(rec, "details"), d));
+        /* The caller keeps its reference. */
+        assert_int_equal(d->refcount, 1);
+        assert_int_equal(unsetenv("CORDON_AUDIT_TEST_SECRET"), 0);
+}
+
+static int find_fd_of(const char *path)
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        char target[PATH_MAX];
+        int found = -1;
+        uint64_t fd;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+
+                if (n < 0)
+                        continue;
+                target[n] = '\0';
+                if (strcmp(target, path) == 0 && cd_parse_u64(de->d_name, &fd) == 0)
+                        found = (int) fd;
+        }
+        (void) closedir(d);
+        return found;
+}
+
+static void open_makes_a_private_dir_and_append_only_file(void **state)
+{
+        struct fixture *f = *state;
+        struct stat st;
+        struct lines l;
+        int fd;
+
+        reopen(f, 0);
+        assert_int_equal(stat(f->dir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        assert_int_equal(stat(f->log, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+        fd = find_fd_of(f->log);
+        assert_true(fd >= 0);
+        assert_true(fcntl(fd, F_GETFL) & O_APPEND);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        /* On disk after return: read back through another open file. */
+        append_n(f, 1);
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 1);
+        assert_non_null(strstr(l.v[0], "\"seq\":1,"));
+}
+
+static void open_refuses_unsafe_places(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        struct cd_audit *a = NULL;
+        char *link, *other, *planted;
+
+        assert_true(asprintf(&link, "%s/link", f->tmp) > 0);
+        assert_true(asprintf(&other, "%s/other", f->tmp) > 0);
+        assert_true(asprintf(&planted, "%s/other/" CD_AUDIT_FILE, f->tmp) > 0);
+        ut_defer(free, link);
+        ut_defer(free, other);
+        ut_defer(free, planted);
+
+        assert_int_equal(mkdir(other, 0700), 0);
+        assert_int_equal(symlink(other, link), 0);
+        /* O_NOFOLLOW | O_DIRECTORY on a symlink: ENOTDIR (open(2)). */
+        assert_int_equal(cd_audit_open(link, NULL, &a, &err), -ENOTDIR);
+        assert_null(a);
+        assert_non_null(strstr(err.msg, "link"));
+        assert_int_equal(chmod(other, 0770), 0);
+        assert_int_equal(cd_audit_open(other, NULL, &a, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "writable by group or others"));
+        assert_int_equal(chmod(other, 0700), 0);
+        /* audit.jsonl planted as a symlink or a directory */
+        assert_int_equal(symlink("/etc/passwd", planted), 0);
+        assert_int_equal(cd_audit_open(other, NULL, &a, &err), -ELOOP);
+        assert_int_equal(unlink(planted), 0);
+        assert_int_equal(mkdir(planted, 0700), 0);
+        assert_true(cd_audit_open(other, NULL, &a, &err) < 0);
+        assert_null(a);
+}
+
+static void append_refuses_bad_events(void **state)
+{
+        struct fixture *f = *state;
+        char long_role[CD_AUDIT_MAX_STRING + 2];
+        struct cd_err err = { 0 };
+        struct stat st;
+        json_t *big = json_array();
+        struct {
+                struct cd_audit_event e;
+                json_t *details;
+        } bad[] = {
+                { .e = { .event = NULL } },
+                { .e = { .event = "Job.Submitted" } },
+                { .e = { .event = "job submitted" } },
+                { .e = { .event = CD_AUDIT_ROTATED } },
+                { .e = { .event = "job.submitted", .job = "a\nb" } },
+                { .e = { .event = "job.submitted", .role = long_role } },
+                { .e = { .event = "job.submitted" }, .details = json_pack("[i]", 1) },
+                { .e = { .event = "job.submitted" },
+                  .details = json_pack("{s:{s:i}}", "a", "b", 1) },
+                { .e = { .event = "job.submitted" }, .details = json_pack("{s:i}", "Bad-Key", 1) },
+                { .e = { .event = "job.submitted" }, .details = json_pack("{s:[[]]}", "a") },
+                { .e = { .event = "job.submitted" }, .details = json_pack("{s:o}", "big", big) },
+        };
+
+        memset(long_role, 'r', sizeof(long_role) - 1);
+        long_role[sizeof(long_role) - 1] = '\0';
+        /* Past CD_AUDIT_MAX_RECORD once formatted, though every part is allowed. */
+        for (int i = 0; i < 400; i++)
+                assert_int_equal(json_array_append_new(big, json_string(long_role + 90)), 0);
+        reopen(f, 0);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                bad[i].e.details = bad[i].details;
+                cd_err_clear(&err);
+                assert_int_equal(cd_audit_append(f->a, &bad[i].e, &err), -CD_E_INVALID);
+                assert_true(err.msg[0] != '\0');
+                json_decref(bad[i].details);
+        }
+        assert_int_equal(stat(f->log, &st), 0);
+        assert_int_equal(st.st_size, 0);
+}
+
+/* An event with @chunks 200-byte strings and one of @rest bytes in details. */
+static json_t *padding(size_t chunks, size_t rest)
+{
+        char s[257];
+        json_t *pad = json_array();
+
+        assert_true(rest < sizeof(s));
+        memset(s, 'p', sizeof(s) - 1);
+        s[200] = '\0';
+        for (size_t i = 0; i < chunks; i++)
+                assert_int_equal(json_array_append_new(pad, json_string(s)), 0);
+        s[200] = 'p';
+        s[rest] = '\0';
+        return ut_defer(json_free, json_pack("{s:o, s:s}", "pad", pad, "rest", s));
+}
+
+static size_t line_length(json_t *details)
+{
+        struct cd_audit_event e = { .event = "job.submitted", .details = details };
+        struct cd_err err = { 0 };
+        size_t len = 0;
+        char *line;
+        int r = audit_record_format(2, ZEROS, &e, &line, &len, &err);
+
+        if (r == -CD_E_INVALID)
+                return SIZE_MAX; /* over the limit */
+        assert_int_equal(r, 0);
+        free(line);
+        return len;
+}
+
+static void records_up_to_the_size_limit(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_event e = { .event = "job.submitted" };
+        struct cd_err err = { 0 };
+        size_t chunks = 0, len, first;
+
+        /* Padding that makes record 2 exactly CD_AUDIT_MAX_RECORD bytes. */
+        while (line_length(padding(chunks + 1, 0)) <= CD_AUDIT_MAX_RECORD)
+                chunks++;
+        len = line_length(padding(chunks, 0));
+        reopen(f, 0);
+        append_n(f, 1);
+        (void) slurp(f->log, &first);
+        e.details = padding(chunks, CD_AUDIT_MAX_RECORD - len + 1);
+        assert_int_equal(cd_audit_append(f->a, &e, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "more than 65536"));
+        e.details = padding(chunks, CD_AUDIT_MAX_RECORD - len);
+        assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
+        (void) slurp(f->log, &len);
+        assert_int_equal(len, first + CD_AUDIT_MAX_RECORD);
+        /* The next append reads that full-size line back as the tail,
+         * the newline before it included. */
+        append_n(f, 1);
+        assert_int_equal(verify(f->log, NULL).records, 3);
+}
+
+/* ---- verify: tampering with one file ---- */
+
+static void verify_detects_every_flipped_byte(void **state)
+{
+        static const unsigned char masks[] = { 0x01, 0x80, 0x20 };
+        struct fixture *f = *state;
+        struct cd_audit_verify_opts anchor = { .anchor_seq = 6 };
+        struct cd_audit_report rep;
+        unsigned int undetected_last = 0;
+        size_t len, line = 1;
+        char *orig, *buf;
+
+        reopen(f, 0);
+        append_n(f, 6);
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        anchor.anchor_hash = ut_defer(free, strdup(rep.last_hash));
+        orig = slurp(f->log, &len);
+        buf = ut_defer(free, malloc(len));
+        for (size_t off = 0; off < len; off++) {
+                for (size_t m = 0; m < ELEMENTSOF(masks); m++) {
+                        memcpy(buf, orig, len);
+                        buf[off] ^= (char) masks[m];
+                        assert_int_equal(ut_write_file(AT_FDCWD, f->log, buf, len), 0);
+                        rep = verify(f->log, &anchor);
+                        /* seq 0: line 1 unreadable, whose seq nothing before it tells. */
+                        if (rep.ok || (rep.bad_line != line && rep.bad_line != line + 1) ||
+                            (rep.bad_seq != rep.bad_line && !(rep.bad_seq == 0 && line == 1)))
+                                fail_msg("byte %zu ^ 0x%02x (line %zu): ok=%d line %" PRIu64
+                                         " seq %" PRIu64 " %s",
+                                         off, masks[m], line, rep.ok, rep.bad_line, rep.bad_seq,
+                                         rep.problem);
+                        rep = verify(f->log, NULL);
+                        if (line < 6)
+                                assert_false(rep.ok);
+                        else
+                                undetected_last += rep.ok;
+                }
+                line += orig[off] == '\n';
+        }
+        /* Without an anchor nothing covers the last record's own bytes (the
+         * next record would): some of its flips pass, which is why the anchor
+         * exists (docs/audit.md). */
+        assert_true(undetected_last > 0);
+}
+
+static void verify_detects_deleted_lines(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_verify_opts anchor = { .anchor_seq = 6 };
+        struct cd_audit_report rep;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 6);
+        l = read_lines(f->log);
+        anchor.anchor_hash = ut_defer(free, strdup(verify(f->log, NULL).last_hash));
+
+        write_lines(f->log, l.v + 1, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 1, 1,
+                      "record 1 missing: seq jumps from 0 to 2 (line 1 of audit.jsonl)");
+
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], l.v[3], l.v[4], l.v[5] }, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3,
+                      "record 3 missing: seq jumps from 2 to 4 (line 3 of audit.jsonl)");
+
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], l.v[4], l.v[5] }, 4, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3,
+                      "records 3-4 missing: seq jumps from 2 to 5 (line 3 of audit.jsonl)");
+
+        /* The last line: the chain alone cannot tell, the anchor can. */
+        write_lines(f->log, l.v, 5, true);
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+        assert_broken((rep = verify(f->log, &anchor), &rep), 0, 6,
+                      "record 6 (the anchor) is missing: the log ends at seq 5");
+        /* Every line gone. */
+        assert_int_equal(truncate(f->log, 0), 0);
+        assert_broken((rep = verify(f->log, &anchor), &rep), 0, 6, "the anchor");
+}
+
+static void verify_detects_reordered_and_duplicated_lines(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 6);
+        l = read_lines(f->log);
+
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], l.v[3], l.v[2], l.v[4], l.v[5] }, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "record 3 missing");
+
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], l.v[2], l.v[3], l.v[5], l.v[4] }, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 5, 5, "record 5 missing");
+
+        write_lines(f->log, (char *[]){ l.v[5], l.v[1], l.v[2], l.v[3], l.v[4], l.v[0] }, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 1, 1, "records 1-5 missing");
+
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], l.v[2], l.v[2], l.v[3] }, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 4, 4,
+                      "line 4 of audit.jsonl has seq 3 where 4 was expected");
+}
+
+static char *replace(const char *s, const char *from, const char *to)
+{
+        const char *p = strstr(s, from);
+        char *out;
+
+        assert_non_null(p);
+        assert_true(asprintf(&out, "%.*s%s%s", (int) (p - s), s, to, p + strlen(from)) > 0);
+        return ut_defer(free, out);
+}
+
+static void verify_detects_edited_seq_and_forged_lines(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        char hash[CD_AUDIT_HASH_HEX];
+        struct lines l;
+        char *v[7];
+
+        reopen(f, 0);
+        append_n(f, 6);
+        l = read_lines(f->log);
+        memcpy(v, l.v, 6 * sizeof(char *));
+
+        v[3] = replace(l.v[3], "\"seq\":4,", "\"seq\":40,");
+        write_lines(f->log, v, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 4, 4,
+                      "records 4-39 missing: seq jumps from 3 to 40 (line 4 of audit.jsonl)");
+
+        v[3] = replace(l.v[3], "\"seq\":4,", "\"seq\":3,");
+        write_lines(f->log, v, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 4, 4, "has seq 3 where 4 was expected");
+
+        /* A forged line appended: right shape, wrong prev. */
+        v[3] = l.v[3];
+        v[6] = replace(l.v[5], "\"seq\":6,", "\"seq\":7,");
+        write_lines(f->log, v, 7, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 7, 7,
+                      "record 7 (line 7 of audit.jsonl): prev does not match the hash of record 6");
+
+        /* An edit that keeps the line valid is caught by the next record. */
+        v[6] = NULL;
+        v[2] = replace(l.v[2], "\"verdict\":\"ok\"", "\"verdict\":\"no\"");
+        write_lines(f->log, v, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 4, 4,
+                      "record 4 (line 4 of audit.jsonl): prev does not match the hash of record 3");
+
+        /* The first record's prev must be zeros. */
+        sha_hex("x", 1, hash);
+        v[2] = l.v[2];
+        v[0] = replace(l.v[0], ZEROS, hash);
+        write_lines(f->log, v, 6, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 1, 1, "prev is not 64 zeros");
+}
+
+static void verify_detects_truncated_and_malformed_lines(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        struct lines l;
+        char *v[6], *half;
+
+        reopen(f, 0);
+        append_n(f, 5);
+        l = read_lines(f->log);
+        memcpy(v, l.v, 5 * sizeof(char *));
+
+        write_lines(f->log, v, 5, false);
+        assert_broken(
+                (rep = verify(f->log, NULL), &rep), 5, 5,
+                "the last line (line 5 of audit.jsonl) is incomplete (a crash while writing?)");
+        half = ut_defer(free, strndup(l.v[4], strlen(l.v[4]) / 2));
+        v[4] = half;
+        write_lines(f->log, v, 5, false);
+        assert_broken((rep = verify(f->log, NULL), &rep), 5, 5, "is incomplete");
+        /* Cut mid-line and then appended to: not JSON any more. */
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], half, l.v[4] }, 4, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3,
+                      "line 3 of audit.jsonl is not valid JSON");
+
+        v[4] = l.v[4];
+        v[2] = "";
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3,
+                      "line 3 of audit.jsonl is not valid");
+        v[2] = "[1,2]";
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "is not a JSON object");
+        v[2] = replace(l.v[2], "\"seq\":3,", "\"seq\":3,\"extra\":1,");
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "fields a record does not have");
+        v[2] = replace(l.v[2], "\"seq\":3,", "\"seq\":3,\"seq\":3,");
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "not valid JSON");
+        v[2] = replace(l.v[2], "\"job\":\"5f0c2a9e\",", "");
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "\"job\", \"profile\" or");
+        v[2] = replace(l.v[2], "T", " ");
+        write_lines(f->log, v, 5, true);
+        assert_broken((rep = verify(f->log, NULL), &rep), 3, 3, "\"time\"");
+}
+
+static void verify_reports_what_it_cannot_read(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_verify_opts bad = { .anchor_seq = 1, .anchor_hash = "abc" };
+        struct cd_audit_report rep = { .records = 77 };
+        struct cd_err err = { 0 };
+
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -ENOENT);
+        assert_non_null(strstr(err.msg, f->dir));
+        assert_int_equal(rep.records, 77); /* untouched on failure */
+        reopen(f, 0);
+        assert_int_equal(cd_audit_verify(f->dir, &bad, &rep, &err), -CD_E_INVALID);
+        assert_int_equal(cd_audit_verify("/dev/null", NULL, &rep, &err), -CD_E_INVALID);
+        /* An empty log is a valid one. */
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.records, 0);
+}
+
+/* ---- rotation ---- */
+
+/* With max_bytes 1 every append after the first rotates: audit-1-1 holds
+ * record 1, each later file an audit.rotated record and one event. */
+static void make_rotated_log(struct fixture *f, unsigned int events)
+{
+        reopen(f, 1);
+        append_n(f, events);
+        assert_int_equal(count_rotated(f->dir), (int) events - 1);
+}
+
+static void rotation_keeps_the_chain(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        char **names;
+        struct lines l;
+
+        make_rotated_log(f, 6);
+        names = rotated_names(f->dir);
+        assert_string_equal(names[0], "audit-00000000000000000001-00000000000000000001.jsonl");
+        assert_string_equal(names[1], "audit-00000000000000000002-00000000000000000003.jsonl");
+        assert_string_equal(names[4], "audit-00000000000000000008-00000000000000000009.jsonl");
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 2);
+        assert_non_null(strstr(l.v[0], "\"seq\":10,"));
+        assert_non_null(strstr(l.v[0], "\"event\":\"audit.rotated\""));
+        assert_non_null(strstr(l.v[0], "\"details\":{\"previous_file\":\"audit-"
+                                       "00000000000000000008-00000000000000000009.jsonl\","
+                                       "\"previous_last_seq\":9}"));
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_true(rep.anchored);
+        assert_int_equal(rep.files, 6);
+        assert_int_equal(rep.records, 11);
+        assert_int_equal(rep.last_seq, 11);
+        /* Alone, a continued file is accepted and said to be one. */
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_false(rep.anchored);
+        assert_int_equal(rep.first_seq, 10);
+        assert_non_null(strstr(rep.start_note, "audit.jsonl starts at seq 10"));
+        rep = verify(path_in(f, names[2]), NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.records, 2);
+}
+
+static void rotation_tampering_is_detected(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_verify_opts pruned = { .allow_pruned = true };
+        struct cd_audit_report rep;
+        char **names, *p2, *p3, *saved;
+        struct lines l;
+        size_t len;
+
+        make_rotated_log(f, 6);
+        names = rotated_names(f->dir);
+        p2 = path_in(f, names[2]); /* seq 4-5 */
+        p3 = path_in(f, names[3]); /* seq 6-7 */
+        saved = slurp(p2, &len);
+        l = read_lines(p2);
+
+        /* An edited record in a rotated file: the next file's first record says so. */
+        write_lines(p2, (char *[]){ l.v[0], replace(l.v[1], "5f0c2a9e", "5f0c2a9f") }, 2, true);
+        rep = verify(f->dir, NULL);
+        assert_broken(&rep, 1, 6, "record 6 (line 1 of audit-00000000000000000006");
+        assert_non_null(strstr(rep.problem, "the last of "
+                                            "audit-00000000000000000004-"));
+        assert_string_equal(rep.bad_file, names[3]);
+
+        /* Records cut from the end of a rotated file. */
+        write_lines(p2, l.v, 1, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 5,
+                      "ends at seq 4, but its name says 5");
+
+        /* A rotated file removed. */
+        assert_int_equal(ut_write_file(AT_FDCWD, p2, saved, len), 0);
+        assert_true(verify(f->dir, NULL).ok);
+        assert_int_equal(rename(p2, path_in(f, "../moved")), 0);
+        rep = verify(f->dir, NULL);
+        assert_broken(&rep, 1, 4, "records 4-5 missing: seq jumps from 3 to 6");
+        assert_non_null(strstr(rep.problem, "(a file removed?)"));
+        assert_int_equal(rename(path_in(f, "../moved"), p2), 0);
+
+        /* The audit.rotated record taken out of a file. */
+        l = read_lines(p3);
+        write_lines(p3, l.v + 1, 1, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 6, "record 6 missing");
+        write_lines(p3, l.v, 2, true);
+
+        /* The oldest file removed: refused, unless pruning is allowed. */
+        assert_int_equal(unlink(path_in(f, names[0])), 0);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 1, "record 1 missing");
+        rep = verify(f->dir, &pruned);
+        assert_true(rep.ok);
+        assert_false(rep.anchored);
+        assert_int_equal(rep.first_seq, 2);
+        assert_non_null(strstr(rep.start_note, names[1]));
+}
+
+static void rotation_checks_the_file_links(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        char hash[CD_AUDIT_HASH_HEX], old_prev[CD_AUDIT_HASH_HEX], **names;
+        struct lines l;
+        char *forged;
+
+        /* An audit.rotated record anywhere but first in a file. */
+        make_rotated_log(f, 3);
+        l = read_lines(f->log);
+        sha_hex(l.v[1], strlen(l.v[1]), hash);
+        memcpy(old_prev, l.v[0] + strlen(l.v[0]) - 66, 64); /* ...,"prev":"<64>"} */
+        old_prev[64] = '\0';
+        forged = replace(replace(l.v[0], "\"seq\":4,", "\"seq\":6,"), old_prev, hash);
+        forged = replace(forged, "\"previous_last_seq\":3", "\"previous_last_seq\":5");
+        write_lines(f->log, (char *[]){ l.v[0], l.v[1], forged }, 3, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 3, 6,
+                      "audit.rotated is only valid as the first line of a file");
+        /* The last record, an audit.rotated naming another file. */
+        names = rotated_names(f->dir);
+        write_lines(f->log, (char *[]){ replace(l.v[0], names[1], names[0]) }, 1, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 4,
+                      "audit.rotated names another previous file than");
+        write_lines(
+                f->log,
+                (char *[]){ replace(l.v[0], "\"previous_last_seq\":3", "\"previous_last_seq\":2") },
+                1, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 4,
+                      "audit.rotated details do not name the previous file and its last seq");
+        write_lines(f->log, l.v, 2, true);
+        assert_true(verify(f->dir, NULL).ok);
+        /* File names must agree with what the files hold. */
+        assert_int_equal(ut_write_file(AT_FDCWD,
+                                       path_in(f, "audit-00000000000000000004-"
+                                                  "00000000000000000004.jsonl"),
+                                       "", 0),
+                         0);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 0, 4,
+                      "audit-00000000000000000004-00000000000000000004.jsonl is empty, but its "
+                      "name says seq 4-4");
+        assert_int_equal(rename(path_in(f, names[1]), path_in(f, "audit-00000000000000000001-"
+                                                                 "00000000000000000003.jsonl")),
+                         0);
+        assert_broken((rep = verify(path_in(f, "audit-00000000000000000001-"
+                                               "00000000000000000003.jsonl"),
+                                    NULL),
+                       &rep),
+                      1, 2, "starts at seq 2, but its name says 1");
+        /* A file split by hand: the second part does not start with audit.rotated. */
+        assert_int_equal(
+                unlink(path_in(f, "audit-00000000000000000004-00000000000000000004.jsonl")), 0);
+        assert_int_equal(rename(path_in(f, "audit-00000000000000000001-00000000000000000003.jsonl"),
+                                path_in(f, names[1])),
+                         0);
+        assert_int_equal(unlink(path_in(f, names[0])), 0);
+        assert_int_equal(unlink(path_in(f, names[1])), 0);
+        assert_int_equal(unlink(f->log), 0);
+        reopen(f, 0);
+        append_n(f, 4);
+        l = read_lines(f->log);
+        write_lines(path_in(f, "audit-00000000000000000001-00000000000000000002.jsonl"), l.v, 2,
+                    true);
+        write_lines(f->log, l.v + 2, 2, true);
+        assert_broken((rep = verify(f->dir, NULL), &rep), 1, 3,
+                      "a file that continues the chain must start with audit.rotated");
+}
+
+static void rotation_never_overwrites_a_file(void **state)
+{
+        struct fixture *f = *state;
+        char *decoy;
+        size_t len;
+
+        reopen(f, 1);
+        append_n(f, 1);
+        decoy = path_in(f, "audit-00000000000000000001-00000000000000000001.jsonl");
+        assert_int_equal(ut_write_file(AT_FDCWD, decoy, "decoy\n", 6), 0);
+        assert_true(append_n_fails(f, -EEXIST));
+        assert_string_equal(slurp(decoy, &len), "decoy\n");
+        assert_int_equal(read_lines(f->log).n, 1);
+}
+
+static void rotation_resumes_after_a_crash(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        struct lines l;
+
+        /* Crash right after the rename: no audit.jsonl, or an empty one. */
+        reopen(f, 0);
+        append_n(f, 3);
+        assert_int_equal(rename(f->log, path_in(f, "audit-00000000000000000001-"
+                                                   "00000000000000000003.jsonl")),
+                         0);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.records, 3);
+        append_n(f, 1); /* the same handle notices the rename */
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 2);
+        assert_non_null(strstr(l.v[0], "\"seq\":4,\"time\""));
+        assert_non_null(strstr(l.v[0], "audit.rotated"));
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.records, 5);
+}
+
+/* ---- several writers ---- */
+
+static void writer(const char *dir, struct cd_audit *inherited, uint64_t max_bytes, uint32_t id)
+{
+        struct cd_audit_config cfg = { .max_bytes = max_bytes };
+        struct cd_audit *a = inherited;
+        struct cd_err err = { 0 };
+
+        if (!a && cd_audit_open(dir, &cfg, &a, &err) < 0)
+                _exit(2);
+        for (uint64_t i = 0; i < 200; i++)
+                if (append_one(a, id, i, &err) < 0) {
+                        fprintf(stderr, "writer %u: %s\n", id, err.msg);
+                        _exit(1);
+                }
+        _exit(0);
+}
+
+/* Each writer's records appear in its own order, all 200 of them. */
+static void check_writers(const char *path, uint64_t *next)
+{
+        struct lines l = read_lines(path);
+
+        for (size_t i = 0; i < l.n; i++) {
+                json_t *rec = json_loads(l.v[i], 0, NULL);
+                json_t *d = json_object_get(rec, "details");
+                json_t *w = json_object_get(d, "writer");
+
+                assert_non_null(rec);
+                if (w) {
+                        json_int_t id = json_integer_value(w);
+
+                        assert_true(id == 1 || id == 2);
+                        assert_int_equal(json_integer_value(json_object_get(d, "i")), next[id]++);
+                }
+                json_decref(rec);
+        }
+}
+
+static void run_two_writers(struct fixture *f, bool share_handle, uint64_t max_bytes)
+{
+        struct cd_audit_report rep;
+        uint64_t next[3] = { 0 };
+        char **names;
+        pid_t pid[2];
+        int status[2];
+
+        reopen(f, max_bytes);
+        for (uint32_t i = 0; i < 2; i++) {
+                pid[i] = fork();
+                assert_true(pid[i] >= 0);
+                if (pid[i] == 0)
+                        writer(f->dir, share_handle ? f->a : NULL, max_bytes, i + 1);
+        }
+        /* Reap both before any assertion, so none is left writing into the
+         * directory that teardown removes. */
+        for (int i = 0; i < 2; i++)
+                if (waitpid(pid[i], &status[i], 0) != pid[i])
+                        status[i] = -1;
+        for (int i = 0; i < 2; i++) {
+                assert_true(WIFEXITED(status[i]));
+                assert_int_equal(WEXITSTATUS(status[i]), 0);
+        }
+        rep = verify(f->dir, NULL);
+        if (!rep.ok)
+                fail_msg("%s", rep.problem);
+        /* One audit.rotated record per rotated file. */
+        assert_int_equal(rep.records, 400 + (uint64_t) count_rotated(f->dir));
+        names = rotated_names(f->dir);
+        for (size_t i = 0; names && names[i]; i++)
+                check_writers(path_in(f, names[i]), next);
+        check_writers(f->log, next);
+        assert_int_equal(next[1], 200);
+        assert_int_equal(next[2], 200);
+}
+
+static void two_processes_share_one_chain(void **state)
+{
+        run_two_writers(*state, true, 0);
+        assert_int_equal(count_rotated(((struct fixture *) *state)->dir), 0);
+}
+
+static void two_processes_rotating_share_one_chain(void **state)
+{
+        run_two_writers(*state, false, 8192);
+        assert_true(count_rotated(((struct fixture *) *state)->dir) >= 5);
+}
+
+/* ---- refusals and failed writes ---- */
+
+static void append_refuses_after_a_corrupt_tail(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        struct stat st, after;
+        int fd;
+
+        reopen(f, 0);
+        append_n(f, 3);
+        fd = open(f->log, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "{\"seq\":4,\"ti", 12), 12);
+        (void) close(fd);
+        assert_int_equal(stat(f->log, &st), 0);
+        assert_int_equal(append_one(f->a, 0, 9, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "the last line of audit.jsonl is incomplete"));
+        assert_non_null(strstr(err.msg, "refusing to append"));
+        /* Nothing papered over: the file is as the crash left it. */
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, st.st_size);
+        assert_broken((struct cd_audit_report[]){ verify(f->log, NULL) }, 4, 4, "incomplete");
+
+        assert_int_equal(truncate(f->log, st.st_size - 12), 0);
+        fd = open(f->log, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_int_equal(write(fd, "garbage\n", 8), 8);
+        (void) close(fd);
+        assert_int_equal(append_one(f->a, 0, 9, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "is not valid JSON"));
+}
+
+static void append_refuses_a_log_that_went_backwards(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_verify_opts anchor = { .anchor_seq = 3 };
+        struct cd_err err = { 0 };
+        struct cd_audit *other = NULL;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 3);
+        anchor.anchor_hash = ut_defer(free, strdup(verify(f->log, NULL).last_hash));
+        l = read_lines(f->log);
+        write_lines(f->log, l.v, 2, true);
+        assert_int_equal(append_one(f->a, 0, 9, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "ends at seq 2 but this process already wrote seq 3"));
+        /* A process that never saw seq 3 cannot tell; the anchor can. */
+        assert_int_equal(cd_audit_open(f->dir, NULL, &other, &err), 0);
+        ut_defer(audit_free, other);
+        assert_int_equal(append_one(other, 0, 9, &err), 0);
+        assert_true(verify(f->log, NULL).ok);
+        assert_broken((struct cd_audit_report[]){ verify(f->log, &anchor) }, 3, 3,
+                      "record 3 (line 3 of audit.jsonl) does not match the anchor");
+}
+
+static void full_disk_leaves_no_half_record(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        struct cd_err err = { 0 };
+        struct stat before, after;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        assert_int_equal(stat(f->log, &before), 0);
+        cd_wrap_fail(WRAP_WRITE, ENOSPC, 1);
+        assert_int_equal(append_one(f->a, 0, 2, &err), -ENOSPC);
+        assert_false(cd_wrap_pending(WRAP_WRITE));
+        assert_int_equal(err.code, ENOSPC);
+        assert_non_null(strstr(err.msg, "audit: write audit.jsonl: No space left on device"));
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, before.st_size);
+        /* A short write is completed: the lock keeps other writers out. */
+        cd_wrap_short(WRAP_WRITE, 10, 1);
+        assert_int_equal(append_one(f->a, 0, 2, &err), 0);
+        assert_false(cd_wrap_pending(WRAP_WRITE));
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.records, 3);
+}
+
+static void partial_write_is_cut_back(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        struct rlimit old, lim;
+        struct stat before, after;
+        int r;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        assert_int_equal(stat(f->log, &before), 0);
+        /* A file size limit 40 bytes past the end: the first write(2) moves
+         * 40 bytes, the next fails with EFBIG (setrlimit(2)). */
+        assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = (struct rlimit){ .rlim_cur = (rlim_t) before.st_size + 40, .rlim_max = old.rlim_max };
+        assert_true(signal(SIGXFSZ, SIG_IGN) != SIG_ERR);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        r = append_one(f->a, 0, 2, &err);
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+        (void) signal(SIGXFSZ, SIG_DFL);
+        assert_int_equal(r, -EFBIG);
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, before.st_size);
+        assert_true(verify(f->log, NULL).ok);
+        append_n(f, 1);
+        assert_int_equal(verify(f->log, NULL).last_seq, 3);
+}
+
+static void full_disk_during_rotation(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep;
+        struct cd_err err = { 0 };
+        struct stat st;
+
+        make_rotated_log(f, 2);
+        cd_wrap_fail(WRAP_WRITE, ENOSPC, 1);
+        assert_int_equal(append_one(f->a, 0, 2, &err), -ENOSPC);
+        assert_int_equal(count_rotated(f->dir), 2);
+        assert_int_equal(stat(f->log, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 3);
+        append_n(f, 1);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(append_writes_a_chain),
+                T(record_holds_exactly_what_was_given),
+                T(open_makes_a_private_dir_and_append_only_file),
+                T(open_refuses_unsafe_places),
+                T(append_refuses_bad_events),
+                T(records_up_to_the_size_limit),
+                T(verify_detects_every_flipped_byte),
+                T(verify_detects_deleted_lines),
+                T(verify_detects_reordered_and_duplicated_lines),
+                T(verify_detects_edited_seq_and_forged_lines),
+                T(verify_detects_truncated_and_malformed_lines),
+                T(verify_reports_what_it_cannot_read),
+                T(rotation_keeps_the_chain),
+                T(rotation_tampering_is_detected),
+                T(rotation_checks_the_file_links),
+                T(rotation_never_overwrites_a_file),
+                T(rotation_resumes_after_a_crash),
+                T(two_processes_share_one_chain),
+                T(two_processes_rotating_share_one_chain),
+                T(append_refuses_after_a_corrupt_tail),
+                T(append_refuses_a_log_that_went_backwards),
+                T(full_disk_leaves_no_half_record),
+                T(partial_write_is_cut_back),
+                T(full_disk_during_rotation),
+#undef T
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
