@@ -7,7 +7,9 @@
 #include "cordon/artifacts.h"
 
 /* The first bytes of a file the sniffer looks at. */
-#define CD_SNIFF_BYTES 65536
+#define CD_SNIFF_BYTES      65536
+#define CD_SNIFF_TIMEOUT_MS 2000 /* per file; then the sniffer is killed */
+#define CD_SNIFF_RESTARTS   3    /* sniffers started after the first one died */
 
 /* A helper process that runs libmagic on untrusted bytes, with no
  * capability, an unprivileged uid, no_new_privs and a seccomp filter. */
@@ -20,7 +22,8 @@ struct cd_sniffer {
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *err);
 
 /* The MIME type of @buf (a file's first bytes) into @type. Returns 0, or
- * -errno if the sniffer is gone (the caller refuses the file). */
+ * -errno when the sniffer died or took longer than CD_SNIFF_TIMEOUT_MS
+ * (-ETIMEDOUT): it is stopped then, and the caller refuses the file. */
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size);
 
 /* Stop and reap it. Idempotent. */

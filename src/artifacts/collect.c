@@ -46,6 +46,7 @@ struct walk {
         const struct cd_collect *c;
         struct cd_manifest *m;
         struct cd_sniffer sniffer;
+        unsigned int sniffer_restarts;
         struct cd_err *err;
         char *buf; /* COPY_CHUNK bytes */
 };
@@ -221,6 +222,22 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
         return 0;
 }
 
+/* The type of the w->buf's first @len bytes. A sniffer that died or hung on
+ * an earlier file (and was killed) is replaced, a few times at most. */
+static int sniff(struct walk *w, size_t len, char *type, size_t size)
+{
+        struct cd_err ignored = { 0 };
+
+        if (w->sniffer.fd < 0) {
+                if (w->sniffer_restarts >= CD_SNIFF_RESTARTS)
+                        return -EPIPE;
+                w->sniffer_restarts++;
+                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, &ignored) < 0)
+                        return -EPIPE;
+        }
+        return cd_sniffer_type(&w->sniffer, w->buf, len, type, size);
+}
+
 static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,
                 const struct stat *st)
 {
@@ -242,7 +259,7 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
                      0);
         if (head < 0 || lseek(in, head, SEEK_SET) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        if (cd_sniffer_type(&w->sniffer, w->buf, (size_t) head, type, sizeof(type)) < 0)
+        if (sniff(w, (size_t) head, type, sizeof(type)) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
         a = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED);
         if (!a)

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <magic.h>
 #include <seccomp.h>
@@ -21,12 +22,14 @@
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "artifacts-internal.h"
 
@@ -37,17 +40,44 @@
         (MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_CDF | MAGIC_NO_CHECK_ELF |     \
          MAGIC_NO_CHECK_TAR | MAGIC_ERROR)
 
+/* libmagic's CPU time and address space, whatever it is asked (a crafted
+ * file can make its regular expressions backtrack). The collector also
+ * waits at most CD_SNIFF_TIMEOUT_MS for each answer. */
+#define SNIFF_CPU_SECONDS 30
+#define SNIFF_AS_BYTES    (1ULL << 30)
+
+static int limit_self(void)
+{
+        const struct rlimit cpu = { SNIFF_CPU_SECONDS, SNIFF_CPU_SECONDS };
+        const struct rlimit core = { 0, 0 };
+
+        if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_CORE, &core) < 0)
+                return -1;
+#ifndef __SANITIZE_ADDRESS__ /* ASan reserves terabytes of shadow address space */
+        {
+                const struct rlimit as = { SNIFF_AS_BYTES, SNIFF_AS_BYTES };
+
+                if (setrlimit(RLIMIT_AS, &as) < 0)
+                        return -1;
+        }
+#endif
+        return 0;
+}
+
 static int restrict_self(uid_t uid, gid_t gid)
 {
-        static const char *const allowed[] = { "read",    "write",  "exit",         "exit_group",
-                                               "brk",     "mmap",   "munmap",       "mremap",
-                                               "madvise", "futex",  "rt_sigreturn", "close",
-                                               "getpid",  "gettid", "clock_gettime" };
+        /* sigaltstack: the sanitizers set one up on their first allocation. */
+        static const char *const allowed[] = {
+                "read",   "write",  "exit",          "exit_group",  "brk",          "mmap",
+                "munmap", "mremap", "madvise",       "futex",       "rt_sigreturn", "close",
+                "getpid", "gettid", "clock_gettime", "sigaltstack",
+        };
         scmp_filter_ctx c;
         cap_t none;
         int r = 0;
 
-        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        if (limit_self() < 0 || setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+            setresuid(uid, uid, uid) < 0)
                 return -1;
         none = cap_init();
         if (!none || cap_set_proc(none) < 0) {
@@ -86,6 +116,9 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
                 if (cd_read_exact(fd, &len, sizeof(len)) <= 0 || len > sizeof(buf) ||
                     (len && cd_read_exact(fd, buf, len) <= 0))
                         _exit(0);
+                /* Tests: a libmagic that spins on a crafted file. */
+                while (cd_fault("sniff_hang"))
+                        continue;
                 type = magic_buffer(m, buf, len);
                 if (!type)
                         type = "application/octet-stream";
@@ -141,6 +174,25 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *
         return 0;
 }
 
+/* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
+static int wait_answer(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
+
+        for (;;) {
+                uint64_t now = cd_now_ms();
+                int n = now >= deadline ? 0 : poll(&p, 1, (int) (deadline - now));
+
+                if (n > 0)
+                        return 0;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
@@ -152,6 +204,8 @@ int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *typ
         r = cd_write_all(s->fd, &n, sizeof(n));
         if (r == 0)
                 r = cd_write_all(s->fd, buf, n);
+        if (r == 0)
+                r = wait_answer(s->fd);
         if (r == 0)
                 r = cd_read_exact(s->fd, &rlen, 1) > 0 ? 0 : -EPIPE;
         if (r == 0 && (rlen == 0 || rlen >= size))

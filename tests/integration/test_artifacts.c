@@ -12,10 +12,12 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,24 +43,9 @@ static int setup(void **state)
         return 0;
 }
 
-static void remove_tree(int parent, const char *name)
-{
-        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        struct dirent *de;
-
-        while (d && (de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
-                                remove_tree(dirfd(d), de->d_name);
-        if (d)
-                closedir(d);
-        (void) unlinkat(parent, name, AT_REMOVEDIR);
-}
-
 static int teardown(void **state)
 {
-        remove_tree(AT_FDCWD, base);
+        harness_remove_tree(AT_FDCWD, base);
         return harness_teardown(state);
 }
 
@@ -227,11 +214,51 @@ static void test_many_files_are_bounded(void **state)
         harness_assert_nothing_left();
 }
 
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+/* A libmagic that spins forever on a file (injected) costs the collection
+ * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files are
+ * refused as unreadable, the job's result stands and no sniffer is left. */
+static void test_hung_sniffer_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char out[192], fault[] = "CORDON_FAULT=sniff_hang";
+        char *env[] = { fault, NULL };
+        json_t *arts, *e;
+        size_t i;
+        struct cd_run r;
+        uint64_t t0 = now_ms();
+
+        snprintf(out, sizeof(out), "%s/hung", base);
+        harness_run(&r, NULL, env, "--out", out, "--", "/bin/sh", "-c",
+                    "for i in 1 2 3 4 5 6; do echo $i > /out/f$i.csv; done", NULL);
+        /* Four sniffers of 2 s each, and generous room for a loaded host. */
+        assert_true(now_ms() - t0 < 60000);
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), 6);
+        json_array_foreach(arts, i, e)
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), "unreadable");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
+                cmocka_unit_test(test_hung_sniffer_is_bounded),
         };
 
         harness_require_root();
