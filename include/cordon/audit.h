@@ -39,6 +39,10 @@
 
 struct cd_audit;
 
+/* SHA-256 of @len bytes as lowercase hex into @out: how a record names
+ * something it must not hold. Returns 0 or -EIO (libcrypto failed). */
+int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX]);
+
 struct cd_audit_config {
         uint64_t max_bytes; /* rotate when audit.jsonl has reached this size; 0: 64 MiB */
 };

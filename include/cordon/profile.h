@@ -34,6 +34,8 @@ struct cd_profile {
         char **seccomp_allow;
         struct cd_artifact_rules artifacts;
         char *source; /* the file it came from, for messages */
+        char *raw;    /* cd_profile_load: the bytes parsed (hashed into the audit log) */
+        size_t raw_len;
 };
 
 /* What a profile is checked against: where images live, and the host's size. */

@@ -23,9 +23,6 @@ struct audit_record {
         json_t *details; /* NULL when the line holds null */
 };
 
-/* SHA-256 of @len bytes as lowercase hex into @out. Returns 0 or -EIO (libcrypto failed). */
-int audit_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX]);
-
 /* Check @e before anything is locked or written: the event name, string
  * lengths and UTF-8, the shape of details. Returns 0 or -CD_E_INVALID. */
 int audit_event_check(const struct cd_audit_event *e, struct cd_err *err);

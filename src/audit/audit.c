@@ -199,7 +199,7 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
                                   name, why);
         *ret_seq = rec.seq;
         audit_record_clear(&rec);
-        if (audit_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash) < 0)
+        if (cd_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash) < 0)
                 return cd_err_set(err, EIO, "audit: SHA-256 failed");
         return 0;
 }
@@ -377,7 +377,7 @@ static int format_records(const struct tail *t, const struct cd_audit_event *e, 
                         return r;
                 if (append_line(&buf, &len, line, n) < 0)
                         return cd_err_set(err, ENOMEM, "audit: out of memory");
-                if (audit_sha256_hex(line, n - 1, prev) < 0)
+                if (cd_sha256_hex(line, n - 1, prev) < 0)
                         return cd_err_set(err, EIO, "audit: SHA-256 failed");
                 free(TAKE_PTR(line));
                 seq++;

@@ -21,7 +21,7 @@
 
 #define cleanup_json cleanup_with(json_decrefp) /* jansson's own destructor */
 
-int audit_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX])
+int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX])
 {
         static const char hex[] = "0123456789abcdef";
         unsigned char md[EVP_MAX_MD_SIZE];

@@ -175,7 +175,7 @@ static int check_line(struct verifier *v, const char *line, size_t len, bool fir
         if (audit_record_parse(line, len, &r, why, sizeof(why)) < 0)
                 return problem(v, v->line, want, "line %" PRIu64 " of %s %s", v->line, v->file,
                                why);
-        if (audit_sha256_hex(line, len, hash) < 0) {
+        if (cd_sha256_hex(line, len, hash) < 0) {
                 audit_record_clear(&r);
                 return -EIO;
         }

@@ -25,6 +25,7 @@
 #include "cordon/limits.h"
 #include "cordon/profile.h"
 #include "cordon/util.h"
+#include "run-audit.h"
 
 extern char **environ;
 
@@ -36,6 +37,9 @@ struct run_opts {
         const char *images_dir;
         const char *out_dir;
         const char *entry;
+        const char *state_dir;
+        char profile_sha256[CD_AUDIT_HASH_HEX];
+        size_t argc; /* of the command given after -- */
         char **inputs;
         char **binds;
         uint64_t output_max_bytes;
@@ -58,6 +62,7 @@ enum {
         OPT_CGROUP_PARENT,
         OPT_RUN_DIR,
         OPT_OUTPUT_MAX,
+        OPT_STATE_DIR,
         OPT_LIMIT = 0x200, /* + index in cd_limit_defs */
 };
 
@@ -76,6 +81,7 @@ static const struct option fixed_options[] = {
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
         { "run-dir", required_argument, NULL, OPT_RUN_DIR },
         { "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
+        { "state-dir", required_argument, NULL, OPT_STATE_DIR },
 };
 
 #define MAX_OPTIONS 48
@@ -141,6 +147,8 @@ static void help(void)
                "  --cgroup v1|v2|auto   cgroup mode (default auto)\n"
                "  --cgroup-parent PATH  parent of job cgroups (default cordon)\n"
                "  --run-dir DIR         runtime directory for uid leases (default /run/cordon)\n"
+               "  --state-dir DIR       state directory; the audit log is DIR/audit (default\n"
+               "                        /var/lib/cordon)\n"
                "\n"
                "SIZE: bytes with K, M, G or T (binary). DURATION: number with ms, s, m or h.\n"
                "\n"
@@ -191,6 +199,23 @@ static int push(char ***v, const char *s)
         return 0;
 }
 
+/* --input: an absolute path as given; a relative one resolved against the
+ * current directory (the caller's own files, as cp(1) would). */
+static int push_input(struct run_opts *o, const char *arg)
+{
+        cleanup_free char *abs = NULL;
+
+        if (arg[0] == '/')
+                return push(&o->inputs, arg);
+        abs = realpath(arg, NULL);
+        if (!abs) {
+                /* The name is the caller's: say which argument, not what it holds. */
+                cli_error("run", "--input %zu: %s", cd_strv_length(o->inputs) + 1, strerror(errno));
+                return -EINVAL;
+        }
+        return push(&o->inputs, abs);
+}
+
 static int parse_option(int c, const char *arg, struct run_opts *o)
 {
         if (c >= OPT_LIMIT && c < OPT_LIMIT + (int) cd_n_limit_defs)
@@ -212,7 +237,7 @@ static int parse_option(int c, const char *arg, struct run_opts *o)
                 o->images_dir = arg;
                 return 0;
         case OPT_INPUT:
-                return push(&o->inputs, arg);
+                return push_input(o, arg);
         case OPT_ENTRY:
                 o->entry = arg;
                 return 0;
@@ -232,6 +257,9 @@ static int parse_option(int c, const char *arg, struct run_opts *o)
                 return 0;
         case OPT_RUN_DIR:
                 o->cfg.run_dir = arg;
+                return 0;
+        case OPT_STATE_DIR:
+                o->state_dir = arg;
                 return 0;
         case OPT_OUTPUT_MAX:
                 if (cd_parse_size(arg, &o->output_max_bytes) < 0 || o->output_max_bytes == 0) {
@@ -291,6 +319,10 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
                         cli_error("run", "%s", err.msg);
                         return -EINVAL;
                 }
+                if (cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256) < 0) {
+                        cli_error("run", "cannot hash the profile");
+                        return -EIO;
+                }
         } else if (!argv || !argv[0]) {
                 cli_error("run", "no command given and no --profile (see 'cordon run --help')");
                 return -EINVAL;
@@ -348,13 +380,15 @@ static int open_out_dir(const char *path)
         return TAKE_FD(fd);
 }
 
-static int write_result(const struct run_opts *o, const struct cd_result *res)
+static int write_result(const struct run_opts *o, const struct cd_result *res, const char *job)
 {
         json_t *j = cd_result_to_json(res);
         int r = 0;
 
-        if (!j)
+        if (!j || json_object_set_new(j, "job", json_string(job)) < 0) {
+                json_decref(j);
                 return -ENOMEM;
+        }
         if (o->json && json_dumpf(j, stdout, JSON_COMPACT) == 0)
                 fputc('\n', stdout);
         if (o->result_file) {
@@ -393,27 +427,40 @@ static void report(const struct cd_result *res, int launch_r)
         }
 }
 
-static int run(struct run_opts *o, const struct cd_plan *plan)
+/* The audit records before the job: the log must hold them first. */
+static int audit_begin(const struct run_opts *o, const struct cd_plan *plan, struct run_audit *ra)
+{
+        struct cd_err err = { 0 };
+        int r;
+
+        r = run_audit_open(ra, o->state_dir ? o->state_dir : CD_DEFAULT_STATE_DIR,
+                           o->profile ? o->profile : "host", &err);
+        if (r == 0 && o->profile)
+                r = run_audit_profile(ra, o->profile_sha256, &err);
+        if (r == 0)
+                r = run_audit_submitted(ra, plan, cd_strv_length(o->inputs), o->argc, &err);
+        if (r < 0)
+                cli_error("run", "%s (the job was not run)", err.msg);
+        return r;
+}
+
+/* Run the job; when it cannot even be launched, @res says so (setup_error). */
+static int launch(const struct run_opts *o, const struct cd_plan *plan, int out,
+                  struct run_audit *ra, struct cd_result *res)
 {
         cleanup_close int cancel = -1;
-        cleanup_close int out = -1;
         struct cd_launcher *l = NULL;
         struct cd_launch_io io;
-        struct cd_result res;
-        struct cd_err err = { 0 };
-        int r, status;
+        int r;
 
-        if (o->out_dir && (out = open_out_dir(o->out_dir)) < 0)
-                return CD_EXIT_USAGE;
-        if (cd_launcher_new(&o->cfg, &l, &err) < 0) {
-                cli_error("run", "%s", err.msg);
-                return CD_EXIT_SETUP_ERROR;
-        }
+        *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
+        r = cd_launcher_new(&o->cfg, &l, &res->error);
+        if (r < 0)
+                return r;
         cancel = cancel_signals();
         if (cancel < 0) {
-                cli_error("run", "cannot set up signal handling: %s", strerror(-cancel));
                 (void) cd_launcher_free(l);
-                return CD_EXIT_SETUP_ERROR;
+                return cd_err_set(&res->error, -cancel, "run: cannot set up signal handling");
         }
         io = (struct cd_launch_io){ .output_cap_bytes = o->output_max_bytes,
                                     .stdin_fd = STDIN_FILENO,
@@ -421,16 +468,42 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
                                     .stderr_fd = STDERR_FILENO,
                                     .cancel_fd = cancel,
                                     .collect = out >= 0,
-                                    .out_dir_fd = out };
-        r = cd_launch(l, plan, &io, &res);
+                                    .out_dir_fd = out,
+                                    .before_start = run_audit_started,
+                                    .before_start_data = ra };
+        r = cd_launch(l, plan, &io, res);
         (void) cd_launcher_free(l);
+        return r;
+}
+
+static int run(struct run_opts *o, const struct cd_plan *plan)
+{
+        cleanup_close int out = -1;
+        struct run_audit ra = { 0 };
+        struct cd_result res;
+        struct cd_err err = { 0 };
+        int r, status;
+
+        if (o->out_dir && (out = open_out_dir(o->out_dir)) < 0)
+                return CD_EXIT_USAGE;
+        if (audit_begin(o, plan, &ra) < 0) {
+                run_audit_close(&ra);
+                return CD_EXIT_SETUP_ERROR;
+        }
+        r = launch(o, plan, out, &ra, &res);
         report(&res, r);
-        if (write_result(o, &res) < 0)
-                cli_error("run", "cannot write the result");
         status = cd_result_exit_status(&res);
         /* A job that ran but whose output could not be fully collected. */
         if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)
                 status = CD_EXIT_SETUP_ERROR;
+        /* The result is given only once the log holds the verdict. */
+        if (run_audit_finished(&ra, &res, &err) < 0) {
+                cli_error("run", "%s (the job ran; its result is not recorded)", err.msg);
+                status = CD_EXIT_SETUP_ERROR;
+        }
+        if (write_result(o, &res, ra.job) < 0)
+                cli_error("run", "cannot write the result");
+        run_audit_close(&ra);
         cd_result_clear(&res);
         return status;
 }
@@ -457,6 +530,7 @@ int cmd_run(int argc, char **argv)
                 if (c == '?' || parse_option(c, optarg, &o) < 0)
                         goto out;
         }
+        o.argc = (size_t) (argc - optind);
         if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
                 goto out;
         status = run(&o, plan);

@@ -516,7 +516,12 @@ int cd_profile_load(const char *path, const struct cd_profile_host *host, struct
                                      : strlen(base));
         if (!name)
                 return cd_err_set(err, ENOMEM, "%s: out of memory", path);
-        return parse(text, len, path, name, host, ret, err);
+        r = parse(text, len, path, name, host, ret, err);
+        if (r < 0)
+                return r;
+        (*ret)->raw = TAKE_PTR(text);
+        (*ret)->raw_len = len;
+        return 0;
 }
 
 struct cd_profile *cd_profile_free(struct cd_profile *p)
@@ -539,6 +544,7 @@ struct cd_profile *cd_profile_free(struct cd_profile *p)
         cd_strv_free(p->seccomp_allow);
         cd_strv_free(p->artifacts.types);
         free(p->source);
+        free(p->raw);
         free(p);
         return NULL;
 }

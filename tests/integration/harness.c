@@ -28,6 +28,7 @@
 #define MAX_ARGS       128
 
 static char run_dir[256];
+static char state_dir[280]; /* the audit log of the runs */
 static char cg_parent[64];
 static char result_path[300];
 static int baseline_mounts = -1;
@@ -114,6 +115,7 @@ int harness_setup(void **state)
         snprintf(run_dir, sizeof(run_dir), "/run/cordon-test-%d", (int) getpid());
         snprintf(cg_parent, sizeof(cg_parent), "cordon-test-%d", (int) getpid());
         snprintf(result_path, sizeof(result_path), "%s.result.json", run_dir);
+        snprintf(state_dir, sizeof(state_dir), "%s.state", run_dir);
         baseline_mounts = suspicious_mounts();
         return 0;
 }
@@ -154,6 +156,29 @@ static void remove_run_dir(void)
         (void) rmdir(path);
         (void) rmdir(run_dir);
         (void) unlink(result_path);
+        harness_remove_tree(AT_FDCWD, state_dir);
+}
+
+const char *harness_state_dir(void)
+{
+        return state_dir;
+}
+
+void harness_remove_tree(int parent, const char *name)
+{
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        struct dirent *de;
+
+        while (d && (de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno == EISDIR)
+                                harness_remove_tree(dirfd(d), de->d_name);
+        if (d)
+                closedir(d);
+        else if (fd >= 0)
+                close(fd);
+        (void) unlinkat(parent, name, AT_REMOVEDIR);
 }
 
 int harness_teardown(void **state)
@@ -212,11 +237,53 @@ static bool in_job_uid_range(const char *pid)
         return in;
 }
 
-/* Ours unless it sits in another cordon parent's cgroup. */
+/* The parent pid of @pid, or -1. */
+static long parent_of(const char *pid)
+{
+        char path[300], line[256];
+        long ppid = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%s/status", pid);
+        f = fopen(path, "re");
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "PPid:\t%ld", &ppid) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return ppid;
+}
+
+/* True if @ppid's command line holds this test's run dir: our cordon run. */
+static bool parent_is_our_run(long ppid)
+{
+        char path[64], buf[4096];
+        size_t n;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", ppid);
+        f = fopen(path, "re");
+        n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+                fclose(f);
+        for (size_t i = 0; i < n; i++)
+                if (buf[i] == '\0')
+                        buf[i] = ' ';
+        buf[n] = '\0';
+        return strstr(buf, run_dir) != NULL;
+}
+
+/*
+ * Ours: in a cgroup below our parent; or in no cordon cgroup at all (a job
+ * process that got out, or the collector's type sniffer, which runs as the
+ * job's uid) while its parent is our cordon run or it was orphaned to
+ * pid 1. Jobs and sniffers of other cordon runs on the machine are not.
+ */
 static bool is_ours(const char *pid)
 {
         char path[300], line[1024];
         bool other = false, ours = false;
+        long ppid;
         FILE *f;
 
         snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
@@ -229,7 +296,10 @@ static bool is_ours(const char *pid)
         }
         if (f)
                 fclose(f);
-        return ours || !other;
+        if (ours || other)
+                return ours;
+        ppid = parent_of(pid);
+        return ppid <= 1 || parent_is_our_run(ppid);
 }
 
 static int count_job_processes(bool report)
@@ -357,6 +427,8 @@ static size_t base_args_to(const char **argv, char *bind, size_t bind_size, cons
         argv[n++] = "run";
         argv[n++] = "--run-dir";
         argv[n++] = run_dir;
+        argv[n++] = "--state-dir";
+        argv[n++] = state_dir;
         argv[n++] = "--cgroup";
         argv[n++] = harness_cgroup_mode();
         argv[n++] = "--cgroup-parent";

@@ -42,6 +42,12 @@ int harness_teardown(void **state);
  * read-only bind of the probe at /opt/cordon-probe. Extra environment
  * entries ("NAME=value", NULL-terminated) may be given in @env.
  */
+/* The --state-dir given to every run (its audit log is <dir>/audit), removed at teardown. */
+const char *harness_state_dir(void);
+
+/* Remove @name below @parent recursively, never following a symlink. */
+void harness_remove_tree(int parent, const char *name);
+
 void harness_run(struct cd_run *r, const char *stdin_data, char *const *env, const char *arg, ...)
         __attribute__((sentinel));
 

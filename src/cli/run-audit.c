@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* The audit records of `cordon run` (run-audit.h, docs/audit.md). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+#include "run-audit.h"
+
+/* Artifact hashes listed in job.finished; the rest are counted. A record
+ * must stay under CD_AUDIT_MAX_RECORD (64 KiB): 256 hashes are 17 KiB. */
+#define MAX_LISTED_HASHES 256
+
+#define cleanup_json cleanup_with(json_decrefp)
+
+int run_audit_open(struct run_audit *ra, const char *state_dir, const char *profile,
+                   struct cd_err *err)
+{
+        cleanup_free char *dir = NULL;
+        int r;
+
+        *ra = (struct run_audit){ .uid = (uint32_t) getuid(), .profile = profile };
+        r = cd_random_hex(ra->job, 16);
+        if (r < 0)
+                return cd_err_set(err, -r, "audit: cannot pick a job id");
+        if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "audit: create the state directory %s", state_dir);
+        if (asprintf(&dir, "%s/audit", state_dir) < 0)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        return cd_audit_open(dir, NULL, &ra->log, err);
+}
+
+static int append(struct run_audit *ra, const char *event, const char *verdict, json_t *details,
+                  struct cd_err *err)
+{
+        const struct cd_audit_event e = {
+                .event = event,
+                .uid = ra->uid,
+                .role = "admin",
+                .job = ra->job,
+                .profile = ra->profile,
+                .verdict = verdict,
+                .details = details,
+        };
+
+        if (!details)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        return cd_audit_append(ra->log, &e, err);
+}
+
+int run_audit_profile(struct run_audit *ra, const char *sha256, struct cd_err *err)
+{
+        cleanup_json json_t *d = json_pack("{s:i,s:[s]}", "count", 1, "sha256", sha256);
+
+        return append(ra, CD_AUDIT_PROFILES_LOADED, NULL, d, err);
+}
+
+int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,
+                        size_t argc, struct cd_err *err)
+{
+        const struct cd_limits *l = &plan->limits;
+        cleanup_json json_t *d = json_pack(
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "inputs", (json_int_t) n_inputs, "argc",
+                (json_int_t) argc, "memory_bytes", (json_int_t) l->memory_max_bytes, "cpu_millis",
+                (json_int_t) l->cpu_millis, "pids", (json_int_t) l->pids_max, "wall_ms",
+                (json_int_t) l->wall_timeout_ms, "cpu_time_ms", (json_int_t) l->cpu_time_ms,
+                "out_bytes", (json_int_t) l->out_size_bytes);
+
+        return append(ra, CD_AUDIT_JOB_SUBMITTED, NULL, d, err);
+}
+
+int run_audit_started(void *data, uint32_t host_uid, struct cd_err *err)
+{
+        struct run_audit *ra = data;
+        cleanup_json json_t *d = json_pack("{s:I}", "host_uid", (json_int_t) host_uid);
+
+        return append(ra, CD_AUDIT_JOB_STARTED, NULL, d, err);
+}
+
+/* The taken artifacts' SHA-256s (never their names), and how many there were. */
+static json_t *artifact_hashes(const struct cd_result *res)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; a && res->collected && i < res->manifest.n; i++) {
+                const struct cd_artifact *it = &res->manifest.items[i];
+
+                if (it->refused != CD_TAKEN || json_array_size(a) >= MAX_LISTED_HASHES)
+                        continue;
+                if (json_array_append_new(a, json_string(it->sha256)) < 0) {
+                        json_decref(a);
+                        return NULL;
+                }
+        }
+        return a;
+}
+
+int run_audit_finished(struct run_audit *ra, const struct cd_result *res, struct cd_err *err)
+{
+        const struct cd_manifest *m = &res->manifest;
+        json_t *hashes = artifact_hashes(res);
+        cleanup_json json_t *d =
+                hashes ? json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "exit_code",
+                                   res->exit_code, "signal", res->signal, "wall_ms",
+                                   (json_int_t) res->wall_ms, "user_cpu_ms",
+                                   (json_int_t) res->user_cpu_ms, "system_cpu_ms",
+                                   (json_int_t) res->system_cpu_ms, "peak_memory_bytes",
+                                   (json_int_t) res->peak_memory_bytes, "stdout_bytes",
+                                   (json_int_t) res->stdout_bytes, "stderr_bytes",
+                                   (json_int_t) res->stderr_bytes, "artifacts_taken",
+                                   (json_int_t) (res->collected ? m->files : 0), "artifacts_bytes",
+                                   (json_int_t) (res->collected ? m->bytes : 0),
+                                   "artifacts_refused",
+                                   (json_int_t) (res->collected ? m->refused : 0),
+                                   "artifact_sha256", hashes)
+                       : NULL;
+
+        return append(ra, CD_AUDIT_JOB_FINISHED, cd_verdict_to_string(res->verdict), d, err);
+}
+
+void run_audit_close(struct run_audit *ra)
+{
+        ra->log = cd_audit_close(ra->log);
+}

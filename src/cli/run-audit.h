@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The audit records of one `cordon run` (docs/audit.md): profiles.loaded,
+ * job.submitted, job.started and job.finished, each fsync'd before the step
+ * it records goes ahead. Never the command, its arguments, input or entry
+ * names, environment values or file contents: counts, sizes and hashes.
+ */
+
+#include <stdint.h>
+
+#include "cordon/audit.h"
+#include "cordon/plan.h"
+#include "cordon/result.h"
+
+#define CD_DEFAULT_STATE_DIR "/var/lib/cordon"
+
+struct run_audit {
+        struct cd_audit *log;
+        char job[33]; /* random job id, hex */
+        uint32_t uid; /* who ran cordon */
+        const char *profile;
+};
+
+/* Open <state_dir>/audit (creating @state_dir 0700 when missing) and pick the job id. */
+int run_audit_open(struct run_audit *ra, const char *state_dir, const char *profile,
+                   struct cd_err *err);
+int run_audit_profile(struct run_audit *ra, const char *sha256, struct cd_err *err);
+int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,
+                        size_t argc, struct cd_err *err);
+/* A cd_launch_io.before_start callback: @data is the struct run_audit. */
+int run_audit_started(void *data, uint32_t host_uid, struct cd_err *err);
+int run_audit_finished(struct run_audit *ra, const struct cd_result *res, struct cd_err *err);
+void run_audit_close(struct run_audit *ra);

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The audit trail of `cordon run` (issue 6): every job leaves job.submitted,
+ * job.started and job.finished (and profiles.loaded for a profile) in the
+ * state directory, the log refuses to be skipped, `cordon audit verify`
+ * catches a flipped byte, a deleted line and two swapped lines, and no
+ * PII-looking string a job is given or writes reaches the audit log or
+ * cordon's own messages.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cordon/audit.h"
+#include "harness.h"
+
+/* Strings that look like a person: none may reach the audit log or a log line. */
+static const char *const pii[] = {
+        "jane.doe@example.com", "+1-555-0142", "Jane Doe", "1985-03-14", "Ödegaard",
+};
+
+static char base[128], profiles[192], log_path[320];
+
+static void write_text(const char *path, const char *text)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+}
+
+static int setup(void **state)
+{
+        harness_setup(state);
+        snprintf(base, sizeof(base), "/run/cordon-test-audit-%d", (int) getpid());
+        snprintf(profiles, sizeof(profiles), "%s/profiles", base);
+        snprintf(log_path, sizeof(log_path), "%s/audit/audit.jsonl", harness_state_dir());
+        if (mkdir(base, 0755) < 0 || mkdir(profiles, 0755) < 0)
+                return -1;
+        /* A shell profile that passes one caller variable through. */
+        write_text("/dev/null", "");
+        {
+                char path[256];
+
+                snprintf(path, sizeof(path), "%s/piitest.json", profiles);
+                write_text(path, "{\"name\": \"piitest\", \"command\": [\"/bin/sh\", \"{entry}\"],"
+                                 " \"environment\": {\"allow\": [\"PATIENT_NAME\"]}}\n");
+        }
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        harness_remove_tree(AT_FDCWD, base);
+        return harness_teardown(state);
+}
+
+static char *slurp(const char *path, size_t *ret_len)
+{
+        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        char *buf = NULL;
+        size_t len = 0;
+        ssize_t n;
+
+        assert_true(fd >= 0);
+        do {
+                buf = realloc(buf, len + 65536 + 1);
+                assert_non_null(buf);
+                n = read(fd, buf + len, 65536);
+                assert_true(n >= 0);
+                len += (size_t) n;
+        } while (n > 0);
+        close(fd);
+        buf[len] = '\0';
+        if (ret_len)
+                *ret_len = len;
+        return buf;
+}
+
+/* The records of @job, in order, as a JSON array. */
+static json_t *records_of(const char *job)
+{
+        char *text = slurp(log_path, NULL), *save = NULL;
+        json_t *out = json_array();
+
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_t *rec = json_loads(line, 0, NULL);
+
+                assert_non_null(rec);
+                if (json_is_string(json_object_get(rec, "job")) &&
+                    strcmp(json_string_value(json_object_get(rec, "job")), job) == 0)
+                        json_array_append(out, rec);
+                json_decref(rec);
+        }
+        free(text);
+        return out;
+}
+
+static const char *event_of(json_t *records, size_t i)
+{
+        return json_string_value(json_object_get(json_array_get(records, i), "event"));
+}
+
+static void test_every_event_recorded(void **state)
+{
+        char out[192], profile[256], hash[CD_AUDIT_HASH_HEX], *raw;
+        json_t *recs, *fin, *details, *arts, *e;
+        size_t len, i, listed = 0;
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/out-events", base);
+        snprintf(profile, sizeof(profile), "%s/piitest.json", profiles);
+        raw = slurp(profile, &len);
+        assert_int_equal(cd_sha256_hex(raw, len, hash), 0);
+        free(raw);
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles, "--profile", "piitest", "--out",
+                    out, "--", "/bin/sh", "-c", "echo a > /out/a.txt; echo b > /out/b.txt", NULL);
+        assert_int_equal(r.status, 0);
+        recs = records_of(harness_result_str(&r, "job"));
+        assert_int_equal(json_array_size(recs), 4);
+        assert_string_equal(event_of(recs, 0), "profiles.loaded");
+        assert_string_equal(event_of(recs, 1), "job.submitted");
+        assert_string_equal(event_of(recs, 2), "job.started");
+        assert_string_equal(event_of(recs, 3), "job.finished");
+        assert_string_equal(
+                json_string_value(json_array_get(
+                        json_object_get(json_object_get(json_array_get(recs, 0), "details"),
+                                        "sha256"),
+                        0)),
+                hash);
+        fin = json_array_get(recs, 3);
+        assert_string_equal(json_string_value(json_object_get(fin, "verdict")), "ok");
+        assert_string_equal(json_string_value(json_object_get(fin, "profile")), "piitest");
+        details = json_object_get(fin, "details");
+        assert_int_equal(json_integer_value(json_object_get(details, "artifacts_taken")), 2);
+        /* The hashes of what left, as the manifest gives them. */
+        arts = json_object_get(r.result, "artifacts");
+        json_array_foreach(arts, i, e)
+        {
+                const char *sha = json_string_value(json_object_get(e, "sha256"));
+                json_t *h;
+                size_t j;
+                bool found = false;
+
+                json_array_foreach(json_object_get(details, "artifact_sha256"), j, h) found =
+                        found || strcmp(json_string_value(h), sha) == 0;
+                assert_true(found);
+                listed++;
+        }
+        assert_int_equal(listed, 2);
+        json_decref(recs);
+        harness_run_free(&r);
+}
+
+static void test_setup_error_recorded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char fault[] = "CORDON_FAULT=rootfs";
+        char *env[] = { fault, NULL };
+        json_t *recs, *last;
+        struct cd_run r;
+
+        harness_run(&r, NULL, env, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 125);
+        recs = records_of(harness_result_str(&r, "job"));
+        assert_true(json_array_size(recs) >= 2);
+        assert_string_equal(event_of(recs, 0), "job.submitted");
+        last = json_array_get(recs, json_array_size(recs) - 1);
+        assert_string_equal(json_string_value(json_object_get(last, "event")), "job.finished");
+        assert_string_equal(json_string_value(json_object_get(last, "verdict")), "setup_error");
+        json_decref(recs);
+        harness_run_free(&r);
+#endif
+}
+
+/* A state directory cordon cannot use (a symlink): the job does not run. */
+static void test_unusable_log_refuses_the_job(void **state)
+{
+        char link[192], target[192];
+        const char *args[] = { getenv("CORDON_BIN"),
+                               "run",
+                               "--state-dir",
+                               link,
+                               "--run-dir",
+                               "/run/cordon-test-audit-unused",
+                               "--",
+                               "/bin/sh",
+                               "-c",
+                               "echo ran",
+                               NULL };
+        int pipefd[2], status;
+        char buf[4096];
+        size_t len = 0;
+        ssize_t n;
+        pid_t pid;
+
+        (void) state;
+        snprintf(target, sizeof(target), "%s/elsewhere", base);
+        snprintf(link, sizeof(link), "%s/state-link", base);
+        assert_int_equal(mkdir(target, 0700), 0);
+        assert_int_equal(symlink("elsewhere", link), 0);
+        {
+                char audit_link[256];
+
+                /* cd_audit_open refuses a symlinked audit directory. */
+                snprintf(audit_link, sizeof(audit_link), "%s/audit", target);
+                assert_int_equal(symlink("/tmp", audit_link), 0);
+        }
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                dup2(pipefd[1], 1);
+                dup2(pipefd[1], 2);
+                execv(args[0], (char *const *) args);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        while (len + 1 < sizeof(buf) && (n = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+                len += (size_t) n;
+        close(pipefd[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        buf[len] = '\0';
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 125)
+                fail_msg("status %#x, output: %s", status, buf);
+        assert_null(strstr(buf, "ran"));
+        assert_non_null(strstr(buf, "the job was not run"));
+        (void) rmdir("/run/cordon-test-audit-unused/slots");
+        (void) rmdir("/run/cordon-test-audit-unused");
+}
+
+static void assert_no_pii(const char *what, const char *text)
+{
+        for (size_t i = 0; i < sizeof(pii) / sizeof(pii[0]); i++)
+                if (strstr(text, pii[i]))
+                        fail_msg("%s holds \"%s\"", what, pii[i]);
+}
+
+/* Inputs, names, arguments, environment and outputs full of PII: none of
+ * it reaches the audit log or cordon's messages. */
+static void test_no_pii_in_audit_or_logs(void **state)
+{
+        char in_dir[192], input[256], entry[256], out[192], env_var[] = "PATIENT_NAME=Jane Doe";
+        char *env[] = { env_var, NULL }, *audit;
+        const char *script = "cat \"/work/jane.doe@example.com.csv\"\n"
+                             "echo \"Jane Doe, +1-555-0142\" > \"/out/Jane Doe +1-555-0142.csv\"\n"
+                             "echo \"$PATIENT_NAME\" > /out/patient.txt\n"
+                             "ln -s /etc/shadow \"/out/jane.doe@example.com\"\n"
+                             "mkfifo \"/out/Ödegaard-1985-03-14\"\n";
+        struct cd_run r;
+
+        (void) state;
+        snprintf(in_dir, sizeof(in_dir), "%s/in", base);
+        snprintf(out, sizeof(out), "%s/out-pii", base);
+        assert_int_equal(mkdir(in_dir, 0755), 0);
+        snprintf(input, sizeof(input), "%s/jane.doe@example.com.csv", in_dir);
+        write_text(input, "name,phone,born\nJane Doe,+1-555-0142,1985-03-14\n");
+        snprintf(entry, sizeof(entry), "%s/Jane Doe.sh", in_dir);
+        write_text(entry, script);
+        harness_run(&r, NULL, env, "--profiles-dir", profiles, "--profile", "piitest", "--input",
+                    input, "--input", entry, "--entry", "Jane Doe.sh", "--out", out, NULL);
+        assert_int_equal(r.status, 0);
+        /* The job saw it all (the test is not vacuous)... */
+        assert_non_null(strstr(r.out, "Jane Doe,+1-555-0142"));
+        assert_int_equal(json_array_size(json_object_get(r.result, "artifacts")), 4);
+        /* ...and cordon said none of it. */
+        assert_no_pii("cordon's stderr", r.err);
+        harness_run_free(&r);
+
+        /* Failures that name things: a missing command, a missing input. */
+        harness_run(&r, NULL, env, "--", "/nonexistent/jane.doe@example.com", "Jane Doe", NULL);
+        assert_int_equal(r.status, 127);
+        assert_no_pii("cordon's stderr (exec failure)", r.err);
+        assert_no_pii("the result (exec failure)", harness_result_str(&r, "error"));
+        harness_run_free(&r);
+        snprintf(input, sizeof(input), "%s/missing-jane.doe@example.com.csv", in_dir);
+        harness_run(&r, NULL, env, "--input", input, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 125);
+        assert_no_pii("cordon's stderr (missing input)", r.err);
+        harness_run_free(&r);
+
+        audit = slurp(log_path, NULL);
+        assert_non_null(strstr(audit, "job.finished"));
+        assert_no_pii("the audit log", audit);
+        free(audit);
+}
+
+/* Run `cordon audit verify FILE`; its exit status, its output in @buf. */
+static int verify(const char *file, char *buf, size_t size)
+{
+        const char *args[] = { getenv("CORDON_BIN"), "audit", "verify", file, NULL };
+        int pipefd[2], status;
+        size_t len = 0;
+        ssize_t n;
+        pid_t pid;
+
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                dup2(pipefd[1], 1);
+                dup2(pipefd[1], 2);
+                execv(args[0], (char *const *) args);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        while (len + 1 < size && (n = read(pipefd[0], buf + len, size - 1 - len)) > 0)
+                len += (size_t) n;
+        buf[len] = '\0';
+        close(pipefd[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Line @n (1-based) of @text: its start and length (newline excluded). */
+static const char *line_at(const char *text, int n, size_t *len)
+{
+        const char *p = text;
+
+        for (int i = 1; i < n; i++) {
+                p = strchr(p, '\n');
+                assert_non_null(p);
+                p++;
+        }
+        *len = (size_t) (strchr(p, '\n') - p);
+        return p;
+}
+
+static void write_variant(const char *path, const char *a, size_t alen, const char *b, size_t blen,
+                          const char *c)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, a, alen), (ssize_t) alen);
+        assert_int_equal(write(fd, b, blen), (ssize_t) blen);
+        assert_int_equal(write(fd, c, strlen(c)), (ssize_t) strlen(c));
+        close(fd);
+}
+
+static void test_verify_catches_tampering(void **state)
+{
+        char path[256], msg[4096], *text;
+        const char *l2, *l3;
+        size_t len, n2, n3;
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        harness_run_free(&r);
+        assert_int_equal(verify(log_path, msg, sizeof(msg)), 0);
+        assert_non_null(strstr(msg, "ok: "));
+        text = slurp(log_path, &len);
+        snprintf(path, sizeof(path), "%s/tampered.jsonl", base);
+        l2 = line_at(text, 2, &n2);
+        l3 = line_at(text, 3, &n3);
+
+        /* One byte flipped in line 2 (a digit of its time). */
+        {
+                char *copy = strdup(text);
+                char *t = copy + (l2 - text) + (strstr(l2, "\"time\":\"") - l2) + 9;
+
+                *t = *t == '1' ? '2' : '1';
+                write_variant(path, copy, len, "", 0, "");
+                free(copy);
+        }
+        assert_int_equal(verify(path, msg, sizeof(msg)), 1);
+        assert_non_null(strstr(msg, "line 3")); /* line 3's prev no longer matches */
+
+        /* Line 2 deleted. */
+        write_variant(path, text, (size_t) (l2 - text), l3, len - (size_t) (l3 - text), "");
+        assert_int_equal(verify(path, msg, sizeof(msg)), 1);
+        assert_non_null(strstr(msg, "line 2"));
+
+        /* Lines 2 and 3 swapped. */
+        {
+                char *swapped = malloc(len + 1);
+                size_t k = 0;
+
+                assert_non_null(swapped);
+                memcpy(swapped + k, text, (size_t) (l2 - text));
+                k += (size_t) (l2 - text);
+                memcpy(swapped + k, l3, n3 + 1);
+                k += n3 + 1;
+                memcpy(swapped + k, l2, n2 + 1);
+                k += n2 + 1;
+                memcpy(swapped + k, l3 + n3 + 1, len - k);
+                write_variant(path, swapped, len, "", 0, "");
+                free(swapped);
+        }
+        assert_int_equal(verify(path, msg, sizeof(msg)), 1);
+        assert_non_null(strstr(msg, "line 2"));
+        free(text);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_every_event_recorded),
+                cmocka_unit_test(test_setup_error_recorded),
+                cmocka_unit_test(test_unusable_log_refuses_the_job),
+                cmocka_unit_test(test_no_pii_in_audit_or_logs),
+                cmocka_unit_test(test_verify_catches_tampering),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("audit_run", tests, setup, teardown);
+}
