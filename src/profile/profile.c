@@ -135,6 +135,36 @@ static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
         return pctx_string(c, root, "description", "description", false, &p->description);
 }
 
+/* Every job of the profile runs the image's programs: someone who could
+ * change them could read every later job's inputs. Its root, /usr and /etc
+ * must be real directories of root (or of whoever runs cordon) that no
+ * group or other user may write. */
+static int check_image_owner(struct pctx *c, const char *image_root)
+{
+        static const char *const parts[] = { "", "/usr", "/etc" };
+
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                cleanup_free char *path = NULL;
+                struct stat st;
+
+                if (asprintf(&path, "%s%s", image_root, parts[i]) < 0)
+                        return cd_err_set(c->err, ENOMEM, "%s: out of memory", c->source);
+                if (lstat(path, &st) < 0) {
+                        if (errno == ENOENT && i == 2)
+                                continue;
+                        return pctx_fail(c, "image", "%s: %s", path, strerror(errno));
+                }
+                if (!S_ISDIR(st.st_mode))
+                        return pctx_fail(c, "image", "%s is not a directory (a symlink?)", path);
+                if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
+                        return pctx_fail(c, "image",
+                                         "%s must be owned by root and not writable by group "
+                                         "or others",
+                                         path);
+        }
+        return 0;
+}
+
 static int parse_image(struct pctx *c, json_t *root, struct cd_profile *p)
 {
         const char *dir =
@@ -165,7 +195,7 @@ static int parse_image(struct pctx *c, json_t *root, struct cd_profile *p)
                                  "image \"%s\" is not built: %s is missing (see images/%s/build "
                                  "and docs/images.md)",
                                  p->image, usr, p->image);
-        return 0;
+        return check_image_owner(c, p->image_root);
 }
 
 /* Sandbox paths a mount may not cover: what cordon itself builds. */

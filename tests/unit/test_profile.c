@@ -138,15 +138,16 @@ static int make_host_dirs(void)
 static int group_setup(void **state)
 {
         static const char suffix[] = "/tests/unit/test_profile.c";
-        size_t n = strlen(__FILE__);
+        const char *file = __FILE__;
+        size_t n = strlen(file);
 
         /* CMake passes sources by absolute path: __FILE__ locates the tree. */
-        if (__FILE__[0] != '/' || n < sizeof(suffix) ||
-            strcmp(__FILE__ + n - (sizeof(suffix) - 1), suffix) != 0) {
+        if (file[0] != '/' || n < sizeof(suffix) ||
+            strcmp(file + n - (sizeof(suffix) - 1), suffix) != 0) {
                 fprintf(stderr, "cannot locate the source tree from __FILE__ \"%s\"\n", __FILE__);
                 return -1;
         }
-        repo_dir = strndup(__FILE__, n - (sizeof(suffix) - 1));
+        repo_dir = strndup(file, n - (sizeof(suffix) - 1));
         if (!repo_dir || asprintf(&fixtures_dir, "%s/tests/fixtures/profiles", repo_dir) < 0 ||
             make_host_dirs() < 0) {
                 perror("test_profile: setup");
@@ -615,6 +616,45 @@ static void bad_not_regular_file(void **state)
         assert_int_equal(e.code, ENOENT);
         assert_non_null(strstr(e.msg, path));
         assert_null(p);
+}
+
+/* An image someone else could change, or a symlink to one, is refused. */
+static void bad_image_not_roots_alone(void **state)
+{
+        const char *open_img = fmt("%s/openimg", images_dir);
+        struct cd_profile *p = NULL;
+        struct cd_err e = { 0 };
+        const char *body;
+
+        (void) state;
+        assert_int_equal(mkdir(open_img, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/usr", open_img), 0755), 0);
+        assert_int_equal(chmod(fmt("%s/usr", open_img), 0777), 0);
+        body = fmt("{\"name\": \"x\", \"image\": \"%s\", \"command\": [\"/bin/true\"]}", "openimg");
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e),
+                         -CD_E_INVALID);
+        assert_non_null(strstr(e.msg, "x.json: image: "));
+        assert_non_null(strstr(e.msg, "not writable by group or others"));
+        assert_int_equal(chmod(fmt("%s/usr", open_img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/etc", open_img), 0775), 0);
+        assert_int_equal(chmod(fmt("%s/etc", open_img), 0775), 0);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e),
+                         -CD_E_INVALID);
+        assert_non_null(strstr(e.msg, "/etc must be owned by root"));
+        assert_int_equal(chmod(fmt("%s/etc", open_img), 0755), 0);
+        assert_null(p);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e), 0);
+        p = ut_defer(profile_free, p);
+
+        /* An image that is a symlink to a good one. */
+        assert_int_equal(symlink("fakeimg", fmt("%s/linkimg", images_dir)), 0);
+        body = fmt("{\"name\": \"x\", \"image\": \"%s\", \"command\": [\"/bin/true\"]}", "linkimg");
+        p = NULL;
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e),
+                         -CD_E_INVALID);
+        assert_non_null(strstr(e.msg, "is not a directory"));
+        assert_int_equal(unlink(fmt("%s/linkimg", images_dir)), 0);
+        assert_int_equal(ut_rm_rf(open_img), 0);
 }
 
 /*
@@ -1319,6 +1359,7 @@ int main(void)
                 cmocka_unit_test_teardown(bad_fixtures_all_have_expectations, teardown),
                 cmocka_unit_test_teardown(bad_file_too_large, teardown),
                 cmocka_unit_test_teardown(bad_not_regular_file, teardown),
+                cmocka_unit_test_teardown(bad_image_not_roots_alone, teardown),
                 cmocka_unit_test_teardown(bad_mount_member_names_its_key, teardown),
                 cmocka_unit_test_teardown(bad_negative_limit_says_negative, teardown),
                 cmocka_unit_test_teardown(bad_fractional_size_says_whole_number, teardown),
