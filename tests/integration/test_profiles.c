@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every shipped profile (every profiles/NAME.json) runs a real job end to end on this
+ * host (issue 5): inputs copied into /work, the profile's command on the
+ * entry file, files collected from /out with their types. quarto runs only
+ * where Quarto is installed; without it the refusal must name what is
+ * missing. A request may tighten a limit but not loosen one past the
+ * profile's maximum.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static char base[128], in_dir[192];
+
+static const char *profiles(void)
+{
+        return getenv("CORDON_PROFILES");
+}
+
+static int setup(void **state)
+{
+        harness_setup(state);
+        snprintf(base, sizeof(base), "/run/cordon-test-profiles-%d", (int) getpid());
+        snprintf(in_dir, sizeof(in_dir), "%s/in", base);
+        if (!profiles()) {
+                fprintf(stderr, "CORDON_PROFILES is not set\n");
+                return -1;
+        }
+        return mkdir(base, 0755) < 0 || mkdir(in_dir, 0755) < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+        harness_remove_tree(AT_FDCWD, base);
+        return harness_teardown(state);
+}
+
+/* Write @text to <in_dir>/@name; returns the path (static buffer per slot). */
+static const char *input(int slot, const char *name, const char *text)
+{
+        static char paths[4][256];
+        int fd;
+
+        snprintf(paths[slot], sizeof(paths[slot]), "%s/%s", in_dir, name);
+        fd = open(paths[slot], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+        return paths[slot];
+}
+
+static const char *out_dir(const char *name)
+{
+        static char path[256];
+
+        snprintf(path, sizeof(path), "%s/out-%s", base, name);
+        return path;
+}
+
+/* The manifest entry @path: taken, with @type. */
+static void expect_taken(const struct cd_run *r, const char *path, const char *type)
+{
+        json_t *e;
+        size_t i;
+
+        json_array_foreach(json_object_get(r->result, "artifacts"), i, e)
+        {
+                if (strcmp(json_string_value(json_object_get(e, "path")), path) != 0)
+                        continue;
+                if (json_object_get(e, "refused"))
+                        fail_msg("%s refused: %s", path,
+                                 json_string_value(json_object_get(e, "refused")));
+                assert_string_equal(json_string_value(json_object_get(e, "type")), type);
+                assert_int_equal(strlen(json_string_value(json_object_get(e, "sha256"))), 64);
+                return;
+        }
+        fail_msg("%s is not in the manifest", path);
+}
+
+static void expect_ok(const struct cd_run *r)
+{
+        if (r->status != 0 || strcmp(harness_result_str(r, "verdict"), "ok") != 0)
+                fail_msg("status %d, verdict %s, stderr: %s", r->status,
+                         harness_result_str(r, "verdict"), r->err);
+}
+
+static void test_default_profile(void **state)
+{
+        const char *script = input(0, "job.sh",
+                                   "pwd > /out/where.txt\n"
+                                   "wc -l < /work/data.csv >> /out/where.txt\n");
+        const char *data = input(1, "data.csv", "a,b\n1,2\n3,4\n");
+        struct cd_run r;
+        char path[300], buf[64] = "";
+        int fd;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "default", "--input",
+                    script, "--input", data, "--entry", "job.sh", "--out", out_dir("default"),
+                    NULL);
+        expect_ok(&r);
+        expect_taken(&r, "where.txt", "text/plain");
+        snprintf(path, sizeof(path), "%s/where.txt", out_dir("default"));
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+        close(fd);
+        assert_string_equal(buf, "/work\n3\n");
+        harness_run_free(&r);
+}
+
+static void test_rscript_profile(void **state)
+{
+        const char *script = input(0, "squares.R",
+                                   "d <- data.frame(n = 1:5, sq = (1:5)^2)\n"
+                                   "write.csv(d, '/out/squares.csv', row.names = FALSE)\n"
+                                   "cat(sum(d$sq), '\\n')\n");
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "rscript", "--input",
+                    script, "--entry", "squares.R", "--out", out_dir("rscript"), NULL);
+        expect_ok(&r);
+        assert_non_null(strstr(r.out, "55"));
+        expect_taken(&r, "squares.csv", "text/csv");
+        harness_run_free(&r);
+}
+
+static void test_rmarkdown_profile(void **state)
+{
+        const char *rmd = input(0, "small.Rmd",
+                                "---\ntitle: small\n---\n\n```{r}\nsummary(c(2, 4, 9))\n```\n");
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "rmarkdown",
+                    "--input", rmd, "--entry", "small.Rmd", "--out", out_dir("rmarkdown"), NULL);
+        expect_ok(&r);
+        expect_taken(&r, "small.html", "text/html");
+        harness_run_free(&r);
+}
+
+/* R and Python exports over read-only inputs; /work cannot be written, an
+ * ELF binary named .csv does not leave, and the limits are the depot's. */
+static void test_data_export_profile(void **state)
+{
+        const char *cohort = input(0, "cohort.csv", "id,age\n1,34\n2,51\n3,47\n");
+        const char *r_script =
+                input(1, "export.R",
+                      "d <- read.csv('cohort.csv')\n"
+                      "d$over_40 <- d$age > 40\n"
+                      "write.csv(d, '/out/summary.csv', row.names = FALSE)\n"
+                      "ok <- tryCatch({ writeLines('x', '/work/new.txt'); 'WRITABLE' },"
+                      " warning = function(w) 'READONLY', error = function(e) 'READONLY')\n"
+                      "cat(ok, '\\n')\n"
+                      "file.copy('/bin/true', '/out/fake.csv')\n");
+        const char *py_script =
+                input(2, "export.py",
+                      "import json\n"
+                      "rows = open('cohort.csv').read().split()[1:]\n"
+                      "json.dump({'n': len(rows)}, open('/out/count.json', 'w'))\n");
+        struct cd_run r;
+        json_t *e;
+        size_t i;
+        bool fake_refused = false;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "data-export",
+                    "--input", cohort, "--input", r_script, "--entry", "export.R", "--out",
+                    out_dir("export-r"), NULL);
+        expect_ok(&r);
+        assert_non_null(strstr(r.out, "READONLY"));
+        expect_taken(&r, "summary.csv", "text/csv");
+        json_array_foreach(json_object_get(r.result, "artifacts"), i, e) fake_refused =
+                fake_refused ||
+                (strcmp(json_string_value(json_object_get(e, "path")), "fake.csv") == 0 &&
+                 json_object_get(e, "refused") &&
+                 strcmp(json_string_value(json_object_get(e, "refused")), "type_not_allowed") == 0);
+        assert_true(fake_refused);
+        /* The clinical depot's requirement. */
+        assert_int_equal(harness_result_int(&r, "limits.memory_bytes"), 1LL << 30);
+        assert_int_equal(harness_result_int(&r, "limits.wall_ms"), 300000);
+        harness_run_free(&r);
+
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "data-export",
+                    "--input", cohort, "--input", py_script, "--entry", "export.py", "--out",
+                    out_dir("export-py"), NULL);
+        expect_ok(&r);
+        expect_taken(&r, "count.json", "application/json");
+        harness_run_free(&r);
+}
+
+/* Tighter than the profile is fine; looser than its maximum is refused. */
+static void test_limits_against_profile_maximum(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "data-export",
+                    "--memory", "256M", "--", "/bin/true", NULL);
+        expect_ok(&r);
+        assert_int_equal(harness_result_int(&r, "limits.memory_bytes"), 256LL << 20);
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "data-export",
+                    "--memory", "2G", "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 64);
+        assert_non_null(strstr(r.err, "--memory: 2G is above the data-export profile's maximum"));
+        assert_null(r.result); /* refused before anything ran */
+        harness_run_free(&r);
+}
+
+static void test_quarto_profile(void **state)
+{
+        const char *qmd = input(0, "doc.qmd", "---\ntitle: doc\n---\n\nHello.\n");
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "quarto", "--input",
+                    qmd, "--entry", "doc.qmd", "--out", out_dir("quarto"), NULL);
+        if (access("/opt/quarto/bin/quarto", X_OK) != 0) {
+                /* Not installed: a clear refusal naming what is missing. */
+                assert_int_equal(r.status, 64);
+                assert_non_null(strstr(r.err, "the quarto profile needs /opt/quarto"));
+                harness_run_free(&r);
+                printf("# quarto render skipped: /opt/quarto/bin/quarto is not installed\n");
+                return;
+        }
+        expect_ok(&r);
+        expect_taken(&r, "doc.html", "text/html");
+        harness_run_free(&r);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_default_profile),
+                cmocka_unit_test(test_rscript_profile),
+                cmocka_unit_test(test_rmarkdown_profile),
+                cmocka_unit_test(test_data_export_profile),
+                cmocka_unit_test(test_limits_against_profile_maximum),
+                cmocka_unit_test(test_quarto_profile),
+        };
+
+        harness_require_root();
+        return cmocka_run_group_tests_name("profiles", tests, setup, teardown);
+}
