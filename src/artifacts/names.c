@@ -40,12 +40,16 @@ static size_t utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
         return len;
 }
 
-/* Control characters (C0, DEL, C1) and the bidirectional controls that can
- * make a name display as something it is not ("gnp.exe" shown as "exe.png"). */
+/* Control characters (C0, DEL, C1), the bidirectional controls that can
+ * make a name display as something it is not ("gnp.exe" shown as
+ * "exe.png"), and invisible formatting characters (zero-width space and
+ * joiners, line and paragraph separators, word joiner, byte order mark)
+ * that make two different names look the same. */
 static bool deceptive(unsigned int cp)
 {
-        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200e && cp <= 0x200f) ||
-               (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x061c;
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xad || cp == 0x061c ||
+               cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+               (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb);
 }
 
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
@@ -60,7 +64,9 @@ bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
                 unsigned int cp;
                 size_t len = utf8_decode(s + i, n - i, &cp);
 
-                if (len == 0 || cp == '/' || deceptive(cp))
+                /* '\\' starts an escape in the manifest (cd_name_escape): a name
+                 * holding one would be listed differently from its copy. */
+                if (len == 0 || cp == '/' || cp == '\\' || deceptive(cp))
                         return false;
                 i += len;
         }

@@ -46,6 +46,17 @@
 #define SNIFF_CPU_SECONDS 30
 #define SNIFF_AS_BYTES    (1ULL << 30)
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define CD_ASAN 1
+#endif
+#endif
+#ifndef CD_ASAN
+#define CD_ASAN 0
+#endif
+
 static int limit_self(void)
 {
         const struct rlimit cpu = { SNIFF_CPU_SECONDS, SNIFF_CPU_SECONDS };
@@ -53,7 +64,7 @@ static int limit_self(void)
 
         if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_CORE, &core) < 0)
                 return -1;
-#ifndef __SANITIZE_ADDRESS__ /* ASan reserves terabytes of shadow address space */
+#if !CD_ASAN /* ASan reserves terabytes of shadow address space */
         {
                 const struct rlimit as = { SNIFF_AS_BYTES, SNIFF_AS_BYTES };
 
@@ -217,6 +228,10 @@ int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *typ
                 return r;
         }
         type[rlen] = '\0';
+        /* MIME types are case-insensitive (RFC 2045): libmagic says "text/PGP". */
+        for (unsigned int i = 0; i < rlen; i++)
+                if (type[i] >= 'A' && type[i] <= 'Z')
+                        type[i] = (char) (type[i] - 'A' + 'a');
         /* The answer comes from an untrusted process: keep it to a MIME shape. */
         if (strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789/+-._") != rlen)
                 return -EPROTO;

@@ -34,11 +34,13 @@ static void test_nothing_left_after_success(void **state)
         harness_assert_nothing_left();
 }
 
+#ifdef CORDON_FAULT_INJECTION
 /* Every step of the launch, parent and child side, in order. */
 static const char *const steps[] = {
         "slot",  "cgroup", "rootfs", "scratch", "clone",    "userns",  "net",
         "creds", "mount",  "caps",   "init",    "landlock", "seccomp",
 };
+#endif
 
 static void test_nothing_left_after_failed_setup(void **state)
 {

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Names of files leaving a sandbox (src/artifacts/names.c): which may
+ * leave, and how the manifest shows the others.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cordon/artifacts.h"
+
+static void acceptable_names(void **state)
+{
+        static const char *const ok[] = {
+                "report.html", "a",   "Ödegaard 2024.csv",          "数据.json", "x-y_z.tar.gz",
+                ".hidden",     "..x", "emoji-\xf0\x9f\x93\x8a.png",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+                if (!cd_name_is_acceptable(ok[i], 255))
+                        fail_msg("\"%s\" refused", ok[i]);
+}
+
+static void refused_names(void **state)
+{
+        static const char *const bad[] = {
+                "", /* empty */
+                ".",
+                "..",   /* the directory itself, its parent */
+                "-rf",  /* read as an option */
+                "a/b",  /* not one component */
+                "a\\b", /* the manifest's escape character */
+                "new\nline",
+                "tab\there",
+                "esc\x1b[31m",
+                "del\x7f",
+                "c1-\xc2\x85",               /* U+0085 NEL */
+                "report\xe2\x80\xaegnp.exe", /* U+202E right-to-left override */
+                "lrm\xe2\x80\x8e",           /* U+200E left-to-right mark */
+                "alm\xd8\x9c",               /* U+061C Arabic letter mark */
+                "iso\xe2\x81\xa6x",          /* U+2066 left-to-right isolate */
+                "zw\xe2\x80\x8bsp",          /* U+200B zero-width space */
+                "zwj\xe2\x80\x8d",           /* U+200D zero-width joiner */
+                "ls\xe2\x80\xa8",            /* U+2028 line separator */
+                "wj\xe2\x81\xa0",            /* U+2060 word joiner */
+                "\357\273\277bom.csv", /* U+FEFF byte order mark (octal: hex escapes run on) */
+                "soft\xc2\xadhyphen",  /* U+00AD soft hyphen */
+                "bad\xff",             /* not UTF-8 */
+                "over\xc0\xaf",        /* overlong '/' */
+                "sur\xed\xa0\x80",     /* a surrogate */
+                "cut\xe2\x80",         /* truncated sequence */
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                if (cd_name_is_acceptable(bad[i], 255))
+                        fail_msg("name %zu accepted", i);
+}
+
+static void length_limit(void **state)
+{
+        char name[257];
+
+        (void) state;
+        memset(name, 'n', 256);
+        name[256] = '\0';
+        assert_false(cd_name_is_acceptable(name, 255));
+        name[255] = '\0';
+        assert_true(cd_name_is_acceptable(name, 255));
+        assert_false(cd_name_is_acceptable(name, 254));
+        /* Bytes, not characters: 3 bytes of 'Ö' and 'x' are 3 bytes. */
+        assert_false(cd_name_is_acceptable("\xc3\x96x", 2));
+        assert_true(cd_name_is_acceptable("\xc3\x96x", 3));
+}
+
+static void escaped_for_display(void **state)
+{
+        static const char *const cases[][2] = {
+                { "report.html", "report.html" },
+                { "Ödegaard.csv", "Ödegaard.csv" },
+                { "new\nline", "new\\x0aline" },
+                { "esc\x1b[31m", "esc\\x1b[31m" },
+                { "a\\b", "a\\x5cb" },
+                { "report\xe2\x80\xaegnp.exe", "report\\xe2\\x80\\xaegnp.exe" },
+                { "zw\xe2\x80\x8bsp", "zw\\xe2\\x80\\x8bsp" },
+                { "bad\xff", "bad\\xff" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *e = cd_name_escape(cases[i][0]);
+
+                assert_non_null(e);
+                assert_string_equal(e, cases[i][1]);
+                free(e);
+        }
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(acceptable_names),
+                cmocka_unit_test(refused_names),
+                cmocka_unit_test(length_limit),
+                cmocka_unit_test(escaped_for_display),
+        };
+
+        return cmocka_run_group_tests_name("names", tests, NULL, NULL);
+}
