@@ -14,12 +14,14 @@
  * (docs/operations.md). */
 #define CD_DEFAULT_UID_BASE  1879048192u /* 0x70000000 */
 #define CD_DEFAULT_UID_COUNT 1024u
-#define CD_DEFAULT_RUN_DIR   "/run/cordon"
+/* Uid leases are flocks on CD_DEFAULT_RUN_DIR/slots/<uid>, one directory for
+ * the whole host: every launcher, whatever its configuration, takes them
+ * there, so two jobs never share a uid. */
+#define CD_DEFAULT_RUN_DIR "/run/cordon"
 
 struct cd_launcher_config {
-        const char *run_dir; /* slot leases live in <run_dir>/slots; NULL: /run/cordon */
-        uint32_t uid_base;   /* 0: CD_DEFAULT_UID_BASE */
-        uint32_t uid_count;  /* 0: CD_DEFAULT_UID_COUNT */
+        uint32_t uid_base;  /* 0: CD_DEFAULT_UID_BASE */
+        uint32_t uid_count; /* 0: CD_DEFAULT_UID_COUNT */
         struct cd_cgroup_config cgroup;
 };
 

@@ -60,7 +60,6 @@ enum {
         OPT_RO_BIND,
         OPT_CGROUP,
         OPT_CGROUP_PARENT,
-        OPT_RUN_DIR,
         OPT_OUTPUT_MAX,
         OPT_STATE_DIR,
         OPT_LIMIT = 0x200, /* + index in cd_limit_defs */
@@ -79,7 +78,6 @@ static const struct option fixed_options[] = {
         { "ro-bind", required_argument, NULL, OPT_RO_BIND },
         { "cgroup", required_argument, NULL, OPT_CGROUP },
         { "cgroup-parent", required_argument, NULL, OPT_CGROUP_PARENT },
-        { "run-dir", required_argument, NULL, OPT_RUN_DIR },
         { "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
         { "state-dir", required_argument, NULL, OPT_STATE_DIR },
 };
@@ -146,7 +144,6 @@ static void help(void)
                "Host:\n"
                "  --cgroup v1|v2|auto   cgroup mode (default auto)\n"
                "  --cgroup-parent PATH  parent of job cgroups (default cordon)\n"
-               "  --run-dir DIR         runtime directory for uid leases (default /run/cordon)\n"
                "  --state-dir DIR       state directory; the audit log is DIR/audit (default\n"
                "                        /var/lib/cordon)\n"
                "\n"
@@ -254,9 +251,6 @@ static int parse_option(int c, const char *arg, struct run_opts *o)
                 return 0;
         case OPT_CGROUP_PARENT:
                 o->cfg.cgroup.parent = arg;
-                return 0;
-        case OPT_RUN_DIR:
-                o->cfg.run_dir = arg;
                 return 0;
         case OPT_STATE_DIR:
                 o->state_dir = arg;

@@ -237,8 +237,7 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
         l->uid_count = cfg && cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
         r = check_uid_range(l->uid_base, l->uid_count, err);
         if (r == 0) {
-                l->slots_fd =
-                        open_slots(cfg && cfg->run_dir ? cfg->run_dir : CD_DEFAULT_RUN_DIR, err);
+                l->slots_fd = open_slots(CD_DEFAULT_RUN_DIR, err);
                 r = l->slots_fd < 0 ? l->slots_fd : 0;
         }
         if (r == 0)

@@ -20,7 +20,7 @@ struct cd_launcher {
         int landlock_abi;
 };
 
-/* A lease on one host uid, held by an flock(2) on <run_dir>/slots/<n>: it
+/* A lease on one host uid, held by an flock(2) on /run/cordon/slots/<uid>: it
  * ends with the process that holds it, so a killed supervisor frees it. */
 struct cd_slot {
         int lock_fd;

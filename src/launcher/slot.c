@@ -17,7 +17,9 @@ static int try_slot(const struct cd_launcher *l, uint32_t index, struct cd_slot 
         cleanup_close int fd = -1;
         char name[16];
 
-        (void) snprintf(name, sizeof(name), "%u", index);
+        /* Named by the uid, not the index: the uid is what must be unique
+         * on the host, whatever range another launcher is configured with. */
+        (void) snprintf(name, sizeof(name), "%u", l->uid_base + index);
         fd = openat(l->slots_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;

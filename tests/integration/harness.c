@@ -27,7 +27,7 @@
 #define RUN_TIMEOUT_MS (180 * 1000)
 #define MAX_ARGS       128
 
-static char run_dir[256];
+static char run_dir[256];   /* a prefix for this test's files in /run */
 static char state_dir[280]; /* the audit log of the runs */
 static char cg_parent[64];
 static char result_path[300];
@@ -136,25 +136,8 @@ static void remove_parents(void)
         }
 }
 
-static void remove_run_dir(void)
+static void remove_run_files(void)
 {
-        char path[512];
-        DIR *d;
-        struct dirent *de;
-
-        snprintf(path, sizeof(path), "%s/slots", run_dir);
-        d = opendir(path);
-        while (d && (de = readdir(d)))
-                if (de->d_name[0] != '.') {
-                        char f[768];
-
-                        snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
-                        (void) unlink(f);
-                }
-        if (d)
-                closedir(d);
-        (void) rmdir(path);
-        (void) rmdir(run_dir);
         (void) unlink(result_path);
         harness_remove_tree(AT_FDCWD, state_dir);
 }
@@ -186,7 +169,7 @@ int harness_teardown(void **state)
         (void) state;
         harness_assert_nothing_left();
         remove_parents();
-        remove_run_dir();
+        remove_run_files();
         return 0;
 }
 
@@ -254,7 +237,7 @@ static long parent_of(const char *pid)
         return ppid;
 }
 
-/* True if @ppid's command line holds this test's run dir: our cordon run. */
+/* True if @ppid's command line holds this test's cgroup parent: our cordon run. */
 static bool parent_is_our_run(long ppid)
 {
         char path[64], buf[4096];
@@ -270,7 +253,7 @@ static bool parent_is_our_run(long ppid)
                 if (buf[i] == '\0')
                         buf[i] = ' ';
         buf[n] = '\0';
-        return strstr(buf, run_dir) != NULL;
+        return strstr(buf, cg_parent) != NULL;
 }
 
 /*
@@ -425,8 +408,6 @@ static size_t base_args_to(const char **argv, char *bind, size_t bind_size, cons
         snprintf(bind, bind_size, "%s:/opt/cordon-probe", getenv("CORDON_PROBE"));
         argv[n++] = getenv("CORDON_BIN");
         argv[n++] = "run";
-        argv[n++] = "--run-dir";
-        argv[n++] = run_dir;
         argv[n++] = "--state-dir";
         argv[n++] = state_dir;
         argv[n++] = "--cgroup";

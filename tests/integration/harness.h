@@ -38,7 +38,7 @@ int harness_teardown(void **state);
 /*
  * Run `cordon run <harness flags> <args...>` (args end with NULL; include
  * "--" and the command). @stdin_data may be NULL (stdin is /dev/null).
- * The harness adds --run-dir, --cgroup, --cgroup-parent, --result and a
+ * The harness adds --state-dir, --cgroup, --cgroup-parent, --result and a
  * read-only bind of the probe at /opt/cordon-probe. Extra environment
  * entries ("NAME=value", NULL-terminated) may be given in @env.
  */

@@ -250,7 +250,7 @@ static void test_result_carries_limits(void **state)
  * cgroup. */
 static void test_v2_delegated_cgroup(void **state)
 {
-        char deleg[128], path[300], result[160], run_dir[160];
+        char deleg[128], path[300], result[160], state_dir[160];
         const char *bin = getenv("CORDON_BIN");
         bool seen_job = false;
         char buf[256];
@@ -264,7 +264,7 @@ static void test_v2_delegated_cgroup(void **state)
         }
         snprintf(deleg, sizeof(deleg), "/sys/fs/cgroup/cordon-deleg-%d", (int) getpid());
         snprintf(result, sizeof(result), "/run/cordon-deleg-%d.json", (int) getpid());
-        snprintf(run_dir, sizeof(run_dir), "/run/cordon-deleg-%d", (int) getpid());
+        snprintf(state_dir, sizeof(state_dir), "/run/cordon-deleg-%d.state", (int) getpid());
         assert_int_equal(mkdir(deleg, 0755), 0);
         assert_int_equal(setxattr(deleg, "trusted.delegate", "1", 1, 0), 0);
         pid = fork();
@@ -274,8 +274,8 @@ static void test_v2_delegated_cgroup(void **state)
                 fd = open(path, O_WRONLY | O_CLOEXEC);
                 if (fd < 0 || write(fd, "0", 1) != 1)
                         _exit(100);
-                execl(bin, bin, "run", "--cgroup", "v2", "--run-dir", run_dir, "--result", result,
-                      "--", "/bin/sleep", "2", (char *) NULL);
+                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
+                      result, "--", "/bin/sleep", "2", (char *) NULL);
                 _exit(101);
         }
         /* While it runs: the job's leaf is a sibling of the supervisor's. */
@@ -305,13 +305,7 @@ static void test_v2_delegated_cgroup(void **state)
         assert_int_equal(rmdir(path), 0);
         assert_int_equal(rmdir(deleg), 0);
         unlink(result);
-        for (int i = 0; i < 1024; i++) {
-                snprintf(path, sizeof(path), "%s/slots/%d", run_dir, i);
-                (void) unlink(path);
-        }
-        snprintf(path, sizeof(path), "%s/slots", run_dir);
-        (void) rmdir(path);
-        (void) rmdir(run_dir);
+        harness_remove_tree(AT_FDCWD, state_dir);
 }
 
 int main(void)
