@@ -162,8 +162,8 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
  * and invisible operators, BOM, interlinear annotation). */
 static bool forbidden(uint32_t c)
 {
-        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x00ad || c == 0x061c ||
-               c == 0x180e || (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x00ad || c == 0x061c || c == 0x180e ||
+               (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
                (c >= 0x2060 && c <= 0x206f) || c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
 }
 
