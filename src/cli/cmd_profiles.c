@@ -75,10 +75,26 @@ static void limit(const struct cd_profile *p, const char *name, char *buf, size_
                 buf[0] = '\0';
 }
 
+/* Column widths from the longest name and image (at most 32 and 64 bytes). */
+static void widths(const struct cd_profile_set *set, int *name_w, int *image_w)
+{
+        *name_w = (int) strlen("PROFILE");
+        *image_w = (int) strlen("IMAGE");
+        for (size_t i = 0; i < set->n; i++) {
+                int n = (int) strlen(set->items[i]->name), m = (int) strlen(set->items[i]->image);
+
+                *name_w = n > *name_w ? n : *name_w;
+                *image_w = m > *image_w ? m : *image_w;
+        }
+}
+
 static void table(const struct cd_profile_set *set)
 {
-        printf("%-14s %-8s %-16s %-12s %-14s %s\n", "PROFILE", "IMAGE", "MEMORY", "CPUS", "WALL",
-               "DESCRIPTION");
+        int nw, iw;
+
+        widths(set, &nw, &iw);
+        printf("%-*s  %-*s  %-16s %-12s %-14s %s\n", nw, "PROFILE", iw, "IMAGE", "MEMORY", "CPUS",
+               "WALL", "DESCRIPTION");
         for (size_t i = 0; i < set->n; i++) {
                 const struct cd_profile *p = set->items[i];
                 char mem[48], cpu[48], wall[48];
@@ -86,8 +102,8 @@ static void table(const struct cd_profile_set *set)
                 limit(p, "memory", mem, sizeof(mem));
                 limit(p, "cpus", cpu, sizeof(cpu));
                 limit(p, "wall", wall, sizeof(wall));
-                printf("%-14s %-8s %-16s %-12s %-14s %.60s\n", p->name, p->image, mem, cpu, wall,
-                       p->description ? p->description : "");
+                printf("%-*s  %-*s  %-16s %-12s %-14s %.60s\n", nw, p->name, iw, p->image, mem, cpu,
+                       wall, p->description ? p->description : "");
         }
 }
 

@@ -490,8 +490,10 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
         /* A job that ran but whose output could not be fully collected. */
         if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)
                 status = CD_EXIT_SETUP_ERROR;
-        /* The result is given only once the log holds the verdict. */
-        if (run_audit_finished(&ra, &res, &err) < 0) {
+        /* The result is given only once the log holds the verdict. A cancel
+         * (SIGINT, SIGTERM, SIGHUP to cordon run) is its own event too. */
+        if ((res.verdict == CD_VERDICT_CANCELLED && run_audit_cancelled(&ra, &err) < 0) ||
+            run_audit_finished(&ra, &res, &err) < 0) {
                 cli_error("run", "%s (the job ran; its result is not recorded)", err.msg);
                 status = CD_EXIT_SETUP_ERROR;
         }

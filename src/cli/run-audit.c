@@ -81,6 +81,13 @@ int run_audit_started(void *data, uint32_t host_uid, struct cd_err *err)
         return append(ra, CD_AUDIT_JOB_STARTED, NULL, d, err);
 }
 
+int run_audit_cancelled(struct run_audit *ra, struct cd_err *err)
+{
+        cleanup_json json_t *d = json_pack("{s:s}", "by", "signal");
+
+        return append(ra, CD_AUDIT_JOB_CANCELLED, NULL, d, err);
+}
+
 /* The taken artifacts' SHA-256s (never their names), and how many there were. */
 static json_t *artifact_hashes(const struct cd_result *res)
 {

@@ -31,5 +31,7 @@ int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t
                         size_t argc, struct cd_err *err);
 /* A cd_launch_io.before_start callback: @data is the struct run_audit. */
 int run_audit_started(void *data, uint32_t host_uid, struct cd_err *err);
+/* The job was cancelled: cordon run got SIGINT, SIGTERM or SIGHUP. */
+int run_audit_cancelled(struct run_audit *ra, struct cd_err *err);
 int run_audit_finished(struct run_audit *ra, const struct cd_result *res, struct cd_err *err);
 void run_audit_close(struct run_audit *ra);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -188,6 +189,49 @@ static void test_setup_error_recorded(void **state)
         json_decref(recs);
         harness_run_free(&r);
 #endif
+}
+
+static size_t count_started(void)
+{
+        size_t n = 0;
+        char *text;
+
+        if (access(log_path, F_OK) != 0)
+                return 0;
+        text = slurp(log_path, NULL);
+        for (const char *p = text; (p = strstr(p, "\"job.started\"")); p++)
+                n++;
+        free(text);
+        return n;
+}
+
+/* SIGTERM to cordon run: job.cancelled, then job.finished with that verdict. */
+static void test_cancel_recorded(void **state)
+{
+        const char *const args[] = { "--", "/bin/sleep", "60", NULL };
+        char result[192];
+        size_t before = count_started();
+        json_t *recs;
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        snprintf(result, sizeof(result), "%s/cancel.json", base);
+        pid = harness_spawn(result, args);
+        for (int i = 0; i < 2000 && count_started() == before; i++)
+                usleep(10000);
+        assert_true(count_started() > before);
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        recs = records_of(harness_result_str(&r, "job"));
+        assert_int_equal(json_array_size(recs), 4);
+        assert_string_equal(event_of(recs, 2), "job.cancelled");
+        assert_string_equal(event_of(recs, 3), "job.finished");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 3), "verdict")),
+                            "cancelled");
+        json_decref(recs);
+        harness_run_free(&r);
 }
 
 /* A state directory cordon cannot use (a symlink): the job does not run. */
@@ -406,6 +450,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_event_recorded),
                 cmocka_unit_test(test_setup_error_recorded),
+                cmocka_unit_test(test_cancel_recorded),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
                 cmocka_unit_test(test_verify_catches_tampering),
