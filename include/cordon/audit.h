@@ -85,6 +85,16 @@ int cd_audit_open(const char *dir, const struct cd_audit_config *cfg, struct cd_
  */
 int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err);
 
+/*
+ * Append @n events (1 to CD_AUDIT_MAX_BATCH) as consecutive records with
+ * one write and one fsync: for events that happen together and are
+ * acknowledged together (cordon run: the job submitted and started). All
+ * or none are written. Otherwise as cd_audit_append().
+ */
+#define CD_AUDIT_MAX_BATCH 8
+int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const *ev, size_t n,
+                         struct cd_err *err);
+
 /* Close the handle. Accepts NULL. Returns NULL. */
 struct cd_audit *cd_audit_close(struct cd_audit *a);
 

@@ -352,9 +352,9 @@ static int append_line(char **buf, size_t *len, const char *line, size_t n)
 }
 
 /* The lines to write: an audit.rotated record first when audit.jsonl is new
- * after a rotation, then the event's. */
-static int format_records(const struct tail *t, const struct cd_audit_event *e, char **ret,
-                          size_t *ret_len, uint64_t *ret_seq, struct cd_err *err)
+ * after a rotation, then the events', each chained to the one before. */
+static int format_records(const struct tail *t, const struct cd_audit_event *const *ev, size_t n_ev,
+                          char **ret, size_t *ret_len, uint64_t *ret_seq, struct cd_err *err)
 {
         cleanup_free char *buf = NULL, *line = NULL;
         char prev[CD_AUDIT_HASH_HEX];
@@ -382,14 +382,19 @@ static int format_records(const struct tail *t, const struct cd_audit_event *e, 
                 free(TAKE_PTR(line));
                 seq++;
         }
-        r = audit_record_format(seq, prev, e, &line, &n, err);
-        if (r < 0)
-                return r;
-        if (append_line(&buf, &len, line, n) < 0)
-                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        for (size_t i = 0; i < n_ev; i++, seq++) {
+                r = audit_record_format(seq, prev, ev[i], &line, &n, err);
+                if (r < 0)
+                        return r;
+                if (append_line(&buf, &len, line, n) < 0)
+                        return cd_err_set(err, ENOMEM, "audit: out of memory");
+                if (cd_sha256_hex(line, n - 1, prev) < 0)
+                        return cd_err_set(err, EIO, "audit: SHA-256 failed");
+                free(TAKE_PTR(line));
+        }
         *ret = TAKE_PTR(buf);
         *ret_len = len;
-        *ret_seq = seq;
+        *ret_seq = seq - 1;
         return 0;
 }
 
@@ -421,7 +426,8 @@ static int write_durably(struct cd_audit *a, const char *buf, size_t len, uint64
         return 0;
 }
 
-static int append_locked(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err)
+static int append_locked(struct cd_audit *a, const struct cd_audit_event *const *ev, size_t n_ev,
+                         struct cd_err *err)
 {
         cleanup_free char *buf = NULL;
         struct tail t;
@@ -442,7 +448,7 @@ static int append_locked(struct cd_audit *a, const struct cd_audit_event *e, str
                                   "already wrote seq %" PRIu64 " (records removed?); refusing "
                                   "to append: run 'cordon audit verify'",
                                   t.last_seq, a->last_seq);
-        r = format_records(&t, e, &buf, &len, &seq, err);
+        r = format_records(&t, ev, n_ev, &buf, &len, &seq, err);
         if (r < 0)
                 return r;
         r = write_durably(a, buf, len, t.size, err);
@@ -454,12 +460,23 @@ static int append_locked(struct cd_audit *a, const struct cd_audit_event *e, str
 
 int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct cd_err *err)
 {
+        return cd_audit_append_many(a, &e, 1, err);
+}
+
+int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const *ev, size_t n,
+                         struct cd_err *err)
+{
         cleanup_close int lockfd = -1;
         int r;
 
-        r = audit_event_check(e, err);
-        if (r < 0)
-                return r;
+        if (n == 0 || n > CD_AUDIT_MAX_BATCH)
+                return cd_err_set(err, CD_E_INVALID, "audit: 1 to %d events at a time",
+                                  CD_AUDIT_MAX_BATCH);
+        for (size_t i = 0; i < n; i++) {
+                r = audit_event_check(ev[i], err);
+                if (r < 0)
+                        return r;
+        }
         /* Opened per append: flock(2) locks belong to the open file description,
          * which a forked child would otherwise share with its parent. */
         r = open_file(a->dirfd, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, &lockfd, err);
@@ -468,7 +485,7 @@ int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct c
         while (flock(lockfd, LOCK_EX) < 0)
                 if (errno != EINTR)
                         return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
-        r = append_locked(a, e, err);
+        r = append_locked(a, ev, n, err);
         /* close() releases the lock. */
         return r;
 }

@@ -34,58 +34,87 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
         return cd_audit_open(dir, NULL, &ra->log, err);
 }
 
-static int append(struct run_audit *ra, const char *event, const char *verdict, json_t *details,
-                  struct cd_err *err)
+/* Queue an event (taking @details); the next flush writes it. */
+static int queue(struct run_audit *ra, const char *event, const char *verdict, json_t *details,
+                 struct cd_err *err)
 {
-        const struct cd_audit_event e = {
-                .event = event,
-                .uid = ra->uid,
-                .role = "admin",
-                .job = ra->job,
-                .profile = ra->profile,
-                .verdict = verdict,
-                .details = details,
-        };
-
         if (!details)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
-        return cd_audit_append(ra->log, &e, err);
+        if (ra->n_queued >= RUN_AUDIT_QUEUE) {
+                json_decref(details);
+                return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
+        }
+        ra->queued[ra->n_queued++] = (struct run_audit_pending){ event, verdict, details };
+        return 0;
+}
+
+/* Write the queued events with one write and one fsync. On failure the
+ * last event's step is not taken (the job does not start, or its result is
+ * not given): it is dropped, and the others stay queued for the next flush. */
+static int flush(struct run_audit *ra, struct cd_err *err)
+{
+        struct cd_audit_event e[RUN_AUDIT_QUEUE];
+        const struct cd_audit_event *ev[RUN_AUDIT_QUEUE];
+        int r;
+
+        for (size_t i = 0; i < ra->n_queued; i++) {
+                e[i] = (struct cd_audit_event){
+                        .event = ra->queued[i].event,
+                        .uid = ra->uid,
+                        .role = "admin",
+                        .job = ra->job,
+                        .profile = ra->profile,
+                        .verdict = ra->queued[i].verdict,
+                        .details = ra->queued[i].details,
+                };
+                ev[i] = &e[i];
+        }
+        r = cd_audit_append_many(ra->log, ev, ra->n_queued, err);
+        if (r < 0) {
+                /* The step the last event records is not taken: drop it, keep
+                 * the others for the next flush (job.finished). */
+                json_decref(ra->queued[--ra->n_queued].details);
+                return r;
+        }
+        while (ra->n_queued > 0)
+                json_decref(ra->queued[--ra->n_queued].details);
+        return 0;
 }
 
 int run_audit_profile(struct run_audit *ra, const char *sha256, struct cd_err *err)
 {
-        cleanup_json json_t *d = json_pack("{s:i,s:[s]}", "count", 1, "sha256", sha256);
-
-        return append(ra, CD_AUDIT_PROFILES_LOADED, NULL, d, err);
+        return queue(ra, CD_AUDIT_PROFILES_LOADED, NULL,
+                     json_pack("{s:i,s:[s]}", "count", 1, "sha256", sha256), err);
 }
 
 int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,
                         size_t argc, struct cd_err *err)
 {
         const struct cd_limits *l = &plan->limits;
-        cleanup_json json_t *d = json_pack(
-                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "inputs", (json_int_t) n_inputs, "argc",
-                (json_int_t) argc, "memory_bytes", (json_int_t) l->memory_max_bytes, "cpu_millis",
-                (json_int_t) l->cpu_millis, "pids", (json_int_t) l->pids_max, "wall_ms",
-                (json_int_t) l->wall_timeout_ms, "cpu_time_ms", (json_int_t) l->cpu_time_ms,
-                "out_bytes", (json_int_t) l->out_size_bytes);
 
-        return append(ra, CD_AUDIT_JOB_SUBMITTED, NULL, d, err);
+        return queue(ra, CD_AUDIT_JOB_SUBMITTED, NULL,
+                     json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "inputs", (json_int_t) n_inputs,
+                               "argc", (json_int_t) argc, "memory_bytes",
+                               (json_int_t) l->memory_max_bytes, "cpu_millis",
+                               (json_int_t) l->cpu_millis, "pids", (json_int_t) l->pids_max,
+                               "wall_ms", (json_int_t) l->wall_timeout_ms, "cpu_time_ms",
+                               (json_int_t) l->cpu_time_ms, "out_bytes",
+                               (json_int_t) l->out_size_bytes),
+                     err);
 }
 
 int run_audit_started(void *data, uint32_t host_uid, struct cd_err *err)
 {
         struct run_audit *ra = data;
-        cleanup_json json_t *d = json_pack("{s:I}", "host_uid", (json_int_t) host_uid);
+        int r = queue(ra, CD_AUDIT_JOB_STARTED, NULL,
+                      json_pack("{s:I}", "host_uid", (json_int_t) host_uid), err);
 
-        return append(ra, CD_AUDIT_JOB_STARTED, NULL, d, err);
+        return r < 0 ? r : flush(ra, err);
 }
 
 int run_audit_cancelled(struct run_audit *ra, struct cd_err *err)
 {
-        cleanup_json json_t *d = json_pack("{s:s}", "by", "signal");
-
-        return append(ra, CD_AUDIT_JOB_CANCELLED, NULL, d, err);
+        return queue(ra, CD_AUDIT_JOB_CANCELLED, NULL, json_pack("{s:s}", "by", "signal"), err);
 }
 
 /* The taken artifacts' SHA-256s (never their names), and how many there were. */
@@ -125,11 +154,15 @@ int run_audit_finished(struct run_audit *ra, const struct cd_result *res, struct
                                    (json_int_t) (res->collected ? m->refused : 0),
                                    "artifact_sha256", hashes)
                        : NULL;
+        int r = queue(ra, CD_AUDIT_JOB_FINISHED, cd_verdict_to_string(res->verdict), TAKE_PTR(d),
+                      err);
 
-        return append(ra, CD_AUDIT_JOB_FINISHED, cd_verdict_to_string(res->verdict), d, err);
+        return r < 0 ? r : flush(ra, err);
 }
 
 void run_audit_close(struct run_audit *ra)
 {
+        while (ra->n_queued > 0)
+                json_decref(ra->queued[--ra->n_queued].details);
         ra->log = cd_audit_close(ra->log);
 }

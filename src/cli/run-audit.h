@@ -3,9 +3,10 @@
 
 /*
  * The audit records of one `cordon run` (docs/audit.md): profiles.loaded,
- * job.submitted, job.started and job.finished, each fsync'd before the step
- * it records goes ahead. Never the command, its arguments, input or entry
- * names, environment values or file contents: counts, sizes and hashes.
+ * job.submitted, job.started, job.cancelled and job.finished, each on disk
+ * before the step it records goes ahead. Never the command, its arguments,
+ * input or entry names, environment values or file contents: counts, sizes
+ * and hashes.
  */
 
 #include <stdint.h>
@@ -16,11 +17,29 @@
 
 #define CD_DEFAULT_STATE_DIR "/var/lib/cordon"
 
+#define RUN_AUDIT_QUEUE 4
+
+/* An event waiting for the next fsync (they are written in batches). */
+struct run_audit_pending {
+        const char *event;
+        const char *verdict;
+        json_t *details;
+};
+
+/*
+ * profiles.loaded and job.submitted are queued and written with job.started,
+ * in one fsync just before the job runs its first instruction (or with
+ * job.finished when it never started); job.cancelled goes with job.finished,
+ * before the result is given. The log itself is opened first, so a log that
+ * cannot be used refuses the job before anything is built.
+ */
 struct run_audit {
         struct cd_audit *log;
         char job[33]; /* random job id, hex */
         uint32_t uid; /* who ran cordon */
         const char *profile;
+        struct run_audit_pending queued[RUN_AUDIT_QUEUE];
+        size_t n_queued;
 };
 
 /* Open <state_dir>/audit (creating @state_dir 0700 when missing) and pick the job id. */

@@ -291,6 +291,52 @@ static void append_writes_a_chain(void **state)
         assert_int_equal(rep.last_seq, 6);
 }
 
+/* Several events in one append: consecutive seqs, each chained to the one
+ * before, one write; a bad event anywhere in the batch writes nothing. */
+static void append_many_chains_a_batch(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_event e[3] = {
+                { .event = CD_AUDIT_PROFILES_LOADED, .uid = 0 },
+                { .event = CD_AUDIT_JOB_SUBMITTED, .uid = 0, .job = "j1" },
+                { .event = CD_AUDIT_JOB_STARTED, .uid = 0, .job = "j1" },
+        };
+        const struct cd_audit_event *ev[3] = { &e[0], &e[1], &e[2] };
+        struct cd_err err = { 0 };
+        char hash[CD_AUDIT_HASH_HEX], want[96];
+        struct cd_audit_report rep;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 1);
+        assert_int_equal(cd_audit_append_many(f->a, ev, 3, &err), 0);
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 4);
+        for (size_t i = 1; i < 4; i++) {
+                (void) snprintf(want, sizeof(want), "{\"seq\":%zu,", i + 1);
+                assert_true(strncmp(l.v[i], want, strlen(want)) == 0);
+                sha_hex(l.v[i - 1], strlen(l.v[i - 1]), hash);
+                (void) snprintf(want, sizeof(want), "\"prev\":\"%s\"}", hash);
+                assert_string_equal(l.v[i] + strlen(l.v[i]) - strlen(want), want);
+        }
+        assert_non_null(strstr(l.v[3], "\"event\":\"job.started\""));
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 4);
+
+        /* A bad event in the middle: nothing of the batch is written. */
+        e[1].event = "Not An Event";
+        assert_int_equal(cd_audit_append_many(f->a, ev, 3, &err), -CD_E_INVALID);
+        assert_int_equal(cd_audit_append_many(f->a, ev, 0, &err), -CD_E_INVALID);
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 4);
+        /* And the next append continues the chain. */
+        append_n(f, 1);
+        rep = verify(f->log, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+}
+
 static void record_holds_exactly_what_was_given(void **state)
 {
         struct fixture *f = *state;
@@ -1180,6 +1226,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
                 T(append_writes_a_chain),
+                T(append_many_chains_a_batch),
                 T(record_holds_exactly_what_was_given),
                 T(open_makes_a_private_dir_and_append_only_file),
                 T(open_refuses_unsafe_places),
