@@ -109,9 +109,46 @@ static int suspicious_mounts(void)
         return n;
 }
 
+/* Parents left by a test run that was killed before its teardown (a ctest
+ * timeout): "cordon-test-<pid>" whose process is gone, with any empty job
+ * cgroup below it. A killed run's jobs died with their supervisor. */
+static void sweep_dead_parents(void)
+{
+        bool is_v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+        size_t count = is_v2 ? 1 : sizeof(hierarchies_v1) / sizeof(hierarchies_v1[0]);
+
+        for (size_t i = 0; i < count; i++) {
+                char path[512];
+                DIR *d;
+                struct dirent *de;
+
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", is_v2 ? "" : hierarchies_v1[i]);
+                d = opendir(path);
+                while (d && (de = readdir(d))) {
+                        char proc[64], sub[800];
+                        int pid;
+
+                        if (sscanf(de->d_name, "cordon-test-%d", &pid) != 1 || pid <= 0)
+                                continue;
+                        snprintf(proc, sizeof(proc), "/proc/%d", pid);
+                        if (access(proc, F_OK) == 0)
+                                continue;
+                        for (int slot = 0; slot < 1024; slot++) {
+                                snprintf(sub, sizeof(sub), "%s/%s/slot-%d", path, de->d_name, slot);
+                                (void) rmdir(sub);
+                        }
+                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        (void) rmdir(sub);
+                }
+                if (d)
+                        closedir(d);
+        }
+}
+
 int harness_setup(void **state)
 {
         (void) state;
+        sweep_dead_parents();
         snprintf(run_dir, sizeof(run_dir), "/run/cordon-test-%d", (int) getpid());
         snprintf(cg_parent, sizeof(cg_parent), "cordon-test-%d", (int) getpid());
         snprintf(result_path, sizeof(result_path), "%s.result.json", run_dir);
