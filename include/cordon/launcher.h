@@ -53,9 +53,10 @@ struct cd_launch_io {
                                     * eventfd); -1: none */
         bool collect;              /* copy /out into out_dir_fd when the job is over */
         int out_dir_fd;            /* an empty directory (when collect) */
-        /* Called once the sandbox is built, before the job runs one instruction
-         * of its own (e.g. to write the audit record that it started). A
-         * negative return stops the job: setup_error, with @err. NULL: none. */
+        /* Called while the child builds the sandbox, before the job runs one
+         * instruction of its own (e.g. to write the audit record that it
+         * starts). A negative return stops the job: setup_error, with @err.
+         * The sandbox may still fail after it returns. NULL: none. */
         int (*before_start)(void *data, uint32_t host_uid, struct cd_err *err);
         void *before_start_data;
 };

@@ -64,12 +64,17 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         r = cd_userns_setup_parent(job->plan, job->child.pid, job->slot.uid, job->slot.gid, err);
         if (r < 0)
                 return r;
+        /* 'm': the maps are written, build the sandbox; meanwhile the caller
+         * records the start (an fsync), and 'g' lets the job run. */
+        r = cd_clone_release(&job->child, 'm', err);
+        if (r < 0)
+                return r;
         if (job->io->before_start) {
                 r = job->io->before_start(job->io->before_start_data, job->slot.uid, err);
                 if (r < 0)
                         return r;
         }
-        return cd_clone_release(&job->child, 'm', err);
+        return cd_clone_release(&job->child, 'g', err);
 }
 
 /* After a parent-side failure, the child may have failed first and said

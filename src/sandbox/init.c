@@ -329,5 +329,11 @@ void cd_sandbox_child(const struct cd_sandbox *sb)
                 report(sb->msg_fd, CD_MSG_SETUP_FAILED, 0, &err);
                 _exit(1);
         }
+        /* The supervisor records that the job starts (audit log) while the
+         * sandbox was being built: nothing of the job runs before 'g'. */
+        if (wait_go(sb->go_fd, 'g', &err) < 0) {
+                report(sb->msg_fd, CD_MSG_SETUP_FAILED, 0, &err);
+                _exit(1);
+        }
         run_init(sb);
 }
