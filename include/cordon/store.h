@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The job store of cordond: one SQLite database (WAL, synchronous=FULL) at
+ * <state_dir>/jobs.db holding every job and its state transitions. A call
+ * that changes a job returns only once the change is durable: a 201 or a
+ * state the API reports is never lost to a crash.
+ *
+ * Files of a job (inputs, stdout, stderr, artifacts) live beside it under
+ * <state_dir>/jobs/<id>/ and are owned by store/jobfiles.c (jobfiles.h).
+ *
+ * Thread-safe: one connection guarded by a mutex inside; SQLite's own
+ * serialisation is not relied on. Rows are returned as copies the caller
+ * frees with cd_job_row_clear().
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cordon/err.h"
+
+#define CD_JOB_ID_LEN 32 /* hex characters of a job id (128 random bits) */
+
+enum cd_job_state {
+        CD_JOB_QUEUED,
+        CD_JOB_RUNNING,
+        CD_JOB_FINISHED,
+        _CD_JOB_STATE_MAX,
+};
+
+/* "queued", "running", "finished"; NULL for an invalid value. */
+const char *cd_job_state_to_string(enum cd_job_state s);
+/* Parse a state name. Returns 0 or -EINVAL. */
+int cd_job_state_from_string(const char *s, enum cd_job_state *ret);
+
+/* One job as stored. Strings are owned by the row (NULL when not set). */
+struct cd_job_row {
+        int64_t seq;                /* insertion order, assigned by the store; > 0 */
+        char id[CD_JOB_ID_LEN + 1]; /* lowercase hex */
+        uint32_t owner_uid;         /* the peer uid that submitted it */
+        char *profile;              /* profile name */
+        enum cd_job_state state;
+        char *verdict;      /* finished only: "ok", "failed", ..., see result.h */
+        char *reason;       /* finished only, optional: "supervisor_restart", ... */
+        int64_t created_ms; /* Unix time in milliseconds */
+        int64_t started_ms; /* 0 until running */
+        int64_t finished_ms;
+        char *request_json; /* the validated request (JSON text), as the API stored it */
+        char *labels_json;  /* JSON object of string labels, "{}" when none */
+        char *result_json;  /* finished only: the result (JSON text), NULL otherwise */
+};
+
+/* Free the strings of @row and zero it. Accepts a zeroed row. */
+void cd_job_row_clear(struct cd_job_row *row);
+/* Clear and free an array of @n rows. Accepts NULL. */
+void cd_job_rows_free(struct cd_job_row *rows, size_t n);
+
+struct cd_store;
+
+/*
+ * Open (creating when missing) the database <@state_dir_fd>/jobs.db,
+ * mode 0600, refusing a symlink or anything but a regular file there.
+ * Sets WAL and synchronous=FULL, creates or checks the schema (a newer
+ * schema version than this build knows is refused with a message).
+ * Returns 0 and the store, or -errno with @err: -ELOOP (jobs.db, or a
+ * directory on its path, is a symlink), -EINVAL (jobs.db or its -wal, -shm
+ * or -journal is not a regular file), -EPERM (not owned by the caller, or
+ * hard-linked), -ENOTSUP (a newer or foreign schema, or no WAL), -EIO
+ * (not a database). @state_dir_fd may be O_PATH; it is not kept.
+ */
+int cd_store_open(int state_dir_fd, struct cd_store **ret, struct cd_err *err);
+/* Close; accepts NULL; returns NULL. */
+struct cd_store *cd_store_close(struct cd_store *s);
+
+/*
+ * Insert a new job in state "queued": @row's id, owner_uid, profile,
+ * created_ms, request_json and labels_json are used (labels NULL: "{}");
+ * row->seq is set on return. Durable when it returns 0. -EEXIST if the id
+ * is taken; -EINVAL for an id that is not CD_JOB_ID_LEN lowercase hex, no
+ * profile or request, or labels/request that are not JSON (labels: an
+ * object). Any failure stores nothing. Errors of every call below:
+ * -ENOSPC (disk full), -EBUSY (another process held the database for
+ * busy_timeout, 5 s), -ENOMEM, -EIO (anything else SQLite reports).
+ */
+int cd_store_insert(struct cd_store *s, struct cd_job_row *row, struct cd_err *err);
+
+/* The job @id into *@ret (cleared first: *@ret must be zeroed or hold a
+ * row). -ENOENT when there is none, also for a malformed id. */
+int cd_store_get(struct cd_store *s, const char *id, struct cd_job_row *ret, struct cd_err *err);
+
+/* queued -> running. -ENOENT when there is no such job, -ESTALE when it is not queued. */
+int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
+                         struct cd_err *err);
+
+/*
+ * queued or running -> finished, with @verdict, @reason (NULL: none) and
+ * @result_json (NULL: none). -ENOENT when there is none, -ESTALE when the
+ * job is already finished (the first verdict stays).
+ */
+int cd_store_set_finished(struct cd_store *s, const char *id, const char *verdict,
+                          const char *reason, const char *result_json, int64_t finished_ms,
+                          struct cd_err *err);
+
+/* Remove the job and its transitions. -ENOENT when there is none. */
+int cd_store_delete(struct cd_store *s, const char *id, struct cd_err *err);
+
+/* What cd_store_list() returns. Zero values mean "any". */
+struct cd_store_filter {
+        bool by_owner;
+        uint32_t owner_uid;
+        bool by_state;
+        enum cd_job_state state;
+        const char *label_key; /* with label_value: labels_json has key == value;
+                                * a key outside [a-z0-9_.-]{1,64} is -EINVAL */
+        const char *label_value;
+        int64_t before_seq; /* only jobs with seq < before_seq (paging); 0: from the newest */
+        size_t limit;       /* at most this many; 0: 100 */
+};
+
+/* Jobs matching @f, newest (highest seq) first. *@ret is NULL when none. */
+int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
+                  size_t *n, struct cd_err *err);
+
+/* Every queued job, oldest first (restart: they run again in order). */
+int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                         struct cd_err *err);
+
+/*
+ * Restart recovery: every job still "running" becomes finished with
+ * verdict "failed" and reason "supervisor_restart", at @now_ms. Returns
+ * their ids (caller frees with cd_job_rows_free) so that the caller can
+ * audit each and clean its files.
+ */
+int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **ret, size_t *n,
+                          struct cd_err *err);
+
+/* Finished jobs with finished_ms < @before_ms (retention), oldest first, at most @limit
+ * (0: 100). */
+int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
+                          struct cd_job_row **ret, size_t *n, struct cd_err *err);
+
+/* Number of jobs in each state (metrics, health). */
+int cd_store_count_states(struct cd_store *s, uint64_t counts[_CD_JOB_STATE_MAX],
+                          struct cd_err *err);
