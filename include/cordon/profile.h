@@ -105,6 +105,15 @@ int cd_profile_plan(const struct cd_profile *p, const struct cd_request *req, st
 int cd_profile_plan_or_host(const struct cd_profile *p, const struct cd_request *req,
                             struct cd_plan **ret, struct cd_err *err);
 
+/*
+ * The "limits" object of an API request, in the units of docs/profiles.md:
+ * each key a limit name, each value a number or a string with a unit.
+ * Fills the fields of @l that are given and sets their bits in *@ret_set.
+ * Returns 0, or -errno with @err as "<source>: limits.<key>: <problem>".
+ */
+int cd_request_parse_limits(struct json_t *obj, const char *source, struct cd_limits *l,
+                            uint32_t *ret_set, struct cd_err *err);
+
 /* Named seccomp additions a profile may ask for (docs/seccomp.md). The
  * syscalls each one allows, NULL-terminated; NULL for an unknown name. */
 const char *const *cd_seccomp_addition(const char *name);

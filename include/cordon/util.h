@@ -34,6 +34,9 @@ int cd_parse_millicpus(const char *s, uint64_t *ret);
 /* Monotonic clock in milliseconds / nanoseconds. */
 uint64_t cd_now_ms(void);
 uint64_t cd_now_ns(void);
+/* Wall-clock time (CLOCK_REALTIME) in milliseconds since the epoch: for
+ * timestamps that are stored or shown, never for intervals. */
+uint64_t cd_wall_ms(void);
 
 /*
  * Write @data to @name relative to @dirfd (a cgroup or /proc file): opened

@@ -296,3 +296,11 @@ int cd_random_hex(char *buf, size_t nbytes)
         buf[2 * nbytes] = '\0';
         return 0;
 }
+
+uint64_t cd_wall_ms(void)
+{
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000ULL + (uint64_t) ts.tv_nsec / 1000000ULL;
+}

@@ -207,3 +207,12 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
                                  &rules->max_name_bytes);
         return r;
 }
+
+int cd_request_parse_limits(json_t *obj, const char *source, struct cd_limits *l, uint32_t *ret_set,
+                            struct cd_err *err)
+{
+        struct pctx c = { .source = source, .err = err };
+
+        *ret_set = 0;
+        return parse_limit_set(&c, obj, "limits", l, ret_set);
+}

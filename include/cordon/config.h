@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * cordond's configuration: one JSON file (default /etc/cordon/cordond.json),
+ * every field optional with the default documented in docs/operations.md.
+ * Unknown keys and bad values are refused with a message naming the field.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cordon/cgroup.h"
+#include "cordon/err.h"
+
+#define CD_DEFAULT_CONFIG "/etc/cordon/cordond.json"
+#define CD_DEFAULT_SOCKET "/run/cordon/cordon.sock"
+
+/* Who gets a role: peers whose uid is listed, or whose gid or a
+ * supplementary group is one of the groups. */
+struct cd_role_members {
+        uid_t *uids;
+        size_t n_uids;
+        gid_t *gids; /* resolved from names at load */
+        size_t n_gids;
+};
+
+struct cd_config {
+        char *socket_path;
+        mode_t socket_mode;
+        bool socket_group_set;
+        gid_t socket_group;
+        char *state_dir;
+        char *profiles_dir;
+        char *images_dir;
+        struct cd_cgroup_config cgroup; /* .parent points into this struct's own string */
+        char *cgroup_parent;
+        uint32_t uid_base, uid_count;
+        /* queue */
+        unsigned int slots;
+        unsigned int max_queued;
+        unsigned int max_queued_per_client;
+        unsigned int rate_per_second; /* requests per client; burst = 2x */
+        /* request bounds */
+        unsigned int max_connections;
+        unsigned int connection_timeout_s; /* idle time before a connection is cut */
+        unsigned int request_timeout_s;    /* whole request, upload included */
+        size_t max_url_bytes;
+        size_t max_header_bytes;
+        uint64_t max_body_bytes;
+        unsigned int max_inputs;
+        uint64_t max_input_bytes;
+        size_t max_json_bytes;
+        uint64_t output_max_bytes; /* stdout and stderr each */
+        /* lifetime */
+        uint64_t retention_ms;      /* finished jobs are deleted after this */
+        uint64_t shutdown_grace_ms; /* SIGTERM: running jobs get this long */
+        struct cd_role_members admins;
+        struct cd_role_members submitters;
+};
+
+/* The defaults, as if an empty file were loaded. Returns 0 or -ENOMEM. */
+int cd_config_defaults(struct cd_config *c, struct cd_err *err);
+
+/*
+ * Load @path over the defaults. @path NULL: CD_DEFAULT_CONFIG if it exists,
+ * else the defaults. Returns 0, or -errno with @err as "<path>: <field>:
+ * <problem>". On failure @c is left cleared.
+ */
+int cd_config_load(const char *path, struct cd_config *c, struct cd_err *err);
+
+/* The same from text (tests). */
+int cd_config_parse(const char *text, size_t len, const char *source, struct cd_config *c,
+                    struct cd_err *err);
+
+void cd_config_clear(struct cd_config *c);

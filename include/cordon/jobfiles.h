@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The files of cordond's jobs under <state_dir>/jobs/<id>/: inputs/ (what
+ * the client uploaded), stdout, stderr, artifacts/ (what the collector
+ * took) and manifest.json. Only cordond (root) writes there; directories
+ * are 0700, files 0600, everything is created and opened without
+ * following a symlink. An upload is staged in <id>.partial/ and renamed
+ * into place only once complete and fsync'd.
+ */
+
+#include <stdbool.h>
+
+#include "cordon/err.h"
+
+struct cd_jobfiles {
+        int state_fd; /* <state_dir> */
+        int jobs_fd;  /* <state_dir>/jobs */
+};
+
+/* Open (creating, mode 0700, last component only) @state_dir and its jobs/.
+ * @state_dir must not be a symlink, must be owned by root and not writable
+ * by group or others. Returns 0 or -errno with @err. */
+int cd_jobfiles_open(const char *state_dir, struct cd_jobfiles *ret, struct cd_err *err);
+void cd_jobfiles_close(struct cd_jobfiles *jf);
+
+/* Create jobs/<id>.partial/ and its inputs/; returns both fds. */
+int cd_jobfiles_stage(const struct cd_jobfiles *jf, const char *id, int *ret_dir_fd,
+                      int *ret_inputs_fd, struct cd_err *err);
+
+/* fsync the staged tree, rename it to jobs/<id> and fsync jobs/. */
+int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd, int inputs_fd,
+                       struct cd_err *err);
+
+/* Open jobs/<id> (a directory, no symlink). Returns the fd or -errno. */
+int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id);
+
+/* Remove jobs/<id> and jobs/<id>.partial with everything in them, never
+ * following a symlink. Missing is not an error. Returns 0 or -errno. */
+int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_err *err);
+
+/* Startup: remove every jobs/ entry that is a *.partial (an upload cut
+ * short by a crash) or whose id @known() does not know (a job deleted
+ * while its files were being removed). Returns the number removed. */
+int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id, void *data),
+                      void *data, struct cd_err *err);
+
+/* True if @id is CD_JOB_ID_LEN lowercase hex digits. */
+bool cd_job_id_is_valid(const char *id);

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * What cordond's parts share: configuration, store, job files, queue,
+ * launcher, audit log, profiles and metrics. Built by daemon/main.c and
+ * passed by pointer; no globals. Every member is safe to use from any
+ * thread through the functions below (or is read-only after start).
+ */
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cordon/audit.h"
+#include "cordon/config.h"
+#include "cordon/jobfiles.h"
+#include "cordon/launcher.h"
+#include "cordon/profile.h"
+#include "cordon/queue.h"
+#include "cordon/result.h"
+#include "cordon/store.h"
+
+enum cd_role { CD_ROLE_NONE, CD_ROLE_SUBMITTER, CD_ROLE_ADMIN };
+
+/* "none", "submitter", "admin". */
+const char *cd_role_to_string(enum cd_role r);
+
+/* The peer of one connection, from SO_PEERCRED and SO_PEERGROUPS. */
+struct cd_peer {
+        uint32_t uid;
+        uint32_t gid;
+        enum cd_role role;
+};
+
+#define CD_METRIC_BUCKETS 12
+
+struct cd_histogram {
+        uint64_t counts[CD_METRIC_BUCKETS + 1]; /* last: +Inf */
+        double sum;
+        uint64_t n;
+};
+
+#define CD_MAX_REFUSAL_CODES 40
+
+struct cd_metrics {
+        pthread_mutex_t lock;
+        uint64_t jobs[_CD_VERDICT_MAX];
+        struct cd_histogram launch; /* seconds from start to the job's first instruction */
+        struct cd_histogram run;    /* seconds from start to the verdict */
+        const char *refused_codes[CD_MAX_REFUSAL_CODES];
+        uint64_t refused[CD_MAX_REFUSAL_CODES];
+};
+
+struct cd_rate {
+        uint32_t uid;
+        double tokens;
+        uint64_t at_ms;
+};
+
+#define CD_RATE_SLOTS 256
+
+struct cd_service {
+        const struct cd_config *cfg;
+        struct cd_store *store;
+        struct cd_jobfiles files;
+        struct cd_queue *queue;
+        struct cd_launcher *launcher;
+        const char *cgroup_mode;
+        atomic_bool stopping;
+        pthread_mutex_t audit_lock;
+        struct cd_audit *audit;
+        pthread_rwlock_t profiles_lock;
+        struct cd_profile_set profiles;
+        char profiles_sha256[CD_AUDIT_HASH_HEX];
+        struct cd_metrics metrics;
+        pthread_mutex_t rate_lock;
+        struct cd_rate rates[CD_RATE_SLOTS];
+};
+
+/* A job request: the `job` part of POST /v1/jobs, plus (as stored) the
+ * names of its inputs. */
+struct cd_jobspec {
+        char *profile;
+        char *entry;    /* NULL: none */
+        char **inputs;  /* file names in inputs/, NULL-terminated; NULL: none */
+        json_t *limits; /* object, may be empty */
+        json_t *labels; /* object of strings, may be empty */
+};
+
+#define CD_JOB_MAX_LABELS      16
+#define CD_JOB_MAX_LABEL_VALUE 256
+#define CD_JOB_MAX_JSON_DEPTH  8
+
+/*
+ * Parse and check @text: strict keys, types, labels, entry name, limits
+ * syntax; "inputs" only when @stored. Returns 0, or -CD_E_INVALID with a
+ * message that never repeats request content.
+ */
+int cd_jobspec_parse(const char *text, size_t len, bool stored, struct cd_jobspec *ret,
+                     struct cd_err *err);
+void cd_jobspec_clear(struct cd_jobspec *spec);
+/* @spec with its inputs, as stored (caller frees). NULL on ENOMEM. */
+char *cd_jobspec_dump(const struct cd_jobspec *spec);
+/* True if @name may be an input file name (one safe path component). */
+bool cd_input_name_is_valid(const char *name);
+
+/*
+ * The plan of @spec under the current profiles, with inputs read from the
+ * directory @inputs_dir (a path under the state directory). -ENOENT: no
+ * such profile; CD_E_UNSUPPORTED: the host lacks what it needs;
+ * CD_E_INVALID: limits above the maximum, bad entry.
+ */
+int cd_jobspec_plan(struct cd_service *s, const struct cd_jobspec *spec, const char *inputs_dir,
+                    struct cd_plan **ret, struct cd_err *err);
+
+/* Append @n events (1..CD_AUDIT_MAX_BATCH) under the service's audit lock. */
+int cd_service_audit(struct cd_service *s, const struct cd_audit_event *const *ev, size_t n,
+                     struct cd_err *err);
+
+/* One event with the given fields (details may be NULL; it is taken). */
+int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_peer *peer,
+                      const char *job, const char *profile, const char *verdict, json_t *details,
+                      struct cd_err *err);
+
+/* Load the profiles directory; on success swap it in and audit
+ * profiles.loaded; on failure keep the old set. */
+int cd_service_load_profiles(struct cd_service *s, struct cd_err *err);
+
+/* Token bucket per uid: rate_per_second, burst twice that. False: over. */
+bool cd_service_rate_ok(struct cd_service *s, uint32_t uid);
+
+void cd_metrics_init(struct cd_metrics *m);
+void cd_metrics_job(struct cd_metrics *m, enum cd_verdict v, double launch_s, double run_s);
+void cd_metrics_refused(struct cd_metrics *m, const char *code);
+/* The Prometheus text (0.0.4) of @s; caller frees. NULL on ENOMEM. */
+char *cd_metrics_render(struct cd_service *s);
+
+/* The queue's callback: run job @id (cd_queue_run_fn with @data = service). */
+void cd_service_run_job(void *data, const char *id, int cancel_fd);
+
+/* Restart recovery: fail jobs left running, requeue queued ones in order,
+ * remove partial uploads and orphaned files. Returns 0 or -errno. */
+int cd_service_recover(struct cd_service *s, struct cd_err *err);
+
+/* Delete finished jobs older than the retention time; audited. */
+void cd_service_expire(struct cd_service *s);
+
+/* Delete job @row: files, then the row; audit job.deleted by @peer
+ * (NULL: cordond itself, for retention). Returns 0 or -errno. */
+int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
+                          const struct cd_peer *peer, struct cd_err *err);
+
+/* Finish a job that never ran (cancelled while queued) with @verdict. */
+int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
+                            const char *reason, const struct cd_peer *peer, struct cd_err *err);

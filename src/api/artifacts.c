@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a job left: its stdout and stderr, the manifest, one artifact, all
+ * of them as a tar (docs/api.md). Files are opened beneath the job's
+ * directory without following anything, and served no further than the
+ * size the collector recorded.
+ */
+#define _GNU_SOURCE
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cordon/api.h"
+#include "cordon/cleanup.h"
+#include "cordon/log.h"
+
+#define TAR_CHUNK (64U << 10)
+
+static int open_beneath(int dir, const char *path)
+{
+        struct open_how how = {
+                .flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+                           RESOLVE_NO_XDEV,
+        };
+        int fd = (int) syscall(SYS_openat2, dir, path, &how, sizeof(how));
+
+        return fd < 0 ? -errno : fd;
+}
+
+/* A regular file of @dir opened for reading, with its size. */
+static int open_regular_st(int dir, const char *path, struct stat *ret)
+{
+        int fd = open_beneath(dir, path);
+
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, ret) < 0 || !S_ISREG(ret->st_mode)) {
+                (void) cd_close(fd);
+                return -EINVAL;
+        }
+        return fd;
+}
+
+static int open_regular(int dir, const char *path, uint64_t *ret_size)
+{
+        struct stat st;
+        int fd = open_regular_st(dir, path, &st);
+
+        if (fd >= 0)
+                *ret_size = (uint64_t) st.st_size;
+        return fd;
+}
+
+static void output(const struct cd_api_request *req, struct cd_api_response *resp, const char *name)
+{
+        struct cd_job_row row = { 0 };
+        cleanup_close int dir = -1;
+        json_t *result;
+        char key[32];
+        bool truncated = false;
+        uint64_t size = 0;
+        int fd;
+
+        if (cd_api_load_job(req, &row, resp) < 0)
+                return;
+        (void) snprintf(key, sizeof(key), "%s_truncated", name);
+        result = row.result_json ? json_loads(row.result_json, 0, NULL) : NULL;
+        truncated = json_is_true(json_object_get(json_object_get(result, "output"), key));
+        json_decref(result);
+        dir = cd_jobfiles_open_job(&req->svc->files, row.id);
+        fd = dir >= 0 ? open_regular(dir, name, &size) : -ENOENT;
+        /* The job writes no more than the cap; a running job's file grows. */
+        if (size >= req->svc->cfg->output_max_bytes) {
+                size = req->svc->cfg->output_max_bytes;
+                truncated = true;
+        }
+        cd_job_row_clear(&row);
+        resp->status = 200;
+        resp->content_type = "application/octet-stream";
+        if (fd >= 0) {
+                resp->fd = fd;
+                resp->fd_size = size;
+        } else {
+                resp->text = strdup("");
+        }
+        cd_api_header(resp, "Cordon-Truncated", "%s", truncated ? "true" : "false");
+}
+
+void api_jobs_stdout(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        output(req, resp, "stdout");
+}
+
+void api_jobs_stderr(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        output(req, resp, "stderr");
+}
+
+/* The manifest of a finished job (an empty one when nothing was collected). */
+static json_t *manifest_of(const struct cd_api_request *req, struct cd_job_row *row,
+                           struct cd_api_response *resp)
+{
+        json_t *result, *m;
+
+        if (cd_api_load_job(req, row, resp) < 0)
+                return NULL;
+        if (row->state != CD_JOB_FINISHED) {
+                cd_api_problem(resp, 409, "job_not_finished", "the job has not finished yet");
+                return NULL;
+        }
+        result = row->result_json ? json_loads(row->result_json, 0, NULL) : NULL;
+        m = json_object_get(result, "artifacts");
+        m = json_is_array(m) ? json_incref(m) : json_array();
+        json_decref(result);
+        return m;
+}
+
+void api_artifacts_list(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        json_t *m = manifest_of(req, &row, resp);
+
+        if (m)
+                cd_api_json(resp, 200, json_pack("{s:s, s:o}", "job", row.id, "artifacts", m));
+        cd_job_row_clear(&row);
+}
+
+static json_t *find_taken(json_t *manifest, const char *path)
+{
+        json_t *e;
+        size_t i;
+
+        json_array_foreach(manifest, i, e)
+        {
+                const char *p = json_string_value(json_object_get(e, "path"));
+
+                if (p && !strcmp(p, path) && json_object_get(e, "sha256"))
+                        return e;
+        }
+        return NULL;
+}
+
+static int open_artifact(const struct cd_api_request *req, const struct cd_job_row *row,
+                         const char *path, uint64_t *ret_size)
+{
+        cleanup_close int dir = cd_jobfiles_open_job(&req->svc->files, row->id);
+        cleanup_close int art = -1;
+
+        if (dir < 0)
+                return dir;
+        art = open_beneath(dir, "artifacts");
+        if (art < 0)
+                return art;
+        return open_regular(art, path, ret_size);
+}
+
+static void audit_read(const struct cd_api_request *req, const struct cd_job_row *row,
+                       json_t *details)
+{
+        struct cd_err err = { 0 };
+
+        if (cd_service_audit1(req->svc, CD_AUDIT_ARTIFACT_READ, req->peer, row->id, row->profile,
+                              NULL, details, &err) < 0)
+                cd_log_err(CD_LOG_WARN, row->id, &err);
+}
+
+static void serve_artifact(const struct cd_api_request *req, const struct cd_job_row *row,
+                           json_t *e, struct cd_api_response *resp)
+{
+        const char *sha = json_string_value(json_object_get(e, "sha256"));
+        const char *type = json_string_value(json_object_get(e, "type"));
+        uint64_t want = (uint64_t) json_integer_value(json_object_get(e, "size")), size = 0;
+        int fd = open_artifact(req, row, req->rest, &size);
+
+        if (fd < 0 || size < want) {
+                (void) cd_close(fd);
+                cd_api_problem(resp, 500, "internal", "the artifact is not readable");
+                return;
+        }
+        audit_read(req, row, json_pack("{s:s, s:I}", "sha256", sha, "bytes", (json_int_t) want));
+        resp->status = 200;
+        resp->fd = fd;
+        resp->fd_size = want;
+        /* Types are libmagic's words ("text/html"); ours, not the job's. */
+        resp->content_type = NULL;
+        cd_api_header(resp, "Content-Type", "%s",
+                      type && *type ? type : "application/octet-stream");
+        cd_api_header(resp, "ETag", "\"%s\"", sha);
+        cd_api_header(resp, "Content-Disposition", "attachment");
+        cd_api_header(resp, "X-Content-Type-Options", "nosniff");
+        cd_api_header(resp, "Content-Security-Policy", "sandbox");
+}
+
+void api_artifacts_get(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        json_t *m = manifest_of(req, &row, resp);
+        json_t *e = m && req->rest ? find_taken(m, req->rest) : NULL;
+
+        if (m && !e)
+                cd_api_problem(resp, 404, "artifact_not_found", "no such artifact in the manifest");
+        else if (e)
+                serve_artifact(req, &row, e, resp);
+        json_decref(m);
+        cd_job_row_clear(&row);
+}
+
+/* The tar writer: a thread feeding a pipe the HTTP layer streams out. */
+struct tar_job {
+        int art_fd;
+        int pipe_fd;
+        json_t *manifest;
+};
+
+static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, json_t *e)
+{
+        const char *path = json_string_value(json_object_get(e, "path"));
+        uint64_t want = (uint64_t) json_integer_value(json_object_get(e, "size"));
+        struct stat st;
+        cleanup_close int fd = open_regular_st(art_fd, path, &st);
+        char *buf;
+        int r = 0;
+
+        if (fd < 0 || (uint64_t) st.st_size < want)
+                return -EIO;
+        archive_entry_clear(ae);
+        archive_entry_set_pathname(ae, path);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0644);
+        archive_entry_set_size(ae, (la_int64_t) want);
+        archive_entry_set_mtime(ae, st.st_mtim.tv_sec, 0);
+        if (archive_write_header(a, ae) != ARCHIVE_OK)
+                return -EIO;
+        buf = malloc(TAR_CHUNK);
+        for (uint64_t done = 0; buf && r == 0 && done < want;) {
+                size_t n = want - done < TAR_CHUNK ? (size_t) (want - done) : TAR_CHUNK;
+                ssize_t got = read(fd, buf, n);
+
+                if (got <= 0 || archive_write_data(a, buf, (size_t) got) != got)
+                        r = -EIO;
+                done += got > 0 ? (uint64_t) got : 0;
+        }
+        free(buf);
+        return buf ? r : -ENOMEM;
+}
+
+static void *tar_writer(void *arg)
+{
+        struct tar_job *t = arg;
+        struct archive *a = archive_write_new();
+        struct archive_entry *ae = archive_entry_new();
+        json_t *e;
+        size_t i;
+
+        if (a && ae && archive_write_set_format_pax_restricted(a) == ARCHIVE_OK &&
+            archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK &&
+            archive_write_open_fd(a, t->pipe_fd) == ARCHIVE_OK) {
+                json_array_foreach(t->manifest, i, e)
+                {
+                        /* A failure (the client went away: EPIPE) ends the archive
+                         * short; the reader sees a truncated tar, never a wrong one. */
+                        if (json_object_get(e, "sha256") && tar_entry(a, ae, t->art_fd, e) < 0)
+                                break;
+                }
+                (void) archive_write_close(a);
+        }
+        archive_entry_free(ae);
+        archive_write_free(a);
+        (void) cd_close(t->pipe_fd);
+        (void) cd_close(t->art_fd);
+        json_decref(t->manifest);
+        free(t);
+        return NULL;
+}
+
+static int start_tar(int art_fd, json_t *manifest, int *ret_pipe)
+{
+        struct tar_job *t = calloc(1, sizeof(*t));
+        pthread_attr_t attr;
+        pthread_t th;
+        int p[2], r;
+
+        if (!t || pipe2(p, O_CLOEXEC) < 0) {
+                free(t);
+                return -errno;
+        }
+        *t = (struct tar_job){ .art_fd = art_fd,
+                               .pipe_fd = p[1],
+                               .manifest = json_incref(manifest) };
+        (void) pthread_attr_init(&attr);
+        (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = -pthread_create(&th, &attr, tar_writer, t);
+        (void) pthread_attr_destroy(&attr);
+        if (r < 0) {
+                json_decref(t->manifest);
+                free(t);
+                (void) cd_close(p[0]);
+                (void) cd_close(p[1]);
+                return r;
+        }
+        *ret_pipe = p[0];
+        return 0;
+}
+
+static json_t *tar_details(json_t *m)
+{
+        json_int_t files = 0, bytes = 0;
+        json_t *e;
+        size_t i;
+
+        json_array_foreach(m, i, e) if (json_object_get(e, "sha256"))
+        {
+                files++;
+                bytes += json_integer_value(json_object_get(e, "size"));
+        }
+        return json_pack("{s:b, s:I, s:I}", "archive", 1, "files", files, "bytes", bytes);
+}
+
+void api_artifacts_tar(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        json_t *m = manifest_of(req, &row, resp);
+        cleanup_close int dir = -1;
+        int art, pipe_fd = -1, r;
+
+        if (!m) {
+                cd_job_row_clear(&row);
+                return;
+        }
+        dir = cd_jobfiles_open_job(&req->svc->files, row.id);
+        art = dir >= 0 ? open_beneath(dir, "artifacts") : dir;
+        r = art >= 0 ? start_tar(art, m, &pipe_fd) : art;
+        if (r < 0) {
+                (void) cd_close(art);
+                cd_api_problem(resp, 500, "internal", "cannot read the artifacts");
+        } else {
+                audit_read(req, &row, tar_details(m));
+                resp->status = 200;
+                resp->content_type = "application/x-tar";
+                resp->pipe_fd = pipe_fd;
+                cd_api_header(resp, "Content-Disposition", "attachment; filename=\"%s.tar\"",
+                              row.id);
+                cd_api_header(resp, "X-Content-Type-Options", "nosniff");
+        }
+        json_decref(m);
+        cd_job_row_clear(&row);
+}

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: MIT */
+/* /v1/jobs: submit, read, list, cancel, delete (docs/api.md). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cordon/api.h"
+#include "cordon/cleanup.h"
+#include "cordon/log.h"
+#include "cordon/util.h"
+
+#define MAX_WAIT_S 60
+
+static json_t *time_json(int64_t ms)
+{
+        struct tm tm;
+        time_t t = (time_t) (ms / 1000);
+        char buf[64];
+
+        if (ms <= 0 || !gmtime_r(&t, &tm))
+                return json_null();
+        (void) snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                        (int) (ms % 1000));
+        return json_string(buf);
+}
+
+static json_t *links(const char *id)
+{
+        char base[64];
+
+        (void) snprintf(base, sizeof(base), "/v1/jobs/%s", id);
+        return json_pack("{s:s, s:s+, s:s+, s:s+, s:s+, s:s+}", "self", base, "stdout", base,
+                         "/stdout", "stderr", base, "/stderr", "artifacts", base, "/artifacts",
+                         "artifacts_tar", base, "/artifacts.tar", "cancel", base, "/cancel");
+}
+
+static json_t *parsed(const char *text)
+{
+        json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+        return j ? j : json_null();
+}
+
+json_t *cd_api_job_json(struct cd_service *svc, const struct cd_job_row *row)
+{
+        size_t pos = row->state == CD_JOB_QUEUED ? cd_queue_position(svc->queue, row->id) : 0;
+        json_t *labels = parsed(row->labels_json);
+
+        if (!json_is_object(labels)) {
+                json_decref(labels);
+                labels = json_object();
+        }
+        return json_pack("{s:s, s:I, s:s, s:s, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                         "id", row->id, "owner_uid", (json_int_t) row->owner_uid, "profile",
+                         row->profile, "state", cd_job_state_to_string(row->state), "verdict",
+                         row->verdict, "reason", row->reason, "created", time_json(row->created_ms),
+                         "started", time_json(row->started_ms), "finished",
+                         time_json(row->finished_ms), "labels", labels, "queue_position",
+                         pos ? json_integer((json_int_t) pos) : json_null(), "result",
+                         parsed(row->result_json), "links", links(row->id));
+}
+
+int cd_api_load_job(const struct cd_api_request *req, struct cd_job_row *row,
+                    struct cd_api_response *resp)
+{
+        struct cd_err err = { 0 };
+        int r;
+
+        if (!cd_job_id_is_valid(req->id)) {
+                cd_api_problem(resp, 404, "job_not_found", "no such job");
+                return -ENOENT;
+        }
+        r = cd_store_get(req->svc->store, req->id, row, &err);
+        if (r == 0 && req->peer->role != CD_ROLE_ADMIN && row->owner_uid != req->peer->uid) {
+                cd_job_row_clear(row);
+                r = -ENOENT; /* someone else's job does not exist for this peer */
+        }
+        if (r == -ENOENT)
+                cd_api_problem(resp, 404, "job_not_found", "no such job");
+        else if (r < 0)
+                cd_api_problem(resp, 500, "internal", "the job store failed");
+        return r;
+}
+
+/* Map a plan error to its problem. */
+static void plan_problem(struct cd_api_response *resp, int r, const struct cd_err *err)
+{
+        if (r == -ENOENT)
+                cd_api_problem(resp, 400, "unknown_profile", "no such profile");
+        else if (err->code == CD_E_UNSUPPORTED)
+                cd_api_problem(resp, 400, "profile_unavailable", "%s", err->msg);
+        else if (strstr(err->msg, "profile's maximum"))
+                cd_api_problem(resp, 400, "limit_exceeded", "%s", err->msg);
+        else if (err->code == CD_E_INVALID)
+                cd_api_problem(resp, 400, "invalid_request", "%s", err->msg);
+        else
+                cd_api_problem(resp, 500, "internal", "cannot check the request");
+}
+
+static void queue_problem(struct cd_api_response *resp, int r)
+{
+        if (r == -ENOSPC) {
+                cd_api_problem(resp, 429, "queue_full", "the queue is full; retry later");
+                cd_api_header(resp, "Retry-After", "5");
+        } else if (r == -EDQUOT) {
+                cd_api_problem(resp, 429, "client_queue_full",
+                               "you have the most queued jobs allowed; retry when one has started");
+                cd_api_header(resp, "Retry-After", "5");
+        } else if (r == -ESHUTDOWN) {
+                cd_api_problem(resp, 503, "shutting_down", "cordond is stopping");
+        } else {
+                cd_api_problem(resp, 500, "internal", "cannot queue the job");
+        }
+}
+
+/* Parse and check the job against the profiles, with its staged inputs. */
+static int check_spec(const struct cd_api_request *req, struct cd_jobspec *spec,
+                      struct cd_api_response *resp)
+{
+        struct cd_upload *u = req->upload;
+        cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
+        cleanup_free char *dir = NULL;
+        struct cd_err err = { 0 };
+        int r;
+
+        r = cd_jobspec_parse(u->json, u->json_len, false, spec, &err);
+        if (r < 0) {
+                cd_api_problem(resp, 400,
+                               strncmp(err.msg, "job: ", 5) ? "invalid_request" : "invalid_json",
+                               "%s", err.msg);
+                return r;
+        }
+        spec->inputs = cd_strv_copy(u->names ? u->names : (char *[]){ NULL });
+        if (!spec->inputs ||
+            asprintf(&dir, "%s/jobs/%s.partial/inputs", req->svc->cfg->state_dir, u->id) < 0) {
+                cd_api_problem(resp, 500, "internal", "out of memory");
+                return -ENOMEM;
+        }
+        r = cd_jobspec_plan(req->svc, spec, dir, &plan, &err);
+        if (r < 0)
+                plan_problem(resp, r, &err);
+        return r;
+}
+
+/* Inputs on disk, row in the store, record in the log: then it may run. */
+static int store_job(const struct cd_api_request *req, const struct cd_jobspec *spec,
+                     struct cd_job_row *row, struct cd_api_response *resp)
+{
+        struct cd_service *svc = req->svc;
+        struct cd_upload *u = req->upload;
+        struct cd_err err = { 0 };
+        int r;
+
+        memcpy(row->id, u->id, sizeof(row->id));
+        row->owner_uid = req->peer->uid;
+        row->profile = strdup(spec->profile);
+        row->created_ms = (int64_t) cd_wall_ms();
+        row->request_json = cd_jobspec_dump(spec);
+        row->labels_json = json_dumps(spec->labels, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!row->profile || !row->request_json || !row->labels_json)
+                r = cd_err_set(&err, ENOMEM, "out of memory");
+        else
+                r = cd_jobfiles_commit(&svc->files, u->id, u->dir_fd, u->inputs_fd, &err);
+        if (r == 0)
+                r = cd_store_insert(svc->store, row, &err);
+        if (r == 0) {
+                r = cd_service_audit1(
+                        svc, CD_AUDIT_JOB_SUBMITTED, req->peer, row->id, row->profile, NULL,
+                        json_pack("{s:I, s:I}", "inputs", (json_int_t) u->n_inputs, "labels",
+                                  (json_int_t) json_object_size(spec->labels)),
+                        &err);
+                if (r < 0)
+                        (void) cd_store_delete(svc->store, row->id, &(struct cd_err){ 0 });
+        }
+        if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, row->id, &err);
+                cd_api_problem(resp, 500, "internal", "cannot store the job%s",
+                               err.code == ENOSPC ? ": no space left" : "");
+        }
+        return r;
+}
+
+void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_upload *u = req->upload;
+        struct cd_jobspec spec = { 0 };
+        struct cd_job_row row = { 0 };
+        int r;
+
+        if (cd_upload_finish(u) < 0) {
+                cd_api_problem(resp, u->status, u->code, "%s", u->detail);
+                return;
+        }
+        r = check_spec(req, &spec, resp);
+        if (r == 0) {
+                r = cd_queue_check(req->svc->queue, req->peer->uid);
+                if (r < 0)
+                        queue_problem(resp, r);
+        }
+        if (r == 0)
+                r = store_job(req, &spec, &row, resp);
+        if (r == 0) {
+                r = cd_queue_push(req->svc->queue, row.id, row.owner_uid, false);
+                /* Lost a race for the last place: it was stored and recorded,
+                 * so it is deleted (and that recorded too), never half kept. */
+                if (r < 0) {
+                        (void) cd_service_delete_job(req->svc, &row, req->peer,
+                                                     &(struct cd_err){ 0 });
+                        queue_problem(resp, r);
+                } else {
+                        u->committed = true;
+                }
+        }
+        if (r == 0) {
+                cd_log_info(row.id, "msg=\"job submitted\" uid=%u profile=%s inputs=%u",
+                            row.owner_uid, row.profile, u->n_inputs);
+                cd_api_json(resp, 201,
+                            json_pack("{s:s, s:s, s:o}", "id", row.id, "state", "queued", "links",
+                                      links(row.id)));
+                cd_api_header(resp, "Location", "/v1/jobs/%s", row.id);
+        }
+        cd_jobspec_clear(&spec);
+        cd_job_row_clear(&row);
+}
+
+static int wait_seconds(const struct cd_api_request *req, unsigned int *ret,
+                        struct cd_api_response *resp)
+{
+        const char *w = req->query(req->conn, "wait");
+        uint64_t v = 0;
+
+        if (w && (cd_parse_u64(w, &v) < 0 || v > MAX_WAIT_S)) {
+                cd_api_problem(resp, 400, "bad_request", "wait: seconds from 0 to %d", MAX_WAIT_S);
+                return -EINVAL;
+        }
+        *ret = (unsigned int) v;
+        return 0;
+}
+
+void api_jobs_get(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        uint64_t deadline, gen;
+        unsigned int wait_s;
+
+        if (wait_seconds(req, &wait_s, resp) < 0)
+                return;
+        deadline = cd_now_ms() + wait_s * 1000ULL;
+        for (;;) {
+                gen = cd_queue_generation(req->svc->queue);
+                if (cd_api_load_job(req, &row, resp) < 0)
+                        return;
+                if (row.state == CD_JOB_FINISHED || cd_now_ms() >= deadline ||
+                    atomic_load(&req->svc->stopping))
+                        break;
+                cd_job_row_clear(&row);
+                (void) cd_queue_wait(req->svc->queue, gen, deadline - cd_now_ms());
+        }
+        cd_api_json(resp, 200, cd_api_job_json(req->svc, &row));
+        cd_job_row_clear(&row);
+}
+
+static int list_filter(const struct cd_api_request *req, struct cd_store_filter *f,
+                       struct cd_api_response *resp)
+{
+        const char *state = req->query(req->conn, "state"), *label = req->query(req->conn, "label");
+        const char *limit = req->query(req->conn, "limit"),
+                   *before = req->query(req->conn, "before");
+        const char *owner = req->query(req->conn, "owner");
+        uint64_t v;
+
+        *f = (struct cd_store_filter){ .limit = 50 };
+        if (req->peer->role != CD_ROLE_ADMIN) {
+                f->by_owner = true;
+                f->owner_uid = req->peer->uid;
+        } else if (owner) {
+                if (cd_parse_u64(owner, &v) < 0 || v > UINT32_MAX)
+                        goto bad;
+                f->by_owner = true;
+                f->owner_uid = (uint32_t) v;
+        }
+        if (state && cd_job_state_from_string(state, &f->state) < 0)
+                goto bad;
+        f->by_state = state != NULL;
+        if (limit && (cd_parse_u64(limit, &v) < 0 || v < 1 || v > 500))
+                goto bad;
+        if (limit)
+                f->limit = v;
+        if (before && (cd_parse_u64(before, &v) < 0 || v > INT64_MAX))
+                goto bad;
+        f->before_seq = before ? (int64_t) v : 0;
+        return 0;
+bad:
+        cd_api_problem(resp, 400, "bad_request",
+                       "query: state=queued|running|finished, label=KEY=VALUE, limit=1..500, "
+                       "before=CURSOR, owner=UID (admin)");
+        (void) label;
+        return -EINVAL;
+}
+
+void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        const char *label = req->query(req->conn, "label");
+        cleanup_free char *key = label ? strdup(label) : NULL;
+        struct cd_job_row *rows = NULL;
+        struct cd_store_filter f;
+        struct cd_err err = { 0 };
+        json_t *jobs, *next;
+        size_t n = 0;
+
+        if (list_filter(req, &f, resp) < 0)
+                return;
+        if (label) {
+                char *eq = key ? strchr(key, '=') : NULL;
+
+                if (!eq || eq == key) {
+                        cd_api_problem(resp, 400, "bad_request", "label: expected KEY=VALUE");
+                        return;
+                }
+                *eq = '\0';
+                f.label_key = key;
+                f.label_value = eq + 1;
+        }
+        if (cd_store_list(req->svc->store, &f, &rows, &n, &err) < 0) {
+                if (err.code == EINVAL)
+                        cd_api_problem(resp, 400, "bad_request", "label: keys are [a-z0-9_.-]");
+                else
+                        cd_api_problem(resp, 500, "internal", "the job store failed");
+                return;
+        }
+        jobs = json_array();
+        for (size_t i = 0; jobs && i < n; i++)
+                if (json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
+                        jobs = (json_decref(jobs), NULL);
+        next = n == f.limit && n > 0 ? json_sprintf("%lld", (long long) rows[n - 1].seq)
+                                     : json_null();
+        cd_job_rows_free(rows, n);
+        cd_api_json(resp, 200, jobs ? json_pack("{s:o, s:o}", "jobs", jobs, "next", next) : NULL);
+}
+
+/* Cancel @row if it has not finished. Returns 0, or -EALREADY when it has. */
+static int cancel(const struct cd_api_request *req, const struct cd_job_row *row)
+{
+        struct cd_service *svc = req->svc;
+        struct cd_err err = { 0 };
+        int r;
+
+        if (row->state == CD_JOB_FINISHED)
+                return -EALREADY;
+        r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, row->id, row->profile, NULL,
+                              json_pack("{s:s}", "by", "request"), &err);
+        if (r < 0)
+                return r;
+        r = cd_queue_cancel(svc->queue, row->id);
+        /* Queued (or queued in the store but not yet taken): it never runs. */
+        if (r == 1 || (r == 0 && row->state == CD_JOB_QUEUED)) {
+                r = cd_service_finish_unrun(svc, row, "cancelled", NULL, req->peer, &err);
+                cd_queue_notify(svc->queue);
+                if (r == -ESTALE)
+                        r = 0; /* it finished meanwhile */
+        } else {
+                r = 0;
+        }
+        return r;
+}
+
+void api_jobs_cancel(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        int r;
+
+        if (cd_api_load_job(req, &row, resp) < 0)
+                return;
+        r = cancel(req, &row);
+        cd_job_row_clear(&row);
+        if (r == -EALREADY) {
+                cd_api_problem(resp, 409, "job_finished", "the job has already finished");
+                return;
+        }
+        if (r < 0 || cd_api_load_job(req, &row, resp) < 0) {
+                if (r < 0)
+                        cd_api_problem(resp, 500, "internal", "cannot cancel the job");
+                return;
+        }
+        cd_api_json(resp, 202, cd_api_job_json(req->svc, &row));
+        cd_job_row_clear(&row);
+}
+
+/* After a cancel: wait for a running job's worker to record its verdict. */
+static int wait_finished(const struct cd_api_request *req, struct cd_job_row *row,
+                         struct cd_api_response *resp)
+{
+        uint64_t deadline = cd_now_ms() + 60000;
+
+        while (row->state != CD_JOB_FINISHED) {
+                uint64_t gen = cd_queue_generation(req->svc->queue);
+
+                if (cd_now_ms() >= deadline) {
+                        cd_api_problem(resp, 409, "job_not_finished",
+                                       "the job did not stop in time; retry the delete");
+                        return -ETIMEDOUT;
+                }
+                cd_job_row_clear(row);
+                if (cd_api_load_job(req, row, resp) < 0)
+                        return -ENOENT;
+                if (row->state != CD_JOB_FINISHED)
+                        (void) cd_queue_wait(req->svc->queue, gen, 1000);
+        }
+        return 0;
+}
+
+void api_jobs_delete(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_job_row row = { 0 };
+        struct cd_err err = { 0 };
+        int r;
+
+        if (cd_api_load_job(req, &row, resp) < 0)
+                return;
+        r = cancel(req, &row);
+        if (r < 0 && r != -EALREADY) {
+                cd_api_problem(resp, 500, "internal", "cannot cancel the job");
+        } else if (wait_finished(req, &row, resp) == 0) {
+                if (cd_service_delete_job(req->svc, &row, req->peer, &err) < 0) {
+                        cd_log_err(CD_LOG_ERROR, row.id, &err);
+                        cd_api_problem(resp, 500, "internal", "cannot delete the job");
+                } else {
+                        cd_log_info(row.id, "msg=\"job deleted\" uid=%u", req->peer->uid);
+                        resp->status = 204;
+                }
+        }
+        cd_job_row_clear(&row);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The body of POST /v1/jobs, part by part (api.h): the `job` JSON into
+ * memory (bounded), each file part into jobs/<id>.partial/inputs/<name>,
+ * created exclusively and never through a symlink. Nothing is kept unless
+ * the job is committed: a failed or cut upload removes its directory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cordon/api.h"
+#include "cordon/cleanup.h"
+#include "cordon/util.h"
+
+static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (u->status)
+                return -1;
+        u->status = status;
+        u->code = code;
+        va_start(ap, fmt);
+        (void) vsnprintf(u->detail, sizeof(u->detail), fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+int cd_upload_begin(struct cd_upload *u, struct cd_service *svc)
+{
+        *u = (struct cd_upload){ .svc = svc, .dir_fd = -1, .inputs_fd = -1, .file_fd = -1 };
+        if (cd_random_hex(u->id, CD_JOB_ID_LEN / 2) < 0)
+                return -EIO;
+        return 0;
+}
+
+/* The staging directory, made when the first file arrives. */
+static int stage(struct cd_upload *u)
+{
+        struct cd_err err = { 0 };
+
+        if (u->dir_fd >= 0)
+                return 0;
+        if (cd_jobfiles_stage(&u->svc->files, u->id, &u->dir_fd, &u->inputs_fd, &err) < 0)
+                return fail(u, 500, "internal", "cannot store the inputs (%s)",
+                            err.code == ENOSPC ? "no space left" : "state directory");
+        return 0;
+}
+
+static int close_file(struct cd_upload *u)
+{
+        int fd = u->file_fd;
+
+        if (fd < 0)
+                return 0;
+        u->file_fd = -1;
+        if (fsync(fd) < 0) {
+                (void) cd_close(fd);
+                return fail(u, 500, "internal", "cannot store an input (%s)",
+                            errno == ENOSPC ? "no space left" : "write error");
+        }
+        return close(fd) < 0 ? fail(u, 500, "internal", "cannot store an input") : 0;
+}
+
+static int open_file(struct cd_upload *u, const char *filename)
+{
+        const struct cd_config *cfg = u->svc->cfg;
+
+        if (close_file(u) < 0 || stage(u) < 0)
+                return -1;
+        if (u->n_inputs >= cfg->max_inputs)
+                return fail(u, 413, "too_many_inputs", "at most %u input files", cfg->max_inputs);
+        if (!cd_input_name_is_valid(filename))
+                return fail(u, 400, "bad_input_name",
+                            "input %u: a file name must be one path component of valid UTF-8, "
+                            "without control characters, a leading '-' or '.'",
+                            u->n_inputs + 1);
+        u->file_fd = openat(u->inputs_fd, filename,
+                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (u->file_fd < 0 && errno == EEXIST)
+                return fail(u, 400, "duplicate_input", "input %u: a second file of that name",
+                            u->n_inputs + 1);
+        if (u->file_fd < 0)
+                return fail(u, 500, "internal", "cannot store an input");
+        if (cd_strv_push(&u->names, filename) < 0)
+                return fail(u, 500, "internal", "out of memory");
+        u->n_inputs++;
+        u->file_bytes = 0;
+        return 0;
+}
+
+static int file_data(struct cd_upload *u, const char *data, size_t size)
+{
+        int r;
+
+        if (u->file_bytes + size > u->svc->cfg->max_input_bytes)
+                return fail(u, 413, "input_too_large", "input %u: over %llu bytes", u->n_inputs,
+                            (unsigned long long) u->svc->cfg->max_input_bytes);
+        r = cd_write_all(u->file_fd, data, size);
+        if (r < 0)
+                return fail(u, 500, "internal", "cannot store an input (%s)",
+                            r == -ENOSPC ? "no space left" : "write error");
+        u->file_bytes += size;
+        return 0;
+}
+
+static int json_data(struct cd_upload *u, const char *data, size_t size)
+{
+        char *n;
+
+        if (u->json_len + size > u->svc->cfg->max_json_bytes)
+                return fail(u, 413, "json_too_large", "the job part is over %zu bytes",
+                            u->svc->cfg->max_json_bytes);
+        n = realloc(u->json, u->json_len + size + 1);
+        if (!n)
+                return fail(u, 500, "internal", "out of memory");
+        u->json = n;
+        memcpy(u->json + u->json_len, data, size);
+        u->json_len += size;
+        u->json[u->json_len] = '\0';
+        return 0;
+}
+
+/* A new part begins at offset 0; MHD may announce it with an empty chunk
+ * first, which must not count as a part of its own. */
+static int new_part(struct cd_upload *u, const char *field, const char *filename)
+{
+        if (filename) {
+                u->in_json = false;
+                return open_file(u, filename);
+        }
+        if (close_file(u) < 0)
+                return -1;
+        if (!field || strcmp(field, "job") != 0)
+                return fail(u, 400, "bad_request",
+                            "unexpected form field: only `job` and file parts are accepted");
+        if (u->json)
+                return fail(u, 400, "bad_request", "more than one `job` part");
+        u->in_json = true;
+        u->json = strdup("");
+        return u->json ? 0 : fail(u, 500, "internal", "out of memory");
+}
+
+int cd_upload_data(struct cd_upload *u, const char *field, const char *filename, const char *data,
+                   uint64_t off, size_t size)
+{
+        bool same_empty = off == 0 && ((filename && u->file_fd >= 0 && u->file_bytes == 0) ||
+                                       (!filename && u->in_json && u->json_len == 0));
+
+        if (u->status)
+                return -1;
+        if (off == 0 && !same_empty && new_part(u, field, filename) < 0)
+                return -1;
+        if (size == 0)
+                return 0;
+        if (filename)
+                return u->file_fd >= 0 ? file_data(u, data, size) : -1;
+        return u->in_json ? json_data(u, data, size) : -1;
+}
+
+int cd_upload_finish(struct cd_upload *u)
+{
+        if (u->status)
+                return -1;
+        if (close_file(u) < 0)
+                return -1;
+        if (!u->json)
+                return fail(u, 400, "bad_request", "no `job` part");
+        return stage(u);
+}
+
+void cd_upload_clear(struct cd_upload *u)
+{
+        struct cd_err err;
+
+        (void) cd_close(u->file_fd);
+        (void) cd_close(u->inputs_fd);
+        (void) cd_close(u->dir_fd);
+        if (!u->committed && u->svc && u->id[0])
+                (void) cd_jobfiles_remove(&u->svc->files, u->id, &err);
+        free(u->json);
+        cd_strv_free(u->names);
+        *u = (struct cd_upload){ .dir_fd = -1, .inputs_fd = -1, .file_fd = -1 };
+}

@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+/* cordond.json (config.h, docs/operations.md). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/config.h"
+#include "cordon/launcher.h"
+#include "cordon/profile.h"
+#include "cordon/util.h"
+
+#define MAX_CONFIG_BYTES (1U << 20)
+
+struct cctx {
+        const char *source;
+        struct cd_err *err;
+};
+
+static int fail(struct cctx *c, const char *field, const char *problem)
+{
+        return cd_err_set(c->err, CD_E_INVALID, "%s: %s: %s", c->source, field, problem);
+}
+
+int cd_config_defaults(struct cd_config *c, struct cd_err *err)
+{
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+        *c = (struct cd_config){
+                .socket_path = strdup(CD_DEFAULT_SOCKET),
+                .socket_mode = 0660,
+                .state_dir = strdup("/var/lib/cordon"),
+                .profiles_dir = strdup(CD_DEFAULT_PROFILES_DIR),
+                .images_dir = strdup(CD_DEFAULT_IMAGES_DIR),
+                .cgroup_parent = strdup("cordon"),
+                .slots = n > 0 ? (unsigned int) n : 1,
+                .max_queued = 256,
+                .max_queued_per_client = 64,
+                .rate_per_second = 50,
+                .max_connections = 64,
+                .connection_timeout_s = 30,
+                .request_timeout_s = 300,
+                .max_url_bytes = 2048,
+                .max_header_bytes = 16384,
+                .max_body_bytes = 256ULL << 20,
+                .max_inputs = 64,
+                .max_input_bytes = 128ULL << 20,
+                .max_json_bytes = 65536,
+                .output_max_bytes = 16ULL << 20,
+                .retention_ms = 7ULL * 24 * 3600 * 1000,
+                .shutdown_grace_ms = 30000,
+        };
+        c->admins.uids = calloc(1, sizeof(uid_t)); /* root */
+        c->admins.n_uids = 1;
+        if (!c->socket_path || !c->state_dir || !c->profiles_dir || !c->images_dir ||
+            !c->cgroup_parent || !c->admins.uids) {
+                cd_config_clear(c);
+                return cd_err_set(err, ENOMEM, "config: out of memory");
+        }
+        c->cgroup.parent = c->cgroup_parent;
+        return 0;
+}
+
+static void members_clear(struct cd_role_members *m)
+{
+        free(m->uids);
+        free(m->gids);
+        *m = (struct cd_role_members){ 0 };
+}
+
+void cd_config_clear(struct cd_config *c)
+{
+        free(c->socket_path);
+        free(c->state_dir);
+        free(c->profiles_dir);
+        free(c->images_dir);
+        free(c->cgroup_parent);
+        members_clear(&c->admins);
+        members_clear(&c->submitters);
+        *c = (struct cd_config){ 0 };
+}
+
+static int set_path(struct cctx *c, json_t *v, const char *field, char **dst)
+{
+        char *s;
+
+        if (!json_is_string(v))
+                return fail(c, field, "expected a string");
+        if (!cd_path_is_clean_absolute(json_string_value(v)))
+                return fail(c, field, "expected a clean absolute path");
+        s = strdup(json_string_value(v));
+        if (!s)
+                return cd_err_set(c->err, ENOMEM, "config: out of memory");
+        free(*dst);
+        *dst = s;
+        return 0;
+}
+
+/* A number in the base unit, or a string with a unit parsed by @parse. */
+static int get_u64(struct cctx *c, json_t *v, const char *field,
+                   int (*parse)(const char *, uint64_t *), uint64_t min, uint64_t max,
+                   uint64_t *ret)
+{
+        uint64_t x;
+
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+                x = (uint64_t) json_integer_value(v);
+        else if (json_is_string(v) && parse(json_string_value(v), &x) == 0)
+                ;
+        else
+                return fail(c, field, "expected a non-negative number or a value with a unit");
+        if (x < min || x > max)
+                return fail(c, field, "out of range");
+        *ret = x;
+        return 0;
+}
+
+static int get_uint(struct cctx *c, json_t *v, const char *field, unsigned int min,
+                    unsigned int max, unsigned int *ret)
+{
+        uint64_t x;
+        int r = get_u64(c, v, field, cd_parse_u64, min, max, &x);
+
+        if (r == 0)
+                *ret = (unsigned int) x;
+        return r;
+}
+
+static int get_size(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
+                    uint64_t *ret)
+{
+        return get_u64(c, v, field, cd_parse_size, min, max, ret);
+}
+
+static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
+                     size_t *ret)
+{
+        uint64_t x;
+        int r = get_size(c, v, field, min, max, &x);
+
+        if (r == 0)
+                *ret = (size_t) x;
+        return r;
+}
+
+static int get_ms(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
+                  uint64_t *ret)
+{
+        return get_u64(c, v, field, cd_parse_duration_ms, min, max, ret);
+}
+
+static int get_secs(struct cctx *c, json_t *v, const char *field, unsigned int *ret)
+{
+        uint64_t ms;
+        int r = get_ms(c, v, field, 1000, 24ULL * 3600 * 1000, &ms);
+
+        if (r == 0)
+                *ret = (unsigned int) (ms / 1000);
+        return r;
+}
+
+static int get_mode(struct cctx *c, json_t *v, const char *field, mode_t *ret)
+{
+        const char *s = json_string_value(v);
+        uint64_t m = 0;
+
+        if (!s || strlen(s) < 3 || strlen(s) > 4 || strspn(s, "01234567") != strlen(s))
+                return fail(c, field, "expected an octal mode as a string, e.g. \"0660\"");
+        for (; *s; s++)
+                m = m * 8 + (uint64_t) (*s - '0');
+        if (m & ~0660ULL)
+                return fail(c, field, "only owner and group may have access (at most 0660)");
+        *ret = (mode_t) m;
+        return 0;
+}
+
+static int group_id(struct cctx *c, json_t *v, const char *field, gid_t *ret)
+{
+        struct group gr, *res = NULL;
+        char buf[4096];
+
+        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+            json_integer_value(v) < (json_int_t) UINT32_MAX) {
+                *ret = (gid_t) json_integer_value(v);
+                return 0;
+        }
+        if (!json_is_string(v))
+                return fail(c, field, "expected a group name or number");
+        if (getgrnam_r(json_string_value(v), &gr, buf, sizeof(buf), &res) != 0 || !res)
+                return fail(c, field, "no such group");
+        *ret = res->gr_gid;
+        return 0;
+}
+
+static int get_members(struct cctx *c, json_t *v, const char *field, struct cd_role_members *m)
+{
+        json_t *uids = NULL, *groups = NULL, *x;
+        json_error_t je;
+        size_t i;
+
+        if (json_unpack_ex(v, &je, JSON_STRICT, "{s?o, s?o}", "uids", &uids, "groups", &groups) < 0)
+                return fail(c, field, "expected {\"uids\": [...], \"groups\": [...]} only");
+        members_clear(m);
+        if ((uids && !json_is_array(uids)) || (groups && !json_is_array(groups)))
+                return fail(c, field, "uids and groups must be arrays");
+        m->uids = calloc(json_array_size(uids) + 1, sizeof(uid_t));
+        m->gids = calloc(json_array_size(groups) + 1, sizeof(gid_t));
+        if (!m->uids || !m->gids)
+                return cd_err_set(c->err, ENOMEM, "config: out of memory");
+        json_array_foreach(uids, i, x)
+        {
+                if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                    json_integer_value(x) >= (json_int_t) UINT32_MAX)
+                        return fail(c, field, "uids: expected numbers");
+                m->uids[m->n_uids++] = (uid_t) json_integer_value(x);
+        }
+        json_array_foreach(groups, i, x)
+        {
+                int r = group_id(c, x, field, &m->gids[m->n_gids]);
+
+                if (r < 0)
+                        return r;
+                m->n_gids++;
+        }
+        return 0;
+}
+
+static int parse_cgroup(struct cctx *c, json_t *v, struct cd_config *cfg)
+{
+        const char *mode = NULL, *parent = NULL;
+        json_error_t je;
+
+        if (json_unpack_ex(v, &je, JSON_STRICT, "{s?s, s?s}", "mode", &mode, "parent", &parent) < 0)
+                return fail(c, "cgroup",
+                            "expected {\"mode\": \"auto|v1|v2\", \"parent\": \"...\"}");
+        if (mode && cd_cgroup_mode_from_string(mode, &cfg->cgroup.mode) < 0)
+                return fail(c, "cgroup.mode", "expected auto, v1 or v2");
+        if (parent) {
+                char *p = strdup(parent);
+
+                if (!p)
+                        return cd_err_set(c->err, ENOMEM, "config: out of memory");
+                if (!*p || p[0] == '/' || strstr(p, "..") || strstr(p, "//")) {
+                        free(p);
+                        return fail(c, "cgroup.parent", "expected a relative cgroup path");
+                }
+                free(cfg->cgroup_parent);
+                cfg->cgroup_parent = p;
+                cfg->cgroup.parent = p;
+        }
+        return 0;
+}
+
+/* One top-level key. Returns 0, -errno, or 1 for an unknown key. */
+static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config *cfg)
+{
+        uint64_t x;
+        int r;
+
+        if (!strcmp(k, "socket"))
+                return set_path(c, v, k, &cfg->socket_path);
+        if (!strcmp(k, "socket_mode"))
+                return get_mode(c, v, k, &cfg->socket_mode);
+        if (!strcmp(k, "socket_group")) {
+                cfg->socket_group_set = true;
+                return group_id(c, v, k, &cfg->socket_group);
+        }
+        if (!strcmp(k, "state_dir"))
+                return set_path(c, v, k, &cfg->state_dir);
+        if (!strcmp(k, "profiles_dir"))
+                return set_path(c, v, k, &cfg->profiles_dir);
+        if (!strcmp(k, "images_dir"))
+                return set_path(c, v, k, &cfg->images_dir);
+        if (!strcmp(k, "cgroup"))
+                return parse_cgroup(c, v, cfg);
+        if (!strcmp(k, "uid_base")) {
+                r = get_u64(c, v, k, cd_parse_u64, 65536, UINT32_MAX - 65536, &x);
+                cfg->uid_base = (uint32_t) x;
+                return r;
+        }
+        if (!strcmp(k, "uid_count")) {
+                r = get_u64(c, v, k, cd_parse_u64, 1, 65536, &x);
+                cfg->uid_count = (uint32_t) x;
+                return r;
+        }
+        if (!strcmp(k, "slots"))
+                return get_uint(c, v, k, 1, 1024, &cfg->slots);
+        if (!strcmp(k, "max_queued"))
+                return get_uint(c, v, k, 1, 100000, &cfg->max_queued);
+        if (!strcmp(k, "max_queued_per_client"))
+                return get_uint(c, v, k, 1, 100000, &cfg->max_queued_per_client);
+        if (!strcmp(k, "rate_per_second"))
+                return get_uint(c, v, k, 1, 100000, &cfg->rate_per_second);
+        if (!strcmp(k, "max_connections"))
+                return get_uint(c, v, k, 1, 4096, &cfg->max_connections);
+        if (!strcmp(k, "connection_timeout"))
+                return get_secs(c, v, k, &cfg->connection_timeout_s);
+        if (!strcmp(k, "request_timeout"))
+                return get_secs(c, v, k, &cfg->request_timeout_s);
+        if (!strcmp(k, "max_url"))
+                return get_zsize(c, v, k, 256, 65536, &cfg->max_url_bytes);
+        if (!strcmp(k, "max_header"))
+                return get_zsize(c, v, k, 4096, 1 << 20, &cfg->max_header_bytes);
+        if (!strcmp(k, "max_body"))
+                return get_size(c, v, k, 4096, CD_MAX_FS_BYTES, &cfg->max_body_bytes);
+        if (!strcmp(k, "max_inputs"))
+                return get_uint(c, v, k, 0, 10000, &cfg->max_inputs);
+        if (!strcmp(k, "max_input"))
+                return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->max_input_bytes);
+        if (!strcmp(k, "max_json"))
+                return get_zsize(c, v, k, 256, 1 << 20, &cfg->max_json_bytes);
+        if (!strcmp(k, "output_max"))
+                return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->output_max_bytes);
+        if (!strcmp(k, "retention"))
+                return get_ms(c, v, k, 1000, 3650ULL * 24 * 3600 * 1000, &cfg->retention_ms);
+        if (!strcmp(k, "shutdown_grace"))
+                return get_ms(c, v, k, 0, 24ULL * 3600 * 1000, &cfg->shutdown_grace_ms);
+        if (!strcmp(k, "admins"))
+                return get_members(c, v, k, &cfg->admins);
+        if (!strcmp(k, "submitters"))
+                return get_members(c, v, k, &cfg->submitters);
+        return 1;
+}
+
+int cd_config_parse(const char *text, size_t len, const char *source, struct cd_config *c,
+                    struct cd_err *err)
+{
+        struct cctx ctx = { .source = source, .err = err };
+        json_t *root, *v;
+        json_error_t je;
+        const char *k;
+        int r;
+
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!root)
+                return cd_err_set(err, CD_E_INVALID, "%s: line %d: %s", source, je.line, je.text);
+        r = cd_config_defaults(c, err);
+        if (r == 0 && !json_is_object(root))
+                r = fail(&ctx, "(top)", "expected an object");
+        json_object_foreach(root, k, v)
+        {
+                if (r < 0)
+                        break;
+                r = parse_key(&ctx, k, v, c);
+                if (r == 1)
+                        r = cd_err_set(err, CD_E_INVALID, "%s: unknown key \"%.64s\"", source, k);
+        }
+        json_decref(root);
+        if (r < 0)
+                cd_config_clear(c);
+        return r;
+}
+
+int cd_config_load(const char *path, struct cd_config *c, struct cd_err *err)
+{
+        const char *p = path ? path : CD_DEFAULT_CONFIG;
+        cleanup_close int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        cleanup_free char *buf = NULL;
+        struct stat st;
+        ssize_t n;
+
+        if (fd < 0 && errno == ENOENT && !path)
+                return cd_config_defaults(c, err);
+        if (fd < 0)
+                return cd_err_errno(err, "config: open %s", p);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "config: stat %s", p);
+        if (!S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES)
+                return cd_err_set(err, CD_E_INVALID, "config: %s: not a regular file under 1 MiB",
+                                  p);
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "config: out of memory");
+        n = read(fd, buf, (size_t) st.st_size);
+        if (n < 0)
+                return cd_err_errno(err, "config: read %s", p);
+        return cd_config_parse(buf, (size_t) n, p, c, err);
+}

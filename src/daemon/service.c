@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/* What cordond's parts share (service.h): audit, profiles, rates, job lifecycle. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/log.h"
+#include "cordon/service.h"
+#include "cordon/util.h"
+
+const char *cd_role_to_string(enum cd_role r)
+{
+        switch (r) {
+        case CD_ROLE_SUBMITTER:
+                return "submitter";
+        case CD_ROLE_ADMIN:
+                return "admin";
+        case CD_ROLE_NONE:
+                break;
+        }
+        return "none";
+}
+
+int cd_service_audit(struct cd_service *s, const struct cd_audit_event *const *ev, size_t n,
+                     struct cd_err *err)
+{
+        int r;
+
+        pthread_mutex_lock(&s->audit_lock);
+        r = cd_audit_append_many(s->audit, ev, n, err);
+        pthread_mutex_unlock(&s->audit_lock);
+        return r;
+}
+
+int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_peer *peer,
+                      const char *job, const char *profile, const char *verdict, json_t *details,
+                      struct cd_err *err)
+{
+        const struct cd_audit_event e = {
+                .event = event,
+                .uid = peer ? peer->uid : 0,
+                .role = peer ? cd_role_to_string(peer->role) : "cordond",
+                .job = job,
+                .profile = profile,
+                .verdict = verdict,
+                .details = details,
+        };
+        const struct cd_audit_event *ev = &e;
+        int r = cd_service_audit(s, &ev, 1, err);
+
+        json_decref(details);
+        return r;
+}
+
+/* One hash over the profiles' bytes, in name order (the set is sorted). */
+static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX], json_t **names)
+{
+        cleanup_free char *all = NULL;
+        size_t len = 0;
+
+        *names = json_array();
+        for (size_t i = 0; i < set->n; i++) {
+                char *n = realloc(all, len + set->items[i]->raw_len + 1);
+
+                if (!n)
+                        return -ENOMEM;
+                all = n;
+                if (!*names || json_array_append_new(*names, json_string(set->items[i]->name)))
+                        return -ENOMEM;
+                memcpy(all + len, set->items[i]->raw, set->items[i]->raw_len);
+                len += set->items[i]->raw_len;
+                all[len++] = '\n';
+        }
+        return cd_sha256_hex(all ? all : "", len, out);
+}
+
+int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
+{
+        const struct cd_profile_host host = { .images_dir = s->cfg->images_dir };
+        struct cd_profile_set set = { 0 }, old;
+        char sha[CD_AUDIT_HASH_HEX];
+        json_t *names = NULL;
+        int r;
+
+        r = cd_profile_set_load(s->cfg->profiles_dir, &host, &set, err);
+        if (r < 0)
+                return r;
+        if (hash_set(&set, sha, &names) < 0) {
+                json_decref(names);
+                cd_profile_set_clear(&set);
+                return cd_err_set(err, ENOMEM, "profiles: cannot hash the set");
+        }
+        r = cd_service_audit1(s, CD_AUDIT_PROFILES_LOADED, NULL, NULL, NULL, NULL,
+                              json_pack("{s:I, s:s, s:o}", "count", (json_int_t) set.n, "sha256",
+                                        sha, "names", names),
+                              err);
+        if (r < 0) {
+                cd_profile_set_clear(&set);
+                return r;
+        }
+        pthread_rwlock_wrlock(&s->profiles_lock);
+        old = s->profiles;
+        s->profiles = set;
+        memcpy(s->profiles_sha256, sha, sizeof(sha));
+        pthread_rwlock_unlock(&s->profiles_lock);
+        cd_profile_set_clear(&old);
+        return 0;
+}
+
+bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
+{
+        const double rate = s->cfg->rate_per_second, burst = 2.0 * rate;
+        uint64_t now = cd_now_ms();
+        struct cd_rate *slot = &s->rates[uid % CD_RATE_SLOTS];
+        bool ok;
+
+        pthread_mutex_lock(&s->rate_lock);
+        /* A slot shared by two uids resets when the other one comes: that
+         * errs toward letting a request through, never toward refusing. */
+        if (slot->uid != uid || slot->at_ms == 0)
+                *slot = (struct cd_rate){ .uid = uid, .tokens = burst, .at_ms = now };
+        slot->tokens += (double) (now - slot->at_ms) * rate / 1000.0;
+        if (slot->tokens > burst)
+                slot->tokens = burst;
+        slot->at_ms = now;
+        ok = slot->tokens >= 1.0;
+        if (ok)
+                slot->tokens -= 1.0;
+        pthread_mutex_unlock(&s->rate_lock);
+        return ok;
+}
+
+int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
+                          const struct cd_peer *peer, struct cd_err *err)
+{
+        int r;
+
+        /* The record first: a crash after it leaves files the sweep removes. */
+        r = cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL,
+                              json_pack("{s:s}", "by", peer ? "request" : "retention"), err);
+        if (r < 0)
+                return r;
+        r = cd_store_delete(s->store, row->id, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return cd_jobfiles_remove(&s->files, row->id, err);
+}
+
+int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
+                            const char *reason, const struct cd_peer *peer, struct cd_err *err)
+{
+        enum cd_verdict v;
+        int r;
+
+        if (cd_verdict_from_string(verdict, &v) == 0)
+                cd_metrics_job(&s->metrics, v, 0, 0);
+        r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, peer, row->id, row->profile, verdict,
+                              reason ? json_pack("{s:s}", "reason", reason) : NULL, err);
+        if (r < 0)
+                return r;
+        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL,
+                                     (int64_t) cd_wall_ms(), err);
+}
+
+static bool known_job(const char *id, void *data)
+{
+        struct cd_service *s = data;
+        struct cd_job_row row = { 0 };
+        struct cd_err err;
+        int r = cd_store_get(s->store, id, &row, &err);
+
+        cd_job_row_clear(&row);
+        /* Only a definite "no such job" makes files stale. */
+        return r != -ENOENT;
+}
+
+int cd_service_recover(struct cd_service *s, struct cd_err *err)
+{
+        struct cd_job_row *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        r = cd_store_fail_running(s->store, (int64_t) cd_wall_ms(), &rows, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                cd_log_warn(rows[i].id, "msg=\"cordond stopped while the job ran; it failed\" "
+                                        "reason=supervisor_restart");
+                r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, rows[i].id, rows[i].profile,
+                                      "failed", json_pack("{s:s}", "reason", "supervisor_restart"),
+                                      err);
+                if (r < 0)
+                        break;
+        }
+        cd_job_rows_free(rows, n);
+        if (r < 0)
+                return r;
+        r = cd_jobfiles_sweep(&s->files, known_job, s, err);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                cd_log_info(NULL, "msg=\"removed stale job files\" count=%d", r);
+        r = cd_store_list_queued(s->store, &rows, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                (void) cd_queue_push(s->queue, rows[i].id, rows[i].owner_uid, true);
+        if (n > 0)
+                cd_log_info(NULL, "msg=\"requeued jobs stored before the restart\" count=%zu", n);
+        cd_job_rows_free(rows, n);
+        return 0;
+}
+
+void cd_service_expire(struct cd_service *s)
+{
+        uint64_t now = cd_wall_ms();
+        struct cd_job_row *rows = NULL;
+        struct cd_err err = { 0 };
+        size_t n = 0;
+
+        if (now < s->cfg->retention_ms ||
+            cd_store_list_expired(s->store, (int64_t) (now - s->cfg->retention_ms), 100, &rows, &n,
+                                  &err) < 0) {
+                if (err.code)
+                        cd_log_err(CD_LOG_WARN, NULL, &err);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (cd_service_delete_job(s, &rows[i], NULL, &err) < 0)
+                        cd_log_err(CD_LOG_WARN, rows[i].id, &err);
+        cd_job_rows_free(rows, n);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* The route table of cordond's API: the whole surface, as data (http.h). */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/http.h"
+
+static const struct cd_route routes[] = {
+        { "POST", "/v1/jobs", CD_ROLE_SUBMITTER, true, api_jobs_create },
+        { "GET", "/v1/jobs", CD_ROLE_SUBMITTER, false, api_jobs_list },
+        { "GET", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_get },
+        { "DELETE", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_delete },
+        { "GET", "/v1/jobs/{id}/stdout", CD_ROLE_SUBMITTER, false, api_jobs_stdout },
+        { "GET", "/v1/jobs/{id}/stderr", CD_ROLE_SUBMITTER, false, api_jobs_stderr },
+        { "POST", "/v1/jobs/{id}/cancel", CD_ROLE_SUBMITTER, false, api_jobs_cancel },
+        { "GET", "/v1/jobs/{id}/artifacts", CD_ROLE_SUBMITTER, false, api_artifacts_list },
+        { "GET", "/v1/jobs/{id}/artifacts.tar", CD_ROLE_SUBMITTER, false, api_artifacts_tar },
+        { "GET", "/v1/jobs/{id}/artifacts/{path}", CD_ROLE_SUBMITTER, false, api_artifacts_get },
+        { "GET", "/v1/profiles", CD_ROLE_SUBMITTER, false, api_profiles_list },
+        { "GET", "/v1/health", CD_ROLE_SUBMITTER, false, api_health },
+        { "GET", "/metrics", CD_ROLE_ADMIN, false, api_metrics },
+};
+
+/* Does @path fit @pattern? Fills @id and @rest on a match. */
+static bool fits(const char *pattern, const char *path, char id[CD_ROUTE_MAX_ID + 1],
+                 const char **rest)
+{
+        const char *p = pattern, *s = path;
+
+        while (*p) {
+                if (!strncmp(p, "{path}", 6)) {
+                        if (!*s)
+                                return false;
+                        *rest = s;
+                        return true;
+                }
+                if (!strncmp(p, "{id}", 4)) {
+                        size_t n = strcspn(s, "/");
+
+                        if (n == 0)
+                                return false;
+                        if (n <= CD_ROUTE_MAX_ID) {
+                                memcpy(id, s, n);
+                                id[n] = '\0';
+                        } else {
+                                id[0] = '\0';
+                        }
+                        s += n;
+                        p += 4;
+                        continue;
+                }
+                if (*p != *s)
+                        return false;
+                p++;
+                s++;
+        }
+        return *s == '\0';
+}
+
+const struct cd_route *cd_route_match(const char *method, const char *path,
+                                      char id[CD_ROUTE_MAX_ID + 1], const char **rest,
+                                      unsigned int *ret_status, char *allow, size_t allow_size)
+{
+        size_t used = 0;
+
+        allow[0] = '\0';
+        *rest = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(routes); i++) {
+                if (!fits(routes[i].pattern, path, id, rest))
+                        continue;
+                if (!strcmp(routes[i].method, method))
+                        return &routes[i];
+                if (used < allow_size)
+                        used += (size_t) snprintf(allow + used, allow_size - used, "%s%s",
+                                                  used ? ", " : "", routes[i].method);
+        }
+        *ret_status = allow[0] ? 405 : 404;
+        return NULL;
+}

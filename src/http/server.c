@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmicrohttpd on cordond's unix socket (http.h). Before any handler runs:
+ * the peer's role (SO_PEERCRED), the connection count, the URL length, the
+ * client's request rate, the route and the role it needs; for an upload,
+ * its content type and declared length. The body is then counted as it
+ * arrives, and a problem is answered at once (MHD stops reading the body).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/http.h"
+#include "cordon/log.h"
+#include "cordon/util.h"
+
+#define POST_BUFFER (64U << 10)
+
+struct cd_http {
+        struct MHD_Daemon *mhd;
+        struct cd_service *svc;
+        atomic_uint connections;
+};
+
+/* One request. */
+struct req_state {
+        struct cd_http *http;
+        struct cd_peer peer;
+        const struct cd_route *route;
+        char id[CD_ROUTE_MAX_ID + 1];
+        const char *rest;
+        struct MHD_PostProcessor *pp;
+        struct cd_upload upload;
+        bool has_upload;
+        bool answered;
+        uint64_t body_bytes;
+        uint64_t started_ms;
+};
+
+static bool in_list(uint32_t id, const uint32_t *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (list[i] == id)
+                        return true;
+        return false;
+}
+
+static bool is_member(const struct cd_role_members *m, const struct ucred *cr, const gid_t *groups,
+                      size_t n_groups)
+{
+        if (in_list(cr->uid, m->uids, m->n_uids) || in_list(cr->gid, m->gids, m->n_gids))
+                return true;
+        for (size_t i = 0; i < n_groups; i++)
+                if (in_list(groups[i], m->gids, m->n_gids))
+                        return true;
+        return false;
+}
+
+/* The peer of @fd and its role; a peer that cannot be identified has none. */
+static void identify(const struct cd_config *cfg, int fd, struct cd_peer *peer)
+{
+        struct ucred cr;
+        socklen_t len = sizeof(cr);
+        gid_t groups[256];
+        socklen_t glen = sizeof(groups);
+        size_t n_groups = 0;
+
+        *peer = (struct cd_peer){ .uid = UINT32_MAX, .gid = UINT32_MAX, .role = CD_ROLE_NONE };
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+                return;
+        peer->uid = cr.uid;
+        peer->gid = cr.gid;
+        /* More than 256 groups (ERANGE): only the uid and primary gid count. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
+                n_groups = glen / sizeof(gid_t);
+        if (is_member(&cfg->admins, &cr, groups, n_groups))
+                peer->role = CD_ROLE_ADMIN;
+        else if (is_member(&cfg->submitters, &cr, groups, n_groups))
+                peer->role = CD_ROLE_SUBMITTER;
+}
+
+static const char *query(void *conn, const char *key)
+{
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static struct MHD_Response *body_of(struct cd_api_response *r)
+{
+        char *s;
+
+        if (r->json) {
+                s = json_dumps(r->json, JSON_COMPACT);
+                return s ? MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE)
+                         : NULL;
+        }
+        if (r->fd >= 0) {
+                struct MHD_Response *m = MHD_create_response_from_fd64(r->fd_size, r->fd);
+
+                if (m)
+                        r->fd = -1; /* MHD closes it */
+                return m;
+        }
+        if (r->pipe_fd >= 0) {
+                struct MHD_Response *m = MHD_create_response_from_pipe(r->pipe_fd);
+
+                if (m)
+                        r->pipe_fd = -1;
+                return m;
+        }
+        if (r->text) {
+                s = TAKE_PTR(r->text);
+                return MHD_create_response_from_buffer(r->text_len, s, MHD_RESPMEM_MUST_FREE);
+        }
+        return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct cd_http *h,
+                                     struct cd_api_response *r)
+{
+        struct MHD_Response *m;
+        enum MHD_Result ret;
+
+        if (r->status >= 400 && r->code)
+                cd_metrics_refused(&h->svc->metrics, r->code);
+        m = body_of(r);
+        if (!m) {
+                cd_api_response_clear(r);
+                return MHD_NO;
+        }
+        if (r->content_type)
+                (void) MHD_add_response_header(m, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+        for (size_t i = 0; i < r->n_headers; i++)
+                (void) MHD_add_response_header(m, r->headers[i].name, r->headers[i].value);
+        (void) MHD_add_response_header(m, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        ret = MHD_queue_response(conn, r->status, m);
+        MHD_destroy_response(m);
+        cd_api_response_clear(r);
+        return ret;
+}
+
+static enum MHD_Result problem(struct MHD_Connection *conn, struct req_state *st,
+                               unsigned int status, const char *code, const char *detail)
+{
+        struct cd_api_response r;
+
+        cd_api_response_init(&r);
+        cd_api_problem(&r, status, code, "%s", detail);
+        if (status == 429)
+                cd_api_header(&r, "Retry-After", "1");
+        st->answered = true;
+        return send_response(conn, st->http, &r);
+}
+
+/* Who may call what: an unknown peer is refused everywhere, and audited. */
+static enum MHD_Result refuse_peer(struct MHD_Connection *conn, struct req_state *st)
+{
+        struct cd_err err = { 0 };
+
+        if (cd_service_audit1(st->http->svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL,
+                              "no_role", NULL, &err) < 0)
+                cd_log_err(CD_LOG_WARN, NULL, &err);
+        cd_log_warn(NULL, "msg=\"refused a peer without a role\" uid=%u gid=%u", st->peer.uid,
+                    st->peer.gid);
+        return problem(conn, st, 403, "forbidden", "this uid has no role in cordond");
+}
+
+static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *filename, const char *content_type,
+                                     const char *transfer_encoding, const char *data, uint64_t off,
+                                     size_t size)
+{
+        struct req_state *st = cls;
+
+        (void) kind;
+        (void) content_type;
+        (void) transfer_encoding;
+        return cd_upload_data(&st->upload, key, filename, data, off, size) < 0 ? MHD_NO : MHD_YES;
+}
+
+/* POST /v1/jobs, before its body: content type, declared size, capacity. */
+static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
+{
+        struct cd_service *svc = st->http->svc;
+        const char *type =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *length =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t n;
+        int r;
+
+        if (!type || strncasecmp(type, "multipart/form-data", 19) != 0)
+                return problem(conn, st, 415, "unsupported_media_type",
+                               "expected multipart/form-data");
+        if (length && (cd_parse_u64(length, &n) < 0 || n > svc->cfg->max_body_bytes))
+                return problem(conn, st, 413, "body_too_large", "the body is over the limit");
+        r = cd_queue_check(svc->queue, st->peer.uid);
+        if (r == -ESHUTDOWN)
+                return problem(conn, st, 503, "shutting_down", "cordond is stopping");
+        if (r == -ENOSPC)
+                return problem(conn, st, 429, "queue_full", "the queue is full; retry later");
+        if (r == -EDQUOT)
+                return problem(conn, st, 429, "client_queue_full",
+                               "you have the most queued jobs allowed");
+        if (cd_upload_begin(&st->upload, svc) < 0)
+                return problem(conn, st, 500, "internal", "cannot start the upload");
+        st->has_upload = true;
+        st->pp = MHD_create_post_processor(conn, POST_BUFFER, post_iterator, st);
+        if (!st->pp)
+                return problem(conn, st, 415, "unsupported_media_type",
+                               "expected multipart/form-data with a boundary");
+        return MHD_YES;
+}
+
+/* The first call of a request: everything that needs no body. */
+static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state *st,
+                                  const char *url, const char *method)
+{
+        struct cd_service *svc = st->http->svc;
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        unsigned int status = 404;
+        char allow[64];
+
+        identify(svc->cfg, ci ? ci->connect_fd : -1, &st->peer);
+        if (atomic_load(&st->http->connections) > svc->cfg->max_connections)
+                return problem(conn, st, 503, "too_many_connections", "too many connections");
+        if (!cd_service_rate_ok(svc, st->peer.uid))
+                return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
+        if (st->peer.role == CD_ROLE_NONE)
+                return refuse_peer(conn, st);
+        if (strlen(url) > svc->cfg->max_url_bytes)
+                return problem(conn, st, 414, "uri_too_long", "the URL is too long");
+        st->route = cd_route_match(method, url, st->id, &st->rest, &status, allow, sizeof(allow));
+        if (!st->route && status == 405) {
+                struct cd_api_response r;
+
+                cd_api_response_init(&r);
+                cd_api_problem(&r, 405, "method_not_allowed", "allowed: %s", allow);
+                cd_api_header(&r, "Allow", "%s", allow);
+                st->answered = true;
+                return send_response(conn, st->http, &r);
+        }
+        if (!st->route)
+                return problem(conn, st, 404, "not_found", "no such route");
+        if (st->route->min_role > st->peer.role)
+                return problem(conn, st, 403, "forbidden", "this route needs another role");
+        if (st->route->upload)
+                return begin_upload(conn, st);
+        return MHD_YES;
+}
+
+/* A chunk of the upload. */
+static enum MHD_Result body_chunk(struct MHD_Connection *conn, struct req_state *st,
+                                  const char *data, size_t *size)
+{
+        const struct cd_config *cfg = st->http->svc->cfg;
+        size_t n = *size;
+
+        *size = 0;
+        if (!st->pp)
+                return problem(conn, st, 400, "bad_request", "this route takes no body");
+        st->body_bytes += n;
+        if (st->body_bytes > cfg->max_body_bytes)
+                return problem(conn, st, 413, "body_too_large", "the body is over the limit");
+        if (cd_now_ms() - st->started_ms > cfg->request_timeout_s * 1000ULL)
+                return problem(conn, st, 408, "request_timeout", "the upload took too long");
+        if (MHD_post_process(st->pp, data, n) == MHD_YES)
+                return MHD_YES;
+        if (st->upload.status)
+                return problem(conn, st, st->upload.status, st->upload.code, st->upload.detail);
+        return problem(conn, st, 400, "bad_request", "malformed multipart body");
+}
+
+static enum MHD_Result dispatch(struct MHD_Connection *conn, struct req_state *st)
+{
+        struct cd_api_request req = {
+                .svc = st->http->svc,
+                .peer = &st->peer,
+                .id = st->id[0] || st->rest ? st->id : NULL,
+                .rest = st->rest,
+                .query = query,
+                .conn = conn,
+                .upload = st->has_upload ? &st->upload : NULL,
+        };
+        struct cd_api_response r;
+
+        if (st->route->upload && !st->has_upload)
+                return problem(conn, st, 400, "bad_request", "no body");
+        cd_api_response_init(&r);
+        st->route->handler(&req, &r);
+        st->answered = true;
+        return send_response(conn, st->http, &r);
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
+{
+        struct req_state *st = *con_cls;
+
+        (void) version;
+        if (!st) {
+                st = calloc(1, sizeof(*st));
+                if (!st)
+                        return MHD_NO;
+                st->http = cls;
+                st->started_ms = cd_now_ms();
+                *con_cls = st;
+                return first_call(conn, st, url, method);
+        }
+        if (st->answered) {
+                /* MHD discards the rest of a body after an early answer. */
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0)
+                return body_chunk(conn, st, upload_data, upload_data_size);
+        return dispatch(conn, st);
+}
+
+/* The request is over, answered or not (a client that went away mid-upload
+ * ends here too): an upload not committed to a job is removed. */
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+        struct req_state *st = *con_cls;
+
+        (void) cls;
+        (void) conn;
+        (void) toe;
+        if (!st)
+                return;
+        if (st->pp)
+                (void) MHD_destroy_post_processor(st->pp);
+        if (st->has_upload)
+                cd_upload_clear(&st->upload);
+        free(st);
+        *con_cls = NULL;
+}
+
+static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code)
+{
+        struct cd_http *h = cls;
+
+        (void) conn;
+        (void) socket_context;
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+                atomic_fetch_add(&h->connections, 1);
+        else
+                atomic_fetch_sub(&h->connections, 1);
+}
+
+int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, struct cd_err *err)
+{
+        const struct cd_config *cfg = svc->cfg;
+        struct cd_http *h = calloc(1, sizeof(*h));
+
+        if (!h) {
+                (void) cd_close(listen_fd);
+                return cd_err_set(err, ENOMEM, "http: out of memory");
+        }
+        h->svc = svc;
+        h->mhd = MHD_start_daemon(
+                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                        MHD_USE_ITC,
+                0, NULL, NULL, access_handler, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                connection_event, h, MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned int) (cfg->max_connections + 16), MHD_OPTION_CONNECTION_TIMEOUT,
+                cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                (size_t) (cfg->max_header_bytes + 2 * POST_BUFFER), MHD_OPTION_END);
+        if (!h->mhd) {
+                free(h);
+                (void) cd_close(listen_fd);
+                return cd_err_set(err, EIO, "http: cannot start the server on the socket");
+        }
+        *ret = h;
+        return 0;
+}
+
+void cd_http_quiesce(struct cd_http *h)
+{
+        if (h && h->mhd)
+                (void) MHD_quiesce_daemon(h->mhd);
+}
+
+void cd_http_stop(struct cd_http *h)
+{
+        if (!h)
+                return;
+        if (h->mhd)
+                MHD_stop_daemon(h->mhd);
+        free(h);
+}

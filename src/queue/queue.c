@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* The bounded, fair job queue of cordond (queue.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/queue.h"
+#include "cordon/store.h"
+
+struct qjob {
+        char id[CD_JOB_ID_LEN + 1];
+        struct qjob *next;
+};
+
+/* One client: its queued jobs in order, and how much it is being served. */
+struct owner {
+        uint32_t uid;
+        struct qjob *head, *tail;
+        size_t queued;
+        size_t running;
+        uint64_t last_served;
+        struct owner *next;
+};
+
+struct slot {
+        struct cd_queue *q;
+        pthread_t thread;
+        bool started;
+        int cancel_fd;
+        char id[CD_JOB_ID_LEN + 1]; /* "" when idle */
+};
+
+struct cd_queue {
+        pthread_mutex_t lock;
+        pthread_cond_t work;    /* a job was queued, or stop */
+        pthread_cond_t changed; /* a job finished */
+        struct cd_queue_config cfg;
+        cd_queue_run_fn *run;
+        void *data;
+        struct owner *owners;
+        size_t queued, running;
+        uint64_t clock, generation;
+        bool stopping;
+        struct slot *slots;
+};
+
+static struct owner *find_owner(struct cd_queue *q, uint32_t uid, bool create)
+{
+        struct owner *o;
+
+        for (o = q->owners; o; o = o->next)
+                if (o->uid == uid)
+                        return o;
+        if (!create)
+                return NULL;
+        o = calloc(1, sizeof(*o));
+        if (!o)
+                return NULL;
+        o->uid = uid;
+        o->next = q->owners;
+        q->owners = o;
+        return o;
+}
+
+/* Forget owners with nothing queued or running: the list stays as long as
+ * the set of active clients. */
+static void prune_owners(struct cd_queue *q)
+{
+        struct owner **p = &q->owners;
+
+        while (*p) {
+                struct owner *o = *p;
+
+                if (o->queued == 0 && o->running == 0) {
+                        *p = o->next;
+                        free(o);
+                } else {
+                        p = &o->next;
+                }
+        }
+}
+
+/* The owner whose job starts next: fewest running, then least recently served. */
+static struct owner *next_owner(struct cd_queue *q)
+{
+        struct owner *best = NULL;
+
+        for (struct owner *o = q->owners; o; o = o->next) {
+                if (o->queued == 0)
+                        continue;
+                if (!best || o->running < best->running ||
+                    (o->running == best->running && o->last_served < best->last_served))
+                        best = o;
+        }
+        return best;
+}
+
+static struct qjob *pop(struct cd_queue *q, struct owner *o)
+{
+        struct qjob *j = o->head;
+
+        o->head = j->next;
+        if (!o->head)
+                o->tail = NULL;
+        o->queued--;
+        q->queued--;
+        return j;
+}
+
+static void drain(int fd)
+{
+        uint64_t v;
+
+        (void) !read(fd, &v, sizeof(v));
+}
+
+/* Take the next job into @s. Returns its owner. Called locked. */
+static struct owner *take(struct cd_queue *q, struct slot *s)
+{
+        struct owner *o = next_owner(q);
+        struct qjob *j = pop(q, o);
+
+        memcpy(s->id, j->id, sizeof(s->id));
+        free(j);
+        o->running++;
+        o->last_served = ++q->clock;
+        q->running++;
+        drain(s->cancel_fd);
+        return o;
+}
+
+static void *worker(void *arg)
+{
+        struct slot *s = arg;
+        struct cd_queue *q = s->q;
+
+        pthread_mutex_lock(&q->lock);
+        for (;;) {
+                struct owner *o;
+                uint32_t uid;
+
+                while (!q->stopping && q->queued == 0)
+                        pthread_cond_wait(&q->work, &q->lock);
+                if (q->stopping)
+                        break;
+                o = take(q, s);
+                uid = o->uid;
+                pthread_mutex_unlock(&q->lock);
+                q->run(q->data, s->id, s->cancel_fd);
+                pthread_mutex_lock(&q->lock);
+                o = find_owner(q, uid, false);
+                if (o)
+                        o->running--;
+                q->running--;
+                s->id[0] = '\0';
+                q->generation++;
+                prune_owners(q);
+                pthread_cond_broadcast(&q->changed);
+        }
+        pthread_mutex_unlock(&q->lock);
+        return NULL;
+}
+
+int cd_queue_new(const struct cd_queue_config *cfg, cd_queue_run_fn *run, void *data,
+                 struct cd_queue **ret, struct cd_err *err)
+{
+        struct cd_queue *q = calloc(1, sizeof(*q));
+        int r;
+
+        if (!q)
+                return cd_err_set(err, ENOMEM, "queue: out of memory");
+        *q = (struct cd_queue){ .cfg = *cfg, .run = run, .data = data };
+        pthread_mutex_init(&q->lock, NULL);
+        pthread_cond_init(&q->work, NULL);
+        pthread_cond_init(&q->changed, NULL);
+        q->slots = calloc(cfg->slots, sizeof(*q->slots));
+        if (!q->slots) {
+                cd_queue_free(q);
+                return cd_err_set(err, ENOMEM, "queue: out of memory");
+        }
+        for (unsigned int i = 0; i < cfg->slots; i++)
+                q->slots[i] = (struct slot){ .q = q, .cancel_fd = -1 };
+        for (unsigned int i = 0; i < cfg->slots; i++) {
+                struct slot *s = &q->slots[i];
+
+                s->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (s->cancel_fd < 0) {
+                        r = cd_err_errno(err, "queue: eventfd");
+                        goto fail;
+                }
+                r = -pthread_create(&s->thread, NULL, worker, s);
+                if (r < 0) {
+                        (void) cd_err_neg(err, r, "queue: start worker %u", i);
+                        goto fail;
+                }
+                s->started = true;
+        }
+        *ret = q;
+        return 0;
+fail:
+        (void) cd_queue_stop(q, 0);
+        cd_queue_free(q);
+        return r;
+}
+
+int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool force)
+{
+        struct qjob *j;
+        struct owner *o;
+        int r = 0;
+
+        pthread_mutex_lock(&q->lock);
+        o = find_owner(q, owner_uid, true);
+        if (q->stopping)
+                r = -ESHUTDOWN;
+        else if (!o)
+                r = -ENOMEM;
+        else if (!force && q->queued >= q->cfg.max_queued)
+                r = -ENOSPC;
+        else if (!force && o->queued >= q->cfg.max_per_client)
+                r = -EDQUOT;
+        else if (!(j = calloc(1, sizeof(*j))))
+                r = -ENOMEM;
+        if (r == 0) {
+                memcpy(j->id, id, CD_JOB_ID_LEN);
+                if (o->tail)
+                        o->tail->next = j;
+                else
+                        o->head = j;
+                o->tail = j;
+                o->queued++;
+                q->queued++;
+                pthread_cond_signal(&q->work);
+        }
+        if (r < 0)
+                prune_owners(q);
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+int cd_queue_check(struct cd_queue *q, uint32_t owner_uid)
+{
+        struct owner *o;
+        int r = 0;
+
+        pthread_mutex_lock(&q->lock);
+        o = find_owner(q, owner_uid, false);
+        if (q->stopping)
+                r = -ESHUTDOWN;
+        else if (q->queued >= q->cfg.max_queued)
+                r = -ENOSPC;
+        else if (o && o->queued >= q->cfg.max_per_client)
+                r = -EDQUOT;
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+void cd_queue_notify(struct cd_queue *q)
+{
+        pthread_mutex_lock(&q->lock);
+        q->generation++;
+        pthread_cond_broadcast(&q->changed);
+        pthread_mutex_unlock(&q->lock);
+}
+
+/* Unlink @id from its owner's list. Called locked. */
+static bool unqueue(struct cd_queue *q, const char *id)
+{
+        for (struct owner *o = q->owners; o; o = o->next) {
+                struct qjob *prev = NULL;
+
+                for (struct qjob *j = o->head; j; prev = j, j = j->next) {
+                        if (strcmp(j->id, id) != 0)
+                                continue;
+                        if (prev)
+                                prev->next = j->next;
+                        else
+                                o->head = j->next;
+                        if (o->tail == j)
+                                o->tail = prev;
+                        free(j);
+                        o->queued--;
+                        q->queued--;
+                        return true;
+                }
+        }
+        return false;
+}
+
+int cd_queue_cancel(struct cd_queue *q, const char *id)
+{
+        int r = 0;
+
+        pthread_mutex_lock(&q->lock);
+        if (unqueue(q, id)) {
+                r = 1;
+                prune_owners(q);
+        }
+        for (unsigned int i = 0; r == 0 && i < q->cfg.slots; i++)
+                if (!strcmp(q->slots[i].id, id)) {
+                        uint64_t one = 1;
+
+                        (void) !write(q->slots[i].cancel_fd, &one, sizeof(one));
+                        r = 2;
+                }
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+/* Replay the scheduler on copies of the counters until @id would start. */
+size_t cd_queue_position(struct cd_queue *q, const char *id)
+{
+        size_t pos = 0;
+
+        pthread_mutex_lock(&q->lock);
+        {
+                size_t n = 0, k = 0;
+                struct sim {
+                        struct owner *o;
+                        struct qjob *next;
+                        size_t running;
+                        uint64_t last;
+                } * sim;
+
+                for (struct owner *o = q->owners; o; o = o->next)
+                        n++;
+                sim = calloc(n ? n : 1, sizeof(*sim));
+                for (struct owner *o = q->owners; sim && o; o = o->next)
+                        sim[k++] = (struct sim){ o, o->head, o->running, o->last_served };
+                for (uint64_t clock = q->clock; sim && pos < q->queued;) {
+                        struct sim *best = NULL;
+
+                        for (size_t i = 0; i < n; i++)
+                                if (sim[i].next &&
+                                    (!best || sim[i].running < best->running ||
+                                     (sim[i].running == best->running && sim[i].last < best->last)))
+                                        best = &sim[i];
+                        pos++;
+                        if (!strcmp(best->next->id, id))
+                                goto found;
+                        best->next = best->next->next;
+                        best->running++;
+                        best->last = ++clock;
+                }
+                pos = 0;
+        found:
+                free(sim);
+        }
+        pthread_mutex_unlock(&q->lock);
+        return pos;
+}
+
+void cd_queue_counts(struct cd_queue *q, size_t *ret_queued, size_t *ret_running)
+{
+        pthread_mutex_lock(&q->lock);
+        *ret_queued = q->queued;
+        *ret_running = q->running;
+        pthread_mutex_unlock(&q->lock);
+}
+
+uint64_t cd_queue_generation(struct cd_queue *q)
+{
+        uint64_t g;
+
+        pthread_mutex_lock(&q->lock);
+        g = q->generation;
+        pthread_mutex_unlock(&q->lock);
+        return g;
+}
+
+static struct timespec deadline_after(uint64_t ms)
+{
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (ms / 1000);
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
+uint64_t cd_queue_wait(struct cd_queue *q, uint64_t seen, uint64_t timeout_ms)
+{
+        struct timespec until = deadline_after(timeout_ms);
+        uint64_t g;
+
+        pthread_mutex_lock(&q->lock);
+        while (q->generation == seen &&
+               pthread_cond_timedwait(&q->changed, &q->lock, &until) != ETIMEDOUT)
+                ;
+        g = q->generation;
+        pthread_mutex_unlock(&q->lock);
+        return g;
+}
+
+unsigned int cd_queue_stop(struct cd_queue *q, uint64_t grace_ms)
+{
+        struct timespec until = deadline_after(grace_ms);
+        unsigned int cancelled = 0;
+
+        pthread_mutex_lock(&q->lock);
+        q->stopping = true;
+        pthread_cond_broadcast(&q->work);
+        while (q->running > 0 && pthread_cond_timedwait(&q->changed, &q->lock, &until) != ETIMEDOUT)
+                ;
+        for (unsigned int i = 0; i < q->cfg.slots; i++)
+                if (q->slots[i].id[0]) {
+                        uint64_t one = 1;
+
+                        (void) !write(q->slots[i].cancel_fd, &one, sizeof(one));
+                        cancelled++;
+                }
+        pthread_mutex_unlock(&q->lock);
+        for (unsigned int i = 0; i < q->cfg.slots; i++)
+                if (q->slots[i].started) {
+                        (void) pthread_join(q->slots[i].thread, NULL);
+                        q->slots[i].started = false;
+                }
+        return cancelled;
+}
+
+void cd_queue_free(struct cd_queue *q)
+{
+        if (!q)
+                return;
+        for (unsigned int i = 0; q->slots && i < q->cfg.slots; i++)
+                (void) cd_close(q->slots[i].cancel_fd);
+        free(q->slots);
+        for (struct owner *o = q->owners, *next; o; o = next) {
+                next = o->next;
+                while (o->head) {
+                        struct qjob *j = o->head;
+
+                        o->head = j->next;
+                        free(j);
+                }
+                free(o);
+        }
+        pthread_cond_destroy(&q->work);
+        pthread_cond_destroy(&q->changed);
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+}

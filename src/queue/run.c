@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Run one queued job of cordond (the queue's callback): its stored request
+ * becomes a plan under the current profiles; its output and artifacts go
+ * to its directory; every step is in the store and the audit log before
+ * the API can report it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/log.h"
+#include "cordon/service.h"
+#include "cordon/util.h"
+
+struct run {
+        struct cd_service *svc;
+        const struct cd_job_row *row;
+        uint64_t start_ns;
+        uint64_t launch_ns; /* when the job was released */
+};
+
+static const struct cd_peer daemon_peer = { .uid = 0, .gid = 0, .role = CD_ROLE_ADMIN };
+
+/* Before the job runs an instruction: running in the store and the log. */
+static int started(void *data, uint32_t host_uid, struct cd_err *err)
+{
+        struct run *r = data;
+        int ret;
+
+        r->launch_ns = cd_now_ns();
+        ret = cd_service_audit1(r->svc, CD_AUDIT_JOB_STARTED, &daemon_peer, r->row->id,
+                                r->row->profile, NULL,
+                                json_pack("{s:I}", "host_uid", (json_int_t) host_uid), err);
+        if (ret < 0)
+                return ret;
+        return cd_store_set_running(r->svc->store, r->row->id, (int64_t) cd_wall_ms(), err);
+}
+
+static int open_out(int dir, const char *name)
+{
+        return openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+static int open_artifacts(int dir)
+{
+        if (mkdirat(dir, "artifacts", 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return openat(dir, "artifacts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static int plan_of(struct run *r, struct cd_plan **ret, struct cd_err *err)
+{
+        struct cd_jobspec spec;
+        cleanup_free char *inputs = NULL;
+        int ret_code;
+
+        ret_code = cd_jobspec_parse(r->row->request_json, strlen(r->row->request_json), true, &spec,
+                                    err);
+        if (ret_code < 0)
+                return ret_code;
+        if (asprintf(&inputs, "%s/jobs/%s/inputs", r->svc->cfg->state_dir, r->row->id) < 0)
+                ret_code = cd_err_set(err, ENOMEM, "run: out of memory");
+        else
+                ret_code = cd_jobspec_plan(r->svc, &spec, inputs, ret, err);
+        cd_jobspec_clear(&spec);
+        return ret_code;
+}
+
+/* Launch the job with its files; @res is always filled. */
+static int launch(struct run *r, int cancel_fd, struct cd_result *res)
+{
+        cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
+        cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
+        cleanup_close int out = -1, err_fd = -1, artifacts = -1;
+        struct cd_launch_io io;
+        int ret;
+
+        *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
+        if (dir < 0)
+                return cd_err_neg(&res->error, dir, "run: open the job's directory");
+        ret = plan_of(r, &plan, &res->error);
+        if (ret < 0) {
+                res->verdict = CD_VERDICT_REJECTED;
+                return ret;
+        }
+        out = open_out(dir, "stdout");
+        err_fd = open_out(dir, "stderr");
+        artifacts = open_artifacts(dir);
+        if (out < 0 || err_fd < 0 || artifacts < 0)
+                return cd_err_errno(&res->error, "run: create the job's output files");
+        io = (struct cd_launch_io){ .stdin_fd = -1,
+                                    .stdout_fd = out,
+                                    .stderr_fd = err_fd,
+                                    .output_cap_bytes = r->svc->cfg->output_max_bytes,
+                                    .cancel_fd = cancel_fd,
+                                    .collect = true,
+                                    .out_dir_fd = artifacts,
+                                    .before_start = started,
+                                    .before_start_data = r };
+        ret = cd_launch(r->svc->launcher, plan, &io, res);
+        /* What the API serves must be on disk before the verdict is. */
+        if (fsync(out) < 0 || fsync(err_fd) < 0 || fsync(artifacts) < 0)
+                cd_log_warn(r->row->id, "msg=\"fsync of the job's output failed\"");
+        return ret;
+}
+
+static json_t *finished_details(const struct cd_result *res)
+{
+        const struct cd_manifest *m = &res->manifest;
+
+        return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "exit_code", res->exit_code,
+                         "wall_ms", (json_int_t) res->wall_ms, "peak_memory_bytes",
+                         (json_int_t) res->peak_memory_bytes, "stdout_bytes",
+                         (json_int_t) res->stdout_bytes, "artifacts_taken",
+                         (json_int_t) (res->collected ? m->files : 0), "artifacts_bytes",
+                         (json_int_t) (res->collected ? m->bytes : 0), "artifacts_refused",
+                         (json_int_t) (res->collected ? m->refused : 0));
+}
+
+/* The verdict: in the log, then in the store (which the API reads). */
+static void record(struct run *r, const struct cd_result *res)
+{
+        const char *verdict = cd_verdict_to_string(res->verdict);
+        json_t *j = cd_result_to_json(res);
+        cleanup_free char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        struct cd_err err = { 0 };
+        uint64_t now = cd_now_ns();
+
+        json_decref(j);
+        if (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
+                              r->row->profile, verdict, finished_details(res), &err) < 0)
+                cd_log_err(CD_LOG_ERROR, r->row->id, &err);
+        if (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
+                                  (int64_t) cd_wall_ms(), &err) < 0 &&
+            err.code != ESTALE)
+                cd_log_err(CD_LOG_ERROR, r->row->id, &err);
+        cd_metrics_job(&r->svc->metrics, res->verdict,
+                       r->launch_ns ? (double) (r->launch_ns - r->start_ns) / 1e9 : 0,
+                       (double) (now - r->start_ns) / 1e9);
+        cd_log_info(r->row->id, "msg=\"job finished\" verdict=%s wall_ms=%llu", verdict,
+                    (unsigned long long) res->wall_ms);
+}
+
+void cd_service_run_job(void *data, const char *id, int cancel_fd)
+{
+        struct cd_service *svc = data;
+        struct cd_job_row row = { 0 };
+        struct cd_result res;
+        struct cd_err err = { 0 };
+        struct run r = { .svc = svc, .row = &row, .start_ns = cd_now_ns() };
+
+        /* Cancelled or deleted while it waited: nothing to run. */
+        if (cd_store_get(svc->store, id, &row, &err) < 0 || row.state != CD_JOB_QUEUED) {
+                cd_job_row_clear(&row);
+                return;
+        }
+        if (launch(&r, cancel_fd, &res) < 0 && res.verdict == CD_VERDICT_SETUP_ERROR)
+                cd_log_err(CD_LOG_ERROR, id, &res.error);
+        record(&r, &res);
+        cd_result_clear(&res);
+        cd_job_row_clear(&row);
+}

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/* Job directories under <state_dir>/jobs (jobfiles.h). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cordon/cleanup.h"
+#include "cordon/jobfiles.h"
+#include "cordon/store.h"
+
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+#define MAX_DEPTH 64
+#define PARTIAL   ".partial"
+
+bool cd_job_id_is_valid(const char *id)
+{
+        if (!id || strlen(id) != CD_JOB_ID_LEN)
+                return false;
+        return strspn(id, "0123456789abcdef") == CD_JOB_ID_LEN;
+}
+
+/* mkdirat + open without following, then check it is ours and private. */
+static int open_private_dir(int at, const char *name, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        if (mkdirat(at, name, 0700) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "state: create %s", name);
+        fd = openat(at, name, DIR_FLAGS);
+        if (fd < 0)
+                return cd_err_errno(err, "state: open %s (a symlink is refused)", name);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "state: stat %s", name);
+        if (st.st_uid != geteuid() || (st.st_mode & 022))
+                return cd_err_set(err, EPERM,
+                                  "state: %s must be owned by uid %u and not writable by group "
+                                  "or others",
+                                  name, (unsigned) geteuid());
+        return TAKE_FD(fd);
+}
+
+int cd_jobfiles_open(const char *state_dir, struct cd_jobfiles *ret, struct cd_err *err)
+{
+        cleanup_close int state = open_private_dir(AT_FDCWD, state_dir, err);
+        int jobs;
+
+        if (state < 0)
+                return state;
+        jobs = open_private_dir(state, "jobs", err);
+        if (jobs < 0)
+                return jobs;
+        *ret = (struct cd_jobfiles){ .state_fd = TAKE_FD(state), .jobs_fd = jobs };
+        return 0;
+}
+
+void cd_jobfiles_close(struct cd_jobfiles *jf)
+{
+        jf->state_fd = cd_close(jf->state_fd);
+        jf->jobs_fd = cd_close(jf->jobs_fd);
+}
+
+int cd_jobfiles_stage(const struct cd_jobfiles *jf, const char *id, int *ret_dir_fd,
+                      int *ret_inputs_fd, struct cd_err *err)
+{
+        cleanup_close int dir = -1;
+        char name[CD_JOB_ID_LEN + sizeof(PARTIAL)];
+        int inputs;
+
+        if (!cd_job_id_is_valid(id))
+                return cd_err_set(err, EINVAL, "state: invalid job id");
+        (void) snprintf(name, sizeof(name), "%s%s", id, PARTIAL);
+        if (mkdirat(jf->jobs_fd, name, 0700) < 0)
+                return cd_err_errno(err, "state: job %s: create its directory", id);
+        dir = openat(jf->jobs_fd, name, DIR_FLAGS);
+        if (dir < 0)
+                return cd_err_errno(err, "state: job %s: open its directory", id);
+        if (mkdirat(dir, "inputs", 0700) < 0)
+                return cd_err_errno(err, "state: job %s: create inputs/", id);
+        inputs = openat(dir, "inputs", DIR_FLAGS);
+        if (inputs < 0)
+                return cd_err_errno(err, "state: job %s: open inputs/", id);
+        *ret_dir_fd = TAKE_FD(dir);
+        *ret_inputs_fd = inputs;
+        return 0;
+}
+
+int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd, int inputs_fd,
+                       struct cd_err *err)
+{
+        char name[CD_JOB_ID_LEN + sizeof(PARTIAL)];
+
+        (void) snprintf(name, sizeof(name), "%s%s", id, PARTIAL);
+        /* The files were fsync'd as they were closed; now their names. */
+        if (fsync(inputs_fd) < 0 || fsync(dir_fd) < 0)
+                return cd_err_errno(err, "state: job %s: fsync inputs", id);
+        if (renameat(jf->jobs_fd, name, jf->jobs_fd, id) < 0)
+                return cd_err_errno(err, "state: job %s: rename into place", id);
+        if (fsync(jf->jobs_fd) < 0)
+                return cd_err_errno(err, "state: job %s: fsync jobs/", id);
+        return 0;
+}
+
+int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id)
+{
+        int fd;
+
+        if (!cd_job_id_is_valid(id))
+                return -EINVAL;
+        fd = openat(jf->jobs_fd, id, DIR_FLAGS);
+        return fd < 0 ? -errno : fd;
+}
+
+static int remove_tree(int at, const char *name, unsigned int depth);
+
+/* Empty the directory @fd; entries are never followed. */
+static int empty_dir(int fd, unsigned int depth)
+{
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        struct dirent *de;
+        int r = 0;
+
+        if (!d) {
+                r = -errno;
+                (void) cd_close(dup_fd);
+                return r;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                        continue;
+                if (unlinkat(fd, de->d_name, 0) == 0)
+                        continue;
+                if (errno == EISDIR)
+                        r = remove_tree(fd, de->d_name, depth + 1);
+                else
+                        r = -errno;
+                if (r < 0)
+                        break;
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        (void) closedir(d);
+        return r;
+}
+
+static int remove_tree(int at, const char *name, unsigned int depth)
+{
+        cleanup_close int fd = -1;
+        int r;
+
+        if (depth > MAX_DEPTH)
+                return -ELOOP;
+        fd = openat(at, name, DIR_FLAGS);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        r = empty_dir(fd, depth);
+        if (r < 0)
+                return r;
+        if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_err *err)
+{
+        char name[CD_JOB_ID_LEN + sizeof(PARTIAL)];
+        int r;
+
+        if (!cd_job_id_is_valid(id))
+                return cd_err_set(err, EINVAL, "state: invalid job id");
+        r = remove_tree(jf->jobs_fd, id, 0);
+        if (r < 0)
+                return cd_err_neg(err, r, "state: job %s: remove its files", id);
+        (void) snprintf(name, sizeof(name), "%s%s", id, PARTIAL);
+        r = remove_tree(jf->jobs_fd, name, 0);
+        if (r < 0)
+                return cd_err_neg(err, r, "state: job %s: remove its partial upload", id);
+        if (fsync(jf->jobs_fd) < 0)
+                return cd_err_errno(err, "state: fsync jobs/");
+        return 0;
+}
+
+/* A stale entry: a partial upload, a job the store does not know, or junk. */
+static bool is_stale(const char *name, bool (*known)(const char *, void *), void *data)
+{
+        char id[CD_JOB_ID_LEN + 1];
+        size_t len = strlen(name);
+
+        if (len == CD_JOB_ID_LEN + strlen(PARTIAL) && !strcmp(name + CD_JOB_ID_LEN, PARTIAL))
+                return true;
+        if (len != CD_JOB_ID_LEN)
+                return true;
+        memcpy(id, name, sizeof(id));
+        return !cd_job_id_is_valid(id) || !known(id, data);
+}
+
+int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id, void *data),
+                      void *data, struct cd_err *err)
+{
+        int dup_fd = fcntl(jf->jobs_fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        struct dirent *de;
+        int removed = 0, r = 0;
+
+        if (!d) {
+                r = cd_err_errno(err, "state: read jobs/");
+                (void) cd_close(dup_fd);
+                return r;
+        }
+        while ((de = readdir(d))) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    !is_stale(de->d_name, known, data))
+                        continue;
+                if (unlinkat(jf->jobs_fd, de->d_name, 0) < 0)
+                        r = errno == EISDIR ? remove_tree(jf->jobs_fd, de->d_name, 0) : -errno;
+                if (r < 0) {
+                        (void) cd_err_neg(err, r, "state: remove a stale entry of jobs/");
+                        break;
+                }
+                removed++;
+        }
+        (void) closedir(d);
+        return r < 0 ? r : removed;
+}
