@@ -84,6 +84,7 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
                 r = cd_service_recover(s, err);
         if (r < 0)
                 return r;
+        cd_service_expire(s); /* then once a minute (main.c) */
         fd = cd_daemon_listen(cfg, &d->socket_created, err);
         if (fd < 0)
                 return fd;
