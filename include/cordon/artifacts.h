@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -59,6 +61,9 @@ struct cd_collect {
         uid_t job_uid; /* the job's host uid and gid: /out is read with its rights */
         gid_t job_gid;
         int dest_fd; /* an empty directory to copy into */
+        /* Taken exclusively around the sniffer's fork(): the launcher's lock
+         * against children inheriting other jobs' writable fds. NULL: none. */
+        pthread_rwlock_t *fork_lock;
 };
 
 /*

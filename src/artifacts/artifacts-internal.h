@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
+
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -19,7 +21,8 @@ struct cd_sniffer {
 };
 
 /* Fork the sniffer; it runs as @uid/@gid. */
-int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *err);
+int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
+                     struct cd_err *err);
 
 /* The MIME type of @buf (a file's first bytes) into @type. Returns 0, or
  * -errno when the sniffer died or took longer than CD_SNIFF_TIMEOUT_MS

@@ -232,7 +232,8 @@ static int sniff(struct walk *w, size_t len, char *type, size_t size)
                 if (w->sniffer_restarts >= CD_SNIFF_RESTARTS)
                         return -EPIPE;
                 w->sniffer_restarts++;
-                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, &ignored) < 0)
+                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock,
+                                     &ignored) < 0)
                         return -EPIPE;
         }
         return cd_sniffer_type(&w->sniffer, w->buf, len, type, size);
@@ -374,7 +375,7 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
         w.buf = malloc(COPY_CHUNK);
         if (!w.buf)
                 return cd_err_set(err, ENOMEM, "artifacts: out of memory");
-        r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, err);
+        r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, c->fork_lock, err);
         if (r == 0) {
                 int root;
 

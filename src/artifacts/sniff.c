@@ -157,7 +157,8 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
         serve(fd, m);
 }
 
-int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *err)
+int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
+                     struct cd_err *err)
 {
         int sv[2];
         pid_t pid;
@@ -167,8 +168,14 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, struct cd_err *
                 return cd_err_errno(err, "artifacts: sniffer socket");
         /* glibc's fork(): the child allocates (libmagic), which is safe after
          * fork() even in a multi-threaded process, unlike after a raw clone. */
+        if (fork_lock)
+                pthread_rwlock_wrlock(fork_lock);
         pid = fork();
+        if (pid > 0 && fork_lock)
+                pthread_rwlock_unlock(fork_lock);
         if (pid < 0) {
+                if (fork_lock)
+                        pthread_rwlock_unlock(fork_lock);
                 int r = cd_err_errno(err, "artifacts: start sniffer");
 
                 (void) cd_close(sv[0]);

@@ -24,6 +24,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .job_uid = job->slot.uid,
                 .job_gid = job->slot.gid,
                 .dest_fd = job->io->out_dir_fd,
+                .fork_lock = &job->l->fs_lock,
         };
         int r;
 

@@ -32,6 +32,32 @@ static int job_seccomp(struct cd_job *job, struct cd_err *err)
         return r;
 }
 
+/* Root, scratch and inputs: written through fds, then sealed read-only.
+ * See fs_lock in launcher-internal.h. */
+static int build_filesystems(struct cd_job *job, struct cd_err *err)
+{
+        int r;
+
+        pthread_rwlock_rdlock(&job->l->fs_lock);
+        r = cd_rootfs_build(&job->sb, err);
+        if (r == 0)
+                r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
+        if (r == 0)
+                r = cd_inputs_copy(&job->sb, job->slot.uid, job->slot.gid, err);
+        pthread_rwlock_unlock(&job->l->fs_lock);
+        return r;
+}
+
+static int clone_sandbox(struct cd_job *job, struct cd_err *err)
+{
+        int r;
+
+        pthread_rwlock_wrlock(&job->l->fs_lock);
+        r = cd_clone_sandbox(&job->sb, &job->cg, &job->child, err);
+        pthread_rwlock_unlock(&job->l->fs_lock);
+        return r;
+}
+
 /* Steps 1 to 3 (the child runs 3 to 5 once released). */
 static int start_job(struct cd_job *job, struct cd_err *err)
 {
@@ -46,19 +72,13 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         r = cd_cgroup_create(&job->cg, job->l->cgroup, job->slot.name, &job->plan->limits, err);
         if (r < 0)
                 return r;
-        r = cd_rootfs_build(&job->sb, err);
-        if (r < 0)
-                return r;
-        r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
-        if (r < 0)
-                return r;
-        r = cd_inputs_copy(&job->sb, job->slot.uid, job->slot.gid, err);
+        r = build_filesystems(job, err);
         if (r < 0)
                 return r;
         r = cd_relay_open(&job->relay, job->io, job->sb.stdio, err);
         if (r < 0)
                 return r;
-        r = cd_clone_sandbox(&job->sb, &job->cg, &job->child, err);
+        r = clone_sandbox(job, err);
         if (r < 0)
                 return r;
         r = cd_userns_setup_parent(job->plan, job->child.pid, job->slot.uid, job->slot.gid, err);
@@ -238,6 +258,7 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
         if (!l)
                 return cd_err_set(err, ENOMEM, "launcher: out of memory");
         l->slots_fd = -1;
+        pthread_rwlock_init(&l->fs_lock, NULL);
         l->uid_base = cfg && cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
         l->uid_count = cfg && cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
         r = check_uid_range(l->uid_base, l->uid_count, err);
@@ -275,6 +296,7 @@ struct cd_launcher *cd_launcher_free(struct cd_launcher *l)
         if (l->nocaps)
                 (void) cap_free(l->nocaps);
         (void) cd_close(l->slots_fd);
+        pthread_rwlock_destroy(&l->fs_lock);
         free(l);
         return NULL;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
+
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,6 +20,11 @@ struct cd_launcher {
         uint32_t uid_base;
         uint32_t uid_count;
         int landlock_abi;
+        /* Held shared while a thread has files of a sandbox filesystem open
+         * for writing, exclusively while a thread clones: a child cloned
+         * meanwhile would inherit such an fd until its close_range(), and
+         * the other job's read-only remount would fail with EBUSY. */
+        pthread_rwlock_t fs_lock;
 };
 
 /* A lease on one host uid, held by an flock(2) on /run/cordon/slots/<uid>: it
