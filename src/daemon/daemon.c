@@ -2,6 +2,7 @@
 /* Start and stop cordond's parts in order (daemon.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,34 @@
 #include "cordon/cleanup.h"
 #include "cordon/log.h"
 #include "daemon.h"
+
+/*
+ * One cordond per state directory: a second one (a manual start next to the
+ * service, a unit with the same configuration) would otherwise "recover" the
+ * first one's running jobs as failed, run its queued jobs a second time and
+ * sweep its uploads, all before finding the socket taken. A POSIX lock, not
+ * flock(): it belongs to this process, so the sandbox children that inherit
+ * the descriptor until they close it do not hold it after a kill -9.
+ */
+static int lock_state(struct cd_daemon *d, struct cd_err *err)
+{
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+        d->lock_fd = openat(d->svc.files.state_fd, "cordond.lock",
+                            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+        if (d->lock_fd < 0)
+                return cd_err_errno(err, "state: open %s/cordond.lock", d->svc.cfg->state_dir);
+        if (fcntl(d->lock_fd, F_SETLK, &fl) == 0)
+                return 0;
+        if (errno != EAGAIN && errno != EACCES)
+                return cd_err_errno(err, "state: lock %s/cordond.lock", d->svc.cfg->state_dir);
+        fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        if (fcntl(d->lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+                return cd_err_set(err, EBUSY, "state: %s is in use by another cordond (pid %d)",
+                                  d->svc.cfg->state_dir, (int) fl.l_pid);
+        return cd_err_set(err, EBUSY, "state: %s is in use by another cordond",
+                          d->svc.cfg->state_dir);
+}
 
 static int open_audit(struct cd_service *s, struct cd_err *err)
 {
@@ -54,12 +83,28 @@ static int audit_config(struct cd_service *s, struct cd_err *err)
                                  err);
 }
 
+/*
+ * The socket before any job can start: a cordond that cannot listen (another
+ * one does, something else is at the path) must fail before its queue takes
+ * a stored job, or that job would run, or be cancelled, under a supervisor
+ * that exits at once. Connections wait in the backlog until the server starts.
+ */
+static int listen_early(struct cd_daemon *d, struct cd_err *err)
+{
+        d->listen_fd = cd_daemon_listen(d->svc.cfg, &d->socket_created, err);
+        if (d->listen_fd < 0)
+                return d->listen_fd;
+        if (d->socket_created && !(d->socket_path = strdup(d->svc.cfg->socket_path)))
+                return cd_err_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
 int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_err *err)
 {
         struct cd_service *s = &d->svc;
         int fd, r;
 
-        *d = (struct cd_daemon){ .started = true };
+        *d = (struct cd_daemon){ .started = true, .lock_fd = -1, .listen_fd = -1 };
         s->cfg = cfg;
         s->files = (struct cd_jobfiles){ .state_fd = -1, .jobs_fd = -1 };
         pthread_mutex_init(&s->audit_lock, NULL);
@@ -70,6 +115,10 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
         r = open_launcher(s, err);
         if (r == 0)
                 r = cd_jobfiles_open(cfg->state_dir, &s->files, err);
+        if (r == 0)
+                r = lock_state(d, err);
+        if (r == 0)
+                r = listen_early(d, err);
         if (r == 0)
                 r = open_audit(s, err);
         if (r == 0)
@@ -85,11 +134,8 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
         if (r < 0)
                 return r;
         cd_service_expire(s); /* then once a minute (main.c) */
-        fd = cd_daemon_listen(cfg, &d->socket_created, err);
-        if (fd < 0)
-                return fd;
-        if (d->socket_created)
-                d->socket_path = strdup(cfg->socket_path);
+        fd = d->listen_fd;
+        d->listen_fd = -1; /* cd_http_start takes it */
         return cd_http_start(s, fd, &d->http, err);
 }
 
@@ -112,6 +158,7 @@ void cd_daemon_stop(struct cd_daemon *d)
         }
         cd_http_stop(d->http);
         d->http = NULL;
+        d->listen_fd = cd_close(d->listen_fd); /* a start that failed before the server */
         cd_queue_free(s->queue);
         s->queue = NULL;
         s->store = cd_store_close(s->store);
@@ -119,6 +166,7 @@ void cd_daemon_stop(struct cd_daemon *d)
         s->launcher = cd_launcher_free(s->launcher);
         cd_profile_set_clear(&s->profiles);
         cd_jobfiles_close(&s->files);
+        d->lock_fd = cd_close(d->lock_fd); /* last: the state is closed */
         free(d->socket_path);
         d->socket_path = NULL;
         d->started = false;

@@ -13,6 +13,8 @@ struct cd_daemon {
         bool started;        /* svc's locks and metrics are initialised */
         bool socket_created; /* we bound the socket (not systemd): unlink at exit */
         char *socket_path;
+        int lock_fd;   /* state_dir/cordond.lock, write-locked while we run */
+        int listen_fd; /* until cd_http_start takes it */
 };
 
 /* Open the state, recover, start the queue and the server. On failure
