@@ -58,6 +58,8 @@ static void profiles_help(void)
                "\n"
                "List the profiles with their default and maximum limits. Every profile is\n"
                "validated; one bad file fails the listing (as it fails cordond's reload).\n"
+               "Reads the profile files on this host, not cordond's socket: run it where\n"
+               "cordond runs, with its --profiles-dir, to see what cordond offers.\n"
                "\n"
                "Examples:\n"
                "  cordon profiles\n"

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "client.h"
+#include "cordon/cleanup.h"
 #include "cordon/result.h"
 
 #ifndef CORDON_VERSION
@@ -18,10 +20,21 @@ static const struct {
         cd_cmd_fn *fn;
         const char *summary;
 } commands[] = {
-        { "run", cmd_run, "run a job in a fresh sandbox on this host (root)" },
-        { "profiles", cmd_profiles, "list the profiles with their limits" },
-        { "profile", cmd_profile, "profile check FILE: validate a profile" },
-        { "audit", cmd_audit, "audit verify [FILE|DIR]: check the audit log's hash chain" },
+        { "submit", cmd_submit,
+          "submit a job to cordond; --wait for it, -o DIR for its artifacts" },
+        { "status", cmd_status, "show one job" },
+        { "wait", cmd_wait, "wait for a job to finish and exit with its status" },
+        { "logs", cmd_logs, "print a job's stdout or stderr (--follow while it runs)" },
+        { "artifacts", cmd_artifacts, "list or fetch a job's artifacts, SHA-256 checked" },
+        { "cancel", cmd_cancel, "cancel queued or running jobs" },
+        { "delete", cmd_delete, "delete jobs and everything stored for them" },
+        { "list", cmd_list, "list jobs, newest first" },
+        { "health", cmd_health, "is cordond up, and how busy" },
+        { NULL, NULL, NULL }, /* --help: the local commands follow */
+        { "run", cmd_run, "run a job in a fresh sandbox here, without cordond (root)" },
+        { "profiles", cmd_profiles, "list the profiles in the local profiles directory" },
+        { "profile", cmd_profile, "profile check FILE: validate a profile file" },
+        { "audit", cmd_audit, "audit verify [FILE|DIR]: check the local audit log's hash chain" },
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -37,10 +50,16 @@ void cli_error(const char *cmd, const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: cordon COMMAND [OPTIONS]\n\nCommands:\n");
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-        fprintf(f, "\nRun 'cordon COMMAND --help' for a command's options.\n");
+        fprintf(f, "Usage: cordon COMMAND [OPTIONS]\n\nCommands that talk to cordond (its unix "
+                   "socket: --socket PATH,\n$CORDON_SOCKET, or " CLI_DEFAULT_SOCKET "):\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                if (!commands[i].name)
+                        fprintf(f, "\nCommands that work on this host's files:\n");
+                else
+                        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        }
+        fprintf(f, "\nRun 'cordon COMMAND --help' for a command's options and examples;\n"
+                   "exit statuses are in cordon(1) and docs/cli.md.\n");
 }
 
 /* The job's stdio relay and the sandbox's pipes assume fds 0-2 are taken. */
@@ -58,6 +77,27 @@ static int ensure_std_fds(void)
         return 0;
 }
 
+/* "cordon --socket PATH CMD ..." as "cordon CMD --socket PATH ...": the
+ * command's own parser then takes it. Returns -1 when no command follows. */
+static int global_socket(int argc, char **argv)
+{
+        size_t n;
+        char *cmd;
+
+        if (strncmp(argv[1], "--socket=", 9) == 0)
+                n = 1;
+        else if (strcmp(argv[1], "--socket") == 0)
+                n = 2;
+        else
+                return 0;
+        if ((size_t) argc < n + 2)
+                return -1;
+        cmd = argv[1 + n];
+        memmove(argv + 2, argv + 1, n * sizeof(char *));
+        argv[1] = cmd;
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (ensure_std_fds() < 0)
@@ -71,12 +111,16 @@ int main(int argc, char **argv)
                 usage(stdout);
                 return 0;
         }
+        if (global_socket(argc, argv) < 0) {
+                fprintf(stderr, "cordon: --socket: expected a PATH and a command\n");
+                return CD_EXIT_USAGE;
+        }
         if (strcmp(argv[1], "--version") == 0) {
                 printf("cordon %s\n", CORDON_VERSION);
                 return 0;
         }
-        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-                if (strcmp(argv[1], commands[i].name) == 0)
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (commands[i].name && strcmp(argv[1], commands[i].name) == 0)
                         return commands[i].fn(argc - 1, argv + 1);
         fprintf(stderr, "cordon: unknown command '%s' (see 'cordon --help')\n", argv[1]);
         return CD_EXIT_USAGE;

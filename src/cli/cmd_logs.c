@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/* cordon logs ID [--stderr] [--follow]: what the job wrote. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "cordon/cleanup.h"
+#include "job.h"
+#include "output.h"
+
+#define FOLLOW_WAIT_S 1
+
+static void help(void)
+{
+        printf("Usage: cordon logs ID [--stderr] [--follow] [--socket PATH]\n"
+               "\n"
+               "Print what job ID wrote to its stdout (or, with --stderr, its stderr) so far.\n"
+               "cordond keeps at most output_max bytes of each (16M by default); a note on\n"
+               "stderr says when the output was cut. On a terminal, control characters are\n"
+               "shown as ^X, so a job cannot drive it; pipe to a file for the raw bytes.\n"
+               "\n"
+               "  -e, --stderr        the job's stderr instead of its stdout\n"
+               "  -f, --follow        keep printing new output until the job has finished\n"
+               "  --socket PATH       cordond's socket (default: $CORDON_SOCKET, else\n"
+               "                      /run/cordon/cordon.sock)\n"
+               "  -h, --help          show this help\n"
+               "\n"
+               "Examples:\n"
+               "  cordon logs 3f2a9c0e5b7d41a8b6c2d9e0f1a2b3c4\n"
+               "  cordon logs \"$id\" --stderr --follow\n"
+               "  cordon logs \"$id\" > stdout.txt\n");
+}
+
+struct out {
+        uint64_t skip; /* bytes already printed (--follow) */
+        uint64_t seen; /* bytes of this answer so far */
+        bool escape, carry;
+        const char *cmd;
+};
+
+static int out_sink(void *data, const char *buf, size_t n)
+{
+        struct out *o = data;
+        uint64_t start = o->seen;
+
+        o->seen += n;
+        if (o->seen <= o->skip)
+                return 0;
+        if (start < o->skip) {
+                buf += o->skip - start;
+                n -= (size_t) (o->skip - start);
+        }
+        if (cli_write_escaped(stdout, buf, n, o->escape, &o->carry) < 0) {
+                cli_error(o->cmd, "cannot write to stdout");
+                return CLI_EXIT_IO;
+        }
+        return 0;
+}
+
+/* Print the stream from byte o->skip on. Sets *@truncated. */
+static int fetch(struct cli_client *c, const char *path, const char *what, struct out *o,
+                 bool *truncated)
+{
+        struct cli_request rq = { .path = path, .sink = out_sink, .sink_data = o };
+        struct cli_response resp = { 0 };
+        int r;
+
+        o->seen = 0;
+        r = cli_send(c, &rq, &resp);
+        if (r == 0)
+                r = cli_check(c, &resp, what);
+        if (r == 0 && fflush(stdout) == EOF) {
+                cli_error(o->cmd, "cannot write to stdout");
+                r = CLI_EXIT_IO;
+        }
+        if (r == 0) {
+                *truncated = resp.truncated;
+                if (o->seen > o->skip)
+                        o->skip = o->seen;
+        }
+        cli_response_clear(&resp);
+        return r;
+}
+
+/* The job's state, after waiting up to @wait_s for it to finish. */
+static int finished(struct cli_client *c, const char *id, const char *what, int wait_s, bool *ret)
+{
+        char path[128];
+        json_t *job = NULL;
+        const char *state;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/v1/jobs/%s?wait=%d", id, wait_s);
+        r = cli_call(c, "GET", path, what, wait_s + 60, &job);
+        if (r != 0)
+                return r;
+        state = cli_job_str(job, "state");
+        *ret = state && strcmp(state, "finished") == 0;
+        json_decref(job);
+        return 0;
+}
+
+static int follow(struct cli_client *c, const char *id, const char *path, const char *what,
+                  struct out *o, bool *truncated)
+{
+        bool done = false;
+        int r;
+
+        cli_catch_interrupts();
+        for (int wait_s = 0; !done; wait_s = FOLLOW_WAIT_S) {
+                /* The state first: output fetched after "finished" is complete. */
+                r = finished(c, id, what, wait_s, &done);
+                if (r == 0)
+                        r = fetch(c, path, what, o, truncated);
+                if (r == 0 && cli_interrupted())
+                        r = CLI_EXIT_INTERRUPTED;
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int cmd_logs(int argc, char **argv)
+{
+        static const struct option options[] = {
+                CLI_OPTION_HELP,
+                CLI_OPTION_SOCKET,
+                { "stderr", no_argument, NULL, 'e' },
+                { "follow", no_argument, NULL, 'f' },
+                {},
+        };
+        cleanup_with(cli_client_freep) struct cli_client *c = NULL;
+        struct cli_common o = { 0 };
+        struct out out = { .cmd = "logs", .escape = cli_isatty(STDOUT_FILENO) };
+        bool err_stream = false, follow_it = false, truncated = false;
+        char path[128], what[96];
+        const char *id;
+        int ch, r;
+
+        optind = 0;
+        while ((ch = getopt_long(argc, argv, "hef", options, NULL)) != -1) {
+                if (ch == 'h') {
+                        help();
+                        return 0;
+                } else if (ch == 'e') {
+                        err_stream = true;
+                } else if (ch == 'f') {
+                        follow_it = true;
+                } else if (!cli_common_option(ch, optarg, &o)) {
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (optind + 1 != argc) {
+                cli_error("logs", "expected one job ID (see 'cordon logs --help')");
+                return CLI_EXIT_USAGE;
+        }
+        id = argv[optind];
+        if (!cli_job_id_ok("logs", id))
+                return CLI_EXIT_USAGE;
+        r = cli_client_new("logs", o.socket, &c);
+        if (r != 0)
+                return r;
+        (void) snprintf(path, sizeof(path), "/v1/jobs/%s/%s", id, err_stream ? "stderr" : "stdout");
+        (void) snprintf(what, sizeof(what), "job %s", id);
+        r = follow_it ? follow(c, id, path, what, &out, &truncated)
+                      : fetch(c, path, what, &out, &truncated);
+        if (r == 0 && truncated)
+                cli_error("logs", "note: the job wrote more; cordond kept the first %llu bytes",
+                          (unsigned long long) out.skip);
+        return r;
+}

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcurl, loaded when a subcommand first talks to cordond rather than at
+ * every exec of `cordon`. Linking it pulled about 30 more shared libraries
+ * (GnuTLS, nghttp2, LDAP, Kerberos, ...) into every `cordon run`, which
+ * added ~9 ms to each launch (docs/performance.md) for code `run` never
+ * calls. The functions below have libcurl's own names and signatures, so
+ * client.c is written against <curl/curl.h> as usual; each one forwards to
+ * the symbol of libcurl.so.4, resolved once by curl_global_init().
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* curl.h turns these names into type-checking macros under GCC. */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+
+#define LIBCURL "libcurl.so.4"
+
+static struct {
+        bool loaded;
+        CURLcode (*global_init)(long);
+        void (*global_cleanup)(void);
+        CURL *(*easy_init)(void);
+        void (*easy_cleanup)(CURL *);
+        void (*easy_reset)(CURL *);
+        CURLcode (*easy_perform)(CURL *);
+        CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+        CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+        const char *(*easy_strerror)(CURLcode);
+        curl_mime *(*mime_init)(CURL *);
+        void (*mime_free)(curl_mime *);
+        curl_mimepart *(*mime_addpart)(curl_mime *);
+        CURLcode (*mime_name)(curl_mimepart *, const char *);
+        CURLcode (*mime_filename)(curl_mimepart *, const char *);
+        CURLcode (*mime_type)(curl_mimepart *, const char *);
+        CURLcode (*mime_data)(curl_mimepart *, const char *, size_t);
+        CURLcode (*mime_data_cb)(curl_mimepart *, curl_off_t, curl_read_callback,
+                                 curl_seek_callback, curl_free_callback, void *);
+} lib;
+
+#define RESOLVE(h, field, name) ((*(void **) &lib.field = dlsym(h, name)) != NULL)
+
+static bool load(void)
+{
+        void *h;
+
+        if (lib.loaded)
+                return true;
+        h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+                return false;
+        lib.loaded = RESOLVE(h, global_init, "curl_global_init") &&
+                     RESOLVE(h, global_cleanup, "curl_global_cleanup") &&
+                     RESOLVE(h, easy_init, "curl_easy_init") &&
+                     RESOLVE(h, easy_cleanup, "curl_easy_cleanup") &&
+                     RESOLVE(h, easy_reset, "curl_easy_reset") &&
+                     RESOLVE(h, easy_perform, "curl_easy_perform") &&
+                     RESOLVE(h, easy_setopt, "curl_easy_setopt") &&
+                     RESOLVE(h, easy_getinfo, "curl_easy_getinfo") &&
+                     RESOLVE(h, easy_strerror, "curl_easy_strerror") &&
+                     RESOLVE(h, mime_init, "curl_mime_init") &&
+                     RESOLVE(h, mime_free, "curl_mime_free") &&
+                     RESOLVE(h, mime_addpart, "curl_mime_addpart") &&
+                     RESOLVE(h, mime_name, "curl_mime_name") &&
+                     RESOLVE(h, mime_filename, "curl_mime_filename") &&
+                     RESOLVE(h, mime_type, "curl_mime_type") &&
+                     RESOLVE(h, mime_data, "curl_mime_data") &&
+                     RESOLVE(h, mime_data_cb, "curl_mime_data_cb");
+        /* The handle stays open for the life of the process. */
+        return lib.loaded;
+}
+
+CURLcode curl_global_init(long flags)
+{
+        return load() ? lib.global_init(flags) : CURLE_FAILED_INIT;
+}
+
+/* The others are reached only after curl_global_init() succeeded. */
+void curl_global_cleanup(void)
+{
+        if (lib.loaded)
+                lib.global_cleanup();
+}
+
+CURL *curl_easy_init(void)
+{
+        return lib.loaded ? lib.easy_init() : NULL;
+}
+
+void curl_easy_cleanup(CURL *c)
+{
+        lib.easy_cleanup(c);
+}
+
+void curl_easy_reset(CURL *c)
+{
+        lib.easy_reset(c);
+}
+
+CURLcode curl_easy_perform(CURL *c)
+{
+        return lib.easy_perform(c);
+}
+
+/* One argument whose type the option's number range gives (curl.h:
+ * CURLOPTTYPE_LONG, _OBJECTPOINT, _FUNCTIONPOINT, _OFF_T, _BLOB). */
+CURLcode curl_easy_setopt(CURL *c, CURLoption opt, ...)
+{
+        CURLcode r;
+        va_list ap;
+
+        va_start(ap, opt);
+        if (opt < CURLOPTTYPE_OBJECTPOINT)
+                r = lib.easy_setopt(c, opt, va_arg(ap, long));
+        else if (opt < CURLOPTTYPE_FUNCTIONPOINT)
+                r = lib.easy_setopt(c, opt, va_arg(ap, void *));
+        else if (opt < CURLOPTTYPE_OFF_T)
+                r = lib.easy_setopt(c, opt, va_arg(ap, void (*)(void)));
+        else if (opt < CURLOPTTYPE_BLOB)
+                r = lib.easy_setopt(c, opt, va_arg(ap, curl_off_t));
+        else
+                r = lib.easy_setopt(c, opt, va_arg(ap, void *));
+        va_end(ap);
+        return r;
+}
+
+/* Every CURLINFO takes a pointer to where the value goes. */
+CURLcode curl_easy_getinfo(CURL *c, CURLINFO info, ...)
+{
+        CURLcode r;
+        va_list ap;
+
+        va_start(ap, info);
+        r = lib.easy_getinfo(c, info, va_arg(ap, void *));
+        va_end(ap);
+        return r;
+}
+
+const char *curl_easy_strerror(CURLcode code)
+{
+        return lib.loaded ? lib.easy_strerror(code) : "libcurl.so.4 could not be loaded";
+}
+
+curl_mime *curl_mime_init(CURL *c)
+{
+        return lib.mime_init(c);
+}
+
+void curl_mime_free(curl_mime *m)
+{
+        if (lib.loaded)
+                lib.mime_free(m);
+}
+
+curl_mimepart *curl_mime_addpart(curl_mime *m)
+{
+        return lib.mime_addpart(m);
+}
+
+CURLcode curl_mime_name(curl_mimepart *p, const char *name)
+{
+        return lib.mime_name(p, name);
+}
+
+CURLcode curl_mime_filename(curl_mimepart *p, const char *name)
+{
+        return lib.mime_filename(p, name);
+}
+
+CURLcode curl_mime_type(curl_mimepart *p, const char *type)
+{
+        return lib.mime_type(p, type);
+}
+
+CURLcode curl_mime_data(curl_mimepart *p, const char *data, size_t size)
+{
+        return lib.mime_data(p, data, size);
+}
+
+CURLcode curl_mime_data_cb(curl_mimepart *p, curl_off_t size, curl_read_callback rd,
+                           curl_seek_callback seek, curl_free_callback fr, void *arg)
+{
+        return lib.mime_data_cb(p, size, rd, seek, fr, arg);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Fetching artifacts, each checked against the manifest's SHA-256. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "client.h"
+
+/*
+ * True if manifest entry @e was taken (it has a sha256) and its path is
+ * safe to create beneath a directory: relative, components that are
+ * acceptable names (no "", ".", "..", '/', controls; cordon/artifacts.h),
+ * a 64-digit hex sha256 and a size.
+ */
+bool cli_artifact_taken(const json_t *e);
+bool cli_artifact_safe(const json_t *e);
+
+/*
+ * Fetch artifact @e of job @id into @out_fd (a file the caller created, or
+ * stdout; @escape shows control characters as ^X for a terminal), hashing
+ * as it arrives. Returns 0 when the bytes match the manifest's size and
+ * SHA-256 (and the ETag), CLI_EXIT_VERIFY when not, or another exit status.
+ */
+int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e, int out_fd,
+                          bool escape);
+
+/*
+ * Fetch every taken artifact of @manifest (an array) into directory @dir
+ * (created if missing; existing files are never overwritten), under their
+ * manifest paths. Subdirectories are made with mkdirat and every file
+ * created with openat(O_CREAT|O_EXCL|O_NOFOLLOW) beneath an fd of @dir,
+ * so a name that would leave @dir, or a symlink already there, is refused.
+ * A file that fails its check is removed. Carries on past a failed file;
+ * returns 0 or the first failure's exit status. Prints a line per file
+ * unless @quiet.
+ */
+int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *manifest,
+                            const char *dir, bool quiet);
+
+/* GET /v1/jobs/ID/artifacts: the manifest array into *@ret (caller owns). */
+int cli_artifacts_manifest(struct cli_client *c, const char *id, json_t **ret);

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/* Waiting for a job and turning its verdict into an exit status (job.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cordon/cleanup.h"
+#include "cordon/result.h"
+#include "cordon/util.h"
+#include "job.h"
+#include "output.h"
+
+#define WAIT_S      60
+#define LIVE_WAIT_S 2
+
+const char *cli_job_str(const json_t *job, const char *key)
+{
+        return json_string_value(json_object_get(job, key));
+}
+
+/* "SIGKILL" -> 9, "SIGRTMIN+3" -> SIGRTMIN+3; 0 when unknown. */
+static int signal_number(const char *name)
+{
+        uint64_t n;
+
+        if (!name || strncmp(name, "SIG", 3) != 0)
+                return 0;
+        if (strncmp(name, "SIGRTMIN+", 9) == 0)
+                return cd_parse_u64(name + 9, &n) == 0 && n <= (uint64_t) (SIGRTMAX - SIGRTMIN)
+                               ? SIGRTMIN + (int) n
+                               : 0;
+        for (int s = 1; s < SIGRTMIN; s++) {
+                const char *abbrev = sigabbrev_np(s);
+
+                if (abbrev && strcmp(abbrev, name + 3) == 0)
+                        return s;
+        }
+        return 0;
+}
+
+/* ok or failed without an exit code: the command did not run (the error
+ * says why, as the shells' 126/127), or cordond lost it. */
+static int no_exit_code(const json_t *result, int sig)
+{
+        const char *error = json_string_value(json_object_get(result, "error"));
+        const char *enoent = strerror(ENOENT);
+        size_t n = error ? strlen(error) : 0, m = strlen(enoent);
+
+        if (sig > 0)
+                return 128 + sig;
+        if (!error)
+                return CD_EXIT_SETUP_ERROR;
+        return n >= m && strcmp(error + n - m, enoent) == 0 ? CD_EXIT_NOT_FOUND
+                                                            : CD_EXIT_CANNOT_EXEC;
+}
+
+int cli_job_exit_status(const json_t *job)
+{
+        const json_t *result = json_object_get(job, "result");
+        const char *v = cli_job_str(job, "verdict");
+        const json_t *code = json_object_get(result, "exit_code");
+        int sig = signal_number(json_string_value(json_object_get(result, "signal")));
+        enum cd_verdict verdict;
+
+        if (!v || cd_verdict_from_string(v, &verdict) < 0)
+                return CLI_EXIT_SERVER;
+        switch (verdict) {
+        case CD_VERDICT_OK:
+        case CD_VERDICT_FAILED:
+                if (json_is_integer(code) && json_integer_value(code) >= 0 &&
+                    json_integer_value(code) <= 255)
+                        return (int) json_integer_value(code);
+                return no_exit_code(result, sig);
+        case CD_VERDICT_SIGNALED:
+                return sig > 0 ? 128 + sig : CD_EXIT_SETUP_ERROR;
+        default: {
+                struct cd_result res = { .verdict = verdict };
+
+                return cd_result_exit_status(&res);
+        }
+        }
+}
+
+struct live {
+        const char *id;
+        json_t *job; /* the last answer */
+        bool shown, colour;
+};
+
+static void live_draw(void *data)
+{
+        struct live *l = data;
+        const char *state = cli_job_str(l->job, "state");
+        const json_t *pos = json_object_get(l->job, "queue_position");
+        const char *since = state && strcmp(state, "running") == 0 ? "started" : "created";
+        int64_t t0, now = (int64_t) cd_wall_ms();
+        char elapsed[32] = "", where[48] = "";
+
+        if (!state)
+                return;
+        if (cli_parse_time(json_object_get(l->job, since), &t0) == 0)
+                cli_human_ms(now > t0 ? (uint64_t) (now - t0) : 0, elapsed, sizeof(elapsed));
+        if (json_is_integer(pos))
+                (void) snprintf(where, sizeof(where), ", position %lld in the queue",
+                                (long long) json_integer_value(pos));
+        fprintf(stderr, "\r\033[Kjob %.12s %s%s%s%s%s%s", l->id,
+                cli_sgr(l->colour, cli_verdict_colour(state, NULL)), state,
+                cli_sgr(l->colour, CLI_PLAIN), where, *elapsed ? ", " : "", elapsed);
+        (void) fflush(stderr);
+        l->shown = true;
+}
+
+static void live_clear(struct live *l)
+{
+        if (l->shown)
+                fputs("\r\033[K", stderr);
+        (void) fflush(stderr);
+        l->shown = false;
+}
+
+/* One long poll. Returns 0 with the job in l->job, or an exit status. */
+static int poll_once(struct cli_client *c, struct live *l, bool live, int wait_s, const char *what)
+{
+        char path[160];
+        struct cli_request rq = { .path = path,
+                                  .timeout_s = wait_s + 60,
+                                  .tick = live ? live_draw : NULL,
+                                  .tick_data = l };
+        struct cli_response resp = { 0 };
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/v1/jobs/%s?wait=%d", l->id, wait_s);
+        r = cli_send(c, &rq, &resp);
+        if (r == 0 && (resp.status < 200 || resp.status >= 300)) {
+                live_clear(l);
+                r = cli_check(c, &resp, what);
+        } else if (r == 0 && !resp.json) {
+                live_clear(l);
+                cli_error(cli_client_cmd(c), "cordond's answer is not JSON");
+                r = CLI_EXIT_SERVER;
+        }
+        if (r == 0) {
+                json_decref(l->job);
+                l->job = TAKE_PTR(resp.json);
+        }
+        cli_response_clear(&resp);
+        return r;
+}
+
+int cli_job_wait(struct cli_client *c, const char *id, bool live, json_t **ret)
+{
+        struct live l = { .id = id, .colour = cli_colour(STDERR_FILENO) };
+        char what[96];
+        int r;
+
+        (void) snprintf(what, sizeof(what), "job %s", id);
+        cli_catch_interrupts();
+        /* Live: a first answer at once, to show the line from the start. */
+        for (int wait_s = live ? 0 : WAIT_S;; wait_s = live ? LIVE_WAIT_S : WAIT_S) {
+                const char *state;
+
+                r = poll_once(c, &l, live, wait_s, what);
+                if (r == 0 && cli_interrupted())
+                        r = CLI_EXIT_INTERRUPTED;
+                if (r != 0)
+                        break;
+                state = cli_job_str(l.job, "state");
+                if (state && strcmp(state, "finished") == 0) {
+                        live_clear(&l);
+                        *ret = TAKE_PTR(l.job);
+                        return 0;
+                }
+                if (live)
+                        live_draw(&l);
+        }
+        live_clear(&l);
+        if (r == CLI_EXIT_INTERRUPTED)
+                cli_error(cli_client_cmd(c),
+                          "interrupted; job %s goes on (stop it with 'cordon cancel %s')", id, id);
+        json_decref(l.job);
+        return r;
+}
+
+void cli_job_outcome(const json_t *job, char *buf, size_t size)
+{
+        const json_t *result = json_object_get(job, "result");
+        const json_t *code = json_object_get(result, "exit_code");
+        const char *v = cli_job_str(job, "verdict"), *reason = cli_job_str(job, "reason");
+        const char *sig = json_string_value(json_object_get(result, "signal"));
+        const json_t *wall = json_object_get(result, "wall_ms");
+        char took[32] = "", extra[64] = "";
+
+        if (json_is_integer(wall))
+                cli_human_ms((uint64_t) json_integer_value(wall), took, sizeof(took));
+        if (json_is_integer(code))
+                (void) snprintf(extra, sizeof(extra), ", exit %lld",
+                                (long long) json_integer_value(code));
+        else if (sig)
+                (void) snprintf(extra, sizeof(extra), ", %.32s", sig);
+        else if (reason)
+                (void) snprintf(extra, sizeof(extra), " (%.40s)", reason);
+        (void) snprintf(buf, size, "%s%s%s%s", v ? v : "?", extra, *took ? ", " : "", took);
+}
+
+void cli_job_print_outcome(const json_t *job)
+{
+        const char *id = cli_job_str(job, "id"), *v = cli_job_str(job, "verdict");
+        const char *error =
+                json_string_value(json_object_get(json_object_get(job, "result"), "error"));
+        bool colour = cli_colour(STDOUT_FILENO);
+        char outcome[160];
+
+        cli_job_outcome(job, outcome, sizeof(outcome));
+        printf("job %s finished: %s%s%s\n", id ? id : "?",
+               cli_sgr(colour, cli_verdict_colour("finished", v)), outcome,
+               cli_sgr(colour, CLI_PLAIN));
+        if (error) {
+                cleanup_free char *e = cli_escape(error);
+
+                printf("  error: %s\n", e ? e : "?");
+        }
+        if (v && strcmp(v, "ok") != 0 && id)
+                printf("  its output: cordon logs %s --stderr\n", id);
+        (void) fflush(stdout);
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* Jobs as the CLI shows and waits for them. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "client.h"
+
+/* A job's field as a string, or NULL. */
+const char *cli_job_str(const json_t *job, const char *key);
+
+/*
+ * The exit status for a finished job (docs/cli.md): its own exit code for
+ * ok and failed, 128+N when a signal killed it, cd_result's fixed codes
+ * for the other verdicts. CLI_EXIT_SERVER when @job makes no sense.
+ */
+int cli_job_exit_status(const json_t *job);
+
+/*
+ * Wait until job @id has finished: GET /v1/jobs/ID?wait=60 in a loop (2 s
+ * polls when @live, which redraws one status line on stderr: state, queue
+ * position, elapsed time). Returns 0 with the finished job in *@ret
+ * (caller owns it), or an exit status (130 when interrupted, after saying
+ * that the job goes on).
+ */
+int cli_job_wait(struct cli_client *c, const char *id, bool live, json_t **ret);
+
+/* "finished: ok, exit 0, 812 ms" and the like, for a job, into @buf. */
+void cli_job_outcome(const json_t *job, char *buf, size_t size);
+
+/* One line for people about finished job @job on stdout, and where to look
+ * next when it did not succeed. */
+void cli_job_print_outcome(const json_t *job);

@@ -1,0 +1,785 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The cordon CLI against a real cordond (docs/cli.md).
+
+Starts cordond with a temporary socket, state directory and cgroup parent,
+runs every subcommand against it, and checks output, one-line errors and
+exit statuses. Needs root (cordond does); exits 77 otherwise.
+
+Environment: CORDON_BIN (the cordon binary), CORDOND_BIN, CORDON_PROFILES.
+"""
+
+import glob
+import hashlib
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+CORDON = os.environ.get("CORDON_BIN", "")
+CORDOND = os.environ.get("CORDOND_BIN", "")
+PROFILES = os.environ.get("CORDON_PROFILES", "")
+
+# Peers without a passwd entry: SO_PEERCRED gives cordond the numbers.
+GID = 64010  # the socket's group
+SUB_UID = 64011  # listed under "submitters"
+OTHER_UID = 64012  # listed nowhere: 403
+
+CGROUP_PREFIX = "cordon-test-cli-%d" % os.getpid()
+HANG_S = 120  # generous bound on anything that should end
+
+# Exit statuses of docs/cli.md.
+EX_USAGE, EX_REJECTED, EX_NOT_FOUND, EX_FORBIDDEN = 64, 65, 66, 67
+EX_UNREACHABLE, EX_IO, EX_BUSY, EX_VERIFY = 69, 74, 75, 76
+EX_TIMEOUT, EX_CANCELLED = 124, 123
+
+
+class Daemon:
+    """One cordond on its own socket, state directory and cgroup parent."""
+
+    def __init__(self, name, **config):
+        self.dir = tempfile.mkdtemp(prefix="cordon-cli-%s-" % name)
+        os.chmod(self.dir, 0o755)  # the unprivileged peers reach the socket
+        self.socket = os.path.join(self.dir, "cordon.sock")
+        self.state = os.path.join(self.dir, "state")
+        cfg = {
+            "cgroup": {"parent": "%s-%s" % (CGROUP_PREFIX, name)},
+            "submitters": {"uids": [SUB_UID]},
+            "socket_mode": "0660",
+            "socket_group": GID,
+        }
+        if os.environ.get("CORDON_TEST_CGROUP"):  # v1 or v2, as the other root tests
+            cfg["cgroup"]["mode"] = os.environ["CORDON_TEST_CGROUP"]
+        cfg.update(config)
+        self.config = os.path.join(self.dir, "cordond.json")
+        with open(self.config, "w") as f:
+            json.dump(cfg, f)
+        self.log = open(os.path.join(self.dir, "cordond.log"), "w+")
+        self.proc = subprocess.Popen(
+            [CORDOND, "--config", self.config, "--socket", self.socket,
+             "--state-dir", self.state, "--profiles-dir", PROFILES],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("cordond exited: " + self.log_text())
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
+                    return
+            except OSError:
+                time.sleep(0.05)  # a hang bound, not synchronisation
+        raise RuntimeError("cordond did not come up: " + self.log_text())
+
+    def log_text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def kill(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=HANG_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def close(self):
+        self.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cgroup_dirs():
+    """Every cgroup this run's daemons made, deepest first."""
+    found = []
+    for base in ["/sys/fs/cgroup"] + glob.glob("/sys/fs/cgroup/*"):
+        if not os.path.isdir(base) or os.path.islink(base):
+            continue
+        for top in glob.glob(os.path.join(base, CGROUP_PREFIX + "*")):
+            for root, dirs, _ in os.walk(top):
+                found += [os.path.join(root, d) for d in dirs]
+            found.append(top)
+    return sorted(found, key=lambda p: p.count("/"), reverse=True)
+
+
+def remove_cgroups():
+    """Kill what is left in our cgroups and remove them. Returns leftovers."""
+    for d in cgroup_dirs():
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        except OSError:
+            pass
+    deadline = time.monotonic() + 30
+    while cgroup_dirs() and time.monotonic() < deadline:
+        for d in cgroup_dirs():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        if cgroup_dirs():
+            time.sleep(0.1)  # killed tasks leave their cgroup asynchronously
+    return cgroup_dirs()
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def pty_run(sock, cwd, args, env=None, until=None, then=None):
+    """Run the CLI with stdout and stderr on a terminal; returns (status, output).
+    When @until appears in the output, call @then(proc)."""
+    e = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    e.update({"CORDON_SOCKET": sock, "TERM": "xterm"})
+    e.update(env or {})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([CORDON] + args, stdin=subprocess.DEVNULL, stdout=slave,
+                            stderr=slave, env=e, cwd=cwd)
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + HANG_S
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+            if until and until in out.decode(errors="replace"):
+                then(proc)
+                until = None
+    os.close(master)
+    return proc.wait(timeout=HANG_S), out.decode(errors="replace")
+
+
+class CliTest(unittest.TestCase):
+    daemon = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon("main")
+        cls.work = tempfile.mkdtemp(prefix="cordon-cli-work-")
+        os.chmod(cls.work, 0o755)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon:
+            cls.daemon.close()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    # helpers
+
+    def cli(self, *args, user=None, env=None, sock=None, timeout=HANG_S, cwd=None):
+        e = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "CORDON_SOCKET")}
+        e["CORDON_SOCKET"] = sock or self.daemon.socket
+        if env:
+            e.update(env)
+        kw = {}
+        if user is not None:
+            kw = {"user": user, "group": GID, "extra_groups": []}
+        return subprocess.run([CORDON] + list(args), capture_output=True, text=True,
+                              env=e, timeout=timeout, cwd=cwd or self.work, **kw)
+
+    def one_line_error(self, p, cmd, status, *needles):
+        """A failure: exactly one line on stderr, naming the command, and the status."""
+        self.assertEqual(p.returncode, status, p.stderr)
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertTrue(lines[0].startswith("cordon %s: " % cmd), lines[0])
+        for n in needles:
+            self.assertIn(n, lines[0])
+        return lines[0]
+
+    def script(self, name, text, mode=0o644):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def submit(self, text, *args, name="job.sh", wait=False, user=None):
+        """Submit a shell job; returns (the finished or submitted job's id, process)."""
+        path = self.script(name, text)
+        argv = ["submit", "--profile", "default", "--entry", name] + list(args) + [path]
+        if wait:
+            argv.append("--wait")
+        p = self.cli(*argv, user=user)
+        ident = p.stdout.splitlines()[0] if p.stdout else ""
+        return ident, p
+
+    def finished(self, text, *args, **kw):
+        ident, p = self.submit(text, *args, wait=True, **kw)
+        self.assertRegex(ident, "^[0-9a-f]{32}$", p.stderr)
+        return ident, p
+
+    def job(self, ident):
+        p = self.cli("status", ident, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def stored_artifact(self, ident, path):
+        return os.path.join(self.daemon.state, "jobs", ident, "artifacts", path)
+
+    # help and usage
+
+    def test_help_for_every_subcommand(self):
+        p = self.cli("--help")
+        self.assertEqual(p.returncode, 0)
+        for cmd in ("submit", "status", "wait", "logs", "artifacts", "cancel", "delete",
+                    "list", "health", "run", "profiles", "audit"):
+            self.assertIn("  " + cmd + " ", p.stdout)
+        for cmd in ("submit", "status", "wait", "logs", "artifacts", "cancel", "delete",
+                    "list", "health", "run", "profiles"):
+            p = self.cli(cmd, "--help")
+            self.assertEqual(p.returncode, 0, cmd)
+            self.assertIn("Usage: cordon " + cmd, p.stdout)
+            self.assertIn("Example", p.stdout, cmd)
+        self.assertIn("Commands that work on this host's files", self.cli("--help").stdout)
+        self.assertIn("on this host", self.cli("profiles", "--help").stdout)
+
+    def test_usage_errors(self):
+        p = self.cli("nosuch")
+        self.assertEqual(p.returncode, EX_USAGE)
+        self.one_line_error(self.cli("status"), "status", EX_USAGE, "expected one job ID")
+        self.one_line_error(self.cli("status", "../x"), "status", EX_USAGE, "not a job id")
+        self.one_line_error(self.cli("submit", "x"), "submit", EX_USAGE, "--profile")
+        self.one_line_error(self.cli("submit", "--profile", "default", "--memory", "9X"),
+                            "submit", EX_USAGE, "--memory")
+        self.one_line_error(self.cli("submit", "--profile", "default", "--label", "novalue"),
+                            "submit", EX_USAGE, "--label")
+        self.one_line_error(self.cli("list", "--state", "bogus"), "list", EX_USAGE, "--state")
+        self.one_line_error(self.cli("list", "--limit", "0"), "list", EX_USAGE, "--limit")
+        self.one_line_error(self.cli("artifacts"), "artifacts", EX_USAGE)
+        self.assertEqual(self.cli("list", "--bogus").returncode, EX_USAGE)
+
+    # health, submit, status, wait, logs
+
+    def test_health(self):
+        p = self.cli("health")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("cordond ok at " + self.daemon.socket, p.stdout)
+        self.assertNotIn("\x1b[", p.stdout)  # not a terminal: no colour
+        h = json.loads(self.cli("health", "--json").stdout)
+        self.assertEqual(h["status"], "ok")
+        self.assertIn(h["cgroup_mode"], ("v1", "v2"))
+
+    def test_submit_wait_status_logs(self):
+        ident, p = self.submit("echo out; echo err >&2; exit 3", "--label", "k=v")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(ident, "^[0-9a-f]{32}$")
+        self.assertEqual(p.stdout, ident + "\n")  # scripts capture the id
+
+        p = self.cli("wait", ident)
+        self.assertEqual(p.returncode, 3, p.stderr)  # the job's own exit code
+        self.assertIn("finished: failed, exit 3", p.stdout)
+        p = self.cli("wait", ident, "--json")
+        self.assertEqual(p.returncode, 3)
+        self.assertEqual(json.loads(p.stdout)["result"]["exit_code"], 3)
+
+        job = self.job(ident)
+        self.assertEqual((job["state"], job["verdict"], job["labels"]),
+                         ("finished", "failed", {"k": "v"}))
+        p = self.cli("status", ident)
+        self.assertEqual(p.returncode, 0)  # status reports; it does not fail with the job
+        self.assertIn("finished: failed, exit 3", p.stdout)
+        self.assertIn("k=v", p.stdout)
+        self.assertRegex(p.stdout, r"(?m)^profile +default$")
+
+        self.assertEqual(self.cli("logs", ident).stdout, "out\n")
+        self.assertEqual(self.cli("logs", ident, "--stderr").stdout, "err\n")
+
+    def test_submit_wait_exit_statuses(self):
+        _, p = self.finished("exit 0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("finished: ok", p.stdout)
+        _, p = self.finished("sleep 30", "--wall", "1s")
+        self.assertEqual(p.returncode, EX_TIMEOUT, p.stderr)
+        self.assertIn("finished: timeout", p.stdout)
+        _, p = self.finished("kill -KILL $$")
+        self.assertEqual(p.returncode, 128 + signal.SIGKILL, p.stderr)
+
+    def test_submit_refused_by_cordond(self):
+        path = self.script("r.sh", "true")
+        p = self.cli("submit", "--profile", "nosuch", "--entry", "r.sh", path)
+        self.one_line_error(p, "submit", EX_REJECTED, "unknown_profile")
+        p = self.cli("submit", "--profile", "default", "--entry", "r.sh", "--memory", "64G", path)
+        self.one_line_error(p, "submit", EX_REJECTED, "--memory", "limit_exceeded")
+        p = self.cli("submit", "--profile", "default", "--entry", "other.sh", path)
+        self.one_line_error(p, "submit", EX_REJECTED, "invalid_request")
+
+    def test_submit_inputs_and_directories(self):
+        d = os.path.join(self.work, "inputs-dir")
+        os.makedirs(d, exist_ok=True)
+        for name, text in (("a.txt", "A"), ("b.txt", "B"), (".hidden", "H")):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+        ident, p = self.finished("ls /work; cat /work/a.txt /work/b.txt", d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.cli("logs", ident).stdout, "a.txt\nb.txt\njob.sh\nAB")
+
+        before = len(json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"])
+        os.makedirs(os.path.join(d, "sub"), exist_ok=True)
+        _, p = self.submit("true", d)
+        self.one_line_error(p, "submit", EX_USAGE, "input 1", "subdirectory")
+        os.rmdir(os.path.join(d, "sub"))
+        os.symlink("/etc/passwd", os.path.join(d, "link"))
+        _, p = self.submit("true", d)
+        self.one_line_error(p, "submit", EX_USAGE, "symlink")
+        os.unlink(os.path.join(d, "link"))
+        _, p = self.submit("true", os.path.join(self.work, "job.sh"))
+        self.one_line_error(p, "submit", EX_USAGE, "same name")
+        _, p = self.submit("true", os.path.join(self.work, "missing.txt"))
+        self.one_line_error(p, "submit", EX_IO, "input 1")
+        for bad in (".dotfile", "-dash", 'quo"te', "back\\slash", "ctl\x01"):
+            _, p = self.submit("true", self.script(bad, "x"))
+            self.one_line_error(p, "submit", EX_USAGE, "input 1", "rename")
+        after = len(json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"])
+        self.assertEqual(before, after)  # nothing was submitted
+
+    def test_logs_follow(self):
+        ident, p = self.submit("echo one; sleep 1; echo two; sleep 1; printf 'three\\033[2J\\n'")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("logs", ident, "--follow")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "one\ntwo\nthree\x1b[2J\n")  # raw bytes when not a terminal
+        self.assertEqual(self.job(ident)["state"], "finished")
+
+    # cancel, delete, list
+
+    def test_cancel(self):
+        ident, p = self.submit("sleep 60")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("cancel", ident)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(ident, p.stdout)
+        p = self.cli("wait", ident)
+        self.assertEqual(p.returncode, EX_CANCELLED, p.stderr)
+        self.assertIn("cancelled", p.stdout)
+        self.one_line_error(self.cli("cancel", ident), "cancel", EX_REJECTED, "job_finished")
+
+    def test_delete_and_not_found(self):
+        ident, p = self.finished("true")
+        p = self.cli("delete", ident)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "job %s deleted\n" % ident)
+        self.assertFalse(os.path.exists(os.path.join(self.daemon.state, "jobs", ident)))
+        for cmd in (["status"], ["wait"], ["logs"], ["artifacts"], ["cancel"], ["delete"]):
+            p = self.cli(*(cmd + [ident]))
+            self.one_line_error(p, cmd[0], EX_NOT_FOUND, "job " + ident, "job_not_found")
+        running, p = self.submit("sleep 60")
+        p = self.cli("delete", running)  # cancelled first, then deleted
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.cli("status", running).returncode, EX_NOT_FOUND)
+
+    def test_list(self):
+        tag = "t%d" % time.monotonic_ns()
+        first, _ = self.finished("true", "--label", "run=" + tag)
+        second, _ = self.finished("exit 2", "--label", "run=" + tag)
+        doc = json.loads(self.cli("list", "--label", "run=" + tag, "--json").stdout)
+        self.assertEqual([j["id"] for j in doc["jobs"]], [second, first])  # newest first
+        self.assertIsNone(doc["next"])
+
+        p = self.cli("list", "--label", "run=" + tag)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual(len(lines), 3)
+        header = lines[0]
+        for col in ("STATE", "RESULT", "PROFILE", "CREATED", "DURATION", "LABELS"):
+            at = header.index(col)
+            for row in lines[1:]:  # aligned: each column starts where its header does
+                self.assertNotEqual(row[at - 2:at], "", row)
+                self.assertEqual(row[at - 2:at], "  ", (col, row))
+                self.assertNotEqual(row[at], " ", (col, row))
+        self.assertIn("failed (2)", lines[1])
+        self.assertNotIn("\x1b[", p.stdout)
+
+        p = self.cli("list", "--label", "run=" + tag, "--limit", "1", "--json")
+        doc = json.loads(p.stdout)
+        self.assertEqual([j["id"] for j in doc["jobs"]], [second])
+        self.assertIsNotNone(doc["next"])
+        p = self.cli("list", "--label", "run=" + tag, "--limit", "1")
+        self.assertIn("more: cordon list --before " + doc["next"], p.stderr)
+        p = self.cli("list", "--label", "run=" + tag, "--before", doc["next"], "--json")
+        self.assertEqual([j["id"] for j in json.loads(p.stdout)["jobs"]], [first])
+
+        doc = json.loads(self.cli("list", "--state", "finished", "--json").stdout)
+        self.assertTrue(all(j["state"] == "finished" for j in doc["jobs"]))
+        p = self.cli("list", "--all", "--label", "run=" + tag)
+        self.assertIn("OWNER", p.stdout.splitlines()[0])
+
+    def test_job_text_is_escaped(self):
+        tag = "e%d" % time.monotonic_ns()
+        ident, p = self.finished("true", "--label", "run=" + tag, "--label", "x=a\x1b[2Jb")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for args in (["list", "--label", "run=" + tag], ["status", ident]):
+            out = self.cli(*args).stdout
+            self.assertNotIn("\x1b", out)
+            self.assertIn("x=a\\x1b[2Jb", out)
+        self.assertEqual(self.job(ident)["labels"]["x"], "a\x1b[2Jb")  # --json: as it is
+
+    # artifacts
+
+    OUT_JOB = ("mkdir -p /out/sub; echo alpha > /out/a.txt; printf 'x,y\\n1,2\\n' > /out/sub/b.csv;"
+               " ln -s /etc/passwd /out/link")
+
+    def test_artifacts_list_and_fetch(self):
+        ident, p = self.finished(self.OUT_JOB)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("artifacts", ident)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^PATH +SIZE +TYPE +SHA-256$")
+        self.assertRegex(p.stdout, r"(?m)^link +- +refused: symlink")
+        self.assertRegex(p.stdout, r"(?m)^sub/b\.csv +8 B ")
+        manifest = json.loads(self.cli("artifacts", ident, "--json").stdout)
+        self.assertEqual(manifest["job"], ident)
+        taken = {e["path"]: e for e in manifest["artifacts"] if "sha256" in e}
+        self.assertEqual(set(taken), {"a.txt", "sub/b.csv"})
+
+        p = self.cli("artifacts", ident, "sub/b.csv")
+        self.assertEqual((p.returncode, p.stdout), (0, "x,y\n1,2\n"), p.stderr)
+        one = os.path.join(self.work, "one-%s.csv" % ident)
+        p = self.cli("artifacts", ident, "sub/b.csv", "-o", one)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sha256(one), taken["sub/b.csv"]["sha256"])
+        p = self.cli("artifacts", ident, "sub/b.csv", "-o", one)  # never overwritten
+        self.one_line_error(p, "artifacts", EX_IO, "exists")
+        self.one_line_error(self.cli("artifacts", ident, "nosuch.txt"), "artifacts",
+                            EX_NOT_FOUND, "no such artifact")
+        self.one_line_error(self.cli("artifacts", ident, "link"), "artifacts", EX_NOT_FOUND,
+                            "refused")
+
+        out = os.path.join(self.work, "all-" + ident)
+        p = self.cli("artifacts", ident, "-o", out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("2 artifacts", p.stdout)
+        for path, e in taken.items():
+            self.assertEqual(sha256(os.path.join(out, path)), e["sha256"])
+        self.assertFalse(os.path.lexists(os.path.join(out, "link")))
+        p = self.cli("artifacts", ident, "-o", out)  # again: existing files stay
+        self.assertEqual(p.returncode, EX_IO)
+        self.assertIn("already exists", p.stderr)
+
+    def test_artifacts_of_unfinished_job(self):
+        ident, p = self.submit("sleep 60")
+        p = self.cli("artifacts", ident)
+        self.one_line_error(p, "artifacts", EX_REJECTED, "job_not_finished", "cordon wait")
+        self.assertEqual(self.cli("cancel", ident).returncode, 0)
+
+    def test_tampered_artifact_is_refused(self):
+        ident, p = self.finished("printf 'id,value\\n1,42\\n' > /out/data.csv; echo ok > /out/b.txt")
+        stored = self.stored_artifact(ident, "data.csv")
+        with open(stored, "r+b") as f:  # same size, other bytes: served with the old ETag
+            f.write(b"id,value\n1,99\n")
+
+        out = os.path.join(self.work, "tampered-" + ident)
+        p = self.cli("artifacts", ident, "-o", out)
+        self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
+        self.assertIn("artifact data.csv: SHA-256 mismatch", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertFalse(os.path.lexists(os.path.join(out, "data.csv")))  # removed
+        with open(os.path.join(out, "b.txt")) as f:
+            self.assertEqual(f.read(), "ok\n")  # the rest was fetched
+
+        one = os.path.join(self.work, "tampered-one-" + ident)
+        p = self.cli("artifacts", ident, "data.csv", "-o", one)
+        self.one_line_error(p, "artifacts", EX_VERIFY, "SHA-256 mismatch")
+        self.assertFalse(os.path.lexists(one))
+        p = self.cli("artifacts", ident, "data.csv")
+        self.assertEqual(p.returncode, EX_VERIFY)
+
+    def test_unsafe_manifest_names_are_refused(self):
+        ident, p = self.finished("echo safe > /out/a.txt")
+        db = sqlite3.connect(os.path.join(self.daemon.state, "jobs.db"), timeout=30)
+        with db:
+            (text,) = db.execute("SELECT result_json FROM jobs WHERE id = ?", (ident,)).fetchone()
+            result = json.loads(text)
+            good = result["artifacts"][0]
+            for bad in ("../escaped.txt", "/tmp/abs-%s.txt" % ident, "sub/../../up.txt"):
+                result["artifacts"].append(dict(good, path=bad))
+            db.execute("UPDATE jobs SET result_json = ? WHERE id = ?",
+                       (json.dumps(result), ident))
+        db.close()
+        parent = os.path.join(self.work, "unsafe-" + ident)
+        out = os.path.join(parent, "out")
+        os.makedirs(out)
+        p = self.cli("artifacts", ident, "-o", out)
+        self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
+        self.assertEqual(p.stderr.count("refused"), 3, p.stderr)
+        self.assertEqual(sorted(os.listdir(parent)), ["out"])
+        self.assertEqual(os.listdir(out), ["a.txt"])
+        self.assertFalse(os.path.exists("/tmp/abs-%s.txt" % ident))
+
+    def test_symlink_in_the_way_is_refused(self):
+        ident, p = self.finished(self.OUT_JOB)
+        elsewhere = tempfile.mkdtemp(dir=self.work)
+        out = os.path.join(self.work, "planted-" + ident)
+        os.makedirs(out)
+        os.symlink(elsewhere, os.path.join(out, "sub"))
+        os.symlink(os.path.join(elsewhere, "a.txt"), os.path.join(out, "a.txt"))
+        p = self.cli("artifacts", ident, "-o", out)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("symlink", p.stderr)
+        self.assertEqual(os.listdir(elsewhere), [])  # nothing written through the links
+
+    def test_data_export_end_to_end(self):
+        """The depot's flow: an R export over inputs, waited for, fetched, verified."""
+        if not shutil.which("Rscript"):
+            self.skipTest("no Rscript on this host")
+        data = os.path.join(self.work, "export-data")
+        os.makedirs(data, exist_ok=True)
+        with open(os.path.join(data, "cohort.csv"), "w") as f:
+            f.write("id,age\n1,34\n2,51\n3,47\n")
+        with open(os.path.join(data, "sites.csv"), "w") as f:
+            f.write("site\nA\nB\n")
+        entry = self.script("export.R", (
+            'd <- read.csv("cohort.csv")\n'
+            's <- read.csv("sites.csv")\n'
+            'write.csv(data.frame(n = nrow(d), mean_age = mean(d$age), sites = nrow(s)),\n'
+            '          "/out/summary.csv", row.names = FALSE)\n'
+            'dir.create("/out/detail")\n'
+            'write.csv(d[d$age > 40, ], "/out/detail/over40.csv", row.names = FALSE)\n'
+            'cat("exported", nrow(d), "rows\\n")\n'))
+        out = os.path.join(self.work, "export-out")
+        p = self.cli("submit", "--profile", "data-export", "--entry", "export.R",
+                     "--label", "study=s42", "--memory", "512M", "--wall", "2m",
+                     "--wait", "-o", out, entry, data)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ident = p.stdout.splitlines()[0]
+        self.assertIn("finished: ok, exit 0", p.stdout)
+        self.assertIn("2 artifacts", p.stdout)
+        with open(os.path.join(out, "summary.csv")) as f:
+            self.assertEqual(f.read(), '"n","mean_age","sites"\n3,44,2\n')
+        with open(os.path.join(out, "detail", "over40.csv")) as f:
+            self.assertEqual(f.read(), '"id","age"\n2,51\n3,47\n')
+        manifest = json.loads(self.cli("artifacts", ident, "--json").stdout)["artifacts"]
+        for e in manifest:
+            self.assertEqual(sha256(os.path.join(out, e["path"])), e["sha256"])
+        self.assertEqual(self.cli("logs", ident).stdout, "exported 3 rows\n")
+        job = self.job(ident)
+        self.assertEqual(job["labels"], {"study": "s42"})
+        self.assertEqual(job["result"]["limits"]["memory_bytes"], 512 << 20)
+
+        p = self.cli("submit", "--profile", "data-export", "--entry", "export.R", "--wait",
+                     "-o", out, "--json", entry, data)  # into the same DIR: files exist
+        self.assertEqual(p.returncode, EX_IO, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["verdict"], "ok")
+
+    # who may call, and where cordond is
+
+    def test_wrong_socket(self):
+        bad = os.path.join(self.work, "nowhere", "cordon.sock")
+        p = self.cli("health", "--socket", bad)
+        self.assertEqual(p.stderr, "cordon health: cannot reach cordond at %s: no such file "
+                                   "(is cordond running?)\n" % bad)
+        self.assertEqual(p.returncode, EX_UNREACHABLE)
+        p = self.cli("list", sock=bad)  # CORDON_SOCKET
+        self.one_line_error(p, "list", EX_UNREACHABLE, bad)
+        p = self.cli("list", "--socket", self.daemon.socket, sock=bad)  # the flag wins
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("--socket", self.daemon.socket, "health", sock=bad)  # before the command
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("--socket=" + bad, "health")
+        self.one_line_error(p, "health", EX_UNREACHABLE, bad)
+        self.assertEqual(self.cli("--socket", bad).returncode, EX_USAGE)
+
+    def test_daemon_down(self):
+        d = Daemon("down")
+        try:
+            self.assertEqual(self.cli("health", sock=d.socket).returncode, 0)
+            d.kill(signal.SIGKILL)  # the socket file stays, nobody listens
+            for cmd in (["health"], ["list"], ["status", "ab" * 16]):
+                p = self.cli(*cmd, sock=d.socket)
+                self.one_line_error(p, cmd[0], EX_UNREACHABLE,
+                                    "cannot reach cordond at " + d.socket,
+                                    "(is cordond running?)")
+        finally:
+            d.close()
+
+    def test_forbidden(self):
+        for cmd in (["list"], ["health"], ["status", "ab" * 16]):
+            p = self.cli(*cmd, user=OTHER_UID)
+            self.one_line_error(p, cmd[0], EX_FORBIDDEN, "forbidden", "uid %d" % OTHER_UID)
+
+    def test_submitter_sees_only_its_own(self):
+        root_job, _ = self.finished("true")
+        ident, p = self.finished("id -u > /out/who.txt", user=SUB_UID)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.cli("status", root_job, user=SUB_UID)
+        self.one_line_error(p, "status", EX_NOT_FOUND, "job_not_found")
+        jobs = json.loads(self.cli("list", "--all", "--json", user=SUB_UID).stdout)["jobs"]
+        self.assertEqual({j["owner_uid"] for j in jobs}, {SUB_UID})
+        self.assertIn(ident, [j["id"] for j in jobs])
+        # An admin (root) sees it with --all, not without.
+        mine = json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"]
+        self.assertNotIn(ident, [j["id"] for j in mine])
+        everyone = json.loads(self.cli("list", "--all", "--json", "--limit", "500").stdout)
+        self.assertIn(ident, [j["id"] for j in everyone["jobs"]])
+
+    # terminals
+
+    def test_colour_only_on_a_terminal_and_never_with_no_color(self):
+        self.finished("exit 0")
+        status, out = pty_run(self.daemon.socket, self.work, ["list", "--limit", "3"])
+        self.assertEqual(status, 0, out)
+        self.assertIn("\x1b[1mID", out)
+        status, out = pty_run(self.daemon.socket, self.work, ["list", "--limit", "3"],
+                              env={"NO_COLOR": "1"})
+        self.assertEqual(status, 0, out)
+        self.assertNotIn("\x1b[", out)
+        self.assertRegex(out, r"  \d+(\.\d)? m?s ago  ")  # human times on a terminal
+
+    def test_live_wait_line_and_interrupt(self):
+        ident, p = self.submit("sleep 60")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, out = pty_run(self.daemon.socket, self.work, ["wait", ident],
+                              until="running\x1b[0m, ",
+                              then=lambda proc: proc.send_signal(signal.SIGINT))
+        self.assertEqual(status, 130, out)
+        self.assertIn("\r\x1b[Kjob %s \x1b[36mrunning\x1b[0m, " % ident[:12], out)
+        self.assertIn("interrupted; job %s goes on" % ident, out)
+        self.assertEqual(self.job(ident)["state"], "running")
+        self.assertEqual(self.cli("cancel", ident).returncode, 0)
+
+    def test_logs_escape_controls_on_a_terminal(self):
+        ident, _ = self.finished("printf 'a\\033]0;title\\007b\\n'")
+        status, out = pty_run(self.daemon.socket, self.work, ["logs", ident])
+        self.assertEqual(status, 0, out)
+        self.assertIn("a^[]0;title^Gb", out)
+        self.assertNotIn("\x1b]", out)
+
+
+    def complete(self, *words):
+        """What contrib/bash-completion/cordon offers after @words (the last is
+        the word being completed), with bash-completion's helpers stubbed."""
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                           "contrib", "bash-completion", "cordon")
+        words = ["cordon"] + list(words)
+        script = (
+            '_init_completion() { cur=${COMP_WORDS[COMP_CWORD]}; '
+            'prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); '
+            'cword=$COMP_CWORD; }\n'
+            '_filedir() { COMPREPLY=(FILES); }\n'
+            'source "$1"; shift\n'
+            'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
+            '_cordon; printf "%s\\n" "${COMPREPLY[@]}"\n')
+        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket,
+                   PATH=os.path.dirname(CORDON) + ":" + os.environ.get("PATH", ""))
+        p = subprocess.run(["bash", "-c", script, "bash", src] + words, capture_output=True,
+                           text=True, env=env, timeout=HANG_S)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout.split()
+
+    def test_bash_completion(self):
+        self.assertEqual(self.complete("li"), ["list"])
+        self.assertIn("--profile", self.complete("submit", "--pro"))
+        self.assertIn("--follow", self.complete("logs", "x", "--f"))
+        self.assertEqual(self.complete("list", "--state", "r"), ["running"])
+        ident, _ = self.finished("echo x > /out/made.txt")
+        self.assertIn(ident, self.complete("status", ident[:6]))
+        self.assertEqual(self.complete("artifacts", ident, "m"), ["made.txt"])
+        self.assertEqual(self.complete("submit", "--profile", "default", ""), ["FILES"])
+
+
+class BusyTest(unittest.TestCase):
+    """429: a cordond with one slot and room for one queued job."""
+
+    def setUp(self):
+        self.daemon = Daemon("busy", slots=1, max_queued=1, max_input=4096)
+        self.work = tempfile.mkdtemp(prefix="cordon-cli-busy-")
+        self.entry = os.path.join(self.work, "s.sh")
+        with open(self.entry, "w") as f:
+            f.write("sleep 60")
+
+    def tearDown(self):
+        self.daemon.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def cli(self, *args):
+        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket)
+        return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=env,
+                              timeout=HANG_S)
+
+    def submit(self):
+        return self.cli("submit", "--profile", "default", "--entry", "s.sh", self.entry)
+
+    def test_queue_full(self):
+        running = self.submit().stdout.strip()
+        deadline = time.monotonic() + HANG_S
+        while json.loads(self.cli("status", running, "--json").stdout)["state"] != "running":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)  # a hang bound: the slot takes it when it takes it
+        p = self.submit()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        queued = p.stdout.strip()
+        p = self.cli("status", queued)
+        self.assertRegex(p.stdout, r"(?m)^state +queued, position 1$")
+        p = self.cli("list")
+        self.assertIn("queued #1", p.stdout)
+        status, out = pty_run(self.daemon.socket, self.work, ["wait", queued],
+                              until="position 1 in the queue",
+                              then=lambda proc: proc.send_signal(signal.SIGINT))
+        self.assertEqual(status, 130, out)
+        self.assertIn("\x1b[2mqueued\x1b[0m, position 1 in the queue, ", out)
+
+        p = self.submit()
+        self.assertEqual(p.returncode, EX_BUSY, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertRegex(p.stderr, r"^cordon submit: .*\(queue_full; retry in \d+ s\)$")
+        self.assertEqual(p.stdout, "")
+        p = self.cli("health")
+        self.assertIn("queue    1 of at most 1", p.stdout)
+        self.assertEqual(self.cli("cancel", queued, running).returncode, 0)
+
+    def test_input_too_large_is_refused_early(self):
+        """cordond answers 413 while the upload is still being sent."""
+        big = os.path.join(self.work, "big.bin")
+        with open(big, "wb") as f:
+            f.truncate(64 << 20)
+        p = self.cli("submit", "--profile", "default", "--entry", "s.sh", self.entry, big)
+        self.assertEqual(p.returncode, EX_REJECTED, p.stderr)
+        self.assertEqual(p.stderr, "cordon submit: input 2: over 4096 bytes (input_too_large)\n")
+        self.assertEqual(json.loads(self.cli("list", "--json").stdout)["jobs"], [])
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: cordond needs root")
+        return 77
+    for name, value in (("CORDON_BIN", CORDON), ("CORDOND_BIN", CORDOND),
+                        ("CORDON_PROFILES", PROFILES)):
+        if not value:
+            print("SKIP: %s is not set" % name)
+            return 77
+    try:
+        result = unittest.main(argv=[sys.argv[0]] + sys.argv[1:], exit=False, verbosity=2).result
+    finally:
+        left = remove_cgroups()
+    if left:
+        print("leftover cgroups:", left)
+        return 1
+    return 0 if result.wasSuccessful() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
