@@ -40,12 +40,13 @@ int cd_upload_begin(struct cd_upload *u, struct cd_service *svc);
 
 /*
  * One chunk of a multipart field: @field is its name, @filename non-NULL
- * for a file part, @off the chunk's offset within the part (0 starts a new
- * part). Returns 0, or -1 once the upload has failed (u->status and
- * u->code say why; stop reading the body).
+ * for a file part, @content_type the part's Content-Type or NULL, @off the
+ * chunk's offset within the part (0 starts a new part). Returns 0, or -1
+ * once the upload has failed (u->status and u->code say why; stop reading
+ * the body).
  */
-int cd_upload_data(struct cd_upload *u, const char *field, const char *filename, const char *data,
-                   uint64_t off, size_t size);
+int cd_upload_data(struct cd_upload *u, const char *field, const char *filename,
+                   const char *content_type, const char *data, uint64_t off, size_t size);
 
 /* Close the last part. Returns 0 or -1 as cd_upload_data(). */
 int cd_upload_finish(struct cd_upload *u);

@@ -13,13 +13,16 @@
 #include "cordon/api.h"
 
 /* One route: method, path pattern ("{id}" one segment, "{path}" the rest),
- * the least role that may call it, whether the body is a multipart upload. */
+ * the least role that may call it, whether the body is a multipart upload,
+ * and the query parameters it takes (space-separated; NULL: none; any
+ * other, or one given twice, is 400 bad_request). */
 struct cd_route {
         const char *method;
         const char *pattern;
         enum cd_role min_role;
         bool upload;
         cd_api_handler *handler;
+        const char *params;
 };
 
 #define CD_ROUTE_MAX_ID 64

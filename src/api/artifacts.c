@@ -311,6 +311,15 @@ static int start_tar(int art_fd, json_t *manifest, int *ret_pipe)
         return 0;
 }
 
+static bool has_taken(json_t *m)
+{
+        json_t *e;
+        size_t i;
+
+        json_array_foreach(m, i, e) if (json_object_get(e, "sha256")) return true;
+        return false;
+}
+
 static json_t *tar_details(json_t *m)
 {
         json_int_t files = 0, bytes = 0;
@@ -338,7 +347,12 @@ void api_artifacts_tar(const struct cd_api_request *req, struct cd_api_response 
         }
         dir = cd_jobfiles_open_job(&req->svc->files, row.id);
         art = dir >= 0 ? open_beneath(dir, "artifacts") : dir;
-        r = art >= 0 ? start_tar(art, m, &pipe_fd) : art;
+        /* Nothing was collected (cancelled while queued, a setup error):
+         * there may be no artifacts/ at all, and the archive is empty. */
+        if (art >= 0 || (art == -ENOENT && dir >= 0 && !has_taken(m)))
+                r = start_tar(art >= 0 ? art : -1, m, &pipe_fd);
+        else
+                r = art;
         if (r < 0) {
                 (void) cd_close(art);
                 cd_api_problem(resp, 500, "internal", "cannot read the artifacts");

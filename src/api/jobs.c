@@ -49,6 +49,11 @@ json_t *cd_api_job_json(struct cd_service *svc, const struct cd_job_row *row)
         size_t pos = row->state == CD_JOB_QUEUED ? cd_queue_position(svc->queue, row->id) : 0;
         json_t *labels = parsed(row->labels_json);
 
+        /* Queued in the store but no longer in the queue: a slot has taken
+         * it and is setting it up (it is running once it has started). */
+        if (row->state == CD_JOB_QUEUED && pos == 0)
+                pos = 1;
+
         if (!json_is_object(labels)) {
                 json_decref(labels);
                 labels = json_object();
@@ -273,12 +278,17 @@ static int list_filter(const struct cd_api_request *req, struct cd_store_filter 
         uint64_t v;
 
         *f = (struct cd_store_filter){ .limit = 50 };
+        if (owner && (cd_parse_u64(owner, &v) < 0 || v > UINT32_MAX))
+                goto bad;
         if (req->peer->role != CD_ROLE_ADMIN) {
+                if (owner && v != req->peer->uid) {
+                        cd_api_problem(resp, 403, "forbidden",
+                                       "only admins may list the jobs of another owner");
+                        return -EPERM;
+                }
                 f->by_owner = true;
                 f->owner_uid = req->peer->uid;
         } else if (owner) {
-                if (cd_parse_u64(owner, &v) < 0 || v > UINT32_MAX)
-                        goto bad;
                 f->by_owner = true;
                 f->owner_uid = (uint32_t) v;
         }
@@ -309,10 +319,12 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
         struct cd_store_filter f;
         struct cd_err err = { 0 };
         json_t *jobs, *next;
-        size_t n = 0;
+        size_t n = 0, page;
 
         if (list_filter(req, &f, resp) < 0)
                 return;
+        page = f.limit;
+        f.limit = page + 1; /* one more than the page: is there a next one? */
         if (label) {
                 char *eq = key ? strchr(key, '=') : NULL;
 
@@ -332,11 +344,11 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
                 return;
         }
         jobs = json_array();
-        for (size_t i = 0; jobs && i < n; i++)
+        for (size_t i = 0; jobs && i < n && i < page; i++)
                 if (json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
                         jobs = (json_decref(jobs), NULL);
-        next = n == f.limit && n > 0 ? json_sprintf("%lld", (long long) rows[n - 1].seq)
-                                     : json_null();
+        /* `next` only when there is a next page: null on the last one. */
+        next = n > page ? json_sprintf("%lld", (long long) rows[page - 1].seq) : json_null();
         cd_job_rows_free(rows, n);
         cd_api_json(resp, 200, jobs ? json_pack("{s:o, s:o}", "jobs", jobs, "next", next) : NULL);
 }

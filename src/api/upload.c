@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cordon/api.h"
@@ -129,9 +130,22 @@ static int json_data(struct cd_upload *u, const char *data, size_t size)
         return 0;
 }
 
+/* The `job` part is JSON: application/json (parameters allowed), or no type. */
+static bool job_part_type_ok(const char *type)
+{
+        size_t n;
+
+        if (!type)
+                return true;
+        type += strspn(type, " \t");
+        n = strcspn(type, "; \t");
+        return n == 16 && !strncasecmp(type, "application/json", 16);
+}
+
 /* A new part begins at offset 0; MHD may announce it with an empty chunk
  * first, which must not count as a part of its own. */
-static int new_part(struct cd_upload *u, const char *field, const char *filename)
+static int new_part(struct cd_upload *u, const char *field, const char *filename,
+                    const char *content_type)
 {
         if (filename) {
                 u->in_json = false;
@@ -144,20 +158,24 @@ static int new_part(struct cd_upload *u, const char *field, const char *filename
                             "unexpected form field: only `job` and file parts are accepted");
         if (u->json)
                 return fail(u, 400, "bad_request", "more than one `job` part");
+        if (!job_part_type_ok(content_type))
+                return fail(u, 415, "unsupported_media_type",
+                            "the `job` part must be "
+                            "application/json");
         u->in_json = true;
         u->json = strdup("");
         return u->json ? 0 : fail(u, 500, "internal", "out of memory");
 }
 
-int cd_upload_data(struct cd_upload *u, const char *field, const char *filename, const char *data,
-                   uint64_t off, size_t size)
+int cd_upload_data(struct cd_upload *u, const char *field, const char *filename,
+                   const char *content_type, const char *data, uint64_t off, size_t size)
 {
         bool same_empty = off == 0 && ((filename && u->file_fd >= 0 && u->file_bytes == 0) ||
                                        (!filename && u->in_json && u->json_len == 0));
 
         if (u->status)
                 return -1;
-        if (off == 0 && !same_empty && new_part(u, field, filename) < 0)
+        if (off == 0 && !same_empty && new_part(u, field, filename, content_type) < 0)
                 return -1;
         if (size == 0)
                 return 0;

@@ -8,19 +8,21 @@
 #include "cordon/http.h"
 
 static const struct cd_route routes[] = {
-        { "POST", "/v1/jobs", CD_ROLE_SUBMITTER, true, api_jobs_create },
-        { "GET", "/v1/jobs", CD_ROLE_SUBMITTER, false, api_jobs_list },
-        { "GET", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_get },
-        { "DELETE", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_delete },
-        { "GET", "/v1/jobs/{id}/stdout", CD_ROLE_SUBMITTER, false, api_jobs_stdout },
-        { "GET", "/v1/jobs/{id}/stderr", CD_ROLE_SUBMITTER, false, api_jobs_stderr },
-        { "POST", "/v1/jobs/{id}/cancel", CD_ROLE_SUBMITTER, false, api_jobs_cancel },
-        { "GET", "/v1/jobs/{id}/artifacts", CD_ROLE_SUBMITTER, false, api_artifacts_list },
-        { "GET", "/v1/jobs/{id}/artifacts.tar", CD_ROLE_SUBMITTER, false, api_artifacts_tar },
-        { "GET", "/v1/jobs/{id}/artifacts/{path}", CD_ROLE_SUBMITTER, false, api_artifacts_get },
-        { "GET", "/v1/profiles", CD_ROLE_SUBMITTER, false, api_profiles_list },
-        { "GET", "/v1/health", CD_ROLE_SUBMITTER, false, api_health },
-        { "GET", "/metrics", CD_ROLE_ADMIN, false, api_metrics },
+        { "POST", "/v1/jobs", CD_ROLE_SUBMITTER, true, api_jobs_create, NULL },
+        { "GET", "/v1/jobs", CD_ROLE_SUBMITTER, false, api_jobs_list,
+          "state label limit before owner" },
+        { "GET", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_get, "wait" },
+        { "DELETE", "/v1/jobs/{id}", CD_ROLE_SUBMITTER, false, api_jobs_delete, NULL },
+        { "GET", "/v1/jobs/{id}/stdout", CD_ROLE_SUBMITTER, false, api_jobs_stdout, NULL },
+        { "GET", "/v1/jobs/{id}/stderr", CD_ROLE_SUBMITTER, false, api_jobs_stderr, NULL },
+        { "POST", "/v1/jobs/{id}/cancel", CD_ROLE_SUBMITTER, false, api_jobs_cancel, NULL },
+        { "GET", "/v1/jobs/{id}/artifacts", CD_ROLE_SUBMITTER, false, api_artifacts_list, NULL },
+        { "GET", "/v1/jobs/{id}/artifacts.tar", CD_ROLE_SUBMITTER, false, api_artifacts_tar, NULL },
+        { "GET", "/v1/jobs/{id}/artifacts/{path}", CD_ROLE_SUBMITTER, false, api_artifacts_get,
+          NULL },
+        { "GET", "/v1/profiles", CD_ROLE_SUBMITTER, false, api_profiles_list, NULL },
+        { "GET", "/v1/health", CD_ROLE_SUBMITTER, false, api_health, NULL },
+        { "GET", "/metrics", CD_ROLE_ADMIN, false, api_metrics, NULL },
 };
 
 /* Does @path fit @pattern? Fills @id and @rest on a match. */

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libmicrohttpd on cordond's unix socket (http.h). Before any handler runs:
- * the peer's role (SO_PEERCRED), the connection count, the URL length, the
- * client's request rate, the route and the role it needs; for an upload,
- * its content type and declared length. The body is then counted as it
- * arrives, and a problem is answered at once (MHD stops reading the body).
+ * the peer's role (SO_PEERCRED), the connection count, the client's request
+ * rate, the URL's length (query included) and escapes, the headers' size,
+ * the route, the role it needs and the query parameters it takes; for an
+ * upload, its content type and declared length, for any other route that
+ * there is no body. The body is then counted as it arrives, and a problem
+ * is answered at once (answer_now(): MHD stops reading the body).
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +35,9 @@ struct cd_http {
 /* One request. */
 struct req_state {
         struct cd_http *http;
+        bool called;       /* the access handler has seen the request */
+        size_t target_len; /* the request target as sent: path and query */
+        bool bad_escape;   /* it has a '%' without two hex digits */
         struct cd_peer peer;
         const struct cd_route *route;
         char id[CD_ROUTE_MAX_ID + 1];
@@ -170,6 +177,63 @@ static enum MHD_Result refuse_peer(struct MHD_Connection *conn, struct req_state
         return problem(conn, st, 403, "forbidden", "this uid has no role in cordond");
 }
 
+/* All of @len bytes on the (non-blocking) socket @fd, within about 2 s. */
+static void send_all(int fd, const char *buf, size_t len)
+{
+        for (int waits = 0; len > 0 && waits < 20;) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+                if (n > 0) {
+                        buf += n;
+                        len -= (size_t) n;
+                } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+                        (void) poll(&p, 1, 100);
+                        waits++;
+                } else {
+                        return;
+                }
+        }
+}
+
+/*
+ * A problem found while the body arrives. MHD queues a response only
+ * before it reads a body or once it has read all of it (MHD_queue_response
+ * fails in between, and the client would get no answer at all), and a
+ * client must not have to send the rest of a refused upload to learn why:
+ * the answer is written on the socket here, and the connection closed
+ * (MHD_NO) without reading further. On a unix socket what was written
+ * stays readable by the client after the close.
+ */
+static enum MHD_Result answer_now(struct MHD_Connection *conn, struct req_state *st,
+                                  unsigned int status, const char *code, const char *detail)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const char *reason = MHD_get_reason_phrase_for(status);
+        cleanup_free char *body = NULL, *msg = NULL;
+        struct cd_api_response r;
+        int n;
+
+        st->answered = true;
+        cd_api_response_init(&r);
+        cd_api_problem(&r, status, code, "%s", detail);
+        cd_metrics_refused(&st->http->svc->metrics, code);
+        body = r.json ? json_dumps(r.json, JSON_COMPACT) : NULL;
+        cd_api_response_clear(&r);
+        if (!body || !ci)
+                return MHD_NO;
+        n = asprintf(&msg,
+                     "HTTP/1.1 %u %s\r\nConnection: close\r\n"
+                     "Content-Type: application/problem+json\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     status, reason && *reason ? reason : "Error", strlen(body), body);
+        if (n > 0)
+                send_all(ci->connect_fd, msg, (size_t) n);
+        return MHD_NO;
+}
+
 static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const char *key,
                                      const char *filename, const char *content_type,
                                      const char *transfer_encoding, const char *data, uint64_t off,
@@ -178,9 +242,10 @@ static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const c
         struct req_state *st = cls;
 
         (void) kind;
-        (void) content_type;
         (void) transfer_encoding;
-        return cd_upload_data(&st->upload, key, filename, data, off, size) < 0 ? MHD_NO : MHD_YES;
+        return cd_upload_data(&st->upload, key, filename, content_type, data, off, size) < 0
+                       ? MHD_NO
+                       : MHD_YES;
 }
 
 /* POST /v1/jobs, before its body: content type, declared size, capacity. */
@@ -217,6 +282,59 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         return MHD_YES;
 }
 
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+        size_t *total = cls;
+
+        (void) kind;
+        *total += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+        return MHD_YES;
+}
+
+/* The query parameters of a request against those its route takes (each
+ * with a value: "?state" alone is a bad value). */
+struct query_check {
+        const char *allowed; /* space-separated names, or NULL */
+        const char *seen[8];
+        size_t n;
+        bool bad;
+};
+
+static bool word_in(const char *list, const char *word)
+{
+        size_t len = strlen(word);
+
+        for (const char *p = list; p && *p;) {
+                size_t n = strcspn(p, " ");
+
+                if (n == len && !strncmp(p, word, len))
+                        return true;
+                p += n;
+                p += strspn(p, " ");
+        }
+        return false;
+}
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+        struct query_check *q = cls;
+
+        (void) kind;
+        if (!key || !value || !word_in(q->allowed, key) || q->n >= ELEMENTSOF(q->seen)) {
+                q->bad = true;
+                return MHD_NO;
+        }
+        for (size_t i = 0; i < q->n; i++)
+                if (!strcmp(q->seen[i], key)) {
+                        q->bad = true; /* each at most once */
+                        return MHD_NO;
+                }
+        q->seen[q->n++] = key;
+        return MHD_YES;
+}
+
 /* The first call of a request: everything that needs no body. */
 static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state *st,
                                   const char *url, const char *method)
@@ -225,6 +343,9 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         unsigned int status = 404;
+        size_t header_bytes = 0;
+        struct query_check q = { 0 };
+        const char *length;
         char allow[64];
 
         identify(svc->cfg, ci ? ci->connect_fd : -1, &st->peer);
@@ -234,8 +355,14 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
                 return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
         if (st->peer.role == CD_ROLE_NONE)
                 return refuse_peer(conn, st);
-        if (strlen(url) > svc->cfg->max_url_bytes)
+        if (st->target_len > svc->cfg->max_url_bytes)
                 return problem(conn, st, 414, "uri_too_long", "the URL is too long");
+        (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
+        if (header_bytes > svc->cfg->max_header_bytes)
+                return problem(conn, st, 431, "headers_too_large",
+                               "the request headers are over the limit");
+        if (st->bad_escape)
+                return problem(conn, st, 400, "bad_request", "malformed percent-encoding");
         st->route = cd_route_match(method, url, st->id, &st->rest, &status, allow, sizeof(allow));
         if (!st->route && status == 405) {
                 struct cd_api_response r;
@@ -250,8 +377,17 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
                 return problem(conn, st, 404, "not_found", "no such route");
         if (st->route->min_role > st->peer.role)
                 return problem(conn, st, 403, "forbidden", "this route needs another role");
+        q.allowed = st->route->params;
+        (void) MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_arg, &q);
+        if (q.bad)
+                return problem(conn, st, 400, "bad_request",
+                               "a query parameter this route does not take, or one given twice");
         if (st->route->upload)
                 return begin_upload(conn, st);
+        length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if ((length && strcmp(length, "0") != 0) ||
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                return problem(conn, st, 400, "bad_request", "this route takes no body");
         return MHD_YES;
 }
 
@@ -264,17 +400,17 @@ static enum MHD_Result body_chunk(struct MHD_Connection *conn, struct req_state 
 
         *size = 0;
         if (!st->pp)
-                return problem(conn, st, 400, "bad_request", "this route takes no body");
+                return answer_now(conn, st, 400, "bad_request", "this route takes no body");
         st->body_bytes += n;
         if (st->body_bytes > cfg->max_body_bytes)
-                return problem(conn, st, 413, "body_too_large", "the body is over the limit");
+                return answer_now(conn, st, 413, "body_too_large", "the body is over the limit");
         if (cd_now_ms() - st->started_ms > cfg->request_timeout_s * 1000ULL)
-                return problem(conn, st, 408, "request_timeout", "the upload took too long");
+                return answer_now(conn, st, 408, "request_timeout", "the upload took too long");
         if (MHD_post_process(st->pp, data, n) == MHD_YES)
                 return MHD_YES;
         if (st->upload.status)
-                return problem(conn, st, st->upload.status, st->upload.code, st->upload.detail);
-        return problem(conn, st, 400, "bad_request", "malformed multipart body");
+                return answer_now(conn, st, st->upload.status, st->upload.code, st->upload.detail);
+        return answer_now(conn, st, 400, "bad_request", "malformed multipart body");
 }
 
 static enum MHD_Result dispatch(struct MHD_Connection *conn, struct req_state *st)
@@ -292,6 +428,18 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct req_state *s
 
         if (st->route->upload && !st->has_upload)
                 return problem(conn, st, 400, "bad_request", "no body");
+        if (st->pp) {
+                /* The whole body is in: the multipart must have ended there
+                 * too (its closing boundary seen, nothing left half-parsed). */
+                enum MHD_Result ended = MHD_destroy_post_processor(st->pp);
+
+                st->pp = NULL;
+                if (st->upload.status)
+                        return problem(conn, st, st->upload.status, st->upload.code,
+                                       st->upload.detail);
+                if (ended != MHD_YES)
+                        return problem(conn, st, 400, "bad_request", "malformed multipart body");
+        }
         cd_api_response_init(&r);
         st->route->handler(&req, &r);
         st->answered = true;
@@ -306,13 +454,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         struct req_state *st = *con_cls;
 
         (void) version;
-        if (!st) {
+        if (!st) { /* uri_logged() could not allocate */
                 st = calloc(1, sizeof(*st));
                 if (!st)
                         return MHD_NO;
                 st->http = cls;
                 st->started_ms = cd_now_ms();
+                st->target_len = strlen(url);
                 *con_cls = st;
+        }
+        if (!st->called) {
+                st->called = true;
                 return first_call(conn, st, url, method);
         }
         if (st->answered) {
@@ -323,6 +475,37 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (*upload_data_size > 0)
                 return body_chunk(conn, st, upload_data, upload_data_size);
         return dispatch(conn, st);
+}
+
+/* MHD leaves a malformed escape as it is: "x%zz" would reach a handler
+ * as a name with a '%' of its own. */
+static bool has_bad_escape(const char *s)
+{
+        for (; (s = strchr(s, '%')); s++)
+                if (!isxdigit((unsigned char) s[1]) || !isxdigit((unsigned char) s[2]))
+                        return true;
+        return false;
+}
+
+/*
+ * A new request, before MHD parses its target: the state starts here, with
+ * the target as the client sent it (the access handler only sees the path,
+ * without the query, unescaped): its length, and whether its escapes are
+ * well formed. MHD passes the return value as *con_cls and calls
+ * completed() for it whatever happens next.
+ */
+static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+        struct req_state *st = calloc(1, sizeof(*st));
+
+        (void) conn;
+        if (st) {
+                st->http = cls;
+                st->started_ms = cd_now_ms();
+                st->target_len = strlen(uri);
+                st->bad_escape = has_bad_escape(uri);
+        }
+        return st;
 }
 
 /* The request is over, answered or not (a client that went away mid-upload
@@ -372,8 +555,8 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                         MHD_USE_ITC,
                 0, NULL, NULL, access_handler, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
-                connection_event, h, MHD_OPTION_CONNECTION_LIMIT,
+                MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h, MHD_OPTION_NOTIFY_COMPLETED, completed,
+                h, MHD_OPTION_NOTIFY_CONNECTION, connection_event, h, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned int) (cfg->max_connections + 16), MHD_OPTION_CONNECTION_TIMEOUT,
                 cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                 (size_t) (cfg->max_header_bytes + 2 * POST_BUFFER), MHD_OPTION_END);

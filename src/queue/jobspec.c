@@ -8,6 +8,7 @@
 
 #include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
+#include "cordon/limits.h"
 #include "cordon/service.h"
 #include "cordon/util.h"
 
@@ -54,6 +55,21 @@ static int check_labels(json_t *labels, struct cd_err *err)
                 if (!json_is_string(v) || json_string_length(v) > CD_JOB_MAX_LABEL_VALUE ||
                     strlen(json_string_value(v)) != json_string_length(v))
                         return invalid(err, "labels: values are strings of at most 256 bytes");
+        }
+        return 0;
+}
+
+/* Every key a limit's name; an unknown one is not repeated in the message. */
+static int check_limit_keys(json_t *limits, struct cd_err *err)
+{
+        const char *k;
+        json_t *v;
+
+        json_object_foreach(limits, k, v)
+        {
+                if (!cd_limit_find(k))
+                        return invalid(err, "limits: unknown limit (the keys are those of "
+                                            "profiles: memory, cpus, pids, wall, ...)");
         }
         return 0;
 }
@@ -118,7 +134,11 @@ static int unpack(json_t *root, bool stored, struct cd_jobspec *spec, struct cd_
                                     "control characters or a leading '-'");
         r = check_labels(labels, err);
         if (r == 0 && limits)
-                r = cd_request_parse_limits(limits, "job", &l, &set, err);
+                r = check_limit_keys(limits, err);
+        /* "request: limits.X: ...": a bad value is invalid_request, not
+         * invalid_json (whose messages start "job: "), see api/jobs.c. */
+        if (r == 0 && limits)
+                r = cd_request_parse_limits(limits, "request", &l, &set, err);
         if (r < 0)
                 return r;
         spec->profile = strdup(profile);
@@ -160,7 +180,7 @@ char *cd_jobspec_dump(const struct cd_jobspec *spec)
                         json_decref(inputs);
                         return NULL;
                 }
-        o = json_pack("{s:s, s:s?, s:O, s:O, s:o}", "profile", spec->profile, "entry", spec->entry,
+        o = json_pack("{s:s, s:s*, s:O, s:O, s:o}", "profile", spec->profile, "entry", spec->entry,
                       "limits", spec->limits, "labels", spec->labels, "inputs", inputs);
         if (!o)
                 return NULL;
@@ -195,7 +215,7 @@ int cd_jobspec_plan(struct cd_service *s, const struct cd_jobspec *spec, const c
         if (input_paths(spec, inputs_dir, &inputs) < 0)
                 return cd_err_set(err, ENOMEM, "request: out of memory");
         req.inputs = inputs;
-        r = cd_request_parse_limits(spec->limits, "job", &req.limits, &req.limits_set, err);
+        r = cd_request_parse_limits(spec->limits, "request", &req.limits, &req.limits_set, err);
         if (r < 0)
                 return r;
         pthread_rwlock_rdlock(&s->profiles_lock);

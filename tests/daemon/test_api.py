@@ -1,0 +1,1932 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""End-to-end tests of cordond's HTTP API (docs/api.md), as root, real kernel.
+
+Each test class starts its own cordond (some tests their own) with a
+temporary configuration, state directory and socket (in a 0755 directory),
+and the repository's profiles. It is stopped (SIGTERM, then SIGKILL) when the
+class or test ends, whatever happened, and the class or test fails if
+anything was left behind: a cordond process, a job cgroup or a process under
+this run's cgroup parent (cordon-test-api-<pid>, removed afterwards in every
+hierarchy), a partial upload.
+
+Clients run as uids that exist nowhere (64001 ...), forked from this process
+with setgroups/setresgid/setresuid, so that cordond's SO_PEERCRED sees them.
+
+Every HTTP response the suite receives, through the Python client
+(clients/python/cordon_client.py) or raw sockets, is checked against
+docs/openapi.yaml: the status must be documented for the route (or in
+x-cordon-any-request), the required headers present and valid, the media
+type one the spec lists, and a JSON body valid against its schema.
+
+    sudo CORDOND_BIN=build/cordond /usr/bin/python3 tests/daemon/test_api.py [-v] [Class.test_x]
+
+Exits 77 (skipped) with a reason when not root or something it needs is
+missing. /usr/bin/python3: python3-yaml and python3-jsonschema.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import http.client
+import io
+import json
+import os
+import pickle
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import traceback
+import unittest
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(REPO / "clients" / "python"))
+
+import cordon_client as cc  # noqa: E402
+
+try:
+    import yaml
+    import jsonschema
+    from jsonschema import Draft202012Validator
+except ImportError as e:  # checked in main(): skip with the reason
+    yaml = jsonschema = Draft202012Validator = None
+    IMPORT_ERROR = str(e)
+else:
+    IMPORT_ERROR = None
+
+CORDOND = os.environ.get("CORDOND_BIN") or str(REPO / "build" / "cordond")
+PROFILES = os.environ.get("CORDON_PROFILES") or str(REPO / "profiles")
+OPENAPI_PATH = REPO / "docs" / "openapi.yaml"
+
+CG_ROOT = Path("/sys/fs/cgroup")
+CG_PARENT = f"cordon-test-api-{os.getpid()}"
+
+# Peers. The socket is root:GID_SOCK 0660: every test uid has that group,
+# as its primary group or a supplementary one.
+GID_SOCK = 64000
+GID_SUBMIT_GROUP = 64010  # in submitters.groups
+GID_ADMIN_GROUP = 64011   # in admins.groups
+USERS = {
+    # name: (uid, primary gid, supplementary groups)
+    "a": (64001, GID_SOCK, []),                                # submitter by uid
+    "b": (64002, 64002, [GID_SOCK]),                           # submitter by uid
+    "norole": (64003, GID_SOCK, []),                           # no role at all
+    "groupsub": (64004, 64004, [GID_SOCK, GID_SUBMIT_GROUP]),  # submitter by group
+    "groupadmin": (64005, 64005, [GID_SOCK, GID_ADMIN_GROUP]), # admin by group
+}
+UID_A, UID_B, UID_NOROLE = USERS["a"][0], USERS["b"][0], USERS["norole"][0]
+
+BASE_CONFIG = {
+    "socket_mode": "0660",
+    "socket_group": GID_SOCK,
+    "cgroup": {"parent": CG_PARENT},
+    "admins": {"uids": [0], "groups": [GID_ADMIN_GROUP]},
+    "submitters": {"uids": [UID_A, UID_B], "groups": [GID_SUBMIT_GROUP]},
+    "shutdown_grace": "3s",
+    "rate_per_second": 1000,
+}
+
+SLEEP_SH = "echo started\nexec sleep 300\n"
+
+EXPORT_R = r"""
+d <- read.csv("cohort.csv")
+d$double <- d$x * 2
+write.csv(d, "/out/x.csv", row.names = FALSE)
+dir.create("/out/sub")
+writeLines('{"rows": 3}', "/out/sub/meta.json")
+writeLines(c("a,b", "1,2"), "/out/a b.csv")
+writeLines(c("#!/bin/sh", "echo hi"), "/out/run.sh")
+invisible(file.symlink("x.csv", "/out/link.csv"))
+cat("rows:", nrow(d), "\n")
+message("export done")
+"""
+COHORT_CSV = b"x\n1\n2\n3\n"
+
+
+def _skip(reason: str) -> None:
+    print(f"SKIP: {reason}", flush=True)
+    sys.exit(77)
+
+
+# --------------------------------------------------------------------------
+# docs/openapi.yaml
+
+class OpenAPI:
+    """Checks responses against docs/openapi.yaml."""
+
+    URI = "urn:cordon:openapi"
+    JSON_TYPES = ("application/json", "application/problem+json")
+
+    def __init__(self, path: Path) -> None:
+        with open(path, encoding="utf-8") as f:
+            self.doc = yaml.safe_load(f)
+        self.templates = []
+        for tpl, item in self.doc["paths"].items():
+            parts = []
+            for seg in tpl.strip("/").split("/"):
+                if seg == "{id}":
+                    parts.append("[^/]+")
+                elif seg == "{path}":
+                    parts.append(".+")
+                else:
+                    parts.append(re.escape(seg))
+            self.templates.append((re.compile("^/" + "/".join(parts) + "$"), tpl, item))
+        # Literal templates first: /v1/jobs/{id}/artifacts.tar before {path}.
+        self.templates.sort(key=lambda t: t[1].count("{"))
+        self.seen: set = set()
+        self._validators: dict = {}
+        try:
+            from referencing import Registry
+            from referencing.jsonschema import DRAFT202012
+            self._registry = Registry().with_resource(
+                self.URI, DRAFT202012.create_resource(self.doc))
+            self._resolver = None
+        except ImportError:
+            self._registry = None
+            self._resolver = jsonschema.RefResolver(self.URI, self.doc,
+                                                    store={self.URI: self.doc})
+
+    def deref(self, obj):
+        while isinstance(obj, dict) and "$ref" in obj:
+            ref = obj["$ref"]
+            assert ref.startswith("#/"), ref
+            node = self.doc
+            for part in ref[2:].split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+            obj = node
+        return obj
+
+    def _absolute(self, schema):
+        """A copy of a schema fragment whose local $refs name the document."""
+        if isinstance(schema, dict):
+            return {k: (self.URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#")
+                        else self._absolute(v)) for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [self._absolute(v) for v in schema]
+        return schema
+
+    def validate(self, instance, schema, where: str) -> None:
+        key = json.dumps(schema, sort_keys=True)
+        v = self._validators.get(key)
+        if v is None:
+            s = self._absolute(copy.deepcopy(schema))
+            if self._registry is not None:
+                v = Draft202012Validator(s, registry=self._registry)
+            else:
+                v = Draft202012Validator(s, resolver=self._resolver)
+            self._validators[key] = v
+        errors = list(v.iter_errors(instance))
+        if errors:
+            best = jsonschema.exceptions.best_match(errors)
+            msgs = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message[:300]}"
+                    for e in [best] + [e for e in errors if e is not best][:4]]
+            raise AssertionError(f"{where}: not valid per docs/openapi.yaml: " + " | ".join(msgs)
+                                 + f"\n  instance: {json.dumps(instance)[:1500]}")
+
+    def match(self, path: str):
+        for rx, tpl, item in self.templates:
+            if rx.match(path):
+                return tpl, item
+        return None, None
+
+    @staticmethod
+    def _norm_type(t: str) -> str:
+        return ";".join(p.strip().lower() for p in t.split(";") if p.strip())
+
+    def check(self, method: str, target: str, status: int, headers: dict, body: bytes) -> None:
+        """Raise AssertionError unless the response is one openapi.yaml describes."""
+        path = urllib.parse.urlsplit(target).path or "/"
+        tpl, item = self.match(path)
+        op = item.get(method.lower()) if item else None
+        responses = dict(self.doc.get("x-cordon-any-request", {}))
+        if op:
+            responses.update(op["responses"])
+        where = f"{method} {target[:120]} -> {status}"
+        spec = responses.get(str(status))
+        if spec is None:
+            raise AssertionError(f"{where}: status {status} is not documented in docs/openapi.yaml "
+                                 f"for {method} {tpl or path} (body: {body[:300]!r})")
+        spec = self.deref(spec)
+        for name, h in (spec.get("headers") or {}).items():
+            h = self.deref(h)
+            value = headers.get(name.lower())
+            if value is None:
+                if h.get("required"):
+                    raise AssertionError(f"{where}: required header {name} missing "
+                                         f"(headers: {headers})")
+                continue
+            if "schema" in h:
+                self.validate(value, h["schema"], f"{where}: header {name}")
+        content = spec.get("content")
+        ctype = headers.get("content-type")
+        if not content:
+            if body:
+                raise AssertionError(f"{where}: a body where openapi.yaml documents none: "
+                                     f"{body[:200]!r}")
+        else:
+            if ctype is None:
+                raise AssertionError(f"{where}: no Content-Type")
+            key = None
+            for k in content:
+                if k == "*/*" or self._norm_type(k) == self._norm_type(ctype) or (
+                        ";" not in k and k.lower() == ctype.split(";")[0].strip().lower()):
+                    key = k
+                    break
+            if key is None:
+                raise AssertionError(f"{where}: Content-Type {ctype!r} is not one of "
+                                     f"{list(content)}")
+            media = key.split(";")[0].strip().lower()
+            schema = content[key].get("schema")
+            if media in self.JSON_TYPES and schema is not None:
+                try:
+                    doc = json.loads(body.decode("utf-8"))
+                except (UnicodeDecodeError, ValueError) as e:
+                    raise AssertionError(f"{where}: body is not JSON ({e}): {body[:200]!r}")
+                self.validate(doc, schema, where)
+                if media == "application/problem+json" and doc.get("status") != status:
+                    raise AssertionError(f"{where}: problem status {doc.get('status')} is not "
+                                         f"the HTTP status")
+        self.seen.add((method.upper(), tpl or "(no route)", status))
+
+    def documented(self):
+        out = set()
+        for tpl, item in self.doc["paths"].items():
+            for method, op in item.items():
+                if method in ("get", "post", "put", "delete", "patch"):
+                    for status in op["responses"]:
+                        out.add((method.upper(), tpl, int(status)))
+        return out
+
+
+OPENAPI: OpenAPI = None  # type: ignore  # loaded in main()
+
+
+# --------------------------------------------------------------------------
+# HTTP: every response is read whole, checked against openapi.yaml, kept
+
+class Response:
+    """A response read whole; mimics the parts of HTTPResponse the client uses."""
+
+    def __init__(self, resp: http.client.HTTPResponse, body: bytes, method: str, target: str):
+        self.status = resp.status
+        self.reason = resp.reason
+        self._headers = resp.getheaders()
+        self.headers = {k.lower(): v for k, v in self._headers}
+        self.body = body
+        self._stream = io.BytesIO(body)
+        self.method = method
+        self.target = target
+
+    def getheader(self, name, default=None):
+        return self.headers.get(name.lower(), default)
+
+    def getheaders(self):
+        return list(self._headers)
+
+    def read(self, amt=None):
+        return self._stream.read() if amt is None else self._stream.read(amt)
+
+    def close(self):
+        pass
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        return f"<{self.method} {self.target[:80]} -> {self.status} {self.body[:300]!r}>"
+
+
+LAST: list = []  # [the last Response this process received]
+
+
+def _checked(resp: http.client.HTTPResponse, method: str, target: str) -> Response:
+    body = resp.read()
+    r = Response(resp, body, method, target)
+    OPENAPI.check(method, target, r.status, r.headers, body)
+    LAST[:] = [r]
+    return r
+
+
+class RecordingConnection(cc.UnixHTTPConnection):
+    """The client's connection, with every response checked against openapi.yaml."""
+
+    _rec = ("?", "?")
+
+    def putrequest(self, method, url, *args, **kwargs):
+        self._rec = (method, url)
+        return super().putrequest(method, url, *args, **kwargs)
+
+    def getresponse(self):
+        return _checked(super().getresponse(), *self._rec)
+
+
+cc.UnixHTTPConnection = RecordingConnection  # the client builds its connections by this name
+
+
+def request(sock: str, method: str, target: str, body: bytes = None, headers: dict = None,
+            timeout: float = 60) -> Response:
+    conn = RecordingConnection(sock, timeout=timeout)
+    try:
+        try:
+            conn.request(method, target, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered early (413, 429): the answer is still readable
+        return conn.getresponse()
+    finally:
+        conn.close()
+
+
+def raw(sock: str, data: bytes, method: str, target: str, timeout: float = 30) -> Response:
+    """Send @data as it is; read and check the answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = http.client.HTTPResponse(s, method=method)
+        resp.begin()
+        return _checked(resp, method, target)
+    finally:
+        s.close()
+
+
+def multipart(parts, boundary: str = None):
+    """parts: (name, filename or None, content type or None, bytes). Returns (ctype, body)."""
+    b = boundary or "cordon-test-" + secrets.token_hex(12)
+    out = bytearray()
+    for name, filename, ctype, data in parts:
+        out += b"--" + b.encode() + b"\r\n"
+        disp = b'Content-Disposition: form-data; name="' + name.encode() + b'"'
+        if filename is not None:
+            fn = filename if isinstance(filename, bytes) else filename.encode("utf-8")
+            disp += b'; filename="' + fn + b'"'
+        out += disp + b"\r\n"
+        if ctype:
+            out += b"Content-Type: " + ctype.encode() + b"\r\n"
+        out += b"\r\n" + data + b"\r\n"
+    out += b"--" + b.encode() + b"--\r\n"
+    return f"multipart/form-data; boundary={b}", bytes(out)
+
+
+def job_bytes(job) -> bytes:
+    if isinstance(job, bytes):
+        return job
+    if isinstance(job, str):
+        return job.encode()
+    return json.dumps(job).encode()
+
+
+def submit_raw(sock: str, job, files=(), job_type="application/json", extra=()) -> Response:
+    """POST /v1/jobs with a `job` part and file parts [(filename, bytes)]."""
+    parts = [("job", None, job_type, job_bytes(job))]
+    parts += [(f"input{i}", name, "application/octet-stream", data)
+              for i, (name, data) in enumerate(files)]
+    parts += list(extra)
+    ctype, body = multipart(parts)
+    return request(sock, "POST", "/v1/jobs", body, {"Content-Type": ctype})
+
+
+# --------------------------------------------------------------------------
+# Running code as another uid
+
+class Child:
+    """@fn run in a forked child as user @who; result() returns its value or
+    raises what it raised (a CordonError as a CordonError)."""
+
+    def __init__(self, who: str, fn, *args, **kwargs):
+        uid, gid, groups = USERS[who]
+        self.who = who
+        rfd, wfd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(rfd)
+                seen_before = set(OPENAPI.seen)
+                try:
+                    os.setgroups(groups)
+                    os.setresgid(gid, gid, gid)
+                    os.setresuid(uid, uid, uid)
+                    out = ("ok", fn(*args, **kwargs))
+                except cc.CordonError as e:
+                    out = ("cordon", (type(e).__name__, e.status, e.code, e.title, e.detail,
+                                      e.retry_after))
+                except BaseException:
+                    out = ("exc", traceback.format_exc())
+                try:
+                    payload = pickle.dumps((out, OPENAPI.seen - seen_before))
+                except Exception:
+                    payload = pickle.dumps((("exc", traceback.format_exc()), set()))
+                with os.fdopen(wfd, "wb") as f:
+                    f.write(payload)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        self.pid = pid
+        self.rfd = rfd
+
+    def result(self, timeout: float = 600):
+        deadline = time.monotonic() + timeout
+        data = bytearray()
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    os.kill(self.pid, signal.SIGKILL)
+                    raise AssertionError(f"a child as {self.who} ran over {timeout}s")
+                r, _, _ = select.select([self.rfd], [], [], left)
+                if not r:
+                    continue
+                chunk = os.read(self.rfd, 1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(self.rfd)
+            os.waitpid(self.pid, 0)
+        if not data:
+            raise AssertionError(f"the child as {self.who} died without an answer")
+        (kind, value), seen = pickle.loads(bytes(data))
+        OPENAPI.seen |= seen
+        if kind == "ok":
+            return value
+        if kind == "cordon":
+            name, status, code, title, detail, retry = value
+            if name == "CordonConnectionError":
+                raise cc.CordonConnectionError(title, detail)
+            if name == "CordonProtocolError":
+                raise cc.CordonProtocolError(status, title, detail)
+            raise cc.CordonError(status, code, title, detail, retry)
+        raise AssertionError(f"in the child as {self.who}:\n{value}")
+
+
+def as_user(who: str, fn, *args, **kwargs):
+    return Child(who, fn, *args, **kwargs).result()
+
+
+# --------------------------------------------------------------------------
+# cgroups and processes
+
+def hierarchies():
+    """Where this run's cgroup parent may be: /sys/fs/cgroup (v2), or every
+    v1 hierarchy and the unified one (hybrid)."""
+    if (CG_ROOT / "cgroup.controllers").exists():
+        return [CG_ROOT]
+    out, seen = [], set()
+    for e in sorted(CG_ROOT.iterdir()):
+        try:
+            st = os.stat(e)
+        except OSError:
+            continue
+        if not e.is_dir() or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out.append(e)
+    return out
+
+
+def leaf_cgroups(parent: str = CG_PARENT):
+    out = []
+    for h in hierarchies():
+        top = h / parent
+        if top.is_dir():
+            for dirpath, dirnames, _ in os.walk(top):
+                out += [str(Path(dirpath) / d) for d in dirnames]
+    return out
+
+
+def rmdir_retry(path) -> None:
+    for _ in range(250):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != 16:  # EBUSY: a task is still being removed
+                raise
+            time.sleep(0.02)
+
+
+def remove_cgroup_parent(parent: str = CG_PARENT) -> None:
+    for h in hierarchies():
+        top = h / parent
+        if not top.is_dir():
+            continue
+        for dirpath, dirnames, _ in os.walk(top, topdown=False):
+            for d in dirnames:
+                rmdir_retry(Path(dirpath) / d)
+        rmdir_retry(top)
+
+
+def sweep_dead_parents() -> None:
+    """Parents of earlier runs that were killed before their teardown."""
+    for h in hierarchies():
+        try:
+            names = os.listdir(h)
+        except OSError:
+            continue
+        for n in names:
+            m = re.fullmatch(r"cordon-test-api-(\d+)", n)
+            if m and not Path(f"/proc/{m.group(1)}").exists():
+                try:
+                    remove_cgroup_parent(n)
+                except OSError:
+                    pass
+
+
+def processes():
+    """(pid, real uid, cgroup lines, cmdline) of every process."""
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            status = (p / "status").read_text()
+            cgroup = (p / "cgroup").read_text().splitlines()
+            cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        m = re.search(r"^Uid:\s+(\d+)", status, re.M)
+        yield int(p.name), int(m.group(1)) if m else -1, cgroup, cmdline
+
+
+def in_our_cgroup(cgroup_lines) -> bool:
+    return any(f"/{CG_PARENT}/" in line or line.endswith(f"/{CG_PARENT}") for line in cgroup_lines)
+
+
+def job_processes(host_uid: int = None):
+    """Processes in this run's cgroups; with @host_uid, also any process of
+    that uid in no cordon cgroup at all (escaped)."""
+    out = []
+    for pid, uid, cg, cmd in processes():
+        if in_our_cgroup(cg):
+            out.append((pid, uid, cmd))
+        elif host_uid is not None and uid == host_uid and not any("cordon" in l for l in cg):
+            out.append((pid, uid, cmd))
+    return out
+
+
+# --------------------------------------------------------------------------
+# cordond
+
+def _die_with_parent() -> None:
+    """In cordond's child before exec: SIGTERM when this test process dies
+    (a ctest timeout), so that no daemon outlives its run."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class Daemon:
+    """One cordond with its own temporary config, state directory and socket."""
+
+    def __init__(self, **overrides):
+        self.tmp = Path(tempfile.mkdtemp(prefix="cordon-api-", dir="/tmp"))
+        os.chmod(self.tmp, 0o755)
+        run = self.tmp / "run"
+        run.mkdir()
+        os.chmod(run, 0o755)
+        self.sock = str(run / "cordon.sock")
+        self.state = self.tmp / "state"
+        self.config = dict(BASE_CONFIG)
+        self.config.update(overrides)
+        self.config_path = self.tmp / "cordond.json"
+        self.config_path.write_text(json.dumps(self.config, indent=1))
+        self.log_path = self.tmp / "cordond.log"
+        self.proc = None
+        self._log = None
+
+    def start(self, timeout: float = 30) -> None:
+        if self._log:
+            self._log.close()
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [CORDOND, "--config", str(self.config_path), "--socket", self.sock,
+             "--state-dir", str(self.state), "--profiles-dir", PROFILES],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"cordond exited with {self.proc.returncode} at start:\n"
+                                     + self.log_tail())
+            if os.path.exists(self.sock):
+                try:
+                    r = request(self.sock, "GET", "/v1/health", timeout=5)
+                    if r.status == 200:
+                        return
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cordond not ready after {timeout}s:\n" + self.log_tail())
+            time.sleep(0.05)
+
+    def stop_timeout(self) -> float:
+        grace = self.config.get("shutdown_grace", "30s")
+        secs = int(grace[:-1]) if isinstance(grace, str) and grace.endswith("s") else 30
+        return secs + 30
+
+    def stop(self) -> list:
+        """SIGTERM, then SIGKILL after the grace and 30 s. Returns problems."""
+        problems = []
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=self.stop_timeout())
+            except subprocess.TimeoutExpired:
+                problems.append(f"cordond (pid {self.proc.pid}) did not stop on SIGTERM; killed")
+                self.proc.kill()
+                self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+        return problems
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def leftovers(self) -> list:
+        problems = []
+        for pid, uid, cg, cmd in processes():
+            if "cordond" in cmd and str(self.tmp) in cmd:
+                problems.append(f"cordond still running: pid {pid}: {cmd}")
+                os.kill(pid, signal.SIGKILL)
+        for pid, uid, cmd in job_processes():
+            problems.append(f"process left in {CG_PARENT}: pid {pid} uid {uid}: {cmd[:100]}")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        problems += [f"cgroup left: {p}" for p in leaf_cgroups()]
+        jobs = self.state / "jobs"
+        if jobs.is_dir():
+            problems += [f"partial upload left: {n}" for n in os.listdir(jobs)
+                         if n.endswith(".partial")]
+        return problems
+
+    def destroy(self) -> list:
+        """Stop, check that nothing is left, remove everything. Returns problems."""
+        problems = []
+        try:
+            problems += self.stop()
+            time.sleep(0.1)
+            problems += self.leftovers()
+        finally:
+            try:
+                remove_cgroup_parent()
+            except OSError as e:
+                problems.append(f"cannot remove the cgroup parent: {e}")
+            if problems:
+                print(f"\n--- cordond log ({self.log_path}):\n{self.log_tail()}", file=sys.stderr)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return problems
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    # -- state on disk --
+
+    def audit(self, event: str = None, job: str = None) -> list:
+        path = self.state / "audit" / "audit.jsonl"
+        out = []
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                rec = json.loads(line)
+                if (event is None or rec["event"] == event) and (job is None or rec["job"] == job):
+                    out.append(rec)
+        return out
+
+    def audit_text(self) -> str:
+        return (self.state / "audit" / "audit.jsonl").read_text(encoding="ascii")
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.state / "jobs" / job_id
+
+    def job_entries(self) -> set:
+        return set(os.listdir(self.state / "jobs"))
+
+    def client(self, timeout: float = 60) -> cc.CordonClient:
+        return cc.CordonClient(self.sock, timeout=timeout)
+
+
+# -- job helpers (usable in a child: they take the daemon, not a client) --
+
+def submit_sh(d: Daemon, script: str, labels=None, limits=None, name="job.sh") -> dict:
+    return d.client().submit("default", entry=name, inputs={name: script.encode()},
+                             labels=labels, limits=limits)
+
+
+def wait_job(d: Daemon, job_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    c = d.client()
+    while True:
+        left = deadline - time.monotonic()
+        j = c.job(job_id, wait=max(0, min(30, int(left))))
+        if j["state"] == "finished":
+            return j
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"job {job_id} is still {j['state']} after {timeout}s")
+
+
+def wait_running(d: Daemon, job_id: str, timeout: float = 60, marker: bytes = b"started") -> dict:
+    """Until the job runs and its stdout has @marker (its payload is live)."""
+    deadline = time.monotonic() + timeout
+    c = d.client()
+    while True:
+        j = c.job(job_id)
+        if j["state"] == "finished":
+            raise AssertionError(f"job {job_id} finished ({j['verdict']}) while waited for")
+        if j["state"] == "running" and (marker is None or marker in c.stdout(job_id)[0]):
+            return j
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"job {job_id} is still {j['state']} after {timeout}s")
+        time.sleep(0.05)
+
+
+def problem_of(test: unittest.TestCase, r: Response, status: int, code: str) -> dict:
+    test.assertEqual(r.status, status, r)
+    test.assertEqual(r.headers.get("content-type"), "application/problem+json", r)
+    doc = r.json()
+    test.assertEqual(doc["code"], code, r)
+    test.assertEqual(doc["type"], f"urn:cordon:problem:{code}", r)
+    return doc
+
+
+def poll(fn, timeout: float = 10, interval: float = 0.05):
+    """fn() until it is truthy; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Test bases
+
+class DaemonTest(unittest.TestCase):
+    """CONFIG: overrides for a daemon shared by the class (None: no shared
+    daemon; tests start their own with self.start_daemon())."""
+
+    CONFIG = None
+    daemon: Daemon = None
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.CONFIG is None:
+            return
+        cls.daemon = Daemon(**cls.CONFIG)
+        try:
+            cls.daemon.start()
+        except BaseException:
+            cls.daemon.destroy()
+            cls.daemon = None
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.daemon is None:
+            return
+        problems = cls.daemon.destroy()
+        cls.daemon = None
+        if problems:
+            raise AssertionError("left behind:\n  " + "\n  ".join(problems))
+
+    def start_daemon(self, **config) -> Daemon:
+        d = Daemon(**config)
+        self.addCleanup(self._destroy, d)
+        d.start()
+        return d
+
+    def _destroy(self, d: Daemon) -> None:
+        problems = d.destroy()
+        if problems:
+            self.fail("left behind:\n  " + "\n  ".join(problems))
+
+    def settle_jobs(self, d: Daemon) -> None:
+        """Cancel whatever a test left queued or running; wait until it ended."""
+        c = d.client()
+        for state in ("queued", "running"):
+            for j in c.jobs(state=state, limit=500)["jobs"]:
+                try:
+                    c.cancel(j["id"])
+                except cc.CordonError as e:
+                    if e.code != "job_finished":
+                        raise
+        for state in ("queued", "running"):
+            for j in c.jobs(state=state, limit=500)["jobs"]:
+                wait_job(d, j["id"], 60)
+
+
+# --------------------------------------------------------------------------
+# The API on one daemon
+
+MAIN_CONFIG = dict(slots=2, max_queued=64, max_queued_per_client=32, max_body="8M",
+                   max_inputs=4, max_input="4M", max_json=1024, max_url=512, max_header=4096,
+                   output_max=4096)
+
+
+class ApiTest(DaemonTest):
+    CONFIG = MAIN_CONFIG
+
+    def tearDown(self):
+        if self.daemon is not None and self.daemon.proc.poll() is None:
+            self.settle_jobs(self.daemon)
+
+    # -- service --
+
+    def test_health(self):
+        d = self.daemon
+        h = d.client().health()
+        self.assertEqual(h["status"], "ok")
+        self.assertEqual(h["slots"]["total"], 2)
+        self.assertEqual(h["queue"]["max"], 64)
+        self.assertEqual(h["cgroup_mode"],
+                         "v2" if (CG_ROOT / "cgroup.controllers").exists() else "v1")
+        for who in ("a", "b", "groupsub", "groupadmin"):
+            self.assertEqual(as_user(who, lambda: d.client().health())["status"], "ok", who)
+        r = request(d.sock, "GET", "/v1/health")
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        # The socket: the configured group and mode, in a 0755 directory.
+        st = os.stat(d.sock)
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o777), (0, GID_SOCK, 0o660))
+
+    def test_profiles(self):
+        d = self.daemon
+        profiles = as_user("a", lambda: d.client().profiles())
+        names = sorted(p["name"] for p in profiles)
+        self.assertEqual(names, sorted(p[:-5] for p in os.listdir(PROFILES) if p.endswith(".json")))
+        de = next(p for p in profiles if p["name"] == "data-export")
+        self.assertEqual(de["limits"]["max"]["memory"], "1G")
+        self.assertIn("text/csv", de["artifacts"]["types"])
+        self.assertEqual(de["network"], "none")
+        self.assertTrue(de["work_readonly"])
+
+    def test_metrics_admin_only(self):
+        d = self.daemon
+        text = d.client().metrics()
+        for name in ("cordon_jobs_total{verdict=\"ok\"}", "cordon_queue_length",
+                     "cordon_jobs_running", "cordon_launch_seconds_bucket",
+                     "cordon_run_seconds_bucket", "cordon_requests_refused_total"):
+            self.assertIn(name, text)
+        self.assertIn("cordon_launch_seconds", as_user("groupadmin", lambda: d.client().metrics()))
+        for who in ("a", "groupsub"):
+            with self.assertRaises(cc.CordonError) as cm:
+                as_user(who, lambda: d.client().metrics())
+            self.assertEqual((cm.exception.status, cm.exception.code), (403, "forbidden"), who)
+        # Refusals are counted by code.
+        text = d.client().metrics()
+        m = re.search(r'^cordon_requests_refused_total\{code="forbidden"\} (\d+)$', text, re.M)
+        self.assertTrue(m and int(m.group(1)) >= 2, text)
+
+    def test_unlisted_uid_is_refused_and_audited(self):
+        d = self.daemon
+        before_jobs = d.job_entries()
+        before = len(d.audit("auth.refused"))
+
+        def calls():
+            out = []
+            for method, target in (("GET", "/v1/health"), ("GET", "/v1/jobs"),
+                                   ("GET", "/v1/profiles"), ("GET", "/metrics"),
+                                   ("GET", "/v1/nope")):
+                r = request(d.sock, method, target)
+                out.append((r.status, r.json()["code"]))
+            r = submit_raw(d.sock, {"profile": "default", "entry": "job.sh"},
+                           [("job.sh", b"echo hi\n")])
+            out.append((r.status, r.json()["code"]))
+            return out
+
+        for status, code in as_user("norole", calls):
+            self.assertEqual((status, code), (403, "forbidden"))
+        refused = d.audit("auth.refused")[before:]
+        self.assertEqual(len(refused), 6, refused)
+        for rec in refused:
+            self.assertEqual(rec["actor"]["uid"], UID_NOROLE)
+            self.assertEqual(rec["verdict"], "no_role")
+            self.assertIsNone(rec["job"])
+        self.assertEqual(d.job_entries(), before_jobs)
+
+    # -- the whole life of a job --
+
+    def test_data_export_job_end_to_end(self):
+        d = self.daemon
+        labels = {"course": "mus101", "requested_by": "secret-label-value-42"}
+
+        def submit():
+            j = d.client().submit("data-export", entry="export.R",
+                                  inputs={"export.R": EXPORT_R.encode(), "cohort.csv": COHORT_CSV},
+                                  labels=labels)
+            return j, LAST[0].headers
+
+        created, headers = as_user("a", submit)
+        job_id = created["id"]
+        self.assertEqual(created["state"], "queued")
+        self.assertEqual(headers["location"], f"/v1/jobs/{job_id}")
+        self.assertEqual(created["links"]["self"], f"/v1/jobs/{job_id}")
+        # On disk (fsync'd) and audited before the 201.
+        self.assertEqual((d.job_dir(job_id) / "inputs" / "export.R").read_bytes(),
+                         EXPORT_R.encode())
+        self.assertEqual((d.job_dir(job_id) / "inputs" / "cohort.csv").read_bytes(), COHORT_CSV)
+        sub = d.audit("job.submitted", job_id)
+        self.assertEqual(len(sub), 1)
+        self.assertEqual(sub[0]["actor"]["uid"], UID_A)
+        self.assertEqual(sub[0]["profile"], "data-export")
+        self.assertEqual(sub[0]["details"]["inputs"], 2)
+        self.assertEqual(sub[0]["details"]["labels"], 2)
+
+        job = as_user("a", wait_job, d, job_id, 240)
+        self.assertEqual(job["verdict"], "ok", job)
+        self.assertEqual(job["owner_uid"], UID_A)
+        self.assertEqual(job["profile"], "data-export")
+        self.assertEqual(job["labels"], labels)
+        self.assertIsNone(job["reason"])
+        self.assertIsNone(job["queue_position"])
+        self.assertIsNotNone(job["started"])
+        self.assertLessEqual(job["created"], job["started"])
+        self.assertLessEqual(job["started"], job["finished"])
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertEqual(job["result"]["limits"]["memory_bytes"], 1 << 30)
+
+        out, trunc = as_user("a", lambda: d.client().stdout(job_id))
+        self.assertEqual(out, b"rows: 3 \n")
+        self.assertFalse(trunc)
+        err, trunc = as_user("a", lambda: d.client().stderr(job_id))
+        self.assertIn(b"export done", err)
+        self.assertFalse(trunc)
+
+        manifest = as_user("a", lambda: d.client().artifacts(job_id))
+        self.assertEqual(manifest["job"], job_id)
+        taken = {e["path"]: e for e in manifest["artifacts"] if "sha256" in e}
+        self.assertEqual(sorted(taken), ["a b.csv", "sub/meta.json", "x.csv"], manifest)
+        self.assertEqual(taken["x.csv"]["type"], "text/csv")
+        self.assertEqual(manifest["artifacts"], job["result"]["artifacts"])
+        refused = {e["path"]: e for e in manifest["artifacts"] if "refused" in e}
+        self.assertEqual(refused["run.sh"]["refused"], "type_not_allowed", manifest)
+        self.assertEqual(refused["run.sh"]["type"], "text/x-shellscript")
+        self.assertEqual(refused["link.csv"], {"path": "link.csv", "refused": "symlink"})
+
+        for path, entry in taken.items():
+            data, hdrs = as_user("a", lambda p=path: d.client().artifact(job_id, p))
+            self.assertEqual(len(data), entry["size"])
+            self.assertEqual(hdrs["etag"], '"%s"' % hashlib.sha256(data).hexdigest())
+            self.assertEqual(hdrs["etag"], '"%s"' % entry["sha256"])
+            self.assertTrue(hdrs["content-disposition"].startswith("attachment"))
+            self.assertEqual(hdrs["x-content-type-options"], "nosniff")
+            self.assertEqual(hdrs["content-security-policy"], "sandbox")
+            self.assertEqual(hdrs["content-type"], entry["type"])
+            self.assertEqual(data, (d.job_dir(job_id) / "artifacts" / path).read_bytes())
+        rows = list(csv.reader(io.StringIO(
+            as_user("a", lambda: d.client().artifact(job_id, "x.csv"))[0].decode())))
+        self.assertEqual(rows, [["x", "double"], ["1", "2"], ["2", "4"], ["3", "6"]])
+
+        def tar():
+            buf = io.BytesIO()
+            n = d.client().artifacts_tar(job_id, buf)
+            return n, buf.getvalue(), LAST[0].headers
+
+        n, blob, hdrs = as_user("a", tar)
+        self.assertEqual(n, len(blob))
+        self.assertEqual(hdrs["content-type"], "application/x-tar")
+        self.assertTrue(hdrs["content-disposition"].startswith("attachment"))
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as t:
+            members = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+            self.assertTrue(all(m.isfile() for m in t.getmembers()))
+        self.assertEqual(sorted(members), sorted(taken))
+        for path, data in members.items():
+            self.assertEqual(hashlib.sha256(data).hexdigest(), taken[path]["sha256"], path)
+
+        # Unknown, refused or escaping paths are not artifacts.
+        for target in (f"/v1/jobs/{job_id}/artifacts/nope.csv",
+                       f"/v1/jobs/{job_id}/artifacts/run.sh",
+                       f"/v1/jobs/{job_id}/artifacts/link.csv",
+                       f"/v1/jobs/{job_id}/artifacts/sub",
+                       f"/v1/jobs/{job_id}/artifacts/sub/../x.csv",
+                       f"/v1/jobs/{job_id}/artifacts/../../inputs/export.R",
+                       f"/v1/jobs/{job_id}/artifacts/..%2F..%2Finputs%2Fexport.R"):
+            r = as_user("a", raw, d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
+                        "Connection: close\r\n\r\n".encode(), "GET", target)
+            problem_of(self, r, 404, "artifact_not_found")
+        r = request(d.sock, "GET", f"/v1/jobs/{job_id}/artifacts/x%zz.csv")
+        problem_of(self, r, 400, "bad_request")
+
+        # The audit log: started (with the host uid), finished, reads.
+        started = d.audit("job.started", job_id)
+        self.assertEqual(len(started), 1)
+        self.assertGreaterEqual(started[0]["details"]["host_uid"], 65536)
+        fin = d.audit("job.finished", job_id)
+        self.assertEqual([r["verdict"] for r in fin], ["ok"])
+        reads = d.audit("artifact.read", job_id)
+        self.assertEqual(len(reads), 5)  # three files, x.csv again, the tar
+        self.assertTrue(all(r["actor"]["uid"] == UID_A for r in reads))
+        # Content, names and labels never go to the log.
+        text = d.audit_text()
+        for secret in ("secret-label-value-42", "export.R", "cohort.csv", "a b.csv", "meta.json"):
+            self.assertNotIn(secret, text)
+
+    def test_wait(self):
+        d = self.daemon
+        j = as_user("a", submit_sh, d, SLEEP_SH)
+        as_user("a", wait_running, d, j["id"])
+        t0 = time.monotonic()
+        job = as_user("a", lambda: d.client().job(j["id"], wait=2))
+        elapsed = time.monotonic() - t0
+        self.assertEqual(job["state"], "running")
+        self.assertGreaterEqual(elapsed, 1.8)
+        self.assertLess(elapsed, 10)
+        for bad in ("61", "-1", "x", "1.5"):
+            problem_of(self, request(d.sock, "GET", f"/v1/jobs/{j['id']}?wait={bad}"),
+                       400, "bad_request")
+        # A wait ends when the job does, not at its deadline.
+        quick = as_user("a", submit_sh, d, "echo quick\n")
+        t0 = time.monotonic()
+        job = as_user("a", lambda: d.client().job(quick["id"], wait=60))
+        self.assertEqual((job["state"], job["verdict"]), ("finished", "ok"))
+        self.assertLess(time.monotonic() - t0, 30)
+        as_user("a", lambda: d.client().cancel(j["id"]))
+        job = as_user("a", wait_job, d, j["id"])
+        self.assertEqual(job["verdict"], "cancelled")
+
+    def test_list_filters_and_paging(self):
+        d = self.daemon
+        tag = secrets.token_hex(4)
+
+        def submit_five():
+            return [submit_sh(d, f"echo {i}\n", labels={"batch": tag, "i": str(i),
+                                                         "k": f"a={i}"})["id"]
+                    for i in range(5)]
+
+        ids = as_user("b", submit_five)
+        for i in ids:
+            as_user("b", wait_job, d, i)
+
+        def listing(**kw):
+            return d.client().jobs(**kw)
+
+        page = as_user("b", listing, label=f"batch={tag}")
+        self.assertEqual([j["id"] for j in page["jobs"]], ids[::-1])  # newest first
+        self.assertIsNone(page["next"])
+        self.assertEqual([j["id"] for j in as_user("b", listing, label=f"batch={tag}",
+                                                   state="finished")["jobs"]], ids[::-1])
+        self.assertEqual(as_user("b", listing, label=f"batch={tag}", state="queued")["jobs"], [])
+        self.assertEqual(as_user("b", listing, label=f"batch={tag}", state="running")["jobs"], [])
+        self.assertEqual([j["id"] for j in as_user("b", listing, label="i=3")["jobs"]][:1],
+                         [ids[3]])
+        self.assertEqual([j["id"] for j in as_user("b", listing, label="k=a=2")["jobs"]][:1],
+                         [ids[2]])
+        self.assertEqual(as_user("b", listing, label=f"batch={tag}x")["jobs"], [])
+
+        # Paging: 2, 2, 1, then no further cursor.
+        seen, before, pages = [], None, []
+        while True:
+            page = as_user("b", listing, label=f"batch={tag}", limit=2, before=before)
+            pages.append(len(page["jobs"]))
+            seen += [j["id"] for j in page["jobs"]]
+            before = page["next"]
+            if before is None:
+                break
+            self.assertLess(len(pages), 5)
+        self.assertEqual(pages, [2, 2, 1])
+        self.assertEqual(seen, ids[::-1])
+        # A page that ends exactly at the last job is the last page.
+        page = as_user("b", listing, label=f"batch={tag}", limit=5)
+        self.assertEqual(len(page["jobs"]), 5)
+        self.assertIsNone(page["next"], "next must be null on the last page")
+        # The client's iterator follows the cursors.
+        self.assertEqual([j["id"] for j in as_user(
+            "b", lambda: list(d.client().iter_jobs(label=f"batch={tag}", limit=2)))], ids[::-1])
+
+        # Admins see every owner, and may narrow by owner.
+        mine = d.client().jobs(owner=UID_B, label=f"batch={tag}")["jobs"]
+        self.assertEqual([j["id"] for j in mine], ids[::-1])
+        self.assertEqual(d.client().jobs(owner=UID_A, label=f"batch={tag}")["jobs"], [])
+
+        for q in ("state=bogus", "limit=0", "limit=501", "limit=x", "before=abc", "before=-1",
+                  "label=nokey", "label==x", "label=BAD KEY=1", "owner=x", "wait=1", "bogus=1",
+                  f"label=batch={tag}&label=i=1", "limit=2&limit=3", "state"):
+            r = request(d.sock, "GET", "/v1/jobs?" + q.replace(" ", "%20"))
+            problem_of(self, r, 400, "bad_request")
+        # A submitter may not ask for another owner's jobs.
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("b", listing, owner=UID_A)
+        self.assertEqual((cm.exception.status, cm.exception.code), (403, "forbidden"))
+        self.assertEqual(len(as_user("b", listing, owner=UID_B, label=f"batch={tag}")["jobs"]), 5)
+
+    def test_unknown_query_parameters(self):
+        d = self.daemon
+        j = as_user("a", submit_sh, d, "echo hi\n")
+        as_user("a", wait_job, d, j["id"])
+        for target in ("/v1/health?x=1", "/v1/profiles?verbose=1", f"/v1/jobs/{j['id']}?x=1",
+                       f"/v1/jobs/{j['id']}?wait=1&wait=2", f"/v1/jobs/{j['id']}/stdout?offset=3",
+                       f"/v1/jobs/{j['id']}/artifacts?x", "/metrics?name=x",
+                       "/v1/health?a=%zz", f"/v1/jobs/{j['id']}%2"):
+            problem_of(self, request(d.sock, "GET", target), 400, "bad_request")
+        jobs_before = d.job_entries()
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "j.sh"})),
+                              ("f", "j.sh", None, b"echo\n")])
+        problem_of(self, request(d.sock, "POST", "/v1/jobs?priority=1", body,
+                                 {"Content-Type": ct}), 400, "bad_request")
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{j['id']}/cancel?force=1"),
+                   400, "bad_request")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{j['id']}?now=1"),
+                   400, "bad_request")
+        self.assertEqual(d.job_entries(), jobs_before)
+        self.assertEqual(as_user("a", lambda: d.client().job(j["id"]))["state"], "finished")
+
+    def test_output_truncated(self):
+        d = self.daemon
+        j = as_user("a", submit_sh, d, "head -c 10000 /dev/zero | tr '\\0' a\necho tail >&2\n")
+        job = as_user("a", wait_job, d, j["id"])
+        self.assertEqual(job["verdict"], "ok", job)
+        self.assertEqual(job["result"]["output"]["stdout_bytes"], 10000)
+        self.assertTrue(job["result"]["output"]["stdout_truncated"])
+        self.assertFalse(job["result"]["output"]["stderr_truncated"])
+        out, trunc = as_user("a", lambda: d.client().stdout(j["id"]))
+        self.assertEqual(out, b"a" * 4096)
+        self.assertTrue(trunc)
+        err, trunc = as_user("a", lambda: d.client().stderr(j["id"]))
+        self.assertEqual(err, b"tail\n")
+        self.assertFalse(trunc)
+        r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout")
+        self.assertEqual(r.headers["cordon-truncated"], "true")
+        self.assertEqual(r.headers["content-type"], "application/octet-stream")
+
+    def test_cancel_queued_and_running(self):
+        d = self.daemon
+        running = [as_user("a", submit_sh, d, SLEEP_SH)["id"] for _ in range(2)]
+        for i in running:
+            as_user("a", wait_running, d, i)
+        queued = as_user("a", submit_sh, d, "echo never\n")["id"]
+        job = as_user("a", lambda: d.client().job(queued))
+        self.assertEqual(job["state"], "queued")
+        self.assertEqual(job["queue_position"], 1)
+        # Output of a queued job: empty.
+        self.assertEqual(as_user("a", lambda: d.client().stdout(queued)), (b"", False))
+
+        # Cancel the queued one: finished at once, never started.
+        job = as_user("a", lambda: d.client().cancel(queued))
+        self.assertEqual((job["state"], job["verdict"]), ("finished", "cancelled"))
+        self.assertIsNone(job["started"])
+        self.assertIsNone(job["result"])
+        self.assertEqual(as_user("a", lambda: d.client().artifacts(queued))["artifacts"], [])
+
+        def tar_of(job_id):
+            buf = io.BytesIO()
+            d.client().artifacts_tar(job_id, buf)
+            with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), mode="r:") as t:
+                return t.getnames()
+
+        self.assertEqual(as_user("a", tar_of, queued), [])  # nothing collected: an empty tar
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().cancel(queued))
+        self.assertEqual((cm.exception.status, cm.exception.code), (409, "job_finished"))
+
+        # Cancel a running one: SIGTERM, then it ends as cancelled.
+        job = as_user("a", lambda: d.client().cancel(running[0]))
+        self.assertIn(job["state"], ("running", "finished"))
+        job = as_user("a", wait_job, d, running[0], 60)
+        self.assertEqual(job["verdict"], "cancelled")
+        self.assertEqual(job["result"]["verdict"], "cancelled")
+        self.assertEqual(as_user("a", lambda: d.client().stdout(running[0]))[0], b"started\n")
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().cancel(running[0]))
+        self.assertEqual(cm.exception.code, "job_finished")
+        # An admin may cancel anyone's job.
+        job = d.client().cancel(running[1])
+        self.assertEqual(wait_job(d, running[1], 60)["verdict"], "cancelled")
+
+        for i in (queued, running[0]):
+            recs = d.audit("job.cancelled", i)
+            self.assertEqual(len(recs), 1, i)
+            self.assertEqual(recs[0]["actor"]["uid"], UID_A)
+        self.assertEqual(d.audit("job.cancelled", running[1])[0]["actor"]["uid"], 0)
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", queued)], ["cancelled"])
+        # The cancelled jobs' cgroups and processes are gone.
+        self.assertEqual(leaf_cgroups(), [])
+        self.assertEqual(job_processes(), [])
+        # Cancel takes no body.
+        r = request(d.sock, "POST", f"/v1/jobs/{queued}/cancel", b"x" * 10,
+                    {"Content-Type": "text/plain"})
+        problem_of(self, r, 400, "bad_request")
+
+    def test_artifacts_of_unfinished_job(self):
+        d = self.daemon
+        j = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, j)
+        for fn in (lambda: d.client().artifacts(j), lambda: d.client().artifact(j, "x.csv"),
+                   lambda: d.client().artifacts_tar(j, io.BytesIO())):
+            with self.assertRaises(cc.CordonError) as cm:
+                as_user("a", fn)
+            self.assertEqual((cm.exception.status, cm.exception.code), (409, "job_not_finished"))
+        out, trunc = as_user("a", lambda: d.client().stdout(j))
+        self.assertEqual(out, b"started\n")
+        as_user("a", lambda: d.client().cancel(j))
+        as_user("a", wait_job, d, j)
+
+    def test_delete(self):
+        d = self.daemon
+        # A finished job with artifacts.
+        j = as_user("a", lambda: d.client().submit(
+            "data-export", entry="export.R",
+            inputs={"export.R": EXPORT_R.encode(), "cohort.csv": COHORT_CSV}))["id"]
+        self.assertEqual(as_user("a", wait_job, d, j, 240)["verdict"], "ok")
+        self.assertTrue((d.job_dir(j) / "artifacts" / "x.csv").is_file())
+        self.assertEqual(as_user("a", lambda: (d.client().delete(j), LAST[0].status)),
+                         (None, 204))
+        self.assertFalse(d.job_dir(j).exists())
+        self.assertFalse((d.state / "jobs" / f"{j}.partial").exists())
+        for fn in (lambda: d.client().job(j), lambda: d.client().delete(j),
+                   lambda: d.client().stdout(j), lambda: d.client().artifacts(j),
+                   lambda: d.client().cancel(j)):
+            with self.assertRaises(cc.CordonError) as cm:
+                as_user("a", fn)
+            self.assertEqual((cm.exception.status, cm.exception.code), (404, "job_not_found"))
+        self.assertNotIn(j, [x["id"] for x in d.client().jobs(limit=500)["jobs"]])
+        recs = d.audit("job.deleted", j)
+        self.assertEqual(len(recs), 1)
+        self.assertEqual(recs[0]["actor"]["uid"], UID_A)
+
+        # A running job: cancelled, waited for, then deleted.
+        r = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, r)
+        t0 = time.monotonic()
+        as_user("a", lambda: d.client().delete(r))
+        self.assertLess(time.monotonic() - t0, 30)
+        self.assertFalse(d.job_dir(r).exists())
+        self.assertEqual(leaf_cgroups(), [])
+        self.assertEqual(job_processes(), [])
+        self.assertEqual([x["verdict"] for x in d.audit("job.finished", r)], ["cancelled"])
+        self.assertEqual(len(d.audit("job.deleted", r)), 1)
+
+        # A queued job.
+        blockers = [as_user("a", submit_sh, d, SLEEP_SH)["id"] for _ in range(2)]
+        q = as_user("a", submit_sh, d, "echo q\n")["id"]
+        self.assertTrue(d.job_dir(q).is_dir())
+        as_user("a", lambda: d.client().delete(q))
+        self.assertFalse(d.job_dir(q).exists())
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().job(q))
+        self.assertEqual(cm.exception.code, "job_not_found")
+        # An admin deletes anyone's.
+        for b in blockers:
+            d.client().delete(b)
+            self.assertFalse(d.job_dir(b).exists())
+
+    # -- who sees what --
+
+    def test_submitters_are_isolated(self):
+        d = self.daemon
+        mine = as_user("a", submit_sh, d, SLEEP_SH, labels={"owner": "a"})["id"]
+        done = as_user("a", submit_sh, d, "echo a-secret\n", labels={"owner": "a"})["id"]
+        as_user("a", wait_job, d, done)
+        as_user("a", wait_running, d, mine)
+        theirs = as_user("b", submit_sh, d, "echo b\n")["id"]
+        as_user("b", wait_job, d, theirs)
+
+        for target in (mine, done):
+            for name, fn in (("job", lambda t=target: d.client().job(t)),
+                             ("wait", lambda t=target: d.client().job(t, wait=1)),
+                             ("stdout", lambda t=target: d.client().stdout(t)),
+                             ("stderr", lambda t=target: d.client().stderr(t)),
+                             ("artifacts", lambda t=target: d.client().artifacts(t)),
+                             ("artifact", lambda t=target: d.client().artifact(t, "x.csv")),
+                             ("tar", lambda t=target: d.client().artifacts_tar(t, io.BytesIO())),
+                             ("cancel", lambda t=target: d.client().cancel(t)),
+                             ("delete", lambda t=target: d.client().delete(t))):
+                with self.assertRaises(cc.CordonError, msg=name) as cm:
+                    as_user("b", fn)
+                self.assertEqual((cm.exception.status, cm.exception.code),
+                                 (404, "job_not_found"), name)
+        listed = [j["id"] for j in as_user("b", lambda: d.client().jobs(limit=500))["jobs"]]
+        self.assertIn(theirs, listed)
+        self.assertNotIn(mine, listed)
+        self.assertNotIn(done, listed)
+        self.assertEqual(as_user("b", lambda: d.client().jobs(label="owner=a"))["jobs"], [])
+        self.assertTrue(all(j["owner_uid"] == UID_B
+                            for j in as_user("b", lambda: d.client().jobs(limit=500))["jobs"]))
+        # A's jobs are untouched; A does not see B's either.
+        self.assertEqual(as_user("a", lambda: d.client().job(mine))["state"], "running")
+        self.assertTrue(d.job_dir(done).is_dir())
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().job(theirs))
+        self.assertEqual(cm.exception.code, "job_not_found")
+        # A submitter by group is a submitter of its own.
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("groupsub", lambda: d.client().job(done))
+        self.assertEqual(cm.exception.code, "job_not_found")
+        self.assertEqual(as_user("groupsub", lambda: d.client().jobs())["jobs"], [])
+        g = as_user("groupsub", submit_sh, d, "echo g\n")["id"]
+        self.assertEqual(as_user("groupsub", wait_job, d, g)["owner_uid"], USERS["groupsub"][0])
+        self.assertEqual([j["id"] for j in as_user("groupsub", lambda: d.client().jobs())["jobs"]],
+                         [g])
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().job(g))
+        self.assertEqual(cm.exception.code, "job_not_found")
+        # Admins see all.
+        admin = [j["id"] for j in d.client().jobs(limit=500)["jobs"]]
+        self.assertTrue({mine, done, theirs} <= set(admin))
+        self.assertEqual(d.client().job(done)["owner_uid"], UID_A)
+        self.assertEqual(as_user("groupadmin", lambda: d.client().job(done))["owner_uid"], UID_A)
+        self.assertEqual(d.client().stdout(done)[0], b"a-secret\n")
+        as_user("a", lambda: d.client().cancel(mine))
+        as_user("a", wait_job, d, mine)
+
+    # -- refusals --
+
+    def assert_nothing_stored(self, d: Daemon, jobs_before: set, submitted_before: int):
+        self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 5),
+                        f"left in jobs/: {d.job_entries() - jobs_before}")
+        self.assertEqual(len(d.audit("job.submitted")), submitted_before)
+
+    def test_submit_refusals(self):
+        d = self.daemon
+        sh = [("job.sh", b"echo hi\n")]
+        ok = {"profile": "default", "entry": "job.sh"}
+        cases = [
+            # (job part, files, status, code)
+            (b"{not json", sh, 400, "invalid_json"),
+            (b"", sh, 400, "invalid_json"),
+            (b'["profile"]', sh, 400, "invalid_json"),
+            ({**ok, "colour": "red"}, sh, 400, "invalid_json"),
+            ({**ok, "inputs": ["job.sh"]}, sh, 400, "invalid_json"),
+            (b'{"profile": "default", "entry": "job.sh", "entry": "job.sh"}', sh, 400,
+             "invalid_json"),
+            (b'{"profile": "default", "entry": "job.sh", "labels": {"a": "1", "a": "2"}}', sh, 400,
+             "invalid_json"),
+            ({**ok, "limits": {"memory": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}}, sh,
+             400, "invalid_json"),
+            ({"profile": 5, "entry": "job.sh"}, sh, 400, "invalid_json"),
+            ({"entry": "job.sh"}, sh, 400, "invalid_json"),
+            ({**ok, "labels": ["a"]}, sh, 400, "invalid_json"),
+            ({**ok, "entry": "../job.sh"}, sh, 400, "invalid_request"),
+            ({**ok, "entry": "-job.sh"}, sh, 400, "invalid_request"),
+            ({**ok, "entry": "/work/job.sh"}, sh, 400, "invalid_request"),
+            ({**ok, "entry": "missing.sh"}, sh, 400, "invalid_request"),
+            ({"profile": "default"}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {"Bad Key": "x"}}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {"": "x"}}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {"k" * 65: "x"}}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {"k": "v" * 257}}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {"k": 5}}, sh, 400, "invalid_request"),
+            ({**ok, "labels": {f"k{i}": "v" for i in range(17)}}, sh, 400, "invalid_request"),
+            ({**ok, "limits": {"memory": "lots"}}, sh, 400, "invalid_request"),
+            ({**ok, "limits": {"wall": "-5s"}}, sh, 400, "invalid_request"),
+            ({**ok, "limits": {"colour": "1"}}, sh, 400, "invalid_request"),
+            ({**ok, "limits": {"memory": "3G"}}, sh, 400, "limit_exceeded"),
+            ({"profile": "data-export", "entry": "job.R", "limits": {"memory": "2G"}},
+             [("job.R", b"1\n")], 400, "limit_exceeded"),
+            ({"profile": "nope", "entry": "job.sh"}, sh, 400, "unknown_profile"),
+            ({"profile": "../default", "entry": "job.sh"}, sh, 400, "invalid_request"),
+            (ok, [("../x", b"1")], 400, "bad_input_name"),
+            (ok, [("-x", b"1")], 400, "bad_input_name"),
+            (ok, [(".x", b"1")], 400, "bad_input_name"),
+            (ok, [("..", b"1")], 400, "bad_input_name"),
+            (ok, [("a/b", b"1")], 400, "bad_input_name"),
+            (ok, [(b"\xff.sh", b"1")], 400, "bad_input_name"),
+            (ok, [("x" * 256, b"1")], 400, "bad_input_name"),
+            (ok, sh + [("job.sh", b"echo again\n")], 400, "duplicate_input"),
+        ]
+        if not Path("/opt/quarto/bin/quarto").exists():
+            cases.append(({"profile": "quarto", "entry": "r.qmd"}, [("r.qmd", b"# x\n")], 400,
+                          "profile_unavailable"))
+        for job, files, status, code in cases:
+            with self.subTest(job=job_bytes(job)[:80], files=[f[0] for f in files]):
+                jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+                r = as_user("a", submit_raw, d.sock, job, files)
+                if status == 201:
+                    self.assertEqual(r.status, 201, r)
+                    d.client().delete(r.json()["id"])
+                    continue
+                doc = problem_of(self, r, status, code)
+                # The detail never repeats request content.
+                for s in ("nope", "missing.sh", "Bad Key", "colour", "lots", "\xff", "x" * 100):
+                    if s.encode() in job_bytes(job) or any(s.encode() in (
+                            f[0] if isinstance(f[0], bytes) else f[0].encode()) for f in files):
+                        self.assertNotIn(s, doc.get("detail", ""), doc)
+                self.assert_nothing_stored(d, jobs_before, sub_before)
+
+    def test_multipart_refusals(self):
+        d = self.daemon
+        ok_job = job_bytes({"profile": "default", "entry": "job.sh"})
+        sh = ("f", "job.sh", "application/octet-stream", b"echo hi\n")
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+
+        def post(parts, ctype=None, boundary=None):
+            ct, body = multipart(parts, boundary)
+            return request(d.sock, "POST", "/v1/jobs", body, {"Content-Type": ctype or ct})
+
+        # No job part; two job parts; a field that is neither.
+        problem_of(self, post([sh]), 400, "bad_request")
+        problem_of(self, post([("job", None, "application/json", ok_job)] * 2 + [sh]), 400,
+                   "bad_request")
+        problem_of(self, post([("job", None, "application/json", ok_job), sh,
+                               ("comment", None, None, b"hello")]), 400, "bad_request")
+        # A job part without a content type is JSON; one with another type is refused.
+        r = post([("job", None, None, ok_job), sh])
+        self.assertEqual(r.status, 201, r)
+        d.client().delete(r.json()["id"])
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        problem_of(self, post([("job", None, "text/plain", ok_job), sh]), 415,
+                   "unsupported_media_type")
+        # Not multipart at all.
+        for ctype, body in (("application/json", ok_job), ("text/plain", b"hello"),
+                            ("application/x-www-form-urlencoded", b"job=1")):
+            r = request(d.sock, "POST", "/v1/jobs", body, {"Content-Type": ctype})
+            problem_of(self, r, 415, "unsupported_media_type")
+        r = request(d.sock, "POST", "/v1/jobs", ok_job)
+        problem_of(self, r, 415, "unsupported_media_type")
+        problem_of(self, request(d.sock, "POST", "/v1/jobs", b"--x--\r\n",
+                                 {"Content-Type": "multipart/form-data"}),
+                   415, "unsupported_media_type")
+        # Malformed multipart.
+        for body in (b"garbage without any boundary\r\n", b"--bnd\r\nno headers end",
+                     b"--bnd\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}"):
+            r = request(d.sock, "POST", "/v1/jobs", body,
+                        {"Content-Type": "multipart/form-data; boundary=bnd"})
+            problem_of(self, r, 400, "bad_request")
+        # An empty body.
+        r = request(d.sock, "POST", "/v1/jobs", b"",
+                    {"Content-Type": "multipart/form-data; boundary=bnd"})
+        problem_of(self, r, 400, "bad_request")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+
+    def test_size_refusals(self):
+        d = self.daemon
+        ok = {"profile": "default", "entry": "job.sh"}
+        sh = [("job.sh", b"echo hi\n")]
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+
+        # Declared over max_body: refused before the body.
+        ctype, _ = multipart([])
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {9 << 20}\r\n\r\n").encode()
+        r = as_user("a", raw, d.sock, head + b"--x\r\n", "POST", "/v1/jobs")
+        problem_of(self, r, 413, "body_too_large")
+        # Streamed (chunked) over max_body: counted as it comes.
+        ct, body = multipart([("job", None, "application/json", job_bytes(ok))] +
+                             [(f"f{i}", f"in{i}", None, b"z" * (3 << 20) + b"\n")
+                              for i in range(3)])
+
+        def chunks():
+            for i in range(0, len(body), 1 << 20):
+                yield body[i:i + (1 << 20)]
+
+        r = request(d.sock, "POST", "/v1/jobs", chunks(), {"Content-Type": ct})  # chunked
+        problem_of(self, r, 413, "body_too_large")
+        # Too many inputs, one input too large, a job part too large.
+        r = submit_raw(d.sock, ok, sh + [(f"in{i}", b"1") for i in range(4)])
+        problem_of(self, r, 413, "too_many_inputs")
+        r = submit_raw(d.sock, ok, sh + [("big", b"b" * ((4 << 20) + 1))])
+        problem_of(self, r, 413, "input_too_large")
+        r = submit_raw(d.sock, {**ok, "labels": {f"k{i}": "v" * 200 for i in range(6)}}, sh)
+        problem_of(self, r, 413, "json_too_large")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        # At the limits: accepted.
+        r = submit_raw(d.sock, ok, sh + [("big", b"b" * (4 << 20))] +
+                       [(f"in{i}", b"1") for i in range(2)])
+        self.assertEqual(r.status, 201, r)
+        job_id = r.json()["id"]
+        self.assertEqual((d.job_dir(job_id) / "inputs" / "big").stat().st_size, 4 << 20)
+        d.client().delete(job_id)
+
+        # Refused while the body arrives: answered at once, without waiting
+        # for (or reading) the rest of a body declared much larger.
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+
+        def early(parts, tail=b""):
+            ct, body = multipart(parts, "cordon-early")
+            body = body[:body.rindex(b"\r\n--cordon-early--")] + tail  # unfinished
+            head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                    f"Content-Length: {len(body) + (3 << 20)}\r\n\r\n").encode()
+            t0 = time.monotonic()
+            r = raw(d.sock, head + body, "POST", "/v1/jobs", timeout=20)
+            self.assertLess(time.monotonic() - t0, 10, "the answer waited for the body")
+            return r
+
+        job = ("job", None, "application/json", job_bytes(ok))
+        problem_of(self, early([job, ("f", "big", None, b"b" * ((4 << 20) + 65536))]), 413,
+                   "input_too_large")
+        problem_of(self, early([job, ("f", "../x", None, b"1" * 1000)]), 400, "bad_input_name")
+        problem_of(self, early([job, ("f", "a.sh", None, b"1"), ("g", "a.sh", None, b"2")]), 400,
+                   "duplicate_input")
+        problem_of(self, early([("job", None, "text/plain", job_bytes(ok))]), 415,
+                   "unsupported_media_type")
+        problem_of(self, early([job] + [(f"f{i}", f"in{i}", None, b"1") for i in range(5)]), 413,
+                   "too_many_inputs")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+
+        # URL and header bounds (max_url 512, max_header 4096).
+        problem_of(self, request(d.sock, "GET", "/v1/jobs/" + "a" * 600), 414, "uri_too_long")
+        problem_of(self, request(d.sock, "GET", "/v1/health?" + "a=1&" * 150), 414,
+                   "uri_too_long")
+        problem_of(self, request(d.sock, "GET", "/v1/health", headers={"X-Big": "h" * 5000}),
+                   431, "headers_too_large")
+        problem_of(self, request(d.sock, "GET", "/v1/health",
+                                 headers={f"X-H{i}": "h" * 100 for i in range(50)}),
+                   431, "headers_too_large")
+        self.assertEqual(d.client().health()["status"], "ok")
+
+    def test_routes(self):
+        d = self.daemon
+        for target in ("/", "/v1", "/v1/", "/v2/jobs", "/v1/nope", "/v1/jobs/", "/metricsx",
+                       "/v1/jobs/0123456789abcdef0123456789abcdef/nope", "/v1/healthz",
+                       "/v1/health/"):
+            problem_of(self, request(d.sock, "GET", target), 404, "not_found")
+        fake = secrets.token_hex(16)
+        for target in (f"/v1/jobs/{fake}", f"/v1/jobs/{fake}/stdout", f"/v1/jobs/{fake}/stderr",
+                       f"/v1/jobs/{fake}/artifacts", f"/v1/jobs/{fake}/artifacts.tar",
+                       f"/v1/jobs/{fake}/artifacts/x.csv", "/v1/jobs/XYZ",
+                       "/v1/jobs/" + fake.upper(), "/v1/jobs/" + "a" * 64, "/v1/jobs/" + "a" * 65,
+                       f"/v1/jobs/{fake}0"):
+            problem_of(self, request(d.sock, "GET", target), 404, "job_not_found")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{fake}"), 404, "job_not_found")
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{fake}/cancel"), 404, "job_not_found")
+        for method, target, allow in (
+                ("DELETE", "/v1/health", {"GET"}), ("POST", "/v1/profiles", {"GET"}),
+                ("PUT", "/v1/jobs", {"GET", "POST"}), ("DELETE", "/v1/jobs", {"GET", "POST"}),
+                ("POST", f"/v1/jobs/{fake}", {"GET", "DELETE"}),
+                ("PATCH", f"/v1/jobs/{fake}", {"GET", "DELETE"}),
+                ("GET", f"/v1/jobs/{fake}/cancel", {"POST"}),
+                ("DELETE", f"/v1/jobs/{fake}/stdout", {"GET"}),
+                ("POST", f"/v1/jobs/{fake}/artifacts/x.csv", {"GET"}),
+                ("POST", "/metrics", {"GET"})):
+            r = request(d.sock, method, target)
+            problem_of(self, r, 405, "method_not_allowed")
+            self.assertEqual({m.strip() for m in r.headers["allow"].split(",")}, allow, target)
+
+    def test_disconnect_mid_upload(self):
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        boundary = "cordon-cut-" + secrets.token_hex(6)
+        head = (b"--" + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"job\"\r\n"
+                b"Content-Type: application/json\r\n\r\n"
+                + job_bytes({"profile": "default", "entry": "job.sh"}) + b"\r\n--"
+                + boundary.encode() + b"\r\nContent-Disposition: form-data; name=\"f\"; "
+                b"filename=\"job.sh\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+        req = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+               f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+               f"Content-Length: {7 << 20}\r\n\r\n").encode() + head
+
+        def partials():
+            return [n for n in os.listdir(d.state / "jobs") if n.endswith(".partial")]
+
+        for who in ("root", "a"):
+            go_r, go_w = os.pipe()
+
+            def cut():
+                # Send part of the upload, wait for the parent's word, go away.
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(d.sock)
+                s.sendall(req + b"x" * (1 << 20))
+                os.read(go_r, 1)
+                s.close()
+
+            if who == "root":
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(d.sock)
+                s.sendall(req + b"x" * (1 << 20))
+                staged = poll(partials, 10)
+                s.close()
+            else:
+                child = Child(who, cut)
+                staged = poll(partials, 10)
+                os.write(go_w, b"x")
+                child.result()
+            os.close(go_r)
+            os.close(go_w)
+            self.assertTrue(staged, "the upload was never staged: the test would prove nothing")
+            self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 15),
+                            f"left in jobs/: {d.job_entries() - jobs_before}")
+            self.assertEqual(len(d.audit("job.submitted")), sub_before)
+            self.assertEqual(d.client().health()["status"], "ok")
+        # The daemon still takes jobs.
+        j = as_user("a", submit_sh, d, "echo after\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, j)["verdict"], "ok")
+
+
+# --------------------------------------------------------------------------
+# The queue's bounds: one slot, three places, two per client
+
+class QueueBoundsTest(DaemonTest):
+    CONFIG = dict(slots=1, max_queued=3, max_queued_per_client=2)
+
+    def tearDown(self):
+        if self.daemon is not None and self.daemon.proc.poll() is None:
+            self.settle_jobs(self.daemon)
+
+    def test_queue_full_and_fair_order(self):
+        d = self.daemon
+        run = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, run)
+        a1 = as_user("a", submit_sh, d, "echo a1\n")["id"]
+        a2 = as_user("a", submit_sh, d, "echo a2\n")["id"]
+        self.assertEqual([as_user("a", lambda i=i: d.client().job(i))["queue_position"]
+                          for i in (a1, a2)], [1, 2])
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", submit_sh, d, "echo a3\n")
+        self.assertEqual((cm.exception.status, cm.exception.code), (429, "client_queue_full"))
+        self.assertGreaterEqual(cm.exception.retry_after, 1)
+        # B has nothing running: its job goes first.
+        b1 = as_user("b", submit_sh, d, "echo b1\n")["id"]
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        self.assertEqual(len(jobs_before), 4)
+        self.assertEqual(sub_before, 4)
+        self.assertEqual(as_user("b", lambda: d.client().job(b1))["queue_position"], 1)
+        self.assertEqual([d.client().job(i)["queue_position"] for i in (a1, a2)], [2, 3])
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("b", submit_sh, d, "echo b2\n")
+        self.assertEqual((cm.exception.status, cm.exception.code), (429, "queue_full"))
+        self.assertGreaterEqual(cm.exception.retry_after, 1)
+        r = as_user("b", submit_raw, d.sock, {"profile": "default", "entry": "j.sh"},
+                    [("j.sh", b"echo b3\n")])
+        problem_of(self, r, 429, "queue_full")
+        self.assertRegex(r.headers["retry-after"], r"^[1-9][0-9]*$")
+        self.assertEqual(d.job_entries(), jobs_before)
+        self.assertEqual(len(d.audit("job.submitted")), sub_before)
+        h = d.client().health()
+        self.assertEqual((h["queue"]["length"], h["queue"]["max"]), (3, 3))
+        self.assertEqual((h["slots"]["busy"], h["slots"]["total"]), (1, 1))
+        m = d.client().metrics()
+        self.assertRegex(m, r"(?m)^cordon_queue_length 3$")
+        self.assertRegex(m, r"(?m)^cordon_jobs_running 1$")
+        self.assertRegex(m, r'(?m)^cordon_requests_refused_total\{code="queue_full"\} [1-9]')
+
+        # The slot frees: B's job starts first, then A's in order.
+        as_user("a", lambda: d.client().cancel(run))
+        order = []
+        for i in (b1, a1, a2):
+            j = wait_job(d, i, 60)
+            self.assertEqual(j["verdict"], "ok")
+            order.append((j["started"], i))
+        self.assertEqual([i for _, i in sorted(order)], [b1, a1, a2])
+        self.assertEqual(d.client().health()["queue"]["length"], 0)
+        # Room again.
+        j = as_user("a", submit_sh, d, "echo again\n")["id"]
+        self.assertEqual(wait_job(d, j)["verdict"], "ok")
+
+
+# --------------------------------------------------------------------------
+# Daemons with special settings, one per test
+
+class ServiceTest(DaemonTest):
+
+    def test_rate_limited(self):
+        d = self.start_daemon(rate_per_second=1)
+        time.sleep(2.2)  # the bucket refills (burst 2) after the start's health checks
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+        r = request(d.sock, "GET", "/v1/health")
+        problem_of(self, r, 429, "rate_limited")
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        problem_of(self, submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
+                                    [("j.sh", b"echo\n")]), 429, "rate_limited")
+        problem_of(self, request(d.sock, "GET", "/v1/jobs"), 429, "rate_limited")
+        self.assertEqual(os.listdir(d.state / "jobs"), [])
+        # Per client: another uid is not limited.
+        self.assertEqual(as_user("a", lambda: d.client().health())["status"], "ok")
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: [d.client().health() for _ in range(3)])
+        self.assertEqual((cm.exception.status, cm.exception.code), (429, "rate_limited"))
+        self.assertGreaterEqual(cm.exception.retry_after, 1)
+        time.sleep(1.2)
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
+    def test_too_many_connections(self):
+        d = self.start_daemon(max_connections=1)
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        idle.connect(d.sock)
+        try:
+            time.sleep(0.3)
+            r = request(d.sock, "GET", "/v1/health")
+            problem_of(self, r, 503, "too_many_connections")
+            r = submit_raw(d.sock, {"profile": "default", "entry": "j.sh"}, [("j.sh", b"echo\n")])
+            problem_of(self, r, 503, "too_many_connections")
+        finally:
+            idle.close()
+        self.assertTrue(poll(lambda: request(d.sock, "GET", "/v1/health").status == 200, 10))
+        self.assertEqual(os.listdir(d.state / "jobs"), [])
+
+    def test_request_timeout(self):
+        d = self.start_daemon(request_timeout="1s")
+        boundary = "cordon-slow"
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: 100000\r\n\r\n--{boundary}\r\n"
+                'Content-Disposition: form-data; name="job"\r\n\r\n{"profile": "default", '
+                f'"entry": "j.sh"}}\r\n--{boundary}\r\n'
+                'Content-Disposition: form-data; name="f"; filename="j.sh"\r\n\r\n').encode()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(d.sock)
+        try:
+            s.sendall(head + b"x" * 1000)
+            time.sleep(1.5)
+            try:
+                s.sendall(b"y" * 1000)
+            except OSError:
+                pass
+            resp = http.client.HTTPResponse(s, method="POST")
+            resp.begin()
+            r = _checked(resp, "POST", "/v1/jobs")
+        finally:
+            s.close()
+        problem_of(self, r, 408, "request_timeout")
+        self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
+
+    def test_shutting_down(self):
+        d = self.start_daemon(slots=1, shutdown_grace="5s")
+        j = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, j)
+        conn = RecordingConnection(d.sock, timeout=30)  # opened before SIGTERM, kept alive
+        try:
+            conn.request("GET", "/v1/health")
+            self.assertEqual(json.loads(conn.getresponse().body)["status"], "ok")
+            t0 = time.monotonic()
+            d.proc.send_signal(signal.SIGTERM)
+
+            def stopping():
+                conn.request("GET", "/v1/health")
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200, r)
+                return r.json()["status"] == "stopping"
+
+            self.assertTrue(poll(stopping, 5), "health never said stopping")
+            self.assertTrue(poll(lambda: not os.path.exists(d.sock), 5))
+            with self.assertRaises(OSError):
+                request(d.sock, "GET", "/v1/health")
+            ct, body = multipart([("job", None, "application/json",
+                                   job_bytes({"profile": "default", "entry": "j.sh"})),
+                                  ("f", "j.sh", None, b"echo late\n")])
+            try:
+                conn.request("POST", "/v1/jobs", body, {"Content-Type": ct})
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # answered before the body was read: the answer is there
+            problem_of(self, conn.getresponse(), 503, "shutting_down")
+        finally:
+            conn.close()
+        self.assertEqual(d.proc.wait(timeout=60), 0)
+        self.assertLess(time.monotonic() - t0, 40)
+        self.assertEqual(job_processes(), [])
+        self.assertEqual(leaf_cgroups(), [])
+        self.assertEqual(sorted(os.listdir(d.state / "jobs")), [j])
+        # The running job was cancelled at the end of the grace, and stays so.
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", j)], ["cancelled"])
+        d.start()
+        job = d.client().job(j)
+        self.assertEqual((job["state"], job["verdict"]), ("finished", "cancelled"))
+
+
+# --------------------------------------------------------------------------
+# Restart recovery
+
+class RestartTest(DaemonTest):
+
+    def test_kill9_recovery(self):
+        d = self.start_daemon(slots=1)
+        long = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, long)
+        q1 = as_user("a", submit_sh, d, "echo one\n")["id"]
+        q2 = as_user("b", submit_sh, d, "echo two\n")["id"]
+        self.assertEqual(d.client().job(q1)["state"], "queued")
+        host_uid = d.audit("job.started", long)[0]["details"]["host_uid"]
+        sandbox = [p for p in job_processes() if p[1] == host_uid]
+        self.assertTrue(sandbox, "the sandbox's processes are not where they should be")
+
+        d.kill9()
+        # The sandbox dies with its supervisor.
+        self.assertTrue(poll(lambda: not [p for p in job_processes(host_uid)
+                                          if p[1] == host_uid], 15),
+                        f"sandbox processes outlived cordond: {job_processes(host_uid)}")
+        d.start()
+        job = d.client().job(long)
+        self.assertEqual((job["state"], job["verdict"], job["reason"]),
+                         ("finished", "failed", "supervisor_restart"), job)
+        self.assertIsNotNone(job["finished"])
+        recs = d.audit("job.finished", long)
+        self.assertEqual(len(recs), 1)
+        self.assertEqual(recs[0]["verdict"], "failed")
+        self.assertEqual(recs[0]["details"]["reason"], "supervisor_restart")
+        for i, text, who in ((q1, b"one\n", "a"), (q2, b"two\n", "b")):
+            job = as_user(who, wait_job, d, i, 120)
+            self.assertEqual(job["verdict"], "ok", job)
+            self.assertEqual(as_user(who, lambda i=i: d.client().stdout(i))[0], text)
+        # A restarted job's artifacts: an empty manifest.
+        self.assertEqual(d.client().artifacts(long)["artifacts"], [])
+        self.assertEqual(job_processes(host_uid), [])
+        self.assertEqual(leaf_cgroups(), [])
+        self.assertEqual(d.client().health()["slots"]["busy"], 0)
+        # Nothing partial, and the old socket was replaced.
+        self.assertEqual(sorted(os.listdir(d.state / "jobs")), sorted([long, q1, q2]))
+
+
+# --------------------------------------------------------------------------
+# 200 jobs at once
+
+class BurstTest(DaemonTest):
+
+    def test_burst_of_200(self):
+        d = self.start_daemon(slots=2, max_queued=256, max_queued_per_client=256,
+                              rate_per_second=10000, output_max=4096)
+
+        def submit_many(who, n):
+            c = d.client()
+            return [c.submit("default", entry="j.sh",
+                             inputs={"j.sh": f"echo burst-{who}-{i}\nsleep 0.2\n".encode()},
+                             labels={"burst": who, "i": str(i)})["id"] for i in range(n)]
+
+        t0 = time.monotonic()
+        children = [Child("a", submit_many, "a", 100), Child("b", submit_many, "b", 100)]
+        peak = 0
+        while not all(select.select([c.rfd], [], [], 0)[0] for c in children):
+            peak = max(peak, d.client().health()["queue"]["length"])
+            time.sleep(0.2)
+        ids = {"a": children[0].result(), "b": children[1].result()}
+        peak = max(peak, d.client().health()["queue"]["length"])
+        self.assertEqual(len(set(ids["a"] + ids["b"])), 200)
+        self.assertGreaterEqual(peak, 50, "the queue never filled up")
+
+        def drained():
+            h = d.client().health()
+            return h["queue"]["length"] == 0 and h["slots"]["busy"] == 0
+
+        self.assertTrue(poll(drained, 600, 1), "the queue did not drain in 10 minutes")
+        elapsed = time.monotonic() - t0
+        jobs = list(d.client().iter_jobs(limit=500))
+        self.assertEqual(len(jobs), 200)
+        self.assertEqual({j["verdict"] for j in jobs}, {"ok"},
+                         [j for j in jobs if j["verdict"] != "ok"][:3])
+        for who in ("a", "b"):
+            for i in (0, 57, 99):
+                out, _ = d.client().stdout(ids[who][i])
+                self.assertEqual(out, f"burst-{who}-{i}\n".encode())
+        m = d.client().metrics()
+        self.assertRegex(m, r'(?m)^cordon_jobs_total\{verdict="ok"\} 200$')
+        self.assertEqual(len(d.audit("job.finished")), 200)
+        self.assertEqual(leaf_cgroups(), [])
+        print(f"\n# burst: 200 jobs in {elapsed:.1f}s, peak queue {peak}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+
+def coverage_report() -> str:
+    """Which documented (method, route, status) the run saw, for the log."""
+    documented = OPENAPI.documented()
+    seen = {s for s in OPENAPI.seen if s[1] != "(no route)"}
+    lines = [f"# openapi.yaml: {len(documented & seen)} of {len(documented)} documented "
+             f"responses seen (every response checked); not seen:"]
+    by_route: dict = {}
+    for method, route, status in sorted(documented - seen):
+        by_route.setdefault(f"{method} {route}", []).append(str(status))
+    lines += [f"#   {k}: {' '.join(v)}" for k, v in sorted(by_route.items())]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    global OPENAPI
+    if os.geteuid() != 0:
+        _skip("cordond and these tests need root")
+    if IMPORT_ERROR:
+        _skip(f"run with /usr/bin/python3 with python3-yaml and python3-jsonschema ({IMPORT_ERROR})")
+    if not os.access(CORDOND, os.X_OK):
+        _skip(f"no cordond at {CORDOND} (set CORDOND_BIN)")
+    if not Path(PROFILES, "default.json").is_file():
+        _skip(f"no profiles in {PROFILES} (set CORDON_PROFILES)")
+    if not CG_ROOT.is_dir():
+        _skip("no /sys/fs/cgroup")
+    OPENAPI = OpenAPI(OPENAPI_PATH)
+    sweep_dead_parents()
+    prog = unittest.main(exit=False, verbosity=2)
+    print(coverage_report(), file=sys.stderr)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()
