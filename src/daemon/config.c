@@ -281,12 +281,14 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
                 return parse_cgroup(c, v, cfg);
         if (!strcmp(k, "uid_base")) {
                 r = get_u64(c, v, k, cd_parse_u64, 65536, UINT32_MAX - 65536, &x);
-                cfg->uid_base = (uint32_t) x;
+                if (r == 0)
+                        cfg->uid_base = (uint32_t) x;
                 return r;
         }
         if (!strcmp(k, "uid_count")) {
                 r = get_u64(c, v, k, cd_parse_u64, 1, 65536, &x);
-                cfg->uid_count = (uint32_t) x;
+                if (r == 0)
+                        cfg->uid_count = (uint32_t) x;
                 return r;
         }
         if (!strcmp(k, "slots"))

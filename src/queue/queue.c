@@ -228,7 +228,7 @@ int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool f
         else if (!(j = calloc(1, sizeof(*j))))
                 r = -ENOMEM;
         if (r == 0) {
-                memcpy(j->id, id, CD_JOB_ID_LEN);
+                memcpy(j->id, id, strnlen(id, CD_JOB_ID_LEN));
                 if (o->tail)
                         o->tail->next = j;
                 else

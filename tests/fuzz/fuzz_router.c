@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target: a request line into the route table (cd_route_match).
+ *
+ * Input: the method up to the first space (at most 15 bytes; no space:
+ * "GET"), then the path up to the first NUL. The path is copied into a
+ * buffer of exactly its size, so that reading past it is an ASan report.
+ *
+ * Besides the sanitizers, it abort()s when an invariant breaks:
+ * - a match has the asked method, and its pattern rebuilt with the id
+ *   segment and the rest is the path itself;
+ * - a pattern with {id} never yields an empty id for a segment of at most
+ *   CD_ROUTE_MAX_ID bytes (it is that segment), and always an empty one
+ *   for a longer segment;
+ * - rest is set (non-empty, inside the path) exactly for the {path} route;
+ * - no match: status 404 or 405, Allow non-empty exactly for 405; every
+ *   method Allow lists matches the same path, the asked one is not in it;
+ *   a 404 path is a 404 for every method.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cordon/http.h"
+
+#define MAX_METHOD 15
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The handlers are never called: the target links only router.c. */
+#define STUB(name)                                                                                 \
+        void name(const struct cd_api_request *req, struct cd_api_response *resp)                  \
+        {                                                                                          \
+                (void) req;                                                                        \
+                (void) resp;                                                                       \
+        }
+STUB(api_jobs_create)
+STUB(api_jobs_get)
+STUB(api_jobs_list)
+STUB(api_jobs_stdout)
+STUB(api_jobs_stderr)
+STUB(api_jobs_cancel)
+STUB(api_jobs_delete)
+STUB(api_artifacts_list)
+STUB(api_artifacts_get)
+STUB(api_artifacts_tar)
+STUB(api_profiles_list)
+STUB(api_health)
+STUB(api_metrics)
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        fputs("fuzz_router: invariant broken: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        abort();
+}
+
+#define CHECK(cond, ...)                                                                           \
+        do {                                                                                       \
+                if (!(cond))                                                                       \
+                        fail(__VA_ARGS__);                                                         \
+        } while (0)
+
+struct result {
+        const struct cd_route *route;
+        char id[CD_ROUTE_MAX_ID + 1];
+        const char *rest;
+        unsigned int status;
+        char allow[64];
+};
+
+static void match(const char *method, const char *path, struct result *m)
+{
+        memset(m->id, 'Z', sizeof(m->id) - 1);
+        m->id[sizeof(m->id) - 1] = '\0';
+        m->rest = "junk";
+        m->status = 0;
+        memset(m->allow, 'X', sizeof(m->allow));
+        m->route = cd_route_match(method, path, m->id, &m->rest, &m->status, m->allow,
+                                  sizeof(m->allow));
+}
+
+/* The pattern with {id} and {path} filled in must be the path. */
+static void check_match(const char *method, const char *path, const struct result *m)
+{
+        const char *p = m->route->pattern, *s = path;
+        bool has_id = false, has_path = false;
+
+        CHECK(strcmp(m->route->method, method) == 0, "method %s for %s", m->route->method, method);
+        while (*p) {
+                if (strncmp(p, "{id}", 4) == 0) {
+                        size_t seg = strcspn(s, "/");
+
+                        has_id = true;
+                        CHECK(seg > 0, "%s: empty {id} segment", m->route->pattern);
+                        if (seg <= CD_ROUTE_MAX_ID)
+                                CHECK(strlen(m->id) == seg && memcmp(m->id, s, seg) == 0,
+                                      "id \"%s\" for a %zu-byte segment", m->id, seg);
+                        else
+                                CHECK(m->id[0] == '\0', "id \"%s\" for a %zu-byte segment", m->id,
+                                      seg);
+                        s += seg;
+                        p += 4;
+                } else if (strncmp(p, "{path}", 6) == 0) {
+                        has_path = true;
+                        CHECK(m->rest == s, "rest does not point at the rest of the path");
+                        CHECK(*s != '\0', "empty {path}");
+                        s += strlen(s);
+                        p += 6;
+                        CHECK(*p == '\0', "{path} not last in %s", m->route->pattern);
+                } else {
+                        CHECK(*p == *s, "%s does not fit the path", m->route->pattern);
+                        p++;
+                        s++;
+                }
+        }
+        CHECK(*s == '\0', "%s matched a longer path", m->route->pattern);
+        if (!has_path)
+                CHECK(m->rest == NULL, "rest set for %s", m->route->pattern);
+        (void) has_id;
+}
+
+static void check_no_match(const char *method, const char *path, const struct result *m)
+{
+        static const char *const methods[] = { "GET", "POST", "DELETE", "PUT" };
+        size_t n = strnlen(m->allow, sizeof(m->allow));
+        char allow[sizeof(m->allow)];
+        char *save = NULL;
+
+        CHECK(n < sizeof(m->allow), "Allow not terminated");
+        CHECK(m->status == 404 || m->status == 405, "status %u", m->status);
+        CHECK((m->status == 405) == (n > 0), "status %u with Allow \"%s\"", m->status, m->allow);
+        if (m->status == 404) {
+                for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+                        struct result o;
+
+                        match(methods[i], path, &o);
+                        CHECK(!o.route && o.status == 404, "404 for %s, %u for %s", method,
+                              o.status, methods[i]);
+                }
+                return;
+        }
+        memcpy(allow, m->allow, n + 1);
+        for (char *tok = strtok_r(allow, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+                struct result o;
+
+                CHECK(strcmp(tok, method) != 0, "Allow \"%s\" lists the asked method", m->allow);
+                match(tok, path, &o);
+                CHECK(o.route && strcmp(o.route->method, tok) == 0,
+                      "Allow lists %s, which does not match", tok);
+                check_match(tok, path, &o);
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        const uint8_t *sp = memchr(data, ' ', size < MAX_METHOD + 1 ? size : MAX_METHOD + 1);
+        char method[MAX_METHOD + 1] = "GET";
+        const uint8_t *p = data;
+        size_t len;
+        char *path;
+        struct result m;
+
+        if (sp) {
+                memcpy(method, data, (size_t) (sp - data));
+                method[sp - data] = '\0';
+                p = sp + 1;
+        }
+        len = strnlen((const char *) p, size - (size_t) (p - data));
+        path = malloc(len + 1);
+        if (!path)
+                return 0;
+        memcpy(path, p, len);
+        path[len] = '\0';
+
+        match(method, path, &m);
+        if (m.route)
+                check_match(method, path, &m);
+        else
+                check_no_match(method, path, &m);
+        free(path);
+        return 0;
+}
