@@ -1850,6 +1850,54 @@ class RestartTest(DaemonTest):
 # --------------------------------------------------------------------------
 # 200 jobs at once
 
+class CurlTest(DaemonTest):
+    """curl --unix-socket, as an admin would try the API by hand (docs/api.md)."""
+
+    def curl(self, d: Daemon, *args, method="GET", target="/v1/health"):
+        """Run curl; check the response against openapi.yaml; return (status, headers, body)."""
+        out = subprocess.run(["curl", "-sS", "--unix-socket", d.sock, "-D", "-", "-X", method,
+                              *args, "http://cordon" + target],
+                             capture_output=True, timeout=120, check=True).stdout
+        head, _, body = out.partition(b"\r\n\r\n")
+        while head.startswith(b"HTTP/1.1 100"):
+            head, _, body = body.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip()
+                   for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        OPENAPI.check(method, target, status, headers, body)
+        return status, headers, body
+
+    def test_curl_submit_wait_fetch(self):
+        if not shutil.which("curl"):
+            _skip("curl is not installed (scripts/setup installs it)")
+        d = self.start_daemon(slots=1)
+        tmp = Path(tempfile.mkdtemp(prefix="cordon-curl-"))
+        self.addCleanup(shutil.rmtree, tmp, True)
+        (tmp / "job.sh").write_text("echo curl-ok\necho 'a,b' > /out/t.csv\n")
+        status, headers, body = self.curl(
+            d, "-F", 'job={"profile":"default","entry":"job.sh"};type=application/json',
+            "-F", f"input=@{tmp / 'job.sh'}", method="POST", target="/v1/jobs")
+        self.assertEqual(status, 201, body)
+        job_id = json.loads(body)["id"]
+        self.assertEqual(headers["location"], f"/v1/jobs/{job_id}")
+        status, _, body = self.curl(d, target=f"/v1/jobs/{job_id}?wait=60")
+        self.assertEqual((status, json.loads(body)["verdict"]), (200, "ok"), body)
+        status, headers, body = self.curl(d, target=f"/v1/jobs/{job_id}/stdout")
+        self.assertEqual((status, body, headers["cordon-truncated"]), (200, b"curl-ok\n", "false"))
+        status, headers, body = self.curl(d, target=f"/v1/jobs/{job_id}/artifacts/t.csv")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["etag"], '"%s"' % hashlib.sha256(body).hexdigest())
+        self.assertEqual(headers["content-disposition"], "attachment")
+        status, _, body = self.curl(d, method="DELETE", target=f"/v1/jobs/{job_id}")
+        self.assertEqual(status, 204)
+        status, _, body = self.curl(d, target=f"/v1/jobs/{job_id}")
+        self.assertEqual((status, json.loads(body)["code"]), (404, "job_not_found"))
+        status, _, body = self.curl(d, "-H", "Content-Type: text/plain", "--data", "x",
+                                    method="POST", target="/v1/jobs")
+        self.assertEqual((status, json.loads(body)["code"]), (415, "unsupported_media_type"))
+
+
 class BurstTest(DaemonTest):
 
     def test_burst_of_200(self):
