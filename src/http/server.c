@@ -23,6 +23,7 @@
 #include "cordon/http.h"
 #include "cordon/log.h"
 #include "cordon/util.h"
+#include "watchdog.h"
 
 #define POST_BUFFER (64U << 10)
 
@@ -30,7 +31,16 @@ struct cd_http {
         struct MHD_Daemon *mhd;
         struct cd_service *svc;
         atomic_uint connections;
+        struct cd_watchdog *watchdog;
 };
+
+static void *watch_handle(struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return ci ? ci->socket_context : NULL;
+}
 
 /* One request. */
 struct req_state {
@@ -465,6 +475,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         }
         if (!st->called) {
                 st->called = true;
+                cd_watchdog_busy(st->http->watchdog, watch_handle(conn), true);
                 return first_call(conn, st, url, method);
         }
         if (st->answered) {
@@ -514,10 +525,10 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
         struct req_state *st = *con_cls;
+        struct cd_http *h = cls;
 
-        (void) cls;
-        (void) conn;
         (void) toe;
+        cd_watchdog_busy(h->watchdog, watch_handle(conn), false);
         if (!st)
                 return;
         if (st->pp)
@@ -533,12 +544,17 @@ static void connection_event(void *cls, struct MHD_Connection *conn, void **sock
 {
         struct cd_http *h = cls;
 
-        (void) conn;
-        (void) socket_context;
-        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
                 atomic_fetch_add(&h->connections, 1);
-        else
+                *socket_context = cd_watchdog_add(h->watchdog, ci ? ci->connect_fd : -1);
+        } else {
                 atomic_fetch_sub(&h->connections, 1);
+                cd_watchdog_remove(h->watchdog, *socket_context);
+                *socket_context = NULL;
+        }
 }
 
 int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, struct cd_err *err)
@@ -551,6 +567,11 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 return cd_err_set(err, ENOMEM, "http: out of memory");
         }
         h->svc = svc;
+        if (cd_watchdog_start(cfg->connection_timeout_s, &h->watchdog, err) < 0) {
+                free(h);
+                (void) cd_close(listen_fd);
+                return -err->code;
+        }
         h->mhd = MHD_start_daemon(
                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                         MHD_USE_ITC,
@@ -561,6 +582,7 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                 (size_t) (cfg->max_header_bytes + 2 * POST_BUFFER), MHD_OPTION_END);
         if (!h->mhd) {
+                cd_watchdog_stop(h->watchdog);
                 free(h);
                 (void) cd_close(listen_fd);
                 return cd_err_set(err, EIO, "http: cannot start the server on the socket");
@@ -581,5 +603,6 @@ void cd_http_stop(struct cd_http *h)
                 return;
         if (h->mhd)
                 MHD_stop_daemon(h->mhd);
+        cd_watchdog_stop(h->watchdog);
         free(h);
 }

@@ -1719,6 +1719,36 @@ class ServiceTest(DaemonTest):
         time.sleep(1.2)
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
 
+    def test_slow_request_head_is_cut_off(self):
+        """A client trickling its request head one byte at a time, each within
+        the idle timeout, is still cut off once connection_timeout has passed."""
+        d = self.start_daemon(connection_timeout="2s")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(d.sock)
+        s.settimeout(30)
+        t0 = time.monotonic()
+        closed = False
+        try:
+            for b in b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200:
+                s.sendall(bytes([b]))
+                time.sleep(0.25)
+                if time.monotonic() - t0 > 20:
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+        if not closed:
+            try:
+                closed = s.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+        elapsed = time.monotonic() - t0
+        s.close()
+        self.assertTrue(closed, "the trickling connection was never closed")
+        self.assertLess(elapsed, 15, "cut off far later than connection_timeout")
+        # A well-behaved client is unaffected, and a keep-alive connection that
+        # is idle between requests gets the timeout afresh after each answer.
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
     def test_too_many_connections(self):
         d = self.start_daemon(max_connections=1)
         idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
