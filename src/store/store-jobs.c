@@ -344,7 +344,7 @@ static int set_running(struct cd_store *s, const char *id, int64_t started_ms, s
 
 int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         int r;
 
         r = store_begin(s, err);
@@ -507,7 +507,7 @@ int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd
 
 int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_QUEUED];
 
         return collect_rows(s, st, ret, n, err);
@@ -567,7 +567,7 @@ static int fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **
 int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **ret, size_t *n,
                           struct cd_err *err)
 {
-        cleanup_with(store_unlockp) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         struct cd_job_row *rows = NULL;
         size_t count = 0;
         int r;
@@ -588,7 +588,7 @@ int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row 
 int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
                           struct cd_job_row **ret, size_t *n, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_EXPIRED];
         int r;
 
@@ -603,7 +603,7 @@ int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
 int cd_store_count_states(struct cd_store *s, uint64_t counts[_CD_JOB_STATE_MAX],
                           struct cd_err *err)
 {
-        cleanup_with(store_unlockp) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_COUNT_STATES];
         uint64_t c[_CD_JOB_STATE_MAX] = { 0 };
         enum cd_job_state state;

@@ -233,6 +233,9 @@ static void assert_jobs(const struct rowset *rs, size_t n, ...)
 
 /* A second connection, as another process would open it: one integer. */
 static int64_t db_int(struct fixture *f, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+static int64_t db_int(struct fixture *f, const char *fmt, ...)
 {
         cleanup_free char *sql = NULL;
         sqlite3_stmt *st = NULL;
