@@ -106,9 +106,10 @@ static int bind_here(const struct cd_config *cfg, struct cd_err *err)
         (void) umask(old);
         if (r < 0)
                 return cd_err_errno(err, "socket: bind %s", cfg->socket_path);
-        if (cfg->socket_group_set && chown(cfg->socket_path, 0, cfg->socket_group) < 0)
+        /* Never through a symlink someone swapped in for the socket. */
+        if (cfg->socket_group_set && lchown(cfg->socket_path, 0, cfg->socket_group) < 0)
                 return cd_err_errno(err, "socket: chown %s", cfg->socket_path);
-        if (chmod(cfg->socket_path, cfg->socket_mode) < 0)
+        if (fchmodat(AT_FDCWD, cfg->socket_path, cfg->socket_mode, AT_SYMLINK_NOFOLLOW) < 0)
                 return cd_err_errno(err, "socket: chmod %s", cfg->socket_path);
         if (listen(fd, 128) < 0)
                 return cd_err_errno(err, "socket: listen");
