@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cordon/limits.h"
 
 /* One subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 typedef int cd_cmd_fn(int argc, char **argv);
@@ -71,6 +76,30 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o);
 /* True if @s looks like a job id (lowercase hex, 1 to 64 digits): anything
  * else would change the URL. Prints the usage error for @cmd when not. */
 bool cli_job_id_ok(const char *cmd, const char *s);
+
+/*
+ * The arguments of a command that takes only the common options and
+ * @min_ids to @max_ids job IDs (INT_MAX: any number). Returns 0 with
+ * optind at the first ID; -1 after printing --help (exit 0); or
+ * CLI_EXIT_USAGE after a message.
+ */
+int cli_parse_args(int argc, char **argv, const char *cmd, void (*help)(void), int min_ids,
+                   int max_ids, struct cli_common *o);
+
+/* The options of a command that takes limit flags: @fixed, then one flag
+ * per cd_limit_defs entry (--cpu-time for "cpu_time"), whose getopt value
+ * is @first_val + its index. The table lives in @o. */
+#define CLI_MAX_OPTIONS 48
+struct cli_limit_options {
+        struct option opts[CLI_MAX_OPTIONS];
+        char names[CLI_MAX_OPTIONS][32];
+};
+const struct option *cli_limit_options(struct cli_limit_options *o, const struct option *fixed,
+                                       size_t n_fixed, int first_val);
+
+/* Parse and range-check the value of limit flag @index; a message naming
+ * the flag on failure (-EINVAL). */
+int cli_parse_limit(const char *cmd, size_t index, const char *arg, uint64_t *ret);
 
 /* Set up SIGINT/SIGTERM so that a long wait can end cleanly: they set a flag
  * that cli_interrupted() reports (and the client aborts its transfer). */

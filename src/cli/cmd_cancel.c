@@ -2,6 +2,7 @@
 /* cordon cancel ID...: stop queued or running jobs. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -51,27 +52,13 @@ static int cancel_one(struct cli_client *c, const char *id, bool json)
 
 int cmd_cancel(int argc, char **argv)
 {
-        static const struct option options[] = { CLI_COMMON_OPTIONS, {} };
         cleanup_with(cli_client_freep) struct cli_client *c = NULL;
         struct cli_common o = { 0 };
-        int ch, r, status = 0;
+        int r, status = 0;
 
-        optind = 0;
-        while ((ch = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                if (ch == 'h') {
-                        help();
-                        return 0;
-                }
-                if (!cli_common_option(ch, optarg, &o))
-                        return CLI_EXIT_USAGE;
-        }
-        if (optind >= argc) {
-                cli_error("cancel", "expected a job ID (see 'cordon cancel --help')");
-                return CLI_EXIT_USAGE;
-        }
-        for (int i = optind; i < argc; i++)
-                if (!cli_job_id_ok("cancel", argv[i]))
-                        return CLI_EXIT_USAGE;
+        r = cli_parse_args(argc, argv, "cancel", help, 1, INT_MAX, &o);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         r = cli_client_new("cancel", o.socket, &c);
         if (r != 0)
                 return r;

@@ -31,27 +31,16 @@ static long long num(const json_t *o, const char *a, const char *b)
 
 int cmd_health(int argc, char **argv)
 {
-        static const struct option options[] = { CLI_COMMON_OPTIONS, {} };
         cleanup_with(cli_client_freep) struct cli_client *c = NULL;
         struct cli_common o = { 0 };
         bool colour = cli_colour(STDOUT_FILENO), ok;
         json_t *h = NULL;
         const char *status;
-        int ch, r;
+        int r;
 
-        optind = 0;
-        while ((ch = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                if (ch == 'h') {
-                        help();
-                        return 0;
-                }
-                if (!cli_common_option(ch, optarg, &o))
-                        return CLI_EXIT_USAGE;
-        }
-        if (optind != argc) {
-                cli_error("health", "takes no arguments (see 'cordon health --help')");
-                return CLI_EXIT_USAGE;
-        }
+        r = cli_parse_args(argc, argv, "health", help, 0, 0, &o);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         r = cli_client_new("health", o.socket, &c);
         if (r == 0)
                 r = cli_call(c, "GET", "/v1/health", NULL, 0, &h);

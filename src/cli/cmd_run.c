@@ -82,24 +82,11 @@ static const struct option fixed_options[] = {
         { "state-dir", required_argument, NULL, OPT_STATE_DIR },
 };
 
-#define MAX_OPTIONS 48
-
-/* The fixed options, then one per limit (--cpu-time for "cpu_time"). */
 static const struct option *options(void)
 {
-        static struct option opts[MAX_OPTIONS];
-        static char names[MAX_OPTIONS][32];
-        size_t n = 0;
+        static struct cli_limit_options o;
 
-        for (size_t i = 0; i < ELEMENTSOF(fixed_options); i++)
-                opts[n++] = fixed_options[i];
-        for (size_t i = 0; i < cd_n_limit_defs && n + 1 < MAX_OPTIONS; i++, n++) {
-                cd_limit_flag(&cd_limit_defs[i], names[n], sizeof(names[n]));
-                opts[n] = (struct option){ names[n] + 2, required_argument, NULL,
-                                           OPT_LIMIT + (int) i };
-        }
-        opts[n] = (struct option){ 0 };
-        return opts;
+        return cli_limit_options(&o, fixed_options, ELEMENTSOF(fixed_options), OPT_LIMIT);
 }
 
 static void help(void)
@@ -163,25 +150,10 @@ static void help(void)
 static int parse_limit(struct run_opts *o, int index, const char *arg)
 {
         const struct cd_limit_def *d = &cd_limit_defs[index];
-        struct cd_err err;
-        char flag[32];
         uint64_t v;
-        int r;
 
-        cd_limit_flag(d, flag, sizeof(flag));
-        r = cd_limit_parse(d, arg, &v);
-        if (r == -ERANGE) {
-                cli_error("run", "%s: value out of range", flag);
-                return r;
-        }
-        if (r < 0) {
-                cli_error("run", "%s: invalid value", flag);
-                return r;
-        }
-        if (cd_limit_check(d, flag, v, &err) < 0) {
-                cli_error("run", "%s", err.msg);
+        if (cli_parse_limit("run", (size_t) index, arg, &v) < 0)
                 return -EINVAL;
-        }
         *cd_limit_field(&o->limits, d) = v;
         o->limits_set |= 1u << index;
         return 0;

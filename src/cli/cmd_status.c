@@ -163,28 +163,15 @@ static void show(const json_t *job)
 
 int cmd_status(int argc, char **argv)
 {
-        static const struct option options[] = { CLI_COMMON_OPTIONS, {} };
         cleanup_with(cli_client_freep) struct cli_client *c = NULL;
         struct cli_common o = { 0 };
         json_t *job = NULL;
         char path[128], what[96];
-        int ch, r;
+        int r;
 
-        optind = 0;
-        while ((ch = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                if (ch == 'h') {
-                        help();
-                        return 0;
-                }
-                if (!cli_common_option(ch, optarg, &o))
-                        return CLI_EXIT_USAGE;
-        }
-        if (optind + 1 != argc) {
-                cli_error("status", "expected one job ID (see 'cordon status --help')");
-                return CLI_EXIT_USAGE;
-        }
-        if (!cli_job_id_ok("status", argv[optind]))
-                return CLI_EXIT_USAGE;
+        r = cli_parse_args(argc, argv, "status", help, 1, 1, &o);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         r = cli_client_new("status", o.socket, &c);
         if (r != 0)
                 return r;

@@ -27,7 +27,6 @@
 #include "output.h"
 
 #define MAX_INPUT_NAME 255
-#define MAX_OPTIONS    48
 
 enum {
         OPT_PROFILE = 0x100,
@@ -54,22 +53,11 @@ static const struct option fixed_options[] = {
         { "output", required_argument, NULL, 'o' },
 };
 
-/* The fixed options, then one per limit (--cpu-time for "cpu_time"). */
 static const struct option *options(void)
 {
-        static struct option opts[MAX_OPTIONS];
-        static char names[MAX_OPTIONS][32];
-        size_t n = 0;
+        static struct cli_limit_options o;
 
-        for (size_t i = 0; i < ELEMENTSOF(fixed_options); i++)
-                opts[n++] = fixed_options[i];
-        for (size_t i = 0; i < cd_n_limit_defs && n + 1 < MAX_OPTIONS; i++, n++) {
-                cd_limit_flag(&cd_limit_defs[i], names[n], sizeof(names[n]));
-                opts[n] = (struct option){ names[n] + 2, required_argument, NULL,
-                                           OPT_LIMIT + (int) i };
-        }
-        opts[n] = (struct option){ 0 };
-        return opts;
+        return cli_limit_options(&o, fixed_options, ELEMENTSOF(fixed_options), OPT_LIMIT);
 }
 
 static void help(void)
@@ -107,23 +95,11 @@ static void help(void)
 static int parse_limit(struct submit *s, int index, const char *arg)
 {
         const struct cd_limit_def *d = &cd_limit_defs[index];
-        struct cd_err err;
-        char flag[32];
         uint64_t v;
         json_t *j;
-        int r;
 
-        cd_limit_flag(d, flag, sizeof(flag));
-        r = cd_limit_parse(d, arg, &v);
-        if (r < 0) {
-                cli_error("submit", "%s: %s", flag,
-                          r == -ERANGE ? "value out of range" : "invalid value");
+        if (cli_parse_limit("submit", (size_t) index, arg, &v) < 0)
                 return -EINVAL;
-        }
-        if (cd_limit_check(d, flag, v, &err) < 0) {
-                cli_error("submit", "%s", err.msg);
-                return -EINVAL;
-        }
         /* Plain numbers in the profile's units: bytes, ms, a count, cores. */
         j = d->kind == CD_LIMIT_CPUS ? json_real((double) v / 1000.0)
                                      : json_integer((json_int_t) v);

@@ -30,27 +30,14 @@ static void help(void)
 
 int cmd_wait(int argc, char **argv)
 {
-        static const struct option options[] = { CLI_COMMON_OPTIONS, {} };
         cleanup_with(cli_client_freep) struct cli_client *c = NULL;
         struct cli_common o = { 0 };
         json_t *job = NULL;
-        int ch, r;
+        int r;
 
-        optind = 0;
-        while ((ch = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-                if (ch == 'h') {
-                        help();
-                        return 0;
-                }
-                if (!cli_common_option(ch, optarg, &o))
-                        return CLI_EXIT_USAGE;
-        }
-        if (optind + 1 != argc) {
-                cli_error("wait", "expected one job ID (see 'cordon wait --help')");
-                return CLI_EXIT_USAGE;
-        }
-        if (!cli_job_id_ok("wait", argv[optind]))
-                return CLI_EXIT_USAGE;
+        r = cli_parse_args(argc, argv, "wait", help, 1, 1, &o);
+        if (r != 0)
+                return r < 0 ? 0 : r;
         r = cli_client_new("wait", o.socket, &c);
         if (r != 0)
                 return r;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* What the commands that talk to cordond share: options, ids, interrupts. */
 #define _GNU_SOURCE
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -30,6 +33,36 @@ bool cli_job_id_ok(const char *cmd, const char *s)
                 return true;
         cli_error(cmd, "not a job id (lowercase hex, as 'cordon list' shows)");
         return false;
+}
+
+int cli_parse_args(int argc, char **argv, const char *cmd, void (*help)(void), int min_ids,
+                   int max_ids, struct cli_common *o)
+{
+        static const struct option options[] = { CLI_COMMON_OPTIONS, {} };
+        int ch, n;
+
+        optind = 0;
+        while ((ch = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+                if (ch == 'h') {
+                        help();
+                        return -1;
+                }
+                if (!cli_common_option(ch, optarg, o))
+                        return CLI_EXIT_USAGE;
+        }
+        n = argc - optind;
+        if (n < min_ids || n > max_ids) {
+                cli_error(cmd, "%s (see 'cordon %s --help')",
+                          max_ids == 0   ? "takes no arguments"
+                          : max_ids == 1 ? "expected one job ID"
+                                         : "expected a job ID",
+                          cmd);
+                return CLI_EXIT_USAGE;
+        }
+        for (int i = optind; i < argc; i++)
+                if (!cli_job_id_ok(cmd, argv[i]))
+                        return CLI_EXIT_USAGE;
+        return 0;
 }
 
 static void on_signal(int sig)
