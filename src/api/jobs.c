@@ -271,7 +271,7 @@ void api_jobs_get(const struct cd_api_request *req, struct cd_api_response *resp
 static int list_filter(const struct cd_api_request *req, struct cd_store_filter *f,
                        struct cd_api_response *resp)
 {
-        const char *state = req->query(req->conn, "state"), *label = req->query(req->conn, "label");
+        const char *state = req->query(req->conn, "state");
         const char *limit = req->query(req->conn, "limit"),
                    *before = req->query(req->conn, "before");
         const char *owner = req->query(req->conn, "owner");
@@ -307,7 +307,6 @@ bad:
         cd_api_problem(resp, 400, "bad_request",
                        "query: state=queued|running|finished, label=KEY=VALUE, limit=1..500, "
                        "before=CURSOR, owner=UID (admin)");
-        (void) label;
         return -EINVAL;
 }
 

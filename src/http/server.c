@@ -593,8 +593,15 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
 
 void cd_http_quiesce(struct cd_http *h)
 {
-        if (h && h->mhd)
-                (void) MHD_quiesce_daemon(h->mhd);
+        MHD_socket fd;
+
+        if (!h || !h->mhd)
+                return;
+        /* MHD hands the listening socket back: closed, new clients get
+         * ECONNREFUSED at once instead of waiting in the backlog. */
+        fd = MHD_quiesce_daemon(h->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+                (void) cd_close(fd);
 }
 
 void cd_http_stop(struct cd_http *h)

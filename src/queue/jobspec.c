@@ -90,6 +90,11 @@ static int take_inputs(json_t *inputs, struct cd_jobspec *spec, struct cd_err *e
 }
 
 /* Depth of nested arrays and objects, stopping past @max. */
+static int deeper(int a, int b)
+{
+        return a > b ? a : b;
+}
+
 static int depth(json_t *j, int max)
 {
         const char *k;
@@ -100,9 +105,9 @@ static int depth(json_t *j, int max)
         if (max < 0)
                 return 1;
         if (json_is_object(j))
-                json_object_foreach(j, k, v) d = d > depth(v, max - 1) ? d : depth(v, max - 1);
+                json_object_foreach(j, k, v) d = deeper(d, depth(v, max - 1));
         else if (json_is_array(j))
-                json_array_foreach(j, i, v) d = d > depth(v, max - 1) ? d : depth(v, max - 1);
+                json_array_foreach(j, i, v) d = deeper(d, depth(v, max - 1));
         else
                 return 0;
         return d + 1;
