@@ -20,6 +20,10 @@ struct cd_sniffer {
         int fd;
 };
 
+/* Load libmagic (artifacts/magic-load.c); once per process, before the
+ * first sniffer forks. */
+int cd_magic_load(struct cd_err *err);
+
 /* Fork the sniffer; it runs as @uid/@gid. */
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
                      struct cd_err *err);

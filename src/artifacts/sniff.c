@@ -160,10 +160,14 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
                      struct cd_err *err)
 {
-        int sv[2];
+        int sv[2], r;
         pid_t pid;
 
         *s = (struct cd_sniffer){ .pid = -1, .fd = -1 };
+        /* In the parent: dlopen() after fork() in a threaded process is unsafe. */
+        r = cd_magic_load(err);
+        if (r < 0)
+                return r;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return cd_err_errno(err, "artifacts: sniffer socket");
         /* glibc's fork(): the child allocates (libmagic), which is safe after
@@ -176,8 +180,7 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         if (pid < 0) {
                 if (fork_lock)
                         pthread_rwlock_unlock(fork_lock);
-                int r = cd_err_errno(err, "artifacts: start sniffer");
-
+                r = cd_err_errno(err, "artifacts: start sniffer");
                 (void) cd_close(sv[0]);
                 (void) cd_close(sv[1]);
                 return r;

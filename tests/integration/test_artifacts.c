@@ -255,12 +255,45 @@ static void test_hung_sniffer_is_bounded(void **state)
 #endif
 }
 
+/* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
+ * first sniffed): the job runs, nothing of /out is taken, cordon run says
+ * why and exits with setup_error's code, and nothing is left. */
+static void test_sniffer_without_libmagic(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char out[192], fault[] = "CORDON_FAULT=magic_load";
+        char *env[] = { fault, NULL };
+        struct cd_run r;
+        DIR *d;
+        struct dirent *de;
+        int entries = 0;
+
+        snprintf(out, sizeof(out), "%s/nomagic", base);
+        harness_run(&r, NULL, env, "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv",
+                    NULL);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "libmagic.so.1"));
+        d = opendir(out);
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                entries += de->d_name[0] != '.';
+        closedir(d);
+        assert_int_equal(entries, 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_sniffer_without_libmagic),
         };
 
         harness_require_root();
