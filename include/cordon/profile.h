@@ -78,6 +78,10 @@ int cd_profile_set_load(const char *dir, const struct cd_profile_host *host,
                         struct cd_profile_set *ret, struct cd_err *err);
 void cd_profile_set_clear(struct cd_profile_set *set);
 
+/* True if @name could name a profile: 1 to 32 of a-z, 0-9 and '-', not
+ * starting with '-'. Context: any. */
+bool cd_profile_name_is_valid(const char *name);
+
 /* The profile called @name in @set, or NULL. */
 const struct cd_profile *cd_profile_set_find(const struct cd_profile_set *set, const char *name);
 

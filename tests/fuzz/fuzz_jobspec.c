@@ -11,10 +11,10 @@
  *   leaves the spec cleared;
  * - what a client may send, the store may keep (false ok => true ok, and
  *   the same spec);
- * - a parsed spec keeps the rules: a profile name of 1 to 64 bytes
- *   without '/', a valid entry, at most 16 labels with [a-z0-9_.-] keys
- *   and string values of at most 256 bytes without NUL, a limits object,
- *   valid input names, and no inputs from a client;
+ * - a parsed spec keeps the rules: a name a profile could have, a valid
+ *   entry, at most 16 labels with [a-z0-9_.-] keys and string values of
+ *   at most 256 bytes without NUL, a limits object, valid input names,
+ *   and no inputs from a client;
  * - cd_jobspec_dump, parsed back as stored, succeeds and dumps the same
  *   text.
  */
@@ -70,11 +70,9 @@ static void check_spec(const struct cd_jobspec *s, bool stored)
 {
         const char *k;
         json_t *v;
-        size_t n;
 
         CHECK(s->profile, "no profile");
-        n = strlen(s->profile);
-        CHECK(n >= 1 && n <= 64 && !strchr(s->profile, '/'), "profile \"%s\"", s->profile);
+        CHECK(cd_profile_name_is_valid(s->profile), "profile \"%s\"", s->profile);
         CHECK(!s->entry || cd_entry_is_valid(s->entry), "entry \"%s\"", s->entry);
         CHECK(json_is_object(s->limits), "limits not an object");
         CHECK(json_is_object(s->labels), "labels not an object");

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/err.h"
 #include "cordon/service.h"
 #include "unit.h"
@@ -158,15 +159,43 @@ static void test_full(void **state)
         assert_string_equal(json_string_value(json_object_get(s->labels, "a_b-c")), "");
 }
 
+/* The names profiles may have (profile.c): 1 to 32 of a-z, 0-9 and '-'. */
 static void test_profile_name(void **state)
 {
+        static const char *const good[] = { "p", "python", "r-4", "data-export", "0", "a-" };
+        static const char *const bad[] = {
+                "",
+                "a/b",
+                "/python",
+                "..",
+                ".",
+                "-p",
+                "Python",
+                "p y",
+                "p\\n",
+                "p\\t",
+                "p_y",
+                "p.y",
+                "\\u00e9t\\u00e9",
+                "p\\u007f",
+                "\\u2028",
+                "p\\\\",
+                "p\\\"",
+                ".hidden",
+                "p*",
+        };
+
         (void) state;
-        assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", repeat("p", 64)), false)->profile,
-                            repeat("p", 64));
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", good[i]), false)->profile,
+                                    good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(fmt("{\"profile\": \"%s\"}", bad[i]), false,
+                          "profile: not a profile name");
+        assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", repeat("p", 32)), false)->profile,
+                            repeat("p", 32));
+        parse_bad(fmt("{\"profile\": \"%s\"}", repeat("p", 33)), false, "profile:");
         parse_bad(fmt("{\"profile\": \"%s\"}", repeat("p", 65)), false, "profile:");
-        parse_bad("{\"profile\": \"\"}", false, "profile:");
-        parse_bad("{\"profile\": \"a/b\"}", false, "profile:");
-        parse_bad("{\"profile\": \"/python\"}", false, "profile:");
 }
 
 /* ---- structure ---- */
