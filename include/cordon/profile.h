@@ -114,6 +114,9 @@ int cd_profile_plan_or_host(const struct cd_profile *p, const struct cd_request 
  * each key a limit name, each value a number or a string with a unit.
  * Fills the fields of @l that are given and sets their bits in *@ret_set.
  * Returns 0, or -errno with @err as "<source>: limits.<key>: <problem>".
+ * The message names a key only if it is a limit's name, and never repeats
+ * a value as sent: a value out of bounds is shown as cordon renders the
+ * parsed number ("limits.memory: 2T is outside [4M, 1T]").
  */
 int cd_request_parse_limits(struct json_t *obj, const char *source, struct cd_limits *l,
                             uint32_t *ret_set, struct cd_err *err);

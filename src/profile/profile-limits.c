@@ -23,7 +23,12 @@ static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, 
 
                 /* "300" would be seconds here but 300 is milliseconds: say which. */
                 if (d->kind == CD_LIMIT_DURATION && t[0] && strspn(t, "0123456789") == strlen(t))
-                        return pctx_fail(c, path, "needs a unit (\"%.20sms\" or \"%.20ss\")", t, t);
+                        return c->quiet ? pctx_fail(c, path,
+                                                    "needs a unit (\"30s\", \"500ms\"), or "
+                                                    "send a JSON number of milliseconds")
+                                        : pctx_fail(c, path,
+                                                    "needs a unit (\"%.20sms\" or \"%.20ss\")", t,
+                                                    t);
                 r = cd_limit_parse(d, t, ret);
         } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
                 (void) snprintf(buf, sizeof(buf), "%lld", (long long) json_integer_value(v));
@@ -64,6 +69,10 @@ static int parse_limit_set(struct pctx *c, json_t *obj, const char *which, struc
                 int r;
 
                 (void) snprintf(path, sizeof(path), "%s.%.40s", which, key);
+                if ((!d || strchr(key, '-')) && c->quiet)
+                        return pctx_fail(c, which,
+                                         "unknown limit (the keys are those of profiles, "
+                                         "with '_': memory, cpus, cpu_time, ...)");
                 if (!d || strchr(key, '-'))
                         return pctx_fail(c, which, "unknown limit \"%.64s\"", key);
                 r = limit_value(c, d, v, path, cd_limit_field(l, d));
@@ -211,7 +220,7 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
 int cd_request_parse_limits(json_t *obj, const char *source, struct cd_limits *l, uint32_t *ret_set,
                             struct cd_err *err)
 {
-        struct pctx c = { .source = source, .err = err };
+        struct pctx c = { .source = source, .err = err, .quiet = true };
 
         *ret_set = 0;
         return parse_limit_set(&c, obj, "limits", l, ret_set);

@@ -60,7 +60,9 @@ static int check_labels(json_t *labels, struct cd_err *err)
         return 0;
 }
 
-/* Every key a limit's name; an unknown one is not repeated in the message. */
+/* Every key a limit's name as profiles spell it: cd_limit_find() also takes
+ * the flag spelling ("cpu-time"), which is not a key. An unknown key is not
+ * repeated in the message. */
 static int check_limit_keys(json_t *limits, struct cd_err *err)
 {
         const char *k;
@@ -68,9 +70,9 @@ static int check_limit_keys(json_t *limits, struct cd_err *err)
 
         json_object_foreach(limits, k, v)
         {
-                if (!cd_limit_find(k))
+                if (!cd_limit_find(k) || strchr(k, '-'))
                         return invalid(err, "limits: unknown limit (the keys are those of "
-                                            "profiles: memory, cpus, pids, wall, ...)");
+                                            "profiles, with '_': memory, cpus, cpu_time, ...)");
         }
         return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "cordon/cleanup.h"
 #include "cordon/err.h"
+#include "cordon/limits.h"
 #include "cordon/service.h"
 #include "unit.h"
 
@@ -465,6 +466,134 @@ static void test_messages_do_not_echo(void **state)
         }
 }
 
+/* @t with every '@' replaced by @marker, until teardown. */
+static char *subst(const char *t, const char *marker)
+{
+        char *s = fmt("%s", "");
+
+        for (const char *at; (at = strchr(t, '@')); t = at + 1)
+                s = fmt("%s%.*s%s", s, (int) (at - t), t, marker);
+        return fmt("%s%s", s, t);
+}
+
+/* @text is refused, and @marker never comes back in the message. */
+static void assert_not_echoed(const char *text, bool stored, const char *marker)
+{
+        const char *msg = parse_bad(text, stored, NULL);
+
+        if (strcasestr(msg, marker))
+                fail_msg("%s: message \"%s\" repeats \"%s\"", text, msg, marker);
+}
+
+/* Bad values of every field and limit, each carrying a marker: a word, and
+ * digits for the forms that only digits reach (a duration without a unit).
+ * The message may name the field; it never repeats what was sent. */
+static void test_messages_never_echo_values(void **state)
+{
+        static const char *const word = "QZXJMARK", *const digits = "8675309";
+        static const char *const top[] = {
+                "{\"profile\": \"@\"}",
+                "{\"profile\": \"@/x\"}",
+                "{\"profile\": \"-@\"}",
+                "{\"profile\": \"../@\"}",
+                "{\"profile\": [\"@\"]}",
+                "{\"profile\": \"p\", \"entry\": \"../@\"}",
+                "{\"profile\": \"p\", \"entry\": \"-@\"}",
+                "{\"profile\": \"p\", \"entry\": \"/@\"}",
+                "{\"profile\": \"p\", \"entry\": \"@\\n\"}",
+                "{\"profile\": \"p\", \"entry\": {\"@\": 1}}",
+                "{\"profile\": \"p\", \"@\": 1}",
+                "{\"@\": \"p\"}",
+                "{\"profile\": \"p\", \"labels\": {\"@\": \"v\"}}",
+                "{\"profile\": \"p\", \"labels\": {\"k @\": \"v\"}}",
+                "{\"profile\": \"p\", \"labels\": {\"k\": [\"@\"]}}",
+                "{\"profile\": \"p\", \"labels\": [\"@\"]}",
+                "{\"profile\": \"p\", \"limits\": {\"@\": 1}}",
+                "{\"profile\": \"p\", \"limits\": {\"memory_@\": \"1G\"}}",
+                "{\"profile\": \"p\", \"limits\": [\"@\"]}",
+                "{\"profile\": \"p\", \"limits\": \"@\"}",
+                "{\"profile\": \"p\", \"limits\": {\"memory\": [[[[[[[\"@\"]]]]]]]}}",
+                "{\"profile\": \"@\", \"profile\": \"@\"}",
+                "{\"profile\": \"@\"",
+                "{\"profile\": '@'}",
+        };
+        /* Values of a limit: junk, signs, spaces, units where none belong. */
+        static const char *const values[] = {
+                "\"@\"",   "\"1@\"",  "\"-@\"", "\"1-@\"", "\"@1\"",  "\"1.@\"",    "\"0x@\"",
+                "\" 1@\"", "\"1 @\"", "\"@s\"", "\"@G\"",  "[\"@\"]", "{\"@\": 1}",
+        };
+        /* Reached by digits only: signs, spaces, a missing or doubled unit. */
+        static const char *const numeric[] = {
+                "\"@\"",   "\"-@\"",   "\"+@\"",  "\"@-\"",   "\"@ \"", "\" @\"",
+                "\"@.5\"", "\"@.5s\"", "\"@ss\"", "\"@-1s\"", "\"0@\"",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(top); i++) {
+                assert_not_echoed(subst(top[i], word), false, word);
+                assert_not_echoed(subst(top[i], word), true, word);
+        }
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s/x\"]}", word), true, word);
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"-%s\"]}", word), true, word);
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s\"]}", word), false, word);
+        for (size_t l = 0; l < cd_n_limit_defs; l++) {
+                const char *name = cd_limit_defs[l].name;
+
+                for (size_t i = 0; i < ELEMENTSOF(values); i++)
+                        assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}",
+                                              name, subst(values[i], word)),
+                                          false, word);
+                for (size_t i = 0; i < ELEMENTSOF(numeric); i++) {
+                        const char *text = fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}",
+                                               name, subst(numeric[i], digits));
+                        struct cd_jobspec s;
+                        struct cd_err e = { 0 };
+
+                        /* "0<digits>" and "<digits>" are sizes, counts or cpus. A
+                         * value out of range is shown as cordon renders the parsed
+                         * number (docs/api.md), which is not a repeat. */
+                        if (cd_jobspec_parse(text, strlen(text), false, &s, &e) == 0) {
+                                cd_jobspec_clear(&s);
+                                continue;
+                        }
+                        if (strstr(e.msg, digits) && !strstr(e.msg, "is outside"))
+                                fail_msg("%s: message \"%s\" repeats \"%s\"", text, e.msg, digits);
+                }
+                /* The flag spelling "cpu-time" is not a key, and not repeated. */
+                if (strchr(name, '_')) {
+                        char *dashed = fmt("%s", name);
+
+                        for (char *p = dashed; *p; p++)
+                                if (*p == '_')
+                                        *p = '-';
+                        assert_not_echoed(
+                                fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"1\"}}", dashed),
+                                false, dashed);
+                }
+        }
+}
+
+/* A duration string without a unit: refused, naming the limit and what to
+ * write instead, but not the value. */
+static void test_duration_needs_unit(void **state)
+{
+        static const char *const names[] = { "wall", "cpu_time", "grace" };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const char *msg;
+
+                msg = parse_bad(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"31\"}}", names[i]),
+                                false, fmt("limits.%s: needs a unit", names[i]));
+                assert_non_null(strstr(msg, "milliseconds"));
+                assert_null(strstr(msg, "31"));
+                parse_bad(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"0\"}}", names[i]), false,
+                          fmt("limits.%s: needs a unit", names[i]));
+        }
+        /* With a unit, or as a number of milliseconds: fine. */
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"wall\": \"31s\", \"grace\": 31}}", false);
+}
+
 /* ---- the stored form ---- */
 
 static char *dump(const struct cd_jobspec *s)
@@ -610,6 +739,8 @@ int main(void)
                 T(test_limits),
                 T(test_inputs),
                 T(test_messages_do_not_echo),
+                T(test_messages_never_echo_values),
+                T(test_duration_needs_unit),
                 T(test_dump_round_trip),
                 T(test_dump_shape),
                 T(test_input_names),
