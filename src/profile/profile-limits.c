@@ -11,6 +11,20 @@
 #include "cordon/util.h"
 #include "profile-internal.h"
 
+/* A JSON real for cpus: at most three decimals. Past 1e6 "%.3f" would
+ * need more than the buffer and no host has that many CPUs anyway. */
+static int cpus_real(const struct cd_limit_def *d, double x, uint64_t *ret)
+{
+        char buf[64];
+
+        if (x >= 1e6)
+                return -ERANGE;
+        if (fabs(x * 1000 - round(x * 1000)) > 1e-6)
+                return -EINVAL;
+        (void) snprintf(buf, sizeof(buf), "%.3f", x);
+        return cd_limit_parse(d, buf, ret);
+}
+
 /* A JSON number or string, read in @d's unit (see docs/profiles.md). */
 static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, const char *path,
                        uint64_t *ret)
@@ -34,13 +48,9 @@ static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, 
                 (void) snprintf(buf, sizeof(buf), "%lld", (long long) json_integer_value(v));
                 r = d->kind == CD_LIMIT_DURATION ? cd_parse_u64(buf, ret) /* milliseconds */
                                                  : cd_limit_parse(d, buf, ret);
-        } else if (json_is_real(v) && d->kind == CD_LIMIT_CPUS && json_real_value(v) >= 0 &&
-                   json_real_value(v) < 1e6) {
-                (void) snprintf(buf, sizeof(buf), "%.3f", json_real_value(v));
-                r = fabs(json_real_value(v) * 1000 - round(json_real_value(v) * 1000)) > 1e-6
-                            ? -EINVAL
-                            : cd_limit_parse(d, buf, ret);
-        } else if (json_is_number(v) && json_number_value(v) < 0) {
+        } else if (json_is_real(v) && d->kind == CD_LIMIT_CPUS && !signbit(json_real_value(v))) {
+                r = cpus_real(d, json_real_value(v), ret);
+        } else if (json_is_number(v) && signbit(json_number_value(v))) {
                 return pctx_fail(c, path, "must not be negative");
         } else if (json_is_real(v)) {
                 return pctx_fail(c, path, "must be a whole number (fractions only for cpus)");

@@ -414,6 +414,40 @@ static void test_limits(void **state)
         parse_bad("{\"profile\": \"p\", \"limits\": {\"bogus\": 1}}", false, "unknown limit");
 }
 
+/* JSON numbers at the edges: huge, negative zero, reals where only cpus
+ * take fractions. Each refusal says what is wrong with the number. */
+static void test_limit_numbers(void **state)
+{
+        static const struct {
+                const char *limits, *expect;
+        } bad[] = {
+                { "{\"cpus\": 1e7}", "limits.cpus: out of range" },
+                { "{\"cpus\": 1e300}", "limits.cpus: out of range" },
+                { "{\"cpus\": 1024.5}", "limits.cpus: 1024.5 is outside" },
+                { "{\"cpus\": 0.001}", "limits.cpus: 0.001 is outside" },
+                { "{\"cpus\": 5e-324}", "limits.cpus: 0 is outside" },
+                { "{\"cpus\": 9223372036854775807}", "limits.cpus: out of range" },
+                { "{\"cpus\": -0.0}", "limits.cpus: must not be negative" },
+                { "{\"cpus\": -1e-9}", "limits.cpus: must not be negative" },
+                { "{\"memory\": -0.0}", "limits.memory: must not be negative" },
+                { "{\"memory\": -0}", "limits.memory: 0 is outside" },
+                { "{\"memory\": 1e9}", "limits.memory: must be a whole number" },
+                { "{\"wall\": 1.5}", "limits.wall: must be a whole number" },
+                { "{\"wall\": 9223372036854775807}", "limits.wall:" },
+                { "{\"wall\": \"99999999999999999999h\"}", "limits.wall: out of range" },
+                { "{\"memory\": \"99999999999T\"}", "limits.memory: out of range" },
+                { "{\"pids\": \"99999999999999999999\"}", "limits.pids: out of range" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(fmt("{\"profile\": \"p\", \"limits\": %s}", bad[i].limits), false,
+                          bad[i].expect);
+        /* Three decimals as a JSON real are fine, in range. */
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"cpus\": 1023.125}}", false);
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"cpus\": 0.01}}", false);
+}
+
 /* ---- inputs ---- */
 
 static void test_inputs(void **state)
@@ -737,6 +771,7 @@ int main(void)
                 T(test_labels),
                 T(test_entry),
                 T(test_limits),
+                T(test_limit_numbers),
                 T(test_inputs),
                 T(test_messages_do_not_echo),
                 T(test_messages_never_echo_values),
