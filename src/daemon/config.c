@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "cordon/cleanup.h"
 #include "cordon/config.h"
 #include "cordon/launcher.h"
+#include "cordon/limits.h"
 #include "cordon/profile.h"
 #include "cordon/util.h"
 
@@ -26,6 +28,21 @@ struct cctx {
 static int fail(struct cctx *c, const char *field, const char *problem)
 {
         return cd_err_set(c->err, CD_E_INVALID, "%s: %s: %s", c->source, field, problem);
+}
+
+/* "<source>: <field>: <problem>" with a formatted problem. The file is
+ * the admin's: quoting a short piece of a value is fine. */
+static int failf(struct cctx *c, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int failf(struct cctx *c, const char *field, const char *fmt, ...)
+{
+        char problem[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(problem, sizeof(problem), fmt, ap);
+        va_end(ap);
+        return fail(c, field, problem);
 }
 
 int cd_config_defaults(struct cd_config *c, struct cd_err *err)
@@ -102,21 +119,41 @@ static int set_path(struct cctx *c, json_t *v, const char *field, char **dst)
         return 0;
 }
 
-/* A number in the base unit, or a string with a unit parsed by @parse. */
-static int get_u64(struct cctx *c, json_t *v, const char *field,
-                   int (*parse)(const char *, uint64_t *), uint64_t min, uint64_t max,
-                   uint64_t *ret)
+/* "out of range (1s to 24h)", in the key's unit. */
+static int out_of_range(struct cctx *c, const struct cd_limit_def *d, bool number)
 {
+        char lo[32], hi[32];
+
+        cd_limit_format(d, d->min, lo, sizeof(lo));
+        cd_limit_format(d, d->max, hi, sizeof(hi));
+        return failf(c, d->name, "out of range (%s to %s%s)", lo, hi,
+                     number && d->kind == CD_LIMIT_DURATION ? "; a number is milliseconds" : "");
+}
+
+/*
+ * A number in the base unit (a count, bytes, milliseconds), or a string
+ * parsed as @kind says. A duration string needs its unit: "30" would be
+ * seconds while 30 is milliseconds, so neither reading is safe to guess
+ * (profiles refuse it the same way).
+ */
+static int get_u64(struct cctx *c, json_t *v, const char *field, enum cd_limit_kind kind,
+                   uint64_t min, uint64_t max, uint64_t *ret)
+{
+        const struct cd_limit_def d = { field, kind, 0, min, max };
+        const char *s = json_string_value(v);
         uint64_t x;
 
         if (json_is_integer(v) && json_integer_value(v) >= 0)
                 x = (uint64_t) json_integer_value(v);
-        else if (json_is_string(v) && parse(json_string_value(v), &x) == 0)
-                ;
-        else
+        else if (s && kind == CD_LIMIT_DURATION && s[0] && strspn(s, "0123456789") == strlen(s))
+                return failf(c, field,
+                             "\"%.20s\" has no unit: write \"%.20ss\" (or \"%.20sms\"), or a "
+                             "number of milliseconds",
+                             s, s, s);
+        else if (!s || cd_limit_parse(&d, s, &x) < 0)
                 return fail(c, field, "expected a non-negative number or a value with a unit");
         if (x < min || x > max)
-                return fail(c, field, "out of range");
+                return out_of_range(c, &d, !s);
         *ret = x;
         return 0;
 }
@@ -125,7 +162,7 @@ static int get_uint(struct cctx *c, json_t *v, const char *field, unsigned int m
                     unsigned int max, unsigned int *ret)
 {
         uint64_t x;
-        int r = get_u64(c, v, field, cd_parse_u64, min, max, &x);
+        int r = get_u64(c, v, field, CD_LIMIT_COUNT, min, max, &x);
 
         if (r == 0)
                 *ret = (unsigned int) x;
@@ -135,7 +172,7 @@ static int get_uint(struct cctx *c, json_t *v, const char *field, unsigned int m
 static int get_size(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
                     uint64_t *ret)
 {
-        return get_u64(c, v, field, cd_parse_size, min, max, ret);
+        return get_u64(c, v, field, CD_LIMIT_SIZE, min, max, ret);
 }
 
 static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
@@ -152,7 +189,7 @@ static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min,
 static int get_ms(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
                   uint64_t *ret)
 {
-        return get_u64(c, v, field, cd_parse_duration_ms, min, max, ret);
+        return get_u64(c, v, field, CD_LIMIT_DURATION, min, max, ret);
 }
 
 static int get_secs(struct cctx *c, json_t *v, const char *field, unsigned int *ret)
@@ -280,13 +317,13 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         if (!strcmp(k, "cgroup"))
                 return parse_cgroup(c, v, cfg);
         if (!strcmp(k, "uid_base")) {
-                r = get_u64(c, v, k, cd_parse_u64, 65536, UINT32_MAX - 65536, &x);
+                r = get_u64(c, v, k, CD_LIMIT_COUNT, 65536, UINT32_MAX - 65536, &x);
                 if (r == 0)
                         cfg->uid_base = (uint32_t) x;
                 return r;
         }
         if (!strcmp(k, "uid_count")) {
-                r = get_u64(c, v, k, cd_parse_u64, 1, 65536, &x);
+                r = get_u64(c, v, k, CD_LIMIT_COUNT, 1, 65536, &x);
                 if (r == 0)
                         cfg->uid_count = (uint32_t) x;
                 return r;

@@ -2,8 +2,9 @@
 /*
  * daemon/config.c: cordond.json. The defaults against docs/operations.md's
  * table; every key with a valid value and with bad ones (wrong type, out
- * of range, junk unit, a socket mode above 0660, relative or unclean
- * paths, an unknown group), each refusal naming the file and the key;
+ * of range with the range in the key's unit, junk unit, a duration string
+ * without a unit, a socket mode above 0660, relative or unclean paths, an
+ * unknown group), each refusal naming the file and the key;
  * unknown and duplicate keys, a top level that is not an object; loading
  * from a file: a missing path, the default path, a symlink, a FIFO, a
  * directory and an oversized file.
@@ -531,6 +532,52 @@ static void test_durations_refused(void **state)
                           cases[i].problem ? cases[i].problem : OUT_OF_RANGE);
 }
 
+/* A duration string without a unit: "30" would be seconds, 30 is
+ * milliseconds. Refused, naming the key and what to write instead. */
+static void test_durations_need_unit(void **state)
+{
+        static const char *const keys[] = { "connection_timeout", "request_timeout", "retention",
+                                            "shutdown_grace" };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                parse_bad(fmt("{\"%s\": \"30\"}", keys[i]), keys[i], "\"30\" has no unit");
+                parse_bad(fmt("{\"%s\": \"30\"}", keys[i]), keys[i],
+                          "write \"30s\" (or \"30ms\"), or a number of milliseconds");
+                parse_bad(fmt("{\"%s\": \"3600\"}", keys[i]), keys[i], "has no unit");
+                parse_bad(fmt("{\"%s\": \"0\"}", keys[i]), keys[i], "has no unit");
+                parse_bad(fmt("{\"%s\": \"00030\"}", keys[i]), keys[i], "has no unit");
+                /* Long digit strings are cut in the message. */
+                parse_bad(fmt("{\"%s\": \"%s\"}", keys[i], "123456789012345678901234567890"),
+                          keys[i], "\"12345678901234567890\" has no unit");
+                /* With a unit, or as a number: as before. */
+                assert_non_null(parse_ok(fmt("{\"%s\": \"30s\"}", keys[i])));
+                assert_non_null(parse_ok(fmt("{\"%s\": 30000}", keys[i])));
+        }
+        assert_int_equal(parse_ok("{\"connection_timeout\": \"30s\"}")->connection_timeout_s, 30);
+        assert_int_equal(parse_ok("{\"connection_timeout\": 30000}")->connection_timeout_s, 30);
+        /* Sizes and counts have no such ambiguity: "4096" is bytes, "7" a count. */
+        assert_int_equal(parse_ok("{\"max_url\": \"4096\"}")->max_url_bytes, 4096);
+        assert_int_equal(parse_ok("{\"slots\": \"7\"}")->slots, 7);
+}
+
+/* Out of range says the range, in the key's unit; for a duration given as
+ * a number, that the number is milliseconds (30 meant as seconds). */
+static void test_out_of_range_says_range(void **state)
+{
+        (void) state;
+        parse_bad("{\"connection_timeout\": 30}", "connection_timeout",
+                  "out of range (1s to 24h; a number is milliseconds)");
+        parse_bad("{\"connection_timeout\": \"25h\"}", "connection_timeout",
+                  "out of range (1s to 24h)");
+        parse_bad("{\"retention\": \"0s\"}", "retention", "out of range (1s to 87600h)");
+        parse_bad("{\"shutdown_grace\": \"2d\"}", "shutdown_grace", NOT_A_NUMBER);
+        parse_bad("{\"max_body\": 1}", "max_body", "out of range (4K to 1T)");
+        parse_bad("{\"max_url\": \"1M\"}", "max_url", "out of range (256 to 64K)");
+        parse_bad("{\"slots\": 0}", "slots", "out of range (1 to 1024)");
+        parse_bad("{\"uid_count\": 65537}", "uid_count", "out of range (1 to 65536)");
+}
+
 static void test_members_refused(void **state)
 {
         static const char *const keys[] = { "admins", "submitters" };
@@ -756,6 +803,8 @@ int main(void)
                 T(test_numbers_refused),
                 T(test_sizes_refused),
                 T(test_durations_refused),
+                T(test_durations_need_unit),
+                T(test_out_of_range_says_range),
                 T(test_members_refused),
                 T(test_bad_after_good),
                 T(test_unknown_key),
