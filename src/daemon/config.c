@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "cordon/util.h"
 
 #define MAX_CONFIG_BYTES (1U << 20)
+#define MAX_SLOTS        1024
 
 struct cctx {
         const char *source;
@@ -56,7 +58,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .profiles_dir = strdup(CD_DEFAULT_PROFILES_DIR),
                 .images_dir = strdup(CD_DEFAULT_IMAGES_DIR),
                 .cgroup_parent = strdup("cordon"),
-                .slots = n > 0 ? (unsigned int) n : 1,
+                .slots = n > 0 ? (unsigned int) (n < MAX_SLOTS ? n : MAX_SLOTS) : 1,
                 .max_queued = 256,
                 .max_queued_per_client = 64,
                 .rate_per_second = 50,
@@ -329,7 +331,7 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
                 return r;
         }
         if (!strcmp(k, "slots"))
-                return get_uint(c, v, k, 1, 1024, &cfg->slots);
+                return get_uint(c, v, k, 1, MAX_SLOTS, &cfg->slots);
         if (!strcmp(k, "max_queued"))
                 return get_uint(c, v, k, 1, 100000, &cfg->max_queued);
         if (!strcmp(k, "max_queued_per_client"))
@@ -367,6 +369,34 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         return 1;
 }
 
+/*
+ * What no single key can check. cd_launcher_new() refuses a uid range that
+ * reaches (uid_t) -2; say so here, naming the keys. Each running job holds
+ * one uid of the range (launcher/slot.c), so more slots than uids fail
+ * jobs under load: refused when slots is set, the default (one per CPU) is
+ * cut to fit.
+ */
+static int check_together(struct cctx *c, json_t *root, struct cd_config *cfg)
+{
+        uint64_t base = cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
+        uint64_t count = cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
+
+        if (base + count > 0xfffffffeULL)
+                return failf(c, "uid_base",
+                             "the job uids (uid_base + uid_count = %" PRIu64 ") must stay below "
+                             "4294967294",
+                             base + count);
+        if (cfg->slots <= count)
+                return 0;
+        if (json_object_get(root, "slots"))
+                return failf(c, "slots",
+                             "more than the %" PRIu64 " job uids (uid_count): each running job "
+                             "needs one",
+                             count);
+        cfg->slots = (unsigned int) count;
+        return 0;
+}
+
 int cd_config_parse(const char *text, size_t len, const char *source, struct cd_config *c,
                     struct cd_err *err)
 {
@@ -390,6 +420,8 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
                 if (r == 1)
                         r = cd_err_set(err, CD_E_INVALID, "%s: unknown key \"%.64s\"", source, k);
         }
+        if (r == 0)
+                r = check_together(&ctx, root, c);
         json_decref(root);
         if (r < 0)
                 cd_config_clear(c);

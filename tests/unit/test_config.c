@@ -166,7 +166,8 @@ static void assert_defaults(const struct cd_config *c)
         assert_int_equal(c->uid_count, 0);
         assert_int_equal(CD_DEFAULT_UID_BASE, 1879048192u);
         assert_int_equal(CD_DEFAULT_UID_COUNT, 1024u);
-        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) cpus : 1);
+        /* One per CPU, at most 1024 (and the 1024 default job uids). */
+        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) (cpus < 1024 ? cpus : 1024) : 1);
         assert_int_equal(c->max_queued, 256);
         assert_int_equal(c->max_queued_per_client, 64);
         assert_int_equal(c->rate_per_second, 50);
@@ -604,6 +605,32 @@ static void test_members_refused(void **state)
         }
 }
 
+/* The job uid range must end below (uid_t) -2, as the launcher requires,
+ * and hold one uid per slot. */
+static void test_uids_and_slots_together(void **state)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        struct cd_config *c;
+
+        (void) state;
+        parse_bad("{\"uid_base\": 4294901759, \"uid_count\": 65536}", "uid_base",
+                  "must stay below 4294967294");
+        parse_bad("{\"uid_count\": 65536, \"uid_base\": 4294901759}", "uid_base",
+                  "must stay below 4294967294");
+        c = parse_ok("{\"uid_base\": 4294901758, \"uid_count\": 65536}");
+        assert_int_equal(c->uid_base, 4294901758u);
+
+        parse_bad("{\"uid_count\": 4, \"slots\": 5}", "slots", "more than the 4 job uids");
+        parse_bad("{\"slots\": 1024, \"uid_count\": 1023}", "slots", "more than the 1023 job uids");
+        c = parse_ok("{\"uid_count\": 4, \"slots\": 4}");
+        assert_int_equal(c->slots, 4);
+        /* Without "slots", the default (one per CPU) is cut to the uids. */
+        c = parse_ok("{\"uid_count\": 1}");
+        assert_int_equal(c->slots, 1);
+        c = parse_ok("{\"uid_count\": 65536}");
+        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) (cpus < 1024 ? cpus : 1024) : 1);
+}
+
 /* A good key before a bad one: the whole file is refused, nothing kept. */
 static void test_bad_after_good(void **state)
 {
@@ -806,6 +833,7 @@ int main(void)
                 T(test_durations_need_unit),
                 T(test_out_of_range_says_range),
                 T(test_members_refused),
+                T(test_uids_and_slots_together),
                 T(test_bad_after_good),
                 T(test_unknown_key),
                 T(test_duplicate_keys),
