@@ -270,6 +270,28 @@ static int get_members(struct cctx *c, json_t *v, const char *field, struct cd_r
         return 0;
 }
 
+/* "a/b": components of 1 to 255 bytes, none "." or "..", no control
+ * characters. cgroup.c would refuse the rest only at start, without naming
+ * the key, and the kernel refuses a newline in a cgroup name. */
+static bool cgroup_path_ok(const char *p)
+{
+        if (p[0] == '/')
+                return false;
+        for (;;) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 0 || n > 255 || (n == 1 && p[0] == '.') ||
+                    (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) p[i] < 0x20 || p[i] == 0x7f)
+                                return false;
+                if (p[n] == '\0')
+                        return true;
+                p += n + 1;
+        }
+}
+
 static int parse_cgroup(struct cctx *c, json_t *v, struct cd_config *cfg)
 {
         const char *mode = NULL, *parent = NULL;
@@ -285,9 +307,11 @@ static int parse_cgroup(struct cctx *c, json_t *v, struct cd_config *cfg)
 
                 if (!p)
                         return cd_err_set(c->err, ENOMEM, "config: out of memory");
-                if (!*p || p[0] == '/' || strstr(p, "..") || strstr(p, "//")) {
+                if (!cgroup_path_ok(p)) {
                         free(p);
-                        return fail(c, "cgroup.parent", "expected a relative cgroup path");
+                        return fail(c, "cgroup.parent",
+                                    "expected a relative cgroup path (no empty, \".\" or \"..\" "
+                                    "component, no control character)");
                 }
                 free(cfg->cgroup_parent);
                 cfg->cgroup_parent = p;

@@ -255,6 +255,12 @@ static void test_cgroup_accepted(void **state)
         assert_string_equal(c->cgroup.parent, "cordon");
         c = parse_ok("{\"cgroup\": {}}");
         assert_int_equal(c->cgroup.mode, CD_CGROUP_AUTO);
+        /* Dots inside a name are not "..": only whole components are. */
+        assert_string_equal(parse_ok("{\"cgroup\": {\"parent\": \"a..b/.c/d.\"}}")->cgroup_parent,
+                            "a..b/.c/d.");
+        assert_string_equal(
+                parse_ok(fmt("{\"cgroup\": {\"parent\": \"a/%0255d\"}}", 0))->cgroup_parent,
+                fmt("a/%0255d", 0));
         assert_int_equal(parse_ok("{\"cgroup\": {\"mode\": \"auto\"}}")->cgroup.mode,
                          CD_CGROUP_AUTO);
 }
@@ -406,6 +412,19 @@ static void test_cgroup_refused(void **state)
         parse_bad("{\"cgroup\": {\"parent\": \"../up\"}}", "cgroup.parent", "relative");
         parse_bad("{\"cgroup\": {\"parent\": \"a/../../b\"}}", "cgroup.parent", "relative");
         parse_bad("{\"cgroup\": {\"parent\": \"a//b\"}}", "cgroup.parent", "relative");
+        {
+                static const char *const bad[] = {
+                        ".", "./x",  "x/.",   "a/./b",   "a/..",      "..",    "a/",
+                        "/", "a\\n", "a\\tb", "\\u007f", "a/\\u001b", "a\\rb", "a\\u0001",
+                };
+
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                        parse_bad(fmt("{\"cgroup\": {\"parent\": \"%s\"}}", bad[i]),
+                                  "cgroup.parent", "relative cgroup path");
+                /* A component over 255 bytes cannot be a directory name. */
+                parse_bad(fmt("{\"cgroup\": {\"parent\": \"a/%0256d\"}}", 0), "cgroup.parent",
+                          "relative cgroup path");
+        }
         parse_bad("{\"cgroup\": {\"mode\": 2}}", "cgroup", NULL);
         parse_bad("{\"cgroup\": {\"parent\": 1}}", "cgroup", NULL);
         parse_bad("{\"cgroup\": {\"bogus\": \"x\"}}", "cgroup", NULL);
@@ -631,6 +650,29 @@ static void test_uids_and_slots_together(void **state)
         assert_int_equal(c->slots, cpus > 0 ? (unsigned int) (cpus < 1024 ? cpus : 1024) : 1);
 }
 
+/* jansson refuses \u0000 in strings unless asked (JSON_ALLOW_NUL): no
+ * value is cut short at a NUL into something else ("/etc\0junk"). */
+static void test_nul_in_strings_refused(void **state)
+{
+        static const char *const texts[] = {
+                "{\"socket\": \"/tmp/a.sock\\u0000junk\"}",
+                "{\"state_dir\": \"/srv\\u0000/x\"}",
+                "{\"socket_mode\": \"0660\\u0000\"}",
+                "{\"socket_group\": \"root\\u0000x\"}",
+                "{\"cgroup\": {\"parent\": \"a\\u0000/../..\"}}",
+                "{\"cgroup\": {\"mode\": \"v2\\u0000\"}}",
+                "{\"retention\": \"1h\\u0000x\"}",
+                "{\"max_body\": \"1G\\u0000\"}",
+                "{\"slots\": \"4\\u00004\"}",
+                "{\"admins\": {\"groups\": [\"root\\u0000\"]}}",
+                "{\"slots\\u0000\": 4}",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+                parse_refused(texts[i], "line 1");
+}
+
 /* A good key before a bad one: the whole file is refused, nothing kept. */
 static void test_bad_after_good(void **state)
 {
@@ -834,6 +876,7 @@ int main(void)
                 T(test_out_of_range_says_range),
                 T(test_members_refused),
                 T(test_uids_and_slots_together),
+                T(test_nul_in_strings_refused),
                 T(test_bad_after_good),
                 T(test_unknown_key),
                 T(test_duplicate_keys),
