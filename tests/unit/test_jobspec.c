@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * queue/jobspec.c: the "job" part of POST /v1/jobs (cd_jobspec_parse):
- * minimal and full requests, unknown keys, wrong types, duplicate keys,
- * nesting depth, labels, entry names, limits, "inputs" only as stored;
+ * minimal and full requests, profile names, unknown keys, wrong types,
+ * duplicate keys, nesting depth, labels, entry names, limits and their
+ * numeric edges, "inputs" only as stored; refusals that never repeat what
+ * was sent (a marker in every field and every limit);
  * the stored form (cd_jobspec_dump) read back; input file names
  * (cd_input_name_is_valid).
  */
@@ -519,12 +521,62 @@ static void assert_not_echoed(const char *text, bool stored, const char *marker)
                 fail_msg("%s: message \"%s\" repeats \"%s\"", text, msg, marker);
 }
 
-/* Bad values of every field and limit, each carrying a marker: a word, and
- * digits for the forms that only digits reach (a duration without a unit).
- * The message may name the field; it never repeats what was sent. */
+#define MARK_WORD   "QZXJMARK"
+#define MARK_DIGITS "8675309"
+
+/* Bad values of limit @name carrying a marker: a word, and digits for the
+ * forms only digits reach (a duration without a unit). */
+static void limit_not_echoed(const char *name)
+{
+        static const char *const word = MARK_WORD, *const digits = MARK_DIGITS;
+        /* Values of a limit: junk, signs, spaces, units where none belong. */
+        static const char *const values[] = {
+                "\"@\"",   "\"1@\"",  "\"-@\"", "\"1-@\"", "\"@1\"",  "\"1.@\"",    "\"0x@\"",
+                "\" 1@\"", "\"1 @\"", "\"@s\"", "\"@G\"",  "[\"@\"]", "{\"@\": 1}",
+        };
+        /* Reached by digits only: signs, spaces, a missing or doubled unit. */
+        static const char *const numeric[] = {
+                "\"@\"",   "\"-@\"",   "\"+@\"",  "\"@-\"",   "\"@ \"", "\" @\"",
+                "\"@.5\"", "\"@.5s\"", "\"@ss\"", "\"@-1s\"", "\"0@\"",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(values); i++)
+                assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}", name,
+                                      subst(values[i], word)),
+                                  false, word);
+        for (size_t i = 0; i < ELEMENTSOF(numeric); i++) {
+                const char *text = fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}", name,
+                                       subst(numeric[i], digits));
+                struct cd_jobspec s;
+                struct cd_err e = { 0 };
+
+                /* "0<digits>" and "<digits>" are sizes, counts or cpus. A
+                 * value out of range is shown as cordon renders the parsed
+                 * number (docs/api.md), which is not a repeat. */
+                if (cd_jobspec_parse(text, strlen(text), false, &s, &e) == 0) {
+                        cd_jobspec_clear(&s);
+                        continue;
+                }
+                if (strstr(e.msg, digits) && !strstr(e.msg, "is outside"))
+                        fail_msg("%s: message \"%s\" repeats \"%s\"", text, e.msg, digits);
+        }
+        /* The flag spelling "cpu-time" is not a key, and not repeated. */
+        if (strchr(name, '_')) {
+                char *dashed = fmt("%s", name);
+
+                for (char *p = dashed; *p; p++)
+                        if (*p == '_')
+                                *p = '-';
+                assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"1\"}}", dashed),
+                                  false, dashed);
+        }
+}
+
+/* Bad values of every field, each carrying a marker. The message may name
+ * the field; it never repeats what was sent. */
 static void test_messages_never_echo_values(void **state)
 {
-        static const char *const word = "QZXJMARK", *const digits = "8675309";
+        static const char *const word = MARK_WORD;
         static const char *const top[] = {
                 "{\"profile\": \"@\"}",
                 "{\"profile\": \"@/x\"}",
@@ -551,16 +603,6 @@ static void test_messages_never_echo_values(void **state)
                 "{\"profile\": \"@\"",
                 "{\"profile\": '@'}",
         };
-        /* Values of a limit: junk, signs, spaces, units where none belong. */
-        static const char *const values[] = {
-                "\"@\"",   "\"1@\"",  "\"-@\"", "\"1-@\"", "\"@1\"",  "\"1.@\"",    "\"0x@\"",
-                "\" 1@\"", "\"1 @\"", "\"@s\"", "\"@G\"",  "[\"@\"]", "{\"@\": 1}",
-        };
-        /* Reached by digits only: signs, spaces, a missing or doubled unit. */
-        static const char *const numeric[] = {
-                "\"@\"",   "\"-@\"",   "\"+@\"",  "\"@-\"",   "\"@ \"", "\" @\"",
-                "\"@.5\"", "\"@.5s\"", "\"@ss\"", "\"@-1s\"", "\"0@\"",
-        };
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(top); i++) {
@@ -570,41 +612,8 @@ static void test_messages_never_echo_values(void **state)
         assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s/x\"]}", word), true, word);
         assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"-%s\"]}", word), true, word);
         assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s\"]}", word), false, word);
-        for (size_t l = 0; l < cd_n_limit_defs; l++) {
-                const char *name = cd_limit_defs[l].name;
-
-                for (size_t i = 0; i < ELEMENTSOF(values); i++)
-                        assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}",
-                                              name, subst(values[i], word)),
-                                          false, word);
-                for (size_t i = 0; i < ELEMENTSOF(numeric); i++) {
-                        const char *text = fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}",
-                                               name, subst(numeric[i], digits));
-                        struct cd_jobspec s;
-                        struct cd_err e = { 0 };
-
-                        /* "0<digits>" and "<digits>" are sizes, counts or cpus. A
-                         * value out of range is shown as cordon renders the parsed
-                         * number (docs/api.md), which is not a repeat. */
-                        if (cd_jobspec_parse(text, strlen(text), false, &s, &e) == 0) {
-                                cd_jobspec_clear(&s);
-                                continue;
-                        }
-                        if (strstr(e.msg, digits) && !strstr(e.msg, "is outside"))
-                                fail_msg("%s: message \"%s\" repeats \"%s\"", text, e.msg, digits);
-                }
-                /* The flag spelling "cpu-time" is not a key, and not repeated. */
-                if (strchr(name, '_')) {
-                        char *dashed = fmt("%s", name);
-
-                        for (char *p = dashed; *p; p++)
-                                if (*p == '_')
-                                        *p = '-';
-                        assert_not_echoed(
-                                fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"1\"}}", dashed),
-                                false, dashed);
-                }
-        }
+        for (size_t l = 0; l < cd_n_limit_defs; l++)
+                limit_not_echoed(cd_limit_defs[l].name);
 }
 
 /* A duration string without a unit: refused, naming the limit and what to
