@@ -78,6 +78,10 @@ int cd_profile_set_load(const char *dir, const struct cd_profile_host *host,
                         struct cd_profile_set *ret, struct cd_err *err);
 void cd_profile_set_clear(struct cd_profile_set *set);
 
+/* True if @name could name a profile: 1 to 32 of a-z, 0-9 and '-', not
+ * starting with '-'. Context: any. */
+bool cd_profile_name_is_valid(const char *name);
+
 /* The profile called @name in @set, or NULL. */
 const struct cd_profile *cd_profile_set_find(const struct cd_profile_set *set, const char *name);
 
@@ -110,6 +114,9 @@ int cd_profile_plan_or_host(const struct cd_profile *p, const struct cd_request 
  * each key a limit name, each value a number or a string with a unit.
  * Fills the fields of @l that are given and sets their bits in *@ret_set.
  * Returns 0, or -errno with @err as "<source>: limits.<key>: <problem>".
+ * The message names a key only if it is a limit's name, and never repeats
+ * a value as sent: a value out of bounds is shown as cordon renders the
+ * parsed number ("limits.memory: 2T is outside [4M, 1T]").
  */
 int cd_request_parse_limits(struct json_t *obj, const char *source, struct cd_limits *l,
                             uint32_t *ret_set, struct cd_err *err);

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,10 +15,12 @@
 #include "cordon/cleanup.h"
 #include "cordon/config.h"
 #include "cordon/launcher.h"
+#include "cordon/limits.h"
 #include "cordon/profile.h"
 #include "cordon/util.h"
 
 #define MAX_CONFIG_BYTES (1U << 20)
+#define MAX_SLOTS        1024
 
 struct cctx {
         const char *source;
@@ -26,6 +30,21 @@ struct cctx {
 static int fail(struct cctx *c, const char *field, const char *problem)
 {
         return cd_err_set(c->err, CD_E_INVALID, "%s: %s: %s", c->source, field, problem);
+}
+
+/* "<source>: <field>: <problem>" with a formatted problem. The file is
+ * the admin's: quoting a short piece of a value is fine. */
+static int failf(struct cctx *c, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int failf(struct cctx *c, const char *field, const char *fmt, ...)
+{
+        char problem[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(problem, sizeof(problem), fmt, ap);
+        va_end(ap);
+        return fail(c, field, problem);
 }
 
 int cd_config_defaults(struct cd_config *c, struct cd_err *err)
@@ -39,7 +58,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .profiles_dir = strdup(CD_DEFAULT_PROFILES_DIR),
                 .images_dir = strdup(CD_DEFAULT_IMAGES_DIR),
                 .cgroup_parent = strdup("cordon"),
-                .slots = n > 0 ? (unsigned int) n : 1,
+                .slots = n > 0 ? (unsigned int) (n < MAX_SLOTS ? n : MAX_SLOTS) : 1,
                 .max_queued = 256,
                 .max_queued_per_client = 64,
                 .rate_per_second = 50,
@@ -102,21 +121,41 @@ static int set_path(struct cctx *c, json_t *v, const char *field, char **dst)
         return 0;
 }
 
-/* A number in the base unit, or a string with a unit parsed by @parse. */
-static int get_u64(struct cctx *c, json_t *v, const char *field,
-                   int (*parse)(const char *, uint64_t *), uint64_t min, uint64_t max,
-                   uint64_t *ret)
+/* "out of range (1s to 24h)", in the key's unit. */
+static int out_of_range(struct cctx *c, const struct cd_limit_def *d, bool number)
 {
+        char lo[32], hi[32];
+
+        cd_limit_format(d, d->min, lo, sizeof(lo));
+        cd_limit_format(d, d->max, hi, sizeof(hi));
+        return failf(c, d->name, "out of range (%s to %s%s)", lo, hi,
+                     number && d->kind == CD_LIMIT_DURATION ? "; a number is milliseconds" : "");
+}
+
+/*
+ * A number in the base unit (a count, bytes, milliseconds), or a string
+ * parsed as @kind says. A duration string needs its unit: "30" would be
+ * seconds while 30 is milliseconds, so neither reading is safe to guess
+ * (profiles refuse it the same way).
+ */
+static int get_u64(struct cctx *c, json_t *v, const char *field, enum cd_limit_kind kind,
+                   uint64_t min, uint64_t max, uint64_t *ret)
+{
+        const struct cd_limit_def d = { field, kind, 0, min, max };
+        const char *s = json_string_value(v);
         uint64_t x;
 
         if (json_is_integer(v) && json_integer_value(v) >= 0)
                 x = (uint64_t) json_integer_value(v);
-        else if (json_is_string(v) && parse(json_string_value(v), &x) == 0)
-                ;
-        else
+        else if (s && kind == CD_LIMIT_DURATION && s[0] && strspn(s, "0123456789") == strlen(s))
+                return failf(c, field,
+                             "\"%.20s\" has no unit: write \"%.20ss\" (or \"%.20sms\"), or a "
+                             "number of milliseconds",
+                             s, s, s);
+        else if (!s || cd_limit_parse(&d, s, &x) < 0)
                 return fail(c, field, "expected a non-negative number or a value with a unit");
         if (x < min || x > max)
-                return fail(c, field, "out of range");
+                return out_of_range(c, &d, !s);
         *ret = x;
         return 0;
 }
@@ -125,7 +164,7 @@ static int get_uint(struct cctx *c, json_t *v, const char *field, unsigned int m
                     unsigned int max, unsigned int *ret)
 {
         uint64_t x;
-        int r = get_u64(c, v, field, cd_parse_u64, min, max, &x);
+        int r = get_u64(c, v, field, CD_LIMIT_COUNT, min, max, &x);
 
         if (r == 0)
                 *ret = (unsigned int) x;
@@ -135,7 +174,7 @@ static int get_uint(struct cctx *c, json_t *v, const char *field, unsigned int m
 static int get_size(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
                     uint64_t *ret)
 {
-        return get_u64(c, v, field, cd_parse_size, min, max, ret);
+        return get_u64(c, v, field, CD_LIMIT_SIZE, min, max, ret);
 }
 
 static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
@@ -152,7 +191,7 @@ static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min,
 static int get_ms(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
                   uint64_t *ret)
 {
-        return get_u64(c, v, field, cd_parse_duration_ms, min, max, ret);
+        return get_u64(c, v, field, CD_LIMIT_DURATION, min, max, ret);
 }
 
 static int get_secs(struct cctx *c, json_t *v, const char *field, unsigned int *ret)
@@ -231,6 +270,28 @@ static int get_members(struct cctx *c, json_t *v, const char *field, struct cd_r
         return 0;
 }
 
+/* "a/b": components of 1 to 255 bytes, none "." or "..", no control
+ * characters. cgroup.c would refuse the rest only at start, without naming
+ * the key, and the kernel refuses a newline in a cgroup name. */
+static bool cgroup_path_ok(const char *p)
+{
+        if (p[0] == '/')
+                return false;
+        for (;;) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 0 || n > 255 || (n == 1 && p[0] == '.') ||
+                    (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) p[i] < 0x20 || p[i] == 0x7f)
+                                return false;
+                if (p[n] == '\0')
+                        return true;
+                p += n + 1;
+        }
+}
+
 static int parse_cgroup(struct cctx *c, json_t *v, struct cd_config *cfg)
 {
         const char *mode = NULL, *parent = NULL;
@@ -246,9 +307,11 @@ static int parse_cgroup(struct cctx *c, json_t *v, struct cd_config *cfg)
 
                 if (!p)
                         return cd_err_set(c->err, ENOMEM, "config: out of memory");
-                if (!*p || p[0] == '/' || strstr(p, "..") || strstr(p, "//")) {
+                if (!cgroup_path_ok(p)) {
                         free(p);
-                        return fail(c, "cgroup.parent", "expected a relative cgroup path");
+                        return fail(c, "cgroup.parent",
+                                    "expected a relative cgroup path (no empty, \".\" or \"..\" "
+                                    "component, no control character)");
                 }
                 free(cfg->cgroup_parent);
                 cfg->cgroup_parent = p;
@@ -280,19 +343,19 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         if (!strcmp(k, "cgroup"))
                 return parse_cgroup(c, v, cfg);
         if (!strcmp(k, "uid_base")) {
-                r = get_u64(c, v, k, cd_parse_u64, 65536, UINT32_MAX - 65536, &x);
+                r = get_u64(c, v, k, CD_LIMIT_COUNT, 65536, UINT32_MAX - 65536, &x);
                 if (r == 0)
                         cfg->uid_base = (uint32_t) x;
                 return r;
         }
         if (!strcmp(k, "uid_count")) {
-                r = get_u64(c, v, k, cd_parse_u64, 1, 65536, &x);
+                r = get_u64(c, v, k, CD_LIMIT_COUNT, 1, 65536, &x);
                 if (r == 0)
                         cfg->uid_count = (uint32_t) x;
                 return r;
         }
         if (!strcmp(k, "slots"))
-                return get_uint(c, v, k, 1, 1024, &cfg->slots);
+                return get_uint(c, v, k, 1, MAX_SLOTS, &cfg->slots);
         if (!strcmp(k, "max_queued"))
                 return get_uint(c, v, k, 1, 100000, &cfg->max_queued);
         if (!strcmp(k, "max_queued_per_client"))
@@ -330,6 +393,34 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         return 1;
 }
 
+/*
+ * What no single key can check. cd_launcher_new() refuses a uid range that
+ * reaches (uid_t) -2; say so here, naming the keys. Each running job holds
+ * one uid of the range (launcher/slot.c), so more slots than uids fail
+ * jobs under load: refused when slots is set, the default (one per CPU) is
+ * cut to fit.
+ */
+static int check_together(struct cctx *c, json_t *root, struct cd_config *cfg)
+{
+        uint64_t base = cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
+        uint64_t count = cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
+
+        if (base + count > 0xfffffffeULL)
+                return failf(c, "uid_base",
+                             "the job uids (uid_base + uid_count = %" PRIu64 ") must stay below "
+                             "4294967294",
+                             base + count);
+        if (cfg->slots <= count)
+                return 0;
+        if (json_object_get(root, "slots"))
+                return failf(c, "slots",
+                             "more than the %" PRIu64 " job uids (uid_count): each running job "
+                             "needs one",
+                             count);
+        cfg->slots = (unsigned int) count;
+        return 0;
+}
+
 int cd_config_parse(const char *text, size_t len, const char *source, struct cd_config *c,
                     struct cd_err *err)
 {
@@ -353,6 +444,8 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
                 if (r == 1)
                         r = cd_err_set(err, CD_E_INVALID, "%s: unknown key \"%.64s\"", source, k);
         }
+        if (r == 0)
+                r = check_together(&ctx, root, c);
         json_decref(root);
         if (r < 0)
                 cd_config_clear(c);

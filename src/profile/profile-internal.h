@@ -12,6 +12,7 @@ struct pctx {
         struct cd_err *err;
         const struct cd_profile_host *host; /* probed: sizes are set */
         const char *expect_name;            /* the file's base name, or NULL */
+        bool quiet; /* an API request: messages name fields, never repeat its text */
 };
 
 /* "<source>: <field>: <what>", CD_E_INVALID. */

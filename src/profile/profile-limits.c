@@ -11,6 +11,20 @@
 #include "cordon/util.h"
 #include "profile-internal.h"
 
+/* A JSON real for cpus: at most three decimals. Past 1e6 "%.3f" would
+ * need more than the buffer and no host has that many CPUs anyway. */
+static int cpus_real(const struct cd_limit_def *d, double x, uint64_t *ret)
+{
+        char buf[64];
+
+        if (x >= 1e6)
+                return -ERANGE;
+        if (fabs(x * 1000 - round(x * 1000)) > 1e-6)
+                return -EINVAL;
+        (void) snprintf(buf, sizeof(buf), "%.3f", x);
+        return cd_limit_parse(d, buf, ret);
+}
+
 /* A JSON number or string, read in @d's unit (see docs/profiles.md). */
 static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, const char *path,
                        uint64_t *ret)
@@ -23,19 +37,20 @@ static int limit_value(struct pctx *c, const struct cd_limit_def *d, json_t *v, 
 
                 /* "300" would be seconds here but 300 is milliseconds: say which. */
                 if (d->kind == CD_LIMIT_DURATION && t[0] && strspn(t, "0123456789") == strlen(t))
-                        return pctx_fail(c, path, "needs a unit (\"%.20sms\" or \"%.20ss\")", t, t);
+                        return c->quiet ? pctx_fail(c, path,
+                                                    "needs a unit (\"30s\", \"500ms\"), or "
+                                                    "send a JSON number of milliseconds")
+                                        : pctx_fail(c, path,
+                                                    "needs a unit (\"%.20sms\" or \"%.20ss\")", t,
+                                                    t);
                 r = cd_limit_parse(d, t, ret);
         } else if (json_is_integer(v) && json_integer_value(v) >= 0) {
                 (void) snprintf(buf, sizeof(buf), "%lld", (long long) json_integer_value(v));
                 r = d->kind == CD_LIMIT_DURATION ? cd_parse_u64(buf, ret) /* milliseconds */
                                                  : cd_limit_parse(d, buf, ret);
-        } else if (json_is_real(v) && d->kind == CD_LIMIT_CPUS && json_real_value(v) >= 0 &&
-                   json_real_value(v) < 1e6) {
-                (void) snprintf(buf, sizeof(buf), "%.3f", json_real_value(v));
-                r = fabs(json_real_value(v) * 1000 - round(json_real_value(v) * 1000)) > 1e-6
-                            ? -EINVAL
-                            : cd_limit_parse(d, buf, ret);
-        } else if (json_is_number(v) && json_number_value(v) < 0) {
+        } else if (json_is_real(v) && d->kind == CD_LIMIT_CPUS && !signbit(json_real_value(v))) {
+                r = cpus_real(d, json_real_value(v), ret);
+        } else if (json_is_number(v) && signbit(json_number_value(v))) {
                 return pctx_fail(c, path, "must not be negative");
         } else if (json_is_real(v)) {
                 return pctx_fail(c, path, "must be a whole number (fractions only for cpus)");
@@ -64,6 +79,10 @@ static int parse_limit_set(struct pctx *c, json_t *obj, const char *which, struc
                 int r;
 
                 (void) snprintf(path, sizeof(path), "%s.%.40s", which, key);
+                if ((!d || strchr(key, '-')) && c->quiet)
+                        return pctx_fail(c, which,
+                                         "unknown limit (the keys are those of profiles, "
+                                         "with '_': memory, cpus, cpu_time, ...)");
                 if (!d || strchr(key, '-'))
                         return pctx_fail(c, which, "unknown limit \"%.64s\"", key);
                 r = limit_value(c, d, v, path, cd_limit_field(l, d));
@@ -211,7 +230,7 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
 int cd_request_parse_limits(json_t *obj, const char *source, struct cd_limits *l, uint32_t *ret_set,
                             struct cd_err *err)
 {
-        struct pctx c = { .source = source, .err = err };
+        struct pctx c = { .source = source, .err = err, .quiet = true };
 
         *ret_set = 0;
         return parse_limit_set(&c, obj, "limits", l, ret_set);

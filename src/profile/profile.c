@@ -121,13 +121,18 @@ static bool valid_name(const char *s, size_t max, const char *charset)
 
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789-"
 
+bool cd_profile_name_is_valid(const char *name)
+{
+        return valid_name(name, MAX_NAME_LEN, NAME_CHARS);
+}
+
 static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
 {
         int r = pctx_string(c, root, "name", "name", true, &p->name);
 
         if (r < 0)
                 return r;
-        if (!valid_name(p->name, MAX_NAME_LEN, NAME_CHARS))
+        if (!cd_profile_name_is_valid(p->name))
                 return pctx_fail(c, "name", "must be 1 to %d of a-z, 0-9 and '-'", MAX_NAME_LEN);
         if (c->expect_name && strcmp(p->name, c->expect_name) != 0)
                 return pctx_fail(c, "name", "\"%s\" does not match the file name \"%s.json\"",

@@ -9,6 +9,7 @@
 #include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
 #include "cordon/limits.h"
+#include "cordon/profile.h"
 #include "cordon/service.h"
 #include "cordon/util.h"
 
@@ -59,7 +60,9 @@ static int check_labels(json_t *labels, struct cd_err *err)
         return 0;
 }
 
-/* Every key a limit's name; an unknown one is not repeated in the message. */
+/* Every key a limit's name as profiles spell it: cd_limit_find() also takes
+ * the flag spelling ("cpu-time"), which is not a key. An unknown key is not
+ * repeated in the message. */
 static int check_limit_keys(json_t *limits, struct cd_err *err)
 {
         const char *k;
@@ -67,9 +70,9 @@ static int check_limit_keys(json_t *limits, struct cd_err *err)
 
         json_object_foreach(limits, k, v)
         {
-                if (!cd_limit_find(k))
+                if (!cd_limit_find(k) || strchr(k, '-'))
                         return invalid(err, "limits: unknown limit (the keys are those of "
-                                            "profiles: memory, cpus, pids, wall, ...)");
+                                            "profiles, with '_': memory, cpus, cpu_time, ...)");
         }
         return 0;
 }
@@ -132,8 +135,9 @@ static int unpack(json_t *root, bool stored, struct cd_jobspec *spec, struct cd_
         if ((limits && !json_is_object(limits)) || (labels && !json_is_object(labels)) ||
             (inputs && !json_is_array(inputs)))
                 return invalid(err, "job: limits and labels must be objects");
-        if (strlen(profile) == 0 || strlen(profile) > 64 || strchr(profile, '/'))
-                return invalid(err, "profile: not a profile name");
+        /* Only a name a profile could have is looked up (and later stored). */
+        if (!cd_profile_name_is_valid(profile))
+                return invalid(err, "profile: not a profile name (1 to 32 of a-z, 0-9 and '-')");
         if (entry && !cd_entry_is_valid(entry))
                 return invalid(err, "entry: must be a relative path inside /work, without '..', "
                                     "control characters or a leading '-'");

@@ -9,12 +9,16 @@
  * Besides the sanitizers, it abort()s when an invariant breaks:
  * - a refusal returns -CD_E_INVALID (or -ENOMEM) with a message and
  *   leaves the spec cleared;
+ * - a refusal never repeats the request (docs/api.md): no key or string
+ *   of the input that no message could hold by chance (4 bytes or more,
+ *   with a byte outside printable ASCII or one of "!#$%&*+<=>?@^`|~")
+ *   appears in the message;
  * - what a client may send, the store may keep (false ok => true ok, and
  *   the same spec);
- * - a parsed spec keeps the rules: a profile name of 1 to 64 bytes
- *   without '/', a valid entry, at most 16 labels with [a-z0-9_.-] keys
- *   and string values of at most 256 bytes without NUL, a limits object,
- *   valid input names, and no inputs from a client;
+ * - a parsed spec keeps the rules: a name a profile could have, a valid
+ *   entry, at most 16 labels with [a-z0-9_.-] keys and string values of
+ *   at most 256 bytes without NUL, a limits object, valid input names,
+ *   and no inputs from a client;
  * - cd_jobspec_dump, parsed back as stored, succeeds and dumps the same
  *   text.
  */
@@ -70,11 +74,9 @@ static void check_spec(const struct cd_jobspec *s, bool stored)
 {
         const char *k;
         json_t *v;
-        size_t n;
 
         CHECK(s->profile, "no profile");
-        n = strlen(s->profile);
-        CHECK(n >= 1 && n <= 64 && !strchr(s->profile, '/'), "profile \"%s\"", s->profile);
+        CHECK(cd_profile_name_is_valid(s->profile), "profile \"%s\"", s->profile);
         CHECK(!s->entry || cd_entry_is_valid(s->entry), "entry \"%s\"", s->entry);
         CHECK(json_is_object(s->limits), "limits not an object");
         CHECK(json_is_object(s->labels), "labels not an object");
@@ -113,6 +115,37 @@ static bool spec_cleared(const struct cd_jobspec *s)
         return !s->profile && !s->entry && !s->inputs && !s->limits && !s->labels;
 }
 
+/* A piece of the request no message holds by chance: the messages are
+ * printable ASCII without any of these. */
+static bool telltale(const char *s)
+{
+        if (strlen(s) < 4)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || (unsigned char) *s >= 0x7f ||
+                    strchr("!#$%&*+<=>?@^`|~", *s))
+                        return true;
+        return false;
+}
+
+/* No key or string of @j that is a telltale is in @msg. */
+static void check_not_echoed(json_t *j, const char *msg)
+{
+        const char *k;
+        json_t *v;
+        size_t i;
+
+        if (json_is_string(j))
+                CHECK(!telltale(json_string_value(j)) || !strstr(msg, json_string_value(j)),
+                      "message \"%s\" repeats a string of the request", msg);
+        json_object_foreach(j, k, v)
+        {
+                CHECK(!telltale(k) || !strstr(msg, k), "message \"%s\" repeats a key", msg);
+                check_not_echoed(v, msg);
+        }
+        json_array_foreach(j, i, v) check_not_echoed(v, msg);
+}
+
 /* Parse; on success check it. Returns the result. */
 static int parse(const char *text, size_t len, bool stored, struct cd_jobspec *s)
 {
@@ -122,9 +155,13 @@ static int parse(const char *text, size_t len, bool stored, struct cd_jobspec *s
         memset(s, 0x5a, sizeof(*s));
         r = cd_jobspec_parse(text, len, stored, s, &e);
         if (r < 0) {
+                json_t *j = json_loadb(text, len, 0, NULL);
+
                 CHECK(r == -CD_E_INVALID || r == -ENOMEM, "returned %d", r);
                 CHECK(e.code == -r && e.msg[0], "refusal %d without its message", r);
                 CHECK(spec_cleared(s), "spec not cleared after a refusal");
+                check_not_echoed(j, e.msg);
+                json_decref(j);
                 return r;
         }
         CHECK(r == 0, "returned %d", r);

@@ -2,8 +2,9 @@
 /*
  * daemon/config.c: cordond.json. The defaults against docs/operations.md's
  * table; every key with a valid value and with bad ones (wrong type, out
- * of range, junk unit, a socket mode above 0660, relative or unclean
- * paths, an unknown group), each refusal naming the file and the key;
+ * of range with the range in the key's unit, junk unit, a duration string
+ * without a unit, a socket mode above 0660, relative or unclean paths, an
+ * unknown group), each refusal naming the file and the key;
  * unknown and duplicate keys, a top level that is not an object; loading
  * from a file: a missing path, the default path, a symlink, a FIFO, a
  * directory and an oversized file.
@@ -165,7 +166,8 @@ static void assert_defaults(const struct cd_config *c)
         assert_int_equal(c->uid_count, 0);
         assert_int_equal(CD_DEFAULT_UID_BASE, 1879048192u);
         assert_int_equal(CD_DEFAULT_UID_COUNT, 1024u);
-        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) cpus : 1);
+        /* One per CPU, at most 1024 (and the 1024 default job uids). */
+        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) (cpus < 1024 ? cpus : 1024) : 1);
         assert_int_equal(c->max_queued, 256);
         assert_int_equal(c->max_queued_per_client, 64);
         assert_int_equal(c->rate_per_second, 50);
@@ -253,6 +255,12 @@ static void test_cgroup_accepted(void **state)
         assert_string_equal(c->cgroup.parent, "cordon");
         c = parse_ok("{\"cgroup\": {}}");
         assert_int_equal(c->cgroup.mode, CD_CGROUP_AUTO);
+        /* Dots inside a name are not "..": only whole components are. */
+        assert_string_equal(parse_ok("{\"cgroup\": {\"parent\": \"a..b/.c/d.\"}}")->cgroup_parent,
+                            "a..b/.c/d.");
+        assert_string_equal(
+                parse_ok(fmt("{\"cgroup\": {\"parent\": \"a/%0255d\"}}", 0))->cgroup_parent,
+                fmt("a/%0255d", 0));
         assert_int_equal(parse_ok("{\"cgroup\": {\"mode\": \"auto\"}}")->cgroup.mode,
                          CD_CGROUP_AUTO);
 }
@@ -404,6 +412,19 @@ static void test_cgroup_refused(void **state)
         parse_bad("{\"cgroup\": {\"parent\": \"../up\"}}", "cgroup.parent", "relative");
         parse_bad("{\"cgroup\": {\"parent\": \"a/../../b\"}}", "cgroup.parent", "relative");
         parse_bad("{\"cgroup\": {\"parent\": \"a//b\"}}", "cgroup.parent", "relative");
+        {
+                static const char *const bad[] = {
+                        ".", "./x",  "x/.",   "a/./b",   "a/..",      "..",    "a/",
+                        "/", "a\\n", "a\\tb", "\\u007f", "a/\\u001b", "a\\rb", "a\\u0001",
+                };
+
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                        parse_bad(fmt("{\"cgroup\": {\"parent\": \"%s\"}}", bad[i]),
+                                  "cgroup.parent", "relative cgroup path");
+                /* A component over 255 bytes cannot be a directory name. */
+                parse_bad(fmt("{\"cgroup\": {\"parent\": \"a/%0256d\"}}", 0), "cgroup.parent",
+                          "relative cgroup path");
+        }
         parse_bad("{\"cgroup\": {\"mode\": 2}}", "cgroup", NULL);
         parse_bad("{\"cgroup\": {\"parent\": 1}}", "cgroup", NULL);
         parse_bad("{\"cgroup\": {\"bogus\": \"x\"}}", "cgroup", NULL);
@@ -531,6 +552,52 @@ static void test_durations_refused(void **state)
                           cases[i].problem ? cases[i].problem : OUT_OF_RANGE);
 }
 
+/* A duration string without a unit: "30" would be seconds, 30 is
+ * milliseconds. Refused, naming the key and what to write instead. */
+static void test_durations_need_unit(void **state)
+{
+        static const char *const keys[] = { "connection_timeout", "request_timeout", "retention",
+                                            "shutdown_grace" };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                parse_bad(fmt("{\"%s\": \"30\"}", keys[i]), keys[i], "\"30\" has no unit");
+                parse_bad(fmt("{\"%s\": \"30\"}", keys[i]), keys[i],
+                          "write \"30s\" (or \"30ms\"), or a number of milliseconds");
+                parse_bad(fmt("{\"%s\": \"3600\"}", keys[i]), keys[i], "has no unit");
+                parse_bad(fmt("{\"%s\": \"0\"}", keys[i]), keys[i], "has no unit");
+                parse_bad(fmt("{\"%s\": \"00030\"}", keys[i]), keys[i], "has no unit");
+                /* Long digit strings are cut in the message. */
+                parse_bad(fmt("{\"%s\": \"%s\"}", keys[i], "123456789012345678901234567890"),
+                          keys[i], "\"12345678901234567890\" has no unit");
+                /* With a unit, or as a number: as before. */
+                assert_non_null(parse_ok(fmt("{\"%s\": \"30s\"}", keys[i])));
+                assert_non_null(parse_ok(fmt("{\"%s\": 30000}", keys[i])));
+        }
+        assert_int_equal(parse_ok("{\"connection_timeout\": \"30s\"}")->connection_timeout_s, 30);
+        assert_int_equal(parse_ok("{\"connection_timeout\": 30000}")->connection_timeout_s, 30);
+        /* Sizes and counts have no such ambiguity: "4096" is bytes, "7" a count. */
+        assert_int_equal(parse_ok("{\"max_url\": \"4096\"}")->max_url_bytes, 4096);
+        assert_int_equal(parse_ok("{\"slots\": \"7\"}")->slots, 7);
+}
+
+/* Out of range says the range, in the key's unit; for a duration given as
+ * a number, that the number is milliseconds (30 meant as seconds). */
+static void test_out_of_range_says_range(void **state)
+{
+        (void) state;
+        parse_bad("{\"connection_timeout\": 30}", "connection_timeout",
+                  "out of range (1s to 24h; a number is milliseconds)");
+        parse_bad("{\"connection_timeout\": \"25h\"}", "connection_timeout",
+                  "out of range (1s to 24h)");
+        parse_bad("{\"retention\": \"0s\"}", "retention", "out of range (1s to 87600h)");
+        parse_bad("{\"shutdown_grace\": \"2d\"}", "shutdown_grace", NOT_A_NUMBER);
+        parse_bad("{\"max_body\": 1}", "max_body", "out of range (4K to 1T)");
+        parse_bad("{\"max_url\": \"1M\"}", "max_url", "out of range (256 to 64K)");
+        parse_bad("{\"slots\": 0}", "slots", "out of range (1 to 1024)");
+        parse_bad("{\"uid_count\": 65537}", "uid_count", "out of range (1 to 65536)");
+}
+
 static void test_members_refused(void **state)
 {
         static const char *const keys[] = { "admins", "submitters" };
@@ -555,6 +622,55 @@ static void test_members_refused(void **state)
                 parse_bad(fmt("{\"%s\": {\"groups\": [-5]}}", k), k, "group name or number");
                 parse_bad(fmt("{\"%s\": null}", k), k, NULL);
         }
+}
+
+/* The job uid range must end below (uid_t) -2, as the launcher requires,
+ * and hold one uid per slot. */
+static void test_uids_and_slots_together(void **state)
+{
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        struct cd_config *c;
+
+        (void) state;
+        parse_bad("{\"uid_base\": 4294901759, \"uid_count\": 65536}", "uid_base",
+                  "must stay below 4294967294");
+        parse_bad("{\"uid_count\": 65536, \"uid_base\": 4294901759}", "uid_base",
+                  "must stay below 4294967294");
+        c = parse_ok("{\"uid_base\": 4294901758, \"uid_count\": 65536}");
+        assert_int_equal(c->uid_base, 4294901758u);
+
+        parse_bad("{\"uid_count\": 4, \"slots\": 5}", "slots", "more than the 4 job uids");
+        parse_bad("{\"slots\": 1024, \"uid_count\": 1023}", "slots", "more than the 1023 job uids");
+        c = parse_ok("{\"uid_count\": 4, \"slots\": 4}");
+        assert_int_equal(c->slots, 4);
+        /* Without "slots", the default (one per CPU) is cut to the uids. */
+        c = parse_ok("{\"uid_count\": 1}");
+        assert_int_equal(c->slots, 1);
+        c = parse_ok("{\"uid_count\": 65536}");
+        assert_int_equal(c->slots, cpus > 0 ? (unsigned int) (cpus < 1024 ? cpus : 1024) : 1);
+}
+
+/* jansson refuses \u0000 in strings unless asked (JSON_ALLOW_NUL): no
+ * value is cut short at a NUL into something else ("/etc\0junk"). */
+static void test_nul_in_strings_refused(void **state)
+{
+        static const char *const texts[] = {
+                "{\"socket\": \"/tmp/a.sock\\u0000junk\"}",
+                "{\"state_dir\": \"/srv\\u0000/x\"}",
+                "{\"socket_mode\": \"0660\\u0000\"}",
+                "{\"socket_group\": \"root\\u0000x\"}",
+                "{\"cgroup\": {\"parent\": \"a\\u0000/../..\"}}",
+                "{\"cgroup\": {\"mode\": \"v2\\u0000\"}}",
+                "{\"retention\": \"1h\\u0000x\"}",
+                "{\"max_body\": \"1G\\u0000\"}",
+                "{\"slots\": \"4\\u00004\"}",
+                "{\"admins\": {\"groups\": [\"root\\u0000\"]}}",
+                "{\"slots\\u0000\": 4}",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+                parse_refused(texts[i], "line 1");
 }
 
 /* A good key before a bad one: the whole file is refused, nothing kept. */
@@ -756,7 +872,11 @@ int main(void)
                 T(test_numbers_refused),
                 T(test_sizes_refused),
                 T(test_durations_refused),
+                T(test_durations_need_unit),
+                T(test_out_of_range_says_range),
                 T(test_members_refused),
+                T(test_uids_and_slots_together),
+                T(test_nul_in_strings_refused),
                 T(test_bad_after_good),
                 T(test_unknown_key),
                 T(test_duplicate_keys),

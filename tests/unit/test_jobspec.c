@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * queue/jobspec.c: the "job" part of POST /v1/jobs (cd_jobspec_parse):
- * minimal and full requests, unknown keys, wrong types, duplicate keys,
- * nesting depth, labels, entry names, limits, "inputs" only as stored;
+ * minimal and full requests, profile names, unknown keys, wrong types,
+ * duplicate keys, nesting depth, labels, entry names, limits and their
+ * numeric edges, "inputs" only as stored; refusals that never repeat what
+ * was sent (a marker in every field and every limit);
  * the stored form (cd_jobspec_dump) read back; input file names
  * (cd_input_name_is_valid).
  */
@@ -19,7 +21,9 @@
 
 #include <cmocka.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/err.h"
+#include "cordon/limits.h"
 #include "cordon/service.h"
 #include "unit.h"
 
@@ -158,15 +162,43 @@ static void test_full(void **state)
         assert_string_equal(json_string_value(json_object_get(s->labels, "a_b-c")), "");
 }
 
+/* The names profiles may have (profile.c): 1 to 32 of a-z, 0-9 and '-'. */
 static void test_profile_name(void **state)
 {
+        static const char *const good[] = { "p", "python", "r-4", "data-export", "0", "a-" };
+        static const char *const bad[] = {
+                "",
+                "a/b",
+                "/python",
+                "..",
+                ".",
+                "-p",
+                "Python",
+                "p y",
+                "p\\n",
+                "p\\t",
+                "p_y",
+                "p.y",
+                "\\u00e9t\\u00e9",
+                "p\\u007f",
+                "\\u2028",
+                "p\\\\",
+                "p\\\"",
+                ".hidden",
+                "p*",
+        };
+
         (void) state;
-        assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", repeat("p", 64)), false)->profile,
-                            repeat("p", 64));
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", good[i]), false)->profile,
+                                    good[i]);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(fmt("{\"profile\": \"%s\"}", bad[i]), false,
+                          "profile: not a profile name");
+        assert_string_equal(parse_ok(fmt("{\"profile\": \"%s\"}", repeat("p", 32)), false)->profile,
+                            repeat("p", 32));
+        parse_bad(fmt("{\"profile\": \"%s\"}", repeat("p", 33)), false, "profile:");
         parse_bad(fmt("{\"profile\": \"%s\"}", repeat("p", 65)), false, "profile:");
-        parse_bad("{\"profile\": \"\"}", false, "profile:");
-        parse_bad("{\"profile\": \"a/b\"}", false, "profile:");
-        parse_bad("{\"profile\": \"/python\"}", false, "profile:");
 }
 
 /* ---- structure ---- */
@@ -384,6 +416,40 @@ static void test_limits(void **state)
         parse_bad("{\"profile\": \"p\", \"limits\": {\"bogus\": 1}}", false, "unknown limit");
 }
 
+/* JSON numbers at the edges: huge, negative zero, reals where only cpus
+ * take fractions. Each refusal says what is wrong with the number. */
+static void test_limit_numbers(void **state)
+{
+        static const struct {
+                const char *limits, *expect;
+        } bad[] = {
+                { "{\"cpus\": 1e7}", "limits.cpus: out of range" },
+                { "{\"cpus\": 1e300}", "limits.cpus: out of range" },
+                { "{\"cpus\": 1024.5}", "limits.cpus: 1024.5 is outside" },
+                { "{\"cpus\": 0.001}", "limits.cpus: 0.001 is outside" },
+                { "{\"cpus\": 5e-324}", "limits.cpus: 0 is outside" },
+                { "{\"cpus\": 9223372036854775807}", "limits.cpus: out of range" },
+                { "{\"cpus\": -0.0}", "limits.cpus: must not be negative" },
+                { "{\"cpus\": -1e-9}", "limits.cpus: must not be negative" },
+                { "{\"memory\": -0.0}", "limits.memory: must not be negative" },
+                { "{\"memory\": -0}", "limits.memory: 0 is outside" },
+                { "{\"memory\": 1e9}", "limits.memory: must be a whole number" },
+                { "{\"wall\": 1.5}", "limits.wall: must be a whole number" },
+                { "{\"wall\": 9223372036854775807}", "limits.wall:" },
+                { "{\"wall\": \"99999999999999999999h\"}", "limits.wall: out of range" },
+                { "{\"memory\": \"99999999999T\"}", "limits.memory: out of range" },
+                { "{\"pids\": \"99999999999999999999\"}", "limits.pids: out of range" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                parse_bad(fmt("{\"profile\": \"p\", \"limits\": %s}", bad[i].limits), false,
+                          bad[i].expect);
+        /* Three decimals as a JSON real are fine, in range. */
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"cpus\": 1023.125}}", false);
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"cpus\": 0.01}}", false);
+}
+
 /* ---- inputs ---- */
 
 static void test_inputs(void **state)
@@ -434,6 +500,141 @@ static void test_messages_do_not_echo(void **state)
                 if (strstr(msg, "SECRET"))
                         fail_msg("%s: message \"%s\" repeats the request", texts[i], msg);
         }
+}
+
+/* @t with every '@' replaced by @marker, until teardown. */
+static char *subst(const char *t, const char *marker)
+{
+        char *s = fmt("%s", "");
+
+        for (const char *at; (at = strchr(t, '@')); t = at + 1)
+                s = fmt("%s%.*s%s", s, (int) (at - t), t, marker);
+        return fmt("%s%s", s, t);
+}
+
+/* @text is refused, and @marker never comes back in the message. */
+static void assert_not_echoed(const char *text, bool stored, const char *marker)
+{
+        const char *msg = parse_bad(text, stored, NULL);
+
+        if (strcasestr(msg, marker))
+                fail_msg("%s: message \"%s\" repeats \"%s\"", text, msg, marker);
+}
+
+#define MARK_WORD   "QZXJMARK"
+#define MARK_DIGITS "8675309"
+
+/* Bad values of limit @name carrying a marker: a word, and digits for the
+ * forms only digits reach (a duration without a unit). */
+static void limit_not_echoed(const char *name)
+{
+        static const char *const word = MARK_WORD, *const digits = MARK_DIGITS;
+        /* Values of a limit: junk, signs, spaces, units where none belong. */
+        static const char *const values[] = {
+                "\"@\"",   "\"1@\"",  "\"-@\"", "\"1-@\"", "\"@1\"",  "\"1.@\"",    "\"0x@\"",
+                "\" 1@\"", "\"1 @\"", "\"@s\"", "\"@G\"",  "[\"@\"]", "{\"@\": 1}",
+        };
+        /* Reached by digits only: signs, spaces, a missing or doubled unit. */
+        static const char *const numeric[] = {
+                "\"@\"",   "\"-@\"",   "\"+@\"",  "\"@-\"",   "\"@ \"", "\" @\"",
+                "\"@.5\"", "\"@.5s\"", "\"@ss\"", "\"@-1s\"", "\"0@\"",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(values); i++)
+                assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}", name,
+                                      subst(values[i], word)),
+                                  false, word);
+        for (size_t i = 0; i < ELEMENTSOF(numeric); i++) {
+                const char *text = fmt("{\"profile\": \"p\", \"limits\": {\"%s\": %s}}", name,
+                                       subst(numeric[i], digits));
+                struct cd_jobspec s;
+                struct cd_err e = { 0 };
+
+                /* "0<digits>" and "<digits>" are sizes, counts or cpus. A
+                 * value out of range is shown as cordon renders the parsed
+                 * number (docs/api.md), which is not a repeat. */
+                if (cd_jobspec_parse(text, strlen(text), false, &s, &e) == 0) {
+                        cd_jobspec_clear(&s);
+                        continue;
+                }
+                if (strstr(e.msg, digits) && !strstr(e.msg, "is outside"))
+                        fail_msg("%s: message \"%s\" repeats \"%s\"", text, e.msg, digits);
+        }
+        /* The flag spelling "cpu-time" is not a key, and not repeated. */
+        if (strchr(name, '_')) {
+                char *dashed = fmt("%s", name);
+
+                for (char *p = dashed; *p; p++)
+                        if (*p == '_')
+                                *p = '-';
+                assert_not_echoed(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"1\"}}", dashed),
+                                  false, dashed);
+        }
+}
+
+/* Bad values of every field, each carrying a marker. The message may name
+ * the field; it never repeats what was sent. */
+static void test_messages_never_echo_values(void **state)
+{
+        static const char *const word = MARK_WORD;
+        static const char *const top[] = {
+                "{\"profile\": \"@\"}",
+                "{\"profile\": \"@/x\"}",
+                "{\"profile\": \"-@\"}",
+                "{\"profile\": \"../@\"}",
+                "{\"profile\": [\"@\"]}",
+                "{\"profile\": \"p\", \"entry\": \"../@\"}",
+                "{\"profile\": \"p\", \"entry\": \"-@\"}",
+                "{\"profile\": \"p\", \"entry\": \"/@\"}",
+                "{\"profile\": \"p\", \"entry\": \"@\\n\"}",
+                "{\"profile\": \"p\", \"entry\": {\"@\": 1}}",
+                "{\"profile\": \"p\", \"@\": 1}",
+                "{\"@\": \"p\"}",
+                "{\"profile\": \"p\", \"labels\": {\"@\": \"v\"}}",
+                "{\"profile\": \"p\", \"labels\": {\"k @\": \"v\"}}",
+                "{\"profile\": \"p\", \"labels\": {\"k\": [\"@\"]}}",
+                "{\"profile\": \"p\", \"labels\": [\"@\"]}",
+                "{\"profile\": \"p\", \"limits\": {\"@\": 1}}",
+                "{\"profile\": \"p\", \"limits\": {\"memory_@\": \"1G\"}}",
+                "{\"profile\": \"p\", \"limits\": [\"@\"]}",
+                "{\"profile\": \"p\", \"limits\": \"@\"}",
+                "{\"profile\": \"p\", \"limits\": {\"memory\": [[[[[[[\"@\"]]]]]]]}}",
+                "{\"profile\": \"@\", \"profile\": \"@\"}",
+                "{\"profile\": \"@\"",
+                "{\"profile\": '@'}",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(top); i++) {
+                assert_not_echoed(subst(top[i], word), false, word);
+                assert_not_echoed(subst(top[i], word), true, word);
+        }
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s/x\"]}", word), true, word);
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"-%s\"]}", word), true, word);
+        assert_not_echoed(fmt("{\"profile\": \"p\", \"inputs\": [\"%s\"]}", word), false, word);
+        for (size_t l = 0; l < cd_n_limit_defs; l++)
+                limit_not_echoed(cd_limit_defs[l].name);
+}
+
+/* A duration string without a unit: refused, naming the limit and what to
+ * write instead, but not the value. */
+static void test_duration_needs_unit(void **state)
+{
+        static const char *const names[] = { "wall", "cpu_time", "grace" };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const char *msg;
+
+                msg = parse_bad(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"31\"}}", names[i]),
+                                false, fmt("limits.%s: needs a unit", names[i]));
+                assert_non_null(strstr(msg, "milliseconds"));
+                assert_null(strstr(msg, "31"));
+                parse_bad(fmt("{\"profile\": \"p\", \"limits\": {\"%s\": \"0\"}}", names[i]), false,
+                          fmt("limits.%s: needs a unit", names[i]));
+        }
+        /* With a unit, or as a number of milliseconds: fine. */
+        parse_ok("{\"profile\": \"p\", \"limits\": {\"wall\": \"31s\", \"grace\": 31}}", false);
 }
 
 /* ---- the stored form ---- */
@@ -579,8 +780,11 @@ int main(void)
                 T(test_labels),
                 T(test_entry),
                 T(test_limits),
+                T(test_limit_numbers),
                 T(test_inputs),
                 T(test_messages_do_not_echo),
+                T(test_messages_never_echo_values),
+                T(test_duration_needs_unit),
                 T(test_dump_round_trip),
                 T(test_dump_shape),
                 T(test_input_names),
