@@ -165,12 +165,13 @@ static int add_input(struct submit *s, int fd, uint64_t size, const char *name, 
         struct cli_input *in;
 
         /* A '"' would reach cordond as "%22": curl quotes a multipart
-         * file name the HTML5 way, which the server side does not undo. */
-        if (!cd_name_is_acceptable(name, MAX_INPUT_NAME) || name[0] == '.' || strchr(name, '"')) {
+         * file name the HTML5 way, and cordond refuses what it cannot undo. */
+        if (!cd_name_is_acceptable(name, MAX_INPUT_NAME) || name[0] == '.' ||
+            cd_name_is_form_ambiguous(name)) {
                 cli_error("submit",
                           "input %d: cordond takes file names of one UTF-8 component without "
-                          "control characters, '\\' or '\"', not starting with '.' or '-'; "
-                          "rename the file",
+                          "control characters, '\\', '\"', %%22, %%0A or %%0D, not starting "
+                          "with '.' or '-'; rename the file",
                           arg);
                 return CLI_EXIT_USAGE;
         }

@@ -351,7 +351,8 @@ class CliTest(unittest.TestCase):
         self.one_line_error(p, "submit", EX_USAGE, "same name")
         _, p = self.submit("true", os.path.join(self.work, "missing.txt"))
         self.one_line_error(p, "submit", EX_IO, "input 1")
-        for bad in (".dotfile", "-dash", 'quo"te', "back\\slash", "ctl\x01"):
+        for bad in (".dotfile", "-dash", 'quo"te', "back\\slash", "ctl\x01", "pct%22x",
+                    "pct%0ax"):
             _, p = self.submit("true", self.script(bad, "x"))
             self.one_line_error(p, "submit", EX_USAGE, "input 1", "rename")
         after = len(json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"])

@@ -1412,6 +1412,13 @@ class ApiTest(DaemonTest):
             (ok, [("a/b", b"1")], 400, "bad_input_name"),
             (ok, [(b"\xff.sh", b"1")], 400, "bad_input_name"),
             (ok, [("x" * 256, b"1")], 400, "bad_input_name"),
+            # HTML5 form encoding (curl, browsers) sends '"', LF and CR as
+            # %22, %0A, %0D and leaves '%' alone: such a name is ambiguous.
+            (ok, sh + [("secretname%22x.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [("secretname%0ax.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [("secretname%0Dx.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [(b'secretname\\"x.csv', b"1")], 400, "bad_input_name"),
+            (ok, sh + [("100%.csv", b"1"), ("%41%2F%20.csv", b"2")], 201, None),
             (ok, sh + [("job.sh", b"echo again\n")], 400, "duplicate_input"),
         ]
         if not Path("/opt/quarto/bin/quarto").exists():
@@ -1423,11 +1430,14 @@ class ApiTest(DaemonTest):
                 r = as_user("a", submit_raw, d.sock, job, files)
                 if status == 201:
                     self.assertEqual(r.status, 201, r)
+                    names = sorted(os.listdir(d.job_dir(r.json()["id"]) / "inputs"))
+                    self.assertEqual(names, sorted(f[0] for f in files))
                     d.client().delete(r.json()["id"])
                     continue
                 doc = problem_of(self, r, status, code)
                 # The detail never repeats request content.
-                for s in ("nope", "missing.sh", "Bad Key", "colour", "lots", "\xff", "x" * 100):
+                for s in ("nope", "missing.sh", "Bad Key", "colour", "lots", "\xff", "x" * 100,
+                          "secretname"):
                     if s.encode() in job_bytes(job) or any(s.encode() in (
                             f[0] if isinstance(f[0], bytes) else f[0].encode()) for f in files):
                         self.assertNotIn(s, doc.get("detail", ""), doc)
@@ -1926,6 +1936,19 @@ class CurlTest(DaemonTest):
         status, _, body = self.curl(d, "-H", "Content-Type: text/plain", "--data", "x",
                                     method="POST", target="/v1/jobs")
         self.assertEqual((status, json.loads(body)["code"]), (415, "unsupported_media_type"))
+        # curl sends a '"' in a file name as %22 (HTML5): refused, not stored
+        # under a name the client never gave, and the name is not echoed.
+        jobs_before = d.job_entries()
+        status, _, body = self.curl(
+            d, "-F", 'job={"profile":"default","entry":"job.sh"};type=application/json',
+            "-F", f"input=@{tmp / 'job.sh'}",
+            "-F", f'input=@{tmp / "job.sh"};filename=secret"quote.sh', method="POST",
+            target="/v1/jobs")
+        doc = json.loads(body)
+        self.assertEqual((status, doc["code"]), (400, "bad_input_name"), body)
+        self.assertIn("input 2", doc["detail"])
+        self.assertNotIn("secret", doc["detail"])
+        self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 5), d.job_entries())
 
 
 class BurstTest(DaemonTest):
