@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -22,6 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -101,6 +103,57 @@ class Daemon:
         self.kill()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RecordingProxy:
+    """A unix socket in front of cordond's that passes bytes both ways as
+    they are, and keeps what clients sent and how much cordond answered."""
+
+    def __init__(self, upstream, path):
+        self.upstream = upstream
+        self.path = path
+        self.lock = threading.Lock()
+        self.sent = bytearray()
+        self.answered = 0
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(path)
+        self.srv.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._pump, args=(conn,), daemon=True).start()
+
+    def _pump(self, client):
+        with client, socket.socket(socket.AF_UNIX) as up:
+            up.connect(self.upstream)
+            while True:
+                ready, _, _ = select.select([client, up], [], [], HANG_S)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        if s is client:
+                            self.sent += data
+                        else:
+                            self.answered += len(data)
+                    (up if s is client else client).sendall(data)
+
+    def requests(self):
+        """The request heads clients sent, each as a str."""
+        with self.lock:
+            text = bytes(self.sent).decode("latin-1")
+        return [h for h in text.split("\r\n\r\n") if h.startswith(("GET ", "POST ", "DELETE "))]
+
+    def close(self):
+        self.srv.close()
 
 
 def cgroup_dirs():
@@ -365,6 +418,45 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout, "one\ntwo\nthree\x1b[2J\n")  # raw bytes when not a terminal
         self.assertEqual(self.job(ident)["state"], "finished")
+
+    def test_logs_follow_fetches_only_new_bytes(self):
+        """Each poll asks for the bytes after those printed (Range), so a long
+        output crosses the socket once. A proxy in front of cordond counts."""
+        big = 200 * 1024
+        ident, p = self.submit("head -c %d /dev/zero | tr '\\0' a\n"
+                               "trap 'echo tail; exit 0' TERM\nsleep 300 & wait\n" % big)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sock = os.path.join(self.work, "proxy-%s.sock" % ident)
+        proxy = RecordingProxy(self.daemon.socket, sock)
+        self.addCleanup(proxy.close)
+        e = dict(os.environ, CORDON_SOCKET=sock)
+        with tempfile.TemporaryFile() as out:
+            follow = subprocess.Popen([CORDON, "logs", ident, "--follow"], stdout=out,
+                                      stderr=subprocess.PIPE, env=e)
+            want = "Range: bytes=%d-" % big
+            deadline = time.monotonic() + HANG_S
+            while not any(want in r for r in proxy.requests()):
+                self.assertLess(time.monotonic(), deadline, proxy.requests()[-3:])
+                self.assertLess(proxy.answered, 2 * big, "the whole stream fetched again")
+                if follow.poll() is not None:
+                    self.fail("logs --follow ended early: %r" % follow.stderr.read())
+                time.sleep(0.05)  # a hang bound: the CLI polls when it polls
+            # It has printed the first part and asks for more: let the job end.
+            self.assertEqual(self.cli("cancel", ident).returncode, 0)
+            self.assertEqual(follow.wait(timeout=HANG_S), 0, follow.stderr.read())
+            follow.stderr.close()
+            out.seek(0)
+            self.assertEqual(out.read(), b"a" * big + b"tail\n")
+        # Each asks from where the one before left off: no Range while
+        # nothing was printed, then never less than what was.
+        gets = [r for r in proxy.requests() if r.startswith("GET /v1/jobs/%s/stdout" % ident)]
+        starts = [int(m.group(1)) if m else 0
+                  for m in (re.search(r"\r\nRange: bytes=(\d+)-(\r\n|$)", r) for r in gets)]
+        self.assertEqual(starts, sorted(starts), gets)
+        self.assertTrue(all(("Range:" in r) == (n > 0) for r, n in zip(gets, starts)), gets)
+        self.assertIn(big, starts)
+        # Refetching the whole stream would have sent it at least twice.
+        self.assertLess(proxy.answered, big + 64 * 1024)
 
     # cancel, delete, list
 
