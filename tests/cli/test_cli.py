@@ -11,6 +11,7 @@ Environment: CORDON_BIN (the cordon binary), CORDOND_BIN, CORDON_PROFILES.
 
 import glob
 import hashlib
+import http.client
 import json
 import os
 import pty
@@ -48,7 +49,7 @@ EX_TIMEOUT, EX_CANCELLED = 124, 123
 class Daemon:
     """One cordond on its own socket, state directory and cgroup parent."""
 
-    def __init__(self, name, **config):
+    def __init__(self, name, profiles=None, **config):
         self.dir = tempfile.mkdtemp(prefix="cordon-cli-%s-" % name)
         os.chmod(self.dir, 0o755)  # the unprivileged peers reach the socket
         self.socket = os.path.join(self.dir, "cordon.sock")
@@ -68,7 +69,7 @@ class Daemon:
         self.log = open(os.path.join(self.dir, "cordond.log"), "w+")
         self.proc = subprocess.Popen(
             [CORDOND, "--config", self.config, "--socket", self.socket,
-             "--state-dir", self.state, "--profiles-dir", PROFILES],
+             "--state-dir", self.state, "--profiles-dir", profiles or PROFILES],
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
@@ -154,6 +155,28 @@ class RecordingProxy:
 
     def close(self):
         self.srv.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("cordon", timeout=HANG_S)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(HANG_S)
+        self.sock.connect(self.path)
+
+
+def api_get(sock, path):
+    """GET @path from cordond itself, not through the CLI: (status, JSON)."""
+    conn = UnixHTTPConnection(sock)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
 
 
 def cgroup_dirs():
@@ -309,7 +332,9 @@ class CliTest(unittest.TestCase):
             self.assertIn("Usage: cordon " + cmd, p.stdout)
             self.assertIn("Example", p.stdout, cmd)
         self.assertIn("Commands that work on this host's files", self.cli("--help").stdout)
-        self.assertIn("on this host", self.cli("profiles", "--help").stdout)
+        top = self.cli("--help").stdout
+        self.assertLess(top.index("  profiles "), top.index("Commands that work on this host's"))
+        self.assertIn("--local", self.cli("profiles", "--help").stdout)
 
     def test_usage_errors(self):
         p = self.cli("nosuch")
@@ -457,6 +482,92 @@ class CliTest(unittest.TestCase):
         self.assertIn(big, starts)
         # Refetching the whole stream would have sent it at least twice.
         self.assertLess(proxy.answered, big + 64 * 1024)
+
+    # profiles
+
+    def profiles_daemon(self):
+        """A cordond whose profiles differ from the repository's: three, one
+        with a control sequence in its description. Returns (daemon, dir)."""
+        pdir = tempfile.mkdtemp(prefix="cordon-cli-profiles-")
+        os.chmod(pdir, 0o755)
+        self.addCleanup(shutil.rmtree, pdir, True)
+        for name in ("default", "data-export"):
+            shutil.copy(os.path.join(PROFILES, name + ".json"), pdir)
+        with open(os.path.join(PROFILES, "default.json")) as f:
+            odd = json.load(f)
+        odd.update(name="odd", description="odd \x1b[2J desc")
+        with open(os.path.join(pdir, "odd.json"), "w") as f:
+            json.dump(odd, f)
+        d = Daemon("profiles", profiles=pdir)
+        self.addCleanup(d.close)
+        return d, pdir
+
+    def test_profiles_asks_cordond(self):
+        d, pdir = self.profiles_daemon()
+        p = self.cli("profiles", sock=d.socket)  # CORDON_SOCKET
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines], ["PROFILE", "data-export", "default", "odd"])
+        for col in ("IMAGE", "MEMORY", "CPUS", "WALL", "DESCRIPTION"):
+            at = lines[0].index(col)
+            for row in lines[1:]:  # aligned: each column starts where its header does
+                self.assertEqual(row[at - 2:at], "  ", (col, row))
+                self.assertNotEqual(row[at], " ", (col, row))
+        self.assertRegex(lines[2], r"^default +host +1G \(max 2G\) +0\.5 \(max 1\) +5m \(max 1h\) "
+                                   r"+A shell job")
+        self.assertTrue(lines[3].endswith("odd \\x1b[2J desc"), lines[3])  # inert
+        self.assertNotIn("\x1b", p.stdout)
+
+        # --json: cordond's own document, field for field.
+        p = self.cli("profiles", "--json", sock=d.socket)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, doc = api_get(d.socket, "/v1/profiles")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(p.stdout), doc)
+        self.assertEqual(doc["profiles"][2]["description"], "odd \x1b[2J desc")
+
+        # --socket, before or after the command, wins over CORDON_SOCKET.
+        for argv in (["profiles", "--socket", d.socket, "--json"],
+                     ["--socket", d.socket, "profiles", "--json"]):
+            p = self.cli(*argv)  # CORDON_SOCKET: the main cordond, five profiles
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual([x["name"] for x in json.loads(p.stdout)["profiles"]],
+                             ["data-export", "default", "odd"], argv)
+        self.assertEqual(len(json.loads(self.cli("profiles", "--json").stdout)["profiles"]),
+                         len([n for n in os.listdir(PROFILES) if n.endswith(".json")]))
+        # A submitter may list them too.
+        self.assertEqual(self.cli("profiles", user=SUB_UID, sock=d.socket).returncode, 0)
+        # Completion offers cordond's for submit, the local files for run.
+        self.assertEqual(self.complete("submit", "--profile", "", sock=d.socket),
+                         ["data-export", "default", "odd"])
+        self.assertEqual(self.complete("run", "--profiles-dir", pdir, "--profile", "d",
+                                       sock=self.daemon.socket), ["data-export", "default"])
+
+    def test_profiles_local(self):
+        d, pdir = self.profiles_daemon()
+        p = self.cli("profiles", "--local", "--profiles-dir", pdir, "--json", sock=d.socket)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), api_get(d.socket, "/v1/profiles")[1])
+        p = self.cli("profiles", "--local", "--profiles-dir", PROFILES, sock=d.socket + ".none")
+        self.assertEqual(p.returncode, 0, p.stderr)  # no cordond needed
+        self.assertEqual(sorted(l.split()[0] for l in p.stdout.splitlines()[1:]),
+                         sorted(n[:-5] for n in os.listdir(PROFILES) if n.endswith(".json")))
+        with open(os.path.join(pdir, "bad.json"), "w") as f:
+            f.write('{"name": "bad", "colour": "red"}')
+        p = self.cli("profiles", "--local", "--profiles-dir", pdir)
+        self.one_line_error(p, "profiles", 1, "bad.json")
+        self.one_line_error(self.cli("profiles", "--profiles-dir", pdir), "profiles", EX_USAGE,
+                            "--local")
+        self.one_line_error(self.cli("profiles", "--images-dir", pdir), "profiles", EX_USAGE,
+                            "--local")
+        self.one_line_error(self.cli("profiles", "--local", "--socket", d.socket), "profiles",
+                            EX_USAGE, "--socket")
+        self.one_line_error(self.cli("profiles", "x"), "profiles", EX_USAGE, "no arguments")
+        p = self.cli("profile", "check", os.path.join(pdir, "odd.json"))
+        self.assertEqual((p.returncode, p.stdout.strip()),
+                         (0, '%s: valid profile "odd"' % os.path.join(pdir, "odd.json")))
+        self.one_line_error(self.cli("profile", "check", os.path.join(pdir, "bad.json")),
+                            "profile check", 1, "bad.json")
 
     # cancel, delete, list
 
@@ -701,7 +812,7 @@ class CliTest(unittest.TestCase):
         try:
             self.assertEqual(self.cli("health", sock=d.socket).returncode, 0)
             d.kill(signal.SIGKILL)  # the socket file stays, nobody listens
-            for cmd in (["health"], ["list"], ["status", "ab" * 16]):
+            for cmd in (["health"], ["list"], ["status", "ab" * 16], ["profiles"]):
                 p = self.cli(*cmd, sock=d.socket)
                 self.one_line_error(p, cmd[0], EX_UNREACHABLE,
                                     "cannot reach cordond at " + d.socket,
@@ -710,7 +821,7 @@ class CliTest(unittest.TestCase):
             d.close()
 
     def test_forbidden(self):
-        for cmd in (["list"], ["health"], ["status", "ab" * 16]):
+        for cmd in (["list"], ["health"], ["status", "ab" * 16], ["profiles"]):
             p = self.cli(*cmd, user=OTHER_UID)
             self.one_line_error(p, cmd[0], EX_FORBIDDEN, "forbidden", "uid %d" % OTHER_UID)
 
@@ -741,6 +852,9 @@ class CliTest(unittest.TestCase):
         self.assertEqual(status, 0, out)
         self.assertNotIn("\x1b[", out)
         self.assertRegex(out, r"  \d+(\.\d)? m?s ago  ")  # human times on a terminal
+        status, out = pty_run(self.daemon.socket, self.work, ["profiles"])
+        self.assertEqual(status, 0, out)
+        self.assertIn("\x1b[1mPROFILE\x1b[0m", out)
 
     def test_live_wait_line_and_interrupt(self):
         ident, p = self.submit("sleep 60")
@@ -762,7 +876,7 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("\x1b]", out)
 
 
-    def complete(self, *words):
+    def complete(self, *words, sock=None):
         """What contrib/bash-completion/cordon offers after @words (the last is
         the word being completed), with bash-completion's helpers stubbed."""
         src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -776,7 +890,7 @@ class CliTest(unittest.TestCase):
             'source "$1"; shift\n'
             'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
             '_cordon; printf "%s\\n" "${COMPREPLY[@]}"\n')
-        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket,
+        env = dict(os.environ, CORDON_SOCKET=sock or self.daemon.socket,
                    PATH=os.path.dirname(CORDON) + ":" + os.environ.get("PATH", ""))
         p = subprocess.run(["bash", "-c", script, "bash", src] + words, capture_output=True,
                            text=True, env=env, timeout=HANG_S)
