@@ -44,6 +44,7 @@ HANG_S = 120  # generous bound on anything that should end
 EX_USAGE, EX_REJECTED, EX_NOT_FOUND, EX_FORBIDDEN = 64, 65, 66, 67
 EX_UNREACHABLE, EX_IO, EX_BUSY, EX_VERIFY = 69, 74, 75, 76
 EX_TIMEOUT, EX_CANCELLED = 124, 123
+EX_STILL_RUNNING = 119
 
 
 class Daemon:
@@ -435,6 +436,52 @@ class CliTest(unittest.TestCase):
             self.one_line_error(p, "submit", EX_USAGE, "input 1", "rename")
         after = len(json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"])
         self.assertEqual(before, after)  # nothing was submitted
+
+    def test_wait_timeout(self):
+        ident, p = self.submit("sleep 60")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        t0 = time.monotonic()
+        p = self.cli("wait", ident, "--timeout", "2s")
+        elapsed = time.monotonic() - t0
+        line = self.one_line_error(p, "wait", EX_STILL_RUNNING, "it goes on",
+                                   "'cordon cancel %s'" % ident)
+        self.assertRegex(line, r"job %s is still (running|queued \(position \d+\)) after "
+                               r"2\.0 s;" % ident)
+        self.assertEqual(p.stdout, "")
+        self.assertGreaterEqual(elapsed, 2.0)  # it waited that long, and then gave up
+        job = self.job(ident)
+        self.assertIn(job["state"], ("queued", "running"))  # untouched
+        self.assertIsNone(job["verdict"])
+        # --json: the job as it is; 0 asks once.
+        p = self.cli("wait", ident, "--timeout", "0", "--json")
+        self.assertEqual(p.returncode, EX_STILL_RUNNING, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["id"], ident)
+        self.assertIn(json.loads(p.stdout)["state"], ("queued", "running"))
+        # On a terminal: the live line, cleared, then the one line.
+        status, out = pty_run(self.daemon.socket, self.work, ["wait", ident, "--timeout", "3s"])
+        self.assertEqual(status, EX_STILL_RUNNING, out)
+        self.assertRegex(out, r"job %s \x1b\[36mrunning\x1b\[0m, \d+(\.\d)? m?s" % ident[:12])
+        self.assertIn("\r\x1b[Kcordon wait: job %s is still running after 3.0 s" % ident, out)
+        # submit --wait --timeout: the id first, then the same.
+        ident2, p = self.submit("sleep 60", "--timeout", "1s", wait=True)
+        self.assertEqual(p.returncode, EX_STILL_RUNNING, p.stderr)
+        self.assertEqual(p.stdout, ident2 + "\n")
+        self.assertIn("job %s is still " % ident2, p.stderr)
+        self.assertIsNone(self.job(ident2)["verdict"])
+        for job_id in (ident, ident2):
+            self.assertEqual(self.cli("cancel", job_id).returncode, 0)
+        # A job that ends in time: its own status, as without --timeout.
+        ident3, p = self.submit("exit 3")
+        p = self.cli("wait", ident3, "--timeout", "2m")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("finished: failed, exit 3", p.stdout)
+        for argv in (["wait", ident, "--timeout", "5x"], ["wait", ident, "--timeout", "-1s"],
+                     ["wait", ident, "--timeout"]):
+            self.assertEqual(self.cli(*argv).returncode, EX_USAGE, argv)
+        self.one_line_error(self.cli("wait", ident, "--timeout", "soon"), "wait", EX_USAGE,
+                            "--timeout")
+        self.one_line_error(self.cli("submit", "--profile", "default", "--timeout", "1s"),
+                            "submit", EX_USAGE, "--timeout", "--wait")
 
     def test_logs_follow(self):
         ident, p = self.submit("echo one; sleep 1; echo two; sleep 1; printf 'three\\033[2J\\n'")
