@@ -911,6 +911,8 @@ class CliTest(unittest.TestCase):
                               then=lambda proc: proc.send_signal(signal.SIGINT))
         self.assertEqual(status, 130, out)
         self.assertIn("\r\x1b[Kjob %s \x1b[36mrunning\x1b[0m, " % ident[:12], out)
+        # State, then the time so far.
+        self.assertRegex(out, r"job %s \x1b\[36mrunning\x1b\[0m, \d+(\.\d)? m?s" % ident[:12])
         self.assertIn("interrupted; job %s goes on" % ident, out)
         self.assertEqual(self.job(ident)["state"], "running")
         self.assertEqual(self.cli("cancel", ident).returncode, 0)
@@ -995,6 +997,9 @@ class BusyTest(unittest.TestCase):
                               then=lambda proc: proc.send_signal(signal.SIGINT))
         self.assertEqual(status, 130, out)
         self.assertIn("\x1b[2mqueued\x1b[0m, position 1 in the queue, ", out)
+        # State, place in the queue, then the time so far.
+        self.assertRegex(out, r"job %s \x1b\[2mqueued\x1b\[0m, position 1 in the queue, "
+                              r"\d+(\.\d)? m?s" % queued[:12])
 
         p = self.submit()
         self.assertEqual(p.returncode, EX_BUSY, p.stderr)
