@@ -152,25 +152,18 @@ static void status_line(struct xfer *x, const char *line, size_t n)
         x->final = code >= 200;
 }
 
-/* "bytes N-M/SIZE" or "bytes * /SIZE" (RFC 9110 14.4), as far as it parses. */
+/* N of "bytes N-M/SIZE" (RFC 9110 14.4); anything else leaves 0. */
 static void content_range(struct cli_response *r, const char *v, size_t len)
 {
-        char buf[96], *slash, *dash;
+        char buf[96], *dash;
         uint64_t n;
 
         header_value(buf, sizeof(buf), v, len);
-        slash = strchr(buf, '/');
-        if (strncmp(buf, "bytes ", 6) != 0 || !slash)
+        dash = strchr(buf, '-');
+        if (strncmp(buf, "bytes ", 6) != 0 || !dash)
                 return;
-        *slash = '\0';
-        if (cd_parse_u64(slash + 1, &n) == 0) {
-                r->has_size = true;
-                r->range_size = n;
-        }
-        dash = strchr(buf + 6, '-');
-        if (dash)
-                *dash = '\0';
-        if (dash && cd_parse_u64(buf + 6, &n) == 0)
+        *dash = '\0';
+        if (cd_parse_u64(buf + 6, &n) == 0)
                 r->range_start = n;
 }
 

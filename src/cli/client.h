@@ -66,13 +66,9 @@ struct cli_response {
         char content_type[128];
         char etag[136];
         unsigned int retry_after_s;
-        bool truncated; /* Cordon-Truncated: true */
-        /* Content-Range: the first byte of a 206 body ("bytes N-M/SIZE"),
-         * else 0; the stream's SIZE when the answer gave one. */
-        uint64_t range_start;
-        bool has_size;
-        uint64_t range_size;
-        char *body; /* a memory body, NUL-terminated */
+        bool truncated;       /* Cordon-Truncated: true */
+        uint64_t range_start; /* Content-Range: the first byte of a 206 body, else 0 */
+        char *body;           /* a memory body, NUL-terminated */
         size_t len;
         json_t *json; /* the body parsed, when its type is JSON */
 };
