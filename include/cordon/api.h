@@ -61,6 +61,8 @@ struct cd_api_request {
         const char *rest; /* {path} of an artifact, or NULL */
         /* The query parameter @key, or NULL. */
         const char *(*query)(void *conn, const char *key);
+        /* The request header @name (any case), or NULL; NULL when there are none. */
+        const char *(*header)(void *conn, const char *name);
         void *conn;
         struct cd_upload *upload; /* POST /v1/jobs */
 };
@@ -80,7 +82,8 @@ struct cd_api_response {
         json_t *json;             /* body as JSON, or: */
         char *text;               /* body as bytes (owned, malloc), or: */
         size_t text_len;
-        int fd; /* body from this file (owned), fd_size bytes; -1: none */
+        int fd; /* body from this file (owned), fd_size bytes from fd_offset; -1: none */
+        uint64_t fd_offset;
         uint64_t fd_size;
         int pipe_fd;      /* body read from this pipe until EOF (owned); -1: none */
         const char *code; /* problem code of an error response (metrics) */

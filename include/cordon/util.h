@@ -31,6 +31,14 @@ int cd_parse_duration_ms(const char *s, uint64_t *ret);
  */
 int cd_parse_millicpus(const char *s, uint64_t *ret);
 
+/*
+ * True if @name holds '"', or %22, %0A or %0D in any case: the HTML5 form
+ * encoding (curl, browsers) sends '"', LF and CR in a multipart file name
+ * that way, and does not encode '%' itself, so a server cannot tell such
+ * a name from the literal one. Context: any.
+ */
+bool cd_name_is_form_ambiguous(const char *name);
+
 /* Monotonic clock in milliseconds / nanoseconds. */
 uint64_t cd_now_ms(void);
 uint64_t cd_now_ns(void);

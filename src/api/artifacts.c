@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "cordon/api.h"
 #include "cordon/cleanup.h"
 #include "cordon/log.h"
+#include "cordon/util.h"
 
 #define TAR_CHUNK (64U << 10)
 
@@ -60,39 +62,139 @@ static int open_regular(int dir, const char *path, uint64_t *ret_size)
         return fd;
 }
 
-static void output(const struct cd_api_request *req, struct cd_api_response *resp, const char *name)
+/* A job's stdout or stderr as it may be served. */
+struct output_file {
+        int fd;        /* -1: none yet (queued, or nothing written) */
+        uint64_t size; /* what may be served: at most output.max_bytes */
+        bool truncated;
+};
+
+/*
+ * Open the stream @name of job {id}. The supervisor wrote it, but it lies
+ * in the job's directory all the same: opened beneath it without following
+ * anything, and its size taken from the fd (fstat), never from a path.
+ * Returns 0, or -ENOENT with a 404 in @resp.
+ */
+static int open_output(const struct cd_api_request *req, const char *name, struct output_file *ret,
+                       struct cd_api_response *resp)
 {
         struct cd_job_row row = { 0 };
         cleanup_close int dir = -1;
         json_t *result;
         char key[32];
-        bool truncated = false;
-        uint64_t size = 0;
-        int fd;
 
         if (cd_api_load_job(req, &row, resp) < 0)
-                return;
+                return -ENOENT;
+        *ret = (struct output_file){ .fd = -1 };
         (void) snprintf(key, sizeof(key), "%s_truncated", name);
         result = row.result_json ? json_loads(row.result_json, 0, NULL) : NULL;
-        truncated = json_is_true(json_object_get(json_object_get(result, "output"), key));
+        ret->truncated = json_is_true(json_object_get(json_object_get(result, "output"), key));
         json_decref(result);
         dir = cd_jobfiles_open_job(&req->svc->files, row.id);
-        fd = dir >= 0 ? open_regular(dir, name, &size) : -ENOENT;
-        /* The job writes no more than the cap; a running job's file grows. */
-        if (size >= req->svc->cfg->output_max_bytes) {
-                size = req->svc->cfg->output_max_bytes;
-                truncated = true;
-        }
         cd_job_row_clear(&row);
-        resp->status = 200;
+        ret->fd = dir >= 0 ? open_regular(dir, name, &ret->size) : -ENOENT;
+        if (ret->fd < 0) {
+                ret->fd = -1;
+                ret->size = 0;
+        }
+        /* The job writes no more than the cap; a running job's file grows. */
+        if (ret->size >= req->svc->cfg->output_max_bytes) {
+                ret->size = req->svc->cfg->output_max_bytes;
+                ret->truncated = true;
+        }
+        return 0;
+}
+
+/* "N-" or "N-M" with N <= M: one range, no list and no suffix range.
+ * Trailing whitespace is not part of a field value (RFC 9110 5.5). */
+static int parse_byte_range(const char *s, uint64_t *ret_first, uint64_t *ret_last)
+{
+        char buf[48], *dash;
+        size_t n = strnlen(s, sizeof(buf));
+        uint64_t first, last = UINT64_MAX;
+
+        while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+                n--;
+        if (n >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        dash = strchr(buf, '-');
+        if (!dash || dash == buf)
+                return -EINVAL;
+        *dash = '\0';
+        if (cd_parse_u64(buf, &first) < 0 || (dash[1] && cd_parse_u64(dash + 1, &last) < 0) ||
+            last < first)
+                return -EINVAL;
+        *ret_first = first;
+        *ret_last = last;
+        return 0;
+}
+
+/*
+ * The Range of a request for @size bytes (RFC 9110 14.2): 0 for the whole
+ * stream, 1 with the bytes [*ret_first, *ret_last] to send as 206, or -1
+ * after a problem in @resp: 400 for a range this server does not take,
+ * 416 for one that starts at or past the end. Another unit is ignored as
+ * RFC 9110 requires, and so is a Range under If-Range: output has no
+ * validator an If-Range could match.
+ */
+static int output_range(const struct cd_api_request *req, uint64_t size, uint64_t *ret_first,
+                        uint64_t *ret_last, struct cd_api_response *resp)
+{
+        const char *h = req->header ? req->header(req->conn, "Range") : NULL;
+        uint64_t first, last;
+
+        if (!h || strncasecmp(h, "bytes=", 6) != 0 || req->header(req->conn, "If-Range"))
+                return 0;
+        if (parse_byte_range(h + 6, &first, &last) < 0) {
+                cd_api_problem(resp, 400, "bad_request",
+                               "Range: one range, bytes=N- or bytes=N-M (no lists, no suffix "
+                               "ranges)");
+                return -1;
+        }
+        if (first >= size) {
+                cd_api_problem(resp, 416, "range_not_satisfiable", "the stream has %llu bytes",
+                               (unsigned long long) size);
+                cd_api_header(resp, "Content-Range", "bytes */%llu", (unsigned long long) size);
+                return -1;
+        }
+        *ret_first = first;
+        *ret_last = last < size - 1 ? last : size - 1;
+        return 1;
+}
+
+static void output(const struct cd_api_request *req, struct cd_api_response *resp, const char *name)
+{
+        struct output_file f;
+        uint64_t first = 0, last = 0;
+        int ranged;
+
+        if (open_output(req, name, &f, resp) < 0)
+                return;
+        ranged = output_range(req, f.size, &first, &last, resp);
+        if (ranged < 0) {
+                (void) cd_close(f.fd);
+                if (resp->status == 416)
+                        cd_api_header(resp, "Cordon-Truncated", "%s",
+                                      f.truncated ? "true" : "false");
+                return;
+        }
+        resp->status = ranged ? 206 : 200;
         resp->content_type = "application/octet-stream";
-        if (fd >= 0) {
-                resp->fd = fd;
-                resp->fd_size = size;
+        if (f.fd >= 0) {
+                resp->fd = f.fd;
+                resp->fd_offset = first;
+                resp->fd_size = ranged ? last - first + 1 : f.size;
         } else {
                 resp->text = strdup("");
         }
-        cd_api_header(resp, "Cordon-Truncated", "%s", truncated ? "true" : "false");
+        if (ranged)
+                cd_api_header(resp, "Content-Range", "bytes %llu-%llu/%llu",
+                              (unsigned long long) first, (unsigned long long) last,
+                              (unsigned long long) f.size);
+        cd_api_header(resp, "Accept-Ranges", "bytes");
+        cd_api_header(resp, "Cordon-Truncated", "%s", f.truncated ? "true" : "false");
 }
 
 void api_jobs_stdout(const struct cd_api_request *req, struct cd_api_response *resp)

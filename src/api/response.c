@@ -41,6 +41,7 @@ static const char *title(const char *code)
                 { "method_not_allowed", "The method is not allowed here" },
                 { "job_finished", "The job has already finished" },
                 { "job_not_finished", "The job has not finished yet" },
+                { "range_not_satisfiable", "The range starts past the end" },
                 { "request_timeout", "The request took too long" },
                 { "body_too_large", "The request body is too large" },
                 { "too_many_inputs", "Too many input files" },

@@ -82,7 +82,13 @@ static int open_file(struct cd_upload *u, const char *filename)
         if (!cd_input_name_is_valid(filename))
                 return fail(u, 400, "bad_input_name",
                             "input %u: a file name must be one path component of valid UTF-8, "
-                            "without control characters, a leading '-' or '.'",
+                            "without control characters, '\\', a leading '-' or '.'",
+                            u->n_inputs + 1);
+        /* Stored as it came, the file would not have the client's name. */
+        if (cd_name_is_form_ambiguous(filename))
+                return fail(u, 400, "bad_input_name",
+                            "input %u: a file name must not hold '\"', %%22, %%0A or %%0D (form "
+                            "encoding sends '\"', LF and CR so); rename the file",
                             u->n_inputs + 1);
         u->file_fd = openat(u->inputs_fd, filename,
                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -42,7 +42,9 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 #define CLI_EXIT_IO          74 /* a local file could not be read or written */
 #define CLI_EXIT_BUSY        75 /* try again later (429, 503) */
 #define CLI_EXIT_VERIFY      76 /* an artifact failed its SHA-256 or has an unsafe name */
-#define CLI_EXIT_INTERRUPTED 130
+/* wait --timeout ran out; the job goes on. Just below the verdict codes. */
+#define CLI_EXIT_STILL_RUNNING 119
+#define CLI_EXIT_INTERRUPTED   130
 
 /* Options every command that talks to cordond takes. */
 struct cli_common {

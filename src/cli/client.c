@@ -152,6 +152,21 @@ static void status_line(struct xfer *x, const char *line, size_t n)
         x->final = code >= 200;
 }
 
+/* N of "bytes N-M/SIZE" (RFC 9110 14.4); anything else leaves 0. */
+static void content_range(struct cli_response *r, const char *v, size_t len)
+{
+        char buf[96], *dash;
+        uint64_t n;
+
+        header_value(buf, sizeof(buf), v, len);
+        dash = strchr(buf, '-');
+        if (strncmp(buf, "bytes ", 6) != 0 || !dash)
+                return;
+        *dash = '\0';
+        if (cd_parse_u64(buf + 6, &n) == 0)
+                r->range_start = n;
+}
+
 static size_t on_header(char *line, size_t size, size_t nitems, void *data)
 {
         struct xfer *x = data;
@@ -173,6 +188,8 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *data)
         } else if (header_is(line, n, "Cordon-Truncated", &v, &len)) {
                 header_value(buf, sizeof(buf), v, len);
                 x->resp->truncated = strcmp(buf, "true") == 0;
+        } else if (header_is(line, n, "Content-Range", &v, &len)) {
+                content_range(x->resp, v, len);
         }
         return n;
 }
@@ -274,8 +291,20 @@ fail:
         return NULL;
 }
 
+/* The request's own headers: a Range, or none (NULL). */
+static struct curl_slist *request_headers(const struct cli_request *rq)
+{
+        char range[48];
+
+        if (rq->range_from == 0)
+                return NULL;
+        (void) snprintf(range, sizeof(range), "Range: bytes=%llu-",
+                        (unsigned long long) rq->range_from);
+        return curl_slist_append(NULL, range);
+}
+
 static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer *x,
-                 curl_mime *form, char *url, size_t url_size)
+                 curl_mime *form, struct curl_slist *headers, char *url, size_t url_size)
 {
         CURL *h = c->curl;
         const char *method = rq->method ? rq->method : "GET";
@@ -306,6 +335,8 @@ static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer
         SET(CURLOPT_XFERINFODATA, x);
         SET(CURLOPT_PROTOCOLS_STR, "http");
         SET(CURLOPT_FOLLOWLOCATION, 0L);
+        if (headers)
+                SET(CURLOPT_HTTPHEADER, headers);
         if (form)
                 SET(CURLOPT_MIMEPOST, form);
         else if (strcmp(method, "POST") == 0)
@@ -389,26 +420,29 @@ static void parse_body(struct cli_response *r)
 int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
         struct xfer x = { .rq = rq, .resp = resp };
+        struct curl_slist *headers = request_headers(rq);
         curl_mime *form = NULL;
         char url[4096];
         CURLcode e;
         int r;
 
         cli_response_clear(resp);
-        if (rq->job_json) {
+        if (rq->job_json)
                 form = build_form(c->curl, rq);
-                if (!form) {
-                        cli_error(c->cmd, "out of memory");
-                        return CLI_EXIT_IO;
-                }
+        if ((rq->job_json && !form) || (rq->range_from && !headers)) {
+                curl_slist_free_all(headers);
+                cli_error(c->cmd, "out of memory");
+                return CLI_EXIT_IO;
         }
-        if (setup(c, rq, &x, form, url, sizeof(url)) < 0) {
+        if (setup(c, rq, &x, form, headers, url, sizeof(url)) < 0) {
                 curl_mime_free(form);
+                curl_slist_free_all(headers);
                 cli_error(c->cmd, "cannot set up the request (URL over %zu bytes?)", sizeof(url));
                 return CLI_EXIT_USAGE;
         }
         e = curl_easy_perform(c->curl);
         curl_mime_free(form);
+        curl_slist_free_all(headers);
         /* An upload cordond refused early (413) may end in a send error
          * after the whole answer arrived: the answer is what counts. */
         if (e != CURLE_OK && !(x.final && resp->status >= 300 && !x.too_large && resp->body &&

@@ -46,8 +46,9 @@ struct cli_request {
         const char *path;   /* "/v1/jobs/ID?wait=60": already encoded */
         cli_sink_fn *sink;  /* 2xx body; NULL keeps it in memory */
         void *sink_data;
-        size_t max_bytes; /* memory body cap; 0: CLI_MAX_JSON_BYTES */
-        long timeout_s;   /* whole transfer; 0: none (stalls still end it) */
+        size_t max_bytes;    /* memory body cap; 0: CLI_MAX_JSON_BYTES */
+        uint64_t range_from; /* > 0: "Range: bytes=N-" (the stream from byte N) */
+        long timeout_s;      /* whole transfer; 0: none (stalls still end it) */
         /* Called about once a second while the transfer runs (a live line). */
         void (*tick)(void *data);
         void *tick_data;
@@ -65,8 +66,9 @@ struct cli_response {
         char content_type[128];
         char etag[136];
         unsigned int retry_after_s;
-        bool truncated; /* Cordon-Truncated: true */
-        char *body;     /* a memory body, NUL-terminated */
+        bool truncated;       /* Cordon-Truncated: true */
+        uint64_t range_start; /* Content-Range: the first byte of a 206 body, else 0 */
+        char *body;           /* a memory body, NUL-terminated */
         size_t len;
         json_t *json; /* the body parsed, when its type is JSON */
 };

@@ -25,6 +25,7 @@ static void help(void)
                "\n"
                "  -e, --stderr        the job's stderr instead of its stdout\n"
                "  -f, --follow        keep printing new output until the job has finished\n"
+               "                      (each poll fetches only the bytes not printed yet)\n"
                "  --socket PATH       cordond's socket (default: $CORDON_SOCKET, else\n"
                "                      /run/cordon/cordon.sock)\n"
                "  -h, --help          show this help\n"
@@ -37,51 +38,63 @@ static void help(void)
 
 struct out {
         uint64_t skip; /* bytes already printed (--follow) */
-        uint64_t seen; /* bytes of this answer so far */
+        uint64_t got;  /* bytes of this answer so far */
+        const struct cli_response *resp;
         bool escape, carry;
         const char *cmd;
 };
 
+/* A body starts at byte 0 (200), or where its Content-Range says (206). */
 static int out_sink(void *data, const char *buf, size_t n)
 {
         struct out *o = data;
-        uint64_t start = o->seen;
+        uint64_t start = o->resp->range_start + o->got;
 
-        o->seen += n;
-        if (o->seen <= o->skip)
-                return 0;
-        if (start < o->skip) {
-                buf += o->skip - start;
-                n -= (size_t) (o->skip - start);
+        o->got += n;
+        if (start > o->skip) {
+                cli_error(o->cmd, "cordond answered bytes from %llu on, not from %llu",
+                          (unsigned long long) start, (unsigned long long) o->skip);
+                return CLI_EXIT_SERVER;
         }
+        if (start + n <= o->skip)
+                return 0;
+        buf += o->skip - start;
+        n -= (size_t) (o->skip - start);
         if (cli_write_escaped(stdout, buf, n, o->escape, &o->carry) < 0) {
                 cli_error(o->cmd, "cannot write to stdout");
                 return CLI_EXIT_IO;
         }
+        o->skip += n;
         return 0;
 }
 
-/* Print the stream from byte o->skip on. Sets *@truncated. */
+/*
+ * Print the stream from byte o->skip on, asking only for those bytes: 416
+ * means there are none yet. A cordond that ignores the Range answers the
+ * whole stream (200), and the bytes already printed are skipped. Sets
+ * *@truncated.
+ */
 static int fetch(struct cli_client *c, const char *path, const char *what, struct out *o,
                  bool *truncated)
 {
-        struct cli_request rq = { .path = path, .sink = out_sink, .sink_data = o };
         struct cli_response resp = { 0 };
+        struct cli_request rq = {
+                .path = path, .sink = out_sink, .sink_data = o, .range_from = o->skip
+        };
         int r;
 
-        o->seen = 0;
+        o->got = 0;
+        o->resp = &resp;
         r = cli_send(c, &rq, &resp);
-        if (r == 0)
+        if (r == 0 && !(resp.status == 416 && o->skip > 0))
                 r = cli_check(c, &resp, what);
         if (r == 0 && fflush(stdout) == EOF) {
                 cli_error(o->cmd, "cannot write to stdout");
                 r = CLI_EXIT_IO;
         }
-        if (r == 0) {
+        if (r == 0)
                 *truncated = resp.truncated;
-                if (o->seen > o->skip)
-                        o->skip = o->seen;
-        }
+        o->resp = NULL;
         cli_response_clear(&resp);
         return r;
 }

@@ -32,6 +32,7 @@ enum {
         OPT_PROFILE = 0x100,
         OPT_ENTRY,
         OPT_LABEL,
+        OPT_TIMEOUT,
         OPT_LIMIT = 0x200, /* + index in cd_limit_defs */
 };
 
@@ -39,6 +40,7 @@ struct submit {
         struct cli_common common;
         const char *profile, *entry, *out_dir;
         bool wait;
+        uint64_t timeout_ms; /* --timeout, or CLI_WAIT_FOREVER */
         json_t *limits, *labels;
         struct cli_input *inputs;
         size_t n_inputs;
@@ -51,6 +53,7 @@ static const struct option fixed_options[] = {
         { "label", required_argument, NULL, OPT_LABEL },
         { "wait", no_argument, NULL, 'w' },
         { "output", required_argument, NULL, 'o' },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
 };
 
 static const struct option *options(void)
@@ -75,7 +78,10 @@ static void help(void)
                "  --label KEY=VALUE   a label to find the job by (repeatable, at most 16)\n"
                "  -w, --wait          wait for the job to finish and exit with its status\n"
                "  -o, --output DIR    then fetch its artifacts into DIR, each checked against\n"
-               "                      its SHA-256 (implies --wait)\n" CLI_COMMON_HELP "\n"
+               "                      its SHA-256 (implies --wait)\n"
+               "  --timeout DURATION  with --wait: give up waiting after DURATION (exit 119;\n"
+               "                      the job goes on). The job's own time limit is "
+               "--wall\n" CLI_COMMON_HELP "\n"
                "Limits (the profile's defaults unless given; up to the profile's maximum):\n"
                "  --memory SIZE  --cpus N  --pids N  --wall DURATION  --cpu-time DURATION\n"
                "  --grace DURATION  --tmp-size SIZE  --shm-size SIZE  --work-size SIZE\n"
@@ -83,7 +89,8 @@ static void help(void)
                "SIZE: bytes with K, M, G or T (binary). DURATION: number with ms, s, m or h.\n"
                "\n"
                "Exit status: 0 once submitted; with --wait, the job's status as 'cordon wait'\n"
-               "gives it; 65 refused by cordond, 75 queue full (retry), 64 usage (docs/cli.md).\n"
+               "gives it (119: still running after --timeout); 65 refused by cordond, 75 queue\n"
+               "full (retry), 64 usage (docs/cli.md).\n"
                "\n"
                "Examples:\n"
                "  cordon submit --profile data-export --entry export.R export.R cohort.csv\n"
@@ -147,6 +154,11 @@ static int parse_option(struct submit *s, int c, const char *arg)
                 return 0;
         case OPT_LABEL:
                 return parse_label(s, arg);
+        case OPT_TIMEOUT:
+                if (cd_parse_duration_ms(arg, &s->timeout_ms) == 0)
+                        return 0;
+                cli_error("submit", "--timeout: expected a duration such as 90s, 10m or 2h");
+                return -EINVAL;
         case 'w':
                 s->wait = true;
                 return 0;
@@ -165,12 +177,13 @@ static int add_input(struct submit *s, int fd, uint64_t size, const char *name, 
         struct cli_input *in;
 
         /* A '"' would reach cordond as "%22": curl quotes a multipart
-         * file name the HTML5 way, which the server side does not undo. */
-        if (!cd_name_is_acceptable(name, MAX_INPUT_NAME) || name[0] == '.' || strchr(name, '"')) {
+         * file name the HTML5 way, and cordond refuses what it cannot undo. */
+        if (!cd_name_is_acceptable(name, MAX_INPUT_NAME) || name[0] == '.' ||
+            cd_name_is_form_ambiguous(name)) {
                 cli_error("submit",
                           "input %d: cordond takes file names of one UTF-8 component without "
-                          "control characters, '\\' or '\"', not starting with '.' or '-'; "
-                          "rename the file",
+                          "control characters, '\\', '\"', %%22, %%0A or %%0D, not starting "
+                          "with '.' or '-'; rename the file",
                           arg);
                 return CLI_EXIT_USAGE;
         }
@@ -377,9 +390,13 @@ static int finish(struct cli_client *c, const struct submit *s, const char *id)
         json_t *job = NULL, *manifest = NULL;
         int r, status;
 
-        r = cli_job_wait(c, id, cli_isatty(STDERR_FILENO), &job);
-        if (r != 0)
+        r = cli_job_wait(c, id, cli_isatty(STDERR_FILENO), s->timeout_ms, &job);
+        if (r == CLI_EXIT_STILL_RUNNING && s->common.json && cli_print_json(job) != 0)
+                r = CLI_EXIT_IO;
+        if (r != 0) {
+                json_decref(job);
                 return r;
+        }
         if (s->common.json)
                 r = cli_print_json(job);
         else
@@ -424,7 +441,9 @@ static int run(struct submit *s)
 
 int cmd_submit(int argc, char **argv)
 {
-        struct submit s = { .limits = json_object(), .labels = json_object() };
+        struct submit s = { .limits = json_object(),
+                            .labels = json_object(),
+                            .timeout_ms = CLI_WAIT_FOREVER };
         int c, status = CLI_EXIT_USAGE;
 
         if (!s.limits || !s.labels)
@@ -441,6 +460,11 @@ int cmd_submit(int argc, char **argv)
         }
         if (!s.profile) {
                 cli_error("submit", "--profile: required (see 'cordon submit --help')");
+                goto out;
+        }
+        if (s.timeout_ms != CLI_WAIT_FOREVER && !s.wait) {
+                cli_error("submit", "--timeout: only with --wait or -o (how long to wait; the "
+                                    "job's own limit is --wall)");
                 goto out;
         }
         for (int i = optind; i < argc; i++) {

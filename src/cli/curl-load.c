@@ -40,6 +40,8 @@ static struct {
         CURLcode (*mime_data)(curl_mimepart *, const char *, size_t);
         CURLcode (*mime_data_cb)(curl_mimepart *, curl_off_t, curl_read_callback,
                                  curl_seek_callback, curl_free_callback, void *);
+        struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+        void (*slist_free_all)(struct curl_slist *);
 } lib;
 
 #define RESOLVE(h, field, name) ((*(void **) &lib.field = dlsym(h, name)) != NULL)
@@ -69,7 +71,9 @@ static bool load(void)
                      RESOLVE(h, mime_filename, "curl_mime_filename") &&
                      RESOLVE(h, mime_type, "curl_mime_type") &&
                      RESOLVE(h, mime_data, "curl_mime_data") &&
-                     RESOLVE(h, mime_data_cb, "curl_mime_data_cb");
+                     RESOLVE(h, mime_data_cb, "curl_mime_data_cb") &&
+                     RESOLVE(h, slist_append, "curl_slist_append") &&
+                     RESOLVE(h, slist_free_all, "curl_slist_free_all");
         /* The handle stays open for the life of the process. */
         return lib.loaded;
 }
@@ -185,4 +189,15 @@ CURLcode curl_mime_data_cb(curl_mimepart *p, curl_off_t size, curl_read_callback
                            curl_seek_callback seek, curl_free_callback fr, void *arg)
 {
         return lib.mime_data_cb(p, size, rd, seek, fr, arg);
+}
+
+struct curl_slist *curl_slist_append(struct curl_slist *list, const char *s)
+{
+        return lib.loaded ? lib.slist_append(list, s) : NULL;
+}
+
+void curl_slist_free_all(struct curl_slist *list)
+{
+        if (lib.loaded)
+                lib.slist_free_all(list);
 }

@@ -151,19 +151,55 @@ static int poll_once(struct cli_client *c, struct live *l, bool live, int wait_s
         return r;
 }
 
-int cli_job_wait(struct cli_client *c, const char *id, bool live, json_t **ret)
+/* How long the next poll may hold: a first live one answers at once, to
+ * show the line from the start; none runs past @deadline_ms (rounded up to
+ * a whole second, so that a poll never spins). */
+static int poll_seconds(bool live, bool first, uint64_t deadline_ms)
+{
+        uint64_t now = cd_now_ms(), left_s;
+        int s = live ? (first ? 0 : LIVE_WAIT_S) : WAIT_S;
+
+        if (deadline_ms == UINT64_MAX)
+                return s;
+        left_s = now >= deadline_ms ? 0 : (deadline_ms - now + 999) / 1000;
+        return left_s < (uint64_t) s ? (int) left_s : s;
+}
+
+/* --timeout ran out: say so once, with where the job is. */
+static void still_running(const struct cli_client *c, const char *id, const json_t *job,
+                          uint64_t timeout_ms)
+{
+        const char *state = cli_job_str(job, "state");
+        const json_t *pos = json_object_get(job, "queue_position");
+        char took[32], where[48] = "";
+
+        cli_human_ms(timeout_ms, took, sizeof(took));
+        if (json_is_integer(pos))
+                (void) snprintf(where, sizeof(where), " (position %lld)",
+                                (long long) json_integer_value(pos));
+        cli_error(cli_client_cmd(c),
+                  "job %s is still %s%s after %s; it goes on (wait again, or stop it with "
+                  "'cordon cancel %s')",
+                  id, state && strcmp(state, "queued") == 0 ? "queued" : "running", where, took,
+                  id);
+}
+
+int cli_job_wait(struct cli_client *c, const char *id, bool live, uint64_t timeout_ms, json_t **ret)
 {
         struct live l = { .id = id, .colour = cli_colour(STDERR_FILENO) };
+        uint64_t deadline = UINT64_MAX;
         char what[96];
         int r;
 
+        if (timeout_ms != CLI_WAIT_FOREVER &&
+            __builtin_add_overflow(cd_now_ms(), timeout_ms, &deadline))
+                deadline = UINT64_MAX;
         (void) snprintf(what, sizeof(what), "job %s", id);
         cli_catch_interrupts();
-        /* Live: a first answer at once, to show the line from the start. */
-        for (int wait_s = live ? 0 : WAIT_S;; wait_s = live ? LIVE_WAIT_S : WAIT_S) {
+        for (bool first = true;; first = false) {
                 const char *state;
 
-                r = poll_once(c, &l, live, wait_s, what);
+                r = poll_once(c, &l, live, poll_seconds(live, first, deadline), what);
                 if (r == 0 && cli_interrupted())
                         r = CLI_EXIT_INTERRUPTED;
                 if (r != 0)
@@ -173,6 +209,12 @@ int cli_job_wait(struct cli_client *c, const char *id, bool live, json_t **ret)
                         live_clear(&l);
                         *ret = TAKE_PTR(l.job);
                         return 0;
+                }
+                if (cd_now_ms() >= deadline) {
+                        live_clear(&l);
+                        still_running(c, id, l.job, timeout_ms);
+                        *ret = TAKE_PTR(l.job);
+                        return CLI_EXIT_STILL_RUNNING;
                 }
                 if (live)
                         live_draw(&l);

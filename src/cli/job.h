@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "client.h"
@@ -18,14 +19,20 @@ const char *cli_job_str(const json_t *job, const char *key);
  */
 int cli_job_exit_status(const json_t *job);
 
+/* No --timeout: wait as long as the job runs. */
+#define CLI_WAIT_FOREVER UINT64_MAX
+
 /*
- * Wait until job @id has finished: GET /v1/jobs/ID?wait=60 in a loop (2 s
- * polls when @live, which redraws one status line on stderr: state, queue
- * position, elapsed time). Returns 0 with the finished job in *@ret
- * (caller owns it), or an exit status (130 when interrupted, after saying
- * that the job goes on).
+ * Wait until job @id has finished, or @timeout_ms has passed (it is asked
+ * at least once): GET /v1/jobs/ID?wait=60 in a loop (2 s polls when @live,
+ * which redraws one status line on stderr: state, queue position, elapsed
+ * time). Returns 0 with the finished job in *@ret (caller owns it);
+ * CLI_EXIT_STILL_RUNNING with the job as it is in *@ret, after saying on
+ * stderr that it goes on; or another exit status (130 when interrupted,
+ * after saying that the job goes on).
  */
-int cli_job_wait(struct cli_client *c, const char *id, bool live, json_t **ret);
+int cli_job_wait(struct cli_client *c, const char *id, bool live, uint64_t timeout_ms,
+                 json_t **ret);
 
 /* "finished: ok, exit 0, 812 ms" and the like, for a job, into @buf. */
 void cli_job_outcome(const json_t *job, char *buf, size_t size);

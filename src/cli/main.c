@@ -30,9 +30,9 @@ static const struct {
         { "delete", cmd_delete, "delete jobs and everything stored for them" },
         { "list", cmd_list, "list jobs, newest first" },
         { "health", cmd_health, "is cordond up, and how busy" },
+        { "profiles", cmd_profiles, "list cordond's profiles (--local: this host's files)" },
         { NULL, NULL, NULL }, /* --help: the local commands follow */
         { "run", cmd_run, "run a job in a fresh sandbox here, without cordond (root)" },
-        { "profiles", cmd_profiles, "list the profiles in the local profiles directory" },
         { "profile", cmd_profile, "profile check FILE: validate a profile file" },
         { "audit", cmd_audit, "audit verify [FILE|DIR]: check the local audit log's hash chain" },
 };

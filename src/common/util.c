@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,6 +279,19 @@ int cd_strv_push(char ***v, const char *s)
         nv[n + 1] = NULL;
         *v = nv;
         return 0;
+}
+
+bool cd_name_is_form_ambiguous(const char *name)
+{
+        static const char *const encoded[] = { "%22", "%0a", "%0d" };
+
+        if (strchr(name, '"'))
+                return true;
+        for (const char *p = name; (p = strchr(p, '%')); p++)
+                for (size_t i = 0; i < ELEMENTSOF(encoded); i++)
+                        if (strncasecmp(p, encoded[i], 3) == 0)
+                                return true;
+        return false;
 }
 
 int cd_random_hex(char *buf, size_t nbytes)

@@ -107,6 +107,11 @@ static const char *query(void *conn, const char *key)
         return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+static const char *header(void *conn, const char *name)
+{
+        return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
 static struct MHD_Response *body_of(struct cd_api_response *r)
 {
         char *s;
@@ -117,7 +122,8 @@ static struct MHD_Response *body_of(struct cd_api_response *r)
                          : NULL;
         }
         if (r->fd >= 0) {
-                struct MHD_Response *m = MHD_create_response_from_fd64(r->fd_size, r->fd);
+                struct MHD_Response *m =
+                        MHD_create_response_from_fd_at_offset64(r->fd_size, r->fd, r->fd_offset);
 
                 if (m)
                         r->fd = -1; /* MHD closes it */
@@ -431,6 +437,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct req_state *s
                 .id = st->id[0] || st->rest ? st->id : NULL,
                 .rest = st->rest,
                 .query = query,
+                .header = header,
                 .conn = conn,
                 .upload = st->has_upload ? &st->upload : NULL,
         };

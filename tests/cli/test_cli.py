@@ -11,9 +11,11 @@ Environment: CORDON_BIN (the cordon binary), CORDOND_BIN, CORDON_PROFILES.
 
 import glob
 import hashlib
+import http.client
 import json
 import os
 import pty
+import re
 import select
 import shutil
 import signal
@@ -22,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -41,12 +44,13 @@ HANG_S = 120  # generous bound on anything that should end
 EX_USAGE, EX_REJECTED, EX_NOT_FOUND, EX_FORBIDDEN = 64, 65, 66, 67
 EX_UNREACHABLE, EX_IO, EX_BUSY, EX_VERIFY = 69, 74, 75, 76
 EX_TIMEOUT, EX_CANCELLED = 124, 123
+EX_STILL_RUNNING = 119
 
 
 class Daemon:
     """One cordond on its own socket, state directory and cgroup parent."""
 
-    def __init__(self, name, **config):
+    def __init__(self, name, profiles=None, **config):
         self.dir = tempfile.mkdtemp(prefix="cordon-cli-%s-" % name)
         os.chmod(self.dir, 0o755)  # the unprivileged peers reach the socket
         self.socket = os.path.join(self.dir, "cordon.sock")
@@ -66,7 +70,7 @@ class Daemon:
         self.log = open(os.path.join(self.dir, "cordond.log"), "w+")
         self.proc = subprocess.Popen(
             [CORDOND, "--config", self.config, "--socket", self.socket,
-             "--state-dir", self.state, "--profiles-dir", PROFILES],
+             "--state-dir", self.state, "--profiles-dir", profiles or PROFILES],
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
@@ -101,6 +105,79 @@ class Daemon:
         self.kill()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RecordingProxy:
+    """A unix socket in front of cordond's that passes bytes both ways as
+    they are, and keeps what clients sent and how much cordond answered."""
+
+    def __init__(self, upstream, path):
+        self.upstream = upstream
+        self.path = path
+        self.lock = threading.Lock()
+        self.sent = bytearray()
+        self.answered = 0
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(path)
+        self.srv.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._pump, args=(conn,), daemon=True).start()
+
+    def _pump(self, client):
+        with client, socket.socket(socket.AF_UNIX) as up:
+            up.connect(self.upstream)
+            while True:
+                ready, _, _ = select.select([client, up], [], [], HANG_S)
+                if not ready:
+                    return
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    with self.lock:
+                        if s is client:
+                            self.sent += data
+                        else:
+                            self.answered += len(data)
+                    (up if s is client else client).sendall(data)
+
+    def requests(self):
+        """The request heads clients sent, each as a str."""
+        with self.lock:
+            text = bytes(self.sent).decode("latin-1")
+        return [h for h in text.split("\r\n\r\n") if h.startswith(("GET ", "POST ", "DELETE "))]
+
+    def close(self):
+        self.srv.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("cordon", timeout=HANG_S)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(HANG_S)
+        self.sock.connect(self.path)
+
+
+def api_get(sock, path):
+    """GET @path from cordond itself, not through the CLI: (status, JSON)."""
+    conn = UnixHTTPConnection(sock)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
 
 
 def cgroup_dirs():
@@ -256,7 +333,9 @@ class CliTest(unittest.TestCase):
             self.assertIn("Usage: cordon " + cmd, p.stdout)
             self.assertIn("Example", p.stdout, cmd)
         self.assertIn("Commands that work on this host's files", self.cli("--help").stdout)
-        self.assertIn("on this host", self.cli("profiles", "--help").stdout)
+        top = self.cli("--help").stdout
+        self.assertLess(top.index("  profiles "), top.index("Commands that work on this host's"))
+        self.assertIn("--local", self.cli("profiles", "--help").stdout)
 
     def test_usage_errors(self):
         p = self.cli("nosuch")
@@ -351,11 +430,58 @@ class CliTest(unittest.TestCase):
         self.one_line_error(p, "submit", EX_USAGE, "same name")
         _, p = self.submit("true", os.path.join(self.work, "missing.txt"))
         self.one_line_error(p, "submit", EX_IO, "input 1")
-        for bad in (".dotfile", "-dash", 'quo"te', "back\\slash", "ctl\x01"):
+        for bad in (".dotfile", "-dash", 'quo"te', "back\\slash", "ctl\x01", "pct%22x",
+                    "pct%0ax"):
             _, p = self.submit("true", self.script(bad, "x"))
             self.one_line_error(p, "submit", EX_USAGE, "input 1", "rename")
         after = len(json.loads(self.cli("list", "--json", "--limit", "500").stdout)["jobs"])
         self.assertEqual(before, after)  # nothing was submitted
+
+    def test_wait_timeout(self):
+        ident, p = self.submit("sleep 60")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        t0 = time.monotonic()
+        p = self.cli("wait", ident, "--timeout", "2s")
+        elapsed = time.monotonic() - t0
+        line = self.one_line_error(p, "wait", EX_STILL_RUNNING, "it goes on",
+                                   "'cordon cancel %s'" % ident)
+        self.assertRegex(line, r"job %s is still (running|queued \(position \d+\)) after "
+                               r"2\.0 s;" % ident)
+        self.assertEqual(p.stdout, "")
+        self.assertGreaterEqual(elapsed, 2.0)  # it waited that long, and then gave up
+        job = self.job(ident)
+        self.assertIn(job["state"], ("queued", "running"))  # untouched
+        self.assertIsNone(job["verdict"])
+        # --json: the job as it is; 0 asks once.
+        p = self.cli("wait", ident, "--timeout", "0", "--json")
+        self.assertEqual(p.returncode, EX_STILL_RUNNING, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["id"], ident)
+        self.assertIn(json.loads(p.stdout)["state"], ("queued", "running"))
+        # On a terminal: the live line, cleared, then the one line.
+        status, out = pty_run(self.daemon.socket, self.work, ["wait", ident, "--timeout", "3s"])
+        self.assertEqual(status, EX_STILL_RUNNING, out)
+        self.assertRegex(out, r"job %s \x1b\[36mrunning\x1b\[0m, \d+(\.\d)? m?s" % ident[:12])
+        self.assertIn("\r\x1b[Kcordon wait: job %s is still running after 3.0 s" % ident, out)
+        # submit --wait --timeout: the id first, then the same.
+        ident2, p = self.submit("sleep 60", "--timeout", "1s", wait=True)
+        self.assertEqual(p.returncode, EX_STILL_RUNNING, p.stderr)
+        self.assertEqual(p.stdout, ident2 + "\n")
+        self.assertIn("job %s is still " % ident2, p.stderr)
+        self.assertIsNone(self.job(ident2)["verdict"])
+        for job_id in (ident, ident2):
+            self.assertEqual(self.cli("cancel", job_id).returncode, 0)
+        # A job that ends in time: its own status, as without --timeout.
+        ident3, p = self.submit("exit 3")
+        p = self.cli("wait", ident3, "--timeout", "2m")
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("finished: failed, exit 3", p.stdout)
+        for argv in (["wait", ident, "--timeout", "5x"], ["wait", ident, "--timeout", "-1s"],
+                     ["wait", ident, "--timeout"]):
+            self.assertEqual(self.cli(*argv).returncode, EX_USAGE, argv)
+        self.one_line_error(self.cli("wait", ident, "--timeout", "soon"), "wait", EX_USAGE,
+                            "--timeout")
+        self.one_line_error(self.cli("submit", "--profile", "default", "--timeout", "1s"),
+                            "submit", EX_USAGE, "--timeout", "--wait")
 
     def test_logs_follow(self):
         ident, p = self.submit("echo one; sleep 1; echo two; sleep 1; printf 'three\\033[2J\\n'")
@@ -364,6 +490,131 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout, "one\ntwo\nthree\x1b[2J\n")  # raw bytes when not a terminal
         self.assertEqual(self.job(ident)["state"], "finished")
+
+    def test_logs_follow_fetches_only_new_bytes(self):
+        """Each poll asks for the bytes after those printed (Range), so a long
+        output crosses the socket once. A proxy in front of cordond counts."""
+        big = 200 * 1024
+        ident, p = self.submit("head -c %d /dev/zero | tr '\\0' a\n"
+                               "trap 'echo tail; exit 0' TERM\nsleep 300 & wait\n" % big)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        sock = os.path.join(self.work, "proxy-%s.sock" % ident)
+        proxy = RecordingProxy(self.daemon.socket, sock)
+        self.addCleanup(proxy.close)
+        e = dict(os.environ, CORDON_SOCKET=sock)
+        with tempfile.TemporaryFile() as out:
+            follow = subprocess.Popen([CORDON, "logs", ident, "--follow"], stdout=out,
+                                      stderr=subprocess.PIPE, env=e)
+            want = "Range: bytes=%d-" % big
+            deadline = time.monotonic() + HANG_S
+            while not any(want in r for r in proxy.requests()):
+                self.assertLess(time.monotonic(), deadline, proxy.requests()[-3:])
+                self.assertLess(proxy.answered, 2 * big, "the whole stream fetched again")
+                if follow.poll() is not None:
+                    self.fail("logs --follow ended early: %r" % follow.stderr.read())
+                time.sleep(0.05)  # a hang bound: the CLI polls when it polls
+            # It has printed the first part and asks for more: let the job end.
+            self.assertEqual(self.cli("cancel", ident).returncode, 0)
+            self.assertEqual(follow.wait(timeout=HANG_S), 0, follow.stderr.read())
+            follow.stderr.close()
+            out.seek(0)
+            self.assertEqual(out.read(), b"a" * big + b"tail\n")
+        # Each asks from where the one before left off: no Range while
+        # nothing was printed, then never less than what was.
+        gets = [r for r in proxy.requests() if r.startswith("GET /v1/jobs/%s/stdout" % ident)]
+        starts = [int(m.group(1)) if m else 0
+                  for m in (re.search(r"\r\nRange: bytes=(\d+)-(\r\n|$)", r) for r in gets)]
+        self.assertEqual(starts, sorted(starts), gets)
+        self.assertTrue(all(("Range:" in r) == (n > 0) for r, n in zip(gets, starts)), gets)
+        self.assertIn(big, starts)
+        # Refetching the whole stream would have sent it at least twice.
+        self.assertLess(proxy.answered, big + 64 * 1024)
+
+    # profiles
+
+    def profiles_daemon(self):
+        """A cordond whose profiles differ from the repository's: three, one
+        with a control sequence in its description. Returns (daemon, dir)."""
+        pdir = tempfile.mkdtemp(prefix="cordon-cli-profiles-")
+        os.chmod(pdir, 0o755)
+        self.addCleanup(shutil.rmtree, pdir, True)
+        for name in ("default", "data-export"):
+            shutil.copy(os.path.join(PROFILES, name + ".json"), pdir)
+        with open(os.path.join(PROFILES, "default.json")) as f:
+            odd = json.load(f)
+        odd.update(name="odd", description="odd \x1b[2J desc")
+        with open(os.path.join(pdir, "odd.json"), "w") as f:
+            json.dump(odd, f)
+        d = Daemon("profiles", profiles=pdir)
+        self.addCleanup(d.close)
+        return d, pdir
+
+    def test_profiles_asks_cordond(self):
+        d, pdir = self.profiles_daemon()
+        p = self.cli("profiles", sock=d.socket)  # CORDON_SOCKET
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual([l.split()[0] for l in lines], ["PROFILE", "data-export", "default", "odd"])
+        for col in ("IMAGE", "MEMORY", "CPUS", "WALL", "DESCRIPTION"):
+            at = lines[0].index(col)
+            for row in lines[1:]:  # aligned: each column starts where its header does
+                self.assertEqual(row[at - 2:at], "  ", (col, row))
+                self.assertNotEqual(row[at], " ", (col, row))
+        self.assertRegex(lines[2], r"^default +host +1G \(max 2G\) +0\.5 \(max 1\) +5m \(max 1h\) "
+                                   r"+A shell job")
+        self.assertTrue(lines[3].endswith("odd \\x1b[2J desc"), lines[3])  # inert
+        self.assertNotIn("\x1b", p.stdout)
+
+        # --json: cordond's own document, field for field.
+        p = self.cli("profiles", "--json", sock=d.socket)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, doc = api_get(d.socket, "/v1/profiles")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(p.stdout), doc)
+        self.assertEqual(doc["profiles"][2]["description"], "odd \x1b[2J desc")
+
+        # --socket, before or after the command, wins over CORDON_SOCKET.
+        for argv in (["profiles", "--socket", d.socket, "--json"],
+                     ["--socket", d.socket, "profiles", "--json"]):
+            p = self.cli(*argv)  # CORDON_SOCKET: the main cordond, five profiles
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual([x["name"] for x in json.loads(p.stdout)["profiles"]],
+                             ["data-export", "default", "odd"], argv)
+        self.assertEqual(len(json.loads(self.cli("profiles", "--json").stdout)["profiles"]),
+                         len([n for n in os.listdir(PROFILES) if n.endswith(".json")]))
+        # A submitter may list them too.
+        self.assertEqual(self.cli("profiles", user=SUB_UID, sock=d.socket).returncode, 0)
+        # Completion offers cordond's for submit, the local files for run.
+        self.assertEqual(self.complete("submit", "--profile", "", sock=d.socket),
+                         ["data-export", "default", "odd"])
+        self.assertEqual(self.complete("run", "--profiles-dir", pdir, "--profile", "d",
+                                       sock=self.daemon.socket), ["data-export", "default"])
+
+    def test_profiles_local(self):
+        d, pdir = self.profiles_daemon()
+        p = self.cli("profiles", "--local", "--profiles-dir", pdir, "--json", sock=d.socket)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), api_get(d.socket, "/v1/profiles")[1])
+        p = self.cli("profiles", "--local", "--profiles-dir", PROFILES, sock=d.socket + ".none")
+        self.assertEqual(p.returncode, 0, p.stderr)  # no cordond needed
+        self.assertEqual(sorted(l.split()[0] for l in p.stdout.splitlines()[1:]),
+                         sorted(n[:-5] for n in os.listdir(PROFILES) if n.endswith(".json")))
+        with open(os.path.join(pdir, "bad.json"), "w") as f:
+            f.write('{"name": "bad", "colour": "red"}')
+        p = self.cli("profiles", "--local", "--profiles-dir", pdir)
+        self.one_line_error(p, "profiles", 1, "bad.json")
+        self.one_line_error(self.cli("profiles", "--profiles-dir", pdir), "profiles", EX_USAGE,
+                            "--local")
+        self.one_line_error(self.cli("profiles", "--images-dir", pdir), "profiles", EX_USAGE,
+                            "--local")
+        self.one_line_error(self.cli("profiles", "--local", "--socket", d.socket), "profiles",
+                            EX_USAGE, "--socket")
+        self.one_line_error(self.cli("profiles", "x"), "profiles", EX_USAGE, "no arguments")
+        p = self.cli("profile", "check", os.path.join(pdir, "odd.json"))
+        self.assertEqual((p.returncode, p.stdout.strip()),
+                         (0, '%s: valid profile "odd"' % os.path.join(pdir, "odd.json")))
+        self.one_line_error(self.cli("profile", "check", os.path.join(pdir, "bad.json")),
+                            "profile check", 1, "bad.json")
 
     # cancel, delete, list
 
@@ -608,7 +859,7 @@ class CliTest(unittest.TestCase):
         try:
             self.assertEqual(self.cli("health", sock=d.socket).returncode, 0)
             d.kill(signal.SIGKILL)  # the socket file stays, nobody listens
-            for cmd in (["health"], ["list"], ["status", "ab" * 16]):
+            for cmd in (["health"], ["list"], ["status", "ab" * 16], ["profiles"]):
                 p = self.cli(*cmd, sock=d.socket)
                 self.one_line_error(p, cmd[0], EX_UNREACHABLE,
                                     "cannot reach cordond at " + d.socket,
@@ -617,7 +868,7 @@ class CliTest(unittest.TestCase):
             d.close()
 
     def test_forbidden(self):
-        for cmd in (["list"], ["health"], ["status", "ab" * 16]):
+        for cmd in (["list"], ["health"], ["status", "ab" * 16], ["profiles"]):
             p = self.cli(*cmd, user=OTHER_UID)
             self.one_line_error(p, cmd[0], EX_FORBIDDEN, "forbidden", "uid %d" % OTHER_UID)
 
@@ -648,6 +899,9 @@ class CliTest(unittest.TestCase):
         self.assertEqual(status, 0, out)
         self.assertNotIn("\x1b[", out)
         self.assertRegex(out, r"  \d+(\.\d)? m?s ago  ")  # human times on a terminal
+        status, out = pty_run(self.daemon.socket, self.work, ["profiles"])
+        self.assertEqual(status, 0, out)
+        self.assertIn("\x1b[1mPROFILE\x1b[0m", out)
 
     def test_live_wait_line_and_interrupt(self):
         ident, p = self.submit("sleep 60")
@@ -657,6 +911,8 @@ class CliTest(unittest.TestCase):
                               then=lambda proc: proc.send_signal(signal.SIGINT))
         self.assertEqual(status, 130, out)
         self.assertIn("\r\x1b[Kjob %s \x1b[36mrunning\x1b[0m, " % ident[:12], out)
+        # State, then the time so far.
+        self.assertRegex(out, r"job %s \x1b\[36mrunning\x1b\[0m, \d+(\.\d)? m?s" % ident[:12])
         self.assertIn("interrupted; job %s goes on" % ident, out)
         self.assertEqual(self.job(ident)["state"], "running")
         self.assertEqual(self.cli("cancel", ident).returncode, 0)
@@ -669,7 +925,7 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("\x1b]", out)
 
 
-    def complete(self, *words):
+    def complete(self, *words, sock=None):
         """What contrib/bash-completion/cordon offers after @words (the last is
         the word being completed), with bash-completion's helpers stubbed."""
         src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -683,7 +939,7 @@ class CliTest(unittest.TestCase):
             'source "$1"; shift\n'
             'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
             '_cordon; printf "%s\\n" "${COMPREPLY[@]}"\n')
-        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket,
+        env = dict(os.environ, CORDON_SOCKET=sock or self.daemon.socket,
                    PATH=os.path.dirname(CORDON) + ":" + os.environ.get("PATH", ""))
         p = subprocess.run(["bash", "-c", script, "bash", src] + words, capture_output=True,
                            text=True, env=env, timeout=HANG_S)
@@ -741,6 +997,9 @@ class BusyTest(unittest.TestCase):
                               then=lambda proc: proc.send_signal(signal.SIGINT))
         self.assertEqual(status, 130, out)
         self.assertIn("\x1b[2mqueued\x1b[0m, position 1 in the queue, ", out)
+        # State, place in the queue, then the time so far.
+        self.assertRegex(out, r"job %s \x1b\[2mqueued\x1b\[0m, position 1 in the queue, "
+                              r"\d+(\.\d)? m?s" % queued[:12])
 
         p = self.submit()
         self.assertEqual(p.returncode, EX_BUSY, p.stderr)

@@ -1178,6 +1178,70 @@ class ApiTest(DaemonTest):
         r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout")
         self.assertEqual(r.headers["cordon-truncated"], "true")
         self.assertEqual(r.headers["content-type"], "application/octet-stream")
+        # Ranges stop at what was kept, and still say it was cut.
+        r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout", headers={"Range": "bytes=4000-"})
+        self.assertEqual((r.status, r.body), (206, b"a" * 96), r)
+        self.assertEqual(r.headers["content-range"], "bytes 4000-4095/4096")
+        self.assertEqual(r.headers["cordon-truncated"], "true")
+        r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout", headers={"Range": "bytes=4096-"})
+        problem_of(self, r, 416, "range_not_satisfiable")
+        self.assertEqual(r.headers["content-range"], "bytes */4096")
+        self.assertEqual(r.headers["cordon-truncated"], "true")
+
+    def test_output_ranges(self):
+        d = self.daemon
+        j = as_user("a", submit_sh, d, "printf 0123456789abcdef\nprintf err >&2\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, j)["verdict"], "ok")
+
+        def get(rng, stream="stdout", **extra):
+            headers = dict(extra, **({"Range": rng} if rng is not None else {}))
+            return request(d.sock, "GET", f"/v1/jobs/{j}/{stream}", headers=headers)
+
+        r = get(None)
+        self.assertEqual((r.status, r.body), (200, b"0123456789abcdef"), r)
+        self.assertEqual(r.headers["accept-ranges"], "bytes")
+        self.assertNotIn("content-range", r.headers)
+        for rng, body, crange in (("bytes=0-", b"0123456789abcdef", "0-15/16"),
+                                  ("bytes=4-7", b"4567", "4-7/16"),
+                                  ("bytes=10-", b"abcdef", "10-15/16"),
+                                  ("bytes=10-1000", b"abcdef", "10-15/16"),
+                                  ("bytes=15-15", b"f", "15-15/16"),
+                                  ("bytes=0-0", b"0", "0-0/16"),
+                                  ("bytes=1-2 \t", b"12", "1-2/16"),
+                                  ("BYTES=2-3", b"23", "2-3/16")):
+            with self.subTest(rng=rng):
+                r = get(rng)
+                self.assertEqual((r.status, r.body), (206, body), r)
+                self.assertEqual(r.headers["content-range"], "bytes " + crange)
+                self.assertEqual(r.headers["content-length"], str(len(body)))
+                self.assertEqual(r.headers["cordon-truncated"], "false")
+                self.assertEqual(r.headers["content-type"], "application/octet-stream")
+        r = get("bytes=1-", "stderr")
+        self.assertEqual((r.status, r.body, r.headers["content-range"]),
+                         (206, b"rr", "bytes 1-2/3"), r)
+        for rng in ("bytes=16-", "bytes=16-20", "bytes=100-"):
+            with self.subTest(rng=rng):
+                r = get(rng)
+                problem_of(self, r, 416, "range_not_satisfiable")
+                self.assertEqual(r.headers["content-range"], "bytes */16")
+                self.assertEqual(r.headers["cordon-truncated"], "false")
+        # Ranges this server does not take: refused, saying which it takes.
+        for rng in ("bytes=abc", "bytes=5-3", "bytes=-5", "bytes=0-1,4-5", "bytes=0-1, 4-5",
+                    "bytes=", "bytes=-", "bytes= 1-2", "bytes=1 -2", "bytes=+1-",
+                    "bytes=18446744073709551616-", "bytes=1-x"):
+            with self.subTest(rng=rng):
+                doc = problem_of(self, get(rng), 400, "bad_request")
+                self.assertIn("bytes=N-", doc["detail"])
+        # Another unit, or a Range under If-Range (output has no validator):
+        # ignored, the whole stream.
+        for rng, extra in (("items=0-5", {}), ("bytes=4-7", {"If-Range": '"x"'})):
+            with self.subTest(rng=rng, extra=extra):
+                r = get(rng, **extra)
+                self.assertEqual((r.status, r.body), (200, b"0123456789abcdef"), r)
+        # Someone else's job: no such job, whatever the range.
+        r = as_user("b", request, d.sock, "GET", f"/v1/jobs/{j}/stdout",
+                    headers={"Range": "bytes=0-"})
+        problem_of(self, r, 404, "job_not_found")
 
     def test_cancel_queued_and_running(self):
         d = self.daemon
@@ -1188,8 +1252,12 @@ class ApiTest(DaemonTest):
         job = as_user("a", lambda: d.client().job(queued))
         self.assertEqual(job["state"], "queued")
         self.assertEqual(job["queue_position"], 1)
-        # Output of a queued job: empty.
+        # Output of a queued job: empty; no range of it can be served.
         self.assertEqual(as_user("a", lambda: d.client().stdout(queued)), (b"", False))
+        r = as_user("a", request, d.sock, "GET", f"/v1/jobs/{queued}/stdout",
+                    headers={"Range": "bytes=0-"})
+        problem_of(self, r, 416, "range_not_satisfiable")
+        self.assertEqual(r.headers["content-range"], "bytes */0")
 
         # Cancel the queued one: finished at once, never started.
         job = as_user("a", lambda: d.client().cancel(queued))
@@ -1248,6 +1316,11 @@ class ApiTest(DaemonTest):
             self.assertEqual((cm.exception.status, cm.exception.code), (409, "job_not_finished"))
         out, trunc = as_user("a", lambda: d.client().stdout(j))
         self.assertEqual(out, b"started\n")
+        # A running job's stream: a range of what is there so far.
+        r = as_user("a", request, d.sock, "GET", f"/v1/jobs/{j}/stdout",
+                    headers={"Range": "bytes=3-"})
+        self.assertEqual((r.status, r.body, r.headers["content-range"]),
+                         (206, b"rted\n", "bytes 3-7/8"), r)
         as_user("a", lambda: d.client().cancel(j))
         as_user("a", wait_job, d, j)
 
@@ -1412,6 +1485,13 @@ class ApiTest(DaemonTest):
             (ok, [("a/b", b"1")], 400, "bad_input_name"),
             (ok, [(b"\xff.sh", b"1")], 400, "bad_input_name"),
             (ok, [("x" * 256, b"1")], 400, "bad_input_name"),
+            # HTML5 form encoding (curl, browsers) sends '"', LF and CR as
+            # %22, %0A, %0D and leaves '%' alone: such a name is ambiguous.
+            (ok, sh + [("secretname%22x.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [("secretname%0ax.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [("secretname%0Dx.csv", b"1")], 400, "bad_input_name"),
+            (ok, sh + [(b'secretname\\"x.csv', b"1")], 400, "bad_input_name"),
+            (ok, sh + [("100%.csv", b"1"), ("%41%2F%20.csv", b"2")], 201, None),
             (ok, sh + [("job.sh", b"echo again\n")], 400, "duplicate_input"),
         ]
         if not Path("/opt/quarto/bin/quarto").exists():
@@ -1423,11 +1503,14 @@ class ApiTest(DaemonTest):
                 r = as_user("a", submit_raw, d.sock, job, files)
                 if status == 201:
                     self.assertEqual(r.status, 201, r)
+                    names = sorted(os.listdir(d.job_dir(r.json()["id"]) / "inputs"))
+                    self.assertEqual(names, sorted(f[0] for f in files))
                     d.client().delete(r.json()["id"])
                     continue
                 doc = problem_of(self, r, status, code)
                 # The detail never repeats request content.
-                for s in ("nope", "missing.sh", "Bad Key", "colour", "lots", "\xff", "x" * 100):
+                for s in ("nope", "missing.sh", "Bad Key", "colour", "lots", "\xff", "x" * 100,
+                          "secretname"):
                     if s.encode() in job_bytes(job) or any(s.encode() in (
                             f[0] if isinstance(f[0], bytes) else f[0].encode()) for f in files):
                         self.assertNotIn(s, doc.get("detail", ""), doc)
@@ -1926,6 +2009,19 @@ class CurlTest(DaemonTest):
         status, _, body = self.curl(d, "-H", "Content-Type: text/plain", "--data", "x",
                                     method="POST", target="/v1/jobs")
         self.assertEqual((status, json.loads(body)["code"]), (415, "unsupported_media_type"))
+        # curl sends a '"' in a file name as %22 (HTML5): refused, not stored
+        # under a name the client never gave, and the name is not echoed.
+        jobs_before = d.job_entries()
+        status, _, body = self.curl(
+            d, "-F", 'job={"profile":"default","entry":"job.sh"};type=application/json',
+            "-F", f"input=@{tmp / 'job.sh'}",
+            "-F", f'input=@{tmp / "job.sh"};filename=secret"quote.sh', method="POST",
+            target="/v1/jobs")
+        doc = json.loads(body)
+        self.assertEqual((status, doc["code"]), (400, "bad_input_name"), body)
+        self.assertIn("input 2", doc["detail"])
+        self.assertNotIn("secret", doc["detail"])
+        self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 5), d.job_entries())
 
 
 class BurstTest(DaemonTest):

@@ -243,6 +243,24 @@ static void parse_duration_refuses_junk_and_overflow(void **state)
         CHECK_CASES(cd_parse_duration_ms, cases);
 }
 
+static void form_ambiguous_names(void **state)
+{
+        static const char *const ambiguous[] = {
+                "a\"b", "\"", "a%22b", "%22", "x%0a", "x%0A", "%0dx", "%0D", "50%%22",
+        };
+        static const char *const plain[] = {
+                "a.csv", "50%.csv", "%", "a%2", "%41.txt", "%2F", "a%20b", "100%25", "%0", "%0b",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(ambiguous); i++)
+                if (!cd_name_is_form_ambiguous(ambiguous[i]))
+                        fail_msg("\"%s\" taken as unambiguous", ambiguous[i]);
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++)
+                if (cd_name_is_form_ambiguous(plain[i]))
+                        fail_msg("\"%s\" taken as ambiguous", plain[i]);
+}
+
 static void parse_millicpus_accepts_three_decimals(void **state)
 {
         static const struct parse_case cases[] = {
@@ -790,6 +808,7 @@ int main(void)
                 cmocka_unit_test_teardown(parse_size_refuses_junk_and_overflow, teardown),
                 cmocka_unit_test_teardown(parse_duration_accepts_units, teardown),
                 cmocka_unit_test_teardown(parse_duration_refuses_junk_and_overflow, teardown),
+                cmocka_unit_test_teardown(form_ambiguous_names, teardown),
                 cmocka_unit_test_teardown(parse_millicpus_accepts_three_decimals, teardown),
                 cmocka_unit_test_teardown(parse_millicpus_refuses_junk_and_overflow, teardown),
                 cmocka_unit_test_teardown(err_errno_appends_errno_text, teardown),
