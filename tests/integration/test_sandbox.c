@@ -94,6 +94,15 @@ static void test_userns_distinct_for_concurrent_jobs(void **state)
         assert_true(uids[0] != uids[1]);
 }
 
+/* The job's host uid, not root, owns its user namespace: the kernel
+ * charges the job's inotify instances, queued signals and mqueue bytes to
+ * the owner on the host, so a root-owned one lets a job use up root's. */
+static void test_userns_owned_by_job_uid(void **state)
+{
+        (void) state;
+        assert_int_equal(harness_probe("userns-owner", NULL), 0);
+}
+
 /* --- mount namespace and filesystem --- */
 
 static void test_root_read_only_and_writable_dirs(void **state)
@@ -513,6 +522,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_userns_unprivileged_ids),
                 cmocka_unit_test(test_userns_distinct_for_concurrent_jobs),
+                cmocka_unit_test(test_userns_owned_by_job_uid),
                 cmocka_unit_test(test_root_read_only_and_writable_dirs),
                 cmocka_unit_test(test_host_directories_absent),
                 cmocka_unit_test(test_filtered_etc),
