@@ -72,7 +72,8 @@ static int owner_leave(const struct owner_saved *saved, struct cd_err *err)
                 return cd_err_errno(err, "clone: return to uid 0");
         if (prctl(PR_SET_SECUREBITS, saved->secbits, 0, 0, 0) < 0)
                 return cd_err_errno(err, "clone: restore securebits");
-        if (prctl(PR_SET_DUMPABLE, saved->dumpable, 0, 0, 0) < 0)
+        /* PR_SET_DUMPABLE takes 0 or 1 only; 2 (fs.suid_dumpable) stays as the kernel left it. */
+        if (saved->dumpable <= 1 && prctl(PR_SET_DUMPABLE, saved->dumpable, 0, 0, 0) < 0)
                 return cd_err_errno(err, "clone: restore dumpable flag");
         return 0;
 }
