@@ -422,9 +422,13 @@ static void test_rlimits(void **state)
 
         (void) state;
         harness_run(&r, NULL, NULL, "--nofile", "512", "--", "/bin/sh", "-c",
-                    "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn", NULL);
+                    "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn;"
+                    "grep -E '^Max (nice|realtime) priority' /proc/self/limits | tr -s ' '",
+                    NULL);
         assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, "0\n0\n512\n512\n");
+        /* Real-time priority and nice limits are 0 whatever the supervisor had. */
+        assert_string_equal(r.out, "0\n0\n512\n512\nMax nice priority 0 0 \n"
+                                   "Max realtime priority 0 0 \n");
         harness_run_free(&r);
 }
 
