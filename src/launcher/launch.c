@@ -53,7 +53,7 @@ static int clone_sandbox(struct cd_job *job, struct cd_err *err)
         int r;
 
         pthread_rwlock_wrlock(&job->l->fs_lock);
-        r = cd_clone_sandbox(&job->sb, &job->cg, &job->child, err);
+        r = cd_clone_sandbox(&job->sb, &job->cg, job->slot.uid, &job->child, err);
         pthread_rwlock_unlock(&job->l->fs_lock);
         return r;
 }

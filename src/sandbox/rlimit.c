@@ -32,5 +32,15 @@ int cd_rlimit_setup_child(const struct cd_plan *plan, struct cd_err *err)
         r = set_limit(RLIMIT_NOFILE, (rlim_t) plan->limits.nofile, "nofile", err);
         if (r < 0)
                 return r;
+        /* Inherited from whoever started the supervisor, and not always 0:
+         * a non-zero RLIMIT_RTPRIO lets a job take SCHED_FIFO, which no
+         * CFS quota bounds (cgroup v2 has no real-time group limit), and
+         * RLIMIT_NICE above 20 lets it go below nice 0 (sched(7)). */
+        r = set_limit(RLIMIT_RTPRIO, 0, "rtprio", err);
+        if (r < 0)
+                return r;
+        r = set_limit(RLIMIT_NICE, 0, "nice", err);
+        if (r < 0)
+                return r;
         return set_limit(RLIMIT_FSIZE, (rlim_t) plan->limits.fsize_bytes, "fsize", err);
 }

@@ -94,6 +94,15 @@ static void test_userns_distinct_for_concurrent_jobs(void **state)
         assert_true(uids[0] != uids[1]);
 }
 
+/* The job's host uid, not root, owns its user namespace: the kernel
+ * charges the job's inotify instances, queued signals and mqueue bytes to
+ * the owner on the host, so a root-owned one lets a job use up root's. */
+static void test_userns_owned_by_job_uid(void **state)
+{
+        (void) state;
+        assert_int_equal(harness_probe("userns-owner", NULL), 0);
+}
+
 /* --- mount namespace and filesystem --- */
 
 static void test_root_read_only_and_writable_dirs(void **state)
@@ -413,9 +422,13 @@ static void test_rlimits(void **state)
 
         (void) state;
         harness_run(&r, NULL, NULL, "--nofile", "512", "--", "/bin/sh", "-c",
-                    "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn", NULL);
+                    "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn;"
+                    "grep -E '^Max (nice|realtime) priority' /proc/self/limits | tr -s ' '",
+                    NULL);
         assert_int_equal(r.status, 0);
-        assert_string_equal(r.out, "0\n0\n512\n512\n");
+        /* Real-time priority and nice limits are 0 whatever the supervisor had. */
+        assert_string_equal(r.out, "0\n0\n512\n512\nMax nice priority 0 0 \n"
+                                   "Max realtime priority 0 0 \n");
         harness_run_free(&r);
 }
 
@@ -513,6 +526,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_userns_unprivileged_ids),
                 cmocka_unit_test(test_userns_distinct_for_concurrent_jobs),
+                cmocka_unit_test(test_userns_owned_by_job_uid),
                 cmocka_unit_test(test_root_read_only_and_writable_dirs),
                 cmocka_unit_test(test_host_directories_absent),
                 cmocka_unit_test(test_filtered_etc),

@@ -4,13 +4,16 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,6 +225,125 @@ static int probe_setns(struct probe_ctx *c, int argc, char **argv)
         return in_child(c, join_all, &t, NULL);
 }
 
+/* The owner of the caller's user namespace, as a uid of that namespace
+ * (the overflow uid when the owner is not mapped in it). */
+static int userns_owner_raw(uid_t *ret)
+{
+        int fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+        int r, e;
+
+        if (fd < 0)
+                return -errno;
+        r = ioctl(fd, NS_GET_OWNER_UID, ret);
+        e = errno;
+        (void) close(fd);
+        return r < 0 ? -e : 0;
+}
+
+/* The kernel charges a task's per-user counts (inotify instances and
+ * watches, queued signals, POSIX message queue bytes: "ucounts") to its
+ * uid in its own user namespace and, level by level, to the owner of each
+ * namespace in its parent. A job whose user namespace is owned by host
+ * root uses up root's share on the host (root's inotify_init1() fails with
+ * EMFILE while the job holds 128 instances), and every job shares it. */
+static int judge_owner(struct probe_ctx *c, uid_t owner, uid_t me)
+{
+        if (owner == me)
+                return verdict(c, BLOCKED, "user namespace owned by the job's own uid %u",
+                               (unsigned int) me);
+        return verdict(c, ESCAPED,
+                       "user namespace owned by uid %u, not the job's %u: the job's per-user "
+                       "kernel counts (inotify, signals, mqueues) are charged to that host user",
+                       (unsigned int) owner, (unsigned int) me);
+}
+
+static int write_maps(pid_t pid)
+{
+        static const char *const files[] = { "setgroups", "uid_map", "gid_map" };
+        static const char *const data[] = { "deny", "1000 65534 1\n", "1000 65534 1\n" };
+        char path[64];
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                int r;
+
+                (void) snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, files[i]);
+                r = write_proc(path, data[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Bare: child side. Sends its owner and uid, or nothing if a step failed. */
+static __attribute__((noreturn)) void owner_child(int in, int out)
+{
+        uid_t ids[2];
+        char go;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (unshare(CLONE_NEWUSER) < 0 || write(out, "u", 1) != 1)
+                _exit(1);
+        if (read(in, &go, 1) != 1 || go != 'm')
+                _exit(1);
+        if (syscall(SYS_setresgid, 1000, 1000, 1000) < 0 ||
+            syscall(SYS_setresuid, 1000, 1000, 1000) < 0)
+                _exit(1);
+        ids[1] = getuid();
+        if (userns_owner_raw(&ids[0]) < 0)
+                _exit(1);
+        _exit(write(out, ids, sizeof(ids)) == (ssize_t) sizeof(ids) ? 0 : 1);
+}
+
+/* Bare: what a launcher does, root cloning a user namespace for uid 1000
+ * (mapped to nobody): the namespace is owned by root. */
+static int owner_bare(struct probe_ctx *c)
+{
+        int to_child[2], to_parent[2], status, r;
+        uid_t ids[2];
+        ssize_t n;
+        char u;
+        pid_t pid;
+
+        if (pipe2(to_child, O_CLOEXEC) < 0 || pipe2(to_parent, O_CLOEXEC) < 0)
+                return verdict(c, BROKEN, "pipe: %s", ename(errno));
+        (void) fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+                return verdict(c, BROKEN, "fork: %s", ename(errno));
+        if (pid == 0)
+                owner_child(to_child[0], to_parent[1]);
+        (void) close(to_parent[1]);
+        r = read(to_parent[0], &u, 1) == 1 ? write_maps(pid) : -EPROTO;
+        (void) !write(to_child[1], r < 0 ? "x" : "m", 1);
+        n = r < 0 ? 0 : read(to_parent[0], ids, sizeof(ids));
+        (void) close(to_child[0]);
+        (void) close(to_child[1]);
+        (void) close(to_parent[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return verdict(c, BROKEN, "waitpid: %s", ename(errno));
+        if (r < 0)
+                return verdict(c, BROKEN, "user namespace and maps: %s", ename(-r));
+        if (n != (ssize_t) sizeof(ids))
+                return verdict(c, BROKEN, "the child could not read its namespace's owner");
+        return judge_owner(c, ids[0], ids[1]);
+}
+
+static int probe_userns_owner(struct probe_ctx *c, int argc, char **argv)
+{
+        uid_t owner;
+        int r;
+
+        (void) argc;
+        (void) argv;
+        if (c->bare)
+                return owner_bare(c);
+        r = userns_owner_raw(&owner);
+        if (r < 0)
+                return verdict(c, BROKEN, "NS_GET_OWNER_UID of /proc/self/ns/user: %s", ename(-r));
+        return judge_owner(c, owner, getuid());
+}
+
 const struct probe ns_probes[] = {
         { "userns-unshare", probe_userns_unshare, "", "unshare(CLONE_NEWUSER)" },
         { "userns-clone", probe_userns_clone, "", "clone(CLONE_NEWUSER)" },
@@ -231,5 +353,7 @@ const struct probe ns_probes[] = {
         { "unshare-ns", probe_unshare_ns, "", "unshare mnt/net/pid/ipc/uts/cgroup/time" },
         { "setns", probe_setns, "[PID...]",
           "setns into /proc/PID/ns/* of every visible process (or PIDs) and self" },
+        { "userns-owner", probe_userns_owner, "",
+          "is the job's user namespace owned by a host uid other than its own (root)" },
 };
 const size_t ns_probes_n = ELEMENTSOF(ns_probes);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,9 +205,42 @@ static int probe_disk_fill(struct probe_ctx *c, int argc, char **argv)
                        ename(err));
 }
 
+/*
+ * Kernel AIO contexts count against one host-wide budget, fs.aio-max-nr
+ * (io_setup(2)): whoever takes it all makes io_setup() fail with EAGAIN
+ * for every other process on the host (databases with native AIO, qemu).
+ * The contexts go when the probe exits.
+ */
+static int probe_aio_exhaust(struct probe_ctx *c, int argc, char **argv)
+{
+        unsigned long made = 0;
+        int err = 0;
+
+        (void) argc;
+        (void) argv;
+        while (made < 1000000) {
+                aio_context_t ctx = 0;
+
+                if (syscall(SYS_io_setup, 4096, &ctx) < 0) {
+                        err = errno;
+                        break;
+                }
+                made++;
+        }
+        if (made == 0)
+                return refused(c, err, "io_setup");
+        note(c, "aio-nr %ld of aio-max-nr %ld", sysctl_long("/proc/sys/fs/aio-nr", -1),
+             sysctl_long("/proc/sys/fs/aio-max-nr", -1));
+        if (err == EAGAIN)
+                return verdict(c, ESCAPED, "%lu AIO contexts took the host's whole aio-max-nr",
+                               made);
+        return verdict(c, BLOCKED, "stopped after %lu AIO contexts: %s", made, ename(err));
+}
+
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
         { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
+        { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
 };
 const size_t resource_probes_n = ELEMENTSOF(resource_probes);
