@@ -94,6 +94,13 @@ int cd_inputs_copy(struct cd_sandbox *sb, uid_t uid, gid_t gid, struct cd_err *e
 int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid, gid_t host_gid,
                            struct cd_err *err);
 
+/* The oom_score_adj every job runs with: the host OOM killer's first choice. */
+#define CD_JOB_OOM_SCORE_ADJ "1000"
+
+/* Parent side, after clone3: the child's oom_score_adj (inherited by the
+ * job) to CD_JOB_OOM_SCORE_ADJ, whatever the supervisor's own. */
+int cd_oom_setup_parent(pid_t pid, struct cd_err *err);
+
 /*
  * Parent side, right before clone3: move the calling thread into a new
  * network namespace with only loopback, up (libnl), so that the child is

@@ -84,6 +84,9 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         r = cd_userns_setup_parent(job->plan, job->child.pid, job->slot.uid, job->slot.gid, err);
         if (r < 0)
                 return r;
+        r = cd_oom_setup_parent(job->child.pid, err);
+        if (r < 0)
+                return r;
         /* 'm': the maps are written, build the sandbox; meanwhile the caller
          * records the start (an fsync), and 'g' lets the job run. */
         r = cd_clone_release(&job->child, 'm', err);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/resource.h>
 
+#include "cordon/util.h"
 #include "sandbox-internal.h"
 
 /* Soft and hard both at @want, or at the current hard limit when @want is
@@ -43,4 +46,21 @@ int cd_rlimit_setup_child(const struct cd_plan *plan, struct cd_err *err)
         if (r < 0)
                 return r;
         return set_limit(RLIMIT_FSIZE, (rlim_t) plan->limits.fsize_bytes, "fsize", err);
+}
+
+/* The job is the host OOM killer's first choice, whatever the supervisor's
+ * own score (a unit's OOMScoreAdjust=-1000 would otherwise pass down, and a
+ * job at its memory limit with no task the kernel may kill would hang
+ * instead of ending as oom). The job cannot lower it: that needs
+ * CAP_SYS_RESOURCE. */
+int cd_oom_setup_parent(pid_t pid, struct cd_err *err)
+{
+        char path[64];
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) pid);
+        r = cd_write_at(AT_FDCWD, path, CD_JOB_OOM_SCORE_ADJ);
+        if (r < 0)
+                return cd_err_neg(err, r, "oom: set the job's oom_score_adj");
+        return 0;
 }

@@ -24,6 +24,8 @@
 #include <cmocka.h>
 
 #include "cordon/launcher.h"
+#include "cordon/sandbox.h"
+#include "cordon/util.h"
 #include "harness.h"
 
 static void sh(struct cd_run *r, const char *script)
@@ -432,6 +434,29 @@ static void test_rlimits(void **state)
         harness_run_free(&r);
 }
 
+/* The job is the host OOM killer's first choice whatever its supervisor's
+ * score (500 here: root on this host lacks CAP_SYS_RESOURCE to go below 0,
+ * as an OOMScoreAdjust=-1000 unit would), and it cannot lower that. */
+static void test_oom_score_adj(void **state)
+{
+        char saved[16] = "";
+        struct cd_run r;
+        ssize_t n;
+
+        (void) state;
+        n = cd_read_at(AT_FDCWD, "/proc/self/oom_score_adj", saved, sizeof(saved));
+        assert_true(n > 0);
+        assert_int_equal(cd_write_at(AT_FDCWD, "/proc/self/oom_score_adj", "500"), 0);
+        harness_run(
+                &r, NULL, NULL, "--", "/bin/sh", "-c",
+                "cat /proc/self/oom_score_adj; echo 0 > /proc/self/oom_score_adj || echo refused",
+                NULL);
+        assert_int_equal(cd_write_at(AT_FDCWD, "/proc/self/oom_score_adj", saved), 0);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, CD_JOB_OOM_SCORE_ADJ "\nrefused\n");
+        harness_run_free(&r);
+}
+
 static void test_stdio_pipes_and_no_terminal(void **state)
 {
         struct cd_run r;
@@ -547,6 +572,7 @@ int main(void)
                 cmocka_unit_test(test_leaked_fd_closed),
                 cmocka_unit_test(test_environment_reset),
                 cmocka_unit_test(test_rlimits),
+                cmocka_unit_test(test_oom_score_adj),
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
                 cmocka_unit_test(test_output_cap),
                 cmocka_unit_test(test_exit_status_passthrough),
