@@ -57,7 +57,9 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .state_dir = strdup("/var/lib/cordon"),
                 .profiles_dir = strdup(CD_DEFAULT_PROFILES_DIR),
                 .images_dir = strdup(CD_DEFAULT_IMAGES_DIR),
-                .cgroup_parent = strdup("cordon"),
+                /* No cgroup parent unless configured: on v2 the cgroup
+                 * layer then uses the cgroup systemd delegated to cordond
+                 * (Delegate=yes), else "cordon", as `cordon run` does. */
                 .slots = n > 0 ? (unsigned int) (n < MAX_SLOTS ? n : MAX_SLOTS) : 1,
                 .max_queued = 256,
                 .max_queued_per_client = 64,
@@ -78,11 +80,10 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
         c->admins.uids = calloc(1, sizeof(uid_t)); /* root */
         c->admins.n_uids = 1;
         if (!c->socket_path || !c->state_dir || !c->profiles_dir || !c->images_dir ||
-            !c->cgroup_parent || !c->admins.uids) {
+            !c->admins.uids) {
                 cd_config_clear(c);
                 return cd_err_set(err, ENOMEM, "config: out of memory");
         }
-        c->cgroup.parent = c->cgroup_parent;
         return 0;
 }
 

@@ -159,8 +159,9 @@ static void assert_defaults(const struct cd_config *c)
         assert_string_equal(c->profiles_dir, "/etc/cordon/profiles");
         assert_string_equal(c->images_dir, "/var/lib/cordon/images");
         assert_int_equal(c->cgroup.mode, CD_CGROUP_AUTO);
-        assert_string_equal(c->cgroup_parent, "cordon");
-        assert_ptr_equal(c->cgroup.parent, c->cgroup_parent);
+        /* None: the v2 delegated cgroup when cordond runs in one, else "cordon". */
+        assert_null(c->cgroup_parent);
+        assert_null(c->cgroup.parent);
         /* 0 hands the launcher its defaults: 1879048192 and 1024. */
         assert_int_equal(c->uid_base, 0);
         assert_int_equal(c->uid_count, 0);
@@ -252,7 +253,7 @@ static void test_cgroup_accepted(void **state)
         assert_ptr_equal(c->cgroup.parent, c->cgroup_parent);
         c = parse_ok("{\"cgroup\": {\"mode\": \"v2\"}}");
         assert_int_equal(c->cgroup.mode, CD_CGROUP_V2);
-        assert_string_equal(c->cgroup.parent, "cordon");
+        assert_null(c->cgroup.parent);
         c = parse_ok("{\"cgroup\": {}}");
         assert_int_equal(c->cgroup.mode, CD_CGROUP_AUTO);
         /* Dots inside a name are not "..": only whole components are. */
