@@ -154,7 +154,45 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
                 _exit(1);
         if (restrict_self(uid, gid) < 0)
                 _exit(1);
+        if (cd_write_all(fd, "r", 1) < 0) /* ready: see wait_ready() */
+                _exit(0);
         serve(fd, m);
+}
+
+/* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
+static int wait_answer(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
+
+        for (;;) {
+                uint64_t now = cd_now_ms();
+                int n = now >= deadline ? 0 : poll(&p, 1, (int) (deadline - now));
+
+                if (n > 0)
+                        return 0;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                if (errno != EINTR)
+                        return -errno;
+        }
+}
+
+/* The sniffer says it is ready once libmagic has loaded its database and
+ * the sniffer has given up its privileges: a host without the database
+ * (libmagic-mgc) fails the collection with a reason, instead of every
+ * file being refused as unreadable. */
+static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
+{
+        char c = 0;
+
+        if (wait_answer(s->fd) < 0 || cd_read_exact(s->fd, &c, 1) <= 0 || c != 'r') {
+                cd_sniffer_stop(s);
+                return cd_err_set(err, EIO,
+                                  "artifacts: the type sniffer did not start (libmagic could "
+                                  "not load its database: is libmagic-mgc installed?)");
+        }
+        return 0;
 }
 
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
@@ -192,26 +230,7 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         (void) cd_close(sv[1]);
         s->pid = pid;
         s->fd = sv[0];
-        return 0;
-}
-
-/* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
-static int wait_answer(int fd)
-{
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
-
-        for (;;) {
-                uint64_t now = cd_now_ms();
-                int n = now >= deadline ? 0 : poll(&p, 1, (int) (deadline - now));
-
-                if (n > 0)
-                        return 0;
-                if (n == 0)
-                        return -ETIMEDOUT;
-                if (errno != EINTR)
-                        return -errno;
-        }
+        return wait_ready(s, err);
 }
 
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size)

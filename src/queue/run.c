@@ -160,8 +160,11 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd)
                 cd_job_row_clear(&row);
                 return;
         }
-        if (launch(&r, cancel_fd, &res) < 0 && res.verdict == CD_VERDICT_SETUP_ERROR)
-                cd_log_err(CD_LOG_ERROR, id, &res.error);
+        /* A job that ran but whose /out could not be collected keeps its
+         * verdict; the reason (e.g. no magic database) is logged too. */
+        if (launch(&r, cancel_fd, &res) < 0)
+                cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
+                           &res.error);
         record(&r, &res);
         cd_result_clear(&res);
         cd_job_row_clear(&row);

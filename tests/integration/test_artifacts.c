@@ -255,6 +255,20 @@ static void test_hung_sniffer_is_bounded(void **state)
 #endif
 }
 
+/* Entries of directory @path but . and .. */
+static int count_entries(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        closedir(d);
+        return n;
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -267,24 +281,37 @@ static void test_sniffer_without_libmagic(void **state)
         char out[192], fault[] = "CORDON_FAULT=magic_load";
         char *env[] = { fault, NULL };
         struct cd_run r;
-        DIR *d;
-        struct dirent *de;
-        int entries = 0;
 
         snprintf(out, sizeof(out), "%s/nomagic", base);
         harness_run(&r, NULL, env, "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv",
                     NULL);
         assert_int_equal(r.status, 125);
         assert_non_null(strstr(r.err, "libmagic.so.1"));
-        d = opendir(out);
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                entries += de->d_name[0] != '.';
-        closedir(d);
-        assert_int_equal(entries, 0);
+        assert_int_equal(count_entries(out), 0);
         harness_run_free(&r);
         harness_assert_nothing_left();
 #endif
+}
+
+/* No magic database (MAGIC names a missing file; libmagic reads the
+ * variable): the sniffer never says it is ready, so the collection fails
+ * with that reason and exit 125, instead of refusing every file as
+ * unreadable and succeeding with nothing. */
+static void test_sniffer_without_database(void **state)
+{
+        char out[192], magic[] = "MAGIC=/nonexistent/magic.mgc";
+        char *env[] = { magic, NULL };
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/nodb", base);
+        harness_run(&r, NULL, env, "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv",
+                    NULL);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "libmagic could not load its database"));
+        assert_int_equal(count_entries(out), 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
 }
 
 int main(void)
@@ -294,6 +321,7 @@ int main(void)
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
                 cmocka_unit_test(test_sniffer_without_libmagic),
+                cmocka_unit_test(test_sniffer_without_database),
         };
 
         harness_require_root();
