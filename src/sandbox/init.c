@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -284,11 +285,34 @@ static int pipe_above_stdio(int p[2], struct cd_err *err)
         return 0;
 }
 
-/* Step 4: pid 1. Forks the payload without glibc's fork(): its atfork
- * handlers take locks another supervisor thread may have held at clone. */
+/* The payload's stack until its execve: it shares pid 1's memory until
+ * then (CLONE_VM), while pid 1 waits (CLONE_VFORK). */
+static char payload_stack[128 * 1024] __attribute__((aligned(64)));
+
+struct payload_arg {
+        const struct cd_sandbox *sb;
+        int exec_fd;  /* the payload's end of the exec pipe */
+        int other_fd; /* pid 1's end */
+};
+
+static int payload_main(void *data)
+{
+        const struct payload_arg *a = data;
+
+        (void) cd_close(a->other_fd);
+        run_payload(a->sb, a->exec_fd);
+}
+
+/* Step 4: pid 1. Starts the payload as posix_spawn(3) does, without
+ * glibc's fork(): its atfork handlers take locks another supervisor
+ * thread may have held at clone, and copying pid 1's page tables (all of
+ * the supervisor's) for a process that execs at once costs more than the
+ * rest of this step. Nothing but this file's own code runs in the shared
+ * memory: the job's first instruction comes after execve. */
 static __attribute__((noreturn)) void run_init(const struct cd_sandbox *sb)
 {
         struct cd_err err = { 0 };
+        struct payload_arg arg;
         int exec_pipe[2];
         sigset_t all;
         pid_t payload;
@@ -300,14 +324,12 @@ static __attribute__((noreturn)) void run_init(const struct cd_sandbox *sb)
         }
         if (pipe_above_stdio(exec_pipe, &err) < 0)
                 goto fail;
-        payload = (pid_t) syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, 0);
+        arg = (struct payload_arg){ .sb = sb, .exec_fd = exec_pipe[1], .other_fd = exec_pipe[0] };
+        payload = clone(payload_main, payload_stack + sizeof(payload_stack),
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
         if (payload < 0) {
-                (void) cd_err_errno(&err, "init: fork payload");
+                (void) cd_err_errno(&err, "init: start payload");
                 goto fail;
-        }
-        if (payload == 0) {
-                (void) cd_close(exec_pipe[0]);
-                run_payload(sb, exec_pipe[1]);
         }
         (void) cd_close(exec_pipe[1]);
         for (int i = 0; i < 3; i++)
