@@ -1561,6 +1561,35 @@ class ApiTest(DaemonTest):
         problem_of(self, r, 400, "bad_request")
         self.assert_nothing_stored(d, jobs_before, sub_before)
 
+    def test_empty_part_is_a_part_of_its_own(self):
+        """An empty part, then another: the next part's bytes are never
+        taken for the empty one's (its file, or the `job` JSON)."""
+        d = self.daemon
+        ok_job = job_bytes({"profile": "default", "entry": "job.sh"})
+        sh = ("f", "job.sh", "application/octet-stream", b"echo hi\n")
+
+        def post(parts):
+            ct, body = multipart(parts)
+            return request(d.sock, "POST", "/v1/jobs", body, {"Content-Type": ct})
+
+        r = post([("job", None, "application/json", ok_job),
+                  ("f", "empty.csv", "text/csv", b""), sh])
+        self.assertEqual(r.status, 201, r)
+        job_id = r.json()["id"]
+        inputs = d.job_dir(job_id) / "inputs"
+        self.assertEqual((inputs / "empty.csv").read_bytes(), b"")
+        self.assertEqual((inputs / "job.sh").read_bytes(), b"echo hi\n")
+        d.client().delete(job_id)
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        # An empty `job` part, then a field that is not `job`, holding JSON.
+        problem_of(self, post([("job", None, "application/json", b""),
+                               ("comment", None, None, ok_job), sh]), 400, "bad_request")
+        # An empty file part, then a file part of another field with its name.
+        problem_of(self, post([("job", None, "application/json", ok_job),
+                               ("f", "job.sh", "text/plain", b""), ("g",) + sh[1:]]), 400,
+                   "duplicate_input")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+
     def test_size_refusals(self):
         d = self.daemon
         ok = {"profile": "default", "entry": "job.sh"}
