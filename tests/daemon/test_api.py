@@ -1876,6 +1876,43 @@ class ServiceTest(DaemonTest):
         self.assertTrue(poll(lambda: request(d.sock, "GET", "/v1/health").status == 200, 10))
         self.assertEqual(os.listdir(d.state / "jobs"), [])
 
+    def test_one_client_cannot_take_every_connection(self):
+        """A submitter holding connections open (idle, slow uploads, long
+        waits) reaches its own share, not the daemon's limit: the others,
+        submitters and admins, still get in."""
+        d = self.start_daemon(max_connections=6, max_connections_per_client=2)
+
+        def hog(ready_fd, release_fd):
+            held = []
+            for _ in range(6):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(d.sock)
+                held.append(s)
+            over = poll(lambda: request(d.sock, "GET", "/v1/health").status == 503, 10)
+            os.write(ready_fd, b"1" if over else b"0")
+            os.read(release_fd, 1)
+            for s in held:
+                s.close()
+
+        def gets_in():
+            return poll(lambda: request(d.sock, "GET", "/v1/health").status == 200, 10)
+
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        child = Child("a", hog, w1, r2)
+        try:
+            self.assertEqual(os.read(r1, 1), b"1", "uid a was never refused")
+            self.assertTrue(as_user("b", gets_in), "uid b was locked out by uid a")
+            self.assertTrue(gets_in(), "root (admin) was locked out by uid a")
+            r = as_user("a", lambda: request(d.sock, "GET", "/v1/health"))
+            problem_of(self, r, 503, "too_many_connections")
+        finally:
+            os.write(w2, b"1")
+            child.result()
+            for fd in (r1, w1, r2, w2):
+                os.close(fd)
+        self.assertTrue(as_user("a", gets_in))
+
     def test_request_timeout(self):
         d = self.start_daemon(request_timeout="1s")
         boundary = "cordon-slow"
