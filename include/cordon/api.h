@@ -26,7 +26,9 @@ struct cd_upload {
         char *json; /* the `job` part */
         size_t json_len;
         bool in_json;
-        char **names; /* input names, in order */
+        char *part_field; /* the form field name of the current part */
+        bool announced;   /* the last call started a part without data */
+        char **names;     /* input names, in order */
         unsigned int n_inputs;
         bool committed; /* the files belong to a stored job now */
         /* The first problem; later data is ignored. */

@@ -45,8 +45,9 @@ struct cd_config {
         unsigned int rate_per_second; /* requests per client; burst = 2x */
         /* request bounds */
         unsigned int max_connections;
-        unsigned int connection_timeout_s; /* idle time before a connection is cut */
-        unsigned int request_timeout_s;    /* whole request, upload included */
+        unsigned int max_connections_per_client; /* admins are not held to it */
+        unsigned int connection_timeout_s;       /* idle time before a connection is cut */
+        unsigned int request_timeout_s;          /* whole request, upload included */
         size_t max_url_bytes;
         size_t max_header_bytes;
         uint64_t max_body_bytes;

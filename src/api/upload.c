@@ -148,8 +148,7 @@ static bool job_part_type_ok(const char *type)
         return n == 16 && !strncasecmp(type, "application/json", 16);
 }
 
-/* A new part begins at offset 0; MHD may announce it with an empty chunk
- * first, which must not count as a part of its own. */
+/* A new part, at offset 0. */
 static int new_part(struct cd_upload *u, const char *field, const char *filename,
                     const char *content_type)
 {
@@ -173,16 +172,42 @@ static int new_part(struct cd_upload *u, const char *field, const char *filename
         return u->json ? 0 : fail(u, 500, "internal", "out of memory");
 }
 
+/*
+ * Does a chunk at offset 0 carry on the part announced just before? MHD
+ * (0.9.75, postprocessor.c) calls once per part at offset 0 even when no
+ * byte of it has arrived yet, with size 0; the part's first bytes then
+ * come at offset 0 again. Any other call at offset 0 starts a new part:
+ * an empty part is followed by the next one's bytes at offset 0 too, and
+ * they must not land in the empty part's file or in the `job` JSON. A
+ * next part with the very same name and filename as an announced empty
+ * one cannot be told apart: its bytes fill that one file.
+ */
+static bool carries_on(const struct cd_upload *u, const char *field, const char *filename,
+                       size_t size)
+{
+        if (!u->announced || size == 0)
+                return false;
+        if (filename)
+                return u->file_fd >= 0 && u->file_bytes == 0 && u->names &&
+                       !strcmp(u->names[u->n_inputs - 1], filename) && u->part_field && field &&
+                       !strcmp(u->part_field, field);
+        return u->in_json && u->json_len == 0 && field && !strcmp(field, "job");
+}
+
 int cd_upload_data(struct cd_upload *u, const char *field, const char *filename,
                    const char *content_type, const char *data, uint64_t off, size_t size)
 {
-        bool same_empty = off == 0 && ((filename && u->file_fd >= 0 && u->file_bytes == 0) ||
-                                       (!filename && u->in_json && u->json_len == 0));
-
         if (u->status)
                 return -1;
-        if (off == 0 && !same_empty && new_part(u, field, filename, content_type) < 0)
-                return -1;
+        if (off == 0 && !carries_on(u, field, filename, size)) {
+                if (new_part(u, field, filename, content_type) < 0)
+                        return -1;
+                free(u->part_field);
+                u->part_field = field ? strdup(field) : NULL;
+                if (field && !u->part_field)
+                        return fail(u, 500, "internal", "out of memory");
+        }
+        u->announced = off == 0 && size == 0;
         if (size == 0)
                 return 0;
         if (filename)
@@ -211,6 +236,7 @@ void cd_upload_clear(struct cd_upload *u)
         if (!u->committed && u->svc && u->id[0])
                 (void) cd_jobfiles_remove(&u->svc->files, u->id, &err);
         free(u->json);
+        free(u->part_field);
         cd_strv_free(u->names);
         *u = (struct cd_upload){ .dir_fd = -1, .inputs_fd = -1, .file_fd = -1 };
 }

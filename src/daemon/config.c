@@ -65,6 +65,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .max_queued_per_client = 64,
                 .rate_per_second = 50,
                 .max_connections = 64,
+                .max_connections_per_client = 16,
                 .connection_timeout_s = 30,
                 .request_timeout_s = 300,
                 .max_url_bytes = 2048,
@@ -365,6 +366,8 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
                 return get_uint(c, v, k, 1, 100000, &cfg->rate_per_second);
         if (!strcmp(k, "max_connections"))
                 return get_uint(c, v, k, 1, 4096, &cfg->max_connections);
+        if (!strcmp(k, "max_connections_per_client"))
+                return get_uint(c, v, k, 1, 4096, &cfg->max_connections_per_client);
         if (!strcmp(k, "connection_timeout"))
                 return get_secs(c, v, k, &cfg->connection_timeout_s);
         if (!strcmp(k, "request_timeout"))

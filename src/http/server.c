@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,19 +28,79 @@
 
 #define POST_BUFFER (64U << 10)
 
+/* The open connections of one peer uid. */
+struct client {
+        uint32_t uid;
+        unsigned int connections;
+        struct client *next;
+};
+
 struct cd_http {
         struct MHD_Daemon *mhd;
         struct cd_service *svc;
         atomic_uint connections;
+        pthread_mutex_t clients_lock;
+        struct client *clients; /* only uids with a connection open */
         struct cd_watchdog *watchdog;
+};
+
+/* One connection: its watchdog entry and the client it counts for. */
+struct conn_ctx {
+        void *watch;
+        struct client *client; /* NULL: the peer could not be identified */
+        bool refused;          /* answered 503 as it came in: serve nothing */
 };
 
 static void *watch_handle(struct MHD_Connection *conn)
 {
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_ctx *c = ci ? ci->socket_context : NULL;
 
-        return ci ? ci->socket_context : NULL;
+        return c ? c->watch : NULL;
+}
+
+/* Count a connection of @uid. Returns its client, or NULL without memory. */
+static struct client *client_add(struct cd_http *h, uint32_t uid)
+{
+        struct client *c;
+
+        pthread_mutex_lock(&h->clients_lock);
+        for (c = h->clients; c && c->uid != uid; c = c->next)
+                ;
+        if (!c && (c = calloc(1, sizeof(*c)))) {
+                c->uid = uid;
+                c->next = h->clients;
+                h->clients = c;
+        }
+        if (c)
+                c->connections++;
+        pthread_mutex_unlock(&h->clients_lock);
+        return c;
+}
+
+static void client_remove(struct cd_http *h, struct client *gone)
+{
+        pthread_mutex_lock(&h->clients_lock);
+        if (--gone->connections == 0) {
+                struct client **p = &h->clients;
+
+                while (*p != gone)
+                        p = &(*p)->next;
+                *p = gone->next;
+                free(gone);
+        }
+        pthread_mutex_unlock(&h->clients_lock);
+}
+
+/* Was @conn refused as it came in? */
+static bool conn_refused(struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct conn_ctx *c = ci ? ci->socket_context : NULL;
+
+        return c && c->refused;
 }
 
 /* One request. */
@@ -213,6 +274,31 @@ static void send_all(int fd, const char *buf, size_t len)
         }
 }
 
+/* A problem+json answer written straight on the socket, closing it. */
+static void write_problem(struct cd_http *h, int fd, unsigned int status, const char *code,
+                          const char *detail)
+{
+        const char *reason = MHD_get_reason_phrase_for(status);
+        cleanup_free char *body = NULL, *msg = NULL;
+        struct cd_api_response r;
+        int n;
+
+        cd_api_response_init(&r);
+        cd_api_problem(&r, status, code, "%s", detail);
+        cd_metrics_refused(&h->svc->metrics, code);
+        body = r.json ? json_dumps(r.json, JSON_COMPACT) : NULL;
+        cd_api_response_clear(&r);
+        if (!body || fd < 0)
+                return;
+        n = asprintf(&msg,
+                     "HTTP/1.1 %u %s\r\nConnection: close\r\n"
+                     "Content-Type: application/problem+json\r\nCache-Control: no-store\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     status, reason && *reason ? reason : "Error", strlen(body), body);
+        if (n > 0)
+                send_all(fd, msg, (size_t) n);
+}
+
 /*
  * A problem found while the body arrives. MHD queues a response only
  * before it reads a body or once it has read all of it (MHD_queue_response
@@ -227,26 +313,9 @@ static enum MHD_Result answer_now(struct MHD_Connection *conn, struct req_state 
 {
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const char *reason = MHD_get_reason_phrase_for(status);
-        cleanup_free char *body = NULL, *msg = NULL;
-        struct cd_api_response r;
-        int n;
 
         st->answered = true;
-        cd_api_response_init(&r);
-        cd_api_problem(&r, status, code, "%s", detail);
-        cd_metrics_refused(&st->http->svc->metrics, code);
-        body = r.json ? json_dumps(r.json, JSON_COMPACT) : NULL;
-        cd_api_response_clear(&r);
-        if (!body || !ci)
-                return MHD_NO;
-        n = asprintf(&msg,
-                     "HTTP/1.1 %u %s\r\nConnection: close\r\n"
-                     "Content-Type: application/problem+json\r\nCache-Control: no-store\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     status, reason && *reason ? reason : "Error", strlen(body), body);
-        if (n > 0)
-                send_all(ci->connect_fd, msg, (size_t) n);
+        write_problem(st->http, ci ? ci->connect_fd : -1, status, code, detail);
         return MHD_NO;
 }
 
@@ -364,6 +433,8 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         const char *length;
         char allow[64];
 
+        if (conn_refused(conn))
+                return MHD_NO; /* answered already; nothing it sent is served */
         identify(svc->cfg, ci ? ci->connect_fd : -1, &st->peer);
         if (atomic_load(&st->http->connections) > svc->cfg->max_connections)
                 return problem(conn, st, 503, "too_many_connections", "too many connections");
@@ -546,22 +617,71 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         *con_cls = NULL;
 }
 
+/*
+ * A connection over its client's share: answered 503 at once and shut
+ * down, before anything is read. Counted when it opens, not when a request
+ * arrives, since a client holding idle connections (cut only after
+ * connection_timeout, then reopened) would otherwise take every one of
+ * them and lock the other clients out. Admins are not held to it, so that
+ * they can come in and clean up after such a client.
+ */
+static bool over_share(struct cd_http *h, const struct client *cl, int fd)
+{
+        struct cd_peer peer;
+        bool over;
+
+        pthread_mutex_lock(&h->clients_lock);
+        over = cl->connections > h->svc->cfg->max_connections_per_client;
+        pthread_mutex_unlock(&h->clients_lock);
+        if (!over)
+                return false;
+        identify(h->svc->cfg, fd, &peer);
+        return peer.role != CD_ROLE_ADMIN;
+}
+
+static void connection_started(struct cd_http *h, struct MHD_Connection *conn,
+                               void **socket_context)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int fd = ci ? ci->connect_fd : -1;
+        struct conn_ctx *c = calloc(1, sizeof(*c));
+        struct ucred cr;
+        socklen_t len = sizeof(cr);
+
+        atomic_fetch_add(&h->connections, 1);
+        if (!c)
+                return; /* neither watched nor counted: MHD's idle timeout applies */
+        *socket_context = c;
+        c->watch = cd_watchdog_add(h->watchdog, fd);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+                c->client = client_add(h, cr.uid);
+        if (c->client && over_share(h, c->client, fd)) {
+                c->refused = true;
+                write_problem(h, fd, 503, "too_many_connections",
+                              "this client has too many connections open");
+                (void) shutdown(fd, SHUT_RDWR);
+        }
+}
+
 static void connection_event(void *cls, struct MHD_Connection *conn, void **socket_context,
                              enum MHD_ConnectionNotificationCode code)
 {
         struct cd_http *h = cls;
+        struct conn_ctx *c = *socket_context;
 
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-                const union MHD_ConnectionInfo *ci =
-                        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-                atomic_fetch_add(&h->connections, 1);
-                *socket_context = cd_watchdog_add(h->watchdog, ci ? ci->connect_fd : -1);
-        } else {
-                atomic_fetch_sub(&h->connections, 1);
-                cd_watchdog_remove(h->watchdog, *socket_context);
-                *socket_context = NULL;
+                connection_started(h, conn, socket_context);
+                return;
         }
+        atomic_fetch_sub(&h->connections, 1);
+        if (!c)
+                return;
+        cd_watchdog_remove(h->watchdog, c->watch);
+        if (c->client)
+                client_remove(h, c->client);
+        free(c);
+        *socket_context = NULL;
 }
 
 int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, struct cd_err *err)
@@ -579,6 +699,7 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 (void) cd_close(listen_fd);
                 return -err->code;
         }
+        pthread_mutex_init(&h->clients_lock, NULL);
         h->mhd = MHD_start_daemon(
                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                         MHD_USE_ITC,
@@ -590,6 +711,7 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 (size_t) (cfg->max_header_bytes + 2 * POST_BUFFER), MHD_OPTION_END);
         if (!h->mhd) {
                 cd_watchdog_stop(h->watchdog);
+                pthread_mutex_destroy(&h->clients_lock);
                 free(h);
                 (void) cd_close(listen_fd);
                 return cd_err_set(err, EIO, "http: cannot start the server on the socket");
@@ -618,5 +740,6 @@ void cd_http_stop(struct cd_http *h)
         if (h->mhd)
                 MHD_stop_daemon(h->mhd);
         cd_watchdog_stop(h->watchdog);
+        pthread_mutex_destroy(&h->clients_lock);
         free(h);
 }

@@ -1561,6 +1561,35 @@ class ApiTest(DaemonTest):
         problem_of(self, r, 400, "bad_request")
         self.assert_nothing_stored(d, jobs_before, sub_before)
 
+    def test_empty_part_is_a_part_of_its_own(self):
+        """An empty part, then another: the next part's bytes are never
+        taken for the empty one's (its file, or the `job` JSON)."""
+        d = self.daemon
+        ok_job = job_bytes({"profile": "default", "entry": "job.sh"})
+        sh = ("f", "job.sh", "application/octet-stream", b"echo hi\n")
+
+        def post(parts):
+            ct, body = multipart(parts)
+            return request(d.sock, "POST", "/v1/jobs", body, {"Content-Type": ct})
+
+        r = post([("job", None, "application/json", ok_job),
+                  ("f", "empty.csv", "text/csv", b""), sh])
+        self.assertEqual(r.status, 201, r)
+        job_id = r.json()["id"]
+        inputs = d.job_dir(job_id) / "inputs"
+        self.assertEqual((inputs / "empty.csv").read_bytes(), b"")
+        self.assertEqual((inputs / "job.sh").read_bytes(), b"echo hi\n")
+        d.client().delete(job_id)
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        # An empty `job` part, then a field that is not `job`, holding JSON.
+        problem_of(self, post([("job", None, "application/json", b""),
+                               ("comment", None, None, ok_job), sh]), 400, "bad_request")
+        # An empty file part, then a file part of another field with its name.
+        problem_of(self, post([("job", None, "application/json", ok_job),
+                               ("f", "job.sh", "text/plain", b""), ("g",) + sh[1:]]), 400,
+                   "duplicate_input")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+
     def test_size_refusals(self):
         d = self.daemon
         ok = {"profile": "default", "entry": "job.sh"}
@@ -1846,6 +1875,43 @@ class ServiceTest(DaemonTest):
             idle.close()
         self.assertTrue(poll(lambda: request(d.sock, "GET", "/v1/health").status == 200, 10))
         self.assertEqual(os.listdir(d.state / "jobs"), [])
+
+    def test_one_client_cannot_take_every_connection(self):
+        """A submitter holding connections open (idle, slow uploads, long
+        waits) reaches its own share, not the daemon's limit: the others,
+        submitters and admins, still get in."""
+        d = self.start_daemon(max_connections=6, max_connections_per_client=2)
+
+        def hog(ready_fd, release_fd):
+            held = []
+            for _ in range(6):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(d.sock)
+                held.append(s)
+            over = poll(lambda: request(d.sock, "GET", "/v1/health").status == 503, 10)
+            os.write(ready_fd, b"1" if over else b"0")
+            os.read(release_fd, 1)
+            for s in held:
+                s.close()
+
+        def gets_in():
+            return poll(lambda: request(d.sock, "GET", "/v1/health").status == 200, 10)
+
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        child = Child("a", hog, w1, r2)
+        try:
+            self.assertEqual(os.read(r1, 1), b"1", "uid a was never refused")
+            self.assertTrue(as_user("b", gets_in), "uid b was locked out by uid a")
+            self.assertTrue(gets_in(), "root (admin) was locked out by uid a")
+            r = as_user("a", lambda: request(d.sock, "GET", "/v1/health"))
+            problem_of(self, r, 503, "too_many_connections")
+        finally:
+            os.write(w2, b"1")
+            child.result()
+            for fd in (r1, w1, r2, w2):
+                os.close(fd)
+        self.assertTrue(as_user("a", gets_in))
 
     def test_request_timeout(self):
         d = self.start_daemon(request_timeout="1s")

@@ -173,6 +173,7 @@ static void assert_defaults(const struct cd_config *c)
         assert_int_equal(c->max_queued_per_client, 64);
         assert_int_equal(c->rate_per_second, 50);
         assert_int_equal(c->max_connections, 64);
+        assert_int_equal(c->max_connections_per_client, 16);
         assert_int_equal(c->connection_timeout_s, 30);
         assert_int_equal(c->request_timeout_s, 300);
         assert_int_equal(c->max_url_bytes, 2048);
@@ -271,7 +272,8 @@ static void test_numbers_accepted(void **state)
         struct cd_config *c = parse_ok(
                 "{\"uid_base\": 100000, \"uid_count\": 65536, \"slots\": 1024, \"max_queued\": 1,"
                 " \"max_queued_per_client\": 100000, \"rate_per_second\": \"7\","
-                " \"max_connections\": 4096, \"max_inputs\": 0}");
+                " \"max_connections\": 4096, \"max_connections_per_client\": 4096,"
+                " \"max_inputs\": 0}");
 
         (void) state;
         assert_int_equal(c->uid_base, 100000);
@@ -281,6 +283,7 @@ static void test_numbers_accepted(void **state)
         assert_int_equal(c->max_queued_per_client, 100000);
         assert_int_equal(c->rate_per_second, 7);
         assert_int_equal(c->max_connections, 4096);
+        assert_int_equal(c->max_connections_per_client, 4096);
         assert_int_equal(c->max_inputs, 0);
         c = parse_ok("{\"uid_base\": 65536, \"uid_count\": 1, \"slots\": 1}");
         assert_int_equal(c->uid_base, 65536);
@@ -461,6 +464,8 @@ static void test_numbers_refused(void **state)
                 { "rate_per_second", "100001", NULL },
                 { "max_connections", "0", NULL },
                 { "max_connections", "4097", NULL },
+                { "max_connections_per_client", "0", NULL },
+                { "max_connections_per_client", "4097", NULL },
                 { "max_inputs", "10001", NULL },
                 /* Plain counts take no unit. */
                 { "slots", "\"4x\"", NOT_A_NUMBER },
