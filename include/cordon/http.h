@@ -37,6 +37,15 @@ const struct cd_route *cd_route_match(const char *method, const char *path,
                                       char id[CD_ROUTE_MAX_ID + 1], const char **rest,
                                       unsigned int *ret_status, char *allow, size_t allow_size);
 
+/*
+ * Percent-decode @s in place, as libmicrohttpd would, except "%00": it
+ * stays as the three characters, so an encoded NUL can never cut a path or
+ * a query value short (MHD's own decoding would make "/v1/jobs/ID%00/x"
+ * the path "/v1/jobs/ID"). Malformed escapes stay as they are. Returns the
+ * new length. Context: any.
+ */
+size_t cd_http_unescape(char *s);
+
 struct cd_http;
 
 /* Serve @svc on @listen_fd (taken). Returns 0 or -errno with @err. */

@@ -81,3 +81,33 @@ const struct cd_route *cd_route_match(const char *method, const char *path,
         *ret_status = allow[0] ? 405 : 404;
         return NULL;
 }
+
+static int hex_value(char c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+size_t cd_http_unescape(char *s)
+{
+        char *out = s;
+
+        for (const char *in = s; *in;) {
+                int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+                int lo = hi >= 0 ? hex_value(in[2]) : -1;
+
+                if (lo < 0 || (hi == 0 && lo == 0)) {
+                        *out++ = *in++;
+                        continue;
+                }
+                *out++ = (char) (hi * 16 + lo);
+                in += 3;
+        }
+        *out = '\0';
+        return (size_t) (out - s);
+}

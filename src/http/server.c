@@ -684,6 +684,14 @@ static void connection_event(void *cls, struct MHD_Connection *conn, void **sock
         *socket_context = NULL;
 }
 
+/* The path and query values, decoded without ever making a NUL. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+        (void) cls;
+        (void) conn;
+        return cd_http_unescape(s);
+}
+
 int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, struct cd_err *err)
 {
         const struct cd_config *cfg = svc->cfg;
@@ -704,8 +712,9 @@ int cd_http_start(struct cd_service *svc, int listen_fd, struct cd_http **ret, s
                 MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                         MHD_USE_ITC,
                 0, NULL, NULL, access_handler, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                h, MHD_OPTION_NOTIFY_CONNECTION, connection_event, h, MHD_OPTION_CONNECTION_LIMIT,
+                MHD_OPTION_URI_LOG_CALLBACK, uri_logged, h, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+                NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                connection_event, h, MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned int) (cfg->max_connections + 16), MHD_OPTION_CONNECTION_TIMEOUT,
                 cfg->connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                 (size_t) (cfg->max_header_bytes + 2 * POST_BUFFER), MHD_OPTION_END);

@@ -1375,6 +1375,20 @@ class ApiTest(DaemonTest):
 
     # -- who sees what --
 
+    def test_encoded_nul_never_cuts_a_path(self):
+        """%00 stays as sent: /v1/jobs/ID%00/stdout is no path, not GET /v1/jobs/ID."""
+        d = self.daemon
+        job = submit_sh(d, "echo nul-test; echo x > '/out/a b.csv'\n")["id"]
+        wait_job(d, job)
+        for target in (f"/v1/jobs/{job}%00/stdout", f"/v1/jobs/{job}%00",
+                       f"/v1/jobs/{job}/stdout%00", f"/v1/jobs?label=a%00b"):
+            resp = request(d.sock, "GET", target)
+            self.assertIn(resp.status, (400, 404), target)
+            self.assertNotIn(job.encode(), resp.body, target)
+        # Other escapes are still decoded.
+        resp = request(d.sock, "GET", f"/v1/jobs/{job}/artifacts/a%20b.csv")
+        self.assertEqual((resp.status, resp.body), (200, b"x\n"))
+
     def test_submitters_are_isolated(self):
         d = self.daemon
         mine = as_user("a", submit_sh, d, SLEEP_SH, labels={"owner": "a"})["id"]

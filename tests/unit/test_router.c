@@ -326,6 +326,35 @@ static void test_allow_truncated(void **state)
         }
 }
 
+/* Percent-decoding never makes a NUL; malformed escapes stay as sent. */
+static void test_unescape(void **state)
+{
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { "/v1/jobs/abc", "/v1/jobs/abc" },
+                { "/v1/jobs/a%62c", "/v1/jobs/abc" },
+                { "/v1/jobs/abc%00/stdout", "/v1/jobs/abc%00/stdout" },
+                { "%2e%2E%2F", "../" },
+                { "%", "%" },
+                { "%4", "%4" },
+                { "%zz%41", "%zzA" },
+                { "100%", "100%" },
+                { "%%41", "%A" },
+                { "%0a%0D", "\n\r" },
+                { "", "" },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char buf[64];
+
+                snprintf(buf, sizeof(buf), "%s", cases[i].in);
+                assert_int_equal(cd_http_unescape(buf), strlen(cases[i].out));
+                assert_string_equal(buf, cases[i].out);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -333,7 +362,7 @@ int main(void)
                 cmocka_unit_test(test_id_length),       cmocka_unit_test(test_artifact_paths),
                 cmocka_unit_test(test_near_misses),     cmocka_unit_test(test_tar_against_file),
                 cmocka_unit_test(test_405_allow),       cmocka_unit_test(test_404),
-                cmocka_unit_test(test_allow_truncated),
+                cmocka_unit_test(test_allow_truncated), cmocka_unit_test(test_unescape),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
