@@ -252,6 +252,34 @@ static char **rotated_names(const char *dir)
 
 /* ---- appending ---- */
 
+/* The chain's SHA-256 (libcrypto's low-level calls) against known vectors
+ * and against EVP over inputs of every length around the block size. */
+static void sha256_hex_matches_evp(void **state)
+{
+        static const char abc[] =
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        static const char none[] =
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        char got[CD_AUDIT_HASH_HEX], want[CD_AUDIT_HASH_HEX];
+        char *buf = ut_defer(free, malloc(1 << 20));
+
+        (void) state;
+        assert_int_equal(cd_sha256_hex("abc", 3, got), 0);
+        assert_string_equal(got, abc);
+        assert_int_equal(cd_sha256_hex("", 0, got), 0);
+        assert_string_equal(got, none);
+        for (size_t i = 0; i < (1 << 20); i++)
+                buf[i] = (char) (i * 131 + (i >> 9));
+        for (size_t len = 0; len <= 200; len++) {
+                assert_int_equal(cd_sha256_hex(buf, len, got), 0);
+                sha_hex(buf, len, want);
+                assert_string_equal(got, want);
+        }
+        assert_int_equal(cd_sha256_hex(buf, 1 << 20, got), 0);
+        sha_hex(buf, 1 << 20, want);
+        assert_string_equal(got, want);
+}
+
 static void append_writes_a_chain(void **state)
 {
         struct fixture *f = *state;
@@ -1225,6 +1253,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+                T(sha256_hex_matches_evp),
                 T(append_writes_a_chain),
                 T(append_many_chains_a_batch),
                 T(record_holds_exactly_what_was_given),
