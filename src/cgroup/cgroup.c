@@ -176,6 +176,21 @@ bool cd_cgroup_is_empty(const struct cd_cgroup *cg)
         return cg->host->ops->is_empty(cg);
 }
 
+int cd_cgroup_empty(struct cd_cgroup *cg, struct cd_err *err)
+{
+        int r;
+
+        if (cg->emptied)
+                return 0;
+        if (!cd_cgroup_is_empty(cg)) {
+                r = cd_cgroup_kill(cg, err);
+                if (r < 0)
+                        return r;
+        }
+        cg->emptied = true;
+        return 0;
+}
+
 /* rmdir(2) on a cgroup can fail with EBUSY for a moment after its last task
  * was reaped; the kernel removes the task from the cgroup asynchronously. */
 static int remove_leaf(int parent_fd, const char *name)
@@ -199,11 +214,9 @@ int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err)
 
         if (!h)
                 return 0;
-        if (!cd_cgroup_is_empty(cg)) {
-                r = cd_cgroup_kill(cg, err);
-                if (r < 0)
-                        return r;
-        }
+        r = cd_cgroup_empty(cg, err);
+        if (r < 0)
+                return r;
         for (int i = 0; i < CD_CGROUP_MAX_FDS; i++) {
                 if (cg->fd[i] < 0)
                         continue;

@@ -236,11 +236,9 @@ static int finish(struct sup *s, struct cd_result *ret, struct cd_err *err)
         /* pid 1 is reaped, so every task of the namespace is gone: the pipe ends at EOF. */
         while (!s->msg_eof)
                 read_msg(s);
-        if (!cd_cgroup_is_empty(&job->cg)) {
-                r = cd_cgroup_kill(&job->cg, err);
-                if (r < 0)
-                        return r;
-        }
+        r = cd_cgroup_empty(&job->cg, err);
+        if (r < 0)
+                return r;
         r = cd_cgroup_usage(&job->cg, &u, err);
         if (r < 0)
                 return r;
