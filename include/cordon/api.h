@@ -23,7 +23,9 @@ struct cd_upload {
         int inputs_fd; /* jobs/<id>.partial/inputs */
         int file_fd;   /* the input being written, -1 between parts */
         uint64_t file_bytes;
-        char *json; /* the `job` part */
+        uint64_t stored_bytes;  /* all input bytes written */
+        uint64_t room_check_at; /* stored_bytes at which free space is read again */
+        char *json;             /* the `job` part */
         size_t json_len;
         bool in_json;
         char *part_field; /* the form field name of the current part */

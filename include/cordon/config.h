@@ -55,6 +55,7 @@ struct cd_config {
         uint64_t max_input_bytes;
         size_t max_json_bytes;
         uint64_t output_max_bytes; /* stdout and stderr each */
+        uint64_t min_free_bytes;   /* uploads refused (507) below this free space */
         /* lifetime */
         uint64_t retention_ms;      /* finished jobs are deleted after this */
         uint64_t shutdown_grace_ms; /* SIGTERM: running jobs get this long */

@@ -11,6 +11,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "cordon/err.h"
 
@@ -32,6 +33,10 @@ int cd_jobfiles_stage(const struct cd_jobfiles *jf, const char *id, int *ret_dir
 /* fsync the staged tree, rename it to jobs/<id> and fsync jobs/. */
 int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd, int inputs_fd,
                        struct cd_err *err);
+
+/* Bytes free on the state directory's file system for an unprivileged
+ * user (f_bavail: root's own reserve is not counted). Returns 0 or -errno. */
+int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret, struct cd_err *err);
 
 /* Open jobs/<id> (a directory, no symlink). Returns the fd or -errno. */
 int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id);

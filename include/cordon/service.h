@@ -71,6 +71,7 @@ struct cd_service {
         const char *cgroup_mode;
         atomic_bool stopping;
         pthread_mutex_t audit_lock;
+        pthread_mutex_t delete_lock; /* one delete of a job at a time */
         struct cd_audit *audit;
         pthread_rwlock_t profiles_lock;
         struct cd_profile_set profiles;
@@ -148,8 +149,15 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err);
 /* Delete finished jobs older than the retention time; audited. */
 void cd_service_expire(struct cd_service *s);
 
-/* Delete job @row: files, then the row; audit job.deleted by @peer
- * (NULL: cordond itself, for retention). Returns 0 or -errno. */
+/* Room for @need more bytes of uploads in the state directory, keeping
+ * cfg->min_free free for what running jobs and the store still write.
+ * Returns 0, -ENOSPC when there is not, or -errno (with @err) when the free
+ * space cannot be read. */
+int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);
+
+/* Delete job @row: audit job.deleted by @peer (NULL: cordond itself, for
+ * retention), then the row and the files. Deletes are serialised: a job
+ * already deleted gives -ENOENT and no second record. Returns 0 or -errno. */
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err);
 

@@ -182,8 +182,11 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
         }
         if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
-                cd_api_problem(resp, 500, "internal", "cannot store the job%s",
-                               err.code == ENOSPC ? ": no space left" : "");
+                if (err.code == ENOSPC || err.code == EDQUOT)
+                        cd_api_problem(resp, 507, "insufficient_storage",
+                                       "no space left on cordond's disk for the job; retry later");
+                else
+                        cd_api_problem(resp, 500, "internal", "cannot store the job");
         }
         return r;
 }
@@ -435,7 +438,10 @@ void api_jobs_delete(const struct cd_api_request *req, struct cd_api_response *r
         if (r < 0 && r != -EALREADY) {
                 cd_api_problem(resp, 500, "internal", "cannot cancel the job");
         } else if (wait_finished(req, &row, resp) == 0) {
-                if (cd_service_delete_job(req->svc, &row, req->peer, &err) < 0) {
+                r = cd_service_delete_job(req->svc, &row, req->peer, &err);
+                if (r == -ENOENT) {
+                        cd_api_problem(resp, 404, "job_not_found", "no such job");
+                } else if (r < 0) {
                         cd_log_err(CD_LOG_ERROR, row.id, &err);
                         cd_api_problem(resp, 500, "internal", "cannot delete the job");
                 } else {

@@ -56,6 +56,7 @@ static const char *title(const char *code)
                 { "internal", "cordond could not complete the request" },
                 { "shutting_down", "cordond is stopping" },
                 { "too_many_connections", "Too many connections" },
+                { "insufficient_storage", "cordond's disk is short of space" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(titles); i++)

@@ -21,6 +21,10 @@
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
+/* Free space is read again after every ROOM_CHECK_BYTES of inputs, so that
+ * an upload without a Content-Length cannot eat into the reserve. */
+#define ROOM_CHECK_BYTES (8ULL << 20)
+
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
 {
         va_list ap;
@@ -35,9 +39,36 @@ static int fail(struct cd_upload *u, unsigned int status, const char *code, cons
         return -1;
 }
 
+/* A write that failed for want of space is the disk's fault, not ours. */
+static int fail_store(struct cd_upload *u, int errnum, const char *what)
+{
+        if (errnum == ENOSPC || errnum == EDQUOT)
+                return fail(u, 507, "insufficient_storage",
+                            "no space left on cordond's disk for %s; retry later", what);
+        return fail(u, 500, "internal", "cannot store %s", what);
+}
+
+/* The reserve (min_free) still free after what has been written. */
+static int check_room(struct cd_upload *u)
+{
+        struct cd_err err = { 0 };
+        int r = cd_service_room(u->svc, 0, &err);
+
+        if (r == -ENOSPC)
+                return fail_store(u, ENOSPC, "the inputs");
+        if (r < 0)
+                return fail(u, 500, "internal", "cannot check the free disk space");
+        u->room_check_at = u->stored_bytes + ROOM_CHECK_BYTES;
+        return 0;
+}
+
 int cd_upload_begin(struct cd_upload *u, struct cd_service *svc)
 {
-        *u = (struct cd_upload){ .svc = svc, .dir_fd = -1, .inputs_fd = -1, .file_fd = -1 };
+        *u = (struct cd_upload){ .svc = svc,
+                                 .dir_fd = -1,
+                                 .inputs_fd = -1,
+                                 .file_fd = -1,
+                                 .room_check_at = ROOM_CHECK_BYTES };
         if (cd_random_hex(u->id, CD_JOB_ID_LEN / 2) < 0)
                 return -EIO;
         return 0;
@@ -51,8 +82,7 @@ static int stage(struct cd_upload *u)
         if (u->dir_fd >= 0)
                 return 0;
         if (cd_jobfiles_stage(&u->svc->files, u->id, &u->dir_fd, &u->inputs_fd, &err) < 0)
-                return fail(u, 500, "internal", "cannot store the inputs (%s)",
-                            err.code == ENOSPC ? "no space left" : "state directory");
+                return fail_store(u, err.code, "the inputs");
         return 0;
 }
 
@@ -64,11 +94,12 @@ static int close_file(struct cd_upload *u)
                 return 0;
         u->file_fd = -1;
         if (fsync(fd) < 0) {
+                int e = errno;
+
                 (void) cd_close(fd);
-                return fail(u, 500, "internal", "cannot store an input (%s)",
-                            errno == ENOSPC ? "no space left" : "write error");
+                return fail_store(u, e, "an input");
         }
-        return close(fd) < 0 ? fail(u, 500, "internal", "cannot store an input") : 0;
+        return close(fd) < 0 ? fail_store(u, errno, "an input") : 0;
 }
 
 static int open_file(struct cd_upload *u, const char *filename)
@@ -96,7 +127,7 @@ static int open_file(struct cd_upload *u, const char *filename)
                 return fail(u, 400, "duplicate_input", "input %u: a second file of that name",
                             u->n_inputs + 1);
         if (u->file_fd < 0)
-                return fail(u, 500, "internal", "cannot store an input");
+                return fail_store(u, errno, "an input");
         if (cd_strv_push(&u->names, filename) < 0)
                 return fail(u, 500, "internal", "out of memory");
         u->n_inputs++;
@@ -113,10 +144,10 @@ static int file_data(struct cd_upload *u, const char *data, size_t size)
                             (unsigned long long) u->svc->cfg->max_input_bytes);
         r = cd_write_all(u->file_fd, data, size);
         if (r < 0)
-                return fail(u, 500, "internal", "cannot store an input (%s)",
-                            r == -ENOSPC ? "no space left" : "write error");
+                return fail_store(u, -r, "an input");
         u->file_bytes += size;
-        return 0;
+        u->stored_bytes += size;
+        return u->stored_bytes >= u->room_check_at ? check_room(u) : 0;
 }
 
 static int json_data(struct cd_upload *u, const char *data, size_t size)
@@ -223,7 +254,9 @@ int cd_upload_finish(struct cd_upload *u)
                 return -1;
         if (!u->json)
                 return fail(u, 400, "bad_request", "no `job` part");
-        return stage(u);
+        if (stage(u) < 0)
+                return -1;
+        return check_room(u);
 }
 
 void cd_upload_clear(struct cd_upload *u)

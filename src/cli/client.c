@@ -481,6 +481,8 @@ static const char *hint(const struct cli_response *r, const char *code, char *bu
                 { "unknown_profile", "see 'cordon profiles'" },
                 { "shutting_down", "retry when cordond is back" },
                 { "too_many_connections", "retry shortly" },
+                { "insufficient_storage",
+                  "retry later; an admin can free space or lower min_free" },
                 { "internal", "cordond's log says more" },
         };
 

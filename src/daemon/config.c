@@ -75,6 +75,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .max_input_bytes = 128ULL << 20,
                 .max_json_bytes = 65536,
                 .output_max_bytes = 16ULL << 20,
+                .min_free_bytes = 512ULL << 20,
                 .retention_ms = 7ULL * 24 * 3600 * 1000,
                 .shutdown_grace_ms = 30000,
         };
@@ -384,6 +385,8 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
                 return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->max_input_bytes);
         if (!strcmp(k, "max_json"))
                 return get_zsize(c, v, k, 256, 1 << 20, &cfg->max_json_bytes);
+        if (!strcmp(k, "min_free"))
+                return get_size(c, v, k, 0, CD_MAX_FS_BYTES, &cfg->min_free_bytes);
         if (!strcmp(k, "output_max"))
                 return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->output_max_bytes);
         if (!strcmp(k, "retention"))

@@ -132,11 +132,30 @@ bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
         return ok;
 }
 
-int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
-                          const struct cd_peer *peer, struct cd_err *err)
+int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
 {
+        uint64_t free_bytes, want;
+        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, err);
+
+        if (r < 0)
+                return r;
+        if (__builtin_add_overflow(s->cfg->min_free_bytes, need, &want) || free_bytes < want)
+                return -ENOSPC;
+        return 0;
+}
+
+static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
+                         const struct cd_peer *peer, struct cd_err *err)
+{
+        struct cd_job_row now = { 0 };
         int r;
 
+        /* Another delete (a second request, the retention sweep) may have
+         * gone first: the job is gone once, audited once. */
+        r = cd_store_get(s->store, row->id, &now, err);
+        cd_job_row_clear(&now);
+        if (r < 0)
+                return r;
         /* The record first: a crash after it leaves files the sweep removes. */
         r = cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL,
                               json_pack("{s:s}", "by", peer ? "request" : "retention"), err);
@@ -146,6 +165,17 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         if (r < 0 && r != -ENOENT)
                 return r;
         return cd_jobfiles_remove(&s->files, row->id, err);
+}
+
+int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
+                          const struct cd_peer *peer, struct cd_err *err)
+{
+        int r;
+
+        pthread_mutex_lock(&s->delete_lock);
+        r = delete_locked(s, row, peer, err);
+        pthread_mutex_unlock(&s->delete_lock);
+        return r;
 }
 
 int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
@@ -227,8 +257,11 @@ void cd_service_expire(struct cd_service *s)
                         cd_log_err(CD_LOG_WARN, NULL, &err);
                 return;
         }
-        for (size_t i = 0; i < n; i++)
-                if (cd_service_delete_job(s, &rows[i], NULL, &err) < 0)
+        for (size_t i = 0; i < n; i++) {
+                int r = cd_service_delete_job(s, &rows[i], NULL, &err);
+
+                if (r < 0 && r != -ENOENT) /* -ENOENT: a request deleted it first */
                         cd_log_err(CD_LOG_WARN, rows[i].id, &err);
+        }
         cd_job_rows_free(rows, n);
 }

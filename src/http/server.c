@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -341,6 +342,7 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         const char *length =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        struct cd_err err = { 0 };
         uint64_t n;
         int r;
 
@@ -357,6 +359,14 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         if (r == -EDQUOT)
                 return problem(conn, st, 429, "client_queue_full",
                                "you have the most queued jobs allowed");
+        r = cd_service_room(svc, length ? n : 0, &err);
+        if (r == -ENOSPC)
+                return problem(conn, st, 507, "insufficient_storage",
+                               "cordond's disk is short of space for inputs; retry later");
+        if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, NULL, &err);
+                return problem(conn, st, 500, "internal", "cannot check the free disk space");
+        }
         if (cd_upload_begin(&st->upload, svc) < 0)
                 return problem(conn, st, 500, "internal", "cannot start the upload");
         st->has_upload = true;
@@ -367,14 +377,33 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         return MHD_YES;
 }
 
+/* What the request's headers add up to, and how it frames its body. */
+struct header_count {
+        size_t bytes;
+        unsigned int content_length;    /* Content-Length headers */
+        unsigned int transfer_encoding; /* Transfer-Encoding headers */
+};
+
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
-        size_t *total = cls;
+        struct header_count *h = cls;
 
         (void) kind;
-        *total += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+        h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+                h->content_length++;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+                h->transfer_encoding++;
         return MHD_YES;
+}
+
+/* One way to frame the body, given once (RFC 9112 6.3): a request with both
+ * headers, or either twice, is the shape of request smuggling; refuse it
+ * rather than guess which one a proxy in front of us believed. */
+static bool framing_is_ambiguous(const struct header_count *h)
+{
+        return h->content_length + h->transfer_encoding > 1;
 }
 
 /* The query parameters of a request against those its route takes (each
@@ -428,7 +457,7 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         const union MHD_ConnectionInfo *ci =
                 MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         unsigned int status = 404;
-        size_t header_bytes = 0;
+        struct header_count headers = { 0 };
         struct query_check q = { 0 };
         const char *length;
         char allow[64];
@@ -444,10 +473,13 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
                 return refuse_peer(conn, st);
         if (st->target_len > svc->cfg->max_url_bytes)
                 return problem(conn, st, 414, "uri_too_long", "the URL is too long");
-        (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &header_bytes);
-        if (header_bytes > svc->cfg->max_header_bytes)
+        (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &headers);
+        if (headers.bytes > svc->cfg->max_header_bytes)
                 return problem(conn, st, 431, "headers_too_large",
                                "the request headers are over the limit");
+        if (framing_is_ambiguous(&headers))
+                return problem(conn, st, 400, "bad_request",
+                               "send one Content-Length or one Transfer-Encoding, not both");
         if (st->bad_escape)
                 return problem(conn, st, 400, "bad_request", "malformed percent-encoding");
         st->route = cd_route_match(method, url, st->id, &st->rest, &status, allow, sizeof(allow));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -103,6 +104,19 @@ int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd,
                 return cd_err_errno(err, "state: job %s: rename into place", id);
         if (fsync(jf->jobs_fd) < 0)
                 return cd_err_errno(err, "state: job %s: fsync jobs/", id);
+        return 0;
+}
+
+int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret, struct cd_err *err)
+{
+        struct statvfs st;
+        uint64_t n;
+
+        if (fstatvfs(jf->state_fd, &st) < 0)
+                return cd_err_errno(err, "state directory: statvfs");
+        if (__builtin_mul_overflow((uint64_t) st.f_bavail, (uint64_t) st.f_frsize, &n))
+                n = UINT64_MAX;
+        *ret = n;
         return 0;
 }
 

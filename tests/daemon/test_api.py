@@ -27,6 +27,7 @@ missing. /usr/bin/python3: python3-yaml and python3-jsonschema.
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
 import csv
 import hashlib
@@ -831,6 +832,11 @@ class DaemonTest(unittest.TestCase):
         if problems:
             self.fail("left behind:\n  " + "\n  ".join(problems))
 
+    def assert_nothing_stored(self, d: Daemon, jobs_before: set, submitted_before: int):
+        self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 5),
+                        f"left in jobs/: {d.job_entries() - jobs_before}")
+        self.assertEqual(len(d.audit("job.submitted")), submitted_before)
+
     def settle_jobs(self, d: Daemon) -> None:
         """Cancel whatever a test left queued or running; wait until it ended."""
         c = d.client()
@@ -1373,6 +1379,23 @@ class ApiTest(DaemonTest):
             d.client().delete(b)
             self.assertFalse(d.job_dir(b).exists())
 
+    def test_simultaneous_deletes_delete_once(self):
+        """Four DELETEs of one running job: one 204, the rest 404, one record."""
+        d = self.daemon
+        j = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, j)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(
+                lambda _: request(d.sock, "DELETE", f"/v1/jobs/{j}"), range(4)))
+        self.assertEqual(sorted(r.status for r in answers), [204, 404, 404, 404])
+        for r in answers:
+            if r.status == 404:
+                problem_of(self, r, 404, "job_not_found")
+        self.assertFalse(d.job_dir(j).exists())
+        self.assertEqual(len(d.audit("job.deleted", j)), 1)
+        self.assertEqual([x["verdict"] for x in d.audit("job.finished", j)], ["cancelled"])
+        self.assertEqual(leaf_cgroups(), [])
+
     # -- who sees what --
 
     def test_encoded_nul_never_cuts_a_path(self):
@@ -1447,11 +1470,6 @@ class ApiTest(DaemonTest):
         as_user("a", wait_job, d, mine)
 
     # -- refusals --
-
-    def assert_nothing_stored(self, d: Daemon, jobs_before: set, submitted_before: int):
-        self.assertTrue(poll(lambda: d.job_entries() == jobs_before, 5),
-                        f"left in jobs/: {d.job_entries() - jobs_before}")
-        self.assertEqual(len(d.audit("job.submitted")), submitted_before)
 
     def test_submit_refusals(self):
         d = self.daemon
@@ -1680,6 +1698,38 @@ class ApiTest(DaemonTest):
                    431, "headers_too_large")
         self.assertEqual(d.client().health()["status"], "ok")
 
+    def test_ambiguous_body_framing(self):
+        """Content-Length with Transfer-Encoding, or either twice: 400, nothing stored."""
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "job.sh"})),
+                              ("f", "job.sh", None, b"echo hi\n")], "cordon-frame")
+        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        for framing, data in (
+                (f"Content-Length: {len(chunked)}\r\nTransfer-Encoding: chunked", chunked),
+                (f"Transfer-Encoding: chunked\r\nContent-Length: {len(body)}", chunked),
+                (f"Content-Length: {len(body)}\r\nContent-Length: {len(body)}", body),
+                (f"Content-Length: {len(body)}\r\nContent-Length: 5", body),
+                ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", chunked)):
+            head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                    f"{framing}\r\n\r\n").encode()
+            r = raw(d.sock, head + data, "POST", "/v1/jobs")
+            self.assertEqual(r.status, 400, framing)
+            if r.headers.get("content-type") == "application/problem+json":
+                self.assertEqual(r.json()["code"], "bad_request", framing)
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        # A body-less route: the same refusal, not a served GET.
+        r = raw(d.sock, b"GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "GET", "/v1/health")
+        problem_of(self, r, 400, "bad_request")
+        # One framing, once: still accepted.
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                f"Transfer-Encoding: chunked\r\n\r\n").encode()
+        r = raw(d.sock, head + chunked, "POST", "/v1/jobs")
+        self.assertEqual(r.status, 201, r)
+        d.client().delete(r.json()["id"])
+
     def test_routes(self):
         d = self.daemon
         for target in ("/", "/v1", "/v1/", "/v2/jobs", "/v1/nope", "/v1/jobs/", "/metricsx",
@@ -1844,6 +1894,95 @@ class ServiceTest(DaemonTest):
         self.assertGreaterEqual(cm.exception.retry_after, 1)
         time.sleep(1.2)
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
+    def small_state_disk(self, size_mib: int, **config) -> Daemon:
+        """A cordond whose state directory is a tmpfs of @size_mib MiB."""
+        d = Daemon(**config)
+        d.state.mkdir(mode=0o700)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,mode=0700",
+                        "cordon-test-state", str(d.state)], check=True)
+        self.addCleanup(shutil.rmtree, d.tmp, True)
+        self.addCleanup(subprocess.run, ["umount", "-l", str(d.state)], check=True)
+        self.addCleanup(self._destroy, d)
+        d.start()
+        return d
+
+    def fill(self, d: Daemon, leave_mib: int) -> Path:
+        """Fill the state disk until @leave_mib MiB are free."""
+        st = os.statvfs(d.state)
+        free = st.f_bavail * st.f_frsize
+        filler = d.state / "filler"
+        with open(filler, "wb") as f:
+            f.write(b"\0" * max(0, free - (leave_mib << 20)))
+        return filler
+
+    def assert_chain_whole(self, d: Daemon) -> None:
+        recs = [json.loads(line) for line in d.audit_text().splitlines()]
+        self.assertEqual([r["seq"] for r in recs], list(range(1, len(recs) + 1)))
+
+    def test_full_disk(self):
+        """A state disk short of space: submissions are refused 507 before the
+        reserve is touched, nothing half-stored, earlier jobs and the audit log
+        intact; once space is back, jobs are taken again."""
+        d = self.small_state_disk(64, min_free="16M", max_body="64M", max_input="64M")
+        c = d.client()
+        j = submit_sh(d, "echo kept > /out/kept.txt\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        ok = {"profile": "default", "entry": "job.sh"}
+        sh = [("job.sh", b"echo hi\n")]
+
+        # A declared body that would eat into the reserve: refused at once.
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        ct, body = multipart([("job", None, "application/json", job_bytes(ok))] +
+                             [("f", "job.sh", None, b"echo hi\n")], "cordon-disk")
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                f"Content-Length: {56 << 20}\r\n\r\n").encode()
+        problem_of(self, raw(d.sock, head + body, "POST", "/v1/jobs"), 507,
+                   "insufficient_storage")
+        # A chunked upload (no length) is checked as it arrives.
+        parts = [("job", None, "application/json", job_bytes(ok)),
+                 ("f", "job.sh", None, b"echo hi\n"), ("g", "big", None, b"b" * (60 << 20))]
+        ct, body = multipart(parts)
+
+        def chunks():
+            for i in range(0, len(body), 1 << 20):
+                yield body[i:i + (1 << 20)]
+
+        r = request(d.sock, "POST", "/v1/jobs", chunks(), {"Content-Type": ct})
+        problem_of(self, r, 507, "insufficient_storage")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+
+        # The disk nearly full (10 MiB free, under the 16 MiB reserve).
+        filler = self.fill(d, 10)
+        problem_of(self, submit_raw(d.sock, ok, sh), 507, "insufficient_storage")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        self.assertEqual(c.health()["status"], "ok")
+        self.assertEqual(c.artifact(j, "kept.txt")[0], b"kept\n")
+        self.assertEqual(c.job(j)["verdict"], "ok")
+        self.assert_chain_whole(d)
+
+        # Space back: taken again.
+        filler.unlink()
+        j2 = submit_sh(d, "echo again > /out/a.txt\n")["id"]
+        self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
+        self.assertEqual(c.artifact(j2, "a.txt")[0], b"again\n")
+        self.assert_chain_whole(d)
+
+    def test_disk_full_without_reserve(self):
+        """min_free 0: an upload that hits ENOSPC itself is refused 507 and its
+        staged files are removed."""
+        d = self.small_state_disk(32, min_free="0", max_body="64M", max_input="64M")
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        filler = self.fill(d, 4)
+        r = submit_raw(d.sock, {"profile": "default", "entry": "job.sh"},
+                       [("job.sh", b"echo hi\n"), ("big", b"b" * (8 << 20))])
+        problem_of(self, r, 507, "insufficient_storage")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        self.assertEqual(d.client().health()["status"], "ok")
+        filler.unlink()
+        j = submit_sh(d, "echo ok\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        self.assert_chain_whole(d)
 
     def test_slow_request_head_is_cut_off(self):
         """A client trickling its request head one byte at a time, each within

@@ -183,6 +183,7 @@ static void assert_defaults(const struct cd_config *c)
         assert_true(c->max_input_bytes == 128 * MIB);
         assert_int_equal(c->max_json_bytes, 65536);
         assert_true(c->output_max_bytes == 16 * MIB);
+        assert_true(c->min_free_bytes == 512 * MIB);
         assert_true(c->retention_ms == 604800000ULL);
         assert_true(c->shutdown_grace_ms == 30000);
         assert_int_equal(c->admins.n_uids, 1);
@@ -305,6 +306,10 @@ static void test_sizes_accepted(void **state)
         assert_true(c->max_input_bytes == 1);
         assert_int_equal(c->max_json_bytes, 256);
         assert_true(c->output_max_bytes == 2 * MIB);
+        c = parse_ok("{\"min_free\": 0}");
+        assert_true(c->min_free_bytes == 0);
+        c = parse_ok("{\"min_free\": \"64G\"}");
+        assert_true(c->min_free_bytes == 64ULL << 30);
         c = parse_ok("{\"max_url\": 65536, \"max_header\": 4096, \"max_body\": \"1T\","
                      " \"max_input\": \"1T\", \"max_json\": \"1M\", \"output_max\": \"1T\"}");
         assert_int_equal(c->max_url_bytes, 65536);
@@ -506,6 +511,7 @@ static void test_sizes_refused(void **state)
                 { "max_json", "\"2M\"", NULL },
                 { "output_max", "0", NULL },
                 { "output_max", "\"2T\"", NULL },
+                { "min_free", "\"2T\"", NULL },
                 /* Junk units. */
                 { "max_url", "\"4Q\"", NOT_A_NUMBER },
                 { "max_header", "\"16 K\"", NOT_A_NUMBER },
@@ -519,6 +525,8 @@ static void test_sizes_refused(void **state)
                 { "max_header", "1e4", NOT_A_NUMBER },
                 { "max_body", "false", NOT_A_NUMBER },
                 { "output_max", "[1]", NOT_A_NUMBER },
+                { "min_free", "\"-1M\"", NOT_A_NUMBER },
+                { "min_free", "\"10%\"", NOT_A_NUMBER },
         };
 
         (void) state;
