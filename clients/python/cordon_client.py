@@ -51,6 +51,9 @@ InputValue = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _CHUNK = 1 << 20  # 1 MiB: what is read from an input file or a response at once
 _USER_AGENT = "cordon-client-python/0.1"
+# Answers cordond gives before it looks at the request: nothing was done,
+# so the same request may be sent again (after Retry-After).
+_TURNED_AWAY = {(429, "rate_limited"), (503, "too_many_connections")}
 
 
 class CordonError(Exception):
@@ -242,11 +245,18 @@ class CordonClient:
         (group `cordon`) and a role in cordond's configuration.
     timeout: seconds for connecting and for each send or receive; a
         `job(wait=...)` call extends it by the wait.
+    retry_for: seconds a call keeps retrying when cordond turned it away
+        before doing anything (429 `rate_limited`, 503
+        `too_many_connections`), waiting `Retry-After` between tries; 0
+        raises at once. Never retried: a full queue, a refused or failed
+        request, a lost connection.
     """
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0) -> None:
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0,
+                 retry_for: float = 10.0) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self.retry_for = retry_for
 
     # -- plumbing ---------------------------------------------------------
 
@@ -255,7 +265,24 @@ class CordonClient:
               ok: Tuple[int, ...] = (200,)) -> Tuple[UnixHTTPConnection, http.client.HTTPResponse]:
         """Send a request; return the connection and the response, whose
         status is one of @ok (the caller reads the body, then closes the
-        connection). Raise CordonError for anything else."""
+        connection). Raise CordonError for anything else, after retrying
+        for up to retry_for seconds what cordond turned away unread."""
+        deadline = time.monotonic() + self.retry_for
+        while True:
+            try:
+                return self._open_once(method, url, body=body, headers=headers,
+                                       timeout=timeout, ok=ok)
+            except CordonError as e:
+                if (e.status, e.code) not in _TURNED_AWAY:
+                    raise
+                pause = min(max(e.retry_after or 1.0, 0.1), 5.0)
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+
+    def _open_once(self, method: str, url: str, *, body: Any,
+                   headers: Optional[Dict[str, str]], timeout: Optional[float],
+                   ok: Tuple[int, ...]) -> Tuple[UnixHTTPConnection, http.client.HTTPResponse]:
         conn = UnixHTTPConnection(self.socket_path, timeout=timeout or self.timeout)
         hdrs = {"User-Agent": _USER_AGENT}
         hdrs.update(headers or {})

@@ -1889,11 +1889,35 @@ class ServiceTest(DaemonTest):
         # Per client: another uid is not limited.
         self.assertEqual(as_user("a", lambda: d.client().health())["status"], "ok")
         with self.assertRaises(cc.CordonError) as cm:
-            as_user("a", lambda: [d.client().health() for _ in range(3)])
+            as_user("a", lambda: [cc.CordonClient(d.sock, retry_for=0).health()
+                                  for _ in range(3)])
         self.assertEqual((cm.exception.status, cm.exception.code), (429, "rate_limited"))
         self.assertGreaterEqual(cm.exception.retry_after, 1)
         time.sleep(1.2)
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
+    def test_client_waits_out_the_rate_limit(self):
+        """The Python client retries what cordond turned away unread (429
+        rate_limited), after Retry-After, for up to retry_for seconds: a
+        burst of submissions all land, each once."""
+        d = self.start_daemon(rate_per_second=2)
+        time.sleep(1.2)  # the bucket refills (burst 4) after the start's health checks
+        client = cc.CordonClient(d.sock, timeout=60, retry_for=30)
+        t0 = time.monotonic()
+        ids = [client.submit("default", entry="j.sh", inputs={"j.sh": b"echo %d\n" % i})["id"]
+               for i in range(8)]
+        self.assertGreater(time.monotonic() - t0, 1.0)  # it did wait for tokens
+        self.assertEqual(len(set(ids)), 8)
+        self.assertEqual(d.job_entries(), set(ids))
+        for i, j in enumerate(ids):
+            self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+            self.assertEqual(client.stdout(j)[0], b"%d\n" % i)
+        # With no time left to wait, the 429 comes through.
+        with self.assertRaises(cc.CordonError) as cm:
+            quick = cc.CordonClient(d.sock, retry_for=0.5)
+            for _ in range(10):
+                quick.health()
+        self.assertEqual((cm.exception.status, cm.exception.code), (429, "rate_limited"))
 
     def small_state_disk(self, size_mib: int, **config) -> Daemon:
         """A cordond whose state directory is a tmpfs of @size_mib MiB."""
