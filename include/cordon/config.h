@@ -55,7 +55,8 @@ struct cd_config {
         uint64_t max_input_bytes;
         size_t max_json_bytes;
         uint64_t output_max_bytes; /* stdout and stderr each */
-        uint64_t min_free_bytes;   /* uploads refused (507) below this free space */
+        uint64_t min_free_bytes;   /* uploads refused (507) below this free space; */
+        bool min_free_set;         /* else the smaller of 512M and 10% of the file system */
         /* lifetime */
         uint64_t retention_ms;      /* finished jobs are deleted after this */
         uint64_t shutdown_grace_ms; /* SIGTERM: running jobs get this long */
@@ -78,3 +79,8 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
                     struct cd_err *err);
 
 void cd_config_clear(struct cd_config *c);
+
+/* The free space to keep on a state file system of @fs_bytes: min_free if
+ * it was configured, else the smaller of 512M and a tenth of the file
+ * system (a small disk is not all reserve). */
+uint64_t cd_config_min_free(const struct cd_config *c, uint64_t fs_bytes);

@@ -36,7 +36,8 @@ int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd,
 
 /* Bytes free on the state directory's file system for an unprivileged
  * user (f_bavail: root's own reserve is not counted). Returns 0 or -errno. */
-int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret, struct cd_err *err);
+int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret_free, uint64_t *ret_size,
+                           struct cd_err *err);
 
 /* Open jobs/<id> (a directory, no symlink). Returns the fd or -errno. */
 int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id);

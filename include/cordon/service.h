@@ -150,7 +150,8 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err);
 void cd_service_expire(struct cd_service *s);
 
 /* Room for @need more bytes of uploads in the state directory, keeping
- * cfg->min_free free for what running jobs and the store still write.
+ * the reserve (cd_config_min_free) free for what running jobs and the
+ * store still write.
  * Returns 0, -ENOSPC when there is not, or -errno (with @err) when the free
  * space cannot be read. */
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);

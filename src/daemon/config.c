@@ -21,6 +21,7 @@
 
 #define MAX_CONFIG_BYTES (1U << 20)
 #define MAX_SLOTS        1024
+#define DEFAULT_MIN_FREE (512ULL << 20)
 
 struct cctx {
         const char *source;
@@ -75,7 +76,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .max_input_bytes = 128ULL << 20,
                 .max_json_bytes = 65536,
                 .output_max_bytes = 16ULL << 20,
-                .min_free_bytes = 512ULL << 20,
+                .min_free_bytes = DEFAULT_MIN_FREE,
                 .retention_ms = 7ULL * 24 * 3600 * 1000,
                 .shutdown_grace_ms = 30000,
         };
@@ -189,6 +190,25 @@ static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min,
         if (r == 0)
                 *ret = (size_t) x;
         return r;
+}
+
+/* An explicit min_free, "0" included, replaces the proportional default. */
+static int set_min_free(struct cctx *c, json_t *v, const char *field, struct cd_config *cfg)
+{
+        int r = get_size(c, v, field, 0, CD_MAX_FS_BYTES, &cfg->min_free_bytes);
+
+        if (r == 0)
+                cfg->min_free_set = true;
+        return r;
+}
+
+uint64_t cd_config_min_free(const struct cd_config *c, uint64_t fs_bytes)
+{
+        uint64_t tenth = fs_bytes / 10;
+
+        if (c->min_free_set)
+                return c->min_free_bytes;
+        return tenth < c->min_free_bytes ? tenth : c->min_free_bytes;
 }
 
 static int get_ms(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
@@ -386,7 +406,7 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         if (!strcmp(k, "max_json"))
                 return get_zsize(c, v, k, 256, 1 << 20, &cfg->max_json_bytes);
         if (!strcmp(k, "min_free"))
-                return get_size(c, v, k, 0, CD_MAX_FS_BYTES, &cfg->min_free_bytes);
+                return set_min_free(c, v, k, cfg);
         if (!strcmp(k, "output_max"))
                 return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->output_max_bytes);
         if (!strcmp(k, "retention"))

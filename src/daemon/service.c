@@ -134,12 +134,13 @@ bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
 
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
 {
-        uint64_t free_bytes, want;
-        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, err);
+        uint64_t free_bytes, fs_bytes, want;
+        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
 
         if (r < 0)
                 return r;
-        if (__builtin_add_overflow(s->cfg->min_free_bytes, need, &want) || free_bytes < want)
+        if (__builtin_add_overflow(cd_config_min_free(s->cfg, fs_bytes), need, &want) ||
+            free_bytes < want)
                 return -ENOSPC;
         return 0;
 }

@@ -107,16 +107,22 @@ int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd,
         return 0;
 }
 
-int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret, struct cd_err *err)
+static uint64_t blocks_bytes(uint64_t blocks, uint64_t block_size)
+{
+        uint64_t n;
+
+        return __builtin_mul_overflow(blocks, block_size, &n) ? UINT64_MAX : n;
+}
+
+int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret_free, uint64_t *ret_size,
+                           struct cd_err *err)
 {
         struct statvfs st;
-        uint64_t n;
 
         if (fstatvfs(jf->state_fd, &st) < 0)
                 return cd_err_errno(err, "state directory: statvfs");
-        if (__builtin_mul_overflow((uint64_t) st.f_bavail, (uint64_t) st.f_frsize, &n))
-                n = UINT64_MAX;
-        *ret = n;
+        *ret_free = blocks_bytes(st.f_bavail, st.f_frsize);
+        *ret_size = blocks_bytes(st.f_blocks, st.f_frsize);
         return 0;
 }
 

@@ -1992,6 +1992,23 @@ class ServiceTest(DaemonTest):
         self.assertEqual(c.artifact(j2, "a.txt")[0], b"again\n")
         self.assert_chain_whole(d)
 
+    def test_default_reserve_scales_with_a_small_disk(self):
+        """No min_free configured: a 100 MiB state disk keeps a tenth of it
+        (10 MiB) free, not 512 MiB, which would refuse every job."""
+        d = self.small_state_disk(100)
+        ok = {"profile": "default", "entry": "job.sh"}
+        sh = [("job.sh", b"echo hi\n")]
+        j = submit_sh(d, "echo hi\n")["id"]  # 90+ MiB free: taken
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        filler = self.fill(d, 8)  # under a tenth
+        problem_of(self, submit_raw(d.sock, ok, sh), 507, "insufficient_storage")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        filler.unlink()
+        filler = self.fill(d, 14)  # over a tenth
+        j2 = submit_sh(d, "echo again\n")["id"]
+        self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
+
     def test_disk_full_without_reserve(self):
         """min_free 0: an upload that hits ENOSPC itself is refused 507 and its
         staged files are removed."""

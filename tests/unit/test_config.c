@@ -183,7 +183,12 @@ static void assert_defaults(const struct cd_config *c)
         assert_true(c->max_input_bytes == 128 * MIB);
         assert_int_equal(c->max_json_bytes, 65536);
         assert_true(c->output_max_bytes == 16 * MIB);
-        assert_true(c->min_free_bytes == 512 * MIB);
+        /* The reserve: a tenth of a small file system, 512M of a large one. */
+        assert_false(c->min_free_set);
+        assert_true(cd_config_min_free(c, 1024 * MIB) == 1024 * MIB / 10);
+        assert_true(cd_config_min_free(c, 5120 * MIB) == 512 * MIB);
+        assert_true(cd_config_min_free(c, 100ULL << 30) == 512 * MIB);
+        assert_true(cd_config_min_free(c, 0) == 0);
         assert_true(c->retention_ms == 604800000ULL);
         assert_true(c->shutdown_grace_ms == 30000);
         assert_int_equal(c->admins.n_uids, 1);
@@ -307,9 +312,11 @@ static void test_sizes_accepted(void **state)
         assert_int_equal(c->max_json_bytes, 256);
         assert_true(c->output_max_bytes == 2 * MIB);
         c = parse_ok("{\"min_free\": 0}");
-        assert_true(c->min_free_bytes == 0);
+        assert_true(c->min_free_set);
+        assert_true(cd_config_min_free(c, 100ULL << 30) == 0);
         c = parse_ok("{\"min_free\": \"64G\"}");
-        assert_true(c->min_free_bytes == 64ULL << 30);
+        assert_true(cd_config_min_free(c, 1024 * MIB) == 64ULL << 30); /* as set, never cut */
+        assert_true(cd_config_min_free(c, 100ULL << 30) == 64ULL << 30);
         c = parse_ok("{\"max_url\": 65536, \"max_header\": 4096, \"max_body\": \"1T\","
                      " \"max_input\": \"1T\", \"max_json\": \"1M\", \"output_max\": \"1T\"}");
         assert_int_equal(c->max_url_bytes, 65536);
