@@ -146,8 +146,10 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd);
  * remove partial uploads and orphaned files. Returns 0 or -errno. */
 int cd_service_recover(struct cd_service *s, struct cd_err *err);
 
-/* Delete finished jobs older than the retention time; audited. */
-void cd_service_expire(struct cd_service *s);
+/* Delete finished jobs older than the retention time, batch after batch;
+ * audited. Returns true when it stopped on its time budget (a few
+ * seconds) with more to delete: call it again soon. */
+bool cd_service_expire(struct cd_service *s);
 
 /* Room for @need more bytes of uploads in the state directory, keeping
  * the reserve (cd_config_min_free) free for what running jobs and the

@@ -134,7 +134,7 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
                 r = cd_service_recover(s, err);
         if (r < 0)
                 return r;
-        cd_service_expire(s); /* then once a minute (main.c) */
+        (void) cd_service_expire(s); /* then from serve() (main.c) */
         fd = d->listen_fd;
         d->listen_fd = -1; /* cd_http_start takes it */
         return cd_http_start(s, fd, &d->http, err);

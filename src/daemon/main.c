@@ -26,6 +26,7 @@
 #include "daemon.h"
 
 #define JANITOR_MS (60 * 1000)
+#define AGAIN_MS   1000 /* retention had more to delete, or cordond just started */
 
 struct opts {
         const char *config;
@@ -168,10 +169,12 @@ static int signals(struct cd_err *err)
         return fd;
 }
 
-/* Serve until SIGTERM or SIGINT; SIGHUP reloads; once a minute, retention. */
+/* Serve until SIGTERM or SIGINT; SIGHUP reloads; once a minute, retention
+ * (sooner while a backlog is left, and once just after the start's sweep,
+ * which stops on its time budget too). */
 static void serve(struct cd_service *svc, int sig_fd)
 {
-        uint64_t next_janitor = cd_now_ms() + JANITOR_MS;
+        uint64_t next_janitor = cd_now_ms() + AGAIN_MS;
 
         for (;;) {
                 struct pollfd p = { .fd = sig_fd, .events = POLLIN };
@@ -181,8 +184,8 @@ static void serve(struct cd_service *svc, int sig_fd)
                 int r = poll(&p, 1, now >= next_janitor ? 0 : (int) (next_janitor - now));
 
                 if (r == 0) {
-                        cd_service_expire(svc);
-                        next_janitor = cd_now_ms() + JANITOR_MS;
+                        next_janitor =
+                                cd_now_ms() + (cd_service_expire(svc) ? AGAIN_MS : JANITOR_MS);
                         continue;
                 }
                 if (r < 0 || read(sig_fd, &si, sizeof(si)) != sizeof(si))

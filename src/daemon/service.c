@@ -10,6 +10,9 @@
 #include "cordon/service.h"
 #include "cordon/util.h"
 
+#define EXPIRE_BATCH     100U
+#define EXPIRE_BUDGET_MS 5000U
+
 const char *cd_role_to_string(enum cd_role r)
 {
         switch (r) {
@@ -244,25 +247,47 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         return 0;
 }
 
-void cd_service_expire(struct cd_service *s)
+/* One batch of expired jobs deleted. Returns how many were listed (-1 on
+ * a store error); *ret_gone counts those that are gone now. */
+static ssize_t expire_batch(struct cd_service *s, int64_t before, size_t *ret_gone)
 {
-        uint64_t now = cd_wall_ms();
         struct cd_job_row *rows = NULL;
         struct cd_err err = { 0 };
         size_t n = 0;
 
-        if (now < s->cfg->retention_ms ||
-            cd_store_list_expired(s->store, (int64_t) (now - s->cfg->retention_ms), 100, &rows, &n,
-                                  &err) < 0) {
-                if (err.code)
-                        cd_log_err(CD_LOG_WARN, NULL, &err);
-                return;
+        if (cd_store_list_expired(s->store, before, EXPIRE_BATCH, &rows, &n, &err) < 0) {
+                cd_log_err(CD_LOG_WARN, NULL, &err);
+                return -1;
         }
         for (size_t i = 0; i < n; i++) {
                 int r = cd_service_delete_job(s, &rows[i], NULL, &err);
 
-                if (r < 0 && r != -ENOENT) /* -ENOENT: a request deleted it first */
+                if (r == 0 || r == -ENOENT) /* -ENOENT: a request deleted it first */
+                        (*ret_gone)++;
+                else
                         cd_log_err(CD_LOG_WARN, rows[i].id, &err);
         }
         cd_job_rows_free(rows, n);
+        return (ssize_t) n;
+}
+
+bool cd_service_expire(struct cd_service *s)
+{
+        uint64_t now = cd_wall_ms(), until = cd_now_ms() + EXPIRE_BUDGET_MS;
+        ssize_t n;
+
+        if (now < s->cfg->retention_ms)
+                return false;
+        /* Batch after batch until the backlog is gone: a job past its
+         * retention is data kept longer than promised. A batch of which
+         * nothing could be deleted ends the sweep (the next one retries). */
+        for (;;) {
+                size_t gone = 0;
+
+                n = expire_batch(s, (int64_t) (now - s->cfg->retention_ms), &gone);
+                if (n < (ssize_t) EXPIRE_BATCH || gone == 0)
+                        return false;
+                if (atomic_load(&s->stopping) || cd_now_ms() >= until)
+                        return true;
+        }
 }

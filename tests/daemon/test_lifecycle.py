@@ -963,6 +963,32 @@ class TestRetention(LifecycleTest):
         self.assertEqual(self.events("job.deleted", job=queued), [])
 
 
+    def test_retention_clears_a_backlog(self):
+        """More expired jobs than one batch (100): the sweep goes on until
+        none is left, rather than 100 a minute while the backlog grows."""
+        self.write_config(slots=1, shutdown_grace=0, max_queued=300, max_queued_per_client=300,
+                          rate_per_second=1000)
+        d = self.start()
+        c = self.client()
+        running = self.submit_sh(c, "sleep 60\n")
+        self.wait_state(c, running, "running")
+        jobs = [self.submit_sh(c, "echo never\n") for _ in range(230)]
+        for j in jobs:  # cancelled while queued: finished at once, never run
+            c.cancel(j)
+        for j in jobs[::50]:
+            self.assertEqual(self.wait_finished(c, j)["verdict"], "cancelled")
+        self.stop(d)
+        self.assertEqual(len(os.listdir(os.path.join(self.state, "jobs"))), 231)
+
+        time.sleep(1.2)
+        self.write_config(slots=1, retention="1s")
+        self.start(name="expires")
+        c = self.client()
+        self.assertEqual(c.jobs()["jobs"], [])
+        self.assertEqual(os.listdir(os.path.join(self.state, "jobs")), [])
+        self.assertEqual(len(self.events("job.deleted")), 231)
+
+
 class TestIsolation(LifecycleTest):
     """9. cordond runs in a mount namespace of its own, with / private."""
 
