@@ -48,12 +48,15 @@ struct cd_artifact {
         char type[128];  /* MIME type, taken files and type_not_allowed */
 };
 
+/* Refused entries listed in a manifest; those past it are only counted. */
+#define CD_MANIFEST_MAX_REFUSED 256
+
 struct cd_manifest {
         struct cd_artifact *items;
         size_t n;
-        uint64_t files; /* taken */
-        uint64_t bytes; /* taken */
-        uint64_t refused;
+        uint64_t files;   /* taken */
+        uint64_t bytes;   /* taken */
+        uint64_t refused; /* all refused, listed or not */
 };
 
 struct cd_collect {

@@ -119,7 +119,8 @@ struct cd_store_filter {
         size_t limit;       /* at most this many; 0: 100 */
 };
 
-/* Jobs matching @f, newest (highest seq) first. *@ret is NULL when none. */
+/* Jobs matching @f, newest (highest seq) first, their result_json without
+ * "artifacts". *@ret is NULL when none. */
 int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
                   size_t *n, struct cd_err *err);
 

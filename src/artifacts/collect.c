@@ -88,32 +88,37 @@ static int open_beneath(int dirfd, const char *name, int flags)
         return (int) syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 }
 
-static struct cd_artifact *add(struct walk *w, const char *path, enum cd_refusal why)
+/* The manifest entry for @path in *ret, or NULL when it is only counted: a
+ * refused entry past CD_MANIFEST_MAX_REFUSED (a job's junk must not make
+ * every read of its manifest large). Returns 0 or -ENOMEM. */
+static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_artifact **ret)
 {
         struct cd_manifest *m = w->m;
         struct cd_artifact *items, *a;
 
-        if (why != CD_TAKEN)
-                m->refused++;
+        *ret = NULL;
+        if (why != CD_TAKEN && ++m->refused > CD_MANIFEST_MAX_REFUSED)
+                return 0;
         if (m->n >= MAX_LISTED)
-                return NULL;
+                return 0;
         items = reallocarray(m->items, m->n + 1, sizeof(*items));
         if (!items)
-                return NULL;
+                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
         m->items = items;
         a = &items[m->n];
         *a = (struct cd_artifact){ .refused = why, .path = cd_name_escape(path) };
         if (!a->path)
-                return NULL;
+                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
         m->n++;
-        return a;
+        *ret = a;
+        return 0;
 }
 
 static int refuse(struct walk *w, const char *path, enum cd_refusal why)
 {
-        if (!add(w, path, why) && w->m->n < MAX_LISTED)
-                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
-        return 0;
+        struct cd_artifact *a;
+
+        return add(w, path, why, &a);
 }
 
 static bool type_allowed(const struct cd_artifact_rules *r, const char *type)
@@ -248,6 +253,7 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
         struct cd_artifact *a;
         ssize_t head;
         char type[128];
+        int r;
 
         if (why != CD_TAKEN)
                 return refuse(w, path, why);
@@ -262,10 +268,10 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
         if (sniff(w, (size_t) head, type, sizeof(type)) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        a = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED);
-        if (!a)
-                return w->m->n < MAX_LISTED ? cd_err_set(w->err, ENOMEM, "artifacts: out of memory")
-                                            : 0;
+        r = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED,
+                &a);
+        if (r < 0 || !a)
+                return r;
         (void) snprintf(a->type, sizeof(a->type), "%s", type);
         if (a->refused != CD_TAKEN)
                 return 0;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cordon/util.h"
 #include "sandbox-internal.h"
@@ -25,11 +26,30 @@ static int set_limit(int resource, rlim_t want, const char *name, struct cd_err 
         return 0;
 }
 
+/* RLIMIT_CORE 0 stops core files, but not a core_pattern that pipes the
+ * dump to a helper ("|/usr/lib/systemd/systemd-coredump ..."): the kernel
+ * starts that anyway, as root on the host and outside the job's cgroup,
+ * and it records the job's command line and environment (in the journal,
+ * a crash report), a way for the job's data out of the sandbox. Only a
+ * limit of exactly 1 makes the kernel skip it (core(5)), and 1 byte is too
+ * small for a core file. So: 1 there, or when the pattern cannot be read;
+ * 0 otherwise. The sysctl is global, and this /proc shows it. */
+static rlim_t core_limit(void)
+{
+        char c = 0;
+        int fd = open("/proc/sys/kernel/core_pattern", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, &c, 1);
+
+        if (fd >= 0)
+                (void) close(fd);
+        return n == 1 && c != '|' ? 0 : 1;
+}
+
 int cd_rlimit_setup_child(const struct cd_plan *plan, struct cd_err *err)
 {
         int r;
 
-        r = set_limit(RLIMIT_CORE, 0, "core", err);
+        r = set_limit(RLIMIT_CORE, core_limit(), "core", err);
         if (r < 0)
                 return r;
         r = set_limit(RLIMIT_NOFILE, (rlim_t) plan->limits.nofile, "nofile", err);

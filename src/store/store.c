@@ -80,6 +80,13 @@ static const char schema_v1[] =
                                           "PRAGMA user_version = 1;";
 
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
+/* Lists leave out each result's artifact manifest, which can be large: a
+ * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
+ * /artifacts have it). */
+#define LIST_JOBS                                                                                  \
+        "SELECT seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "     \
+        "finished_ms, request_json, labels_json, json_remove(result_json, '$.artifacts') "         \
+        "FROM jobs "
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -540,7 +547,7 @@ static int prepare_list(struct cd_store *s, unsigned int variant, struct cd_err 
         int n;
 
         n = snprintf(sql, sizeof(sql), "%sWHERE seq < :before%s%s%s ORDER BY seq DESC LIMIT :limit",
-                     SELECT_JOBS, variant & LIST_BY_OWNER ? " AND owner_uid = :owner" : "",
+                     LIST_JOBS, variant & LIST_BY_OWNER ? " AND owner_uid = :owner" : "",
                      variant & LIST_BY_STATE ? " AND state = :state" : "",
                      variant & LIST_BY_LABEL
                              ? " AND json_extract(labels_json, '$.\"' || :key || '\"') = :value"

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -434,6 +436,105 @@ static void test_rlimits(void **state)
         harness_run_free(&r);
 }
 
+/* A core_pattern that pipes dumps to a helper ("|systemd-coredump ...")
+ * ignores RLIMIT_CORE 0: the helper would run as root on the host with the
+ * job's command line and environment. The job gets RLIMIT_CORE 1 there,
+ * which makes the kernel skip the helper. The test points core_pattern at
+ * a helper of its own (restored in the teardown), checks that a crash on
+ * the host does reach it, and that a crash in the sandbox does not. */
+static char core_saved[256], core_dir[64];
+
+static int core_setup(void **state)
+{
+        char pattern[160], helper[96], script[160];
+        ssize_t n;
+        int fd;
+
+        (void) state;
+        n = cd_read_at(AT_FDCWD, "/proc/sys/kernel/core_pattern", core_saved,
+                       sizeof(core_saved) - 1);
+        snprintf(core_dir, sizeof(core_dir), "/tmp/cordon-test-core-XXXXXX");
+        if (n <= 0 || !mkdtemp(core_dir))
+                return -1;
+        core_saved[n] = '\0';
+        snprintf(helper, sizeof(helper), "%s/helper", core_dir);
+        snprintf(script, sizeof(script),
+                 "#!/bin/sh\necho \"$1\" >> %s/called\nexec cat >/dev/null\n", core_dir);
+        snprintf(pattern, sizeof(pattern), "|%s %%e", helper);
+        fd = open(helper, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+        if (fd < 0 || write(fd, script, strlen(script)) != (ssize_t) strlen(script) ||
+            close(fd) < 0 || cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern", pattern) < 0) {
+                harness_remove_tree(AT_FDCWD, core_dir);
+                return -1;
+        }
+        return 0;
+}
+
+static int core_teardown(void **state)
+{
+        int r = cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern", core_saved);
+
+        (void) state;
+        harness_remove_tree(AT_FDCWD, core_dir);
+        return r < 0 ? -1 : 0;
+}
+
+/* A shell that crashes itself, started through a symlink named
+ * cordon-crash: the kernel names the process after it (%e). */
+#define CRASH_SH "kill -SEGV $$"
+
+/* Whether the helper has recorded a crash of "cordon-crash", within @ms. */
+static bool helper_called(unsigned int ms)
+{
+        char path[96], buf[256] = "";
+
+        snprintf(path, sizeof(path), "%s/called", core_dir);
+        for (unsigned int t = 0; t <= ms; t += 50) {
+                if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
+                    strstr(buf, "cordon-crash"))
+                        return true;
+                usleep(50 * 1000);
+        }
+        return false;
+}
+
+static void test_core_pipe_helper_not_run(void **state)
+{
+        char path[96];
+        struct cd_run r;
+        pid_t pid;
+        int status;
+
+        (void) state;
+        /* On the host, RLIMIT_CORE 0 does not stop a pipe helper. */
+        snprintf(path, sizeof(path), "%s/cordon-crash", core_dir);
+        assert_int_equal(symlink("/bin/sh", path), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                const struct rlimit zero = { 0, 0 };
+
+                (void) setrlimit(RLIMIT_CORE, &zero);
+                execl(path, "cordon-crash", "-c", CRASH_SH, (char *) NULL);
+                _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+        assert_true(helper_called(5000));
+        snprintf(path, sizeof(path), "%s/called", core_dir);
+        assert_int_equal(unlink(path), 0);
+
+        harness_run(
+                &r, NULL, NULL, "--", "/bin/sh", "-c",
+                "grep '^Max core' /proc/self/limits | tr -s ' '; ln -s /bin/sh /tmp/cordon-crash;"
+                " /tmp/cordon-crash -c '" CRASH_SH "'; echo \"crashed $?\"",
+                NULL);
+        assert_false(helper_called(1000)); /* first: the leak itself */
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "Max core file size 1 1 bytes \ncrashed 139\n");
+        harness_run_free(&r);
+}
+
 /* The job is the host OOM killer's first choice whatever its supervisor's
  * score (500 here: root on this host lacks CAP_SYS_RESOURCE to go below 0,
  * as an OOMScoreAdjust=-1000 unit would), and it cannot lower that. */
@@ -573,6 +674,8 @@ int main(void)
                 cmocka_unit_test(test_environment_reset),
                 cmocka_unit_test(test_rlimits),
                 cmocka_unit_test(test_oom_score_adj),
+                cmocka_unit_test_setup_teardown(test_core_pipe_helper_not_run, core_setup,
+                                                core_teardown),
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
                 cmocka_unit_test(test_output_cap),
                 cmocka_unit_test(test_exit_status_passthrough),

@@ -725,6 +725,26 @@ static void test_list_bad_filters(void **state)
         assert_jobs(list(f, &flt), 0);
 }
 
+/* A list leaves each result's manifest out; one job's read keeps it. */
+static void test_list_leaves_out_artifacts(void **state)
+{
+        static const char result[] = "{\"verdict\":\"ok\",\"artifacts\":[{\"path\":\"a\"}],"
+                                     "\"wall_ms\":2}";
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        struct rowset *rs;
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        insert(f, 2, 1000, NULL);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, result, 5, &err), 0);
+        assert_string_equal(get(f, 1)->result_json, result);
+        rs = list(f, NULL);
+        assert_jobs(rs, 2, 2, 1);
+        assert_null(rs->rows[0].result_json); /* still queued: no result */
+        assert_string_equal(rs->rows[1].result_json, "{\"verdict\":\"ok\",\"wall_ms\":2}");
+}
+
 static void test_list_paging(void **state)
 {
         struct fixture *f = *state;
@@ -1203,6 +1223,7 @@ int main(void)
                 T(test_delete),
                 T(test_list_filters),
                 T(test_list_bad_filters),
+                T(test_list_leaves_out_artifacts),
                 T(test_list_paging),
                 T(test_list_default_limit),
                 T(test_list_queued),
