@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -273,8 +274,7 @@ static const char *const allowed[] = {
          * one host-wide budget, fs.aio-max-nr, which 16 io_setup(4096)
          * calls use up for every process on the host. Left to the default
          * ENOSYS, so libaio users fall back to plain I/O. */
-        /* sockets: socket() itself is filtered below */
-        "socketpair",
+        /* sockets: socket() and socketpair() themselves are filtered below */
         "bind",
         "listen",
         "accept",
@@ -452,8 +452,44 @@ static int rules_clone(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
-/* Unix, IPv4/6 stream and datagram (loopback is all there is), and
- * NETLINK_ROUTE, which getaddrinfo() reads; never raw or packet sockets. */
+/* IPv4 or IPv6 of type @type with protocol 0 or @proto only: TCP and UDP,
+ * not MPTCP, SCTP, SMC, L2TP or UDP-Lite, whose modules the kernel would
+ * load for the asking (EPROTONOSUPPORT above UDP's number, the default
+ * ENOSYS for the few below it). */
+static int rules_inet(scmp_filter_ctx c, int family, int type, int proto, struct cd_err *err)
+{
+        int r;
+
+        r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, family),
+                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type), SCMP_A2(SCMP_CMP_EQ, 0));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, family),
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type), SCMP_A2(SCMP_CMP_EQ, proto));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPROTONOSUPPORT), "socket", err,
+                         SCMP_A0(SCMP_CMP_EQ, family), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type),
+                         SCMP_A2(SCMP_CMP_GT, IPPROTO_UDP));
+        return r;
+}
+
+/* socketpair(2) for AF_UNIX only: other families (TIPC makes a working
+ * pair) would reach protocol code that socket() refuses. */
+static int rules_socketpair(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r;
+
+        r = RULE(c, SCMP_ACT_ALLOW, "socketpair", err, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socketpair", err,
+                         SCMP_A0(SCMP_CMP_EQ, AF_UNSPEC));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socketpair", err,
+                         SCMP_A0(SCMP_CMP_GT, AF_UNIX));
+        return r;
+}
+
+/* Unix, IPv4/6 TCP and UDP (loopback is all there is), and NETLINK_ROUTE,
+ * which getaddrinfo() reads; never raw or packet sockets. */
 static int rules_socket(scmp_filter_ctx c, struct cd_err *err)
 {
         static const int inet[] = { AF_INET, AF_INET6 };
@@ -464,16 +500,16 @@ static int rules_socket(scmp_filter_ctx c, struct cd_err *err)
                 r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
                          SCMP_A2(SCMP_CMP_EQ, 0 /* NETLINK_ROUTE */));
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(inet); i++) {
-                r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, inet[i]),
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+                r = rules_inet(c, inet[i], SOCK_STREAM, IPPROTO_TCP, err);
                 if (r == 0)
-                        r = RULE(c, SCMP_ACT_ALLOW, "socket", err, SCMP_A0(SCMP_CMP_EQ, inet[i]),
-                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM));
+                        r = rules_inet(c, inet[i], SOCK_DGRAM, IPPROTO_UDP, err);
                 if (r == 0)
                         r = RULE(c, SCMP_ACT_ERRNO(EPERM), "socket", err,
                                  SCMP_A0(SCMP_CMP_EQ, inet[i]),
                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
         }
+        if (r == 0)
+                r = rules_socketpair(c, err);
         /* Every other family: EAFNOSUPPORT, as on a kernel without it. */
         for (int fam = 0; r == 0 && fam <= AF_PACKET; fam++)
                 if (fam != AF_UNIX && fam != AF_INET && fam != AF_INET6 && fam != AF_NETLINK)

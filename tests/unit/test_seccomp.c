@@ -562,6 +562,89 @@ static int probe_socket_netlink_audit(void)
         return socket_probe(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
 }
 
+static int probe_socket_tcp(void)
+{
+        return socket_probe(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+}
+
+static int probe_socket_udp6(void)
+{
+        return socket_probe(AF_INET6, SOCK_DGRAM, IPPROTO_UDP);
+}
+
+static int probe_socket_mptcp(void)
+{
+        return socket_probe(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */);
+}
+
+static int probe_socket_sctp6(void)
+{
+        return socket_probe(AF_INET6, SOCK_STREAM, IPPROTO_SCTP);
+}
+
+static int probe_socket_udplite(void)
+{
+        return socket_probe(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE);
+}
+
+static int probe_socket_icmp_dgram(void)
+{
+        return socket_probe(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+}
+
+static int socketpair_probe(int family, int type)
+{
+        int sv[2] = { -1, -1 };
+        int r = SYSCALL_ERRNO(SYS_socketpair, family, type | SOCK_CLOEXEC, 0, sv);
+
+        if (r == 0) {
+                (void) syscall(SYS_close, sv[0]);
+                (void) syscall(SYS_close, sv[1]);
+        }
+        return r;
+}
+
+static int probe_socketpair_unix(void)
+{
+        return socketpair_probe(AF_UNIX, SOCK_STREAM);
+}
+
+static int probe_socketpair_tipc(void)
+{
+        return socketpair_probe(30 /* AF_TIPC */, SOCK_SEQPACKET);
+}
+
+static int probe_socketpair_netlink(void)
+{
+        return socketpair_probe(AF_NETLINK, SOCK_RAW);
+}
+
+static int probe_socketpair_unspec(void)
+{
+        return socketpair_probe(AF_UNSPEC, SOCK_STREAM);
+}
+
+/* IPv4/6 take TCP and UDP only (protocol 0 or named); the protocols whose
+ * modules the kernel would load on request are refused, and socketpair(2)
+ * is for AF_UNIX only. */
+static void sockets_by_protocol(void **state)
+{
+        (void) state;
+        expect_errno("socket(AF_INET, SOCK_STREAM, IPPROTO_TCP)", probe_socket_tcp, 0);
+        expect_errno("socket(AF_INET6, SOCK_DGRAM, IPPROTO_UDP)", probe_socket_udp6, 0);
+        expect_errno("socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)", probe_socket_mptcp,
+                     EPROTONOSUPPORT);
+        expect_errno("socket(AF_INET6, SOCK_STREAM, IPPROTO_SCTP)", probe_socket_sctp6,
+                     EPROTONOSUPPORT);
+        expect_errno("socket(AF_INET, SOCK_DGRAM, IPPROTO_UDPLITE)", probe_socket_udplite,
+                     EPROTONOSUPPORT);
+        expect_errno("socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP)", probe_socket_icmp_dgram, ENOSYS);
+        expect_errno("socketpair(AF_UNIX)", probe_socketpair_unix, 0);
+        expect_errno("socketpair(AF_TIPC)", probe_socketpair_tipc, EAFNOSUPPORT);
+        expect_errno("socketpair(AF_NETLINK)", probe_socketpair_netlink, EAFNOSUPPORT);
+        expect_errno("socketpair(AF_UNSPEC)", probe_socketpair_unspec, EAFNOSUPPORT);
+}
+
 static void sockets_by_family_and_type(void **state)
 {
         struct outcome o;
@@ -711,6 +794,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(personality_query_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
+                cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(mknod_no_devices, setup, teardown),
 #ifdef __x86_64__
