@@ -272,11 +272,15 @@ static int make_skeleton(int root_fd, struct cd_err *err)
         return make_dev(root_fd, err);
 }
 
-/* A detached, recursive, read-only, nosuid, nodev clone of host @source. */
+/* A detached, recursive, read-only, nosuid, nodev clone of host @source.
+ * Private: a clone of a shared host mount (/ is shared under systemd) would
+ * join its peer group, and whatever the host mounts below @source while a
+ * job runs would appear inside it, with the host's flags (read-write). */
 static int clone_tree(const char *source, bool recursive, int *ret_fd, struct cd_err *err)
 {
         struct mount_attr attr = {
                 .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                .propagation = MS_PRIVATE,
         };
         cleanup_close int fd = -1;
         unsigned int rec = recursive ? AT_RECURSIVE : 0;

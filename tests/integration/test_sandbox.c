@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -436,6 +438,109 @@ static void test_rlimits(void **state)
         harness_run_free(&r);
 }
 
+/* A host tree cloned into the sandbox is private: what the host mounts
+ * below it while a job runs stays out (a clone of a shared mount would
+ * join its peer group and receive the mount, read-write). The source is a
+ * shared bind mount of the test's own (unmounted in the teardown); a host
+ * child mounts a tmpfs below it once the job runs. */
+static char prop_dir[64], prop_src[96], prop_sub[112];
+
+static int prop_setup(void **state)
+{
+        (void) state;
+        snprintf(prop_dir, sizeof(prop_dir), "/tmp/cordon-test-prop-XXXXXX");
+        if (!mkdtemp(prop_dir))
+                return -1;
+        snprintf(prop_src, sizeof(prop_src), "%s/d", prop_dir);
+        snprintf(prop_sub, sizeof(prop_sub), "%s/d/sub", prop_dir);
+        if (mkdir(prop_src, 0755) < 0 || mkdir(prop_sub, 0755) < 0 ||
+            mount(prop_src, prop_src, NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, prop_src, NULL, MS_SHARED, NULL) < 0) {
+                (void) umount2(prop_src, MNT_DETACH);
+                harness_remove_tree(AT_FDCWD, prop_dir);
+                return -1;
+        }
+        return 0;
+}
+
+static int prop_teardown(void **state)
+{
+        (void) state;
+        (void) umount2(prop_sub, MNT_DETACH);
+        (void) umount2(prop_src, MNT_DETACH);
+        harness_remove_tree(AT_FDCWD, prop_dir);
+        return 0;
+}
+
+/* A process of another pid namespace (a job's) whose command line holds
+ * @marker, within @ms. */
+static bool job_process_with(const char *marker, unsigned int ms)
+{
+        char own[64] = "";
+
+        if (readlink("/proc/self/ns/pid", own, sizeof(own) - 1) < 0)
+                return false;
+        for (unsigned int t = 0; t <= ms; t += 20) {
+                DIR *d = opendir("/proc");
+                struct dirent *de;
+                bool found = false;
+
+                while (d && !found && (de = readdir(d))) {
+                        char path[300], buf[512], ns[64] = "";
+                        ssize_t n;
+
+                        snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
+                        if (readlink(path, ns, sizeof(ns) - 1) < 0 || strcmp(ns, own) == 0)
+                                continue;
+                        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                        n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
+                        for (ssize_t i = 0; i < n; i++)
+                                buf[i] = buf[i] ? buf[i] : ' ';
+                        found = n > 0 && (buf[n] = '\0', strstr(buf, marker));
+                }
+                if (d)
+                        closedir(d);
+                if (found)
+                        return true;
+                usleep(20 * 1000);
+        }
+        return false;
+}
+
+static void test_host_mounts_do_not_propagate(void **state)
+{
+        char bind[160];
+        struct cd_run r;
+        pid_t pid;
+        int status;
+
+        (void) state;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char flag[128];
+                int fd;
+
+                snprintf(flag, sizeof(flag), "%s/flag", prop_sub);
+                if (!job_process_with("cordon-prop-wait", 30000) ||
+                    mount("x", prop_sub, "tmpfs", 0, "mode=1777") < 0)
+                        _exit(1);
+                fd = open(flag, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                _exit(fd < 0 ? 2 : 0);
+        }
+        snprintf(bind, sizeof(bind), "%s:/opt/d", prop_src);
+        harness_run(&r, NULL, NULL, "--ro-bind", bind, "--", "/bin/sh", "-c",
+                    "for i in $(seq 30); do [ -e /opt/d/sub/flag ] && break; sleep 0.1; done;"
+                    " [ -e /opt/d/sub/flag ] && echo visible || echo hidden;"
+                    " grep -c ' /opt/d' /proc/self/mountinfo # cordon-prop-wait",
+                    NULL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* it did mount */
+        assert_int_equal(r.status, 0);
+        assert_string_equal(r.out, "hidden\n1\n");
+        harness_run_free(&r);
+}
+
 /* A core_pattern that pipes dumps to a helper ("|systemd-coredump ...")
  * ignores RLIMIT_CORE 0: the helper would run as root on the host with the
  * job's command line and environment. The job gets RLIMIT_CORE 1 there,
@@ -674,6 +779,8 @@ int main(void)
                 cmocka_unit_test(test_environment_reset),
                 cmocka_unit_test(test_rlimits),
                 cmocka_unit_test(test_oom_score_adj),
+                cmocka_unit_test_setup_teardown(test_host_mounts_do_not_propagate, prop_setup,
+                                                prop_teardown),
                 cmocka_unit_test_setup_teardown(test_core_pipe_helper_not_run, core_setup,
                                                 core_teardown),
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
