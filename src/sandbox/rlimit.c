@@ -9,6 +9,9 @@
 #include "cordon/util.h"
 #include "sandbox-internal.h"
 
+#define CD_JOB_MEMLOCK_BYTES  (8ULL << 20)
+#define CD_JOB_MSGQUEUE_BYTES 819200ULL
+
 /* Soft and hard both at @want, or at the current hard limit when @want is
  * above it: raising a hard limit needs CAP_SYS_RESOURCE in the initial user
  * namespace, which the sandbox never has (getrlimit(2)). */
@@ -60,6 +63,15 @@ int cd_rlimit_setup_child(const struct cd_plan *plan, struct cd_err *err)
          * CFS quota bounds (cgroup v2 has no real-time group limit), and
          * RLIMIT_NICE above 20 lets it go below nice 0 (sched(7)). */
         r = set_limit(RLIMIT_RTPRIO, 0, "rtprio", err);
+        if (r < 0)
+                return r;
+        /* Also inherited, and a unit's LimitMEMLOCK=infinity would let a job
+         * pin memory (mlockall, memfd_secret) beyond what swap-less memcg
+         * accounting shows: the kernel's defaults, 8 MiB and 800 KiB. */
+        r = set_limit(RLIMIT_MEMLOCK, CD_JOB_MEMLOCK_BYTES, "memlock", err);
+        if (r < 0)
+                return r;
+        r = set_limit(RLIMIT_MSGQUEUE, CD_JOB_MSGQUEUE_BYTES, "msgqueue", err);
         if (r < 0)
                 return r;
         r = set_limit(RLIMIT_NICE, 0, "nice", err);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -424,16 +425,34 @@ static void test_environment_reset(void **state)
 
 static void test_rlimits(void **state)
 {
+        const struct rlimit unlimited = { RLIM_INFINITY, RLIM_INFINITY };
+        struct rlimit memlock, msgqueue;
         struct cd_run r;
 
         (void) state;
+        /* A supervisor started with LimitMEMLOCK=infinity and the like (root
+         * without CAP_SYS_RESOURCE, as on the shared test machines, cannot
+         * raise them: the qemu run, with every capability, does). */
+        assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &memlock), 0);
+        assert_int_equal(getrlimit(RLIMIT_MSGQUEUE, &msgqueue), 0);
+        if (setrlimit(RLIMIT_MEMLOCK, &unlimited) < 0 || setrlimit(RLIMIT_MSGQUEUE, &unlimited) < 0)
+                printf("# cannot raise RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE here (%s): the job's "
+                       "values are checked, not that they are lowered\n",
+                       strerror(errno));
         harness_run(&r, NULL, NULL, "--nofile", "512", "--", "/bin/sh", "-c",
                     "ulimit -c; ulimit -Hc; ulimit -n; ulimit -Hn;"
-                    "grep -E '^Max (nice|realtime) priority' /proc/self/limits | tr -s ' '",
+                    "grep -E '^Max ((nice|realtime) priority|locked memory|msgqueue)' "
+                    "/proc/self/limits |"
+                    " tr -s ' '",
                     NULL);
+        assert_int_equal(setrlimit(RLIMIT_MEMLOCK, &memlock), 0);
+        assert_int_equal(setrlimit(RLIMIT_MSGQUEUE, &msgqueue), 0);
         assert_int_equal(r.status, 0);
-        /* Real-time priority and nice limits are 0 whatever the supervisor had. */
-        assert_string_equal(r.out, "0\n0\n512\n512\nMax nice priority 0 0 \n"
+        /* Real-time priority and nice limits are 0, locked memory and
+         * message queues the kernel's defaults, whatever the supervisor had. */
+        assert_string_equal(r.out, "0\n0\n512\n512\nMax locked memory 8388608 8388608 bytes \n"
+                                   "Max msgqueue size 819200 819200 bytes \n"
+                                   "Max nice priority 0 0 \n"
                                    "Max realtime priority 0 0 \n");
         harness_run_free(&r);
 }
