@@ -104,9 +104,11 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                                     .before_start = started,
                                     .before_start_data = r };
         ret = cd_launch(r->svc->launcher, plan, &io, res);
-        /* What the API serves must be on disk before the verdict is. */
-        if (fsync(out) < 0 || fsync(err_fd) < 0 || fsync(artifacts) < 0)
-                cd_log_warn(r->row->id, "msg=\"fsync of the job's output failed\"");
+        /* What the API serves must be on disk before the verdict is: the
+         * output, and every artifact file and directory the collector
+         * made (none of them fsync'd one by one), in one syncfs(2). */
+        if (syncfs(artifacts) < 0)
+                cd_log_warn(r->row->id, "msg=\"syncfs of the job's output failed\"");
         return ret;
 }
 
