@@ -195,6 +195,11 @@ static void output(const struct cd_api_request *req, struct cd_api_response *res
                               (unsigned long long) f.size);
         cd_api_header(resp, "Accept-Ranges", "bytes");
         cd_api_header(resp, "Cordon-Truncated", "%s", f.truncated ? "true" : "false");
+        /* The job wrote it: as untrusted as an artifact, should a web app
+         * pass it through to a browser. */
+        cd_api_header(resp, "Content-Disposition", "attachment");
+        cd_api_header(resp, "X-Content-Type-Options", "nosniff");
+        cd_api_header(resp, "Content-Security-Policy", "sandbox");
 }
 
 void api_jobs_stdout(const struct cd_api_request *req, struct cd_api_response *resp)

@@ -1188,6 +1188,10 @@ class ApiTest(DaemonTest):
         r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout")
         self.assertEqual(r.headers["cordon-truncated"], "true")
         self.assertEqual(r.headers["content-type"], "application/octet-stream")
+        # What the job wrote is served as an artifact is: never rendered.
+        self.assertEqual(r.headers["content-disposition"], "attachment")
+        self.assertEqual(r.headers["x-content-type-options"], "nosniff")
+        self.assertEqual(r.headers["content-security-policy"], "sandbox")
         # Ranges stop at what was kept, and still say it was cut.
         r = request(d.sock, "GET", f"/v1/jobs/{j['id']}/stdout", headers={"Range": "bytes=4000-"})
         self.assertEqual((r.status, r.body), (206, b"a" * 96), r)
