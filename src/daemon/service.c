@@ -112,16 +112,33 @@ int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
         return 0;
 }
 
+/* @uid's bucket, or the one used longest ago, taken over: a uid keeps its
+ * own bucket until CD_RATE_SLOTS other uids have come since (two uids
+ * sharing one by their numbers would each reset the other's). */
+static struct cd_rate *rate_slot(struct cd_service *s, uint32_t uid)
+{
+        struct cd_rate *oldest = &s->rates[0];
+
+        for (size_t i = 0; i < CD_RATE_SLOTS; i++) {
+                struct cd_rate *r = &s->rates[i];
+
+                if (r->at_ms != 0 && r->uid == uid)
+                        return r;
+                if (r->at_ms < oldest->at_ms)
+                        oldest = r;
+        }
+        return oldest;
+}
+
 bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
 {
         const double rate = s->cfg->rate_per_second, burst = 2.0 * rate;
         uint64_t now = cd_now_ms();
-        struct cd_rate *slot = &s->rates[uid % CD_RATE_SLOTS];
+        struct cd_rate *slot;
         bool ok;
 
         pthread_mutex_lock(&s->rate_lock);
-        /* A slot shared by two uids resets when the other one comes: that
-         * errs toward letting a request through, never toward refusing. */
+        slot = rate_slot(s, uid);
         if (slot->uid != uid || slot->at_ms == 0)
                 *slot = (struct cd_rate){ .uid = uid, .tokens = burst, .at_ms = now };
         slot->tokens += (double) (now - slot->at_ms) * rate / 1000.0;

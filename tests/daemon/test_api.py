@@ -87,6 +87,7 @@ USERS = {
     "norole": (64003, GID_SOCK, []),                           # no role at all
     "groupsub": (64004, 64004, [GID_SOCK, GID_SUBMIT_GROUP]),  # submitter by group
     "groupadmin": (64005, 64005, [GID_SOCK, GID_ADMIN_GROUP]), # admin by group
+    "collide": (64001 + 256, GID_SOCK, []),                    # no role; a's uid + 256
 }
 UID_A, UID_B, UID_NOROLE = USERS["a"][0], USERS["b"][0], USERS["norole"][0]
 
@@ -1903,6 +1904,20 @@ class ServiceTest(DaemonTest):
         self.assertGreaterEqual(cm.exception.retry_after, 1)
         time.sleep(1.2)
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
+    def test_rate_buckets_are_per_uid(self):
+        """Each uid has its own bucket, whatever its number: a second uid
+        (here a's + 256) does not reset a's, as sharing buckets by uid
+        modulo their count did."""
+        d = self.start_daemon(rate_per_second=1)
+        time.sleep(2.2)
+
+        def burst(n):
+            return [request(d.sock, "GET", "/v1/health").status for _ in range(n)]
+
+        self.assertEqual(as_user("a", burst, 4), [200, 200, 429, 429])
+        self.assertEqual(as_user("collide", burst, 1), [403])  # its own bucket; no role
+        self.assertEqual(as_user("a", burst, 1), [429])
 
     def test_client_waits_out_the_rate_limit(self):
         """The Python client retries what cordond turned away unread (429
