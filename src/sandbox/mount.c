@@ -117,11 +117,13 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
 /* Files of a full /proc that an unprivileged process can read and that
  * tell it about the host's kernel (addresses where kptr_restrict and
  * perf_event_paranoid are lax; host timers on older kernels; the boot
- * command line, which may carry anything the host was booted with): masked
- * with /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are
- * already unreadable for the job's host uid; /proc is mounted read-only. */
+ * command line, which may carry anything the host was booted with; the
+ * host's interrupt counts, a timing side channel on other users' keystrokes
+ * and network traffic): masked with /dev/null. Root-only files (kcore,
+ * kmsg, vmallocinfo, ...) are already unreadable for the job's host uid;
+ * /proc is mounted read-only. */
 static const char *const proc_masked[] = {
-        "kallsyms", "modules", "timer_list", "sched_debug", "cmdline",
+        "kallsyms", "modules", "timer_list", "sched_debug", "cmdline", "interrupts", "softirqs",
 };
 
 static int mask_proc(int root_fd, struct cd_err *err)
