@@ -81,6 +81,6 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
 void cd_config_clear(struct cd_config *c);
 
 /* The free space to keep on a state file system of @fs_bytes: min_free if
- * it was configured, else the smaller of 512M and a tenth of the file
- * system (a small disk is not all reserve). */
+ * it was configured, else the smaller of 512M and a tenth of @fs_bytes, so
+ * that a small disk is not all reserve. */
 uint64_t cd_config_min_free(const struct cd_config *c, uint64_t fs_bytes);
