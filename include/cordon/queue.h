@@ -46,8 +46,12 @@ int cd_queue_check(struct cd_queue *q, uint32_t owner_uid);
 void cd_queue_notify(struct cd_queue *q);
 
 /* Cancel @id: 1 when it was queued (removed; the caller records the
- * verdict), 2 when it is running (its cancel_fd fired), 0 when unknown. */
+ * verdict), 2 when it is running (its cancel_fd fired), 3 when it is
+ * running and was cancelled before (nothing done), 0 when unknown. */
 int cd_queue_cancel(struct cd_queue *q, const char *id);
+
+/* True when @id runs and has been cancelled already. */
+bool cd_queue_cancelling(struct cd_queue *q, const char *id);
 
 /* 1-based position of @id in the order jobs will start, 0 if not queued. */
 size_t cd_queue_position(struct cd_queue *q, const char *id);

@@ -71,7 +71,7 @@ struct cd_service {
         const char *cgroup_mode;
         atomic_bool stopping;
         pthread_mutex_t audit_lock;
-        pthread_mutex_t delete_lock; /* one delete of a job at a time */
+        pthread_mutex_t job_lock; /* one cancel or delete of a job at a time */
         struct cd_audit *audit;
         pthread_rwlock_t profiles_lock;
         struct cd_profile_set profiles;

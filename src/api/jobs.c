@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cordon/api.h"
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/log.h"
 #include "cordon/util.h"
 
@@ -150,7 +152,33 @@ static int check_spec(const struct cd_api_request *req, struct cd_jobspec *spec,
         return r;
 }
 
-/* Inputs on disk, row in the store, record in the log: then it may run. */
+static int insert_row(struct cd_service *svc, struct cd_job_row *row, struct cd_err *err)
+{
+        if (cd_fault("crash_before_insert"))
+                _exit(70); /* a cordond killed between the record and the row */
+        if (cd_fault("store_insert"))
+                return cd_err_set(err, EIO, "store: insert: injected failure");
+        return cd_store_insert(svc->store, row, err);
+}
+
+/* The job.submitted record stands, but the job was not stored: close it,
+ * and remove its files (a crash here leaves them to the start's sweep). */
+static void unstored(const struct cd_api_request *req, const struct cd_job_row *row)
+{
+        struct cd_err err = { 0 }, rm_err = { 0 };
+
+        if (cd_service_audit1(req->svc, CD_AUDIT_JOB_FINISHED, req->peer, row->id, row->profile,
+                              "rejected", json_pack("{s:s}", "reason", "not_stored"), &err) < 0)
+                cd_log_err(CD_LOG_ERROR, row->id, &err);
+        if (cd_jobfiles_remove(&req->svc->files, row->id, &rm_err) < 0)
+                cd_log_err(CD_LOG_WARN, row->id, &rm_err);
+}
+
+/* Inputs on disk, record in the log, row in the store: then it may run.
+ * The record comes before the row, so that a cordond killed between the two
+ * leaves a record of a job that never ran (its files are swept at start),
+ * never a stored job that runs after a restart with no job.submitted, for
+ * a request whose client saw it fail. */
 static int store_job(const struct cd_api_request *req, const struct cd_jobspec *spec,
                      struct cd_job_row *row, struct cd_api_response *resp)
 {
@@ -169,8 +197,6 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
                 r = cd_err_set(&err, ENOMEM, "out of memory");
         else
                 r = cd_jobfiles_commit(&svc->files, u->id, u->dir_fd, u->inputs_fd, &err);
-        if (r == 0)
-                r = cd_store_insert(svc->store, row, &err);
         if (r == 0) {
                 r = cd_service_audit1(
                         svc, CD_AUDIT_JOB_SUBMITTED, req->peer, row->id, row->profile, NULL,
@@ -178,7 +204,12 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
                                   (json_int_t) json_object_size(spec->labels)),
                         &err);
                 if (r < 0)
-                        (void) cd_store_delete(svc->store, row->id, &(struct cd_err){ 0 });
+                        (void) cd_jobfiles_remove(&svc->files, row->id, &(struct cd_err){ 0 });
+        }
+        if (r == 0) {
+                r = insert_row(svc, row, &err);
+                if (r < 0)
+                        unstored(req, row);
         }
         if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
@@ -355,29 +386,52 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
         cd_api_json(resp, 200, jobs ? json_pack("{s:o, s:o}", "jobs", jobs, "next", next) : NULL);
 }
 
-/* Cancel @row if it has not finished. Returns 0, or -EALREADY when it has. */
-static int cancel(const struct cd_api_request *req, const struct cd_job_row *row)
+/* Under the job lock, on the row as it is now: record job.cancelled only
+ * when this request is what cancels it, so that two cancels (or a cancel
+ * and a delete) at once, or one racing the job's end, give one record. */
+static int cancel_locked(const struct cd_api_request *req, const char *id)
 {
         struct cd_service *svc = req->svc;
+        struct cd_job_row row = { 0 };
         struct cd_err err = { 0 };
         int r;
 
-        if (row->state == CD_JOB_FINISHED)
-                return -EALREADY;
-        r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, row->id, row->profile, NULL,
-                              json_pack("{s:s}", "by", "request"), &err);
+        r = cd_store_get(svc->store, id, &row, &err);
+        if (r == 0 && row.state == CD_JOB_FINISHED)
+                r = -EALREADY;
+        /* Running and cancelled already: its worker is stopping it. */
+        if (r == 0 && row.state == CD_JOB_RUNNING && cd_queue_cancelling(svc->queue, id))
+                goto out;
+        if (r == 0)
+                r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, id, row.profile, NULL,
+                                      json_pack("{s:s}", "by", "request"), &err);
         if (r < 0)
-                return r;
-        r = cd_queue_cancel(svc->queue, row->id);
+                goto out;
+        r = cd_queue_cancel(svc->queue, id);
         /* Queued (or queued in the store but not yet taken): it never runs. */
-        if (r == 1 || (r == 0 && row->state == CD_JOB_QUEUED)) {
-                r = cd_service_finish_unrun(svc, row, "cancelled", NULL, req->peer, &err);
+        if (r == 1 || (r == 0 && row.state == CD_JOB_QUEUED)) {
+                r = cd_service_finish_unrun(svc, &row, "cancelled", NULL, req->peer, &err);
                 cd_queue_notify(svc->queue);
                 if (r == -ESTALE)
                         r = 0; /* it finished meanwhile */
         } else {
                 r = 0;
         }
+out:
+        cd_job_row_clear(&row);
+        return r == -ENOENT ? -EALREADY : r; /* deleted meanwhile: nothing to cancel */
+}
+
+/* Cancel @row if it has not finished. Returns 0, or -EALREADY when it has. */
+static int cancel(const struct cd_api_request *req, const struct cd_job_row *row)
+{
+        int r;
+
+        if (row->state == CD_JOB_FINISHED)
+                return -EALREADY;
+        pthread_mutex_lock(&req->svc->job_lock);
+        r = cancel_locked(req, row->id);
+        pthread_mutex_unlock(&req->svc->job_lock);
         return r;
 }
 

@@ -108,7 +108,7 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
         s->cfg = cfg;
         s->files = (struct cd_jobfiles){ .state_fd = -1, .jobs_fd = -1 };
         pthread_mutex_init(&s->audit_lock, NULL);
-        pthread_mutex_init(&s->delete_lock, NULL);
+        pthread_mutex_init(&s->job_lock, NULL);
         pthread_mutex_init(&s->rate_lock, NULL);
         pthread_rwlock_init(&s->profiles_lock, NULL);
         cd_metrics_init(&s->metrics);

@@ -193,9 +193,9 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
 {
         int r;
 
-        pthread_mutex_lock(&s->delete_lock);
+        pthread_mutex_lock(&s->job_lock);
         r = delete_locked(s, row, peer, err);
-        pthread_mutex_unlock(&s->delete_lock);
+        pthread_mutex_unlock(&s->job_lock);
         return r;
 }
 

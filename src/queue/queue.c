@@ -32,6 +32,7 @@ struct slot {
         struct cd_queue *q;
         pthread_t thread;
         bool started;
+        bool cancelled; /* cancel_fd fired for the job it runs */
         int cancel_fd;
         char id[CD_JOB_ID_LEN + 1]; /* "" when idle */
 };
@@ -131,6 +132,7 @@ static struct owner *take(struct cd_queue *q, struct slot *s)
         o->running++;
         o->last_served = ++q->clock;
         q->running++;
+        s->cancelled = false;
         drain(s->cancel_fd);
         return o;
 }
@@ -293,22 +295,44 @@ static bool unqueue(struct cd_queue *q, const char *id)
         return false;
 }
 
+static struct slot *running_slot(struct cd_queue *q, const char *id)
+{
+        for (unsigned int i = 0; i < q->cfg.slots; i++)
+                if (!strcmp(q->slots[i].id, id))
+                        return &q->slots[i];
+        return NULL;
+}
+
 int cd_queue_cancel(struct cd_queue *q, const char *id)
 {
+        struct slot *s;
         int r = 0;
 
         pthread_mutex_lock(&q->lock);
         if (unqueue(q, id)) {
                 r = 1;
                 prune_owners(q);
-        }
-        for (unsigned int i = 0; r == 0 && i < q->cfg.slots; i++)
-                if (!strcmp(q->slots[i].id, id)) {
-                        uint64_t one = 1;
+        } else if ((s = running_slot(q, id)) && s->cancelled) {
+                r = 3;
+        } else if (s) {
+                uint64_t one = 1;
 
-                        (void) !write(q->slots[i].cancel_fd, &one, sizeof(one));
-                        r = 2;
-                }
+                (void) !write(s->cancel_fd, &one, sizeof(one));
+                s->cancelled = true;
+                r = 2;
+        }
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+bool cd_queue_cancelling(struct cd_queue *q, const char *id)
+{
+        struct slot *s;
+        bool r;
+
+        pthread_mutex_lock(&q->lock);
+        s = running_slot(q, id);
+        r = s && s->cancelled;
         pthread_mutex_unlock(&q->lock);
         return r;
 }

@@ -602,7 +602,8 @@ def _die_with_parent() -> None:
 class Daemon:
     """One cordond with its own temporary config, state directory and socket."""
 
-    def __init__(self, **overrides):
+    def __init__(self, fault: str = None, **overrides):
+        self.fault = fault  # CORDON_FAULT for cordond (a -DCORDON_FAULT_INJECTION build)
         self.tmp = Path(tempfile.mkdtemp(prefix="cordon-api-", dir="/tmp"))
         os.chmod(self.tmp, 0o755)
         run = self.tmp / "run"
@@ -626,6 +627,7 @@ class Daemon:
             [CORDOND, "--config", str(self.config_path), "--socket", self.sock,
              "--state-dir", str(self.state), "--profiles-dir", PROFILES],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, CORDON_FAULT=self.fault) if self.fault else None,
             start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while True:
@@ -1904,6 +1906,66 @@ class ServiceTest(DaemonTest):
         self.assertGreaterEqual(cm.exception.retry_after, 1)
         time.sleep(1.2)
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
+    def test_simultaneous_cancels_record_once(self):
+        """Four cancels at once, of a queued job and of a running one: each
+        job gets one job.cancelled and one job.finished, however the four
+        interleave (the rest are 202 without a record, or 409)."""
+        d = self.start_daemon(slots=1)
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = submit_sh(d, "echo never\n")["id"]
+        for j in (queued, running):
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                answers = list(pool.map(
+                    lambda _: request(d.sock, "POST", f"/v1/jobs/{j}/cancel"), range(4)))
+            self.assertIn(202, [r.status for r in answers])
+            self.assertLessEqual({r.status for r in answers}, {202, 409})
+            self.assertEqual(wait_job(d, j, 60)["verdict"], "cancelled")
+            self.assertEqual(len(d.audit("job.cancelled", j)), 1, j)
+            self.assertEqual([x["verdict"] for x in d.audit("job.finished", j)], ["cancelled"])
+        self.assertEqual(d.audit("job.started", queued), [])
+
+    def test_store_failure_after_the_record(self):
+        """The row cannot be stored after job.submitted is written: 500,
+        the record is closed by job.finished (rejected, not_stored), and
+        nothing of the job is left."""
+        d = self.start_daemon(fault="store_insert")
+        problem_of(self, submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
+                                    [("j.sh", b"echo hi\n")]), 500, "internal")
+        sub = d.audit("job.submitted")
+        self.assertEqual(len(sub), 1)
+        fin = d.audit("job.finished", sub[0]["job"])
+        self.assertEqual([(r["verdict"], r["details"]["reason"]) for r in fin],
+                         [("rejected", "not_stored")])
+        self.assertEqual(d.job_entries(), set())
+        self.assertEqual(d.client().jobs()["jobs"], [])
+        self.assertEqual(d.audit("job.started"), [])
+
+    def test_killed_between_record_and_row(self):
+        """cordond killed after job.submitted and before the row: the client
+        sees the request fail; after a restart no such job exists or runs,
+        and its files are swept. (With the row first, the job ran after the
+        restart with no job.submitted, for a request that had failed.)"""
+        d = self.start_daemon(fault="crash_before_insert")
+        try:
+            r = submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
+                           [("j.sh", b"echo hi\n")])
+        except (OSError, http.client.HTTPException):
+            r = None
+        self.assertIsNone(r, "cordond answered a request it was killed in")
+        d.proc.wait(timeout=30)
+        self.assertEqual(d.proc.returncode, 70)
+        sub = d.audit("job.submitted")
+        self.assertEqual(len(sub), 1)
+        d.fault = None
+        d.start()
+        with self.assertRaises(cc.CordonError) as cm:
+            d.client().job(sub[0]["job"])
+        self.assertEqual(cm.exception.code, "job_not_found")
+        self.assertEqual(d.client().jobs()["jobs"], [])
+        self.assertEqual(d.job_entries(), set())
+        self.assertEqual(d.audit("job.started"), [])
 
     def test_rate_buckets_are_per_uid(self):
         """Each uid has its own bucket, whatever its number: a second uid

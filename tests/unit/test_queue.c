@@ -572,6 +572,33 @@ static void test_wait(void **state)
 
 /* ---- stop ---- */
 
+/* A running job is cancelled once: a second cancel says so (3) and fires
+ * nothing; the slot's next job starts uncancelled. */
+static void test_cancel_running_once(void **state)
+{
+        struct fixture *f = *state;
+        const char *x = job_id(1, 1), *y = job_id(1, 2);
+
+        f->h.until_cancel = true;
+        start_queue(f, 1, 100, 50);
+        push_ok(f, x, 1);
+        wait_started(f, 1);
+        assert_false(cd_queue_cancelling(f->q, x));
+        assert_int_equal(cd_queue_cancel(f->q, x), 2);
+        assert_true(cd_queue_cancelling(f->q, x));
+        assert_int_equal(cd_queue_cancel(f->q, x), 3);
+        wait_finished(f, 1);
+        assert_true(f->h.saw_cancel[0]);
+        /* The one slot takes y once x's worker has let it go. */
+        push_ok(f, y, 1);
+        wait_started(f, 2);
+        assert_false(cd_queue_cancelling(f->q, x));
+        assert_int_equal(cd_queue_cancel(f->q, x), 0);
+        assert_false(cd_queue_cancelling(f->q, y));
+        assert_int_equal(cd_queue_cancel(f->q, y), 2);
+        wait_finished(f, 2);
+}
+
 static void test_stop_cancels_running(void **state)
 {
         struct fixture *f = *state;
@@ -656,11 +683,17 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         const struct CMUnitTest tests[] = {
-                T(test_fairness),      T(test_round_robin),
-                T(test_bounds),        T(test_position_matches_start_order),
-                T(test_cancel_queued), T(test_cancel_running),
-                T(test_wait),          T(test_stop_cancels_running),
-                T(test_stop_grace),    T(test_stop_idle),
+                T(test_fairness),
+                T(test_round_robin),
+                T(test_bounds),
+                T(test_position_matches_start_order),
+                T(test_cancel_queued),
+                T(test_cancel_running),
+                T(test_cancel_running_once),
+                T(test_wait),
+                T(test_stop_cancels_running),
+                T(test_stop_grace),
+                T(test_stop_idle),
         };
 #undef T
 
