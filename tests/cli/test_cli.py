@@ -68,11 +68,16 @@ class Daemon:
         with open(self.config, "w") as f:
             json.dump(cfg, f)
         self.log = open(os.path.join(self.dir, "cordond.log"), "w+")
-        self.proc = subprocess.Popen(
-            [CORDOND, "--config", self.config, "--socket", self.socket,
-             "--state-dir", self.state, "--profiles-dir", profiles or PROFILES],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen(
+                [CORDOND, "--config", self.config, "--socket", self.socket,
+                 "--state-dir", self.state, "--profiles-dir", profiles or PROFILES],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            self._wait_ready()
+        except BaseException:
+            self.close()  # a failed start leaves nothing behind either
+            raise
 
     def _wait_ready(self):
         deadline = time.monotonic() + HANG_S
@@ -93,7 +98,7 @@ class Daemon:
         return self.log.read()
 
     def kill(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout=HANG_S)
