@@ -8,6 +8,15 @@
  * answers one request at a time over a socketpair: [u32 length][bytes] in,
  * [u8 length][MIME type] out. If it dies, the files it was asked about are
  * refused.
+ *
+ * The child does not run in a copy of the collector's memory: a fork of
+ * cordond holds every other job's buffers (output, uploads, the copier's
+ * chunks), which a libmagic exploit could read back out through the type
+ * strings. The forked child execs the program it is (/proc/self/exe) as
+ * "cordon-sniff UID GID" with the socket on fd 3 and an environment of
+ * MAGIC (and CORDON_FAULT in fault-injection builds) only; a constructor
+ * below, linked into every program that collects artifacts, takes that
+ * call before main() and becomes the sniffer in a fresh address space.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,13 +26,16 @@
 #include <magic.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,13 +153,23 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
         }
 }
 
+#define SNIFFER_ARGV0 "cordon-sniff"
+#ifdef CORDON_FAULT_INJECTION
+#define CD_FAULT_INJECTION_BUILD 1
+#else
+#define CD_FAULT_INJECTION_BUILD 0
+#endif
+#define SNIFFER_FD 3
+
 static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
 {
         magic_t m;
 
-        /* Nothing of the collector's but this socket, not even its stdio. */
+        /* Nothing but this socket, not even stdio. */
         if (fd < 3 || close_range(0, (unsigned int) fd - 1, 0) < 0 ||
             close_range((unsigned int) fd + 1, ~0U, 0) < 0)
+                _exit(1);
+        if (cd_magic_load(&(struct cd_err){ 0 }) < 0)
                 _exit(1);
         m = magic_open(MAGIC_FLAGS);
         if (!m || magic_load(m, NULL) < 0)
@@ -157,6 +179,80 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
         if (cd_write_all(fd, "r", 1) < 0) /* ready: see wait_ready() */
                 _exit(0);
         serve(fd, m);
+}
+
+static bool parse_id(const char *s, unsigned long *ret)
+{
+        char *end;
+
+        errno = 0;
+        *ret = strtoul(s, &end, 10);
+        return errno == 0 && end != s && *end == '\0' && *ret < UINT32_MAX && s[0] != '-';
+}
+
+/* "cordon-sniff UID GID" with a unix socket on fd 3: the exec'd sniffer,
+ * before main() (glibc passes argc and argv to constructors). Any other
+ * start of the program goes on to main(). */
+static __attribute__((constructor)) void sniffer_entry(int argc, char **argv)
+{
+        unsigned long uid, gid;
+        struct stat st;
+
+        if (argc != 3 || !argv || strcmp(argv[0], SNIFFER_ARGV0) != 0)
+                return;
+        if (fstat(SNIFFER_FD, &st) < 0 || !S_ISSOCK(st.st_mode) || !parse_id(argv[1], &uid) ||
+            !parse_id(argv[2], &gid))
+                _exit(1);
+        cd_fault_init();
+        child(SNIFFER_FD, (uid_t) uid, (gid_t) gid);
+}
+
+/* In the forked child (async-signal-safe calls only: the parent may have
+ * threads): stdio on /dev/null, the socket on fd 3, nothing else, and the
+ * program again, as the sniffer. */
+static __attribute__((noreturn)) void exec_sniffer(int fd, uid_t uid, gid_t gid, char **env)
+{
+        char u[16], g[16];
+        char *argv[] = { SNIFFER_ARGV0, u, g, NULL };
+        int null;
+
+        /* The collector may be reading /out as the job (setfsuid): exec
+         * with root's file system identity, as at the first start, or the
+         * kernel marks the exec secure (AT_SECURE) and it differs. */
+        (void) syscall(SYS_setfsuid, 0);
+        (void) syscall(SYS_setfsgid, 0);
+        /* dup2() onto another number clears close-on-exec; onto itself not. */
+        if (fd == SNIFFER_FD ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, SNIFFER_FD) < 0)
+                _exit(1);
+        null = open("/dev/null", O_RDWR); /* not fd 3, now taken */
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+            close_range(SNIFFER_FD + 1, ~0U, 0) < 0)
+                _exit(1);
+        (void) snprintf(u, sizeof(u), "%u", (unsigned int) uid);
+        (void) snprintf(g, sizeof(g), "%u", (unsigned int) gid);
+        (void) execve("/proc/self/exe", argv, env);
+        _exit(1);
+}
+
+/* The sniffer's environment: only what libmagic and the fault tests read. */
+static void sniffer_env(char *buf, size_t size, char **env)
+{
+        static const char *const keep[] = { "MAGIC", "CORDON_FAULT" };
+        size_t n = 0, used = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
+                const char *v = getenv(keep[i]);
+                int len;
+
+                if (!v || (!CD_FAULT_INJECTION_BUILD && !strcmp(keep[i], "CORDON_FAULT")))
+                        continue;
+                len = snprintf(buf + used, size - used, "%s=%s", keep[i], v);
+                if (len < 0 || (size_t) len >= size - used)
+                        continue;
+                env[n++] = buf + used;
+                used += (size_t) len + 1;
+        }
+        env[n] = NULL;
 }
 
 /* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
@@ -198,18 +294,21 @@ static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
                      struct cd_err *err)
 {
+        char env_buf[4096], *env[3];
         int sv[2], r;
         pid_t pid;
 
         *s = (struct cd_sniffer){ .pid = -1, .fd = -1 };
-        /* In the parent: dlopen() after fork() in a threaded process is unsafe. */
+        /* Here, for a clear error when libmagic is missing; the sniffer
+         * loads it again after its exec. */
         r = cd_magic_load(err);
         if (r < 0)
                 return r;
+        sniffer_env(env_buf, sizeof(env_buf), env);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return cd_err_errno(err, "artifacts: sniffer socket");
-        /* glibc's fork(): the child allocates (libmagic), which is safe after
-         * fork() even in a multi-threaded process, unlike after a raw clone. */
+        /* Under the fork lock: the child must not inherit another job's
+         * writable fds (it closes them all before its exec anyway). */
         if (fork_lock)
                 pthread_rwlock_wrlock(fork_lock);
         pid = fork();
@@ -223,10 +322,8 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
                 (void) cd_close(sv[1]);
                 return r;
         }
-        if (pid == 0) {
-                (void) cd_close(sv[0]);
-                child(sv[1] < 3 ? fcntl(sv[1], F_DUPFD_CLOEXEC, 3) : sv[1], uid, gid);
-        }
+        if (pid == 0)
+                exec_sniffer(sv[1], uid, gid, env);
         (void) cd_close(sv[1]);
         s->pid = pid;
         s->fd = sv[0];

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "cordon/util.h"
 #include "harness.h"
 
 static char base[128], canary[192], secret[64];
@@ -258,6 +260,121 @@ static void test_hung_sniffer_is_bounded(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* The pid of a "cordon-sniff" child of @parent, within 20 s, or -1. */
+static pid_t find_sniffer(pid_t parent)
+{
+        for (int t = 0; t < 400; t++) {
+                DIR *d = opendir("/proc");
+                struct dirent *de;
+                pid_t found = -1;
+
+                while (d && found < 0 && (de = readdir(d))) {
+                        char path[300], buf[512] = "";
+                        const char *pp;
+
+                        snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+                        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) <= 0)
+                                continue;
+                        pp = strstr(buf, "\nPPid:\t");
+                        if (!pp || strtol(pp + 7, NULL, 10) != parent)
+                                continue;
+                        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                        memset(buf, 0, sizeof(buf));
+                        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
+                            strcmp(buf, "cordon-sniff") == 0)
+                                found = (pid_t) strtol(de->d_name, NULL, 10);
+                }
+                if (d)
+                        closedir(d);
+                if (found > 0)
+                        return found;
+                usleep(50 * 1000);
+        }
+        return -1;
+}
+
+/* Whether @needle is anywhere in @pid's readable memory (regions up to
+ * 64 MiB: the sanitizers' shadow reservations are skipped). */
+static bool in_memory(pid_t pid, const char *needle)
+{
+        char path[64], line[512];
+        FILE *maps;
+        int mem;
+        bool found = false;
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+        maps = fopen(path, "re");
+        snprintf(path, sizeof(path), "/proc/%d/mem", (int) pid);
+        mem = open(path, O_RDONLY | O_CLOEXEC);
+        while (maps && mem >= 0 && !found && fgets(line, sizeof(line), maps)) {
+                unsigned long lo, hi;
+                char perms[8];
+                char *buf;
+                ssize_t n;
+
+                if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' ||
+                    hi - lo > (64UL << 20))
+                        continue;
+                buf = malloc(hi - lo);
+                assert_non_null(buf);
+                n = pread(mem, buf, hi - lo, (off_t) lo);
+                found = n > 0 && memmem(buf, (size_t) n, needle, strlen(needle));
+                free(buf);
+        }
+        if (maps)
+                fclose(maps);
+        if (mem >= 0)
+                close(mem);
+        return found;
+}
+#endif
+
+/* The sniffer runs libmagic on the job's bytes in an address space of its
+ * own: not a fork of the collector (in cordond, every other job's buffers),
+ * but the program exec'd again. A canary in the collector's environment is
+ * nowhere in the sniffer's memory, which a hung sniffer (injected) keeps
+ * alive long enough to read. */
+static void test_sniffer_has_a_fresh_address_space(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char out[192], result[256], mark[64], environ_text[512] = "", path[64];
+        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
+        struct cd_run r;
+        pid_t pid, sniffer;
+
+        snprintf(out, sizeof(out), "%s/fresh", base);
+        snprintf(result, sizeof(result), "%s/fresh.json", base);
+        snprintf(mark, sizeof(mark), "collector-canary-%d-5eed", (int) getpid());
+        assert_int_equal(setenv("CORDON_TEST_CANARY", mark, 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
+        pid = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        assert_int_equal(unsetenv("CORDON_TEST_CANARY"), 0);
+        /* The canary is there to find, in the collector (once its exec is
+         * done: a read in the middle of it sees neither image whole). */
+        for (int t = 0; t < 100 && !in_memory(pid, mark); t++)
+                usleep(50 * 1000);
+        assert_true(in_memory(pid, mark));
+        sniffer = find_sniffer(pid);
+        if (sniffer > 0) {
+                snprintf(path, sizeof(path), "/proc/%d/environ", (int) sniffer);
+                (void) cd_read_at(AT_FDCWD, path, environ_text, sizeof(environ_text) - 1);
+        }
+        assert_true(sniffer > 0);                        /* a process of its own, "cordon-sniff" */
+        assert_true(in_memory(sniffer, "cordon-sniff")); /* its memory can be read */
+        assert_false(in_memory(sniffer, mark));
+        assert_null(strstr(environ_text, "CANARY"));
+        harness_wait(pid, result, &r);
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* Entries of directory @path but . and .. */
 static int count_entries(const char *path)
 {
@@ -323,6 +440,7 @@ int main(void)
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_sniffer_has_a_fresh_address_space),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };
