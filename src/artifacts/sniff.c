@@ -181,13 +181,9 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
         serve(fd, m);
 }
 
-static bool parse_id(const char *s, unsigned long *ret)
+static bool parse_id(const char *s, uint64_t *ret)
 {
-        char *end;
-
-        errno = 0;
-        *ret = strtoul(s, &end, 10);
-        return errno == 0 && end != s && *end == '\0' && *ret < UINT32_MAX && s[0] != '-';
+        return cd_parse_u64(s, ret) == 0 && *ret < UINT32_MAX;
 }
 
 /* "cordon-sniff UID GID" with a unix socket on fd 3: the exec'd sniffer,
@@ -195,7 +191,7 @@ static bool parse_id(const char *s, unsigned long *ret)
  * start of the program goes on to main(). */
 static __attribute__((constructor)) void sniffer_entry(int argc, char **argv)
 {
-        unsigned long uid, gid;
+        uint64_t uid, gid;
         struct stat st;
 
         if (argc != 3 || !argv || strcmp(argv[0], SNIFFER_ARGV0) != 0)
@@ -241,7 +237,7 @@ static void sniffer_env(char *buf, size_t size, char **env)
         size_t n = 0, used = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(keep); i++) {
-                const char *v = getenv(keep[i]);
+                const char *v = secure_getenv(keep[i]);
                 int len;
 
                 if (!v || (!CD_FAULT_INJECTION_BUILD && !strcmp(keep[i], "CORDON_FAULT")))
