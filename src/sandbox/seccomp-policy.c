@@ -571,10 +571,12 @@ static int rules_lists(scmp_filter_ctx c, char *const *extra, struct cd_err *err
                 r = add_named(c, SCMP_ACT_ALLOW, allowed[i], 0, NULL, err);
         for (size_t i = 0; r == 0 && extra && extra[i]; i++)
                 r = add_named(c, SCMP_ACT_ALLOW, extra[i], 0, NULL, err);
+        /* By number whether or not this libseccomp knows the name (it was
+         * added only when it did not, so a libseccomp that knew it left
+         * the call to the default ENOSYS). */
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed_by_number); i++)
-                if (seccomp_syscall_resolve_name(allowed_by_number[i].name) == __NR_SCMP_ERROR)
-                        r = add(c, SCMP_ACT_ALLOW, allowed_by_number[i].name,
-                                allowed_by_number[i].nr, 0, NULL, err);
+                r = add(c, SCMP_ACT_ALLOW, allowed_by_number[i].name, allowed_by_number[i].nr, 0,
+                        NULL, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(refused); i++)
                 if (!listed(extra, refused[i]))
                         r = add_named(c, SCMP_ACT_ERRNO(EPERM), refused[i], 0, NULL, err);
