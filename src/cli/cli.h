@@ -107,3 +107,6 @@ int cli_parse_limit(const char *cmd, size_t index, const char *arg, uint64_t *re
  * that cli_interrupted() reports (and the client aborts its transfer). */
 void cli_catch_interrupts(void);
 bool cli_interrupted(void);
+
+/* Sleep @ms, in steps that notice an interrupt: -1 then, else 0. */
+int cli_sleep_ms(uint64_t ms);

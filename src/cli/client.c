@@ -417,7 +417,7 @@ static void parse_body(struct cli_response *r)
                 r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL);
 }
 
-int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
+static int send_once(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
         struct xfer x = { .rq = rq, .resp = resp };
         struct curl_slist *headers = request_headers(rq);
@@ -453,6 +453,49 @@ int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_resp
         }
         parse_body(resp);
         return 0;
+}
+
+/* What cordond turns away before reading the request (429 rate_limited,
+ * 503 too_many_connections): nothing was done, so it may be sent again. */
+static bool turned_away(const struct cli_response *r)
+{
+        const char *code = json_string_value(json_object_get(r->json, "code"));
+
+        return code && ((r->status == 429 && strcmp(code, "rate_limited") == 0) ||
+                        (r->status == 503 && strcmp(code, "too_many_connections") == 0));
+}
+
+/* Before sending a request again: its inputs from their start. */
+static bool rewind_inputs(const struct cli_request *rq)
+{
+        for (size_t i = 0; i < rq->n_inputs; i++)
+                if (lseek(rq->inputs[i].fd, 0, SEEK_SET) < 0)
+                        return false;
+        return true;
+}
+
+/* How long a request cordond turned away is sent again (docs/cli.md). */
+#define CLI_RETRY_MS 10000
+
+int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
+{
+        uint64_t until = cd_now_ms() + CLI_RETRY_MS;
+
+        for (;;) {
+                int r = send_once(c, rq, resp);
+                uint64_t pause;
+
+                if (r != 0 || !turned_away(resp))
+                        return r;
+                pause = resp->retry_after_s ? resp->retry_after_s * 1000ULL : 1000;
+                if (pause > 5000)
+                        pause = 5000;
+                /* Out of time: the caller reports the 429 or 503 as it is. */
+                if (cd_now_ms() + pause > until || !rewind_inputs(rq))
+                        return 0;
+                if (cli_sleep_ms(pause) < 0)
+                        return CLI_EXIT_INTERRUPTED;
+        }
 }
 
 int cli_status_exit(long status)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -83,4 +84,16 @@ void cli_catch_interrupts(void)
 bool cli_interrupted(void)
 {
         return interrupted != 0;
+}
+
+int cli_sleep_ms(uint64_t ms)
+{
+        while (ms > 0 && !cli_interrupted()) {
+                uint64_t step = ms < 100 ? ms : 100;
+                struct timespec ts = { .tv_nsec = (long) (step * 1000000ULL) };
+
+                (void) nanosleep(&ts, NULL); /* EINTR: a signal; checked above */
+                ms -= step;
+        }
+        return cli_interrupted() ? -1 : 0;
 }

@@ -962,6 +962,45 @@ class CliTest(unittest.TestCase):
         self.assertEqual(self.complete("submit", "--profile", "default", ""), ["FILES"])
 
 
+class RateTest(unittest.TestCase):
+    """429 rate_limited: cordond turned the request away unread, so the CLI
+    sends it again after Retry-After, for up to 10 s, then reports it."""
+
+    def setUp(self):
+        self.daemon = Daemon("rate", rate_per_second=1)
+        self.work = tempfile.mkdtemp(prefix="cordon-cli-rate-")
+        self.entry = os.path.join(self.work, "e.sh")
+        with open(self.entry, "w") as f:
+            f.write("echo waited\n")
+
+    def tearDown(self):
+        self.daemon.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def cli(self, *args):
+        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket)
+        return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=env,
+                              timeout=HANG_S)
+
+    def test_waits_out_the_rate_limit(self):
+        time.sleep(2.2)  # the bucket (burst 2) refills after the start's checks
+        t0 = time.monotonic()
+        runs = [self.cli("health", "--json") for _ in range(4)]
+        self.assertEqual([p.returncode for p in runs], [0, 0, 0, 0],
+                         [p.stderr for p in runs])
+        self.assertGreater(time.monotonic() - t0, 1.0)  # it waited for a token
+        # A submission (a multipart upload) is sent again whole.
+        time.sleep(2.2)
+        self.assertEqual(self.cli("health").returncode, 0)
+        self.assertEqual(self.cli("health").returncode, 0)
+        p = self.cli("submit", "--profile", "default", "--entry", "e.sh", "--wait",
+                     self.entry)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        job = p.stdout.split()[0]
+        p = self.cli("logs", job)
+        self.assertEqual((p.returncode, p.stdout), (0, "waited\n"), p.stderr)
+
+
 class BusyTest(unittest.TestCase):
     """429: a cordond with one slot and room for one queued job."""
 
