@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -197,7 +198,7 @@ static const char *const allowed[] = {
         "getrusage",
         "times",
         "getrlimit",
-        "setrlimit",
+        /* setrlimit and prlimit64: filtered below */
         "pidfd_open",
         "pidfd_send_signal",
         /* credentials: only the job's own ids exist in its namespace */
@@ -521,9 +522,36 @@ static int rules_socket(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
-/* personality(2) queries only; prlimit64 on the caller only (pid 0), so the
- * job cannot lower pid 1's limits; mknod of fifos, sockets and regular
- * files only (devices would be unusable on nodev mounts anyway). */
+/* A job's own limits, but never RLIMIT_CORE: where core_pattern pipes to a
+ * helper, the job has 1, the one value that keeps the kernel from starting
+ * it, and lowering it to 0 would start it again (rlimit.c). prlimit64 on
+ * the caller only (pid 0), so the job cannot lower pid 1's limits; reading
+ * (no new limit) always. */
+static int rules_rlimit(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r;
+
+        r = RULE(c, SCMP_ACT_ALLOW, "setrlimit", err, SCMP_A0(SCMP_CMP_NE, RLIMIT_CORE));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "setrlimit", err,
+                         SCMP_A0(SCMP_CMP_EQ, RLIMIT_CORE));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
+                         SCMP_A1(SCMP_CMP_NE, RLIMIT_CORE));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
+                         SCMP_A1(SCMP_CMP_EQ, RLIMIT_CORE), SCMP_A2(SCMP_CMP_EQ, 0));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
+                         SCMP_A1(SCMP_CMP_EQ, RLIMIT_CORE), SCMP_A2(SCMP_CMP_NE, 0));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_NE, 0));
+        return r;
+}
+
+/* personality(2) queries only; rlimits as rules_rlimit says; mknod of
+ * fifos, sockets and regular files only (devices would be unusable on
+ * nodev mounts anyway). */
 static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
 {
         static const unsigned int ok_types[] = { 0, S_IFREG, S_IFIFO, S_IFSOCK };
@@ -534,9 +562,7 @@ static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
                 r = RULE(c, SCMP_ACT_ERRNO(EPERM), "personality", err,
                          SCMP_A0(SCMP_CMP_NE, 0xffffffffULL));
         if (r == 0)
-                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0));
-        if (r == 0)
-                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_NE, 0));
+                r = rules_rlimit(c, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(ok_types); i++) {
                 r = RULE(c, SCMP_ACT_ALLOW, "mknod", err,
                          SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, ok_types[i]));

@@ -627,6 +627,58 @@ static int probe_socketpair_unspec(void)
 /* IPv4/6 take TCP and UDP only (protocol 0 or named); the protocols whose
  * modules the kernel would load on request are refused, and socketpair(2)
  * is for AF_UNIX only. */
+static int probe_setrlimit_core(void)
+{
+        struct rlimit zero = { 0, 0 };
+
+        return SYSCALL_ERRNO(SYS_setrlimit, RLIMIT_CORE, &zero);
+}
+
+static int probe_prlimit_core_set(void)
+{
+        struct rlimit zero = { 0, 0 };
+
+        return SYSCALL_ERRNO(SYS_prlimit64, 0, RLIMIT_CORE, &zero, NULL);
+}
+
+static int probe_prlimit_core_get(void)
+{
+        struct rlimit old;
+
+        return SYSCALL_ERRNO(SYS_prlimit64, 0, RLIMIT_CORE, NULL, &old);
+}
+
+static int probe_setrlimit_nofile(void)
+{
+        struct rlimit cur;
+
+        if (getrlimit(RLIMIT_NOFILE, &cur) < 0)
+                return -1;
+        cur.rlim_cur = cur.rlim_cur > 64 ? cur.rlim_cur - 1 : cur.rlim_cur;
+        return SYSCALL_ERRNO(SYS_setrlimit, RLIMIT_NOFILE, &cur);
+}
+
+static int probe_prlimit_nofile_set(void)
+{
+        struct rlimit cur;
+
+        if (getrlimit(RLIMIT_NOFILE, &cur) < 0)
+                return -1;
+        return SYSCALL_ERRNO(SYS_prlimit64, 0, RLIMIT_NOFILE, &cur, NULL);
+}
+
+/* A job sets its own limits, but never RLIMIT_CORE (1 under a pipe
+ * core_pattern, which 0 would undo); reading it is fine. */
+static void rlimits_but_core(void **state)
+{
+        (void) state;
+        expect_errno("setrlimit(RLIMIT_CORE)", probe_setrlimit_core, EPERM);
+        expect_errno("prlimit64(0, RLIMIT_CORE, new)", probe_prlimit_core_set, EPERM);
+        expect_errno("prlimit64(0, RLIMIT_CORE, NULL, old)", probe_prlimit_core_get, 0);
+        expect_errno("setrlimit(RLIMIT_NOFILE)", probe_setrlimit_nofile, 0);
+        expect_errno("prlimit64(0, RLIMIT_NOFILE, new)", probe_prlimit_nofile_set, 0);
+}
+
 #if defined(__x86_64__)
 static int probe_fchmodat2(void)
 {
@@ -826,6 +878,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),
                 cmocka_unit_test_setup_teardown(newer_calls_by_number, setup, teardown),
+                cmocka_unit_test_setup_teardown(rlimits_but_core, setup, teardown),
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(mknod_no_devices, setup, teardown),
 #ifdef __x86_64__
