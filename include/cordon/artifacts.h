@@ -54,9 +54,10 @@ struct cd_artifact {
 struct cd_manifest {
         struct cd_artifact *items;
         size_t n;
-        uint64_t files;   /* taken */
-        uint64_t bytes;   /* taken */
-        uint64_t refused; /* all refused, listed or not */
+        uint64_t files;     /* taken */
+        uint64_t bytes;     /* taken */
+        uint64_t refused;   /* all refused, listed or not */
+        uint64_t over_caps; /* of them, too_large or too_many (an output limit) */
 };
 
 struct cd_collect {

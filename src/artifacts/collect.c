@@ -97,6 +97,8 @@ static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_
         struct cd_artifact *items, *a;
 
         *ret = NULL;
+        if (why == CD_REFUSED_TOO_LARGE || why == CD_REFUSED_TOO_MANY)
+                m->over_caps++;
         if (why != CD_TAKEN && ++m->refused > CD_MANIFEST_MAX_REFUSED)
                 return 0;
         if (m->n >= MAX_LISTED)

@@ -7,14 +7,11 @@
 #include "launcher-internal.h"
 
 /* Caps on what leaves are output limits like /out's size: a job whose
- * output was refused as too large or too many did not finish its output. */
+ * output was refused as too large or too many did not finish its output.
+ * Counted as found, listed or not (the manifest lists 256 refusals). */
 static bool over_caps(const struct cd_manifest *m)
 {
-        for (size_t i = 0; i < m->n; i++)
-                if (m->items[i].refused == CD_REFUSED_TOO_LARGE ||
-                    m->items[i].refused == CD_REFUSED_TOO_MANY)
-                        return true;
-        return false;
+        return m->over_caps > 0;
 }
 
 int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)

@@ -219,6 +219,26 @@ static void test_many_files_are_bounded(void **state)
         harness_assert_nothing_left();
 }
 
+/* Over max_files is an output limit even when the refusals that say so are
+ * past the 256 the manifest lists: 300 symlinks sort first, then one file
+ * more than the 1000 taken. */
+static void test_output_limit_past_the_listed_refusals(void **state)
+{
+        char out[192];
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/past", base);
+        harness_run(&r, NULL, NULL, "--wall", "120s", "--out", out, "--", "/bin/sh", "-c",
+                    "cd /out && for i in $(seq 300); do ln -s /x a$i; done &&"
+                    " for i in $(seq 1001); do : > f$i; done",
+                    NULL);
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_int_equal(json_array_size(json_object_get(r.result, "artifacts")), 1000 + 256);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 /* A libmagic that spins forever on a file (injected) costs the collection
  * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files are
  * refused as unreadable, the job's result stands and no sniffer is left. */
@@ -439,6 +459,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
+                cmocka_unit_test(test_output_limit_past_the_listed_refusals),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
                 cmocka_unit_test(test_sniffer_has_a_fresh_address_space),
                 cmocka_unit_test(test_sniffer_without_libmagic),
