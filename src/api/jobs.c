@@ -399,8 +399,9 @@ static int cancel_locked(const struct cd_api_request *req, const char *id)
         r = cd_store_get(svc->store, id, &row, &err);
         if (r == 0 && row.state == CD_JOB_FINISHED)
                 r = -EALREADY;
-        /* Running and cancelled already: its worker is stopping it. */
-        if (r == 0 && row.state == CD_JOB_RUNNING && cd_queue_cancelling(svc->queue, id))
+        /* Taken by a slot (running, or still queued in the store while its
+         * sandbox is set up) and cancelled already: its worker stops it. */
+        if (r == 0 && cd_queue_cancelling(svc->queue, id))
                 goto out;
         if (r == 0)
                 r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, id, row.profile, NULL,
