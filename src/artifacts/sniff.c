@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -181,9 +182,10 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
         serve(fd, m);
 }
 
+/* A job's uid or gid: never root's, which no job has (profile/plan.c). */
 static bool parse_id(const char *s, uint64_t *ret)
 {
-        return cd_parse_u64(s, ret) == 0 && *ret < UINT32_MAX;
+        return cd_parse_u64(s, ret) == 0 && *ret > 0 && *ret < UINT32_MAX;
 }
 
 /* "cordon-sniff UID GID" with a unix socket on fd 3: the exec'd sniffer,
@@ -196,8 +198,10 @@ static __attribute__((constructor)) void sniffer_entry(int argc, char **argv)
 
         if (argc != 3 || !argv || strcmp(argv[0], SNIFFER_ARGV0) != 0)
                 return;
-        if (fstat(SNIFFER_FD, &st) < 0 || !S_ISSOCK(st.st_mode) || !parse_id(argv[1], &uid) ||
-            !parse_id(argv[2], &gid))
+        /* Never in a privilege-raising exec (set-id or file capabilities):
+         * whoever started it would choose MAGIC, the database root parses. */
+        if (getauxval(AT_SECURE) || fstat(SNIFFER_FD, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+            !parse_id(argv[1], &uid) || !parse_id(argv[2], &gid))
                 _exit(1);
         cd_fault_init();
         child(SNIFFER_FD, (uid_t) uid, (gid_t) gid);
@@ -206,15 +210,14 @@ static __attribute__((constructor)) void sniffer_entry(int argc, char **argv)
 /* In the forked child (async-signal-safe calls only: the parent may have
  * threads): stdio on /dev/null, the socket on fd 3, nothing else, and the
  * program again, as the sniffer. */
-static __attribute__((noreturn)) void exec_sniffer(int fd, uid_t uid, gid_t gid, char **env)
+static __attribute__((noreturn)) void exec_sniffer(int fd, char **argv, char **env)
 {
-        char u[16], g[16];
-        char *argv[] = { SNIFFER_ARGV0, u, g, NULL };
         int null;
 
-        /* The collector may be reading /out as the job (setfsuid): exec
-         * with root's file system identity, as at the first start, or the
-         * kernel marks the exec secure (AT_SECURE) and it differs. */
+        /* The collector may be reading /out as the job (setfsuid, which
+         * also drops the thread's file capabilities): exec with root's file
+         * system identity, as at the first start, or glibc in the new image
+         * runs in secure mode and ignores CORDON_FAULT. */
         (void) syscall(SYS_setfsuid, 0);
         (void) syscall(SYS_setfsgid, 0);
         /* dup2() onto another number clears close-on-exec; onto itself not. */
@@ -224,9 +227,9 @@ static __attribute__((noreturn)) void exec_sniffer(int fd, uid_t uid, gid_t gid,
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
             close_range(SNIFFER_FD + 1, ~0U, 0) < 0)
                 _exit(1);
-        (void) snprintf(u, sizeof(u), "%u", (unsigned int) uid);
-        (void) snprintf(g, sizeof(g), "%u", (unsigned int) gid);
         (void) execve("/proc/self/exe", argv, env);
+        /* Not libmagic's fault: say so (see wait_ready). */
+        (void) !write(SNIFFER_FD, "x", 1);
         _exit(1);
 }
 
@@ -280,6 +283,10 @@ static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 
         if (wait_answer(s->fd) < 0 || cd_read_exact(s->fd, &c, 1) <= 0 || c != 'r') {
                 cd_sniffer_stop(s);
+                if (c == 'x')
+                        return cd_err_set(err, ENOEXEC,
+                                          "artifacts: cannot start the type sniffer (exec of "
+                                          "/proc/self/exe failed: is /proc mounted?)");
                 return cd_err_set(err, EIO,
                                   "artifacts: the type sniffer did not start (libmagic could "
                                   "not load its database: is libmagic-mgc installed?)");
@@ -290,7 +297,8 @@ static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
                      struct cd_err *err)
 {
-        char env_buf[4096], *env[3];
+        char env_buf[4096], *env[3], u[16], g[16];
+        char *argv[] = { SNIFFER_ARGV0, u, g, NULL };
         int sv[2], r;
         pid_t pid;
 
@@ -301,6 +309,8 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         if (r < 0)
                 return r;
         sniffer_env(env_buf, sizeof(env_buf), env);
+        (void) snprintf(u, sizeof(u), "%u", (unsigned int) uid); /* not after fork() */
+        (void) snprintf(g, sizeof(g), "%u", (unsigned int) gid);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return cd_err_errno(err, "artifacts: sniffer socket");
         /* Under the fork lock: the child must not inherit another job's
@@ -319,7 +329,7 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
                 return r;
         }
         if (pid == 0)
-                exec_sniffer(sv[1], uid, gid, env);
+                exec_sniffer(sv[1], argv, env);
         (void) cd_close(sv[1]);
         s->pid = pid;
         s->fd = sv[0];

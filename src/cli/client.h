@@ -33,8 +33,9 @@ const char *cli_client_socket(const struct cli_client *c);
  * printing why) to abort the transfer; cli_send then returns that status. */
 typedef int cli_sink_fn(void *data, const char *buf, size_t n);
 
-/* One file part of a submission: @fd is read from its current offset for
- * @size bytes, as it is sent (never loaded whole). Owned by the caller. */
+/* One file part of a submission: @fd is read from its start (offset 0, and
+ * again from there when cli_send resends the request) for @size bytes, as
+ * it is sent (never loaded whole). Owned by the caller. */
 struct cli_input {
         int fd;
         uint64_t size;
