@@ -88,7 +88,7 @@ static int limit_self(void)
         return 0;
 }
 
-static int restrict_self(uid_t uid, gid_t gid)
+static int restrict_self(uid_t uid, gid_t gid, pid_t collector)
 {
         /* sigaltstack: the sanitizers set one up on their first allocation. */
         static const char *const allowed[] = {
@@ -110,6 +110,11 @@ static int restrict_self(uid_t uid, gid_t gid)
                 return -1;
         }
         cap_free(none);
+        /* Dies with the collector (a killed cordon run, a cordond gone):
+         * set after the uid change, which clears it, and checked against
+         * a collector that went before it was set. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != collector)
+                return -1;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
                 return -1;
         c = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -164,6 +169,7 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
 
 static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
 {
+        pid_t collector = getppid(); /* the sniffer is exec'd by the collector's fork */
         magic_t m;
 
         /* Nothing but this socket, not even stdio. */
@@ -175,7 +181,7 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
         m = magic_open(MAGIC_FLAGS);
         if (!m || magic_load(m, NULL) < 0)
                 _exit(1);
-        if (restrict_self(uid, gid) < 0)
+        if (restrict_self(uid, gid, collector) < 0)
                 _exit(1);
         if (cd_write_all(fd, "r", 1) < 0) /* ready: see wait_ready() */
                 _exit(0);

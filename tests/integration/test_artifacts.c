@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -355,13 +357,42 @@ static bool in_memory(pid_t pid, const char *needle)
  * but the program exec'd again. A canary in the collector's environment is
  * nowhere in the sniffer's memory, which a hung sniffer (injected) keeps
  * alive long enough to read. */
+static pid_t spawned = -1; /* a collector test_sniffer_... left running when it failed */
+
+static int kill_spawned(void **state)
+{
+        (void) state;
+        if (spawned > 0) {
+                (void) kill(spawned, SIGKILL);
+                (void) waitpid(spawned, NULL, 0);
+                spawned = -1;
+        }
+        return 0;
+}
+
+/* Whether /proc/@pid/environ holds @needle, within @ms. */
+static bool in_environ(pid_t pid, const char *needle, unsigned int ms)
+{
+        char path[64], buf[8192];
+
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int) pid);
+        for (unsigned int t = 0; t <= ms; t += 50) {
+                ssize_t n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
+
+                if (n > 0 && memmem(buf, (size_t) n, needle, strlen(needle)))
+                        return true;
+                usleep(50 * 1000);
+        }
+        return false;
+}
+
 static void test_sniffer_has_a_fresh_address_space(void **state)
 {
         (void) state;
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        char out[192], result[256], mark[64], environ_text[512] = "", path[64];
+        char out[192], result[256], mark[64];
         const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
         struct cd_run r;
         pid_t pid, sniffer;
@@ -371,25 +402,59 @@ static void test_sniffer_has_a_fresh_address_space(void **state)
         snprintf(mark, sizeof(mark), "collector-canary-%d-5eed", (int) getpid());
         assert_int_equal(setenv("CORDON_TEST_CANARY", mark, 1), 0);
         assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
-        pid = harness_spawn(result, args);
+        pid = spawned = harness_spawn(result, args);
         assert_int_equal(unsetenv("CORDON_FAULT"), 0);
         assert_int_equal(unsetenv("CORDON_TEST_CANARY"), 0);
-        /* The canary is there to find, in the collector (once its exec is
-         * done: a read in the middle of it sees neither image whole). */
-        for (int t = 0; t < 100 && !in_memory(pid, mark); t++)
-                usleep(50 * 1000);
-        assert_true(in_memory(pid, mark));
+        /* The canary is in the collector's memory, where its environment is. */
+        assert_true(in_environ(pid, mark, 10000));
         sniffer = find_sniffer(pid);
-        if (sniffer > 0) {
-                snprintf(path, sizeof(path), "/proc/%d/environ", (int) sniffer);
-                (void) cd_read_at(AT_FDCWD, path, environ_text, sizeof(environ_text) - 1);
-        }
         assert_true(sniffer > 0);                        /* a process of its own, "cordon-sniff" */
         assert_true(in_memory(sniffer, "cordon-sniff")); /* its memory can be read */
         assert_false(in_memory(sniffer, mark));
-        assert_null(strstr(environ_text, "CANARY"));
+        assert_false(in_environ(sniffer, "CANARY", 0));
+        spawned = -1;
         harness_wait(pid, result, &r);
         assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
+/* A collector killed while its sniffer works (here: hangs) takes the
+ * sniffer with it, rather than leaving it spinning until its CPU limit. */
+static void test_sniffer_dies_with_its_collector(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char out[192], result[256], path[64];
+        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
+        struct cd_run r;
+        pid_t pid, sniffer;
+        int gone = 0;
+
+        snprintf(out, sizeof(out), "%s/orphan", base);
+        snprintf(result, sizeof(result), "%s/orphan.json", base);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
+        pid = spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        sniffer = find_sniffer(pid);
+        assert_true(sniffer > 0);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        spawned = -1;
+        /* Killed, then reaped by whoever adopted it: gone from /proc. */
+        snprintf(path, sizeof(path), "/proc/%d", (int) sniffer);
+        for (int t = 0; t < 200 && !gone; t++) {
+                gone = access(path, F_OK) < 0;
+                if (!gone)
+                        usleep(50 * 1000);
+        }
+        assert_true(gone);
+        /* The next run clears what the killed one left (its job's cgroup). */
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
         harness_run_free(&r);
         harness_assert_nothing_left();
 #endif
@@ -461,7 +526,8 @@ int main(void)
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_output_limit_past_the_listed_refusals),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
-                cmocka_unit_test(test_sniffer_has_a_fresh_address_space),
+                cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
+                cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };
