@@ -962,16 +962,19 @@ class CliTest(unittest.TestCase):
         self.assertEqual(self.complete("submit", "--profile", "default", ""), ["FILES"])
 
 
-class RateTest(unittest.TestCase):
-    """429 rate_limited: cordond turned the request away unread, so the CLI
-    sends it again after Retry-After, for up to 10 s, then reports it."""
+class OwnDaemonTest(unittest.TestCase):
+    """A cordond of the test's own, configured by NAME and CONFIG, and an
+    entry file holding ENTRY_TEXT."""
+    NAME = ""
+    CONFIG: dict = {}
+    ENTRY_TEXT = ""
 
     def setUp(self):
-        self.daemon = Daemon("rate", rate_per_second=1)
-        self.work = tempfile.mkdtemp(prefix="cordon-cli-rate-")
-        self.entry = os.path.join(self.work, "e.sh")
+        self.daemon = Daemon(self.NAME, **self.CONFIG)
+        self.work = tempfile.mkdtemp(prefix="cordon-cli-%s-" % self.NAME)
+        self.entry = os.path.join(self.work, "s.sh")
         with open(self.entry, "w") as f:
-            f.write("echo waited\n")
+            f.write(self.ENTRY_TEXT)
 
     def tearDown(self):
         self.daemon.close()
@@ -981,6 +984,14 @@ class RateTest(unittest.TestCase):
         env = dict(os.environ, CORDON_SOCKET=self.daemon.socket)
         return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=env,
                               timeout=HANG_S)
+
+
+class RateTest(OwnDaemonTest):
+    """429 rate_limited: cordond turned the request away unread, so the CLI
+    sends it again after Retry-After, for up to 10 s, then reports it."""
+    NAME = "rate"
+    CONFIG = {"rate_per_second": 1}
+    ENTRY_TEXT = "echo waited\n"
 
     def test_waits_out_the_rate_limit(self):
         time.sleep(2.2)  # the bucket (burst 2) refills after the start's checks
@@ -993,7 +1004,7 @@ class RateTest(unittest.TestCase):
         time.sleep(2.2)
         self.assertEqual(self.cli("health").returncode, 0)
         self.assertEqual(self.cli("health").returncode, 0)
-        p = self.cli("submit", "--profile", "default", "--entry", "e.sh", "--wait",
+        p = self.cli("submit", "--profile", "default", "--entry", "s.sh", "--wait",
                      self.entry)
         self.assertEqual(p.returncode, 0, p.stderr)
         job = p.stdout.split()[0]
@@ -1001,24 +1012,11 @@ class RateTest(unittest.TestCase):
         self.assertEqual((p.returncode, p.stdout), (0, "waited\n"), p.stderr)
 
 
-class BusyTest(unittest.TestCase):
+class BusyTest(OwnDaemonTest):
     """429: a cordond with one slot and room for one queued job."""
-
-    def setUp(self):
-        self.daemon = Daemon("busy", slots=1, max_queued=1, max_input=4096)
-        self.work = tempfile.mkdtemp(prefix="cordon-cli-busy-")
-        self.entry = os.path.join(self.work, "s.sh")
-        with open(self.entry, "w") as f:
-            f.write("sleep 60")
-
-    def tearDown(self):
-        self.daemon.close()
-        shutil.rmtree(self.work, ignore_errors=True)
-
-    def cli(self, *args):
-        env = dict(os.environ, CORDON_SOCKET=self.daemon.socket)
-        return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=env,
-                              timeout=HANG_S)
+    NAME = "busy"
+    CONFIG = {"slots": 1, "max_queued": 1, "max_input": 4096}
+    ENTRY_TEXT = "sleep 60"
 
     def submit(self):
         return self.cli("submit", "--profile", "default", "--entry", "s.sh", self.entry)
