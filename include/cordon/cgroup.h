@@ -52,7 +52,6 @@ struct cd_cgroup {
         const struct cd_cgroup_host *host;
         char name[64];
         int fd[CD_CGROUP_MAX_FDS]; /* open leaf directories, -1 where none */
-        bool emptied;              /* cd_cgroup_empty() saw it empty: no task can enter again */
 };
 
 struct cd_cgroup_usage {
@@ -103,10 +102,8 @@ int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err);
 /* True if no task is left. */
 bool cd_cgroup_is_empty(const struct cd_cgroup *cg);
 
-/* Make sure no task is left: check, and kill what is there. Once it has
- * seen the cgroup empty it is not read again (only a task inside, or root
- * writing cgroup.procs, could put one back, and none is left to fork). */
-int cd_cgroup_empty(struct cd_cgroup *cg, struct cd_err *err);
+/* Make sure no task is left: check, and kill what is there. */
+int cd_cgroup_empty(const struct cd_cgroup *cg, struct cd_err *err);
 
 /* Kill what is left, check the cgroup is empty and remove it. Idempotent;
  * tolerates a half-built cgroup. Returns 0 or -errno (the cgroup is then left). */

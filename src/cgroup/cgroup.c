@@ -176,19 +176,9 @@ bool cd_cgroup_is_empty(const struct cd_cgroup *cg)
         return cg->host->ops->is_empty(cg);
 }
 
-int cd_cgroup_empty(struct cd_cgroup *cg, struct cd_err *err)
+int cd_cgroup_empty(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        int r;
-
-        if (cg->emptied)
-                return 0;
-        if (!cd_cgroup_is_empty(cg)) {
-                r = cd_cgroup_kill(cg, err);
-                if (r < 0)
-                        return r;
-        }
-        cg->emptied = true;
-        return 0;
+        return cd_cgroup_is_empty(cg) ? 0 : cd_cgroup_kill(cg, err);
 }
 
 /* rmdir(2) on a cgroup can fail with EBUSY for a moment after its last task
