@@ -386,25 +386,39 @@ static bool in_environ(pid_t pid, const char *needle, unsigned int ms)
         return false;
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* A cordon run in the background (in `spawned`, for kill_spawned) whose
+ * sniffer hangs on its one artifact (injected), with @mark in its
+ * environment if given; its result goes to base/@name.json. */
+static pid_t spawn_hung_collector(const char *name, const char *mark, char *result, size_t size)
+{
+        char out[192];
+        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
+
+        snprintf(out, sizeof(out), "%s/%s", base, name);
+        snprintf(result, size, "%s/%s.json", base, name);
+        if (mark)
+                assert_int_equal(setenv("CORDON_TEST_CANARY", mark, 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
+        spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        assert_int_equal(unsetenv("CORDON_TEST_CANARY"), 0);
+        return spawned;
+}
+#endif
+
 static void test_sniffer_has_a_fresh_address_space(void **state)
 {
         (void) state;
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        char out[192], result[256], mark[64];
-        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
+        char result[256], mark[64];
         struct cd_run r;
         pid_t pid, sniffer;
 
-        snprintf(out, sizeof(out), "%s/fresh", base);
-        snprintf(result, sizeof(result), "%s/fresh.json", base);
         snprintf(mark, sizeof(mark), "collector-canary-%d-5eed", (int) getpid());
-        assert_int_equal(setenv("CORDON_TEST_CANARY", mark, 1), 0);
-        assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
-        pid = spawned = harness_spawn(result, args);
-        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
-        assert_int_equal(unsetenv("CORDON_TEST_CANARY"), 0);
+        pid = spawn_hung_collector("fresh", mark, result, sizeof(result));
         /* The canary is in the collector's memory, where its environment is. */
         assert_true(in_environ(pid, mark, 10000));
         sniffer = find_sniffer(pid);
@@ -428,17 +442,12 @@ static void test_sniffer_dies_with_its_collector(void **state)
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        char out[192], result[256], path[64];
-        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", "echo 1 > /out/a.csv", NULL };
+        char result[256], path[64];
         struct cd_run r;
         pid_t pid, sniffer;
         int gone = 0;
 
-        snprintf(out, sizeof(out), "%s/orphan", base);
-        snprintf(result, sizeof(result), "%s/orphan.json", base);
-        assert_int_equal(setenv("CORDON_FAULT", "sniff_hang", 1), 0);
-        pid = spawned = harness_spawn(result, args);
-        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        pid = spawn_hung_collector("orphan", NULL, result, sizeof(result));
         sniffer = find_sniffer(pid);
         assert_true(sniffer > 0);
         assert_int_equal(kill(pid, SIGKILL), 0);
