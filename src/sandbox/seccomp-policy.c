@@ -11,10 +11,11 @@
  * which does not allocate. Two programs are
  * stacked; the kernel applies the most restrictive result of all attached
  * filters (seccomp(2)). The first says which syscalls exist. The second
- * refuses arguments: libseccomp drops conditional rules on a syscall that
- * also has an unconditional one, and ioctl's request must be compared on its
- * low 32 bits only (the kernel ignores the rest), which needs a masked test
- * on an otherwise allowed call. docs/seccomp.md lists the policy.
+ * looks at arguments of otherwise allowed calls: libseccomp drops
+ * conditional rules on a syscall that also has an unconditional one, and
+ * ioctl's request must be compared on its low 32 bits only (the kernel
+ * ignores the rest), which needs a masked test. docs/seccomp.md lists the
+ * policy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,11 +62,6 @@ static const char *const allowed[] = {
         "dup3",
         "fcntl",
         "flock",
-        "fsync",
-        "fdatasync",
-        "sync",
-        "syncfs",
-        "sync_file_range",
         "truncate",
         "ftruncate",
         "fallocate",
@@ -336,6 +332,20 @@ static const struct {
 #endif
 };
 
+/*
+ * Answered 0 without being run. Everything a job can write is a tmpfs
+ * thrown away after it, so flushing has no meaning for the job; on the
+ * read-only host mounts it costs the host: fsync(2) of any file, even one
+ * opened read-only and clean, can send a cache flush to the host's disk
+ * (ext4 with barriers), and sync(2) and syncfs(2) write back every host
+ * file system or the one holding /usr. A job looping on them would slow
+ * every fsync on the host (cordond's audit log and job store among them).
+ * msync(2) with MS_SYNC is answered so in the guard program (rules_msync).
+ */
+static const char *const not_run[] = {
+        "fsync", "fdatasync", "sync", "syncfs", "sync_file_range",
+};
+
 /* Refused with EPERM: escapes, kernel attack surface, host state. */
 static const char *const refused[] = {
         "mount",
@@ -603,6 +613,8 @@ static int rules_lists(scmp_filter_ctx c, char *const *extra, struct cd_err *err
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(allowed_by_number); i++)
                 r = add(c, SCMP_ACT_ALLOW, allowed_by_number[i].name, allowed_by_number[i].nr, 0,
                         NULL, err);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(not_run); i++)
+                r = add_named(c, SCMP_ACT_ERRNO(0), not_run[i], 0, NULL, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(refused); i++)
                 if (!listed(extra, refused[i]))
                         r = add_named(c, SCMP_ACT_ERRNO(EPERM), refused[i], 0, NULL, err);
@@ -620,6 +632,15 @@ static int rules_ioctl_guard(scmp_filter_ctx c, struct cd_err *err)
                 r = RULE(c, SCMP_ACT_ERRNO(EPERM), "ioctl", err,
                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCLINUX));
         return r;
+}
+
+/* msync(MS_SYNC) flushes a shared mapping like fsync(2) (see not_run); other
+ * flags keep their answers, since some programs probe whether an address is
+ * mapped with msync(MS_ASYNC) and ENOMEM. */
+static int rules_msync(scmp_filter_ctx c, struct cd_err *err)
+{
+        return RULE(c, SCMP_ACT_ERRNO(0), "msync", err,
+                    SCMP_A2(SCMP_CMP_MASKED_EQ, MS_SYNC, MS_SYNC));
 }
 
 static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
@@ -700,6 +721,8 @@ static int build_guard(struct sock_fprog *ret, struct cd_err *err)
         r = new_filter(SCMP_ACT_ALLOW, &c, err);
         if (r == 0)
                 r = rules_ioctl_guard(c, err);
+        if (r == 0)
+                r = rules_msync(c, err);
         if (r == 0)
                 r = export(c, ret, err);
         return r;

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -831,6 +833,91 @@ static void mknod_no_devices(void **state)
         (void) f;
 }
 
+/*
+ * Whether the kernel would run @nr: a second filter, loaded after cordon's,
+ * answers it with SECCOMP_RET_TRACE, which with no tracer attached fails
+ * it with ENOSYS without running it. The kernel takes the strongest answer
+ * of all filters, and cordon's ERRNO(0) is stronger than TRACE: 0 means
+ * cordon answered, ENOSYS that the call would have run. Nothing is flushed
+ * either way.
+ */
+static int trace_only(long nr, long a0, long a1, long a2)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
+
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                return 1000 + errno; /* not an answer the checks expect */
+        return SYSCALL_ERRNO(nr, a0, a1, a2, 0L);
+}
+
+static int probe_fsync(void)
+{
+        return trace_only(SYS_fsync, 0, 0, 0);
+}
+
+static int probe_fdatasync(void)
+{
+        return trace_only(SYS_fdatasync, 0, 0, 0);
+}
+
+static int probe_sync(void)
+{
+        return trace_only(SYS_sync, 0, 0, 0);
+}
+
+static int probe_syncfs(void)
+{
+        return trace_only(SYS_syncfs, 0, 0, 0);
+}
+
+static int probe_sync_file_range(void)
+{
+        return trace_only(SYS_sync_file_range, 0, 0, 0);
+}
+
+static int probe_msync(int flags)
+{
+        static char page[4096] __attribute__((aligned(4096)));
+
+        return trace_only(SYS_msync, (long) page, sizeof(page), flags);
+}
+
+static int probe_msync_sync(void)
+{
+        return probe_msync(MS_SYNC);
+}
+
+static int probe_msync_sync_invalidate(void)
+{
+        return probe_msync(MS_SYNC | MS_INVALIDATE);
+}
+
+static int probe_msync_async(void)
+{
+        return probe_msync(MS_ASYNC);
+}
+
+/* Flushes reach the host's disks, never the job's tmpfs: answered 0 unrun. */
+static void flushes_are_answered_unrun(void **state)
+{
+        (void) state;
+        expect_filtered("fsync", probe_fsync, 0);
+        expect_filtered("fdatasync", probe_fdatasync, 0);
+        expect_filtered("sync", probe_sync, 0);
+        expect_filtered("syncfs", probe_syncfs, 0);
+        expect_filtered("sync_file_range", probe_sync_file_range, 0);
+        expect_filtered("msync(MS_SYNC)", probe_msync_sync, 0);
+        expect_filtered("msync(MS_SYNC|MS_INVALIDATE)", probe_msync_sync_invalidate, 0);
+        /* The rest of msync runs (and still says ENOMEM for unmapped memory). */
+        expect_errno("msync(MS_ASYNC)", probe_msync_async, ENOSYS);
+}
+
 #ifdef __x86_64__
 static int probe_x32(void)
 {
@@ -881,6 +968,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(rlimits_but_core, setup, teardown),
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(mknod_no_devices, setup, teardown),
+                cmocka_unit_test_setup_teardown(flushes_are_answered_unrun, setup, teardown),
 #ifdef __x86_64__
                 cmocka_unit_test_setup_teardown(foreign_architectures_are_killed, setup, teardown),
 #endif

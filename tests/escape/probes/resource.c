@@ -4,14 +4,19 @@
  * bare run: a fork bomb of at most N sleeping children (killed and reaped),
  * a memory bomb of at most N MiB (touched in a child), a disk fill of at
  * most N MiB into an unlinked file (freed on close). "escaped" means the
- * whole bound was reached without the sandbox stopping it.
+ * whole bound was reached without the sandbox stopping it (host-flush: a
+ * flush of the host's disks would have run).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,10 +242,81 @@ static int probe_aio_exhaust(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, BLOCKED, "stopped after %lu AIO contexts: %s", made, ename(err));
 }
 
+/*
+ * Flushes that reach the host's disks: fsync(2) of a read-only host file
+ * can send a cache flush to the disk under /usr, and sync(2) and syncfs(2)
+ * write back host file systems; a job looping on them slows every fsync on
+ * the host. Whether the kernel would run a call is asked without running
+ * it: a filter loaded here answers it with SECCOMP_RET_TRACE, which fails
+ * it with ENOSYS (no tracer) unless an earlier filter gave a stronger
+ * answer (cordon's: 0, not run). So the bare run flushes nothing either.
+ */
+static int trace_only(long nr, long a0, long a1, long a2)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
+
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                return -errno;
+        return syscall(nr, a0, a1, a2, 0L) < 0 ? errno : 0;
+}
+
+static int host_flush(struct probe_ctx *c, void *arg)
+{
+        static const struct {
+                const char *name;
+                long nr;
+        } calls[] = {
+                { "fsync", SYS_fsync },
+                { "fdatasync", SYS_fdatasync },
+                { "sync", SYS_sync },
+                { "syncfs", SYS_syncfs },
+                { "sync_file_range", SYS_sync_file_range },
+                { "msync(MS_SYNC)", SYS_msync },
+        };
+        int fd = open("/usr/bin/env", O_RDONLY | O_CLOEXEC);
+        void *map = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+        (void) arg;
+        if (map == MAP_FAILED)
+                return verdict(c, BROKEN, "map /usr/bin/env: %s", ename(errno));
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return verdict(c, BROKEN, "no_new_privs: %s", ename(errno));
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                bool ms = calls[i].nr == SYS_msync;
+                int r = trace_only(calls[i].nr, ms ? (long) map : fd, ms ? 4096 : 0,
+                                   ms ? MS_SYNC : 0);
+
+                if (r < 0)
+                        return verdict(c, BROKEN, "load a filter: %s", ename(-r));
+                if (r == ENOSYS)
+                        return verdict(c, ESCAPED, "%s of a read-only host file would run",
+                                       calls[i].name);
+                if (r != 0)
+                        return verdict(c, BROKEN, "%s: %s", calls[i].name, ename(r));
+        }
+        return verdict(c, BLOCKED,
+                       "fsync, fdatasync, sync, syncfs, sync_file_range and "
+                       "msync(MS_SYNC) answered 0 without running");
+}
+
+static int probe_host_flush(struct probe_ctx *c, int argc, char **argv)
+{
+        (void) argc;
+        (void) argv;
+        return in_child(c, host_flush, NULL, NULL);
+}
+
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
         { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
         { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
+        { "host-flush", probe_host_flush, "", "flush the host's disks (fsync, sync, syncfs)" },
 };
 const size_t resource_probes_n = ELEMENTSOF(resource_probes);
