@@ -183,11 +183,12 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
         if (r < 0)
                 return r;
         r = cd_store_delete(s->store, row->id, err);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        return cd_jobfiles_remove(&s->files, row->id, err);
+        return r == -ENOENT ? 0 : r;
 }
 
+/* The files go after the lock: once the row is gone no request can reach
+ * them, and cancels and deletes of other jobs need not wait while a large
+ * job's files (or a retention batch) are removed. */
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err)
 {
@@ -196,7 +197,7 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         pthread_mutex_lock(&s->job_lock);
         r = delete_locked(s, row, peer, err);
         pthread_mutex_unlock(&s->job_lock);
-        return r;
+        return r < 0 ? r : cd_jobfiles_remove(&s->files, row->id, err);
 }
 
 int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/jobfiles.h"
 #include "cordon/store.h"
 
@@ -194,6 +195,9 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
 
         if (!cd_job_id_is_valid(id))
                 return cd_err_set(err, EINVAL, "state: invalid job id");
+        /* Tests: a removal that takes 5 s (a large job's files). */
+        for (int i = 0; i < 50 && cd_fault("remove_slow"); i++)
+                (void) usleep(100000);
         r = remove_tree(jf->jobs_fd, id, 0);
         if (r < 0)
                 return cd_err_neg(err, r, "state: job %s: remove its files", id);

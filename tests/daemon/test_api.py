@@ -1926,6 +1926,35 @@ class ServiceTest(DaemonTest):
             self.assertEqual([x["verdict"] for x in d.audit("job.finished", j)], ["cancelled"])
         self.assertEqual(d.audit("job.started", queued), [])
 
+    def test_a_slow_delete_holds_up_no_cancel(self):
+        """A delete whose files take long to remove (5 s, injected) does not
+        hold up a cancel of another job: the job lock covers the record and
+        the row, not the files. The delete still answers after its files
+        are gone."""
+        d = self.start_daemon(slots=1, fault="remove_slow")
+        done = submit_sh(d, "echo done\n")["id"]
+        wait_job(d, done)
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = submit_sh(d, "echo never\n")["id"]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(request, d.sock, "DELETE", f"/v1/jobs/{done}")
+            deadline = time.monotonic() + 60
+            while not d.audit("job.deleted", done):  # the delete holds the files now
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{queued}/cancel").status, 202)
+            waited = time.monotonic() - t0
+            self.assertFalse(deleting.done(), "the removal ended before the cancel was timed")
+            self.assertEqual(deleting.result(timeout=60).status, 204)
+        # A hang bound, not a timing: behind the lock the cancel waited ~5 s.
+        self.assertLess(waited, 3.0)
+        self.assertFalse(d.job_dir(done).exists())
+        self.assertEqual(wait_job(d, queued)["verdict"], "cancelled")
+        self.assertEqual(len(d.audit("job.deleted", done)), 1)
+        d.client().cancel(running)
+
     def test_store_failure_after_the_record(self):
         """The row cannot be stored after job.submitted is written: 500,
         the record is closed by job.finished (rejected, not_stored), and
