@@ -370,6 +370,7 @@ static int kill_spawned(void **state)
         return 0;
 }
 
+#ifdef CORDON_FAULT_INJECTION
 /* Whether /proc/@pid/environ holds @needle, within @ms. */
 static bool in_environ(pid_t pid, const char *needle, unsigned int ms)
 {
@@ -386,7 +387,6 @@ static bool in_environ(pid_t pid, const char *needle, unsigned int ms)
         return false;
 }
 
-#ifdef CORDON_FAULT_INJECTION
 /* A cordon run in the background (in `spawned`, for kill_spawned) whose
  * sniffer hangs on its one artifact (injected), with @mark in its
  * environment if given; its result goes to base/@name.json. */
