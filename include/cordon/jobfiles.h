@@ -48,9 +48,12 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
 
 /* Startup: remove every jobs/ entry that is a *.partial (an upload cut
  * short by a crash) or whose id @known() does not know (a job deleted
- * while its files were being removed). Returns the number removed. */
+ * while its files were being removed). An entry that cannot be removed is
+ * counted in *@ret_failed (which the caller zeroes), the first one's
+ * reason put in @err, and the sweep goes on. Returns the number removed,
+ * or -errno when jobs/ cannot be read. */
 int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id, void *data),
-                      void *data, struct cd_err *err);
+                      void *data, unsigned int *ret_failed, struct cd_err *err);
 
 /* True if @id is CD_JOB_ID_LEN lowercase hex digits. */
 bool cd_job_id_is_valid(const char *id);

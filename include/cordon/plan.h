@@ -44,6 +44,9 @@ struct cd_bind {
         bool from_image; /* profiles only: source is a path inside the image */
 };
 
+/* The deepest nesting of directories under /out a profile may allow. */
+#define CD_ARTIFACT_MAX_DEPTH 64
+
 /* Which files may leave the sandbox (the artifact collector's caps). */
 struct cd_artifact_rules {
         char **types; /* MIME types that may leave, e.g. "text/csv"; NULL: any */

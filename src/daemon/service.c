@@ -231,6 +231,7 @@ static bool known_job(const char *id, void *data)
 int cd_service_recover(struct cd_service *s, struct cd_err *err)
 {
         struct cd_job_row *rows = NULL;
+        unsigned int failed = 0;
         size_t n = 0;
         int r;
 
@@ -249,11 +250,15 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         cd_job_rows_free(rows, n);
         if (r < 0)
                 return r;
-        r = cd_jobfiles_sweep(&s->files, known_job, s, err);
+        r = cd_jobfiles_sweep(&s->files, known_job, s, &failed, err);
         if (r < 0)
                 return r;
         if (r > 0)
                 cd_log_info(NULL, "msg=\"removed stale job files\" count=%d", r);
+        /* Left for the next start; cordond runs meanwhile. */
+        if (failed > 0)
+                cd_log_warn(NULL, "msg=\"cannot remove stale job files\" count=%u error=\"%s\"",
+                            failed, err->msg);
         r = cd_store_list_queued(s->store, &rows, &n, err);
         if (r < 0)
                 return r;

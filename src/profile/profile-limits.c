@@ -220,7 +220,8 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
                 r = artifact_cap(c, a, "max_file_bytes", CD_LIMIT_SIZE, 1, CD_MAX_FS_BYTES,
                                  &rules->max_file_bytes);
         if (r == 0)
-                r = artifact_cap(c, a, "max_depth", CD_LIMIT_COUNT, 1, 64, &rules->max_depth);
+                r = artifact_cap(c, a, "max_depth", CD_LIMIT_COUNT, 1, CD_ARTIFACT_MAX_DEPTH,
+                                 &rules->max_depth);
         if (r == 0)
                 r = artifact_cap(c, a, "max_name_bytes", CD_LIMIT_COUNT, 1, 255,
                                  &rules->max_name_bytes);

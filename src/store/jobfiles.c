@@ -13,10 +13,13 @@
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
 #include "cordon/jobfiles.h"
+#include "cordon/plan.h"
 #include "cordon/store.h"
 
 #define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-#define MAX_DEPTH 64
+/* jobs/<id> is depth 0 and artifacts/ 1, under which the collector makes
+ * at most CD_ARTIFACT_MAX_DEPTH levels; inputs/ holds files only. */
+#define MAX_DEPTH (CD_ARTIFACT_MAX_DEPTH + 2)
 #define PARTIAL   ".partial"
 
 bool cd_job_id_is_valid(const char *id)
@@ -225,7 +228,7 @@ static bool is_stale(const char *name, bool (*known)(const char *, void *), void
 }
 
 int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id, void *data),
-                      void *data, struct cd_err *err)
+                      void *data, unsigned int *ret_failed, struct cd_err *err)
 {
         int dup_fd = fcntl(jf->jobs_fd, F_DUPFD_CLOEXEC, 3);
         DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
@@ -237,18 +240,22 @@ int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id
                 (void) cd_close(dup_fd);
                 return r;
         }
-        while ((de = readdir(d))) {
+        while ((errno = 0, de = readdir(d))) {
+                int rr = 0;
+
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
                     !is_stale(de->d_name, known, data))
                         continue;
                 if (unlinkat(jf->jobs_fd, de->d_name, 0) < 0)
-                        r = errno == EISDIR ? remove_tree(jf->jobs_fd, de->d_name, 0) : -errno;
-                if (r < 0) {
-                        (void) cd_err_neg(err, r, "state: remove a stale entry of jobs/");
-                        break;
-                }
-                removed++;
+                        rr = errno == EISDIR ? remove_tree(jf->jobs_fd, de->d_name, 0) : -errno;
+                /* One entry that will not go does not keep the others. */
+                if (rr < 0 && (*ret_failed)++ == 0)
+                        (void) cd_err_neg(err, rr, "state: remove a stale entry of jobs/");
+                else if (rr == 0)
+                        removed++;
         }
+        if (errno != 0)
+                r = cd_err_errno(err, "state: read jobs/");
         (void) closedir(d);
         return r < 0 ? r : removed;
 }
