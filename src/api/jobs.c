@@ -289,14 +289,19 @@ void api_jobs_get(const struct cd_api_request *req, struct cd_api_response *resp
                 return;
         deadline = cd_now_ms() + wait_s * 1000ULL;
         for (;;) {
+                uint64_t now;
+
                 gen = cd_queue_generation(req->svc->queue);
                 if (cd_api_load_job(req, &row, resp) < 0)
                         return;
-                if (row.state == CD_JOB_FINISHED || cd_now_ms() >= deadline ||
+                /* One reading of the clock: a second one could pass the
+                 * deadline, and the wait below would wrap to centuries. */
+                now = cd_now_ms();
+                if (row.state == CD_JOB_FINISHED || now >= deadline ||
                     atomic_load(&req->svc->stopping))
                         break;
                 cd_job_row_clear(&row);
-                (void) cd_queue_wait(req->svc->queue, gen, deadline - cd_now_ms());
+                (void) cd_queue_wait(req->svc->queue, gen, deadline - now);
         }
         cd_api_json(resp, 200, cd_api_job_json(req->svc, &row));
         cd_job_row_clear(&row);
