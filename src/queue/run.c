@@ -125,23 +125,49 @@ static json_t *finished_details(const struct cd_result *res)
                          (json_int_t) (res->collected ? m->refused : 0));
 }
 
-/* The verdict: in the log, then in the store (which the API reads). */
+/* A failed step of record() is tried again (0.1 s, doubling to 5 s), with
+ * its error logged the first time and every 60th, until cordond stops. */
+static bool again(struct run *r, unsigned int *attempt, const struct cd_err *err)
+{
+        unsigned int ms = *attempt < 6 ? 100U << *attempt : 5000;
+
+        if (*attempt % 60 == 0)
+                cd_log_err(CD_LOG_ERROR, r->row->id, err);
+        (*attempt)++;
+        if (atomic_load(&r->svc->stopping))
+                return false;
+        (void) usleep(ms * 1000);
+        return true;
+}
+
+/*
+ * The verdict: in the log, then in the store (which the API reads). A
+ * full disk must neither lose it nor let the API give a verdict the log
+ * does not hold, so each step is tried until it holds, with the slot kept
+ * (no other job could be recorded as starting meanwhile either). When
+ * cordond stops first, the row stays running and the next start's
+ * recovery records the job as failed (supervisor_restart).
+ */
 static void record(struct run *r, const struct cd_result *res)
 {
         const char *verdict = cd_verdict_to_string(res->verdict);
         json_t *j = cd_result_to_json(res);
         cleanup_free char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         struct cd_err err = { 0 };
+        unsigned int attempt = 0;
         uint64_t now = cd_now_ns();
 
         json_decref(j);
-        if (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
-                              r->row->profile, verdict, finished_details(res), &err) < 0)
-                cd_log_err(CD_LOG_ERROR, r->row->id, &err);
-        if (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
-                                  (int64_t) cd_wall_ms(), &err) < 0 &&
-            err.code != ESTALE)
-                cd_log_err(CD_LOG_ERROR, r->row->id, &err);
+        while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
+                                 r->row->profile, verdict, finished_details(res), &err) < 0)
+                if (!again(r, &attempt, &err))
+                        return;
+        attempt = 0;
+        while (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
+                                     (int64_t) cd_wall_ms(), &err) < 0 &&
+               err.code != ESTALE)
+                if (!again(r, &attempt, &err))
+                        return;
         cd_metrics_job(&r->svc->metrics, res->verdict,
                        r->launch_ns ? (double) (r->launch_ns - r->start_ns) / 1e9 : 0,
                        (double) (now - r->start_ns) / 1e9);

@@ -2139,6 +2139,30 @@ class ServiceTest(DaemonTest):
         self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
         self.assert_chain_whole(d)
 
+    def test_disk_fills_while_a_job_runs(self):
+        """The state disk fills up while a job runs: its verdict is neither
+        lost nor given before both the log and the store hold it. The job
+        stays running (the failing step tried again; which one fails first
+        depends on the slack in the audit log's last page) until space is
+        back, then finishes with exactly one job.finished and an unbroken
+        chain. Before, a failed store write left it running for good, and a
+        failed record let the API give a verdict the log did not hold."""
+        d = self.small_state_disk(32, min_free="0")
+        j = submit_sh(d, "echo started\nexec sleep 3\n")["id"]
+        wait_running(d, j)
+        filler = self.fill(d, 0)
+        try:
+            time.sleep(5)  # the job has ended; its verdict cannot be stored
+            job = d.client().job(j)
+            self.assertEqual((job["state"], job["verdict"]), ("running", None))
+        finally:
+            filler.unlink()
+        self.assertEqual(wait_job(d, j, 60)["state"], "finished")
+        self.assertEqual(len(d.audit("job.finished", j)), 1)
+        self.assert_chain_whole(d)
+        j2 = submit_sh(d, "echo again\n")["id"]
+        self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
+
     def test_slow_request_head_is_cut_off(self):
         """A client trickling its request head one byte at a time, each within
         the idle timeout, is still cut off once connection_timeout has passed."""
