@@ -3,7 +3,7 @@
  * The payload's seccomp policy: an allow-list of what R, pandoc, Python,
  * coreutils and a Deno-based tool such as Quarto use. Unknown syscalls fail
  * with ENOSYS so programs fall back; known-dangerous ones with EPERM;
- * foreign architectures (i386 via int 0x80) kill the process.
+ * foreign architectures (i386 via int 0x80) get SIGSYS.
  *
  * The rules are compiled with libseccomp at build time (tools/seccomp-gen.c)
  * into the BPF that sandbox/seccomp.c embeds, and can be compiled at run
@@ -650,7 +650,11 @@ static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
 
         if (!c)
                 return cd_err_set(err, ENOMEM, "seccomp: init");
-        r = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        /* SIGSYS by TRAP, not KILL_PROCESS: the kernel logs every seccomp
+         * kill to the host's kernel log (and auditd), naming the process
+         * and its executable, both of which the job chooses. The call is
+         * refused either way; the signal kills unless the job handles it. */
+        r = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
         if (r == 0) /* the payload sets no_new_privs itself */
                 r = seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, 0);
         if (r == 0) /* a binary search on the syscall number: the job pays on every call */
