@@ -124,6 +124,8 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
                         return r;
         }
         h->memsw = faccessat(h->parent_fd[CG_MEMORY], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+        h->kmem_tcp =
+                faccessat(h->parent_fd[CG_MEMORY], "memory.kmem.tcp.limit_in_bytes", F_OK, 0) == 0;
         return 0;
 }
 
@@ -139,6 +141,17 @@ static int write_limits(const struct cd_cgroup *cg, const struct cd_limits *l, s
                                         l->memory_max_bytes);
                 if (r < 0)
                         return cd_err_neg(err, r, "cgroup v1: memory.memsw.limit_in_bytes");
+        }
+        /* v1 charges socket buffers to the memory cgroup only once a TCP
+         * limit is set (v2 always charges them to memory.current). Without
+         * it a job queued gigabytes in unread loopback connections, all of
+         * it from the host's one tcp_mem budget. Counted apart from
+         * memory.limit_in_bytes, so a job may hold twice its limit at most. */
+        if (cg->host->kmem_tcp) {
+                r = cd_cgroup_write_u64(cg->fd[CG_MEMORY], "memory.kmem.tcp.limit_in_bytes",
+                                        l->memory_max_bytes);
+                if (r < 0)
+                        return cd_err_neg(err, r, "cgroup v1: memory.kmem.tcp.limit_in_bytes");
         }
         r = cd_cgroup_write_u64(cg->fd[CG_CPU], "cpu.cfs_period_us", CFS_PERIOD_US);
         if (r < 0)

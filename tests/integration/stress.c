@@ -12,6 +12,8 @@
  *                      sleeps, and a child that stops itself; then sleep
  *   fill PATH MIB      write up to MIB mebibytes to PATH; prints the errno
  *                      that stopped it ("ENOSPC") or "done"
+ *   tcpfill PAIRS MIB  queue up to MIB mebibytes in loopback TCP connections
+ *                      (at most PAIRS) that nobody reads; prints the MiB queued
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -183,6 +187,51 @@ static int fill(const char *path, long mib)
         return 0;
 }
 
+/* One connection to @port, its accepted end left unread; returns the bytes
+ * the sender queued before the kernel said no more, or -1. */
+static long long tcp_pair_fill(int lfd, const struct sockaddr_in *sa, long long room)
+{
+        static char buf[1 << 16];
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        long long queued = 0;
+
+        if (c < 0 || connect(c, (const struct sockaddr *) sa, sizeof(*sa)) < 0 ||
+            accept4(lfd, NULL, NULL, SOCK_CLOEXEC) < 0 || fcntl(c, F_SETFL, O_NONBLOCK) < 0)
+                return -1;
+        while (queued < room) {
+                ssize_t n = send(c, buf, sizeof(buf), MSG_NOSIGNAL);
+
+                if (n <= 0)
+                        break;
+                queued += n;
+        }
+        return queued; /* both ends stay open until the process exits */
+}
+
+static int tcpfill(long pairs, long mib)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        long long total = 0, want = (long long) mib << 20;
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0 ||
+            getsockname(lfd, (struct sockaddr *) &sa, &len) < 0) {
+                printf("%s\n", strerrorname_np(errno));
+                return 1;
+        }
+        for (long i = 0; i < pairs && total < want; i++) {
+                long long q = tcp_pair_fill(lfd, &sa, want - total);
+
+                if (q < 0)
+                        break;
+                total += q;
+        }
+        printf("%lld\n", total >> 20);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc >= 3 && strcmp(argv[1], "hog") == 0)
@@ -197,7 +246,9 @@ int main(int argc, char **argv)
                 return daemonize();
         if (argc >= 4 && strcmp(argv[1], "fill") == 0)
                 return fill(argv[2], arg(argv[3]));
+        if (argc >= 4 && strcmp(argv[1], "tcpfill") == 0)
+                return tcpfill(arg(argv[2]), arg(argv[3]));
         fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
-                        "forkbomb SECS | daemon | fill PATH MIB\n");
+                        "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB\n");
         return 2;
 }

@@ -167,6 +167,34 @@ static void test_tmp_full_is_enospc(void **state)
         harness_assert_nothing_left();
 }
 
+/* Socket buffers count against the job's memory: 512 MiB queued in unread
+ * loopback connections under a 64 MiB limit stop near the limit (v1:
+ * memory.kmem.tcp, which a job may fill besides its 64 MiB; v2: charged
+ * to memory.current, where the job may instead be OOM-killed). Before,
+ * on v1, all 512 MiB were queued, from the host's one tcp_mem budget. */
+static void test_socket_buffers_count_against_memory(void **state)
+{
+        struct cd_run r;
+        const char *verdict;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--memory", "64M", "--wall", "60s", "--", STRESS, "tcpfill",
+                    "256", "512", NULL);
+        report(&r, "tcp fill");
+        verdict = harness_result_str(&r, "verdict");
+        if (strcmp(verdict, "oom") != 0) {
+                long mib = -1;
+
+                assert_string_equal(verdict, "ok");
+                assert_int_equal(sscanf(r.out, "%ld", &mib), 1);
+                printf("# queued %ld MiB in socket buffers\n", mib);
+                assert_true(mib > 0);
+                assert_true(mib < 2 * 64);
+        }
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 static void test_out_over_limit_is_output_limit(void **state)
 {
         struct cd_run r;
@@ -318,6 +346,7 @@ int main(void)
                 cmocka_unit_test(test_term_ignored_killed_after_grace),
                 cmocka_unit_test(test_daemons_and_stopped_children_die),
                 cmocka_unit_test(test_tmp_full_is_enospc),
+                cmocka_unit_test(test_socket_buffers_count_against_memory),
                 cmocka_unit_test(test_out_over_limit_is_output_limit),
                 cmocka_unit_test(test_cpu_time_limit_with_forked_workers),
                 cmocka_unit_test(test_invalid_values_name_the_flag),
