@@ -147,13 +147,23 @@ static int mask_proc(int root_fd, struct cd_err *err)
  * A fresh, read-only /proc for the job's pid namespace, listing only the
  * processes the job may ptrace (hidepid=invisible: pid 1, non-dumpable, is
  * not even listed). With subset=pid only process directories remain;
- * otherwise the host-revealing kernel files are masked.
+ * otherwise the host-revealing kernel files are masked, and /proc/stat is
+ * the supervisor's copy without the interrupt counts.
  */
 static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
 {
         cleanup_close int fs = -1;
         cleanup_close int mnt = -1;
+        cleanup_close int stat = -1;
         int r;
+
+        /* The filtered /proc/stat the supervisor left in the root's proc/
+         * (rootfs.c), taken before procfs covers it. */
+        if (!subset_pid) {
+                stat = open_tree(root_fd, "proc/stat", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (stat < 0)
+                        return cd_err_errno(err, "mount: clone the filtered /proc/stat");
+        }
 
         fs = fsopen("proc", FSOPEN_CLOEXEC);
         if (fs < 0)
@@ -170,6 +180,9 @@ static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
                 return cd_err_errno(err, "mount: fsmount proc");
         r = attach(mnt, root_fd, "proc", err);
         if (r < 0 || subset_pid)
+                return r;
+        r = attach(stat, root_fd, "proc/stat", err);
+        if (r < 0)
                 return r;
         return mask_proc(root_fd, err);
 }

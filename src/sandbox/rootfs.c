@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #define ROOT_TMPFS_SIZE "16m"
 #define ETC_MAX_BYTES   (8u << 20) /* all copied /etc files together */
 #define MAX_TREES       48
+#define PROC_STAT_MAX   (1u << 20) /* bytes of the host's /proc/stat, NUL included */
 
 struct etc_budget {
         uint64_t bytes_left;
@@ -259,6 +261,47 @@ static int make_dev(int root_fd, struct cd_err *err)
         return 0;
 }
 
+/* /proc/stat's lines a job does not get: the host's interrupt and softirq
+ * counts (the same side channel as /proc/interrupts, which is masked). */
+static bool stat_line_hidden(const char *line)
+{
+        return !strncmp(line, "intr ", 5) || !strncmp(line, "softirq ", 8);
+}
+
+/*
+ * The job's /proc/stat: a copy of the host's taken now, without the lines
+ * above. It is written into the root's proc/ directory, which the job's
+ * procfs covers; pid 1 clones it before and binds it over /proc/stat after
+ * (mount.c). A snapshot: its CPU times do not advance while the job runs.
+ */
+static int make_proc_stat(int root_fd, struct cd_err *err)
+{
+        cleanup_free char *text = malloc(PROC_STAT_MAX);
+        size_t used = 0;
+        ssize_t n;
+
+        if (!text)
+                return cd_err_set(err, ENOMEM, "rootfs: out of memory");
+        n = cd_read_at(AT_FDCWD, "/proc/stat", text, PROC_STAT_MAX);
+        if (n < 0)
+                return cd_err_neg(err, (int) n, "rootfs: read /proc/stat");
+        if ((size_t) n >= PROC_STAT_MAX - 1) /* perhaps cut short */
+                return cd_err_set(err, EFBIG, "rootfs: /proc/stat is over %u bytes",
+                                  PROC_STAT_MAX - 2);
+        /* Keep the other lines, moved down in place. */
+        for (char *line = text, *end; *line; line = end) {
+                end = strchrnul(line, '\n');
+                if (*end)
+                        end++;
+                if (!stat_line_hidden(line)) {
+                        memmove(text + used, line, (size_t) (end - line));
+                        used += (size_t) (end - line);
+                }
+        }
+        text[used] = '\0';
+        return write_file(root_fd, "proc/stat", text, 0444, err);
+}
+
 static int make_skeleton(int root_fd, struct cd_err *err)
 {
         static const char *const dirs[] = { "etc", "proc", "dev", "dev/shm", "tmp", "work", "out" };
@@ -387,6 +430,8 @@ int cd_rootfs_build(struct cd_sandbox *sb, struct cd_err *err)
         if (r < 0)
                 return r;
         r = make_skeleton(sb->root_fd, err);
+        if (r == 0 && !sb->plan->proc_subset_pid)
+                r = make_proc_stat(sb->root_fd, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < sb->plan->n_binds; i++) {

@@ -207,6 +207,23 @@ static void test_proc_kernel_files_masked_and_read_only(void **state)
         harness_run_free(&r);
 }
 
+/* /proc/stat carries the host's interrupt counts too (its intr and softirq
+ * lines): the job's copy leaves them out, and keeps what ps and glibc's
+ * CPU count read (cpu lines, btime), read-only. */
+static void test_proc_stat_without_interrupt_counts(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        sh_ok(&r,
+              "grep -q '^cpu0 ' /proc/stat && echo cpu; grep -c '^btime ' /proc/stat;"
+              "grep -cE '^(intr|softirq) ' /proc/stat;"
+              "echo x 2>/dev/null > /proc/stat && echo W; ps -o pid= -p $$ >/dev/null && echo ps");
+        /* cpu lines, one btime, no intr or softirq, not writable, ps works */
+        assert_string_equal(r.out, "cpu\n1\n0\nps\n");
+        harness_run_free(&r);
+}
+
 /* --- pid, ipc, uts and cgroup namespaces --- */
 
 static void test_uts_ipc_cgroup_namespaces(void **state)
@@ -787,6 +804,7 @@ int main(void)
                 cmocka_unit_test(test_tmp_is_sized_tmpfs),
                 cmocka_unit_test(test_fresh_proc_and_pid1_hidden),
                 cmocka_unit_test(test_proc_kernel_files_masked_and_read_only),
+                cmocka_unit_test(test_proc_stat_without_interrupt_counts),
                 cmocka_unit_test(test_uts_ipc_cgroup_namespaces),
                 cmocka_unit_test(test_init_reaps_orphans_and_forwards_signals),
                 cmocka_unit_test(test_net_only_loopback),
