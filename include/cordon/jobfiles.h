@@ -3,8 +3,8 @@
 
 /*
  * The files of cordond's jobs under <state_dir>/jobs/<id>/: inputs/ (what
- * the client uploaded), stdout, stderr, artifacts/ (what the collector
- * took) and manifest.json. Only cordond (root) writes there; directories
+ * the client uploaded, until the job finishes), stdout, stderr, artifacts/
+ * (what the collector took) and manifest.json. Only cordond (root) writes there; directories
  * are 0700, files 0600, everything is created and opened without
  * following a symlink. An upload is staged in <id>.partial/ and renamed
  * into place only once complete and fsync'd.
@@ -45,6 +45,11 @@ int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id);
 /* Remove jobs/<id> and jobs/<id>.partial with everything in them, never
  * following a symlink. Missing is not an error. Returns 0 or -errno. */
 int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_err *err);
+
+/* Remove jobs/<id>/inputs once the job has finished: nothing serves them
+ * afterwards, and they are the client's data. Missing is not an error.
+ * Returns 0 or -errno with @err. */
+int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct cd_err *err);
 
 /* Startup: remove every jobs/ entry that is a *.partial (an upload cut
  * short by a crash) or whose id @known() does not know (a job deleted

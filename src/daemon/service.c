@@ -200,6 +200,15 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         return r < 0 ? r : cd_jobfiles_remove(&s->files, row->id, err);
 }
 
+void cd_service_drop_inputs(struct cd_service *s, const char *id)
+{
+        struct cd_err err = { 0 };
+
+        /* Left for the job's delete (or retention) when it fails. */
+        if (cd_jobfiles_drop_inputs(&s->files, id, &err) < 0)
+                cd_log_err(CD_LOG_WARN, id, &err);
+}
+
 int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
                             const char *reason, const struct cd_peer *peer, struct cd_err *err)
 {
@@ -212,8 +221,11 @@ int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, 
                               reason ? json_pack("{s:s}", "reason", reason) : NULL, err);
         if (r < 0)
                 return r;
-        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL,
-                                     (int64_t) cd_wall_ms(), err);
+        r = cd_store_set_finished(s->store, row->id, verdict, reason, NULL, (int64_t) cd_wall_ms(),
+                                  err);
+        if (r == 0)
+                cd_service_drop_inputs(s, row->id);
+        return r;
 }
 
 static bool known_job(const char *id, void *data)
@@ -246,6 +258,7 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
                                       err);
                 if (r < 0)
                         break;
+                cd_service_drop_inputs(s, rows[i].id);
         }
         cd_job_rows_free(rows, n);
         if (r < 0)

@@ -148,7 +148,7 @@ static bool again(struct run *r, unsigned int *attempt, const struct cd_err *err
  * cordond stops first, the row stays running and the next start's
  * recovery records the job as failed (supervisor_restart).
  */
-static void record(struct run *r, const struct cd_result *res)
+static bool record(struct run *r, const struct cd_result *res)
 {
         const char *verdict = cd_verdict_to_string(res->verdict);
         json_t *j = cd_result_to_json(res);
@@ -161,18 +161,19 @@ static void record(struct run *r, const struct cd_result *res)
         while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
                                  r->row->profile, verdict, finished_details(res), &err) < 0)
                 if (!again(r, &attempt, &err))
-                        return;
+                        return false;
         attempt = 0;
         while (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
                                      (int64_t) cd_wall_ms(), &err) < 0 &&
                err.code != ESTALE)
                 if (!again(r, &attempt, &err))
-                        return;
+                        return false;
         cd_metrics_job(&r->svc->metrics, res->verdict,
                        r->launch_ns ? (double) (r->launch_ns - r->start_ns) / 1e9 : 0,
                        (double) (now - r->start_ns) / 1e9);
         cd_log_info(r->row->id, "msg=\"job finished\" verdict=%s wall_ms=%llu", verdict,
                     (unsigned long long) res->wall_ms);
+        return true;
 }
 
 void cd_service_run_job(void *data, const char *id, int cancel_fd)
@@ -193,7 +194,8 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd)
         if (launch(&r, cancel_fd, &res) < 0)
                 cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
                            &res.error);
-        record(&r, &res);
+        if (record(&r, &res))
+                cd_service_drop_inputs(svc, id);
         cd_result_clear(&res);
         cd_job_row_clear(&row);
 }

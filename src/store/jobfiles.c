@@ -213,6 +213,24 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
         return 0;
 }
 
+int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct cd_err *err)
+{
+        cleanup_close int dir = -1;
+        int r;
+
+        if (!cd_job_id_is_valid(id))
+                return cd_err_set(err, EINVAL, "state: invalid job id");
+        dir = cd_jobfiles_open_job(jf, id);
+        if (dir == -ENOENT)
+                return 0; /* deleted meanwhile */
+        if (dir < 0)
+                return cd_err_neg(err, dir, "state: job %s: open its directory", id);
+        r = remove_tree(dir, "inputs", 1);
+        if (r < 0)
+                return cd_err_neg(err, r, "state: job %s: remove its inputs", id);
+        return 0;
+}
+
 /* A stale entry: a partial upload, a job the store does not know, or junk. */
 static bool is_stale(const char *name, bool (*known)(const char *, void *), void *data)
 {

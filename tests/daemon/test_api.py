@@ -973,6 +973,10 @@ class ApiTest(DaemonTest):
 
         job = as_user("a", wait_job, d, job_id, 240)
         self.assertEqual(job["verdict"], "ok", job)
+        # Finished: the inputs go (nothing serves them, and they are the
+        # client's data); output and artifacts stay until the job's delete.
+        self.assertFalse((d.job_dir(job_id) / "inputs").exists())
+        self.assertTrue((d.job_dir(job_id) / "stdout").is_file())
         self.assertEqual(job["owner_uid"], UID_A)
         self.assertEqual(job["profile"], "data-export")
         self.assertEqual(job["labels"], labels)
@@ -1276,9 +1280,12 @@ class ApiTest(DaemonTest):
         problem_of(self, r, 416, "range_not_satisfiable")
         self.assertEqual(r.headers["content-range"], "bytes */0")
 
-        # Cancel the queued one: finished at once, never started.
+        # Cancel the queued one: finished at once, never started; its inputs
+        # (the client's data, which nothing serves any more) are gone.
+        self.assertTrue((d.job_dir(queued) / "inputs" / "job.sh").is_file())
         job = as_user("a", lambda: d.client().cancel(queued))
         self.assertEqual((job["state"], job["verdict"]), ("finished", "cancelled"))
+        self.assertFalse((d.job_dir(queued) / "inputs").exists())
         self.assertIsNone(job["started"])
         self.assertIsNone(job["result"])
         self.assertEqual(as_user("a", lambda: d.client().artifacts(queued))["artifacts"], [])
@@ -2345,6 +2352,7 @@ class RestartTest(DaemonTest):
         self.assertEqual(len(recs), 1)
         self.assertEqual(recs[0]["verdict"], "failed")
         self.assertEqual(recs[0]["details"]["reason"], "supervisor_restart")
+        self.assertFalse((d.job_dir(long) / "inputs").exists())
         for i, text, who in ((q1, b"one\n", "a"), (q2, b"two\n", "b")):
             job = as_user(who, wait_job, d, i, 120)
             self.assertEqual(job["verdict"], "ok", job)
