@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,6 +44,7 @@
 #include "cordon/cleanup.h"
 #include "sandbox/sandbox-internal.h"
 #include "unit.h"
+#include "../escape/probes/seccomp-trace.h"
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -833,27 +833,14 @@ static void mknod_no_devices(void **state)
         (void) f;
 }
 
-/*
- * Whether the kernel would run @nr: a second filter, loaded after cordon's,
- * answers it with SECCOMP_RET_TRACE, which with no tracer attached fails
- * it with ENOSYS without running it. The kernel takes the strongest answer
- * of all filters, and cordon's ERRNO(0) is stronger than TRACE: 0 means
- * cordon answered, ENOSYS that the call would have run. Nothing is flushed
- * either way.
- */
+/* Whether the kernel would run @nr (seccomp-trace.h): 0 means cordon's
+ * ERRNO(0) answered, ENOSYS that the call would have run. Nothing is
+ * flushed either way. */
 static int trace_only(long nr, long a0, long a1, long a2)
 {
-        struct sock_filter f[] = {
-                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
+        int r = seccomp_trace_probe(nr, a0, a1, a2);
 
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-                return 1000 + errno; /* not an answer the checks expect */
-        return SYSCALL_ERRNO(nr, a0, a1, a2, 0L);
+        return r < 0 ? 1000 - r : r; /* a failed load: not an answer the checks expect */
 }
 
 static int probe_fsync(void)

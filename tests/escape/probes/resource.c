@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -29,6 +27,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "seccomp-trace.h"
 
 #define MIB (1024ULL * 1024)
 
@@ -247,25 +246,8 @@ static int probe_aio_exhaust(struct probe_ctx *c, int argc, char **argv)
  * can send a cache flush to the disk under /usr, and sync(2) and syncfs(2)
  * write back host file systems; a job looping on them slows every fsync on
  * the host. Whether the kernel would run a call is asked without running
- * it: a filter loaded here answers it with SECCOMP_RET_TRACE, which fails
- * it with ENOSYS (no tracer) unless an earlier filter gave a stronger
- * answer (cordon's: 0, not run). So the bare run flushes nothing either.
+ * it (seccomp-trace.h), so the bare run flushes nothing either.
  */
-static int trace_only(long nr, long a0, long a1, long a2)
-{
-        struct sock_filter f[] = {
-                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
-
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-                return -errno;
-        return syscall(nr, a0, a1, a2, 0L) < 0 ? errno : 0;
-}
-
 static int host_flush(struct probe_ctx *c, void *arg)
 {
         static const struct {
@@ -289,8 +271,8 @@ static int host_flush(struct probe_ctx *c, void *arg)
                 return verdict(c, BROKEN, "no_new_privs: %s", ename(errno));
         for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
                 bool ms = calls[i].nr == SYS_msync;
-                int r = trace_only(calls[i].nr, ms ? (long) map : fd, ms ? 4096 : 0,
-                                   ms ? MS_SYNC : 0);
+                int r = seccomp_trace_probe(calls[i].nr, ms ? (long) map : fd, ms ? 4096 : 0,
+                                            ms ? MS_SYNC : 0);
 
                 if (r < 0)
                         return verdict(c, BROKEN, "load a filter: %s", ename(-r));
