@@ -13,9 +13,9 @@
  * filters (seccomp(2)). The first says which syscalls exist. The second
  * looks at arguments of otherwise allowed calls: libseccomp drops
  * conditional rules on a syscall that also has an unconditional one, and
- * ioctl's request must be compared on its low 32 bits only (the kernel
- * ignores the rest), which needs a masked test. docs/seccomp.md lists the
- * policy.
+ * ioctl's request and the rlimit resource must be compared on their low
+ * 32 bits only (the kernel ignores the rest), which needs a masked test.
+ * docs/seccomp.md lists the policy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -194,7 +194,8 @@ static const char *const allowed[] = {
         "getrusage",
         "times",
         "getrlimit",
-        /* setrlimit and prlimit64: filtered below */
+        "setrlimit", /* but RLIMIT_CORE: rules_core_limit */
+        /* prlimit64: filtered below */
         "pidfd_open",
         "pidfd_send_signal",
         /* credentials: only the job's own ids exist in its namespace */
@@ -532,34 +533,18 @@ static int rules_socket(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
-/* A job's own limits, but never RLIMIT_CORE: where core_pattern pipes to a
- * helper, the job has 1, the one value that keeps the kernel from starting
- * it, and lowering it to 0 would start it again (rlimit.c). prlimit64 on
- * the caller only (pid 0), so the job cannot lower pid 1's limits; reading
- * (no new limit) always. */
-static int rules_rlimit(scmp_filter_ctx c, struct cd_err *err)
+/* prlimit64 on the caller only (pid 0), so the job cannot lower pid 1's
+ * limits. RLIMIT_CORE is the guard program's (rules_core_limit). */
+static int rules_prlimit(scmp_filter_ctx c, struct cd_err *err)
 {
-        int r;
+        int r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0));
 
-        r = RULE(c, SCMP_ACT_ALLOW, "setrlimit", err, SCMP_A0(SCMP_CMP_NE, RLIMIT_CORE));
-        if (r == 0)
-                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "setrlimit", err,
-                         SCMP_A0(SCMP_CMP_EQ, RLIMIT_CORE));
-        if (r == 0)
-                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
-                         SCMP_A1(SCMP_CMP_NE, RLIMIT_CORE));
-        if (r == 0)
-                r = RULE(c, SCMP_ACT_ALLOW, "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
-                         SCMP_A1(SCMP_CMP_EQ, RLIMIT_CORE), SCMP_A2(SCMP_CMP_EQ, 0));
-        if (r == 0)
-                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_EQ, 0),
-                         SCMP_A1(SCMP_CMP_EQ, RLIMIT_CORE), SCMP_A2(SCMP_CMP_NE, 0));
         if (r == 0)
                 r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err, SCMP_A0(SCMP_CMP_NE, 0));
         return r;
 }
 
-/* personality(2) queries only; rlimits as rules_rlimit says; mknod of
+/* personality(2) queries only; prlimit64 as rules_prlimit says; mknod of
  * fifos, sockets and regular files only (devices would be unusable on
  * nodev mounts anyway). */
 static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
@@ -572,7 +557,7 @@ static int rules_misc(scmp_filter_ctx c, struct cd_err *err)
                 r = RULE(c, SCMP_ACT_ERRNO(EPERM), "personality", err,
                          SCMP_A0(SCMP_CMP_NE, 0xffffffffULL));
         if (r == 0)
-                r = rules_rlimit(c, err);
+                r = rules_prlimit(c, err);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(ok_types); i++) {
                 r = RULE(c, SCMP_ACT_ALLOW, "mknod", err,
                          SCMP_A1(SCMP_CMP_MASKED_EQ, S_IFMT, ok_types[i]));
@@ -641,6 +626,24 @@ static int rules_msync(scmp_filter_ctx c, struct cd_err *err)
 {
         return RULE(c, SCMP_ACT_ERRNO(0), "msync", err,
                     SCMP_A2(SCMP_CMP_MASKED_EQ, MS_SYNC, MS_SYNC));
+}
+
+/* A job's own limits, but never a new RLIMIT_CORE: where core_pattern
+ * pipes to a helper, the job has 1, the one value that keeps the kernel
+ * from starting it, and 0 would start it again (rlimit.c). Reading it
+ * (prlimit64 with no new limit) is fine. The kernel takes the resource as
+ * an unsigned int, so it is compared on its low 32 bits, which needs the
+ * masked test of this program (RLIMIT_CORE | 1 << 32 is RLIMIT_CORE). */
+static int rules_core_limit(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = RULE(c, SCMP_ACT_ERRNO(EPERM), "setrlimit", err,
+                     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, RLIMIT_CORE));
+
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prlimit64", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, RLIMIT_CORE),
+                         SCMP_A2(SCMP_CMP_NE, 0));
+        return r;
 }
 
 static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
@@ -727,6 +730,8 @@ static int build_guard(struct sock_fprog *ret, struct cd_err *err)
                 r = rules_ioctl_guard(c, err);
         if (r == 0)
                 r = rules_msync(c, err);
+        if (r == 0)
+                r = rules_core_limit(c, err);
         if (r == 0)
                 r = export(c, ret, err);
         return r;

@@ -626,9 +626,6 @@ static int probe_socketpair_unspec(void)
         return socketpair_probe(AF_UNSPEC, SOCK_STREAM);
 }
 
-/* IPv4/6 take TCP and UDP only (protocol 0 or named); the protocols whose
- * modules the kernel would load on request are refused, and socketpair(2)
- * is for AF_UNIX only. */
 static int probe_setrlimit_core(void)
 {
         struct rlimit zero = { 0, 0 };
@@ -641,6 +638,24 @@ static int probe_prlimit_core_set(void)
         struct rlimit zero = { 0, 0 };
 
         return SYSCALL_ERRNO(SYS_prlimit64, 0, RLIMIT_CORE, &zero, NULL);
+}
+
+/* The kernel takes the resource as an unsigned int and drops the high
+ * bits: RLIMIT_CORE with bit 32 set is still RLIMIT_CORE. */
+#define HIGH_BITS (1ULL << 32)
+
+static int probe_setrlimit_core_high_bits(void)
+{
+        struct rlimit zero = { 0, 0 };
+
+        return SYSCALL_ERRNO(SYS_setrlimit, HIGH_BITS | RLIMIT_CORE, &zero);
+}
+
+static int probe_prlimit_core_set_high_bits(void)
+{
+        struct rlimit zero = { 0, 0 };
+
+        return SYSCALL_ERRNO(SYS_prlimit64, 0, HIGH_BITS | RLIMIT_CORE, &zero, NULL);
 }
 
 static int probe_prlimit_core_get(void)
@@ -676,6 +691,9 @@ static void rlimits_but_core(void **state)
         (void) state;
         expect_errno("setrlimit(RLIMIT_CORE)", probe_setrlimit_core, EPERM);
         expect_errno("prlimit64(0, RLIMIT_CORE, new)", probe_prlimit_core_set, EPERM);
+        expect_filtered("setrlimit(RLIMIT_CORE | 1 << 32)", probe_setrlimit_core_high_bits, EPERM);
+        expect_filtered("prlimit64(0, RLIMIT_CORE | 1 << 32, new)",
+                        probe_prlimit_core_set_high_bits, EPERM);
         expect_errno("prlimit64(0, RLIMIT_CORE, NULL, old)", probe_prlimit_core_get, 0);
         expect_errno("setrlimit(RLIMIT_NOFILE)", probe_setrlimit_nofile, 0);
         expect_errno("prlimit64(0, RLIMIT_NOFILE, new)", probe_prlimit_nofile_set, 0);
@@ -711,6 +729,9 @@ static void newer_calls_by_number(void **state)
 #endif
 }
 
+/* IPv4/6 take TCP and UDP only (protocol 0 or named); the protocols whose
+ * modules the kernel would load on request are refused, and socketpair(2)
+ * is for AF_UNIX only. */
 static void sockets_by_protocol(void **state)
 {
         (void) state;
