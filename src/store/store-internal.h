@@ -14,10 +14,12 @@
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64
 
-/* The columns every row query selects, in the order store_read_row() reads. */
-#define STORE_JOB_COLUMNS                                                                          \
+/* The columns every row query selects, in the order store_read_row() reads;
+ * @result is the last (lists give result_json without its artifacts). */
+#define STORE_JOB_COLUMNS_WITH(result)                                                             \
         "seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "            \
-        "finished_ms, request_json, labels_json, result_json"
+        "finished_ms, request_json, labels_json, " result
+#define STORE_JOB_COLUMNS STORE_JOB_COLUMNS_WITH("result_json")
 
 /* Statements prepared once at open (store.c holds their SQL). */
 enum store_stmt {

@@ -84,9 +84,7 @@ static const char schema_v1[] =
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
  * /artifacts have it). */
 #define LIST_JOBS                                                                                  \
-        "SELECT seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "     \
-        "finished_ms, request_json, labels_json, json_remove(result_json, '$.artifacts') "         \
-        "FROM jobs "
+        "SELECT " STORE_JOB_COLUMNS_WITH("json_remove(result_json, '$.artifacts')") " FROM jobs "
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
