@@ -4,9 +4,9 @@
 /*
  * The files of cordond's jobs under <state_dir>/jobs/<id>/: inputs/ (what
  * the client uploaded, until the job finishes), stdout, stderr, artifacts/
- * (what the collector took) and manifest.json. Only cordond (root) writes there; directories
- * are 0700, files 0600, everything is created and opened without
- * following a symlink. An upload is staged in <id>.partial/ and renamed
+ * (what the collector took) and manifest.json. Only cordond (root) writes
+ * there; directories are 0700, files 0600, everything is created and
+ * opened without following a symlink. An upload is staged in <id>.partial/ and renamed
  * into place only once complete and fsync'd.
  */
 

@@ -267,10 +267,10 @@ int cd_jobfiles_sweep(const struct cd_jobfiles *jf, bool (*known)(const char *id
                 if (unlinkat(jf->jobs_fd, de->d_name, 0) < 0)
                         rr = errno == EISDIR ? remove_tree(jf->jobs_fd, de->d_name, 0) : -errno;
                 /* One entry that will not go does not keep the others. */
-                if (rr < 0 && (*ret_failed)++ == 0)
-                        (void) cd_err_neg(err, rr, "state: remove a stale entry of jobs/");
-                else if (rr == 0)
+                if (rr == 0)
                         removed++;
+                else if ((*ret_failed)++ == 0)
+                        (void) cd_err_neg(err, rr, "state: remove a stale entry of jobs/");
         }
         if (errno != 0)
                 r = cd_err_errno(err, "state: read jobs/");
