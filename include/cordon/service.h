@@ -167,6 +167,7 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
 /* Remove a finished job's inputs (jobfiles.h); a failure is logged. */
 void cd_service_drop_inputs(struct cd_service *s, const char *id);
 
-/* Finish a job that never ran (cancelled while queued) with @verdict. */
+/* Finish a job that never ran (cancelled while queued) with @verdict. The
+ * caller drops its inputs (cd_service_drop_inputs), outside any lock. */
 int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
                             const char *reason, const struct cd_peer *peer, struct cd_err *err);

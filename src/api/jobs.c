@@ -394,7 +394,7 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
 /* Under the job lock, on the row as it is now: record job.cancelled only
  * when this request is what cancels it, so that two cancels (or a cancel
  * and a delete) at once, or one racing the job's end, give one record. */
-static int cancel_locked(const struct cd_api_request *req, const char *id)
+static int cancel_locked(const struct cd_api_request *req, const char *id, bool *ret_unrun)
 {
         struct cd_service *svc = req->svc;
         struct cd_job_row row = { 0 };
@@ -417,6 +417,7 @@ static int cancel_locked(const struct cd_api_request *req, const char *id)
         /* Queued (or queued in the store but not yet taken): it never runs. */
         if (r == 1 || (r == 0 && row.state == CD_JOB_QUEUED)) {
                 r = cd_service_finish_unrun(svc, &row, "cancelled", NULL, req->peer, &err);
+                *ret_unrun = r == 0;
                 cd_queue_notify(svc->queue);
                 if (r == -ESTALE)
                         r = 0; /* it finished meanwhile */
@@ -431,13 +432,17 @@ out:
 /* Cancel @row if it has not finished. Returns 0, or -EALREADY when it has. */
 static int cancel(const struct cd_api_request *req, const struct cd_job_row *row)
 {
+        bool unrun = false;
         int r;
 
         if (row->state == CD_JOB_FINISHED)
                 return -EALREADY;
         pthread_mutex_lock(&req->svc->job_lock);
-        r = cancel_locked(req, row->id);
+        r = cancel_locked(req, row->id, &unrun);
         pthread_mutex_unlock(&req->svc->job_lock);
+        /* After the lock, as a delete's files: other jobs' cancels need not wait. */
+        if (unrun)
+                cd_service_drop_inputs(req->svc, row->id);
         return r;
 }
 

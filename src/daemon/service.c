@@ -221,11 +221,8 @@ int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, 
                               reason ? json_pack("{s:s}", "reason", reason) : NULL, err);
         if (r < 0)
                 return r;
-        r = cd_store_set_finished(s->store, row->id, verdict, reason, NULL, (int64_t) cd_wall_ms(),
-                                  err);
-        if (r == 0)
-                cd_service_drop_inputs(s, row->id);
-        return r;
+        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL,
+                                     (int64_t) cd_wall_ms(), err);
 }
 
 static bool known_job(const char *id, void *data)
