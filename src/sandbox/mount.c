@@ -154,14 +154,14 @@ static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
 {
         cleanup_close int fs = -1;
         cleanup_close int mnt = -1;
-        cleanup_close int stat = -1;
+        cleanup_close int stat_copy = -1;
         int r;
 
         /* The filtered /proc/stat the supervisor left in the root's proc/
          * (rootfs.c), taken before procfs covers it. */
         if (!subset_pid) {
-                stat = open_tree(root_fd, "proc/stat", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                if (stat < 0)
+                stat_copy = open_tree(root_fd, "proc/stat", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (stat_copy < 0)
                         return cd_err_errno(err, "mount: clone the filtered /proc/stat");
         }
 
@@ -181,7 +181,7 @@ static int mount_proc(int root_fd, bool subset_pid, struct cd_err *err)
         r = attach(mnt, root_fd, "proc", err);
         if (r < 0 || subset_pid)
                 return r;
-        r = attach(stat, root_fd, "proc/stat", err);
+        r = attach(stat_copy, root_fd, "proc/stat", err);
         if (r < 0)
                 return r;
         return mask_proc(root_fd, err);

@@ -26,7 +26,6 @@
 #define ROOT_TMPFS_SIZE "16m"
 #define ETC_MAX_BYTES   (8u << 20) /* all copied /etc files together */
 #define MAX_TREES       48
-#define PROC_STAT_MAX   (1u << 20) /* bytes of the host's /proc/stat, NUL included */
 
 struct etc_budget {
         uint64_t bytes_left;
@@ -268,6 +267,27 @@ static bool stat_line_hidden(const char *line)
         return !strncmp(line, "intr ", 5) || !strncmp(line, "softirq ", 8);
 }
 
+/* The lines of @in that a job gets, into @out, however long a line is (a
+ * host with thousands of interrupts has a long intr line). */
+static int copy_proc_stat(FILE *in, int out, struct cd_err *err)
+{
+        cleanup_free char *line = NULL;
+        size_t size = 0;
+        ssize_t n;
+        int r;
+
+        while ((n = getline(&line, &size, in)) > 0) {
+                if (stat_line_hidden(line))
+                        continue;
+                r = cd_write_all(out, line, (size_t) n);
+                if (r < 0)
+                        return cd_err_neg(err, r, "rootfs: write proc/stat");
+        }
+        if (ferror(in))
+                return cd_err_errno(err, "rootfs: read /proc/stat");
+        return 0;
+}
+
 /*
  * The job's /proc/stat: a copy of the host's taken now, without the lines
  * above. It is written into the root's proc/ directory, which the job's
@@ -276,30 +296,22 @@ static bool stat_line_hidden(const char *line)
  */
 static int make_proc_stat(int root_fd, struct cd_err *err)
 {
-        cleanup_free char *text = malloc(PROC_STAT_MAX);
-        size_t used = 0;
-        ssize_t n;
+        cleanup_close int out = -1;
+        FILE *in;
+        int r;
 
-        if (!text)
-                return cd_err_set(err, ENOMEM, "rootfs: out of memory");
-        n = cd_read_at(AT_FDCWD, "/proc/stat", text, PROC_STAT_MAX);
-        if (n < 0)
-                return cd_err_neg(err, (int) n, "rootfs: read /proc/stat");
-        if ((size_t) n >= PROC_STAT_MAX - 1) /* perhaps cut short */
-                return cd_err_set(err, EFBIG, "rootfs: /proc/stat is over %u bytes",
-                                  PROC_STAT_MAX - 2);
-        /* Keep the other lines, moved down in place. */
-        for (char *line = text, *end; *line; line = end) {
-                end = strchrnul(line, '\n');
-                if (*end)
-                        end++;
-                if (!stat_line_hidden(line)) {
-                        memmove(text + used, line, (size_t) (end - line));
-                        used += (size_t) (end - line);
-                }
-        }
-        text[used] = '\0';
-        return write_file(root_fd, "proc/stat", text, 0444, err);
+        out = openat(root_fd, "proc/stat", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     0444);
+        if (out < 0)
+                return cd_err_errno(err, "rootfs: create proc/stat");
+        if (fchmod(out, 0444) < 0) /* past the umask */
+                return cd_err_errno(err, "rootfs: chmod proc/stat");
+        in = fopen("/proc/stat", "re");
+        if (!in)
+                return cd_err_errno(err, "rootfs: open /proc/stat");
+        r = copy_proc_stat(in, out, err);
+        (void) fclose(in); /* read only: nothing to flush */
+        return r;
 }
 
 static int make_skeleton(int root_fd, struct cd_err *err)
