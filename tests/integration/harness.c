@@ -322,24 +322,56 @@ static bool is_ours(const char *pid)
         return ppid <= 1 || parent_is_our_run(ppid);
 }
 
-static int count_job_processes(bool report)
+bool harness_until(bool (*done)(void *data), void *data, unsigned int ms)
+{
+        for (unsigned int t = 0;; t += 20) {
+                if (done(data))
+                        return true;
+                if (t >= ms)
+                        return false;
+                usleep(20 * 1000);
+        }
+}
+
+int harness_processes(bool (*match)(pid_t pid, void *data), void *data, pid_t *ret_first)
 {
         DIR *d = opendir("/proc");
         struct dirent *de;
         int n = 0;
 
+        if (ret_first)
+                *ret_first = -1;
         while (d && (de = readdir(d))) {
-                if (de->d_name[0] < '0' || de->d_name[0] > '9' || !in_job_uid_range(de->d_name))
+                pid_t pid;
+
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
                         continue;
-                if (is_ours(de->d_name)) {
-                        if (report)
-                                fprintf(stderr, "leftover job process %s\n", de->d_name);
-                        n++;
-                }
+                pid = (pid_t) strtol(de->d_name, NULL, 10);
+                if (!match(pid, data))
+                        continue;
+                if (n++ == 0 && ret_first)
+                        *ret_first = pid;
         }
         if (d)
                 closedir(d);
         return n;
+}
+
+static bool job_process(pid_t pid, void *report)
+{
+        char name[16];
+
+        snprintf(name, sizeof(name), "%d", (int) pid);
+        if (!in_job_uid_range(name) || !is_ours(name))
+                return false;
+        if (*(bool *) report)
+                fprintf(stderr, "leftover job process %s\n", name);
+        return true;
+}
+
+static int count_job_processes(bool report)
+{
+        return harness_processes(job_process, &report, NULL);
 }
 
 int harness_job_processes(void)

@@ -83,5 +83,13 @@ void harness_assert_nothing_left(void);
  * be an escape). Another test run's jobs on the same machine do not count. */
 int harness_job_processes(void);
 
+/* Ask @done(@data) every 20 ms until it says true or @ms have passed, and
+ * return its last answer: a bound that catches a hang, never a timing. */
+bool harness_until(bool (*done)(void *data), void *data, unsigned int ms);
+
+/* How many processes in /proc @match(pid, @data) picks; the first of them
+ * in *@ret_first when not NULL (-1 when none). */
+int harness_processes(bool (*match)(pid_t pid, void *data), void *data, pid_t *ret_first);
+
 /* The cgroup parent (relative) the harness uses, e.g. "cordon-test-1234". */
 const char *harness_cgroup_parent(void);

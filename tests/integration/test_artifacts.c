@@ -283,37 +283,42 @@ static void test_hung_sniffer_is_bounded(void **state)
 }
 
 #ifdef CORDON_FAULT_INJECTION
+/* A "cordon-sniff" child of *@data (the collector's pid). */
+static bool is_sniffer_of(pid_t pid, void *data)
+{
+        char path[64], buf[512] = "";
+        const char *pp;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) <= 0)
+                return false;
+        pp = strstr(buf, "\nPPid:\t");
+        if (!pp || strtol(pp + 7, NULL, 10) != *(pid_t *) data)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
+        memset(buf, 0, sizeof(buf));
+        return cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
+               strcmp(buf, "cordon-sniff") == 0;
+}
+
+struct sniffer_search {
+        pid_t parent;
+        pid_t found;
+};
+
+static bool sniffer_found(void *data)
+{
+        struct sniffer_search *s = data;
+
+        return harness_processes(is_sniffer_of, &s->parent, &s->found) > 0;
+}
+
 /* The pid of a "cordon-sniff" child of @parent, within 20 s, or -1. */
 static pid_t find_sniffer(pid_t parent)
 {
-        for (int t = 0; t < 400; t++) {
-                DIR *d = opendir("/proc");
-                struct dirent *de;
-                pid_t found = -1;
+        struct sniffer_search s = { .parent = parent, .found = -1 };
 
-                while (d && found < 0 && (de = readdir(d))) {
-                        char path[300], buf[512] = "";
-                        const char *pp;
-
-                        snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
-                        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) <= 0)
-                                continue;
-                        pp = strstr(buf, "\nPPid:\t");
-                        if (!pp || strtol(pp + 7, NULL, 10) != parent)
-                                continue;
-                        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-                        memset(buf, 0, sizeof(buf));
-                        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
-                            strcmp(buf, "cordon-sniff") == 0)
-                                found = (pid_t) strtol(de->d_name, NULL, 10);
-                }
-                if (d)
-                        closedir(d);
-                if (found > 0)
-                        return found;
-                usleep(50 * 1000);
-        }
-        return -1;
+        return harness_until(sniffer_found, &s, 20000) ? s.found : -1;
 }
 
 /* Whether @needle is anywhere in @pid's readable memory (regions up to
@@ -371,20 +376,33 @@ static int kill_spawned(void **state)
 }
 
 #ifdef CORDON_FAULT_INJECTION
+struct environ_search {
+        pid_t pid;
+        const char *needle;
+};
+
+static bool environ_holds(void *data)
+{
+        const struct environ_search *e = data;
+        char path[64], buf[8192];
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int) e->pid);
+        n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
+        return n > 0 && memmem(buf, (size_t) n, e->needle, strlen(e->needle));
+}
+
 /* Whether /proc/@pid/environ holds @needle, within @ms. */
 static bool in_environ(pid_t pid, const char *needle, unsigned int ms)
 {
-        char path[64], buf[8192];
+        struct environ_search e = { .pid = pid, .needle = needle };
 
-        snprintf(path, sizeof(path), "/proc/%d/environ", (int) pid);
-        for (unsigned int t = 0; t <= ms; t += 50) {
-                ssize_t n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
+        return harness_until(environ_holds, &e, ms);
+}
 
-                if (n > 0 && memmem(buf, (size_t) n, needle, strlen(needle)))
-                        return true;
-                usleep(50 * 1000);
-        }
-        return false;
+static bool path_gone(void *path)
+{
+        return access(path, F_OK) < 0;
 }
 
 /* A cordon run in the background (in `spawned`, for kill_spawned) whose
@@ -445,7 +463,6 @@ static void test_sniffer_dies_with_its_collector(void **state)
         char result[256], path[64];
         struct cd_run r;
         pid_t pid, sniffer;
-        int gone = 0;
 
         pid = spawn_hung_collector("orphan", NULL, result, sizeof(result));
         sniffer = find_sniffer(pid);
@@ -455,12 +472,7 @@ static void test_sniffer_dies_with_its_collector(void **state)
         spawned = -1;
         /* Killed, then reaped by whoever adopted it: gone from /proc. */
         snprintf(path, sizeof(path), "/proc/%d", (int) sniffer);
-        for (int t = 0; t < 200 && !gone; t++) {
-                gone = access(path, F_OK) < 0;
-                if (!gone)
-                        usleep(50 * 1000);
-        }
-        assert_true(gone);
+        assert_true(harness_until(path_gone, path, 10000));
         /* The next run clears what the killed one left (its job's cgroup). */
         harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
         assert_int_equal(r.status, 0);

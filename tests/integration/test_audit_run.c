@@ -205,6 +205,11 @@ static size_t count_started(void)
         return n;
 }
 
+static bool started_since(void *before)
+{
+        return count_started() > *(size_t *) before;
+}
+
 /* SIGTERM to cordon run: job.cancelled, then job.finished with that verdict. */
 static void test_cancel_recorded(void **state)
 {
@@ -218,9 +223,7 @@ static void test_cancel_recorded(void **state)
         (void) state;
         snprintf(result, sizeof(result), "%s/cancel.json", base);
         pid = harness_spawn(result, args);
-        for (int i = 0; i < 2000 && count_started() == before; i++)
-                usleep(10000);
-        assert_true(count_started() > before);
+        assert_true(harness_until(started_since, &before, 20000));
         assert_int_equal(kill(pid, SIGTERM), 0);
         harness_wait(pid, result, &r);
         assert_int_equal(r.status, 123);

@@ -510,39 +510,42 @@ static int prop_teardown(void **state)
         return 0;
 }
 
+struct job_search {
+        char own_ns[64]; /* this process's pid namespace */
+        const char *marker;
+};
+
+/* In another pid namespace (a job's), with the marker in its command line. */
+static bool job_process_marked(pid_t pid, void *data)
+{
+        const struct job_search *j = data;
+        char path[64], buf[512], ns[64] = "";
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
+        if (readlink(path, ns, sizeof(ns) - 1) < 0 || strcmp(ns, j->own_ns) == 0)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
+        n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
+        for (ssize_t i = 0; i < n; i++)
+                buf[i] = buf[i] ? buf[i] : ' ';
+        return n > 0 && strstr(buf, j->marker);
+}
+
+static bool job_process_seen(void *data)
+{
+        return harness_processes(job_process_marked, data, NULL) > 0;
+}
+
 /* A process of another pid namespace (a job's) whose command line holds
  * @marker, within @ms. */
 static bool job_process_with(const char *marker, unsigned int ms)
 {
-        char own[64] = "";
+        struct job_search j = { .marker = marker };
 
-        if (readlink("/proc/self/ns/pid", own, sizeof(own) - 1) < 0)
+        if (readlink("/proc/self/ns/pid", j.own_ns, sizeof(j.own_ns) - 1) < 0)
                 return false;
-        for (unsigned int t = 0; t <= ms; t += 20) {
-                DIR *d = opendir("/proc");
-                struct dirent *de;
-                bool found = false;
-
-                while (d && !found && (de = readdir(d))) {
-                        char path[300], buf[512], ns[64] = "";
-                        ssize_t n;
-
-                        snprintf(path, sizeof(path), "/proc/%s/ns/pid", de->d_name);
-                        if (readlink(path, ns, sizeof(ns) - 1) < 0 || strcmp(ns, own) == 0)
-                                continue;
-                        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
-                        n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1);
-                        for (ssize_t i = 0; i < n; i++)
-                                buf[i] = buf[i] ? buf[i] : ' ';
-                        found = n > 0 && (buf[n] = '\0', strstr(buf, marker));
-                }
-                if (d)
-                        closedir(d);
-                if (found)
-                        return true;
-                usleep(20 * 1000);
-        }
-        return false;
+        return harness_until(job_process_seen, &j, ms);
 }
 
 static void test_host_mounts_do_not_propagate(void **state)
@@ -626,19 +629,21 @@ static int core_teardown(void **state)
  * cordon-crash: the kernel names the process after it (%e). */
 #define CRASH_SH "kill -SEGV $$"
 
-/* Whether the helper has recorded a crash of "cordon-crash", within @ms. */
-static bool helper_called(unsigned int ms)
+/* Whether the helper wrote its "called" file, naming the crashed program. */
+static bool helper_wrote(void *data)
 {
         char path[96], buf[256] = "";
 
+        (void) data;
         snprintf(path, sizeof(path), "%s/called", core_dir);
-        for (unsigned int t = 0; t <= ms; t += 50) {
-                if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
-                    strstr(buf, "cordon-crash"))
-                        return true;
-                usleep(50 * 1000);
-        }
-        return false;
+        return cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) > 0 &&
+               strstr(buf, "cordon-crash") != NULL;
+}
+
+/* Whether the helper has recorded a crash of "cordon-crash", within @ms. */
+static bool helper_called(unsigned int ms)
+{
+        return harness_until(helper_wrote, NULL, ms);
 }
 
 static void test_core_pipe_helper_not_run(void **state)
