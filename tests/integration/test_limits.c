@@ -182,7 +182,9 @@ static void test_socket_buffers_count_against_memory(void **state)
                     "256", "512", NULL);
         report(&r, "tcp fill");
         verdict = harness_result_str(&r, "verdict");
-        if (strcmp(verdict, "oom") != 0) {
+        /* v2 may OOM-kill it (sockets in memory.current); v1 counts them
+         * apart, where the sends stop instead. */
+        if (strcmp(harness_cgroup_mode(), "v2") != 0 || strcmp(verdict, "oom") != 0) {
                 long mib = -1;
 
                 assert_string_equal(verdict, "ok");
