@@ -354,7 +354,10 @@ class CordonClient:
         labels: at most 16 string values, keys [a-z0-9_.-]{1,64}.
 
         Raises CordonError: 400 (bad request, unknown profile, ...), 413
-        (too large), 429 (queue full or rate limited: see retry_after), 503.
+        (too large), 429 (queue full or rate limited: see retry_after), 503,
+        507 (insufficient_storage: cordond's disk is short of space;
+        quota_exceeded: your jobs hold all the space you are allowed, so
+        delete finished jobs you have fetched).
         """
         job: Dict[str, Any] = {"profile": profile}
         if entry is not None:

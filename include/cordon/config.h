@@ -57,6 +57,8 @@ struct cd_config {
         uint64_t output_max_bytes; /* stdout and stderr each */
         uint64_t min_free_bytes;   /* uploads refused (507) below this free space; */
         bool min_free_set;         /* else the smaller of 512M and 10% of the file system */
+        uint64_t max_stored_per_client_bytes; /* a client's jobs' files (0: no quota); */
+        bool max_stored_set; /* else the smaller of 8G and 25% of the file system */
         /* lifetime */
         uint64_t retention_ms;      /* finished jobs are deleted after this */
         uint64_t shutdown_grace_ms; /* SIGTERM: running jobs get this long */
@@ -84,3 +86,8 @@ void cd_config_clear(struct cd_config *c);
  * it was configured, else the smaller of 512M and a tenth of @fs_bytes, so
  * that a small disk is not all reserve. */
 uint64_t cd_config_min_free(const struct cd_config *c, uint64_t fs_bytes);
+
+/* The bytes one client's jobs may hold on a state file system of
+ * @fs_bytes (0: no quota): max_stored_per_client if it was configured,
+ * else the smaller of 8G and a quarter of @fs_bytes. */
+uint64_t cd_config_client_quota(const struct cd_config *c, uint64_t fs_bytes);

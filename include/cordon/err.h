@@ -12,6 +12,7 @@ enum {
         CD_E_BUSY,                    /* no free slot, queue full */
         CD_E_NOT_EMPTY,               /* a cgroup kept tasks after a kill */
         CD_E_FAULT,                   /* injected by a test (CORDON_FAULT_INJECTION) */
+        CD_E_QUOTA,                   /* a client's jobs hold their share of the disk */
 };
 
 /*

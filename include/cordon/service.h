@@ -158,6 +158,25 @@ bool cd_service_expire(struct cd_service *s);
  * space cannot be read. */
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);
 
+/* The bytes one client's jobs may hold (cd_config_client_quota for the
+ * state file system; 0: no quota). Returns 0 or -errno. */
+int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err);
+
+struct cd_quota {
+        uint64_t quota; /* 0: none */
+        uint64_t held;  /* what the client's stored jobs hold now */
+};
+
+/* Whether @uid's jobs, with @need more bytes, stay within the client
+ * quota. A first check for a request; the store's insert checks again
+ * in its transaction. Returns 0, -CD_E_QUOTA (*@ret says how far), or
+ * -errno with @err. */
+int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,
+                           struct cd_err *err);
+
+/* The problem detail of a refusal by the quota (no request content). */
+void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);
+
 /* Delete job @row: audit job.deleted by @peer (NULL: cordond itself, for
  * retention), then the row and the files. Deletes are serialised: a job
  * already deleted gives -ENOENT and no second record. Returns 0 or -errno. */

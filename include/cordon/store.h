@@ -47,9 +47,10 @@ struct cd_job_row {
         int64_t created_ms; /* Unix time in milliseconds */
         int64_t started_ms; /* 0 until running */
         int64_t finished_ms;
-        char *request_json; /* the validated request (JSON text), as the API stored it */
-        char *labels_json;  /* JSON object of string labels, "{}" when none */
-        char *result_json;  /* finished only: the result (JSON text), NULL otherwise */
+        char *request_json;    /* the validated request (JSON text), as the API stored it */
+        char *labels_json;     /* JSON object of string labels, "{}" when none */
+        char *result_json;     /* finished only: the result (JSON text), NULL otherwise */
+        uint64_t stored_bytes; /* written by insert and set_finished, not read back into rows */
 };
 
 /* Free the strings of @row and zero it. Accepts a zeroed row. */
@@ -76,15 +77,21 @@ struct cd_store *cd_store_close(struct cd_store *s);
 
 /*
  * Insert a new job in state "queued": @row's id, owner_uid, profile,
- * created_ms, request_json and labels_json are used (labels NULL: "{}");
- * row->seq is set on return. Durable when it returns 0. -EEXIST if the id
- * is taken; -EINVAL for an id that is not CD_JOB_ID_LEN lowercase hex, no
- * profile or request, or labels/request that are not JSON (labels: an
- * object). Any failure stores nothing. Errors of every call below:
- * -ENOSPC (disk full), -EBUSY (another process held the database for
- * busy_timeout, 5 s), -ENOMEM, -EIO (anything else SQLite reports).
+ * created_ms, request_json, labels_json (NULL: "{}") and stored_bytes
+ * are used; row->seq is set on return. Durable when it returns 0. With
+ * @quota > 0, refused with -CD_E_QUOTA when the stored_bytes of the
+ * owner's jobs and this one's would add up to more, checked in the same
+ * transaction as the insert. -EEXIST if the id is taken; -EINVAL for an
+ * id that is not CD_JOB_ID_LEN lowercase hex, no profile or request, or
+ * labels/request that are not JSON (labels: an object). Any failure
+ * stores nothing. Errors of every call below: -ENOSPC (disk full), -EBUSY
+ * (another process held the database for busy_timeout, 5 s), -ENOMEM,
+ * -EIO (anything else SQLite reports).
  */
-int cd_store_insert(struct cd_store *s, struct cd_job_row *row, struct cd_err *err);
+int cd_store_insert(struct cd_store *s, struct cd_job_row *row, uint64_t quota, struct cd_err *err);
+
+/* The stored_bytes of every job of @owner, added up. */
+int cd_store_owner_bytes(struct cd_store *s, uint32_t owner, uint64_t *ret, struct cd_err *err);
 
 /* The job @id into *@ret (cleared first: *@ret must be zeroed or hold a
  * row). -ENOENT when there is none, also for a malformed id. */
@@ -95,13 +102,14 @@ int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
                          struct cd_err *err);
 
 /*
- * queued or running -> finished, with @verdict, @reason (NULL: none) and
- * @result_json (NULL: none). -ENOENT when there is none, -ESTALE when the
- * job is already finished (the first verdict stays).
+ * queued or running -> finished, with @verdict, @reason (NULL: none),
+ * @result_json (NULL: none) and the bytes its files hold now (which
+ * replace what the insert counted). -ENOENT when there is none, -ESTALE
+ * when the job is already finished (the first verdict stays).
  */
 int cd_store_set_finished(struct cd_store *s, const char *id, const char *verdict,
-                          const char *reason, const char *result_json, int64_t finished_ms,
-                          struct cd_err *err);
+                          const char *reason, const char *result_json, uint64_t stored_bytes,
+                          int64_t finished_ms, struct cd_err *err);
 
 /* Remove the job and its transitions. -ENOENT when there is none. */
 int cd_store_delete(struct cd_store *s, const char *id, struct cd_err *err);

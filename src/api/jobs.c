@@ -154,11 +154,41 @@ static int check_spec(const struct cd_api_request *req, struct cd_jobspec *spec,
 
 static int insert_row(struct cd_service *svc, struct cd_job_row *row, struct cd_err *err)
 {
+        uint64_t quota;
+        int r;
+
         if (cd_fault("crash_before_insert"))
                 _exit(70); /* a cordond killed between the record and the row */
         if (cd_fault("store_insert"))
                 return cd_err_set(err, EIO, "store: insert: injected failure");
-        return cd_store_insert(svc->store, row, err);
+        r = cd_service_client_quota(svc, &quota, err);
+        return r < 0 ? r : cd_store_insert(svc->store, row, quota, err);
+}
+
+static void quota_problem(struct cd_api_response *resp, const struct cd_quota *q)
+{
+        char detail[256];
+
+        cd_quota_describe(q, detail, sizeof(detail));
+        cd_api_problem(resp, 507, "quota_exceeded", "%s", detail);
+}
+
+/* Before anything is recorded: the client's jobs and these inputs within
+ * the quota (the insert checks again, against a concurrent submission). */
+static int check_quota(const struct cd_api_request *req, struct cd_api_response *resp)
+{
+        struct cd_quota q;
+        struct cd_err err = { 0 };
+        int r = cd_service_quota_check(req->svc, req->peer->uid, req->upload->stored_bytes, &q,
+                                       &err);
+
+        if (r == -CD_E_QUOTA) {
+                quota_problem(resp, &q);
+        } else if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, NULL, &err);
+                cd_api_problem(resp, 500, "internal", "cannot check the client's quota");
+        }
+        return r;
 }
 
 /* The job.submitted record stands, but the job was not stored: close it,
@@ -191,6 +221,7 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
         row->owner_uid = req->peer->uid;
         row->profile = strdup(spec->profile);
         row->created_ms = (int64_t) cd_wall_ms();
+        row->stored_bytes = u->stored_bytes;
         row->request_json = cd_jobspec_dump(spec);
         row->labels_json = json_dumps(spec->labels, JSON_COMPACT | JSON_SORT_KEYS);
         if (!row->profile || !row->request_json || !row->labels_json)
@@ -211,7 +242,13 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
                 if (r < 0)
                         unstored(req, row);
         }
-        if (r < 0) {
+        if (r == -CD_E_QUOTA) {
+                struct cd_quota q = { 0 };
+
+                /* Lost a race with another of the client's submissions. */
+                (void) cd_service_quota_check(svc, row->owner_uid, row->stored_bytes, &q, &err);
+                quota_problem(resp, &q);
+        } else if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
                 if (err.code == ENOSPC || err.code == EDQUOT)
                         cd_api_problem(resp, 507, "insufficient_storage",
@@ -239,6 +276,8 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 if (r < 0)
                         queue_problem(resp, r);
         }
+        if (r == 0)
+                r = check_quota(req, resp);
         if (r == 0)
                 r = store_job(req, &spec, &row, resp);
         if (r == 0) {

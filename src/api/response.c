@@ -57,6 +57,7 @@ static const char *title(const char *code)
                 { "shutting_down", "cordond is stopping" },
                 { "too_many_connections", "Too many connections" },
                 { "insufficient_storage", "cordond's disk is short of space" },
+                { "quota_exceeded", "Your jobs hold all the disk space you are allowed" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(titles); i++)

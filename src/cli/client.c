@@ -526,6 +526,7 @@ static const char *hint(const struct cli_response *r, const char *code, char *bu
                 { "too_many_connections", "retry shortly" },
                 { "insufficient_storage",
                   "retry later; an admin can free space or lower min_free" },
+                { "quota_exceeded", "delete jobs you no longer need ('cordon delete ID')" },
                 { "internal", "cordond's log says more" },
         };
 

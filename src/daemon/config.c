@@ -19,9 +19,10 @@
 #include "cordon/profile.h"
 #include "cordon/util.h"
 
-#define MAX_CONFIG_BYTES (1U << 20)
-#define MAX_SLOTS        1024
-#define DEFAULT_MIN_FREE (512ULL << 20)
+#define MAX_CONFIG_BYTES     (1U << 20)
+#define MAX_SLOTS            1024
+#define DEFAULT_MIN_FREE     (512ULL << 20)
+#define DEFAULT_CLIENT_QUOTA (8ULL << 30)
 
 struct cctx {
         const char *source;
@@ -77,6 +78,7 @@ int cd_config_defaults(struct cd_config *c, struct cd_err *err)
                 .max_json_bytes = 65536,
                 .output_max_bytes = 16ULL << 20,
                 .min_free_bytes = DEFAULT_MIN_FREE,
+                .max_stored_per_client_bytes = DEFAULT_CLIENT_QUOTA,
                 .retention_ms = 7ULL * 24 * 3600 * 1000,
                 .shutdown_grace_ms = 30000,
         };
@@ -192,23 +194,30 @@ static int get_zsize(struct cctx *c, json_t *v, const char *field, uint64_t min,
         return r;
 }
 
-/* An explicit min_free, "0" included, replaces the proportional default. */
-static int set_min_free(struct cctx *c, json_t *v, const char *field, struct cd_config *cfg)
+/* An explicit size, "0" included, replaces a proportional default. */
+static int set_explicit(struct cctx *c, json_t *v, const char *field, uint64_t *ret, bool *set)
 {
-        int r = get_size(c, v, field, 0, CD_MAX_FS_BYTES, &cfg->min_free_bytes);
+        int r = get_size(c, v, field, 0, CD_MAX_FS_BYTES, ret);
 
         if (r == 0)
-                cfg->min_free_set = true;
+                *set = true;
         return r;
+}
+
+/* The configured size, or by default the smaller of it and @share. */
+static uint64_t sized(uint64_t bytes, bool set, uint64_t share)
+{
+        return set || bytes < share ? bytes : share;
 }
 
 uint64_t cd_config_min_free(const struct cd_config *c, uint64_t fs_bytes)
 {
-        uint64_t tenth = fs_bytes / 10;
+        return sized(c->min_free_bytes, c->min_free_set, fs_bytes / 10);
+}
 
-        if (c->min_free_set)
-                return c->min_free_bytes;
-        return tenth < c->min_free_bytes ? tenth : c->min_free_bytes;
+uint64_t cd_config_client_quota(const struct cd_config *c, uint64_t fs_bytes)
+{
+        return sized(c->max_stored_per_client_bytes, c->max_stored_set, fs_bytes / 4);
 }
 
 static int get_ms(struct cctx *c, json_t *v, const char *field, uint64_t min, uint64_t max,
@@ -406,7 +415,10 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
         if (!strcmp(k, "max_json"))
                 return get_zsize(c, v, k, 256, 1 << 20, &cfg->max_json_bytes);
         if (!strcmp(k, "min_free"))
-                return set_min_free(c, v, k, cfg);
+                return set_explicit(c, v, k, &cfg->min_free_bytes, &cfg->min_free_set);
+        if (!strcmp(k, "max_stored_per_client"))
+                return set_explicit(c, v, k, &cfg->max_stored_per_client_bytes,
+                                    &cfg->max_stored_set);
         if (!strcmp(k, "output_max"))
                 return get_size(c, v, k, 1, CD_MAX_FS_BYTES, &cfg->output_max_bytes);
         if (!strcmp(k, "retention"))

@@ -165,6 +165,42 @@ int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
         return 0;
 }
 
+int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err)
+{
+        uint64_t free_bytes, fs_bytes;
+        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
+
+        if (r < 0)
+                return r;
+        *ret = cd_config_client_quota(s->cfg, fs_bytes);
+        return 0;
+}
+
+int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,
+                           struct cd_err *err)
+{
+        int r;
+
+        *ret = (struct cd_quota){ 0 };
+        r = cd_service_client_quota(s, &ret->quota, err);
+        if (r < 0 || ret->quota == 0)
+                return r;
+        r = cd_store_owner_bytes(s->store, uid, &ret->held, err);
+        if (r < 0)
+                return r;
+        if (ret->held > ret->quota || need > ret->quota - ret->held)
+                return -CD_E_QUOTA;
+        return 0;
+}
+
+void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size)
+{
+        (void) snprintf(buf, size,
+                        "your jobs hold %llu of the %llu bytes allowed on cordond's disk; delete "
+                        "finished jobs you have fetched, or wait for their retention to end",
+                        (unsigned long long) q->held, (unsigned long long) q->quota);
+}
+
 static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                          const struct cd_peer *peer, struct cd_err *err)
 {
@@ -221,7 +257,8 @@ int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, 
                               reason ? json_pack("{s:s}", "reason", reason) : NULL, err);
         if (r < 0)
                 return r;
-        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL,
+        /* Its inputs are removed next, and it wrote nothing. */
+        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL, 0,
                                      (int64_t) cd_wall_ms(), err);
 }
 

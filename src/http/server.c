@@ -343,6 +343,8 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         const char *length =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         struct cd_err err = { 0 };
+        struct cd_quota quota;
+        char detail[256];
         uint64_t n;
         int r;
 
@@ -363,6 +365,12 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         if (r == -ENOSPC)
                 return problem(conn, st, 507, "insufficient_storage",
                                "cordond's disk is short of space for inputs; retry later");
+        if (r == 0)
+                r = cd_service_quota_check(svc, st->peer.uid, length ? n : 0, &quota, &err);
+        if (r == -CD_E_QUOTA) {
+                cd_quota_describe(&quota, detail, sizeof(detail));
+                return problem(conn, st, 507, "quota_exceeded", detail);
+        }
         if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, NULL, &err);
                 return problem(conn, st, 500, "internal", "cannot check the free disk space");

@@ -125,6 +125,18 @@ static json_t *finished_details(const struct cd_result *res)
                          (json_int_t) (res->collected ? m->refused : 0));
 }
 
+/* What the job's files hold once it has finished (its inputs go next):
+ * stdout and stderr as kept (cut at output_max) and the artifacts. */
+static uint64_t stored_bytes(const struct run *r, const struct cd_result *res)
+{
+        const uint64_t cap = r->svc->cfg->output_max_bytes;
+        uint64_t n = res->collected ? res->manifest.bytes : 0;
+
+        n += res->stdout_bytes < cap ? res->stdout_bytes : cap;
+        n += res->stderr_bytes < cap ? res->stderr_bytes : cap;
+        return n;
+}
+
 /* A failed step of record() is tried again (0.1 s, doubling to 5 s), with
  * its error logged the first time and every 60th, until cordond stops. */
 static bool again(struct run *r, unsigned int *attempt, const struct cd_err *err)
@@ -164,7 +176,7 @@ static bool record(struct run *r, const struct cd_result *res)
                         return false;
         attempt = 0;
         while (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
-                                     (int64_t) cd_wall_ms(), &err) < 0 &&
+                                     stored_bytes(r, res), (int64_t) cd_wall_ms(), &err) < 0 &&
                err.code != ESTALE)
                 if (!again(r, &attempt, &err))
                         return false;

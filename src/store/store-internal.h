@@ -9,7 +9,7 @@
 #include "cordon/store.h"
 
 /* The schema this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DB_FILE        "jobs.db"
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64
@@ -27,6 +27,7 @@ enum store_stmt {
         STMT_COMMIT,
         STMT_ROLLBACK,
         STMT_INSERT_JOB,
+        STMT_OWNER_BYTES,
         STMT_INSERT_TRANSITION,
         STMT_GET,
         STMT_GET_STATE,

@@ -57,6 +57,12 @@ static int bind_int(struct cd_store *s, sqlite3_stmt *st, const char *name, int6
         return rc == SQLITE_OK ? 0 : store_sql_err(s, rc, err, "bind %s", name);
 }
 
+/* Sizes past 2^63 cannot exist on a file system; the column is signed. */
+static int64_t clamp_bytes(uint64_t v)
+{
+        return v > INT64_MAX ? INT64_MAX : (int64_t) v;
+}
+
 static int64_t limit_of(size_t limit)
 {
         if (limit == 0)
@@ -215,6 +221,8 @@ static int insert_job(struct cd_store *s, const struct cd_job_row *row, int64_t 
                 r = bind_text(s, st, ":request", row->request_json, err);
         if (r >= 0)
                 r = bind_text(s, st, ":labels", row->labels_json ? row->labels_json : "{}", err);
+        if (r >= 0)
+                r = bind_int(s, st, ":bytes", clamp_bytes(row->stored_bytes), err);
         if (r < 0)
                 return r;
         rc = sqlite3_step(st);
@@ -231,7 +239,52 @@ static int insert_job(struct cd_store *s, const struct cd_job_row *row, int64_t 
         return 0;
 }
 
-int cd_store_insert(struct cd_store *s, struct cd_job_row *row, struct cd_err *err)
+/* In a transaction or under the lock: what @owner's jobs hold. */
+static int owner_bytes(struct cd_store *s, uint32_t owner, uint64_t *ret, struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_OWNER_BYTES];
+        int r, rc;
+
+        r = bind_int(s, st, ":owner", owner, err);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return store_sql_err(s, rc, err, "add up the bytes of owner %u", owner);
+        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}
+
+int cd_store_owner_bytes(struct cd_store *s, uint32_t owner, uint64_t *ret, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+
+        return owner_bytes(s, owner, ret, err);
+}
+
+/* In the insert's transaction, so that two submissions cannot both pass. */
+static int check_quota(struct cd_store *s, const struct cd_job_row *row, uint64_t quota,
+                       struct cd_err *err)
+{
+        uint64_t held;
+        int r;
+
+        if (quota == 0)
+                return 0;
+        r = owner_bytes(s, row->owner_uid, &held, err);
+        if (r < 0)
+                return r;
+        if (held > quota || row->stored_bytes > quota - held)
+                return cd_err_set(err, CD_E_QUOTA,
+                                  "store: owner %u's jobs hold %llu bytes; %llu more is over "
+                                  "the quota of %llu",
+                                  row->owner_uid, (unsigned long long) held,
+                                  (unsigned long long) row->stored_bytes,
+                                  (unsigned long long) quota);
+        return 0;
+}
+
+int cd_store_insert(struct cd_store *s, struct cd_job_row *row, uint64_t quota, struct cd_err *err)
 {
         cleanup_with(store_unlockp) struct cd_store *locked = NULL;
         int64_t seq = 0;
@@ -244,7 +297,9 @@ int cd_store_insert(struct cd_store *s, struct cd_job_row *row, struct cd_err *e
         r = store_begin(s, err);
         if (r < 0)
                 return r;
-        r = insert_job(s, row, &seq, err);
+        r = check_quota(s, row, quota, err);
+        if (r >= 0)
+                r = insert_job(s, row, &seq, err);
         if (r >= 0)
                 r = add_transition(s, seq, CD_JOB_QUEUED, NULL, row->created_ms, err);
         r = store_end(s, r, err);
@@ -357,6 +412,7 @@ struct finish {
         const char *verdict;
         const char *reason;
         const char *result_json;
+        uint64_t stored_bytes;
         int64_t at_ms;
 };
 
@@ -381,6 +437,8 @@ static int set_finished(struct cd_store *s, const char *id, const struct finish 
         if (r >= 0)
                 r = bind_text(s, st, ":result", f->result_json, err);
         if (r >= 0)
+                r = bind_int(s, st, ":bytes", clamp_bytes(f->stored_bytes), err);
+        if (r >= 0)
                 r = bind_int(s, st, ":at", f->at_ms, err);
         if (r >= 0)
                 r = update_one(s, st, id, err);
@@ -390,11 +448,11 @@ static int set_finished(struct cd_store *s, const char *id, const struct finish 
 }
 
 int cd_store_set_finished(struct cd_store *s, const char *id, const char *verdict,
-                          const char *reason, const char *result_json, int64_t finished_ms,
-                          struct cd_err *err)
+                          const char *reason, const char *result_json, uint64_t stored_bytes,
+                          int64_t finished_ms, struct cd_err *err)
 {
         cleanup_with(store_unlockp) struct cd_store *locked = NULL;
-        const struct finish f = { verdict, reason, result_json, finished_ms };
+        const struct finish f = { verdict, reason, result_json, stored_bytes, finished_ms };
         int r;
 
         if (!verdict || !verdict[0])

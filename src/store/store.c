@@ -79,6 +79,12 @@ static const char schema_v1[] =
                                           "CREATE INDEX transitions_job ON transitions (job_seq);"
                                           "PRAGMA user_version = 1;";
 
+/* Version 2: the bytes a job holds on the state directory (a client's
+ * quota adds them up). Rows from version 1 count 0 until they finish. */
+static const char schema_v2[] = "ALTER TABLE jobs ADD COLUMN stored_bytes INTEGER NOT NULL "
+                                "DEFAULT 0 CHECK (stored_bytes >= 0);"
+                                "PRAGMA user_version = 2;";
+
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
 /* Lists leave out each result's artifact manifest, which can be large: a
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
@@ -91,8 +97,10 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_INSERT_JOB] = "INSERT INTO jobs (id, owner_uid, profile, state, created_ms, "
-                            "request_json, labels_json) VALUES (:id, :owner, :profile, 'queued', "
-                            ":created, :request, :labels)",
+                            "request_json, labels_json, stored_bytes) VALUES (:id, :owner, "
+                            ":profile, 'queued', :created, :request, :labels, :bytes)",
+        [STMT_OWNER_BYTES] = "SELECT coalesce(sum(stored_bytes), 0) FROM jobs "
+                             "WHERE owner_uid = :owner",
         [STMT_INSERT_TRANSITION] = "INSERT INTO transitions (job_seq, state, verdict, at_ms) "
                                    "VALUES (:seq, :state, :verdict, :at)",
         [STMT_GET] = SELECT_JOBS "WHERE id = :id",
@@ -100,7 +108,8 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_SET_RUNNING] = "UPDATE jobs SET state = 'running', started_ms = :at "
                              "WHERE seq = :seq AND state = 'queued'",
         [STMT_SET_FINISHED] = "UPDATE jobs SET state = 'finished', verdict = :verdict, "
-                              "reason = :reason, result_json = :result, finished_ms = :at "
+                              "reason = :reason, result_json = :result, finished_ms = :at, "
+                              "stored_bytes = :bytes "
                               "WHERE seq = :seq AND state IN ('queued', 'running')",
         [STMT_DELETE] = "DELETE FROM jobs WHERE id = :id",
         [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' ORDER BY seq",
@@ -498,14 +507,20 @@ static int check_or_create_schema(struct cd_store *s, struct cd_err *err)
                                   (long long) version, STORE_SCHEMA_VERSION);
         if (version == STORE_SCHEMA_VERSION)
                 return 0;
-        r = query_one(s, "SELECT count(*) FROM sqlite_schema", &objects, NULL, 0, err);
-        if (r < 0)
-                return r;
-        if (objects > 0)
-                return cd_err_set(err, ENOTSUP,
-                                  "store: " STORE_DB_FILE " holds tables but no cordon schema "
-                                  "version; refusing to open it");
-        return exec_sql(s, schema_v1, "create the schema", err);
+        if (version == 0) {
+                r = query_one(s, "SELECT count(*) FROM sqlite_schema", &objects, NULL, 0, err);
+                if (r < 0)
+                        return r;
+                if (objects > 0)
+                        return cd_err_set(err, ENOTSUP,
+                                          "store: " STORE_DB_FILE " holds tables but no cordon "
+                                          "schema version; refusing to open it");
+                r = exec_sql(s, schema_v1, "create the schema", err);
+                if (r < 0)
+                        return r;
+        }
+        /* In the caller's transaction: an upgrade is whole or not at all. */
+        return exec_sql(s, schema_v2, "upgrade the schema to version 2", err);
 }
 
 static int setup_schema(struct cd_store *s, struct cd_err *err)

@@ -2170,6 +2170,76 @@ class ServiceTest(DaemonTest):
         j2 = submit_sh(d, "echo again\n")["id"]
         self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
 
+    def test_client_quota(self):
+        """One client's jobs hold at most max_stored_per_client of the state
+        disk: its inputs while a job waits or runs, its stdout, stderr and
+        artifacts once it has finished. Over it, the client's submissions
+        are refused 507 quota_exceeded (declared or chunked bodies), with
+        nothing stored or recorded; other clients are not held back; a
+        finished job's inputs and a deleted job's files give the room back."""
+        d = self.start_daemon(max_stored_per_client="1M", max_body="4M", max_input="4M")
+        ok = {"profile": "default", "entry": "job.sh"}
+        big = b"x" * (700 << 10)
+
+        def status_of(r):
+            return (r.status, r.json().get("code") if r.status >= 400 else None)
+
+        def submit_big(script: bytes):
+            r = submit_raw(d.sock, ok, [("job.sh", script), ("big.bin", big)])
+            return status_of(r), (r.json().get("id") if r.status == 201 else r.json()["detail"])
+
+        def submit_chunked():
+            ct, body = multipart([("job", None, "application/json", job_bytes(ok)),
+                                  ("f", "job.sh", None, b"echo hi\n"),
+                                  ("g", "big.bin", None, big)])
+            return status_of(request(d.sock, "POST", "/v1/jobs",
+                                     (body[i:i + 65536] for i in range(0, len(body), 65536)),
+                                     {"Content-Type": ct}))
+
+        (st, j1) = as_user("a", submit_big, SLEEP_SH.encode())
+        self.assertEqual(st, (201, None))
+        as_user("a", wait_running, d, j1)
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        (st, detail) = as_user("a", submit_big, b"echo hi\n")
+        self.assertEqual(st, (507, "quota_exceeded"))
+        self.assertIn("1048576 bytes allowed", detail)
+        self.assertNotIn("big.bin", detail)
+        self.assertEqual(as_user("a", submit_chunked), (507, "quota_exceeded"))
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        # Another client has a share of its own; a small job still fits.
+        (st, jb) = as_user("b", submit_big, b"echo b\n")
+        self.assertEqual(st, (201, None))
+        small = as_user("a", submit_sh, d, "echo small\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, small)["verdict"], "ok")
+        self.assertEqual(as_user("b", wait_job, d, jb)["verdict"], "ok")
+
+        # The running job ends: its inputs are gone, and so is their count.
+        d.client().cancel(j1)
+        self.assertEqual(wait_job(d, j1, 60)["verdict"], "cancelled")
+        (st, j2) = as_user("a", submit_big, b"echo again\n")
+        self.assertEqual(st, (201, None))
+        self.assertEqual(as_user("a", wait_job, d, j2)["verdict"], "ok")
+
+        # Artifacts count once the job has finished, until it is deleted.
+        j3 = as_user("a", submit_sh, d, "head -c 900000 /dev/zero > /out/z.bin\n")["id"]
+        done = as_user("a", wait_job, d, j3)
+        self.assertEqual(done["verdict"], "ok")
+        self.assertEqual(done["result"]["artifacts"][0]["size"], 900000)
+        (st, _) = as_user("a", submit_big, b"echo over\n")
+        self.assertEqual(st, (507, "quota_exceeded"))
+        as_user("a", lambda: d.client().delete(j3))
+        (st, j4) = as_user("a", submit_big, b"echo room\n")
+        self.assertEqual(st, (201, None))
+        self.assertEqual(as_user("a", wait_job, d, j4)["verdict"], "ok")
+
+        # The count survives a restart (it is in the store).
+        j5 = as_user("a", submit_sh, d, "head -c 900000 /dev/zero > /out/z.bin\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, j5)["verdict"], "ok")
+        d.stop()
+        d.start()
+        (st, _) = as_user("a", submit_big, b"echo over\n")
+        self.assertEqual(st, (507, "quota_exceeded"))
+
     def test_slow_request_head_is_cut_off(self):
         """A client trickling its request head one byte at a time, each within
         the idle timeout, is still cut off once connection_timeout has passed."""

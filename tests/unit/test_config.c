@@ -189,6 +189,10 @@ static void assert_defaults(const struct cd_config *c)
         assert_true(cd_config_min_free(c, 5120 * MIB) == 512 * MIB);
         assert_true(cd_config_min_free(c, 100ULL << 30) == 512 * MIB);
         assert_true(cd_config_min_free(c, 0) == 0);
+        /* A client's share: a quarter of a small file system, 8G of a large one. */
+        assert_false(c->max_stored_set);
+        assert_true(cd_config_client_quota(c, 1024 * MIB) == 256 * MIB);
+        assert_true(cd_config_client_quota(c, 100ULL << 30) == 8ULL << 30);
         assert_true(c->retention_ms == 604800000ULL);
         assert_true(c->shutdown_grace_ms == 30000);
         assert_int_equal(c->admins.n_uids, 1);
@@ -317,6 +321,10 @@ static void test_sizes_accepted(void **state)
         c = parse_ok("{\"min_free\": \"64G\"}");
         assert_true(cd_config_min_free(c, 1024 * MIB) == 64ULL << 30); /* as set, never cut */
         assert_true(cd_config_min_free(c, 100ULL << 30) == 64ULL << 30);
+        c = parse_ok("{\"max_stored_per_client\": 0}");
+        assert_true(cd_config_client_quota(c, 100ULL << 30) == 0); /* no quota */
+        c = parse_ok("{\"max_stored_per_client\": \"100G\"}");
+        assert_true(cd_config_client_quota(c, 1024 * MIB) == 100ULL << 30);
         c = parse_ok("{\"max_url\": 65536, \"max_header\": 4096, \"max_body\": \"1T\","
                      " \"max_input\": \"1T\", \"max_json\": \"1M\", \"output_max\": \"1T\"}");
         assert_int_equal(c->max_url_bytes, 65536);
@@ -534,6 +542,9 @@ static void test_sizes_refused(void **state)
                 { "output_max", "[1]", NOT_A_NUMBER },
                 { "min_free", "\"-1M\"", NOT_A_NUMBER },
                 { "min_free", "\"10%\"", NOT_A_NUMBER },
+                { "max_stored_per_client", "\"2T\"", NULL },
+                { "max_stored_per_client", "\"25%\"", NOT_A_NUMBER },
+                { "max_stored_per_client", "-1", NOT_A_NUMBER },
         };
 
         (void) state;

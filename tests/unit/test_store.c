@@ -160,10 +160,40 @@ static int try_insert(struct fixture *f, unsigned int n, uint32_t owner, const c
         int r;
 
         make_id(n, row.id);
-        r = cd_store_insert(f->s, &row, err);
+        r = cd_store_insert(f->s, &row, 0, err);
         if (r >= 0 && ret_seq)
                 *ret_seq = row.seq;
         return r;
+}
+
+static int try_insert_bytes(struct fixture *f, unsigned int n, uint32_t owner, uint64_t bytes,
+                            uint64_t quota, int64_t *ret_seq, struct cd_err *err)
+{
+        struct cd_job_row row = {
+                .owner_uid = owner,
+                .profile = (char *) "python",
+                .created_ms = 1000 + n,
+                .request_json = (char *) REQUEST,
+                .stored_bytes = bytes,
+        };
+        int r;
+
+        make_id(n, row.id);
+        r = cd_store_insert(f->s, &row, quota, err);
+        if (r >= 0)
+                *ret_seq = row.seq;
+        return r;
+}
+
+static int64_t owner_bytes(struct fixture *f, uint32_t owner)
+{
+        struct cd_err err = { 0 };
+        uint64_t n = 0;
+        int r = cd_store_owner_bytes(f->s, owner, &n, &err);
+
+        if (r < 0)
+                fail_msg("owner_bytes %u: %d %s", owner, r, err.msg);
+        return (int64_t) n;
 }
 
 static int64_t insert(struct fixture *f, unsigned int n, uint32_t owner, const char *labels)
@@ -190,7 +220,8 @@ static void set_running(struct fixture *f, unsigned int n, int64_t at)
 static void set_finished(struct fixture *f, unsigned int n, const char *verdict, int64_t at)
 {
         struct cd_err err = { 0 };
-        int r = cd_store_set_finished(f->s, id_of(n), verdict, NULL, "{\"exit_code\":0}", at, &err);
+        int r = cd_store_set_finished(f->s, id_of(n), verdict, NULL, "{\"exit_code\":0}", 0, at,
+                                      &err);
 
         if (r < 0)
                 fail_msg("set_finished %u: %d %s", n, r, err.msg);
@@ -340,7 +371,7 @@ static void test_open_private_files(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
         assert_int_equal(fstatat(f->dirfd, "jobs.db-wal", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 1);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
         f->s = cd_store_close(f->s);
         assert_int_equal(ut_count_fds(), fds);
 
@@ -382,7 +413,7 @@ static void test_roundtrip(void **state)
 
         open_store(f);
         make_id(0xabcdef, in.id);
-        assert_int_equal(cd_store_insert(f->s, &in, &err), 0);
+        assert_int_equal(cd_store_insert(f->s, &in, 0, &err), 0);
         assert_true(in.seq > 0);
         out = get(f, 0xabcdef);
         assert_row_equal(out, &in);
@@ -395,7 +426,7 @@ static void test_roundtrip(void **state)
 
         assert_int_equal(cd_store_set_running(f->s, in.id, INT64_C(1700000000456), &err), 0);
         assert_int_equal(cd_store_set_finished(f->s, in.id, "timeout", "wall_timeout",
-                                               "{\"verdict\":\"timeout\",\"wall_ms\":2}",
+                                               "{\"verdict\":\"timeout\",\"wall_ms\":2}", 0,
                                                INT64_C(1700000000789), &err),
                          0);
         out = get(f, 0xabcdef);
@@ -471,26 +502,26 @@ static void test_insert_invalid(void **state)
         open_store(f);
         for (size_t i = 0; i < ELEMENTSOF(bad_ids); i++) {
                 (void) snprintf(row.id, sizeof(row.id), "%s", bad_ids[i]);
-                assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+                assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
                 assert_int_equal(err.code, EINVAL);
         }
         /* No terminating NUL in the array. */
         memset(row.id, 'a', sizeof(row.id));
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
         make_id(1, row.id);
         row.labels_json = (char *) "[\"not\",\"an\",\"object\"]";
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
         row.labels_json = (char *) "{\"unterminated\":";
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
         row.labels_json = NULL;
         row.request_json = (char *) "not json";
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
         row.request_json = NULL;
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
         row.request_json = (char *) REQUEST;
         row.profile = NULL;
-        assert_int_equal(cd_store_insert(f->s, &row, &err), -EINVAL);
-        assert_int_equal(cd_store_insert(f->s, NULL, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, &row, 0, &err), -EINVAL);
+        assert_int_equal(cd_store_insert(f->s, NULL, 0, &err), -EINVAL);
         assert_int_equal(row.seq, 0);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 0);
         assert_int_equal(db_int(f, "SELECT count(*) FROM transitions"), 0);
@@ -523,7 +554,8 @@ static void test_state_machine(void **state)
         insert(f, 2, 1000, NULL);
 
         assert_int_equal(cd_store_set_running(f->s, id_of(9), 5, &err), -ENOENT);
-        assert_int_equal(cd_store_set_finished(f->s, id_of(9), "ok", NULL, NULL, 5, &err), -ENOENT);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(9), "ok", NULL, NULL, 0, 5, &err),
+                         -ENOENT);
         assert_int_equal(cd_store_set_running(f->s, "zz", 5, &err), -ENOENT);
 
         set_running(f, 1, 2000);
@@ -532,10 +564,10 @@ static void test_state_machine(void **state)
         assert_non_null(strstr(err.msg, "running"));
         assert_int_equal(get(f, 1)->started_ms, 2000);
 
-        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "oom", "memory", NULL, 3000, &err),
-                         0);
         assert_int_equal(
-                cd_store_set_finished(f->s, id_of(1), "ok", NULL, "{\"late\":1}", 4000, &err),
+                cd_store_set_finished(f->s, id_of(1), "oom", "memory", NULL, 0, 3000, &err), 0);
+        assert_int_equal(
+                cd_store_set_finished(f->s, id_of(1), "ok", NULL, "{\"late\":1}", 0, 4000, &err),
                 -ESTALE);
         assert_int_equal(err.code, ESTALE);
         assert_int_equal(cd_store_set_running(f->s, id_of(1), 5000, &err), -ESTALE);
@@ -548,8 +580,10 @@ static void test_state_machine(void **state)
         assert_int_equal(row->finished_ms, 3000);
 
         /* Queued straight to finished (cancelled before it ran). */
-        assert_int_equal(cd_store_set_finished(f->s, id_of(2), "", NULL, NULL, 1, &err), -EINVAL);
-        assert_int_equal(cd_store_set_finished(f->s, id_of(2), NULL, NULL, NULL, 1, &err), -EINVAL);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(2), "", NULL, NULL, 0, 1, &err),
+                         -EINVAL);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(2), NULL, NULL, NULL, 0, 1, &err),
+                         -EINVAL);
         set_finished(f, 2, "cancelled", 2500);
         row = get(f, 2);
         assert_int_equal(row->state, CD_JOB_FINISHED);
@@ -569,7 +603,7 @@ static void test_transitions_recorded(void **state)
         set_running(f, 1, 2000);
         set_finished(f, 1, "failed", 3000);
         /* A refused change writes no transition. */
-        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 4000, &err),
+        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 0, 4000, &err),
                          -ESTALE);
         assert_int_equal(transitions_of(f, seq), 3);
         assert_int_equal(db_int(f,
@@ -737,7 +771,7 @@ static void test_list_leaves_out_artifacts(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         insert(f, 2, 1000, NULL);
-        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, result, 5, &err), 0);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, result, 0, 5, &err), 0);
         assert_string_equal(get(f, 1)->result_json, result);
         rs = list(f, NULL);
         assert_jobs(rs, 2, 2, 1);
@@ -936,18 +970,82 @@ static void test_newer_schema_refused(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "PRAGMA user_version = 2");
+        db_exec(f, "PRAGMA user_version = 3");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
         assert_null(s);
         assert_int_equal(err.code, ENOTSUP);
-        assert_non_null(strstr(err.msg, "schema version 2"));
+        assert_non_null(strstr(err.msg, "schema version 3"));
         assert_non_null(strstr(err.msg, "refusing"));
         /* Left as it was. */
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
 
         db_exec(f, "PRAGMA user_version = -1");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
+}
+
+/* A database of schema version 1 (before stored_bytes) is upgraded in
+ * place: its jobs stay and count 0 bytes until they finish. */
+static void test_upgrade_from_v1(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        int64_t seq;
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        f->s = cd_store_close(f->s);
+        db_exec(f, "ALTER TABLE jobs DROP COLUMN stored_bytes; PRAGMA user_version = 1");
+        assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('jobs') "
+                                   "WHERE name = 'stored_bytes'"),
+                         0);
+
+        open_store(f);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+        assert_string_equal(get(f, 1)->id, id_of(1));
+        assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE id = '%s'", id_of(1)), 0);
+        assert_int_equal(try_insert_bytes(f, 2, 1000, 4096, 0, &seq, &err), 0);
+        assert_int_equal(owner_bytes(f, 1000), 4096);
+        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 100, 5, &err), 0);
+        assert_int_equal(owner_bytes(f, 1000), 4196);
+}
+
+/* The quota is checked in the insert's transaction, per owner; a
+ * finished job's bytes replace what its insert counted; a delete frees. */
+static void test_owner_quota(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        int64_t seq;
+
+        open_store(f);
+        assert_int_equal(try_insert_bytes(f, 1, 1000, 600, 1000, &seq, &err), 0);
+        assert_int_equal(try_insert_bytes(f, 2, 1000, 400, 1000, &seq, &err), 0);
+        assert_int_equal(owner_bytes(f, 1000), 1000);
+        /* One byte more is refused, and nothing of it is stored. */
+        assert_int_equal(try_insert_bytes(f, 3, 1000, 1, 1000, &seq, &err), -CD_E_QUOTA);
+        assert_int_equal(err.code, CD_E_QUOTA);
+        assert_non_null(strstr(err.msg, "quota"));
+        assert_int_equal(db_int(f, "SELECT count(*) FROM jobs WHERE id = '%s'", id_of(3)), 0);
+        /* Another owner has its own share; no quota (0) takes anything. */
+        assert_int_equal(try_insert_bytes(f, 4, 2000, 1000, 1000, &seq, &err), 0);
+        assert_int_equal(try_insert_bytes(f, 5, 2000, 1ULL << 40, 0, &seq, &err), 0);
+        assert_int_equal(owner_bytes(f, 2000), 1000 + (1LL << 40));
+        /* Sizes near 2^64 neither wrap the check nor the column. */
+        assert_int_equal(try_insert_bytes(f, 6, 3000, UINT64_MAX, UINT64_MAX - 1, &seq, &err),
+                         -CD_E_QUOTA);
+        assert_int_equal(try_insert_bytes(f, 7, 3000, UINT64_MAX, 0, &seq, &err), 0);
+        assert_int_equal(owner_bytes(f, 3000), INT64_MAX);
+
+        /* Job 1 finishes holding 100 bytes: room for 500 more. */
+        assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 100, 5, &err), 0);
+        assert_int_equal(owner_bytes(f, 1000), 500);
+        assert_int_equal(try_insert_bytes(f, 3, 1000, 500, 1000, &seq, &err), 0);
+        assert_int_equal(try_insert_bytes(f, 8, 1000, 1, 1000, &seq, &err), -CD_E_QUOTA);
+        assert_int_equal(cd_store_delete(f->s, id_of(3), &err), 0);
+        assert_int_equal(try_insert_bytes(f, 8, 1000, 500, 1000, &seq, &err), 0);
+        /* Nobody's jobs: 0. */
+        assert_int_equal(owner_bytes(f, 4000), 0);
 }
 
 static void test_foreign_db_refused(void **state)
@@ -1190,7 +1288,7 @@ static void test_disk_full(void **state)
         open_store(f);
         for (unsigned int i = 1; i <= 200; i++) {
                 make_id(i, row.id);
-                r = cd_store_insert(f->s, &row, &err);
+                r = cd_store_insert(f->s, &row, 0, &err);
                 if (r < 0)
                         break;
                 stored = i;
@@ -1232,6 +1330,8 @@ int main(void)
                 T(test_count_states),
                 T(test_reopen_durable),
                 T(test_newer_schema_refused),
+                T(test_upgrade_from_v1),
+                T(test_owner_quota),
                 T(test_foreign_db_refused),
                 T(test_symlink_refused),
                 T(test_fifo_refused),
