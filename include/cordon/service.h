@@ -61,6 +61,11 @@ struct cd_rate {
 };
 
 #define CD_RATE_SLOTS 256
+/* A peer without a role: each refusal is an fsync'd audit record, so
+ * there are at most this many a second per uid (bursts of ten). */
+#define CD_REFUSAL_SLOTS    64
+#define CD_REFUSALS_PER_SEC 1
+#define CD_REFUSALS_BURST   10
 
 struct cd_service {
         const struct cd_config *cfg;
@@ -77,8 +82,9 @@ struct cd_service {
         struct cd_profile_set profiles;
         char profiles_sha256[CD_AUDIT_HASH_HEX];
         struct cd_metrics metrics;
-        pthread_mutex_t rate_lock;
+        pthread_mutex_t rate_lock; /* guards rates and refusals */
         struct cd_rate rates[CD_RATE_SLOTS];
+        struct cd_rate refusals[CD_REFUSAL_SLOTS];
 };
 
 /* A job request: the `job` part of POST /v1/jobs, plus (as stored) the
@@ -132,6 +138,9 @@ int cd_service_load_profiles(struct cd_service *s, struct cd_err *err);
 
 /* Token bucket per uid: rate_per_second, burst twice that. False: over. */
 bool cd_service_rate_ok(struct cd_service *s, uint32_t uid);
+/* The same for the refusals (403 and auth.refused) of a peer without a
+ * role: CD_REFUSALS_PER_SEC, bursts of CD_REFUSALS_BURST. */
+bool cd_service_refusal_ok(struct cd_service *s, uint32_t uid);
 
 void cd_metrics_init(struct cd_metrics *m);
 void cd_metrics_job(struct cd_metrics *m, enum cd_verdict v, double launch_s, double run_s);

@@ -112,15 +112,15 @@ int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
         return 0;
 }
 
-/* @uid's bucket, or the one used longest ago, taken over: a uid keeps its
- * own bucket until CD_RATE_SLOTS other uids have come since (two uids
+/* @uid's bucket among @n, or the one used longest ago, taken over: a uid
+ * keeps its own bucket until @n other uids have come since (two uids
  * sharing one by their numbers would each reset the other's). */
-static struct cd_rate *rate_slot(struct cd_service *s, uint32_t uid)
+static struct cd_rate *rate_slot(struct cd_rate *slots, size_t n, uint32_t uid)
 {
-        struct cd_rate *oldest = &s->rates[0];
+        struct cd_rate *oldest = &slots[0];
 
-        for (size_t i = 0; i < CD_RATE_SLOTS; i++) {
-                struct cd_rate *r = &s->rates[i];
+        for (size_t i = 0; i < n; i++) {
+                struct cd_rate *r = &slots[i];
 
                 if (r->at_ms != 0 && r->uid == uid)
                         return r;
@@ -130,15 +130,16 @@ static struct cd_rate *rate_slot(struct cd_service *s, uint32_t uid)
         return oldest;
 }
 
-bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
+/* One token from @uid's bucket: @rate a second, at most @burst. */
+static bool take_token(struct cd_service *s, struct cd_rate *slots, size_t n, uint32_t uid,
+                       double rate, double burst)
 {
-        const double rate = s->cfg->rate_per_second, burst = 2.0 * rate;
         uint64_t now = cd_now_ms();
         struct cd_rate *slot;
         bool ok;
 
         pthread_mutex_lock(&s->rate_lock);
-        slot = rate_slot(s, uid);
+        slot = rate_slot(slots, n, uid);
         if (slot->uid != uid || slot->at_ms == 0)
                 *slot = (struct cd_rate){ .uid = uid, .tokens = burst, .at_ms = now };
         slot->tokens += (double) (now - slot->at_ms) * rate / 1000.0;
@@ -150,6 +151,19 @@ bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
                 slot->tokens -= 1.0;
         pthread_mutex_unlock(&s->rate_lock);
         return ok;
+}
+
+bool cd_service_rate_ok(struct cd_service *s, uint32_t uid)
+{
+        const double rate = s->cfg->rate_per_second;
+
+        return take_token(s, s->rates, CD_RATE_SLOTS, uid, rate, 2.0 * rate);
+}
+
+bool cd_service_refusal_ok(struct cd_service *s, uint32_t uid)
+{
+        return take_token(s, s->refusals, CD_REFUSAL_SLOTS, uid, CD_REFUSALS_PER_SEC,
+                          CD_REFUSALS_BURST);
 }
 
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)

@@ -477,6 +477,9 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
                 return problem(conn, st, 503, "too_many_connections", "too many connections");
         if (!cd_service_rate_ok(svc, st->peer.uid))
                 return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
+        /* Each refusal is audited; their own, lower rate bounds the log. */
+        if (st->peer.role == CD_ROLE_NONE && !cd_service_refusal_ok(svc, st->peer.uid))
+                return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
         if (st->peer.role == CD_ROLE_NONE)
                 return refuse_peer(conn, st);
         if (st->target_len > svc->cfg->max_url_bytes)

@@ -2170,6 +2170,35 @@ class ServiceTest(DaemonTest):
         j2 = submit_sh(d, "echo again\n")["id"]
         self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
 
+    def test_refusals_are_rate_limited(self):
+        """A peer without a role can connect (it is in the socket's group)
+        but every 403 it gets is an fsync'd auth.refused record: it gets
+        at most 10 at once and one a second after that, then 429 with no
+        record. Before, the general rate (here 1000/s) let it grow the
+        audit log as fast as it could ask."""
+        d = self.start_daemon()
+
+        def hammer():
+            t0 = time.monotonic()
+            codes = [request(d.sock, "GET", "/v1/health").status for _ in range(60)]
+            return codes, time.monotonic() - t0
+
+        codes, elapsed = as_user("norole", hammer)
+        refused = d.audit("auth.refused")
+        self.assertEqual(set(codes), {403, 429})
+        self.assertGreaterEqual(codes.count(403), 10)
+        self.assertLessEqual(codes.count(403), 10 + int(elapsed) + 1)
+        self.assertEqual(len(refused), codes.count(403))
+        self.assertEqual(codes[:10], [403] * 10)
+        # Another uid without a role has a bucket of its own; roles are not held back.
+        other, _ = as_user("collide", hammer)
+        self.assertEqual(other[:10], [403] * 10)
+        self.assertEqual(d.client().health()["status"], "ok")
+        self.assertEqual(as_user("a", lambda: d.client().health())["status"], "ok")
+        time.sleep(1.2)  # a token back
+        self.assertEqual(as_user("norole", lambda: request(d.sock, "GET", "/v1/health").status),
+                         403)
+
     def test_client_quota(self):
         """One client's jobs hold at most max_stored_per_client of the state
         disk: its inputs while a job waits or runs, its stdout, stderr and
