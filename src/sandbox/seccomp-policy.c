@@ -30,6 +30,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -646,6 +647,26 @@ static int rules_core_limit(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
+/* Huge pages come from the host's pool (vm.nr_hugepages), which no limit of
+ * the job's cgroup charges (v1 has a hugetlb controller cordon does not
+ * use; v2 charges memory.max only under memory_hugetlb_accounting): a job
+ * could take every page reserved for the host's databases. Refused as on a
+ * host without hugetlbfs, so that programs fall back to normal pages. The
+ * flags are tested by their bits, whatever else is set. */
+static int rules_hugetlb(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = RULE(c, SCMP_ACT_ERRNO(ENOMEM), "mmap", err,
+                     SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_HUGETLB, MAP_HUGETLB));
+
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EINVAL), "memfd_create", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, MFD_HUGETLB, MFD_HUGETLB));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "shmget", err,
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, SHM_HUGETLB, SHM_HUGETLB));
+        return r;
+}
+
 static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
 {
         scmp_filter_ctx c = seccomp_init(def);
@@ -732,6 +753,8 @@ static int build_guard(struct sock_fprog *ret, struct cd_err *err)
                 r = rules_msync(c, err);
         if (r == 0)
                 r = rules_core_limit(c, err);
+        if (r == 0)
+                r = rules_hugetlb(c, err);
         if (r == 0)
                 r = export(c, ret, err);
         return r;

@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -926,6 +927,56 @@ static void flushes_are_answered_unrun(void **state)
         expect_errno("msync(MS_ASYNC)", probe_msync_async, ENOSYS);
 }
 
+static int probe_mmap_flags(long flags)
+{
+        int r = seccomp_trace_probe6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, flags, -1, 0);
+
+        return r < 0 ? 1000 - r : r;
+}
+
+static int probe_mmap_hugetlb(void)
+{
+        return probe_mmap_flags(MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+}
+
+static int probe_mmap_hugetlb_2m(void)
+{
+        /* The page size sits in the high bits (MAP_HUGE_SHIFT). */
+        return probe_mmap_flags(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | (21 << 26));
+}
+
+static int probe_mmap_plain(void)
+{
+        return probe_mmap_flags(MAP_PRIVATE | MAP_ANONYMOUS);
+}
+
+static int probe_memfd_hugetlb(void)
+{
+        int r = seccomp_trace_probe(SYS_memfd_create, (long) "x", MFD_HUGETLB | MFD_CLOEXEC, 0);
+
+        return r < 0 ? 1000 - r : r;
+}
+
+static int probe_shmget_hugetlb(void)
+{
+        int r = seccomp_trace_probe(SYS_shmget, IPC_PRIVATE, 2 << 20,
+                                    IPC_CREAT | SHM_HUGETLB | 0600);
+
+        return r < 0 ? 1000 - r : r;
+}
+
+/* The host's huge page pool is not the job's: refused as where there is
+ * none, asked without mapping anything (seccomp-trace.h); plain mmap runs. */
+static void huge_pages_are_refused(void **state)
+{
+        (void) state;
+        expect_filtered("mmap(MAP_HUGETLB)", probe_mmap_hugetlb, ENOMEM);
+        expect_filtered("mmap(MAP_HUGETLB | MAP_HUGE_2MB)", probe_mmap_hugetlb_2m, ENOMEM);
+        expect_filtered("memfd_create(MFD_HUGETLB)", probe_memfd_hugetlb, EINVAL);
+        expect_filtered("shmget(SHM_HUGETLB)", probe_shmget_hugetlb, EPERM);
+        expect_errno("mmap", probe_mmap_plain, ENOSYS);
+}
+
 #ifdef __x86_64__
 static int probe_x32(void)
 {
@@ -1004,6 +1055,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(mknod_no_devices, setup, teardown),
                 cmocka_unit_test_setup_teardown(flushes_are_answered_unrun, setup, teardown),
+                cmocka_unit_test_setup_teardown(huge_pages_are_refused, setup, teardown),
 #ifdef __x86_64__
                 cmocka_unit_test_setup_teardown(foreign_architectures_are_killed, setup, teardown),
 #endif

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -294,11 +295,55 @@ static int probe_host_flush(struct probe_ctx *c, int argc, char **argv)
         return in_child(c, host_flush, NULL, NULL);
 }
 
+/*
+ * The host's huge page pool (vm.nr_hugepages), which the job's memory
+ * limit does not charge: asked without mapping anything (seccomp-trace.h),
+ * so the bare run takes no page of a host that has some.
+ */
+static int host_hugepages(struct probe_ctx *c, void *arg)
+{
+        static const struct {
+                const char *name;
+                long nr, a[6];
+        } calls[] = {
+                { "mmap(MAP_HUGETLB)",
+                  SYS_mmap,
+                  { 0, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
+                    -1, 0 } },
+                { "memfd_create(MFD_HUGETLB)", SYS_memfd_create, { (long) "h", MFD_HUGETLB } },
+                { "shmget(SHM_HUGETLB)",
+                  SYS_shmget,
+                  { IPC_PRIVATE, 2 << 20, IPC_CREAT | SHM_HUGETLB | 0600 } },
+        };
+
+        (void) arg;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return verdict(c, BROKEN, "no_new_privs: %s", ename(errno));
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                const long *a = calls[i].a;
+                int r = seccomp_trace_probe6(calls[i].nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+
+                if (r < 0)
+                        return verdict(c, BROKEN, "load a filter: %s", ename(-r));
+                if (r == ENOSYS)
+                        return verdict(c, ESCAPED, "%s would run", calls[i].name);
+        }
+        return verdict(c, BLOCKED, "huge page mappings refused before the kernel ran them");
+}
+
+static int probe_host_hugepages(struct probe_ctx *c, int argc, char **argv)
+{
+        (void) argc;
+        (void) argv;
+        return in_child(c, host_hugepages, NULL, NULL);
+}
+
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
         { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
         { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
         { "host-flush", probe_host_flush, "", "flush the host's disks (fsync, sync, syncfs)" },
+        { "host-hugepages", probe_host_hugepages, "", "map the host's huge pages (MAP_HUGETLB)" },
 };
 const size_t resource_probes_n = ELEMENTSOF(resource_probes);

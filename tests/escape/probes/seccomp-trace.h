@@ -10,8 +10,8 @@
  * call returns e. Needs no_new_privs or CAP_SYS_ADMIN; the filter stays for
  * the rest of the process, so call it in a child. Returns the call's errno
  * (0 for success; ENOSYS: it would have run), or -errno when the filter
- * could not be loaded. Shared by the escape probe host-flush and
- * tests/unit/test_seccomp.c.
+ * could not be loaded. Shared by the escape probes host-flush and
+ * host-hugepages and tests/unit/test_seccomp.c.
  */
 
 #include <errno.h>
@@ -22,7 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static inline int seccomp_trace_probe(long nr, long a0, long a1, long a2)
+static inline int seccomp_trace_probe6(long nr, long a0, long a1, long a2, long a3, long a4,
+                                       long a5)
 {
         struct sock_filter f[] = {
                 BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -34,5 +35,11 @@ static inline int seccomp_trace_probe(long nr, long a0, long a1, long a2)
 
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
                 return -errno;
-        return syscall(nr, a0, a1, a2, 0L) < 0 ? errno : 0;
+        return syscall(nr, a0, a1, a2, a3, a4, a5) < 0 ? errno : 0;
+}
+
+/* The same for a call of at most three arguments. */
+static inline int seccomp_trace_probe(long nr, long a0, long a1, long a2)
+{
+        return seccomp_trace_probe6(nr, a0, a1, a2, 0, 0, 0);
 }
