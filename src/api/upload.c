@@ -16,6 +16,7 @@
 
 #include "cordon/api.h"
 #include "cordon/cleanup.h"
+#include "cordon/log.h"
 #include "cordon/util.h"
 
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
@@ -261,13 +262,16 @@ int cd_upload_finish(struct cd_upload *u)
 
 void cd_upload_clear(struct cd_upload *u)
 {
-        struct cd_err err;
+        struct cd_err err = { 0 };
 
         (void) cd_close(u->file_fd);
         (void) cd_close(u->inputs_fd);
         (void) cd_close(u->dir_fd);
-        if (!u->committed && u->svc && u->id[0])
-                (void) cd_jobfiles_remove(&u->svc->files, u->id, &err);
+        /* Left behind, the staged files are the next start's to sweep
+         * (jobs/<id>.partial); said in the log, since they take space. */
+        if (!u->committed && u->svc && u->id[0] &&
+            cd_jobfiles_remove(&u->svc->files, u->id, &err) < 0)
+                cd_log_err(CD_LOG_WARN, u->id, &err);
         free(u->json);
         free(u->part_field);
         cd_strv_free(u->names);
