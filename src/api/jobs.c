@@ -246,8 +246,12 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
                 struct cd_quota q = { 0 };
 
                 /* Lost a race with another of the client's submissions. */
-                (void) cd_service_quota_check(svc, row->owner_uid, row->stored_bytes, &q, &err);
-                quota_problem(resp, &q);
+                if (cd_service_quota_check(svc, row->owner_uid, row->stored_bytes, &q, &err) ==
+                    -CD_E_QUOTA)
+                        quota_problem(resp, &q);
+                else
+                        cd_api_problem(resp, 507, "quota_exceeded",
+                                       "your jobs hold the disk space you are allowed");
         } else if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
                 if (err.code == ENOSPC || err.code == EDQUOT)

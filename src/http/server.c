@@ -365,15 +365,18 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         if (r == -ENOSPC)
                 return problem(conn, st, 507, "insufficient_storage",
                                "cordond's disk is short of space for inputs; retry later");
-        if (r == 0)
-                r = cd_service_quota_check(svc, st->peer.uid, length ? n : 0, &quota, &err);
+        if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, NULL, &err);
+                return problem(conn, st, 500, "internal", "cannot check the free disk space");
+        }
+        r = cd_service_quota_check(svc, st->peer.uid, length ? n : 0, &quota, &err);
         if (r == -CD_E_QUOTA) {
                 cd_quota_describe(&quota, detail, sizeof(detail));
                 return problem(conn, st, 507, "quota_exceeded", detail);
         }
         if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, NULL, &err);
-                return problem(conn, st, 500, "internal", "cannot check the free disk space");
+                return problem(conn, st, 500, "internal", "cannot check the client's quota");
         }
         if (cd_upload_begin(&st->upload, svc) < 0)
                 return problem(conn, st, 500, "internal", "cannot start the upload");

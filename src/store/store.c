@@ -99,8 +99,9 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_INSERT_JOB] = "INSERT INTO jobs (id, owner_uid, profile, state, created_ms, "
                             "request_json, labels_json, stored_bytes) VALUES (:id, :owner, "
                             ":profile, 'queued', :created, :request, :labels, :bytes)",
-        [STMT_OWNER_BYTES] = "SELECT coalesce(sum(stored_bytes), 0) FROM jobs "
-                             "WHERE owner_uid = :owner",
+        /* total(): a float, which sqlite3_column_int64() saturates, where
+         * sum() would fail past 2^63 and lock the owner out. */
+        [STMT_OWNER_BYTES] = "SELECT total(stored_bytes) FROM jobs WHERE owner_uid = :owner",
         [STMT_INSERT_TRANSITION] = "INSERT INTO transitions (job_seq, state, verdict, at_ms) "
                                    "VALUES (:seq, :state, :verdict, :at)",
         [STMT_GET] = SELECT_JOBS "WHERE id = :id",
@@ -118,9 +119,11 @@ static const char *const stmt_sql[_STMT_MAX] = {
                 "INSERT INTO transitions (job_seq, state, verdict, at_ms) "
                 "SELECT seq, 'finished', 'failed', :at FROM jobs "
                 "WHERE state = 'running'",
+        /* Their inputs are removed next; what they wrote before the
+         * restart is not counted (at most one job's output per slot). */
         [STMT_FAIL_RUNNING] = "UPDATE jobs SET state = 'finished', verdict = 'failed', "
-                              "reason = 'supervisor_restart', finished_ms = :at "
-                              "WHERE state = 'running'",
+                              "reason = 'supervisor_restart', finished_ms = :at, "
+                              "stored_bytes = 0 WHERE state = 'running'",
         /* "state = 'finished'" literally, so that the partial index jobs_expiry applies. */
         [STMT_LIST_EXPIRED] = SELECT_JOBS "WHERE state = 'finished' AND finished_ms < :before "
                                           "ORDER BY finished_ms, seq LIMIT :limit",

@@ -857,9 +857,14 @@ static void test_fail_running(void **state)
 
         open_store(f);
         insert_mix(f);
+        db_exec(f, "UPDATE jobs SET stored_bytes = 777");
         assert_int_equal(cd_store_fail_running(f->s, 99999, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 2, 3, 4);
         for (size_t i = 0; i < rs->n; i++) {
+                /* Their inputs are removed next: they hold nothing counted. */
+                assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE seq = %" PRId64,
+                                        rs->rows[i].seq),
+                                 0);
                 assert_int_equal(rs->rows[i].state, CD_JOB_FINISHED);
                 assert_string_equal(rs->rows[i].verdict, "failed");
                 assert_string_equal(rs->rows[i].reason, "supervisor_restart");
@@ -875,6 +880,7 @@ static void test_fail_running(void **state)
         }
         /* Queued and finished jobs are untouched. */
         assert_int_equal(get(f, 1)->state, CD_JOB_QUEUED);
+        assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE id = '%s'", id_of(1)), 777);
         row = get(f, 5);
         assert_string_equal(row->verdict, "ok");
         assert_null(row->reason);
@@ -1036,6 +1042,10 @@ static void test_owner_quota(void **state)
                          -CD_E_QUOTA);
         assert_int_equal(try_insert_bytes(f, 7, 3000, UINT64_MAX, 0, &seq, &err), 0);
         assert_int_equal(owner_bytes(f, 3000), INT64_MAX);
+        /* Two of them add up past 2^63: still an answer, and over any quota. */
+        assert_int_equal(try_insert_bytes(f, 9, 3000, UINT64_MAX, 0, &seq, &err), 0);
+        assert_int_equal(owner_bytes(f, 3000), INT64_MAX);
+        assert_int_equal(try_insert_bytes(f, 10, 3000, 1, 1ULL << 62, &seq, &err), -CD_E_QUOTA);
 
         /* Job 1 finishes holding 100 bytes: room for 500 more. */
         assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 100, 5, &err), 0);
