@@ -266,7 +266,7 @@ int cd_store_owner_bytes(struct cd_store *s, uint32_t owner, uint64_t *ret, stru
 static int check_quota(struct cd_store *s, const struct cd_job_row *row, uint64_t quota,
                        struct cd_err *err)
 {
-        uint64_t held;
+        uint64_t held = 0;
         int r;
 
         if (quota == 0)
