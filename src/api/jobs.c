@@ -242,16 +242,10 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
                 if (r < 0)
                         unstored(req, row);
         }
-        if (r == -CD_E_QUOTA) {
-                struct cd_quota q = { 0 };
-
-                /* Lost a race with another of the client's submissions. */
-                if (cd_service_quota_check(svc, row->owner_uid, row->stored_bytes, &q, &err) ==
-                    -CD_E_QUOTA)
-                        quota_problem(resp, &q);
-                else
-                        cd_api_problem(resp, 507, "quota_exceeded",
-                                       "your jobs hold the disk space you are allowed");
+        if (r == -CD_E_QUOTA) { /* lost a race with another of the client's submissions */
+                cd_api_problem(resp, 507, "quota_exceeded",
+                               "your jobs hold the disk space you are allowed; delete finished "
+                               "jobs you have fetched");
         } else if (r < 0) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
                 if (err.code == ENOSPC || err.code == EDQUOT)

@@ -242,11 +242,14 @@ static enum MHD_Result problem(struct MHD_Connection *conn, struct req_state *st
         return send_response(conn, st->http, &r);
 }
 
-/* Who may call what: an unknown peer is refused everywhere, and audited. */
+/* Who may call what: an unknown peer is refused everywhere, and audited;
+ * the refusals have their own, lower rate, which bounds the log. */
 static enum MHD_Result refuse_peer(struct MHD_Connection *conn, struct req_state *st)
 {
         struct cd_err err = { 0 };
 
+        if (!cd_service_refusal_ok(st->http->svc, st->peer.uid))
+                return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
         if (cd_service_audit1(st->http->svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL,
                               "no_role", NULL, &err) < 0)
                 cd_log_err(CD_LOG_WARN, NULL, &err);
@@ -479,9 +482,6 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         if (atomic_load(&st->http->connections) > svc->cfg->max_connections)
                 return problem(conn, st, 503, "too_many_connections", "too many connections");
         if (!cd_service_rate_ok(svc, st->peer.uid))
-                return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
-        /* Each refusal is audited; their own, lower rate bounds the log. */
-        if (st->peer.role == CD_ROLE_NONE && !cd_service_refusal_ok(svc, st->peer.uid))
                 return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
         if (st->peer.role == CD_ROLE_NONE)
                 return refuse_peer(conn, st);

@@ -858,11 +858,16 @@ static void mknod_no_devices(void **state)
 /* Whether the kernel would run @nr (seccomp-trace.h): 0 means cordon's
  * ERRNO(0) answered, ENOSYS that the call would have run. Nothing is
  * flushed either way. */
-static int trace_only(long nr, long a0, long a1, long a2)
+static int trace_only6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
-        int r = seccomp_trace_probe(nr, a0, a1, a2);
+        int r = seccomp_trace_probe6(nr, a0, a1, a2, a3, a4, a5);
 
         return r < 0 ? 1000 - r : r; /* a failed load: not an answer the checks expect */
+}
+
+static int trace_only(long nr, long a0, long a1, long a2)
+{
+        return trace_only6(nr, a0, a1, a2, 0, 0, 0);
 }
 
 static int probe_fsync(void)
@@ -929,9 +934,7 @@ static void flushes_are_answered_unrun(void **state)
 
 static int probe_mmap_flags(long flags)
 {
-        int r = seccomp_trace_probe6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, flags, -1, 0);
-
-        return r < 0 ? 1000 - r : r;
+        return trace_only6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, flags, -1, 0);
 }
 
 static int probe_mmap_hugetlb(void)
@@ -952,17 +955,12 @@ static int probe_mmap_plain(void)
 
 static int probe_memfd_hugetlb(void)
 {
-        int r = seccomp_trace_probe(SYS_memfd_create, (long) "x", MFD_HUGETLB | MFD_CLOEXEC, 0);
-
-        return r < 0 ? 1000 - r : r;
+        return trace_only(SYS_memfd_create, (long) "x", MFD_HUGETLB | MFD_CLOEXEC, 0);
 }
 
 static int probe_shmget_hugetlb(void)
 {
-        int r = seccomp_trace_probe(SYS_shmget, IPC_PRIVATE, 2 << 20,
-                                    IPC_CREAT | SHM_HUGETLB | 0600);
-
-        return r < 0 ? 1000 - r : r;
+        return trace_only(SYS_shmget, IPC_PRIVATE, 2 << 20, IPC_CREAT | SHM_HUGETLB | 0600);
 }
 
 /* The host's huge page pool is not the job's: refused as where there is
