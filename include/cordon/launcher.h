@@ -53,6 +53,7 @@ struct cd_launch_io {
                                     * eventfd); -1: none */
         bool collect;              /* copy /out into out_dir_fd when the job is over */
         int out_dir_fd;            /* an empty directory (when collect) */
+        uint64_t out_keep_free;    /* bytes the copy leaves free on out_dir_fd's disk */
         /* Called while the child builds the sandbox, before the job runs one
          * instruction of its own (e.g. to write the audit record that it
          * starts). A negative return stops the job: setup_error, with @err.

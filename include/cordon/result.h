@@ -44,14 +44,24 @@ struct cd_result {
         uint64_t stderr_bytes;
         bool stdout_truncated; /* more than the output cap was written */
         bool stderr_truncated;
+        int output_errno;        /* a write of stdout or stderr to its destination failed */
         struct cd_limits limits; /* the limits that applied */
         const char *cgroup_mode; /* "v1" or "v2" (static string) */
         uint32_t host_uid;       /* the host uid the job ran as */
         int landlock_abi;        /* 0 when the kernel has no Landlock */
         struct cd_err error;     /* setup_error / exec failure reason */
         bool collected;          /* /out was collected: manifest is set */
+        bool output_lost;        /* /out not stored in full: the manifest lists what was */
         struct cd_manifest manifest;
 };
+
+/*
+ * The job's /out could not be stored in full (a full disk, an I/O error,
+ * no magic database): the runner failed, not the job, so a verdict of ok
+ * or failed becomes setup_error (exit_code stays the job's own). A verdict
+ * that already says the job did not finish stands.
+ */
+void cd_result_output_lost(struct cd_result *res);
 
 /* Free what @res owns (the manifest). */
 void cd_result_clear(struct cd_result *res);

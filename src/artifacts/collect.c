@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -116,6 +117,18 @@ static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_
         return 0;
 }
 
+/* Take back the entry add() just made: its copy failed, and the manifest
+ * lists only what was stored. */
+static void unlist(struct walk *w, struct cd_artifact *a)
+{
+        struct cd_manifest *m = w->m;
+
+        if (m->n > 0 && a == &m->items[m->n - 1]) {
+                free(a->path);
+                m->n--;
+        }
+}
+
 static int refuse(struct walk *w, const char *path, enum cd_refusal why)
 {
         struct cd_artifact *a;
@@ -197,22 +210,45 @@ static enum cd_refusal precheck(struct walk *w, const struct stat *st)
         return CD_TAKEN;
 }
 
+/* Room for @size more bytes on the destination's disk, beyond keep_free.
+ * Returns 0 or -errno (-ENOSPC: no room). */
+static int room(const struct walk *w, int dest_fd, uint64_t size)
+{
+        struct statvfs sv;
+        uint64_t want;
+
+        if (w->c->keep_free == 0)
+                return 0;
+        if (fstatvfs(dest_fd, &sv) < 0)
+                return -errno;
+        if (__builtin_add_overflow(w->c->keep_free, size, &want) ||
+            (uint64_t) sv.f_bavail * sv.f_frsize < want)
+                return -ENOSPC;
+        return 0;
+}
+
 /* Write @in's head and rest to a new file @name below @dest_fd. */
 static int store(struct walk *w, int in, int dest_fd, const char *name, const struct stat *st,
                  size_t head, struct cd_artifact *a)
 {
         cleanup_close int out = -1;
         int64_t n;
+        int r = room(w, dest_fd, (uint64_t) st->st_size);
 
+        if (r < 0) {
+                unlist(w, a);
+                return cd_err_neg(w->err, r, "artifacts: room for file %zu on the disk",
+                                  w->m->n + 1);
+        }
         become_root();
         out = openat(dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         /* Exactly 0644 whatever the umask: never setuid, setgid or executable. */
         if (out < 0 || fchmod(out, 0644) < 0) {
-                int r = cd_err_errno(w->err, "artifacts: create file %zu of the copy", w->m->n);
-
+                r = cd_err_errno(w->err, "artifacts: create file %zu of the copy", w->m->n);
                 if (out >= 0)
                         (void) unlinkat(dest_fd, name, 0);
                 become_job(w->c);
+                unlist(w, a);
                 return r;
         }
         become_job(w->c);
@@ -221,7 +257,8 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
                 become_root();
                 (void) unlinkat(dest_fd, name, 0);
                 become_job(w->c);
-                return cd_err_neg(w->err, (int) n, "artifacts: copy file %zu", w->m->n);
+                unlist(w, a);
+                return cd_err_neg(w->err, (int) n, "artifacts: copy file %zu", w->m->n + 1);
         }
         a->size = (uint64_t) n;
         w->m->files++;

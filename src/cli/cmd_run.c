@@ -459,7 +459,7 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
         r = launch(o, plan, out, &ra, &res);
         report(&res, r);
         status = cd_result_exit_status(&res);
-        /* A job that ran but whose output could not be fully collected. */
+        /* A job that ran, but whose teardown then failed (its cgroup or mounts). */
         if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)
                 status = CD_EXIT_SETUP_ERROR;
         /* The result is given only once the log holds the verdict. A cancel

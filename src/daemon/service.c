@@ -179,6 +179,17 @@ int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
         return 0;
 }
 
+int cd_service_output_floor(struct cd_service *s, uint64_t *ret, struct cd_err *err)
+{
+        uint64_t free_bytes, fs_bytes;
+        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
+
+        if (r < 0)
+                return r;
+        *ret = cd_config_min_free(s->cfg, fs_bytes) / 2;
+        return 0;
+}
+
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err)
 {
         uint64_t free_bytes, fs_bytes;

@@ -190,7 +190,7 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
                 ret->verdict = CD_VERDICT_SETUP_ERROR;
                 return r;
         }
-        if (rc < 0) /* the verdict stands; the error says what of /out is missing */
+        if (rc < 0) /* setup_error unless the job had failed; the manifest lists what was stored */
                 return rc;
         if (rs < 0) {
                 ret->error = cleanup_err;

@@ -82,6 +82,7 @@ struct cd_stream {
         bool own_src, own_dst; /* our pipe ends, closed by us */
         bool src_eof;
         bool dst_broken;
+        int dst_errno; /* what the first failed write said; 0: none (or given up on) */
         char *buf;
         size_t len, off;
         uint64_t total;

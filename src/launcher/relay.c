@@ -208,6 +208,7 @@ static bool stream_write(struct cd_stream *s)
         n = write(s->dst, s->buf + s->off, chunk);
         if (n < 0) {
                 if (errno != EAGAIN && errno != EINTR) {
+                        s->dst_errno = errno;
                         s->dst_broken = true; /* e.g. EPIPE: keep draining, drop the rest */
                         s->off = s->len;
                 }

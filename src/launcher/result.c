@@ -39,6 +39,13 @@ int cd_verdict_from_string(const char *s, enum cd_verdict *ret)
         return -EINVAL;
 }
 
+void cd_result_output_lost(struct cd_result *res)
+{
+        res->output_lost = true;
+        if (res->verdict == CD_VERDICT_OK || res->verdict == CD_VERDICT_FAILED)
+                res->verdict = CD_VERDICT_SETUP_ERROR;
+}
+
 int cd_result_exit_status(const struct cd_result *res)
 {
         switch (res->verdict) {

@@ -254,6 +254,8 @@ static int finish(struct sup *s, struct cd_result *ret, struct cd_err *err)
         ret->stderr_bytes = job->relay.s[2].total;
         ret->stdout_truncated = job->relay.s[1].truncated;
         ret->stderr_truncated = job->relay.s[2].truncated;
+        ret->output_errno =
+                job->relay.s[1].dst_errno ? job->relay.s[1].dst_errno : job->relay.s[2].dst_errno;
         if (s->setup_failed || s->exec_failed)
                 ret->error = s->child_err;
         return 0;

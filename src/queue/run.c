@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/log.h"
 #include "cordon/service.h"
 #include "cordon/util.h"
@@ -72,6 +73,29 @@ static int plan_of(struct run *r, struct cd_plan **ret, struct cd_err *err)
         return ret_code;
 }
 
+/*
+ * What the API serves must be on disk before the verdict is: the output,
+ * and every artifact file and directory the collector made (none of them
+ * fsync'd one by one), in one syncfs(2). A job whose stdout or stderr
+ * could not be written, or whose files failed to reach the disk (a full
+ * disk, an I/O error at writeback), ran but lost output: @res says so.
+ */
+static void keep_output(int artifacts, struct cd_result *res, int *ret)
+{
+        int r = cd_fault("syncfs") ? -EIO : syncfs(artifacts) < 0 ? -errno : 0;
+
+        if (*ret < 0)
+                return;
+        if (res->output_errno != 0)
+                *ret = cd_err_set(&res->error, res->output_errno,
+                                  "run: write the job's stdout or stderr: %s",
+                                  strerror(res->output_errno));
+        else if (r < 0)
+                *ret = cd_err_neg(&res->error, r, "run: write the job's output to disk (syncfs)");
+        if (*ret < 0)
+                cd_result_output_lost(res);
+}
+
 /* Launch the job with its files; @res is always filled. */
 static int launch(struct run *r, int cancel_fd, struct cd_result *res)
 {
@@ -79,6 +103,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
         cleanup_close int out = -1, err_fd = -1, artifacts = -1;
         struct cd_launch_io io;
+        uint64_t keep_free;
         int ret;
 
         *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
@@ -94,6 +119,9 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         artifacts = open_artifacts(dir);
         if (out < 0 || err_fd < 0 || artifacts < 0)
                 return cd_err_errno(&res->error, "run: create the job's output files");
+        ret = cd_service_output_floor(r->svc, &keep_free, &res->error);
+        if (ret < 0)
+                return ret;
         io = (struct cd_launch_io){ .stdin_fd = -1,
                                     .stdout_fd = out,
                                     .stderr_fd = err_fd,
@@ -101,24 +129,27 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                                     .cancel_fd = cancel_fd,
                                     .collect = true,
                                     .out_dir_fd = artifacts,
+                                    .out_keep_free = keep_free,
                                     .before_start = started,
                                     .before_start_data = r };
         ret = cd_launch(r->svc->launcher, plan, &io, res);
-        /* What the API serves must be on disk before the verdict is: the
-         * output, and every artifact file and directory the collector
-         * made (none of them fsync'd one by one), in one syncfs(2). */
-        if (syncfs(artifacts) < 0)
-                cd_log_warn(r->row->id, "msg=\"syncfs of the job's output failed\"");
+        keep_output(artifacts, res, &ret);
         return ret;
+}
+
+/* The job's reason, beside its verdict: why a job that ran has no full result. */
+static const char *reason_of(const struct cd_result *res)
+{
+        return res->output_lost ? "output_not_stored" : NULL;
 }
 
 static json_t *finished_details(const struct cd_result *res)
 {
         const struct cd_manifest *m = &res->manifest;
 
-        return json_pack("{s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "exit_code", res->exit_code,
-                         "wall_ms", (json_int_t) res->wall_ms, "peak_memory_bytes",
-                         (json_int_t) res->peak_memory_bytes, "stdout_bytes",
+        return json_pack("{s:s*, s:i, s:I, s:I, s:I, s:I, s:I, s:I}", "reason", reason_of(res),
+                         "exit_code", res->exit_code, "wall_ms", (json_int_t) res->wall_ms,
+                         "peak_memory_bytes", (json_int_t) res->peak_memory_bytes, "stdout_bytes",
                          (json_int_t) res->stdout_bytes, "artifacts_taken",
                          (json_int_t) (res->collected ? m->files : 0), "artifacts_bytes",
                          (json_int_t) (res->collected ? m->bytes : 0), "artifacts_refused",
@@ -175,7 +206,7 @@ static bool record(struct run *r, const struct cd_result *res)
                 if (!again(r, &attempt, &err))
                         return false;
         attempt = 0;
-        while (cd_store_set_finished(r->svc->store, r->row->id, verdict, NULL, text,
+        while (cd_store_set_finished(r->svc->store, r->row->id, verdict, reason_of(res), text,
                                      stored_bytes(r, res), (int64_t) cd_wall_ms(), &err) < 0 &&
                err.code != ESTALE)
                 if (!again(r, &attempt, &err))

@@ -2170,6 +2170,99 @@ class ServiceTest(DaemonTest):
         j2 = submit_sh(d, "echo again\n")["id"]
         self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
 
+    def assert_output_not_stored(self, d: Daemon, j: str, stored: dict) -> None:
+        """Job @j ran and exited 0, but its output could not all be stored:
+        setup_error with reason output_not_stored, the errno in result.error,
+        and a manifest listing exactly @stored (path: bytes), each fetchable."""
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertIn("No space left on device", job["result"]["error"])
+        c = d.client()
+        listed = {a["path"]: a for a in c.artifacts(j)["artifacts"]}
+        self.assertEqual(set(listed), set(stored))
+        for path, data in stored.items():
+            self.assertEqual(c.artifact(j, path)[0], data)
+            self.assertEqual(listed[path]["sha256"], hashlib.sha256(data).hexdigest())
+        fin = d.audit("job.finished", j)
+        self.assertEqual(len(fin), 1)
+        self.assertEqual(fin[0]["details"]["reason"], "output_not_stored")
+
+    def test_disk_fills_before_collection(self):
+        """The state disk fills up while a job runs (min_free 0): its
+        artifacts are copied until the disk is full. The job ends
+        setup_error, reason output_not_stored; the manifest lists the file
+        stored before the disk filled, not the one whose copy failed nor
+        any after it. Before, the verdict stayed ok and the manifest listed
+        the failed copy as taken, without a checksum."""
+        d = self.small_state_disk(32, min_free="0")
+        j = submit_sh(d, "head -c 65536 /dev/zero > /out/a.bin\n"
+                         "head -c 8M /dev/zero > /out/b.bin\n"
+                         "echo c > /out/c.txt\necho started\nexec sleep 3\n")["id"]
+        wait_running(d, j)
+        filler = self.fill(d, 2)
+        try:
+            self.assert_output_not_stored(d, j, {"a.bin": bytes(65536)})
+        finally:
+            filler.unlink()
+        self.assert_chain_whole(d)
+        j2 = submit_sh(d, "echo again > /out/a.txt\n")["id"]
+        self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
+
+    def test_disk_fills_while_output_is_written(self):
+        """The state disk is full when the job writes its stdout: the write
+        fails (ENOSPC), so the job ends setup_error, reason
+        output_not_stored, once space is back for its verdict. Before, the
+        relay dropped the rest of the output in silence and the job was ok."""
+        d = self.small_state_disk(32, min_free="0")
+        j = submit_sh(d, "echo started\nsleep 2\nhead -c 4M /dev/zero\n")["id"]
+        wait_running(d, j)
+        filler = self.fill(d, 0)
+        try:
+            time.sleep(4)
+        finally:
+            filler.unlink()
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertIn("stdout or stderr: No space left on device", job["result"]["error"])
+        self.assertLess(len(d.client().stdout(j)[0]), 4 << 20)
+        self.assert_chain_whole(d)
+
+    def test_output_that_fails_to_reach_the_disk(self):
+        """syncfs of the job's files fails (injected EIO, as writeback
+        errors are reported): the job ends setup_error, reason
+        output_not_stored, and says which step failed."""
+        d = self.start_daemon(slots=1, fault="syncfs")
+        j = submit_sh(d, "echo hi > /out/a.txt\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertIn("syncfs", job["result"]["error"])
+        self.assertIn("Input/output error", job["result"]["error"])
+
+    def test_artifacts_keep_half_the_reserve(self):
+        """min_free 16M: submissions stop at 16 MiB free, and a finished
+        job's artifacts may not take the disk under 8 MiB, the half kept
+        for the store and the audit log. With 12 MiB free, a job with a
+        10 MiB artifact ends output_not_stored while one with 1 MiB is ok."""
+        d = self.small_state_disk(64, min_free="16M")
+        big = submit_sh(d, "head -c 10M /dev/zero > /out/big.bin\necho started\n"
+                           "exec sleep 3\n")["id"]
+        small = submit_sh(d, "head -c 1M /dev/zero > /out/small.bin\necho started\n"
+                             "exec sleep 3\n")["id"]
+        wait_running(d, big)
+        wait_running(d, small)
+        filler = self.fill(d, 12)
+        try:
+            self.assert_output_not_stored(d, big, {})
+            job = wait_job(d, small, 120)
+            self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
+            self.assertEqual(d.client().artifact(small, "small.bin")[0], bytes(1 << 20))
+        finally:
+            filler.unlink()
+        self.assert_chain_whole(d)
+
     def test_refusals_are_rate_limited(self):
         """A peer without a role can connect (it is in the socket's group)
         but every 403 it gets is an fsync'd auth.refused record: it gets

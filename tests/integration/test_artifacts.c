@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -238,6 +239,70 @@ static void test_output_limit_past_the_listed_refusals(void **state)
         assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
         assert_int_equal(json_array_size(json_object_get(r.result, "artifacts")), 1000 + 256);
         harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* Entries of directory @path but . and .. */
+static int count_entries(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        closedir(d);
+        return n;
+}
+
+/* The small disk of the next test, unmounted even when it failed. */
+static int unmount_small(void **state)
+{
+        char disk[192];
+
+        (void) state;
+        snprintf(disk, sizeof(disk), "%s/small", base);
+        (void) umount2(disk, MNT_DETACH);
+        return 0;
+}
+
+/* The destination fills up mid-copy (a 1 MiB tmpfs; a 2 MiB file after a
+ * 16 KiB one): the job ran and exited 0, but its result is setup_error
+ * (exit 125) naming ENOSPC; the manifest lists only the file that was
+ * stored, with its checksum, and the half-written file is gone. Before,
+ * the verdict stayed ok and the manifest listed the failed file as taken,
+ * with no checksum. */
+static void test_full_destination_keeps_what_was_stored(void **state)
+{
+        static const char zeros_16k[] =
+                "4fe7b59af6de3b665b67788cc2f99892ab827efae3a467342b3bb4e3bc8e5bfe";
+        char disk[192], out[224];
+        struct cd_run r;
+        json_t *a;
+
+        (void) state;
+        snprintf(disk, sizeof(disk), "%s/small", base);
+        snprintf(out, sizeof(out), "%s/out", disk);
+        assert_int_equal(mkdir(disk, 0700), 0);
+        assert_int_equal(mount("cordon-test-full", disk, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"),
+                         0);
+        harness_run(&r, NULL, NULL, "--out", out, "--", "/bin/sh", "-c",
+                    "head -c 16384 /dev/zero > /out/a.bin && head -c 2M /dev/zero > /out/b.bin"
+                    " && echo c > /out/c.txt",
+                    NULL);
+        assert_int_equal(r.status, 125);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        assert_int_equal(json_integer_value(json_object_get(r.result, "exit_code")), 0);
+        assert_non_null(strstr(harness_result_str(&r, "error"), "No space left on device"));
+        assert_int_equal(json_array_size(json_object_get(r.result, "artifacts")), 1);
+        expect(&r, "a.bin", NULL);
+        a = entry(&r, "a.bin");
+        assert_string_equal(json_string_value(json_object_get(a, "sha256")), zeros_16k);
+        assert_null(entry(&r, "b.bin"));
+        assert_int_equal(count_entries(out), 1);
+        harness_run_free(&r);
+        assert_int_equal(umount2(disk, MNT_DETACH), 0);
         harness_assert_nothing_left();
 }
 
@@ -481,20 +546,6 @@ static void test_sniffer_dies_with_its_collector(void **state)
 #endif
 }
 
-/* Entries of directory @path but . and .. */
-static int count_entries(const char *path)
-{
-        DIR *d = opendir(path);
-        struct dirent *de;
-        int n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-        closedir(d);
-        return n;
-}
-
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -546,6 +597,8 @@ int main(void)
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_output_limit_past_the_listed_refusals),
+                cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
+                                          unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),

@@ -169,6 +169,33 @@ static void exit_status_exec_failure_is_not_setup_error(void **state)
         assert_int_equal(cd_result_exit_status(&r), CD_EXIT_CANNOT_EXEC);
 }
 
+/* Output the runner could not store: ok and failed become setup_error (125)
+ * with the job's exit code kept; a verdict that says the job did not finish
+ * stands. */
+static void output_lost_is_the_runners_failure(void **state)
+{
+        static const enum cd_verdict stands[] = { CD_VERDICT_TIMEOUT,      CD_VERDICT_OOM,
+                                                  CD_VERDICT_CPU_LIMIT,    CD_VERDICT_SIGNALED,
+                                                  CD_VERDICT_OUTPUT_LIMIT, CD_VERDICT_CANCELLED };
+        struct cd_result r = result(CD_VERDICT_OK, 0, 0);
+
+        (void) state;
+        cd_result_output_lost(&r);
+        assert_true(r.output_lost);
+        assert_int_equal(r.verdict, CD_VERDICT_SETUP_ERROR);
+        assert_int_equal(r.exit_code, 0);
+        assert_int_equal(cd_result_exit_status(&r), CD_EXIT_SETUP_ERROR);
+        r = result(CD_VERDICT_FAILED, 3, 0);
+        cd_result_output_lost(&r);
+        assert_int_equal(r.verdict, CD_VERDICT_SETUP_ERROR);
+        assert_int_equal(r.exit_code, 3);
+        for (size_t i = 0; i < sizeof(stands) / sizeof(stands[0]); i++) {
+                r = result(stands[i], -1, 0);
+                cd_result_output_lost(&r);
+                assert_int_equal(r.verdict, stands[i]);
+        }
+}
+
 /* ---- JSON ---- */
 
 static json_t *get(json_t *o, const char *key, json_type type)
@@ -332,6 +359,7 @@ int main(void)
                 cmocka_unit_test_teardown(exit_status_signal_is_128_plus_n, teardown),
                 cmocka_unit_test_teardown(exit_status_fixed_codes, teardown),
                 cmocka_unit_test_teardown(exit_status_exec_failure_is_not_setup_error, teardown),
+                cmocka_unit_test_teardown(output_lost_is_the_runners_failure, teardown),
                 cmocka_unit_test_teardown(json_ok_result_fields_and_types, teardown),
                 cmocka_unit_test_teardown(json_signal_and_missing_exit_code, teardown),
                 cmocka_unit_test_teardown(json_error_only_when_set, teardown),
