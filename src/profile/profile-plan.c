@@ -26,6 +26,8 @@
 static const char *const add_io_uring[] = { "io_uring_setup", "io_uring_enter", "io_uring_register",
                                             NULL };
 static const char *const add_ptrace[] = { "ptrace", "process_vm_readv", "process_vm_writev", NULL };
+static const char *const add_inotify[] = { "inotify_init", "inotify_init1", "inotify_add_watch",
+                                           "inotify_rm_watch", NULL };
 
 static const struct {
         const char *name;
@@ -33,6 +35,7 @@ static const struct {
 } additions[] = {
         { "io_uring", add_io_uring },
         { "ptrace", add_ptrace },
+        { "inotify", add_inotify },
 };
 
 const char *const *cd_seccomp_addition(const char *name)

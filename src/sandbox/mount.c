@@ -119,14 +119,23 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
  * perf_event_paranoid are lax; host timers on older kernels; the boot
  * command line, which may carry anything the host was booted with; the
  * host's interrupt counts, a timing side channel on other users' keystrokes
- * and network traffic): masked with /dev/null. Root-only files (kcore,
- * kmsg, vmallocinfo, ...) are already unreadable for the job's host uid;
- * /proc is mounted read-only. */
+ * and network traffic), or that move with the host's and other jobs'
+ * activity (disk I/O, memory events and free pages, swap use, every file
+ * lock on the host, other uids' key counts) or name the boot: masked with
+ * /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are already
+ * unreadable for the job's host uid; /proc is mounted read-only. */
 static const char *const proc_masked[] = {
-        "kallsyms", "modules", "timer_list", "sched_debug", "cmdline", "interrupts", "softirqs",
+        "kallsyms",   "modules",  "timer_list", "sched_debug", "cmdline",
+        "interrupts", "softirqs", "diskstats",  "vmstat",      "zoneinfo",
+        "buddyinfo",  "swaps",    "locks",      "key-users",   "sys/kernel/random/boot_id",
 };
 
-static int mask_proc(int root_fd, struct cd_err *err)
+/* Directories of such files, covered by an empty read-only tmpfs: per-IRQ
+ * counts (irq/N/spurious, the same channel as interrupts) and the host's
+ * stall times (pressure/). */
+static const char *const proc_masked_dirs[] = { "irq", "pressure" };
+
+static int mask_proc_files(int root_fd, struct cd_err *err)
 {
         for (size_t i = 0; i < ELEMENTSOF(proc_masked); i++) {
                 cleanup_close int null = -1;
@@ -141,6 +150,68 @@ static int mask_proc(int root_fd, struct cd_err *err)
                         return cd_err_errno(err, "mount: mask /%s", target);
         }
         return 0;
+}
+
+/* An empty, read-only tmpfs, detached. Returns its mount fd or -errno. */
+static int empty_ro_tmpfs(struct cd_err *err)
+{
+        cleanup_close int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        int mnt;
+
+        if (fs < 0)
+                return cd_err_errno(err, "mount: fsopen tmpfs to mask /proc directories");
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "1", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return cd_err_errno(err, "mount: create tmpfs to mask /proc directories");
+        mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (mnt < 0)
+                return cd_err_errno(err, "mount: fsmount tmpfs to mask /proc directories");
+        return mnt;
+}
+
+/* A clone of the mask already on /proc/@dir. Returns its fd or -errno. */
+static int clone_mask(int root_fd, const char *dir, struct cd_err *err)
+{
+        char source[64];
+        int fd;
+
+        (void) snprintf(source, sizeof(source), "proc/%s", dir);
+        fd = open_tree(root_fd, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "mount: clone the mask of /%s", source);
+        return fd;
+}
+
+/* One tmpfs for every directory: the first present is attached, the others
+ * get clones of it (older kernels cannot clone a detached mount). */
+static int mask_proc_dirs(int root_fd, struct cd_err *err)
+{
+        const char *first = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(proc_masked_dirs); i++) {
+                cleanup_close int fd = -1;
+                char target[64];
+
+                fd = first ? clone_mask(root_fd, first, err) : empty_ro_tmpfs(err);
+                if (fd < 0)
+                        return fd;
+                (void) snprintf(target, sizeof(target), "proc/%s", proc_masked_dirs[i]);
+                if (move_mount(fd, "", root_fd, target, MOVE_MOUNT_F_EMPTY_PATH) == 0)
+                        first = first ? first : proc_masked_dirs[i];
+                else if (errno != ENOENT) /* absent on this kernel: nothing to hide */
+                        return cd_err_errno(err, "mount: mask /%s", target);
+        }
+        return 0;
+}
+
+static int mask_proc(int root_fd, struct cd_err *err)
+{
+        int r = mask_proc_files(root_fd, err);
+
+        return r < 0 ? r : mask_proc_dirs(root_fd, err);
 }
 
 /*

@@ -6,11 +6,14 @@
  * environment and executable (CVE-2019-5736), and host processes in /proc.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -297,6 +300,81 @@ static int probe_overwrite_init_exe(struct probe_ctx *c, int argc, char **argv)
         return r;
 }
 
+/* Files that move with the host's and other jobs' activity, or name the
+ * boot: readable with content in a full /proc, masked (empty) in the
+ * sandbox's. */
+static const char *const host_activity[] = {
+        "/proc/interrupts",
+        "/proc/softirqs",
+        "/proc/diskstats",
+        "/proc/vmstat",
+        "/proc/zoneinfo",
+        "/proc/buddyinfo",
+        "/proc/swaps",
+        "/proc/locks",
+        "/proc/key-users",
+        "/proc/pressure/cpu",
+        "/proc/pressure/memory",
+        "/proc/pressure/io",
+        "/proc/sys/kernel/random/boot_id",
+};
+
+/* The first /proc/irq/N/spurious with content (an IRQ's live count). */
+static bool irq_counts_readable(char *path, size_t size)
+{
+        char buf[256];
+        DIR *d = opendir("/proc/irq");
+        struct dirent *de;
+        bool found = false;
+
+        if (!d)
+                return false;
+        while (!found && (de = readdir(d))) {
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                (void) snprintf(path, size, "/proc/irq/%s/spurious", de->d_name);
+                found = read_text(path, buf, sizeof(buf)) > 0;
+        }
+        (void) closedir(d);
+        return found;
+}
+
+static int probe_host_activity(struct probe_ctx *c, int argc, char **argv)
+{
+        static char buf[1 << 16];
+        char irq[64];
+        size_t readable = 0;
+
+        (void) argc;
+        (void) argv;
+        for (size_t i = 0; i < ELEMENTSOF(host_activity); i++)
+                if (read_text(host_activity[i], buf, sizeof(buf)) > 0 && readable++ < 4)
+                        note(c, "%s is readable", host_activity[i]);
+        if (irq_counts_readable(irq, sizeof(irq)) && readable++ < 4)
+                note(c, "%s is readable", irq);
+        if (readable)
+                return verdict(c, ESCAPED, "%zu host activity file(s) readable", readable);
+        return verdict(c, BLOCKED, "every host activity file is masked or absent");
+}
+
+/* A watch on a shared host tree reports other jobs' and the host's opens. */
+static int probe_inotify_host(struct probe_ctx *c, int argc, char **argv)
+{
+        int fd, wd, e;
+
+        (void) argc;
+        (void) argv;
+        fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (fd < 0)
+                return refused(c, errno, "inotify_init1");
+        wd = inotify_add_watch(fd, "/usr/bin", IN_OPEN | IN_ACCESS);
+        e = errno;
+        (void) close(fd);
+        if (wd < 0)
+                return refused(c, e, "inotify_add_watch /usr/bin");
+        return verdict(c, ESCAPED, "a watch on /usr/bin sees every open of the host's programs");
+}
+
 const struct probe proc_probes[] = {
         { "ptrace-init", probe_ptrace_init, "[PID]", "PTRACE_SEIZE pid 1 (or PID)" },
         { "ptrace-child", probe_ptrace_child, "", "PTRACE_SEIZE a child of the probe" },
@@ -312,5 +390,10 @@ const struct probe proc_probes[] = {
           "a foreign /proc, pid 1, or processes of other uids are visible" },
         { "overwrite-init-exe", probe_overwrite_init_exe, "[PID]",
           "open /proc/1/exe (or PID's) and /proc/self/exe for writing (CVE-2019-5736)" },
+        { "host-activity", probe_host_activity, "",
+          "read the host's activity counters in /proc (interrupts, disk and memory events, "
+          "locks, pressure, IRQ counts) or its boot id" },
+        { "inotify-host", probe_inotify_host, "",
+          "inotify watch on /usr/bin (other jobs' and the host's opens)" },
 };
 const size_t proc_probes_n = ELEMENTSOF(proc_probes);
