@@ -338,6 +338,52 @@ static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const c
 }
 
 /* POST /v1/jobs, before its body: content type, declared size, capacity. */
+/* The queue has no room for another job of this peer: answered in *@ret. */
+static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enum MHD_Result *ret)
+{
+        int r = cd_queue_check(st->http->svc->queue, st->peer.uid);
+
+        if (r == -ESHUTDOWN)
+                *ret = problem(conn, st, 503, "shutting_down", "cordond is stopping");
+        else if (r == -ENOSPC)
+                *ret = problem(conn, st, 429, "queue_full", "the queue is full; retry later");
+        else if (r == -EDQUOT)
+                *ret = problem(conn, st, 429, "client_queue_full",
+                               "you have the most queued jobs allowed");
+        return r < 0;
+}
+
+/* The state disk's reserve or the peer's quota has no room for @need more
+ * bytes (0: unknown yet): answered in *@ret. */
+static bool storage_refuses(struct MHD_Connection *conn, struct req_state *st, uint64_t need,
+                            enum MHD_Result *ret)
+{
+        struct cd_service *svc = st->http->svc;
+        struct cd_err err = { 0 };
+        struct cd_quota quota;
+        const char *what = "cannot check the free disk space";
+        char detail[256];
+        int r = cd_service_room(svc, need, &err);
+
+        if (r == -ENOSPC) {
+                *ret = problem(conn, st, 507, "insufficient_storage",
+                               "cordond's disk is short of space for inputs; retry later");
+                return true;
+        }
+        if (r == 0) {
+                what = "cannot check the client's quota";
+                r = cd_service_quota_check(svc, st->peer.uid, need, &quota, &err);
+        }
+        if (r == -CD_E_QUOTA) {
+                cd_quota_describe(&quota, detail, sizeof(detail));
+                *ret = problem(conn, st, 507, "quota_exceeded", detail);
+        } else if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, NULL, &err);
+                *ret = problem(conn, st, 500, "internal", what);
+        }
+        return r < 0;
+}
+
 static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
 {
         struct cd_service *svc = st->http->svc;
@@ -345,42 +391,16 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         const char *length =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        struct cd_err err = { 0 };
-        struct cd_quota quota;
-        char detail[256];
-        uint64_t n;
-        int r;
+        enum MHD_Result ret;
+        uint64_t n = 0;
 
         if (!type || strncasecmp(type, "multipart/form-data", 19) != 0)
                 return problem(conn, st, 415, "unsupported_media_type",
                                "expected multipart/form-data");
         if (length && (cd_parse_u64(length, &n) < 0 || n > svc->cfg->max_body_bytes))
                 return problem(conn, st, 413, "body_too_large", "the body is over the limit");
-        r = cd_queue_check(svc->queue, st->peer.uid);
-        if (r == -ESHUTDOWN)
-                return problem(conn, st, 503, "shutting_down", "cordond is stopping");
-        if (r == -ENOSPC)
-                return problem(conn, st, 429, "queue_full", "the queue is full; retry later");
-        if (r == -EDQUOT)
-                return problem(conn, st, 429, "client_queue_full",
-                               "you have the most queued jobs allowed");
-        r = cd_service_room(svc, length ? n : 0, &err);
-        if (r == -ENOSPC)
-                return problem(conn, st, 507, "insufficient_storage",
-                               "cordond's disk is short of space for inputs; retry later");
-        if (r < 0) {
-                cd_log_err(CD_LOG_ERROR, NULL, &err);
-                return problem(conn, st, 500, "internal", "cannot check the free disk space");
-        }
-        r = cd_service_quota_check(svc, st->peer.uid, length ? n : 0, &quota, &err);
-        if (r == -CD_E_QUOTA) {
-                cd_quota_describe(&quota, detail, sizeof(detail));
-                return problem(conn, st, 507, "quota_exceeded", detail);
-        }
-        if (r < 0) {
-                cd_log_err(CD_LOG_ERROR, NULL, &err);
-                return problem(conn, st, 500, "internal", "cannot check the client's quota");
-        }
+        if (queue_refuses(conn, st, &ret) || storage_refuses(conn, st, n, &ret))
+                return ret;
         if (cd_upload_begin(&st->upload, svc) < 0)
                 return problem(conn, st, 500, "internal", "cannot start the upload");
         st->has_upload = true;
