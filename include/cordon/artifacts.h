@@ -67,7 +67,7 @@ struct cd_collect {
         int dest_fd; /* an empty directory to copy into */
         /* Bytes dest_fd's file system must keep free: a file that would
          * take them is not stored, and the collection fails (ENOSPC). */
-        uint64_t keep_free;
+        uint64_t keep_free_bytes;
         /* Taken exclusively around the sniffer's fork(): the launcher's lock
          * against children inheriting other jobs' writable fds. NULL: none. */
         pthread_rwlock_t *fork_lock;

@@ -56,10 +56,12 @@ struct cd_result {
 };
 
 /*
- * The job's /out could not be stored in full (a full disk, an I/O error,
+ * The job's output could not be stored in full (a full disk, an I/O error,
  * no magic database): the runner failed, not the job, so a verdict of ok
  * or failed becomes setup_error (exit_code stays the job's own). A verdict
- * that already says the job did not finish stands.
+ * that already says the job did not finish stands, as does a command that
+ * could not be executed (its exit status, 126 or 127, says more).
+ * Context: parent.
  */
 void cd_result_output_lost(struct cd_result *res);
 

@@ -170,7 +170,7 @@ int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);
 /* The bytes a finished job's artifacts must leave free on the state disk:
  * half the reserve (cd_config_min_free). Jobs already taken may use the
  * other half; this half keeps room for the audit log and the store, so
- * that verdicts can still be recorded. Returns 0 or -errno. */
+ * that verdicts can still be recorded. Returns 0 or -errno. Context: any thread. */
 int cd_service_output_floor(struct cd_service *s, uint64_t *ret, struct cd_err *err);
 
 /* The bytes one client's jobs may hold (cd_config_client_quota for the

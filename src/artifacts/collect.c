@@ -210,18 +210,18 @@ static enum cd_refusal precheck(struct walk *w, const struct stat *st)
         return CD_TAKEN;
 }
 
-/* Room for @size more bytes on the destination's disk, beyond keep_free.
+/* Room for @size more bytes on the destination's disk, beyond keep_free_bytes.
  * Returns 0 or -errno (-ENOSPC: no room). */
 static int room(const struct walk *w, int dest_fd, uint64_t size)
 {
         struct statvfs sv;
         uint64_t want;
 
-        if (w->c->keep_free == 0)
+        if (w->c->keep_free_bytes == 0)
                 return 0;
         if (fstatvfs(dest_fd, &sv) < 0)
                 return -errno;
-        if (__builtin_add_overflow(w->c->keep_free, size, &want) ||
+        if (__builtin_add_overflow(w->c->keep_free_bytes, size, &want) ||
             (uint64_t) sv.f_bavail * sv.f_frsize < want)
                 return -ENOSPC;
         return 0;

@@ -243,8 +243,11 @@ void cli_job_outcome(const json_t *job, char *buf, size_t size)
                                 (long long) json_integer_value(code));
         else if (sig)
                 (void) snprintf(extra, sizeof(extra), ", %.32s", sig);
-        else if (reason)
-                (void) snprintf(extra, sizeof(extra), " (%.40s)", reason);
+        if (reason) { /* e.g. output_not_stored beside "setup_error, exit 0" */
+                size_t n = strlen(extra);
+
+                (void) snprintf(extra + n, sizeof(extra) - n, " (%.40s)", reason);
+        }
         (void) snprintf(buf, size, "%s%s%s%s", v ? v : "?", extra, *took ? ", " : "", took);
 }
 

@@ -337,7 +337,6 @@ static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const c
                        : MHD_YES;
 }
 
-/* POST /v1/jobs, before its body: content type, declared size, capacity. */
 /* The queue has no room for another job of this peer: answered in *@ret. */
 static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enum MHD_Result *ret)
 {
@@ -350,6 +349,8 @@ static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enu
         else if (r == -EDQUOT)
                 *ret = problem(conn, st, 429, "client_queue_full",
                                "you have the most queued jobs allowed");
+        else if (r < 0)
+                *ret = problem(conn, st, 500, "internal", "cannot check the queue");
         return r < 0;
 }
 
@@ -384,6 +385,7 @@ static bool storage_refuses(struct MHD_Connection *conn, struct req_state *st, u
         return r < 0;
 }
 
+/* POST /v1/jobs, before its body: content type, declared size, capacity. */
 static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
 {
         struct cd_service *svc = st->http->svc;

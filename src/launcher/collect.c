@@ -21,18 +21,23 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .job_uid = job->slot.uid,
                 .job_gid = job->slot.gid,
                 .dest_fd = job->io->out_dir_fd,
-                .keep_free = job->io->out_keep_free,
+                .keep_free_bytes = job->io->out_keep_free_bytes,
                 .fork_lock = &job->l->fs_lock,
         };
+        struct cd_err why = { 0 };
         int r;
 
         if (cd_fault("collect"))
-                r = cd_err_set(err, CD_E_FAULT, "collect: injected fault");
+                r = cd_err_set(&why, CD_E_FAULT, "collect: injected fault");
         else
-                r = cd_artifacts_collect(job->sb.out_fd, &c, &ret->manifest, err);
+                r = cd_artifacts_collect(job->sb.out_fd, &c, &ret->manifest, &why);
         ret->collected = true;
-        if (r < 0)
+        if (r < 0) {
+                /* The message of a command that could not be executed stands. */
+                if (!ret->exec_failed)
+                        *err = why;
                 cd_result_output_lost(ret);
+        }
         if (r == 0 && over_caps(&ret->manifest) &&
             (ret->verdict == CD_VERDICT_OK || ret->verdict == CD_VERDICT_FAILED))
                 ret->verdict = CD_VERDICT_OUTPUT_LIMIT;

@@ -42,7 +42,8 @@ int cd_verdict_from_string(const char *s, enum cd_verdict *ret)
 void cd_result_output_lost(struct cd_result *res)
 {
         res->output_lost = true;
-        if (res->verdict == CD_VERDICT_OK || res->verdict == CD_VERDICT_FAILED)
+        if (!res->exec_failed &&
+            (res->verdict == CD_VERDICT_OK || res->verdict == CD_VERDICT_FAILED))
                 res->verdict = CD_VERDICT_SETUP_ERROR;
 }
 

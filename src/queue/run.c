@@ -78,22 +78,28 @@ static int plan_of(struct run *r, struct cd_plan **ret, struct cd_err *err)
  * and every artifact file and directory the collector made (none of them
  * fsync'd one by one), in one syncfs(2). A job whose stdout or stderr
  * could not be written, or whose files failed to reach the disk (a full
- * disk, an I/O error at writeback), ran but lost output: @res says so.
+ * disk, an I/O error at writeback; syncfs reports any on the state file
+ * system since @artifacts was opened), ran but lost output: @res says so,
+ * and *@ret_code is the error. Context: parent.
  */
-static void keep_output(int artifacts, struct cd_result *res, int *ret)
+static void keep_output(const char *id, int artifacts, struct cd_result *res, int *ret_code)
 {
         int r = cd_fault("syncfs") ? -EIO : syncfs(artifacts) < 0 ? -errno : 0;
 
-        if (*ret < 0)
-                return;
         if (res->output_errno != 0)
-                *ret = cd_err_set(&res->error, res->output_errno,
-                                  "run: write the job's stdout or stderr: %s",
-                                  strerror(res->output_errno));
-        else if (r < 0)
-                *ret = cd_err_neg(&res->error, r, "run: write the job's output to disk (syncfs)");
-        if (*ret < 0)
-                cd_result_output_lost(res);
+                r = -res->output_errno;
+        /* Nothing lost, already said (the collection), or the job never ran. */
+        if (r == 0 || res->output_lost || res->verdict == CD_VERDICT_SETUP_ERROR ||
+            res->verdict == CD_VERDICT_REJECTED)
+                return;
+        if (*ret_code < 0) /* a failed teardown, whose message is replaced below */
+                cd_log_err(CD_LOG_WARN, id, &res->error);
+        if (!res->exec_failed && res->output_errno != 0)
+                *ret_code = cd_err_neg(&res->error, r, "run: write the job's stdout or stderr");
+        else if (!res->exec_failed)
+                *ret_code =
+                        cd_err_neg(&res->error, r, "run: write the job's output to disk (syncfs)");
+        cd_result_output_lost(res);
 }
 
 /* Launch the job with its files; @res is always filled. */
@@ -103,7 +109,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
         cleanup_close int out = -1, err_fd = -1, artifacts = -1;
         struct cd_launch_io io;
-        uint64_t keep_free;
+        uint64_t keep_free_bytes;
         int ret;
 
         *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
@@ -119,7 +125,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         artifacts = open_artifacts(dir);
         if (out < 0 || err_fd < 0 || artifacts < 0)
                 return cd_err_errno(&res->error, "run: create the job's output files");
-        ret = cd_service_output_floor(r->svc, &keep_free, &res->error);
+        ret = cd_service_output_floor(r->svc, &keep_free_bytes, &res->error);
         if (ret < 0)
                 return ret;
         io = (struct cd_launch_io){ .stdin_fd = -1,
@@ -129,11 +135,11 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                                     .cancel_fd = cancel_fd,
                                     .collect = true,
                                     .out_dir_fd = artifacts,
-                                    .out_keep_free = keep_free,
+                                    .out_keep_free_bytes = keep_free_bytes,
                                     .before_start = started,
                                     .before_start_data = r };
         ret = cd_launch(r->svc->launcher, plan, &io, res);
-        keep_output(artifacts, res, &ret);
+        keep_output(r->row->id, artifacts, res, &ret);
         return ret;
 }
 
@@ -232,8 +238,8 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd)
                 cd_job_row_clear(&row);
                 return;
         }
-        /* A job that ran but whose /out could not be collected keeps its
-         * verdict; the reason (e.g. no magic database) is logged too. */
+        /* A job that could not run, or whose output could not all be stored
+         * (then setup_error too, unless it had already failed): why, in the log. */
         if (launch(&r, cancel_fd, &res) < 0)
                 cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
                            &res.error);
