@@ -189,6 +189,14 @@ static void output_lost_is_the_runners_failure(void **state)
         cd_result_output_lost(&r);
         assert_int_equal(r.verdict, CD_VERDICT_SETUP_ERROR);
         assert_int_equal(r.exit_code, 3);
+        /* A command that could not be executed: 127 says more than 125. */
+        r = result(CD_VERDICT_FAILED, -1, 0);
+        r.exec_failed = true;
+        r.error.code = ENOENT;
+        cd_result_output_lost(&r);
+        assert_true(r.output_lost);
+        assert_int_equal(r.verdict, CD_VERDICT_FAILED);
+        assert_int_equal(cd_result_exit_status(&r), CD_EXIT_NOT_FOUND);
         for (size_t i = 0; i < sizeof(stands) / sizeof(stands[0]); i++) {
                 r = result(stands[i], -1, 0);
                 cd_result_output_lost(&r);
