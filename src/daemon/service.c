@@ -179,26 +179,32 @@ int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
         return 0;
 }
 
+/* The size of the state file system, which the proportional defaults share. */
+static int state_fs_bytes(struct cd_service *s, uint64_t *ret, struct cd_err *err)
+{
+        uint64_t free_bytes;
+
+        return cd_jobfiles_free_bytes(&s->files, &free_bytes, ret, err);
+}
+
 int cd_service_output_floor(struct cd_service *s, uint64_t *ret, struct cd_err *err)
 {
-        uint64_t free_bytes, fs_bytes;
-        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
+        uint64_t fs_bytes;
+        int r = state_fs_bytes(s, &fs_bytes, err);
 
-        if (r < 0)
-                return r;
-        *ret = cd_config_min_free(s->cfg, fs_bytes) / 2;
-        return 0;
+        if (r == 0)
+                *ret = cd_config_min_free(s->cfg, fs_bytes) / 2;
+        return r;
 }
 
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err)
 {
-        uint64_t free_bytes, fs_bytes;
-        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
+        uint64_t fs_bytes;
+        int r = state_fs_bytes(s, &fs_bytes, err);
 
-        if (r < 0)
-                return r;
-        *ret = cd_config_client_quota(s->cfg, fs_bytes);
-        return 0;
+        if (r == 0)
+                *ret = cd_config_client_quota(s->cfg, fs_bytes);
+        return r;
 }
 
 int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,

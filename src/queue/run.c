@@ -94,11 +94,10 @@ static void keep_output(const char *id, int artifacts, struct cd_result *res, in
                 return;
         if (*ret_code < 0) /* a failed teardown, whose message is replaced below */
                 cd_log_err(CD_LOG_WARN, id, &res->error);
-        if (!res->exec_failed && res->output_errno != 0)
-                *ret_code = cd_err_neg(&res->error, r, "run: write the job's stdout or stderr");
-        else if (!res->exec_failed)
-                *ret_code =
-                        cd_err_neg(&res->error, r, "run: write the job's output to disk (syncfs)");
+        if (!res->exec_failed) /* else the exec's message stands */
+                *ret_code = cd_err_neg(&res->error, r, "run: write the job's %s",
+                                       res->output_errno ? "stdout or stderr"
+                                                         : "output to disk (syncfs)");
         cd_result_output_lost(res);
 }
 
