@@ -71,7 +71,23 @@ struct cd_api_request {
         struct cd_upload *upload; /* POST /v1/jobs */
 };
 
-typedef ssize_t cd_api_stream_fn(void *cls, uint64_t pos, char *buf, size_t max);
+/*
+ * A body a producer thread writes (the tar of a job's artifacts): it writes
+ * into cd_api_stream_fd() and ends with cd_api_stream_end(), saying whether
+ * the body is whole. A body not whole is never ended as if it were: the
+ * reader gets -EPIPE at its end, and the HTTP layer breaks the connection.
+ */
+struct cd_api_stream;
+
+/* A new stream, held twice: by its producer and by the response. */
+int cd_api_stream_new(struct cd_api_stream **ret);
+int cd_api_stream_fd(const struct cd_api_stream *s);
+/* The producer is done (closes its end, drops its hold). */
+void cd_api_stream_end(struct cd_api_stream *s, bool whole);
+/* Up to @max bytes; 0 at the end of a whole body; -EPIPE at the end of
+ * one that is not; -errno. Blocks while the producer is working. */
+ssize_t cd_api_stream_read(struct cd_api_stream *s, char *buf, size_t max);
+void cd_api_stream_unref(struct cd_api_stream *s);
 
 #define CD_API_MAX_HEADERS 8
 
@@ -89,8 +105,8 @@ struct cd_api_response {
         int fd; /* body from this file (owned), fd_size bytes from fd_offset; -1: none */
         uint64_t fd_offset;
         uint64_t fd_size;
-        int pipe_fd;      /* body read from this pipe until EOF (owned); -1: none */
-        const char *code; /* problem code of an error response (metrics) */
+        struct cd_api_stream *stream; /* body from a producer (a hold on it); NULL: none */
+        const char *code;             /* problem code of an error response (metrics) */
         struct cd_api_header headers[CD_API_MAX_HEADERS];
         size_t n_headers;
 };

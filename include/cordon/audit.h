@@ -23,6 +23,7 @@
 #define CD_AUDIT_JOB_STARTED     "job.started"
 #define CD_AUDIT_JOB_FINISHED    "job.finished"
 #define CD_AUDIT_ARTIFACT_READ   "artifact.read"
+#define CD_AUDIT_OUTPUT_READ     "output.read"
 #define CD_AUDIT_JOB_CANCELLED   "job.cancelled"
 #define CD_AUDIT_JOB_DELETED     "job.deleted"
 #define CD_AUDIT_AUTH_REFUSED    "auth.refused"

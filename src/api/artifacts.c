@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,8 +63,33 @@ static int open_regular(int dir, const char *path, uint64_t *ret_size)
         return fd;
 }
 
+/*
+ * The record of a download, on disk before a byte is served: when it
+ * cannot be written, nothing is served (a 507 when the disk is full, else
+ * a 500). Returns 0 or -1 with the problem in @resp.
+ */
+static int audit_read(const struct cd_api_request *req, const struct cd_job_row *row,
+                      const char *event, json_t *details, struct cd_api_response *resp)
+{
+        struct cd_err err = { 0 };
+
+        if (cd_service_audit1(req->svc, event, req->peer, row->id, row->profile, NULL, details,
+                              &err) == 0)
+                return 0;
+        cd_log_err(CD_LOG_ERROR, row->id, &err);
+        if (err.code == ENOSPC || err.code == EDQUOT)
+                cd_api_problem(resp, 507, "insufficient_storage",
+                               "no space left on cordond's disk to record the download; retry "
+                               "later");
+        else
+                cd_api_problem(resp, 500, "internal",
+                               "cannot record the download in the audit log");
+        return -1;
+}
+
 /* A job's stdout or stderr as it may be served. */
 struct output_file {
+        struct cd_job_row row;
         int fd;        /* -1: none yet (queued, or nothing written) */
         uint64_t size; /* what may be served: at most output.max_bytes */
         bool truncated;
@@ -78,20 +104,18 @@ struct output_file {
 static int open_output(const struct cd_api_request *req, const char *name, struct output_file *ret,
                        struct cd_api_response *resp)
 {
-        struct cd_job_row row = { 0 };
         cleanup_close int dir = -1;
         json_t *result;
         char key[32];
 
-        if (cd_api_load_job(req, &row, resp) < 0)
-                return -ENOENT;
         *ret = (struct output_file){ .fd = -1 };
+        if (cd_api_load_job(req, &ret->row, resp) < 0)
+                return -ENOENT;
         (void) snprintf(key, sizeof(key), "%s_truncated", name);
-        result = row.result_json ? json_loads(row.result_json, 0, NULL) : NULL;
+        result = ret->row.result_json ? json_loads(ret->row.result_json, 0, NULL) : NULL;
         ret->truncated = json_is_true(json_object_get(json_object_get(result, "output"), key));
         json_decref(result);
-        dir = cd_jobfiles_open_job(&req->svc->files, row.id);
-        cd_job_row_clear(&row);
+        dir = cd_jobfiles_open_job(&req->svc->files, ret->row.id);
         ret->fd = dir >= 0 ? open_regular(dir, name, &ret->size) : -ENOENT;
         if (ret->fd < 0) {
                 ret->fd = -1;
@@ -164,42 +188,76 @@ static int output_range(const struct cd_api_request *req, uint64_t size, uint64_
         return 1;
 }
 
-static void output(const struct cd_api_request *req, struct cd_api_response *resp, const char *name)
+/* The bytes of @f to serve: all of it, or the request's range. Returns
+ * 0, 1 for a range, or -1 with the problem in @resp. */
+static int output_span(const struct cd_api_request *req, const struct output_file *f,
+                       uint64_t *first, uint64_t *bytes, struct cd_api_response *resp)
 {
-        struct output_file f;
-        uint64_t first = 0, last = 0;
-        int ranged;
+        uint64_t last = 0;
+        int ranged = output_range(req, f->size, first, &last, resp);
 
-        if (open_output(req, name, &f, resp) < 0)
-                return;
-        ranged = output_range(req, f.size, &first, &last, resp);
-        if (ranged < 0) {
-                (void) cd_close(f.fd);
-                if (resp->status == 416)
-                        cd_api_header(resp, "Cordon-Truncated", "%s",
-                                      f.truncated ? "true" : "false");
-                return;
-        }
+        if (ranged < 0 && resp->status == 416)
+                cd_api_header(resp, "Cordon-Truncated", "%s", f->truncated ? "true" : "false");
+        if (ranged >= 0)
+                *bytes = !ranged ? f->size : f->fd >= 0 ? last - *first + 1 : 0;
+        return ranged;
+}
+
+/* Output that leaves cordond is recorded like an artifact: a job may
+ * print what it could not write to /out. An empty answer is not. */
+static int audit_output(const struct cd_api_request *req, const struct output_file *f,
+                        const char *name, uint64_t first, uint64_t bytes,
+                        struct cd_api_response *resp)
+{
+        if (bytes == 0)
+                return 0;
+        return audit_read(req, &f->row, CD_AUDIT_OUTPUT_READ,
+                          json_pack("{s:s, s:I, s:I}", "stream", name, "offset", (json_int_t) first,
+                                    "bytes", (json_int_t) bytes),
+                          resp);
+}
+
+static void serve_output(const struct output_file *f, int ranged, uint64_t first, uint64_t bytes,
+                         struct cd_api_response *resp)
+{
         resp->status = ranged ? 206 : 200;
         resp->content_type = "application/octet-stream";
-        if (f.fd >= 0) {
-                resp->fd = f.fd;
+        if (f->fd >= 0) {
+                resp->fd = f->fd;
                 resp->fd_offset = first;
-                resp->fd_size = ranged ? last - first + 1 : f.size;
+                resp->fd_size = bytes;
         } else {
                 resp->text = strdup("");
         }
         if (ranged)
                 cd_api_header(resp, "Content-Range", "bytes %llu-%llu/%llu",
-                              (unsigned long long) first, (unsigned long long) last,
-                              (unsigned long long) f.size);
+                              (unsigned long long) first, (unsigned long long) (first + bytes - 1),
+                              (unsigned long long) f->size);
         cd_api_header(resp, "Accept-Ranges", "bytes");
-        cd_api_header(resp, "Cordon-Truncated", "%s", f.truncated ? "true" : "false");
+        cd_api_header(resp, "Cordon-Truncated", "%s", f->truncated ? "true" : "false");
         /* The job wrote it: as untrusted as an artifact, should a web app
          * pass it through to a browser. */
         cd_api_header(resp, "Content-Disposition", "attachment");
         cd_api_header(resp, "X-Content-Type-Options", "nosniff");
         cd_api_header(resp, "Content-Security-Policy", "sandbox");
+}
+
+static void output(const struct cd_api_request *req, struct cd_api_response *resp, const char *name)
+{
+        struct output_file f;
+        uint64_t first = 0, bytes = 0;
+        int ranged;
+
+        if (open_output(req, name, &f, resp) < 0) {
+                cd_job_row_clear(&f.row);
+                return;
+        }
+        ranged = output_span(req, &f, &first, &bytes, resp);
+        if (ranged < 0 || audit_output(req, &f, name, first, bytes, resp) < 0)
+                (void) cd_close(f.fd);
+        else
+                serve_output(&f, ranged, first, bytes, resp);
+        cd_job_row_clear(&f.row);
 }
 
 void api_jobs_stdout(const struct cd_api_request *req, struct cd_api_response *resp)
@@ -270,16 +328,6 @@ static int open_artifact(const struct cd_api_request *req, const struct cd_job_r
         return open_regular(art, path, ret_size);
 }
 
-static void audit_read(const struct cd_api_request *req, const struct cd_job_row *row,
-                       json_t *details)
-{
-        struct cd_err err = { 0 };
-
-        if (cd_service_audit1(req->svc, CD_AUDIT_ARTIFACT_READ, req->peer, row->id, row->profile,
-                              NULL, details, &err) < 0)
-                cd_log_err(CD_LOG_WARN, row->id, &err);
-}
-
 static void serve_artifact(const struct cd_api_request *req, const struct cd_job_row *row,
                            json_t *e, struct cd_api_response *resp)
 {
@@ -293,7 +341,12 @@ static void serve_artifact(const struct cd_api_request *req, const struct cd_job
                 cd_api_problem(resp, 500, "internal", "the artifact is not readable");
                 return;
         }
-        audit_read(req, row, json_pack("{s:s, s:I}", "sha256", sha, "bytes", (json_int_t) want));
+        if (audit_read(req, row, CD_AUDIT_ARTIFACT_READ,
+                       json_pack("{s:s, s:I}", "sha256", sha, "bytes", (json_int_t) want),
+                       resp) < 0) {
+                (void) cd_close(fd);
+                return;
+        }
         resp->status = 200;
         resp->fd = fd;
         resp->fd_size = want;
@@ -321,13 +374,30 @@ void api_artifacts_get(const struct cd_api_request *req, struct cd_api_response 
         cd_job_row_clear(&row);
 }
 
-/* The tar writer: a thread feeding a pipe the HTTP layer streams out. */
+/* The tar writer: a thread feeding a stream the HTTP layer sends out. */
 struct tar_job {
         int art_fd;
-        int pipe_fd;
+        struct cd_api_stream *stream;
         json_t *manifest;
+        bool failed; /* nothing more is written: no padding, no end marker */
 };
 
+/* libarchive's output: the stream, until the first failure. */
+static la_ssize_t tar_out(struct archive *a, void *data, const void *buf, size_t n)
+{
+        struct tar_job *t = data;
+        int r = t->failed ? -EPIPE : cd_write_all(cd_api_stream_fd(t->stream), buf, n);
+
+        if (r < 0) {
+                t->failed = true;
+                archive_set_error(a, -r, "tar: write");
+                return -1;
+        }
+        return (la_ssize_t) n;
+}
+
+/* One file, whole: anything short of ARCHIVE_OK (a warning too, such as a
+ * name libarchive could not put in UTF-8) fails it. */
 static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, json_t *e)
 {
         const char *path = json_string_value(json_object_get(e, "path"));
@@ -360,62 +430,88 @@ static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, js
         return buf ? r : -ENOMEM;
 }
 
-static void *tar_writer(void *arg)
+/* Every taken file, then the end of the archive. Returns true when the
+ * archive is whole. */
+static bool tar_all(struct tar_job *t, struct archive *a, struct archive_entry *ae)
 {
-        struct tar_job *t = arg;
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = archive_entry_new();
         json_t *e;
         size_t i;
 
-        if (a && ae && archive_write_set_format_pax_restricted(a) == ARCHIVE_OK &&
-            archive_write_set_bytes_in_last_block(a, 1) == ARCHIVE_OK &&
-            archive_write_open_fd(a, t->pipe_fd) == ARCHIVE_OK) {
-                json_array_foreach(t->manifest, i, e)
-                {
-                        /* A failure (the client went away: EPIPE) ends the archive
-                         * short; the reader sees a truncated tar, never a wrong one. */
-                        if (json_object_get(e, "sha256") && tar_entry(a, ae, t->art_fd, e) < 0)
-                                break;
-                }
-                (void) archive_write_close(a);
+        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+            archive_write_open(a, t, NULL, tar_out, NULL) != ARCHIVE_OK)
+                return false;
+        json_array_foreach(t->manifest, i, e)
+        {
+                if (json_object_get(e, "sha256") && tar_entry(a, ae, t->art_fd, e) < 0)
+                        return false;
         }
+        return archive_write_close(a) == ARCHIVE_OK && !t->failed;
+}
+
+/*
+ * The thread. Names are UTF-8 (names.c) and go into the pax headers as
+ * such, which libarchive converts from the thread's locale: C.UTF-8 here,
+ * whatever the process's. A failure (the client went away, a file that
+ * cannot be read, a name that cannot be written) stops all output, the
+ * entry in progress unpadded and no end marker, and the stream is ended
+ * as not whole: the client sees a broken transfer, never a tar that looks
+ * complete with a file zeroed or missing.
+ */
+static void *tar_writer(void *arg)
+{
+        struct tar_job *t = arg;
+        locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        struct archive *a = archive_write_new();
+        struct archive_entry *ae = a ? archive_entry_new2(a) : NULL;
+        bool whole;
+
+        if (utf8)
+                (void) uselocale(utf8);
+        whole = a && ae && tar_all(t, a, ae);
+        t->failed = !whole;
         archive_entry_free(ae);
-        archive_write_free(a);
-        (void) cd_close(t->pipe_fd);
+        archive_write_free(a); /* after a failure, tar_out refuses what it flushes */
+        if (utf8) {
+                (void) uselocale(LC_GLOBAL_LOCALE);
+                freelocale(utf8);
+        }
+        cd_api_stream_end(t->stream, whole);
         (void) cd_close(t->art_fd);
         json_decref(t->manifest);
         free(t);
         return NULL;
 }
 
-static int start_tar(int art_fd, json_t *manifest, int *ret_pipe)
+static int start_tar(int art_fd, json_t *manifest, struct cd_api_stream **ret)
 {
         struct tar_job *t = calloc(1, sizeof(*t));
         pthread_attr_t attr;
         pthread_t th;
-        int p[2], r;
+        int r;
 
-        if (!t || pipe2(p, O_CLOEXEC) < 0) {
+        if (!t)
+                return -ENOMEM;
+        r = cd_api_stream_new(&t->stream);
+        if (r < 0) {
                 free(t);
-                return -errno;
+                return r;
         }
-        *t = (struct tar_job){ .art_fd = art_fd,
-                               .pipe_fd = p[1],
-                               .manifest = json_incref(manifest) };
+        t->art_fd = art_fd;
+        t->manifest = json_incref(manifest);
+        *ret = t->stream;
         (void) pthread_attr_init(&attr);
         (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         r = -pthread_create(&th, &attr, tar_writer, t);
         (void) pthread_attr_destroy(&attr);
         if (r < 0) {
+                cd_api_stream_end(t->stream, false);
+                cd_api_stream_unref(t->stream);
                 json_decref(t->manifest);
                 free(t);
-                (void) cd_close(p[0]);
-                (void) cd_close(p[1]);
-                return r;
+                *ret = NULL;
         }
-        *ret_pipe = p[0];
-        return 0;
+        return r;
 }
 
 static bool has_taken(json_t *m)
@@ -441,12 +537,34 @@ static json_t *tar_details(json_t *m)
         return json_pack("{s:b, s:I, s:I}", "archive", 1, "files", files, "bytes", bytes);
 }
 
+/* The archive of every taken artifact, recorded before it is sent. */
+static void serve_tar(const struct cd_api_request *req, const struct cd_job_row *row, json_t *m,
+                      int art, struct cd_api_response *resp)
+{
+        struct cd_api_stream *stream = NULL;
+
+        if (audit_read(req, row, CD_AUDIT_ARTIFACT_READ, tar_details(m), resp) < 0) {
+                (void) cd_close(art);
+                return;
+        }
+        if (start_tar(art, m, &stream) < 0) {
+                (void) cd_close(art);
+                cd_api_problem(resp, 500, "internal", "cannot read the artifacts");
+                return;
+        }
+        resp->status = 200;
+        resp->content_type = "application/x-tar";
+        resp->stream = stream;
+        cd_api_header(resp, "Content-Disposition", "attachment; filename=\"%s.tar\"", row->id);
+        cd_api_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
 void api_artifacts_tar(const struct cd_api_request *req, struct cd_api_response *resp)
 {
         struct cd_job_row row = { 0 };
         json_t *m = manifest_of(req, &row, resp);
         cleanup_close int dir = -1;
-        int art, pipe_fd = -1, r;
+        int art;
 
         if (!m) {
                 cd_job_row_clear(&row);
@@ -457,21 +575,9 @@ void api_artifacts_tar(const struct cd_api_request *req, struct cd_api_response 
         /* Nothing was collected (cancelled while queued, a setup error):
          * there may be no artifacts/ at all, and the archive is empty. */
         if (art >= 0 || (art == -ENOENT && dir >= 0 && !has_taken(m)))
-                r = start_tar(art >= 0 ? art : -1, m, &pipe_fd);
+                serve_tar(req, &row, m, art >= 0 ? art : -1, resp);
         else
-                r = art;
-        if (r < 0) {
-                (void) cd_close(art);
                 cd_api_problem(resp, 500, "internal", "cannot read the artifacts");
-        } else {
-                audit_read(req, &row, tar_details(m));
-                resp->status = 200;
-                resp->content_type = "application/x-tar";
-                resp->pipe_fd = pipe_fd;
-                cd_api_header(resp, "Content-Disposition", "attachment; filename=\"%s.tar\"",
-                              row.id);
-                cd_api_header(resp, "X-Content-Type-Options", "nosniff");
-        }
         json_decref(m);
         cd_job_row_clear(&row);
 }

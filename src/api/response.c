@@ -10,7 +10,7 @@
 
 void cd_api_response_init(struct cd_api_response *resp)
 {
-        *resp = (struct cd_api_response){ .fd = -1, .pipe_fd = -1 };
+        *resp = (struct cd_api_response){ .fd = -1 };
 }
 
 void cd_api_response_clear(struct cd_api_response *resp)
@@ -18,7 +18,7 @@ void cd_api_response_clear(struct cd_api_response *resp)
         json_decref(resp->json);
         free(resp->text);
         (void) cd_close(resp->fd);
-        (void) cd_close(resp->pipe_fd);
+        cd_api_stream_unref(resp->stream);
         cd_api_response_init(resp);
 }
 

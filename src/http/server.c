@@ -28,6 +28,8 @@
 #include "watchdog.h"
 
 #define POST_BUFFER (64U << 10)
+/* What a streamed body is read in (the tar of the artifacts). */
+#define STREAM_BLOCK (64U << 10)
 
 /* The open connections of one peer uid. */
 struct client {
@@ -174,6 +176,24 @@ static const char *header(void *conn, const char *name)
         return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* A body from a producer: a clean end only when the producer says it is
+ * whole; else MHD breaks the connection (no final chunk), and the client
+ * sees the body cut short. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+        ssize_t n = cd_api_stream_read(cls, buf, max);
+
+        (void) pos;
+        if (n > 0)
+                return n;
+        return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+        cd_api_stream_unref(cls);
+}
+
 static struct MHD_Response *body_of(struct cd_api_response *r)
 {
         char *s;
@@ -191,11 +211,12 @@ static struct MHD_Response *body_of(struct cd_api_response *r)
                         r->fd = -1; /* MHD closes it */
                 return m;
         }
-        if (r->pipe_fd >= 0) {
-                struct MHD_Response *m = MHD_create_response_from_pipe(r->pipe_fd);
+        if (r->stream) {
+                struct MHD_Response *m = MHD_create_response_from_callback(
+                        MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, r->stream, stream_free);
 
                 if (m)
-                        r->pipe_fd = -1;
+                        r->stream = NULL; /* MHD drops the hold (stream_free) */
                 return m;
         }
         if (r->text) {

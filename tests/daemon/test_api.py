@@ -2514,6 +2514,94 @@ class ServiceTest(DaemonTest):
         self.assertEqual((job["state"], job["verdict"]), ("finished", "cancelled"))
 
 
+    UNICODE_JOB = ("mkdir -p '/out/\u65e5\u672c'\n"
+                   "echo a > /out/a.csv\n"
+                   "printf '%s\\n' x y > '/out/\u00dcbersicht.csv'\n"
+                   "echo d > '/out/\u65e5\u672c/\u30c7\u30fc\u30bf.csv'\n"
+                   "echo z > /out/z.csv\n")
+
+    def tar_members(self, d: Daemon, job_id: str) -> dict:
+        buf = io.BytesIO()
+        d.client().artifacts_tar(job_id, buf)
+        with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), mode="r:") as t:
+            return {m.name: t.extractfile(m).read() for m in t.getmembers()}
+
+    def test_tar_of_names_beyond_ascii(self):
+        """Artifact names are UTF-8, and the tar carries them so (pax).
+        Before, cordond's C locale could not convert them: the first such
+        name ended the archive early, the file zeroed and the rest missing,
+        in a tar that read as whole."""
+        d = self.start_daemon()
+        j = submit_sh(d, self.UNICODE_JOB)["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        taken = {e["path"]: e["sha256"] for e in d.client().artifacts(j)["artifacts"]}
+        self.assertEqual(len(taken), 4, taken)
+        members = self.tar_members(d, j)
+        self.assertEqual(sorted(members), sorted(taken))
+        for path, data in members.items():
+            self.assertEqual(hashlib.sha256(data).hexdigest(), taken[path], path)
+
+    def test_tar_cut_short_is_a_broken_transfer(self):
+        """A stored artifact that cannot be read whole (here shortened on
+        disk under cordond) ends the tar as a broken transfer: no end marker,
+        no final chunk, so a client never takes it for a whole archive.
+        Before, the entry was padded with zeros and the archive closed
+        cleanly. The per-file download refuses the file too."""
+        d = self.start_daemon()
+        j = submit_sh(d, "echo a > /out/a.csv\nhead -c 300000 /dev/urandom > /out/b.bin\n"
+                         "echo c > /out/c.csv\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        os.truncate(d.job_dir(j) / "artifacts" / "b.bin", 1000)
+        with self.assertRaises(cc.CordonConnectionError):
+            d.client().artifacts_tar(j, io.BytesIO())
+        with self.assertRaises(cc.CordonError) as cm:
+            d.client().artifact(j, "b.bin")
+        self.assertEqual(cm.exception.status, 500)
+        self.assertEqual(d.client().artifact(j, "c.csv")[0], b"c\n")
+
+    def test_output_reads_are_audited(self):
+        """stdout and stderr leave cordond like artifacts do, and a job may
+        print what it could not write to /out: each read that returns bytes
+        gets an output.read record (stream, offset, bytes; never content)
+        before it is served. Before, none was written."""
+        d = self.start_daemon()
+        j = as_user("a", submit_sh, d, "echo hello\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, j, 120)["verdict"], "ok")
+        self.assertEqual(as_user("a", lambda: d.client().stdout(j))[0], b"hello\n")
+        r = as_user("a", request, d.sock, "GET", f"/v1/jobs/{j}/stdout",
+                    headers={"Range": "bytes=2-"})
+        self.assertEqual((r.status, r.body), (206, b"llo\n"))
+        self.assertEqual(as_user("a", lambda: d.client().stderr(j))[0], b"")
+        recs = d.audit("output.read", j)
+        self.assertEqual([(x["details"], x["actor"]["uid"]) for x in recs],
+                         [({"stream": "stdout", "offset": 0, "bytes": 6}, UID_A),
+                          ({"stream": "stdout", "offset": 2, "bytes": 4}, UID_A)])
+        self.assertNotIn("hello", d.audit_text())
+
+    def test_no_download_without_its_record(self):
+        """When the audit log cannot take the record of a download (here
+        its last line is torn, which refuses every append until an operator
+        looks), nothing is served: 500 for an artifact, the tar and stdout.
+        Before, the record was only logged as missing and the data went
+        out."""
+        d = self.start_daemon()
+        j = submit_sh(d, "echo out\necho a > /out/a.csv\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        with open(d.state / "audit" / "audit.jsonl", "ab") as f:
+            f.write(b'{"seq": 999')
+        for path in (f"/v1/jobs/{j}/artifacts/a.csv", f"/v1/jobs/{j}/artifacts.tar",
+                     f"/v1/jobs/{j}/stdout"):
+            r = request(d.sock, "GET", path)
+            problem_of(self, r, 500, "internal")
+            self.assertIn("audit log", json.loads(r.body)["detail"])
+        self.assertEqual(d.audit_text().count('"artifact.read"'), 0)
+        # Once the torn line is gone, downloads are served and recorded again.
+        log = d.state / "audit" / "audit.jsonl"
+        log.write_bytes(log.read_bytes()[:-len(b'{"seq": 999')])
+        self.assertEqual(d.client().artifact(j, "a.csv")[0], b"a\n")
+        self.assertEqual(len(d.audit("artifact.read", j)), 1)
+
+
 # --------------------------------------------------------------------------
 # Restart recovery
 
