@@ -154,6 +154,11 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
                 n = (unsigned char) strnlen(type, 200);
                 reply[0] = (char) n;
                 memcpy(reply + 1, type, n);
+                /* Tests: an exploited sniffer that answers in part, then
+                 * waits in read(2), where no CPU limit reaches it. */
+                if (cd_fault("sniff_stall_reply") && cd_write_all(fd, reply, 1) == 0 &&
+                    read(fd, buf, 1) <= 0)
+                        _exit(0);
                 if (cd_write_all(fd, reply, n + 1u) < 0)
                         _exit(0);
         }
@@ -261,10 +266,10 @@ static void sniffer_env(char *buf, size_t size, char **env)
 }
 
 /* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
-static int wait_answer(int fd)
+/* Wait until @fd has something to read, or @deadline (cd_now_ms()) passes. */
+static int readable_by(int fd, uint64_t deadline)
 {
         struct pollfd p = { .fd = fd, .events = POLLIN };
-        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
 
         for (;;) {
                 uint64_t now = cd_now_ms();
@@ -279,6 +284,30 @@ static int wait_answer(int fd)
         }
 }
 
+/* @len bytes from the sniffer, all of them by @deadline: a sniffer that
+ * sends part of an answer and stops (a libmagic exploit needs no CPU to
+ * wait) is killed like one that never answers. */
+static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
+{
+        char *p = buf;
+
+        while (len > 0) {
+                int r = readable_by(fd, deadline);
+                ssize_t n;
+
+                if (r < 0)
+                        return r;
+                n = read(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : -EPIPE;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
 /* The sniffer says it is ready once libmagic has loaded its database and
  * the sniffer has given up its privileges: a host without the database
  * (libmagic-mgc) fails the collection with a reason, instead of every
@@ -287,7 +316,7 @@ static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 {
         char c = 0;
 
-        if (wait_answer(s->fd) < 0 || cd_read_exact(s->fd, &c, 1) <= 0 || c != 'r') {
+        if (read_by(s->fd, &c, 1, cd_now_ms() + CD_SNIFF_TIMEOUT_MS) < 0 || c != 'r') {
                 cd_sniffer_stop(s);
                 if (c == 'x')
                         return cd_err_set(err, ENOEXEC,
@@ -345,22 +374,22 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
+        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
         unsigned char rlen;
         int r;
 
         if (s->fd < 0)
                 return -EPIPE;
+        /* Fits the socket's buffer: a sniffer that stops reading cannot block it. */
         r = cd_write_all(s->fd, &n, sizeof(n));
         if (r == 0)
                 r = cd_write_all(s->fd, buf, n);
         if (r == 0)
-                r = wait_answer(s->fd);
-        if (r == 0)
-                r = cd_read_exact(s->fd, &rlen, 1) > 0 ? 0 : -EPIPE;
+                r = read_by(s->fd, &rlen, 1, deadline);
         if (r == 0 && (rlen == 0 || rlen >= size))
                 r = -EPROTO;
         if (r == 0)
-                r = cd_read_exact(s->fd, type, rlen) > 0 ? 0 : -EPIPE;
+                r = read_by(s->fd, type, rlen, deadline);
         if (r < 0) {
                 cd_sniffer_stop(s);
                 return r;

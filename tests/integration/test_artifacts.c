@@ -319,20 +319,20 @@ static uint64_t now_ms(void)
 }
 #endif
 
-static void test_hung_sniffer_is_bounded(void **state)
+#ifdef CORDON_FAULT_INJECTION
+/* A sniffer broken by the fault @step: each file is refused as unreadable
+ * after the per-file deadline, and the job keeps its verdict. */
+static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
 {
-        (void) state;
-#ifndef CORDON_FAULT_INJECTION
-        skip();
-#else
-        char out[192], fault[] = "CORDON_FAULT=sniff_hang";
+        char out[192], fault[64];
         char *env[] = { fault, NULL };
         json_t *arts, *e;
         size_t i;
         struct cd_run r;
         uint64_t t0 = now_ms();
 
-        snprintf(out, sizeof(out), "%s/hung", base);
+        snprintf(fault, sizeof(fault), "CORDON_FAULT=%s", step);
+        snprintf(out, sizeof(out), "%s/%s", base, dir);
         harness_run(&r, NULL, env, "--out", out, "--", "/bin/sh", "-c",
                     "for i in 1 2 3 4 5 6; do echo $i > /out/f$i.csv; done", NULL);
         /* Four sniffers of 2 s each, and generous room for a loaded host. */
@@ -344,6 +344,30 @@ static void test_hung_sniffer_is_bounded(void **state)
                 assert_string_equal(json_string_value(json_object_get(e, "refused")), "unreadable");
         harness_run_free(&r);
         harness_assert_nothing_left();
+}
+#endif
+
+/* A libmagic that spins on a crafted file. */
+static void test_hung_sniffer_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        assert_broken_sniffer_is_bounded("sniff_hang", "hung");
+#endif
+}
+
+/* An exploited sniffer that sends the first byte of its answer and then
+ * waits in read(2), using no CPU. Before, the collector read the rest of
+ * the answer with no deadline and hung with the job's slot. */
+static void test_stalled_sniffer_answer_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        assert_broken_sniffer_is_bounded("sniff_stall_reply", "stalled");
 #endif
 }
 
@@ -600,6 +624,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_stalled_sniffer_answer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
