@@ -43,6 +43,7 @@
 
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
+#include "cordon/sandbox.h"
 #include "cordon/util.h"
 #include "artifacts-internal.h"
 
@@ -70,12 +71,15 @@
 #define CD_ASAN 0
 #endif
 
+/* RLIMIT_CORE as the sandbox has it (sandbox.h): else a crash on a crafted
+ * file would hand the sniffed bytes to the host's crash helper, which runs
+ * even for non-dumpable processes under fs.suid_dumpable=2 (as
+ * systemd-coredump sets it). */
 static int limit_self(void)
 {
         const struct rlimit cpu = { SNIFF_CPU_SECONDS, SNIFF_CPU_SECONDS };
-        const struct rlimit core = { 0, 0 };
 
-        if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_CORE, &core) < 0)
+        if (setrlimit(RLIMIT_CPU, &cpu) < 0 || cd_core_limit_set(&(struct cd_err){ 0 }) < 0)
                 return -1;
 #if !CD_ASAN /* ASan reserves terabytes of shadow address space */
         {

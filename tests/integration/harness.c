@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -538,6 +539,8 @@ void harness_wait(pid_t pid, const char *result_file, struct cd_run *r)
         (void) unlink(result_file);
 }
 
+const struct rlimit *harness_child_core;
+
 void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                   const char *const *args)
 {
@@ -562,6 +565,8 @@ void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                         _exit(126);
                 for (size_t i = 0; env && env[i]; i++)
                         putenv(env[i]);
+                if (harness_child_core && setrlimit(RLIMIT_CORE, harness_child_core) < 0)
+                        _exit(126);
                 execv(argv[0], (char *const *) argv);
                 _exit(127);
         }

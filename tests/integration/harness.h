@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -52,6 +53,9 @@ void harness_run(struct cd_run *r, const char *stdin_data, char *const *env, con
         __attribute__((sentinel));
 
 /* Same, with an argument vector. */
+/* When set, the RLIMIT_CORE cordon is started with by harness_run(). */
+extern const struct rlimit *harness_child_core;
+
 void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                   const char *const *args);
 

@@ -650,10 +650,27 @@ static bool helper_called(unsigned int ms)
         return harness_until(helper_wrote, NULL, ms);
 }
 
+/* A crash in the sandbox, whose helper must not run. */
+static void crash_in_sandbox(void)
+{
+        struct cd_run r;
+
+        harness_run(
+                &r, NULL, NULL, "--", "/bin/sh", "-c",
+                "grep '^Max core' /proc/self/limits | tr -s ' '; ln -s /bin/sh /tmp/cordon-crash;"
+                " ulimit -c 0 2>/dev/null && echo lowered || echo refused;"
+                " /tmp/cordon-crash -c '" CRASH_SH "'; echo \"crashed $?\"",
+                NULL);
+        assert_false(helper_called(1000)); /* first: the leak itself */
+        assert_int_equal(r.status, 0);
+        /* Lowering it to 0 would start the helper again: refused. */
+        assert_string_equal(r.out, "Max core file size 1 1 bytes \nrefused\ncrashed 139\n");
+        harness_run_free(&r);
+}
+
 static void test_core_pipe_helper_not_run(void **state)
 {
         char path[96];
-        struct cd_run r;
         pid_t pid;
         int status;
 
@@ -676,17 +693,47 @@ static void test_core_pipe_helper_not_run(void **state)
         snprintf(path, sizeof(path), "%s/called", core_dir);
         assert_int_equal(unlink(path), 0);
 
-        harness_run(
-                &r, NULL, NULL, "--", "/bin/sh", "-c",
-                "grep '^Max core' /proc/self/limits | tr -s ' '; ln -s /bin/sh /tmp/cordon-crash;"
-                " ulimit -c 0 2>/dev/null && echo lowered || echo refused;"
-                " /tmp/cordon-crash -c '" CRASH_SH "'; echo \"crashed $?\"",
-                NULL);
-        assert_false(helper_called(1000)); /* first: the leak itself */
-        assert_int_equal(r.status, 0);
-        /* Lowering it to 0 would start the helper again: refused. */
-        assert_string_equal(r.out, "Max core file size 1 1 bytes \nrefused\ncrashed 139\n");
+        crash_in_sandbox();
+}
+
+/* The same with a hard limit of 0 inherited from whoever started cordon
+ * (a unit's LimitCORE=0, `ulimit -c 0`): the job would keep 0, which lets
+ * the helper run, and 1 is above the hard limit. The launch fails
+ * (setup_error, naming LimitCORE) and the helper never runs. Before, the
+ * job ran with 0 and the helper got its memory. */
+static void test_core_pipe_helper_not_run_under_hard_zero(void **state)
+{
+        const struct rlimit zero = { 0, 0 };
+        struct cd_run r;
+
+        (void) state;
+        harness_child_core = &zero; /* cordon's alone: raising it back needs CAP_SYS_RESOURCE */
+        harness_run(&r, NULL, NULL, "--", "/bin/sh", "-c",
+                    "ln -s /bin/sh /tmp/cordon-crash; /tmp/cordon-crash -c '" CRASH_SH "'", NULL);
+        harness_child_core = NULL;
+        assert_false(helper_called(1000));
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        assert_non_null(strstr(harness_result_str(&r, "error"), "LimitCORE"));
         harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* A core_pattern that sends dumps to a unix socket ("@/path", Linux 6.16
+ * and later) ignores RLIMIT_CORE: no job runs under it (setup_error, the
+ * error naming the sysctl), and nothing is left behind. */
+static void test_core_socket_pattern_refused(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        assert_int_equal(cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern",
+                                     "@/run/cordon-test-core.sock"),
+                         0);
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        assert_non_null(strstr(harness_result_str(&r, "error"), "core_pattern"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
 }
 
 /* The job is the host OOM killer's first choice whatever its supervisor's
@@ -832,6 +879,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_host_mounts_do_not_propagate, prop_setup,
                                                 prop_teardown),
                 cmocka_unit_test_setup_teardown(test_core_pipe_helper_not_run, core_setup,
+                                                core_teardown),
+                cmocka_unit_test_setup_teardown(test_core_pipe_helper_not_run_under_hard_zero,
+                                                core_setup, core_teardown),
+                cmocka_unit_test_setup_teardown(test_core_socket_pattern_refused, core_setup,
                                                 core_teardown),
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
                 cmocka_unit_test(test_output_cap),
