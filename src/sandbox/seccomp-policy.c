@@ -649,6 +649,20 @@ static int rules_core_limit(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
+/* dnotify (fcntl F_NOTIFY) on a directory of the shared host trees signals
+ * the job at every access to a file in it by other jobs and the host: the
+ * side channel inotify is refused for (rules_lists). Answered EINVAL, as
+ * by a kernel without CONFIG_DNOTIFY; the named addition "inotify" allows
+ * it with inotify. The command is compared on its low 32 bits, as the
+ * kernel reads it. */
+static int rules_dnotify(scmp_filter_ctx c, char *const *extra, struct cd_err *err)
+{
+        if (listed(extra, "inotify_add_watch"))
+                return 0;
+        return RULE(c, SCMP_ACT_ERRNO(EINVAL), "fcntl", err,
+                    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, F_NOTIFY));
+}
+
 /* Huge pages come from the host's pool (vm.nr_hugepages), which no limit of
  * the job's cgroup charges (v1 has a hugetlb controller cordon does not
  * use; v2 charges memory.max only under memory_hugetlb_accounting): a job
@@ -743,7 +757,7 @@ static int build_main(char *const *extra, struct sock_fprog *ret, struct cd_err 
         return r;
 }
 
-static int build_guard(struct sock_fprog *ret, struct cd_err *err)
+static int build_guard(char *const *extra, struct sock_fprog *ret, struct cd_err *err)
 {
         cleanup_with(seccomp_releasep) scmp_filter_ctx c = NULL;
         int r;
@@ -758,6 +772,8 @@ static int build_guard(struct sock_fprog *ret, struct cd_err *err)
         if (r == 0)
                 r = rules_hugetlb(c, err);
         if (r == 0)
+                r = rules_dnotify(c, extra, err);
+        if (r == 0)
                 r = export(c, ret, err);
         return r;
 }
@@ -770,7 +786,7 @@ int cd_seccomp_compile(char *const *extra, struct cd_seccomp **ret, struct cd_er
         if (!s)
                 return cd_err_set(err, ENOMEM, "seccomp: out of memory");
         s->owned = true;
-        r = build_guard(&s->progs[0], err);
+        r = build_guard(extra, &s->progs[0], err);
         if (r == 0)
                 r = build_main(extra, &s->progs[1], err);
         if (r < 0) {

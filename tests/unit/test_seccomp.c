@@ -361,12 +361,28 @@ static int probe_inotify_add_watch(void)
         return SYSCALL_ERRNO(SYS_inotify_add_watch, -1, "/", IN_OPEN); /* unfiltered: EBADF */
 }
 
+/* dnotify on a directory: unfiltered it succeeds (and is undone). */
+static int probe_dnotify(void)
+{
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r, e;
+
+        if (fd < 0)
+                return errno;
+        r = fcntl(fd, F_NOTIFY, DN_ACCESS | DN_MULTISHOT);
+        e = errno;
+        (void) close(fd);
+        return r < 0 ? e : 0;
+}
+
 static void unknown_syscalls_get_enosys(void **state)
 {
         (void) state;
         /* inotify would watch the shared host trees (another job's opens): left out. */
         expect_filtered("inotify_init1", probe_inotify_init1, ENOSYS);
         expect_filtered("inotify_add_watch", probe_inotify_add_watch, ENOSYS);
+        /* Nor dnotify, the same watch by fcntl: as on a kernel without it. */
+        expect_filtered("fcntl F_NOTIFY", probe_dnotify, EINVAL);
         /* clone3 hides its flags behind a pointer: ENOSYS makes glibc fall back to clone. */
         expect_filtered("clone3", probe_clone3, ENOSYS);
         /* ENOSYS, not a kill: programs probe for new calls and fall back. */

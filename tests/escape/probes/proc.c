@@ -304,19 +304,13 @@ static int probe_overwrite_init_exe(struct probe_ctx *c, int argc, char **argv)
  * boot: readable with content in a full /proc, masked (empty) in the
  * sandbox's. */
 static const char *const host_activity[] = {
-        "/proc/interrupts",
-        "/proc/softirqs",
-        "/proc/diskstats",
-        "/proc/vmstat",
-        "/proc/zoneinfo",
-        "/proc/buddyinfo",
-        "/proc/swaps",
-        "/proc/locks",
-        "/proc/key-users",
-        "/proc/pressure/cpu",
-        "/proc/pressure/memory",
-        "/proc/pressure/io",
-        "/proc/sys/kernel/random/boot_id",
+        "/proc/interrupts",   "/proc/softirqs",
+        "/proc/diskstats",    "/proc/vmstat",
+        "/proc/zoneinfo",     "/proc/buddyinfo",
+        "/proc/swaps",        "/proc/locks",
+        "/proc/key-users",    "/proc/schedstat",
+        "/proc/pressure/cpu", "/proc/pressure/memory",
+        "/proc/pressure/io",  "/proc/sys/kernel/random/boot_id",
 };
 
 /* The first /proc/irq/N/spurious with content (an IRQ's live count). */
@@ -375,6 +369,28 @@ static int probe_inotify_host(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, ESCAPED, "a watch on /usr/bin sees every open of the host's programs");
 }
 
+/* dnotify on a shared host directory: a signal at each access to a file in
+ * it, by other jobs and the host (the inotify channel by fcntl). */
+static int probe_dnotify_host(struct probe_ctx *c, int argc, char **argv)
+{
+        int fd, r, e;
+
+        (void) argc;
+        (void) argv;
+        fd = open("/usr/bin", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return refused(c, errno, "open /usr/bin");
+        r = fcntl(fd, F_NOTIFY, DN_ACCESS | DN_MULTISHOT);
+        e = errno;
+        if (r == 0)
+                (void) fcntl(fd, F_NOTIFY, 0);
+        (void) close(fd);
+        if (r < 0)
+                return refused(c, e, "fcntl F_NOTIFY /usr/bin");
+        return verdict(c, ESCAPED,
+                       "dnotify on /usr/bin signals every access to the host's programs");
+}
+
 const struct probe proc_probes[] = {
         { "ptrace-init", probe_ptrace_init, "[PID]", "PTRACE_SEIZE pid 1 (or PID)" },
         { "ptrace-child", probe_ptrace_child, "", "PTRACE_SEIZE a child of the probe" },
@@ -392,8 +408,10 @@ const struct probe proc_probes[] = {
           "open /proc/1/exe (or PID's) and /proc/self/exe for writing (CVE-2019-5736)" },
         { "host-activity", probe_host_activity, "",
           "read the host's activity counters in /proc (interrupts, disk and memory events, "
-          "locks, pressure, IRQ counts) or its boot id" },
+          "locks, pressure, IRQ counts, scheduler counts) or its boot id" },
         { "inotify-host", probe_inotify_host, "",
           "inotify watch on /usr/bin (other jobs' and the host's opens)" },
+        { "dnotify-host", probe_dnotify_host, "",
+          "dnotify (fcntl F_NOTIFY) on /usr/bin (other jobs' and the host's accesses)" },
 };
 const size_t proc_probes_n = ELEMENTSOF(proc_probes);
