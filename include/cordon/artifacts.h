@@ -50,6 +50,10 @@ struct cd_artifact {
 
 /* Refused entries listed in a manifest; those past it are only counted. */
 #define CD_MANIFEST_MAX_REFUSED 256
+/* The most files a profile may let a job leave (artifacts.max_files): with
+ * the refused entries, every one of them fits a manifest. */
+#define CD_ARTIFACTS_MAX_FILES  100000
+#define CD_MANIFEST_MAX_ENTRIES (CD_ARTIFACTS_MAX_FILES + CD_MANIFEST_MAX_REFUSED)
 
 struct cd_manifest {
         struct cd_artifact *items;

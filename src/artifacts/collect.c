@@ -39,7 +39,6 @@
 #include "artifacts-internal.h"
 
 #define COPY_CHUNK (1u << 20)
-#define MAX_LISTED 100000 /* manifest entries; /out's inode limit keeps far below */
 #define RESOLVE_STRICT                                                                             \
         (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
@@ -102,8 +101,11 @@ static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_
                 m->over_caps++;
         if (why != CD_TAKEN && ++m->refused > CD_MANIFEST_MAX_REFUSED)
                 return 0;
-        if (m->n >= MAX_LISTED)
-                return 0;
+        /* max_files is at most CD_ARTIFACTS_MAX_FILES, so this never holds;
+         * were it to, the collection fails rather than drop a file unsaid. */
+        if (m->n >= CD_MANIFEST_MAX_ENTRIES)
+                return cd_err_set(w->err, EOVERFLOW,
+                                  "artifacts: more entries than a manifest holds");
         items = reallocarray(m->items, m->n + 1, sizeof(*items));
         if (!items)
                 return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
 #include "cordon/limits.h"
 #include "cordon/util.h"
@@ -212,7 +213,8 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
                         r = pctx_fail(c, "artifacts.types", "\"%.64s\" is not a MIME type",
                                       rules->types[i]);
         if (r == 0)
-                r = artifact_cap(c, a, "max_files", CD_LIMIT_COUNT, 1, 1000000, &rules->max_files);
+                r = artifact_cap(c, a, "max_files", CD_LIMIT_COUNT, 1, CD_ARTIFACTS_MAX_FILES,
+                                 &rules->max_files);
         if (r == 0)
                 r = artifact_cap(c, a, "max_total_bytes", CD_LIMIT_SIZE, 1, CD_MAX_FS_BYTES,
                                  &rules->max_total_bytes);

@@ -492,7 +492,9 @@ static const struct bad_case bad_cases[] = {
         { "seccomp-unknown.json", "seccomp.allow", "unknown addition \"bpf\"" },
         { "artifacts-bad-mime.json", "artifacts.types", "\"Text/HTML\" is not a MIME type" },
         { "artifacts-mime-no-subtype.json", "artifacts.types", "\"text/\" is not a MIME type" },
-        { "artifacts-cap-zero.json", "artifacts.max_files", "0 is outside [1, 1000000]" },
+        { "artifacts-cap-zero.json", "artifacts.max_files", "0 is outside [1, 100000]" },
+        /* More than a manifest lists: before, files past it were dropped unsaid. */
+        { "artifacts-too-many-files.json", "artifacts.max_files", "100001 is outside [1, 100000]" },
         { "artifacts-cap-too-deep.json", "artifacts.max_depth", "65 is outside [1, 64]" },
         { "artifacts-name-too-long.json", "artifacts.max_name_bytes", "256 is outside [1, 255]" },
         { "env-bad-name.json", "environment.set", "\"1ST\" is not a variable name" },
