@@ -395,6 +395,13 @@ static int list(int dirfd, char ***ret, struct cd_err *err)
                         (void) closedir(d);
                         return cd_err_set(err, ENOMEM, "artifacts: out of memory");
                 }
+        /* An entry the listing skipped would be neither taken nor refused. */
+        if (errno != 0) {
+                int r = cd_err_errno(err, "artifacts: read a directory");
+
+                (void) closedir(d);
+                return r;
+        }
         (void) closedir(d);
         if (names)
                 qsort(names, cd_strv_length(names), sizeof(char *), by_name);
