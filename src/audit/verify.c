@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct verifier {
         uint64_t line;
         bool named; /* a rotated file: its name gives its first and last seq */
         uint64_t name_first, name_last;
+        off_t end; /* bytes of it to read (what it held when listed); -1: all */
 };
 
 static int problem(struct verifier *v, uint64_t line, uint64_t seq, const char *fmt, ...)
@@ -209,12 +211,15 @@ static int verify_stream(struct verifier *v, FILE *f)
         ssize_t n;
         int q;
 
+        off_t done = 0;
+
         v->line = 0;
-        while ((errno = 0, n = getline(&buf, &cap, f)) > 0) {
+        while ((v->end < 0 || done < v->end) && (errno = 0, n = getline(&buf, &cap, f)) > 0) {
                 bool first = v->line == 0;
 
                 v->line++;
-                if (buf[n - 1] != '\n')
+                done += n;
+                if (buf[n - 1] != '\n' || (v->end >= 0 && done > v->end))
                         return problem(v, v->line, v->have_prev ? v->prev_seq + 1 : 0,
                                        "the last line (line %" PRIu64 " of %s) is incomplete "
                                        "(a crash while writing?)",
@@ -299,30 +304,89 @@ static int list_rotated(int dirfd, const char *path, char ***ret, struct cd_err 
         return 0;
 }
 
-static int verify_dir(struct verifier *v, int dirfd, const char *path, struct cd_err *err)
-{
-        cleanup_strv char **names = NULL;
-        int fd, q;
+/* The files of a directory as they stood at one moment: opened in order,
+ * the live file with its size then. */
+struct snapshot {
+        char **names;
+        int *fds;
+        size_t n;
+        int live_fd; /* -1: none (a crash right after a rotation) */
+        off_t live_size;
+};
 
-        q = list_rotated(dirfd, path, &names, err);
+static void snapshot_clear(struct snapshot *s)
+{
+        for (size_t i = 0; i < s->n; i++)
+                (void) cd_close(s->fds[i]);
+        free(s->fds);
+        cd_strv_free(s->names);
+        (void) cd_close(s->live_fd);
+}
+
+static int snapshot_take(int dirfd, const char *path, struct snapshot *s, struct cd_err *err)
+{
+        struct stat st;
+        int q = list_rotated(dirfd, path, &s->names, err);
+
         if (q < 0)
                 return q;
-        for (size_t i = 0; names && names[i]; i++) {
-                v->named = audit_rotated_parse(names[i], &v->name_first, &v->name_last);
-                fd = openat(dirfd, names[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0)
-                        return cd_err_errno(err, "audit: open %s", names[i]);
-                q = verify_fd(v, fd, names[i], err);
-                if (q != 0)
-                        return q;
+        s->fds = calloc(cd_strv_length(s->names) + 1, sizeof(int));
+        if (!s->fds)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        for (; s->names && s->names[s->n]; s->n++) {
+                s->fds[s->n] = openat(dirfd, s->names[s->n], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (s->fds[s->n] < 0)
+                        return cd_err_errno(err, "audit: open %s", s->names[s->n]);
+        }
+        s->live_fd = openat(dirfd, CD_AUDIT_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (s->live_fd < 0 && errno != ENOENT)
+                return cd_err_errno(err, "audit: open %s/" CD_AUDIT_FILE, path);
+        if (s->live_fd >= 0 && fstat(s->live_fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s/" CD_AUDIT_FILE, path);
+        s->live_size = s->live_fd >= 0 ? st.st_size : 0;
+        return 0;
+}
+
+/*
+ * The snapshot is taken under a shared lock on the writers' lock file
+ * (audit.c): no append or rotation is half done while the names are
+ * listed, the files opened and the live file's size read. The files are
+ * then read without it, the live one up to that size, so that a rotation
+ * or an append while verify reads is not taken for a gap or a torn line.
+ * Without the lock file (a copied directory, no right to open it) the
+ * snapshot is taken unlocked.
+ */
+static int snapshot_locked(int dirfd, const char *path, struct snapshot *s, struct cd_err *err)
+{
+        cleanup_close int lock = openat(dirfd, AUDIT_LOCK_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        int q;
+
+        while (lock >= 0 && flock(lock, LOCK_SH) < 0)
+                if (errno != EINTR)
+                        return cd_err_errno(err, "audit: lock %s/" AUDIT_LOCK_FILE, path);
+        q = snapshot_take(dirfd, path, s, err);
+        if (lock >= 0)
+                (void) flock(lock, LOCK_UN);
+        return q;
+}
+
+static int verify_dir(struct verifier *v, int dirfd, const char *path, struct cd_err *err)
+{
+        struct snapshot s = { .live_fd = -1 };
+        int q = snapshot_locked(dirfd, path, &s, err);
+
+        for (size_t i = 0; q == 0 && i < s.n; i++) {
+                v->named = audit_rotated_parse(s.names[i], &v->name_first, &v->name_last);
+                q = verify_fd(v, TAKE_FD(s.fds[i]), s.names[i], err);
         }
         v->named = false;
-        fd = openat(dirfd, CD_AUDIT_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT)
-                return 0; /* a crash right after a rotation; the next append makes it */
-        if (fd < 0)
-                return cd_err_errno(err, "audit: open %s/" CD_AUDIT_FILE, path);
-        return verify_fd(v, fd, CD_AUDIT_FILE, err);
+        if (q == 0 && s.live_fd >= 0) { /* none: a crash right after a rotation */
+                v->end = s.live_size;
+                q = verify_fd(v, TAKE_FD(s.live_fd), CD_AUDIT_FILE, err);
+                v->end = -1;
+        }
+        snapshot_clear(&s);
+        return q;
 }
 
 static bool anchor_hash_ok(const char *s)
@@ -361,6 +425,7 @@ int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
         struct stat st;
         int q;
 
+        v.end = -1;
         if (opts)
                 v.opts = *opts;
         if (v.opts.anchor_hash && (v.opts.anchor_seq == 0 || !anchor_hash_ok(v.opts.anchor_hash)))
