@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/capability.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "cordon/err.h"
@@ -101,13 +100,6 @@ int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid
 /* Parent side, after clone3: the child's oom_score_adj (inherited by the
  * job) to CD_JOB_OOM_SCORE_ADJ, whatever the supervisor's own. */
 int cd_oom_setup_parent(pid_t pid, struct cd_err *err);
-
-/* The RLIMIT_CORE that keeps a crash of a process holding job data on
- * the host (0, or 1 under a piped core_pattern), or -EPERM when none does;
- * and the calling process's limit set to it, soft and hard, or an error
- * (rlimit.c). For the sandbox and for the artifact sniffer. */
-int cd_core_limit(rlim_t *ret, struct cd_err *err);
-int cd_core_limit_set(struct cd_err *err);
 
 /*
  * Parent side, right before clone3: move the calling thread into a new

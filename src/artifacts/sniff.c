@@ -43,7 +43,7 @@
 
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
-#include "cordon/sandbox.h"
+#include "cordon/coredump.h"
 #include "cordon/util.h"
 #include "artifacts-internal.h"
 
@@ -71,7 +71,7 @@
 #define CD_ASAN 0
 #endif
 
-/* RLIMIT_CORE as the sandbox has it (sandbox.h): else a crash on a crafted
+/* RLIMIT_CORE as the sandbox has it (coredump.h): else a crash on a crafted
  * file would hand the sniffed bytes to the host's crash helper, which runs
  * even for non-dumpable processes under fs.suid_dumpable=2 (as
  * systemd-coredump sets it). */
