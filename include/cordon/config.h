@@ -64,7 +64,21 @@ struct cd_config {
         uint64_t shutdown_grace_ms; /* SIGTERM: running jobs get this long */
         struct cd_role_members admins;
         struct cd_role_members submitters;
+        /* Profiles only some submitters may use (profile_access); a
+         * profile not listed is open to every submitter. */
+        struct cd_profile_access *profile_access;
+        size_t n_profile_access;
 };
+
+struct cd_profile_access {
+        char *profile;
+        struct cd_role_members who;
+};
+
+/* Whether a peer with @uid, primary @gid and the supplementary @groups is
+ * one of @m. */
+bool cd_role_members_has(const struct cd_role_members *m, uid_t uid, gid_t gid, const gid_t *groups,
+                         size_t n_groups);
 
 /* The defaults, as if an empty file were loaded. Returns 0 or -ENOMEM. */
 int cd_config_defaults(struct cd_config *c, struct cd_err *err);

@@ -29,11 +29,23 @@ enum cd_role { CD_ROLE_NONE, CD_ROLE_SUBMITTER, CD_ROLE_ADMIN };
 const char *cd_role_to_string(enum cd_role r);
 
 /* The peer of one connection, from SO_PEERCRED and SO_PEERGROUPS. */
+#define CD_PEER_MAX_GROUPS 256
+
 struct cd_peer {
         uint32_t uid;
         uint32_t gid;
         enum cd_role role;
+        gid_t groups[CD_PEER_MAX_GROUPS]; /* supplementary (SO_PEERGROUPS) */
+        size_t n_groups;
 };
+
+/* Whether @peer is one of @m (its uid, gid or a supplementary group). */
+bool cd_peer_is(const struct cd_peer *peer, const struct cd_role_members *m);
+
+/* Whether @peer may submit jobs of @profile: admins always, submitters
+ * unless the configuration's profile_access lists the profile without
+ * them (docs/operations.md). */
+bool cd_peer_may_use(const struct cd_config *cfg, const struct cd_peer *peer, const char *profile);
 
 #define CD_METRIC_BUCKETS 12
 

@@ -140,6 +140,10 @@ static int check_spec(const struct cd_api_request *req, struct cd_jobspec *spec,
                                "%s", err.msg);
                 return r;
         }
+        if (!cd_peer_may_use(req->svc->cfg, req->peer, spec->profile)) {
+                cd_api_problem(resp, 403, "forbidden", "you may not submit jobs of this profile");
+                return -EACCES;
+        }
         spec->inputs = cd_strv_copy(u->names ? u->names : (char *[]){ NULL });
         if (!spec->inputs ||
             asprintf(&dir, "%s/jobs/%s.partial/inputs", req->svc->cfg->state_dir, u->id) < 0) {

@@ -5,6 +5,8 @@
 
 #include "cordon/api.h"
 
+/* The profiles the caller may submit jobs of: another client's profile
+ * (its mounts, its environment) is not this one's to read. */
 void api_profiles_list(const struct cd_api_request *req, struct cd_api_response *resp)
 {
         struct cd_service *svc = req->svc;
@@ -12,7 +14,8 @@ void api_profiles_list(const struct cd_api_request *req, struct cd_api_response 
 
         pthread_rwlock_rdlock(&svc->profiles_lock);
         for (size_t i = 0; list && i < svc->profiles.n; i++)
-                if (json_array_append_new(list, cd_profile_to_json(svc->profiles.items[i])) < 0)
+                if (cd_peer_may_use(svc->cfg, req->peer, svc->profiles.items[i]->name) &&
+                    json_array_append_new(list, cd_profile_to_json(svc->profiles.items[i])) < 0)
                         list = (json_decref(list), NULL);
         pthread_rwlock_unlock(&svc->profiles_lock);
         cd_api_json(resp, 200, list ? json_pack("{s:o}", "profiles", list) : NULL);

@@ -108,6 +108,11 @@ void cd_config_clear(struct cd_config *c)
         free(c->cgroup_parent);
         members_clear(&c->admins);
         members_clear(&c->submitters);
+        for (size_t i = 0; i < c->n_profile_access; i++) {
+                free(c->profile_access[i].profile);
+                members_clear(&c->profile_access[i].who);
+        }
+        free(c->profile_access);
         *c = (struct cd_config){ 0 };
 }
 
@@ -302,6 +307,54 @@ static int get_members(struct cctx *c, json_t *v, const char *field, struct cd_r
         return 0;
 }
 
+/* {"<profile>": {"uids": [...], "groups": [...]}, ...}: who may submit jobs
+ * of each listed profile. A name need not be a loaded profile (profiles
+ * are reloaded apart from the configuration). */
+static int get_profile_access(struct cctx *c, json_t *v, const char *field, struct cd_config *cfg)
+{
+        const char *name;
+        json_t *who;
+        int r;
+
+        if (!json_is_object(v))
+                return fail(c, field,
+                            "expected {\"<profile>\": {\"uids\": [...], \"groups\": [...]}}");
+        if (cfg->n_profile_access > 0)
+                return fail(c, field, "given twice");
+        cfg->profile_access = calloc(json_object_size(v) + 1, sizeof(*cfg->profile_access));
+        if (!cfg->profile_access)
+                return cd_err_set(c->err, ENOMEM, "config: out of memory");
+        json_object_foreach(v, name, who)
+        {
+                struct cd_profile_access *a = &cfg->profile_access[cfg->n_profile_access];
+
+                a->profile = strdup(name);
+                if (!a->profile)
+                        return cd_err_set(c->err, ENOMEM, "config: out of memory");
+                cfg->n_profile_access++;
+                r = get_members(c, who, field, &a->who);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+bool cd_role_members_has(const struct cd_role_members *m, uid_t uid, gid_t gid, const gid_t *groups,
+                         size_t n_groups)
+{
+        for (size_t i = 0; i < m->n_uids; i++)
+                if (m->uids[i] == uid)
+                        return true;
+        for (size_t i = 0; i < m->n_gids; i++) {
+                if (m->gids[i] == gid)
+                        return true;
+                for (size_t k = 0; k < n_groups; k++)
+                        if (m->gids[i] == groups[k])
+                                return true;
+        }
+        return false;
+}
+
 /* "a/b": components of 1 to 255 bytes, none "." or "..", no control
  * characters. cgroup.c would refuse the rest only at start, without naming
  * the key, and the kernel refuses a newline in a cgroup name. */
@@ -429,6 +482,8 @@ static int parse_key(struct cctx *c, const char *k, json_t *v, struct cd_config 
                 return get_members(c, v, k, &cfg->admins);
         if (!strcmp(k, "submitters"))
                 return get_members(c, v, k, &cfg->submitters);
+        if (!strcmp(k, "profile_access"))
+                return get_profile_access(c, v, k, cfg);
         return 1;
 }
 

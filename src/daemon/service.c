@@ -392,3 +392,18 @@ bool cd_service_expire(struct cd_service *s)
                         return true;
         }
 }
+
+bool cd_peer_is(const struct cd_peer *peer, const struct cd_role_members *m)
+{
+        return cd_role_members_has(m, peer->uid, peer->gid, peer->groups, peer->n_groups);
+}
+
+bool cd_peer_may_use(const struct cd_config *cfg, const struct cd_peer *peer, const char *profile)
+{
+        if (peer->role == CD_ROLE_ADMIN)
+                return true;
+        for (size_t i = 0; i < cfg->n_profile_access; i++)
+                if (strcmp(cfg->profile_access[i].profile, profile) == 0)
+                        return cd_peer_is(peer, &cfg->profile_access[i].who);
+        return true;
+}

@@ -124,45 +124,24 @@ struct req_state {
         uint64_t started_ms;
 };
 
-static bool in_list(uint32_t id, const uint32_t *list, size_t n)
-{
-        for (size_t i = 0; i < n; i++)
-                if (list[i] == id)
-                        return true;
-        return false;
-}
-
-static bool is_member(const struct cd_role_members *m, const struct ucred *cr, const gid_t *groups,
-                      size_t n_groups)
-{
-        if (in_list(cr->uid, m->uids, m->n_uids) || in_list(cr->gid, m->gids, m->n_gids))
-                return true;
-        for (size_t i = 0; i < n_groups; i++)
-                if (in_list(groups[i], m->gids, m->n_gids))
-                        return true;
-        return false;
-}
-
 /* The peer of @fd and its role; a peer that cannot be identified has none. */
 static void identify(const struct cd_config *cfg, int fd, struct cd_peer *peer)
 {
         struct ucred cr;
         socklen_t len = sizeof(cr);
-        gid_t groups[256];
-        socklen_t glen = sizeof(groups);
-        size_t n_groups = 0;
+        socklen_t glen = sizeof(peer->groups);
 
         *peer = (struct cd_peer){ .uid = UINT32_MAX, .gid = UINT32_MAX, .role = CD_ROLE_NONE };
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
                 return;
         peer->uid = cr.uid;
         peer->gid = cr.gid;
-        /* More than 256 groups (ERANGE): only the uid and primary gid count. */
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
-                n_groups = glen / sizeof(gid_t);
-        if (is_member(&cfg->admins, &cr, groups, n_groups))
+        /* More than CD_PEER_MAX_GROUPS (ERANGE): only the uid and primary gid count. */
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, peer->groups, &glen) == 0)
+                peer->n_groups = glen / sizeof(gid_t);
+        if (cd_peer_is(peer, &cfg->admins))
                 peer->role = CD_ROLE_ADMIN;
-        else if (is_member(&cfg->submitters, &cr, groups, n_groups))
+        else if (cd_peer_is(peer, &cfg->submitters))
                 peer->role = CD_ROLE_SUBMITTER;
 }
 

@@ -2514,6 +2514,35 @@ class ServiceTest(DaemonTest):
         self.assertEqual((job["state"], job["verdict"]), ("finished", "cancelled"))
 
 
+    def test_profile_access(self):
+        """profile_access keeps a profile to the submitters it lists (by uid
+        or by group); admins may use any profile, and a profile not listed
+        is open to every submitter. A refused submission is 403 forbidden
+        with nothing stored, and GET /v1/profiles shows a client only the
+        profiles it may use. Before, any submitter could pick any profile,
+        with that profile's limits, mounts and seccomp additions."""
+        d = self.start_daemon(profile_access={"data-export": {"uids": [UID_B],
+                                                              "groups": [GID_SUBMIT_GROUP]}})
+        export = dict(entry="export.R", inputs={"export.R": EXPORT_R.encode(),
+                                                "cohort.csv": COHORT_CSV})
+        before, submitted = d.job_entries(), len(d.audit("job.submitted"))
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("a", lambda: d.client().submit("data-export", **export))
+        self.assertEqual((cm.exception.status, cm.exception.code), (403, "forbidden"))
+        self.assert_nothing_stored(d, before, submitted)
+        names = lambda who: sorted(p["name"] for p in as_user(who, lambda: d.client().profiles()))
+        self.assertNotIn("data-export", names("a"))
+        self.assertIn("default", names("a"))
+        for who in ("b", "groupsub", "groupadmin"):
+            self.assertIn("data-export", names(who), who)
+            j = as_user(who, lambda: d.client().submit("data-export", **export))["id"]
+            self.assertEqual(as_user(who, wait_job, d, j, 240)["verdict"], "ok", who)
+        j = d.client().submit("data-export", **export)["id"]  # root, an admin
+        self.assertEqual(wait_job(d, j, 240)["verdict"], "ok")
+        # Not listed: open to every submitter.
+        j = as_user("a", submit_sh, d, "echo hi\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, j, 120)["verdict"], "ok")
+
     UNICODE_JOB = ("mkdir -p '/out/\u65e5\u672c'\n"
                    "echo a > /out/a.csv\n"
                    "printf '%s\\n' x y > '/out/\u00dcbersicht.csv'\n"

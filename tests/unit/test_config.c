@@ -381,6 +381,32 @@ static void test_members_accepted(void **state)
         assert_int_equal(c->submitters.n_gids, 0);
 }
 
+/* Who may use which profile: each listed profile's members resolved like
+ * the roles'; a profile not listed is open to every submitter. */
+static void test_profile_access(void **state)
+{
+        struct cd_config *c = parse_ok("{\"profile_access\": {\"data-export\": {\"uids\": [33],"
+                                       " \"groups\": [\"root\"]}, \"rscript\": {}}}");
+        const gid_t sup[] = { 5, 0 };
+
+        (void) state;
+        assert_int_equal(c->n_profile_access, 2);
+        assert_string_equal(c->profile_access[0].profile, "data-export");
+        assert_int_equal(c->profile_access[0].who.n_uids, 1);
+        assert_int_equal(c->profile_access[0].who.gids[0], 0);
+        assert_string_equal(c->profile_access[1].profile, "rscript");
+        /* By uid, primary gid or a supplementary group; nobody for "{}". */
+        assert_true(cd_role_members_has(&c->profile_access[0].who, 33, 100, NULL, 0));
+        assert_true(cd_role_members_has(&c->profile_access[0].who, 34, 0, NULL, 0));
+        assert_true(cd_role_members_has(&c->profile_access[0].who, 34, 100, sup, 2));
+        assert_false(cd_role_members_has(&c->profile_access[0].who, 34, 100, sup, 1));
+        assert_false(cd_role_members_has(&c->profile_access[1].who, 33, 0, sup, 2));
+        parse_bad("{\"profile_access\": []}", "profile_access", "expected");
+        parse_bad("{\"profile_access\": {\"x\": {\"users\": [1]}}}", "profile_access", "only");
+        parse_bad("{\"profile_access\": {\"x\": {\"groups\": [\"cordon-no-such-group-x\"]}}}",
+                  "profile_access", "no such group");
+}
+
 /* ---- every key, refused ---- */
 
 static void test_paths_refused(void **state)
@@ -907,6 +933,7 @@ int main(void)
                 T(test_durations_need_unit),
                 T(test_out_of_range_says_range),
                 T(test_members_refused),
+                T(test_profile_access),
                 T(test_uids_and_slots_together),
                 T(test_nul_in_strings_refused),
                 T(test_bad_after_good),
