@@ -110,3 +110,9 @@ bool cli_interrupted(void);
 
 /* Sleep @ms, in steps that notice an interrupt: -1 then, else 0. */
 int cli_sleep_ms(uint64_t ms);
+
+/* 1 when the directory @fd holds nothing, 0 when it holds something, or
+ * -errno. Where artifacts go (-o DIR, --out DIR) must be empty: a job's
+ * files then land only in what this download made, never merged into an
+ * existing tree (a home directory's .ssh, a repository's .git). */
+int cli_dir_empty(int fd);

@@ -317,9 +317,7 @@ static int cancel_signals(void)
 static int open_out_dir(const char *path)
 {
         cleanup_close int fd = -1;
-        int dup_fd;
-        DIR *d;
-        struct dirent *de;
+        int r;
 
         if (mkdir(path, 0755) < 0 && errno != EEXIST) {
                 cli_error("run", "--out: cannot create the directory: %s", strerror(errno));
@@ -330,19 +328,15 @@ static int open_out_dir(const char *path)
                 cli_error("run", "--out: not a directory: %s", strerror(errno));
                 return -errno;
         }
-        dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-        if (!d) {
-                (void) cd_close(dup_fd);
-                return -errno;
+        r = cli_dir_empty(fd);
+        if (r < 0) {
+                cli_error("run", "--out: cannot read the directory: %s", strerror(-r));
+                return r;
         }
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-                        (void) closedir(d);
-                        cli_error("run", "--out: the directory must be empty");
-                        return -EEXIST;
-                }
-        (void) closedir(d);
+        if (r == 0) {
+                cli_error("run", "--out: the directory must be empty");
+                return -EEXIST;
+        }
         return TAKE_FD(fd);
 }
 

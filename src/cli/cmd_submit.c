@@ -371,14 +371,19 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
 /* -o DIR: made now, so that a bad path fails before the job runs. */
 static int check_out_dir(const char *dir)
 {
-        struct stat st;
+        cleanup_close int fd = -1;
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
                 cli_error("submit", "-o: cannot create the directory: %s", strerror(errno));
                 return CLI_EXIT_IO;
         }
-        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
                 cli_error("submit", "-o: not a directory");
+                return CLI_EXIT_IO;
+        }
+        if (cli_dir_empty(fd) != 1) {
+                cli_error("submit", "-o: the directory must be empty (or not exist yet)");
                 return CLI_EXIT_IO;
         }
         return 0;

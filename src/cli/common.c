@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* What the commands that talk to cordond share: options, ids, interrupts. */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cordon/cleanup.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -96,4 +100,25 @@ int cli_sleep_ms(uint64_t ms)
                 ms -= step;
         }
         return cli_interrupted() ? -1 : 0;
+}
+
+int cli_dir_empty(int fd)
+{
+        int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+        struct dirent *de;
+        int r = 1;
+
+        if (!d) {
+                r = -errno;
+                (void) cd_close(dup_fd);
+                return r;
+        }
+        while (r == 1 && (errno = 0, de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        r = 0;
+        if (r == 1 && errno != 0)
+                r = -errno;
+        (void) closedir(d);
+        return r;
 }

@@ -270,6 +270,11 @@ static int open_dir(const char *cmd, const char *dir)
                 cli_error(cmd, "-o: not a directory: %s", strerror(errno));
                 return -CLI_EXIT_IO;
         }
+        if (cli_dir_empty(fd) != 1) {
+                cli_error(cmd, "-o: the directory must be empty (or not exist yet)");
+                (void) cd_close(fd);
+                return -CLI_EXIT_IO;
+        }
         return fd;
 }
 

@@ -732,9 +732,9 @@ class CliTest(unittest.TestCase):
         for path, e in taken.items():
             self.assertEqual(sha256(os.path.join(out, path)), e["sha256"])
         self.assertFalse(os.path.lexists(os.path.join(out, "link")))
-        p = self.cli("artifacts", ident, "-o", out)  # again: existing files stay
+        p = self.cli("artifacts", ident, "-o", out)  # again: DIR is not empty
         self.assertEqual(p.returncode, EX_IO)
-        self.assertIn("already exists", p.stderr)
+        self.assertIn("-o: the directory must be empty", p.stderr)
 
     def test_artifacts_of_unfinished_job(self):
         ident, p = self.submit("sleep 60")
@@ -787,6 +787,11 @@ class CliTest(unittest.TestCase):
         self.assertFalse(os.path.exists("/tmp/abs-%s.txt" % ident))
 
     def test_symlink_in_the_way_is_refused(self):
+        """-o DIR must be empty (or absent): a job's files land only in what
+        the download makes, never merged into an existing tree, through a
+        symlink planted there or into a home directory's .ssh. Before, DIR
+        was entered whatever it held (links were not followed, but a job
+        could add .ssh/authorized_keys where there was none)."""
         ident, p = self.finished(self.OUT_JOB)
         elsewhere = tempfile.mkdtemp(dir=self.work)
         out = os.path.join(self.work, "planted-" + ident)
@@ -794,9 +799,14 @@ class CliTest(unittest.TestCase):
         os.symlink(elsewhere, os.path.join(out, "sub"))
         os.symlink(os.path.join(elsewhere, "a.txt"), os.path.join(out, "a.txt"))
         p = self.cli("artifacts", ident, "-o", out)
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn("symlink", p.stderr)
+        self.one_line_error(p, "artifacts", EX_IO, "-o: the directory must be empty")
         self.assertEqual(os.listdir(elsewhere), [])  # nothing written through the links
+        home = os.path.join(self.work, "home-" + ident)
+        os.makedirs(os.path.join(home, ".ssh"))
+        p = self.cli("artifacts", ident, "-o", home)
+        self.assertEqual(p.returncode, EX_IO, p.stderr)
+        self.assertEqual(os.listdir(home), [".ssh"])
+        self.assertEqual(os.listdir(os.path.join(home, ".ssh")), [])
 
     def test_data_export_end_to_end(self):
         """The depot's flow: an R export over inputs, waited for, fetched, verified."""
@@ -837,9 +847,10 @@ class CliTest(unittest.TestCase):
         self.assertEqual(job["result"]["limits"]["memory_bytes"], 512 << 20)
 
         p = self.cli("submit", "--profile", "data-export", "--entry", "export.R", "--wait",
-                     "-o", out, "--json", entry, data)  # into the same DIR: files exist
+                     "-o", out, "--json", entry, data)  # into the same DIR: not empty
         self.assertEqual(p.returncode, EX_IO, p.stderr)
-        self.assertEqual(json.loads(p.stdout)["verdict"], "ok")
+        self.assertIn("-o: the directory must be empty", p.stderr)
+        self.assertEqual(p.stdout, "")  # refused before the job was sent
 
     # who may call, and where cordond is
 
