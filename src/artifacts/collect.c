@@ -436,8 +436,12 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
                 become_job(c);
                 /* @src_fd may be a mount fd (fsmount(2)), which cannot be read as a directory. */
                 root = open_beneath(src_fd, ".", O_RDONLY | O_DIRECTORY);
-                r = root < 0 ? cd_err_errno(err, "artifacts: open /out")
-                             : walk_dir(&w, root, c->dest_fd, "", 1);
+                if (root >= 0)
+                        r = walk_dir(&w, root, c->dest_fd, "", 1);
+                else if (errno == EACCES) /* the job's doing (chmod 000 /out): */
+                        ret->refused++;   /* nothing taken, one refusal counted */
+                else
+                        r = cd_err_errno(err, "artifacts: open /out");
                 (void) cd_close(root);
                 become_root();
         }

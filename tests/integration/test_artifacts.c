@@ -256,6 +256,27 @@ static int count_entries(const char *path)
         return n;
 }
 
+/* A job that takes its own right to read /out (chmod 000 /out) leaves
+ * nothing, and that is its doing: verdict ok, exit 0, an empty manifest.
+ * Before, the collection failed, and lost output made it setup_error, an
+ * infrastructure alarm a job could raise at will. */
+static void test_unreadable_out_is_the_jobs_doing(void **state)
+{
+        char out[192];
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/closed", base);
+        harness_run(&r, NULL, NULL, "--out", out, "--", "/bin/sh", "-c",
+                    "echo a > /out/a.csv && chmod 000 /out", NULL);
+        assert_int_equal(r.status, 0);
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        assert_int_equal(json_array_size(json_object_get(r.result, "artifacts")), 0);
+        assert_int_equal(count_entries(out), 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 /* The small disk of the next test, unmounted even when it failed. */
 static int unmount_small(void **state)
 {
@@ -620,6 +641,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_hostile_out_is_contained),
                 cmocka_unit_test(test_many_files_are_bounded),
+                cmocka_unit_test(test_unreadable_out_is_the_jobs_doing),
                 cmocka_unit_test(test_output_limit_past_the_listed_refusals),
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
