@@ -87,7 +87,9 @@ void cd_api_stream_end(struct cd_api_stream *s, bool whole);
 /* Up to @max bytes; 0 at the end of a whole body; -EPIPE at the end of
  * one that is not; -errno. Blocks while the producer is working. */
 ssize_t cd_api_stream_read(struct cd_api_stream *s, char *buf, size_t max);
-void cd_api_stream_unref(struct cd_api_stream *s);
+/* The reader is done: closes its end (a producer still writing gets EPIPE)
+ * and drops the response's hold. */
+void cd_api_stream_release(struct cd_api_stream *s);
 
 #define CD_API_MAX_HEADERS 8
 

@@ -506,7 +506,7 @@ static int start_tar(int art_fd, json_t *manifest, struct cd_api_stream **ret)
         (void) pthread_attr_destroy(&attr);
         if (r < 0) {
                 cd_api_stream_end(t->stream, false);
-                cd_api_stream_unref(t->stream);
+                cd_api_stream_release(t->stream);
                 json_decref(t->manifest);
                 free(t);
                 *ret = NULL;

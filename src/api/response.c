@@ -18,7 +18,7 @@ void cd_api_response_clear(struct cd_api_response *resp)
         json_decref(resp->json);
         free(resp->text);
         (void) cd_close(resp->fd);
-        cd_api_stream_unref(resp->stream);
+        cd_api_stream_release(resp->stream);
         cd_api_response_init(resp);
 }
 

@@ -49,13 +49,24 @@ int cd_api_stream_fd(const struct cd_api_stream *s)
         return s->write_fd;
 }
 
-void cd_api_stream_unref(struct cd_api_stream *s)
+static void unref(struct cd_api_stream *s)
 {
-        if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        if (atomic_fetch_sub(&s->refs, 1) != 1)
                 return;
         (void) cd_close(s->read_fd);
         (void) cd_close(s->write_fd);
         free(s);
+}
+
+void cd_api_stream_release(struct cd_api_stream *s)
+{
+        if (!s)
+                return;
+        /* The reader is done (the body was sent, or the client went away):
+         * closing its end now makes a producer still writing get EPIPE and
+         * stop, instead of blocking on a full pipe for good. */
+        s->read_fd = cd_close(s->read_fd);
+        unref(s);
 }
 
 void cd_api_stream_end(struct cd_api_stream *s, bool whole)
@@ -63,7 +74,7 @@ void cd_api_stream_end(struct cd_api_stream *s, bool whole)
         /* Before the close: the reader sees end of file only after it. */
         atomic_store(&s->whole, whole);
         s->write_fd = cd_close(s->write_fd);
-        cd_api_stream_unref(s);
+        unref(s);
 }
 
 ssize_t cd_api_stream_read(struct cd_api_stream *s, char *buf, size_t max)

@@ -208,10 +208,9 @@ static int verify_stream(struct verifier *v, FILE *f)
 {
         cleanup_free char *buf = NULL;
         size_t cap = 0;
-        ssize_t n;
-        int q;
-
+        ssize_t n = 0; /* a snapshot of 0 bytes reads nothing */
         off_t done = 0;
+        int q;
 
         v->line = 0;
         while ((v->end < 0 || done < v->end) && (errno = 0, n = getline(&buf, &cap, f)) > 0) {

@@ -372,6 +372,7 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
 static int check_out_dir(const char *dir)
 {
         cleanup_close int fd = -1;
+        int r;
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
                 cli_error("submit", "-o: cannot create the directory: %s", strerror(errno));
@@ -382,8 +383,12 @@ static int check_out_dir(const char *dir)
                 cli_error("submit", "-o: not a directory");
                 return CLI_EXIT_IO;
         }
-        if (cli_dir_empty(fd) != 1) {
-                cli_error("submit", "-o: the directory must be empty (or not exist yet)");
+        r = cli_dir_empty(fd);
+        if (r != 1) {
+                if (r < 0)
+                        cli_error("submit", "-o: cannot read the directory: %s", strerror(-r));
+                else
+                        cli_error("submit", "-o: the directory must be empty (or not exist yet)");
                 return CLI_EXIT_IO;
         }
         return 0;

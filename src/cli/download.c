@@ -257,7 +257,7 @@ static int fetch_into(struct cli_client *c, const char *id, const json_t *e, int
 
 static int open_dir(const char *cmd, const char *dir)
 {
-        int fd;
+        int fd, r;
 
         if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
                 cli_error(cmd, "-o: cannot create the directory: %s", strerror(errno));
@@ -270,8 +270,12 @@ static int open_dir(const char *cmd, const char *dir)
                 cli_error(cmd, "-o: not a directory: %s", strerror(errno));
                 return -CLI_EXIT_IO;
         }
-        if (cli_dir_empty(fd) != 1) {
-                cli_error(cmd, "-o: the directory must be empty (or not exist yet)");
+        r = cli_dir_empty(fd);
+        if (r != 1) {
+                if (r < 0)
+                        cli_error(cmd, "-o: cannot read the directory: %s", strerror(-r));
+                else
+                        cli_error(cmd, "-o: the directory must be empty (or not exist yet)");
                 (void) cd_close(fd);
                 return -CLI_EXIT_IO;
         }

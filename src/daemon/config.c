@@ -319,8 +319,6 @@ static int get_profile_access(struct cctx *c, json_t *v, const char *field, stru
         if (!json_is_object(v))
                 return fail(c, field,
                             "expected {\"<profile>\": {\"uids\": [...], \"groups\": [...]}}");
-        if (cfg->n_profile_access > 0)
-                return fail(c, field, "given twice");
         cfg->profile_access = calloc(json_object_size(v) + 1, sizeof(*cfg->profile_access));
         if (!cfg->profile_access)
                 return cd_err_set(c->err, ENOMEM, "config: out of memory");
@@ -328,11 +326,19 @@ static int get_profile_access(struct cctx *c, json_t *v, const char *field, stru
         {
                 struct cd_profile_access *a = &cfg->profile_access[cfg->n_profile_access];
 
+                char where[64];
+
+                /* A misspelt name would leave the real profile open to all. */
+                if (!cd_profile_name_is_valid(name))
+                        return cd_err_set(c->err, CD_E_INVALID,
+                                          "%s: %s: \"%.64s\" is not a profile name", c->source,
+                                          field, name);
                 a->profile = strdup(name);
                 if (!a->profile)
                         return cd_err_set(c->err, ENOMEM, "config: out of memory");
                 cfg->n_profile_access++;
-                r = get_members(c, who, field, &a->who);
+                (void) snprintf(where, sizeof(where), "%s.%s", field, name);
+                r = get_members(c, who, where, &a->who);
                 if (r < 0)
                         return r;
         }

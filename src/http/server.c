@@ -170,7 +170,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-        cd_api_stream_unref(cls);
+        cd_api_stream_release(cls);
 }
 
 static struct MHD_Response *body_of(struct cd_api_response *r)

@@ -126,12 +126,10 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
  * /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are already
  * unreadable for the job's host uid; /proc is mounted read-only. */
 static const char *const proc_masked[] = {
-        "kallsyms",    "modules",          "timer_list",
-        "sched_debug", "cmdline",          "interrupts",
-        "softirqs",    "diskstats",        "vmstat",
-        "zoneinfo",    "buddyinfo",        "swaps",
-        "locks",       "key-users",        "sys/kernel/random/boot_id",
-        "schedstat",   "net/softnet_stat",
+        "kallsyms",   "modules",  "timer_list", "sched_debug", "cmdline",
+        "interrupts", "softirqs", "diskstats",  "vmstat",      "zoneinfo",
+        "buddyinfo",  "swaps",    "locks",      "key-users",   "sys/kernel/random/boot_id",
+        "schedstat",
 };
 
 /* Directories of such files, covered by an empty read-only tmpfs: per-IRQ

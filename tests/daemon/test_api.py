@@ -2588,6 +2588,32 @@ class ServiceTest(DaemonTest):
         self.assertEqual(cm.exception.status, 500)
         self.assertEqual(d.client().artifact(j, "c.csv")[0], b"c\n")
 
+    def test_abandoned_tar_frees_its_writer(self):
+        """A client that reads a little of a large tar and hangs up: the
+        writer thread gets EPIPE and ends, and cordond's threads and fds
+        come back to what they were. Before, the pipe's read end stayed
+        open with the writer's hold, and the thread blocked on the full
+        pipe for good, with its fds: a submitter could pile them up."""
+        d = self.start_daemon()
+        j = submit_sh(d, "head -c 4M /dev/urandom > /out/a.bin\n"
+                         "head -c 4M /dev/urandom > /out/b.bin\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+
+        def counts():
+            with open(f"/proc/{d.proc.pid}/status") as f:
+                threads = int(re.search(r"^Threads:\s+(\d+)", f.read(), re.M).group(1))
+            return threads, len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+
+        before = counts()
+        for _ in range(3):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(d.sock)
+            s.sendall(f"GET /v1/jobs/{j}/artifacts.tar HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            self.assertIn(b" 200 ", s.recv(4096))
+            s.close()
+        back = lambda: all(now <= then for now, then in zip(counts(), before))
+        self.assertTrue(poll(back, 20), f"threads and fds {counts()}, before {before}")
+
     def test_output_reads_are_audited(self):
         """stdout and stderr leave cordond like artifacts do, and a job may
         print what it could not write to /out: each read that returns bytes

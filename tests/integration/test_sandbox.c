@@ -624,6 +624,8 @@ static int core_teardown(void **state)
 {
         int r = cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern", core_saved);
 
+        harness_child_core = NULL; /* even when the test failed with it set */
+
         (void) state;
         harness_remove_tree(AT_FDCWD, core_dir);
         return r < 0 ? -1 : 0;

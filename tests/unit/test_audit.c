@@ -1124,9 +1124,10 @@ static void two_processes_rotating_share_one_chain(void **state)
 static void verify_while_writers_rotate(void **state)
 {
         struct fixture *f = *state;
+        struct cd_audit_report last;
         unsigned int runs = 0;
         pid_t pid[2];
-        int status;
+        int status, failed = 0;
 
         reopen(f, 4096);
         for (uint32_t i = 0; i < 2; i++) {
@@ -1140,11 +1141,21 @@ static void verify_while_writers_rotate(void **state)
                 struct cd_err err = { 0 };
                 int r = cd_audit_verify(f->dir, NULL, &rep, &err);
 
-                busy = waitpid(pid[0], &status, WNOHANG) == 0 ||
-                       waitpid(pid[1], &status, WNOHANG) == 0;
+                busy = false;
+                for (int k = 0; k < 2; k++) {
+                        pid_t got = pid[k] > 0 ? waitpid(pid[k], &status, WNOHANG) : -1;
+
+                        if (got == 0)
+                                busy = true;
+                        else if (got == pid[k]) {
+                                failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+                                pid[k] = -1;
+                        }
+                }
                 if (r < 0 || !rep.ok) {
-                        (void) kill(pid[0], SIGKILL);
-                        (void) kill(pid[1], SIGKILL);
+                        for (int k = 0; k < 2; k++)
+                                if (pid[k] > 0)
+                                        (void) kill(pid[k], SIGKILL);
                         while (wait(NULL) > 0)
                                 ;
                         fail_msg("run %u: %s", runs, r < 0 ? err.msg : rep.problem);
@@ -1152,7 +1163,12 @@ static void verify_while_writers_rotate(void **state)
         }
         while (wait(NULL) > 0)
                 ;
+        assert_int_equal(failed, 0);
         assert_true(runs > 1);
+        /* Both writers' 200 records, and one audit.rotated per rotated file. */
+        last = verify(f->dir, NULL);
+        assert_true(last.ok);
+        assert_int_equal(last.records, 400 + (uint64_t) count_rotated(f->dir));
 }
 
 /* ---- refusals and failed writes ---- */

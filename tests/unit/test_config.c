@@ -402,9 +402,12 @@ static void test_profile_access(void **state)
         assert_false(cd_role_members_has(&c->profile_access[0].who, 34, 100, sup, 1));
         assert_false(cd_role_members_has(&c->profile_access[1].who, 33, 0, sup, 2));
         parse_bad("{\"profile_access\": []}", "profile_access", "expected");
-        parse_bad("{\"profile_access\": {\"x\": {\"users\": [1]}}}", "profile_access", "only");
+        parse_bad("{\"profile_access\": {\"x\": {\"users\": [1]}}}", "profile_access.x", "only");
         parse_bad("{\"profile_access\": {\"x\": {\"groups\": [\"cordon-no-such-group-x\"]}}}",
-                  "profile_access", "no such group");
+                  "profile_access.x", "no such group");
+        /* A misspelt name (not a profile name at all) is refused, not ignored. */
+        parse_bad("{\"profile_access\": {\"clinic_export\": {}}}", "profile_access",
+                  "\"clinic_export\" is not a profile name");
 }
 
 /* ---- every key, refused ---- */
