@@ -269,8 +269,9 @@ static void sniffer_env(char *buf, size_t size, char **env)
         env[n] = NULL;
 }
 
-/* The answer is due within CD_SNIFF_TIMEOUT_MS; a sniffer stuck on a file is killed. */
-/* Wait until @fd has something to read, or @deadline (cd_now_ms()) passes. */
+/* Wait until @fd has something to read, or @deadline (cd_now_ms()) passes:
+ * each answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a
+ * file is killed. */
 static int readable_by(int fd, uint64_t deadline)
 {
         struct pollfd p = { .fd = fd, .events = POLLIN };

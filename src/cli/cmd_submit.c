@@ -371,26 +371,11 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
 /* -o DIR: made now, so that a bad path fails before the job runs. */
 static int check_out_dir(const char *dir)
 {
-        cleanup_close int fd = -1;
-        int r;
+        int fd = cli_out_dir_open("submit", dir);
 
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-                cli_error("submit", "-o: cannot create the directory: %s", strerror(errno));
-                return CLI_EXIT_IO;
-        }
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-                cli_error("submit", "-o: not a directory");
-                return CLI_EXIT_IO;
-        }
-        r = cli_dir_empty(fd);
-        if (r != 1) {
-                if (r < 0)
-                        cli_error("submit", "-o: cannot read the directory: %s", strerror(-r));
-                else
-                        cli_error("submit", "-o: the directory must be empty (or not exist yet)");
-                return CLI_EXIT_IO;
-        }
+        if (fd < 0)
+                return -fd;
+        (void) cd_close(fd);
         return 0;
 }
 

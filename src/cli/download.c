@@ -255,7 +255,7 @@ static int fetch_into(struct cli_client *c, const char *id, const json_t *e, int
         return r;
 }
 
-static int open_dir(const char *cmd, const char *dir)
+int cli_out_dir_open(const char *cmd, const char *dir)
 {
         int fd, r;
 
@@ -298,7 +298,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
                             const char *dir, bool quiet)
 {
         const char *cmd = cli_client_cmd(c);
-        cleanup_close int dir_fd = open_dir(cmd, dir);
+        cleanup_close int dir_fd = cli_out_dir_open(cmd, dir);
         bool colour = cli_colour(STDOUT_FILENO);
         uint64_t files = 0, bytes = 0;
         int status = 0, r;

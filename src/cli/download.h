@@ -26,8 +26,15 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
                           bool escape);
 
 /*
+ * -o DIR for @cmd: created if missing, else it must be empty (a job's files
+ * land only in what the download makes). Returns an fd of it, or
+ * -CLI_EXIT_IO after saying why.
+ */
+int cli_out_dir_open(const char *cmd, const char *dir);
+
+/*
  * Fetch every taken artifact of @manifest (an array) into directory @dir
- * (created if missing; existing files are never overwritten), under their
+ * (cli_out_dir_open(); existing files are never overwritten), under their
  * manifest paths. Subdirectories are made with mkdirat and every file
  * created with openat(O_CREAT|O_EXCL|O_NOFOLLOW) beneath an fd of @dir,
  * so a name that would leave @dir, or a symlink already there, is refused.

@@ -25,7 +25,7 @@
  * 6.16 and later) ignores RLIMIT_CORE altogether: no job runs on such a
  * host. The sysctl is global and read at each launch.
  */
-int cd_core_limit(rlim_t *ret, struct cd_err *err)
+static int core_limit(rlim_t *ret, struct cd_err *err)
 {
         char c = 0;
         int fd = open("/proc/sys/kernel/core_pattern", O_RDONLY | O_CLOEXEC);
@@ -49,8 +49,8 @@ int cd_core_limit(rlim_t *ret, struct cd_err *err)
 int cd_core_limit_set(struct cd_err *err)
 {
         struct rlimit lim;
-        rlim_t want;
-        int r = cd_core_limit(&want, err);
+        rlim_t want = 1;
+        int r = core_limit(&want, err);
 
         if (r < 0)
                 return r;

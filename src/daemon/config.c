@@ -325,7 +325,6 @@ static int get_profile_access(struct cctx *c, json_t *v, const char *field, stru
         json_object_foreach(v, name, who)
         {
                 struct cd_profile_access *a = &cfg->profile_access[cfg->n_profile_access];
-
                 char where[64];
 
                 /* A misspelt name would leave the real profile open to all. */

@@ -122,9 +122,9 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
  * and network traffic), or that move with the host's and other jobs'
  * activity (disk I/O, memory events and free pages, swap use, every file
  * lock on the host, other uids' key counts, per-CPU run times) or name
- * the boot: masked with
- * /dev/null. Root-only files (kcore, kmsg, vmallocinfo, ...) are already
- * unreadable for the job's host uid; /proc is mounted read-only. */
+ * the boot: masked with /dev/null. Root-only files (kcore, kmsg,
+ * vmallocinfo, ...) are already unreadable for the job's host uid; /proc
+ * is mounted read-only. */
 static const char *const proc_masked[] = {
         "kallsyms",   "modules",  "timer_list", "sched_debug", "cmdline",
         "interrupts", "softirqs", "diskstats",  "vmstat",      "zoneinfo",

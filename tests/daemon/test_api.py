@@ -2583,6 +2583,18 @@ class ServiceTest(DaemonTest):
         os.truncate(d.job_dir(j) / "artifacts" / "b.bin", 1000)
         with self.assertRaises(cc.CordonConnectionError):
             d.client().artifacts_tar(j, io.BytesIO())
+        # On the wire: a 200 whose chunked body stops without its last chunk.
+        sk = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sk.settimeout(30)
+        sk.connect(d.sock)
+        sk.sendall(f"GET /v1/jobs/{j}/artifacts.tar HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        wire = b""
+        while chunk := sk.recv(65536):
+            wire += chunk
+        sk.close()
+        self.assertTrue(wire.startswith(b"HTTP/1.1 200 "), wire[:64])
+        self.assertIn(b"transfer-encoding: chunked", wire.split(b"\r\n\r\n")[0].lower())
+        self.assertFalse(wire.endswith(b"\r\n0\r\n\r\n"), wire[-64:])
         with self.assertRaises(cc.CordonError) as cm:
             d.client().artifact(j, "b.bin")
         self.assertEqual(cm.exception.status, 500)
