@@ -25,6 +25,7 @@ struct cd_upload {
         uint64_t file_bytes;
         uint64_t stored_bytes;  /* all input bytes written */
         uint64_t room_check_at; /* stored_bytes at which free space is read again */
+        uint64_t charge;        /* against the quota (cd_service_charge), once complete */
         char *json;             /* the `job` part */
         size_t json_len;
         bool in_json;

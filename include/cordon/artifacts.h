@@ -69,9 +69,11 @@ struct cd_collect {
         uid_t job_uid; /* the job's host uid and gid: /out is read with its rights */
         gid_t job_gid;
         int dest_fd; /* an empty directory to copy into */
-        /* Bytes dest_fd's file system must keep free: a file that would
-         * take them is not stored, and the collection fails (ENOSPC). */
+        /* Bytes and inodes dest_fd's file system must keep free: a file or
+         * directory that would take them is not stored, and the collection
+         * fails (ENOSPC). 0: no floor. */
         uint64_t keep_free_bytes;
+        uint64_t keep_free_inodes;
         /* Taken exclusively around the sniffer's fork(): the launcher's lock
          * against children inheriting other jobs' writable fds. NULL: none. */
         pthread_rwlock_t *fork_lock;

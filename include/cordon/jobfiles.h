@@ -34,10 +34,34 @@ int cd_jobfiles_stage(const struct cd_jobfiles *jf, const char *id, int *ret_dir
 int cd_jobfiles_commit(const struct cd_jobfiles *jf, const char *id, int dir_fd, int inputs_fd,
                        struct cd_err *err);
 
-/* Bytes free on the state directory's file system for an unprivileged
- * user (f_bavail: root's own reserve is not counted). Returns 0 or -errno. */
-int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret_free, uint64_t *ret_size,
-                           struct cd_err *err);
+/* The state directory's file system, as an unprivileged user may use it
+ * (f_bavail, f_favail: root's own reserve is not counted). */
+struct cd_fs_space {
+        uint64_t free_bytes;
+        uint64_t size_bytes;
+        uint64_t free_inodes;
+        uint64_t inodes; /* 0: the file system has no fixed number of inodes */
+};
+
+/* Returns 0 or -errno with @err. */
+int cd_jobfiles_space(const struct cd_jobfiles *jf, struct cd_fs_space *ret, struct cd_err *err);
+
+/* The disk bytes one inode stands for (size / inodes: what mkfs gave each
+ * inode), so that a byte quota also bounds a share of the inodes. 0 when
+ * the file system has no fixed number of inodes. */
+uint64_t cd_fs_space_inode_bytes(const struct cd_fs_space *sp);
+
+/* What a tree takes on disk: allocated blocks (st_blocks, so block
+ * rounding, directories and sparse files count as the disk holds them)
+ * and inodes, the directory itself included. */
+struct cd_disk_use {
+        uint64_t bytes;
+        uint64_t inodes;
+};
+
+/* Measure the tree under @dir_fd, skipping its top-level entry @skip
+ * (NULL: none). Entries are never followed. Returns 0 or -errno with @err. */
+int cd_jobfiles_usage(int dir_fd, const char *skip, struct cd_disk_use *ret, struct cd_err *err);
 
 /* Open jobs/<id> (a directory, no symlink). Returns the fd or -errno. */
 int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id);

@@ -48,12 +48,13 @@ struct cd_launch_io {
         int stdin_fd;  /* relayed to the job's stdin; -1: the job reads EOF */
         int stdout_fd; /* the job's stdout is relayed here; -1: discarded */
         int stderr_fd;
-        uint64_t output_cap_bytes;    /* per stream, beyond it output is dropped; 0: no cap */
-        int cancel_fd;                /* becomes readable to cancel the job (signalfd,
+        uint64_t output_cap_bytes;     /* per stream, beyond it output is dropped; 0: no cap */
+        int cancel_fd;                 /* becomes readable to cancel the job (signalfd,
                                     * eventfd); -1: none */
-        bool collect;                 /* copy /out into out_dir_fd when the job is over */
-        int out_dir_fd;               /* an empty directory (when collect) */
-        uint64_t out_keep_free_bytes; /* bytes the copy leaves free on out_dir_fd's disk */
+        bool collect;                  /* copy /out into out_dir_fd when the job is over */
+        int out_dir_fd;                /* an empty directory (when collect) */
+        uint64_t out_keep_free_bytes;  /* bytes the copy leaves free on out_dir_fd's disk */
+        uint64_t out_keep_free_inodes; /* and inodes */
         /* Called while the child builds the sandbox, before the job runs one
          * instruction of its own (e.g. to write the audit record that it
          * starts). A negative return stops the job: setup_error, with @err.

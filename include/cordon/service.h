@@ -179,11 +179,31 @@ bool cd_service_expire(struct cd_service *s);
  * space cannot be read. */
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);
 
-/* The bytes a finished job's artifacts must leave free on the state disk:
- * half the reserve (cd_config_min_free). Jobs already taken may use the
- * other half; this half keeps room for the audit log and the store, so
- * that verdicts can still be recorded. Returns 0 or -errno. Context: any thread. */
-int cd_service_output_floor(struct cd_service *s, uint64_t *ret, struct cd_err *err);
+/* What a finished job's artifacts must leave free on the state disk:
+ * half the reserve (cd_config_min_free), and the same share of its inodes.
+ * Jobs already taken may use the other half; this half keeps room for the
+ * audit log and the store, so that verdicts can still be recorded.
+ * Returns 0 or -errno. Context: any thread. */
+struct cd_floor {
+        uint64_t bytes;
+        uint64_t inodes;
+};
+int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct cd_err *err);
+
+/* The least an inode is charged, on a file system whose inodes are not
+ * fixed (tmpfs, btrfs): one block. */
+#define CD_CHARGE_INODE_MIN 4096
+
+/*
+ * What a job is charged against its owner's quota: what its files take on
+ * disk (@use: allocated blocks, never less than the @content bytes they
+ * hold), each inode at the disk bytes one inode stands for
+ * (cd_fs_space_inode_bytes, at least CD_CHARGE_INODE_MIN), and @row_bytes
+ * of the store's row. A thousand one-byte files cost what they take from
+ * other clients, not a thousand bytes. Saturates at UINT64_MAX.
+ */
+uint64_t cd_service_charge(struct cd_service *s, const struct cd_disk_use *use, uint64_t content,
+                           uint64_t row_bytes);
 
 /* The bytes one client's jobs may hold (cd_config_client_quota for the
  * state file system; 0: no quota). Returns 0 or -errno. */

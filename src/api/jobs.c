@@ -177,15 +177,28 @@ static void quota_problem(struct cd_api_response *resp, const struct cd_quota *q
         cd_api_problem(resp, 507, "quota_exceeded", "%s", detail);
 }
 
+/* What the stored job will be charged: its inputs as the disk holds them
+ * and the request (cd_service_charge). */
+static int upload_charge(struct cd_upload *u, struct cd_err *err)
+{
+        struct cd_disk_use use = { 0 };
+        int r = u->dir_fd < 0 ? 0 : cd_jobfiles_usage(u->dir_fd, NULL, &use, err);
+
+        if (r == 0)
+                u->charge = cd_service_charge(u->svc, &use, u->stored_bytes, u->json_len);
+        return r;
+}
+
 /* Before anything is recorded: the client's jobs and these inputs within
  * the quota (the insert checks again, against a concurrent submission). */
 static int check_quota(const struct cd_api_request *req, struct cd_api_response *resp)
 {
         struct cd_quota q;
         struct cd_err err = { 0 };
-        int r = cd_service_quota_check(req->svc, req->peer->uid, req->upload->stored_bytes, &q,
-                                       &err);
+        int r = upload_charge(req->upload, &err);
 
+        if (r == 0)
+                r = cd_service_quota_check(req->svc, req->peer->uid, req->upload->charge, &q, &err);
         if (r == -CD_E_QUOTA) {
                 quota_problem(resp, &q);
         } else if (r < 0) {
@@ -225,7 +238,7 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
         row->owner_uid = req->peer->uid;
         row->profile = strdup(spec->profile);
         row->created_ms = (int64_t) cd_wall_ms();
-        row->stored_bytes = u->stored_bytes;
+        row->stored_bytes = u->charge;
         row->request_json = cd_jobspec_dump(spec);
         row->labels_json = json_dumps(spec->labels, JSON_COMPACT | JSON_SORT_KEYS);
         if (!row->profile || !row->request_json || !row->labels_json)

@@ -212,19 +212,21 @@ static enum cd_refusal precheck(struct walk *w, const struct stat *st)
         return CD_TAKEN;
 }
 
-/* Room for @size more bytes on the destination's disk, beyond keep_free_bytes.
- * Returns 0 or -errno (-ENOSPC: no room). */
+/* Room for one more inode of @size bytes on the destination's disk, beyond
+ * keep_free_bytes and keep_free_inodes. Returns 0 or -errno (-ENOSPC: no room). */
 static int room(const struct walk *w, int dest_fd, uint64_t size)
 {
         struct statvfs sv;
         uint64_t want;
 
-        if (w->c->keep_free_bytes == 0)
+        if (w->c->keep_free_bytes == 0 && w->c->keep_free_inodes == 0)
                 return 0;
         if (fstatvfs(dest_fd, &sv) < 0)
                 return -errno;
         if (__builtin_add_overflow(w->c->keep_free_bytes, size, &want) ||
             (uint64_t) sv.f_bavail * sv.f_frsize < want)
+                return -ENOSPC;
+        if (sv.f_files && (uint64_t) sv.f_favail <= w->c->keep_free_inodes)
                 return -ENOSPC;
         return 0;
 }
@@ -326,17 +328,20 @@ static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, con
 {
         cleanup_close int sub = -1;
         cleanup_close int dsub = -1;
+        int r;
 
         if (depth >= w->c->rules->max_depth)
                 return refuse(w, path, CD_REFUSED_TOO_DEEP);
         sub = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
         if (sub < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
+        r = room(w, dest_fd, 0);
+        if (r < 0)
+                return cd_err_neg(w->err, r, "artifacts: room for a directory on the disk");
         become_root();
         if (mkdirat(dest_fd, name, 0755) < 0 ||
             (dsub = openat(dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-                int r = cd_err_errno(w->err, "artifacts: create a directory of the copy");
-
+                r = cd_err_errno(w->err, "artifacts: create a directory of the copy");
                 become_job(w->c);
                 return r;
         }

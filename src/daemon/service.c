@@ -166,45 +166,79 @@ bool cd_service_refusal_ok(struct cd_service *s, uint32_t uid)
                           CD_REFUSALS_BURST);
 }
 
+/* The inodes kept free with @reserve bytes: the same share of the inodes
+ * as of the bytes. */
+static uint64_t reserve_inodes(const struct cd_fs_space *sp, uint64_t reserve)
+{
+        const uint64_t per_inode = cd_fs_space_inode_bytes(sp);
+
+        return per_inode ? reserve / per_inode : 0;
+}
+
 int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err)
 {
-        uint64_t free_bytes, fs_bytes, want;
-        int r = cd_jobfiles_free_bytes(&s->files, &free_bytes, &fs_bytes, err);
+        struct cd_fs_space sp;
+        uint64_t reserve, want;
+        int r = cd_jobfiles_space(&s->files, &sp, err);
 
         if (r < 0)
                 return r;
-        if (__builtin_add_overflow(cd_config_min_free(s->cfg, fs_bytes), need, &want) ||
-            free_bytes < want)
+        reserve = cd_config_min_free(s->cfg, sp.size_bytes);
+        if (__builtin_add_overflow(reserve, need, &want) || sp.free_bytes < want ||
+            sp.free_inodes < reserve_inodes(&sp, reserve))
                 return -ENOSPC;
         return 0;
 }
 
-/* The size of the state file system, which the proportional defaults share. */
-static int state_fs_bytes(struct cd_service *s, uint64_t *ret, struct cd_err *err)
+int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct cd_err *err)
 {
-        uint64_t free_bytes;
+        struct cd_fs_space sp;
+        int r = cd_jobfiles_space(&s->files, &sp, err);
 
-        return cd_jobfiles_free_bytes(&s->files, &free_bytes, ret, err);
-}
-
-int cd_service_output_floor(struct cd_service *s, uint64_t *ret, struct cd_err *err)
-{
-        uint64_t fs_bytes;
-        int r = state_fs_bytes(s, &fs_bytes, err);
-
-        if (r == 0)
-                *ret = cd_config_min_free(s->cfg, fs_bytes) / 2;
-        return r;
+        if (r < 0)
+                return r;
+        ret->bytes = cd_config_min_free(s->cfg, sp.size_bytes) / 2;
+        ret->inodes = reserve_inodes(&sp, ret->bytes);
+        return 0;
 }
 
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err)
 {
-        uint64_t fs_bytes;
-        int r = state_fs_bytes(s, &fs_bytes, err);
+        struct cd_fs_space sp;
+        int r = cd_jobfiles_space(&s->files, &sp, err);
 
         if (r == 0)
-                *ret = cd_config_client_quota(s->cfg, fs_bytes);
+                *ret = cd_config_client_quota(s->cfg, sp.size_bytes);
         return r;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+        uint64_t n;
+
+        return __builtin_add_overflow(a, b, &n) ? UINT64_MAX : n;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+        uint64_t n;
+
+        return __builtin_mul_overflow(a, b, &n) ? UINT64_MAX : n;
+}
+
+uint64_t cd_service_charge(struct cd_service *s, const struct cd_disk_use *use, uint64_t content,
+                           uint64_t row_bytes)
+{
+        struct cd_fs_space sp;
+        struct cd_err err = { 0 };
+        uint64_t per_inode = CD_CHARGE_INODE_MIN;
+
+        if (cd_jobfiles_space(&s->files, &sp, &err) == 0 &&
+            cd_fs_space_inode_bytes(&sp) > per_inode)
+                per_inode = cd_fs_space_inode_bytes(&sp);
+        return sat_add(sat_add(use->bytes > content ? use->bytes : content,
+                               sat_mul(use->inodes, per_inode)),
+                       row_bytes);
 }
 
 int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,

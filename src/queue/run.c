@@ -108,7 +108,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
         cleanup_close int out = -1, err_fd = -1, artifacts = -1;
         struct cd_launch_io io;
-        uint64_t keep_free_bytes;
+        struct cd_floor floor;
         int ret;
 
         *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
@@ -124,7 +124,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
         artifacts = open_artifacts(dir);
         if (out < 0 || err_fd < 0 || artifacts < 0)
                 return cd_err_errno(&res->error, "run: create the job's output files");
-        ret = cd_service_output_floor(r->svc, &keep_free_bytes, &res->error);
+        ret = cd_service_output_floor(r->svc, &floor, &res->error);
         if (ret < 0)
                 return ret;
         io = (struct cd_launch_io){ .stdin_fd = -1,
@@ -134,7 +134,8 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                                     .cancel_fd = cancel_fd,
                                     .collect = true,
                                     .out_dir_fd = artifacts,
-                                    .out_keep_free_bytes = keep_free_bytes,
+                                    .out_keep_free_bytes = floor.bytes,
+                                    .out_keep_free_inodes = floor.inodes,
                                     .before_start = started,
                                     .before_start_data = r };
         ret = cd_launch(r->svc->launcher, plan, &io, res);
@@ -161,9 +162,9 @@ static json_t *finished_details(const struct cd_result *res)
                          (json_int_t) (res->collected ? m->refused : 0));
 }
 
-/* What the job's files hold once it has finished (its inputs go next):
- * stdout and stderr as kept (cut at output_max) and the artifacts. */
-static uint64_t stored_bytes(const struct run *r, const struct cd_result *res)
+/* The bytes the job's files hold once it has finished (its inputs go
+ * next): stdout and stderr as kept (cut at output_max) and the artifacts. */
+static uint64_t content_bytes(const struct run *r, const struct cd_result *res)
 {
         const uint64_t cap = r->svc->cfg->output_max_bytes;
         uint64_t n = res->collected ? res->manifest.bytes : 0;
@@ -171,6 +172,29 @@ static uint64_t stored_bytes(const struct run *r, const struct cd_result *res)
         n += res->stdout_bytes < cap ? res->stdout_bytes : cap;
         n += res->stderr_bytes < cap ? res->stderr_bytes : cap;
         return n;
+}
+
+/* What the finished job is charged (cd_service_charge): its files as the
+ * disk holds them, without the inputs, and its row with @result_json.
+ * When they cannot be measured, every file the manifest lists is charged
+ * a block and an inode, with stdout, stderr and the directory. */
+static uint64_t charged(const struct run *r, const struct cd_result *res, const char *result_json)
+{
+        const uint64_t row = (result_json ? strlen(result_json) : 0) +
+                             strlen(r->row->request_json ? r->row->request_json : "") +
+                             strlen(r->row->labels_json ? r->row->labels_json : "");
+        cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
+        struct cd_disk_use use = { 0 };
+        struct cd_err err = { 0 };
+        int ret = dir < 0 ? cd_err_neg(&err, dir, "state: open the job's directory")
+                          : cd_jobfiles_usage(dir, "inputs", &use, &err);
+
+        if (ret < 0) {
+                cd_log_err(CD_LOG_WARN, r->row->id, &err);
+                use.inodes = (res->collected ? res->manifest.n : 0) + 4;
+                use.bytes = use.inodes * CD_CHARGE_INODE_MIN;
+        }
+        return cd_service_charge(r->svc, &use, content_bytes(r, res), row);
 }
 
 /* A failed step of record() is tried again (0.1 s, doubling to 5 s), with
@@ -203,16 +227,17 @@ static bool record(struct run *r, const struct cd_result *res)
         cleanup_free char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         struct cd_err err = { 0 };
         unsigned int attempt = 0;
-        uint64_t now = cd_now_ns();
+        uint64_t now = cd_now_ns(), charge;
 
         json_decref(j);
+        charge = charged(r, res, text);
         while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
                                  r->row->profile, verdict, finished_details(res), &err) < 0)
                 if (!again(r, &attempt, &err))
                         return false;
         attempt = 0;
         while (cd_store_set_finished(r->svc->store, r->row->id, verdict, reason_of(res), text,
-                                     stored_bytes(r, res), (int64_t) cd_wall_ms(), &err) < 0 &&
+                                     charge, (int64_t) cd_wall_ms(), &err) < 0 &&
                err.code != ESTALE)
                 if (!again(r, &attempt, &err))
                         return false;

@@ -118,15 +118,81 @@ static uint64_t blocks_bytes(uint64_t blocks, uint64_t block_size)
         return __builtin_mul_overflow(blocks, block_size, &n) ? UINT64_MAX : n;
 }
 
-int cd_jobfiles_free_bytes(const struct cd_jobfiles *jf, uint64_t *ret_free, uint64_t *ret_size,
-                           struct cd_err *err)
+int cd_jobfiles_space(const struct cd_jobfiles *jf, struct cd_fs_space *ret, struct cd_err *err)
 {
         struct statvfs st;
 
         if (fstatvfs(jf->state_fd, &st) < 0)
                 return cd_err_errno(err, "state directory: statvfs");
-        *ret_free = blocks_bytes(st.f_bavail, st.f_frsize);
-        *ret_size = blocks_bytes(st.f_blocks, st.f_frsize);
+        *ret = (struct cd_fs_space){ .free_bytes = blocks_bytes(st.f_bavail, st.f_frsize),
+                                     .size_bytes = blocks_bytes(st.f_blocks, st.f_frsize),
+                                     .free_inodes = st.f_favail,
+                                     .inodes = st.f_files };
+        return 0;
+}
+
+uint64_t cd_fs_space_inode_bytes(const struct cd_fs_space *sp)
+{
+        return sp->inodes ? sp->size_bytes / sp->inodes : 0;
+}
+
+static void use_add(struct cd_disk_use *u, const struct stat *st)
+{
+        u->bytes += blocks_bytes((uint64_t) st->st_blocks, 512);
+        u->inodes++;
+}
+
+/* Add what the entries of directory @at/@name take; entries are never
+ * followed. */
+static int use_of_dir(int at, const char *name, const char *skip, unsigned int depth,
+                      struct cd_disk_use *u)
+{
+        struct dirent *de;
+        DIR *d;
+        int fd, r = 0;
+
+        if (depth > MAX_DEPTH)
+                return -ELOOP;
+        fd = openat(at, name, DIR_FLAGS);
+        d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                r = -errno;
+                (void) cd_close(fd);
+                return r;
+        }
+        while (r == 0 && (errno = 0, de = readdir(d))) {
+                struct stat st;
+
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+                    (skip && !strcmp(de->d_name, skip)))
+                        continue;
+                if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                use_add(u, &st);
+                if (S_ISDIR(st.st_mode))
+                        r = use_of_dir(fd, de->d_name, NULL, depth + 1, u);
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        (void) closedir(d);
+        return r;
+}
+
+int cd_jobfiles_usage(int dir_fd, const char *skip, struct cd_disk_use *ret, struct cd_err *err)
+{
+        struct stat st;
+        int r;
+
+        *ret = (struct cd_disk_use){ 0 };
+        if (fstat(dir_fd, &st) < 0)
+                return cd_err_errno(err, "state: stat a job's directory");
+        use_add(ret, &st);
+        /* "." for a description of its own: @dir_fd's offset stays. */
+        r = use_of_dir(dir_fd, ".", skip, 0, ret);
+        if (r < 0)
+                return cd_err_neg(err, r, "state: measure a job's files");
         return 0;
 }
 

@@ -2040,12 +2040,14 @@ class ServiceTest(DaemonTest):
                 quick.health()
         self.assertEqual((cm.exception.status, cm.exception.code), (429, "rate_limited"))
 
-    def small_state_disk(self, size_mib: int, **config) -> Daemon:
-        """A cordond whose state directory is a tmpfs of @size_mib MiB."""
+    def small_state_disk(self, size_mib: int, inodes: int = 0, **config) -> Daemon:
+        """A cordond whose state directory is a tmpfs of @size_mib MiB (and
+        @inodes inodes, when given)."""
         d = Daemon(**config)
         d.state.mkdir(mode=0o700)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m,mode=0700",
-                        "cordon-test-state", str(d.state)], check=True)
+        opts = f"size={size_mib}m,mode=0700" + (f",nr_inodes={inodes}" if inodes else "")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "cordon-test-state", str(d.state)],
+                       check=True)
         self.addCleanup(shutil.rmtree, d.tmp, True)
         self.addCleanup(subprocess.run, ["umount", "-l", str(d.state)], check=True)
         self.addCleanup(self._destroy, d)
@@ -2111,6 +2113,29 @@ class ServiceTest(DaemonTest):
         j2 = submit_sh(d, "echo again > /out/a.txt\n")["id"]
         self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
         self.assertEqual(c.artifact(j2, "a.txt")[0], b"again\n")
+        self.assert_chain_whole(d)
+
+    def test_inode_reserve(self):
+        """A job leaving 1900 empty directories on a state disk of 2000
+        inodes: the copy stops at half the reserve's share of the inodes
+        (min_free 16 of 64 MiB: a quarter of the inodes, 500; the copy
+        leaves 250), the job ends setup_error, output_not_stored, and its
+        verdict is recorded in the store and the log. New submissions are
+        refused 507 while the reserve is short, and taken again once the job
+        is deleted. Before, the copy took every inode the disk had."""
+        d = self.small_state_disk(64, inodes=2000, min_free="16M")
+        j = submit_sh(d, "mkdir $(seq -f /out/d%g 1 1900)\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertIn("No space left on device", job["result"]["error"])
+        self.assertEqual(len(d.audit("job.finished", j)), 1)
+        self.assertGreaterEqual(os.statvfs(d.state).f_favail, 240)
+        ok = {"profile": "default", "entry": "job.sh"}
+        problem_of(self, submit_raw(d.sock, ok, [("job.sh", b"echo hi\n")]), 507,
+                   "insufficient_storage")
+        d.client().delete(j)
+        j2 = submit_sh(d, "echo again\n")["id"]
+        self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
         self.assert_chain_whole(d)
 
     def test_default_reserve_scales_with_a_small_disk(self):
@@ -2361,6 +2386,34 @@ class ServiceTest(DaemonTest):
         d.start()
         (st, _) = as_user("a", submit_big, b"echo over\n")
         self.assertEqual(st, (507, "quota_exceeded"))
+
+    def test_quota_charges_what_the_disk_holds(self):
+        """A job is charged what its files take on disk, not the bytes they
+        hold: 600 one-byte artifacts in 30 directories take at least a block
+        and an inode each, so they fill a 4 MiB quota that their 600 bytes
+        would not. Before, they were charged 600 bytes and their stdout, and
+        a client could hold inodes and blocks far past its quota."""
+        d = self.start_daemon(max_stored_per_client="4M")
+        ok = {"profile": "default", "entry": "job.sh"}
+        many = ("for k in $(seq 0 29); do mkdir -p /out/d$k/e; done\n"
+                "for i in $(seq 600); do printf x > /out/d$((i % 30))/e/f$i; done\n")
+
+        def submit_small():
+            r = submit_raw(d.sock, ok, [("job.sh", b"echo hi\n")])
+            return r.status, r.json().get("code"), r.json().get("detail", "")
+
+        j = as_user("a", submit_sh, d, many)["id"]
+        done = as_user("a", wait_job, d, j)
+        self.assertEqual(done["verdict"], "ok")
+        self.assertEqual(len(done["result"]["artifacts"]), 600)
+        status, code, detail = as_user("a", submit_small)
+        self.assertEqual((status, code), (507, "quota_exceeded"))
+        held = int(re.search(r"hold (\d+) of", detail).group(1))
+        self.assertGreaterEqual(held, 600 * 8192)
+        # Another client is not held back; deleting the job gives the room back.
+        self.assertEqual(as_user("b", submit_small)[0], 201)
+        as_user("a", lambda: d.client().delete(j))
+        self.assertEqual(as_user("a", submit_small)[0], 201)
 
     def test_slow_request_head_is_cut_off(self):
         """A client trickling its request head one byte at a time, each within

@@ -147,11 +147,43 @@ static void test_sweep_goes_on_past_a_failure(void **state)
         assert_true(exists(f, known));
 }
 
+/* What a job's tree takes: every directory and file, in blocks, the
+ * skipped top-level entry left out, a symlink counted as itself and never
+ * followed (it points at a large file outside the job). */
+static void test_usage_counts_blocks_and_inodes(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        struct cd_disk_use use, all;
+        char id[CD_JOB_ID_LEN + 1], big[4096 * 4] = { 0 };
+        int dir;
+
+        id_of(3, id);
+        make_tree(f, id, "artifacts", 3); /* id, artifacts, d, d, d and f.csv */
+        dir = cd_jobfiles_open_job(&f->jf, id);
+        assert_true(dir >= 0);
+        assert_int_equal(mkdirat(dir, "inputs", 0700), 0);
+        assert_int_equal(ut_write_file(f->jf.state_fd, "outside", big, sizeof(big)), 0);
+        assert_int_equal(symlinkat("../../outside", dir, "link"), 0);
+        if (cd_jobfiles_usage(dir, "inputs", &use, &err) < 0)
+                fail_msg("cd_jobfiles_usage: %s", err.msg);
+        assert_int_equal(use.inodes, 7); /* the six above and the link */
+        assert_true(use.bytes >= 1);     /* the file's block (a tmpfs page, or an ext4 block) */
+        assert_true(use.bytes < sizeof(big) * 8);
+        if (cd_jobfiles_usage(dir, NULL, &all, &err) < 0)
+                fail_msg("cd_jobfiles_usage: %s", err.msg);
+        assert_int_equal(all.inodes, 8);
+        assert_true(all.bytes >= use.bytes);
+        (void) close(dir);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_remove_deepest_artifacts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sweep_goes_on_past_a_failure, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_usage_counts_blocks_and_inodes, setup,
+                                                teardown),
         };
 
         return cmocka_run_group_tests_name("jobfiles", tests, NULL, NULL);
