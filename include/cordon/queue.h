@@ -50,6 +50,12 @@ void cd_queue_notify(struct cd_queue *q);
  * running and was cancelled before (nothing done), 0 when unknown. */
 int cd_queue_cancel(struct cd_queue *q, const char *id);
 
+/* Take @id out of the queue if it is queued there: true when it was. */
+bool cd_queue_unqueue(struct cd_queue *q, const char *id);
+
+/* True when a slot has taken @id (its sandbox being set up, or running). */
+bool cd_queue_taken(struct cd_queue *q, const char *id);
+
 /* True when @id runs and has been cancelled already. */
 bool cd_queue_cancelling(struct cd_queue *q, const char *id);
 

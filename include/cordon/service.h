@@ -163,6 +163,19 @@ char *cd_metrics_render(struct cd_service *s);
 /* The queue's callback: run job @id (cd_queue_run_fn with @data = service). */
 void cd_service_run_job(void *data, const char *id, int cancel_fd);
 
+/* Finish queued job @row, its cancel marked in the store
+ * (cd_store_mark_cancelled), as cancelled: job.cancelled and job.finished
+ * in one batch, then the row. Called with job_lock held. Returns 0,
+ * -ESTALE when it finished meanwhile, or -errno with @err (the mark stays:
+ * cd_service_finish_cancels tries again). */
+int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *row,
+                                const struct cd_peer *peer, struct cd_err *err);
+
+/* Finish every cancel left half done (marked, not finished: the record or
+ * the row could not be written), each recorded again by cordond. Takes
+ * job_lock. Returns true when some are left for a later call. */
+bool cd_service_finish_cancels(struct cd_service *s);
+
 /* Restart recovery: fail jobs left running, requeue queued ones in order,
  * remove partial uploads and orphaned files. Returns 0 or -errno. */
 int cd_service_recover(struct cd_service *s, struct cd_err *err);
@@ -232,8 +245,3 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
 
 /* Remove a finished job's inputs (jobfiles.h); a failure is logged. */
 void cd_service_drop_inputs(struct cd_service *s, const char *id);
-
-/* Finish a job that never ran (cancelled while queued) with @verdict. The
- * caller drops its inputs (cd_service_drop_inputs), outside any lock. */
-int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
-                            const char *reason, const struct cd_peer *peer, struct cd_err *err);

@@ -132,9 +132,20 @@ struct cd_store_filter {
 int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
                   size_t *n, struct cd_err *err);
 
-/* Every queued job, oldest first (restart: they run again in order). */
+/* Every queued job, oldest first (restart: they run again in order),
+ * except those marked cancelled. */
 int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                          struct cd_err *err);
+
+/* Mark queued job @id cancelled, durably, before its cancel is recorded and
+ * finished: from then on it is never set running, nor listed by
+ * cd_store_list_queued, but by cd_store_list_cancelled until it finishes.
+ * -ESTALE when it is not queued, -ENOENT when there is no such job. */
+int cd_store_mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err);
+
+/* Queued jobs marked cancelled, oldest first: cancels left half done. */
+int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                            struct cd_err *err);
 
 /*
  * Restart recovery: every job still "running" becomes finished with

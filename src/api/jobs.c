@@ -445,6 +445,37 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
         cd_api_json(resp, 200, jobs ? json_pack("{s:o, s:o}", "jobs", jobs, "next", next) : NULL);
 }
 
+/*
+ * A queued job (@in_queue: taken out of the queue just now): first marked
+ * in the store, so that it never runs whatever fails next, not even after
+ * a restart; then job.cancelled and job.finished in one batch, and the
+ * row. A failed mark puts it back in the queue (at its owner's end),
+ * nothing recorded. A failed record or row leaves it marked, for
+ * cd_service_finish_cancels (the janitor, or the next start): -EINPROGRESS.
+ */
+static int cancel_queued(const struct cd_api_request *req, const struct cd_job_row *row,
+                         bool in_queue, bool *ret_unrun)
+{
+        struct cd_service *svc = req->svc;
+        struct cd_err err = { 0 };
+        int r = cd_store_mark_cancelled(svc->store, row->id, &err);
+
+        if (r < 0) {
+                if (in_queue && cd_queue_push(svc->queue, row->id, row->owner_uid, true) < 0)
+                        cd_log_warn(row->id, "msg=\"cannot queue the job again\"");
+                if (r != -ENOENT)
+                        cd_log_err(CD_LOG_ERROR, row->id, &err);
+                return r;
+        }
+        r = cd_service_finish_cancelled(svc, row, req->peer, &err);
+        cd_queue_notify(svc->queue);
+        *ret_unrun = r == 0;
+        if (r == 0 || r == -ESTALE) /* -ESTALE: it finished meanwhile */
+                return 0;
+        cd_log_err(CD_LOG_ERROR, row->id, &err);
+        return -EINPROGRESS;
+}
+
 /* Under the job lock, on the row as it is now: record job.cancelled only
  * when this request is what cancels it, so that two cancels (or a cancel
  * and a delete) at once, or one racing the job's end, give one record. */
@@ -453,6 +484,7 @@ static int cancel_locked(const struct cd_api_request *req, const char *id, bool 
         struct cd_service *svc = req->svc;
         struct cd_job_row row = { 0 };
         struct cd_err err = { 0 };
+        bool in_queue = false;
         int r;
 
         r = cd_store_get(svc->store, id, &row, &err);
@@ -460,24 +492,19 @@ static int cancel_locked(const struct cd_api_request *req, const char *id, bool 
                 r = -EALREADY;
         /* Taken by a slot (running, or still queued in the store while its
          * sandbox is set up) and cancelled already: its worker stops it. */
-        if (r == 0 && cd_queue_cancelling(svc->queue, id))
+        if (r < 0 || cd_queue_cancelling(svc->queue, id))
                 goto out;
-        if (r == 0)
-                r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, id, row.profile, NULL,
-                                      json_pack("{s:s}", "by", "request"), &err);
-        if (r < 0)
+        /* Queued, or queued in the store with no slot to take it (a
+         * cancel left half done): it never runs. */
+        in_queue = cd_queue_unqueue(svc->queue, id);
+        if (in_queue || (row.state == CD_JOB_QUEUED && !cd_queue_taken(svc->queue, id))) {
+                r = cancel_queued(req, &row, in_queue, ret_unrun);
                 goto out;
-        r = cd_queue_cancel(svc->queue, id);
-        /* Queued (or queued in the store but not yet taken): it never runs. */
-        if (r == 1 || (r == 0 && row.state == CD_JOB_QUEUED)) {
-                r = cd_service_finish_unrun(svc, &row, "cancelled", NULL, req->peer, &err);
-                *ret_unrun = r == 0;
-                cd_queue_notify(svc->queue);
-                if (r == -ESTALE)
-                        r = 0; /* it finished meanwhile */
-        } else {
-                r = 0;
         }
+        r = cd_service_audit1(svc, CD_AUDIT_JOB_CANCELLED, req->peer, id, row.profile, NULL,
+                              json_pack("{s:s}", "by", "request"), &err);
+        if (r == 0)
+                (void) cd_queue_cancel(svc->queue, id); /* its worker records the verdict */
 out:
         cd_job_row_clear(&row);
         return r == -ENOENT ? -EALREADY : r; /* deleted meanwhile: nothing to cancel */
@@ -511,6 +538,12 @@ void api_jobs_cancel(const struct cd_api_request *req, struct cd_api_response *r
         cd_job_row_clear(&row);
         if (r == -EALREADY) {
                 cd_api_problem(resp, 409, "job_finished", "the job has already finished");
+                return;
+        }
+        if (r == -EINPROGRESS) {
+                cd_api_problem(resp, 500, "internal",
+                               "the job will not run, but its cancel could not be recorded yet; "
+                               "cordond records it as soon as it can");
                 return;
         }
         if (r < 0 || cd_api_load_job(req, &row, resp) < 0) {

@@ -25,8 +25,9 @@
 #include "cordon/util.h"
 #include "daemon.h"
 
-#define JANITOR_MS (60 * 1000)
-#define AGAIN_MS   1000 /* retention had more to delete, or cordond just started */
+#define JANITOR_MS      (60 * 1000)
+#define AGAIN_MS        1000 /* retention had more to delete, or cordond just started */
+#define CANCEL_AGAIN_MS 5000 /* a cancel's record or row still cannot be written */
 
 struct opts {
         const char *config;
@@ -169,9 +170,10 @@ static int signals(struct cd_err *err)
         return fd;
 }
 
-/* Serve until SIGTERM or SIGINT; SIGHUP reloads; once a minute, retention
- * (sooner while a backlog is left, and once just after the start's sweep,
- * which stops on its time budget too). */
+/* Serve until SIGTERM or SIGINT; SIGHUP reloads; once a minute, cancels
+ * left half done (every 5 s while some are left) and retention (sooner
+ * while a backlog is left, and once just after the start's sweep, which
+ * stops on its time budget too). */
 static void serve(struct cd_service *svc, int sig_fd)
 {
         uint64_t next_janitor = cd_now_ms() + AGAIN_MS;
@@ -184,8 +186,12 @@ static void serve(struct cd_service *svc, int sig_fd)
                 int r = poll(&p, 1, now >= next_janitor ? 0 : (int) (next_janitor - now));
 
                 if (r == 0) {
-                        next_janitor =
-                                cd_now_ms() + (cd_service_expire(svc) ? AGAIN_MS : JANITOR_MS);
+                        uint64_t wait =
+                                cd_service_finish_cancels(svc) ? CANCEL_AGAIN_MS : JANITOR_MS;
+
+                        if (cd_service_expire(svc))
+                                wait = AGAIN_MS;
+                        next_janitor = cd_now_ms() + wait;
                         continue;
                 }
                 if (r < 0 || read(sig_fd, &si, sizeof(si)) != sizeof(si))

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/log.h"
 #include "cordon/service.h"
 #include "cordon/util.h"
@@ -310,21 +311,62 @@ void cd_service_drop_inputs(struct cd_service *s, const char *id)
                 cd_log_err(CD_LOG_WARN, id, &err);
 }
 
-int cd_service_finish_unrun(struct cd_service *s, const struct cd_job_row *row, const char *verdict,
-                            const char *reason, const struct cd_peer *peer, struct cd_err *err)
+int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *row,
+                                const struct cd_peer *peer, struct cd_err *err)
 {
-        enum cd_verdict v;
+        json_t *by = json_pack("{s:s}", "by", "request");
+        const struct cd_audit_event cancelled = {
+                .event = CD_AUDIT_JOB_CANCELLED,
+                .uid = peer ? peer->uid : 0,
+                .role = peer ? cd_role_to_string(peer->role) : "cordond",
+                .job = row->id,
+                .profile = row->profile,
+                .details = by,
+        };
+        struct cd_audit_event finished = cancelled;
+        const struct cd_audit_event *ev[] = { &cancelled, &finished };
         int r;
 
-        if (cd_verdict_from_string(verdict, &v) == 0)
-                cd_metrics_job(&s->metrics, v, 0, 0);
-        r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, peer, row->id, row->profile, verdict,
-                              reason ? json_pack("{s:s}", "reason", reason) : NULL, err);
+        finished.event = CD_AUDIT_JOB_FINISHED;
+        finished.verdict = "cancelled";
+        finished.details = NULL;
+        if (cd_fault("cancel_record"))
+                r = cd_err_set(err, EIO, "audit: cancel: injected failure");
+        else
+                r = cd_service_audit(s, ev, 2, err);
+        json_decref(by);
         if (r < 0)
                 return r;
-        /* Its inputs are removed next, and it wrote nothing. */
-        return cd_store_set_finished(s->store, row->id, verdict, reason, NULL, 0,
+        cd_metrics_job(&s->metrics, CD_VERDICT_CANCELLED, 0, 0);
+        return cd_store_set_finished(s->store, row->id, "cancelled", NULL, NULL, 0,
                                      (int64_t) cd_wall_ms(), err);
+}
+
+bool cd_service_finish_cancels(struct cd_service *s)
+{
+        struct cd_job_row *rows = NULL;
+        struct cd_err err = { 0 };
+        size_t n = 0, left = 0;
+
+        if (cd_store_list_cancelled(s->store, &rows, &n, &err) < 0) {
+                cd_log_err(CD_LOG_WARN, NULL, &err);
+                return true;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r;
+
+                pthread_mutex_lock(&s->job_lock);
+                r = cd_service_finish_cancelled(s, &rows[i], NULL, &err);
+                pthread_mutex_unlock(&s->job_lock);
+                if (r == 0 || r == -ESTALE || r == -ENOENT) { /* or a request did it first */
+                        cd_log_info(rows[i].id, "msg=\"cancel finished late\"");
+                        cd_service_drop_inputs(s, rows[i].id);
+                } else if (left++ == 0) {
+                        cd_log_err(CD_LOG_WARN, rows[i].id, &err);
+                }
+        }
+        cd_job_rows_free(rows, n);
+        return left > 0;
 }
 
 static bool known_job(const char *id, void *data)
@@ -371,6 +413,7 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         if (failed > 0)
                 cd_log_warn(NULL, "msg=\"cannot remove stale job files\" count=%u error=\"%s\"",
                             failed, err->msg);
+        (void) cd_service_finish_cancels(s); /* else left for the janitor */
         r = cd_store_list_queued(s->store, &rows, &n, err);
         if (r < 0)
                 return r;

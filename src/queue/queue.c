@@ -325,6 +325,28 @@ int cd_queue_cancel(struct cd_queue *q, const char *id)
         return r;
 }
 
+bool cd_queue_unqueue(struct cd_queue *q, const char *id)
+{
+        bool r;
+
+        pthread_mutex_lock(&q->lock);
+        r = unqueue(q, id);
+        if (r)
+                prune_owners(q);
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+bool cd_queue_taken(struct cd_queue *q, const char *id)
+{
+        bool r;
+
+        pthread_mutex_lock(&q->lock);
+        r = running_slot(q, id) != NULL;
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
 bool cd_queue_cancelling(struct cd_queue *q, const char *id)
 {
         struct slot *s;

@@ -9,7 +9,7 @@
 #include "cordon/store.h"
 
 /* The schema this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DB_FILE        "jobs.db"
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64
@@ -35,6 +35,8 @@ enum store_stmt {
         STMT_SET_FINISHED,
         STMT_DELETE,
         STMT_LIST_QUEUED,
+        STMT_MARK_CANCELLED,
+        STMT_LIST_CANCELLED,
         STMT_LIST_RUNNING,
         STMT_FAIL_RUNNING_TRANSITIONS,
         STMT_FAIL_RUNNING,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "store-internal.h"
 
 #define HEX        "0123456789abcdef"
@@ -391,7 +392,9 @@ static int set_running(struct cd_store *s, const char *id, int64_t started_ms, s
         if (r >= 0)
                 r = bind_int(s, st, ":at", started_ms, err);
         if (r >= 0)
-                r = update_one(s, st, id, err);
+                r = store_step_done(s, st, err, "update job");
+        if (r >= 0 && sqlite3_changes(s->db) != 1)
+                return cd_err_set(err, ESTALE, "store: job %s was cancelled", id);
         if (r >= 0)
                 r = add_transition(s, seq, CD_JOB_RUNNING, NULL, started_ms, err);
         return r;
@@ -406,6 +409,36 @@ int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
         if (r < 0)
                 return r;
         return store_end(s, set_running(s, id, started_ms, err), err);
+}
+
+static int mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_CANCELLED];
+        enum cd_job_state state;
+        int64_t seq;
+        int r;
+
+        r = lookup_state(s, id, &seq, &state, err);
+        if (r < 0)
+                return r;
+        if (state != CD_JOB_QUEUED)
+                return cd_err_set(err, ESTALE, "store: job %s is %s, not queued", id,
+                                  cd_job_state_to_string(state));
+        r = bind_int(s, st, ":seq", seq, err);
+        return r < 0 ? r : update_one(s, st, id, err);
+}
+
+int cd_store_mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        int r;
+
+        if (cd_fault("store_mark_cancelled"))
+                return cd_err_set(err, EIO, "store: mark cancelled: injected failure");
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, mark_cancelled(s, id, err), err);
 }
 
 struct finish {
@@ -567,6 +600,15 @@ int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n,
 {
         cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_QUEUED];
+
+        return collect_rows(s, st, ret, n, err);
+}
+
+int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                            struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_CANCELLED];
 
         return collect_rows(s, st, ret, n, err);
 }

@@ -85,6 +85,13 @@ static const char schema_v2[] = "ALTER TABLE jobs ADD COLUMN stored_bytes INTEGE
                                 "DEFAULT 0 CHECK (stored_bytes >= 0);"
                                 "PRAGMA user_version = 2;";
 
+/* Version 3: a queued job whose cancel is stored but not yet finished (its
+ * record or its verdict could not be written): it never runs, and is
+ * finished as cancelled later, or at the next start. */
+static const char schema_v3[] = "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL "
+                                "DEFAULT 0 CHECK (cancel_requested IN (0, 1));"
+                                "PRAGMA user_version = 3;";
+
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
 /* Lists leave out each result's artifact manifest, which can be large: a
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
@@ -107,13 +114,18 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_GET] = SELECT_JOBS "WHERE id = :id",
         [STMT_GET_STATE] = "SELECT seq, state FROM jobs WHERE id = :id",
         [STMT_SET_RUNNING] = "UPDATE jobs SET state = 'running', started_ms = :at "
-                             "WHERE seq = :seq AND state = 'queued'",
+                             "WHERE seq = :seq AND state = 'queued' AND cancel_requested = 0",
         [STMT_SET_FINISHED] = "UPDATE jobs SET state = 'finished', verdict = :verdict, "
                               "reason = :reason, result_json = :result, finished_ms = :at, "
                               "stored_bytes = :bytes "
                               "WHERE seq = :seq AND state IN ('queued', 'running')",
         [STMT_DELETE] = "DELETE FROM jobs WHERE id = :id",
-        [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' ORDER BY seq",
+        [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_requested = 0 "
+                                         "ORDER BY seq",
+        [STMT_MARK_CANCELLED] = "UPDATE jobs SET cancel_requested = 1 "
+                                "WHERE seq = :seq AND state = 'queued'",
+        [STMT_LIST_CANCELLED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_requested = 1 "
+                                            "ORDER BY seq",
         [STMT_LIST_RUNNING] = SELECT_JOBS "WHERE state = 'running' ORDER BY seq",
         [STMT_FAIL_RUNNING_TRANSITIONS] =
                 "INSERT INTO transitions (job_seq, state, verdict, at_ms) "
@@ -523,7 +535,9 @@ static int check_or_create_schema(struct cd_store *s, struct cd_err *err)
                         return r;
         }
         /* In the caller's transaction: an upgrade is whole or not at all. */
-        return exec_sql(s, schema_v2, "upgrade the schema to version 2", err);
+        if (version < 2)
+                r = exec_sql(s, schema_v2, "upgrade the schema to version 2", err);
+        return r < 0 ? r : exec_sql(s, schema_v3, "upgrade the schema to version 3", err);
 }
 
 static int setup_schema(struct cd_store *s, struct cd_err *err)

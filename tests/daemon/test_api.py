@@ -1978,6 +1978,52 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.client().jobs()["jobs"], [])
         self.assertEqual(d.audit("job.started"), [])
 
+    def test_cancel_whose_record_fails(self):
+        """A queued job's cancel whose records cannot be written (injected,
+        every time): 500, and the job never runs, neither while cordond runs
+        on with a free slot nor after a restart, where it is finished as
+        cancelled with one job.cancelled and one job.finished. Before, a
+        failed record left it out of the queue but queued in the store, and
+        a restart ran it."""
+        d = self.start_daemon(slots=1, fault="cancel_record")
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = submit_sh(d, "echo never\n")["id"]
+        doc = problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500,
+                         "internal")
+        self.assertIn("will not run", doc["detail"])
+        d.client().cancel(running)
+        self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
+        time.sleep(2)  # a free slot: the cancelled job must not take it
+        self.assertEqual(d.client().job(queued)["state"], "queued")
+        self.assertEqual(d.audit("job.started", queued), [])
+        self.assertEqual(d.stop(), [])
+        d.fault = None
+        d.start()
+        job = wait_job(d, queued, 60)
+        self.assertEqual(job["verdict"], "cancelled")
+        self.assertIsNone(job["started"])
+        self.assertEqual(d.audit("job.started", queued), [])
+        self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
+        self.assertEqual(len(d.audit("job.finished", queued)), 1)
+        self.assertTrue(poll(lambda: not (d.job_dir(queued) / "inputs").exists(), 10))
+        self.assert_chain_whole(d)
+
+    def test_cancel_whose_mark_fails(self):
+        """A queued job whose cancel cannot be stored (injected): 500,
+        nothing recorded, and the job stays queued and runs in its turn."""
+        d = self.start_daemon(slots=1, fault="store_mark_cancelled")
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = submit_sh(d, "echo ran\n")["id"]
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500, "internal")
+        self.assertEqual(d.audit("job.cancelled", queued), [])
+        job = d.client().job(queued)
+        self.assertEqual((job["state"], job["queue_position"]), ("queued", 1))
+        d.client().cancel(running)
+        self.assertEqual(wait_job(d, queued, 60)["verdict"], "ok")
+        self.assertEqual(d.client().stdout(queued)[0], b"ran\n")
+
     def test_killed_between_record_and_row(self):
         """cordond killed after job.submitted and before the row: the client
         sees the request fail; after a restart no such job exists or runs,

@@ -371,7 +371,7 @@ static void test_open_private_files(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
         assert_int_equal(fstatat(f->dirfd, "jobs.db-wal", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
         f->s = cd_store_close(f->s);
         assert_int_equal(ut_count_fds(), fds);
 
@@ -848,6 +848,34 @@ static void test_list_queued(void **state)
         assert_string_equal(rs->rows[1].labels_json, "{\"course\":\"mus101\",\"x.y-z_0\":\"v\"}");
 }
 
+/* A queued job marked cancelled is never set running nor requeued at a
+ * start; it is listed as a cancel to finish until it has finished. A job
+ * that is not queued cannot be marked. */
+static void test_mark_cancelled(void **state)
+{
+        struct fixture *f = *state;
+        struct rowset *rs = rowset_new();
+        struct cd_err err = { 0 };
+
+        open_store(f);
+        insert_mix(f);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(2), &err), 0);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(3), &err), -ESTALE); /* running */
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(99), &err), -ENOENT);
+        assert_int_equal(cd_store_set_running(f->s, id_of(2), 5000, &err), -ESTALE);
+        assert_non_null(strstr(err.msg, "cancelled"));
+        assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 3, 1, 7, 8);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_cancelled(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 2);
+        assert_int_equal(
+                cd_store_set_finished(f->s, id_of(2), "cancelled", NULL, NULL, 0, 6000, &err), 0);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_cancelled(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 0);
+}
+
 static void test_fail_running(void **state)
 {
         struct fixture *f = *state;
@@ -976,14 +1004,14 @@ static void test_newer_schema_refused(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "PRAGMA user_version = 3");
+        db_exec(f, "PRAGMA user_version = 4");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
         assert_null(s);
         assert_int_equal(err.code, ENOTSUP);
-        assert_non_null(strstr(err.msg, "schema version 3"));
+        assert_non_null(strstr(err.msg, "schema version 4"));
         assert_non_null(strstr(err.msg, "refusing"));
         /* Left as it was. */
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
 
         db_exec(f, "PRAGMA user_version = -1");
@@ -1001,19 +1029,41 @@ static void test_upgrade_from_v1(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "ALTER TABLE jobs DROP COLUMN stored_bytes; PRAGMA user_version = 1");
+        db_exec(f, "ALTER TABLE jobs DROP COLUMN stored_bytes; "
+                   "ALTER TABLE jobs DROP COLUMN cancel_requested; PRAGMA user_version = 1");
         assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('jobs') "
                                    "WHERE name = 'stored_bytes'"),
                          0);
 
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(db_int(f, "SELECT cancel_requested FROM jobs WHERE id = '%s'", id_of(1)),
+                         0);
         assert_string_equal(get(f, 1)->id, id_of(1));
         assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE id = '%s'", id_of(1)), 0);
         assert_int_equal(try_insert_bytes(f, 2, 1000, 4096, 0, &seq, &err), 0);
         assert_int_equal(owner_bytes(f, 1000), 4096);
         assert_int_equal(cd_store_set_finished(f->s, id_of(1), "ok", NULL, NULL, 100, 5, &err), 0);
         assert_int_equal(owner_bytes(f, 1000), 4196);
+}
+
+/* A database of schema version 2 (before cancel_requested) is upgraded in
+ * place: its queued jobs stay queued, unmarked, and are requeued. */
+static void test_upgrade_from_v2(void **state)
+{
+        struct fixture *f = *state;
+        struct rowset *rs = rowset_new();
+        struct cd_err err = { 0 };
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        f->s = cd_store_close(f->s);
+        db_exec(f, "ALTER TABLE jobs DROP COLUMN cancel_requested; PRAGMA user_version = 2");
+        open_store(f);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 1);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), &err), 0);
 }
 
 /* The quota is checked in the insert's transaction, per owner; a
@@ -1340,6 +1390,8 @@ int main(void)
                 T(test_count_states),
                 T(test_reopen_durable),
                 T(test_newer_schema_refused),
+                T(test_mark_cancelled),
+                T(test_upgrade_from_v2),
                 T(test_upgrade_from_v1),
                 T(test_owner_quota),
                 T(test_foreign_db_refused),
