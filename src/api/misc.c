@@ -21,12 +21,20 @@ void api_profiles_list(const struct cd_api_request *req, struct cd_api_response 
         cd_api_json(resp, 200, list ? json_pack("{s:o}", "profiles", list) : NULL);
 }
 
+/* Submitters get the status and version only: the slots and the queue
+ * would show them other clients' activity, and the cgroup mode the host's. */
 void api_health(const struct cd_api_request *req, struct cd_api_response *resp)
 {
         struct cd_service *svc = req->svc;
         bool stopping = atomic_load(&svc->stopping);
         size_t queued, running;
 
+        if (req->peer->role != CD_ROLE_ADMIN) {
+                cd_api_json(resp, 200,
+                            json_pack("{s:s, s:s}", "status", stopping ? "stopping" : "ok",
+                                      "version", CORDON_VERSION));
+                return;
+        }
         cd_queue_counts(svc->queue, &queued, &running);
         cd_api_json(resp, 200,
                     json_pack("{s:s, s:s, s:s, s:{s:I, s:I}, s:{s:I, s:I}}", "status",

@@ -15,9 +15,9 @@ static void help(void)
 {
         printf("Usage: cordon health [--json] [--socket PATH]\n"
                "\n"
-               "Ask cordond how it is: ok or stopping, its version and cgroup mode, busy and\n"
-               "total slots, and the queue's length. Exit 0 when ok, 75 when stopping, 69\n"
-               "when it cannot be reached: usable as a probe.\n"
+               "Ask cordond how it is: ok or stopping and its version; for admins also its\n"
+               "cgroup mode, busy and total slots, and the queue's length. Exit 0 when ok,\n"
+               "75 when stopping, 69 when it cannot be reached: usable as a probe.\n"
                "\n" CLI_COMMON_HELP "\n"
                "Examples:\n"
                "  cordon health\n"
@@ -59,10 +59,12 @@ int cmd_health(int argc, char **argv)
 
                 printf("cordond %s%s%s at %s\n", cli_sgr(colour, ok ? CLI_GREEN : CLI_YELLOW),
                        s ? s : "?", cli_sgr(colour, CLI_PLAIN), cli_client_socket(c));
-                printf("version  %s\ncgroup   %s\nslots    %lld of %lld busy\nqueue    %lld of "
-                       "at most %lld\n",
-                       v ? v : "?", m ? m : "?", num(h, "slots", "busy"), num(h, "slots", "total"),
-                       num(h, "queue", "length"), num(h, "queue", "max"));
+                printf("version  %s\n", v ? v : "?");
+                if (json_object_get(h, "slots")) /* admins only */
+                        printf("cgroup   %s\nslots    %lld of %lld busy\nqueue    %lld of "
+                               "at most %lld\n",
+                               m ? m : "?", num(h, "slots", "busy"), num(h, "slots", "total"),
+                               num(h, "queue", "length"), num(h, "queue", "max"));
         }
         json_decref(h);
         return r != 0 ? r : ok ? 0 : CLI_EXIT_BUSY;

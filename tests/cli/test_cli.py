@@ -364,9 +364,16 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("cordond ok at " + self.daemon.socket, p.stdout)
         self.assertNotIn("\x1b[", p.stdout)  # not a terminal: no colour
+        self.assertRegex(p.stdout, r"slots +\d+ of 2 busy")
         h = json.loads(self.cli("health", "--json").stdout)
         self.assertEqual(h["status"], "ok")
         self.assertIn(h["cgroup_mode"], ("v1", "v2"))
+        # A submitter: the status and version, none of the others' activity.
+        p = self.cli("health", user=SUB_UID)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("cordond ok at ", p.stdout)
+        self.assertNotIn("slots", p.stdout)
+        self.assertNotIn("?", p.stdout)
 
     def test_submit_wait_status_logs(self):
         ident, p = self.submit("echo out; echo err >&2; exit 3", "--label", "k=v")
