@@ -468,6 +468,11 @@ static void *tar_writer(void *arg)
 
         if (utf8)
                 (void) uselocale(utf8);
+        else /* names beyond ASCII then break the transfer: say why */
+                cd_log_warn(NULL,
+                            "msg=\"tar: no C.UTF-8 locale (libc-bin); artifact names "
+                            "beyond ASCII cannot be archived\" errno=%d",
+                            errno);
         whole = a && ae && tar_all(t, a, ae);
         t->failed = !whole;
         archive_entry_free(ae);
