@@ -512,7 +512,8 @@ class CordonClient:
         return self._call("GET", "/v1/profiles")["profiles"]
 
     def health(self) -> Dict[str, Any]:
-        """`{"status": "ok"|"stopping", "version", "cgroup_mode", "slots", "queue"}`."""
+        """`{"status": "ok"|"stopping", "version"}`, and for admins also
+        `"cgroup_mode"`, `"slots"` and `"queue"`."""
         return self._call("GET", "/v1/health")
 
     def metrics(self) -> str:

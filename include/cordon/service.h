@@ -89,6 +89,11 @@ struct cd_service {
         atomic_bool stopping;
         pthread_mutex_t audit_lock;
         pthread_mutex_t job_lock; /* one cancel or delete of a job at a time */
+        /* Under job_lock: cancels recorded in the log whose row could not
+         * be written yet (retried without recording them again). */
+        char (*cancels_recorded)[CD_JOB_ID_LEN + 1];
+        size_t n_cancels_recorded;
+        atomic_bool cancels_pending; /* some cancel is left half done */
         struct cd_audit *audit;
         pthread_rwlock_t profiles_lock;
         struct cd_profile_set profiles;
@@ -172,8 +177,10 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
                                 const struct cd_peer *peer, struct cd_err *err);
 
 /* Finish every cancel left half done (marked, not finished: the record or
- * the row could not be written), each recorded again by cordond. Takes
- * job_lock. Returns true when some are left for a later call. */
+ * the row could not be written), recorded by cordond with the uid that
+ * asked (unless the records were written and only the row failed, in this
+ * run of cordond). Takes job_lock. Returns true when some are left for a
+ * later call (cancels_pending says so too). */
 bool cd_service_finish_cancels(struct cd_service *s);
 
 /* Restart recovery: fail jobs left running, requeue queued ones in order,

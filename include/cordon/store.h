@@ -51,6 +51,8 @@ struct cd_job_row {
         char *labels_json;     /* JSON object of string labels, "{}" when none */
         char *result_json;     /* finished only: the result (JSON text), NULL otherwise */
         uint64_t stored_bytes; /* written by insert and set_finished, not read back into rows */
+        bool cancel_marked;    /* queued, its cancel stored but not finished */
+        uint32_t cancel_uid;   /* who asked, when cancel_marked */
 };
 
 /* Free the strings of @row and zero it. Accepts a zeroed row. */
@@ -137,11 +139,12 @@ int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd
 int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                          struct cd_err *err);
 
-/* Mark queued job @id cancelled, durably, before its cancel is recorded and
- * finished: from then on it is never set running, nor listed by
- * cd_store_list_queued, but by cd_store_list_cancelled until it finishes.
- * -ESTALE when it is not queued, -ENOENT when there is no such job. */
-int cd_store_mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err);
+/* Mark queued job @id cancelled at the request of @uid (the first one to
+ * ask stays), durably, before its cancel is recorded and finished: from
+ * then on it is never set running, nor listed by cd_store_list_queued, but
+ * by cd_store_list_cancelled until it finishes. -ESTALE when it is not
+ * queued, -ENOENT when there is no such job. */
+int cd_store_mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, struct cd_err *err);
 
 /* Queued jobs marked cancelled, oldest first: cancels left half done. */
 int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t *n,

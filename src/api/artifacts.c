@@ -9,6 +9,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <locale.h>
@@ -458,21 +459,24 @@ static bool tar_all(struct tar_job *t, struct archive *a, struct archive_entry *
  * as not whole: the client sees a broken transfer, never a tar that looks
  * complete with a file zeroed or missing.
  */
+static atomic_bool locale_warned;
+
 static void *tar_writer(void *arg)
 {
         struct tar_job *t = arg;
         locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        int locale_errno = errno;
         struct archive *a = archive_write_new();
         struct archive_entry *ae = a ? archive_entry_new2(a) : NULL;
         bool whole;
 
         if (utf8)
                 (void) uselocale(utf8);
-        else /* names beyond ASCII then break the transfer: say why */
+        else if (!atomic_exchange(&locale_warned, true)) /* once: names beyond ASCII break */
                 cd_log_warn(NULL,
-                            "msg=\"tar: no C.UTF-8 locale (libc-bin); artifact names "
-                            "beyond ASCII cannot be archived\" errno=%d",
-                            errno);
+                            "msg=\"tar: no C.UTF-8 locale (libc-bin); artifact names beyond "
+                            "ASCII cannot be archived\" errno=%d",
+                            locale_errno);
         whole = a && ae && tar_all(t, a, ae);
         t->failed = !whole;
         archive_entry_free(ae);

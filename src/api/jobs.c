@@ -52,8 +52,9 @@ json_t *cd_api_job_json(struct cd_service *svc, const struct cd_job_row *row)
         json_t *labels = parsed(row->labels_json);
 
         /* Queued in the store but no longer in the queue: a slot has taken
-         * it and is setting it up (it is running once it has started). */
-        if (row->state == CD_JOB_QUEUED && pos == 0)
+         * it and is setting it up (it is running once it has started),
+         * unless its cancel is left half done (it never starts: null). */
+        if (row->state == CD_JOB_QUEUED && pos == 0 && !row->cancel_marked)
                 pos = 1;
 
         if (!json_is_object(labels)) {
@@ -458,13 +459,14 @@ static int cancel_queued(const struct cd_api_request *req, const struct cd_job_r
 {
         struct cd_service *svc = req->svc;
         struct cd_err err = { 0 };
-        int r = cd_store_mark_cancelled(svc->store, row->id, &err);
+        int r = cd_store_mark_cancelled(svc->store, row->id, req->peer->uid, &err);
 
         if (r < 0) {
                 if (in_queue && cd_queue_push(svc->queue, row->id, row->owner_uid, true) < 0)
                         cd_log_warn(row->id, "msg=\"cannot queue the job again\"");
-                if (r != -ENOENT)
-                        cd_log_err(CD_LOG_ERROR, row->id, &err);
+                if (r == -ESTALE || r == -ENOENT) /* it finished, or was deleted, meanwhile */
+                        return -EALREADY;
+                cd_log_err(CD_LOG_ERROR, row->id, &err);
                 return r;
         }
         r = cd_service_finish_cancelled(svc, row, req->peer, &err);
@@ -473,6 +475,7 @@ static int cancel_queued(const struct cd_api_request *req, const struct cd_job_r
         if (r == 0 || r == -ESTALE) /* -ESTALE: it finished meanwhile */
                 return 0;
         cd_log_err(CD_LOG_ERROR, row->id, &err);
+        atomic_store(&svc->cancels_pending, true);
         return -EINPROGRESS;
 }
 

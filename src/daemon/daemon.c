@@ -170,5 +170,8 @@ void cd_daemon_stop(struct cd_daemon *d)
         d->lock_fd = cd_close(d->lock_fd); /* last: the state is closed */
         free(d->socket_path);
         d->socket_path = NULL;
+        free(s->cancels_recorded);
+        s->cancels_recorded = NULL;
+        s->n_cancels_recorded = 0;
         d->started = false;
 }

@@ -170,8 +170,8 @@ static int signals(struct cd_err *err)
         return fd;
 }
 
-/* Serve until SIGTERM or SIGINT; SIGHUP reloads; once a minute, cancels
- * left half done (every 5 s while some are left) and retention (sooner
+/* Serve until SIGTERM or SIGINT; SIGHUP reloads; every 5 s while some
+ * are left, cancels left half done; once a minute, retention (sooner
  * while a backlog is left, and once just after the start's sweep, which
  * stops on its time budget too). */
 static void serve(struct cd_service *svc, int sig_fd)
@@ -183,15 +183,15 @@ static void serve(struct cd_service *svc, int sig_fd)
                 struct signalfd_siginfo si;
                 struct cd_err err = { 0 };
                 uint64_t now = cd_now_ms();
-                int r = poll(&p, 1, now >= next_janitor ? 0 : (int) (next_janitor - now));
+                uint64_t wait = now >= next_janitor ? 0 : next_janitor - now;
+                int r = poll(&p, 1, (int) (wait < CANCEL_AGAIN_MS ? wait : CANCEL_AGAIN_MS));
 
                 if (r == 0) {
-                        uint64_t wait =
-                                cd_service_finish_cancels(svc) ? CANCEL_AGAIN_MS : JANITOR_MS;
-
-                        if (cd_service_expire(svc))
-                                wait = AGAIN_MS;
-                        next_janitor = cd_now_ms() + wait;
+                        if (atomic_load(&svc->cancels_pending))
+                                (void) cd_service_finish_cancels(svc);
+                        if (cd_now_ms() >= next_janitor)
+                                next_janitor = cd_now_ms() +
+                                               (cd_service_expire(svc) ? AGAIN_MS : JANITOR_MS);
                         continue;
                 }
                 if (r < 0 || read(sig_fd, &si, sizeof(si)) != sizeof(si))

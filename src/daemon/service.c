@@ -267,6 +267,37 @@ void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size)
                         (unsigned long long) q->held, (unsigned long long) q->quota);
 }
 
+/* Cancels whose records are written but whose row is not: retried
+ * without recording again. Under job_lock. */
+static bool recorded_has(const struct cd_service *s, const char *id)
+{
+        for (size_t i = 0; i < s->n_cancels_recorded; i++)
+                if (!strcmp(s->cancels_recorded[i], id))
+                        return true;
+        return false;
+}
+
+static void recorded_add(struct cd_service *s, const char *id)
+{
+        char(*n)[CD_JOB_ID_LEN + 1] = reallocarray(s->cancels_recorded, s->n_cancels_recorded + 1,
+                                                   sizeof(*s->cancels_recorded));
+
+        if (!n)
+                return; /* a retry records again */
+        s->cancels_recorded = n;
+        memcpy(n[s->n_cancels_recorded++], id, CD_JOB_ID_LEN + 1);
+}
+
+static void recorded_drop(struct cd_service *s, const char *id)
+{
+        for (size_t i = 0; i < s->n_cancels_recorded; i++)
+                if (!strcmp(s->cancels_recorded[i], id)) {
+                        memcpy(s->cancels_recorded[i], s->cancels_recorded[--s->n_cancels_recorded],
+                               CD_JOB_ID_LEN + 1);
+                        return;
+                }
+}
+
 static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                          const struct cd_peer *peer, struct cd_err *err)
 {
@@ -285,6 +316,8 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
         if (r < 0)
                 return r;
         r = cd_store_delete(s->store, row->id, err);
+        if (r == 0 || r == -ENOENT)
+                recorded_drop(s, row->id); /* a cancel's row that could not be written */
         return r == -ENOENT ? 0 : r;
 }
 
@@ -311,10 +344,14 @@ void cd_service_drop_inputs(struct cd_service *s, const char *id)
                 cd_log_err(CD_LOG_WARN, id, &err);
 }
 
-int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *row,
-                                const struct cd_peer *peer, struct cd_err *err)
+/* job.cancelled and job.finished in one batch: by @peer, or (NULL) by
+ * cordond, finishing late what the row's cancel_uid asked for. */
+static int record_cancel(struct cd_service *s, const struct cd_job_row *row,
+                         const struct cd_peer *peer, struct cd_err *err)
 {
-        json_t *by = json_pack("{s:s}", "by", "request");
+        json_t *by = peer ? json_pack("{s:s}", "by", "request")
+                          : json_pack("{s:s, s:I}", "by", "request", "requested_by",
+                                      (json_int_t) row->cancel_uid);
         const struct cd_audit_event cancelled = {
                 .event = CD_AUDIT_JOB_CANCELLED,
                 .uid = peer ? peer->uid : 0,
@@ -335,11 +372,61 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
         else
                 r = cd_service_audit(s, ev, 2, err);
         json_decref(by);
-        if (r < 0)
-                return r;
-        cd_metrics_job(&s->metrics, CD_VERDICT_CANCELLED, 0, 0);
-        return cd_store_set_finished(s->store, row->id, "cancelled", NULL, NULL, 0,
-                                     (int64_t) cd_wall_ms(), err);
+        return r;
+}
+
+/* What a job that never ran holds: its row, and its directory without the
+ * inputs (removed next). */
+static uint64_t unrun_charge(struct cd_service *s, const struct cd_job_row *row)
+{
+        cleanup_close int dir = cd_jobfiles_open_job(&s->files, row->id);
+        struct cd_disk_use use = { .bytes = CD_CHARGE_INODE_MIN, .inodes = 1 };
+        struct cd_err err = { 0 };
+
+        if (dir >= 0)
+                (void) cd_jobfiles_usage(dir, "inputs", &use, &err);
+        return cd_service_charge(s, &use, 0, strlen(row->request_json) + strlen(row->labels_json));
+}
+
+int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *row,
+                                const struct cd_peer *peer, struct cd_err *err)
+{
+        int r;
+
+        if (!recorded_has(s, row->id)) {
+                r = record_cancel(s, row, peer, err);
+                if (r < 0)
+                        return r;
+                cd_metrics_job(&s->metrics, CD_VERDICT_CANCELLED, 0, 0);
+                recorded_add(s, row->id);
+        }
+        if (cd_fault("cancel_row"))
+                r = cd_err_set(err, EIO, "store: cancel: injected failure");
+        else
+                r = cd_store_set_finished(s->store, row->id, "cancelled", NULL, NULL,
+                                          unrun_charge(s, row), (int64_t) cd_wall_ms(), err);
+        if (r == 0 || r == -ESTALE || r == -ENOENT)
+                recorded_drop(s, row->id);
+        return r;
+}
+
+/* Under job_lock, on the row as it is now: 0 when finished here, 1 when
+ * there is nothing left to do (a request finished or deleted it first). */
+static int finish_cancel_now(struct cd_service *s, const char *id, struct cd_err *err)
+{
+        struct cd_job_row now = { 0 };
+        int r = cd_store_get(s->store, id, &now, err);
+
+        if (r == 0 && now.state == CD_JOB_QUEUED && now.cancel_marked)
+                r = cd_service_finish_cancelled(s, &now, NULL, err);
+        else if (r == 0 || r == -ENOENT)
+                r = 1;
+        if (r == 1 || r == -ESTALE) {
+                recorded_drop(s, id);
+                r = 1;
+        }
+        cd_job_row_clear(&now);
+        return r;
 }
 
 bool cd_service_finish_cancels(struct cd_service *s)
@@ -348,24 +435,27 @@ bool cd_service_finish_cancels(struct cd_service *s)
         struct cd_err err = { 0 };
         size_t n = 0, left = 0;
 
+        atomic_store(&s->cancels_pending, false); /* a cancel after this sets it again */
         if (cd_store_list_cancelled(s->store, &rows, &n, &err) < 0) {
                 cd_log_err(CD_LOG_WARN, NULL, &err);
-                return true;
+                left = 1;
         }
         for (size_t i = 0; i < n; i++) {
                 int r;
 
                 pthread_mutex_lock(&s->job_lock);
-                r = cd_service_finish_cancelled(s, &rows[i], NULL, &err);
+                r = finish_cancel_now(s, rows[i].id, &err);
                 pthread_mutex_unlock(&s->job_lock);
-                if (r == 0 || r == -ESTALE || r == -ENOENT) { /* or a request did it first */
+                if (r == 0) {
                         cd_log_info(rows[i].id, "msg=\"cancel finished late\"");
                         cd_service_drop_inputs(s, rows[i].id);
-                } else if (left++ == 0) {
+                } else if (r < 0 && left++ == 0) {
                         cd_log_err(CD_LOG_WARN, rows[i].id, &err);
                 }
         }
         cd_job_rows_free(rows, n);
+        if (left > 0)
+                atomic_store(&s->cancels_pending, true);
         return left > 0;
 }
 

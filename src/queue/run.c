@@ -257,8 +257,10 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd)
         struct cd_err err = { 0 };
         struct run r = { .svc = svc, .row = &row, .start_ns = cd_now_ns() };
 
-        /* Cancelled or deleted while it waited: nothing to run. */
-        if (cd_store_get(svc->store, id, &row, &err) < 0 || row.state != CD_JOB_QUEUED) {
+        /* Cancelled or deleted while it waited: nothing to run (a cancel
+         * left half done is finished by cd_service_finish_cancels). */
+        if (cd_store_get(svc->store, id, &row, &err) < 0 || row.state != CD_JOB_QUEUED ||
+            row.cancel_marked) {
                 cd_job_row_clear(&row);
                 return;
         }

@@ -18,7 +18,7 @@
  * @result is the last (lists give result_json without its artifacts). */
 #define STORE_JOB_COLUMNS_WITH(result)                                                             \
         "seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "            \
-        "finished_ms, request_json, labels_json, " result
+        "finished_ms, request_json, labels_json, cancel_uid, " result
 #define STORE_JOB_COLUMNS STORE_JOB_COLUMNS_WITH("result_json")
 
 /* Statements prepared once at open (store.c holds their SQL). */

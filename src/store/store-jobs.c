@@ -116,6 +116,10 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
         row->created_ms = sqlite3_column_int64(st, 7);
         row->started_ms = sqlite3_column_int64(st, 8);
         row->finished_ms = sqlite3_column_int64(st, 9);
+        if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+                row->cancel_marked = true;
+                row->cancel_uid = (uint32_t) sqlite3_column_int64(st, 12); /* CHECKed */
+        }
         r = column_dup(st, 3, false, &row->profile, err);
         if (r >= 0)
                 r = column_dup(st, 5, true, &row->verdict, err);
@@ -126,7 +130,7 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
         if (r >= 0)
                 r = column_dup(st, 11, false, &row->labels_json, err);
         if (r >= 0)
-                r = column_dup(st, 12, true, &row->result_json, err);
+                r = column_dup(st, 13, true, &row->result_json, err);
         return r;
 }
 
@@ -411,7 +415,7 @@ int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
         return store_end(s, set_running(s, id, started_ms, err), err);
 }
 
-static int mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err)
+static int mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, struct cd_err *err)
 {
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_CANCELLED];
         enum cd_job_state state;
@@ -425,10 +429,12 @@ static int mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err
                 return cd_err_set(err, ESTALE, "store: job %s is %s, not queued", id,
                                   cd_job_state_to_string(state));
         r = bind_int(s, st, ":seq", seq, err);
+        if (r >= 0)
+                r = bind_int(s, st, ":uid", uid, err);
         return r < 0 ? r : update_one(s, st, id, err);
 }
 
-int cd_store_mark_cancelled(struct cd_store *s, const char *id, struct cd_err *err)
+int cd_store_mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, struct cd_err *err)
 {
         cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         int r;
@@ -438,7 +444,7 @@ int cd_store_mark_cancelled(struct cd_store *s, const char *id, struct cd_err *e
         r = store_begin(s, err);
         if (r < 0)
                 return r;
-        return store_end(s, mark_cancelled(s, id, err), err);
+        return store_end(s, mark_cancelled(s, id, uid, err), err);
 }
 
 struct finish {

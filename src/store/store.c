@@ -86,10 +86,10 @@ static const char schema_v2[] = "ALTER TABLE jobs ADD COLUMN stored_bytes INTEGE
                                 "PRAGMA user_version = 2;";
 
 /* Version 3: a queued job whose cancel is stored but not yet finished (its
- * record or its verdict could not be written): it never runs, and is
- * finished as cancelled later, or at the next start. */
-static const char schema_v3[] = "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL "
-                                "DEFAULT 0 CHECK (cancel_requested IN (0, 1));"
+ * record or its verdict could not be written), with the uid that asked: it
+ * never runs, and is finished as cancelled later, or at the next start. */
+static const char schema_v3[] = "ALTER TABLE jobs ADD COLUMN cancel_uid INTEGER CHECK (cancel_uid "
+                                "IS NULL OR cancel_uid BETWEEN 0 AND 4294967295);"
                                 "PRAGMA user_version = 3;";
 
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
@@ -114,17 +114,18 @@ static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_GET] = SELECT_JOBS "WHERE id = :id",
         [STMT_GET_STATE] = "SELECT seq, state FROM jobs WHERE id = :id",
         [STMT_SET_RUNNING] = "UPDATE jobs SET state = 'running', started_ms = :at "
-                             "WHERE seq = :seq AND state = 'queued' AND cancel_requested = 0",
+                             "WHERE seq = :seq AND state = 'queued' AND cancel_uid IS NULL",
         [STMT_SET_FINISHED] = "UPDATE jobs SET state = 'finished', verdict = :verdict, "
                               "reason = :reason, result_json = :result, finished_ms = :at, "
                               "stored_bytes = :bytes "
                               "WHERE seq = :seq AND state IN ('queued', 'running')",
         [STMT_DELETE] = "DELETE FROM jobs WHERE id = :id",
-        [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_requested = 0 "
+        [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_uid IS NULL "
                                          "ORDER BY seq",
-        [STMT_MARK_CANCELLED] = "UPDATE jobs SET cancel_requested = 1 "
+        /* The first to ask stays the one recorded. */
+        [STMT_MARK_CANCELLED] = "UPDATE jobs SET cancel_uid = coalesce(cancel_uid, :uid) "
                                 "WHERE seq = :seq AND state = 'queued'",
-        [STMT_LIST_CANCELLED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_requested = 1 "
+        [STMT_LIST_CANCELLED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_uid IS NOT NULL "
                                             "ORDER BY seq",
         [STMT_LIST_RUNNING] = SELECT_JOBS "WHERE state = 'running' ORDER BY seq",
         [STMT_FAIL_RUNNING_TRANSITIONS] =

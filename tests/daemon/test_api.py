@@ -1991,15 +1991,23 @@ class ServiceTest(DaemonTest):
         d = self.start_daemon(slots=1, fault="cancel_record")
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
-        queued = submit_sh(d, "echo never\n")["id"]
-        doc = problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500,
-                         "internal")
-        self.assertIn("will not run", doc["detail"])
+        queued = as_user("a", submit_sh, d, "echo never\n")["id"]
+
+        def cancel():
+            r = request(d.sock, "POST", f"/v1/jobs/{queued}/cancel")
+            return r.status, r.json()["code"], r.json()["detail"]
+
+        status, code, detail = as_user("a", cancel)
+        self.assertEqual((status, code), (500, "internal"))
+        self.assertIn("will not run", detail)
         d.client().cancel(running)
         self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
         time.sleep(2)  # a free slot: the cancelled job must not take it
-        self.assertEqual(d.client().job(queued)["state"], "queued")
+        job = d.client().job(queued)
+        self.assertEqual((job["state"], job["queue_position"]), ("queued", None))
         self.assertEqual(d.audit("job.started", queued), [])
+        # A second cancel is no 409 and no second mark: the same answer.
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500, "internal")
         self.assertEqual(d.stop(), [])
         d.fault = None
         d.start()
@@ -2007,9 +2015,39 @@ class ServiceTest(DaemonTest):
         self.assertEqual(job["verdict"], "cancelled")
         self.assertIsNone(job["started"])
         self.assertEqual(d.audit("job.started", queued), [])
-        self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
+        cancelled = d.audit("job.cancelled", queued)
+        self.assertEqual(len(cancelled), 1)
+        self.assertEqual((cancelled[0]["role"], cancelled[0]["details"]["requested_by"]),
+                         ("cordond", USERS["a"][0]))
         self.assertEqual(len(d.audit("job.finished", queued)), 1)
         self.assertTrue(poll(lambda: not (d.job_dir(queued) / "inputs").exists(), 10))
+        self.assert_chain_whole(d)
+
+    def test_cancel_whose_row_fails(self):
+        """A queued job's cancel whose records are written but whose row is
+        not (injected, every time): 500, the job never runs, and the retries
+        (every 5 s) write the row only, never the records again. A restart
+        finishes it; it records the cancel once more (the retries' memory
+        is gone), which is the one duplicate."""
+        d = self.start_daemon(slots=1, fault="cancel_row")
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = submit_sh(d, "echo never\n")["id"]
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500, "internal")
+        d.client().cancel(running)
+        self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
+        time.sleep(12)  # two retries at least
+        self.assertEqual(d.client().job(queued)["state"], "queued")
+        self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
+        self.assertEqual(len(d.audit("job.finished", queued)), 1)
+        self.assertEqual(d.audit("job.started", queued), [])
+        self.assertEqual(d.stop(), [])
+        d.fault = None
+        d.start()
+        job = wait_job(d, queued, 60)
+        self.assertEqual((job["verdict"], job["started"]), ("cancelled", None))
+        self.assertEqual(len(d.audit("job.finished", queued)), 2)
+        self.assertEqual(d.audit("job.started", queued), [])
         self.assert_chain_whole(d)
 
     def test_cancel_whose_mark_fails(self):

@@ -859,9 +859,14 @@ static void test_mark_cancelled(void **state)
 
         open_store(f);
         insert_mix(f);
-        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(2), &err), 0);
-        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(3), &err), -ESTALE); /* running */
-        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(99), &err), -ENOENT);
+        assert_false(get(f, 2)->cancel_marked);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(2), 2000, &err), 0);
+        /* A second cancel: still marked, the first asker kept. */
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(2), 0, &err), 0);
+        assert_true(get(f, 2)->cancel_marked);
+        assert_int_equal(get(f, 2)->cancel_uid, 2000);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(3), 0, &err), -ESTALE); /* running */
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(99), 0, &err), -ENOENT);
         assert_int_equal(cd_store_set_running(f->s, id_of(2), 5000, &err), -ESTALE);
         assert_non_null(strstr(err.msg, "cancelled"));
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
@@ -869,6 +874,8 @@ static void test_mark_cancelled(void **state)
         rs = rowset_new();
         assert_int_equal(cd_store_list_cancelled(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 2);
+        assert_true(rs->rows[0].cancel_marked);
+        assert_int_equal(rs->rows[0].cancel_uid, 2000);
         assert_int_equal(
                 cd_store_set_finished(f->s, id_of(2), "cancelled", NULL, NULL, 0, 6000, &err), 0);
         rs = rowset_new();
@@ -1030,15 +1037,15 @@ static void test_upgrade_from_v1(void **state)
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
         db_exec(f, "ALTER TABLE jobs DROP COLUMN stored_bytes; "
-                   "ALTER TABLE jobs DROP COLUMN cancel_requested; PRAGMA user_version = 1");
+                   "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 1");
         assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('jobs') "
                                    "WHERE name = 'stored_bytes'"),
                          0);
 
         open_store(f);
         assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
-        assert_int_equal(db_int(f, "SELECT cancel_requested FROM jobs WHERE id = '%s'", id_of(1)),
-                         0);
+        assert_int_equal(db_int(f, "SELECT cancel_uid IS NULL FROM jobs WHERE id = '%s'", id_of(1)),
+                         1);
         assert_string_equal(get(f, 1)->id, id_of(1));
         assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE id = '%s'", id_of(1)), 0);
         assert_int_equal(try_insert_bytes(f, 2, 1000, 4096, 0, &seq, &err), 0);
@@ -1047,7 +1054,7 @@ static void test_upgrade_from_v1(void **state)
         assert_int_equal(owner_bytes(f, 1000), 4196);
 }
 
-/* A database of schema version 2 (before cancel_requested) is upgraded in
+/* A database of schema version 2 (before cancel_uid) is upgraded in
  * place: its queued jobs stay queued, unmarked, and are requeued. */
 static void test_upgrade_from_v2(void **state)
 {
@@ -1058,12 +1065,12 @@ static void test_upgrade_from_v2(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "ALTER TABLE jobs DROP COLUMN cancel_requested; PRAGMA user_version = 2");
+        db_exec(f, "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 2");
         open_store(f);
         assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 1);
-        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), &err), 0);
+        assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), 1000, &err), 0);
 }
 
 /* The quota is checked in the insert's transaction, per owner; a
