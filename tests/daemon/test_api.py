@@ -2017,7 +2017,7 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.audit("job.started", queued), [])
         cancelled = d.audit("job.cancelled", queued)
         self.assertEqual(len(cancelled), 1)
-        self.assertEqual((cancelled[0]["role"], cancelled[0]["details"]["requested_by"]),
+        self.assertEqual((cancelled[0]["actor"]["role"], cancelled[0]["details"]["requested_by"]),
                          ("cordond", USERS["a"][0]))
         self.assertEqual(len(d.audit("job.finished", queued)), 1)
         self.assertTrue(poll(lambda: not (d.job_dir(queued) / "inputs").exists(), 10))
