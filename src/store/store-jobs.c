@@ -367,6 +367,18 @@ static int lookup_state(struct cd_store *s, const char *id, int64_t *ret_seq,
         return 0;
 }
 
+/* In a transaction: the seq of job @id, which must be queued (-ESTALE if not). */
+static int queued_seq(struct cd_store *s, const char *id, int64_t *ret_seq, struct cd_err *err)
+{
+        enum cd_job_state state;
+        int r = lookup_state(s, id, ret_seq, &state, err);
+
+        if (r == 0 && state != CD_JOB_QUEUED)
+                r = cd_err_set(err, ESTALE, "store: job %s is %s, not queued", id,
+                               cd_job_state_to_string(state));
+        return r;
+}
+
 /* Step an UPDATE of one job that lookup_state() just found in the right state. */
 static int update_one(struct cd_store *s, sqlite3_stmt *st, const char *id, struct cd_err *err)
 {
@@ -382,16 +394,11 @@ static int update_one(struct cd_store *s, sqlite3_stmt *st, const char *id, stru
 static int set_running(struct cd_store *s, const char *id, int64_t started_ms, struct cd_err *err)
 {
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_SET_RUNNING];
-        enum cd_job_state state;
         int64_t seq;
-        int r;
+        int r = queued_seq(s, id, &seq, err);
 
-        r = lookup_state(s, id, &seq, &state, err);
         if (r < 0)
                 return r;
-        if (state != CD_JOB_QUEUED)
-                return cd_err_set(err, ESTALE, "store: job %s is %s, not queued", id,
-                                  cd_job_state_to_string(state));
         r = bind_int(s, st, ":seq", seq, err);
         if (r >= 0)
                 r = bind_int(s, st, ":at", started_ms, err);
@@ -418,16 +425,11 @@ int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
 static int mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, struct cd_err *err)
 {
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_CANCELLED];
-        enum cd_job_state state;
         int64_t seq;
-        int r;
+        int r = queued_seq(s, id, &seq, err);
 
-        r = lookup_state(s, id, &seq, &state, err);
         if (r < 0)
                 return r;
-        if (state != CD_JOB_QUEUED)
-                return cd_err_set(err, ESTALE, "store: job %s is %s, not queued", id,
-                                  cd_job_state_to_string(state));
         r = bind_int(s, st, ":seq", seq, err);
         if (r >= 0)
                 r = bind_int(s, st, ":uid", uid, err);
