@@ -225,6 +225,14 @@ int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct c
 uint64_t cd_service_charge(struct cd_service *s, const struct cd_disk_use *use, uint64_t content,
                            uint64_t row_bytes);
 
+/* What job @row is charged once it has finished, run or not: its directory
+ * as the disk holds it, without inputs/ (removed next), never less than
+ * @content bytes, and its row with @result_json (NULL: none). When the
+ * directory cannot be measured (logged), each of @files files, the
+ * directory, stdout, stderr and artifacts/ is charged a block and an inode. */
+uint64_t cd_service_charge_job(struct cd_service *s, const struct cd_job_row *row, uint64_t content,
+                               uint64_t files, const char *result_json);
+
 /* The bytes one client's jobs may hold (cd_config_client_quota for the
  * state file system; 0: no quota). Returns 0 or -errno. */
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err);

@@ -242,6 +242,30 @@ uint64_t cd_service_charge(struct cd_service *s, const struct cd_disk_use *use, 
                        row_bytes);
 }
 
+static size_t len_of(const char *text)
+{
+        return text ? strlen(text) : 0;
+}
+
+uint64_t cd_service_charge_job(struct cd_service *s, const struct cd_job_row *row, uint64_t content,
+                               uint64_t files, const char *result_json)
+{
+        const uint64_t row_bytes =
+                len_of(result_json) + len_of(row->request_json) + len_of(row->labels_json);
+        cleanup_close int dir = cd_jobfiles_open_job(&s->files, row->id);
+        struct cd_disk_use use = { 0 };
+        struct cd_err err = { 0 };
+        int r = dir < 0 ? cd_err_neg(&err, dir, "state: open the job's directory")
+                        : cd_jobfiles_usage(dir, "inputs", &use, &err);
+
+        if (r < 0) {
+                cd_log_err(CD_LOG_WARN, row->id, &err);
+                use.inodes = files + 4; /* with the directory, stdout, stderr, artifacts/ */
+                use.bytes = use.inodes * CD_CHARGE_INODE_MIN;
+        }
+        return cd_service_charge(s, &use, content, row_bytes);
+}
+
 int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,
                            struct cd_err *err)
 {
@@ -375,19 +399,6 @@ static int record_cancel(struct cd_service *s, const struct cd_job_row *row,
         return r;
 }
 
-/* What a job that never ran holds: its row, and its directory without the
- * inputs (removed next). */
-static uint64_t unrun_charge(struct cd_service *s, const struct cd_job_row *row)
-{
-        cleanup_close int dir = cd_jobfiles_open_job(&s->files, row->id);
-        struct cd_disk_use use = { .bytes = CD_CHARGE_INODE_MIN, .inodes = 1 };
-        struct cd_err err = { 0 };
-
-        if (dir >= 0)
-                (void) cd_jobfiles_usage(dir, "inputs", &use, &err);
-        return cd_service_charge(s, &use, 0, strlen(row->request_json) + strlen(row->labels_json));
-}
-
 int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *row,
                                 const struct cd_peer *peer, struct cd_err *err)
 {
@@ -404,7 +415,8 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
                 r = cd_err_set(err, EIO, "store: cancel: injected failure");
         else
                 r = cd_store_set_finished(s->store, row->id, "cancelled", NULL, NULL,
-                                          unrun_charge(s, row), (int64_t) cd_wall_ms(), err);
+                                          cd_service_charge_job(s, row, 0, 0, NULL),
+                                          (int64_t) cd_wall_ms(), err);
         if (r == 0 || r == -ESTALE || r == -ENOENT)
                 recorded_drop(s, row->id);
         return r;

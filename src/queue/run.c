@@ -174,29 +174,6 @@ static uint64_t content_bytes(const struct run *r, const struct cd_result *res)
         return n;
 }
 
-/* What the finished job is charged (cd_service_charge): its files as the
- * disk holds them, without the inputs, and its row with @result_json.
- * When they cannot be measured, every file the manifest lists is charged
- * a block and an inode, with stdout, stderr and the directory. */
-static uint64_t charged(const struct run *r, const struct cd_result *res, const char *result_json)
-{
-        const uint64_t row = (result_json ? strlen(result_json) : 0) +
-                             strlen(r->row->request_json ? r->row->request_json : "") +
-                             strlen(r->row->labels_json ? r->row->labels_json : "");
-        cleanup_close int dir = cd_jobfiles_open_job(&r->svc->files, r->row->id);
-        struct cd_disk_use use = { 0 };
-        struct cd_err err = { 0 };
-        int ret = dir < 0 ? cd_err_neg(&err, dir, "state: open the job's directory")
-                          : cd_jobfiles_usage(dir, "inputs", &use, &err);
-
-        if (ret < 0) {
-                cd_log_err(CD_LOG_WARN, r->row->id, &err);
-                use.inodes = (res->collected ? res->manifest.n : 0) + 4;
-                use.bytes = use.inodes * CD_CHARGE_INODE_MIN;
-        }
-        return cd_service_charge(r->svc, &use, content_bytes(r, res), row);
-}
-
 /* A failed step of record() is tried again (0.1 s, doubling to 5 s), with
  * its error logged the first time and every 60th, until cordond stops. */
 static bool again(struct run *r, unsigned int *attempt, const struct cd_err *err)
@@ -230,7 +207,8 @@ static bool record(struct run *r, const struct cd_result *res)
         uint64_t now = cd_now_ns(), charge;
 
         json_decref(j);
-        charge = charged(r, res, text);
+        charge = cd_service_charge_job(r->svc, r->row, content_bytes(r, res),
+                                       res->collected ? res->manifest.n : 0, text);
         while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
                                  r->row->profile, verdict, finished_details(res), &err) < 0)
                 if (!again(r, &attempt, &err))
