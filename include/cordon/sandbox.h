@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/capability.h>
@@ -102,12 +103,30 @@ int cd_userns_setup_parent(const struct cd_plan *plan, pid_t pid, uid_t host_uid
 int cd_oom_setup_parent(pid_t pid, struct cd_err *err);
 
 /*
- * Parent side, right before clone3: move the calling thread into a new
- * network namespace with only loopback, up (libnl), so that the child is
- * born there. *@ret_own_fd is the thread's own namespace, to return to with
- * cd_netns_leave() right after clone3 (which also closes it).
+ * Parent side: the job's network namespace, with only loopback, up (libnl).
+ * Making one costs the kernel about half a millisecond, so a thread of its
+ * own makes it while the launch goes on with the cgroup and file systems:
+ * cd_netns_make_start() starts that thread, cd_netns_make_finish() waits
+ * for it and hands over the namespace as an fd (O_CLOEXEC, the caller's to
+ * close), and cd_netns_make_destroy() waits for a maker not finished and
+ * closes what it made. Right before clone3, cd_netns_enter() moves the
+ * calling thread into the namespace (its own, to return to with
+ * cd_netns_leave() right after clone3, in *@ret_own_fd) so that the child
+ * is born there.
  */
-int cd_netns_enter_new(int *ret_own_fd, struct cd_err *err);
+struct cd_netns_maker {
+        pthread_t thread;
+        bool started;
+        int fd;
+        int r;
+        struct cd_err err;
+};
+
+void cd_netns_maker_init(struct cd_netns_maker *m);
+int cd_netns_make_start(struct cd_netns_maker *m, struct cd_err *err);
+int cd_netns_make_finish(struct cd_netns_maker *m, int *ret_fd, struct cd_err *err);
+void cd_netns_make_destroy(struct cd_netns_maker *m);
+int cd_netns_enter(int netns_fd, int *ret_own_fd, struct cd_err *err);
 int cd_netns_leave(int own_fd, struct cd_err *err);
 
 /*

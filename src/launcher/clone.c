@@ -136,16 +136,16 @@ static int clone_child(struct cd_sandbox *sb, int cgroup_fd, uid_t owner, struct
         return r;
 }
 
-/* The child is born in the job's cgroup and in a new network namespace: the
- * calling thread steps into both for the clone3 and back out. */
-int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, uid_t owner,
+/* The child is born in the job's cgroup and network namespace: the calling
+ * thread steps into both for the clone3 and back out. */
+int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, uid_t owner, int netns_fd,
                      struct cd_child *ret, struct cd_err *err)
 {
         struct cd_err leave_err;
         int own_netns = -1;
         int r, rl;
 
-        r = cd_netns_enter_new(&own_netns, err);
+        r = cd_netns_enter(netns_fd, &own_netns, err);
         if (r < 0)
                 return r;
         r = cd_cgroup_enter(cg, err);

@@ -50,10 +50,14 @@ static int build_filesystems(struct cd_job *job, struct cd_err *err)
 
 static int clone_sandbox(struct cd_job *job, struct cd_err *err)
 {
+        cleanup_close int netns = -1;
         int r;
 
+        r = cd_netns_make_finish(&job->netns, &netns, err);
+        if (r < 0)
+                return r;
         pthread_rwlock_wrlock(&job->l->fs_lock);
-        r = cd_clone_sandbox(&job->sb, &job->cg, job->slot.uid, &job->child, err);
+        r = cd_clone_sandbox(&job->sb, &job->cg, job->slot.uid, netns, &job->child, err);
         pthread_rwlock_unlock(&job->l->fs_lock);
         return r;
 }
@@ -63,6 +67,10 @@ static int start_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
+        /* The network namespace is made meanwhile, by a thread of its own. */
+        r = cd_netns_make_start(&job->netns, err);
+        if (r < 0)
+                return r;
         r = job_seccomp(job, err);
         if (r < 0)
                 return r;
@@ -121,6 +129,7 @@ static int stop_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
+        cd_netns_make_destroy(&job->netns);
         cd_clone_destroy(&job->child);
         cd_relay_close(&job->relay);
         r = cd_cgroup_destroy(&job->cg, err);
@@ -143,6 +152,7 @@ static void job_init(struct cd_job *job, struct cd_launcher *l, const struct cd_
         job->sb.nocaps = l->nocaps;
         job->sb.landlock_abi = l->landlock_abi;
         cd_child_init(&job->child);
+        cd_netns_maker_init(&job->netns);
         for (int i = 0; i < 3; i++)
                 job->relay.s[i] = (struct cd_stream){ .src = -1, .dst = -1 };
 }

@@ -63,9 +63,9 @@ struct cd_child {
 
 void cd_child_init(struct cd_child *c);
 /* Step 2: clone3 the sandbox's pid 1 into new namespaces, born inside @cg
- * and in a new network namespace with loopback up. Its user namespace is
+ * and in the network namespace @netns_fd (cd_netns_make_finish()). Its user namespace is
  * owned by host uid @owner (the job's lease), never root. */
-int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, uid_t owner,
+int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, uid_t owner, int netns_fd,
                      struct cd_child *ret, struct cd_err *err);
 int cd_clone_release(struct cd_child *c, char step, struct cd_err *err);
 /* Reap the child if it has exited; returns 1 when reaped, 0 if still running. */
@@ -119,6 +119,7 @@ struct cd_job {
         struct cd_slot slot;
         struct cd_cgroup cg;
         struct cd_sandbox sb;
+        struct cd_netns_maker netns;
         struct cd_child child;
         struct cd_relay relay;
         struct cd_seccomp *own_seccomp; /* with the profile's additions */

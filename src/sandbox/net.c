@@ -2,13 +2,17 @@
 /*
  * The job's network namespace: only loopback, brought up with libnl.
  *
- * The supervisor makes it, not clone3 in the child: the cloning thread
+ * The supervisor makes it, not clone3 in the child: a thread of its own
  * moves itself into a new network namespace (unshare(CLONE_NEWNET) changes
  * only the calling thread), brings loopback up there (libnl allocates,
- * which the post-clone child must not), clones the child into it and goes
- * back. The namespace is therefore owned by the initial user namespace: the
- * job holds no privilege over it, not even in principle, since
- * capabilities in the job's own user namespace never reach it.
+ * which the post-clone child must not) and hands the namespace back as an
+ * fd. It does so while the launching thread builds the cgroup and the file
+ * systems: creating a network namespace is the most expensive single step
+ * of a launch (docs/performance.md). The launching thread then steps into
+ * the namespace for the clone3 alone. The namespace is therefore owned by
+ * the initial user namespace: the job holds no privilege over it, not even
+ * in principle, since capabilities in the job's own user namespace never
+ * reach it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,7 +20,9 @@
 #include <net/if.h>
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -59,25 +65,97 @@ static int loopback_up(struct cd_err *err)
         return 0;
 }
 
-int cd_netns_enter_new(int *ret_own_fd, struct cd_err *err)
+/* The maker thread's body. It ends inside the new namespace, which the fd
+ * keeps alive. */
+static void *make_netns(void *arg)
 {
-        int own, r;
+        struct cd_netns_maker *m = arg;
+
+        if (cd_fault("net_up")) { /* a failure on the maker's side */
+                m->r = cd_err_set(&m->err, CD_E_FAULT, "net_up: injected fault");
+                return NULL;
+        }
+        if (unshare(CLONE_NEWNET) < 0) {
+                m->r = cd_err_errno(&m->err, "net: create network namespace");
+                return NULL;
+        }
+        m->r = loopback_up(&m->err);
+        if (m->r < 0)
+                return NULL;
+        m->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (m->fd < 0)
+                m->r = cd_err_errno(&m->err, "net: open the new network namespace");
+        return NULL;
+}
+
+void cd_netns_maker_init(struct cd_netns_maker *m)
+{
+        *m = (struct cd_netns_maker){ .fd = -1 };
+}
+
+int cd_netns_make_start(struct cd_netns_maker *m, struct cd_err *err)
+{
+        sigset_t all, old;
+        int r;
 
         if (cd_fault("net"))
                 return cd_err_set(err, CD_E_FAULT, "net: injected fault");
+        /* The maker takes no signal: they are for the launching threads. */
+        sigfillset(&all);
+        r = pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (r != 0)
+                return cd_err_set(err, r, "net: block signals for the maker thread");
+        r = pthread_create(&m->thread, NULL, make_netns, m);
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL); /* cannot fail: @old is valid */
+        if (r != 0)
+                return cd_err_set(err, r, "net: start the maker thread");
+        m->started = true;
+        return 0;
+}
+
+static int join(struct cd_netns_maker *m)
+{
+        int r;
+
+        if (!m->started)
+                return 0;
+        m->started = false;
+        r = pthread_join(m->thread, NULL);
+        return r == 0 ? 0 : -r;
+}
+
+int cd_netns_make_finish(struct cd_netns_maker *m, int *ret_fd, struct cd_err *err)
+{
+        int r = join(m);
+
+        if (r < 0)
+                return cd_err_neg(err, r, "net: wait for the maker thread");
+        if (m->r < 0) {
+                *err = m->err;
+                return m->r;
+        }
+        *ret_fd = m->fd;
+        m->fd = -1;
+        return 0;
+}
+
+void cd_netns_make_destroy(struct cd_netns_maker *m)
+{
+        /* Joining only fails for a thread that is not joinable, and this one is. */
+        (void) join(m);
+        m->fd = cd_close(m->fd);
+}
+
+int cd_netns_enter(int netns_fd, int *ret_own_fd, struct cd_err *err)
+{
+        int own, r;
+
         own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (own < 0)
                 return cd_err_errno(err, "net: open own network namespace");
-        if (unshare(CLONE_NEWNET) < 0) {
-                r = cd_err_errno(err, "net: create network namespace");
+        if (setns(netns_fd, CLONE_NEWNET) < 0) {
+                r = cd_err_errno(err, "net: enter the job's network namespace");
                 (void) cd_close(own);
-                return r;
-        }
-        r = loopback_up(err);
-        if (r < 0) {
-                struct cd_err leave_err;
-
-                (void) cd_netns_leave(own, &leave_err);
                 return r;
         }
         *ret_own_fd = own;

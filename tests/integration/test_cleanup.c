@@ -37,8 +37,8 @@ static void test_nothing_left_after_success(void **state)
 #ifdef CORDON_FAULT_INJECTION
 /* Every step of the launch, parent and child side, in order. */
 static const char *const steps[] = {
-        "slot",  "cgroup", "rootfs", "scratch", "clone",    "userns",  "net",
-        "creds", "mount",  "caps",   "init",    "landlock", "seccomp",
+        "slot",   "cgroup", "rootfs", "scratch", "clone", "userns",   "net",
+        "net_up", "creds",  "mount",  "caps",    "init",  "landlock", "seccomp",
 };
 #endif
 
