@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +34,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/sha256.h"
 #include "cordon/util.h"
 #include "artifacts-internal.h"
 
@@ -163,18 +163,15 @@ static void hex(const unsigned char *d, unsigned int n, char *out)
  * is already read. Returns the bytes copied or -errno. */
 static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t n, char *sha)
 {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int dlen = 0;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char digest[CD_SHA256_LEN];
+        struct cd_sha256 ctx;
         uint64_t done = 0;
-        int r = 0;
+        int r;
 
-        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                r = -ENOMEM;
+        r = cd_sha256_init(&ctx);
         while (r == 0 && n > 0) {
-                if (EVP_DigestUpdate(ctx, w->buf, n) != 1)
-                        r = -EIO;
-                else
+                r = cd_sha256_update(&ctx, w->buf, n);
+                if (r == 0)
                         r = cd_write_all(out, w->buf, n);
                 done += n;
                 n = 0;
@@ -188,12 +185,11 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
                                 n = (size_t) k; /* 0: the file shrank; stop there */
                 }
         }
-        if (r == 0 && EVP_DigestFinal_ex(ctx, digest, &dlen) != 1)
-                r = -EIO;
-        EVP_MD_CTX_free(ctx);
+        if (r == 0)
+                r = cd_sha256_final(&ctx, digest);
         if (r < 0)
                 return r;
-        hex(digest, dlen, sha);
+        hex(digest, CD_SHA256_LEN, sha);
         return (int64_t) done;
 }
 

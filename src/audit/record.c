@@ -3,9 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
-/* SHA256_Init and friends: see cd_sha256_hex. */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +10,7 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
+#include "cordon/sha256.h"
 #include "cordon/util.h"
 
 #define EVENT_NAME_MAX   64
@@ -23,29 +21,27 @@
 
 #define cleanup_json cleanup_with(json_decrefp) /* jansson's own destructor */
 
-/*
- * The chain's hashes use libcrypto's SHA256_Init family, not EVP: the first
- * EVP digest of a process builds OpenSSL's algorithm name tables and loads
- * its configuration, 0.8-0.9 ms that `cordon run` spends between the sandbox
- * being ready and the job.started record being on disk, i.e. on every
- * launch's critical path (docs/performance.md); these calls take 10 us. The
- * functions are deprecated since OpenSSL 3.0, not removed, and compute the
- * same SHA-256. Artifact and download hashes, over bulk data, stay on EVP.
- */
+/* The chain's hashes (cordon/sha256.h: libcrypto's SHA256_Init family, not
+ * EVP, whose first use would cost `cordon run` 0.9 ms). */
 int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX])
 {
         static const char hex[] = "0123456789abcdef";
-        unsigned char md[SHA256_DIGEST_LENGTH];
-        SHA256_CTX ctx;
+        unsigned char md[CD_SHA256_LEN];
+        struct cd_sha256 h;
+        int r;
 
-        if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, data, len) != 1 ||
-            SHA256_Final(md, &ctx) != 1)
-                return -EIO;
-        for (unsigned int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        r = cd_sha256_init(&h);
+        if (r == 0)
+                r = cd_sha256_update(&h, data, len);
+        if (r == 0)
+                r = cd_sha256_final(&h, md);
+        if (r < 0)
+                return r;
+        for (unsigned int i = 0; i < CD_SHA256_LEN; i++) {
                 out[2 * i] = hex[md[i] >> 4];
                 out[2 * i + 1] = hex[md[i] & 15];
         }
-        out[2 * SHA256_DIGEST_LENGTH] = '\0';
+        out[2 * CD_SHA256_LEN] = '\0';
         return 0;
 }
 

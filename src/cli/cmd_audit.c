@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cordon/audit.h"
 #include "cordon/cleanup.h"
+#include "cordon/sha256.h"
 #include "cordon/result.h"
 #include "cordon/util.h"
 
@@ -185,7 +186,7 @@ static int verify(int argc, char **argv)
                 }
                 path = dflt;
         }
-        if (cd_audit_verify(path, &vo, &rep, &err) < 0) {
+        if (cd_crypto_load(&err) < 0 || cd_audit_verify(path, &vo, &rep, &err) < 0) {
                 cli_error("audit verify", "%s", err.msg);
                 return EXIT_UNREADABLE;
         }

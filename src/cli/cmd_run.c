@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "cordon/cleanup.h"
+#include "cordon/sha256.h"
 #include "cordon/launcher.h"
 #include "cordon/limits.h"
 #include "cordon/profile.h"
@@ -285,8 +286,10 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
                         cli_error("run", "%s", err.msg);
                         return -EINVAL;
                 }
-                if (cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256) < 0) {
-                        cli_error("run", "cannot hash the profile");
+                if (cd_crypto_load(&err) < 0 ||
+                    cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256) < 0) {
+                        cli_error("run", "cannot hash the profile: %s",
+                                  err.code ? err.msg : "SHA-256 failed");
                         return -EIO;
                 }
         } else if (!argv || !argv[0]) {
@@ -460,7 +463,9 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
          * (SIGINT, SIGTERM, SIGHUP to cordon run) is its own event too. */
         if ((res.verdict == CD_VERDICT_CANCELLED && run_audit_cancelled(&ra, &err) < 0) ||
             run_audit_finished(&ra, &res, &err) < 0) {
-                cli_error("run", "%s (the job ran; its result is not recorded)", err.msg);
+                cli_error("run", "%s (%s; its result is not recorded)", err.msg,
+                          res.verdict == CD_VERDICT_SETUP_ERROR ? "the job did not run"
+                                                                : "the job ran");
                 status = CD_EXIT_SETUP_ERROR;
         }
         if (write_result(o, &res, ra.job) < 0)
@@ -493,6 +498,10 @@ int cmd_run(int argc, char **argv)
                         goto out;
         }
         o.argc = (size_t) (argc - optind);
+        /* libcrypto loads on another CPU while the plan and the sandbox are
+         * built: the first hash is job.started's, after clone3 (or the
+         * profile's, which waits for it). */
+        cd_crypto_preload();
         if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
                 goto out;
         status = run(&o, plan);

@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "cli.h"
 #include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
+#include "cordon/sha256.h"
 #include "cordon/util.h"
 #include "download.h"
 #include "output.h"
@@ -70,7 +70,7 @@ struct fetch {
         const char *label; /* "artifact <escaped path>" */
         int fd;
         bool escape, carry;
-        EVP_MD_CTX *md;
+        struct cd_sha256 md;
         uint64_t got, want;
 };
 
@@ -83,7 +83,7 @@ static int fetch_sink(void *data, const char *buf, size_t n)
                 cli_error(f->cmd, "%s: more bytes than the manifest's size; refused", f->label);
                 return CLI_EXIT_VERIFY;
         }
-        if (EVP_DigestUpdate(f->md, buf, n) != 1) {
+        if (cd_sha256_update(&f->md, buf, n) < 0) {
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
@@ -102,15 +102,14 @@ static int fetch_sink(void *data, const char *buf, size_t n)
 /* The hash of what arrived against the manifest. */
 static int verify(struct fetch *f, const struct cli_response *resp, const char *sha)
 {
-        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned char md[CD_SHA256_LEN];
         char hex[SHA_HEX + 1], etag[SHA_HEX + 3];
-        unsigned int len = 0;
 
-        if (EVP_DigestFinal_ex(f->md, md, &len) != 1 || len != SHA_HEX / 2) {
+        if (cd_sha256_final(&f->md, md) < 0) {
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
-        for (unsigned int i = 0; i < len; i++)
+        for (unsigned int i = 0; i < CD_SHA256_LEN; i++)
                 (void) snprintf(hex + 2 * i, 3, "%02x", md[i]);
         (void) snprintf(etag, sizeof(etag), "\"%s\"", sha);
         if (resp->etag[0] && strcmp(resp->etag, etag) != 0) {
@@ -165,10 +164,11 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
         }
         f.label = label;
         rq.path = path;
-        f.md = EVP_MD_CTX_new();
-        if (!f.md || EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) != 1) {
-                EVP_MD_CTX_free(f.md);
-                cli_error(f.cmd, "cannot set up SHA-256");
+        if (cd_sha256_init(&f.md) < 0) {
+                struct cd_err err;
+
+                (void) cd_crypto_load(&err);
+                cli_error(f.cmd, "cannot set up SHA-256: %s", err.msg);
                 return CLI_EXIT_IO;
         }
         r = cli_send(c, &rq, &resp);
@@ -178,7 +178,6 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
                 r = CLI_EXIT_IO;
         if (r == 0)
                 r = verify(&f, &resp, sha);
-        EVP_MD_CTX_free(f.md);
         cli_response_clear(&resp);
         return r;
 }

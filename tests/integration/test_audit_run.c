@@ -284,6 +284,40 @@ static void test_unusable_log_refuses_the_job(void **state)
         assert_non_null(strstr(buf, "the job was not run"));
 }
 
+/* libcrypto is loaded at run time (src/common/sha256.c). One that cannot be
+ * loaded (here: not an ELF file, found first through LD_LIBRARY_PATH) fails
+ * the launch before the job runs, with the loader's reason, and leaves
+ * nothing behind: no record, no process, no cgroup, no mount. */
+static void test_unloadable_libcrypto_refuses_the_job(void **state)
+{
+        char dir[192], lib[256], env_var[256];
+        char *env[] = { env_var, NULL };
+        size_t before = count_started();
+        struct cd_run r;
+        FILE *f;
+
+        (void) state;
+        snprintf(dir, sizeof(dir), "%s/badcrypto", base);
+        snprintf(lib, sizeof(lib), "%s/libcrypto.so.3", dir);
+        snprintf(env_var, sizeof(env_var), "LD_LIBRARY_PATH=%s", dir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        f = fopen(lib, "w");
+        assert_non_null(f);
+        assert_int_equal(fputs("not a library\n", f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+        harness_run(&r, NULL, env, "--", "/bin/sh", "-c", "echo ran", NULL);
+        if (r.status != 125 || !strstr(r.err, "libcrypto.so.3"))
+                fail_msg("status %d, stderr: %s", r.status, r.err);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        assert_null(strstr(r.out, "ran"));
+        assert_non_null(strstr(r.err, "the job did not run"));
+        assert_int_equal(count_started(), before);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+        assert_int_equal(unlink(lib), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 static void assert_no_pii(const char *what, const char *text)
 {
         for (size_t i = 0; i < sizeof(pii) / sizeof(pii[0]); i++)
@@ -455,6 +489,7 @@ int main(void)
                 cmocka_unit_test(test_setup_error_recorded),
                 cmocka_unit_test(test_cancel_recorded),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
+                cmocka_unit_test(test_unloadable_libcrypto_refuses_the_job),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
                 cmocka_unit_test(test_verify_catches_tampering),
         };
