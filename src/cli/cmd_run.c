@@ -420,6 +420,11 @@ static int launch(const struct run_opts *o, const struct cd_plan *plan, int out,
         r = cd_launcher_new(&o->cfg, &l, &res->error);
         if (r < 0)
                 return r;
+        /* libcrypto loads on another CPU while the sandbox is built: the
+         * first hash is job.started's, after clone3. Not before this
+         * point: setgroups(2) in cd_launcher_new() would wait for the
+         * loading thread (glibc applies it to every thread). */
+        cd_crypto_preload();
         cancel = cancel_signals();
         if (cancel < 0) {
                 (void) cd_launcher_free(l);
@@ -498,10 +503,6 @@ int cmd_run(int argc, char **argv)
                         goto out;
         }
         o.argc = (size_t) (argc - optind);
-        /* libcrypto loads on another CPU while the plan and the sandbox are
-         * built: the first hash is job.started's, after clone3 (or the
-         * profile's, which waits for it). */
-        cd_crypto_preload();
         if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
                 goto out;
         status = run(&o, plan);
