@@ -41,6 +41,19 @@ int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool f
 /* Would cd_queue_push() take a job of @owner_uid now? Same returns. */
 int cd_queue_check(struct cd_queue *q, uint32_t owner_uid);
 
+/*
+ * A place in the queue taken before the job is stored, so that a job once
+ * stored is always queued: cd_queue_reserve() applies the bounds and
+ * returns as cd_queue_push() does (reserved places count against them);
+ * cd_queue_fill() queues the job in its place and cannot fail, not even
+ * after cd_queue_stop() began (the stored job then runs after a restart);
+ * cd_queue_release() gives a place back unused. Either frees @place.
+ */
+struct cd_queue_place;
+int cd_queue_reserve(struct cd_queue *q, uint32_t owner_uid, struct cd_queue_place **ret);
+void cd_queue_fill(struct cd_queue *q, struct cd_queue_place *place, const char *id);
+void cd_queue_release(struct cd_queue *q, struct cd_queue_place *place);
+
 /* Wake cd_queue_wait(): a job changed state outside a worker (a queued
  * job was cancelled). */
 void cd_queue_notify(struct cd_queue *q);

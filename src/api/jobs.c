@@ -277,6 +277,7 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
 
 void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *resp)
 {
+        struct cd_queue_place *place = NULL;
         struct cd_upload *u = req->upload;
         struct cd_jobspec spec = { 0 };
         struct cd_job_row row = { 0 };
@@ -287,8 +288,11 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 return;
         }
         r = check_spec(req, &spec, resp);
+        /* Its place in the queue is taken before the job is stored: once
+         * stored and recorded, a job is always queued, never refused for a
+         * place another submission took meanwhile. */
         if (r == 0) {
-                r = cd_queue_check(req->svc->queue, req->peer->uid);
+                r = cd_queue_reserve(req->svc->queue, req->peer->uid, &place);
                 if (r < 0)
                         queue_problem(resp, r);
         }
@@ -297,24 +301,16 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
         if (r == 0)
                 r = store_job(req, &spec, &row, resp);
         if (r == 0) {
-                r = cd_queue_push(req->svc->queue, row.id, row.owner_uid, false);
-                /* Lost a race for the last place: it was stored and recorded,
-                 * so it is deleted (and that recorded too), never half kept. */
-                if (r < 0) {
-                        (void) cd_service_delete_job(req->svc, &row, req->peer,
-                                                     &(struct cd_err){ 0 });
-                        queue_problem(resp, r);
-                } else {
-                        u->committed = true;
-                }
-        }
-        if (r == 0) {
+                cd_queue_fill(req->svc->queue, place, row.id);
+                u->committed = true;
                 cd_log_info(row.id, "msg=\"job submitted\" uid=%u profile=%s inputs=%u",
                             row.owner_uid, row.profile, u->n_inputs);
                 cd_api_json(resp, 201,
                             json_pack("{s:s, s:s, s:o}", "id", row.id, "state", "queued", "links",
                                       links(row.id)));
                 cd_api_header(resp, "Location", "/v1/jobs/%s", row.id);
+        } else if (place) {
+                cd_queue_release(req->svc->queue, place);
         }
         cd_jobspec_clear(&spec);
         cd_job_row_clear(&row);

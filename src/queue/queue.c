@@ -23,6 +23,7 @@ struct owner {
         uint32_t uid;
         struct qjob *head, *tail;
         size_t queued;
+        size_t reserved; /* places taken by cd_queue_reserve(), not yet filled */
         size_t running;
         uint64_t last_served;
         struct owner *next;
@@ -46,6 +47,7 @@ struct cd_queue {
         void *data;
         struct owner *owners;
         size_t queued, running;
+        size_t reserved;
         uint64_t clock, generation;
         bool stopping;
         struct slot *slots;
@@ -78,7 +80,7 @@ static void prune_owners(struct cd_queue *q)
         while (*p) {
                 struct owner *o = *p;
 
-                if (o->queued == 0 && o->running == 0) {
+                if (o->queued == 0 && o->running == 0 && o->reserved == 0) {
                         *p = o->next;
                         free(o);
                 } else {
@@ -211,9 +213,35 @@ fail:
         return r;
 }
 
+/* May @o (NULL: no job of its owner yet) queue one more? Called locked. */
+static int bounds(const struct cd_queue *q, const struct owner *o)
+{
+        if (q->stopping)
+                return -ESHUTDOWN;
+        if (q->queued + q->reserved >= q->cfg.max_queued)
+                return -ENOSPC;
+        if (o && o->queued + o->reserved >= q->cfg.max_per_client)
+                return -EDQUOT;
+        return 0;
+}
+
+/* Append @j to @o's jobs. Called locked. */
+static void link_job(struct cd_queue *q, struct owner *o, struct qjob *j)
+{
+        j->next = NULL;
+        if (o->tail)
+                o->tail->next = j;
+        else
+                o->head = j;
+        o->tail = j;
+        o->queued++;
+        q->queued++;
+        pthread_cond_signal(&q->work);
+}
+
 int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool force)
 {
-        struct qjob *j;
+        struct qjob *j = NULL;
         struct owner *o;
         int r = 0;
 
@@ -223,22 +251,13 @@ int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool f
                 r = -ESHUTDOWN;
         else if (!o)
                 r = -ENOMEM;
-        else if (!force && q->queued >= q->cfg.max_queued)
-                r = -ENOSPC;
-        else if (!force && o->queued >= q->cfg.max_per_client)
-                r = -EDQUOT;
-        else if (!(j = calloc(1, sizeof(*j))))
+        else if (!force)
+                r = bounds(q, o);
+        if (r == 0 && !(j = calloc(1, sizeof(*j))))
                 r = -ENOMEM;
         if (r == 0) {
                 memcpy(j->id, id, strnlen(id, CD_JOB_ID_LEN));
-                if (o->tail)
-                        o->tail->next = j;
-                else
-                        o->head = j;
-                o->tail = j;
-                o->queued++;
-                q->queued++;
-                pthread_cond_signal(&q->work);
+                link_job(q, o, j);
         }
         if (r < 0)
                 prune_owners(q);
@@ -248,19 +267,76 @@ int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool f
 
 int cd_queue_check(struct cd_queue *q, uint32_t owner_uid)
 {
-        struct owner *o;
-        int r = 0;
+        int r;
 
         pthread_mutex_lock(&q->lock);
-        o = find_owner(q, owner_uid, false);
-        if (q->stopping)
-                r = -ESHUTDOWN;
-        else if (q->queued >= q->cfg.max_queued)
-                r = -ENOSPC;
-        else if (o && o->queued >= q->cfg.max_per_client)
-                r = -EDQUOT;
+        r = bounds(q, find_owner(q, owner_uid, false));
         pthread_mutex_unlock(&q->lock);
         return r;
+}
+
+/* A reserved place: the job's entry, allocated up front so that filling it
+ * cannot fail, and its owner. */
+struct cd_queue_place {
+        struct qjob job;
+        uint32_t uid;
+};
+
+int cd_queue_reserve(struct cd_queue *q, uint32_t owner_uid, struct cd_queue_place **ret)
+{
+        struct cd_queue_place *p = calloc(1, sizeof(*p));
+        struct owner *o;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        p->uid = owner_uid;
+        pthread_mutex_lock(&q->lock);
+        o = find_owner(q, owner_uid, true);
+        r = o ? bounds(q, o) : -ENOMEM;
+        if (r == 0) {
+                o->reserved++;
+                q->reserved++;
+        } else {
+                prune_owners(q);
+        }
+        pthread_mutex_unlock(&q->lock);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+/* Give back @p's place, locked; its owner exists while it holds one. */
+static struct owner *unreserve(struct cd_queue *q, const struct cd_queue_place *p)
+{
+        struct owner *o = find_owner(q, p->uid, false);
+
+        o->reserved--;
+        q->reserved--;
+        return o;
+}
+
+void cd_queue_fill(struct cd_queue *q, struct cd_queue_place *place, const char *id)
+{
+        struct qjob *j = &place->job;
+
+        /* The entry is the place's first member: freeing it frees the place. */
+        memcpy(j->id, id, strnlen(id, CD_JOB_ID_LEN));
+        pthread_mutex_lock(&q->lock);
+        link_job(q, unreserve(q, place), j);
+        pthread_mutex_unlock(&q->lock);
+}
+
+void cd_queue_release(struct cd_queue *q, struct cd_queue_place *place)
+{
+        pthread_mutex_lock(&q->lock);
+        (void) unreserve(q, place);
+        prune_owners(q);
+        pthread_mutex_unlock(&q->lock);
+        free(place);
 }
 
 void cd_queue_notify(struct cd_queue *q)

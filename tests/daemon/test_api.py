@@ -1890,6 +1890,38 @@ class QueueBoundsTest(DaemonTest):
         self.assertEqual(wait_job(d, j)["verdict"], "ok")
 
 
+    def test_race_for_the_last_place(self):
+        # Six submissions at once for the queue's one free place: one is
+        # queued, five are refused, and a refused one leaves no trace. The
+        # place is taken before the job is stored; before, every racer
+        # could pass the check, be stored and recorded, and the losers
+        # were then deleted again (job.submitted and job.deleted records
+        # for requests refused with 429).
+        d = self.start_daemon(slots=1, max_queued=3, max_queued_per_client=2)
+        run = as_user("a", submit_sh, d, SLEEP_SH)["id"]
+        as_user("a", wait_running, d, run)
+        for i in range(2):
+            as_user("a", submit_sh, d, f"echo a{i}\n")
+        submitted = len(d.audit("job.submitted"))
+        racers = [Child(who, submit_sh, d, f"echo {who}{i}\n")
+                  for i in range(3) for who in ("b", "groupsub")]
+        won, refused = [], []
+        for c in racers:
+            try:
+                won.append(c.result()["id"])
+            except cc.CordonError as e:
+                refused.append((e.status, e.code))
+        self.assertEqual(len(won), 1, refused)
+        self.assertEqual(sorted(set(refused)), [(429, "queue_full")])
+        self.assertEqual(len(d.audit("job.submitted")), submitted + 1)
+        self.assertEqual(d.audit("job.deleted"), [])
+        self.assertEqual(len(d.job_entries()), 4)
+        self.assertEqual(d.client().health()["queue"]["length"], 3)
+        self.assertIsNotNone(d.client().job(won[0])["queue_position"])
+        as_user("a", lambda: d.client().cancel(run))
+        self.assertEqual(wait_job(d, won[0], 60)["verdict"], "ok")
+
+
 # --------------------------------------------------------------------------
 # Daemons with special settings, one per test
 
@@ -2501,6 +2533,32 @@ class ServiceTest(DaemonTest):
         self.assertEqual(as_user("b", submit_small)[0], 201)
         as_user("a", lambda: d.client().delete(j))
         self.assertEqual(as_user("a", submit_small)[0], 201)
+
+    def test_quota_of_a_job_cancelled_while_queued(self):
+        """A job cancelled before it ran gives back its inputs' charge and
+        keeps only its row and directory: a client can submit again, and
+        what it holds is small but not nothing."""
+        d = self.start_daemon(slots=1, max_stored_per_client="4M", max_body="8M")
+        ok = {"profile": "default", "entry": "job.sh"}
+
+        def submit_sized(n):
+            r = submit_raw(d.sock, ok, [("job.sh", b"echo hi\n"), ("pad", b"x" * n)])
+            return r.status, r.json().get("code"), r.json().get("detail", ""), r.json().get("id")
+
+        run = as_user("b", submit_sh, d, SLEEP_SH)["id"]
+        as_user("b", wait_running, d, run)
+        status, _, _, queued = as_user("a", submit_sized, 3 << 20)
+        self.assertEqual(status, 201)
+        self.assertEqual(as_user("a", submit_sized, 2 << 20)[:2], (507, "quota_exceeded"))
+        as_user("a", lambda: d.client().cancel(queued))
+        self.assertEqual(as_user("a", wait_job, d, queued, 60)["verdict"], "cancelled")
+        status, code, detail, _ = as_user("a", submit_sized, 5 << 20)
+        self.assertEqual((status, code), (507, "quota_exceeded"))
+        held = int(re.search(r"hold (\d+) of", detail).group(1))
+        self.assertGreater(held, 0)
+        self.assertLess(held, 256 << 10)
+        self.assertEqual(as_user("a", submit_sized, 2 << 20)[0], 201)
+        as_user("b", lambda: d.client().cancel(run))
 
     def test_slow_request_head_is_cut_off(self):
         """A client trickling its request head one byte at a time, each within

@@ -5,7 +5,7 @@
  * the stop tests, until its cancel_fd fires): the tests decide when a job
  * ends, so no sleep orders anything. Covered: fairness between owners,
  * the bounds (-ENOSPC, -EDQUOT, force) and cd_queue_check agreeing with
- * cd_queue_push, cd_queue_position against the real start order, cancel
+ * cd_queue_push, places reserved before a job is stored, cd_queue_position against the real start order, cancel
  * of queued and running jobs, cd_queue_wait, and cd_queue_stop with a
  * running job and jobs left queued (freed by cd_queue_free: run under
  * ASan for the leak check).
@@ -370,6 +370,51 @@ static void test_bounds(void **state)
         assert_int_equal(push_checked(f, job_id(9, 1), 9), 0);
 }
 
+/* Reserved places count against both bounds, a filled place is an ordinary
+ * queued job (it runs), a released one frees its place, and an owner whose
+ * only claim is a reservation is kept until it is filled or released. */
+static void test_reserve(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_queue_place *a, *b, *c, *d;
+
+        start_queue(f, 1, 3, 2);
+        (void) occupy_slot(f);
+        assert_int_equal(cd_queue_reserve(f->q, 1, &a), 0);
+        assert_int_equal(cd_queue_reserve(f->q, 1, &b), 0);
+        assert_int_equal(cd_queue_check(f->q, 1), -EDQUOT);
+        assert_int_equal(cd_queue_reserve(f->q, 1, &d), -EDQUOT);
+        assert_int_equal(cd_queue_push(f->q, job_id(1, 9), 1, false), -EDQUOT);
+        assert_counts(f, 0, 1);
+        assert_int_equal(cd_queue_reserve(f->q, 2, &c), 0);
+        assert_int_equal(cd_queue_check(f->q, 3), -ENOSPC);
+        assert_int_equal(cd_queue_reserve(f->q, 3, &d), -ENOSPC);
+        assert_int_equal(cd_queue_push(f->q, job_id(3, 1), 3, false), -ENOSPC);
+        /* Owner 2 holds nothing but its reservation: it must outlive the
+         * pruning that failed calls and releases do. */
+        cd_queue_release(f->q, b);
+        assert_int_equal(cd_queue_reserve(f->q, 3, &d), 0);
+        cd_queue_fill(f->q, c, job_id(2, 1));
+        cd_queue_fill(f->q, a, job_id(1, 1));
+        assert_counts(f, 2, 1);
+        assert_int_equal(cd_queue_position(f->q, job_id(2, 1)), 1);
+        cd_queue_fill(f->q, d, job_id(3, 1));
+        assert_counts(f, 3, 1);
+        assert_int_equal(cd_queue_check(f->q, 4), -ENOSPC);
+        /* Filled places run like pushed jobs. */
+        release(f, 4);
+        wait_finished(f, 4);
+        wait_idle(f);
+        assert_counts(f, 0, 0);
+        assert_int_equal(cd_queue_reserve(f->q, 4, &a), 0);
+        assert_int_equal(cd_queue_stop(f->q, HANG_MS), 0);
+        assert_int_equal(cd_queue_reserve(f->q, 4, &b), -ESHUTDOWN);
+        /* A place taken before the stop is still filled: its job is stored
+         * by then, and must stay queued for the restart. */
+        cd_queue_fill(f->q, a, job_id(4, 1));
+        assert_counts(f, 1, 0);
+}
+
 /* ---- positions ---- */
 
 struct pos {
@@ -686,6 +731,7 @@ int main(void)
                 T(test_fairness),
                 T(test_round_robin),
                 T(test_bounds),
+                T(test_reserve),
                 T(test_position_matches_start_order),
                 T(test_cancel_queued),
                 T(test_cancel_running),
