@@ -5,6 +5,8 @@
  * Fault injection, compiled in only with -DCORDON_FAULT_INJECTION=ON (the
  * test builds). CORDON_FAULT=<step> makes that step fail with EIO so tests
  * can prove a failed setup step fails the job and leaves nothing behind.
+ * A comma-separated list names several steps (at most 8); "<step>:once"
+ * fails that step the first time only.
  */
 
 /* Read CORDON_FAULT once; call before any clone. Context: parent. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
@@ -446,11 +447,17 @@ bool cd_service_finish_cancels(struct cd_service *s)
         struct cd_job_row *rows = NULL;
         struct cd_err err = { 0 };
         size_t n = 0, left = 0;
+        bool paused;
 
         atomic_store(&s->cancels_pending, false); /* a cancel after this sets it again */
         if (cd_store_list_cancelled(s->store, &rows, &n, &err) < 0) {
                 cd_log_err(CD_LOG_WARN, NULL, &err);
                 left = 1;
+        }
+        paused = n > 0 && cd_fault("janitor_pause"); /* a test's window between list and lock */
+        if (paused) {
+                cd_log_info(NULL, "msg=\"janitor paused (fault injection)\"");
+                (void) sleep(3);
         }
         for (size_t i = 0; i < n; i++) {
                 int r;
@@ -466,6 +473,8 @@ bool cd_service_finish_cancels(struct cd_service *s)
                 }
         }
         cd_job_rows_free(rows, n);
+        if (paused)
+                cd_log_info(NULL, "msg=\"janitor done (fault injection)\"");
         if (left > 0)
                 atomic_store(&s->cancels_pending, true);
         return left > 0;

@@ -2055,6 +2055,33 @@ class ServiceTest(DaemonTest):
         self.assertTrue(poll(lambda: not (d.job_dir(queued) / "inputs").exists(), 10))
         self.assert_chain_whole(d)
 
+    def test_cancel_retried_while_the_janitor_finishes_it(self):
+        """A cancel whose records failed once is retried by its owner while
+        the janitor, which listed the job, is held between its list and its
+        lock (injected): the retry records and finishes the job, and the
+        janitor, reading the row again under the lock, leaves it alone. One
+        job.cancelled and one job.finished, not two of each."""
+        d = self.start_daemon(slots=1, fault="cancel_record:once,janitor_pause")
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        queued = as_user("a", submit_sh, d, "echo never\n")["id"]
+        r = as_user("a", lambda: request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"))
+        problem_of(self, r, 500, "internal")
+        self.assertTrue(poll(lambda: "janitor paused" in d.log_path.read_text(errors="replace"),
+                             15), "the janitor never listed the half-done cancel")
+        as_user("a", lambda: d.client().cancel(queued))
+        job = wait_job(d, queued, 10)
+        self.assertEqual((job["verdict"], job["started"]), ("cancelled", None))
+        self.assertTrue(poll(lambda: "janitor done" in d.log_path.read_text(errors="replace"),
+                             15), "the janitor never went on")
+        self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
+        self.assertEqual(len(d.audit("job.finished", queued)), 1)
+        self.assertNotIn("cancel finished late", d.log_path.read_text(errors="replace"))
+        self.assertEqual(d.audit("job.started", queued), [])
+        d.client().cancel(running)
+        self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
+        self.assert_chain_whole(d)
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries
