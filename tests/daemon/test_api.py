@@ -2412,6 +2412,38 @@ class ServiceTest(DaemonTest):
         self.assertIn("syncfs", job["result"]["error"])
         self.assertIn("Input/output error", job["result"]["error"])
 
+    def test_failed_teardown(self):
+        """The job's teardown fails after it ran (injected, once its cgroup
+        is gone): its output is stored and its verdict stands, and the
+        failure is in cordond's log as a warning."""
+        d = self.start_daemon(slots=1, fault="teardown")
+        j = submit_sh(d, "echo hi > /out/a.txt\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
+        self.assertEqual(d.client().artifact(j, "a.txt")[0], b"hi\n")
+        self.assertTrue(poll(lambda: "teardown: injected fault" in
+                             d.log_path.read_text(errors="replace"), 10))
+        self.assert_chain_whole(d)
+
+    def test_failed_teardown_and_lost_output(self):
+        """Both at once: the teardown fails and the output does not reach
+        the disk. The job ends setup_error, reason output_not_stored, with
+        the lost output's error in its result (the one its client needs);
+        the teardown's is logged, not dropped."""
+        d = self.start_daemon(slots=1, fault="teardown,syncfs")
+        j = submit_sh(d, "echo hi > /out/a.txt\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertIn("syncfs", job["result"]["error"])
+        self.assertNotIn("teardown", job["result"]["error"])
+        self.assertTrue(poll(lambda: "teardown: injected fault" in
+                             d.log_path.read_text(errors="replace"), 10))
+        fin = d.audit("job.finished", j)
+        self.assertEqual(len(fin), 1)
+        self.assertEqual(fin[0]["details"]["reason"], "output_not_stored")
+        self.assert_chain_whole(d)
+
     def test_artifacts_keep_half_the_reserve(self):
         """min_free 16M: submissions stop at 16 MiB free, and a finished
         job's artifacts may not take the disk under 8 MiB, the half kept

@@ -70,6 +70,30 @@ static void test_nothing_left_after_failed_setup(void **state)
 #endif
 }
 
+/* The job ran, then its teardown failed (injected after the cgroup is
+ * removed): its own verdict stands in the result, with the teardown's
+ * error, and cordon run exits 125, not the job's 0. */
+static void test_failed_teardown_after_the_job_ran(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char fault[] = "CORDON_FAULT=teardown";
+        char *env[] = { fault, NULL };
+        struct cd_run r;
+
+        harness_run(&r, NULL, env, "--", "/bin/sh", "-c", "echo ran", NULL);
+        if (r.status != 125)
+                fail_msg("status %d, stderr: %s", r.status, r.err);
+        assert_string_equal(r.out, "ran\n");
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        assert_non_null(strstr(harness_result_str(&r, "error"), "teardown: injected fault"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 static void test_nothing_left_after_timeout(void **state)
 {
         struct cd_run r;
@@ -167,6 +191,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_nothing_left_after_success),
                 cmocka_unit_test(test_nothing_left_after_failed_setup),
+                cmocka_unit_test(test_failed_teardown_after_the_job_ran),
                 cmocka_unit_test(test_nothing_left_after_timeout),
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
