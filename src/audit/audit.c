@@ -164,7 +164,6 @@ static int pread_all(int fd, char *buf, size_t len, uint64_t off)
         return 0;
 }
 
-/* Read and parse the last line of @fd (@size bytes): its seq and hash. */
 /* Why a hash failed: libcrypto could not be loaded, or it failed. */
 static int hash_error(struct cd_err *err)
 {
@@ -175,6 +174,7 @@ static int hash_error(struct cd_err *err)
         return cd_err_set(err, EIO, "audit: SHA-256 failed");
 }
 
+/* Read and parse the last line of @fd (@size bytes): its seq and hash. */
 static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
                      char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
 {
