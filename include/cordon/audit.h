@@ -41,8 +41,9 @@
 struct cd_audit;
 
 /* SHA-256 of @len bytes as lowercase hex into @out: how a record names
- * something it must not hold. Returns 0 or -EIO (libcrypto failed). */
-int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX]);
+ * something it must not hold, and how the chain links. Returns 0, or
+ * -ELIBACC or -EIO with @err (cordon/crypto.h). Context: parent. */
+int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX], struct cd_err *err);
 
 struct cd_audit_config {
         uint64_t max_bytes; /* rotate when audit.jsonl has reached this size; 0: 64 MiB */

@@ -5,8 +5,9 @@
  * Fault injection, compiled in only with -DCORDON_FAULT_INJECTION=ON (the
  * test builds). CORDON_FAULT=<step> makes that step fail with EIO so tests
  * can prove a failed setup step fails the job and leaves nothing behind.
- * A comma-separated list names several steps (at most 8); "<step>:once"
- * fails that step the first time only.
+ * A comma-separated list names several steps (at most 8; the rest are
+ * ignored); "<step>:once" fails that step the first time only, counted
+ * across the processes forked or cloned after cd_fault_init().
  */
 
 /* Read CORDON_FAULT once; call before any clone. Context: parent. */
@@ -14,3 +15,8 @@ void cd_fault_init(void);
 
 /* Non-zero if @step should fail now. Context: any, child included. */
 int cd_fault(const char *step);
+
+/* If @step is listed: wait until the file CORDON_FAULT_RELEASE names
+ * exists (at most 60 s), so that a test can hold a thread at a point of
+ * its choosing. Returns non-zero if it waited. Context: parent. */
+int cd_fault_hold(const char *step);

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "artifacts-internal.h"
 
@@ -168,9 +168,11 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
         uint64_t done = 0;
         int r;
 
-        r = cd_sha256_init(&ctx);
+        /* The errno says it all: cordond and cordon run have loaded libcrypto
+         * before any job ran (its records hash). */
+        r = cd_crypto_sha256_init(&ctx, &(struct cd_err){ 0 });
         while (r == 0 && n > 0) {
-                r = cd_sha256_update(&ctx, w->buf, n);
+                r = cd_crypto_sha256_update(&ctx, w->buf, n);
                 if (r == 0)
                         r = cd_write_all(out, w->buf, n);
                 done += n;
@@ -186,7 +188,7 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
                 }
         }
         if (r == 0)
-                r = cd_sha256_final(&ctx, digest);
+                r = cd_crypto_sha256_final(&ctx, digest);
         if (r < 0)
                 return r;
         hex(digest, CD_SHA256_LEN, sha);

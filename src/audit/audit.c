@@ -22,7 +22,6 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
 #include "cordon/util.h"
 
 struct cd_audit {
@@ -164,16 +163,6 @@ static int pread_all(int fd, char *buf, size_t len, uint64_t off)
         return 0;
 }
 
-/* Why a hash failed: libcrypto could not be loaded, or it failed. */
-static int hash_error(struct cd_err *err)
-{
-        struct cd_err why;
-
-        if (cd_crypto_load(&why) < 0)
-                return cd_err_set(err, why.code, "audit: %s", why.msg);
-        return cd_err_set(err, EIO, "audit: SHA-256 failed");
-}
-
 /* Read and parse the last line of @fd (@size bytes): its seq and hash. */
 static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
                      char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
@@ -210,9 +199,7 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
                                   name, why);
         *ret_seq = rec.seq;
         audit_record_clear(&rec);
-        if (cd_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash) < 0)
-                return hash_error(err);
-        return 0;
+        return cd_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash, err);
 }
 
 /* The seq of the first line of audit.jsonl (@size > 0 bytes), for the rotated name. */
@@ -388,8 +375,9 @@ static int format_records(const struct tail *t, const struct cd_audit_event *con
                         return r;
                 if (append_line(&buf, &len, line, n) < 0)
                         return cd_err_set(err, ENOMEM, "audit: out of memory");
-                if (cd_sha256_hex(line, n - 1, prev) < 0)
-                        return hash_error(err);
+                r = cd_sha256_hex(line, n - 1, prev, err);
+                if (r < 0)
+                        return r;
                 free(TAKE_PTR(line));
                 seq++;
         }
@@ -399,8 +387,9 @@ static int format_records(const struct tail *t, const struct cd_audit_event *con
                         return r;
                 if (append_line(&buf, &len, line, n) < 0)
                         return cd_err_set(err, ENOMEM, "audit: out of memory");
-                if (cd_sha256_hex(line, n - 1, prev) < 0)
-                        return hash_error(err);
+                r = cd_sha256_hex(line, n - 1, prev, err);
+                if (r < 0)
+                        return r;
                 free(TAKE_PTR(line));
         }
         *ret = TAKE_PTR(buf);

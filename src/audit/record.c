@@ -10,7 +10,7 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 
 #define EVENT_NAME_MAX   64
@@ -21,22 +21,20 @@
 
 #define cleanup_json cleanup_with(json_decrefp) /* jansson's own destructor */
 
-/* The chain's hashes (cordon/sha256.h: libcrypto's SHA256_Init family, not
+/* The chain's hashes (cordon/crypto.h: libcrypto's SHA256_Init family, not
  * EVP, whose first use would cost `cordon run` 0.9 ms). */
-int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX])
+int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX], struct cd_err *err)
 {
         static const char hex[] = "0123456789abcdef";
         unsigned char md[CD_SHA256_LEN];
         struct cd_sha256 h;
         int r;
 
-        r = cd_sha256_init(&h);
-        if (r == 0)
-                r = cd_sha256_update(&h, data, len);
-        if (r == 0)
-                r = cd_sha256_final(&h, md);
+        r = cd_crypto_sha256_init(&h, err);
         if (r < 0)
                 return r;
+        if (cd_crypto_sha256_update(&h, data, len) < 0 || cd_crypto_sha256_final(&h, md) < 0)
+                return cd_err_set(err, EIO, "audit: SHA-256 failed");
         for (unsigned int i = 0; i < CD_SHA256_LEN; i++) {
                 out[2 * i] = hex[md[i] >> 4];
                 out[2 * i + 1] = hex[md[i] & 15];

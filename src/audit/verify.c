@@ -177,9 +177,10 @@ static int check_line(struct verifier *v, const char *line, size_t len, bool fir
         if (audit_record_parse(line, len, &r, why, sizeof(why)) < 0)
                 return problem(v, v->line, want, "line %" PRIu64 " of %s %s", v->line, v->file,
                                why);
-        if (cd_sha256_hex(line, len, hash) < 0) {
+        q = cd_sha256_hex(line, len, hash, &(struct cd_err){ 0 });
+        if (q < 0) { /* cordon audit verify loads libcrypto first, to say why */
                 audit_record_clear(&r);
-                return -EIO;
+                return q;
         }
         q = v->have_prev ? check_link(v, &r, first_in_file) : check_start(v, &r);
         if (q == 0 && first_in_file && v->named && r.seq != v->name_first)

@@ -216,10 +216,6 @@ int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err)
                         return cd_err_neg(err, r, "cgroup: remove %s", cg->name);
         }
         cg->host = NULL;
-        /* Reported after the removal, so that the failure's paths can be
-         * tested with nothing left behind. */
-        if (cd_fault("teardown"))
-                return cd_err_set(err, CD_E_FAULT, "teardown: injected fault");
         return 0;
 }
 

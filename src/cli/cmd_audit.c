@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "cordon/audit.h"
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/result.h"
 #include "cordon/util.h"
 

@@ -21,7 +21,7 @@
 
 #include "cli.h"
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/launcher.h"
 #include "cordon/limits.h"
 #include "cordon/profile.h"
@@ -286,11 +286,10 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
                         cli_error("run", "%s", err.msg);
                         return -EINVAL;
                 }
-                if (cd_crypto_load(&err) < 0 ||
-                    cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256) < 0) {
-                        cli_error("run", "cannot hash the profile: %s",
-                                  err.code ? err.msg : "SHA-256 failed");
-                        return -EIO;
+                if (cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256, &err) < 0) {
+                        cli_error("run", "cannot hash the profile: %s (the job was not run)",
+                                  err.msg);
+                        return -ELIBACC;
                 }
         } else if (!argv || !argv[0]) {
                 cli_error("run", "no command given and no --profile (see 'cordon run --help')");
@@ -477,6 +476,9 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
                 cli_error("run", "cannot write the result");
         run_audit_close(&ra);
         cd_result_clear(&res);
+        /* Hashing joined the loading thread; if a failure came before any
+         * hash, it ends here, not in the middle of exit(). */
+        (void) cd_crypto_load(&err);
         return status;
 }
 
@@ -490,7 +492,7 @@ int cmd_run(int argc, char **argv)
 {
         cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
         struct run_opts o = { .output_max_bytes = 1ULL << 30 };
-        int c, status = CD_EXIT_USAGE;
+        int c, r, status = CD_EXIT_USAGE;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "+h", options(), NULL)) != -1) {
@@ -503,7 +505,10 @@ int cmd_run(int argc, char **argv)
                         goto out;
         }
         o.argc = (size_t) (argc - optind);
-        if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
+        r = make_plan(&o, optind < argc ? argv + optind : NULL, &plan);
+        if (r == -ELIBACC) /* libcrypto missing: a setup error, not a usage error */
+                status = CD_EXIT_SETUP_ERROR;
+        if (r < 0)
                 goto out;
         status = run(&o, plan);
 out:

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "download.h"
 #include "output.h"
@@ -83,7 +83,7 @@ static int fetch_sink(void *data, const char *buf, size_t n)
                 cli_error(f->cmd, "%s: more bytes than the manifest's size; refused", f->label);
                 return CLI_EXIT_VERIFY;
         }
-        if (cd_sha256_update(&f->md, buf, n) < 0) {
+        if (cd_crypto_sha256_update(&f->md, buf, n) < 0) {
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
@@ -105,7 +105,7 @@ static int verify(struct fetch *f, const struct cli_response *resp, const char *
         unsigned char md[CD_SHA256_LEN];
         char hex[SHA_HEX + 1], etag[SHA_HEX + 3];
 
-        if (cd_sha256_final(&f->md, md) < 0) {
+        if (cd_crypto_sha256_final(&f->md, md) < 0) {
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
@@ -156,6 +156,7 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
                            .want = (uint64_t) json_integer_value(json_object_get(e, "size")) };
         struct cli_request rq = { .sink = fetch_sink, .sink_data = &f };
         struct cli_response resp = { 0 };
+        struct cd_err err = { 0 };
         int r;
 
         if (!label || !enc || asprintf(&path, "/v1/jobs/%s/artifacts/%s", id, enc) < 0) {
@@ -164,10 +165,7 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
         }
         f.label = label;
         rq.path = path;
-        if (cd_sha256_init(&f.md) < 0) {
-                struct cd_err err;
-
-                (void) cd_crypto_load(&err);
+        if (cd_crypto_sha256_init(&f.md, &err) < 0) {
                 cli_error(f.cmd, "cannot set up SHA-256: %s", err.msg);
                 return CLI_EXIT_IO;
         }

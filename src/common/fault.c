@@ -4,6 +4,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cordon/fault.h"
 
@@ -11,7 +14,10 @@
 #define FAULT_MAX   8
 #define ONCE_SUFFIX ":once"
 static char fault_list[256];
-static atomic_bool fired[FAULT_MAX]; /* a ":once" entry has failed its step */
+/* A ":once" entry has failed its step. In a shared page, so that a step
+ * failed in a post-clone child (no CLONE_VM) counts for its parent too. */
+static atomic_bool fired_private[FAULT_MAX];
+static atomic_bool *fired = fired_private;
 
 void cd_fault_init(void)
 {
@@ -19,6 +25,15 @@ void cd_fault_init(void)
 
         if (s && strlen(s) < sizeof(fault_list))
                 memcpy(fault_list, s, strlen(s) + 1);
+        if (fired == fired_private) {
+                void *p = mmap(NULL, sizeof(fired_private), PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+                if (p != MAP_FAILED) /* else per process: a test would say so */
+                        fired = p;
+        }
+        for (int k = 0; k < FAULT_MAX; k++) /* a new list: its ":once" entries are armed */
+                atomic_store(&fired[k], false);
 }
 
 /* No allocation and no lock: the post-clone child calls this too. */
@@ -26,6 +41,8 @@ int cd_fault(const char *step)
 {
         size_t n = strlen(step), k = 0;
 
+        if (n == 0)
+                return 0;
         for (const char *e = fault_list; *e && k < FAULT_MAX; k++) {
                 size_t len = strcspn(e, ",");
 
@@ -40,12 +57,30 @@ int cd_fault(const char *step)
         }
         return 0;
 }
+
+int cd_fault_hold(const char *step)
+{
+        const char *release = secure_getenv("CORDON_FAULT_RELEASE");
+        struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+        if (!cd_fault(step))
+                return 0;
+        for (int i = 0; release && i < 6000 && access(release, F_OK) < 0; i++)
+                (void) nanosleep(&tick, NULL);
+        return 1;
+}
 #else
 void cd_fault_init(void)
 {
 }
 
 int cd_fault(const char *step)
+{
+        (void) step;
+        return 0;
+}
+
+int cd_fault_hold(const char *step)
 {
         (void) step;
         return 0;

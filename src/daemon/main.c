@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 #include "cordon/http.h"
 #include "cordon/log.h"
 #include "cordon/util.h"

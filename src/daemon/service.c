@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cordon/cleanup.h"
 #include "cordon/fault.h"
@@ -60,7 +59,8 @@ int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_p
 }
 
 /* One hash over the profiles' bytes, in name order (the set is sorted). */
-static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX], json_t **names)
+static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX], json_t **names,
+                    struct cd_err *err)
 {
         cleanup_free char *all = NULL;
         size_t len = 0;
@@ -70,15 +70,15 @@ static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX
                 char *n = realloc(all, len + set->items[i]->raw_len + 1);
 
                 if (!n)
-                        return -ENOMEM;
+                        return cd_err_set(err, ENOMEM, "profiles: out of memory");
                 all = n;
                 if (!*names || json_array_append_new(*names, json_string(set->items[i]->name)))
-                        return -ENOMEM;
+                        return cd_err_set(err, ENOMEM, "profiles: out of memory");
                 memcpy(all + len, set->items[i]->raw, set->items[i]->raw_len);
                 len += set->items[i]->raw_len;
                 all[len++] = '\n';
         }
-        return cd_sha256_hex(all ? all : "", len, out);
+        return cd_sha256_hex(all ? all : "", len, out, err);
 }
 
 int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
@@ -92,10 +92,11 @@ int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
         r = cd_profile_set_load(s->cfg->profiles_dir, &host, &set, err);
         if (r < 0)
                 return r;
-        if (hash_set(&set, sha, &names) < 0) {
+        r = hash_set(&set, sha, &names, err);
+        if (r < 0) {
                 json_decref(names);
                 cd_profile_set_clear(&set);
-                return cd_err_set(err, ENOMEM, "profiles: cannot hash the set");
+                return r;
         }
         r = cd_service_audit1(s, CD_AUDIT_PROFILES_LOADED, NULL, NULL, NULL, NULL,
                               json_pack("{s:I, s:s, s:o}", "count", (json_int_t) set.n, "sha256",
@@ -454,10 +455,11 @@ bool cd_service_finish_cancels(struct cd_service *s)
                 cd_log_err(CD_LOG_WARN, NULL, &err);
                 left = 1;
         }
-        paused = n > 0 && cd_fault("janitor_pause"); /* a test's window between list and lock */
+        /* A test's window between the list and the lock (test builds only). */
+        paused = n > 0 && cd_fault("janitor_pause");
         if (paused) {
                 cd_log_info(NULL, "msg=\"janitor paused (fault injection)\"");
-                (void) sleep(3);
+                (void) cd_fault_hold("janitor_pause");
         }
         for (size_t i = 0; i < n; i++) {
                 int r;

@@ -67,14 +67,15 @@ static int start_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
-        /* The network namespace is made meanwhile, by a thread of its own. */
-        r = cd_netns_make_start(&job->netns, err);
-        if (r < 0)
-                return r;
         r = job_seccomp(job, err);
         if (r < 0)
                 return r;
         r = cd_slot_acquire(job->l, &job->slot, err);
+        if (r < 0)
+                return r;
+        /* The network namespace is made meanwhile, by a thread of its own
+         * (not before a slot is held: a refused launch makes none). */
+        r = cd_netns_make_start(&job->netns, err);
         if (r < 0)
                 return r;
         r = cd_cgroup_create(&job->cg, job->l->cgroup, job->slot.name, &job->plan->limits, err);
@@ -133,6 +134,10 @@ static int stop_job(struct cd_job *job, struct cd_err *err)
         cd_clone_destroy(&job->child);
         cd_relay_close(&job->relay);
         r = cd_cgroup_destroy(&job->cg, err);
+        /* Injected after a removal that worked, so that the failure's paths
+         * can be tested with nothing left behind. */
+        if (r == 0 && cd_fault("teardown"))
+                r = cd_err_set(err, CD_E_FAULT, "teardown: injected fault");
         cd_sandbox_destroy(&job->sb);
         job->own_seccomp = cd_seccomp_free(job->own_seccomp);
         /* A cgroup that could not be removed keeps its slot's name; the next

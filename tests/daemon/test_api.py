@@ -2061,22 +2061,28 @@ class ServiceTest(DaemonTest):
         lock (injected): the retry records and finishes the job, and the
         janitor, reading the row again under the lock, leaves it alone. One
         job.cancelled and one job.finished, not two of each."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the janitor waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
         d = self.start_daemon(slots=1, fault="cancel_record:once,janitor_pause")
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
         queued = as_user("a", submit_sh, d, "echo never\n")["id"]
         r = as_user("a", lambda: request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"))
         problem_of(self, r, 500, "internal")
-        self.assertTrue(poll(lambda: "janitor paused" in d.log_path.read_text(errors="replace"),
-                             15), "the janitor never listed the half-done cancel")
+        self.assertTrue(poll(lambda: "janitor paused" in log(), 15),
+                        "the janitor never listed the half-done cancel")
         as_user("a", lambda: d.client().cancel(queued))
         job = wait_job(d, queued, 10)
         self.assertEqual((job["verdict"], job["started"]), ("cancelled", None))
-        self.assertTrue(poll(lambda: "janitor done" in d.log_path.read_text(errors="replace"),
-                             15), "the janitor never went on")
+        self.assertNotIn("janitor done", log())  # still held: the retry came in between
+        open(release, "w").close()
+        self.assertTrue(poll(lambda: "janitor done" in log(), 15), "the janitor never went on")
         self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
         self.assertEqual(len(d.audit("job.finished", queued)), 1)
-        self.assertNotIn("cancel finished late", d.log_path.read_text(errors="replace"))
+        self.assertNotIn("cancel finished late", log())
         self.assertEqual(d.audit("job.started", queued), [])
         d.client().cancel(running)
         self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
@@ -2882,6 +2888,29 @@ class ServiceTest(DaemonTest):
             s.close()
         back = lambda: all(now <= then for now, then in zip(counts(), before))
         self.assertTrue(poll(back, 20), f"threads and fds {counts()}, before {before}")
+
+    def test_launches_leave_no_threads_or_fds(self):
+        """Each launch in cordond starts a thread that makes the job's
+        network namespace and hands it over as an fd. Whether the launch
+        works or fails before, at or after that step (injected), the thread
+        is joined and the fd closed: cordond's threads and fds come back to
+        what they were."""
+        for fault in (None, "slot", "net", "net_up", "cgroup", "rootfs", "clone"):
+            with self.subTest(fault=fault):
+                d = self.start_daemon(slots=2, fault=fault)
+
+                def counts():
+                    with open(f"/proc/{d.proc.pid}/status") as f:
+                        threads = int(re.search(r"^Threads:\s+(\d+)", f.read(), re.M).group(1))
+                    return threads, len(os.listdir(f"/proc/{d.proc.pid}/fd"))
+
+                before = counts()
+                jobs = [submit_sh(d, "echo hi\n")["id"] for _ in range(4)]
+                want = "ok" if fault is None else "setup_error"
+                self.assertEqual([wait_job(d, j, 60)["verdict"] for j in jobs], [want] * 4)
+                back = lambda: all(now <= then for now, then in zip(counts(), before))  # noqa: E731
+                self.assertTrue(poll(back, 20), f"threads and fds {counts()}, before {before}")
+                self.assertEqual(d.stop(), [])
 
     def test_output_reads_are_audited(self):
         """stdout and stderr leave cordond like artifacts do, and a job may

@@ -409,7 +409,7 @@ class TestConfigRefused(LifecycleTest):
         self.run_refused([CORDOND, "extra", "--socket", self.sock], ["unexpected argument"])
 
     def test_unloadable_libcrypto(self):
-        # libcrypto is loaded at run time (src/common/sha256.c); one that
+        # libcrypto is loaded at run time (src/crypto/sha256.c); one that
         # cannot be loaded stops cordond at start, before the socket or the
         # state directory exist, with the loader's reason.
         lib = os.path.join(self.tmp, "badcrypto")
@@ -423,6 +423,7 @@ class TestConfigRefused(LifecycleTest):
         err = r.stderr.decode(errors="replace")
         self.assertEqual(r.returncode, 1, err)
         self.assertIn("libcrypto.so.3", err)
+        self.assertIn("file too short", err)  # the loader's own reason
         self.assertFalse(os.path.lexists(self.sock), "a socket was created")
         self.assertFalse(os.path.lexists(self.state), "the state directory was created")
 

@@ -35,10 +35,11 @@ static void test_nothing_left_after_success(void **state)
 }
 
 #ifdef CORDON_FAULT_INJECTION
-/* Every step of the launch, parent and child side, in order. */
+/* Every step of the launch, parent and child side, in order (net_up fails
+ * on the thread that makes the network namespace, meanwhile). */
 static const char *const steps[] = {
-        "slot",   "cgroup", "rootfs", "scratch", "clone", "userns",   "net",
-        "net_up", "creds",  "mount",  "caps",    "init",  "landlock", "seccomp",
+        "slot",   "net",   "net_up", "cgroup", "rootfs", "scratch",  "clone",
+        "userns", "creds", "mount",  "caps",   "init",   "landlock", "seccomp",
 };
 #endif
 

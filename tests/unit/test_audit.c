@@ -264,18 +264,18 @@ static void sha256_hex_matches_evp(void **state)
         char *buf = ut_defer(free, malloc(1 << 20));
 
         (void) state;
-        assert_int_equal(cd_sha256_hex("abc", 3, got), 0);
+        assert_int_equal(cd_sha256_hex("abc", 3, got, &(struct cd_err){ 0 }), 0);
         assert_string_equal(got, abc);
-        assert_int_equal(cd_sha256_hex("", 0, got), 0);
+        assert_int_equal(cd_sha256_hex("", 0, got, &(struct cd_err){ 0 }), 0);
         assert_string_equal(got, none);
         for (size_t i = 0; i < (1 << 20); i++)
                 buf[i] = (char) (i * 131 + (i >> 9));
         for (size_t len = 0; len <= 200; len++) {
-                assert_int_equal(cd_sha256_hex(buf, len, got), 0);
+                assert_int_equal(cd_sha256_hex(buf, len, got, &(struct cd_err){ 0 }), 0);
                 sha_hex(buf, len, want);
                 assert_string_equal(got, want);
         }
-        assert_int_equal(cd_sha256_hex(buf, 1 << 20, got), 0);
+        assert_int_equal(cd_sha256_hex(buf, 1 << 20, got, &(struct cd_err){ 0 }), 0);
         sha_hex(buf, 1 << 20, want);
         assert_string_equal(got, want);
 }

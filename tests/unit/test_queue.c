@@ -5,10 +5,10 @@
  * the stop tests, until its cancel_fd fires): the tests decide when a job
  * ends, so no sleep orders anything. Covered: fairness between owners,
  * the bounds (-ENOSPC, -EDQUOT, force) and cd_queue_check agreeing with
- * cd_queue_push, places reserved before a job is stored, cd_queue_position against the real start order, cancel
- * of queued and running jobs, cd_queue_wait, and cd_queue_stop with a
- * running job and jobs left queued (freed by cd_queue_free: run under
- * ASan for the leak check).
+ * cd_queue_push, places reserved before a job is stored, cd_queue_position
+ * against the real start order, cancel of queued and running jobs,
+ * cd_queue_wait, and cd_queue_stop with a running job and jobs left queued
+ * (freed by cd_queue_free: run under ASan for the leak check).
  */
 #define _GNU_SOURCE
 #include <errno.h>

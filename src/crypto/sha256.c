@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SHA-256 through libcrypto loaded with dlopen (see cordon/sha256.h for
+ * SHA-256 through libcrypto loaded with dlopen (see cordon/crypto.h for
  * why). The hashes are the SHA256_Init family: EVP's first digest of a
  * process loads OpenSSL's configuration and providers, about 0.9 ms, and
  * would sit on `cordon run`'s path to the job.started record
@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "cordon/sha256.h"
+#include "cordon/crypto.h"
 
 #define STR_(x)   #x
 #define STR(x)    STR_(x)
@@ -96,23 +96,27 @@ int cd_crypto_load(struct cd_err *err)
 {
         if (ready() != LOADED)
                 return cd_err_set(err, ELIBACC, "crypto: load %s: %s", LIBCRYPTO,
-                                  why[0] ? why : "the loader thread failed");
+                                  why[0] ? why : "the loading thread could not be joined");
         return 0;
 }
 
-int cd_sha256_init(struct cd_sha256 *h)
+int cd_crypto_sha256_init(struct cd_sha256 *h, struct cd_err *err)
 {
-        if (ready() != LOADED)
-                return -ELIBACC;
-        return fn.init(&h->ctx) == 1 ? 0 : -EIO;
+        int r = cd_crypto_load(err);
+
+        if (r < 0)
+                return r;
+        if (fn.init(&h->ctx) != 1)
+                return cd_err_set(err, EIO, "crypto: SHA256_Init failed");
+        return 0;
 }
 
-int cd_sha256_update(struct cd_sha256 *h, const void *data, size_t len)
+int cd_crypto_sha256_update(struct cd_sha256 *h, const void *data, size_t len)
 {
         return fn.update(&h->ctx, data, len) == 1 ? 0 : -EIO;
 }
 
-int cd_sha256_final(struct cd_sha256 *h, unsigned char out[CD_SHA256_LEN])
+int cd_crypto_sha256_final(struct cd_sha256 *h, unsigned char out[CD_SHA256_LEN])
 {
         return fn.final(out, &h->ctx) == 1 ? 0 : -EIO;
 }
