@@ -39,7 +39,8 @@ struct run_opts {
         const char *out_dir;
         const char *entry;
         const char *state_dir;
-        char profile_sha256[CD_AUDIT_HASH_HEX];
+        char *profile_raw; /* the profile file's bytes, hashed for its audit record */
+        size_t profile_raw_len;
         size_t argc; /* of the command given after -- */
         char **inputs;
         char **binds;
@@ -286,11 +287,13 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
                         cli_error("run", "%s", err.msg);
                         return -EINVAL;
                 }
-                if (cd_sha256_hex(p->raw, p->raw_len, o->profile_sha256, &err) < 0) {
-                        cli_error("run", "cannot hash the profile: %s (the job was not run)",
-                                  err.msg);
-                        return -ELIBACC;
+                o->profile_raw = malloc(p->raw_len ? p->raw_len : 1);
+                if (!o->profile_raw) {
+                        cli_error("run", "out of memory");
+                        return -ENOMEM;
                 }
+                memcpy(o->profile_raw, p->raw, p->raw_len);
+                o->profile_raw_len = p->raw_len;
         } else if (!argv || !argv[0]) {
                 cli_error("run", "no command given and no --profile (see 'cordon run --help')");
                 return -EINVAL;
@@ -398,7 +401,7 @@ static int audit_begin(const struct run_opts *o, const struct cd_plan *plan, str
         r = run_audit_open(ra, o->state_dir ? o->state_dir : CD_DEFAULT_STATE_DIR,
                            o->profile ? o->profile : "host", &err);
         if (r == 0 && o->profile)
-                r = run_audit_profile(ra, o->profile_sha256, &err);
+                r = run_audit_profile(ra, o->profile_raw, o->profile_raw_len, &err);
         if (r == 0)
                 r = run_audit_submitted(ra, plan, cd_strv_length(o->inputs), o->argc, &err);
         if (r < 0)
@@ -486,13 +489,14 @@ static void opts_clear(struct run_opts *o)
 {
         cd_strv_free(o->inputs);
         cd_strv_free(o->binds);
+        free(o->profile_raw);
 }
 
 int cmd_run(int argc, char **argv)
 {
         cleanup_with(cd_plan_freep) struct cd_plan *plan = NULL;
         struct run_opts o = { .output_max_bytes = 1ULL << 30 };
-        int c, r, status = CD_EXIT_USAGE;
+        int c, status = CD_EXIT_USAGE;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "+h", options(), NULL)) != -1) {
@@ -505,10 +509,7 @@ int cmd_run(int argc, char **argv)
                         goto out;
         }
         o.argc = (size_t) (argc - optind);
-        r = make_plan(&o, optind < argc ? argv + optind : NULL, &plan);
-        if (r == -ELIBACC) /* libcrypto missing: a setup error, not a usage error */
-                status = CD_EXIT_SETUP_ERROR;
-        if (r < 0)
+        if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
                 goto out;
         status = run(&o, plan);
 out:

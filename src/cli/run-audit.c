@@ -44,8 +44,25 @@ static int queue(struct run_audit *ra, const char *event, const char *verdict, j
                 json_decref(details);
                 return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
         }
-        ra->queued[ra->n_queued++] = (struct run_audit_pending){ event, verdict, details };
+        ra->queued[ra->n_queued++] = (struct run_audit_pending){ .event = event,
+                                                                 .verdict = verdict,
+                                                                 .details = details };
         return 0;
+}
+
+/* The details a queued event waits for: a profile's hash. */
+static int complete(struct run_audit_pending *p, struct cd_err *err)
+{
+        char sha[CD_AUDIT_HASH_HEX];
+        int r;
+
+        if (p->details)
+                return 0;
+        r = cd_sha256_hex(p->raw, p->raw_len, sha, err);
+        if (r < 0)
+                return r;
+        p->details = json_pack("{s:i,s:[s]}", "count", 1, "sha256", sha);
+        return p->details ? 0 : cd_err_set(err, ENOMEM, "audit: out of memory");
 }
 
 /* Write the queued events with one write and one fsync. On failure the
@@ -55,9 +72,11 @@ static int flush(struct run_audit *ra, struct cd_err *err)
 {
         struct cd_audit_event e[RUN_AUDIT_QUEUE];
         const struct cd_audit_event *ev[RUN_AUDIT_QUEUE];
-        int r;
+        int r = 0;
 
-        for (size_t i = 0; i < ra->n_queued; i++) {
+        for (size_t i = 0; r == 0 && i < ra->n_queued; i++)
+                r = complete(&ra->queued[i], err);
+        for (size_t i = 0; r == 0 && i < ra->n_queued; i++) {
                 e[i] = (struct cd_audit_event){
                         .event = ra->queued[i].event,
                         .uid = ra->uid,
@@ -69,7 +88,8 @@ static int flush(struct run_audit *ra, struct cd_err *err)
                 };
                 ev[i] = &e[i];
         }
-        r = cd_audit_append_many(ra->log, ev, ra->n_queued, err);
+        if (r == 0)
+                r = cd_audit_append_many(ra->log, ev, ra->n_queued, err);
         if (r < 0) {
                 /* The step the last event records is not taken: drop it, keep
                  * the others for the next flush (job.finished). */
@@ -81,10 +101,14 @@ static int flush(struct run_audit *ra, struct cd_err *err)
         return 0;
 }
 
-int run_audit_profile(struct run_audit *ra, const char *sha256, struct cd_err *err)
+int run_audit_profile(struct run_audit *ra, const void *raw, size_t raw_len, struct cd_err *err)
 {
-        return queue(ra, CD_AUDIT_PROFILES_LOADED, NULL,
-                     json_pack("{s:i,s:[s]}", "count", 1, "sha256", sha256), err);
+        if (ra->n_queued >= RUN_AUDIT_QUEUE)
+                return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
+        ra->queued[ra->n_queued++] = (struct run_audit_pending){ .event = CD_AUDIT_PROFILES_LOADED,
+                                                                 .raw = raw,
+                                                                 .raw_len = raw_len };
+        return 0;
 }
 
 int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,

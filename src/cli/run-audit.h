@@ -19,11 +19,15 @@
 
 #define RUN_AUDIT_QUEUE 4
 
-/* An event waiting for the next fsync (they are written in batches). */
+/* An event waiting for the next fsync (they are written in batches). A
+ * profiles.loaded event has no details until then: @raw is hashed at the
+ * flush, when libcrypto's load (cordon/crypto.h) has had time to end. */
 struct run_audit_pending {
         const char *event;
         const char *verdict;
         json_t *details;
+        const void *raw;
+        size_t raw_len;
 };
 
 /*
@@ -45,7 +49,9 @@ struct run_audit {
 /* Open <state_dir>/audit (creating @state_dir 0700 when missing) and pick the job id. */
 int run_audit_open(struct run_audit *ra, const char *state_dir, const char *profile,
                    struct cd_err *err);
-int run_audit_profile(struct run_audit *ra, const char *sha256, struct cd_err *err);
+/* Queue profiles.loaded for the profile file's @raw bytes (not copied: they
+ * must live until the next flush), whose SHA-256 the record names. */
+int run_audit_profile(struct run_audit *ra, const void *raw, size_t raw_len, struct cd_err *err);
 int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,
                         size_t argc, struct cd_err *err);
 /* A cd_launch_io.before_start callback: @data is the struct run_audit. */
