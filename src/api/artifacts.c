@@ -6,8 +6,6 @@
  * size the collector recorded.
  */
 #define _GNU_SOURCE
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -21,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "api-internal.h"
 #include "cordon/api.h"
 #include "cordon/cleanup.h"
 #include "cordon/log.h"
@@ -377,6 +376,7 @@ void api_artifacts_get(const struct cd_api_request *req, struct cd_api_response 
 
 /* The tar writer: a thread feeding a stream the HTTP layer sends out. */
 struct tar_job {
+        const struct cd_archive_lib *la;
         int art_fd;
         struct cd_api_stream *stream;
         json_t *manifest;
@@ -391,7 +391,7 @@ static la_ssize_t tar_out(struct archive *a, void *data, const void *buf, size_t
 
         if (r < 0) {
                 t->failed = true;
-                archive_set_error(a, -r, "tar: write");
+                t->la->set_error(a, -r, "tar: write");
                 return -1;
         }
         return (la_ssize_t) n;
@@ -399,7 +399,8 @@ static la_ssize_t tar_out(struct archive *a, void *data, const void *buf, size_t
 
 /* One file, whole: anything short of ARCHIVE_OK (a warning too, such as a
  * name libarchive could not put in UTF-8) fails it. */
-static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, json_t *e)
+static int tar_entry(const struct cd_archive_lib *la, struct archive *a, struct archive_entry *ae,
+                     int art_fd, json_t *e)
 {
         const char *path = json_string_value(json_object_get(e, "path"));
         uint64_t want = (uint64_t) json_integer_value(json_object_get(e, "size"));
@@ -410,20 +411,20 @@ static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, js
 
         if (fd < 0 || (uint64_t) st.st_size < want)
                 return -EIO;
-        archive_entry_clear(ae);
-        archive_entry_set_pathname(ae, path);
-        archive_entry_set_filetype(ae, AE_IFREG);
-        archive_entry_set_perm(ae, 0644);
-        archive_entry_set_size(ae, (la_int64_t) want);
-        archive_entry_set_mtime(ae, st.st_mtim.tv_sec, 0);
-        if (archive_write_header(a, ae) != ARCHIVE_OK)
+        la->entry_clear(ae);
+        la->entry_set_pathname(ae, path);
+        la->entry_set_filetype(ae, AE_IFREG);
+        la->entry_set_perm(ae, 0644);
+        la->entry_set_size(ae, (la_int64_t) want);
+        la->entry_set_mtime(ae, st.st_mtim.tv_sec, 0);
+        if (la->write_header(a, ae) != ARCHIVE_OK)
                 return -EIO;
         buf = malloc(TAR_CHUNK);
         for (uint64_t done = 0; buf && r == 0 && done < want;) {
                 size_t n = want - done < TAR_CHUNK ? (size_t) (want - done) : TAR_CHUNK;
                 ssize_t got = read(fd, buf, n);
 
-                if (got <= 0 || archive_write_data(a, buf, (size_t) got) != got)
+                if (got <= 0 || la->write_data(a, buf, (size_t) got) != got)
                         r = -EIO;
                 done += got > 0 ? (uint64_t) got : 0;
         }
@@ -435,19 +436,20 @@ static int tar_entry(struct archive *a, struct archive_entry *ae, int art_fd, js
  * archive is whole. */
 static bool tar_all(struct tar_job *t, struct archive *a, struct archive_entry *ae)
 {
+        const struct cd_archive_lib *la = t->la;
         json_t *e;
         size_t i;
 
-        if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-            archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-            archive_write_open(a, t, NULL, tar_out, NULL) != ARCHIVE_OK)
+        if (la->write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+            la->write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+            la->write_open(a, t, NULL, tar_out, NULL) != ARCHIVE_OK)
                 return false;
         json_array_foreach(t->manifest, i, e)
         {
-                if (json_object_get(e, "sha256") && tar_entry(a, ae, t->art_fd, e) < 0)
+                if (json_object_get(e, "sha256") && tar_entry(la, a, ae, t->art_fd, e) < 0)
                         return false;
         }
-        return archive_write_close(a) == ARCHIVE_OK && !t->failed;
+        return la->write_close(a) == ARCHIVE_OK && !t->failed;
 }
 
 /*
@@ -466,8 +468,8 @@ static void *tar_writer(void *arg)
         struct tar_job *t = arg;
         locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
         int locale_errno = errno;
-        struct archive *a = archive_write_new();
-        struct archive_entry *ae = a ? archive_entry_new2(a) : NULL;
+        struct archive *a = t->la->write_new();
+        struct archive_entry *ae = a ? t->la->entry_new2(a) : NULL;
         bool whole;
 
         if (utf8)
@@ -479,8 +481,10 @@ static void *tar_writer(void *arg)
                             locale_errno);
         whole = a && ae && tar_all(t, a, ae);
         t->failed = !whole;
-        archive_entry_free(ae);
-        archive_write_free(a); /* after a failure, tar_out refuses what it flushes */
+        if (ae)
+                t->la->entry_free(ae);
+        if (a)
+                (void) t->la->write_free(a); /* after a failure, tar_out refuses what it flushes */
         if (utf8) {
                 (void) uselocale(LC_GLOBAL_LOCALE);
                 freelocale(utf8);
@@ -492,7 +496,8 @@ static void *tar_writer(void *arg)
         return NULL;
 }
 
-static int start_tar(int art_fd, json_t *manifest, struct cd_api_stream **ret)
+static int start_tar(const struct cd_archive_lib *la, int art_fd, json_t *manifest,
+                     struct cd_api_stream **ret)
 {
         struct tar_job *t = calloc(1, sizeof(*t));
         pthread_attr_t attr;
@@ -506,6 +511,7 @@ static int start_tar(int art_fd, json_t *manifest, struct cd_api_stream **ret)
                 free(t);
                 return r;
         }
+        t->la = la;
         t->art_fd = art_fd;
         t->manifest = json_incref(manifest);
         *ret = t->stream;
@@ -551,12 +557,23 @@ static void serve_tar(const struct cd_api_request *req, const struct cd_job_row 
                       int art, struct cd_api_response *resp)
 {
         struct cd_api_stream *stream = NULL;
+        const struct cd_archive_lib *la;
+        struct cd_err err = { 0 };
 
+        la = cd_archive_lib_get(&err);
+        if (!la) { /* before the read is recorded: nothing is read */
+                cd_log_err(CD_LOG_ERROR, row->id, &err);
+                (void) cd_close(art);
+                cd_api_problem(resp, 500, "internal",
+                               "cannot make the tar (libarchive is not available); fetch the "
+                               "artifacts one by one");
+                return;
+        }
         if (audit_read(req, row, CD_AUDIT_ARTIFACT_READ, tar_details(m), resp) < 0) {
                 (void) cd_close(art);
                 return;
         }
-        if (start_tar(art, m, &stream) < 0) {
+        if (start_tar(la, art, m, &stream) < 0) {
                 (void) cd_close(art);
                 cd_api_problem(resp, 500, "internal", "cannot read the artifacts");
                 return;

@@ -2863,6 +2863,31 @@ class ServiceTest(DaemonTest):
         self.assertEqual(cm.exception.status, 500)
         self.assertEqual(d.client().artifact(j, "c.csv")[0], b"c\n")
 
+    def test_tar_without_libarchive(self):
+        """libarchive is loaded when a tar is first asked for. One that
+        cannot be loaded (not an ELF file, found first through
+        LD_LIBRARY_PATH) does not stop cordond from starting or serving:
+        the tar is refused with a 500 that says to fetch the artifacts one
+        by one, nothing is recorded as read, and they can be."""
+        lib = tempfile.mkdtemp(prefix="cordon-badarchive-")
+        self.addCleanup(shutil.rmtree, lib, True)
+        with open(os.path.join(lib, "libarchive.so.13"), "w") as f:
+            f.write("not a library\n")
+        os.environ["LD_LIBRARY_PATH"] = lib
+        try:
+            d = self.start_daemon()
+        finally:
+            del os.environ["LD_LIBRARY_PATH"]
+        j = submit_sh(d, "echo hi > /out/a.txt\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        for _ in range(2):  # each request tries the load again
+            r = request(d.sock, "GET", f"/v1/jobs/{j}/artifacts.tar")
+            problem_of(self, r, 500, "internal")
+            self.assertIn("one by one", r.json()["detail"])
+        self.assertEqual(d.audit("artifact.read", j), [])
+        self.assertEqual(d.client().artifact(j, "a.txt")[0], b"hi\n")
+        self.assertIn("libarchive.so.13", d.log_path.read_text(errors="replace"))
+
     def test_abandoned_tar_frees_its_writer(self):
         """A client that reads a little of a large tar and hangs up: the
         writer thread gets EPIPE and ends, and cordond's threads and fds
