@@ -16,7 +16,7 @@ void cd_fault_init(void);
 /* Non-zero if @step should fail now. Context: any, child included. */
 int cd_fault(const char *step);
 
-/* If @step is listed: wait until the file CORDON_FAULT_RELEASE names
- * exists (at most 60 s), so that a test can hold a thread at a point of
- * its choosing. Returns non-zero if it waited. Context: parent. */
-int cd_fault_hold(const char *step);
+/* After a cd_fault() step that holds rather than fails: wait until the
+ * file CORDON_FAULT_RELEASE names exists (at most 60 s), so that a test
+ * can hold a thread at a point of its choosing. Context: parent. */
+void cd_fault_wait(void);

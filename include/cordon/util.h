@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cordon/err.h"
+
 /*
  * Parse a decimal unsigned integer. Rejects an empty string, a sign,
  * whitespace, overflow and trailing junk. Returns 0 or -EINVAL/-ERANGE.
@@ -77,3 +79,15 @@ int cd_strv_push(char ***v, const char *s);
 
 /* Random bytes as lowercase hex into @buf (2*@nbytes+1 bytes). Returns 0 or -errno. */
 int cd_random_hex(char *buf, size_t nbytes);
+
+/* One function of a library loaded at run time, and where its address goes. */
+struct cd_dl_sym {
+        const char *name;
+        void **slot;
+};
+
+/* dlopen @soname (RTLD_NOW, RTLD_LOCAL) and resolve each of @syms (n >= 1).
+ * 0, with the library open for the life of the process; or -ELIBACC, the
+ * library closed again, and @err holding the loader's reason (which names
+ * the file or the missing symbol). Callers serialize their own loads. */
+int cd_dl_load(const char *soname, const struct cd_dl_sym *syms, size_t n, struct cd_err *err);

@@ -9,21 +9,19 @@
  * exec'ing at once, re-executes itself before it does anything else.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdio.h>
 
 #include "api-internal.h"
 #include "cordon/fault.h"
+#include "cordon/util.h"
 
 #define LIBARCHIVE "libarchive.so.13"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cd_archive_lib lib; /* complete once loaded is set */
 static bool loaded;               /* under lock */
-static char why[256];             /* the last failure, under lock */
 
 /* The table's pointers have the types of libarchive's own declarations. */
 #define SAME_TYPE(field, fn)                                                                       \
@@ -48,43 +46,39 @@ SAME_TYPE(entry_set_perm, archive_entry_set_perm);
 SAME_TYPE(entry_set_size, archive_entry_set_size);
 SAME_TYPE(entry_set_mtime, archive_entry_set_mtime);
 
-#define RESOLVE(h, field, name) ((*(void **) &lib.field = dlsym(h, name)) != NULL)
-
-static bool resolve(void *h)
-{
-        return RESOLVE(h, write_new, "archive_write_new") &&
-               RESOLVE(h, write_free, "archive_write_free") &&
-               RESOLVE(h, write_set_format_pax_restricted,
-                       "archive_write_set_format_pax_restricted") &&
-               RESOLVE(h, write_set_bytes_in_last_block, "archive_write_set_bytes_in_last_block") &&
-               RESOLVE(h, write_open, "archive_write_open") &&
-               RESOLVE(h, write_header, "archive_write_header") &&
-               RESOLVE(h, write_data, "archive_write_data") &&
-               RESOLVE(h, write_close, "archive_write_close") &&
-               RESOLVE(h, set_error, "archive_set_error") &&
-               RESOLVE(h, entry_new2, "archive_entry_new2") &&
-               RESOLVE(h, entry_free, "archive_entry_free") &&
-               RESOLVE(h, entry_clear, "archive_entry_clear") &&
-               RESOLVE(h, entry_set_pathname, "archive_entry_set_pathname") &&
-               RESOLVE(h, entry_set_filetype, "archive_entry_set_filetype") &&
-               RESOLVE(h, entry_set_perm, "archive_entry_set_perm") &&
-               RESOLVE(h, entry_set_size, "archive_entry_set_size") &&
-               RESOLVE(h, entry_set_mtime, "archive_entry_set_mtime");
-}
+#define SYM(field, name)                                                                           \
+        {                                                                                          \
+                name, (void **) &lib.field                                                         \
+        }
 
 /* A failed load is tried again on the next request: the package may be
- * installed meanwhile. The handle of a load that worked is never closed. */
-static bool load(void)
+ * installed meanwhile. Called locked. */
+static bool load(struct cd_err *err)
 {
-        const char *e;
-        void *h = dlopen(LIBARCHIVE, RTLD_NOW | RTLD_LOCAL);
+        const struct cd_dl_sym syms[] = {
+                SYM(write_new, "archive_write_new"),
+                SYM(write_free, "archive_write_free"),
+                SYM(write_set_format_pax_restricted, "archive_write_set_format_pax_restricted"),
+                SYM(write_set_bytes_in_last_block, "archive_write_set_bytes_in_last_block"),
+                SYM(write_open, "archive_write_open"),
+                SYM(write_header, "archive_write_header"),
+                SYM(write_data, "archive_write_data"),
+                SYM(write_close, "archive_write_close"),
+                SYM(set_error, "archive_set_error"),
+                SYM(entry_new2, "archive_entry_new2"),
+                SYM(entry_free, "archive_entry_free"),
+                SYM(entry_clear, "archive_entry_clear"),
+                SYM(entry_set_pathname, "archive_entry_set_pathname"),
+                SYM(entry_set_filetype, "archive_entry_set_filetype"),
+                SYM(entry_set_perm, "archive_entry_set_perm"),
+                SYM(entry_set_size, "archive_entry_set_size"),
+                SYM(entry_set_mtime, "archive_entry_set_mtime"),
+        };
+        struct cd_err why = { 0 };
 
-        if (h && resolve(h))
+        if (cd_dl_load(LIBARCHIVE, syms, sizeof(syms) / sizeof(syms[0]), &why) == 0)
                 return true;
-        e = dlerror();
-        (void) snprintf(why, sizeof(why), "%s", e ? e : "a symbol is missing");
-        if (h)
-                (void) dlclose(h);
+        (void) cd_err_set(err, ELIBACC, "tar: load " LIBARCHIVE ": %s", why.msg);
         return false;
 }
 
@@ -98,11 +92,9 @@ const struct cd_archive_lib *cd_archive_lib_get(struct cd_err *err)
         }
         pthread_mutex_lock(&lock);
         if (!loaded)
-                loaded = load();
-        if (!loaded) {
-                (void) cd_err_set(err, ELIBACC, "tar: load " LIBARCHIVE ": %s", why);
+                loaded = load(err);
+        if (!loaded)
                 r = NULL;
-        }
         pthread_mutex_unlock(&lock);
         return r;
 }

@@ -481,10 +481,8 @@ static void *tar_writer(void *arg)
                             locale_errno);
         whole = a && ae && tar_all(t, a, ae);
         t->failed = !whole;
-        if (ae)
-                t->la->entry_free(ae);
-        if (a)
-                (void) t->la->write_free(a); /* after a failure, tar_out refuses what it flushes */
+        t->la->entry_free(ae);       /* both take NULL */
+        (void) t->la->write_free(a); /* after a failure, tar_out refuses what it flushes */
         if (utf8) {
                 (void) uselocale(LC_GLOBAL_LOCALE);
                 freelocale(utf8);

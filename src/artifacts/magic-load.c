@@ -10,7 +10,6 @@
  * resolved once, before the sniffer's fork (sniff.c), by cd_magic_load().
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <magic.h>
 #include <pthread.h>
@@ -18,6 +17,7 @@
 
 #include "artifacts-internal.h"
 #include "cordon/fault.h"
+#include "cordon/util.h"
 
 #define LIBMAGIC "libmagic.so.1"
 
@@ -30,16 +30,15 @@ static struct {
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-#define RESOLVE(h, field, name) ((*(void **) &lib.field = dlsym(h, name)) != NULL)
-
 static void load(void)
 {
-        void *h = dlopen(LIBMAGIC, RTLD_NOW | RTLD_LOCAL);
+        const struct cd_dl_sym syms[] = {
+                { "magic_open", (void **) &lib.open },
+                { "magic_load", (void **) &lib.load },
+                { "magic_buffer", (void **) &lib.buffer },
+        };
 
-        /* Never closed: the functions are used until the process exits. */
-        if (h)
-                lib.loaded = RESOLVE(h, open, "magic_open") && RESOLVE(h, load, "magic_load") &&
-                             RESOLVE(h, buffer, "magic_buffer");
+        lib.loaded = cd_dl_load(LIBMAGIC, syms, 3, &(struct cd_err){ 0 }) == 0;
 }
 
 int cd_magic_load(struct cd_err *err)

@@ -10,9 +10,10 @@
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdbool.h>
+
+#include "cordon/util.h"
 
 /* curl.h turns these names into type-checking macros under GCC. */
 #undef curl_easy_setopt
@@ -44,37 +45,38 @@ static struct {
         void (*slist_free_all)(struct curl_slist *);
 } lib;
 
-#define RESOLVE(h, field, name) ((*(void **) &lib.field = dlsym(h, name)) != NULL)
+#define SYM(field, name)                                                                           \
+        {                                                                                          \
+                name, (void **) &lib.field                                                         \
+        }
 
 static bool load(void)
 {
-        void *h;
+        const struct cd_dl_sym syms[] = {
+                SYM(global_init, "curl_global_init"),
+                SYM(global_cleanup, "curl_global_cleanup"),
+                SYM(easy_init, "curl_easy_init"),
+                SYM(easy_cleanup, "curl_easy_cleanup"),
+                SYM(easy_reset, "curl_easy_reset"),
+                SYM(easy_perform, "curl_easy_perform"),
+                SYM(easy_setopt, "curl_easy_setopt"),
+                SYM(easy_getinfo, "curl_easy_getinfo"),
+                SYM(easy_strerror, "curl_easy_strerror"),
+                SYM(mime_init, "curl_mime_init"),
+                SYM(mime_free, "curl_mime_free"),
+                SYM(mime_addpart, "curl_mime_addpart"),
+                SYM(mime_name, "curl_mime_name"),
+                SYM(mime_filename, "curl_mime_filename"),
+                SYM(mime_type, "curl_mime_type"),
+                SYM(mime_data, "curl_mime_data"),
+                SYM(mime_data_cb, "curl_mime_data_cb"),
+                SYM(slist_append, "curl_slist_append"),
+                SYM(slist_free_all, "curl_slist_free_all"),
+        };
 
-        if (lib.loaded)
-                return true;
-        h = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-                return false;
-        lib.loaded = RESOLVE(h, global_init, "curl_global_init") &&
-                     RESOLVE(h, global_cleanup, "curl_global_cleanup") &&
-                     RESOLVE(h, easy_init, "curl_easy_init") &&
-                     RESOLVE(h, easy_cleanup, "curl_easy_cleanup") &&
-                     RESOLVE(h, easy_reset, "curl_easy_reset") &&
-                     RESOLVE(h, easy_perform, "curl_easy_perform") &&
-                     RESOLVE(h, easy_setopt, "curl_easy_setopt") &&
-                     RESOLVE(h, easy_getinfo, "curl_easy_getinfo") &&
-                     RESOLVE(h, easy_strerror, "curl_easy_strerror") &&
-                     RESOLVE(h, mime_init, "curl_mime_init") &&
-                     RESOLVE(h, mime_free, "curl_mime_free") &&
-                     RESOLVE(h, mime_addpart, "curl_mime_addpart") &&
-                     RESOLVE(h, mime_name, "curl_mime_name") &&
-                     RESOLVE(h, mime_filename, "curl_mime_filename") &&
-                     RESOLVE(h, mime_type, "curl_mime_type") &&
-                     RESOLVE(h, mime_data, "curl_mime_data") &&
-                     RESOLVE(h, mime_data_cb, "curl_mime_data_cb") &&
-                     RESOLVE(h, slist_append, "curl_slist_append") &&
-                     RESOLVE(h, slist_free_all, "curl_slist_free_all");
-        /* The handle stays open for the life of the process. */
+        if (!lib.loaded)
+                lib.loaded = cd_dl_load(LIBCURL, syms, sizeof(syms) / sizeof(syms[0]),
+                                        &(struct cd_err){ 0 }) == 0;
         return lib.loaded;
 }
 

@@ -58,16 +58,13 @@ int cd_fault(const char *step)
         return 0;
 }
 
-int cd_fault_hold(const char *step)
+void cd_fault_wait(void)
 {
         const char *release = secure_getenv("CORDON_FAULT_RELEASE");
         struct timespec tick = { 0, 10 * 1000 * 1000 };
 
-        if (!cd_fault(step))
-                return 0;
         for (int i = 0; release && i < 6000 && access(release, F_OK) < 0; i++)
                 (void) nanosleep(&tick, NULL);
-        return 1;
 }
 #else
 void cd_fault_init(void)
@@ -80,9 +77,7 @@ int cd_fault(const char *step)
         return 0;
 }
 
-int cd_fault_hold(const char *step)
+void cd_fault_wait(void)
 {
-        (void) step;
-        return 0;
 }
 #endif

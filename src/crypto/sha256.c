@@ -10,15 +10,14 @@
  * here, loudly, rather than hashing some other way.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <openssl/opensslv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <stdio.h>
 
 #include "cordon/crypto.h"
+#include "cordon/util.h"
 
 #define STR_(x)   #x
 #define STR(x)    STR_(x)
@@ -30,28 +29,22 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static enum load_state state; /* under lock */
 static pthread_t loader;      /* while LOADING */
 /* Written by whoever loads, before the state says LOADED or FAILED. */
-static char why[256];
+static struct cd_err why;
 static struct {
         int (*init)(SHA256_CTX *);
         int (*update)(SHA256_CTX *, const void *, size_t);
         int (*final)(unsigned char *, SHA256_CTX *);
 } fn;
 
-#define RESOLVE(h, field, name) ((*(void **) &fn.field = dlsym(h, name)) != NULL)
-
 static enum load_state load_now(void)
 {
-        const char *e;
-        void *h;
+        const struct cd_dl_sym syms[] = {
+                { "SHA256_Init", (void **) &fn.init },
+                { "SHA256_Update", (void **) &fn.update },
+                { "SHA256_Final", (void **) &fn.final },
+        };
 
-        /* The handle stays open for the life of the process. */
-        h = dlopen(LIBCRYPTO, RTLD_NOW | RTLD_LOCAL);
-        if (h && RESOLVE(h, init, "SHA256_Init") && RESOLVE(h, update, "SHA256_Update") &&
-            RESOLVE(h, final, "SHA256_Final"))
-                return LOADED;
-        e = dlerror();
-        (void) snprintf(why, sizeof(why), "%s", e ? e : "no SHA256_Init family in " LIBCRYPTO);
-        return FAILED;
+        return cd_dl_load(LIBCRYPTO, syms, 3, &why) == 0 ? LOADED : FAILED;
 }
 
 static void *loader_main(void *arg)
@@ -96,7 +89,7 @@ int cd_crypto_load(struct cd_err *err)
 {
         if (ready() != LOADED)
                 return cd_err_set(err, ELIBACC, "crypto: load %s: %s", LIBCRYPTO,
-                                  why[0] ? why : "the loading thread could not be joined");
+                                  why.msg[0] ? why.msg : "the loading thread could not be joined");
         return 0;
 }
 

@@ -432,11 +432,11 @@ static int finish_cancel_now(struct cd_service *s, const char *id, struct cd_err
         int r = cd_store_get(s->store, id, &now, err);
 
         if (r == 0 && now.state == CD_JOB_QUEUED && now.cancel_marked)
-                r = cd_service_finish_cancelled(s, &now, NULL, err);
+                r = cd_service_finish_cancelled(s, &now, NULL, err); /* drops @id when done */
         else if (r == 0 || r == -ENOENT)
                 r = 1;
         if (r == 1 || r == -ESTALE) {
-                recorded_drop(s, id);
+                recorded_drop(s, id); /* finished or deleted by a request meanwhile */
                 r = 1;
         }
         cd_job_row_clear(&now);
@@ -459,7 +459,7 @@ bool cd_service_finish_cancels(struct cd_service *s)
         paused = n > 0 && cd_fault("janitor_pause");
         if (paused) {
                 cd_log_info(NULL, "msg=\"janitor paused (fault injection)\"");
-                (void) cd_fault_hold("janitor_pause");
+                cd_fault_wait();
         }
         for (size_t i = 0; i < n; i++) {
                 int r;

@@ -799,10 +799,30 @@ static void clock_is_monotonic(void **state)
         assert_true(ms >= ns1 / 1000000 && ms <= ns2 / 1000000);
 }
 
+/* cd_dl_load: every symbol resolved, or nothing and the loader's reason. */
+static void dl_load_resolves_or_says_why(void **state)
+{
+        void *getpid_fn = NULL, *other = NULL;
+        struct cd_dl_sym ok[] = { { "getpid", &getpid_fn } };
+        struct cd_dl_sym missing[] = { { "getpid", &other }, { "cd_no_such_symbol", &other } };
+        struct cd_err err = { 0 };
+
+        (void) state;
+        assert_int_equal(cd_dl_load("libc.so.6", ok, 1, &err), 0);
+        assert_ptr_equal(getpid_fn, (void *) getpid);
+        assert_int_equal(cd_dl_load("libc.so.6", missing, 2, &err), -ELIBACC);
+        assert_int_equal(err.code, ELIBACC);
+        assert_non_null(strstr(err.msg, "cd_no_such_symbol"));
+        err = (struct cd_err){ 0 };
+        assert_int_equal(cd_dl_load("libcordon-no-such-library.so.0", ok, 1, &err), -ELIBACC);
+        assert_non_null(strstr(err.msg, "libcordon-no-such-library.so.0"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(parse_u64_accepts_decimal, teardown),
+                cmocka_unit_test_teardown(dl_load_resolves_or_says_why, teardown),
                 cmocka_unit_test_teardown(parse_u64_refuses_junk_and_overflow, teardown),
                 cmocka_unit_test_teardown(parse_size_accepts_suffixes, teardown),
                 cmocka_unit_test_teardown(parse_size_refuses_junk_and_overflow, teardown),
