@@ -25,6 +25,7 @@
 
 #define ROOT_TMPFS_SIZE "16m"
 #define ETC_MAX_BYTES   (8u << 20) /* all copied /etc files together */
+#define ETC_COPY_MAX    8192       /* larger /etc files are bound, not copied */
 #define MAX_TREES       48
 
 struct etc_budget {
@@ -177,7 +178,8 @@ static int copy_regular(int src_dir, int dst_dir, const char *name, struct etc_b
 }
 
 /* One allow-listed /etc entry: symlinks are recreated, small files copied
- * (cheaper than a mount), directories bound read-only. */
+ * (cheaper than a mount), larger ones (ld.so.cache, mime.types: tmpfs pages
+ * filled and freed again for every job) and directories bound read-only. */
 static int add_etc_entry(struct cd_sandbox *sb, int host_etc, int etc, const char *name,
                          struct etc_budget *b, struct cd_err *err)
 {
@@ -189,18 +191,21 @@ static int add_etc_entry(struct cd_sandbox *sb, int host_etc, int etc, const cha
                 return errno == ENOENT ? 0 : cd_err_errno(err, "rootfs: stat /etc entry");
         if (S_ISLNK(st.st_mode))
                 return copy_symlink(host_etc, name, etc, name, err);
-        if (S_ISREG(st.st_mode))
+        if (S_ISREG(st.st_mode) && st.st_size <= ETC_COPY_MAX)
                 return copy_regular(host_etc, etc, name, b, err);
-        if (!S_ISDIR(st.st_mode))
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
                 return 0; /* devices, fifos and sockets never enter the sandbox's /etc */
         if (snprintf(source, sizeof(source), "%s/%s", sb->plan->etc_source, name) >=
             (int) sizeof(source))
                 return cd_err_set(err, ENAMETOOLONG, "rootfs: image /etc path too long");
         (void) snprintf(rel, sizeof(rel), "etc/%s", name);
-        r = mkdir_at(etc, name, 0755, err);
+        if (S_ISREG(st.st_mode))
+                r = write_file(etc, name, "", 0444, err);
+        else
+                r = mkdir_at(etc, name, 0755, err);
         if (r < 0)
                 return r;
-        return push_tree(sb, source, rel, true, err);
+        return push_tree(sb, source, rel, S_ISDIR(st.st_mode), err);
 }
 
 static int build_etc(struct cd_sandbox *sb, struct cd_err *err)
