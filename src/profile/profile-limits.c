@@ -17,10 +17,15 @@
 static int cpus_real(const struct cd_limit_def *d, double x, uint64_t *ret)
 {
         char buf[64];
+        double millis, off;
 
         if (x >= 1e6)
                 return -ERANGE;
-        if (fabs(x * 1000 - round(x * 1000)) > 1e-6)
+        /* Whole thousandths, up to the double's error (no libm: the
+         * launcher's start pays for every library it maps). */
+        millis = x * 1000;
+        off = millis - (double) (uint64_t) (millis + 0.5);
+        if (off > 1e-6 || off < -1e-6)
                 return -EINVAL;
         (void) snprintf(buf, sizeof(buf), "%.3f", x);
         return cd_limit_parse(d, buf, ret);
