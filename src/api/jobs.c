@@ -296,6 +296,11 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 if (r < 0)
                         queue_problem(resp, r);
         }
+        /* A test's window between the reservation and the store (test builds only). */
+        if (r == 0 && cd_fault("submit_hold")) {
+                cd_log_info(NULL, "msg=\"submission held (fault injection)\"");
+                cd_fault_wait();
+        }
         if (r == 0)
                 r = check_quota(req, resp);
         if (r == 0)

@@ -1921,6 +1921,35 @@ class QueueBoundsTest(DaemonTest):
         as_user("a", lambda: d.client().cancel(run))
         self.assertEqual(wait_job(d, won[0], 60)["verdict"], "ok")
 
+    def test_reserved_place_refuses_the_next(self):
+        """The queue's one place, reserved by a submission that is held
+        (injected) before its job is stored: a second submission meanwhile
+        is refused with 429 and leaves no trace; the held one is then
+        stored and run. Without the reservation the second would pass the
+        queue's check while the first is held, as in the race above."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the held submission waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, max_queued=1, fault="submit_hold:once")
+        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        held = Child("a", submit_sh, d, "echo held\n")
+        self.assertTrue(poll(lambda: "submission held" in log(), 15),
+                        "the first submission was never held")
+        with self.assertRaises(cc.CordonError) as cm:
+            as_user("b", submit_sh, d, "echo b\n")
+        self.assertEqual((cm.exception.status, cm.exception.code), (429, "queue_full"))
+        self.assertEqual(d.audit("job.submitted"), [])
+        entries = d.job_entries()  # the held upload only, still partial
+        self.assertEqual(len(entries), 1)
+        self.assertTrue(entries.pop().endswith(".partial"))
+        open(release, "w").close()
+        job = held.result()["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        self.assertEqual(len(d.audit("job.submitted")), 1)
+        self.assertEqual(d.audit("job.deleted"), [])
+
 
 # --------------------------------------------------------------------------
 # Daemons with special settings, one per test
