@@ -20,7 +20,8 @@
 #include "cordon/util.h"
 #include "cgroup-internal.h"
 
-#define CFS_PERIOD_US 100000ULL
+#define CFS_PERIOD_US   100000ULL
+#define OWN_CGROUPS_MAX 8192 /* /proc/thread-self/cgroup, all hierarchies */
 
 static const char *const controllers[_CG_MAX] = {
         [CG_MEMORY] = "memory", [CG_CPU] = "cpu",         [CG_CPUACCT] = "cpuacct",
@@ -57,15 +58,16 @@ static void find_alias(struct cd_cgroup_host *h, int i, const struct stat *st,
                 }
 }
 
-/* The calling thread's cgroup in the hierarchy of @controller, from
- * /proc/thread-self/cgroup ("N:cpu,cpuacct:/path"), opened below @hier. */
-static int open_self(int hier, const char *controller, int *ret_fd, struct cd_err *err)
+/* The calling thread's cgroup in the hierarchy of @controller, from @own,
+ * the text of /proc/thread-self/cgroup ("N:cpu,cpuacct:/path"), opened
+ * below @hier. */
+static int open_self(int hier, const char *controller, const char *own, int *ret_fd,
+                     struct cd_err *err)
 {
-        char buf[8192];
+        char buf[OWN_CGROUPS_MAX];
         size_t clen = strlen(controller);
 
-        if (cd_read_at(AT_FDCWD, "/proc/thread-self/cgroup", buf, sizeof(buf)) < 0)
-                return cd_err_errno(err, "cgroup v1: read /proc/thread-self/cgroup");
+        (void) snprintf(buf, sizeof(buf), "%s", own);
         for (char *line = buf; line && *line;) {
                 char *next = strchr(line, '\n');
                 char *ctrls = strchr(line, ':');
@@ -98,11 +100,16 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
 {
         cleanup_close int root_fd = -1;
         struct stat seen[_CG_MAX];
+        char own[OWN_CGROUPS_MAX];
+        ssize_t n;
         int r;
 
         root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 return cd_err_errno(err, "cgroup v1: open %s", root);
+        n = cd_read_at(AT_FDCWD, "/proc/thread-self/cgroup", own, sizeof(own));
+        if (n < 0)
+                return cd_err_neg(err, (int) n, "cgroup v1: read /proc/thread-self/cgroup");
         for (int i = 0; i < _CG_MAX; i++) {
                 cleanup_close int hier = -1;
 
@@ -119,7 +126,7 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 r = cd_cgroup_open_parent(hier, parent, &h->parent_fd[i], err);
                 if (r < 0)
                         return r;
-                r = open_self(hier, controllers[i], &h->self_fd[i], err);
+                r = open_self(hier, controllers[i], own, &h->self_fd[i], err);
                 if (r < 0)
                         return r;
         }
