@@ -94,6 +94,11 @@ struct cd_service {
         char (*cancels_recorded)[CD_JOB_ID_LEN + 1];
         size_t n_cancels_recorded;
         atomic_bool cancels_pending; /* some cancel is left half done */
+        /* Under job_lock: deleted jobs (no row, no request reaches them)
+         * whose files could not all be removed; retried by the janitor. */
+        char (*removals_left)[CD_JOB_ID_LEN + 1];
+        size_t n_removals_left;
+        atomic_bool removals_pending;
         struct cd_audit *audit;
         pthread_rwlock_t profiles_lock;
         struct cd_profile_set profiles;
@@ -254,9 +259,15 @@ void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);
 
 /* Delete job @row: audit job.deleted by @peer (NULL: cordond itself, for
  * retention), then the row and the files. Deletes are serialised: a job
- * already deleted gives -ENOENT and no second record. Returns 0 or -errno. */
+ * already deleted gives -ENOENT and no second record. Returns 0, or
+ * -EINPROGRESS when the job is deleted but not all of its files could be
+ * removed (why in @err; cd_service_retry_removals tries again), or -errno. */
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err);
+
+/* Remove again the files of deleted jobs whose removal failed. Takes
+ * job_lock briefly. Returns true when some are left for a later call. */
+bool cd_service_retry_removals(struct cd_service *s);
 
 /* Remove a finished job's inputs (jobfiles.h); a failure is logged. */
 void cd_service_drop_inputs(struct cd_service *s, const char *id);

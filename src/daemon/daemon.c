@@ -173,5 +173,8 @@ void cd_daemon_stop(struct cd_daemon *d)
         free(s->cancels_recorded);
         s->cancels_recorded = NULL;
         s->n_cancels_recorded = 0;
+        free(s->removals_left);
+        s->removals_left = NULL;
+        s->n_removals_left = 0;
         d->started = false;
 }

@@ -172,7 +172,8 @@ static int signals(struct cd_err *err)
 }
 
 /* Serve until SIGTERM or SIGINT; SIGHUP reloads; every 5 s while some
- * are left, cancels left half done; once a minute, retention (sooner
+ * are left, cancels left half done and deleted jobs' files that would not
+ * go; once a minute, retention (sooner
  * while a backlog is left, and once just after the start's sweep, which
  * stops on its time budget too). */
 static void serve(struct cd_service *svc, int sig_fd)
@@ -190,6 +191,8 @@ static void serve(struct cd_service *svc, int sig_fd)
                 if (r == 0) {
                         if (atomic_load(&svc->cancels_pending))
                                 (void) cd_service_finish_cancels(svc);
+                        if (atomic_load(&svc->removals_pending))
+                                (void) cd_service_retry_removals(svc);
                         if (cd_now_ms() >= next_janitor)
                                 next_janitor = cd_now_ms() +
                                                (cd_service_expire(svc) ? AGAIN_MS : JANITOR_MS);

@@ -347,9 +347,23 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
         return r == -ENOENT ? 0 : r;
 }
 
+/* Under job_lock. Without memory the files stay for the next start's sweep. */
+static void removal_left(struct cd_service *s, const char *id)
+{
+        char(*n)[CD_JOB_ID_LEN + 1] =
+                reallocarray(s->removals_left, s->n_removals_left + 1, sizeof(*s->removals_left));
+
+        if (!n)
+                return;
+        s->removals_left = n;
+        memcpy(n[s->n_removals_left++], id, CD_JOB_ID_LEN + 1);
+        atomic_store(&s->removals_pending, true);
+}
+
 /* The files go after the lock: once the row is gone no request can reach
  * them, and cancels and deletes of other jobs need not wait while a large
- * job's files (or a retention batch) are removed. */
+ * job's files (or a retention batch) are removed. Files that will not go
+ * are not forgotten until the next start: the janitor tries again. */
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err)
 {
@@ -358,7 +372,42 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         pthread_mutex_lock(&s->job_lock);
         r = delete_locked(s, row, peer, err);
         pthread_mutex_unlock(&s->job_lock);
-        return r < 0 ? r : cd_jobfiles_remove(&s->files, row->id, err);
+        if (r < 0)
+                return r;
+        if (cd_jobfiles_remove(&s->files, row->id, err) == 0)
+                return 0;
+        pthread_mutex_lock(&s->job_lock);
+        removal_left(s, row->id);
+        pthread_mutex_unlock(&s->job_lock);
+        return -EINPROGRESS;
+}
+
+bool cd_service_retry_removals(struct cd_service *s)
+{
+        char(*ids)[CD_JOB_ID_LEN + 1];
+        struct cd_err err = { 0 };
+        size_t n;
+        bool left = false;
+
+        pthread_mutex_lock(&s->job_lock);
+        ids = s->removals_left;
+        n = s->n_removals_left;
+        s->removals_left = NULL;
+        s->n_removals_left = 0;
+        atomic_store(&s->removals_pending, false);
+        pthread_mutex_unlock(&s->job_lock);
+        for (size_t i = 0; i < n; i++) {
+                if (cd_jobfiles_remove(&s->files, ids[i], &err) == 0) {
+                        cd_log_info(ids[i], "msg=\"removed the files of a deleted job\"");
+                        continue;
+                }
+                pthread_mutex_lock(&s->job_lock);
+                removal_left(s, ids[i]);
+                pthread_mutex_unlock(&s->job_lock);
+                left = true;
+        }
+        free(ids);
+        return left;
 }
 
 void cd_service_drop_inputs(struct cd_service *s, const char *id)
@@ -553,9 +602,11 @@ static ssize_t expire_batch(struct cd_service *s, int64_t before, size_t *ret_go
         for (size_t i = 0; i < n; i++) {
                 int r = cd_service_delete_job(s, &rows[i], NULL, &err);
 
-                if (r == 0 || r == -ENOENT) /* -ENOENT: a request deleted it first */
+                /* -ENOENT: a request deleted it first; -EINPROGRESS: its row
+                 * is gone, its files are left for cd_service_retry_removals. */
+                if (r == 0 || r == -ENOENT || r == -EINPROGRESS)
                         (*ret_gone)++;
-                else
+                if (r < 0 && r != -ENOENT)
                         cd_log_err(CD_LOG_WARN, rows[i].id, &err);
         }
         cd_job_rows_free(rows, n);

@@ -208,7 +208,9 @@ int cd_jobfiles_open_job(const struct cd_jobfiles *jf, const char *id)
 
 static int remove_tree(int at, const char *name, unsigned int depth);
 
-/* Empty the directory @fd; entries are never followed. */
+/* Empty the directory @fd; entries are never followed. An entry gone
+ * meanwhile is fine: a job's inputs are removed by its worker (or a
+ * cancel) while a delete of the job may be removing the same tree. */
 static int empty_dir(int fd, unsigned int depth)
 {
         int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -224,7 +226,7 @@ static int empty_dir(int fd, unsigned int depth)
         while ((errno = 0, de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                         continue;
-                if (unlinkat(fd, de->d_name, 0) == 0)
+                if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT)
                         continue;
                 if (errno == EISDIR)
                         r = remove_tree(fd, de->d_name, depth + 1);
@@ -267,6 +269,9 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
         /* Tests: a removal that takes 5 s (a large job's files). */
         for (int i = 0; i < 50 && cd_fault("remove_slow"); i++)
                 (void) usleep(100000);
+        if (cd_fault("remove_files"))
+                return cd_err_set(err, CD_E_FAULT,
+                                  "state: job %s: remove its files: injected fault", id);
         r = remove_tree(jf->jobs_fd, id, 0);
         if (r < 0)
                 return cd_err_neg(err, r, "state: job %s: remove its files", id);

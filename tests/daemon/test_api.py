@@ -2117,6 +2117,27 @@ class ServiceTest(DaemonTest):
         self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
         self.assert_chain_whole(d)
 
+    def test_delete_whose_files_fail_once(self):
+        """A delete whose file removal fails (injected, once) after the
+        row is gone: 500 saying so, one job.deleted record, the job is gone
+        from the API, and the janitor removes the files within seconds
+        instead of leaving them (the job's output) until the next start."""
+        d = self.start_daemon(fault="remove_files:once")
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        job = submit_sh(d, "echo secret > /out/r.txt\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        r = request(d.sock, "DELETE", f"/v1/jobs/{job}")
+        body = problem_of(self, r, 500, "internal")
+        self.assertIn("is deleted", body["detail"])
+        self.assertTrue((d.state / "jobs" / job).exists())
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 404, "job_not_found")
+        self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
+                        "the deleted job's files were never removed")
+        self.assertIn("removed the files of a deleted job", log())
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assert_chain_whole(d)
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries

@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,6 +107,60 @@ static void test_remove_deepest_artifacts(void **state)
         assert_false(exists(f, id));
 }
 
+struct dropper {
+        const struct fixture *f;
+        const char *id;
+        int r;
+        struct cd_err err;
+};
+
+static void *drop_inputs(void *data)
+{
+        struct dropper *d = data;
+
+        d->r = cd_jobfiles_drop_inputs(&d->f->jf, d->id, &d->err);
+        return NULL;
+}
+
+/* A job's worker removes its inputs while a delete removes the whole job:
+ * both walk inputs/, and an entry the other took first is no failure. The
+ * delete used to stop at it (ENOENT) and leave the job's other files. */
+static void test_delete_while_inputs_are_dropped(void **state)
+{
+        struct fixture *f = *state;
+        char id[CD_JOB_ID_LEN + 1];
+
+        id_of(3, id);
+        for (int round = 0; round < 100; round++) {
+                struct dropper d = { .f = f, .id = id };
+                struct cd_err err = { 0 };
+                pthread_t t;
+                int fd;
+
+                make_tree(f, id, "artifacts", 1);
+                fd = cd_jobfiles_open_job(&f->jf, id);
+                assert_true(fd >= 0);
+                assert_int_equal(mkdirat(fd, "inputs", 0700), 0);
+                for (int i = 0; i < 64; i++) {
+                        char name[16];
+                        int in = openat(fd, "inputs", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                        assert_true(in >= 0);
+                        (void) snprintf(name, sizeof(name), "in%d.csv", i);
+                        assert_int_equal(ut_write_file(in, name, "1\n", 2), 0);
+                        (void) close(in);
+                }
+                (void) close(fd);
+                assert_int_equal(pthread_create(&t, NULL, drop_inputs, &d), 0);
+                if (cd_jobfiles_remove(&f->jf, id, &err) < 0)
+                        fail_msg("round %d: cd_jobfiles_remove: %s", round, err.msg);
+                assert_int_equal(pthread_join(t, NULL), 0);
+                if (d.r < 0)
+                        fail_msg("round %d: cd_jobfiles_drop_inputs: %s", round, d.err.msg);
+                assert_false(exists(f, id));
+        }
+}
+
 static bool known_is_7(const char *id, void *data)
 {
         char seven[CD_JOB_ID_LEN + 1];
@@ -182,6 +237,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_remove_deepest_artifacts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_delete_while_inputs_are_dropped, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_sweep_goes_on_past_a_failure, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage_counts_blocks_and_inodes, setup,
                                                 teardown),
