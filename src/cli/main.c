@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,6 +103,14 @@ int main(int argc, char **argv)
 {
         if (ensure_std_fds() < 0)
                 return CD_EXIT_SETUP_ERROR;
+        /* A file size limit (ulimit -f) makes a write past it fail with
+         * EFBIG, which the audit append and every copy undo; the signal
+         * would kill cordon in the middle of a record or a download. Jobs
+         * get every signal back at its default (sandbox/init.c). */
+        if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR) {
+                perror("cordon: ignore SIGXFSZ");
+                return CD_EXIT_SETUP_ERROR;
+        }
         if (argc < 2) {
                 usage(stderr);
                 return CD_EXIT_USAGE;

@@ -150,8 +150,10 @@ static int isolate_self(struct cd_err *err)
 }
 
 /* SIGTERM, SIGINT and SIGHUP arrive on a signalfd; SIGPIPE is ignored (a
- * client that goes away is an EPIPE, not a death). Before any thread, so
- * that every thread inherits the mask. */
+ * client that goes away is an EPIPE, not a death), and SIGXFSZ too (a file
+ * size limit, LimitFSIZE=, is an EFBIG that the audit log's append and the
+ * artifacts' copies undo, not a death in the middle of a record). Before
+ * any thread, so that every thread inherits the mask. */
 static int signals(struct cd_err *err)
 {
         sigset_t set;
@@ -159,6 +161,8 @@ static int signals(struct cd_err *err)
 
         if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
                 return cd_err_errno(err, "ignore SIGPIPE");
+        if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+                return cd_err_errno(err, "ignore SIGXFSZ");
         (void) sigemptyset(&set);
         (void) sigaddset(&set, SIGTERM);
         (void) sigaddset(&set, SIGINT);

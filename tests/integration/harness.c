@@ -540,6 +540,7 @@ void harness_wait(pid_t pid, const char *result_file, struct cd_run *r)
 }
 
 const struct rlimit *harness_child_core;
+const struct rlimit *harness_child_fsize;
 
 void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                   const char *const *args)
@@ -566,6 +567,8 @@ void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                 for (size_t i = 0; env && env[i]; i++)
                         putenv(env[i]);
                 if (harness_child_core && setrlimit(RLIMIT_CORE, harness_child_core) < 0)
+                        _exit(126);
+                if (harness_child_fsize && setrlimit(RLIMIT_FSIZE, harness_child_fsize) < 0)
                         _exit(126);
                 execv(argv[0], (char *const *) argv);
                 _exit(127);

@@ -55,6 +55,7 @@ void harness_run(struct cd_run *r, const char *stdin_data, char *const *env, con
 /* Same, with an argument vector. */
 /* When set, the RLIMIT_CORE cordon is started with by harness_run(). */
 extern const struct rlimit *harness_child_core;
+extern const struct rlimit *harness_child_fsize; /* the same for RLIMIT_FSIZE */
 
 void harness_runv(struct cd_run *r, const char *stdin_data, char *const *env,
                   const char *const *args);

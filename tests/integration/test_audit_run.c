@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -493,6 +494,67 @@ static void test_verify_catches_tampering(void **state)
         free(text);
 }
 
+static off_t size_of(const char *path)
+{
+        struct stat st;
+
+        assert_int_equal(stat(path, &st), 0);
+        return st.st_size;
+}
+
+/* cordon run under a file size limit of its own (ulimit -f, LimitFSIZE=):
+ * a write past it fails with EFBIG, and what was written is undone. The
+ * SIGXFSZ it used to die of left half a record, after which every append
+ * (cordond's too) was refused, or a truncated artifact and no job.finished. */
+static void test_file_size_limit_undoes_writes(void **state)
+{
+        struct rlimit lim = { .rlim_max = RLIM_INFINITY };
+        char out[192], msg[4096], path[256];
+        struct cd_run r;
+        off_t before;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        harness_run_free(&r);
+        /* The first records would pass the limit: refused, the log cut back. */
+        before = size_of(log_path);
+        lim.rlim_cur = (rlim_t) before + 100;
+        harness_child_fsize = &lim;
+        harness_run(&r, NULL, NULL, "--", "/bin/sh", "-c", "echo ran", NULL);
+        harness_child_fsize = NULL;
+        if (r.status != 125 || !strstr(r.err, "the job did not run") ||
+            !strstr(r.err, "File too large"))
+                fail_msg("status %d, stderr: %s", r.status, r.err);
+        assert_null(strstr(r.out, "ran"));
+        assert_int_equal(size_of(log_path), before);
+        assert_int_equal(verify(log_path, msg, sizeof(msg)), 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+        /* An artifact past it: not stored, the run a setup_error, recorded. */
+        snprintf(out, sizeof(out), "%s/fsize-out", base);
+        lim.rlim_cur = (rlim_t) size_of(log_path) + 65536;
+        harness_child_fsize = &lim;
+        harness_run(&r, NULL, NULL, "--out", out, "--", "/bin/sh", "-c",
+                    "head -c 1048576 /dev/zero > /out/big.bin", NULL);
+        harness_child_fsize = NULL;
+        if (r.status != 125 || !strstr(r.err, "File too large"))
+                fail_msg("status %d, stderr: %s", r.status, r.err);
+        snprintf(path, sizeof(path), "%s/big.bin", out);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        {
+                json_t *recs = records_of(harness_result_str(&r, "job"));
+                size_t n = json_array_size(recs);
+
+                assert_true(n >= 3);
+                assert_string_equal(event_of(recs, n - 1), "job.finished");
+                json_decref(recs);
+        }
+        assert_int_equal(verify(log_path, msg, sizeof(msg)), 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -503,6 +565,7 @@ int main(void)
                 cmocka_unit_test(test_unloadable_libcrypto_refuses_the_job),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
                 cmocka_unit_test(test_verify_catches_tampering),
+                cmocka_unit_test(test_file_size_limit_undoes_writes),
         };
 
         harness_require_root();
