@@ -269,12 +269,12 @@ static void sniffer_env(char *buf, size_t size, char **env)
         env[n] = NULL;
 }
 
-/* Wait until @fd has something to read, or @deadline (cd_now_ms()) passes:
+/* Wait until @fd is ready for @events, or @deadline (cd_now_ms()) passes:
  * each answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a
  * file is killed. */
-static int readable_by(int fd, uint64_t deadline)
+static int ready_by(int fd, short events, uint64_t deadline)
 {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = { .fd = fd, .events = events };
 
         for (;;) {
                 uint64_t now = cd_now_ms();
@@ -297,7 +297,7 @@ static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
         char *p = buf;
 
         while (len > 0) {
-                int r = readable_by(fd, deadline);
+                int r = ready_by(fd, POLLIN, deadline);
                 ssize_t n;
 
                 if (r < 0)
@@ -376,6 +376,39 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         return wait_ready(s, err);
 }
 
+/* @len bytes to the sniffer, all of them by @deadline. A sniffer that
+ * stops reading (and answers ahead, so that no answer is late) would
+ * otherwise block the collector once the socket's buffer is full. */
+static int write_by(int fd, const void *buf, size_t len, uint64_t deadline)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                int r = ready_by(fd, POLLOUT, deadline);
+                ssize_t n;
+
+                if (r < 0)
+                        return r;
+                n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (n < 0)
+                        return -errno;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* Bytes from the sniffer before it was asked anything: an answer sent
+ * ahead, which no honest sniffer does. */
+static bool spoke_first(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, 0) > 0;
+}
+
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
@@ -385,10 +418,11 @@ int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *typ
 
         if (s->fd < 0)
                 return -EPIPE;
-        /* Fits the socket's buffer: a sniffer that stops reading cannot block it. */
-        r = cd_write_all(s->fd, &n, sizeof(n));
+        r = spoke_first(s->fd) ? -EPROTO : 0;
         if (r == 0)
-                r = cd_write_all(s->fd, buf, n);
+                r = write_by(s->fd, &n, sizeof(n), deadline);
+        if (r == 0)
+                r = write_by(s->fd, buf, n, deadline);
         if (r == 0)
                 r = read_by(s->fd, &rlen, 1, deadline);
         if (r == 0 && (rlen == 0 || rlen >= size))

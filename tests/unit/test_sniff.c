@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The collector's side of the sniffer's protocol (src/artifacts/sniff.c)
+ * against a sniffer taken over through libmagic: one that answers ahead
+ * and stops reading must not block the collector once the socket's buffer
+ * is full; each call ends by its deadline and the sniffer is killed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "artifacts/artifacts-internal.h"
+#include "cordon/util.h"
+
+enum peer { HONEST, AHEAD, AHEAD_ON_A_TIMER };
+
+static const char answer[] = "\x0atext/plain";
+
+/* A fake sniffer on @fd: reads each request and answers it (HONEST), or
+ * sends 64 answers up front and never reads (AHEAD), or never reads and
+ * sends one answer every 5 ms (AHEAD_ON_A_TIMER). */
+_Noreturn static void run_peer(int fd, enum peer kind)
+{
+        static char req[CD_SNIFF_BYTES];
+        struct timespec tick = { 0, 5 * 1000 * 1000 };
+        uint32_t n;
+
+        if (kind == AHEAD)
+                for (int i = 0; i < 64; i++)
+                        (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+        for (;;) {
+                if (kind == AHEAD)
+                        (void) pause();
+                if (kind == AHEAD_ON_A_TIMER) {
+                        (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+                        (void) nanosleep(&tick, NULL);
+                        continue;
+                }
+                if (cd_read_exact(fd, &n, sizeof(n)) <= 0 || n > sizeof(req) ||
+                    cd_read_exact(fd, req, n) <= 0)
+                        _exit(0);
+                (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+        }
+}
+
+static void start_peer(struct cd_sniffer *s, enum peer kind)
+{
+        int sv[2];
+        pid_t pid;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* Gone with the test, even when the test fails by its alarm. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+                        _exit(1);
+                (void) close(sv[0]);
+                run_peer(sv[1], kind);
+        }
+        (void) close(sv[1]);
+        *s = (struct cd_sniffer){ .pid = pid, .fd = sv[0] };
+}
+
+/* Sniff 64 KiB files, as the collector does, until a call fails or
+ * @files have been sniffed. Returns the failing call's result (0: none). */
+static int sniff_files(struct cd_sniffer *s, int files, int *ret_done)
+{
+        static char buf[CD_SNIFF_BYTES];
+        char type[64];
+        int r = 0;
+
+        *ret_done = 0;
+        for (int i = 0; i < files && r == 0; i++) {
+                r = cd_sniffer_type(s, buf, sizeof(buf), type, sizeof(type));
+                if (r == 0) {
+                        assert_string_equal(type, "text/plain");
+                        (*ret_done)++;
+                }
+        }
+        return r;
+}
+
+static void alarm_fails(int sig)
+{
+        (void) sig;
+        if (write(2, "the collector blocked on the sniffer\n", 37) < 0)
+                _exit(2);
+        _exit(1);
+}
+
+static void test_honest_sniffer(void **state)
+{
+        struct cd_sniffer s;
+        int done;
+
+        (void) state;
+        start_peer(&s, HONEST);
+        assert_int_equal(sniff_files(&s, 32, &done), 0);
+        assert_int_equal(done, 32);
+        cd_sniffer_stop(&s);
+}
+
+/* The answers are all there in time, but the requests pile up unread:
+ * before, the fourth request's write blocked forever (no CPU, no deadline). */
+static void test_sniffer_answering_ahead(void **state)
+{
+        struct cd_sniffer s;
+        int done;
+
+        (void) state;
+        assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
+        (void) alarm(3 * CD_SNIFF_TIMEOUT_MS / 1000 + 5);
+        start_peer(&s, AHEAD);
+        {
+                struct pollfd p = { .fd = s.fd, .events = POLLIN };
+
+                assert_int_equal(poll(&p, 1, 5000), 1); /* its answers are there */
+        }
+        assert_int_equal(sniff_files(&s, 32, &done), -EPROTO);
+        assert_int_equal(done, 0);   /* it spoke before it was asked */
+        assert_int_equal(s.pid, -1); /* killed and reaped */
+        assert_int_equal(s.fd, -1);
+        (void) alarm(0);
+}
+
+/* Answers that arrive while the collector writes are not caught up front;
+ * the write's deadline ends it then. */
+static void test_sniffer_answering_on_a_timer(void **state)
+{
+        struct cd_sniffer s;
+        int done, r;
+
+        (void) state;
+        assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
+        (void) alarm(3 * CD_SNIFF_TIMEOUT_MS / 1000 + 5);
+        start_peer(&s, AHEAD_ON_A_TIMER);
+        r = sniff_files(&s, 64, &done);
+        assert_true(r == -EPROTO || r == -ETIMEDOUT);
+        assert_int_equal(s.pid, -1);
+        (void) alarm(0);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_honest_sniffer),
+                cmocka_unit_test(test_sniffer_answering_ahead),
+                cmocka_unit_test(test_sniffer_answering_on_a_timer),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
