@@ -80,6 +80,24 @@ int cd_strv_push(char ***v, const char *s);
 /* Random bytes as lowercase hex into @buf (2*@nbytes+1 bytes). Returns 0 or -errno. */
 int cd_random_hex(char *buf, size_t nbytes);
 
+/* A job's bytes made safe for a terminal (common/ttyesc.c): ASCII controls
+ * but tab, newline and CR as ^X, C1 controls and every byte that is not
+ * well-formed UTF-8 as '?'. Zero-initialised; holds a sequence split
+ * across calls. */
+struct cd_tty_escape {
+        unsigned char seq[4];
+        unsigned char have, need;
+};
+
+/* Room cd_tty_escape() needs for @n bytes (a held sequence comes out too). */
+#define CD_TTY_ESCAPE_MAX(n) (2 * (n) + 3)
+
+/* Escape @n bytes of @data into @out; returns the bytes written. */
+size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char *out);
+
+/* At the end of the stream: a sequence cut short, as '?' (0 or 1 bytes). */
+size_t cd_tty_escape_end(struct cd_tty_escape *st, char *out);
+
 /* One function of a library loaded at run time, and where its address goes. */
 struct cd_dl_sym {
         const char *name;

@@ -40,7 +40,8 @@ struct out {
         uint64_t skip; /* bytes already printed (--follow) */
         uint64_t got;  /* bytes of this answer so far */
         const struct cli_response *resp;
-        bool escape, carry;
+        bool escape;
+        struct cd_tty_escape esc;
         const char *cmd;
 };
 
@@ -60,7 +61,7 @@ static int out_sink(void *data, const char *buf, size_t n)
                 return 0;
         buf += o->skip - start;
         n -= (size_t) (o->skip - start);
-        if (cli_write_escaped(stdout, buf, n, o->escape, &o->carry) < 0) {
+        if (cli_write_escaped(stdout, buf, n, o->escape, &o->esc) < 0) {
                 cli_error(o->cmd, "cannot write to stdout");
                 return CLI_EXIT_IO;
         }
@@ -181,6 +182,10 @@ int cmd_logs(int argc, char **argv)
         (void) snprintf(what, sizeof(what), "job %s", id);
         r = follow_it ? follow(c, id, path, what, &out, &truncated)
                       : fetch(c, path, what, &out, &truncated);
+        if (cli_write_escaped_end(stdout, out.escape, &out.esc) < 0 && r == 0) {
+                cli_error("logs", "cannot write to stdout");
+                r = CLI_EXIT_IO;
+        }
         if (r == 0 && truncated)
                 cli_error("logs", "note: the job wrote more; cordond kept the first %llu bytes",
                           (unsigned long long) out.skip);

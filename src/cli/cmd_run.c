@@ -461,19 +461,23 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
                 return CD_EXIT_SETUP_ERROR;
         }
         r = launch(o, plan, out, &ra, &res);
-        report(&res, r);
         status = cd_result_exit_status(&res);
         /* A job that ran, but whose teardown then failed (its cgroup or mounts). */
         if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)
                 status = CD_EXIT_SETUP_ERROR;
         /* The result is given only once the log holds the verdict. A cancel
-         * (SIGINT, SIGTERM, SIGHUP to cordon run) is its own event too. */
+         * (SIGINT, SIGTERM, SIGHUP to cordon run) is its own event too. The
+         * record comes before any message: a terminal that stalls our
+         * stderr must not keep the verdict out of the log. */
         if ((res.verdict == CD_VERDICT_CANCELLED && run_audit_cancelled(&ra, &err) < 0) ||
             run_audit_finished(&ra, &res, &err) < 0) {
+                report(&res, r);
                 cli_error("run", "%s (%s; its result is not recorded)", err.msg,
                           res.verdict == CD_VERDICT_SETUP_ERROR ? "the job did not run"
                                                                 : "the job ran");
                 status = CD_EXIT_SETUP_ERROR;
+        } else {
+                report(&res, r);
         }
         if (write_result(o, &res, ra.job) < 0)
                 cli_error("run", "cannot write the result");

@@ -69,7 +69,8 @@ struct fetch {
         const char *cmd;
         const char *label; /* "artifact <escaped path>" */
         int fd;
-        bool escape, carry;
+        bool escape;
+        struct cd_tty_escape esc;
         struct cd_sha256 md;
         uint64_t got, want;
 };
@@ -89,7 +90,7 @@ static int fetch_sink(void *data, const char *buf, size_t n)
         }
         f->got += n;
         if (f->escape)
-                r = cli_write_escaped(stdout, buf, n, true, &f->carry);
+                r = cli_write_escaped(stdout, buf, n, true, &f->esc);
         else
                 r = cd_write_all(f->fd, buf, n);
         if (r < 0) {
@@ -172,7 +173,8 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
         r = cli_send(c, &rq, &resp);
         if (r == 0)
                 r = cli_check(c, &resp, label);
-        if (r == 0 && escape && fflush(stdout) == EOF)
+        if (r == 0 && escape &&
+            (cli_write_escaped_end(stdout, true, &f.esc) < 0 || fflush(stdout) == EOF))
                 r = CLI_EXIT_IO;
         if (r == 0)
                 r = verify(&f, &resp, sha);

@@ -151,33 +151,29 @@ char *cli_escape(const char *s)
         return cd_name_escape(s ? s : "");
 }
 
-int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, bool *carry)
+int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, struct cd_tty_escape *esc)
 {
-        const unsigned char *in = (const unsigned char *) data;
+        char out[CD_TTY_ESCAPE_MAX(1024)];
 
         if (!escape)
                 return fwrite(data, 1, n, f) == n ? 0 : -EIO;
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = in[i];
+        for (size_t done = 0; done < n;) {
+                size_t k = n - done < 1024 ? n - done : 1024;
+                size_t len = cd_tty_escape(esc, data + done, k, out);
 
-                if (*carry) {
-                        *carry = false;
-                        if (c >= 0x80 && c <= 0x9f) {
-                                (void) fputc('?', f);
-                                continue;
-                        }
-                        (void) fputc(0xc2, f);
-                }
-                if (c == 0xc2) {
-                        *carry = true;
-                } else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-                        (void) fputc('^', f);
-                        (void) fputc(c == 0x7f ? '?' : c + '@', f);
-                } else {
-                        (void) fputc(c, f);
-                }
+                if (fwrite(out, 1, len, f) != len)
+                        return -EIO;
+                done += k;
         }
-        return ferror(f) ? -EIO : 0;
+        return 0;
+}
+
+int cli_write_escaped_end(FILE *f, bool escape, struct cd_tty_escape *esc)
+{
+        char out[1];
+        size_t len = escape ? cd_tty_escape_end(esc, out) : 0;
+
+        return fwrite(out, 1, len, f) == len ? 0 : -EIO;
 }
 
 size_t cli_width(const char *s)

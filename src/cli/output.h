@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cordon/util.h"
+
 /* True if @fd is a terminal. */
 bool cli_isatty(int fd);
 
@@ -40,10 +42,14 @@ void cli_human_time(const json_t *v, bool relative, char *buf, size_t size);
  * (cd_name_escape). Returns a new string or NULL on ENOMEM. */
 char *cli_escape(const char *s);
 
-/* Write @n bytes of @data to @f; when @escape, control characters become
- * ^X (tab, newline and CR pass) and C1 controls '?', as cordon run does.
- * @carry holds a 0xc2 byte split across calls. Returns 0 or -EIO. */
-int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, bool *carry);
+/* Write @n bytes of @data to @f; when @escape, as cordon run shows a job's
+ * output on a terminal (cd_tty_escape: ASCII controls as ^X, C1 controls
+ * and bytes that are not UTF-8 as '?'). @esc holds a sequence split across
+ * calls. Returns 0 or -EIO. */
+int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, struct cd_tty_escape *esc);
+
+/* The end of what cli_write_escaped() wrote: a sequence cut short as '?'. */
+int cli_write_escaped_end(FILE *f, bool escape, struct cd_tty_escape *esc);
 
 /* Display width of UTF-8 @s in columns (one per code point). */
 size_t cli_width(const char *s);

@@ -11,6 +11,7 @@
 #include "cordon/cgroup.h"
 #include "cordon/launcher.h"
 #include "cordon/sandbox.h"
+#include "cordon/util.h"
 
 struct cd_launcher {
         struct cd_cgroup_host *cgroup;
@@ -80,6 +81,7 @@ struct cd_stream {
         int src;
         int dst;
         bool own_src, own_dst; /* our pipe ends, closed by us */
+        bool dst_reopened;     /* dst is our non-blocking reopening of the caller's fd */
         bool src_eof;
         bool dst_broken;
         int dst_errno; /* what the first failed write said; 0: none (or given up on) */
@@ -88,9 +90,9 @@ struct cd_stream {
         uint64_t total;
         uint64_t cap;
         bool truncated;
-        bool escape;   /* the caller's fd is a terminal: show control characters as ^X */
-        bool carry_c2; /* escaping: the last chunk ended in the first byte of a C1 control */
-        char *raw;     /* escaping: the bytes read, before escaping into buf */
+        bool escape;              /* the caller's fd is a terminal: show control characters as ^X */
+        struct cd_tty_escape esc; /* escaping: a UTF-8 sequence split across reads */
+        char *raw;                /* escaping: the bytes read, before escaping into buf */
 };
 
 #define CD_RELAY_MAX_POLL 3

@@ -4,15 +4,20 @@
  * them and the caller's fds. The job never holds one of the caller's fds:
  * through /proc/self/fd a job could reopen a caller's log file or, given a
  * directory, walk the host (the CVE-2024-21626 class). Our pipe ends are
- * non-blocking; the caller's fds are left as they are and written at most
- * PIPE_BUF bytes per readiness, so a slow reader never stalls the limits.
+ * non-blocking. The caller's output fds are left as they are: a terminal
+ * or a pipe is written through a reopening of its own with O_NONBLOCK (a
+ * terminal takes a whole write or blocks, and a stalled one, Ctrl-S or a
+ * dead SSH session, must not stall the limits); anything else is written
+ * at most PIPE_BUF bytes per readiness.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -20,7 +25,8 @@
 #include "launcher-internal.h"
 
 #define BUF_SIZE 65536
-#define RAW_SIZE (BUF_SIZE / 2 - 1) /* escaping at most doubles a chunk, plus one carried byte */
+#define RAW_SIZE (BUF_SIZE / 2 - 2) /* escaped, it fits BUF_SIZE */
+_Static_assert(CD_TTY_ESCAPE_MAX(RAW_SIZE) <= BUF_SIZE, "an escaped chunk fits the buffer");
 
 /* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
 static int make_pipe(int p[2], struct cd_err *err)
@@ -53,15 +59,43 @@ static int set_nonblock(int fd, struct cd_err *err)
         return 0;
 }
 
+/* The caller's output @fd, reopened non-blocking when it is a terminal or
+ * a pipe (a new open file description: the caller's flags stay). Regular
+ * files are not reopened (the caller's O_APPEND and offset would be lost)
+ * and do not block; sockets cannot be. Returns the fd to write, -1: @fd. */
+static int reopen_nonblock(int fd)
+{
+        char path[32];
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
+                return -1;
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd >= 0 && fd < 3) { /* like every launcher fd: never one of 0..2 */
+                int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+                (void) cd_close(fd);
+                fd = hi;
+        }
+        return fd;
+}
+
 static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint64_t cap,
                        struct cd_err *err)
 {
+        int nb = own_src && dst >= 0 ? reopen_nonblock(dst) : -1;
+
         *s = (struct cd_stream){
                 .src = src, .dst = dst, .own_src = own_src, .own_dst = !own_src, .cap = cap
         };
         /* A job's output shown on the caller's terminal could drive it
          * (escape sequences: titles, clipboard, emulator bugs). */
         s->escape = own_src && dst >= 0 && isatty(dst);
+        if (nb >= 0) {
+                s->dst = nb;
+                s->dst_reopened = true;
+        }
         s->buf = malloc(BUF_SIZE);
         s->raw = s->escape ? malloc(RAW_SIZE) : NULL;
         if (!s->buf || (s->escape && !s->raw))
@@ -126,37 +160,6 @@ size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
         return n;
 }
 
-/* Show control characters as ^X (like cat -v): only tab, newline and
- * carriage return pass. The UTF-8 form of a C1 control (U+0080..U+009F,
- * e.g. CSI) becomes '?'; its first byte may end one chunk (carry).
- * Writes at most 2 * @n + 1 bytes to @out. */
-static size_t escape_controls(const unsigned char *in, size_t n, bool *carry, char *out)
-{
-        size_t o = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = in[i];
-
-                if (*carry) {
-                        *carry = false;
-                        if (c >= 0x80 && c <= 0x9f) {
-                                out[o++] = '?';
-                                continue;
-                        }
-                        out[o++] = (char) 0xc2;
-                }
-                if (c == 0xc2) {
-                        *carry = true;
-                } else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-                        out[o++] = '^';
-                        out[o++] = c == 0x7f ? '?' : (char) (c + '@');
-                } else {
-                        out[o++] = (char) c;
-                }
-        }
-        return o;
-}
-
 /* Returns false when nothing could be read now. */
 static bool stream_read(struct cd_stream *s)
 {
@@ -170,11 +173,9 @@ static bool stream_read(struct cd_stream *s)
         }
         if (n == 0) {
                 s->src_eof = true;
-                if (s->carry_c2 && !s->dst_broken) {
-                        s->carry_c2 = false;
-                        s->buf[0] = (char) 0xc2;
+                if (s->escape && !s->dst_broken) {
                         s->off = 0;
-                        s->len = 1;
+                        s->len = cd_tty_escape_end(&s->esc, s->buf);
                 }
                 return false;
         }
@@ -189,8 +190,7 @@ static bool stream_read(struct cd_stream *s)
         if (s->dst_broken || keep == 0)
                 return true;
         if (s->escape)
-                s->len =
-                        escape_controls((const unsigned char *) s->raw, keep, &s->carry_c2, s->buf);
+                s->len = cd_tty_escape(&s->esc, s->raw, keep, s->buf);
         else
                 s->len = keep;
         return true;
@@ -203,7 +203,7 @@ static bool stream_write(struct cd_stream *s)
         ssize_t n;
 
         /* The caller's fd may be blocking: after POLLOUT a pipe takes PIPE_BUF without blocking. */
-        if (!s->own_dst && chunk > PIPE_BUF)
+        if (!s->own_dst && !s->dst_reopened && chunk > PIPE_BUF)
                 chunk = PIPE_BUF;
         n = write(s->dst, s->buf + s->off, chunk);
         if (n < 0) {
@@ -278,7 +278,7 @@ void cd_relay_drain(struct cd_relay *r)
                         }
                         if (s->src_eof)
                                 break;
-                        /* EOF may still hand over a carried byte to write. */
+                        /* EOF may still hand over a held sequence's '?' to write. */
                         if (!stream_read(s) && s->len == s->off)
                                 break;
                 }
@@ -292,7 +292,7 @@ void cd_relay_close(struct cd_relay *r)
 
                 if (s->own_src)
                         s->src = cd_close(s->src);
-                if (s->own_dst)
+                if (s->own_dst || s->dst_reopened)
                         s->dst = cd_close(s->dst);
                 free(s->buf);
                 free(s->raw);

@@ -506,6 +506,11 @@ static size_t base_args(const char **argv, char *bind, size_t bind_size)
 
 pid_t harness_spawn(const char *result_file, const char *const *args)
 {
+        return harness_spawn_to(result_file, args, -1);
+}
+
+pid_t harness_spawn_to(const char *result_file, const char *const *args, int out_fd)
+{
         const char *argv[MAX_ARGS];
         char bind[512];
         size_t n = base_args_to(argv, bind, sizeof(bind), result_file);
@@ -519,7 +524,9 @@ pid_t harness_spawn(const char *result_file, const char *const *args)
         if (pid == 0) {
                 int null = open("/dev/null", O_RDWR);
 
-                if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                if (out_fd < 0)
+                        out_fd = null;
+                if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(null, 2) < 0)
                         _exit(126);
                 execv(argv[0], (char *const *) argv);
                 _exit(127);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <pty.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -112,6 +113,53 @@ static void test_wall_timeout(void **state)
         wall = harness_result_int(&r, "wall_ms");
         assert_true(wall >= 2000);
         assert_true(wall < 2000 + 500 + 5000);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* The job's output to a terminal nobody reads (Ctrl-S, a stalled SSH
+ * session) waits; the wall limit does not. A terminal takes a whole write
+ * or blocks, and the relay used to block in it, the limits unwatched until
+ * someone read the terminal. The drain after the job gives up on it (after
+ * 10 s without progress). cordon's own messages go to stderr, elsewhere. */
+static void test_stalled_terminal_keeps_the_wall_limit(void **state)
+{
+        const char *args[] = {
+                "--wall",  "2s",
+                "--grace", "200ms",
+                "--",      "/bin/sh",
+                "-c",      "while :; do echo yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy; done",
+                NULL
+        };
+        char result[256];
+        struct cd_run r;
+        int master, slave, status = 0;
+        pid_t pid, done = 0;
+
+        (void) state;
+        snprintf(result, sizeof(result), "%s/stalled-tty.json", harness_state_dir());
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        pid = harness_spawn_to(result, args, slave);
+        (void) close(slave);
+        for (int i = 0; i < 300 && done == 0; i++) { /* 30 s; nothing reads @master */
+                done = waitpid(pid, &status, WNOHANG);
+                if (done == 0)
+                        (void) usleep(100000);
+        }
+        if (done == 0) {
+                (void) close(master); /* cordon's writes fail now: it ends */
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                (void) unlink(result);
+                fail_msg("cordon run was still running 30 s after a 2 s wall limit");
+        }
+        (void) close(master);
+        (void) waitpid(pid, &status, WNOHANG); /* done above */
+        r = (struct cd_run){ 0 };
+        r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        r.result = json_load_file(result, 0, NULL);
+        (void) unlink(result);
+        assert_int_equal(r.status, 124);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
         harness_run_free(&r);
         harness_assert_nothing_left();
 }
@@ -345,6 +393,7 @@ int main(void)
                 cmocka_unit_test(test_fork_bomb_is_capped),
                 cmocka_unit_test(test_cpu_quota_halves_a_busy_loop),
                 cmocka_unit_test(test_wall_timeout),
+                cmocka_unit_test(test_stalled_terminal_keeps_the_wall_limit),
                 cmocka_unit_test(test_term_ignored_killed_after_grace),
                 cmocka_unit_test(test_daemons_and_stopped_children_die),
                 cmocka_unit_test(test_tmp_full_is_enospc),

@@ -818,6 +818,78 @@ static void dl_load_resolves_or_says_why(void **state)
         assert_non_null(strstr(err.msg, "libcordon-no-such-library.so.0"));
 }
 
+/* @in escaped in one call (and the end), against @want. */
+static void assert_escaped(const char *in, size_t n, const char *want)
+{
+        struct cd_tty_escape st = { 0 };
+        char out[CD_TTY_ESCAPE_MAX(64)];
+        size_t len;
+
+        assert_true(n <= 64);
+        len = cd_tty_escape(&st, in, n, out);
+        len += cd_tty_escape_end(&st, out + len);
+        out[len] = '\0';
+        if (len != strlen(want) || memcmp(out, want, len) != 0)
+                fail_msg("escaped to \"%s\", not \"%s\"", out, want);
+}
+
+#define ESC(in, want) assert_escaped(in, sizeof(in) - 1, want)
+
+/* What a terminal is shown of a job's bytes: text and well-formed UTF-8
+ * pass; ASCII controls as ^X; C1 controls, in UTF-8 or as the lone 8-bit
+ * bytes a terminal in an 8-bit mode acts on (CSI 0x9b, OSC 0x9d), and every
+ * byte that is not well-formed UTF-8 as '?'. */
+static void tty_escape_shows_controls_and_bad_bytes(void **state)
+{
+        (void) state;
+        ESC("plain text\t\r\n", "plain text\t\r\n");
+        ESC("a\033[31mb\007\177", "a^[[31mb^G^?");
+        ESC("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+        ESC("\xc2\x9b"
+            "2J",
+            "?2J"); /* CSI as UTF-8 */
+        ESC("\x9b"
+            "2J\x9d"
+            "0;x\a",
+            "?2J?0;x^G");                /* CSI and OSC, 8-bit */
+        ESC("\xc2\xa0", "\xc2\xa0");     /* U+00A0: not a control */
+        ESC("\xc0\x80\xc1\xbf", "????"); /* never lead bytes */
+        ESC("\xe0\x80\x80", "?");        /* overlong */
+        ESC("\xed\xa0\x80", "?");        /* a surrogate */
+        ESC("\xf4\x90\x80\x80", "?");    /* past U+10FFFF */
+        ESC("\xf5\xff\xfe", "???");
+        ESC("\xe2\x82"
+            "A",
+            "?A"); /* cut short by ASCII */
+        ESC("\xe2\x82\xe2\x82\xac", "?\xe2\x82\xac");
+        ESC("x\xe2\x82", "x?"); /* cut short by the end */
+}
+
+/* A sequence split across calls comes out whole, or as one '?'. */
+static void tty_escape_holds_split_sequences(void **state)
+{
+        struct cd_tty_escape st = { 0 };
+        char out[CD_TTY_ESCAPE_MAX(4)];
+        size_t len;
+
+        (void) state;
+        assert_int_equal(cd_tty_escape(&st, "a\xe2", 2, out), 1);
+        assert_int_equal(cd_tty_escape(&st, "\x82", 1, out), 0);
+        len = cd_tty_escape(&st,
+                            "\xac"
+                            "b",
+                            2, out);
+        assert_int_equal(len, 4);
+        assert_memory_equal(out,
+                            "\xe2\x82\xac"
+                            "b",
+                            4);
+        assert_int_equal(cd_tty_escape(&st, "\xc2", 1, out), 0);
+        assert_int_equal(cd_tty_escape(&st, "\x85", 1, out), 1); /* NEL, a C1 control */
+        assert_int_equal(out[0], '?');
+        assert_int_equal(cd_tty_escape_end(&st, out), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -862,6 +934,8 @@ int main(void)
                 cmocka_unit_test_teardown(random_hex_is_lowercase_hex, teardown),
                 cmocka_unit_test_teardown(random_hex_refuses_and_reports, teardown),
                 cmocka_unit_test_teardown(clock_is_monotonic, teardown),
+                cmocka_unit_test_teardown(tty_escape_shows_controls_and_bad_bytes, teardown),
+                cmocka_unit_test_teardown(tty_escape_holds_split_sequences, teardown),
         };
 
         return cmocka_run_group_tests_name("common", tests, NULL, NULL);

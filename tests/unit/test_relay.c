@@ -655,14 +655,17 @@ static void same_fd_for_stdout_and_stderr(void **state)
 
 /* The caller's stdout is a terminal: a job must not be able to drive it
  * with escape sequences, so control characters arrive shown as ^X and C1
- * controls (here CSI, U+009B, split across two reads) as '?'. Text,
- * UTF-8, tab, newline and carriage return pass unchanged. */
+ * controls (here CSI, U+009B, split across two reads, and the 8-bit CSI
+ * and OSC bytes alone) as '?'. Text, UTF-8, tab, newline and carriage
+ * return pass unchanged. */
 static void terminal_output_has_controls_escaped(void **state)
 {
-        static const char job_out[] = "a\033[31mb\007\t\xc3\xa9\177\r\n";
-        static const char shown[] = "a^[[31mb^G\t\xc3\xa9^?\r\n";
+        static const char job_out[] = "a\033[31mb\007\t\xc3\xa9\177\x9b"
+                                      "2J\x9d"
+                                      "0\r\n";
+        static const char shown[] = "a^[[31mb^G\t\xc3\xa9^??2J?0\r\n";
         struct fixture *f = *state;
-        size_t big = 65536 / 2 - 2; /* the relay's raw chunk is 32767 bytes */
+        size_t big = 65536 / 2 - 3; /* the relay's raw chunk is 32766 bytes */
         char *out = malloc(big + 2 + sizeof(job_out) - 1);
         char *want = malloc(big + 1 + sizeof(shown) - 1);
         struct sink tty = { .fd = -1 };

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A job's bytes on a terminal, as `cat -v` would show them: a job must not
+ * drive the terminal of the admin who watches it (titles, clipboard,
+ * emulator bugs). Printable ASCII, tab, newline and carriage return pass;
+ * other ASCII controls become ^X; well-formed UTF-8 passes, except the C1
+ * controls (U+0080..U+009F), which become '?'; every byte that is not part
+ * of well-formed UTF-8 becomes '?' too, since a terminal in an 8-bit mode
+ * reads a lone 0x9b as CSI.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+
+#include "cordon/util.h"
+
+/* The length of the sequence lead byte @c starts; 0: none (not a lead). */
+static unsigned int seq_len(unsigned char c)
+{
+        if (c >= 0xc2 && c <= 0xdf)
+                return 2;
+        if (c >= 0xe0 && c <= 0xef)
+                return 3;
+        if (c >= 0xf0 && c <= 0xf4)
+                return 4;
+        return 0;
+}
+
+/* A whole sequence of continuation bytes: '?' unless it is well formed
+ * (shortest form, no surrogate, at most U+10FFFF) and not a C1 control. */
+static size_t emit_seq(const struct cd_tty_escape *st, char *out)
+{
+        static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
+        uint32_t cp = st->seq[0] & (0x7fu >> st->need);
+
+        for (unsigned int i = 1; i < st->need; i++)
+                cp = cp << 6 | (st->seq[i] & 0x3fu);
+        if (cp < least[st->need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f) {
+                out[0] = '?';
+                return 1;
+        }
+        for (unsigned int i = 0; i < st->need; i++)
+                out[i] = (char) st->seq[i];
+        return st->need;
+}
+
+static size_t emit_ascii(unsigned char c, char *out)
+{
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+                out[0] = '^';
+                out[1] = c == 0x7f ? '?' : (char) (c + '@');
+                return 2;
+        }
+        out[0] = (char) c;
+        return 1;
+}
+
+size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char *out)
+{
+        const unsigned char *in = data;
+        size_t o = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = in[i];
+
+                if (st->have > 0) {
+                        if ((c & 0xc0) == 0x80) {
+                                st->seq[st->have++] = c;
+                                if (st->have == st->need) {
+                                        o += emit_seq(st, out + o);
+                                        st->have = 0;
+                                }
+                                continue;
+                        }
+                        out[o++] = '?'; /* cut short */
+                        st->have = 0;
+                }
+                if (c < 0x80) {
+                        o += emit_ascii(c, out + o);
+                } else if (seq_len(c) == 0) {
+                        out[o++] = '?';
+                } else {
+                        st->seq[0] = c;
+                        st->have = 1;
+                        st->need = (unsigned char) seq_len(c);
+                }
+        }
+        return o;
+}
+
+size_t cd_tty_escape_end(struct cd_tty_escape *st, char *out)
+{
+        if (st->have == 0)
+                return 0;
+        st->have = 0;
+        out[0] = '?';
+        return 1;
+}
