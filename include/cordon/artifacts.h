@@ -74,6 +74,11 @@ struct cd_collect {
          * fails (ENOSPC). 0: no floor. */
         uint64_t keep_free_bytes;
         uint64_t keep_free_inodes;
+        /* The size of the source (/out's limit): no file, and not all of
+         * them together, can be larger than that unless it has holes
+         * (tmpfs counts blocks), which the copy would fill. A cap on top of
+         * the rules' max_file_bytes and max_total_bytes. 0: none. */
+        uint64_t src_max_bytes;
         /* Taken exclusively around the sniffer's fork(): the launcher's lock
          * against children inheriting other jobs' writable fds. NULL: none. */
         pthread_rwlock_t *fork_lock;

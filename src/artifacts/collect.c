@@ -195,17 +195,25 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
         return (int64_t) done;
 }
 
-/* Decide on a regular file before a byte is copied: links, counts, sizes. */
+static uint64_t cap(uint64_t rule, uint64_t src_max)
+{
+        return src_max && src_max < rule ? src_max : rule;
+}
+
+/* Decide on a regular file before a byte is copied: links, counts, sizes.
+ * The sizes are what stat says, holes included: a sparse file is as large
+ * as its copy will be. */
 static enum cd_refusal precheck(struct walk *w, const struct stat *st)
 {
         const struct cd_artifact_rules *r = w->c->rules;
+        uint64_t size = (uint64_t) st->st_size;
 
         if (st->st_nlink > 1)
                 return CD_REFUSED_HARDLINK;
         if (w->m->files >= r->max_files)
                 return CD_REFUSED_TOO_MANY;
-        if ((uint64_t) st->st_size > r->max_file_bytes ||
-            w->m->bytes + (uint64_t) st->st_size > r->max_total_bytes)
+        if (size > cap(r->max_file_bytes, w->c->src_max_bytes) ||
+            w->m->bytes + size > cap(r->max_total_bytes, w->c->src_max_bytes))
                 return CD_REFUSED_TOO_LARGE;
         return CD_TAKEN;
 }

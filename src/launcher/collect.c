@@ -23,6 +23,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .dest_fd = job->io->out_dir_fd,
                 .keep_free_bytes = job->io->out_keep_free_bytes,
                 .keep_free_inodes = job->io->out_keep_free_inodes,
+                .src_max_bytes = job->plan->limits.out_size_bytes,
                 .fork_lock = &job->l->fs_lock,
         };
         struct cd_err why = { 0 };

@@ -242,6 +242,31 @@ static void test_output_limit_past_the_listed_refusals(void **state)
         harness_assert_nothing_left();
 }
 
+/* /out's size bounds blocks, not what stat says: a sparse file far larger
+ * than /out is refused (too_large, so output_limit), not copied out in full
+ * with its holes filled; the other files are taken. */
+static void test_sparse_file_larger_than_out_is_refused(void **state)
+{
+        char out[192], path[256];
+        struct cd_run r;
+
+        (void) state;
+        snprintf(out, sizeof(out), "%s/sparse", base);
+        harness_run(&r, NULL, NULL, "--out-size", "4M", "--out", out, "--", "/bin/sh", "-c",
+                    "seq 1 20000 > /out/r.csv && truncate -s 20M /out/r.csv &&"
+                    " echo ok > /out/small.txt",
+                    NULL);
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        expect(&r, "r.csv", "too_large");
+        expect(&r, "small.txt", NULL);
+        snprintf(path, sizeof(path), "%s/r.csv", out);
+        assert_int_equal(access(path, F_OK), -1);
+        snprintf(path, sizeof(path), "%s/small.txt", out);
+        assert_int_equal(access(path, F_OK), 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 /* Entries of directory @path but . and .. */
 static int count_entries(const char *path)
 {
@@ -643,6 +668,7 @@ int main(void)
                 cmocka_unit_test(test_many_files_are_bounded),
                 cmocka_unit_test(test_unreadable_out_is_the_jobs_doing),
                 cmocka_unit_test(test_output_limit_past_the_listed_refusals),
+                cmocka_unit_test(test_sparse_file_larger_than_out_is_refused),
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
