@@ -35,7 +35,7 @@ struct cd_slot {
         uint32_t index;
         uid_t uid;
         gid_t gid;
-        char name[32]; /* the job cgroup's name, "slot-<n>" */
+        char name[32]; /* the job cgroup's name, "slot-<uid>" */
 };
 
 int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_err *err);

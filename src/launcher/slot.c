@@ -31,7 +31,9 @@ static int try_slot(const struct cd_launcher *l, uint32_t index, struct cd_slot 
                 .uid = l->uid_base + index,
                 .gid = l->uid_base + index,
         };
-        (void) snprintf(ret->name, sizeof(ret->name), "slot-%u", index);
+        /* The cgroup too: launchers with other uid ranges may share a
+         * cgroup parent, and a leaf of a uid whose lease is held is live. */
+        (void) snprintf(ret->name, sizeof(ret->name), "slot-%u", ret->uid);
         return 0;
 }
 
@@ -57,16 +59,25 @@ int cd_slot_acquire(const struct cd_launcher *l, struct cd_slot *ret, struct cd_
         return cd_err_set(err, CD_E_BUSY, "slot: all %u job uids are in use", l->uid_count);
 }
 
-/* A "slot-<n>" cgroup whose lease we can take belongs to no live job: its
- * supervisor was killed (its sandbox died with it, see sandbox/init.c). */
+/* A "slot-<uid>" cgroup whose lease we can take belongs to no live job:
+ * its supervisor was killed (its sandbox died with it, see
+ * sandbox/init.c). One of a uid outside our range is another launcher's,
+ * live or not: left alone. Leaves used to be named by slot index
+ * ("slot-0"; a uid is never below 65536): a killed older supervisor's
+ * leaf is claimed by that index's lease, as the old sweep did. */
 static int claim_stale(const char *name, void *userdata)
 {
         const struct cd_launcher *l = userdata;
         struct cd_slot s;
-        uint64_t index;
+        uint64_t n, index;
 
-        if (strncmp(name, "slot-", 5) != 0 || cd_parse_u64(name + 5, &index) < 0 ||
-            index >= l->uid_count)
+        if (strncmp(name, "slot-", 5) != 0 || cd_parse_u64(name + 5, &n) < 0)
+                return -1;
+        if (n < l->uid_count)
+                index = n;
+        else if (n >= l->uid_base && n - l->uid_base < l->uid_count)
+                index = n - l->uid_base;
+        else
                 return -1;
         if (try_slot(l, (uint32_t) index, &s) < 0)
                 return -1;

@@ -69,6 +69,7 @@ else:
     IMPORT_ERROR = None
 
 CORDOND = os.environ.get("CORDOND_BIN") or str(REPO / "build" / "cordond")
+CORDON = os.environ.get("CORDON_BIN") or str(Path(CORDOND).parent / "cordon")
 PROFILES = os.environ.get("CORDON_PROFILES") or str(REPO / "profiles")
 OPENAPI_PATH = REPO / "docs" / "openapi.yaml"
 
@@ -2137,6 +2138,25 @@ class ServiceTest(DaemonTest):
         self.assertIn("removed the files of a deleted job", log())
         self.assertEqual(len(d.audit("job.deleted", job)), 1)
         self.assert_chain_whole(d)
+
+    def test_launchers_with_other_uid_ranges_share_a_cgroup_parent(self):
+        """A cordond with a uid range of its own and `cordon run` with the
+        default one, under one cgroup parent: neither takes the other's
+        live job for a stale leaf. Leaves were named by slot index, and the
+        sweep of every launcher start killed a leaf whose index's lease
+        (in its own range) was free: cordon run SIGKILLed cordond's job."""
+        d = self.start_daemon(slots=1, uid_base=1879050000)
+        job = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, job)
+        state = tempfile.mkdtemp(prefix="cordon-test-run-")
+        self.addCleanup(shutil.rmtree, state, True)
+        r = subprocess.run([CORDON, "run", "--state-dir", state, "--cgroup-parent", CG_PARENT,
+                            "--", "/bin/true"], capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = d.client().job(job)
+        self.assertEqual(j["state"], "running", j)
+        d.client().cancel(job)
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "cancelled")
 
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is

@@ -113,6 +113,25 @@ static int suspicious_mounts(void)
 /* Parents left by a test run that was killed before its teardown (a ctest
  * timeout): "cordon-test-<pid>" whose process is gone, with any empty job
  * cgroup below it. A killed run's jobs died with their supervisor. */
+/* Every "slot-*" leaf below @parent (empty, their jobs long dead). */
+static void remove_slots(const char *parent)
+{
+        DIR *d = opendir(parent);
+        struct dirent *de;
+
+        while (d && (de = readdir(d))) {
+                char sub[800];
+
+                if (strncmp(de->d_name, "slot-", 5) != 0)
+                        continue;
+                if (snprintf(sub, sizeof(sub), "%s/%s", parent, de->d_name) >= (int) sizeof(sub))
+                        continue;
+                (void) rmdir(sub);
+        }
+        if (d)
+                closedir(d);
+}
+
 static void sweep_dead_parents(void)
 {
         bool is_v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
@@ -134,11 +153,8 @@ static void sweep_dead_parents(void)
                         snprintf(proc, sizeof(proc), "/proc/%d", pid);
                         if (access(proc, F_OK) == 0)
                                 continue;
-                        for (int slot = 0; slot < 1024; slot++) {
-                                snprintf(sub, sizeof(sub), "%s/%s/slot-%d", path, de->d_name, slot);
-                                (void) rmdir(sub);
-                        }
                         snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        remove_slots(sub);
                         (void) rmdir(sub);
                 }
                 if (d)

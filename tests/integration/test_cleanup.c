@@ -8,12 +8,14 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +163,31 @@ static void test_killed_supervisor_takes_the_sandbox_along(void **state)
         harness_assert_nothing_left();
 }
 
+/* A leaf left by a killed supervisor of a version that named leaves by
+ * slot index ("slot-0", not "slot-<uid>") is swept too. */
+static void test_leaf_of_an_older_version_is_swept(void **state)
+{
+        bool v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+        char leaf[256];
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* the parent exists */
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        snprintf(leaf, sizeof(leaf), "/sys/fs/cgroup/%s%s/slot-0", v2 ? "" : "memory/",
+                 harness_cgroup_parent());
+        assert_int_equal(mkdir(leaf, 0755), 0);
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        if (access(leaf, F_OK) == 0) {
+                (void) rmdir(leaf);
+                fail_msg("%s was left", leaf);
+        }
+        harness_assert_nothing_left();
+}
+
 /* SIGTERM to cordon run cancels the job: pid 1 forwards SIGTERM, and the
  * job's own handler runs (its exit code shows it did). */
 static void test_cancel_forwards_sigterm_to_the_job(void **state)
@@ -195,6 +222,7 @@ int main(void)
                 cmocka_unit_test(test_failed_teardown_after_the_job_ran),
                 cmocka_unit_test(test_nothing_left_after_timeout),
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
+                cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
         };
 
