@@ -40,16 +40,28 @@ static size_t utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
         return len;
 }
 
+/* Characters that show as nothing, or as a plain space: two names that
+ * differ by one look the same. Format characters (the zero-width ones,
+ * joiners, separators, BOM, tags), variation selectors, the combining
+ * grapheme joiner, fillers and the spaces other than U+0020. */
+static bool invisible(unsigned int cp)
+{
+        return cp == 0xa0 || cp == 0xad || cp == 0x034f || cp == 0x115f || cp == 0x1160 ||
+               cp == 0x1680 || cp == 0x17b4 || cp == 0x17b5 || cp == 0x180e ||
+               (cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
+               (cp >= 0x205f && cp <= 0x206f) || cp == 0x2800 || cp == 0x3000 || cp == 0x3164 ||
+               (cp >= 0xfe00 && cp <= 0xfe0f) || cp == 0xfeff || cp == 0xffa0 ||
+               (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+               (cp >= 0xe0000 && cp <= 0xe0fff);
+}
+
 /* Control characters (C0, DEL, C1), the bidirectional controls that can
  * make a name display as something it is not ("gnp.exe" shown as
- * "exe.png"), and invisible formatting characters (zero-width space and
- * joiners, line and paragraph separators, word joiner, byte order mark)
- * that make two different names look the same. */
+ * "exe.png": U+061C, U+200E-F, U+202A-E, U+2066-9), and the invisible
+ * characters above. */
 static bool deceptive(unsigned int cp)
 {
-        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0xad || cp == 0x061c ||
-               cp == 0x180e || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
-               (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb);
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || invisible(cp);
 }
 
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)

@@ -55,6 +55,20 @@ static void refused_names(void **state)
                 "over\xc0\xaf",        /* overlong '/' */
                 "sur\xed\xa0\x80",     /* a surrogate */
                 "cut\xe2\x80",         /* truncated sequence */
+                "tag\xf3\xa0\x80\xa0", /* U+E0020 tag space */
+                "vs\xef\xb8\x8f",      /* U+FE0F variation selector 16 */
+                "vs\xf3\xa0\x84\x80",  /* U+E0100 variation selector 17 */
+                "cgj\xcd\x8f",         /* U+034F combining grapheme joiner */
+                "fill\xe3\x85\xa4",    /* U+3164 Hangul filler */
+                "fill\xe1\x85\x9f",    /* U+115F Hangul choseong filler */
+                "fill\xef\xbe\xa0",    /* U+FFA0 halfwidth Hangul filler */
+                "a\xc2\xa0"
+                "b.csv", /* U+00A0 no-break space */
+                "a\xe2\x80\xaf"
+                "b.csv", /* U+202F narrow no-break space */
+                "a\xe3\x80\x80"
+                "b.csv",             /* U+3000 ideographic space */
+                "blank\xe2\xa0\x80", /* U+2800 braille blank */
         };
 
         (void) state;
