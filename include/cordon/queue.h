@@ -22,8 +22,10 @@ struct cd_queue_config {
 };
 
 /* Run job @id; @cancel_fd becomes readable when the job is cancelled (an
- * eventfd the queue owns). Called on a worker thread. */
-typedef void cd_queue_run_fn(void *data, const char *id, int cancel_fd);
+ * eventfd the queue owns). Called on a worker thread. Returns 0, or
+ * -EAGAIN when the job could not be started for now (its row could not be
+ * read): it is queued again, last, unless the queue is stopping. */
+typedef int cd_queue_run_fn(void *data, const char *id, int cancel_fd);
 
 struct cd_queue;
 

@@ -171,7 +171,7 @@ void cd_metrics_refused(struct cd_metrics *m, const char *code);
 char *cd_metrics_render(struct cd_service *s);
 
 /* The queue's callback: run job @id (cd_queue_run_fn with @data = service). */
-void cd_service_run_job(void *data, const char *id, int cancel_fd);
+int cd_service_run_job(void *data, const char *id, int cancel_fd);
 
 /* Finish queued job @row, its cancel marked in the store
  * (cd_store_mark_cancelled), as cancelled: job.cancelled and job.finished

@@ -139,6 +139,21 @@ static struct owner *take(struct cd_queue *q, struct slot *s)
         return o;
 }
 
+static void link_job(struct cd_queue *q, struct owner *o, struct qjob *j);
+
+/* A job its run gave back (-EAGAIN): queued again, past the bounds (it had
+ * its place). Without memory, or while stopping, it stays for the next
+ * start's requeue of the store's queued rows. Under the lock. */
+static void requeue(struct cd_queue *q, struct owner *o, const char *id)
+{
+        struct qjob *j;
+
+        if (!o || q->stopping || !(j = calloc(1, sizeof(*j))))
+                return;
+        memcpy(j->id, id, strnlen(id, CD_JOB_ID_LEN));
+        link_job(q, o, j);
+}
+
 static void *worker(void *arg)
 {
         struct slot *s = arg;
@@ -148,6 +163,7 @@ static void *worker(void *arg)
         for (;;) {
                 struct owner *o;
                 uint32_t uid;
+                bool again;
 
                 while (!q->stopping && q->queued == 0)
                         pthread_cond_wait(&q->work, &q->lock);
@@ -156,11 +172,13 @@ static void *worker(void *arg)
                 o = take(q, s);
                 uid = o->uid;
                 pthread_mutex_unlock(&q->lock);
-                q->run(q->data, s->id, s->cancel_fd);
+                again = q->run(q->data, s->id, s->cancel_fd) == -EAGAIN;
                 pthread_mutex_lock(&q->lock);
-                o = find_owner(q, uid, false);
+                o = find_owner(q, uid, again);
                 if (o)
                         o->running--;
+                if (again)
+                        requeue(q, o, s->id);
                 q->running--;
                 s->id[0] = '\0';
                 q->generation++;

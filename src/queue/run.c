@@ -227,20 +227,38 @@ static bool record(struct run *r, const struct cd_result *res)
         return true;
 }
 
-void cd_service_run_job(void *data, const char *id, int cancel_fd)
+/* The row of job @id, to run it. 1: run it; 0: nothing to run (cancelled or
+ * deleted while it waited; a cancel left half done is finished by
+ * cd_service_finish_cancels); -EAGAIN: the store could not say (logged; the
+ * job is queued again after a pause, not dropped). */
+static int row_to_run(struct cd_service *svc, const char *id, struct cd_job_row *row)
+{
+        struct cd_err err = { 0 };
+        int r = cd_fault("store_get") ? cd_err_set(&err, CD_E_FAULT, "store: injected fault")
+                                      : cd_store_get(svc->store, id, row, &err);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, id, &err);
+                cd_log_warn(id, "msg=\"job queued again: its row could not be read\"");
+                (void) usleep(1000 * 1000); /* a store that keeps failing: once a second */
+                return -EAGAIN;
+        }
+        return row->state == CD_JOB_QUEUED && !row->cancel_marked;
+}
+
+int cd_service_run_job(void *data, const char *id, int cancel_fd)
 {
         struct cd_service *svc = data;
         struct cd_job_row row = { 0 };
         struct cd_result res;
-        struct cd_err err = { 0 };
         struct run r = { .svc = svc, .row = &row, .start_ns = cd_now_ns() };
+        int go = row_to_run(svc, id, &row);
 
-        /* Cancelled or deleted while it waited: nothing to run (a cancel
-         * left half done is finished by cd_service_finish_cancels). */
-        if (cd_store_get(svc->store, id, &row, &err) < 0 || row.state != CD_JOB_QUEUED ||
-            row.cancel_marked) {
+        if (go <= 0) {
                 cd_job_row_clear(&row);
-                return;
+                return go;
         }
         /* A job that could not run, or whose output could not all be stored
          * (then setup_error too, unless it had already failed): why, in the log. */
@@ -251,4 +269,5 @@ void cd_service_run_job(void *data, const char *id, int cancel_fd)
                 cd_service_drop_inputs(svc, id);
         cd_result_clear(&res);
         cd_job_row_clear(&row);
+        return 0;
 }

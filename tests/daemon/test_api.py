@@ -2158,6 +2158,17 @@ class ServiceTest(DaemonTest):
         d.client().cancel(job)
         self.assertEqual(wait_job(d, job, 60)["verdict"], "cancelled")
 
+    def test_job_whose_row_cannot_be_read_runs_later(self):
+        """The worker that takes a job cannot read its row (injected, once):
+        the job is queued again and runs, instead of staying 'queued' in
+        the store with no queue entry until a restart."""
+        d = self.start_daemon(slots=1, fault="store_get:once")
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        job = submit_sh(d, "echo ran\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        self.assertIn("job queued again", log())
+        self.assertEqual(len(d.audit("job.started", job)), 1)
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries

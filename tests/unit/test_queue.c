@@ -42,6 +42,7 @@ struct harness {
         size_t n_started, n_finished;
         size_t released;   /* runs with a start index below this return */
         bool until_cancel; /* runs wait for their cancel_fd instead */
+        size_t again;      /* this many first runs give their job back (-EAGAIN) */
 };
 
 struct fixture {
@@ -49,7 +50,7 @@ struct fixture {
         struct cd_queue *q;
 };
 
-static void run(void *data, const char *id, int cancel_fd)
+static int run(void *data, const char *id, int cancel_fd)
 {
         struct harness *h = data;
         bool until_cancel;
@@ -60,6 +61,11 @@ static void run(void *data, const char *id, int cancel_fd)
         if (idx < MAX_STARTS) {
                 memcpy(h->started[idx], id, CD_JOB_ID_LEN + 1);
                 h->cancel_fd[idx] = cancel_fd;
+        }
+        if (idx < h->again) {
+                pthread_cond_broadcast(&h->cond);
+                pthread_mutex_unlock(&h->lock);
+                return -EAGAIN;
         }
         until_cancel = h->until_cancel;
         pthread_cond_broadcast(&h->cond);
@@ -79,6 +85,7 @@ static void run(void *data, const char *id, int cancel_fd)
         h->n_finished++;
         pthread_cond_broadcast(&h->cond);
         pthread_mutex_unlock(&h->lock);
+        return 0;
 }
 
 static struct timespec hang_deadline(void)
@@ -422,6 +429,25 @@ struct pos {
         size_t pos;
 };
 
+/* A run that gives its job back (-EAGAIN: its row could not be read) has
+ * it queued again, last, even past a full queue: it is run again, not lost;
+ * a job given back while the queue stops stays given back. */
+static void test_run_gives_the_job_back(void **state)
+{
+        struct fixture *f = *state;
+
+        f->h.again = 2;
+        start_queue(f, 1, 1, 1);
+        assert_int_equal(cd_queue_push(f->q, job_id(1, 1), 1, false), 0);
+        wait_started(f, 3); /* given back twice, then run */
+        for (size_t i = 0; i < 3; i++)
+                assert_string_equal(started_id(f, i), job_id(1, 1));
+        assert_counts(f, 0, 1);
+        release(f, 3);
+        wait_finished(f, 1);
+        assert_counts(f, 0, 0);
+}
+
 static void test_position_matches_start_order(void **state)
 {
         static const uint32_t owners[] = { 1, 1, 1, 2, 3, 1, 2, 2, 4, 1, 3, 1, 2, 4, 4, 1 };
@@ -732,6 +758,7 @@ int main(void)
                 T(test_round_robin),
                 T(test_bounds),
                 T(test_reserve),
+                T(test_run_gives_the_job_back),
                 T(test_position_matches_start_order),
                 T(test_cancel_queued),
                 T(test_cancel_running),
