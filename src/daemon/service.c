@@ -543,6 +543,42 @@ static bool known_job(const char *id, void *data)
         return r != -ENOENT;
 }
 
+/* Jobs left running by a cordond that stopped: failed. Their records
+ * first, as everywhere: a record that cannot be written leaves every row
+ * running, and the next start records them again (at worst one job.finished
+ * twice, never none). */
+static int fail_running(struct cd_service *s, struct cd_err *err)
+{
+        const struct cd_store_filter running = { .by_state = true,
+                                                 .state = CD_JOB_RUNNING,
+                                                 .limit = SIZE_MAX / 2 };
+        struct cd_job_row *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        r = cd_store_list(s->store, &running, &rows, &n, err);
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                cd_log_warn(rows[i].id, "msg=\"cordond stopped while the job ran; it failed\" "
+                                        "reason=supervisor_restart");
+                r = cd_fault("recover_record")
+                            ? cd_err_set(err, CD_E_FAULT, "audit: injected fault")
+                            : cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, rows[i].id,
+                                                rows[i].profile, "failed",
+                                                json_pack("{s:s}", "reason", "supervisor_restart"),
+                                                err);
+        }
+        cd_job_rows_free(rows, n);
+        if (r < 0)
+                return r;
+        r = cd_store_fail_running(s->store, (int64_t) cd_wall_ms(), &rows, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                cd_service_drop_inputs(s, rows[i].id);
+        cd_job_rows_free(rows, n);
+        return 0;
+}
+
 int cd_service_recover(struct cd_service *s, struct cd_err *err)
 {
         struct cd_job_row *rows = NULL;
@@ -550,20 +586,7 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         size_t n = 0;
         int r;
 
-        r = cd_store_fail_running(s->store, (int64_t) cd_wall_ms(), &rows, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                cd_log_warn(rows[i].id, "msg=\"cordond stopped while the job ran; it failed\" "
-                                        "reason=supervisor_restart");
-                r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, rows[i].id, rows[i].profile,
-                                      "failed", json_pack("{s:s}", "reason", "supervisor_restart"),
-                                      err);
-                if (r < 0)
-                        break;
-                cd_service_drop_inputs(s, rows[i].id);
-        }
-        cd_job_rows_free(rows, n);
+        r = fail_running(s, err);
         if (r < 0)
                 return r;
         r = cd_jobfiles_sweep(&s->files, known_job, s, &failed, err);

@@ -3104,6 +3104,29 @@ class RestartTest(DaemonTest):
         # Nothing partial, and the old socket was replaced.
         self.assertEqual(sorted(os.listdir(d.state / "jobs")), sorted([long, q1, q2]))
 
+    def test_recovery_records_before_it_fails_the_rows(self):
+        """A restart whose job.finished record for a job left running
+        cannot be written (injected) stops cordond with the row still
+        running; the next start records it and fails it. The rows used to
+        be failed first, so that the record was never written."""
+        d = self.start_daemon(slots=1)
+        long = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, long)
+        d.kill9()
+        d.fault = "recover_record"
+        with self.assertRaises(AssertionError):
+            d.start(timeout=15)
+        self.assertIn("injected fault", d.log_tail())
+        self.assertEqual(d.audit("job.finished", long), [])
+        d.fault = None
+        d.start()
+        job = d.client().job(long)
+        self.assertEqual((job["state"], job["verdict"], job["reason"]),
+                         ("finished", "failed", "supervisor_restart"), job)
+        recs = d.audit("job.finished", long)
+        self.assertEqual(len(recs), 1)
+        self.assertEqual(recs[0]["details"]["reason"], "supervisor_restart")
+
 
 # --------------------------------------------------------------------------
 # 200 jobs at once
