@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -47,6 +49,14 @@ uint64_t cd_now_ns(void);
 /* Wall-clock time (CLOCK_REALTIME) in milliseconds since the epoch: for
  * timestamps that are stored or shown, never for intervals. */
 uint64_t cd_wall_ms(void);
+
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines
+ * (cd_monotonic_after): a step of the wall clock neither stretches nor
+ * cuts a wait. Returns 0 or -errno. */
+int cd_cond_init_monotonic(pthread_cond_t *cond);
+
+/* The CLOCK_MONOTONIC time @ms from now, for pthread_cond_timedwait(). */
+struct timespec cd_monotonic_after(uint64_t ms);
 
 /*
  * Write @data to @name relative to @dirfd (a cgroup or /proc file): opened

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -147,6 +148,27 @@ uint64_t cd_now_ns(void)
 uint64_t cd_now_ms(void)
 {
         return cd_now_ns() / 1000000ULL;
+}
+
+int cd_cond_init_monotonic(pthread_cond_t *cond)
+{
+        pthread_condattr_t attr;
+        int r = pthread_condattr_init(&attr);
+
+        if (r == 0)
+                r = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        if (r == 0)
+                r = pthread_cond_init(cond, &attr);
+        (void) pthread_condattr_destroy(&attr);
+        return -r;
+}
+
+struct timespec cd_monotonic_after(uint64_t ms)
+{
+        uint64_t ns = cd_now_ns() + ms * 1000000ULL;
+
+        return (struct timespec){ .tv_sec = (time_t) (ns / 1000000000ULL),
+                                  .tv_nsec = (long) (ns % 1000000000ULL) };
 }
 
 int cd_write_all(int fd, const void *buf, size_t len)

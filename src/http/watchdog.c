@@ -50,12 +50,7 @@ static void *run(void *arg)
                 struct timespec ts;
 
                 sweep(w, cd_now_ms());
-                (void) clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += TICK_MS * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                ts = cd_monotonic_after(TICK_MS);
                 (void) pthread_cond_timedwait(&w->wake, &w->lock, &ts);
         }
         pthread_mutex_unlock(&w->lock);
@@ -71,9 +66,14 @@ int cd_watchdog_start(unsigned int head_timeout_s, struct cd_watchdog **ret, str
                 return cd_err_set(err, ENOMEM, "http: out of memory");
         w->timeout_ms = head_timeout_s * 1000ULL;
         pthread_mutex_init(&w->lock, NULL);
-        pthread_cond_init(&w->wake, NULL);
+        r = -cd_cond_init_monotonic(&w->wake);
+        if (r != 0) {
+                free(w);
+                return cd_err_set(err, r, "http: set up the connection watchdog");
+        }
         r = pthread_create(&w->thread, NULL, run, w);
         if (r != 0) {
+                pthread_cond_destroy(&w->wake);
                 free(w);
                 return cd_err_set(err, r, "http: start the connection watchdog");
         }

@@ -12,6 +12,7 @@
 #include "cordon/cleanup.h"
 #include "cordon/queue.h"
 #include "cordon/store.h"
+#include "cordon/util.h"
 
 struct qjob {
         char id[CD_JOB_ID_LEN + 1];
@@ -200,8 +201,9 @@ int cd_queue_new(const struct cd_queue_config *cfg, cd_queue_run_fn *run, void *
         *q = (struct cd_queue){ .cfg = *cfg, .run = run, .data = data };
         pthread_mutex_init(&q->lock, NULL);
         pthread_cond_init(&q->work, NULL);
-        pthread_cond_init(&q->changed, NULL);
-        q->slots = calloc(cfg->slots, sizeof(*q->slots));
+        /* Waited on with deadlines (?wait, the stop's grace): monotonic. */
+        r = cd_cond_init_monotonic(&q->changed);
+        q->slots = r < 0 ? NULL : calloc(cfg->slots, sizeof(*q->slots));
         if (!q->slots) {
                 cd_queue_free(q);
                 return cd_err_set(err, ENOMEM, "queue: out of memory");
@@ -514,23 +516,9 @@ uint64_t cd_queue_generation(struct cd_queue *q)
         return g;
 }
 
-static struct timespec deadline_after(uint64_t ms)
-{
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (ms / 1000);
-        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
-        return ts;
-}
-
 uint64_t cd_queue_wait(struct cd_queue *q, uint64_t seen, uint64_t timeout_ms)
 {
-        struct timespec until = deadline_after(timeout_ms);
+        struct timespec until = cd_monotonic_after(timeout_ms);
         uint64_t g;
 
         pthread_mutex_lock(&q->lock);
@@ -544,7 +532,7 @@ uint64_t cd_queue_wait(struct cd_queue *q, uint64_t seen, uint64_t timeout_ms)
 
 unsigned int cd_queue_stop(struct cd_queue *q, uint64_t grace_ms)
 {
-        struct timespec until = deadline_after(grace_ms);
+        struct timespec until = cd_monotonic_after(grace_ms);
         unsigned int cancelled = 0;
 
         pthread_mutex_lock(&q->lock);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -818,6 +819,32 @@ static void dl_load_resolves_or_says_why(void **state)
         assert_non_null(strstr(err.msg, "libcordon-no-such-library.so.0"));
 }
 
+/* A monotonic condition variable waits out a monotonic deadline: taken as
+ * a wall-clock time (seconds since boot), the deadline would be long past
+ * and the wait would end at once. */
+static void monotonic_wait_waits(void **state)
+{
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        pthread_cond_t c;
+        struct timespec until;
+        uint64_t start;
+        int r;
+
+        (void) state;
+        assert_int_equal(cd_cond_init_monotonic(&c), 0);
+        pthread_mutex_lock(&m);
+        start = cd_now_ms();
+        until = cd_monotonic_after(100);
+        do
+                r = pthread_cond_timedwait(&c, &m, &until);
+        while (r == 0); /* spurious wake-ups */
+        assert_int_equal(r, ETIMEDOUT);
+        assert_true(cd_now_ms() - start >= 100);
+        assert_true(cd_now_ms() - start < 10000); /* only a hang */
+        pthread_mutex_unlock(&m);
+        pthread_cond_destroy(&c);
+}
+
 /* @in escaped in one call (and the end), against @want. */
 static void assert_escaped(const char *in, size_t n, const char *want)
 {
@@ -936,6 +963,7 @@ int main(void)
                 cmocka_unit_test_teardown(clock_is_monotonic, teardown),
                 cmocka_unit_test_teardown(tty_escape_shows_controls_and_bad_bytes, teardown),
                 cmocka_unit_test_teardown(tty_escape_holds_split_sequences, teardown),
+                cmocka_unit_test_teardown(monotonic_wait_waits, teardown),
         };
 
         return cmocka_run_group_tests_name("common", tests, NULL, NULL);
