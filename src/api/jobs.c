@@ -492,7 +492,7 @@ static int cancel_locked(const struct cd_api_request *req, const char *id, bool 
         int r;
 
         r = cd_store_get(svc->store, id, &row, &err);
-        if (r == 0 && row.state == CD_JOB_FINISHED)
+        if (r == 0 && (row.state == CD_JOB_FINISHED || cd_queue_finishing(svc->queue, id)))
                 r = -EALREADY;
         /* Taken by a slot (running, or still queued in the store while its
          * sandbox is set up) and cancelled already: its worker stops it. */

@@ -35,6 +35,7 @@ struct slot {
         pthread_t thread;
         bool started;
         bool cancelled; /* cancel_fd fired for the job it runs */
+        bool finishing; /* its verdict is being recorded: too late to cancel */
         int cancel_fd;
         char id[CD_JOB_ID_LEN + 1]; /* "" when idle */
 };
@@ -136,6 +137,7 @@ static struct owner *take(struct cd_queue *q, struct slot *s)
         o->last_served = ++q->clock;
         q->running++;
         s->cancelled = false;
+        s->finishing = false;
         drain(s->cancel_fd);
         return o;
 }
@@ -451,6 +453,29 @@ bool cd_queue_cancelling(struct cd_queue *q, const char *id)
         pthread_mutex_lock(&q->lock);
         s = running_slot(q, id);
         r = s && s->cancelled;
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+void cd_queue_mark_finishing(struct cd_queue *q, const char *id)
+{
+        struct slot *s;
+
+        pthread_mutex_lock(&q->lock);
+        s = running_slot(q, id);
+        if (s)
+                s->finishing = true;
+        pthread_mutex_unlock(&q->lock);
+}
+
+bool cd_queue_finishing(struct cd_queue *q, const char *id)
+{
+        struct slot *s;
+        bool r;
+
+        pthread_mutex_lock(&q->lock);
+        s = running_slot(q, id);
+        r = s && s->finishing;
         pthread_mutex_unlock(&q->lock);
         return r;
 }

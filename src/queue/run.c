@@ -209,6 +209,15 @@ static bool record(struct run *r, const struct cd_result *res)
         json_decref(j);
         charge = cd_service_charge_job(r->svc, r->row, content_bytes(r, res),
                                        res->collected ? res->manifest.n : 0, text);
+        /* A cancel that comes after this point is answered job_finished:
+         * its job.cancelled would follow this job.finished. */
+        pthread_mutex_lock(&r->svc->job_lock);
+        cd_queue_mark_finishing(r->svc->queue, r->row->id);
+        pthread_mutex_unlock(&r->svc->job_lock);
+        if (cd_fault("finish_hold")) { /* a test's window (test builds only) */
+                cd_log_info(r->row->id, "msg=\"finish held (fault injection)\"");
+                cd_fault_wait();
+        }
         while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
                                  r->row->profile, verdict, finished_details(res), &err) < 0)
                 if (!again(r, &attempt, &err))

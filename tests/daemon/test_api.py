@@ -2169,6 +2169,27 @@ class ServiceTest(DaemonTest):
         self.assertIn("job queued again", log())
         self.assertEqual(len(d.audit("job.started", job)), 1)
 
+    def test_cancel_while_the_verdict_is_recorded(self):
+        """A cancel that comes while the worker records a finished job's
+        verdict (held there, injected) is answered 409 job_finished and
+        records nothing: job.cancelled never follows job.finished, and no
+        202 is given for a job the request did not cancel."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, fault="finish_hold:once")
+        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        job = submit_sh(d, "echo done\n")["id"]
+        self.assertTrue(poll(lambda: "finish held" in log(), 30), "the worker was never held")
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{job}/cancel"), 409,
+                   "job_finished")
+        open(release, "w").close()
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        self.assertEqual(d.audit("job.cancelled", job), [])
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries
