@@ -71,7 +71,9 @@ bool cd_queue_unqueue(struct cd_queue *q, const char *id);
 /* True when a slot has taken @id (its sandbox being set up, or running). */
 bool cd_queue_taken(struct cd_queue *q, const char *id);
 
-/* True when @id runs and has been cancelled already. */
+/* True when @id runs and has been cancelled already, or was given back
+ * (cd_queue_run_fn's -EAGAIN) after its cancel and waits to run again,
+ * cancelled from its start. */
 bool cd_queue_cancelling(struct cd_queue *q, const char *id);
 
 /* Running job @id's verdict is about to be recorded: from here on a cancel

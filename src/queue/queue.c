@@ -16,6 +16,7 @@
 
 struct qjob {
         char id[CD_JOB_ID_LEN + 1];
+        bool cancelled; /* given back (-EAGAIN) after a cancel: it stays cancelled */
         struct qjob *next;
 };
 
@@ -132,28 +133,35 @@ static struct owner *take(struct cd_queue *q, struct slot *s)
         struct qjob *j = pop(q, o);
 
         memcpy(s->id, j->id, sizeof(s->id));
+        s->cancelled = j->cancelled;
         free(j);
         o->running++;
         o->last_served = ++q->clock;
         q->running++;
-        s->cancelled = false;
         s->finishing = false;
         drain(s->cancel_fd);
+        if (s->cancelled) {
+                uint64_t one = 1;
+
+                (void) !write(s->cancel_fd, &one, sizeof(one));
+        }
         return o;
 }
 
 static void link_job(struct cd_queue *q, struct owner *o, struct qjob *j);
 
 /* A job its run gave back (-EAGAIN): queued again, past the bounds (it had
- * its place). Without memory, or while stopping, it stays for the next
+ * its place), and still cancelled if it was: the cancel was recorded and
+ * answered. Without memory, or while stopping, it stays for the next
  * start's requeue of the store's queued rows. Under the lock. */
-static void requeue(struct cd_queue *q, struct owner *o, const char *id)
+static void requeue(struct cd_queue *q, struct owner *o, const struct slot *s)
 {
         struct qjob *j;
 
         if (!o || q->stopping || !(j = calloc(1, sizeof(*j))))
                 return;
-        memcpy(j->id, id, strnlen(id, CD_JOB_ID_LEN));
+        memcpy(j->id, s->id, strnlen(s->id, CD_JOB_ID_LEN));
+        j->cancelled = s->cancelled;
         link_job(q, o, j);
 }
 
@@ -181,7 +189,7 @@ static void *worker(void *arg)
                 if (o)
                         o->running--;
                 if (again)
-                        requeue(q, o, s->id);
+                        requeue(q, o, s);
                 q->running--;
                 s->id[0] = '\0';
                 q->generation++;
@@ -393,6 +401,16 @@ static bool unqueue(struct cd_queue *q, const char *id)
         return false;
 }
 
+/* Queued @id, given back after a cancel (requeue()). Called locked. */
+static bool queued_cancelled(const struct cd_queue *q, const char *id)
+{
+        for (const struct owner *o = q->owners; o; o = o->next)
+                for (const struct qjob *j = o->head; j; j = j->next)
+                        if (!strcmp(j->id, id))
+                                return j->cancelled;
+        return false;
+}
+
 static struct slot *running_slot(struct cd_queue *q, const char *id)
 {
         for (unsigned int i = 0; i < q->cfg.slots; i++)
@@ -452,7 +470,7 @@ bool cd_queue_cancelling(struct cd_queue *q, const char *id)
 
         pthread_mutex_lock(&q->lock);
         s = running_slot(q, id);
-        r = s && s->cancelled;
+        r = (s && s->cancelled) || queued_cancelled(q, id);
         pthread_mutex_unlock(&q->lock);
         return r;
 }

@@ -42,7 +42,8 @@ struct harness {
         size_t n_started, n_finished;
         size_t released;   /* runs with a start index below this return */
         bool until_cancel; /* runs wait for their cancel_fd instead */
-        size_t again;      /* this many first runs give their job back (-EAGAIN) */
+        size_t again;      /* this many first runs give their job back (-EAGAIN), once released */
+        bool cancel_at_start[MAX_STARTS]; /* cancel_fd was readable when the run began */
 };
 
 struct fixture {
@@ -59,18 +60,20 @@ static int run(void *data, const char *id, int cancel_fd)
         pthread_mutex_lock(&h->lock);
         idx = h->n_started++;
         if (idx < MAX_STARTS) {
+                struct pollfd p = { .fd = cancel_fd, .events = POLLIN };
+
                 memcpy(h->started[idx], id, CD_JOB_ID_LEN + 1);
                 h->cancel_fd[idx] = cancel_fd;
-        }
-        if (idx < h->again) {
-                pthread_cond_broadcast(&h->cond);
-                pthread_mutex_unlock(&h->lock);
-                return -EAGAIN;
+                h->cancel_at_start[idx] = poll(&p, 1, 0) == 1;
         }
         until_cancel = h->until_cancel;
         pthread_cond_broadcast(&h->cond);
         while (!until_cancel && idx >= h->released)
                 pthread_cond_wait(&h->cond, &h->lock);
+        if (idx < h->again) {
+                pthread_mutex_unlock(&h->lock);
+                return -EAGAIN;
+        }
         pthread_mutex_unlock(&h->lock);
         if (until_cancel) {
                 struct pollfd p = { .fd = cancel_fd, .events = POLLIN };
@@ -430,8 +433,7 @@ struct pos {
 };
 
 /* A run that gives its job back (-EAGAIN: its row could not be read) has
- * it queued again, last, even past a full queue: it is run again, not lost;
- * a job given back while the queue stops stays given back. */
+ * it queued again, last, even past a full queue: it is run again, not lost. */
 static void test_run_gives_the_job_back(void **state)
 {
         struct fixture *f = *state;
@@ -439,13 +441,39 @@ static void test_run_gives_the_job_back(void **state)
         f->h.again = 2;
         start_queue(f, 1, 1, 1);
         assert_int_equal(cd_queue_push(f->q, job_id(1, 1), 1, false), 0);
+        release(f, 2);
         wait_started(f, 3); /* given back twice, then run */
         for (size_t i = 0; i < 3; i++)
                 assert_string_equal(started_id(f, i), job_id(1, 1));
+        assert_false(f->h.cancel_at_start[2]);
         assert_counts(f, 0, 1);
         release(f, 3);
         wait_finished(f, 1);
         assert_counts(f, 0, 0);
+}
+
+/* A job cancelled while running and then given back stays cancelled: its
+ * next run starts with cancel_fd readable (the cancel was recorded and
+ * answered), and meanwhile it counts as being cancelled. */
+static void test_give_back_keeps_the_cancel(void **state)
+{
+        struct fixture *f = *state;
+        const char *id = job_id(1, 1);
+
+        f->h.again = 1;
+        start_queue(f, 1, 2, 2);
+        assert_int_equal(cd_queue_push(f->q, id, 1, false), 0);
+        wait_started(f, 1);
+        assert_false(f->h.cancel_at_start[0]);
+        assert_int_equal(cd_queue_cancel(f->q, id), 2); /* running: cancel_fd fired */
+        assert_true(cd_queue_cancelling(f->q, id));
+        release(f, 1);
+        wait_started(f, 2);
+        assert_string_equal(started_id(f, 1), id);
+        assert_true(f->h.cancel_at_start[1]);
+        assert_true(cd_queue_cancelling(f->q, id));
+        release(f, 2);
+        wait_finished(f, 1);
 }
 
 static void test_position_matches_start_order(void **state)
@@ -759,6 +787,7 @@ int main(void)
                 T(test_bounds),
                 T(test_reserve),
                 T(test_run_gives_the_job_back),
+                T(test_give_back_keeps_the_cancel),
                 T(test_position_matches_start_order),
                 T(test_cancel_queued),
                 T(test_cancel_running),
