@@ -449,6 +449,7 @@ static void test_run_gives_the_job_back(void **state)
         assert_counts(f, 0, 1);
         release(f, 3);
         wait_finished(f, 1);
+        wait_idle(f);
         assert_counts(f, 0, 0);
 }
 
