@@ -374,6 +374,12 @@ static void report(const struct cd_result *res, int launch_r)
 {
         const char *v = cd_verdict_to_string(res->verdict);
 
+        /* The verdict stands; what could not be written is said (but not
+         * for a reader that left: `cordon run ... | head`). */
+        if (res->output_errno && res->output_errno != EPIPE)
+                cli_error("run", "the job's output could not all be written: %s",
+                          strerror(res->output_errno));
+
         switch (res->verdict) {
         case CD_VERDICT_OK:
         case CD_VERDICT_FAILED:

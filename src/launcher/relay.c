@@ -5,10 +5,10 @@
  * through /proc/self/fd a job could reopen a caller's log file or, given a
  * directory, walk the host (the CVE-2024-21626 class). Our pipe ends are
  * non-blocking. The caller's output fds are left as they are: a terminal
- * or a pipe is written through a reopening of its own with O_NONBLOCK (a
- * terminal takes a whole write or blocks, and a stalled one, Ctrl-S or a
- * dead SSH session, must not stall the limits); anything else is written
- * at most PIPE_BUF bytes per readiness.
+ * is written through a reopening of its own with O_NONBLOCK (it takes a
+ * whole write or blocks, and a stalled one, Ctrl-S or a dead SSH session,
+ * must not stall the limits); anything else is written at most PIPE_BUF
+ * bytes per readiness.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -59,26 +60,42 @@ static int set_nonblock(int fd, struct cd_err *err)
         return 0;
 }
 
-/* The caller's output @fd, reopened non-blocking when it is a terminal or
- * a pipe (a new open file description: the caller's flags stay). Regular
- * files are not reopened (the caller's O_APPEND and offset would be lost)
- * and do not block; sockets cannot be. Returns the fd to write, -1: @fd. */
+/* Whether @fd is a terminal we may write through a reopening of our own:
+ * open for writing (root could open a read-only fd's file for writing), a
+ * tty, and not the pty multiplexer (a reopening would be a new pty). */
+static bool reopenable_tty(int fd, struct stat *st)
+{
+        int fl = fcntl(fd, F_GETFL);
+
+        return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY && fstat(fd, st) == 0 &&
+               S_ISCHR(st->st_mode) && isatty(fd) &&
+               !(major(st->st_rdev) == 5 && minor(st->st_rdev) == 2);
+}
+
+/* The caller's output @fd, reopened non-blocking when it is a terminal (a
+ * new open file description: the caller's flags stay). A terminal takes a
+ * whole write or blocks; a pipe takes PIPE_BUF after POLLOUT and a regular
+ * file does not block, so those are written as they are. Returns the fd to
+ * write, or -1: @fd itself. */
 static int reopen_nonblock(int fd)
 {
         char path[32];
-        struct stat st;
+        struct stat st, now;
+        int nb;
 
-        if (fstat(fd, &st) < 0 || !(S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
+        if (!reopenable_tty(fd, &st))
                 return -1;
         (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd >= 0 && fd < 3) { /* like every launcher fd: never one of 0..2 */
-                int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        nb = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (nb >= 0 && nb < 3) { /* like every launcher fd: never one of 0..2 */
+                int hi = fcntl(nb, F_DUPFD_CLOEXEC, 3);
 
-                (void) cd_close(fd);
-                fd = hi;
+                (void) cd_close(nb);
+                nb = hi;
         }
-        return fd;
+        if (nb >= 0 && (fstat(nb, &now) < 0 || now.st_rdev != st.st_rdev)) /* not the same tty */
+                nb = cd_close(nb);
+        return nb;
 }
 
 static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint64_t cap,
@@ -228,6 +245,7 @@ static void stream_write_blocking(struct cd_stream *s)
         if (stream_write(s))
                 return;
         if (!s->dst_broken && poll(&p, 1, DRAIN_WRITE_TIMEOUT_MS) <= 0) {
+                s->dst_errno = ETIMEDOUT; /* what was left is dropped: say so */
                 s->dst_broken = true;
                 s->off = s->len;
         }
