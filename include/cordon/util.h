@@ -92,12 +92,18 @@ int cd_random_hex(char *buf, size_t nbytes);
 
 /* A job's bytes made safe for a terminal (common/ttyesc.c): ASCII controls
  * but tab, newline and CR as ^X, C1 controls and every byte that is not
- * well-formed UTF-8 as '?'. Zero-initialised; holds a sequence split
- * across calls. */
+ * well-formed UTF-8 as '?'; with @ascii_only (a terminal whose locale is
+ * not UTF-8: cd_tty_locale_utf8) every byte from 0x80 on as '?'.
+ * Zero-initialised but for @ascii_only; holds a sequence split across
+ * calls. */
 struct cd_tty_escape {
+        bool ascii_only;
         unsigned char seq[4];
         unsigned char have, need;
 };
+
+/* Whether the locale of the environment (LC_ALL, LC_CTYPE, LANG) is UTF-8. */
+bool cd_tty_locale_utf8(void);
 
 /* Room cd_tty_escape() needs for @n bytes (a held sequence comes out too). */
 #define CD_TTY_ESCAPE_MAX(n) (2 * (n) + 3)

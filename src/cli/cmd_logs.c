@@ -149,7 +149,9 @@ int cmd_logs(int argc, char **argv)
         };
         cleanup_with(cli_client_freep) struct cli_client *c = NULL;
         struct cli_common o = { 0 };
-        struct out out = { .cmd = "logs", .escape = cli_isatty(STDOUT_FILENO) };
+        struct out out = { .cmd = "logs",
+                           .escape = cli_isatty(STDOUT_FILENO),
+                           .esc = { .ascii_only = !cd_tty_locale_utf8() } };
         bool err_stream = false, follow_it = false, truncated = false;
         char path[128], what[96];
         const char *id;

@@ -154,6 +154,7 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
         struct fetch f = { .cmd = cli_client_cmd(c),
                            .fd = out_fd,
                            .escape = escape,
+                           .esc = { .ascii_only = !cd_tty_locale_utf8() },
                            .want = (uint64_t) json_integer_value(json_object_get(e, "size")) };
         struct cli_request rq = { .sink = fetch_sink, .sink_data = &f };
         struct cli_response resp = { 0 };

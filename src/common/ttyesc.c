@@ -6,10 +6,16 @@
  * other ASCII controls become ^X; well-formed UTF-8 passes, except the C1
  * controls (U+0080..U+009F), which become '?'; every byte that is not part
  * of well-formed UTF-8 becomes '?' too, since a terminal in an 8-bit mode
- * reads a lone 0x9b as CSI.
+ * reads a lone 0x9b as CSI. Where the locale is not UTF-8, the terminal
+ * may be in such a mode, and read the 0x80-0x9f continuation bytes of
+ * well-formed UTF-8 (U+201B is e2 80 9b) as C1 controls: there every byte
+ * from 0x80 on is shown as '?'.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cordon/util.h"
 
@@ -54,6 +60,21 @@ static size_t emit_ascii(unsigned char c, char *out)
         return 1;
 }
 
+/* The locale's codeset is UTF-8 (LC_ALL, else LC_CTYPE, else LANG; the
+ * first that is set and not empty, as setlocale(3) reads them). */
+bool cd_tty_locale_utf8(void)
+{
+        static const char *const vars[] = { "LC_ALL", "LC_CTYPE", "LANG" };
+
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+                const char *v = secure_getenv(vars[i]);
+
+                if (v && *v)
+                        return strcasestr(v, "UTF-8") || strcasestr(v, "utf8");
+        }
+        return false;
+}
+
 size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char *out)
 {
         const unsigned char *in = data;
@@ -76,7 +97,7 @@ size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char 
                 }
                 if (c < 0x80) {
                         o += emit_ascii(c, out + o);
-                } else if (seq_len(c) == 0) {
+                } else if (st->ascii_only || seq_len(c) == 0) {
                         out[o++] = '?';
                 } else {
                         st->seq[0] = c;

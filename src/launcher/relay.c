@@ -109,6 +109,7 @@ static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint
         /* A job's output shown on the caller's terminal could drive it
          * (escape sequences: titles, clipboard, emulator bugs). */
         s->escape = own_src && dst >= 0 && isatty(dst);
+        s->esc.ascii_only = s->escape && !cd_tty_locale_utf8();
         if (nb >= 0) {
                 s->dst = nb;
                 s->dst_reopened = true;

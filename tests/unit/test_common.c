@@ -892,6 +892,45 @@ static void tty_escape_shows_controls_and_bad_bytes(void **state)
         ESC("x\xe2\x82", "x?"); /* cut short by the end */
 }
 
+/* Not a UTF-8 locale: every byte from 0x80 on is '?', since the terminal
+ * may read a continuation byte (U+201B is e2 80 9b) as CSI. */
+static void tty_escape_ascii_only(void **state)
+{
+        struct cd_tty_escape st = { .ascii_only = true };
+        char out[CD_TTY_ESCAPE_MAX(16)];
+        size_t len;
+
+        (void) state;
+        len = cd_tty_escape(&st,
+                            "a\xe2\x80\x9b"
+                            "2J\t\x1b",
+                            8, out);
+        len += cd_tty_escape_end(&st, out + len);
+        assert_int_equal(len, 9);
+        assert_memory_equal(out, "a???2J\t^[", 9);
+}
+
+/* The locale as setlocale(3) would read it: LC_ALL, LC_CTYPE, LANG. */
+static void tty_locale_is_read_in_order(void **state)
+{
+        (void) state;
+        assert_int_equal(unsetenv("LC_ALL"), 0);
+        assert_int_equal(unsetenv("LC_CTYPE"), 0);
+        assert_int_equal(unsetenv("LANG"), 0);
+        assert_false(cd_tty_locale_utf8());
+        assert_int_equal(setenv("LANG", "en_US.UTF-8", 1), 0);
+        assert_true(cd_tty_locale_utf8());
+        assert_int_equal(setenv("LC_CTYPE", "de_DE.ISO-8859-1", 1), 0);
+        assert_false(cd_tty_locale_utf8());
+        assert_int_equal(setenv("LC_ALL", "C.utf8", 1), 0);
+        assert_true(cd_tty_locale_utf8());
+        assert_int_equal(setenv("LC_ALL", "", 1), 0); /* empty: the next one */
+        assert_false(cd_tty_locale_utf8());
+        assert_int_equal(unsetenv("LC_ALL"), 0);
+        assert_int_equal(unsetenv("LC_CTYPE"), 0);
+        assert_int_equal(unsetenv("LANG"), 0);
+}
+
 /* A sequence split across calls comes out whole, or as one '?'. */
 static void tty_escape_holds_split_sequences(void **state)
 {
@@ -963,6 +1002,8 @@ int main(void)
                 cmocka_unit_test_teardown(clock_is_monotonic, teardown),
                 cmocka_unit_test_teardown(tty_escape_shows_controls_and_bad_bytes, teardown),
                 cmocka_unit_test_teardown(tty_escape_holds_split_sequences, teardown),
+                cmocka_unit_test_teardown(tty_escape_ascii_only, teardown),
+                cmocka_unit_test_teardown(tty_locale_is_read_in_order, teardown),
                 cmocka_unit_test_teardown(monotonic_wait_waits, teardown),
         };
 

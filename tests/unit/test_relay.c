@@ -689,6 +689,7 @@ static void terminal_output_has_controls_escaped(void **state)
         assert_int_equal(tcsetattr(slave, TCSANOW, &raw), 0);
         assert_int_equal(ut_set_nonblock(master, true), 0);
         tty.fd = master;
+        assert_int_equal(setenv("LC_ALL", "C.UTF-8", 1), 0); /* UTF-8 passes */
         {
                 struct job_spec js = { out, big + 2 + sizeof(job_out) - 1, NULL, 0, false };
 
@@ -704,6 +705,45 @@ static void terminal_output_has_controls_escaped(void **state)
         assert_received(&tty, want, big + 1 + sizeof(shown) - 1);
         /* What the job wrote is counted, not what was shown. */
         assert_true(f->r.s[1].total == big + 2 + sizeof(job_out) - 1);
+        assert_int_equal(unsetenv("LC_ALL"), 0);
+        free(tty.buf);
+        close(master);
+        close(slave);
+}
+
+/* Where the locale is not UTF-8, the terminal may read the continuation
+ * bytes of well-formed UTF-8 as C1 controls (U+201B is e2 80 9b, CSI in
+ * an 8-bit mode): every byte from 0x80 on is shown as '?'. */
+static void terminal_output_without_utf8_locale(void **state)
+{
+        static const char job_out[] = "x\xe2\x80\x9b"
+                                      "2J\xc3\xa9\n";
+        static const char shown[] = "x???2J??\n";
+        struct fixture *f = *state;
+        struct sink tty = { .fd = -1 };
+        struct termios raw;
+        int master, slave;
+
+        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+        assert_int_equal(tcgetattr(slave, &raw), 0);
+        cfmakeraw(&raw);
+        assert_int_equal(tcsetattr(slave, TCSANOW, &raw), 0);
+        assert_int_equal(ut_set_nonblock(master, true), 0);
+        tty.fd = master;
+        assert_int_equal(setenv("LC_ALL", "C", 1), 0);
+        {
+                struct job_spec js = { job_out, sizeof(job_out) - 1, NULL, 0, false };
+
+                relay_open(f, -1, slave, f->err[1], 0);
+                assert_true(f->r.s[1].escape);
+                spawn_job(f, &js);
+                pump(f, NULL, &tty, 1);
+                assert_int_equal(reap_job(f), 0);
+        }
+        assert_int_equal(unsetenv("LC_ALL"), 0);
+        cd_relay_drain(&f->r);
+        sink_read(&tty);
+        assert_received(&tty, shown, sizeof(shown) - 1);
         free(tty.buf);
         close(master);
         close(slave);
@@ -731,6 +771,7 @@ int main(void)
                 T(poll_fills_exactly_max_entries),
                 T(same_fd_for_stdout_and_stderr),
                 T(terminal_output_has_controls_escaped),
+                T(terminal_output_without_utf8_locale),
         };
 #undef T
 
