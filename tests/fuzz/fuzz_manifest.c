@@ -157,14 +157,33 @@ static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 
 /* What a shown name may not hold: C0, DEL, C1, the bidirectional controls
  * (LRM/RLM, ALM, embeddings and overrides, isolates) and the invisible
- * formatting characters (soft hyphen, Mongolian vowel separator,
- * zero-width space and joiners, line and paragraph separators, word joiner
- * and invisible operators, BOM, interlinear annotation). */
+ * characters (soft hyphen, Mongolian vowel separator, zero-width space and
+ * joiners, line and paragraph separators, word joiner and invisible
+ * operators, BOM, interlinear annotation; the spaces other than U+0020:
+ * no-break, Ogham, en quad to hair, narrow no-break, medium mathematical,
+ * ideographic; the combining grapheme joiner, Hangul and Khmer fillers,
+ * the braille blank, variation selectors, musical formatting, tags). */
+static bool invisible(uint32_t c)
+{
+        static const uint32_t one[] = { 0x00a0, 0x00ad, 0x034f, 0x115f, 0x1160, 0x1680, 0x17b4,
+                                        0x17b5, 0x180e, 0x2800, 0x3000, 0x3164, 0xfeff, 0xffa0 };
+        static const uint32_t range[][2] = {
+                { 0x2000, 0x200f }, { 0x2028, 0x202f },   { 0x205f, 0x206f },   { 0xfe00, 0xfe0f },
+                { 0xfff9, 0xfffb }, { 0x1d173, 0x1d17a }, { 0xe0000, 0xe0fff },
+        };
+
+        for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
+                if (c == one[i])
+                        return true;
+        for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++)
+                if (c >= range[i][0] && c <= range[i][1])
+                        return true;
+        return false;
+}
+
 static bool forbidden(uint32_t c)
 {
-        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x00ad || c == 0x061c || c == 0x180e ||
-               (c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
-               (c >= 0x2060 && c <= 0x206f) || c == 0xfeff || (c >= 0xfff9 && c <= 0xfffb);
+        return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061c || invisible(c);
 }
 
 /* The rules cd_name_is_acceptable documents in artifacts.h. */
