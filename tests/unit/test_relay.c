@@ -653,6 +653,19 @@ static void same_fd_for_stdout_and_stderr(void **state)
         assert_received(&sinks[0], "to stderr only\n", 15);
 }
 
+/* A pseudo-terminal without line discipline translation (bytes compare as
+ * written), its master non-blocking for the test to read. */
+static void open_raw_pty(int *master, int *slave)
+{
+        struct termios raw;
+
+        assert_int_equal(openpty(master, slave, NULL, NULL, NULL), 0);
+        assert_int_equal(tcgetattr(*slave, &raw), 0);
+        cfmakeraw(&raw);
+        assert_int_equal(tcsetattr(*slave, TCSANOW, &raw), 0);
+        assert_int_equal(ut_set_nonblock(*master, true), 0);
+}
+
 /* The caller's stdout is a terminal: a job must not be able to drive it
  * with escape sequences, so control characters arrive shown as ^X and C1
  * controls (here CSI, U+009B, split across two reads, and the 8-bit CSI
@@ -669,7 +682,6 @@ static void terminal_output_has_controls_escaped(void **state)
         char *out = malloc(big + 2 + sizeof(job_out) - 1);
         char *want = malloc(big + 1 + sizeof(shown) - 1);
         struct sink tty = { .fd = -1 };
-        struct termios raw;
         int master, slave;
 
         assert_non_null(out);
@@ -682,12 +694,7 @@ static void terminal_output_has_controls_escaped(void **state)
         memset(want, 'x', big);
         want[big] = '?';
         memcpy(want + big + 1, shown, sizeof(shown) - 1);
-        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
-        /* No line discipline translation: compare bytes as written. */
-        assert_int_equal(tcgetattr(slave, &raw), 0);
-        cfmakeraw(&raw);
-        assert_int_equal(tcsetattr(slave, TCSANOW, &raw), 0);
-        assert_int_equal(ut_set_nonblock(master, true), 0);
+        open_raw_pty(&master, &slave);
         tty.fd = master;
         assert_int_equal(setenv("LC_ALL", "C.UTF-8", 1), 0); /* UTF-8 passes */
         {
@@ -721,14 +728,9 @@ static void terminal_output_without_utf8_locale(void **state)
         static const char shown[] = "x???2J??\n";
         struct fixture *f = *state;
         struct sink tty = { .fd = -1 };
-        struct termios raw;
         int master, slave;
 
-        assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
-        assert_int_equal(tcgetattr(slave, &raw), 0);
-        cfmakeraw(&raw);
-        assert_int_equal(tcsetattr(slave, TCSANOW, &raw), 0);
-        assert_int_equal(ut_set_nonblock(master, true), 0);
+        open_raw_pty(&master, &slave);
         tty.fd = master;
         assert_int_equal(setenv("LC_ALL", "C", 1), 0);
         {
