@@ -59,8 +59,8 @@ static int list(const json_t *manifest)
         json_array_foreach(manifest, i, e)
         {
                 cleanup_free char *path = cli_escape(json_string_value(json_object_get(e, "path")));
-                const char *sha = json_string_value(json_object_get(e, "sha256"));
-                const char *refused = json_string_value(json_object_get(e, "refused"));
+                const char *sha = cli_token(json_string_value(json_object_get(e, "sha256")));
+                const char *refused = cli_token(json_string_value(json_object_get(e, "refused")));
                 char size[32] = "-", why[96], short_sha[SHA_SHOWN + 1];
                 const char *cells[4];
                 enum cli_colour_code colours[4] = { CLI_PLAIN, CLI_PLAIN, CLI_PLAIN, CLI_DIM };
@@ -76,7 +76,7 @@ static int list(const json_t *manifest)
                 }
                 cells[0] = path ? path : "?";
                 cells[1] = size;
-                cells[2] = sha ? json_string_value(json_object_get(e, "type")) : why;
+                cells[2] = sha ? cli_token(json_string_value(json_object_get(e, "type"))) : why;
                 cells[3] = sha ? short_sha : "-";
                 if (cli_table_add(t, cells, colours) < 0)
                         return CLI_EXIT_IO;
@@ -135,7 +135,7 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
                 }
                 return cli_artifact_fetch_fd(c, id, e, STDOUT_FILENO, tty);
         }
-        fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
                 cli_error("artifacts", "-o: cannot create the file: %s%s", strerror(errno),
                           errno == EEXIST ? " (not overwritten)" : "");
@@ -173,6 +173,9 @@ int cmd_artifacts(int argc, char **argv)
         json_t *manifest = NULL;
         int ch, r;
 
+        /* Ctrl-C, SIGTERM, a closed terminal: the transfer stops and a file
+         * not yet whole and checked is removed, not left as if it were. */
+        cli_catch_interrupts();
         optind = 0;
         while ((ch = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {
                 if (ch == 'h') {

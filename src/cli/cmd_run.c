@@ -324,7 +324,8 @@ static int open_out_dir(const char *path)
         cleanup_close int fd = -1;
         int r;
 
-        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        /* Owner only when cordon makes it: the job's output (PHI, often). */
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
                 cli_error("run", "--out: cannot create the directory: %s", strerror(errno));
                 return -errno;
         }
@@ -358,7 +359,7 @@ static int write_result(const struct run_opts *o, const struct cd_result *res, c
                 fputc('\n', stdout);
         if (o->result_file) {
                 int fd = open(o->result_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                              0644);
+                              0600);
 
                 if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT) < 0 || write(fd, "\n", 1) != 1)
                         r = -EIO;

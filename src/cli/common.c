@@ -83,6 +83,7 @@ void cli_catch_interrupts(void)
         (void) sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, NULL);
         (void) sigaction(SIGTERM, &sa, NULL);
+        (void) sigaction(SIGHUP, &sa, NULL);
 }
 
 bool cli_interrupted(void)

@@ -197,7 +197,7 @@ static int parent_dir(int dir_fd, char *path, const char **ret_name)
                 int next;
 
                 *slash = '\0';
-                if (mkdirat(cur, path, 0755) < 0 && errno != EEXIST)
+                if (mkdirat(cur, path, 0700) < 0 && errno != EEXIST)
                         return -errno;
                 next = openat(cur, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
@@ -242,7 +242,8 @@ static int fetch_into(struct cli_client *c, const char *id, const json_t *e, int
         parent = parent_dir(dir_fd, path, &name);
         if (parent < 0)
                 return local_error(cli_client_cmd(c), label, dir, -parent);
-        fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        /* Owner only: artifacts are the job's output (PHI, often). */
+        fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return local_error(cli_client_cmd(c), label, dir, errno);
         r = cli_artifact_fetch_fd(c, id, e, fd, false);
@@ -259,7 +260,7 @@ int cli_out_dir_open(const char *cmd, const char *dir)
 {
         int fd, r;
 
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
                 cli_error(cmd, "-o: cannot create the directory: %s", strerror(errno));
                 return -CLI_EXIT_IO;
         }
@@ -290,8 +291,8 @@ static void print_fetched(const json_t *e, bool colour)
         cli_human_bytes((uint64_t) json_integer_value(json_object_get(e, "size")), size,
                         sizeof(size));
         printf("%s  %s (%s, SHA-256 %sverified%s)\n", name ? name : "?", size,
-               json_string_value(json_object_get(e, "type")) ?: "?", cli_sgr(colour, CLI_GREEN),
-               cli_sgr(colour, CLI_PLAIN));
+               cli_token(json_string_value(json_object_get(e, "type"))) ?: "?",
+               cli_sgr(colour, CLI_GREEN), cli_sgr(colour, CLI_PLAIN));
 }
 
 int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *manifest,

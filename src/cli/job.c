@@ -19,7 +19,7 @@
 
 const char *cli_job_str(const json_t *job, const char *key)
 {
-        return json_string_value(json_object_get(job, key));
+        return cli_token(json_string_value(json_object_get(job, key)));
 }
 
 /* "SIGKILL" -> 9, "SIGRTMIN+3" -> SIGRTMIN+3; 0 when unknown. */
@@ -63,7 +63,7 @@ int cli_job_exit_status(const json_t *job)
         const json_t *result = json_object_get(job, "result");
         const char *v = cli_job_str(job, "verdict");
         const json_t *code = json_object_get(result, "exit_code");
-        int sig = signal_number(json_string_value(json_object_get(result, "signal")));
+        int sig = signal_number(cli_token(json_string_value(json_object_get(result, "signal"))));
         enum cd_verdict verdict;
 
         if (!v || cd_verdict_from_string(v, &verdict) < 0)
@@ -232,7 +232,7 @@ void cli_job_outcome(const json_t *job, char *buf, size_t size)
         const json_t *result = json_object_get(job, "result");
         const json_t *code = json_object_get(result, "exit_code");
         const char *v = cli_job_str(job, "verdict"), *reason = cli_job_str(job, "reason");
-        const char *sig = json_string_value(json_object_get(result, "signal"));
+        const char *sig = cli_token(json_string_value(json_object_get(result, "signal")));
         const json_t *wall = json_object_get(result, "wall_ms");
         char took[32] = "", extra[64] = "";
 

@@ -144,6 +144,16 @@ void cli_human_time(const json_t *v, bool relative, char *buf, size_t size)
         (void) snprintf(buf, size, "%s (%s ago)", when, ago);
 }
 
+const char *cli_token(const char *s)
+{
+        if (!s)
+                return NULL;
+        for (const char *c = s; *c; c++)
+                if (*c < 0x20 || *c > 0x7e)
+                        return "?";
+        return s;
+}
+
 /* cd_name_escape shows controls, C1, bidirectional and invisible
  * formatting characters and invalid UTF-8 as \xNN. */
 char *cli_escape(const char *s)

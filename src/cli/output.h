@@ -37,6 +37,11 @@ int cli_parse_time(const json_t *v, int64_t *ret_ms);
  * (5m ago)"; otherwise the API's own UTC string. "-" for null. */
 void cli_human_time(const json_t *v, bool relative, char *buf, size_t size);
 
+/* @s when it is printable ASCII (a verdict, state, reason, signal, type,
+ * id or time from cordond), else "?": a cordond that sends controls must
+ * not drive the terminal. NULL for NULL. */
+const char *cli_token(const char *s);
+
 /* Copy of @s fit for a terminal: printable UTF-8 kept; control, C1,
  * bidirectional and invisible characters, '\\' and invalid bytes as \xNN
  * (cd_name_escape). Returns a new string or NULL on ENOMEM. */

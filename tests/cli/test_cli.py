@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import json
 import os
+import stat
 import pty
 import re
 import select
@@ -738,6 +739,11 @@ class CliTest(unittest.TestCase):
         self.assertIn("2 artifacts", p.stdout)
         for path, e in taken.items():
             self.assertEqual(sha256(os.path.join(out, path)), e["sha256"])
+            # Owner only: a job's output is often PHI.
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, path)).st_mode), 0o600)
+        for d in (out, os.path.join(out, "sub")):
+            self.assertEqual(stat.S_IMODE(os.stat(d).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(one).st_mode), 0o600)
         self.assertFalse(os.path.lexists(os.path.join(out, "link")))
         p = self.cli("artifacts", ident, "-o", out)  # again: DIR is not empty
         self.assertEqual(p.returncode, EX_IO)
