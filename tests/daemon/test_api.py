@@ -1517,6 +1517,8 @@ class ApiTest(DaemonTest):
             ({**ok, "entry": "-job.sh"}, sh, 400, "invalid_request"),
             ({**ok, "entry": "/work/job.sh"}, sh, 400, "invalid_request"),
             ({**ok, "entry": "missing.sh"}, sh, 400, "invalid_request"),
+            # No inputs at all: the entry is among none of them either.
+            ({**ok, "entry": "python3"}, [], 400, "invalid_request"),
             ({"profile": "default"}, sh, 400, "invalid_request"),
             ({**ok, "labels": {"Bad Key": "x"}}, sh, 400, "invalid_request"),
             ({**ok, "labels": {"": "x"}}, sh, 400, "invalid_request"),
