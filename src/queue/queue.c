@@ -126,6 +126,14 @@ static void drain(int fd)
         (void) !read(fd, &v, sizeof(v));
 }
 
+/* Wake the run of @s's job: its cancel_fd becomes readable. */
+static void fire(const struct slot *s)
+{
+        uint64_t one = 1;
+
+        (void) !write(s->cancel_fd, &one, sizeof(one)); /* fails only past 2^64-2 */
+}
+
 /* Take the next job into @s. Returns its owner. Called locked. */
 static struct owner *take(struct cd_queue *q, struct slot *s)
 {
@@ -140,11 +148,8 @@ static struct owner *take(struct cd_queue *q, struct slot *s)
         q->running++;
         s->finishing = false;
         drain(s->cancel_fd);
-        if (s->cancelled) {
-                uint64_t one = 1;
-
-                (void) !write(s->cancel_fd, &one, sizeof(one));
-        }
+        if (s->cancelled)
+                fire(s);
         return o;
 }
 
@@ -213,7 +218,13 @@ int cd_queue_new(const struct cd_queue_config *cfg, cd_queue_run_fn *run, void *
         pthread_cond_init(&q->work, NULL);
         /* Waited on with deadlines (?wait, the stop's grace): monotonic. */
         r = cd_cond_init_monotonic(&q->changed);
-        q->slots = r < 0 ? NULL : calloc(cfg->slots, sizeof(*q->slots));
+        if (r < 0) {
+                pthread_cond_destroy(&q->work);
+                pthread_mutex_destroy(&q->lock);
+                free(q);
+                return cd_err_set(err, -r, "queue: set up its condition variable");
+        }
+        q->slots = calloc(cfg->slots, sizeof(*q->slots));
         if (!q->slots) {
                 cd_queue_free(q);
                 return cd_err_set(err, ENOMEM, "queue: out of memory");
@@ -431,9 +442,7 @@ int cd_queue_cancel(struct cd_queue *q, const char *id)
         } else if ((s = running_slot(q, id)) && s->cancelled) {
                 r = 3;
         } else if (s) {
-                uint64_t one = 1;
-
-                (void) !write(s->cancel_fd, &one, sizeof(one));
+                fire(s);
                 s->cancelled = true;
                 r = 2;
         }
@@ -585,9 +594,7 @@ unsigned int cd_queue_stop(struct cd_queue *q, uint64_t grace_ms)
                 ;
         for (unsigned int i = 0; i < q->cfg.slots; i++)
                 if (q->slots[i].id[0]) {
-                        uint64_t one = 1;
-
-                        (void) !write(q->slots[i].cancel_fd, &one, sizeof(one));
+                        fire(&q->slots[i]);
                         cancelled++;
                 }
         pthread_mutex_unlock(&q->lock);
