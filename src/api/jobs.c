@@ -597,14 +597,13 @@ void api_jobs_delete(const struct cd_api_request *req, struct cd_api_response *r
                 r = cd_service_delete_job(req->svc, &row, req->peer, &err);
                 if (r == -ENOENT) {
                         cd_api_problem(resp, 404, "job_not_found", "no such job");
-                } else if (r == -EINPROGRESS) {
-                        cd_log_err(CD_LOG_ERROR, row.id, &err);
-                        cd_api_problem(resp, 500, "internal",
-                                       "the job is deleted, but not all of its files could be "
-                                       "removed; cordond tries again");
                 } else if (r < 0) {
                         cd_log_err(CD_LOG_ERROR, row.id, &err);
-                        cd_api_problem(resp, 500, "internal", "cannot delete the job");
+                        cd_api_problem(resp, 500, "internal", "%s",
+                                       r == -EINPROGRESS
+                                               ? "the job is deleted, but not all of its files "
+                                                 "could be removed; cordond tries again"
+                                               : "cannot delete the job");
                 } else {
                         cd_log_info(row.id, "msg=\"job deleted\" uid=%u", req->peer->uid);
                         resp->status = 204;
