@@ -80,6 +80,10 @@ int cd_rootfs_build(struct cd_sandbox *sb, struct cd_err *err);
  */
 int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, struct cd_err *err);
 
+/* What /out holds before it counts as full (output_limit): @limit in whole
+ * pages, as tmpfs counts; its tmpfs is one page larger. */
+uint64_t cd_out_capacity(uint64_t limit);
+
 /*
  * Parent side, before clone3: copy the plan's inputs into /work, owned by
  * @uid/@gid; then make /work read-only if the plan says so. Symlinks and

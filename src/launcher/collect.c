@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdint.h>
 
 #include "cordon/artifacts.h"
 #include "cordon/fault.h"
@@ -15,15 +14,6 @@ static bool over_caps(const struct cd_manifest *m)
         return m->over_caps > 0;
 }
 
-/* What /out may hold without being full (output_limit): its limit in whole
- * pages, as tmpfs counts (sandbox/mount.c gives it one page more). */
-static uint64_t out_capacity(uint64_t limit)
-{
-        const uint64_t page = 4096;
-
-        return limit > UINT64_MAX - page ? limit : (limit + page - 1) / page * page;
-}
-
 int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
 {
         const struct cd_collect c = {
@@ -33,7 +23,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .dest_fd = job->io->out_dir_fd,
                 .keep_free_bytes = job->io->out_keep_free_bytes,
                 .keep_free_inodes = job->io->out_keep_free_inodes,
-                .src_max_bytes = out_capacity(job->plan->limits.out_size_bytes),
+                .src_max_bytes = cd_out_capacity(job->plan->limits.out_size_bytes),
                 .fork_lock = &job->l->fs_lock,
         };
         struct cd_err why = { 0 };

@@ -71,12 +71,17 @@ static int make_tmpfs(const struct tmpfs_spec *t, uid_t uid, gid_t gid, int *ret
         return 0;
 }
 
+uint64_t cd_out_capacity(uint64_t limit)
+{
+        return (limit + PAGE - 1) / PAGE * PAGE;
+}
+
 /* One page more than the limit: a job that fills /out to the last page has
  * written more than it may (output_limit), one that stays within it has not.
  * tmpfs counts whole pages. */
 static uint64_t out_tmpfs_size(uint64_t limit)
 {
-        return (limit + PAGE - 1) / PAGE * PAGE + PAGE;
+        return cd_out_capacity(limit) + PAGE;
 }
 
 int cd_scratch_create(struct cd_sandbox *sb, uid_t host_uid, gid_t host_gid, struct cd_err *err)
