@@ -102,6 +102,10 @@ struct cd_tty_escape {
         unsigned char have, need;
 };
 
+/* Decode one UTF-8 sequence at @s (at most @n bytes). Returns its length
+ * and the code point, or 0 for an invalid, overlong or surrogate sequence. */
+size_t cd_utf8_decode(const unsigned char *s, size_t n, unsigned int *cp);
+
 /* Whether the locale of the environment (LC_ALL, LC_CTYPE, LANG) is UTF-8. */
 bool cd_tty_locale_utf8(void);
 

@@ -6,39 +6,7 @@
 #include <string.h>
 
 #include "cordon/artifacts.h"
-
-/* Decode one UTF-8 sequence at @s (at most @n bytes). Returns its length
- * and the code point, or 0 for an invalid, overlong or surrogate sequence. */
-static size_t utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
-{
-        size_t len;
-        unsigned int c, min;
-
-        if (s[0] < 0x80) {
-                *cp = s[0];
-                return 1;
-        }
-        if ((s[0] & 0xe0) == 0xc0) {
-                len = 2, c = s[0] & 0x1f, min = 0x80;
-        } else if ((s[0] & 0xf0) == 0xe0) {
-                len = 3, c = s[0] & 0x0f, min = 0x800;
-        } else if ((s[0] & 0xf8) == 0xf0) {
-                len = 4, c = s[0] & 0x07, min = 0x10000;
-        } else {
-                return 0;
-        }
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                c = (c << 6) | (s[i] & 0x3f);
-        }
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-                return 0;
-        *cp = c;
-        return len;
-}
+#include "cordon/util.h"
 
 /* Characters that show as nothing, or as a plain space: two names that
  * differ by one look the same. Format characters (the zero-width ones,
@@ -74,7 +42,7 @@ bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
                 return false;
         for (size_t i = 0; i < n;) {
                 unsigned int cp;
-                size_t len = utf8_decode(s + i, n - i, &cp);
+                size_t len = cd_utf8_decode(s + i, n - i, &cp);
 
                 /* '\\' starts an escape in the manifest (cd_name_escape): a name
                  * holding one would be listed differently from its copy. */
@@ -95,7 +63,7 @@ char *cd_name_escape(const char *name)
                 return NULL;
         for (size_t i = 0; i < n;) {
                 unsigned int cp;
-                size_t len = utf8_decode(s + i, n - i, &cp);
+                size_t len = cd_utf8_decode(s + i, n - i, &cp);
 
                 if (len == 0 || deceptive(cp) || cp == '\\') {
                         o += (size_t) snprintf(out + o, 5, "\\x%02x", s[i]);

@@ -13,7 +13,6 @@
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,16 +30,44 @@ static unsigned int seq_len(unsigned char c)
         return 0;
 }
 
+size_t cd_utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
+{
+        size_t len;
+        unsigned int c, min;
+
+        if (s[0] < 0x80) {
+                *cp = s[0];
+                return 1;
+        }
+        if ((s[0] & 0xe0) == 0xc0) {
+                len = 2, c = s[0] & 0x1f, min = 0x80;
+        } else if ((s[0] & 0xf0) == 0xe0) {
+                len = 3, c = s[0] & 0x0f, min = 0x800;
+        } else if ((s[0] & 0xf8) == 0xf0) {
+                len = 4, c = s[0] & 0x07, min = 0x10000;
+        } else {
+                return 0;
+        }
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                c = (c << 6) | (s[i] & 0x3f);
+        }
+        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+                return 0;
+        *cp = c;
+        return len;
+}
+
 /* A whole sequence of continuation bytes: '?' unless it is well formed
- * (shortest form, no surrogate, at most U+10FFFF) and not a C1 control. */
+ * and not a C1 control. */
 static size_t emit_seq(const struct cd_tty_escape *st, char *out)
 {
-        static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
-        uint32_t cp = st->seq[0] & (0x7fu >> st->need);
+        unsigned int cp;
 
-        for (unsigned int i = 1; i < st->need; i++)
-                cp = cp << 6 | (st->seq[i] & 0x3fu);
-        if (cp < least[st->need] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp <= 0x9f) {
+        if (cd_utf8_decode(st->seq, st->need, &cp) != st->need || cp <= 0x9f) {
                 out[0] = '?';
                 return 1;
         }
