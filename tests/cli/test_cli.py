@@ -986,6 +986,63 @@ class CliTest(unittest.TestCase):
         self.assertEqual(self.complete("submit", "--profile", "default", ""), ["FILES"])
 
 
+class HostileServerTest(unittest.TestCase):
+    """Not cordond: a server on the socket that answers every GET with a
+    job whose strings carry terminal escape sequences. The CLI prints such
+    fields only as printable ASCII ('?' otherwise)."""
+
+    EVIL = "\x1b]0;PWNED\x07\x1b[31m"
+
+    def setUp(self):
+        import http.server
+        import socketserver
+        import threading
+
+        ident = "0" * 32
+        job = {"id": ident, "state": "finished", "verdict": "ok" + self.EVIL,
+               "reason": self.EVIL, "profile": "default", "owner_uid": 0,
+               "created": "2026-01-01T00:00:00.000Z" + self.EVIL, "started": None,
+               "finished": None, "labels": {}, "queue_position": None,
+               "result": {"signal": "SIGKILL" + self.EVIL, "exit_code": None}}
+        body = json.dumps(job).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+            def address_string(self):
+                return "unix"
+
+        self.tmp = tempfile.mkdtemp(prefix="cordon-cli-hostile-")
+        self.sock = os.path.join(self.tmp, "s.sock")
+        self.server = socketserver.ThreadingUnixStreamServer(self.sock, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.ident = ident
+
+    def tearDown(self):
+        self.server.shutdown()
+        self.server.server_close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def test_strings_from_the_server_reach_no_terminal_raw(self):
+        env = dict(os.environ, CORDON_SOCKET=self.sock)
+        for args in (["status", self.ident], ["wait", self.ident]):
+            p = subprocess.run([CORDON] + args, capture_output=True, text=True, env=env,
+                               timeout=HANG_S)
+            self.assertNotIn("\x1b", p.stdout + p.stderr, args)
+            self.assertIn("?", p.stdout + p.stderr, args)
+
+
 class OwnDaemonTest(unittest.TestCase):
     """A cordond of the test's own, configured by NAME and CONFIG, and an
     entry file holding ENTRY_TEXT."""
