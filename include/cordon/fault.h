@@ -5,8 +5,9 @@
  * Fault injection, compiled in only with -DCORDON_FAULT_INJECTION=ON (the
  * test builds). CORDON_FAULT=<step> makes that step fail with EIO so tests
  * can prove a failed setup step fails the job and leaves nothing behind.
- * A comma-separated list names several steps (at most 8; the rest are
- * ignored); "<step>:once" fails that step the first time only, counted
+ * A comma-separated list names several steps (at most 8 and 255 bytes; a
+ * longer list aborts cd_fault_init()); "<step>:once" fails that step the
+ * first time only, counted
  * across the processes forked or cloned after cd_fault_init().
  */
 

@@ -288,6 +288,10 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 return;
         }
         r = check_spec(req, &spec, resp);
+        /* The quota first: a submission refused for it holds no queue place
+         * meanwhile (another one would get a false queue_full). */
+        if (r == 0)
+                r = check_quota(req, resp);
         /* Its place in the queue is taken before the job is stored: once
          * stored and recorded, a job is always queued, never refused for a
          * place another submission took meanwhile. */
@@ -301,8 +305,6 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 cd_log_info(NULL, "msg=\"submission held (fault injection)\"");
                 cd_fault_wait();
         }
-        if (r == 0)
-                r = check_quota(req, resp);
         if (r == 0)
                 r = store_job(req, &spec, &row, resp);
         if (r == 0) {

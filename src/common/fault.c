@@ -62,7 +62,7 @@ int cd_fault(const char *step)
 
         if (n == 0)
                 return 0;
-        for (const char *e = fault_list; *e && k < FAULT_MAX; k++) {
+        for (const char *e = fault_list; *e; k++) { /* at most FAULT_MAX: check_list() */
                 size_t len = strcspn(e, ",");
 
                 if (len >= n && strncmp(e, step, n) == 0) {

@@ -67,15 +67,16 @@ static int start_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
-        r = job_seccomp(job, err);
-        if (r < 0)
-                return r;
         r = cd_slot_acquire(job->l, &job->slot, err);
         if (r < 0)
                 return r;
         /* The network namespace is made meanwhile, by a thread of its own
-         * (not before a slot is held: a refused launch makes none). */
+         * (not before a slot is held: a refused launch makes none), while
+         * a profile's own seccomp program is compiled, among the rest. */
         r = cd_netns_make_start(&job->netns, err);
+        if (r < 0)
+                return r;
+        r = job_seccomp(job, err);
         if (r < 0)
                 return r;
         r = cd_cgroup_create(&job->cg, job->l->cgroup, job->slot.name, &job->plan->limits, err);

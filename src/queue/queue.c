@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -322,6 +323,8 @@ struct cd_queue_place {
         struct qjob job;
         uint32_t uid;
 };
+/* Filled, a place is linked as its job and later freed as one (take()). */
+_Static_assert(offsetof(struct cd_queue_place, job) == 0, "a place is its job");
 
 int cd_queue_reserve(struct cd_queue *q, uint32_t owner_uid, struct cd_queue_place **ret)
 {
