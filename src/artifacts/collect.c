@@ -15,7 +15,9 @@
  *    drops the file capabilities of this thread), so what the job could
  *    not read itself is refused as unreadable;
  *  - destination entries are created with O_CREAT | O_EXCL | O_NOFOLLOW or
- *    mkdirat() relative to the destination directory's fd, mode 0644/0755.
+ *    mkdirat() relative to the destination directory's fd, modes exactly
+ *    0600 and 0700: a job's output is often PHI, readable by root alone
+ *    until someone shares it on purpose.
  *
  * Messages never name a file: names are the job's, and only the manifest
  * shows them, escaped.
@@ -251,9 +253,10 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
                                   w->m->n + 1);
         }
         become_root();
-        out = openat(dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        /* Exactly 0644 whatever the umask: never setuid, setgid or executable. */
-        if (out < 0 || fchmod(out, 0644) < 0) {
+        out = openat(dest_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* Exactly 0600 whatever the umask: never setuid, setgid, executable
+         * or readable by others. */
+        if (out < 0 || fchmod(out, 0600) < 0) {
                 r = cd_err_errno(w->err, "artifacts: create file %zu of the copy", w->m->n);
                 if (out >= 0)
                         (void) unlinkat(dest_fd, name, 0);
@@ -345,8 +348,9 @@ static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, con
         if (r < 0)
                 return cd_err_neg(w->err, r, "artifacts: room for a directory on the disk");
         become_root();
-        if (mkdirat(dest_fd, name, 0755) < 0 ||
-            (dsub = openat(dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        if (mkdirat(dest_fd, name, 0700) < 0 ||
+            (dsub = openat(dest_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+            fchmod(dsub, 0700) < 0) {
                 r = cd_err_errno(w->err, "artifacts: create a directory of the copy");
                 become_job(w->c);
                 return r;

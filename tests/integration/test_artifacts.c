@@ -77,7 +77,7 @@ static void expect(const struct cd_run *r, const char *path, const char *reason)
                          reason ? reason : "taken");
 }
 
-/* Walk what the collector wrote: no symlink, modes 0644/0755, and no byte
+/* Walk what the collector wrote: no symlink, modes exactly 0600/0700, and no byte
  * of the canary or of /etc/shadow. */
 static void check_copy(int fd_dir, int depth)
 {
@@ -95,14 +95,14 @@ static void check_copy(int fd_dir, int depth)
                         continue;
                 assert_int_equal(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
                 if (S_ISDIR(st.st_mode)) {
-                        assert_int_equal(st.st_mode & 07777, 0755);
+                        assert_int_equal(st.st_mode & 07777, 0700);
                         fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
                         assert_true(fd >= 0);
                         check_copy(fd, depth + 1);
                         continue;
                 }
                 assert_true(S_ISREG(st.st_mode));
-                assert_int_equal(st.st_mode & 07777, 0644);
+                assert_int_equal(st.st_mode & 07777, 0600);
                 fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                 assert_true(fd >= 0);
                 while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
