@@ -201,7 +201,9 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
                 rc = cd_collect_out(&job, ret, &ret->error);
         ret->host_uid = job.slot.uid;
         rs = stop_job(&job, &cleanup_err);
-        ret->wall_ms = cd_now_ms() - job.start_ms;
+        /* The job's own time: from its start to pid 1's end, not the drain
+         * of its output (a stalled terminal), the copy of /out or teardown. */
+        ret->wall_ms = (job.end_ms ? job.end_ms : cd_now_ms()) - job.start_ms;
         if (r < 0) {
                 ret->verdict = CD_VERDICT_SETUP_ERROR;
                 return r;

@@ -280,5 +280,6 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
                 }
                 check_limits(&s);
         }
+        job->end_ms = cd_now_ms();
         return finish(&s, ret, err);
 }

@@ -135,6 +135,7 @@ static void test_stalled_terminal_keeps_the_wall_limit(void **state)
         struct cd_run r;
         int master, slave, status = 0;
         pid_t pid, done = 0;
+        long long wall;
 
         (void) state;
         snprintf(result, sizeof(result), "%s/stalled-tty.json", harness_state_dir());
@@ -160,6 +161,10 @@ static void test_stalled_terminal_keeps_the_wall_limit(void **state)
         (void) unlink(result);
         assert_int_equal(r.status, 124);
         assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        /* wall_ms is the job's own time, not the 10 s spent on the drain. */
+        wall = harness_result_int(&r, "wall_ms");
+        if (wall < 2000 || wall >= 2200 + 5000)
+                fail_msg("wall_ms %lld for a 2 s wall limit and a 200 ms grace", wall);
         harness_run_free(&r);
         harness_assert_nothing_left();
 }
