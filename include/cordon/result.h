@@ -76,6 +76,7 @@ void cd_result_clear(struct cd_result *res);
 int cd_result_exit_status(const struct cd_result *res);
 
 #define CD_EXIT_USAGE        64
+#define CD_EXIT_UNAVAILABLE  69 /* the profile needs what this host lacks */
 #define CD_EXIT_OUTPUT_LIMIT 120
 #define CD_EXIT_CPU_LIMIT    121
 #define CD_EXIT_OOM          122

@@ -39,9 +39,8 @@ struct run_opts {
         const char *out_dir;
         const char *entry;
         const char *state_dir;
-        char *profile_raw; /* the profile file's bytes, hashed for its audit record */
-        size_t profile_raw_len;
-        size_t argc; /* of the command given after -- */
+        struct cd_profile *loaded; /* --profile's, kept to hash its bytes for the audit */
+        size_t argc;               /* of the command given after -- */
         char **inputs;
         char **binds;
         uint64_t output_max_bytes;
@@ -263,7 +262,6 @@ static int add_binds(struct cd_plan *plan, char *const *binds)
 static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
 {
         const struct cd_profile_host host = { .images_dir = o->images_dir };
-        cleanup_with(cd_profile_freep) struct cd_profile *p = NULL;
         cleanup_free char *path = NULL;
         struct cd_request req = {
                 .entry = o->entry,
@@ -283,24 +281,18 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
                         cli_error("run", "--profile: a profile name, not a path");
                         return -EINVAL;
                 }
-                if (cd_profile_load(path, &host, &p, &err) < 0) {
+                if (cd_profile_load(path, &host, &o->loaded, &err) < 0) {
                         cli_error("run", "%s", err.msg);
                         return -EINVAL;
                 }
-                o->profile_raw = malloc(p->raw_len ? p->raw_len : 1);
-                if (!o->profile_raw) {
-                        cli_error("run", "out of memory");
-                        return -ENOMEM;
-                }
-                memcpy(o->profile_raw, p->raw, p->raw_len);
-                o->profile_raw_len = p->raw_len;
         } else if (!argv || !argv[0]) {
                 cli_error("run", "no command given and no --profile (see 'cordon run --help')");
                 return -EINVAL;
         }
-        if (cd_profile_plan_or_host(p, &req, ret, &err) < 0) {
+        if (cd_profile_plan_or_host(o->loaded, &req, ret, &err) < 0) {
                 cli_error("run", "%s", err.msg);
-                return -EINVAL;
+                /* A sound profile that needs what this host lacks. */
+                return err.code == CD_E_UNSUPPORTED ? -EOPNOTSUPP : -EINVAL;
         }
         return add_binds(*ret, o->binds);
 }
@@ -408,7 +400,7 @@ static int audit_begin(const struct run_opts *o, const struct cd_plan *plan, str
         r = run_audit_open(ra, o->state_dir ? o->state_dir : CD_DEFAULT_STATE_DIR,
                            o->profile ? o->profile : "host", &err);
         if (r == 0 && o->profile)
-                r = run_audit_profile(ra, o->profile_raw, o->profile_raw_len, &err);
+                r = run_audit_profile(ra, o->loaded->raw, o->loaded->raw_len, &err);
         if (r == 0)
                 r = run_audit_submitted(ra, plan, cd_strv_length(o->inputs), o->argc, &err);
         if (r < 0)
@@ -500,7 +492,7 @@ static void opts_clear(struct run_opts *o)
 {
         cd_strv_free(o->inputs);
         cd_strv_free(o->binds);
-        free(o->profile_raw);
+        o->loaded = cd_profile_free(o->loaded);
 }
 
 int cmd_run(int argc, char **argv)
@@ -520,8 +512,11 @@ int cmd_run(int argc, char **argv)
                         goto out;
         }
         o.argc = (size_t) (argc - optind);
-        if (make_plan(&o, optind < argc ? argv + optind : NULL, &plan) < 0)
+        c = make_plan(&o, optind < argc ? argv + optind : NULL, &plan);
+        if (c < 0) {
+                status = c == -EOPNOTSUPP ? CD_EXIT_UNAVAILABLE : CD_EXIT_USAGE;
                 goto out;
+        }
         status = run(&o, plan);
 out:
         opts_clear(&o);

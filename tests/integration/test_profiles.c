@@ -48,17 +48,26 @@ static int teardown(void **state)
         return harness_teardown(state);
 }
 
+static void write_file(const char *dir, const char *name, const char *text)
+{
+        char path[256];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+}
+
 /* Write @text to <in_dir>/@name; returns the path (static buffer per slot). */
 static const char *input(int slot, const char *name, const char *text)
 {
         static char paths[4][256];
-        int fd;
 
         snprintf(paths[slot], sizeof(paths[slot]), "%s/%s", in_dir, name);
-        fd = open(paths[slot], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-        close(fd);
+        (void) unlink(paths[slot]);
+        write_file(in_dir, name, text);
         return paths[slot];
 }
 
@@ -232,7 +241,7 @@ static void test_quarto_profile(void **state)
                     qmd, "--entry", "doc.qmd", "--out", out_dir("quarto"), NULL);
         if (access("/opt/quarto/bin/quarto", X_OK) != 0) {
                 /* Not installed: a clear refusal naming what is missing. */
-                assert_int_equal(r.status, 64);
+                assert_int_equal(r.status, 69);
                 assert_non_null(strstr(r.err, "the quarto profile needs /opt/quarto"));
                 harness_run_free(&r);
                 printf("# quarto render skipped: /opt/quarto/bin/quarto is not installed\n");
@@ -243,10 +252,39 @@ static void test_quarto_profile(void **state)
         harness_run_free(&r);
 }
 
+/* A sound profile that binds a path this host lacks exits 69; one that
+ * does not load exits 64 (the escape harness skips only the first). */
+static void test_unavailable_or_broken(void **state)
+{
+        static const char needs[] = "{ \"name\": \"needs\", \"command\": [\"/bin/true\"],\n"
+                                    "  \"mounts\": [ { \"source\": \"/nonexistent/cordon-tool\", "
+                                    "\"target\": \"/opt/tool\" } ] }\n";
+        static const char broken[] = "{ \"name\": \"broken\", \"command\": [\"/bin/true\"], }\n";
+        char dir[192];
+        struct cd_run r;
+
+        (void) state;
+        snprintf(dir, sizeof(dir), "%s/profiles", base);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        write_file(dir, "needs.json", needs);
+        write_file(dir, "broken.json", broken);
+        harness_run(&r, NULL, NULL, "--profiles-dir", dir, "--profile", "needs", NULL);
+        assert_int_equal(r.status, 69);
+        assert_non_null(strstr(r.err, "the needs profile needs /nonexistent/cordon-tool"));
+        assert_null(r.result);
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--profiles-dir", dir, "--profile", "broken", NULL);
+        assert_int_equal(r.status, 64);
+        assert_null(r.result);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_profile),
+                cmocka_unit_test(test_unavailable_or_broken),
                 cmocka_unit_test(test_rscript_profile),
                 cmocka_unit_test(test_rmarkdown_profile),
                 cmocka_unit_test(test_data_export_profile),
