@@ -89,8 +89,10 @@ struct cd_stream {
         size_t len, off;
         uint64_t total;
         uint64_t cap;
-        bool truncated;
-        bool escape;              /* the caller's fd is a terminal: show control characters as ^X */
+        bool truncated;     /* the destination did not get every byte: the cap, or a failed write */
+        uint64_t keep_free; /* a regular file's disk keeps this much free; 0: no floor */
+        uint64_t unchecked; /* bytes written since that was last checked */
+        bool escape;        /* the caller's fd is a terminal: show control characters as ^X */
         struct cd_tty_escape esc; /* escaping: a UTF-8 sequence split across reads */
         char *raw;                /* escaping: the bytes read, before escaping into buf */
 };

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -25,8 +26,9 @@
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
-#define BUF_SIZE 65536
-#define RAW_SIZE (BUF_SIZE / 2 - 2) /* escaped, it fits BUF_SIZE */
+#define BUF_SIZE          65536
+#define RAW_SIZE          (BUF_SIZE / 2 - 2) /* escaped, it fits BUF_SIZE */
+#define FLOOR_CHECK_BYTES (1u << 20)
 _Static_assert(CD_TTY_ESCAPE_MAX(RAW_SIZE) <= BUF_SIZE, "an escaped chunk fits the buffer");
 
 /* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
@@ -99,8 +101,10 @@ static int reopen_nonblock(int fd)
 }
 
 static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint64_t cap,
-                       struct cd_err *err)
+                       uint64_t keep_free, struct cd_err *err)
 {
+        struct stat st;
+
         int nb = own_src && dst >= 0 ? reopen_nonblock(dst) : -1;
 
         *s = (struct cd_stream){
@@ -122,6 +126,11 @@ static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint
                 s->src_eof = true;
         if (dst < 0)
                 s->dst_broken = true;
+        /* Only a regular file's free space means anything (not a pipe's). */
+        if (own_src && keep_free && dst >= 0 && fstat(dst, &st) == 0 && S_ISREG(st.st_mode)) {
+                s->keep_free = keep_free;
+                s->unchecked = FLOOR_CHECK_BYTES;
+        }
         return set_nonblock(own_src ? src : dst, err);
 }
 
@@ -137,7 +146,7 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
         if (rr < 0)
                 return rr;
         child_stdio[0] = p[0];
-        rr = stream_init(&r->s[0], io->stdin_fd, p[1], false, 0, err);
+        rr = stream_init(&r->s[0], io->stdin_fd, p[1], false, 0, 0, err);
         if (rr == 0 && io->stdin_fd < 0)
                 r->s[0].dst = cd_close(r->s[0].dst); /* the job reads EOF */
         for (int i = 1; rr == 0 && i < 3; i++) {
@@ -146,7 +155,7 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
                         break;
                 child_stdio[i] = p[1];
                 rr = stream_init(&r->s[i], p[0], i == 1 ? io->stdout_fd : io->stderr_fd, true,
-                                 io->output_cap_bytes, err);
+                                 io->output_cap_bytes, io->out_keep_free_bytes, err);
         }
         return rr;
 }
@@ -214,22 +223,46 @@ static bool stream_read(struct cd_stream *s)
         return true;
 }
 
+/* The write that would take the disk of a file below its floor fails
+ * as a full disk would: the job's output must not eat the room kept for
+ * the records (cordond's min_free). Checked every FLOOR_CHECK_BYTES. */
+static bool below_floor(struct cd_stream *s, size_t chunk)
+{
+        struct statvfs fs;
+
+        if (!s->keep_free || (s->unchecked += chunk) < FLOOR_CHECK_BYTES)
+                return false;
+        s->unchecked = 0;
+        if (fstatvfs(s->dst, &fs) < 0)
+                return false; /* the write itself will say what is wrong */
+        return (uint64_t) fs.f_bavail * fs.f_frsize < s->keep_free + FLOOR_CHECK_BYTES;
+}
+
+static void stream_broken(struct cd_stream *s, int errno_)
+{
+        s->dst_errno = errno_;
+        s->dst_broken = true; /* e.g. EPIPE: keep draining, drop the rest */
+        s->truncated = true;
+        s->off = s->len;
+}
+
 /* Returns false when nothing could be written now. */
 static bool stream_write(struct cd_stream *s)
 {
         size_t chunk = s->len - s->off;
         ssize_t n;
 
+        if (below_floor(s, chunk)) {
+                stream_broken(s, ENOSPC);
+                return false;
+        }
         /* The caller's fd may be blocking: after POLLOUT a pipe takes PIPE_BUF without blocking. */
         if (!s->own_dst && !s->dst_reopened && chunk > PIPE_BUF)
                 chunk = PIPE_BUF;
         n = write(s->dst, s->buf + s->off, chunk);
         if (n < 0) {
-                if (errno != EAGAIN && errno != EINTR) {
-                        s->dst_errno = errno;
-                        s->dst_broken = true; /* e.g. EPIPE: keep draining, drop the rest */
-                        s->off = s->len;
-                }
+                if (errno != EAGAIN && errno != EINTR)
+                        stream_broken(s, errno);
                 return false;
         }
         s->off += (size_t) n;
@@ -245,11 +278,8 @@ static void stream_write_blocking(struct cd_stream *s)
 
         if (stream_write(s))
                 return;
-        if (!s->dst_broken && poll(&p, 1, DRAIN_WRITE_TIMEOUT_MS) <= 0) {
-                s->dst_errno = ETIMEDOUT; /* what was left is dropped: say so */
-                s->dst_broken = true;
-                s->off = s->len;
-        }
+        if (!s->dst_broken && poll(&p, 1, DRAIN_WRITE_TIMEOUT_MS) <= 0)
+                stream_broken(s, ETIMEDOUT); /* what was left is dropped: say so */
 }
 
 static void stream_close_input(struct cd_stream *s)

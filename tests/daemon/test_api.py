@@ -2490,6 +2490,28 @@ class ServiceTest(DaemonTest):
         j2 = submit_sh(d, "echo again > /out/a.txt\n")["id"]
         self.assertEqual(wait_job(d, j2, 120)["verdict"], "ok")
 
+    def test_output_stops_at_the_reserve(self):
+        """A job's stdout may not eat the room kept for the records: with
+        min_free 16M on a 64 MiB state disk, 60 MiB of stdout (output_max
+        64M) stops at half the reserve, as a full disk would. The job ends
+        setup_error, reason output_not_stored, its verdict recorded without
+        any space freed, and the stream is served as truncated. Before, the
+        relay wrote until the disk was full and the verdict waited."""
+        d = self.small_state_disk(64, min_free="16M", output_max=64 << 20)
+        j = submit_sh(d, "head -c 60M /dev/zero\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertEqual(job["result"]["exit_code"], 0)
+        self.assertIn("stdout or stderr: No space left on device", job["result"]["error"])
+        self.assertTrue(job["result"]["output"]["stdout_truncated"])
+        st = os.statvfs(d.state)
+        self.assertGreaterEqual(st.f_bavail * st.f_frsize, 7 << 20)
+        data, truncated = d.client().stdout(j)
+        self.assertTrue(truncated)
+        self.assertLess(len(data), 60 << 20)
+        self.assertEqual(len(d.audit("job.finished", j)), 1)
+        self.assert_chain_whole(d)
+
     def test_disk_fills_while_output_is_written(self):
         """The state disk is full when the job writes its stdout: the write
         fails (ENOSPC), so the job ends setup_error, reason
