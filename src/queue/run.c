@@ -80,7 +80,10 @@ static int plan_of(struct run *r, struct cd_plan **ret, struct cd_err *err)
  * could not be written, or whose files failed to reach the disk (a full
  * disk, an I/O error at writeback; syncfs reports any on the state file
  * system since @artifacts was opened), ran but lost output: @res says so,
- * and *@ret_code is the error. Context: parent.
+ * and *@ret_code is the error. After a failed syncfs no file can be told
+ * whole (a later fsync of a fresh fd would not see the error), so the
+ * manifest lists none: the API serves only what is known to be stored.
+ * Context: parent.
  */
 static void keep_output(const char *id, int artifacts, struct cd_result *res, int *ret_code)
 {
@@ -98,6 +101,8 @@ static void keep_output(const char *id, int artifacts, struct cd_result *res, in
                 *ret_code = cd_err_neg(&res->error, r, "run: write the job's %s",
                                        res->output_errno ? "stdout or stderr"
                                                          : "output to disk (syncfs)");
+        if (!res->output_errno)
+                cd_manifest_clear(&res->manifest);
         cd_result_output_lost(res);
 }
 

@@ -2543,6 +2543,11 @@ class ServiceTest(DaemonTest):
         self.assertEqual(job["result"]["exit_code"], 0)
         self.assertIn("syncfs", job["result"]["error"])
         self.assertIn("Input/output error", job["result"]["error"])
+        # No file can be told whole: none is listed or served.
+        self.assertEqual(d.client().artifacts(j)["artifacts"], [])
+        with self.assertRaises(cc.CordonError) as e:
+            d.client().artifact(j, "a.txt")
+        self.assertEqual(e.exception.code, "artifact_not_found")
 
     def test_failed_teardown(self):
         """The job's teardown fails after it ran (injected, once its cgroup
