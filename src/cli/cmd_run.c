@@ -338,6 +338,32 @@ static int open_out_dir(const char *path)
         return TAKE_FD(fd);
 }
 
+/* --result FILE: whole or not at all. A new file beside it, on disk,
+ * then renamed over it (a symlink there is replaced, never followed), so
+ * a full disk leaves an earlier result as it was, not cut. */
+static int write_result_file(const char *path, const json_t *j)
+{
+        cleanup_free char *tmp = NULL;
+        cleanup_close int fd = -1;
+        int r = 0;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+        if (fd < 0)
+                return -errno;
+        if (json_dumpfd(j, fd, JSON_COMPACT) < 0 || cd_write_all(fd, "\n", 1) < 0)
+                r = errno ? -errno : -EIO;
+        else if (fsync(fd) < 0 || rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+/* The result on stdout (--json) and in --result FILE; a negative errno
+ * when either could not be written (a reader of stdout that left, EPIPE,
+ * is no failure: `cordon run --json ... | head`). */
 static int write_result(const struct run_opts *o, const struct cd_result *res, const char *job)
 {
         json_t *j = cd_result_to_json(res);
@@ -347,16 +373,14 @@ static int write_result(const struct run_opts *o, const struct cd_result *res, c
                 json_decref(j);
                 return -ENOMEM;
         }
-        if (o->json && json_dumpf(j, stdout, JSON_COMPACT) == 0)
-                fputc('\n', stdout);
-        if (o->result_file) {
-                int fd = open(o->result_file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                              0600);
-
-                if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT) < 0 || write(fd, "\n", 1) != 1)
-                        r = -EIO;
-                (void) cd_close(fd);
-        }
+        errno = 0;
+        if (o->json &&
+            (json_dumpf(j, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
+             fflush(stdout) == EOF) &&
+            errno != EPIPE)
+                r = errno ? -errno : -EIO;
+        if (o->result_file && r == 0)
+                r = write_result_file(o->result_file, j);
         json_decref(j);
         (void) fflush(stdout);
         return r;
@@ -451,7 +475,7 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
         struct run_audit ra = { 0 };
         struct cd_result res;
         struct cd_err err = { 0 };
-        int r, status;
+        int r, w, status;
 
         if (o->out_dir && (out = open_out_dir(o->out_dir)) < 0)
                 return CD_EXIT_USAGE;
@@ -478,8 +502,13 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
         } else {
                 report(&res, r);
         }
-        if (write_result(o, &res, ra.job) < 0)
-                cli_error("run", "cannot write the result");
+        w = write_result(o, &res, ra.job);
+        if (w < 0) {
+                /* Exit 0 beside a result that is not there would be believed. */
+                cli_error("run", "cannot write the result: %s (the job %s)", strerror(-w),
+                          res.verdict == CD_VERDICT_SETUP_ERROR ? "did not run" : "ran");
+                status = CD_EXIT_SETUP_ERROR;
+        }
         run_audit_close(&ra);
         cd_result_clear(&res);
         /* Hashing joined the loading thread; if a failure came before any

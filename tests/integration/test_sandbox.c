@@ -815,6 +815,57 @@ static void test_exit_status_passthrough(void **state)
         harness_run_free(&r);
 }
 
+/* --result FILE on a full disk: exit 125, not the job's 0 beside a result
+ * that is not there, and the earlier result is left whole (it used to be
+ * truncated first). A directory that does not exist fails alike. */
+static void test_result_file_not_written(void **state)
+{
+        static const char old[] = "{\"verdict\": \"ok\", \"old\": true}\n";
+        char dir[96], path[128], fill[128], buf[64] = { 0 };
+        struct cd_run r;
+        DIR *d;
+        struct dirent *de;
+        int fd, entries = 0;
+
+        (void) state;
+        snprintf(dir, sizeof(dir), "/run/cordon-test-result-%d", (int) getpid());
+        snprintf(path, sizeof(path), "%s/r.json", dir);
+        snprintf(fill, sizeof(fill), "%s/fill", dir);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        assert_int_equal(mount("cordon-test", dir, "tmpfs", 0, "size=16k,mode=0700"), 0);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, old, sizeof(old) - 1), (ssize_t) sizeof(old) - 1);
+        close(fd);
+        fd = open(fill, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        while (fd >= 0 && write(fd, old, sizeof(old)) > 0)
+                ;
+        close(fd);
+        harness_run(&r, NULL, NULL, "--result", path, "--", "/bin/true", NULL);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && read(fd, buf, sizeof(buf) - 1) < 0)
+                buf[0] = '\0';
+        close(fd);
+        d = opendir(dir);
+        while (d && (de = readdir(d)))
+                entries += de->d_name[0] != '.';
+        if (d)
+                closedir(d);
+        (void) umount2(dir, MNT_DETACH);
+        (void) rmdir(dir);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "cannot write the result"));
+        assert_string_equal(buf, old);
+        assert_int_equal(entries, 2); /* r.json and fill: no temporary file left */
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--result", "/nonexistent/cordon/r.json", "--", "/bin/true",
+                    NULL);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "cannot write the result"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 /* --- ordinary programs work inside --- */
 
 static void test_ordinary_programs(void **state)
@@ -889,6 +940,7 @@ int main(void)
                 cmocka_unit_test(test_stdio_pipes_and_no_terminal),
                 cmocka_unit_test(test_output_cap),
                 cmocka_unit_test(test_exit_status_passthrough),
+                cmocka_unit_test(test_result_file_not_written),
                 cmocka_unit_test(test_ordinary_programs),
         };
 
