@@ -22,6 +22,7 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 
 struct cd_audit {
@@ -399,8 +400,9 @@ static int format_records(const struct tail *t, const struct cd_audit_event *con
 }
 
 /* Leave no half record behind: on a failed or short write (ENOSPC) or a
- * failed fsync, cut the file back to where it was, so that the chain stays
- * verifiable and the caller does not acknowledge the action. */
+ * failed fsync (of a new file's directory too), cut the file back to where
+ * it was, so that the chain stays verifiable and the caller, who does not
+ * acknowledge the action, does not find it recorded when it tries again. */
 static int write_durably(struct cd_audit *a, const char *buf, size_t len, uint64_t old_size,
                          struct cd_err *err)
 {
@@ -412,6 +414,11 @@ static int write_durably(struct cd_audit *a, const char *buf, size_t len, uint64
                 r = -errno;
                 step = "fsync";
         }
+        /* A new file: its directory entry must be on disk before the ack too. */
+        if (r == 0 && old_size == 0) {
+                r = cd_fault("audit_dir_fsync") ? -EIO : fsync(a->dirfd) < 0 ? -errno : 0;
+                step = "fsync the directory of";
+        }
         if (r < 0) {
                 if (ftruncate(a->fd, (off_t) old_size) < 0 || fsync(a->fd) < 0)
                         return cd_err_neg(err, r,
@@ -420,9 +427,6 @@ static int write_durably(struct cd_audit *a, const char *buf, size_t len, uint64
                                           step);
                 return cd_err_neg(err, r, "audit: %s " CD_AUDIT_FILE, step);
         }
-        /* A new file: its directory entry must be on disk before the ack too. */
-        if (old_size == 0 && fsync(a->dirfd) < 0)
-                return cd_err_errno(err, "audit: fsync the audit directory");
         return 0;
 }
 

@@ -192,6 +192,47 @@ static void test_setup_error_recorded(void **state)
 #endif
 }
 
+/* The first append to a new log whose directory fsync fails is cut back
+ * like a failed write: the job does not run, and the retry (job.finished)
+ * does not find job.submitted and job.started already there. Before, they
+ * stayed: job.submitted twice, and a job.started for a job that never ran. */
+static void test_failed_directory_fsync_is_undone(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char fault[] = "CORDON_FAULT=audit_dir_fsync:once";
+        char *env[] = { fault, NULL };
+        char state_dir[192], path[256];
+        size_t submitted = 0, started = 0;
+        char *text, *save = NULL;
+        const char *last = NULL;
+        struct cd_run r;
+
+        snprintf(state_dir, sizeof(state_dir), "%s/fresh-state", base);
+        snprintf(path, sizeof(path), "%s/audit/audit.jsonl", state_dir);
+        harness_run(&r, NULL, env, "--state-dir", state_dir, "--", "/bin/sh", "-c", "echo ran",
+                    NULL);
+        if (r.status != 125 || strstr(r.out, "ran") || !strstr(r.err, "fsync the directory of"))
+                fail_msg("status %d, stdout: %s, stderr: %s", r.status, r.out, r.err);
+        text = slurp(path, NULL);
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                submitted += strstr(line, "\"job.submitted\"") != NULL;
+                started += strstr(line, "\"job.started\"") != NULL;
+                last = line;
+        }
+        assert_int_equal(submitted, 1);
+        assert_int_equal(started, 0);
+        assert_non_null(last);
+        assert_non_null(strstr(last, "\"job.finished\""));
+        assert_non_null(strstr(last, "\"setup_error\""));
+        free(text);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 static size_t count_started(void)
 {
         size_t n = 0;
@@ -560,6 +601,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_every_event_recorded),
                 cmocka_unit_test(test_setup_error_recorded),
+                cmocka_unit_test(test_failed_directory_fsync_is_undone),
                 cmocka_unit_test(test_cancel_recorded),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_unloadable_libcrypto_refuses_the_job),
