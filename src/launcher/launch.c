@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,18 @@ static int clone_sandbox(struct cd_job *job, struct cd_err *err)
         return r;
 }
 
+/* Cancelled, or out of wall time, while the sandbox was built (a long
+ * input copy, a wait for the fs_lock): the job is not let go, and
+ * cd_supervise() stops it at once. */
+static bool hold_back(const struct cd_job *job)
+{
+        struct pollfd p = { .fd = job->io->cancel_fd, .events = POLLIN };
+
+        if (cd_now_ms() >= job->start_ms + job->plan->limits.wall_timeout_ms)
+                return true;
+        return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* Steps 1 to 3 (the child runs 3 to 5 once released). */
 static int start_job(struct cd_job *job, struct cd_err *err)
 {
@@ -102,6 +115,11 @@ static int start_job(struct cd_job *job, struct cd_err *err)
         r = cd_clone_release(&job->child, 'm', err);
         if (r < 0)
                 return r;
+        if (cd_fault("go_hold")) /* a test's window (test builds only) */
+                cd_fault_wait();
+        job->held = hold_back(job);
+        if (job->held)
+                return 0;
         if (job->io->before_start) {
                 r = job->io->before_start(job->io->before_start_data, job->slot.uid, err);
                 if (r < 0)
@@ -262,6 +280,25 @@ static int check_uid_range(uint32_t base, uint32_t count, struct cd_err *err)
         return 0;
 }
 
+/* Writer-preferring: a clone or a sniffer's fork (the writers) waits for
+ * the file system builds under way, not for every one that starts after
+ * it. glibc's default prefers readers, and a stream of jobs with large
+ * inputs could hold another job's launch back without end, its wall time
+ * running. No thread takes the read lock twice. */
+static int init_fs_lock(pthread_rwlock_t *lock)
+{
+        pthread_rwlockattr_t a;
+        int r = pthread_rwlockattr_init(&a);
+
+        if (r != 0)
+                return -r;
+        r = pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        if (r == 0)
+                r = pthread_rwlock_init(lock, &a);
+        (void) pthread_rwlockattr_destroy(&a);
+        return -r;
+}
+
 int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **ret,
                     struct cd_err *err)
 {
@@ -279,7 +316,11 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
         if (!l)
                 return cd_err_set(err, ENOMEM, "launcher: out of memory");
         l->slots_fd = -1;
-        pthread_rwlock_init(&l->fs_lock, NULL);
+        r = init_fs_lock(&l->fs_lock);
+        if (r < 0) {
+                free(l);
+                return cd_err_neg(err, r, "launcher: set up a lock");
+        }
         l->uid_base = cfg && cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
         l->uid_count = cfg && cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
         r = check_uid_range(l->uid_base, l->uid_count, err);

@@ -129,6 +129,7 @@ struct cd_job {
         struct cd_seccomp *own_seccomp; /* with the profile's additions */
         uint64_t start_ms;
         uint64_t end_ms; /* pid 1 reaped; 0 while it runs */
+        bool held;       /* cancelled or out of time before 'g': never let go */
 };
 
 /* Copy /out into io->out_dir_fd, after the job is over and its cgroup empty. */

@@ -60,7 +60,8 @@ static void stop(struct sup *s, enum cd_verdict reason)
         if (s->stop_reason != _CD_VERDICT_MAX)
                 return;
         s->stop_reason = reason;
-        if (grace == 0) {
+        /* A job held back never ran: nothing of it needs the grace. */
+        if (grace == 0 || s->job->held) {
                 kill_all(s);
                 return;
         }
@@ -111,6 +112,11 @@ static void check_limits(struct sup *s)
 
         if (s->kill_at_ms != NEVER && now >= s->kill_at_ms)
                 kill_all(s);
+        /* Once the payload has exited, pid 1 exits and the kernel kills
+         * what is left: the time that takes is not the job's, and its CPU
+         * time is judged by decide(). */
+        if (s->exited)
+                return;
         if (now >= s->wall_deadline_ms)
                 stop(s, CD_VERDICT_TIMEOUT);
         if (l->cpu_time_ms && now >= s->next_cpu_check_ms) {
@@ -169,13 +175,16 @@ static int wait_events(struct sup *s, struct cd_err *err)
         }
         if (msg >= 0 && p[msg].revents)
                 read_msg(s);
-        if (cancel >= 0 && p[cancel].revents) {
-                drain_cancel(job->io->cancel_fd);
-                stop(s, CD_VERDICT_CANCELLED);
-        }
-        cd_relay_step(&job->relay, p + first_relay, n - first_relay);
+        /* The job's own end first: a cancel that comes with it, or after
+         * the payload exited, does not change how the job ended. */
         if (p[0].revents && cd_clone_try_reap(&job->child) < 0)
                 return cd_err_errno(err, "supervise: waitid");
+        if (cancel >= 0 && p[cancel].revents) {
+                drain_cancel(job->io->cancel_fd);
+                if (!job->child.reaped && !s->exited)
+                        stop(s, CD_VERDICT_CANCELLED);
+        }
+        cd_relay_step(&job->relay, p + first_relay, n - first_relay);
         return 0;
 }
 
@@ -187,8 +196,9 @@ static enum cd_verdict decide(const struct sup *s, const struct cd_cgroup_usage 
                 return CD_VERDICT_SETUP_ERROR;
         if (s->stop_reason != _CD_VERDICT_MAX)
                 return s->stop_reason;
-        /* Finished between two CPU checks but over the limit all the same. */
-        if (l->cpu_time_ms && (u->user_us + u->system_us) / 1000 > l->cpu_time_ms)
+        /* Finished between two CPU checks but over the limit all the same
+         * (the same comparison as check_limits()). */
+        if (l->cpu_time_ms && u->user_us + u->system_us >= l->cpu_time_ms * 1000)
                 return CD_VERDICT_CPU_LIMIT;
         if (u->oom_kills > 0)
                 return CD_VERDICT_OOM;
@@ -278,7 +288,8 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
                         kill_all(&s);
                         return r;
                 }
-                check_limits(&s);
+                if (!job->child.reaped)
+                        check_limits(&s);
         }
         job->end_ms = cd_now_ms();
         return finish(&s, ret, err);

@@ -169,6 +169,88 @@ static void test_stalled_terminal_keeps_the_wall_limit(void **state)
         harness_assert_nothing_left();
 }
 
+static bool job_processes_up(void *data)
+{
+        (void) data;
+        return harness_job_processes() > 0;
+}
+
+/*
+ * A cancel (SIGTERM to cordon run) or the wall deadline that comes while
+ * the sandbox is still being built (held here just before the job would be
+ * let go: the go_hold fault, test builds only) stops the job before it
+ * runs one instruction, at once and not after the grace period. Before,
+ * the job was let go and ran ("ran" on its stdout) until the first check.
+ */
+static void held_job(const char *wall, int sig, int want_status, const char *want_verdict)
+{
+        const char *args[] = { "--wall",  wall, "--grace",  "30s", "--",
+                               "/bin/sh", "-c", "echo ran", NULL };
+        char result[256], release[256], out_path[256], out[64] = { 0 };
+        struct timespec t0, t1;
+        struct cd_run r;
+        pid_t pid;
+        int out_fd, fd;
+
+        snprintf(result, sizeof(result), "%s/held.json", harness_state_dir());
+        snprintf(release, sizeof(release), "%s/held.release", harness_state_dir());
+        snprintf(out_path, sizeof(out_path), "%s/held.out", harness_state_dir());
+        out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(out_fd >= 0);
+        (void) unlink(release);
+        assert_int_equal(setenv("CORDON_FAULT", "go_hold", 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_RELEASE", release, 1), 0);
+        pid = harness_spawn_to(result, args, out_fd);
+        (void) unsetenv("CORDON_FAULT");
+        (void) unsetenv("CORDON_FAULT_RELEASE");
+        (void) close(out_fd);
+        /* The sandbox's pid 1 exists: cordon run is at the hold. */
+        assert_true(harness_until(job_processes_up, NULL, 20000));
+        if (sig)
+                assert_int_equal(kill(pid, sig), 0);
+        else
+                (void) usleep(1500 * 1000); /* past the 1 s wall limit */
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        fd = open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        (void) close(fd);
+        harness_wait(pid, result, &r);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        (void) unlink(release);
+        fd = open(out_path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(read(fd, out, sizeof(out) - 1) >= 0);
+        (void) close(fd);
+        (void) unlink(out_path);
+        assert_int_equal(r.status, want_status);
+        assert_string_equal(harness_result_str(&r, "verdict"), want_verdict);
+        assert_string_equal(out, ""); /* the job never ran */
+        /* Not the 30 s grace: a bound that catches the wait, not a timing. */
+        assert_true(t1.tv_sec - t0.tv_sec < 20);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_cancel_before_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        held_job("60s", SIGTERM, 123, "cancelled");
+#endif
+}
+
+static void test_deadline_before_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        held_job("1s", 0, 124, "timeout");
+#endif
+}
+
 static void test_term_ignored_killed_after_grace(void **state)
 {
         struct cd_run r;
@@ -399,6 +481,8 @@ int main(void)
                 cmocka_unit_test(test_cpu_quota_halves_a_busy_loop),
                 cmocka_unit_test(test_wall_timeout),
                 cmocka_unit_test(test_stalled_terminal_keeps_the_wall_limit),
+                cmocka_unit_test(test_cancel_before_start),
+                cmocka_unit_test(test_deadline_before_start),
                 cmocka_unit_test(test_term_ignored_killed_after_grace),
                 cmocka_unit_test(test_daemons_and_stopped_children_die),
                 cmocka_unit_test(test_tmp_full_is_enospc),
