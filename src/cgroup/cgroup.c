@@ -129,7 +129,9 @@ int cd_cgroup_create(struct cd_cgroup *cg, const struct cd_cgroup_host *h, const
 {
         if (!valid_name(name))
                 return cd_err_set(err, CD_E_INVALID, "cgroup: invalid name");
-        if (h->swap_active && !(h->mode == CD_CGROUP_V2 ? h->swap_max : h->memsw))
+        /* Where swap is not accounted, asked again for each job: a swapon
+         * after start must not let jobs spill past their memory limit. */
+        if (!(h->mode == CD_CGROUP_V2 ? h->swap_max : h->memsw) && cd_cgroup_swap_active())
                 return cd_err_set(err, CD_E_UNSUPPORTED,
                                   "cgroup: swap is on but the kernel does not account it "
                                   "(boot with swapaccount=1): the memory limit would not hold");
@@ -421,6 +423,9 @@ bool cd_cgroup_swap_active(void)
         char buf[512];
         ssize_t n = cd_read_at(AT_FDCWD, "/proc/swaps", buf, sizeof(buf));
 
+        /* No file: a kernel without swap. Unreadable: assume swap. */
+        if (n < 0)
+                return n != -ENOENT;
         /* The first line is a header; any second line is an active swap area. */
         return n > 0 && strchr(buf, '\n') && strchr(buf, '\n')[1] != '\0';
 }
