@@ -320,21 +320,26 @@ static bool v1_is_empty(const struct cd_cgroup *cg)
         return true;
 }
 
+/* With @wait, 0 only once the state is reached: -EBUSY after 1 s of
+ * FREEZING (a task in an uninterruptible sleep), never a guess. */
 static int freezer_set(int fd, const char *state, bool wait)
 {
         int r = cd_write_at(fd, "freezer.state", state);
 
-        for (int i = 0; r == 0 && wait && i < 1000; i++) {
+        if (r < 0 || !wait)
+                return r;
+        for (int i = 0; i < 1000; i++) {
                 char buf[32];
                 struct timespec ts = { 0, 1000 * 1000 };
+                ssize_t n = cd_read_at(fd, "freezer.state", buf, sizeof(buf));
 
-                if (cd_read_at(fd, "freezer.state", buf, sizeof(buf)) < 0)
-                        return -errno;
+                if (n < 0)
+                        return (int) n;
                 if (strncmp(buf, state, strlen(state)) == 0)
                         return 0;
                 (void) nanosleep(&ts, NULL);
         }
-        return r;
+        return -EBUSY;
 }
 
 static int kill_pid(pid_t pid, void *u)
@@ -356,8 +361,11 @@ static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
         int r;
 
         r = freezer_set(fz, "FROZEN", true);
-        if (r < 0)
+        if (r < 0) {
+                /* Not frozen: its pids could fork or be reused; kill none by number. */
+                (void) freezer_set(fz, "THAWED", false);
                 return cd_err_neg(err, r, "cgroup v1: freeze");
+        }
         for (int i = 0; i < _CG_MAX; i++) {
                 if (cg->host->alias[i] != i || cg->fd[i] < 0)
                         continue;
