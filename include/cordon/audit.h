@@ -31,6 +31,8 @@
 #define CD_AUDIT_PROFILES_LOADED "profiles.loaded"
 /* Written by the module itself as the first record of a new file after rotation. */
 #define CD_AUDIT_ROTATED "audit.rotated"
+/* Written by cd_audit_repair() after it cut a torn last line. */
+#define CD_AUDIT_REPAIRED "audit.repaired"
 
 #define CD_AUDIT_FILE        "audit.jsonl"
 #define CD_AUDIT_DEFAULT_MAX (64ULL << 20)
@@ -99,6 +101,27 @@ int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const 
 
 /* Close the handle. Accepts NULL. Returns NULL. */
 struct cd_audit *cd_audit_close(struct cd_audit *a);
+
+/* What cd_audit_repair() cut; cut_bytes 0 when there was nothing to cut. */
+struct cd_audit_repair {
+        uint64_t cut_bytes;
+        char cut_sha256[CD_AUDIT_HASH_HEX]; /* of the bytes cut */
+        uint64_t seq;                       /* of the audit.repaired record */
+};
+
+/*
+ * Cut the torn end of audit.jsonl: bytes after its last newline, fewer than
+ * a record, that follow a sound record (what an append killed mid-write or
+ * a power loss during its fsync leaves: never acknowledged). Under the
+ * append lock, then an audit.repaired record by @uid (role admin) with the
+ * count and SHA-256 of the bytes cut, so the repair stays in the chain.
+ * Anything else (a complete line that does not parse, a longer tail) is
+ * refused with CD_E_INVALID and left for `cordon audit verify` and a
+ * person. Returns 0 (*@ret says what was cut), or -errno / -CD_E_* with
+ * @err. Context: parent side.
+ */
+int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *ret,
+                    struct cd_err *err);
 
 /* What cd_audit_verify() checks beyond the chain itself. Zeroed: no extras. */
 struct cd_audit_verify_opts {

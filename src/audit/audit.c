@@ -184,7 +184,8 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
         if (buf[n - 1] != '\n')
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: the last line of %s is incomplete (a crash while "
-                                  "writing?); refusing to append: run 'cordon audit verify'",
+                                  "writing?); refusing to append: see 'cordon audit verify', "
+                                  "and 'cordon audit repair' to cut it",
                                   name);
         nl = memrchr(buf, '\n', n - 1);
         if (!nl && n < size)
@@ -467,6 +468,21 @@ int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct c
         return cd_audit_append_many(a, &e, 1, err);
 }
 
+/* The append lock, held until *@ret_fd is closed. Opened each time:
+ * flock(2) locks belong to the open file description, which a forked
+ * child would otherwise share with its parent. */
+static int lock_log(struct cd_audit *a, int *ret_fd, struct cd_err *err)
+{
+        int r = open_file(a->dirfd, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, ret_fd, err);
+
+        if (r < 0)
+                return r;
+        while (flock(*ret_fd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
+        return 0;
+}
+
 int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const *ev, size_t n,
                          struct cd_err *err)
 {
@@ -481,15 +497,102 @@ int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const 
                 if (r < 0)
                         return r;
         }
-        /* Opened per append: flock(2) locks belong to the open file description,
-         * which a forked child would otherwise share with its parent. */
-        r = open_file(a->dirfd, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, &lockfd, err);
+        r = lock_log(a, &lockfd, err);
+        return r < 0 ? r : append_locked(a, ev, n, err);
+}
+
+/* Where the torn end of audit.jsonl (@size bytes) starts: after its last
+ * newline; @size when it ends with one. A torn append is shorter than a
+ * record; a longer end without a newline is something else. */
+static int torn_start(int fd, uint64_t size, uint64_t *ret, struct cd_err *err)
+{
+        size_t n = size < CD_AUDIT_MAX_RECORD ? (size_t) size : CD_AUDIT_MAX_RECORD;
+        cleanup_free char *buf = malloc(n ? n : 1);
+        const char *nl;
+        int r;
+
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        r = pread_all(fd, buf, n, size - n);
+        if (r < 0)
+                return cd_err_neg(err, r, "audit: read " CD_AUDIT_FILE);
+        *ret = size;
+        if (n == 0 || buf[n - 1] == '\n')
+                return 0;
+        nl = memrchr(buf, '\n', n);
+        if (!nl && n < size)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the end of " CD_AUDIT_FILE " after its last newline is "
+                                  "%u bytes or more, longer than any record: not a torn append; "
+                                  "left as it is (run 'cordon audit verify')",
+                                  CD_AUDIT_MAX_RECORD);
+        *ret = size - n + (nl ? (uint64_t) (nl - buf) + 1 : 0);
+        return 0;
+}
+
+/* Hash the bytes from @off to @size, then cut them off, on disk. */
+static int cut_torn(struct cd_audit *a, uint64_t off, uint64_t size, struct cd_audit_repair *ret,
+                    struct cd_err *err)
+{
+        cleanup_free char *buf = malloc((size_t) (size - off));
+        int r;
+
+        if (!buf)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        r = pread_all(a->fd, buf, (size_t) (size - off), off);
+        if (r < 0)
+                return cd_err_neg(err, r, "audit: read " CD_AUDIT_FILE);
+        r = cd_sha256_hex(buf, (size_t) (size - off), ret->cut_sha256, err);
         if (r < 0)
                 return r;
-        while (flock(lockfd, LOCK_EX) < 0)
-                if (errno != EINTR)
-                        return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
-        r = append_locked(a, ev, n, err);
-        /* close() releases the lock. */
+        if (ftruncate(a->fd, (off_t) off) < 0 || fsync(a->fd) < 0)
+                return cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
+        ret->cut_bytes = size - off;
+        return 0;
+}
+
+int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *ret,
+                    struct cd_err *err)
+{
+        cleanup_close int lockfd = -1;
+        cleanup_with(json_decrefp) json_t *details = NULL;
+        struct cd_audit_event ev = { .event = CD_AUDIT_REPAIRED, .uid = uid, .role = "admin" };
+        const struct cd_audit_event *evp = &ev;
+        struct tail t;
+        uint64_t off = 0;
+        int r;
+
+        *ret = (struct cd_audit_repair){ 0 };
+        r = lock_log(a, &lockfd, err);
+        if (r == 0)
+                r = refresh_fd(a, err);
+        if (r == 0)
+                r = read_tail(a, &t, err);
+        if (r == 0 || err->code != CD_E_INVALID)
+                return r; /* sound, or not readable at all */
+        r = torn_start(a->fd, t.size, &off, err);
+        if (r < 0)
+                return r;
+        if (off == t.size)
+                return cd_err_set(err, CD_E_INVALID,
+                                  "audit: the last line of " CD_AUDIT_FILE " is complete but not "
+                                  "a record: not a torn append; left as it is (run 'cordon audit "
+                                  "verify')");
+        /* What stays must end in a sound record (or be empty). */
+        if (off > 0) {
+                r = read_last(a->fd, off, CD_AUDIT_FILE, &t.last_seq, t.last_hash, err);
+                if (r < 0)
+                        return r;
+        }
+        r = cut_torn(a, off, t.size, ret, err);
+        if (r < 0)
+                return r;
+        details = json_pack("{s:I,s:s}", "cut_bytes", (json_int_t) ret->cut_bytes, "cut_sha256",
+                            ret->cut_sha256);
+        if (!details)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        ev.details = details;
+        r = append_locked(a, &evp, 1, err);
+        ret->seq = a->last_seq;
         return r;
 }

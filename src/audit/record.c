@@ -129,10 +129,9 @@ int audit_event_check(const struct cd_audit_event *e, struct cd_err *err)
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: the event name must be [a-z0-9._] (at most %d)",
                                   EVENT_NAME_MAX);
-        if (strcmp(e->event, CD_AUDIT_ROTATED) == 0)
+        if (strcmp(e->event, CD_AUDIT_ROTATED) == 0 || strcmp(e->event, CD_AUDIT_REPAIRED) == 0)
                 return cd_err_set(err, CD_E_INVALID,
-                                  "audit: " CD_AUDIT_ROTATED
-                                  " is written by the audit module only");
+                                  "audit: %s is written by the audit module only", e->event);
         for (size_t i = 0; i < ELEMENTSOF(texts); i++)
                 if (texts[i].value && !text_ok(texts[i].value))
                         return cd_err_set(err, CD_E_INVALID,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cordon audit verify [FILE|DIR]: check the audit log's hash chain. */
+/* cordon audit verify [FILE|DIR]: check the audit log's hash chain.
+ * cordon audit repair: cut a torn last line, and record that. */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cordon/audit.h"
@@ -59,7 +61,17 @@ static void help(void)
                "Examples:\n"
                "  cordon audit verify\n"
                "  cordon audit verify /var/lib/cordon/audit/audit.jsonl\n"
-               "  cordon audit verify --anchor 4181:$(cat /backup/cordon-audit.anchor) --json\n");
+               "  cordon audit verify --anchor 4181:$(cat /backup/cordon-audit.anchor) --json\n"
+               "\n"
+               "Usage: cordon audit repair [--state-dir DIR]\n"
+               "\n"
+               "Cut the torn end of STATE_DIR/audit/audit.jsonl: the bytes after its last\n"
+               "newline, shorter than a record, that an append killed mid-write (or a power\n"
+               "loss) left, never acknowledged. cordond and cordon run refuse to append\n"
+               "after them. The cut is recorded as an audit.repaired record with the count\n"
+               "and SHA-256 of the bytes cut. Anything else (a complete line that is not a\n"
+               "record, a longer tail) is left as it is. Exits 0 (repaired, or nothing to\n"
+               "repair), 1 when refused, 2 when the log cannot be read.\n");
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -197,14 +209,55 @@ static int verify(int argc, char **argv)
         return rep.ok ? 0 : EXIT_BROKEN;
 }
 
+static int repair(int argc, char **argv)
+{
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+        cleanup_free char *dir = NULL;
+        struct cd_audit *log = NULL;
+        struct opts o = { .state_dir = DEFAULT_STATE_DIR };
+        int r = parse(argc, argv, &o);
+
+        if (r != 0)
+                return r > 0 ? 0 : CD_EXIT_USAGE;
+        if (optind < argc || o.anchor || o.allow_pruned || o.json) {
+                cli_error("audit repair", "takes only --state-dir (see --help)");
+                return CD_EXIT_USAGE;
+        }
+        if (asprintf(&dir, "%s/audit", o.state_dir) < 0) {
+                cli_error("audit repair", "out of memory");
+                return EXIT_UNREADABLE;
+        }
+        r = cd_crypto_load(&err);
+        if (r == 0)
+                r = cd_audit_open(dir, NULL, &log, &err);
+        if (r == 0)
+                r = cd_audit_repair(log, (uint32_t) getuid(), &rep, &err);
+        log = cd_audit_close(log);
+        if (r < 0) {
+                cli_error("audit repair", "%s", err.msg);
+                return err.code == CD_E_INVALID ? EXIT_BROKEN : EXIT_UNREADABLE;
+        }
+        if (rep.cut_bytes == 0)
+                printf("nothing to repair: the log ends with a whole record\n");
+        else
+                printf("cut %" PRIu64 " bytes (sha256 %s) from the end of " CD_AUDIT_FILE
+                       "; recorded as seq %" PRIu64 " (audit.repaired)\n",
+                       rep.cut_bytes, rep.cut_sha256, rep.seq);
+        return 0;
+}
+
 int cmd_audit(int argc, char **argv)
 {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 help();
                 return 0;
         }
+        if (argc >= 2 && strcmp(argv[1], "repair") == 0)
+                return repair(argc - 1, argv + 1);
         if (argc < 2 || strcmp(argv[1], "verify") != 0) {
-                cli_error("audit", "expected 'cordon audit verify [FILE|DIR]' (see --help)");
+                cli_error("audit", "expected 'cordon audit verify [FILE|DIR]' or 'cordon audit "
+                                   "repair' (see --help)");
                 return CD_EXIT_USAGE;
         }
         return verify(argc - 1, argv + 1);

@@ -35,7 +35,9 @@ static const struct {
         { NULL, NULL, NULL }, /* --help: the local commands follow */
         { "run", cmd_run, "run a job in a fresh sandbox here, without cordond (root)" },
         { "profile", cmd_profile, "profile check FILE: validate a profile file" },
-        { "audit", cmd_audit, "audit verify [FILE|DIR]: check the local audit log's hash chain" },
+        { "audit", cmd_audit,
+          "audit verify [FILE|DIR]: check the local audit log's hash chain (audit repair: cut "
+          "a torn last line)" },
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

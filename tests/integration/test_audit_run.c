@@ -427,10 +427,10 @@ static void test_no_pii_in_audit_or_logs(void **state)
         free(audit);
 }
 
-/* Run `cordon audit verify FILE`; its exit status, its output in @buf. */
-static int verify(const char *file, char *buf, size_t size)
+/* Run `cordon audit @sub @arg1 @arg2`; its exit status, its output in @buf. */
+static int audit_cli(const char *sub, const char *arg1, const char *arg2, char *buf, size_t size)
 {
-        const char *args[] = { getenv("CORDON_BIN"), "audit", "verify", file, NULL };
+        const char *args[] = { getenv("CORDON_BIN"), "audit", sub, arg1, arg2, NULL };
         int pipefd[2], status;
         size_t len = 0;
         ssize_t n;
@@ -452,6 +452,56 @@ static int verify(const char *file, char *buf, size_t size)
         close(pipefd[0]);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int verify(const char *file, char *buf, size_t size)
+{
+        return audit_cli("verify", file, NULL, buf, size);
+}
+
+/* A record torn by a crash stops every cordon run (exit 125) until `cordon
+ * audit repair` cuts it (exit 0, the cut recorded); a line that is not a
+ * torn record is refused (exit 1) and left. */
+static void test_repair_a_torn_log(void **state)
+{
+        char state_dir[192], path[256], msg[4096];
+        struct stat st, after;
+        struct cd_run r;
+        int fd;
+
+        (void) state;
+        snprintf(state_dir, sizeof(state_dir), "%s/torn-state", base);
+        snprintf(path, sizeof(path), "%s/audit/audit.jsonl", state_dir);
+        harness_run(&r, NULL, NULL, "--state-dir", state_dir, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "{\"seq\":4,\"ti", 12), 12);
+        close(fd);
+        harness_run(&r, NULL, NULL, "--state-dir", state_dir, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 125);
+        assert_non_null(strstr(r.err, "cordon audit repair"));
+        harness_run_free(&r);
+        assert_int_equal(audit_cli("repair", "--state-dir", state_dir, msg, sizeof(msg)), 0);
+        if (!strstr(msg, "cut 12 bytes") || !strstr(msg, "recorded as seq 4"))
+                fail_msg("%s", msg);
+        assert_int_equal(verify(path, msg, sizeof(msg)), 0);
+        harness_run(&r, NULL, NULL, "--state-dir", state_dir, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        assert_int_equal(audit_cli("repair", "--state-dir", state_dir, msg, sizeof(msg)), 0);
+        assert_non_null(strstr(msg, "nothing to repair"));
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "garbage\n", 8), 8);
+        close(fd);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(audit_cli("repair", "--state-dir", state_dir, msg, sizeof(msg)), 1);
+        assert_non_null(strstr(msg, "not a torn append"));
+        assert_int_equal(stat(path, &after), 0);
+        assert_int_equal(after.st_size, st.st_size);
+        harness_assert_nothing_left();
 }
 
 /* Line @n (1-based) of @text: its start and length (newline excluded). */
@@ -607,6 +657,7 @@ int main(void)
                 cmocka_unit_test(test_unloadable_libcrypto_refuses_the_job),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
                 cmocka_unit_test(test_verify_catches_tampering),
+                cmocka_unit_test(test_repair_a_torn_log),
                 cmocka_unit_test(test_file_size_limit_undoes_writes),
         };
 

@@ -1203,6 +1203,109 @@ static void append_refuses_after_a_corrupt_tail(void **state)
         assert_non_null(strstr(err.msg, "is not valid JSON"));
 }
 
+static void append_bytes(const char *path, const char *s, size_t n)
+{
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, s, n), (ssize_t) n);
+        (void) close(fd);
+}
+
+/* A torn last record (a writer killed mid-append) is cut, with its count
+ * and SHA-256 in an audit.repaired record that continues the chain, and
+ * appends work again. A whole log has nothing to cut. */
+static void repair_cuts_a_torn_tail(void **state)
+{
+        static const char torn[] = "{\"seq\":4,\"time\":\"2026";
+        struct fixture *f = *state;
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+        char sha[CD_AUDIT_HASH_HEX];
+        struct lines l;
+        json_t *rec;
+
+        reopen(f, 0);
+        append_n(f, 3);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), 0);
+        assert_int_equal(rep.cut_bytes, 0);
+        append_bytes(f->log, torn, sizeof(torn) - 1);
+        assert_int_equal(append_one(f->a, 0, 9, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "cordon audit repair"));
+        assert_int_equal(cd_audit_repair(f->a, 1000, &rep, &err), 0);
+        sha_hex(torn, sizeof(torn) - 1, sha);
+        assert_int_equal(rep.cut_bytes, sizeof(torn) - 1);
+        assert_string_equal(rep.cut_sha256, sha);
+        assert_int_equal(rep.seq, 4);
+        l = read_lines(f->log);
+        assert_int_equal(l.n, 4);
+        rec = ut_defer(json_free, json_loads(l.v[3], 0, NULL));
+        assert_string_equal(json_string_value(json_object_get(rec, "event")), CD_AUDIT_REPAIRED);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "actor"), "uid")),
+                         1000);
+        assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(rec, "details"), "cut_bytes")),
+                sizeof(torn) - 1);
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(rec, "details"), "cut_sha256")),
+                sha);
+        assert_int_equal(append_one(f->a, 0, 9, &err), 0);
+        assert_true(verify(f->log, NULL).ok);
+        /* Only the module writes the event. */
+        {
+                struct cd_audit_event e = { .event = CD_AUDIT_REPAIRED, .role = "admin" };
+
+                assert_int_equal(cd_audit_append(f->a, &e, &err), -CD_E_INVALID);
+        }
+}
+
+/* A torn first record: the whole file was the torn append. */
+static void repair_cuts_a_torn_first_record(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+
+        reopen(f, 0);
+        append_bytes(f->log, "{\"seq\":1,", 9);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), 0);
+        assert_int_equal(rep.cut_bytes, 9);
+        assert_int_equal(rep.seq, 1);
+        assert_true(verify(f->log, NULL).ok);
+}
+
+/* What a torn append cannot leave is refused and left as it is: a complete
+ * line that is not a record, a torn line after one, a tail longer than a
+ * record. */
+static void repair_refuses_what_is_not_torn(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+        char *big = ut_defer(free, malloc(CD_AUDIT_MAX_RECORD + 10));
+        struct stat st, after;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        append_bytes(f->log, "garbage\n", 8);
+        assert_int_equal(stat(f->log, &st), 0);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "complete but not a record"));
+        append_bytes(f->log, "{\"seq\":", 7);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "is not valid JSON"));
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, st.st_size + 7);
+        assert_int_equal(truncate(f->log, st.st_size - 8), 0);
+        assert_non_null(big);
+        memset(big, 'x', CD_AUDIT_MAX_RECORD + 10);
+        append_bytes(f->log, big, CD_AUDIT_MAX_RECORD + 10);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "longer than any record"));
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, st.st_size - 8 + CD_AUDIT_MAX_RECORD + 10);
+}
+
 static void append_refuses_a_log_that_went_backwards(void **state)
 {
         struct fixture *f = *state;
@@ -1331,6 +1434,9 @@ int main(void)
                 T(verify_while_writers_rotate),
                 T(append_refuses_after_a_corrupt_tail),
                 T(append_refuses_a_log_that_went_backwards),
+                T(repair_cuts_a_torn_tail),
+                T(repair_cuts_a_torn_first_record),
+                T(repair_refuses_what_is_not_torn),
                 T(full_disk_leaves_no_half_record),
                 T(partial_write_is_cut_back),
                 T(full_disk_during_rotation),
