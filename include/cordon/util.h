@@ -124,6 +124,13 @@ struct cd_dl_sym {
         void **slot;
 };
 
+/* A struct cd_dl_sym for function @name, whose address goes to @fn (a
+ * function pointer of the caller's, of that function's type). */
+#define CD_DL_SYM(fn, name)                                                                        \
+        {                                                                                          \
+                (name), (void **) &(fn)                                                            \
+        }
+
 /* dlopen @soname (RTLD_NOW, RTLD_LOCAL) and resolve each of @syms (n >= 1).
  * 0, with the library open for the life of the process; or -ELIBACC, the
  * library closed again, and @err holding the loader's reason (which names

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "api-internal.h"
+#include "cordon/cleanup.h"
 #include "cordon/fault.h"
 #include "cordon/util.h"
 
@@ -46,37 +47,34 @@ SAME_TYPE(entry_set_perm, archive_entry_set_perm);
 SAME_TYPE(entry_set_size, archive_entry_set_size);
 SAME_TYPE(entry_set_mtime, archive_entry_set_mtime);
 
-#define SYM(field, name)                                                                           \
-        {                                                                                          \
-                name, (void **) &lib.field                                                         \
-        }
-
 /* A failed load is tried again on the next request: the package may be
  * installed meanwhile. Called locked. */
 static bool load(struct cd_err *err)
 {
         const struct cd_dl_sym syms[] = {
-                SYM(write_new, "archive_write_new"),
-                SYM(write_free, "archive_write_free"),
-                SYM(write_set_format_pax_restricted, "archive_write_set_format_pax_restricted"),
-                SYM(write_set_bytes_in_last_block, "archive_write_set_bytes_in_last_block"),
-                SYM(write_open, "archive_write_open"),
-                SYM(write_header, "archive_write_header"),
-                SYM(write_data, "archive_write_data"),
-                SYM(write_close, "archive_write_close"),
-                SYM(set_error, "archive_set_error"),
-                SYM(entry_new2, "archive_entry_new2"),
-                SYM(entry_free, "archive_entry_free"),
-                SYM(entry_clear, "archive_entry_clear"),
-                SYM(entry_set_pathname, "archive_entry_set_pathname"),
-                SYM(entry_set_filetype, "archive_entry_set_filetype"),
-                SYM(entry_set_perm, "archive_entry_set_perm"),
-                SYM(entry_set_size, "archive_entry_set_size"),
-                SYM(entry_set_mtime, "archive_entry_set_mtime"),
+                CD_DL_SYM(lib.write_new, "archive_write_new"),
+                CD_DL_SYM(lib.write_free, "archive_write_free"),
+                CD_DL_SYM(lib.write_set_format_pax_restricted,
+                          "archive_write_set_format_pax_restricted"),
+                CD_DL_SYM(lib.write_set_bytes_in_last_block,
+                          "archive_write_set_bytes_in_last_block"),
+                CD_DL_SYM(lib.write_open, "archive_write_open"),
+                CD_DL_SYM(lib.write_header, "archive_write_header"),
+                CD_DL_SYM(lib.write_data, "archive_write_data"),
+                CD_DL_SYM(lib.write_close, "archive_write_close"),
+                CD_DL_SYM(lib.set_error, "archive_set_error"),
+                CD_DL_SYM(lib.entry_new2, "archive_entry_new2"),
+                CD_DL_SYM(lib.entry_free, "archive_entry_free"),
+                CD_DL_SYM(lib.entry_clear, "archive_entry_clear"),
+                CD_DL_SYM(lib.entry_set_pathname, "archive_entry_set_pathname"),
+                CD_DL_SYM(lib.entry_set_filetype, "archive_entry_set_filetype"),
+                CD_DL_SYM(lib.entry_set_perm, "archive_entry_set_perm"),
+                CD_DL_SYM(lib.entry_set_size, "archive_entry_set_size"),
+                CD_DL_SYM(lib.entry_set_mtime, "archive_entry_set_mtime"),
         };
         struct cd_err why = { 0 };
 
-        if (cd_dl_load(LIBARCHIVE, syms, sizeof(syms) / sizeof(syms[0]), &why) == 0)
+        if (cd_dl_load(LIBARCHIVE, syms, ELEMENTSOF(syms), &why) == 0)
                 return true;
         (void) cd_err_set(err, ELIBACC, "tar: load " LIBARCHIVE ": %s", why.msg);
         return false;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "artifacts-internal.h"
+#include "cordon/cleanup.h"
 #include "cordon/fault.h"
 #include "cordon/util.h"
 
@@ -29,16 +30,18 @@ static struct {
 } lib;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Written by load(), read after pthread_once() returned. */
+static struct cd_err why;
 
 static void load(void)
 {
         const struct cd_dl_sym syms[] = {
-                { "magic_open", (void **) &lib.open },
-                { "magic_load", (void **) &lib.load },
-                { "magic_buffer", (void **) &lib.buffer },
+                CD_DL_SYM(lib.open, "magic_open"),
+                CD_DL_SYM(lib.load, "magic_load"),
+                CD_DL_SYM(lib.buffer, "magic_buffer"),
         };
 
-        lib.loaded = cd_dl_load(LIBMAGIC, syms, 3, &(struct cd_err){ 0 }) == 0;
+        lib.loaded = cd_dl_load(LIBMAGIC, syms, ELEMENTSOF(syms), &why) == 0;
 }
 
 int cd_magic_load(struct cd_err *err)
@@ -52,7 +55,8 @@ int cd_magic_load(struct cd_err *err)
                 return cd_err_set(err, r, "artifacts: load " LIBMAGIC);
         if (!lib.loaded)
                 return cd_err_set(err, ELIBACC,
-                                  "artifacts: cannot load " LIBMAGIC " (is libmagic1 installed?)");
+                                  "artifacts: load " LIBMAGIC ": %s (is libmagic1 installed?)",
+                                  why.msg);
         return 0;
 }
 

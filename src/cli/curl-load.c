@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/util.h"
 
 /* curl.h turns these names into type-checking macros under GCC. */
@@ -45,38 +46,33 @@ static struct {
         void (*slist_free_all)(struct curl_slist *);
 } lib;
 
-#define SYM(field, name)                                                                           \
-        {                                                                                          \
-                name, (void **) &lib.field                                                         \
-        }
-
 static bool load(void)
 {
         const struct cd_dl_sym syms[] = {
-                SYM(global_init, "curl_global_init"),
-                SYM(global_cleanup, "curl_global_cleanup"),
-                SYM(easy_init, "curl_easy_init"),
-                SYM(easy_cleanup, "curl_easy_cleanup"),
-                SYM(easy_reset, "curl_easy_reset"),
-                SYM(easy_perform, "curl_easy_perform"),
-                SYM(easy_setopt, "curl_easy_setopt"),
-                SYM(easy_getinfo, "curl_easy_getinfo"),
-                SYM(easy_strerror, "curl_easy_strerror"),
-                SYM(mime_init, "curl_mime_init"),
-                SYM(mime_free, "curl_mime_free"),
-                SYM(mime_addpart, "curl_mime_addpart"),
-                SYM(mime_name, "curl_mime_name"),
-                SYM(mime_filename, "curl_mime_filename"),
-                SYM(mime_type, "curl_mime_type"),
-                SYM(mime_data, "curl_mime_data"),
-                SYM(mime_data_cb, "curl_mime_data_cb"),
-                SYM(slist_append, "curl_slist_append"),
-                SYM(slist_free_all, "curl_slist_free_all"),
+                CD_DL_SYM(lib.global_init, "curl_global_init"),
+                CD_DL_SYM(lib.global_cleanup, "curl_global_cleanup"),
+                CD_DL_SYM(lib.easy_init, "curl_easy_init"),
+                CD_DL_SYM(lib.easy_cleanup, "curl_easy_cleanup"),
+                CD_DL_SYM(lib.easy_reset, "curl_easy_reset"),
+                CD_DL_SYM(lib.easy_perform, "curl_easy_perform"),
+                CD_DL_SYM(lib.easy_setopt, "curl_easy_setopt"),
+                CD_DL_SYM(lib.easy_getinfo, "curl_easy_getinfo"),
+                CD_DL_SYM(lib.easy_strerror, "curl_easy_strerror"),
+                CD_DL_SYM(lib.mime_init, "curl_mime_init"),
+                CD_DL_SYM(lib.mime_free, "curl_mime_free"),
+                CD_DL_SYM(lib.mime_addpart, "curl_mime_addpart"),
+                CD_DL_SYM(lib.mime_name, "curl_mime_name"),
+                CD_DL_SYM(lib.mime_filename, "curl_mime_filename"),
+                CD_DL_SYM(lib.mime_type, "curl_mime_type"),
+                CD_DL_SYM(lib.mime_data, "curl_mime_data"),
+                CD_DL_SYM(lib.mime_data_cb, "curl_mime_data_cb"),
+                CD_DL_SYM(lib.slist_append, "curl_slist_append"),
+                CD_DL_SYM(lib.slist_free_all, "curl_slist_free_all"),
         };
 
         if (!lib.loaded)
-                lib.loaded = cd_dl_load(LIBCURL, syms, sizeof(syms) / sizeof(syms[0]),
-                                        &(struct cd_err){ 0 }) == 0;
+                lib.loaded =
+                        cd_dl_load(LIBCURL, syms, ELEMENTSOF(syms), &(struct cd_err){ 0 }) == 0;
         return lib.loaded;
 }
 

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/crypto.h"
 #include "cordon/util.h"
 
@@ -39,12 +40,12 @@ static struct {
 static enum load_state load_now(void)
 {
         const struct cd_dl_sym syms[] = {
-                { "SHA256_Init", (void **) &fn.init },
-                { "SHA256_Update", (void **) &fn.update },
-                { "SHA256_Final", (void **) &fn.final },
+                CD_DL_SYM(fn.init, "SHA256_Init"),
+                CD_DL_SYM(fn.update, "SHA256_Update"),
+                CD_DL_SYM(fn.final, "SHA256_Final"),
         };
 
-        return cd_dl_load(LIBCRYPTO, syms, 3, &why) == 0 ? LOADED : FAILED;
+        return cd_dl_load(LIBCRYPTO, syms, ELEMENTSOF(syms), &why) == 0 ? LOADED : FAILED;
 }
 
 static void *loader_main(void *arg)
