@@ -37,15 +37,10 @@
 #define CD_AUDIT_FILE        "audit.jsonl"
 #define CD_AUDIT_DEFAULT_MAX (64ULL << 20)
 #define CD_AUDIT_MAX_RECORD  (64U << 10) /* bytes per line, newline included */
-#define CD_AUDIT_HASH_HEX    65          /* 64 hex digits and a NUL */
+#define CD_AUDIT_HASH_HEX    65          /* cd_sha256_hex(): 64 hex digits and a NUL */
 #define CD_AUDIT_MAX_STRING  256         /* role, job, profile, verdict, detail strings */
 
 struct cd_audit;
-
-/* SHA-256 of @len bytes as lowercase hex into @out: how a record names
- * something it must not hold, and how the chain links. Returns 0, or
- * -ELIBACC or -EIO with @err (cordon/crypto.h). Context: parent. */
-int cd_sha256_hex(const void *data, size_t len, char out[CD_AUDIT_HASH_HEX], struct cd_err *err);
 
 struct cd_audit_config {
         uint64_t max_bytes; /* rotate when audit.jsonl has reached this size; 0: 64 MiB */

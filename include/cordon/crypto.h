@@ -19,6 +19,7 @@
  * child.
  */
 #define CD_SHA256_LEN 32
+#define CD_SHA256_HEX (2 * CD_SHA256_LEN + 1) /* 64 lowercase hex digits and a NUL */
 
 struct cd_sha256 {
         SHA256_CTX ctx;
@@ -39,3 +40,9 @@ int cd_crypto_load(struct cd_err *err);
 int cd_crypto_sha256_init(struct cd_sha256 *h, struct cd_err *err);
 int cd_crypto_sha256_update(struct cd_sha256 *h, const void *data, size_t len);
 int cd_crypto_sha256_final(struct cd_sha256 *h, unsigned char out[CD_SHA256_LEN]);
+
+/* SHA-256 of @len bytes as lowercase hex into @out: how an audit record
+ * names something it must not hold, and how the audit chain links. Returns
+ * 0, or -ELIBACC or -EIO with @err. (A digest made with the calls above is
+ * written as hex by cd_hex(), cordon/util.h.) */
+int cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX], struct cd_err *err);

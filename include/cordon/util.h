@@ -87,6 +87,10 @@ char **cd_strv_copy(char *const *v);
 /* Append a copy of @s to *@v (NULL-terminated, may be NULL). Returns 0 or -ENOMEM. */
 int cd_strv_push(char ***v, const char *s);
 
+/* @n bytes of @data as lowercase hex into @out (2*@n+1 bytes, NUL-terminated).
+ * Context: any. */
+void cd_hex(const void *data, size_t n, char *out);
+
 /* Random bytes as lowercase hex into @buf (2*@nbytes+1 bytes). Returns 0 or -errno. */
 int cd_random_hex(char *buf, size_t nbytes);
 

@@ -150,17 +150,6 @@ static bool type_allowed(const struct cd_artifact_rules *r, const char *type)
         return false;
 }
 
-static void hex(const unsigned char *d, unsigned int n, char *out)
-{
-        static const char digits[] = "0123456789abcdef";
-
-        for (unsigned int i = 0; i < n; i++) {
-                out[2 * i] = digits[d[i] >> 4];
-                out[2 * i + 1] = digits[d[i] & 15];
-        }
-        out[2 * n] = '\0';
-}
-
 /* Copy at most @size bytes of @in to @out, hashing them; @first (@n bytes)
  * is already read. Returns the bytes copied or -errno. */
 static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t n, char *sha)
@@ -193,7 +182,7 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
                 r = cd_crypto_sha256_final(&ctx, digest);
         if (r < 0)
                 return r;
-        hex(digest, CD_SHA256_LEN, sha);
+        cd_hex(digest, CD_SHA256_LEN, sha);
         return (int64_t) done;
 }
 

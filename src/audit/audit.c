@@ -22,6 +22,7 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
+#include "cordon/crypto.h"
 #include "cordon/fault.h"
 #include "cordon/util.h"
 

@@ -21,6 +21,7 @@
 
 #include "audit-internal.h"
 #include "cordon/cleanup.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 
 struct verifier {

@@ -110,8 +110,7 @@ static int verify(struct fetch *f, const struct cli_response *resp, const char *
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
-        for (unsigned int i = 0; i < CD_SHA256_LEN; i++)
-                (void) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        cd_hex(md, CD_SHA256_LEN, hex);
         (void) snprintf(etag, sizeof(etag), "\"%s\"", sha);
         if (resp->etag[0] && strcmp(resp->etag, etag) != 0) {
                 cli_error(f->cmd, "%s: cordond's ETag differs from the manifest; refused",

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "run-audit.h"
 

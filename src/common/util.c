@@ -316,20 +316,27 @@ bool cd_name_is_form_ambiguous(const char *name)
         return false;
 }
 
+void cd_hex(const void *data, size_t n, char *out)
+{
+        static const char digits[] = "0123456789abcdef";
+        const unsigned char *d = data;
+
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = digits[d[i] >> 4];
+                out[2 * i + 1] = digits[d[i] & 15];
+        }
+        out[2 * n] = '\0';
+}
+
 int cd_random_hex(char *buf, size_t nbytes)
 {
-        static const char hex[] = "0123456789abcdef";
         unsigned char raw[64];
 
         if (nbytes > sizeof(raw))
                 return -EINVAL;
         if (getrandom(raw, nbytes, 0) != (ssize_t) nbytes)
                 return -errno ? -errno : -EIO;
-        for (size_t i = 0; i < nbytes; i++) {
-                buf[2 * i] = hex[raw[i] >> 4];
-                buf[2 * i + 1] = hex[raw[i] & 15];
-        }
-        buf[2 * nbytes] = '\0';
+        cd_hex(raw, nbytes, buf);
         return 0;
 }
 

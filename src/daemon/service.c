@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/crypto.h"
 #include "cordon/fault.h"
 #include "cordon/log.h"
 #include "cordon/service.h"

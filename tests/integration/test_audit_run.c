@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "cordon/audit.h"
+#include "cordon/crypto.h"
 #include "harness.h"
 
 /* Strings that look like a person: none may reach the audit log or a log line. */

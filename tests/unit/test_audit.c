@@ -31,6 +31,7 @@
 #include "audit/audit-internal.h"
 #include "cordon/audit.h"
 #include "cordon/cleanup.h"
+#include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "unit.h"
 #include "wrap.h"

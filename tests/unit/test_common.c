@@ -2,7 +2,7 @@
 /*
  * common/: the parsers every flag and profile value goes through, struct
  * cd_err formatting, the small-file and pipe I/O helpers, strv helpers and
- * cd_random_hex(). Wraps: openat, write, read, getrandom.
+ * cd_hex(), cd_random_hex(). Wraps: openat, write, read, getrandom.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -733,7 +733,32 @@ static void strv_push_appends_copies(void **state)
         cd_strv_free(NULL); /* accepted */
 }
 
-/* ---- cd_random_hex ---- */
+/* ---- cd_hex, cd_random_hex ---- */
+
+/* Every byte value, high nibble first, lowercase; exactly 2n+1 bytes written. */
+static void hex_encodes_every_byte(void **state)
+{
+        unsigned char all[256];
+        char out[2 * sizeof(all) + 2];
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(all); i++)
+                all[i] = (unsigned char) i;
+        memset(out, 'z', sizeof(out));
+        cd_hex(all, sizeof(all), out);
+        assert_int_equal(strlen(out), 2 * sizeof(all));
+        assert_int_equal(out[sizeof(out) - 1], 'z');
+        for (size_t i = 0; i < sizeof(all); i++) {
+                char want[3];
+
+                (void) snprintf(want, sizeof(want), "%02x", (unsigned int) i);
+                assert_memory_equal(out + 2 * i, want, 2);
+        }
+        cd_hex("\x0f\xf0", 2, out);
+        assert_string_equal(out, "0ff0");
+        cd_hex("", 0, out);
+        assert_string_equal(out, "");
+}
 
 static void random_hex_is_lowercase_hex(void **state)
 {
@@ -997,6 +1022,7 @@ int main(void)
                 cmocka_unit_test_teardown(read_exact_errors_and_retries, teardown),
                 cmocka_unit_test_teardown(strv_length_and_copy, teardown),
                 cmocka_unit_test_teardown(strv_push_appends_copies, teardown),
+                cmocka_unit_test_teardown(hex_encodes_every_byte, teardown),
                 cmocka_unit_test_teardown(random_hex_is_lowercase_hex, teardown),
                 cmocka_unit_test_teardown(random_hex_refuses_and_reports, teardown),
                 cmocka_unit_test_teardown(clock_is_monotonic, teardown),
