@@ -109,6 +109,7 @@ size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char 
 
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = in[i];
+                unsigned int len;
 
                 if (st->have > 0) {
                         if ((c & 0xc0) == 0x80) {
@@ -122,14 +123,15 @@ size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char 
                         out[o++] = '?'; /* cut short */
                         st->have = 0;
                 }
+                len = seq_len(c);
                 if (c < 0x80) {
                         o += emit_ascii(c, out + o);
-                } else if (st->ascii_only || seq_len(c) == 0) {
+                } else if (st->ascii_only || len == 0) {
                         out[o++] = '?';
                 } else {
                         st->seq[0] = c;
                         st->have = 1;
-                        st->need = (unsigned char) seq_len(c);
+                        st->need = (unsigned char) len;
                 }
         }
         return o;
