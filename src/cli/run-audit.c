@@ -35,20 +35,27 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
         return cd_audit_open(dir, NULL, &ra->log, err);
 }
 
-/* Queue an event (taking @details); the next flush writes it. */
+/* Queue @p (taking its details); the next flush writes it. */
+static int push(struct run_audit *ra, struct run_audit_pending p, struct cd_err *err)
+{
+        if (ra->n_queued >= RUN_AUDIT_QUEUE) {
+                json_decref(p.details);
+                return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
+        }
+        ra->queued[ra->n_queued++] = p;
+        return 0;
+}
+
+/* Queue an event (taking @details, NULL when building them failed). */
 static int queue(struct run_audit *ra, const char *event, const char *verdict, json_t *details,
                  struct cd_err *err)
 {
         if (!details)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
-        if (ra->n_queued >= RUN_AUDIT_QUEUE) {
-                json_decref(details);
-                return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
-        }
-        ra->queued[ra->n_queued++] = (struct run_audit_pending){ .event = event,
-                                                                 .verdict = verdict,
-                                                                 .details = details };
-        return 0;
+        return push(ra,
+                    (struct run_audit_pending){
+                            .event = event, .verdict = verdict, .details = details },
+                    err);
 }
 
 /* The details a queued event waits for: a profile's hash. */
@@ -104,12 +111,10 @@ static int flush(struct run_audit *ra, struct cd_err *err)
 
 int run_audit_profile(struct run_audit *ra, const void *raw, size_t raw_len, struct cd_err *err)
 {
-        if (ra->n_queued >= RUN_AUDIT_QUEUE)
-                return cd_err_set(err, EOVERFLOW, "audit: too many events queued");
-        ra->queued[ra->n_queued++] = (struct run_audit_pending){ .event = CD_AUDIT_PROFILES_LOADED,
-                                                                 .raw = raw,
-                                                                 .raw_len = raw_len };
-        return 0;
+        return push(ra,
+                    (struct run_audit_pending){
+                            .event = CD_AUDIT_PROFILES_LOADED, .raw = raw, .raw_len = raw_len },
+                    err);
 }
 
 int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t n_inputs,
