@@ -59,27 +59,32 @@ int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_p
         return r;
 }
 
-/* One hash over the profiles' bytes, in name order (the set is sorted). */
+/* One hash over the profiles' bytes, each followed by a newline, in name
+ * order (the set is sorted). */
 static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX], json_t **names,
                     struct cd_err *err)
 {
-        cleanup_free char *all = NULL;
-        size_t len = 0;
+        unsigned char md[CD_SHA256_LEN];
+        struct cd_sha256 h;
+        int r;
 
         *names = json_array();
-        for (size_t i = 0; i < set->n; i++) {
-                char *n = realloc(all, len + set->items[i]->raw_len + 1);
-
-                if (!n)
-                        return cd_err_set(err, ENOMEM, "profiles: out of memory");
-                all = n;
+        r = cd_crypto_sha256_init(&h, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r == 0 && i < set->n; i++) {
                 if (!*names || json_array_append_new(*names, json_string(set->items[i]->name)))
                         return cd_err_set(err, ENOMEM, "profiles: out of memory");
-                memcpy(all + len, set->items[i]->raw, set->items[i]->raw_len);
-                len += set->items[i]->raw_len;
-                all[len++] = '\n';
+                r = cd_crypto_sha256_update(&h, set->items[i]->raw, set->items[i]->raw_len);
+                if (r == 0)
+                        r = cd_crypto_sha256_update(&h, "\n", 1);
         }
-        return cd_sha256_hex(all ? all : "", len, out, err);
+        if (r == 0)
+                r = cd_crypto_sha256_final(&h, md);
+        if (r < 0)
+                return cd_err_set(err, EIO, "profiles: SHA-256 failed");
+        cd_hex(md, CD_SHA256_LEN, out);
+        return 0;
 }
 
 int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
