@@ -34,13 +34,16 @@ int cd_queue_new(const struct cd_queue_config *cfg, cd_queue_run_fn *run, void *
                  struct cd_queue **ret, struct cd_err *err);
 
 /*
- * Queue @id of @owner_uid. @force (restart recovery) skips the bounds.
- * Returns 0, -ENOSPC when the queue is full, -EDQUOT when this owner has
- * max_per_client queued, -ESHUTDOWN after cd_queue_stop() began.
+ * Queue @id of @owner_uid. @force skips the bounds: a job already stored
+ * is queued again (restart recovery, a cancel whose mark failed); a new
+ * job takes its place with cd_queue_reserve() instead. Returns 0, -ENOSPC
+ * when the queue is full, -EDQUOT when this owner has max_per_client
+ * queued, -ESHUTDOWN after cd_queue_stop() began.
  */
 int cd_queue_push(struct cd_queue *q, const char *id, uint32_t owner_uid, bool force);
 
-/* Would cd_queue_push() take a job of @owner_uid now? Same returns. */
+/* Would cd_queue_reserve() take a place for a job of @owner_uid now? Same
+ * returns (http/ asks before it reads a submission's body). */
 int cd_queue_check(struct cd_queue *q, uint32_t owner_uid);
 
 /*
