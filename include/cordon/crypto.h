@@ -40,6 +40,8 @@ int cd_crypto_load(struct cd_err *err);
 int cd_crypto_sha256_init(struct cd_sha256 *h, struct cd_err *err);
 int cd_crypto_sha256_update(struct cd_sha256 *h, const void *data, size_t len);
 int cd_crypto_sha256_final(struct cd_sha256 *h, unsigned char out[CD_SHA256_LEN]);
+/* The same, as lowercase hex. */
+int cd_crypto_sha256_final_hex(struct cd_sha256 *h, char out[CD_SHA256_HEX]);
 
 /* SHA-256 of @len bytes as lowercase hex into @out: how an audit record
  * names something it must not hold, and how the audit chain links. Returns

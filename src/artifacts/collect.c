@@ -154,7 +154,6 @@ static bool type_allowed(const struct cd_artifact_rules *r, const char *type)
  * is already read. Returns the bytes copied or -errno. */
 static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t n, char *sha)
 {
-        unsigned char digest[CD_SHA256_LEN];
         struct cd_sha256 ctx;
         uint64_t done = 0;
         int r;
@@ -179,11 +178,8 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
                 }
         }
         if (r == 0)
-                r = cd_crypto_sha256_final(&ctx, digest);
-        if (r < 0)
-                return r;
-        cd_hex(digest, CD_SHA256_LEN, sha);
-        return (int64_t) done;
+                r = cd_crypto_sha256_final_hex(&ctx, sha);
+        return r < 0 ? r : (int64_t) done;
 }
 
 static uint64_t cap(uint64_t rule, uint64_t src_max)

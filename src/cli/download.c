@@ -103,14 +103,12 @@ static int fetch_sink(void *data, const char *buf, size_t n)
 /* The hash of what arrived against the manifest. */
 static int verify(struct fetch *f, const struct cli_response *resp, const char *sha)
 {
-        unsigned char md[CD_SHA256_LEN];
-        char hex[SHA_HEX + 1], etag[SHA_HEX + 3];
+        char hex[CD_SHA256_HEX], etag[SHA_HEX + 3];
 
-        if (cd_crypto_sha256_final(&f->md, md) < 0) {
+        if (cd_crypto_sha256_final_hex(&f->md, hex) < 0) {
                 cli_error(f->cmd, "%s: cannot hash", f->label);
                 return CLI_EXIT_IO;
         }
-        cd_hex(md, CD_SHA256_LEN, hex);
         (void) snprintf(etag, sizeof(etag), "\"%s\"", sha);
         if (resp->etag[0] && strcmp(resp->etag, etag) != 0) {
                 cli_error(f->cmd, "%s: cordond's ETag differs from the manifest; refused",

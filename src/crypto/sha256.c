@@ -115,17 +115,25 @@ int cd_crypto_sha256_final(struct cd_sha256 *h, unsigned char out[CD_SHA256_LEN]
         return fn.final(out, &h->ctx) == 1 ? 0 : -EIO;
 }
 
-int cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX], struct cd_err *err)
+int cd_crypto_sha256_final_hex(struct cd_sha256 *h, char out[CD_SHA256_HEX])
 {
         unsigned char md[CD_SHA256_LEN];
+
+        if (cd_crypto_sha256_final(h, md) < 0)
+                return -EIO;
+        cd_hex(md, CD_SHA256_LEN, out);
+        return 0;
+}
+
+int cd_sha256_hex(const void *data, size_t len, char out[CD_SHA256_HEX], struct cd_err *err)
+{
         struct cd_sha256 h;
         int r;
 
         r = cd_crypto_sha256_init(&h, err);
         if (r < 0)
                 return r;
-        if (cd_crypto_sha256_update(&h, data, len) < 0 || cd_crypto_sha256_final(&h, md) < 0)
+        if (cd_crypto_sha256_update(&h, data, len) < 0 || cd_crypto_sha256_final_hex(&h, out) < 0)
                 return cd_err_set(err, EIO, "crypto: SHA-256 failed");
-        cd_hex(md, CD_SHA256_LEN, out);
         return 0;
 }

@@ -64,7 +64,6 @@ int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_p
 static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX], json_t **names,
                     struct cd_err *err)
 {
-        unsigned char md[CD_SHA256_LEN];
         struct cd_sha256 h;
         int r;
 
@@ -80,11 +79,8 @@ static int hash_set(const struct cd_profile_set *set, char out[CD_AUDIT_HASH_HEX
                         r = cd_crypto_sha256_update(&h, "\n", 1);
         }
         if (r == 0)
-                r = cd_crypto_sha256_final(&h, md);
-        if (r < 0)
-                return cd_err_set(err, EIO, "profiles: SHA-256 failed");
-        cd_hex(md, CD_SHA256_LEN, out);
-        return 0;
+                r = cd_crypto_sha256_final_hex(&h, out);
+        return r < 0 ? cd_err_set(err, EIO, "profiles: SHA-256 failed") : 0;
 }
 
 int cd_service_load_profiles(struct cd_service *s, struct cd_err *err)
