@@ -3,7 +3,8 @@
  * Resource limits, each bounded so that a host without limits survives the
  * bare run: a fork bomb of at most N sleeping children (killed and reaped),
  * a memory bomb of at most N MiB (touched in a child), a disk fill of at
- * most N MiB into an unlinked file (freed on close). "escaped" means the
+ * most N MiB into an unlinked file (freed on close), socket buffers of at
+ * most N MiB (freed when the workers are killed). "escaped" means the
  * whole bound was reached without the sandbox stopping it (host-flush: a
  * flush of the host's disks would have run).
  */
@@ -19,9 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -154,6 +157,134 @@ static int probe_memory_bomb(struct probe_ctx *c, int argc, char **argv)
                 return verdict(c, BLOCKED, "the child was killed by %s after %u MiB",
                                signame(WTERMSIG(status)), (unsigned int) done);
         return verdict(c, BROKEN, "the child exited with %d", WEXITSTATUS(status));
+}
+
+#define SOCK_WORKERS 16
+#define SOCK_DONE    0x80000000u /* a report's flag: this worker's fds ran out */
+
+/* A worker queues data on AF_UNIX socket pairs it never reads, until its
+ * fds run out, reporting the MiB it holds; then it waits to be killed.
+ * The kernel must charge those buffers to the job's memory cgroup. */
+static __attribute__((noreturn)) void sock_worker(int fd, unsigned long long mib)
+{
+        static char chunk[65536];
+        uint64_t held = 0;
+        uint32_t told = 0;
+
+        while (held < mib * MIB) {
+                int sv[2];
+
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+                        break;
+                for (ssize_t n; (n = send(sv[0], chunk, sizeof(chunk), MSG_DONTWAIT)) > 0;)
+                        held += (uint64_t) n;
+                if (held / MIB > told) {
+                        told = (uint32_t) (held / MIB);
+                        if (write(fd, &told, sizeof(told)) != sizeof(told))
+                                _exit(4);
+                }
+        }
+        told |= SOCK_DONE;
+        if (write(fd, &told, sizeof(told)) != sizeof(told))
+                _exit(4);
+        for (;;)
+                pause();
+}
+
+struct sock_bomb {
+        pid_t pid[SOCK_WORKERS];
+        int fd[SOCK_WORKERS]; /* -1: the worker died (its buffers are freed) */
+        uint32_t held[SOCK_WORKERS];
+        bool done[SOCK_WORKERS];
+};
+
+/* Follow the workers until they hold @want MiB together (1), or none can
+ * queue more: all dead or out of fds (0). */
+static int sock_bomb_watch(struct sock_bomb *b, unsigned long long want, uint64_t *ret_max)
+{
+        for (;;) {
+                struct pollfd p[SOCK_WORKERS];
+                uint64_t total = 0;
+                int live = 0;
+
+                for (int i = 0; i < SOCK_WORKERS; i++) {
+                        p[i] = (struct pollfd){ .fd = b->done[i] ? -1 : b->fd[i],
+                                                .events = POLLIN };
+                        live += p[i].fd >= 0;
+                        total += b->fd[i] >= 0 ? b->held[i] : 0;
+                }
+                if (total > *ret_max)
+                        *ret_max = total;
+                if (total >= want)
+                        return 1;
+                if (live == 0)
+                        return 0;
+                if (poll(p, SOCK_WORKERS, -1) < 0 && errno != EINTR)
+                        return 0;
+                for (int i = 0; i < SOCK_WORKERS; i++) {
+                        uint32_t r;
+
+                        if (p[i].fd < 0 || !p[i].revents)
+                                continue;
+                        if (read(b->fd[i], &r, sizeof(r)) != sizeof(r)) {
+                                (void) close(b->fd[i]); /* killed: its memory is back */
+                                b->fd[i] = -1;
+                                continue;
+                        }
+                        b->held[i] = r & ~SOCK_DONE;
+                        b->done[i] = r & SOCK_DONE;
+                }
+        }
+}
+
+static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
+{
+        struct sock_bomb b = { 0 };
+        unsigned long long want;
+        uint64_t max = 0;
+        int made = 0, escaped;
+
+        if (arg_count(c, argc, argv, 0, 512, 16384, &want) < 0)
+                return BROKEN;
+        if (c->bare && mem_available_mib() < 2 * want)
+                return verdict(c, NOT_APPLICABLE, "the host has less than %llu MiB available",
+                               2 * want);
+        (void) fflush(NULL);
+        for (; made < SOCK_WORKERS; made++) {
+                int p[2];
+
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        break;
+                b.pid[made] = fork();
+                if (b.pid[made] == 0) {
+                        (void) close(p[0]);
+                        (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+                        sock_worker(p[1], want / SOCK_WORKERS + 1);
+                }
+                (void) close(p[1]);
+                b.fd[made] = p[0];
+                if (b.pid[made] < 0) {
+                        (void) close(p[0]);
+                        break;
+                }
+        }
+        for (int i = made; i < SOCK_WORKERS; i++)
+                b.fd[i] = -1;
+        escaped = made > 0 ? sock_bomb_watch(&b, want, &max) : 0;
+        for (int i = 0; i < made; i++) {
+                (void) kill(b.pid[i], SIGKILL);
+                while (waitpid(b.pid[i], NULL, 0) < 0 && errno == EINTR)
+                        ;
+                if (b.fd[i] >= 0)
+                        (void) close(b.fd[i]);
+        }
+        if (made == 0)
+                return verdict(c, BROKEN, "could not start a worker: %s", ename(errno));
+        if (escaped)
+                return verdict(c, ESCAPED, "%d workers held %llu MiB in socket buffers", made,
+                               (unsigned long long) max);
+        return verdict(c, BLOCKED, "%d workers held at most %llu of %llu MiB in socket buffers",
+                       made, (unsigned long long) max, want);
 }
 
 /* An unlinked file in @dir: its blocks go when the probe exits, however it exits. */
@@ -341,6 +472,8 @@ static int probe_host_hugepages(struct probe_ctx *c, int argc, char **argv)
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
+        { "socket-bomb", probe_socket_bomb, "[MIB]",
+          "queue MIB (512) MiB in AF_UNIX socket buffers nobody reads" },
         { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
         { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
         { "host-flush", probe_host_flush, "", "flush the host's disks (fsync, sync, syncfs)" },
