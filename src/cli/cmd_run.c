@@ -298,11 +298,19 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
 }
 
 /* SIGINT, SIGTERM and SIGHUP cancel the job (SIGTERM to it, SIGKILL after
- * the grace period) instead of killing us with the sandbox still up. */
+ * the grace period) instead of killing us with the sandbox still up.
+ * Job control cannot stop us either (Ctrl-Z, a background read or write of
+ * the terminal): the job runs in its own session and would go on while
+ * its wall and CPU-time limits went unwatched. The job gets every signal
+ * back at its default (sandbox/init.c). */
 static int cancel_signals(void)
 {
+        static const int stops[] = { SIGTSTP, SIGTTIN, SIGTTOU };
         sigset_t set;
 
+        for (size_t i = 0; i < ELEMENTSOF(stops); i++)
+                if (signal(stops[i], SIG_IGN) == SIG_ERR)
+                        return -errno;
         if (sigemptyset(&set) < 0 || sigaddset(&set, SIGINT) < 0 || sigaddset(&set, SIGTERM) < 0 ||
             sigaddset(&set, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 return -errno;

@@ -251,6 +251,43 @@ static void test_deadline_before_start(void **state)
 #endif
 }
 
+/* Ctrl-Z (SIGTSTP) to cordon run: ignored, so the wall limit still holds.
+ * Before, cordon run stopped while the job (in its own session) ran on. */
+static void test_job_control_does_not_stop_the_limits(void **state)
+{
+        const char *args[] = { "--wall", "1s", "--grace", "200ms", "--", "/bin/sleep", "30", NULL };
+        char result[256];
+        struct cd_run r;
+        pid_t pid, done = 0;
+        int status = 0;
+
+        (void) state;
+        snprintf(result, sizeof(result), "%s/tstp.json", harness_state_dir());
+        pid = harness_spawn(result, args);
+        assert_true(harness_until(job_processes_up, NULL, 20000));
+        assert_int_equal(kill(pid, SIGTSTP), 0);
+        assert_int_equal(kill(pid, SIGTTIN), 0);
+        for (int i = 0; i < 200 && done == 0; i++) { /* 20 s */
+                done = waitpid(pid, &status, WNOHANG);
+                if (done == 0)
+                        (void) usleep(100000);
+        }
+        if (done == 0) {
+                (void) kill(pid, SIGCONT);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                (void) unlink(result);
+                fail_msg("cordon run was still there 20 s after a 1 s wall limit (stopped?)");
+        }
+        r = (struct cd_run){ 0 };
+        r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        r.result = json_load_file(result, 0, NULL);
+        (void) unlink(result);
+        assert_int_equal(r.status, 124);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 static void test_term_ignored_killed_after_grace(void **state)
 {
         struct cd_run r;
@@ -482,6 +519,7 @@ int main(void)
                 cmocka_unit_test(test_wall_timeout),
                 cmocka_unit_test(test_stalled_terminal_keeps_the_wall_limit),
                 cmocka_unit_test(test_cancel_before_start),
+                cmocka_unit_test(test_job_control_does_not_stop_the_limits),
                 cmocka_unit_test(test_deadline_before_start),
                 cmocka_unit_test(test_term_ignored_killed_after_grace),
                 cmocka_unit_test(test_daemons_and_stopped_children_die),
