@@ -79,6 +79,18 @@ struct cd_rate {
 #define CD_REFUSALS_PER_SEC 1
 #define CD_REFUSALS_BURST   10
 
+/* A few job ids (the ones a step is left half done for). */
+struct cd_id_set {
+        char (*ids)[CD_JOB_ID_LEN + 1];
+        size_t n;
+};
+
+bool cd_id_set_has(const struct cd_id_set *set, const char *id);
+/* -ENOMEM when it cannot grow (the caller's retry then does the step again). */
+int cd_id_set_add(struct cd_id_set *set, const char *id);
+void cd_id_set_drop(struct cd_id_set *set, const char *id);
+void cd_id_set_clear(struct cd_id_set *set);
+
 struct cd_service {
         const struct cd_config *cfg;
         struct cd_store *store;
@@ -91,13 +103,15 @@ struct cd_service {
         pthread_mutex_t job_lock; /* one cancel or delete of a job at a time */
         /* Under job_lock: cancels recorded in the log whose row could not
          * be written yet (retried without recording them again). */
-        char (*cancels_recorded)[CD_JOB_ID_LEN + 1];
-        size_t n_cancels_recorded;
+        struct cd_id_set cancels_recorded;
         atomic_bool cancels_pending; /* some cancel is left half done */
+        /* Under job_lock: deletes recorded in the log whose row could not
+         * be removed yet. The job is gone for the API (404), and a retry
+         * (the client's, retention's) does not record it again. */
+        struct cd_id_set deletes_recorded;
         /* Under job_lock: deleted jobs (no row, no request reaches them)
          * whose files could not all be removed; retried by the janitor. */
-        char (*removals_left)[CD_JOB_ID_LEN + 1];
-        size_t n_removals_left;
+        struct cd_id_set removals_left;
         atomic_bool removals_pending;
         struct cd_audit *audit;
         pthread_rwlock_t profiles_lock;
@@ -262,6 +276,10 @@ void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);
  * already deleted gives -ENOENT and no second record. Returns 0, or
  * -EINPROGRESS when the job is deleted but not all of its files could be
  * removed (why in @err; cd_service_retry_removals tries again), or -errno. */
+/* True while a delete of @id is recorded but its row is not removed yet:
+ * the job is gone for every request. */
+bool cd_service_delete_recorded(struct cd_service *s, const char *id);
+
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err);
 

@@ -82,9 +82,12 @@ int cd_api_load_job(const struct cd_api_request *req, struct cd_job_row *row,
                 return -ENOENT;
         }
         r = cd_store_get(req->svc->store, req->id, row, &err);
-        if (r == 0 && req->peer->role != CD_ROLE_ADMIN && row->owner_uid != req->peer->uid) {
+        /* Someone else's job does not exist for this peer, nor one whose
+         * delete is recorded (its row is left only by a store failure). */
+        if (r == 0 && ((req->peer->role != CD_ROLE_ADMIN && row->owner_uid != req->peer->uid) ||
+                       cd_service_delete_recorded(req->svc, req->id))) {
                 cd_job_row_clear(row);
-                r = -ENOENT; /* someone else's job does not exist for this peer */
+                r = -ENOENT;
         }
         if (r == -ENOENT)
                 cd_api_problem(resp, 404, "job_not_found", "no such job");
@@ -441,7 +444,8 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
         }
         jobs = json_array();
         for (size_t i = 0; jobs && i < n && i < page; i++)
-                if (json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
+                if (!cd_service_delete_recorded(req->svc, rows[i].id) &&
+                    json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
                         jobs = (json_decref(jobs), NULL);
         /* `next` only when there is a next page: null on the last one. */
         next = n > page ? json_sprintf("%lld", (long long) rows[page - 1].seq) : json_null();

@@ -170,11 +170,8 @@ void cd_daemon_stop(struct cd_daemon *d)
         d->lock_fd = cd_close(d->lock_fd); /* last: the state is closed */
         free(d->socket_path);
         d->socket_path = NULL;
-        free(s->cancels_recorded);
-        s->cancels_recorded = NULL;
-        s->n_cancels_recorded = 0;
-        free(s->removals_left);
-        s->removals_left = NULL;
-        s->n_removals_left = 0;
+        cd_id_set_clear(&s->cancels_recorded);
+        cd_id_set_clear(&s->deletes_recorded);
+        cd_id_set_clear(&s->removals_left);
         d->started = false;
 }

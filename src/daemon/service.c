@@ -295,35 +295,51 @@ void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size)
                         (unsigned long long) q->held, (unsigned long long) q->quota);
 }
 
-/* Cancels whose records are written but whose row is not: retried
- * without recording again. Under job_lock. */
-static bool recorded_has(const struct cd_service *s, const char *id)
+bool cd_id_set_has(const struct cd_id_set *set, const char *id)
 {
-        for (size_t i = 0; i < s->n_cancels_recorded; i++)
-                if (!strcmp(s->cancels_recorded[i], id))
+        for (size_t i = 0; i < set->n; i++)
+                if (!strcmp(set->ids[i], id))
                         return true;
         return false;
 }
 
-static void recorded_add(struct cd_service *s, const char *id)
+int cd_id_set_add(struct cd_id_set *set, const char *id)
 {
-        char(*n)[CD_JOB_ID_LEN + 1] = reallocarray(s->cancels_recorded, s->n_cancels_recorded + 1,
-                                                   sizeof(*s->cancels_recorded));
+        char(*n)[CD_JOB_ID_LEN + 1];
 
+        if (cd_id_set_has(set, id))
+                return 0;
+        n = reallocarray(set->ids, set->n + 1, sizeof(*set->ids));
         if (!n)
-                return; /* a retry records again */
-        s->cancels_recorded = n;
-        memcpy(n[s->n_cancels_recorded++], id, CD_JOB_ID_LEN + 1);
+                return -ENOMEM;
+        set->ids = n;
+        (void) snprintf(n[set->n++], CD_JOB_ID_LEN + 1, "%s", id);
+        return 0;
 }
 
-static void recorded_drop(struct cd_service *s, const char *id)
+void cd_id_set_drop(struct cd_id_set *set, const char *id)
 {
-        for (size_t i = 0; i < s->n_cancels_recorded; i++)
-                if (!strcmp(s->cancels_recorded[i], id)) {
-                        memcpy(s->cancels_recorded[i], s->cancels_recorded[--s->n_cancels_recorded],
-                               CD_JOB_ID_LEN + 1);
+        for (size_t i = 0; i < set->n; i++)
+                if (!strcmp(set->ids[i], id)) {
+                        memcpy(set->ids[i], set->ids[--set->n], CD_JOB_ID_LEN + 1);
                         return;
                 }
+}
+
+void cd_id_set_clear(struct cd_id_set *set)
+{
+        free(set->ids);
+        *set = (struct cd_id_set){ 0 };
+}
+
+bool cd_service_delete_recorded(struct cd_service *s, const char *id)
+{
+        bool r;
+
+        pthread_mutex_lock(&s->job_lock);
+        r = cd_id_set_has(&s->deletes_recorded, id);
+        pthread_mutex_unlock(&s->job_lock);
+        return r;
 }
 
 static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
@@ -338,28 +354,33 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
         cd_job_row_clear(&now);
         if (r < 0)
                 return r;
-        /* The record first: a crash after it leaves files the sweep removes. */
-        r = cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL,
-                              json_pack("{s:s}", "by", peer ? "request" : "retention"), err);
-        if (r < 0)
+        /* The record first: a crash after it leaves files the sweep removes.
+         * A row that then cannot be removed is gone for the API all the
+         * same, and its retry does not record the delete again. */
+        if (!cd_id_set_has(&s->deletes_recorded, row->id)) {
+                r = cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL,
+                                      json_pack("{s:s}", "by", peer ? "request" : "retention"),
+                                      err);
+                if (r < 0)
+                        return r;
+        }
+        r = cd_fault("store_delete") ? cd_err_set(err, EIO, "store: delete: injected failure")
+                                     : cd_store_delete(s->store, row->id, err);
+        if (r < 0 && r != -ENOENT) {
+                if (cd_id_set_add(&s->deletes_recorded, row->id) == 0)
+                        atomic_store(&s->removals_pending, true); /* the janitor retries */
                 return r;
-        r = cd_store_delete(s->store, row->id, err);
-        if (r == 0 || r == -ENOENT)
-                recorded_drop(s, row->id); /* a cancel's row that could not be written */
-        return r == -ENOENT ? 0 : r;
+        }
+        cd_id_set_drop(&s->deletes_recorded, row->id);
+        cd_id_set_drop(&s->cancels_recorded, row->id); /* a cancel's row never written */
+        return 0;
 }
 
 /* Under job_lock. Without memory the files stay for the next start's sweep. */
 static void removal_left(struct cd_service *s, const char *id)
 {
-        char(*n)[CD_JOB_ID_LEN + 1] =
-                reallocarray(s->removals_left, s->n_removals_left + 1, sizeof(*s->removals_left));
-
-        if (!n)
-                return;
-        s->removals_left = n;
-        memcpy(n[s->n_removals_left++], id, CD_JOB_ID_LEN + 1);
-        atomic_store(&s->removals_pending, true);
+        if (cd_id_set_add(&s->removals_left, id) == 0)
+                atomic_store(&s->removals_pending, true);
 }
 
 /* The files go after the lock: once the row is gone no request can reach
@@ -384,31 +405,52 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         return -EINPROGRESS;
 }
 
+/* Under job_lock: the rows of recorded deletes, removed again; their
+ * files join the removals. */
+static void retry_deleted_rows(struct cd_service *s)
+{
+        struct cd_err err = { 0 };
+
+        for (size_t i = 0; i < s->deletes_recorded.n;) {
+                char id[CD_JOB_ID_LEN + 1];
+                int r = cd_store_delete(s->store, s->deletes_recorded.ids[i], &err);
+
+                if (r < 0 && r != -ENOENT) {
+                        i++;
+                        continue;
+                }
+                memcpy(id, s->deletes_recorded.ids[i], sizeof(id));
+                cd_id_set_drop(&s->deletes_recorded, id);
+                cd_id_set_drop(&s->cancels_recorded, id);
+                cd_log_info(id, "msg=\"removed the row of a deleted job\"");
+                (void) cd_id_set_add(&s->removals_left, id);
+        }
+}
+
 bool cd_service_retry_removals(struct cd_service *s)
 {
-        char(*ids)[CD_JOB_ID_LEN + 1];
+        struct cd_id_set set;
         struct cd_err err = { 0 };
-        size_t n;
         bool left = false;
 
         pthread_mutex_lock(&s->job_lock);
-        ids = s->removals_left;
-        n = s->n_removals_left;
-        s->removals_left = NULL;
-        s->n_removals_left = 0;
-        atomic_store(&s->removals_pending, false);
+        retry_deleted_rows(s);
+        left = s->deletes_recorded.n > 0;
+        set = s->removals_left;
+        s->removals_left = (struct cd_id_set){ 0 };
+        atomic_store(&s->removals_pending, left);
         pthread_mutex_unlock(&s->job_lock);
-        for (size_t i = 0; i < n; i++) {
-                if (cd_jobfiles_remove(&s->files, ids[i], &err) == 0) {
-                        cd_log_info(ids[i], "msg=\"removed the files of a deleted job\"");
+        for (size_t i = 0; i < set.n; i++) {
+                if (cd_jobfiles_remove(&s->files, set.ids[i], &err) == 0) {
+                        cd_log_info(set.ids[i], "msg=\"removed the files of a deleted job\"");
                         continue;
                 }
                 pthread_mutex_lock(&s->job_lock);
-                removal_left(s, ids[i]);
+                removal_left(s, set.ids[i]);
                 pthread_mutex_unlock(&s->job_lock);
                 left = true;
         }
-        free(ids);
+        cd_id_set_clear(&set);
         return left;
 }
 
@@ -457,12 +499,13 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
 {
         int r;
 
-        if (!recorded_has(s, row->id)) {
+        if (!cd_id_set_has(&s->cancels_recorded, row->id)) {
                 r = record_cancel(s, row, peer, err);
                 if (r < 0)
                         return r;
                 cd_metrics_job(&s->metrics, CD_VERDICT_CANCELLED, 0, 0);
-                recorded_add(s, row->id);
+                (void) cd_id_set_add(&s->cancels_recorded,
+                                     row->id); /* else a retry records again */
         }
         if (cd_fault("cancel_row"))
                 r = cd_err_set(err, EIO, "store: cancel: injected failure");
@@ -471,7 +514,7 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
                                           cd_service_charge_job(s, row, 0, 0, NULL),
                                           (int64_t) cd_wall_ms(), err);
         if (r == 0 || r == -ESTALE || r == -ENOENT)
-                recorded_drop(s, row->id);
+                cd_id_set_drop(&s->cancels_recorded, row->id);
         return r;
 }
 
@@ -487,7 +530,8 @@ static int finish_cancel_now(struct cd_service *s, const char *id, struct cd_err
         else if (r == 0 || r == -ENOENT)
                 r = 1;
         if (r == 1 || r == -ESTALE) {
-                recorded_drop(s, id); /* finished or deleted by a request meanwhile */
+                cd_id_set_drop(&s->cancels_recorded,
+                               id); /* finished or deleted by a request meanwhile */
                 r = 1;
         }
         cd_job_row_clear(&now);

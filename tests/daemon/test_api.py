@@ -2141,6 +2141,29 @@ class ServiceTest(DaemonTest):
         self.assertEqual(len(d.audit("job.deleted", job)), 1)
         self.assert_chain_whole(d)
 
+    def test_delete_whose_row_stays(self):
+        """The store fails to remove a deleted job's row after its
+        job.deleted is in the log (injected once): 500; the job is gone for
+        the API at once (no read of it can follow job.deleted), and the
+        retry removes it without a second job.deleted. Before, the job
+        stayed listed and downloadable, and each retry recorded it again."""
+        d = self.start_daemon(fault="store_delete:once")
+        job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}/artifacts/r.txt"), 404,
+                   "job_not_found")
+        self.assertNotIn(job, [j["id"] for j in d.client().jobs()["jobs"]])
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assertEqual(d.audit("artifact.read", job), [])
+        # The janitor removes the row and the files, without recording again.
+        self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
+                        "the deleted job's files were never removed")
+        self.assertIn("removed the row of a deleted job", d.log_path.read_text(errors="replace"))
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assert_chain_whole(d)
+
     def test_launchers_with_other_uid_ranges_share_a_cgroup_parent(self):
         """A cordond with a uid range of its own and `cordon run` with the
         default one, under one cgroup parent: neither takes the other's
