@@ -198,8 +198,10 @@ struct sock_bomb {
         bool done[SOCK_WORKERS];
 };
 
-/* Follow the workers until they hold @want MiB together (1), or none can
- * queue more: all dead or out of fds (0). */
+/* Follow the workers until they hold @want MiB together (1), or one was
+ * killed (the OOM killer: the others would only take its share again, and
+ * by RSS, which these buffers are not, it picks at random) or none can
+ * queue more (0). */
 static int sock_bomb_watch(struct sock_bomb *b, unsigned long long want, uint64_t *ret_max)
 {
         for (;;) {
@@ -226,11 +228,8 @@ static int sock_bomb_watch(struct sock_bomb *b, unsigned long long want, uint64_
 
                         if (p[i].fd < 0 || !p[i].revents)
                                 continue;
-                        if (read(b->fd[i], &r, sizeof(r)) != sizeof(r)) {
-                                (void) close(b->fd[i]); /* killed: its memory is back */
-                                b->fd[i] = -1;
-                                continue;
-                        }
+                        if (read(b->fd[i], &r, sizeof(r)) != sizeof(r))
+                                return 0; /* killed */
                         b->held[i] = r & ~SOCK_DONE;
                         b->done[i] = r & SOCK_DONE;
                 }
