@@ -521,7 +521,8 @@ static int torn_start(int fd, uint64_t size, uint64_t *ret, struct cd_err *err)
         if (n == 0 || buf[n - 1] == '\n')
                 return 0;
         nl = memrchr(buf, '\n', n);
-        if (!nl && n < size)
+        /* A torn record is shorter than CD_AUDIT_MAX_RECORD (its newline included). */
+        if (!nl && (n < size || n == CD_AUDIT_MAX_RECORD))
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: the end of " CD_AUDIT_FILE " after its last newline is "
                                   "%u bytes or more, longer than any record: not a torn append; "
@@ -531,9 +532,9 @@ static int torn_start(int fd, uint64_t size, uint64_t *ret, struct cd_err *err)
         return 0;
 }
 
-/* Hash the bytes from @off to @size, then cut them off, on disk. */
-static int cut_torn(struct cd_audit *a, uint64_t off, uint64_t size, struct cd_audit_repair *ret,
-                    struct cd_err *err)
+/* The bytes from @off to @size into *@ret_buf, and their hash. */
+static int read_torn(struct cd_audit *a, uint64_t off, uint64_t size, char **ret_buf,
+                     struct cd_audit_repair *ret, struct cd_err *err)
 {
         cleanup_free char *buf = malloc((size_t) (size - off));
         int r;
@@ -546,10 +547,36 @@ static int cut_torn(struct cd_audit *a, uint64_t off, uint64_t size, struct cd_a
         r = cd_sha256_hex(buf, (size_t) (size - off), ret->cut_sha256, err);
         if (r < 0)
                 return r;
-        if (ftruncate(a->fd, (off_t) off) < 0 || fsync(a->fd) < 0)
-                return cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
         ret->cut_bytes = size - off;
+        *ret_buf = TAKE_PTR(buf);
         return 0;
+}
+
+/* Cut the torn bytes, then record the cut; a cut that cannot be recorded
+ * is undone (the bytes are written back), never left unrecorded. */
+static int cut_and_record(struct cd_audit *a, uint64_t off, const char *torn, size_t torn_len,
+                          const struct cd_audit_event *ev, struct cd_err *err)
+{
+        const struct cd_audit_event *evp = ev;
+        size_t used;
+        int r, back;
+
+        if (ftruncate(a->fd, (off_t) off) < 0 || fsync(a->fd) < 0)
+                r = cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
+        else
+                r = append_locked(a, &evp, 1, err);
+        if (r == 0)
+                return 0;
+        /* A failed append cut the file back to @off: O_APPEND puts the
+         * bytes back where they were. */
+        back = cd_write_all(a->fd, torn, torn_len);
+        if (back == 0 && fsync(a->fd) < 0)
+                back = -errno;
+        used = strlen(err->msg);
+        if (back < 0)
+                (void) snprintf(err->msg + used, sizeof(err->msg) - used,
+                                "; and the torn bytes could not be put back: %s", strerror(-back));
+        return r;
 }
 
 int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *ret,
@@ -557,9 +584,9 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
 {
         cleanup_close int lockfd = -1;
         cleanup_with(json_decrefp) json_t *details = NULL;
+        cleanup_free char *torn = NULL;
         struct cd_audit_event ev = { .event = CD_AUDIT_REPAIRED, .uid = uid, .role = "admin" };
-        const struct cd_audit_event *evp = &ev;
-        struct tail t;
+        struct tail t = { 0 };
         uint64_t off = 0;
         int r;
 
@@ -567,8 +594,9 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
         r = lock_log(a, &lockfd, err);
         if (r == 0)
                 r = refresh_fd(a, err);
-        if (r == 0)
-                r = read_tail(a, &t, err);
+        if (r < 0)
+                return r;
+        r = read_tail(a, &t, err);
         if (r == 0 || err->code != CD_E_INVALID)
                 return r; /* sound, or not readable at all */
         r = torn_start(a->fd, t.size, &off, err);
@@ -585,7 +613,7 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
                 if (r < 0)
                         return r;
         }
-        r = cut_torn(a, off, t.size, ret, err);
+        r = read_torn(a, off, t.size, &torn, ret, err);
         if (r < 0)
                 return r;
         details = json_pack("{s:I,s:s}", "cut_bytes", (json_int_t) ret->cut_bytes, "cut_sha256",
@@ -593,7 +621,11 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
         if (!details)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
         ev.details = details;
-        r = append_locked(a, &evp, 1, err);
+        r = cut_and_record(a, off, torn, (size_t) ret->cut_bytes, &ev, err);
+        if (r < 0) {
+                ret->cut_bytes = 0;
+                return r;
+        }
         ret->seq = a->last_seq;
-        return r;
+        return 0;
 }

@@ -1260,6 +1260,48 @@ static void repair_cuts_a_torn_tail(void **state)
         }
 }
 
+/* The cut is recorded or not made: when audit.repaired cannot be written
+ * (the disk that just crashed is full), the torn bytes are put back and a
+ * second try still finds them. Before, they were gone unrecorded. */
+static void repair_undone_when_it_cannot_be_recorded(void **state)
+{
+        static const char torn[] = "{\"seq\":3,\"ti";
+        struct fixture *f = *state;
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+        struct stat before, after;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        append_bytes(f->log, torn, sizeof(torn) - 1);
+        assert_int_equal(stat(f->log, &before), 0);
+        cd_wrap_fail(WRAP_WRITE, ENOSPC, 1);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -ENOSPC);
+        assert_false(cd_wrap_pending(WRAP_WRITE));
+        assert_int_equal(rep.cut_bytes, 0);
+        assert_int_equal(stat(f->log, &after), 0);
+        assert_int_equal(after.st_size, before.st_size);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), 0);
+        assert_int_equal(rep.cut_bytes, sizeof(torn) - 1);
+        assert_true(verify(f->log, NULL).ok);
+}
+
+/* Exactly a record's length without a newline is not a torn record. */
+static void repair_refuses_a_record_length_tail(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_repair rep;
+        struct cd_err err = { 0 };
+        char *big = ut_defer(free, malloc(CD_AUDIT_MAX_RECORD));
+
+        reopen(f, 0);
+        assert_non_null(big);
+        memset(big, 'x', CD_AUDIT_MAX_RECORD);
+        append_bytes(f->log, big, CD_AUDIT_MAX_RECORD);
+        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "longer than any record"));
+}
+
 /* A torn first record: the whole file was the torn append. */
 static void repair_cuts_a_torn_first_record(void **state)
 {
@@ -1437,6 +1479,8 @@ int main(void)
                 T(append_refuses_a_log_that_went_backwards),
                 T(repair_cuts_a_torn_tail),
                 T(repair_cuts_a_torn_first_record),
+                T(repair_undone_when_it_cannot_be_recorded),
+                T(repair_refuses_a_record_length_tail),
                 T(repair_refuses_what_is_not_torn),
                 T(full_disk_leaves_no_half_record),
                 T(partial_write_is_cut_back),
