@@ -87,10 +87,11 @@ static int plan_of(struct run *r, struct cd_plan **ret, struct cd_err *err)
  */
 static void keep_output(const char *id, int artifacts, struct cd_result *res, int *ret_code)
 {
-        int r = cd_fault("syncfs") ? -EIO : syncfs(artifacts) < 0 ? -errno : 0;
+        int synced = cd_fault("syncfs") ? -EIO : syncfs(artifacts) < 0 ? -errno : 0;
+        int r = res->output_errno ? -res->output_errno : synced;
 
-        if (res->output_errno != 0)
-                r = -res->output_errno;
+        if (synced < 0)
+                cd_manifest_clear(&res->manifest);
         /* Nothing lost, already said (the collection), or the job never ran. */
         if (r == 0 || res->output_lost || res->verdict == CD_VERDICT_SETUP_ERROR ||
             res->verdict == CD_VERDICT_REJECTED)
@@ -101,8 +102,6 @@ static void keep_output(const char *id, int artifacts, struct cd_result *res, in
                 *ret_code = cd_err_neg(&res->error, r, "run: write the job's %s",
                                        res->output_errno ? "stdout or stderr"
                                                          : "output to disk (syncfs)");
-        if (!res->output_errno)
-                cd_manifest_clear(&res->manifest);
         cd_result_output_lost(res);
 }
 

@@ -2150,7 +2150,8 @@ class ServiceTest(DaemonTest):
         d = self.start_daemon(fault="store_delete:once")
         job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
         self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
-        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
+        body = problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
+        self.assertIn("is deleted", body["detail"])
         problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
         problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}/artifacts/r.txt"), 404,
                    "job_not_found")
@@ -2571,6 +2572,17 @@ class ServiceTest(DaemonTest):
         with self.assertRaises(cc.CordonError) as e:
             d.client().artifact(j, "a.txt")
         self.assertEqual(e.exception.code, "artifact_not_found")
+
+    def test_output_and_syncfs_both_fail(self):
+        """stdout stops at the reserve (ENOSPC) and syncfs fails too, as on
+        a disk that is really full: still no artifact is listed or served.
+        Before, the stdout error hid the syncfs one and the manifest stayed."""
+        d = self.small_state_disk(64, min_free="16M", output_max=64 << 20, fault="syncfs")
+        j = submit_sh(d, "echo a > /out/a.txt\nhead -c 60M /dev/zero\n")["id"]
+        job = wait_job(d, j, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("setup_error", "output_not_stored"))
+        self.assertIn("stdout or stderr", job["result"]["error"])
+        self.assertEqual(d.client().artifacts(j)["artifacts"], [])
 
     def test_failed_teardown(self):
         """The job's teardown fails after it ran (injected, once its cgroup
