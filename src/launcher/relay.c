@@ -299,8 +299,7 @@ void cd_relay_step(struct cd_relay *r, const struct pollfd *p, size_t n)
                         continue;
                 if (p[k].events & POLLOUT) {
                         if (p[k].revents & (POLLERR | POLLHUP)) {
-                                s->dst_broken = true;
-                                s->off = s->len;
+                                stream_broken(s, EPIPE); /* the reader left */
                         } else {
                                 (void) stream_write(s);
                         }

@@ -132,7 +132,9 @@ static int poll_timeout(const struct sup *s)
         uint64_t next = s->kill_at_ms;
         uint64_t now = cd_now_ms();
 
-        if (s->stop_reason == _CD_VERDICT_MAX) {
+        /* Once the payload has exited, only a kill already due is waited
+         * for (check_limits() stops no job then: no busy loop). */
+        if (s->stop_reason == _CD_VERDICT_MAX && !s->exited) {
                 if (s->wall_deadline_ms < next)
                         next = s->wall_deadline_ms;
                 if (s->job->plan->limits.cpu_time_ms && s->next_cpu_check_ms < next)
