@@ -53,7 +53,8 @@ struct cd_launch_io {
                                     * eventfd); -1: none */
         bool collect;                  /* copy /out into out_dir_fd when the job is over */
         int out_dir_fd;                /* an empty directory (when collect) */
-        uint64_t out_keep_free_bytes;  /* bytes the copy leaves free on out_dir_fd's disk */
+        uint64_t out_keep_free_bytes;  /* bytes the copy leaves free on out_dir_fd's disk, and
+                                        * the stdout and stderr files on theirs */
         uint64_t out_keep_free_inodes; /* and inodes */
         /* Called while the child builds the sandbox, before the job runs one
          * instruction of its own (e.g. to write the audit record that it

@@ -607,8 +607,8 @@ void api_jobs_delete(const struct cd_api_request *req, struct cd_api_response *r
                         cd_log_err(CD_LOG_ERROR, row.id, &err);
                         cd_api_problem(resp, 500, "internal", "%s",
                                        r == -EINPROGRESS
-                                               ? "the job is deleted, but not all of its files "
-                                                 "could be removed; cordond tries again"
+                                               ? "the job is deleted, but cordond could not "
+                                                 "remove all of it yet; it tries again"
                                                : "cannot delete the job");
                 } else {
                         cd_log_info(row.id, "msg=\"job deleted\" uid=%u", req->peer->uid);

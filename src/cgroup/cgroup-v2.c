@@ -198,7 +198,8 @@ static int write_limits(const struct cd_cgroup *cg, const struct cd_limits *l, s
         if (r < 0)
                 return cd_err_neg(err, r, "cgroup v2: memory.max");
         r = cd_write_at(fd, "memory.swap.max", "0");
-        if (r < 0 && !(r == -ENOENT && !cg->host->swap_active))
+        /* Not accounted: only while no swap is on (cd_cgroup_create asked). */
+        if (r < 0 && !(r == -ENOENT && !cd_cgroup_swap_active()))
                 return cd_err_neg(err, r, "cgroup v2: memory.swap.max");
         /* An OOM kill takes the whole job, not one process of it. */
         r = cd_write_at(fd, "memory.oom.group", "1");

@@ -139,7 +139,8 @@ static void help(void)
                "\n"
                "Exit status: the job's own for ok and failed, 128+N when killed by signal N,\n"
                "120 output_limit, 121 cpu_limit, 122 oom, 123 cancelled, 124 timeout,\n"
-               "125 setup_error, 64 usage error.\n"
+               "125 setup_error (or the result or its audit record not written), 64 usage\n"
+               "error, 69 a profile this host cannot run.\n"
                "\n"
                "Examples:\n"
                "  cordon run -- sh -c 'id; hostname; cat /proc/self/status'\n"
@@ -375,20 +376,22 @@ static int write_result_file(const char *path, const json_t *j)
 static int write_result(const struct run_opts *o, const struct cd_result *res, const char *job)
 {
         json_t *j = cd_result_to_json(res);
-        int r = 0;
+        int r = 0, rf = 0;
 
         if (!j || json_object_set_new(j, "job", json_string(job)) < 0) {
                 json_decref(j);
                 return -ENOMEM;
         }
+        /* The file first: it is the channel meant for when stdout fails. */
+        if (o->result_file)
+                rf = write_result_file(o->result_file, j);
         errno = 0;
         if (o->json &&
             (json_dumpf(j, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
              fflush(stdout) == EOF) &&
             errno != EPIPE)
                 r = errno ? -errno : -EIO;
-        if (o->result_file && r == 0)
-                r = write_result_file(o->result_file, j);
+        r = rf < 0 ? rf : r;
         json_decref(j);
         (void) fflush(stdout);
         return r;

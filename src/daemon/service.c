@@ -367,9 +367,10 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
         r = cd_fault("store_delete") ? cd_err_set(err, EIO, "store: delete: injected failure")
                                      : cd_store_delete(s->store, row->id, err);
         if (r < 0 && r != -ENOENT) {
-                if (cd_id_set_add(&s->deletes_recorded, row->id) == 0)
-                        atomic_store(&s->removals_pending, true); /* the janitor retries */
-                return r;
+                if (cd_id_set_add(&s->deletes_recorded, row->id) < 0)
+                        return r; /* no memory: as it was, a retry records again */
+                atomic_store(&s->removals_pending, true); /* the janitor retries */
+                return -EINPROGRESS;
         }
         cd_id_set_drop(&s->deletes_recorded, row->id);
         cd_id_set_drop(&s->cancels_recorded, row->id); /* a cancel's row never written */
@@ -671,8 +672,9 @@ static ssize_t expire_batch(struct cd_service *s, int64_t before, size_t *ret_go
         for (size_t i = 0; i < n; i++) {
                 int r = cd_service_delete_job(s, &rows[i], NULL, &err);
 
-                /* -ENOENT: a request deleted it first; -EINPROGRESS: its row
-                 * is gone, its files are left for cd_service_retry_removals. */
+                /* -ENOENT: a request deleted it first; -EINPROGRESS: it is
+                 * deleted, and what is left of it (its row, its files) is
+                 * for cd_service_retry_removals. */
                 if (r == 0 || r == -ENOENT || r == -EINPROGRESS)
                         (*ret_gone)++;
                 if (r < 0 && r != -ENOENT)
