@@ -43,10 +43,10 @@
  *   never exceed the caps;
  *   a taken file's type is allowed, a type_not_allowed one's is not, and
  *   files with the same first bytes get the same type;
- * - every taken file is a regular file in the copy, mode 0644, owned by
+ * - every taken file is a regular file in the copy, mode 0600, owned by
  *   root, one link, with the manifest's size and SHA-256, equal to what was
- *   written; the copy holds exactly the walked directories (no setuid,
- *   setgid, sticky or group/world-writable bit) and the taken files;
+ *   written; the copy holds exactly the walked directories (mode 0700) and
+ *   the taken files;
  * - no byte of the canaries leaves (copy or manifest); nothing appears
  *   outside the destination, the canaries keep their content and mtime,
  *   and the source tree is unchanged;
@@ -1008,7 +1008,7 @@ static void check_mime(const char *path, const char *type)
               "%s: type \"%.128s\" is not a MIME type", path, type);
 }
 
-/* The copy of a taken file: a new regular file of root's, mode 0644, with
+/* The copy of a taken file: a new regular file of root's, mode 0600, with
  * the model's bytes. */
 static void check_copy(const struct oracle *o, const struct entry *e, const struct cd_artifact *a,
                        int dest_fd)
@@ -1022,7 +1022,7 @@ static void check_copy(const struct oracle *o, const struct entry *e, const stru
         CHECK(fd >= 0, "%s: taken but not in the copy", a->path);
         CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode), "%s: copy is not a regular file",
               a->path);
-        CHECK((st.st_mode & 07777) == 0644 && st.st_uid == 0 && st.st_nlink == 1,
+        CHECK((st.st_mode & 07777) == 0600 && st.st_uid == 0 && st.st_nlink == 1,
               "%s: copy has mode %o, uid %u, %lu links", a->path, st.st_mode & 07777,
               (unsigned int) st.st_uid, (unsigned long) st.st_nlink);
         CHECK((uint64_t) st.st_size == i->size && a->size == i->size,
@@ -1071,8 +1071,7 @@ static void expect_walked(struct oracle *o, int ei, int dest_fd, uint64_t depth)
         struct stat st;
 
         CHECK(sub >= 0, "%s: walked, but not a directory in the copy", esc(e->path));
-        CHECK(fstat(sub, &st) == 0 && st.st_uid == 0 &&
-                      !(st.st_mode & (S_ISUID | S_ISGID | S_ISVTX | S_IWGRP | S_IWOTH)),
+        CHECK(fstat(sub, &st) == 0 && st.st_uid == 0 && (st.st_mode & 07777) == 0700,
               "%s: copied directory has mode %o", esc(e->path), st.st_mode & 07777);
         o->in_dest++;
         expect_dir(o, ei, sub, depth + 1);
