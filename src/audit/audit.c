@@ -561,7 +561,9 @@ static int cut_and_record(struct cd_audit *a, uint64_t off, const char *torn, si
         size_t used;
         int r, back;
 
-        if (ftruncate(a->fd, (off_t) off) < 0 || fsync(a->fd) < 0)
+        if (ftruncate(a->fd, (off_t) off) < 0) /* nothing cut: nothing to put back */
+                return cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
+        if (fsync(a->fd) < 0)
                 r = cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
         else
                 r = append_locked(a, &evp, 1, err);
