@@ -274,16 +274,17 @@ void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);
 /* Delete job @row: audit job.deleted by @peer (NULL: cordond itself, for
  * retention), then the row and the files. Deletes are serialised: a job
  * already deleted gives -ENOENT and no second record. Returns 0, or
- * -EINPROGRESS when the job is deleted but not all of its files could be
- * removed (why in @err; cd_service_retry_removals tries again), or -errno. */
+ * -EINPROGRESS when the job is deleted but its row or some of its files
+ * could not be removed (why in @err; cd_service_retry_removals tries
+ * again), or -errno. */
+int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
+                          const struct cd_peer *peer, struct cd_err *err);
+
 /* True while a delete of @id is recorded but its row is not removed yet:
  * the job is gone for every request. */
 bool cd_service_delete_recorded(struct cd_service *s, const char *id);
 
-int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
-                          const struct cd_peer *peer, struct cd_err *err);
-
-/* Remove again the files of deleted jobs whose removal failed. Takes
+/* Remove again the rows and files of deleted jobs whose removal failed. Takes
  * job_lock briefly. Returns true when some are left for a later call. */
 bool cd_service_retry_removals(struct cd_service *s);
 

@@ -342,6 +342,13 @@ bool cd_service_delete_recorded(struct cd_service *s, const char *id)
         return r;
 }
 
+/* Under job_lock: @id's row is gone; nothing is left half done for it. */
+static void row_gone(struct cd_service *s, const char *id)
+{
+        cd_id_set_drop(&s->deletes_recorded, id);
+        cd_id_set_drop(&s->cancels_recorded, id); /* a cancel's row never written */
+}
+
 static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                          const struct cd_peer *peer, struct cd_err *err)
 {
@@ -372,8 +379,7 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                 atomic_store(&s->removals_pending, true); /* the janitor retries */
                 return -EINPROGRESS;
         }
-        cd_id_set_drop(&s->deletes_recorded, row->id);
-        cd_id_set_drop(&s->cancels_recorded, row->id); /* a cancel's row never written */
+        row_gone(s, row->id);
         return 0;
 }
 
@@ -421,8 +427,7 @@ static void retry_deleted_rows(struct cd_service *s)
                         continue;
                 }
                 memcpy(id, s->deletes_recorded.ids[i], sizeof(id));
-                cd_id_set_drop(&s->deletes_recorded, id);
-                cd_id_set_drop(&s->cancels_recorded, id);
+                row_gone(s, id);
                 cd_log_info(id, "msg=\"removed the row of a deleted job\"");
                 (void) cd_id_set_add(&s->removals_left, id);
         }
@@ -505,8 +510,8 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
                 if (r < 0)
                         return r;
                 cd_metrics_job(&s->metrics, CD_VERDICT_CANCELLED, 0, 0);
-                (void) cd_id_set_add(&s->cancels_recorded,
-                                     row->id); /* else a retry records again */
+                /* Without memory, a retry records again. */
+                (void) cd_id_set_add(&s->cancels_recorded, row->id);
         }
         if (cd_fault("cancel_row"))
                 r = cd_err_set(err, EIO, "store: cancel: injected failure");
@@ -531,8 +536,8 @@ static int finish_cancel_now(struct cd_service *s, const char *id, struct cd_err
         else if (r == 0 || r == -ENOENT)
                 r = 1;
         if (r == 1 || r == -ESTALE) {
-                cd_id_set_drop(&s->cancels_recorded,
-                               id); /* finished or deleted by a request meanwhile */
+                /* Finished or deleted by a request meanwhile. */
+                cd_id_set_drop(&s->cancels_recorded, id);
                 r = 1;
         }
         cd_job_row_clear(&now);
