@@ -3,10 +3,10 @@
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cordon/err.h"
 

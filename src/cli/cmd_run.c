@@ -361,6 +361,7 @@ static int write_result_file(const char *path, const json_t *j)
         fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
         if (fd < 0)
                 return -errno;
+        errno = 0;
         if (json_dumpfd(j, fd, JSON_COMPACT) < 0 || cd_write_all(fd, "\n", 1) < 0)
                 r = errno ? -errno : -EIO;
         else if (fsync(fd) < 0 || rename(tmp, path) < 0)

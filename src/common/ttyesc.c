@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/util.h"
 
 /* The length of the sequence lead byte @c starts; 0: none (not a lead). */
@@ -93,7 +94,7 @@ bool cd_tty_locale_utf8(void)
 {
         static const char *const vars[] = { "LC_ALL", "LC_CTYPE", "LANG" };
 
-        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++) {
                 const char *v = secure_getenv(vars[i]);
 
                 if (v && *v)
