@@ -196,6 +196,27 @@ static void remove_run_files(void)
         harness_remove_tree(AT_FDCWD, state_dir);
 }
 
+size_t harness_audit_count(const char *event)
+{
+        char path[320], quoted[80], *text = NULL;
+        size_t n = 0, len = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/audit/audit.jsonl", state_dir);
+        snprintf(quoted, sizeof(quoted), "\"%s\"", event);
+        f = fopen(path, "re");
+        if (!f) {
+                assert_int_equal(errno, ENOENT); /* no run has written it yet */
+                return 0;
+        }
+        assert_true(getdelim(&text, &len, '\0', f) >= 0 || feof(f));
+        (void) fclose(f);
+        for (const char *p = text; p && (p = strstr(p, quoted)); p++)
+                n++;
+        free(text);
+        return n;
+}
+
 const char *harness_state_dir(void)
 {
         return state_dir;
@@ -550,16 +571,41 @@ pid_t harness_spawn_to(const char *result_file, const char *const *args, int out
         return pid;
 }
 
-void harness_wait(pid_t pid, const char *result_file, struct cd_run *r)
+/* @r from the exit @status of a spawned run and its result file (removed). */
+static void finish_run(int status, const char *result_file, struct cd_run *r)
 {
         json_error_t jerr;
-        int status;
 
         *r = (struct cd_run){ 0 };
-        assert_int_equal(waitpid(pid, &status, 0), pid);
         r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         r->result = json_load_file(result_file, 0, &jerr);
         (void) unlink(result_file);
+}
+
+void harness_wait(pid_t pid, const char *result_file, struct cd_run *r)
+{
+        int status;
+
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        finish_run(status, result_file, r);
+}
+
+bool harness_wait_for(pid_t pid, const char *result_file, unsigned int ms, struct cd_run *r)
+{
+        int status;
+
+        for (unsigned int waited = 0;; waited += 100) {
+                pid_t done = waitpid(pid, &status, WNOHANG);
+
+                assert_true(done >= 0);
+                if (done == pid)
+                        break;
+                if (waited >= ms)
+                        return false;
+                (void) usleep(100000);
+        }
+        finish_run(status, result_file, r);
+        return true;
 }
 
 const struct rlimit *harness_child_core;

@@ -46,6 +46,9 @@ int harness_teardown(void **state);
 /* The --state-dir given to every run (its audit log is <dir>/audit), removed at teardown. */
 const char *harness_state_dir(void);
 
+/* How many records of @event ("job.started") the runs' audit log holds. */
+size_t harness_audit_count(const char *event);
+
 /* Remove @name below @parent recursively, never following a symlink. */
 void harness_remove_tree(int parent, const char *name);
 
@@ -74,6 +77,9 @@ pid_t harness_spawn_to(const char *result_file, const char *const *args, int out
 
 /* Wait for a spawned run; fills r->status and r->result. */
 void harness_wait(pid_t pid, const char *result_file, struct cd_run *r);
+/* The same, waiting at most @ms (a bound that catches a hang): false, with
+ * @pid still running and @r untouched, when it has not ended by then. */
+bool harness_wait_for(pid_t pid, const char *result_file, unsigned int ms, struct cd_run *r);
 
 /* The string field @key of the result ("verdict"), or "" if absent. */
 const char *harness_result_str(const struct cd_run *r, const char *key);
