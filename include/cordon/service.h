@@ -106,8 +106,8 @@ struct cd_service {
         struct cd_id_set cancels_recorded;
         atomic_bool cancels_pending; /* some cancel is left half done */
         /* Under job_lock: deletes recorded in the log whose row could not
-         * be removed yet. The job is gone for the API (404), and a retry
-         * (the client's, retention's) does not record it again. */
+         * be removed, nor marked recorded in the store: a retry does not
+         * record them again while cordond runs. */
         struct cd_id_set deletes_recorded;
         /* Under job_lock: deleted jobs (no row, no request reaches them)
          * whose files could not all be removed; retried by the janitor. */
@@ -271,21 +271,20 @@ int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, st
 /* The problem detail of a refusal by the quota (no request content). */
 void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);
 
-/* Delete job @row: audit job.deleted by @peer (NULL: cordond itself, for
- * retention), then the row and the files. Deletes are serialised: a job
- * already deleted gives -ENOENT and no second record. Returns 0, or
- * -EINPROGRESS when the job is deleted but its row or some of its files
- * could not be removed (why in @err; cd_service_retry_removals tries
- * again), or -errno. */
+/* Delete finished job @row: mark it deleted in the store (from then on it
+ * is gone for the API), audit job.deleted by @peer (NULL: cordond itself,
+ * for retention), then remove the row and the files. Deletes are
+ * serialised: a job already deleted gives -ENOENT and no second record.
+ * Returns 0, or -EINPROGRESS when the job is marked deleted but its record,
+ * its row or some of its files are not done yet (why in @err;
+ * cd_service_retry_removals finishes them, also after a restart), or
+ * -errno when nothing was changed. */
 int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
                           const struct cd_peer *peer, struct cd_err *err);
 
-/* True while a delete of @id is recorded but its row is not removed yet:
- * the job is gone for every request. */
-bool cd_service_delete_recorded(struct cd_service *s, const char *id);
-
-/* Remove again the rows and files of deleted jobs whose removal failed. Takes
- * job_lock briefly. Returns true when some are left for a later call. */
+/* Finish the deletes left half done: record those not recorded, remove their
+ * rows, and their files (also those whose removal failed). Takes job_lock
+ * briefly. Returns true when some are left for a later call. */
 bool cd_service_retry_removals(struct cd_service *s);
 
 /* Remove a finished job's inputs (jobfiles.h); a failure is logged. */

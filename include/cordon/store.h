@@ -53,7 +53,13 @@ struct cd_job_row {
         uint64_t stored_bytes; /* written by insert and set_finished, not read back into rows */
         bool cancel_marked;    /* queued, its cancel stored but not finished */
         uint32_t cancel_uid;   /* who asked, when cancel_marked */
+        bool delete_marked;    /* finished, its delete stored but not done */
+        int64_t delete_uid;    /* who asked, when delete_marked; CD_STORE_DELETE_RETENTION */
+        bool delete_recorded;  /* delete_marked, and its job.deleted is in the audit log */
 };
+
+/* delete_uid of a delete that retention asked for, not a peer. */
+#define CD_STORE_DELETE_RETENTION (-1)
 
 /* Free the strings of @row and zero it. Accepts a zeroed row. */
 void cd_job_row_clear(struct cd_job_row *row);
@@ -130,7 +136,7 @@ struct cd_store_filter {
 };
 
 /* Jobs matching @f, newest (highest seq) first, their result_json without
- * "artifacts". *@ret is NULL when none. */
+ * "artifacts", leaving out jobs marked deleted. *@ret is NULL when none. */
 int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
                   size_t *n, struct cd_err *err);
 
@@ -164,6 +170,25 @@ int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row 
 int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
                           struct cd_job_row **ret, size_t *n, struct cd_err *err);
 
-/* Number of jobs in each state (metrics, health). */
+/*
+ * Mark finished job @id deleted at the request of @uid (a peer's uid, or
+ * CD_STORE_DELETE_RETENTION; the first one to ask stays), durably, before
+ * its delete is recorded: from then on cd_store_list and
+ * cd_store_count_states leave it out, cd_store_get returns it with
+ * delete_marked, and cd_store_list_deleting lists it until cd_store_delete
+ * removes it. -ESTALE when it is not finished, -ENOENT when there is none,
+ * -EINVAL for a uid out of range.
+ */
+int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err);
+
+/* Marked job @id's job.deleted is in the audit log (its row could not be
+ * removed after the record). -ENOENT when there is no such marked job. */
+int cd_store_mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err);
+
+/* Jobs marked deleted, oldest first: deletes left half done. */
+int cd_store_list_deleting(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                           struct cd_err *err);
+
+/* Number of jobs in each state (metrics, health), leaving out jobs marked deleted. */
 int cd_store_count_states(struct cd_store *s, uint64_t counts[_CD_JOB_STATE_MAX],
                           struct cd_err *err);

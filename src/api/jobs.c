@@ -82,10 +82,10 @@ int cd_api_load_job(const struct cd_api_request *req, struct cd_job_row *row,
                 return -ENOENT;
         }
         r = cd_store_get(req->svc->store, req->id, row, &err);
-        /* Someone else's job does not exist for this peer, nor one whose
-         * delete is recorded (its row is left only by a store failure). */
+        /* Someone else's job does not exist for this peer, nor one marked
+         * deleted (its row is left only until cordond has removed it). */
         if (r == 0 && ((req->peer->role != CD_ROLE_ADMIN && row->owner_uid != req->peer->uid) ||
-                       cd_service_delete_recorded(req->svc, req->id))) {
+                       row->delete_marked)) {
                 cd_job_row_clear(row);
                 r = -ENOENT;
         }
@@ -444,8 +444,7 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
         }
         jobs = json_array();
         for (size_t i = 0; jobs && i < n && i < page; i++)
-                if (!cd_service_delete_recorded(req->svc, rows[i].id) &&
-                    json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
+                if (json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
                         jobs = (json_decref(jobs), NULL);
         /* `next` only when there is a next page: null on the last one. */
         next = n > page ? json_sprintf("%lld", (long long) rows[page - 1].seq) : json_null();

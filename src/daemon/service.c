@@ -332,16 +332,6 @@ void cd_id_set_clear(struct cd_id_set *set)
         *set = (struct cd_id_set){ 0 };
 }
 
-bool cd_service_delete_recorded(struct cd_service *s, const char *id)
-{
-        bool r;
-
-        pthread_mutex_lock(&s->job_lock);
-        r = cd_id_set_has(&s->deletes_recorded, id);
-        pthread_mutex_unlock(&s->job_lock);
-        return r;
-}
-
 /* Under job_lock: @id's row is gone; nothing is left half done for it. */
 static void row_gone(struct cd_service *s, const char *id)
 {
@@ -349,34 +339,77 @@ static void row_gone(struct cd_service *s, const char *id)
         cd_id_set_drop(&s->cancels_recorded, id); /* a cancel's row never written */
 }
 
+/* job.deleted of @row: by @peer, or (NULL) by cordond, for retention
+ * (@uid CD_STORE_DELETE_RETENTION) or finishing late the delete that @uid
+ * asked for. */
+static int record_delete(struct cd_service *s, const struct cd_job_row *row,
+                         const struct cd_peer *peer, int64_t uid, struct cd_err *err)
+{
+        json_t *by = peer ? json_pack("{s:s}", "by", "request")
+                     : uid == CD_STORE_DELETE_RETENTION
+                             ? json_pack("{s:s}", "by", "retention")
+                             : json_pack("{s:s, s:I}", "by", "request", "requested_by",
+                                         (json_int_t) uid);
+
+        if (cd_fault("delete_record")) {
+                json_decref(by);
+                return cd_err_set(err, EIO, "audit: delete: injected failure");
+        }
+        return cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL, by,
+                                 err);
+}
+
+/* Under job_lock: a delete whose row could not be removed after its record.
+ * The mark in the store keeps it from being recorded again after a restart;
+ * the set while cordond runs, if even that cannot be written. */
+static void delete_left(struct cd_service *s, const char *id, bool just_recorded)
+{
+        struct cd_err err = { 0 };
+
+        if (just_recorded && cd_store_mark_delete_recorded(s->store, id, &err) < 0)
+                (void) cd_id_set_add(&s->deletes_recorded, id); /* no memory: recorded again */
+        atomic_store(&s->removals_pending, true);               /* the janitor finishes it */
+}
+
+/*
+ * Under job_lock. The delete is first marked in the store: from then on
+ * the job is gone for the API, also after a restart, whatever fails next.
+ * Then job.deleted, unless recorded already, then the row. A failed mark
+ * leaves the job as it was; a failed record or row leaves it marked, for
+ * cd_service_retry_removals: -EINPROGRESS.
+ */
 static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                          const struct cd_peer *peer, struct cd_err *err)
 {
         struct cd_job_row now = { 0 };
+        int64_t uid = peer ? (int64_t) peer->uid : CD_STORE_DELETE_RETENTION;
+        bool late = false, recorded = false;
         int r;
 
         /* Another delete (a second request, the retention sweep) may have
          * gone first: the job is gone once, audited once. */
         r = cd_store_get(s->store, row->id, &now, err);
+        if (r == 0 && now.delete_marked) {
+                late = true; /* recorded by cordond, for the first to ask */
+                uid = now.delete_uid;
+                recorded = now.delete_recorded || cd_id_set_has(&s->deletes_recorded, row->id);
+        } else if (r == 0) {
+                r = cd_store_mark_deleted(s->store, row->id, uid, err);
+        }
         cd_job_row_clear(&now);
         if (r < 0)
                 return r;
-        /* The record first: a crash after it leaves files the sweep removes.
-         * A row that then cannot be removed is gone for the API all the
-         * same, and its retry does not record the delete again. */
-        if (!cd_id_set_has(&s->deletes_recorded, row->id)) {
-                r = cd_service_audit1(s, CD_AUDIT_JOB_DELETED, peer, row->id, row->profile, NULL,
-                                      json_pack("{s:s}", "by", peer ? "request" : "retention"),
-                                      err);
-                if (r < 0)
-                        return r;
+        if (!recorded) {
+                r = record_delete(s, row, late ? NULL : peer, uid, err);
+                if (r < 0) {
+                        delete_left(s, row->id, false);
+                        return -EINPROGRESS;
+                }
         }
         r = cd_fault("store_delete") ? cd_err_set(err, EIO, "store: delete: injected failure")
                                      : cd_store_delete(s->store, row->id, err);
         if (r < 0 && r != -ENOENT) {
-                if (cd_id_set_add(&s->deletes_recorded, row->id) < 0)
-                        return r; /* no memory: as it was, a retry records again */
-                atomic_store(&s->removals_pending, true); /* the janitor retries */
+                delete_left(s, row->id, !recorded);
                 return -EINPROGRESS;
         }
         row_gone(s, row->id);
@@ -412,25 +445,32 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         return -EINPROGRESS;
 }
 
-/* Under job_lock: the rows of recorded deletes, removed again; their
- * files join the removals. */
-static void retry_deleted_rows(struct cd_service *s)
+/* Under job_lock: the deletes left half done (marked in the store),
+ * finished: recorded unless they are, their rows removed; their files join
+ * the removals. Returns whether some are left. */
+static bool finish_deletes(struct cd_service *s)
 {
+        struct cd_job_row *rows = NULL;
         struct cd_err err = { 0 };
+        size_t n = 0, left = 0;
 
-        for (size_t i = 0; i < s->deletes_recorded.n;) {
-                char id[CD_JOB_ID_LEN + 1];
-                int r = cd_store_delete(s->store, s->deletes_recorded.ids[i], &err);
+        if (cd_store_list_deleting(s->store, &rows, &n, &err) < 0) {
+                cd_log_err(CD_LOG_WARN, NULL, &err);
+                return true;
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = delete_locked(s, &rows[i], NULL, &err);
 
                 if (r < 0 && r != -ENOENT) {
-                        i++;
+                        if (left++ == 0)
+                                cd_log_err(CD_LOG_WARN, rows[i].id, &err);
                         continue;
                 }
-                memcpy(id, s->deletes_recorded.ids[i], sizeof(id));
-                row_gone(s, id);
-                cd_log_info(id, "msg=\"removed the row of a deleted job\"");
-                (void) cd_id_set_add(&s->removals_left, id);
+                cd_log_info(rows[i].id, "msg=\"removed the row of a deleted job\"");
+                (void) cd_id_set_add(&s->removals_left, rows[i].id);
         }
+        cd_job_rows_free(rows, n);
+        return left > 0;
 }
 
 bool cd_service_retry_removals(struct cd_service *s)
@@ -440,8 +480,7 @@ bool cd_service_retry_removals(struct cd_service *s)
         bool left = false;
 
         pthread_mutex_lock(&s->job_lock);
-        retry_deleted_rows(s);
-        left = s->deletes_recorded.n > 0;
+        left = finish_deletes(s);
         set = s->removals_left;
         s->removals_left = (struct cd_id_set){ 0 };
         atomic_store(&s->removals_pending, left);
@@ -651,6 +690,7 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
                 cd_log_warn(NULL, "msg=\"cannot remove stale job files\" count=%u error=\"%s\"",
                             failed, err->msg);
         (void) cd_service_finish_cancels(s); /* else left for the janitor */
+        (void) cd_service_retry_removals(s); /* deletes left half done; as above */
         r = cd_store_list_queued(s->store, &rows, &n, err);
         if (r < 0)
                 return r;

@@ -9,7 +9,7 @@
 #include "cordon/store.h"
 
 /* The schema this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_DB_FILE        "jobs.db"
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64
@@ -18,7 +18,7 @@
  * @result is the last (lists give result_json without its artifacts). */
 #define STORE_JOB_COLUMNS_WITH(result)                                                             \
         "seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "            \
-        "finished_ms, request_json, labels_json, cancel_uid, " result
+        "finished_ms, request_json, labels_json, cancel_uid, delete_uid, delete_recorded, " result
 #define STORE_JOB_COLUMNS STORE_JOB_COLUMNS_WITH("result_json")
 
 /* Statements prepared once at open (store.c holds their SQL). */
@@ -42,6 +42,9 @@ enum store_stmt {
         STMT_FAIL_RUNNING,
         STMT_LIST_EXPIRED,
         STMT_COUNT_STATES,
+        STMT_MARK_DELETED,
+        STMT_MARK_DELETE_RECORDED,
+        STMT_LIST_DELETING,
         _STMT_MAX,
 };
 

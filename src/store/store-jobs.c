@@ -120,6 +120,11 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
                 row->cancel_marked = true;
                 row->cancel_uid = (uint32_t) sqlite3_column_int64(st, 12); /* CHECKed */
         }
+        if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+                row->delete_marked = true;
+                row->delete_uid = sqlite3_column_int64(st, 13); /* CHECKed */
+                row->delete_recorded = sqlite3_column_int64(st, 14) != 0;
+        }
         r = column_dup(st, 3, false, &row->profile, err);
         if (r >= 0)
                 r = column_dup(st, 5, true, &row->verdict, err);
@@ -130,7 +135,7 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
         if (r >= 0)
                 r = column_dup(st, 11, false, &row->labels_json, err);
         if (r >= 0)
-                r = column_dup(st, 13, true, &row->result_json, err);
+                r = column_dup(st, 15, true, &row->result_json, err);
         return r;
 }
 
@@ -503,6 +508,76 @@ int cd_store_set_finished(struct cd_store *s, const char *id, const char *verdic
         if (r < 0)
                 return r;
         return store_end(s, set_finished(s, id, &f, err), err);
+}
+
+static int mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_DELETED];
+        enum cd_job_state state;
+        int64_t seq;
+        int r = lookup_state(s, id, &seq, &state, err);
+
+        if (r < 0)
+                return r;
+        if (state != CD_JOB_FINISHED)
+                return cd_err_set(err, ESTALE, "store: job %s is %s, not finished", id,
+                                  cd_job_state_to_string(state));
+        r = bind_int(s, st, ":seq", seq, err);
+        if (r >= 0)
+                r = bind_int(s, st, ":uid", uid, err);
+        return r < 0 ? r : update_one(s, st, id, err);
+}
+
+int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        int r;
+
+        if (uid < CD_STORE_DELETE_RETENTION || uid > UINT32_MAX)
+                return cd_err_set(err, EINVAL, "store: mark deleted: uid %lld out of range",
+                                  (long long) uid);
+        if (cd_fault("store_mark_deleted"))
+                return cd_err_set(err, EIO, "store: mark deleted: injected failure");
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, mark_deleted(s, id, uid, err), err);
+}
+
+static int mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_DELETE_RECORDED];
+        int r = bind_text(s, st, ":id", id, err);
+
+        if (r >= 0)
+                r = store_step_done(s, st, err, "mark a delete recorded");
+        if (r >= 0 && sqlite3_changes(s->db) == 0)
+                r = cd_err_set(err, ENOENT, "store: no job %s marked deleted", id);
+        return r;
+}
+
+int cd_store_mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        int r;
+
+        if (!id_is_valid(id))
+                return cd_err_set(err, ENOENT, "store: no such job (malformed id)");
+        if (cd_fault("store_mark_delete_recorded"))
+                return cd_err_set(err, EIO, "store: mark a delete recorded: injected failure");
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, mark_delete_recorded(s, id, err), err);
+}
+
+int cd_store_list_deleting(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                           struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_DELETING];
+
+        return collect_rows(s, st, ret, n, err);
 }
 
 static int delete_job(struct cd_store *s, const char *id, struct cd_err *err)

@@ -92,6 +92,18 @@ static const char schema_v3[] = "ALTER TABLE jobs ADD COLUMN cancel_uid INTEGER 
                                 "IS NULL OR cancel_uid BETWEEN 0 AND 4294967295);"
                                 "PRAGMA user_version = 3;";
 
+/* Version 4: a finished job whose delete is stored but not done. delete_uid
+ * is who asked (-1: retention), delete_recorded that its job.deleted is in
+ * the log. Such a row is gone for the API, across restarts too, until
+ * cordond has recorded the delete and removed the row. */
+static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN delete_uid INTEGER CHECK (delete_uid "
+                                "IS NULL OR delete_uid BETWEEN -1 AND 4294967295);"
+                                "ALTER TABLE jobs ADD COLUMN delete_recorded INTEGER NOT NULL "
+                                "DEFAULT 0 CHECK (delete_recorded IN (0, 1));"
+                                "CREATE INDEX jobs_deleting ON jobs (seq) "
+                                "WHERE delete_uid IS NOT NULL;"
+                                "PRAGMA user_version = 4;";
+
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
 /* Lists leave out each result's artifact manifest, which can be large: a
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
@@ -140,7 +152,14 @@ static const char *const stmt_sql[_STMT_MAX] = {
         /* "state = 'finished'" literally, so that the partial index jobs_expiry applies. */
         [STMT_LIST_EXPIRED] = SELECT_JOBS "WHERE state = 'finished' AND finished_ms < :before "
                                           "ORDER BY finished_ms, seq LIMIT :limit",
-        [STMT_COUNT_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
+        [STMT_COUNT_STATES] = "SELECT state, count(*) FROM jobs WHERE delete_uid IS NULL "
+                              "GROUP BY state",
+        /* The first to ask stays the one recorded. */
+        [STMT_MARK_DELETED] = "UPDATE jobs SET delete_uid = coalesce(delete_uid, :uid) "
+                              "WHERE seq = :seq AND state = 'finished'",
+        [STMT_MARK_DELETE_RECORDED] = "UPDATE jobs SET delete_recorded = 1 "
+                                      "WHERE id = :id AND delete_uid IS NOT NULL",
+        [STMT_LIST_DELETING] = SELECT_JOBS "WHERE delete_uid IS NOT NULL ORDER BY seq",
 };
 
 static const char *const state_names[_CD_JOB_STATE_MAX] = {
@@ -538,7 +557,9 @@ static int check_or_create_schema(struct cd_store *s, struct cd_err *err)
         /* In the caller's transaction: an upgrade is whole or not at all. */
         if (version < 2)
                 r = exec_sql(s, schema_v2, "upgrade the schema to version 2", err);
-        return r < 0 ? r : exec_sql(s, schema_v3, "upgrade the schema to version 3", err);
+        if (r >= 0 && version < 3)
+                r = exec_sql(s, schema_v3, "upgrade the schema to version 3", err);
+        return r < 0 ? r : exec_sql(s, schema_v4, "upgrade the schema to version 4", err);
 }
 
 static int setup_schema(struct cd_store *s, struct cd_err *err)
@@ -577,7 +598,9 @@ static int prepare_list(struct cd_store *s, unsigned int variant, struct cd_err 
         char sql[1024];
         int n;
 
-        n = snprintf(sql, sizeof(sql), "%sWHERE seq < :before%s%s%s ORDER BY seq DESC LIMIT :limit",
+        n = snprintf(sql, sizeof(sql),
+                     "%sWHERE seq < :before AND delete_uid IS NULL%s%s%s ORDER BY seq DESC "
+                     "LIMIT :limit",
                      LIST_JOBS, variant & LIST_BY_OWNER ? " AND owner_uid = :owner" : "",
                      variant & LIST_BY_STATE ? " AND state = :state" : "",
                      variant & LIST_BY_LABEL

@@ -2148,6 +2148,7 @@ class ServiceTest(DaemonTest):
         retry removes it without a second job.deleted. Before, the job
         stayed listed and downloadable, and each retry recorded it again."""
         d = self.start_daemon(fault="store_delete:once")
+        older = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
         job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
         self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
         body = problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
@@ -2156,6 +2157,8 @@ class ServiceTest(DaemonTest):
         problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}/artifacts/r.txt"), 404,
                    "job_not_found")
         self.assertNotIn(job, [j["id"] for j in d.client().jobs()["jobs"]])
+        # A page is whole: the deleted job is left out before paging.
+        self.assertEqual([j["id"] for j in d.client().jobs(limit=1)["jobs"]], [older])
         self.assertEqual(len(d.audit("job.deleted", job)), 1)
         self.assertEqual(d.audit("artifact.read", job), [])
         # The janitor removes the row and the files, without recording again.
@@ -2163,6 +2166,92 @@ class ServiceTest(DaemonTest):
                         "the deleted job's files were never removed")
         self.assertIn("removed the row of a deleted job", d.log_path.read_text(errors="replace"))
         self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assert_chain_whole(d)
+
+    def test_delete_whose_row_stays_across_a_restart(self):
+        """The store cannot remove a deleted job's row (injected, every
+        time) and cordond stops before it can: after the restart the job is
+        still gone for the API, and cordond removes its row and files,
+        without a second job.deleted. The delete used to be held in memory
+        only, so the job came back, artifacts and all."""
+        d = self.start_daemon(fault="store_delete")
+        job = as_user("a", submit_sh, d, "echo secret > /out/r.txt\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, job, 60)["verdict"], "ok")
+        r = as_user("a", lambda: request(d.sock, "DELETE", f"/v1/jobs/{job}"))
+        self.assertIn("is deleted", problem_of(self, r, 500, "internal")["detail"])
+        self.assertEqual(d.stop(), [])
+        self.assertTrue((d.state / "jobs" / job).exists())
+        d.fault = None
+        d.start()
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}/artifacts/r.txt"), 404,
+                   "job_not_found")
+        self.assertNotIn(job, [j["id"] for j in d.client().jobs()["jobs"]])
+        self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
+                        "the deleted job's files were never removed")
+        self.assertIn("removed the row of a deleted job", d.log_path.read_text(errors="replace"))
+        recs = d.audit("job.deleted", job)
+        self.assertEqual(len(recs), 1)
+        self.assertEqual((recs[0]["actor"]["uid"], recs[0]["details"]["by"]),
+                         (USERS["a"][0], "request"))
+        self.assertEqual(d.audit("artifact.read", job), [])
+        self.assert_chain_whole(d)
+
+    def test_delete_whose_record_fails(self):
+        """job.deleted cannot be written (injected, once): 500 saying the
+        job is deleted; it is gone for the API at once, and cordond records
+        the delete (as itself, naming who asked) and removes the job within
+        seconds. The job used to stay, and a failed record was the end of
+        the delete."""
+        d = self.start_daemon(fault="delete_record:once")
+        job = as_user("a", submit_sh, d, "echo secret > /out/r.txt\n")["id"]
+        self.assertEqual(as_user("a", wait_job, d, job, 60)["verdict"], "ok")
+        r = as_user("a", lambda: request(d.sock, "DELETE", f"/v1/jobs/{job}"))
+        self.assertIn("is deleted", problem_of(self, r, 500, "internal")["detail"])
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 404, "job_not_found")
+        self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
+                        "the deleted job's files were never removed")
+        recs = d.audit("job.deleted", job)
+        self.assertEqual(len(recs), 1)
+        self.assertEqual((recs[0]["actor"]["role"], recs[0]["details"]),
+                         ("cordond", {"by": "request", "requested_by": USERS["a"][0]}))
+        self.assert_chain_whole(d)
+
+    def test_delete_whose_mark_fails(self):
+        """The delete cannot be stored (injected, once): 500, nothing
+        recorded, the job is as it was; the next delete works."""
+        d = self.start_daemon(fault="store_mark_deleted:once")
+        job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        body = problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
+        self.assertEqual(body["detail"], "cannot delete the job")
+        self.assertEqual(d.client().job(job)["verdict"], "ok")
+        self.assertIn(job, [j["id"] for j in d.client().jobs()["jobs"]])
+        self.assertEqual(d.audit("job.deleted", job), [])
+        self.assertEqual(request(d.sock, "DELETE", f"/v1/jobs/{job}").status, 204)
+        self.assertFalse((d.state / "jobs" / job).exists())
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assert_chain_whole(d)
+
+    def test_delete_unmarkable_after_its_record_is_recorded_again(self):
+        """Neither the row's removal nor the mark that its delete is
+        recorded can be written (injected), and cordond stops: the next
+        start records job.deleted a second time (at worst twice, never
+        none), and the job never comes back."""
+        d = self.start_daemon(fault="store_delete,store_mark_delete_recorded")
+        job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 500, "internal")
+        problem_of(self, request(d.sock, "DELETE", f"/v1/jobs/{job}"), 404, "job_not_found")
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
+        self.assertEqual(d.stop(), [])
+        d.fault = None
+        d.start()
+        problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
+        self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
+                        "the deleted job's files were never removed")
+        self.assertEqual(len(d.audit("job.deleted", job)), 2)
         self.assert_chain_whole(d)
 
     def test_launchers_with_other_uid_ranges_share_a_cgroup_parent(self):

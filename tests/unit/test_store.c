@@ -371,7 +371,7 @@ static void test_open_private_files(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
         assert_int_equal(fstatat(f->dirfd, "jobs.db-wal", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
         f->s = cd_store_close(f->s);
         assert_int_equal(ut_count_fds(), fds);
 
@@ -883,6 +883,54 @@ static void test_mark_cancelled(void **state)
         assert_jobs(rs, 0);
 }
 
+/* A finished job marked deleted is gone from lists and counts, is still
+ * found by id (marked, with who asked), and is listed as a delete to finish
+ * until its row is removed; the first asker stays. A job that is not
+ * finished cannot be marked. */
+static void test_mark_deleted(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_store_filter all = { .limit = 1000 };
+        uint64_t counts[_CD_JOB_STATE_MAX] = { 0 };
+        struct rowset *rs = rowset_new();
+        struct cd_err err = { 0 };
+
+        open_store(f);
+        insert_mix(f);
+        assert_false(get(f, 5)->delete_marked);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 2000, &err), 0);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 0, &err), 0);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(6), CD_STORE_DELETE_RETENTION, &err), 0);
+        assert_true(get(f, 5)->delete_marked);
+        assert_int_equal(get(f, 5)->delete_uid, 2000);
+        assert_false(get(f, 5)->delete_recorded);
+        assert_int_equal(get(f, 6)->delete_uid, CD_STORE_DELETE_RETENTION);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 0, &err), -ESTALE); /* queued */
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(3), 0, &err), -ESTALE); /* running */
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(99), 0, &err), -ENOENT);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), -2, &err), -EINVAL);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), (int64_t) UINT32_MAX + 1, &err),
+                         -EINVAL);
+        assert_jobs(list(f, &all), 6, 8, 7, 4, 3, 2, 1);
+        assert_int_equal(cd_store_count_states(f->s, counts, &err), 0);
+        assert_int_equal(counts[CD_JOB_FINISHED], 0);
+        assert_int_equal(counts[CD_JOB_QUEUED], 4);
+        assert_int_equal(cd_store_list_deleting(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 2, 5, 6);
+        assert_int_equal(cd_store_mark_delete_recorded(f->s, id_of(5), &err), 0);
+        assert_int_equal(cd_store_mark_delete_recorded(f->s, id_of(1), &err), -ENOENT);
+        assert_true(get(f, 5)->delete_recorded);
+        assert_false(get(f, 6)->delete_recorded);
+        /* Marks are durable. */
+        reopen_store(f);
+        assert_int_equal(get(f, 5)->delete_uid, 2000);
+        assert_true(get(f, 5)->delete_recorded);
+        assert_int_equal(cd_store_delete(f->s, id_of(5), &err), 0);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_deleting(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 6);
+}
+
 static void test_fail_running(void **state)
 {
         struct fixture *f = *state;
@@ -1011,19 +1059,24 @@ static void test_newer_schema_refused(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "PRAGMA user_version = 4");
+        db_exec(f, "PRAGMA user_version = 5");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
         assert_null(s);
         assert_int_equal(err.code, ENOTSUP);
-        assert_non_null(strstr(err.msg, "schema version 4"));
+        assert_non_null(strstr(err.msg, "schema version 5"));
         assert_non_null(strstr(err.msg, "refusing"));
         /* Left as it was. */
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
 
         db_exec(f, "PRAGMA user_version = -1");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
 }
+
+/* What version 4 added, taken away again to make an older database. */
+#define DROP_V4                                                                                    \
+        "DROP INDEX jobs_deleting; ALTER TABLE jobs DROP COLUMN delete_uid; "                      \
+        "ALTER TABLE jobs DROP COLUMN delete_recorded; "
 
 /* A database of schema version 1 (before stored_bytes) is upgraded in
  * place: its jobs stay and count 0 bytes until they finish. */
@@ -1036,14 +1089,14 @@ static void test_upgrade_from_v1(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "ALTER TABLE jobs DROP COLUMN stored_bytes; "
-                   "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 1");
+        db_exec(f, DROP_V4 "ALTER TABLE jobs DROP COLUMN stored_bytes; "
+                           "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 1");
         assert_int_equal(db_int(f, "SELECT count(*) FROM pragma_table_info('jobs') "
                                    "WHERE name = 'stored_bytes'"),
                          0);
 
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
         assert_int_equal(db_int(f, "SELECT cancel_uid IS NULL FROM jobs WHERE id = '%s'", id_of(1)),
                          1);
         assert_string_equal(get(f, 1)->id, id_of(1));
@@ -1065,12 +1118,32 @@ static void test_upgrade_from_v2(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 2");
+        db_exec(f, DROP_V4 "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 2");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 3);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 1);
         assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), 1000, &err), 0);
+}
+
+/* A database of schema version 3 (before delete marks) is upgraded in
+ * place: its finished jobs are listed, unmarked, and can be marked. */
+static void test_upgrade_from_v3(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        set_finished(f, 1, "ok", 20);
+        f->s = cd_store_close(f->s);
+        db_exec(f, DROP_V4 "PRAGMA user_version = 3");
+        open_store(f);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_false(get(f, 1)->delete_marked);
+        assert_jobs(list(f, NULL), 1, 1);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 1000, &err), 0);
+        assert_jobs(list(f, NULL), 0);
 }
 
 /* The quota is checked in the insert's transaction, per owner; a
@@ -1392,12 +1465,14 @@ int main(void)
                 T(test_list_paging),
                 T(test_list_default_limit),
                 T(test_list_queued),
+                T(test_mark_deleted),
                 T(test_fail_running),
                 T(test_list_expired),
                 T(test_count_states),
                 T(test_reopen_durable),
                 T(test_newer_schema_refused),
                 T(test_mark_cancelled),
+                T(test_upgrade_from_v3),
                 T(test_upgrade_from_v2),
                 T(test_upgrade_from_v1),
                 T(test_owner_quota),
