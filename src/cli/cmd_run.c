@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "cli.h"
 #include "cordon/cleanup.h"
 #include "cordon/crypto.h"
+#include "cordon/fault.h"
 #include "cordon/launcher.h"
 #include "cordon/limits.h"
 #include "cordon/profile.h"
@@ -350,6 +352,23 @@ static int open_out_dir(const char *path)
 /* --result FILE: whole or not at all. A new file beside it, on disk,
  * then renamed over it (a symlink there is replaced, never followed), so
  * a full disk leaves an earlier result as it was, not cut. */
+/* The directory that holds @path, fsync'd: the rename into it survives a
+ * power loss. */
+static int sync_parent(const char *path)
+{
+        cleanup_free char *copy = strdup(path);
+        cleanup_close int fd = -1;
+
+        if (!copy)
+                return -ENOMEM;
+        fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* @j into @path, whole or not at all: written beside it, fsync'd, renamed
+ * over it, and the rename fsync'd. */
 static int write_result_file(const char *path, const json_t *j)
 {
         cleanup_free char *tmp = NULL;
@@ -366,9 +385,11 @@ static int write_result_file(const char *path, const json_t *j)
                 r = errno ? -errno : -EIO;
         else if (fsync(fd) < 0 || rename(tmp, path) < 0)
                 r = -errno;
-        if (r < 0)
+        if (r < 0) {
                 (void) unlink(tmp);
-        return r;
+                return r;
+        }
+        return cd_fault("result_dir_fsync") ? -EIO : sync_parent(path);
 }
 
 /* The result on stdout (--json) and in --result FILE; a negative errno
