@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "cordon/audit.h"
 #include "cordon/cleanup.h"
-#include "cordon/crypto.h"
 #include "cordon/result.h"
 #include "cordon/util.h"
 
@@ -198,7 +197,7 @@ static int verify(int argc, char **argv)
                 }
                 path = dflt;
         }
-        if (cd_crypto_load(&err) < 0 || cd_audit_verify(path, &vo, &rep, &err) < 0) {
+        if (cd_audit_verify(path, &vo, &rep, &err) < 0) {
                 cli_error("audit verify", "%s", err.msg);
                 return EXIT_UNREADABLE;
         }
@@ -228,9 +227,7 @@ static int repair(int argc, char **argv)
                 cli_error("audit repair", "out of memory");
                 return EXIT_UNREADABLE;
         }
-        r = cd_crypto_load(&err);
-        if (r == 0)
-                r = cd_audit_open(dir, NULL, &log, &err);
+        r = cd_audit_open(dir, NULL, &log, &err);
         if (r == 0)
                 r = cd_audit_repair(log, (uint32_t) getuid(), &rep, &err);
         log = cd_audit_close(log);

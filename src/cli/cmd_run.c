@@ -22,7 +22,6 @@
 
 #include "cli.h"
 #include "cordon/cleanup.h"
-#include "cordon/crypto.h"
 #include "cordon/fault.h"
 #include "cordon/launcher.h"
 #include "cordon/limits.h"
@@ -478,11 +477,6 @@ static int launch(const struct run_opts *o, const struct cd_plan *plan, int out,
         r = cd_launcher_new(&o->cfg, &l, &res->error);
         if (r < 0)
                 return r;
-        /* libcrypto loads on another CPU while the sandbox is built: the
-         * first hash is job.started's, after clone3. Not before this
-         * point: setgroups(2) in cd_launcher_new() would wait for the
-         * loading thread (glibc applies it to every thread). */
-        cd_crypto_preload();
         cancel = cancel_signals();
         if (cancel < 0) {
                 (void) cd_launcher_free(l);
@@ -544,9 +538,6 @@ static int run(struct run_opts *o, const struct cd_plan *plan)
         }
         run_audit_close(&ra);
         cd_result_clear(&res);
-        /* Hashing joined the loading thread; if a failure came before any
-         * hash, it ends here, not in the middle of exit(). */
-        (void) cd_crypto_load(&err);
         return status;
 }
 

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
-#include "cordon/crypto.h"
 #include "cordon/http.h"
 #include "cordon/log.h"
 #include "cordon/util.h"
@@ -239,8 +238,6 @@ int main(int argc, char **argv)
                 return 64;
         }
         r = geteuid() == 0 ? 0 : cd_err_set(&err, EPERM, "cordond must run as root");
-        if (r == 0)
-                r = cd_crypto_load(&err); /* every job's audit records hash */
         if (r == 0)
                 r = sig_fd = signals(&err);
         if (r >= 0)

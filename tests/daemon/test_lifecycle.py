@@ -408,29 +408,6 @@ class TestConfigRefused(LifecycleTest):
         self.run_refused([CORDOND, "--log-level", "loud", "--socket", self.sock], ["--log-level"])
         self.run_refused([CORDOND, "extra", "--socket", self.sock], ["unexpected argument"])
 
-    def test_unloadable_libcrypto(self):
-        # libcrypto is loaded at run time (src/crypto/sha256.c); one that
-        # cannot be loaded stops cordond at start, before the socket or the
-        # state directory exist, with the loader's reason.
-        lib = os.path.join(self.tmp, "badcrypto")
-        os.mkdir(lib)
-        with open(os.path.join(lib, "libcrypto.so.3"), "w") as f:
-            f.write("not a library\n")
-        self.write_config()
-        env = dict(os.environ, LD_LIBRARY_PATH=lib)
-        r = subprocess.run(self.argv(), stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=15, env=env)
-        err = r.stderr.decode(errors="replace")
-        self.assertEqual(r.returncode, 1, err)
-        self.assertIn("libcrypto.so.3", err)
-        self.assertIn("file too short", err)  # the loader's own reason
-        self.assertFalse(os.path.lexists(self.sock), "a socket was created")
-        self.assertFalse(os.path.lexists(self.state), "the state directory was created")
-
-
-class TestDefaults(LifecycleTest):
-    """2. No configuration file: the overrides alone; modes of what it creates."""
-
     def test_no_config_file(self):
         if os.path.exists("/etc/cordon/cordond.json"):
             self.skipTest("/etc/cordon/cordond.json exists: cordond would read it without "
