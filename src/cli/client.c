@@ -58,7 +58,9 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
                 return CLI_EXIT_USAGE;
         }
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-                cli_error(cmd, "cannot initialise libcurl");
+                const char *why = cli_curl_load_error();
+
+                cli_error(cmd, "cannot initialise libcurl%s%s", *why ? ": " : "", why);
                 return CLI_EXIT_IO;
         }
         c = calloc(1, sizeof(*c));

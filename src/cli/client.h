@@ -25,6 +25,10 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret);
 struct cli_client *cli_client_free(struct cli_client *c);
 void cli_client_freep(struct cli_client **c);
 
+/* Why libcurl.so.4 could not be loaded (curl-load.c: the loader's reason),
+ * or "" when it was, or was not tried yet. */
+const char *cli_curl_load_error(void);
+
 /* The command name and the socket path of @c. */
 const char *cli_client_cmd(const struct cli_client *c);
 const char *cli_client_socket(const struct cli_client *c);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include "client.h"
 #include "cordon/cleanup.h"
 #include "cordon/util.h"
 
@@ -45,6 +46,7 @@ static struct {
         struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
         void (*slist_free_all)(struct curl_slist *);
 } lib;
+static struct cd_err why; /* when the load failed: the loader's reason */
 
 static bool load(void)
 {
@@ -71,9 +73,13 @@ static bool load(void)
         };
 
         if (!lib.loaded)
-                lib.loaded =
-                        cd_dl_load(LIBCURL, syms, ELEMENTSOF(syms), &(struct cd_err){ 0 }) == 0;
+                lib.loaded = cd_dl_load(LIBCURL, syms, ELEMENTSOF(syms), &why) == 0;
         return lib.loaded;
+}
+
+const char *cli_curl_load_error(void)
+{
+        return lib.loaded ? "" : why.msg;
 }
 
 CURLcode curl_global_init(long flags)

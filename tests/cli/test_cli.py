@@ -883,6 +883,19 @@ class CliTest(unittest.TestCase):
         self.one_line_error(p, "health", EX_UNREACHABLE, bad)
         self.assertEqual(self.cli("--socket", bad).returncode, EX_USAGE)
 
+    def test_unloadable_libcurl(self):
+        """libcurl is loaded when a subcommand first talks to cordond
+        (src/cli/curl-load.c). One that cannot be loaded gives one line
+        with the loader's reason; it used to say only "cannot initialise
+        libcurl"."""
+        lib = os.path.join(self.work, "badcurl")
+        os.makedirs(lib, exist_ok=True)
+        with open(os.path.join(lib, "libcurl.so.4"), "w") as f:
+            f.write("not a library\n")
+        p = self.cli("health", env={"LD_LIBRARY_PATH": lib})
+        self.one_line_error(p, "health", EX_IO, "cannot initialise libcurl: ", "libcurl.so.4",
+                            "file too short")
+
     def test_daemon_down(self):
         d = Daemon("down")
         try:
