@@ -15,7 +15,6 @@
 
 #include "api-internal.h"
 #include "cordon/cleanup.h"
-#include "cordon/fault.h"
 #include "cordon/util.h"
 
 #define LIBARCHIVE "libarchive.so.13"
@@ -84,10 +83,6 @@ const struct cd_archive_lib *cd_archive_lib_get(struct cd_err *err)
 {
         const struct cd_archive_lib *r = &lib;
 
-        if (cd_fault("archive_load")) {
-                (void) cd_err_set(err, CD_E_FAULT, "tar: injected fault loading " LIBARCHIVE);
-                return NULL;
-        }
         pthread_mutex_lock(&lock);
         if (!loaded)
                 loaded = load(err);
