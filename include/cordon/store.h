@@ -166,7 +166,7 @@ int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row 
                           struct cd_err *err);
 
 /* Finished jobs with finished_ms < @before_ms (retention), oldest first, at most @limit
- * (0: 100). */
+ * (0: 100), leaving out jobs marked deleted (cd_store_list_deleting has them). */
 int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
                           struct cd_job_row **ret, size_t *n, struct cd_err *err);
 

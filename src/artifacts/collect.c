@@ -158,9 +158,7 @@ static int64_t copy_hash(struct walk *w, int in, int out, uint64_t size, size_t 
         uint64_t done = 0;
         int r;
 
-        /* The errno says it all: cordond and cordon run have loaded libcrypto
-         * before any job ran (its records hash). */
-        r = cd_crypto_sha256_init(&ctx, &(struct cd_err){ 0 });
+        r = cd_crypto_sha256_init(&ctx, &(struct cd_err){ 0 }); /* the errno says it all */
         while (r == 0 && n > 0) {
                 r = cd_crypto_sha256_update(&ctx, w->buf, n);
                 if (r == 0)

@@ -179,7 +179,7 @@ static int check_line(struct verifier *v, const char *line, size_t len, bool fir
                 return problem(v, v->line, want, "line %" PRIu64 " of %s %s", v->line, v->file,
                                why);
         q = cd_sha256_hex(line, len, hash, &(struct cd_err){ 0 });
-        if (q < 0) { /* cordon audit verify loads libcrypto first, to say why */
+        if (q < 0) {
                 audit_record_clear(&r);
                 return q;
         }

@@ -348,11 +348,9 @@ static int open_out_dir(const char *path)
         return TAKE_FD(fd);
 }
 
-/* --result FILE: whole or not at all. A new file beside it, on disk,
- * then renamed over it (a symlink there is replaced, never followed), so
- * a full disk leaves an earlier result as it was, not cut. */
 /* The directory that holds @path, fsync'd: the rename into it survives a
- * power loss. */
+ * power loss. A file system that cannot sync a directory (EINVAL) has
+ * nothing more to give. */
 static int sync_parent(const char *path)
 {
         cleanup_free char *copy = strdup(path);
@@ -361,13 +359,15 @@ static int sync_parent(const char *path)
         if (!copy)
                 return -ENOMEM;
         fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
+        if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
                 return -errno;
         return 0;
 }
 
-/* @j into @path, whole or not at all: written beside it, fsync'd, renamed
- * over it, and the rename fsync'd. */
+/* --result FILE: @j into @path, whole or not at all. A new file beside it,
+ * on disk, then renamed over it (a symlink there is replaced, never
+ * followed), so a full disk leaves an earlier result as it was, not cut;
+ * then the rename is synced. */
 static int write_result_file(const char *path, const json_t *j)
 {
         cleanup_free char *tmp = NULL;

@@ -21,7 +21,7 @@
 
 /* An event waiting for the next fsync (they are written in batches). A
  * profiles.loaded event has no details until then: @raw is hashed at the
- * flush, when libcrypto's load (cordon/crypto.h) has had time to end. */
+ * flush. */
 struct run_audit_pending {
         const char *event;
         const char *verdict;

@@ -445,9 +445,9 @@ int cd_service_delete_job(struct cd_service *s, const struct cd_job_row *row,
         return -EINPROGRESS;
 }
 
-/* Under job_lock: the deletes left half done (marked in the store),
- * finished: recorded unless they are, their rows removed; their files join
- * the removals. Returns whether some are left. */
+/* The deletes left half done (marked in the store), finished one by one
+ * under job_lock: recorded unless they are, their rows removed; their
+ * files join the removals. Returns whether some are left. */
 static bool finish_deletes(struct cd_service *s)
 {
         struct cd_job_row *rows = NULL;
@@ -459,15 +459,17 @@ static bool finish_deletes(struct cd_service *s)
                 return true;
         }
         for (size_t i = 0; i < n; i++) {
-                int r = delete_locked(s, &rows[i], NULL, &err);
+                int r;
 
-                if (r < 0 && r != -ENOENT) {
-                        if (left++ == 0)
-                                cd_log_err(CD_LOG_WARN, rows[i].id, &err);
-                        continue;
-                }
-                cd_log_info(rows[i].id, "msg=\"removed the row of a deleted job\"");
-                (void) cd_id_set_add(&s->removals_left, rows[i].id);
+                pthread_mutex_lock(&s->job_lock);
+                r = delete_locked(s, &rows[i], NULL, &err); /* reads the row again */
+                if (r == 0)
+                        (void) cd_id_set_add(&s->removals_left, rows[i].id);
+                pthread_mutex_unlock(&s->job_lock);
+                if (r == 0)
+                        cd_log_info(rows[i].id, "msg=\"removed the row of a deleted job\"");
+                else if (r != -ENOENT && left++ == 0) /* -ENOENT: another delete did */
+                        cd_log_err(CD_LOG_WARN, rows[i].id, &err);
         }
         cd_job_rows_free(rows, n);
         return left > 0;
@@ -477,13 +479,13 @@ bool cd_service_retry_removals(struct cd_service *s)
 {
         struct cd_id_set set;
         struct cd_err err = { 0 };
-        bool left = false;
+        bool left;
 
-        pthread_mutex_lock(&s->job_lock);
+        atomic_store(&s->removals_pending, false); /* a failure after this sets it again */
         left = finish_deletes(s);
+        pthread_mutex_lock(&s->job_lock);
         set = s->removals_left;
         s->removals_left = (struct cd_id_set){ 0 };
-        atomic_store(&s->removals_pending, left);
         pthread_mutex_unlock(&s->job_lock);
         for (size_t i = 0; i < set.n; i++) {
                 if (cd_jobfiles_remove(&s->files, set.ids[i], &err) == 0) {
@@ -496,6 +498,8 @@ bool cd_service_retry_removals(struct cd_service *s)
                 left = true;
         }
         cd_id_set_clear(&set);
+        if (left)
+                atomic_store(&s->removals_pending, true);
         return left;
 }
 
@@ -718,8 +722,9 @@ static ssize_t expire_batch(struct cd_service *s, int64_t before, size_t *ret_go
                 int r = cd_service_delete_job(s, &rows[i], NULL, &err);
 
                 /* -ENOENT: a request deleted it first; -EINPROGRESS: it is
-                 * deleted, and what is left of it (its row, its files) is
-                 * for cd_service_retry_removals. */
+                 * marked deleted (and no longer listed as expired), and what
+                 * is left of it (its record, its row, its files) is for
+                 * cd_service_retry_removals. */
                 if (r == 0 || r == -ENOENT || r == -EINPROGRESS)
                         (*ret_gone)++;
                 if (r < 0 && r != -ENOENT)

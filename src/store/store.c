@@ -151,6 +151,7 @@ static const char *const stmt_sql[_STMT_MAX] = {
                               "stored_bytes = 0 WHERE state = 'running'",
         /* "state = 'finished'" literally, so that the partial index jobs_expiry applies. */
         [STMT_LIST_EXPIRED] = SELECT_JOBS "WHERE state = 'finished' AND finished_ms < :before "
+                                          "AND delete_uid IS NULL "
                                           "ORDER BY finished_ms, seq LIMIT :limit",
         [STMT_COUNT_STATES] = "SELECT state, count(*) FROM jobs WHERE delete_uid IS NULL "
                               "GROUP BY state",

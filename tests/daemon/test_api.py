@@ -2218,6 +2218,41 @@ class ServiceTest(DaemonTest):
                          ("cordond", {"by": "request", "requested_by": USERS["a"][0]}))
         self.assert_chain_whole(d)
 
+    def test_retention_whose_records_fail(self):
+        """Retention at start cannot write job.deleted (injected, every
+        time): the expired jobs are gone for the API all the same, and the
+        sweep does not go round the same jobs again. The next start records
+        each delete once, as retention's, and removes the jobs' files."""
+        d = self.start_daemon()
+        jobs = [submit_sh(d, "echo old > /out/r.txt\n")["id"] for _ in range(3)]
+        for j in jobs:
+            self.assertEqual(wait_job(d, j, 60)["verdict"], "ok")
+        self.assertEqual(d.stop(), [])
+        time.sleep(1.2)
+        d.config["retention"] = "1s"
+        d.config_path.write_text(json.dumps(d.config, indent=1))
+        d.fault = "delete_record"
+        d.start()
+        for j in jobs:
+            problem_of(self, request(d.sock, "GET", f"/v1/jobs/{j}"), 404, "job_not_found")
+            self.assertTrue((d.state / "jobs" / j).exists())
+        self.assertEqual(d.client().jobs()["jobs"], [])
+        self.assertEqual(d.audit("job.deleted"), [])
+        self.assertEqual(d.stop(), [])
+        # Each job was tried once by retention at start, then by the janitor.
+        log = d.log_path.read_text(errors="replace")
+        self.assertLess(log.count("audit: delete: injected failure"), 3 * 5, log[-4000:])
+        d.fault = None
+        d.start()
+        self.assertTrue(poll(lambda: not any((d.state / "jobs" / j).exists() for j in jobs), 20),
+                        "the expired jobs' files were never removed")
+        for j in jobs:
+            recs = d.audit("job.deleted", j)
+            self.assertEqual(len(recs), 1)
+            self.assertEqual((recs[0]["actor"]["role"], recs[0]["details"]),
+                             ("cordond", {"by": "retention"}))
+        self.assert_chain_whole(d)
+
     def test_delete_whose_mark_fails(self):
         """The delete cannot be stored (injected, once): 500, nothing
         recorded, the job is as it was; the next delete works."""

@@ -883,10 +883,10 @@ static void test_mark_cancelled(void **state)
         assert_jobs(rs, 0);
 }
 
-/* A finished job marked deleted is gone from lists and counts, is still
- * found by id (marked, with who asked), and is listed as a delete to finish
- * until its row is removed; the first asker stays. A job that is not
- * finished cannot be marked. */
+/* A finished job marked deleted is gone from lists, counts and retention's
+ * list, is still found by id (marked, with who asked), and is listed as a
+ * delete to finish until its row is removed; the first asker stays. A job
+ * that is not finished cannot be marked. */
 static void test_mark_deleted(void **state)
 {
         struct fixture *f = *state;
@@ -917,6 +917,9 @@ static void test_mark_deleted(void **state)
         assert_int_equal(counts[CD_JOB_QUEUED], 4);
         assert_int_equal(cd_store_list_deleting(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 2, 5, 6);
+        rs = rowset_new(); /* retention leaves them to the janitor */
+        assert_int_equal(cd_store_list_expired(f->s, INT64_MAX, 0, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 0);
         assert_int_equal(cd_store_mark_delete_recorded(f->s, id_of(5), &err), 0);
         assert_int_equal(cd_store_mark_delete_recorded(f->s, id_of(1), &err), -ENOENT);
         assert_true(get(f, 5)->delete_recorded);
