@@ -31,6 +31,14 @@ struct cd_audit {
         int fd; /* audit.jsonl as of the last append; re-checked under the lock */
         uint64_t max_bytes;
         uint64_t last_seq; /* the highest seq this handle wrote */
+        /* The file as this handle's last append left it: while it is still
+         * that file at that size, nobody else wrote, and its last line is
+         * ours (seq last_seq, hash last_hash): no need to read it again. */
+        bool tail_known;
+        dev_t tail_dev;
+        ino_t tail_ino;
+        uint64_t tail_size;
+        char last_hash[CD_AUDIT_HASH_HEX];
 };
 
 /* Where the chain stands: the record the next one links to. */
@@ -165,12 +173,15 @@ static int pread_all(int fd, char *buf, size_t len, uint64_t off)
         return 0;
 }
 
-/* Read and parse the last line of @fd (@size bytes): its seq and hash. */
-static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
-                     char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
+/* A first look at the end of the log: most records are a few hundred bytes. */
+#define TAIL_GUESS 4096
+
+/* Read and parse the last line of @fd (@size bytes) from its last @window
+ * bytes: its seq and hash. -EAGAIN when the window is too small for it. */
+static int read_last_in(int fd, uint64_t size, size_t window, const char *name, uint64_t *ret_seq,
+                        char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
 {
-        /* One byte more than a record: the newline before a full-size last line. */
-        size_t n = size < CD_AUDIT_MAX_RECORD + 1 ? (size_t) size : CD_AUDIT_MAX_RECORD + 1;
+        size_t n = size < window ? (size_t) size : window;
         cleanup_free char *buf = malloc(n);
         struct audit_record rec;
         const char *start, *nl;
@@ -189,6 +200,8 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
                                   "and 'cordon audit repair' to cut it",
                                   name);
         nl = memrchr(buf, '\n', n - 1);
+        if (!nl && n < size && window < CD_AUDIT_MAX_RECORD + 1)
+                return -EAGAIN;
         if (!nl && n < size)
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: the last line of %s is longer than %u bytes; refusing "
@@ -203,6 +216,18 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
         *ret_seq = rec.seq;
         audit_record_clear(&rec);
         return cd_sha256_hex(start, (size_t) (buf + n - 1 - start), ret_hash, err);
+}
+
+/* The last line of @fd (@size bytes): its seq and hash. */
+static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
+                     char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
+{
+        int r = read_last_in(fd, size, TAIL_GUESS, name, ret_seq, ret_hash, err);
+
+        /* One byte more than a record: the newline before a full-size last line. */
+        if (r == -EAGAIN)
+                r = read_last_in(fd, size, CD_AUDIT_MAX_RECORD + 1, name, ret_seq, ret_hash, err);
+        return r;
 }
 
 /* The seq of the first line of audit.jsonl (@size > 0 bytes), for the rotated name. */
@@ -307,9 +332,26 @@ static int read_tail(struct cd_audit *a, struct tail *t, struct cd_err *err)
         if (fstat(a->fd, &st) < 0)
                 return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
         t->size = (uint64_t) st.st_size;
+        if (a->tail_known && st.st_dev == a->tail_dev && st.st_ino == a->tail_ino &&
+            t->size == a->tail_size) {
+                t->last_seq = a->last_seq;
+                memcpy(t->last_hash, a->last_hash, sizeof(t->last_hash));
+                return 0;
+        }
         if (t->size == 0)
                 return tail_from_rotated(a, t, err);
         return read_last(a->fd, t->size, CD_AUDIT_FILE, &t->last_seq, t->last_hash, err);
+}
+
+/* After an append of @len bytes to @old_size: what read_tail() may trust. */
+static void remember_tail(struct cd_audit *a, uint64_t old_size, size_t len)
+{
+        struct stat st;
+
+        a->tail_known = fstat(a->fd, &st) == 0 && (uint64_t) st.st_size == old_size + len;
+        a->tail_dev = st.st_dev;
+        a->tail_ino = st.st_ino;
+        a->tail_size = old_size + len;
 }
 
 /* Rename audit.jsonl to audit-<first>-<last>.jsonl; the next append starts a
@@ -355,7 +397,8 @@ static int append_line(char **buf, size_t *len, const char *line, size_t n)
 /* The lines to write: an audit.rotated record first when audit.jsonl is new
  * after a rotation, then the events', each chained to the one before. */
 static int format_records(const struct tail *t, const struct cd_audit_event *const *ev, size_t n_ev,
-                          char **ret, size_t *ret_len, uint64_t *ret_seq, struct cd_err *err)
+                          char **ret, size_t *ret_len, uint64_t *ret_seq,
+                          char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
 {
         cleanup_free char *buf = NULL, *line = NULL;
         char prev[CD_AUDIT_HASH_HEX];
@@ -398,6 +441,7 @@ static int format_records(const struct tail *t, const struct cd_audit_event *con
         *ret = TAKE_PTR(buf);
         *ret_len = len;
         *ret_seq = seq - 1;
+        memcpy(ret_hash, prev, CD_AUDIT_HASH_HEX); /* the last line's */
         return 0;
 }
 
@@ -436,6 +480,7 @@ static int append_locked(struct cd_audit *a, const struct cd_audit_event *const 
                          struct cd_err *err)
 {
         cleanup_free char *buf = NULL;
+        char hash[CD_AUDIT_HASH_HEX];
         struct tail t;
         uint64_t seq = 0;
         size_t len = 0;
@@ -454,13 +499,16 @@ static int append_locked(struct cd_audit *a, const struct cd_audit_event *const 
                                   "already wrote seq %" PRIu64 " (records removed?); refusing "
                                   "to append: run 'cordon audit verify'",
                                   t.last_seq, a->last_seq);
-        r = format_records(&t, ev, n_ev, &buf, &len, &seq, err);
+        r = format_records(&t, ev, n_ev, &buf, &len, &seq, hash, err);
         if (r < 0)
                 return r;
+        a->tail_known = false;
         r = write_durably(a, buf, len, t.size, err);
         if (r < 0)
                 return r;
         a->last_seq = seq;
+        memcpy(a->last_hash, hash, sizeof(hash));
+        remember_tail(a, t.size, len);
         return 0;
 }
 

@@ -589,10 +589,37 @@ static void records_up_to_the_size_limit(void **state)
         assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
         (void) slurp(f->log, &len);
         assert_int_equal(len, first + CD_AUDIT_MAX_RECORD);
-        /* The next append reads that full-size line back as the tail,
-         * the newline before it included. */
+        /* The next append of a new handle reads that full-size line back as
+         * the tail, the newline before it included (this handle knows it). */
+        reopen(f, 0);
         append_n(f, 1);
         assert_int_equal(verify(f->log, NULL).records, 3);
+}
+
+/* The tail is read in a first window of 4 KiB, then whole: a last line
+ * just shorter or longer than the window is found either way. */
+static void tail_lines_around_the_first_window(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_event e = { .event = "job.submitted" };
+        struct cd_err err = { 0 };
+        size_t chunks = 0, base;
+
+        while (line_length(padding(chunks + 1, 0)) < 4093)
+                chunks++;
+        base = line_length(padding(chunks, 0));
+        for (size_t want = 4093; want <= 4099; want++) {
+                assert_true(want >= base && want - base < 256);
+                assert_true(unlink(f->log) == 0 || errno == ENOENT);
+                reopen(f, 0);
+                append_n(f, 1);
+                e.details = padding(chunks, want - base);
+                assert_int_equal(line_length(e.details), want);
+                assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
+                reopen(f, 0); /* a new handle reads the tail */
+                append_n(f, 1);
+                assert_int_equal(verify(f->log, NULL).records, 3);
+        }
 }
 
 /* ---- verify: tampering with one file ---- */
@@ -1461,6 +1488,7 @@ int main(void)
                 T(open_refuses_unsafe_places),
                 T(append_refuses_bad_events),
                 T(records_up_to_the_size_limit),
+                T(tail_lines_around_the_first_window),
                 T(verify_detects_every_flipped_byte),
                 T(verify_detects_deleted_lines),
                 T(verify_detects_reordered_and_duplicated_lines),
