@@ -32,12 +32,14 @@ struct cd_audit {
         uint64_t max_bytes;
         uint64_t last_seq; /* the highest seq this handle wrote */
         /* The file as this handle's last append left it: while it is still
-         * that file at that size, nobody else wrote, and its last line is
-         * ours (seq last_seq, hash last_hash): no need to read it again. */
+         * that file, at that size and modification time, nobody else wrote,
+         * and its last line is ours (seq last_seq, hash last_hash): no need
+         * to read it again. */
         bool tail_known;
         dev_t tail_dev;
         ino_t tail_ino;
         uint64_t tail_size;
+        struct timespec tail_mtime;
         char last_hash[CD_AUDIT_HASH_HEX];
 };
 
@@ -333,7 +335,8 @@ static int read_tail(struct cd_audit *a, struct tail *t, struct cd_err *err)
                 return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
         t->size = (uint64_t) st.st_size;
         if (a->tail_known && st.st_dev == a->tail_dev && st.st_ino == a->tail_ino &&
-            t->size == a->tail_size) {
+            t->size == a->tail_size && st.st_mtim.tv_sec == a->tail_mtime.tv_sec &&
+            st.st_mtim.tv_nsec == a->tail_mtime.tv_nsec) {
                 t->last_seq = a->last_seq;
                 memcpy(t->last_hash, a->last_hash, sizeof(t->last_hash));
                 return 0;
@@ -352,6 +355,7 @@ static void remember_tail(struct cd_audit *a, uint64_t old_size, size_t len)
         a->tail_dev = st.st_dev;
         a->tail_ino = st.st_ino;
         a->tail_size = old_size + len;
+        a->tail_mtime = st.st_mtim;
 }
 
 /* Rename audit.jsonl to audit-<first>-<last>.jsonl; the next append starts a
