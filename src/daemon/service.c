@@ -359,9 +359,10 @@ static int record_delete(struct cd_service *s, const struct cd_job_row *row,
                                  err);
 }
 
-/* Under job_lock: a delete whose row could not be removed after its record.
- * The mark in the store keeps it from being recorded again after a restart;
- * the set while cordond runs, if even that cannot be written. */
+/* Under job_lock: a marked delete left for the janitor, its record or its
+ * row not done. When @just_recorded (the row is what failed), the mark that
+ * it is recorded keeps it from being recorded again, also after a restart;
+ * the set does while cordond runs, if even that mark cannot be written. */
 static void delete_left(struct cd_service *s, const char *id, bool just_recorded)
 {
         struct cd_err err = { 0 };
