@@ -442,6 +442,13 @@ static void report(const struct cd_result *res, int launch_r)
         default:
                 cli_error("run", "job ended with verdict %s after %llu ms", v,
                           (unsigned long long) res->wall_ms);
+                /* A timeout, cancel or CPU limit is the verdict; memory
+                 * trouble before it may be why. */
+                if (res->verdict != CD_VERDICT_OOM && res->oom_kills > 0)
+                        cli_error("run",
+                                  "before that, the memory limit killed %llu of its "
+                                  "processes (oom_kills in the result)",
+                                  (unsigned long long) res->oom_kills);
                 if (launch_r < 0)
                         cli_error("run", "%s", res->error.msg);
         }

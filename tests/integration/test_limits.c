@@ -37,6 +37,26 @@ static void report(const struct cd_run *r, const char *what)
                harness_result_int(r, "pids_limit_hits"), harness_result_str(r, "sandbox.cgroup"));
 }
 
+/* A worker killed by the memory limit, then a parent that sleeps past the
+ * wall limit: the verdict is timeout (what stopped the job), and stderr
+ * says that the memory limit killed something first. */
+static void test_oom_before_timeout_is_told(void **state)
+{
+        struct cd_run r;
+        char cmd[256];
+
+        (void) state;
+        snprintf(cmd, sizeof(cmd), "%s hog 512; sleep 30", STRESS);
+        harness_run(&r, NULL, NULL, "--memory", "64M", "--wall", "3s", "--", "/bin/sh", "-c", cmd,
+                    NULL);
+        report(&r, "oom, then timeout");
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        assert_true(harness_result_int(&r, "oom_kills") >= 1);
+        assert_non_null(strstr(r.err, "the memory limit killed"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 static void test_memory_hog_is_oom(void **state)
 {
         struct cd_run r;
@@ -524,6 +544,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory_hog_is_oom),
+                cmocka_unit_test(test_oom_before_timeout_is_told),
                 cmocka_unit_test(test_fork_bomb_is_capped),
                 cmocka_unit_test(test_cpu_quota_halves_a_busy_loop),
                 cmocka_unit_test(test_wall_timeout),
