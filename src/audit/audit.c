@@ -32,14 +32,14 @@ struct cd_audit {
         uint64_t max_bytes;
         uint64_t last_seq; /* the highest seq this handle wrote */
         /* The file as this handle's last append left it: while it is still
-         * that file, at that size and modification time, nobody else wrote,
+         * that file, at that size and change time, nobody else wrote,
          * and its last line is ours (seq last_seq, hash last_hash): no need
          * to read it again. */
         bool tail_known;
         dev_t tail_dev;
         ino_t tail_ino;
         uint64_t tail_size;
-        struct timespec tail_mtime;
+        struct timespec tail_ctime; /* which no one can set (utimensat sets mtime) */
         char last_hash[CD_AUDIT_HASH_HEX];
 };
 
@@ -154,6 +154,7 @@ static int refresh_fd(struct cd_audit *a, struct cd_err *err)
                 return r;
         (void) cd_close(a->fd);
         a->fd = fd;
+        a->tail_known = false; /* that file is closed: its inode may be reused */
         return 0;
 }
 
@@ -179,7 +180,7 @@ static int pread_all(int fd, char *buf, size_t len, uint64_t off)
 #define TAIL_GUESS 4096
 
 /* Read and parse the last line of @fd (@size bytes) from its last @window
- * bytes: its seq and hash. -EAGAIN when the window is too small for it. */
+ * bytes: its seq and hash. 1 when the window is too small for it. */
 static int read_last_in(int fd, uint64_t size, size_t window, const char *name, uint64_t *ret_seq,
                         char ret_hash[CD_AUDIT_HASH_HEX], struct cd_err *err)
 {
@@ -203,7 +204,7 @@ static int read_last_in(int fd, uint64_t size, size_t window, const char *name, 
                                   name);
         nl = memrchr(buf, '\n', n - 1);
         if (!nl && n < size && window < CD_AUDIT_MAX_RECORD + 1)
-                return -EAGAIN;
+                return 1;
         if (!nl && n < size)
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: the last line of %s is longer than %u bytes; refusing "
@@ -227,7 +228,7 @@ static int read_last(int fd, uint64_t size, const char *name, uint64_t *ret_seq,
         int r = read_last_in(fd, size, TAIL_GUESS, name, ret_seq, ret_hash, err);
 
         /* One byte more than a record: the newline before a full-size last line. */
-        if (r == -EAGAIN)
+        if (r == 1)
                 r = read_last_in(fd, size, CD_AUDIT_MAX_RECORD + 1, name, ret_seq, ret_hash, err);
         return r;
 }
@@ -335,8 +336,8 @@ static int read_tail(struct cd_audit *a, struct tail *t, struct cd_err *err)
                 return cd_err_errno(err, "audit: stat " CD_AUDIT_FILE);
         t->size = (uint64_t) st.st_size;
         if (a->tail_known && st.st_dev == a->tail_dev && st.st_ino == a->tail_ino &&
-            t->size == a->tail_size && st.st_mtim.tv_sec == a->tail_mtime.tv_sec &&
-            st.st_mtim.tv_nsec == a->tail_mtime.tv_nsec) {
+            t->size == a->tail_size && st.st_ctim.tv_sec == a->tail_ctime.tv_sec &&
+            st.st_ctim.tv_nsec == a->tail_ctime.tv_nsec) {
                 t->last_seq = a->last_seq;
                 memcpy(t->last_hash, a->last_hash, sizeof(t->last_hash));
                 return 0;
@@ -352,10 +353,12 @@ static void remember_tail(struct cd_audit *a, uint64_t old_size, size_t len)
         struct stat st;
 
         a->tail_known = fstat(a->fd, &st) == 0 && (uint64_t) st.st_size == old_size + len;
+        if (!a->tail_known)
+                return;
         a->tail_dev = st.st_dev;
         a->tail_ino = st.st_ino;
         a->tail_size = old_size + len;
-        a->tail_mtime = st.st_mtim;
+        a->tail_ctime = st.st_ctim;
 }
 
 /* Rename audit.jsonl to audit-<first>-<last>.jsonl; the next append starts a

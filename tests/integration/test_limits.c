@@ -39,7 +39,7 @@ static void report(const struct cd_run *r, const char *what)
 
 /* A worker killed by the memory limit, then a parent that sleeps past the
  * wall limit: the verdict is timeout (what stopped the job), and stderr
- * says that the memory limit killed something first. */
+ * says that the memory limit killed something too. */
 static void test_oom_before_timeout_is_told(void **state)
 {
         struct cd_run r;
@@ -52,7 +52,7 @@ static void test_oom_before_timeout_is_told(void **state)
         report(&r, "oom, then timeout");
         assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
         assert_true(harness_result_int(&r, "oom_kills") >= 1);
-        assert_non_null(strstr(r.err, "the memory limit killed"));
+        assert_non_null(strstr(r.err, "the memory limit also killed"));
         harness_run_free(&r);
         harness_assert_nothing_left();
 }

@@ -609,16 +609,19 @@ static void tail_lines_around_the_first_window(void **state)
                 chunks++;
         base = line_length(padding(chunks, 0));
         for (size_t want = 4093; want <= 4099; want++) {
-                assert_true(want >= base && want - base < 256);
-                assert_true(unlink(f->log) == 0 || errno == ENOENT);
-                reopen(f, 0);
-                append_n(f, 1);
-                e.details = padding(chunks, want - base);
-                assert_int_equal(line_length(e.details), want);
-                assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
-                reopen(f, 0); /* a new handle reads the tail */
-                append_n(f, 1);
-                assert_int_equal(verify(f->log, NULL).records, 3);
+                /* After another line, and as the file's only line. */
+                for (unsigned int before = 0; before <= 1; before++) {
+                        assert_true(want >= base && want - base < 256);
+                        assert_true(unlink(f->log) == 0 || errno == ENOENT);
+                        reopen(f, 0);
+                        append_n(f, before);
+                        e.details = padding(chunks, want - base);
+                        assert_int_equal(line_length(e.details), want);
+                        assert_int_equal(cd_audit_append(f->a, &e, &err), 0);
+                        reopen(f, 0); /* a new handle reads the tail */
+                        append_n(f, 1);
+                        assert_int_equal(verify(f->log, NULL).records, before + 2);
+                }
         }
 }
 
