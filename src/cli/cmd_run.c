@@ -443,10 +443,10 @@ static void report(const struct cd_result *res, int launch_r)
                 cli_error("run", "job ended with verdict %s after %llu ms", v,
                           (unsigned long long) res->wall_ms);
                 /* A timeout, cancel or CPU limit is the verdict; memory
-                 * trouble before it may be why. */
+                 * trouble (before it, or in the grace period) may be why. */
                 if (res->verdict != CD_VERDICT_OOM && res->oom_kills > 0)
                         cli_error("run",
-                                  "before that, the memory limit killed %llu of its "
+                                  "the memory limit also killed %llu of its "
                                   "processes (oom_kills in the result)",
                                   (unsigned long long) res->oom_kills);
                 if (launch_r < 0)
