@@ -357,7 +357,7 @@ static void remember_tail(struct cd_audit *a, uint64_t old_size, size_t len)
                 return;
         a->tail_dev = st.st_dev;
         a->tail_ino = st.st_ino;
-        a->tail_size = old_size + len;
+        a->tail_size = (uint64_t) st.st_size;
         a->tail_ctime = st.st_ctim;
 }
 

@@ -2220,9 +2220,12 @@ class ServiceTest(DaemonTest):
 
     def test_retention_whose_records_fail(self):
         """Retention at start cannot write job.deleted (injected, every
-        time): the expired jobs are gone for the API all the same, and the
-        sweep does not go round the same jobs again. The next start records
-        each delete once, as retention's, and removes the jobs' files."""
+        time): the expired jobs are gone for the API all the same, and are
+        tried again only a bounded number of times before the stop (three
+        jobs are less than a batch; that retention's list leaves marked jobs
+        out, so a full batch cannot come round again, is test_mark_deleted
+        in unit_store). The next start records each delete once, as
+        retention's, and removes the jobs' files."""
         d = self.start_daemon()
         jobs = [submit_sh(d, "echo old > /out/r.txt\n")["id"] for _ in range(3)]
         for j in jobs:
