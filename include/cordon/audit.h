@@ -94,6 +94,40 @@ int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct c
 int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const *ev, size_t n,
                          struct cd_err *err);
 
+/*
+ * A seq at or below that of every record appended from now on: the
+ * highest this handle has written (0 before its first append). A caller
+ * keeps it beside an action it is about to record, so that after a crash
+ * cd_audit_scan() can tell from there whether the record was written.
+ * Context: parent side, the handle's thread.
+ */
+uint64_t cd_audit_mark(const struct cd_audit *a);
+
+/* A record as cd_audit_scan() passes it; borrowed for the call only.
+ * job and verdict are NULL when the record holds null. */
+struct cd_audit_seen {
+        uint64_t seq;
+        const char *event;
+        const char *job;
+        const char *verdict;
+};
+
+/* 0: go on; > 0: stop, and cd_audit_scan() returns it; < 0: an error. */
+typedef int (*cd_audit_scan_fn)(const struct cd_audit_seen *r, void *data);
+
+/*
+ * Call @fn for each record of seq @from or later, in order: the rotated
+ * files that hold such records, then audit.jsonl up to where it stood
+ * when the scan began (its files are listed and opened under a shared
+ * lock on the writers' lock file, as verify does). It reads, it does not
+ * verify: a line that does not parse, and a torn end, are passed over
+ * (`cordon audit verify` names them). Returns 0 after the last record,
+ * what @fn returned when it stopped, or -errno with @err set when a file
+ * could not be read. Context: parent side.
+ */
+int cd_audit_scan(struct cd_audit *a, uint64_t from, cd_audit_scan_fn fn, void *data,
+                  struct cd_err *err);
+
 /* Close the handle. Accepts NULL. Returns NULL. */
 struct cd_audit *cd_audit_close(struct cd_audit *a);
 

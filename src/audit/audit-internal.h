@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cordon/audit.h"
 #include "cordon/err.h"
@@ -49,3 +50,23 @@ void audit_record_clear(struct audit_record *r);
 void audit_rotated_name(uint64_t first, uint64_t last, char buf[AUDIT_ROTATED_NAME_MAX]);
 /* True when @name is a rotated file's name; fills @ret_first, @ret_last. */
 bool audit_rotated_parse(const char *name, uint64_t *ret_first, uint64_t *ret_last);
+
+/* The files of a directory as they stood at one moment: opened in order,
+ * the live file with its size then. */
+struct audit_snapshot {
+        char **names;
+        int *fds;
+        size_t n;
+        int live_fd; /* -1: none (a crash right after a rotation) */
+        off_t live_size;
+};
+
+/* Take the snapshot of directory @dirfd (shown as @path) under a shared lock
+ * on the writers' lock file. Returns 0 or -errno with @err. */
+int audit_snapshot_locked(int dirfd, const char *path, struct audit_snapshot *s,
+                          struct cd_err *err);
+void audit_snapshot_clear(struct audit_snapshot *s);
+
+/* cd_audit_scan() of directory @dirfd (shown as @path). */
+int audit_scan_dir(int dirfd, const char *path, uint64_t from, cd_audit_scan_fn fn, void *data,
+                   struct cd_err *err);

@@ -135,6 +135,17 @@ struct cd_audit *cd_audit_close(struct cd_audit *a)
         return NULL;
 }
 
+uint64_t cd_audit_mark(const struct cd_audit *a)
+{
+        return a->last_seq;
+}
+
+int cd_audit_scan(struct cd_audit *a, uint64_t from, cd_audit_scan_fn fn, void *data,
+                  struct cd_err *err)
+{
+        return audit_scan_dir(a->dirfd, "the audit directory", from, fn, data, err);
+}
+
 /* Another process may have rotated audit.jsonl since this handle opened it. */
 static int refresh_fd(struct cd_audit *a, struct cd_err *err)
 {

@@ -264,117 +264,10 @@ static int verify_fd(struct verifier *v, int fd, const char *name, struct cd_err
         return q;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* The rotated files of the directory, sorted: zero-padded names sort by seq. */
-static int list_rotated(int dirfd, const char *path, char ***ret, struct cd_err *err)
-{
-        cleanup_strv char **names = NULL;
-        uint64_t first, last;
-        struct dirent *de;
-        DIR *d;
-        int fd;
-
-        fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return cd_err_errno(err, "audit: open %s", path);
-        d = fdopendir(fd);
-        if (!d) {
-                (void) cd_close(fd);
-                return cd_err_errno(err, "audit: list %s", path);
-        }
-        while ((errno = 0, de = readdir(d)))
-                if (audit_rotated_parse(de->d_name, &first, &last) &&
-                    cd_strv_push(&names, de->d_name) < 0) {
-                        (void) closedir(d);
-                        return cd_err_set(err, ENOMEM, "audit: out of memory");
-                }
-        if (errno != 0) {
-                int r = cd_err_errno(err, "audit: list %s", path);
-
-                (void) closedir(d);
-                return r;
-        }
-        (void) closedir(d);
-        if (names)
-                qsort(names, cd_strv_length(names), sizeof(char *), cmp_names);
-        *ret = TAKE_PTR(names);
-        return 0;
-}
-
-/* The files of a directory as they stood at one moment: opened in order,
- * the live file with its size then. */
-struct snapshot {
-        char **names;
-        int *fds;
-        size_t n;
-        int live_fd; /* -1: none (a crash right after a rotation) */
-        off_t live_size;
-};
-
-static void snapshot_clear(struct snapshot *s)
-{
-        for (size_t i = 0; i < s->n; i++)
-                (void) cd_close(s->fds[i]);
-        free(s->fds);
-        cd_strv_free(s->names);
-        (void) cd_close(s->live_fd);
-}
-
-static int snapshot_take(int dirfd, const char *path, struct snapshot *s, struct cd_err *err)
-{
-        struct stat st;
-        int q = list_rotated(dirfd, path, &s->names, err);
-
-        if (q < 0)
-                return q;
-        s->fds = calloc(cd_strv_length(s->names) + 1, sizeof(int));
-        if (!s->fds)
-                return cd_err_set(err, ENOMEM, "audit: out of memory");
-        for (; s->names && s->names[s->n]; s->n++) {
-                s->fds[s->n] = openat(dirfd, s->names[s->n], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (s->fds[s->n] < 0)
-                        return cd_err_errno(err, "audit: open %s", s->names[s->n]);
-        }
-        s->live_fd = openat(dirfd, CD_AUDIT_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (s->live_fd < 0 && errno != ENOENT)
-                return cd_err_errno(err, "audit: open %s/" CD_AUDIT_FILE, path);
-        if (s->live_fd >= 0 && fstat(s->live_fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s/" CD_AUDIT_FILE, path);
-        s->live_size = s->live_fd >= 0 ? st.st_size : 0;
-        return 0;
-}
-
-/*
- * The snapshot is taken under a shared lock on the writers' lock file
- * (audit.c): no append or rotation is half done while the names are
- * listed, the files opened and the live file's size read. The files are
- * then read without it, the live one up to that size, so that a rotation
- * or an append while verify reads is not taken for a gap or a torn line.
- * Without the lock file (a copied directory, no right to open it) the
- * snapshot is taken unlocked.
- */
-static int snapshot_locked(int dirfd, const char *path, struct snapshot *s, struct cd_err *err)
-{
-        cleanup_close int lock = openat(dirfd, AUDIT_LOCK_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        int q;
-
-        while (lock >= 0 && flock(lock, LOCK_SH) < 0)
-                if (errno != EINTR)
-                        return cd_err_errno(err, "audit: lock %s/" AUDIT_LOCK_FILE, path);
-        q = snapshot_take(dirfd, path, s, err);
-        if (lock >= 0)
-                (void) flock(lock, LOCK_UN);
-        return q;
-}
-
 static int verify_dir(struct verifier *v, int dirfd, const char *path, struct cd_err *err)
 {
-        struct snapshot s = { .live_fd = -1 };
-        int q = snapshot_locked(dirfd, path, &s, err);
+        struct audit_snapshot s = { .live_fd = -1 };
+        int q = audit_snapshot_locked(dirfd, path, &s, err);
 
         for (size_t i = 0; q == 0 && i < s.n; i++) {
                 v->named = audit_rotated_parse(s.names[i], &v->name_first, &v->name_last);
@@ -386,7 +279,7 @@ static int verify_dir(struct verifier *v, int dirfd, const char *path, struct cd
                 q = verify_fd(v, TAKE_FD(s.live_fd), CD_AUDIT_FILE, err);
                 v->end = -1;
         }
-        snapshot_clear(&s);
+        audit_snapshot_clear(&s);
         return q;
 }
 

@@ -1248,6 +1248,109 @@ static void append_bytes(const char *path, const char *s, size_t n)
         (void) close(fd);
 }
 
+struct scanned {
+        uint64_t seq[32];
+        unsigned int n, jobs;
+        uint64_t stop_at; /* 0: never */
+};
+
+static int collect_seq(const struct cd_audit_seen *r, void *data)
+{
+        struct scanned *sc = data;
+
+        assert_true(sc->n < 32);
+        sc->seq[sc->n++] = r->seq;
+        assert_non_null(r->event);
+        if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0) {
+                assert_string_equal(r->job, "5f0c2a9e");
+                assert_string_equal(r->verdict, "ok");
+                sc->jobs++;
+        } else {
+                assert_string_equal(r->event, CD_AUDIT_ROTATED);
+                assert_null(r->job);
+        }
+        return r->seq == sc->stop_at ? 7 : 0;
+}
+
+static struct scanned scan_from(struct fixture *f, uint64_t from, uint64_t stop_at, int want)
+{
+        struct scanned sc = { .stop_at = stop_at };
+        struct cd_err err = { 0 };
+
+        assert_int_equal(cd_audit_scan(f->a, from, collect_seq, &sc, &err), want);
+        for (unsigned int i = 1; i < sc.n; i++)
+                assert_true(sc.seq[i] > sc.seq[i - 1]);
+        return sc;
+}
+
+/* A scan passes each record from a seq on, in order, across rotated
+ * files; cd_audit_mark() is at or below the next record's seq. */
+static void scan_reads_from_a_seq_across_rotation(void **state)
+{
+        struct fixture *f = *state;
+        struct scanned sc;
+
+        reopen(f, 0);
+        assert_int_equal(cd_audit_mark(f->a), 0);
+        f->a = cd_audit_close(f->a);
+        make_rotated_log(f, 6); /* seq 1..11 in six files */
+        assert_int_equal(cd_audit_mark(f->a), 11);
+        sc = scan_from(f, 1, 0, 0);
+        assert_int_equal(sc.n, 11);
+        for (unsigned int i = 0; i < sc.n; i++)
+                assert_int_equal(sc.seq[i], i + 1);
+        assert_int_equal(sc.jobs, 6);
+        sc = scan_from(f, 5, 0, 0);
+        assert_int_equal(sc.n, 7);
+        assert_int_equal(sc.seq[0], 5);
+        assert_int_equal(sc.seq[6], 11);
+        sc = scan_from(f, 11, 0, 0);
+        assert_int_equal(sc.n, 1);
+        sc = scan_from(f, cd_audit_mark(f->a) + 1, 0, 0);
+        assert_int_equal(sc.n, 0);
+        /* Stopped by the callback: its value, nothing after. */
+        sc = scan_from(f, 2, 4, 7);
+        assert_int_equal(sc.n, 3);
+        assert_int_equal(sc.seq[2], 4);
+        /* Another handle's appends: still at or below the next seq. */
+        reopen(f, 0);
+        assert_int_equal(cd_audit_mark(f->a), 0);
+        append_n(f, 1);
+        assert_int_equal(cd_audit_mark(f->a), 12);
+}
+
+/* What is not a record is passed over: a line that does not parse, and a
+ * torn end (a writer killed mid-append); the records around are read. */
+static void scan_passes_over_what_is_not_a_record(void **state)
+{
+        static const char junk[] = "not a record\n{\"seq\":3,\"event\":\"job.finished\"}\n";
+        static const char torn[] = "{\"seq\":5,\"time\":\"2026";
+        struct fixture *f = *state;
+        struct scanned sc;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        append_bytes(f->log, junk, sizeof(junk) - 1);
+        f->a = cd_audit_close(f->a);
+        /* A later record (as another writer would leave it after a repair). */
+        {
+                struct lines l = read_lines(f->log);
+                char *line3 = replace(l.v[1], "\"seq\":2,", "\"seq\":4,");
+
+                append_bytes(f->log, line3, strlen(line3));
+                append_bytes(f->log, "\n", 1);
+        }
+        append_bytes(f->log, torn, sizeof(torn) - 1);
+        reopen(f, 0);
+        sc = scan_from(f, 1, 0, 0);
+        assert_int_equal(sc.n, 3);
+        assert_int_equal(sc.seq[1], 2);
+        assert_int_equal(sc.seq[2], 4);
+        sc = scan_from(f, 3, 0, 0);
+        assert_int_equal(sc.n, 1);
+        assert_int_equal(sc.seq[0], 4);
+}
+
 /* A torn last record (a writer killed mid-append) is cut, with its count
  * and SHA-256 in an audit.repaired record that continues the chain, and
  * appends work again. A whole log has nothing to cut. */
@@ -1504,6 +1607,8 @@ int main(void)
                 T(verify_detects_truncated_and_malformed_lines),
                 T(verify_reports_what_it_cannot_read),
                 T(rotation_keeps_the_chain),
+                T(scan_reads_from_a_seq_across_rotation),
+                T(scan_passes_over_what_is_not_a_record),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
                 T(rotation_never_overwrites_a_file),
