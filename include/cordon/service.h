@@ -168,6 +168,15 @@ int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_p
                       const char *job, const char *profile, const char *verdict, json_t *details,
                       struct cd_err *err);
 
+/* cd_audit_mark() of the service's log, under its lock: keep it beside a
+ * step before recording it, for the recovery (store.h, audit_from). */
+uint64_t cd_service_audit_mark(struct cd_service *s);
+
+/* Whether the service's log holds @event for @job at seq @from or later:
+ * 1 yes, 0 no, or -errno with @err when it could not be read. */
+int cd_service_audit_has(struct cd_service *s, uint64_t from, const char *event, const char *job,
+                         struct cd_err *err);
+
 /* Load the profiles directory; on success swap it in and audit
  * profiles.loaded; on failure keep the old set. */
 int cd_service_load_profiles(struct cd_service *s, struct cd_err *err);
@@ -187,6 +196,16 @@ char *cd_metrics_render(struct cd_service *s);
 /* The queue's callback: run job @id (cd_queue_run_fn with @data = service). */
 int cd_service_run_job(void *data, const char *id, int cancel_fd);
 
+/*
+ * Recovery of job @row, which a stop interrupted while running or while
+ * its verdict was recorded (cd_store_list_interrupted): finish it with
+ * the verdict it holds (finish_json), or as failed (supervisor_restart)
+ * when it holds none. Its job.finished is written unless @recorded (the
+ * log has it already). Then its inputs go. Returns 0 or -errno with @err.
+ */
+int cd_service_settle_run(struct cd_service *s, const struct cd_job_row *row, bool recorded,
+                          struct cd_err *err);
+
 /* Finish queued job @row, its cancel marked in the store
  * (cd_store_mark_cancelled), as cancelled: job.cancelled and job.finished
  * in one batch, then the row. Called with job_lock held. Returns 0,
@@ -202,8 +221,10 @@ int cd_service_finish_cancelled(struct cd_service *s, const struct cd_job_row *r
  * later call (cancels_pending says so too). */
 bool cd_service_finish_cancels(struct cd_service *s);
 
-/* Restart recovery: fail jobs left running, requeue queued ones in order,
- * remove partial uploads and orphaned files. Returns 0 or -errno. */
+/* Restart recovery: settle submissions and verdicts a stop interrupted
+ * (each recorded once: what the log already holds is read back from it),
+ * requeue queued jobs in order, remove partial uploads and orphaned files.
+ * Returns 0 or -errno. */
 int cd_service_recover(struct cd_service *s, struct cd_err *err);
 
 /* Delete finished jobs older than the retention time, batch after batch;

@@ -56,6 +56,15 @@ struct cd_job_row {
         bool delete_marked;    /* finished, its delete stored but not done */
         int64_t delete_uid;    /* who asked, when delete_marked; CD_STORE_DELETE_RETENTION */
         bool delete_recorded;  /* delete_marked, and its job.deleted is in the audit log */
+        /* A seq at or below that of any audit record about the job written
+         * since its row last changed (cd_audit_mark()); 0: unknown. */
+        uint64_t audit_from;
+        /* Its job.submitted is not known to be in the log: the row is gone
+         * for the API until cd_store_mark_submit_recorded(). */
+        bool submit_unrecorded;
+        /* Not finished yet: its verdict, stored before job.finished is
+         * recorded (cd_store_set_finishing); NULL otherwise. */
+        char *finish_json;
 };
 
 /* delete_uid of a delete that retention asked for, not a peer. */
@@ -85,8 +94,8 @@ struct cd_store *cd_store_close(struct cd_store *s);
 
 /*
  * Insert a new job in state "queued": @row's id, owner_uid, profile,
- * created_ms, request_json, labels_json (NULL: "{}") and stored_bytes
- * are used; row->seq is set on return. Durable when it returns 0. With
+ * created_ms, request_json, labels_json (NULL: "{}"), stored_bytes,
+ * audit_from and submit_unrecorded are used; row->seq is set on return. Durable when it returns 0. With
  * @quota > 0, refused with -CD_E_QUOTA when the stored_bytes of the
  * owner's jobs and this one's would add up to more, checked in the same
  * transaction as the insert. -EEXIST if the id is taken; -EINVAL for an
@@ -105,9 +114,20 @@ int cd_store_owner_bytes(struct cd_store *s, uint32_t owner, uint64_t *ret, stru
  * row). -ENOENT when there is none, also for a malformed id. */
 int cd_store_get(struct cd_store *s, const char *id, struct cd_job_row *ret, struct cd_err *err);
 
-/* queued -> running. -ENOENT when there is no such job, -ESTALE when it is not queued. */
+/* queued -> running, at @started_ms, its job.started at or after seq
+ * @audit_from (which the row keeps). -ENOENT when there is no such job,
+ * -ESTALE when it is not queued. */
 int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
-                         struct cd_err *err);
+                         uint64_t audit_from, struct cd_err *err);
+/*
+ * Keep @finish_json (JSON: what is about to be recorded as the job's
+ * verdict) on queued or running job @id, durably, before its job.finished
+ * is written: recovery finishes the job with it rather than fail it or run
+ * it again. cd_store_set_finished() clears it. -ESTALE when the job is
+ * finished, -ENOENT when there is none, -EINVAL when it is not JSON.
+ */
+int cd_store_set_finishing(struct cd_store *s, const char *id, const char *finish_json,
+                           struct cd_err *err);
 
 /*
  * queued or running -> finished, with @verdict, @reason (NULL: none),
@@ -136,12 +156,13 @@ struct cd_store_filter {
 };
 
 /* Jobs matching @f, newest (highest seq) first, their result_json without
- * "artifacts", leaving out jobs marked deleted. *@ret is NULL when none. */
+ * "artifacts", leaving out jobs marked deleted and unrecorded submissions. *@ret is NULL when none. */
 int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
                   size_t *n, struct cd_err *err);
 
 /* Every queued job, oldest first (restart: they run again in order),
- * except those marked cancelled. */
+ * except those marked cancelled, unrecorded submissions and those holding
+ * a finish. */
 int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                          struct cd_err *err);
 
@@ -156,14 +177,18 @@ int cd_store_mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, st
 int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                             struct cd_err *err);
 
-/*
- * Restart recovery: every job still "running" becomes finished with
- * verdict "failed" and reason "supervisor_restart", at @now_ms. Returns
- * their ids (caller frees with cd_job_rows_free) so that the caller can
- * audit each and clean its files.
- */
-int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **ret, size_t *n,
-                          struct cd_err *err);
+/* Jobs a stop may have interrupted, oldest first: every running job, and
+ * every queued one that holds a finish (it failed before it started).
+ * Restart recovery finishes them. */
+int cd_store_list_interrupted(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                              struct cd_err *err);
+/* Job @id's job.submitted is in the audit log: from now on the API, lists
+ * and the queue see it. -ENOENT when there is no such job waiting for it. */
+int cd_store_mark_submit_recorded(struct cd_store *s, const char *id, struct cd_err *err);
+/* Jobs inserted with submit_unrecorded and never marked recorded, oldest
+ * first: submissions that a crash or a failure left half done. */
+int cd_store_list_unrecorded(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                             struct cd_err *err);
 
 /* Finished jobs with finished_ms < @before_ms (retention), oldest first, at most @limit
  * (0: 100), leaving out jobs marked deleted (cd_store_list_deleting has them). */
@@ -176,10 +201,12 @@ int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
  * its delete is recorded: from then on cd_store_list and
  * cd_store_count_states leave it out, cd_store_get returns it with
  * delete_marked, and cd_store_list_deleting lists it until cd_store_delete
- * removes it. -ESTALE when it is not finished, -ENOENT when there is none,
- * -EINVAL for a uid out of range.
+ * removes it. The first mark also keeps @audit_from (cd_audit_mark(),
+ * taken before job.deleted is written). -ESTALE when it is not finished,
+ * -ENOENT when there is none, -EINVAL for a uid or seq out of range.
  */
-int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err);
+int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, uint64_t audit_from,
+                          struct cd_err *err);
 
 /* Marked job @id's job.deleted is in the audit log (its row could not be
  * removed after the record). -ENOENT when there is no such marked job. */
@@ -189,6 +216,7 @@ int cd_store_mark_delete_recorded(struct cd_store *s, const char *id, struct cd_
 int cd_store_list_deleting(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                            struct cd_err *err);
 
-/* Number of jobs in each state (metrics, health), leaving out jobs marked deleted. */
+/* Number of jobs in each state (metrics, health), leaving out jobs marked
+ * deleted and unrecorded submissions. */
 int cd_store_count_states(struct cd_store *s, uint64_t counts[_CD_JOB_STATE_MAX],
                           struct cd_err *err);

@@ -83,9 +83,10 @@ int cd_api_load_job(const struct cd_api_request *req, struct cd_job_row *row,
         }
         r = cd_store_get(req->svc->store, req->id, row, &err);
         /* Someone else's job does not exist for this peer, nor one marked
-         * deleted (its row is left only until cordond has removed it). */
+         * deleted (its row is left only until cordond has removed it), nor
+         * one whose job.submitted is not known to be recorded. */
         if (r == 0 && ((req->peer->role != CD_ROLE_ADMIN && row->owner_uid != req->peer->uid) ||
-                       row->delete_marked)) {
+                       row->delete_marked || row->submit_unrecorded)) {
                 cd_job_row_clear(row);
                 r = -ENOENT;
         }
@@ -165,8 +166,6 @@ static int insert_row(struct cd_service *svc, struct cd_job_row *row, struct cd_
         uint64_t quota;
         int r;
 
-        if (cd_fault("crash_before_insert"))
-                _exit(70); /* a cordond killed between the record and the row */
         if (cd_fault("store_insert"))
                 return cd_err_set(err, EIO, "store: insert: injected failure");
         r = cd_service_client_quota(svc, &quota, err);
@@ -212,30 +211,42 @@ static int check_quota(const struct cd_api_request *req, struct cd_api_response 
         return r;
 }
 
-/* The job.submitted record stands, but the job was not stored: close it,
- * and remove its files (a crash here leaves them to the start's sweep). */
-static void unstored(const struct cd_api_request *req, const struct cd_job_row *row)
+/* The submission failed after its row was inserted: the row and the files
+ * go. A row that cannot be removed stays out of sight (it is not marked
+ * recorded) until the next start's recovery removes it. */
+static void unstore(const struct cd_api_request *req, const struct cd_job_row *row)
 {
-        struct cd_err err = { 0 }, rm_err = { 0 };
+        struct cd_err err = { 0 };
 
-        if (cd_service_audit1(req->svc, CD_AUDIT_JOB_FINISHED, req->peer, row->id, row->profile,
-                              "rejected", json_pack("{s:s}", "reason", "not_stored"), &err) < 0)
+        if (cd_store_delete(req->svc->store, row->id, &err) < 0 && err.code != ENOENT) {
                 cd_log_err(CD_LOG_ERROR, row->id, &err);
-        if (cd_jobfiles_remove(&req->svc->files, row->id, &rm_err) < 0)
-                cd_log_err(CD_LOG_WARN, row->id, &rm_err);
+                return; /* its files too, for the recovery */
+        }
+        if (cd_jobfiles_remove(&req->svc->files, row->id, &err) < 0)
+                cd_log_err(CD_LOG_WARN, row->id, &err);
 }
 
-/* Inputs on disk, record in the log, row in the store: then it may run.
- * The record comes before the row, so that a cordond killed between the two
- * leaves a record of a job that never ran (its files are swept at start),
- * never a stored job that runs after a restart with no job.submitted, for
- * a request whose client saw it fail. */
-static int store_job(const struct cd_api_request *req, const struct cd_jobspec *spec,
-                     struct cd_job_row *row, struct cd_api_response *resp)
+/* The job.submitted record stands, but the job cannot be: close it with a
+ * job.finished (rejected, not_stored), then unstore it. When that record
+ * fails too, the next start's recovery writes it. */
+static void unstored(const struct cd_api_request *req, const struct cd_job_row *row)
+{
+        struct cd_err err = { 0 };
+
+        if (cd_service_audit1(req->svc, CD_AUDIT_JOB_FINISHED, req->peer, row->id, row->profile,
+                              "rejected", json_pack("{s:s}", "reason", "not_stored"), &err) < 0) {
+                cd_log_err(CD_LOG_ERROR, row->id, &err);
+                return;
+        }
+        unstore(req, row);
+}
+
+/* The job's files committed, its row inserted out of sight. */
+static int store_unrecorded(const struct cd_api_request *req, const struct cd_jobspec *spec,
+                            struct cd_job_row *row, struct cd_err *err)
 {
         struct cd_service *svc = req->svc;
         struct cd_upload *u = req->upload;
-        struct cd_err err = { 0 };
         int r;
 
         memcpy(row->id, u->id, sizeof(row->id));
@@ -245,24 +256,73 @@ static int store_job(const struct cd_api_request *req, const struct cd_jobspec *
         row->stored_bytes = u->charge;
         row->request_json = cd_jobspec_dump(spec);
         row->labels_json = json_dumps(spec->labels, JSON_COMPACT | JSON_SORT_KEYS);
+        row->submit_unrecorded = true;
+        row->audit_from = cd_service_audit_mark(svc); /* before the record, below it */
         if (!row->profile || !row->request_json || !row->labels_json)
-                r = cd_err_set(&err, ENOMEM, "out of memory");
-        else
-                r = cd_jobfiles_commit(&svc->files, u->id, u->dir_fd, u->inputs_fd, &err);
-        if (r == 0) {
-                r = cd_service_audit1(
-                        svc, CD_AUDIT_JOB_SUBMITTED, req->peer, row->id, row->profile, NULL,
-                        json_pack("{s:I, s:I}", "inputs", (json_int_t) u->n_inputs, "labels",
-                                  (json_int_t) json_object_size(spec->labels)),
-                        &err);
-                if (r < 0)
-                        (void) cd_jobfiles_remove(&svc->files, row->id, &(struct cd_err){ 0 });
-        }
-        if (r == 0) {
-                r = insert_row(svc, row, &err);
-                if (r < 0)
+                return cd_err_set(err, ENOMEM, "out of memory");
+        r = cd_jobfiles_commit(&svc->files, u->id, u->dir_fd, u->inputs_fd, err);
+        if (r < 0)
+                return r;
+        r = insert_row(svc, row, err);
+        if (r < 0)
+                (void) cd_jobfiles_remove(&svc->files, row->id, &(struct cd_err){ 0 });
+        return r;
+}
+
+/* Record job.submitted, then mark the row recorded. A crash anywhere in
+ * between is settled by the next start's recovery, which reads the log
+ * from the row's audit_from: a job whose record is there is closed
+ * (job.finished, rejected, not_stored), and either way its row and files
+ * go. The client never saw a 201 for it, so it never runs. */
+static int record_submitted(const struct cd_api_request *req, const struct cd_job_row *row,
+                            size_t n_labels, struct cd_err *err)
+{
+        struct cd_service *svc = req->svc;
+        int r;
+
+        if (cd_fault("crash_before_submit_record"))
+                _exit(70); /* a cordond killed between the row and the record */
+        r = cd_fault("submit_record")
+                    ? cd_err_set(err, CD_E_FAULT, "audit: injected fault")
+                    : cd_service_audit1(
+                              svc, CD_AUDIT_JOB_SUBMITTED, req->peer, row->id, row->profile, NULL,
+                              json_pack("{s:I, s:I}", "inputs", (json_int_t) req->upload->n_inputs,
+                                        "labels", (json_int_t) n_labels),
+                              err);
+        if (r == 0 && cd_fault("submit_record_kept")) /* written, then reported failed */
+                r = cd_err_set(err, EIO, "audit: injected failure after the append");
+        if (r < 0) {
+                /* A failed append is cut back; if even that failed, the record
+                 * may stand: then it is closed. When the log cannot be read,
+                 * the row stays out of sight for the next start's recovery. */
+                int has = cd_service_audit_has(svc, row->audit_from, CD_AUDIT_JOB_SUBMITTED,
+                                               row->id, &(struct cd_err){ 0 });
+
+                if (has == 0)
+                        unstore(req, row);
+                else if (has > 0)
                         unstored(req, row);
+                return r;
         }
+        if (cd_fault("crash_after_submit_record"))
+                _exit(70); /* a cordond killed between the record and the mark */
+        r = cd_store_mark_submit_recorded(svc->store, row->id, err);
+        if (r < 0)
+                unstored(req, row);
+        return r;
+}
+
+/* Inputs on disk, row in the store (out of sight), record in the log, row
+ * marked recorded: then it may run. A job is never seen or run without its
+ * job.submitted, nor left with one and no verdict. */
+static int store_job(const struct cd_api_request *req, const struct cd_jobspec *spec,
+                     struct cd_job_row *row, struct cd_api_response *resp)
+{
+        struct cd_err err = { 0 };
+        int r = store_unrecorded(req, spec, row, &err);
+
+        if (r == 0)
+                r = record_submitted(req, row, json_object_size(spec->labels), &err);
         if (r == -CD_E_QUOTA) { /* lost a race with another of the client's submissions */
                 cd_api_problem(resp, 507, "quota_exceeded",
                                "your jobs hold the disk space you are allowed; delete finished "

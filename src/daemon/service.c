@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cordon/cleanup.h"
@@ -56,6 +57,39 @@ int cd_service_audit1(struct cd_service *s, const char *event, const struct cd_p
         int r = cd_service_audit(s, &ev, 1, err);
 
         json_decref(details);
+        return r;
+}
+
+uint64_t cd_service_audit_mark(struct cd_service *s)
+{
+        uint64_t m;
+
+        pthread_mutex_lock(&s->audit_lock);
+        m = cd_audit_mark(s->audit);
+        pthread_mutex_unlock(&s->audit_lock);
+        return m;
+}
+
+struct wanted {
+        const char *event, *job;
+};
+
+static int match_record(const struct cd_audit_seen *r, void *data)
+{
+        const struct wanted *w = data;
+
+        return r->job && strcmp(r->job, w->job) == 0 && strcmp(r->event, w->event) == 0;
+}
+
+int cd_service_audit_has(struct cd_service *s, uint64_t from, const char *event, const char *job,
+                         struct cd_err *err)
+{
+        struct wanted w = { event, job };
+        int r;
+
+        pthread_mutex_lock(&s->audit_lock);
+        r = cd_audit_scan(s->audit, from, match_record, &w, err);
+        pthread_mutex_unlock(&s->audit_lock);
         return r;
 }
 
@@ -395,7 +429,7 @@ static int delete_locked(struct cd_service *s, const struct cd_job_row *row,
                 uid = now.delete_uid;
                 recorded = now.delete_recorded || cd_id_set_has(&s->deletes_recorded, row->id);
         } else if (r == 0) {
-                r = cd_store_mark_deleted(s->store, row->id, uid, err);
+                r = cd_store_mark_deleted(s->store, row->id, uid, cd_service_audit_mark(s), err);
         }
         cd_job_row_clear(&now);
         if (r < 0)
@@ -639,40 +673,171 @@ static bool known_job(const char *id, void *data)
         return r != -ENOENT;
 }
 
-/* Jobs left running by a cordond that stopped: failed. Their records
- * first, as everywhere: a record that cannot be written leaves every row
- * running, and the next start records them again (at worst one job.finished
- * twice, never none). */
-static int fail_running(struct cd_service *s, struct cd_err *err)
+/* The kinds of rows recovery reads the log for (cd_store_list_*). */
+enum kind {
+        K_SUBMISSION, /* unrecorded */
+        K_RUN,        /* interrupted */
+        K_CANCEL,     /* cancelled */
+        K_DELETE,     /* deleting */
+        _K_MAX,
+};
+
+/* What the log holds of the jobs recovery settles. */
+struct seen_job {
+        const struct cd_job_row *row;
+        enum kind kind;
+        bool submitted, finished, deleted;
+};
+
+struct seen {
+        struct seen_job *jobs;
+        size_t n;
+};
+
+static int note_record(const struct cd_audit_seen *r, void *data)
 {
-        const struct cd_store_filter running = { .by_state = true,
-                                                 .state = CD_JOB_RUNNING,
-                                                 .limit = SIZE_MAX / 2 };
-        struct cd_job_row *rows = NULL;
-        size_t n = 0;
+        struct seen *s = data;
+
+        if (!r->job)
+                return 0;
+        for (size_t i = 0; i < s->n; i++) {
+                if (strcmp(s->jobs[i].row->id, r->job) != 0)
+                        continue;
+                if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0)
+                        s->jobs[i].submitted = true;
+                else if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
+                        s->jobs[i].finished = true;
+                else if (strcmp(r->event, CD_AUDIT_JOB_DELETED) == 0)
+                        s->jobs[i].deleted = true;
+        }
+        return 0;
+}
+
+/* Read the log from the lowest audit_from of @rows on (those that have
+ * one: rows from before schema 5 have none, and their records are taken as
+ * missing, at worst written twice, never none). */
+static int read_back(struct cd_service *s, struct seen *seen, struct cd_err *err)
+{
+        uint64_t from = UINT64_MAX;
         int r;
 
-        r = cd_store_list(s->store, &running, &rows, &n, err);
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                cd_log_warn(rows[i].id, "msg=\"cordond stopped while the job ran; it failed\" "
-                                        "reason=supervisor_restart");
-                r = cd_fault("recover_record")
-                            ? cd_err_set(err, CD_E_FAULT, "audit: injected fault")
-                            : cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, rows[i].id,
-                                                rows[i].profile, "failed",
-                                                json_pack("{s:s}", "reason", "supervisor_restart"),
-                                                err);
+        for (size_t i = 0; i < seen->n; i++)
+                if (seen->jobs[i].row->audit_from > 0 && seen->jobs[i].row->audit_from < from)
+                        from = seen->jobs[i].row->audit_from;
+        if (from == UINT64_MAX)
+                return 0;
+        pthread_mutex_lock(&s->audit_lock);
+        r = cd_audit_scan(s->audit, from, note_record, seen, err);
+        pthread_mutex_unlock(&s->audit_lock);
+        return r < 0 ? r : 0;
+}
+
+/* A submission a stop or a failure left before its row was marked
+ * recorded: the client saw no 201, so the job never runs. Its
+ * job.submitted, when the log has it, is closed with job.finished
+ * (rejected, not_stored), once; then the row and the files go. */
+static int settle_submission(struct cd_service *s, const struct seen_job *j, struct cd_err *err)
+{
+        const struct cd_job_row *row = j->row;
+        int r = 0;
+
+        cd_log_warn(row->id,
+                    "msg=\"a submission was interrupted; the job is removed\" "
+                    "recorded=%s",
+                    j->submitted ? "yes" : "no");
+        if (j->submitted && !j->finished)
+                r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, row->id, row->profile,
+                                      "rejected", json_pack("{s:s}", "reason", "not_stored"), err);
+        if (r == 0 && cd_store_delete(s->store, row->id, err) < 0 && err->code != ENOENT)
+                r = -err->code;
+        if (r == 0 && cd_jobfiles_remove(&s->files, row->id, err) < 0)
+                cd_log_err(CD_LOG_WARN, row->id, err); /* swept at the next start */
+        return r;
+}
+
+/* A cancel or a delete whose record the log holds is not recorded again
+ * when cordond finishes it (cd_service_finish_cancels, _retry_removals). */
+static void settle_marked(struct cd_service *s, const struct seen_job *j)
+{
+        struct cd_err err = { 0 };
+
+        pthread_mutex_lock(&s->job_lock);
+        if (j->kind == K_CANCEL && j->finished)
+                (void) cd_id_set_add(&s->cancels_recorded, j->row->id); /* else again */
+        if (j->kind == K_DELETE && j->deleted && !j->row->delete_recorded &&
+            cd_store_mark_delete_recorded(s->store, j->row->id, &err) < 0)
+                (void) cd_id_set_add(&s->deletes_recorded, j->row->id);
+        pthread_mutex_unlock(&s->job_lock);
+}
+
+static int list_kind(struct cd_service *s, enum kind k, struct cd_job_row **rows, size_t *n,
+                     struct cd_err *err)
+{
+        switch (k) {
+        case K_SUBMISSION:
+                return cd_store_list_unrecorded(s->store, rows, n, err);
+        case K_RUN:
+                return cd_store_list_interrupted(s->store, rows, n, err);
+        case K_CANCEL:
+                return cd_store_list_cancelled(s->store, rows, n, err);
+        case K_DELETE:
+                return cd_store_list_deleting(s->store, rows, n, err);
+        case _K_MAX:
+                break;
         }
-        cd_job_rows_free(rows, n);
-        if (r < 0)
-                return r;
-        r = cd_store_fail_running(s->store, (int64_t) cd_wall_ms(), &rows, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++)
-                cd_service_drop_inputs(s, rows[i].id);
-        cd_job_rows_free(rows, n);
         return 0;
+}
+
+/* The rows of every kind, in @seen (which borrows them from @rows). */
+static int gather(struct cd_service *s, struct cd_job_row *rows[_K_MAX], size_t n[_K_MAX],
+                  struct seen *seen, struct cd_err *err)
+{
+        size_t total = 0;
+        int r = 0;
+
+        for (int k = 0; r == 0 && k < _K_MAX; k++) {
+                r = list_kind(s, (enum kind) k, &rows[k], &n[k], err);
+                total += n[k];
+        }
+        if (r == 0 && total > 0) {
+                seen->jobs = calloc(total, sizeof(*seen->jobs));
+                if (!seen->jobs)
+                        r = cd_err_set(err, ENOMEM, "recover: out of memory");
+        }
+        for (int k = 0; r == 0 && k < _K_MAX; k++)
+                for (size_t i = 0; i < n[k]; i++)
+                        seen->jobs[seen->n++] =
+                                (struct seen_job){ .row = &rows[k][i], .kind = (enum kind) k };
+        return r;
+}
+
+/* Settle what a stop interrupted: submissions not marked recorded, jobs
+ * that were running or whose verdict was being recorded, and (for the
+ * janitor to finish) marked cancels and deletes. Each record is written
+ * unless the log has it. */
+static int settle_interrupted(struct cd_service *s, struct cd_err *err)
+{
+        struct cd_job_row *rows[_K_MAX] = { 0 };
+        size_t n[_K_MAX] = { 0 };
+        struct seen seen = { 0 };
+        int r = gather(s, rows, n, &seen, err);
+
+        if (r == 0)
+                r = read_back(s, &seen, err);
+        for (size_t i = 0; r == 0 && i < seen.n; i++) {
+                const struct seen_job *j = &seen.jobs[i];
+
+                if (j->kind == K_SUBMISSION)
+                        r = settle_submission(s, j, err);
+                else if (j->kind == K_RUN)
+                        r = cd_service_settle_run(s, j->row, j->finished, err);
+                else
+                        settle_marked(s, j);
+        }
+        free(seen.jobs);
+        for (int k = 0; k < _K_MAX; k++)
+                cd_job_rows_free(rows[k], n[k]);
+        return r;
 }
 
 int cd_service_recover(struct cd_service *s, struct cd_err *err)
@@ -682,7 +847,7 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         size_t n = 0;
         int r;
 
-        r = fail_running(s, err);
+        r = settle_interrupted(s, err);
         if (r < 0)
                 return r;
         r = cd_jobfiles_sweep(&s->files, known_job, s, &failed, err);

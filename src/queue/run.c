@@ -40,7 +40,9 @@ static int started(void *data, uint32_t host_uid, struct cd_err *err)
                                 json_pack("{s:I}", "host_uid", (json_int_t) host_uid), err);
         if (ret < 0)
                 return ret;
-        return cd_store_set_running(r->svc->store, r->row->id, (int64_t) cd_wall_ms(), err);
+        /* After job.started: below any record of the job from here on. */
+        return cd_store_set_running(r->svc->store, r->row->id, (int64_t) cd_wall_ms(),
+                                    cd_service_audit_mark(r->svc), err);
 }
 
 static int open_out(int dir, const char *name)
@@ -193,51 +195,227 @@ static bool again(struct run *r, unsigned int *attempt, const struct cd_err *err
         return true;
 }
 
+/* What a job ends with: the verdict recorded and stored. */
+struct finish {
+        const char *verdict;
+        const char *reason;
+        json_t *result;  /* NULL: none */
+        json_t *details; /* of job.finished */
+        uint64_t bytes;  /* what its files hold */
+        int64_t at_ms;
+};
+
+/* The finish as the row keeps it until the verdict is stored (finish_json). */
+static char *finish_dump(const struct finish *f)
+{
+        json_t *j = json_pack("{s:s, s:s?, s:O?, s:O, s:I, s:I}", "verdict", f->verdict, "reason",
+                              f->reason, "result", f->result, "details", f->details, "bytes",
+                              (json_int_t) f->bytes, "at_ms", (json_int_t) f->at_ms);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+        json_decref(j);
+        return text;
+}
+
+/* finish_json back into @f, which borrows from *@ret_root (the caller's). */
+static int finish_load(const char *text, struct finish *f, json_t **ret_root, struct cd_err *err)
+{
+        json_error_t jerr;
+        json_t *root = json_loads(text, 0, &jerr);
+        json_t *bytes = json_object_get(root, "bytes"), *at = json_object_get(root, "at_ms");
+
+        *ret_root = root;
+        *f = (struct finish){ .verdict = json_string_value(json_object_get(root, "verdict")),
+                              .reason = json_string_value(json_object_get(root, "reason")),
+                              .result = json_object_get(root, "result"),
+                              .details = json_object_get(root, "details") };
+        if (!root)
+                return cd_err_set(err, EIO, "recover: a held verdict in the store is not JSON: %s",
+                                  jerr.text);
+        if (!f->verdict || !json_is_object(f->details) || !json_is_integer(bytes) ||
+            json_integer_value(bytes) < 0 || !json_is_integer(at))
+                return cd_err_set(err, EIO, "recover: a held verdict in the store is malformed");
+        if (!json_is_object(f->result))
+                f->result = NULL;
+        f->bytes = (uint64_t) json_integer_value(bytes);
+        f->at_ms = (int64_t) json_integer_value(at);
+        return 0;
+}
+
+/* Step 2 and 3 of a finish: job.finished by @peer (NULL: cordond), unless
+ * @recorded; then the row. Each tried until it holds unless @retry is
+ * NULL (recovery: the first error ends it). */
+static int finish_steps(struct cd_service *svc, const struct cd_job_row *row,
+                        const struct cd_peer *peer, const struct finish *f, bool recorded,
+                        struct run *retry, struct cd_err *err)
+{
+        cleanup_free char *result = f->result ? json_dumps(f->result, JSON_COMPACT) : NULL;
+        unsigned int attempt = 0;
+        int r;
+
+        if (f->result && !result)
+                return cd_err_set(err, ENOMEM, "run: out of memory");
+        while (!recorded) {
+                r = cd_service_audit1(svc, CD_AUDIT_JOB_FINISHED, peer, row->id, row->profile,
+                                      f->verdict, json_incref(f->details), err);
+                if (r == 0)
+                        break;
+                if (!retry || !again(retry, &attempt, err))
+                        return r;
+        }
+        if (cd_fault("crash_after_finish_record"))
+                _exit(70); /* a cordond killed between the record and the row */
+        attempt = 0;
+        for (;;) {
+                r = cd_store_set_finished(svc->store, row->id, f->verdict, f->reason, result,
+                                          f->bytes, f->at_ms, err);
+                if (r == 0 || err->code == ESTALE)
+                        return 0;
+                if (!retry || !again(retry, &attempt, err))
+                        return r;
+        }
+}
+
+/* Step 1: the verdict held on the row, tried until it holds. Returns 0,
+ * 1 when the job is finished already (nothing to record), or < 0 when
+ * cordond stops first. */
+static int hold(struct run *r, struct finish *f, const struct cd_result *res, struct cd_err *err)
+{
+        unsigned int attempt = 0;
+
+        for (;;) {
+                cleanup_free char *held = NULL;
+                int ret;
+
+                if (!f->details)
+                        f->details = finished_details(res);
+                held = f->details ? finish_dump(f) : NULL;
+                ret = held ? cd_store_set_finishing(r->svc->store, r->row->id, held, err)
+                           : cd_err_set(err, ENOMEM, "run: out of memory");
+                if (ret == 0)
+                        return 0;
+                if (err->code == ESTALE) {
+                        cd_log_err(CD_LOG_WARN, r->row->id, err);
+                        return 1;
+                }
+                if (!again(r, &attempt, err))
+                        return ret;
+        }
+}
+
 /*
- * The verdict: in the log, then in the store (which the API reads). A
- * full disk must neither lose it nor let the API give a verdict the log
- * does not hold, so each step is tried until it holds, with the slot kept
- * (no other job could be recorded as starting meanwhile either). When
- * cordond stops first, the row stays running and the next start's
- * recovery records the job as failed (supervisor_restart).
+ * The verdict: on the row (held), in the log, then on the row (finished,
+ * which the API reads). A full disk must neither lose it nor let the API
+ * give a verdict the log does not hold, so each step is tried until it
+ * holds, with the slot kept (no other job could be recorded as starting
+ * meanwhile either). When cordond stops first, the next start's recovery
+ * finishes the job with the verdict held (cd_service_settle_run), writing
+ * job.finished only if the log does not have it.
  */
 static bool record(struct run *r, const struct cd_result *res)
 {
-        const char *verdict = cd_verdict_to_string(res->verdict);
         json_t *j = cd_result_to_json(res);
         cleanup_free char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        struct finish f = { .verdict = cd_verdict_to_string(res->verdict),
+                            .reason = reason_of(res),
+                            .result = j,
+                            .at_ms = (int64_t) cd_wall_ms() };
         struct cd_err err = { 0 };
-        unsigned int attempt = 0;
-        uint64_t now = cd_now_ns(), charge;
+        uint64_t now = cd_now_ns();
+        int ret;
 
-        json_decref(j);
-        charge = cd_service_charge_job(r->svc, r->row, content_bytes(r, res),
-                                       res->collected ? res->manifest.n : 0, text);
+        f.bytes = cd_service_charge_job(r->svc, r->row, content_bytes(r, res),
+                                        res->collected ? res->manifest.n : 0, text);
         /* A cancel that comes after this point is answered job_finished:
          * its job.cancelled would follow this job.finished. */
         pthread_mutex_lock(&r->svc->job_lock);
         cd_queue_mark_finishing(r->svc->queue, r->row->id);
         pthread_mutex_unlock(&r->svc->job_lock);
+        ret = hold(r, &f, res, &err);
+        if (ret != 0) {
+                ret = ret > 0 ? 0 : ret; /* finished already: its inputs may go */
+                goto out;
+        }
         if (cd_fault("finish_hold")) { /* a test's window (test builds only) */
                 cd_log_info(r->row->id, "msg=\"finish held (fault injection)\"");
                 cd_fault_wait();
         }
-        while (cd_service_audit1(r->svc, CD_AUDIT_JOB_FINISHED, &daemon_peer, r->row->id,
-                                 r->row->profile, verdict, finished_details(res), &err) < 0)
-                if (!again(r, &attempt, &err))
-                        return false;
-        attempt = 0;
-        while (cd_store_set_finished(r->svc->store, r->row->id, verdict, reason_of(res), text,
-                                     charge, (int64_t) cd_wall_ms(), &err) < 0 &&
-               err.code != ESTALE)
-                if (!again(r, &attempt, &err))
-                        return false;
+        if (cd_fault("crash_before_finish_record"))
+                _exit(70); /* a cordond killed between the held verdict and the record */
+        ret = finish_steps(r->svc, r->row, &daemon_peer, &f, false, r, &err);
+        if (ret < 0)
+                goto out;
         cd_metrics_job(&r->svc->metrics, res->verdict,
                        r->launch_ns ? (double) (r->launch_ns - r->start_ns) / 1e9 : 0,
                        (double) (now - r->start_ns) / 1e9);
-        cd_log_info(r->row->id, "msg=\"job finished\" verdict=%s wall_ms=%llu", verdict,
+        cd_log_info(r->row->id, "msg=\"job finished\" verdict=%s wall_ms=%llu", f.verdict,
                     (unsigned long long) res->wall_ms);
-        return true;
+out:
+        json_decref(j);
+        json_decref(f.details);
+        return ret == 0;
+}
+
+/* The finish of a job that held none (or one that is not what record()
+ * wrote): failed, supervisor_restart. */
+static int restart_finish(const struct cd_job_row *row, bool recorded, struct finish *f,
+                          struct cd_err *err)
+{
+        *f = (struct finish){ .verdict = "failed",
+                              .reason = "supervisor_restart",
+                              .details = json_pack("{s:s}", "reason", "supervisor_restart"),
+                              .at_ms = (int64_t) cd_wall_ms() };
+        cd_log_warn(row->id,
+                    "msg=\"cordond stopped while the job ran; it failed\" "
+                    "reason=supervisor_restart recorded=%s",
+                    recorded ? "yes" : "no");
+        return f->details ? 0 : cd_err_set(err, ENOMEM, "recover: out of memory");
+}
+
+/* The finish @row holds, marked recovered: its strings borrowed from
+ * *@ret_root (the caller's), its details owned. On failure @f is zeroed. */
+static int held_finish(const struct cd_job_row *row, bool recorded, struct finish *f,
+                       json_t **ret_root, struct cd_err *err)
+{
+        int r = finish_load(row->finish_json, f, ret_root, err);
+
+        if (r < 0) {
+                *f = (struct finish){ 0 };
+                return r;
+        }
+        json_incref(f->details);
+        if (json_object_set_new(f->details, "recovered", json_true()) < 0)
+                return cd_err_set(err, ENOMEM, "recover: out of memory");
+        cd_log_info(row->id,
+                    "msg=\"the job finished before cordond stopped; its verdict is kept\" "
+                    "verdict=%s recorded=%s",
+                    f->verdict, recorded ? "yes" : "no");
+        return 0;
+}
+
+int cd_service_settle_run(struct cd_service *s, const struct cd_job_row *row, bool recorded,
+                          struct cd_err *err)
+{
+        struct finish f = { 0 };
+        json_t *root = NULL;
+        int r = -ENOENT;
+
+        if (row->finish_json) {
+                r = held_finish(row, recorded, &f, &root, err);
+                if (r == -EIO) /* not what record() wrote: as if it held none */
+                        cd_log_err(CD_LOG_WARN, row->id, err);
+        }
+        if (r == -ENOENT || r == -EIO)
+                r = restart_finish(row, recorded, &f, err);
+        if (r == 0 && !recorded && cd_fault("recover_record"))
+                r = cd_err_set(err, CD_E_FAULT, "audit: injected fault");
+        if (r == 0)
+                r = finish_steps(s, row, NULL, &f, recorded, NULL, err);
+        if (r == 0)
+                cd_service_drop_inputs(s, row->id);
+        json_decref(f.details);
+        json_decref(root);
+        return r;
 }
 
 /* The row of job @id, to run it. 1: run it; 0: nothing to run (cancelled or

@@ -9,17 +9,19 @@
 #include "cordon/store.h"
 
 /* The schema this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_DB_FILE        "jobs.db"
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64
 
 /* The columns every row query selects, in the order store_read_row() reads;
- * @result is the last (lists give result_json without its artifacts). */
-#define STORE_JOB_COLUMNS_WITH(result)                                                             \
+ * @finish and @result are the last (lists give no finish_json, and
+ * result_json without its artifacts). */
+#define STORE_JOB_COLUMNS_WITH(finish, result)                                                     \
         "seq, id, owner_uid, profile, state, verdict, reason, created_ms, started_ms, "            \
-        "finished_ms, request_json, labels_json, cancel_uid, delete_uid, delete_recorded, " result
-#define STORE_JOB_COLUMNS STORE_JOB_COLUMNS_WITH("result_json")
+        "finished_ms, request_json, labels_json, cancel_uid, delete_uid, delete_recorded, "        \
+        "audit_from, submit_recorded, " finish ", " result
+#define STORE_JOB_COLUMNS STORE_JOB_COLUMNS_WITH("finish_json", "result_json")
 
 /* Statements prepared once at open (store.c holds their SQL). */
 enum store_stmt {
@@ -37,14 +39,15 @@ enum store_stmt {
         STMT_LIST_QUEUED,
         STMT_MARK_CANCELLED,
         STMT_LIST_CANCELLED,
-        STMT_LIST_RUNNING,
-        STMT_FAIL_RUNNING_TRANSITIONS,
-        STMT_FAIL_RUNNING,
+        STMT_LIST_INTERRUPTED,
+        STMT_SET_FINISHING,
         STMT_LIST_EXPIRED,
         STMT_COUNT_STATES,
         STMT_MARK_DELETED,
         STMT_MARK_DELETE_RECORDED,
         STMT_LIST_DELETING,
+        STMT_MARK_SUBMIT_RECORDED,
+        STMT_LIST_UNRECORDED,
         _STMT_MAX,
 };
 

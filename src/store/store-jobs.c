@@ -125,6 +125,8 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
                 row->delete_uid = sqlite3_column_int64(st, 13); /* CHECKed */
                 row->delete_recorded = sqlite3_column_int64(st, 14) != 0;
         }
+        row->audit_from = (uint64_t) sqlite3_column_int64(st, 15); /* CHECKed >= 0 */
+        row->submit_unrecorded = sqlite3_column_int64(st, 16) == 0;
         r = column_dup(st, 3, false, &row->profile, err);
         if (r >= 0)
                 r = column_dup(st, 5, true, &row->verdict, err);
@@ -135,7 +137,9 @@ static int read_row(sqlite3_stmt *st, struct cd_job_row *row, struct cd_err *err
         if (r >= 0)
                 r = column_dup(st, 11, false, &row->labels_json, err);
         if (r >= 0)
-                r = column_dup(st, 15, true, &row->result_json, err);
+                r = column_dup(st, 17, true, &row->finish_json, err);
+        if (r >= 0)
+                r = column_dup(st, 18, true, &row->result_json, err);
         return r;
 }
 
@@ -233,6 +237,10 @@ static int insert_job(struct cd_store *s, const struct cd_job_row *row, int64_t 
                 r = bind_text(s, st, ":labels", row->labels_json ? row->labels_json : "{}", err);
         if (r >= 0)
                 r = bind_int(s, st, ":bytes", clamp_bytes(row->stored_bytes), err);
+        if (r >= 0)
+                r = bind_int(s, st, ":from", (int64_t) row->audit_from, err);
+        if (r >= 0)
+                r = bind_int(s, st, ":recorded", !row->submit_unrecorded, err);
         if (r < 0)
                 return r;
         rc = sqlite3_step(st);
@@ -396,7 +404,8 @@ static int update_one(struct cd_store *s, sqlite3_stmt *st, const char *id, stru
         return 0;
 }
 
-static int set_running(struct cd_store *s, const char *id, int64_t started_ms, struct cd_err *err)
+static int set_running(struct cd_store *s, const char *id, int64_t started_ms, uint64_t audit_from,
+                       struct cd_err *err)
 {
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_SET_RUNNING];
         int64_t seq;
@@ -408,6 +417,8 @@ static int set_running(struct cd_store *s, const char *id, int64_t started_ms, s
         if (r >= 0)
                 r = bind_int(s, st, ":at", started_ms, err);
         if (r >= 0)
+                r = bind_int(s, st, ":from", (int64_t) audit_from, err);
+        if (r >= 0)
                 r = store_step_done(s, st, err, "update job");
         if (r >= 0 && sqlite3_changes(s->db) != 1)
                 return cd_err_set(err, ESTALE, "store: job %s was cancelled", id);
@@ -416,7 +427,8 @@ static int set_running(struct cd_store *s, const char *id, int64_t started_ms, s
         return r;
 }
 
-int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms, struct cd_err *err)
+int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
+                         uint64_t audit_from, struct cd_err *err)
 {
         cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         int r;
@@ -424,7 +436,9 @@ int cd_store_set_running(struct cd_store *s, const char *id, int64_t started_ms,
         r = store_begin(s, err);
         if (r < 0)
                 return r;
-        return store_end(s, set_running(s, id, started_ms, err), err);
+        if (audit_from > INT64_MAX)
+                return store_end(s, cd_err_set(err, EINVAL, "store: audit seq out of range"), err);
+        return store_end(s, set_running(s, id, started_ms, audit_from, err), err);
 }
 
 static int mark_cancelled(struct cd_store *s, const char *id, uint32_t uid, struct cd_err *err)
@@ -510,7 +524,46 @@ int cd_store_set_finished(struct cd_store *s, const char *id, const char *verdic
         return store_end(s, set_finished(s, id, &f, err), err);
 }
 
-static int mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err)
+static int set_finishing(struct cd_store *s, const char *id, const char *finish_json,
+                         struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_SET_FINISHING];
+        enum cd_job_state state;
+        int64_t seq;
+        int r = lookup_state(s, id, &seq, &state, err);
+
+        if (r == 0 && state == CD_JOB_FINISHED)
+                r = cd_err_set(err, ESTALE, "store: job %s is finished already", id);
+        if (r >= 0)
+                r = bind_int(s, st, ":seq", seq, err);
+        if (r >= 0)
+                r = bind_text(s, st, ":finish", finish_json, err);
+        if (r >= 0)
+                r = update_one(s, st, id, err);
+        if (r == -EINVAL)
+                r = cd_err_set(err, EINVAL, "store: job %s: its finish is not JSON", id);
+        return r;
+}
+
+int cd_store_set_finishing(struct cd_store *s, const char *id, const char *finish_json,
+                           struct cd_err *err)
+{
+        cleanup_with(store_unlockp) struct cd_store *locked = NULL;
+        int r;
+
+        if (!finish_json)
+                return cd_err_set(err, EINVAL, "store: set finishing: no finish");
+        if (cd_fault("store_set_finishing"))
+                return cd_err_set(err, EIO, "store: set finishing: injected failure");
+        locked = store_lock(s);
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, set_finishing(s, id, finish_json, err), err);
+}
+
+static int mark_deleted(struct cd_store *s, const char *id, int64_t uid, uint64_t audit_from,
+                        struct cd_err *err)
 {
         cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_DELETED];
         enum cd_job_state state;
@@ -525,10 +578,13 @@ static int mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct 
         r = bind_int(s, st, ":seq", seq, err);
         if (r >= 0)
                 r = bind_int(s, st, ":uid", uid, err);
+        if (r >= 0)
+                r = bind_int(s, st, ":from", (int64_t) audit_from, err);
         return r < 0 ? r : update_one(s, st, id, err);
 }
 
-int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, struct cd_err *err)
+int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, uint64_t audit_from,
+                          struct cd_err *err)
 {
         cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
         int r;
@@ -536,12 +592,14 @@ int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, struc
         if (uid < CD_STORE_DELETE_RETENTION || uid > UINT32_MAX)
                 return cd_err_set(err, EINVAL, "store: mark deleted: uid %lld out of range",
                                   (long long) uid);
+        if (audit_from > INT64_MAX)
+                return cd_err_set(err, EINVAL, "store: mark deleted: audit seq out of range");
         if (cd_fault("store_mark_deleted"))
                 return cd_err_set(err, EIO, "store: mark deleted: injected failure");
         r = store_begin(s, err);
         if (r < 0)
                 return r;
-        return store_end(s, mark_deleted(s, id, uid, err), err);
+        return store_end(s, mark_deleted(s, id, uid, audit_from, err), err);
 }
 
 static int mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err)
@@ -569,6 +627,33 @@ int cd_store_mark_delete_recorded(struct cd_store *s, const char *id, struct cd_
         if (r < 0)
                 return r;
         return store_end(s, mark_delete_recorded(s, id, err), err);
+}
+
+static int mark_submit_recorded(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_SUBMIT_RECORDED];
+        int r = bind_text(s, st, ":id", id, err);
+
+        if (r >= 0)
+                r = store_step_done(s, st, err, "mark a submission recorded");
+        if (r >= 0 && sqlite3_changes(s->db) == 0)
+                r = cd_err_set(err, ENOENT, "store: no job %s waiting for its record", id);
+        return r;
+}
+
+int cd_store_mark_submit_recorded(struct cd_store *s, const char *id, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        int r;
+
+        if (!id_is_valid(id))
+                return cd_err_set(err, ENOENT, "store: no such job (malformed id)");
+        if (cd_fault("store_mark_submit_recorded"))
+                return cd_err_set(err, EIO, "store: mark a submission recorded: injected failure");
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, mark_submit_recorded(s, id, err), err);
 }
 
 int cd_store_list_deleting(struct cd_store *s, struct cd_job_row **ret, size_t *n,
@@ -696,76 +781,22 @@ int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t 
         return collect_rows(s, st, ret, n, err);
 }
 
-/* The rows as they are after the UPDATE of fail_running(). */
-static int mark_failed(struct cd_job_row *rows, size_t n, int64_t now_ms, struct cd_err *err)
-{
-        for (size_t i = 0; i < n; i++) {
-                free(rows[i].verdict);
-                free(rows[i].reason);
-                rows[i].verdict = strdup("failed");
-                rows[i].reason = strdup("supervisor_restart");
-                if (!rows[i].verdict || !rows[i].reason)
-                        return cd_err_set(err, ENOMEM, "store: out of memory");
-                rows[i].state = CD_JOB_FINISHED;
-                rows[i].finished_ms = now_ms;
-        }
-        return 0;
-}
-
-static int fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **ret, size_t *n,
-                        struct cd_err *err)
-{
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *list = s->stmt[STMT_LIST_RUNNING];
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *trans =
-                s->stmt[STMT_FAIL_RUNNING_TRANSITIONS];
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *upd = s->stmt[STMT_FAIL_RUNNING];
-        struct cd_job_row *rows = NULL;
-        size_t count = 0;
-        int r;
-
-        r = collect_rows(s, list, &rows, &count, err);
-        if (r < 0)
-                return r;
-        /* Transitions first: the UPDATE takes the jobs out of "running". */
-        r = bind_int(s, trans, ":at", now_ms, err);
-        if (r >= 0)
-                r = store_step_done(s, trans, err, "record restart transitions");
-        if (r >= 0)
-                r = bind_int(s, upd, ":at", now_ms, err);
-        if (r >= 0)
-                r = store_step_done(s, upd, err, "fail running jobs");
-        if (r >= 0 && (size_t) sqlite3_changes(s->db) != count) /* unreachable: write lock held */
-                r = cd_err_set(err, EIO, "store: running jobs changed under the write lock");
-        if (r >= 0)
-                r = mark_failed(rows, count, now_ms, err);
-        if (r < 0) {
-                cd_job_rows_free(rows, count);
-                return r;
-        }
-        *ret = rows;
-        *n = count;
-        return 0;
-}
-
-int cd_store_fail_running(struct cd_store *s, int64_t now_ms, struct cd_job_row **ret, size_t *n,
-                          struct cd_err *err)
+int cd_store_list_interrupted(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                              struct cd_err *err)
 {
         cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        struct cd_job_row *rows = NULL;
-        size_t count = 0;
-        int r;
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_INTERRUPTED];
 
-        r = store_begin(s, err);
-        if (r < 0)
-                return r;
-        r = store_end(s, fail_running(s, now_ms, &rows, &count, err), err);
-        if (r < 0) {
-                cd_job_rows_free(rows, count);
-                return r;
-        }
-        *ret = rows;
-        *n = count;
-        return 0;
+        return collect_rows(s, st, ret, n, err);
+}
+
+int cd_store_list_unrecorded(struct cd_store *s, struct cd_job_row **ret, size_t *n,
+                             struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_UNRECORDED];
+
+        return collect_rows(s, st, ret, n, err);
 }
 
 int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,

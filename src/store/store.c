@@ -104,20 +104,40 @@ static const char schema_v4[] = "ALTER TABLE jobs ADD COLUMN delete_uid INTEGER 
                                 "WHERE delete_uid IS NOT NULL;"
                                 "PRAGMA user_version = 4;";
 
+/* Version 5: what recovery needs to record each step of a job once. Before
+ * cordond records a step it may be killed in, the row says so: a new row
+ * has submit_recorded 0 until its job.submitted is written (the row is
+ * gone for the API meanwhile), a running row holds its verdict in
+ * finish_json before job.finished is written. audit_from is a seq at or
+ * below that of any such record (cd_audit_mark()), from which recovery
+ * reads the log to see whether it was written; 0: unknown (a row from
+ * before version 5). */
+static const char schema_v5[] = "ALTER TABLE jobs ADD COLUMN audit_from INTEGER NOT NULL DEFAULT 0 "
+                                "CHECK (audit_from >= 0);"
+                                "ALTER TABLE jobs ADD COLUMN submit_recorded INTEGER NOT NULL "
+                                "DEFAULT 1 CHECK (submit_recorded IN (0, 1));"
+                                "ALTER TABLE jobs ADD COLUMN finish_json TEXT CHECK (finish_json "
+                                "IS NULL OR json_valid(finish_json));"
+                                "CREATE INDEX jobs_unrecorded ON jobs (seq) "
+                                "WHERE submit_recorded = 0;"
+                                "PRAGMA user_version = 5;";
+
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
 /* Lists leave out each result's artifact manifest, which can be large: a
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
  * /artifacts have it). */
 #define LIST_JOBS                                                                                  \
-        "SELECT " STORE_JOB_COLUMNS_WITH("json_remove(result_json, '$.artifacts')") " FROM jobs "
+        "SELECT " STORE_JOB_COLUMNS_WITH("NULL",                                                   \
+                                         "json_remove(result_json, '$.artifacts')") " FROM jobs "
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_BEGIN] = "BEGIN IMMEDIATE",
         [STMT_COMMIT] = "COMMIT",
         [STMT_ROLLBACK] = "ROLLBACK",
         [STMT_INSERT_JOB] = "INSERT INTO jobs (id, owner_uid, profile, state, created_ms, "
-                            "request_json, labels_json, stored_bytes) VALUES (:id, :owner, "
-                            ":profile, 'queued', :created, :request, :labels, :bytes)",
+                            "request_json, labels_json, stored_bytes, audit_from, "
+                            "submit_recorded) VALUES (:id, :owner, :profile, 'queued', "
+                            ":created, :request, :labels, :bytes, :from, :recorded)",
         /* total(): a float, which sqlite3_column_int64() saturates, where
          * sum() would fail past 2^63 and lock the owner out. */
         [STMT_OWNER_BYTES] = "SELECT total(stored_bytes) FROM jobs WHERE owner_uid = :owner",
@@ -125,42 +145,46 @@ static const char *const stmt_sql[_STMT_MAX] = {
                                    "VALUES (:seq, :state, :verdict, :at)",
         [STMT_GET] = SELECT_JOBS "WHERE id = :id",
         [STMT_GET_STATE] = "SELECT seq, state FROM jobs WHERE id = :id",
-        [STMT_SET_RUNNING] = "UPDATE jobs SET state = 'running', started_ms = :at "
-                             "WHERE seq = :seq AND state = 'queued' AND cancel_uid IS NULL",
+        [STMT_SET_RUNNING] = "UPDATE jobs SET state = 'running', started_ms = :at, "
+                             "audit_from = :from WHERE seq = :seq AND state = 'queued' "
+                             "AND cancel_uid IS NULL",
+        [STMT_SET_FINISHING] = "UPDATE jobs SET finish_json = :finish "
+                               "WHERE seq = :seq AND state IN ('queued', 'running')",
         [STMT_SET_FINISHED] = "UPDATE jobs SET state = 'finished', verdict = :verdict, "
                               "reason = :reason, result_json = :result, finished_ms = :at, "
-                              "stored_bytes = :bytes "
+                              "stored_bytes = :bytes, finish_json = NULL "
                               "WHERE seq = :seq AND state IN ('queued', 'running')",
         [STMT_DELETE] = "DELETE FROM jobs WHERE id = :id",
         [STMT_LIST_QUEUED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_uid IS NULL "
+                                         "AND submit_recorded = 1 AND finish_json IS NULL "
                                          "ORDER BY seq",
         /* The first to ask stays the one recorded. */
         [STMT_MARK_CANCELLED] = "UPDATE jobs SET cancel_uid = coalesce(cancel_uid, :uid) "
                                 "WHERE seq = :seq AND state = 'queued'",
         [STMT_LIST_CANCELLED] = SELECT_JOBS "WHERE state = 'queued' AND cancel_uid IS NOT NULL "
                                             "ORDER BY seq",
-        [STMT_LIST_RUNNING] = SELECT_JOBS "WHERE state = 'running' ORDER BY seq",
-        [STMT_FAIL_RUNNING_TRANSITIONS] =
-                "INSERT INTO transitions (job_seq, state, verdict, at_ms) "
-                "SELECT seq, 'finished', 'failed', :at FROM jobs "
-                "WHERE state = 'running'",
-        /* Their inputs are removed next; what they wrote before the
-         * restart is not counted (at most one job's output per slot). */
-        [STMT_FAIL_RUNNING] = "UPDATE jobs SET state = 'finished', verdict = 'failed', "
-                              "reason = 'supervisor_restart', finished_ms = :at, "
-                              "stored_bytes = 0 WHERE state = 'running'",
+        /* finish_json is NULL on finished rows (set_finished clears it). */
+        [STMT_LIST_INTERRUPTED] = SELECT_JOBS "WHERE state IN ('queued', 'running') AND "
+                                              "(state = 'running' OR finish_json IS NOT NULL) "
+                                              "ORDER BY seq",
         /* "state = 'finished'" literally, so that the partial index jobs_expiry applies. */
         [STMT_LIST_EXPIRED] = SELECT_JOBS "WHERE state = 'finished' AND finished_ms < :before "
                                           "AND delete_uid IS NULL "
                                           "ORDER BY finished_ms, seq LIMIT :limit",
         [STMT_COUNT_STATES] = "SELECT state, count(*) FROM jobs WHERE delete_uid IS NULL "
-                              "GROUP BY state",
+                              "AND submit_recorded = 1 GROUP BY state",
         /* The first to ask stays the one recorded. */
-        [STMT_MARK_DELETED] = "UPDATE jobs SET delete_uid = coalesce(delete_uid, :uid) "
-                              "WHERE seq = :seq AND state = 'finished'",
+        /* The first mark's audit_from stays too: a job.deleted written
+         * after it may be in the log. */
+        [STMT_MARK_DELETED] = "UPDATE jobs SET delete_uid = coalesce(delete_uid, :uid), "
+                              "audit_from = CASE WHEN delete_uid IS NULL THEN :from "
+                              "ELSE audit_from END WHERE seq = :seq AND state = 'finished'",
         [STMT_MARK_DELETE_RECORDED] = "UPDATE jobs SET delete_recorded = 1 "
                                       "WHERE id = :id AND delete_uid IS NOT NULL",
         [STMT_LIST_DELETING] = SELECT_JOBS "WHERE delete_uid IS NOT NULL ORDER BY seq",
+        [STMT_MARK_SUBMIT_RECORDED] = "UPDATE jobs SET submit_recorded = 1 "
+                                      "WHERE id = :id AND submit_recorded = 0",
+        [STMT_LIST_UNRECORDED] = SELECT_JOBS "WHERE submit_recorded = 0 ORDER BY seq",
 };
 
 static const char *const state_names[_CD_JOB_STATE_MAX] = {
@@ -198,6 +222,7 @@ void cd_job_row_clear(struct cd_job_row *row)
         free(row->request_json);
         free(row->labels_json);
         free(row->result_json);
+        free(row->finish_json);
         memset(row, 0, sizeof(*row));
 }
 
@@ -560,7 +585,9 @@ static int check_or_create_schema(struct cd_store *s, struct cd_err *err)
                 r = exec_sql(s, schema_v2, "upgrade the schema to version 2", err);
         if (r >= 0 && version < 3)
                 r = exec_sql(s, schema_v3, "upgrade the schema to version 3", err);
-        return r < 0 ? r : exec_sql(s, schema_v4, "upgrade the schema to version 4", err);
+        if (r >= 0 && version < 4)
+                r = exec_sql(s, schema_v4, "upgrade the schema to version 4", err);
+        return r < 0 ? r : exec_sql(s, schema_v5, "upgrade the schema to version 5", err);
 }
 
 static int setup_schema(struct cd_store *s, struct cd_err *err)
@@ -600,7 +627,8 @@ static int prepare_list(struct cd_store *s, unsigned int variant, struct cd_err 
         int n;
 
         n = snprintf(sql, sizeof(sql),
-                     "%sWHERE seq < :before AND delete_uid IS NULL%s%s%s ORDER BY seq DESC "
+                     "%sWHERE seq < :before AND delete_uid IS NULL AND submit_recorded = 1%s%s%s "
+                     "ORDER BY seq DESC "
                      "LIMIT :limit",
                      LIST_JOBS, variant & LIST_BY_OWNER ? " AND owner_uid = :owner" : "",
                      variant & LIST_BY_STATE ? " AND state = :state" : "",

@@ -2029,18 +2029,15 @@ class ServiceTest(DaemonTest):
         self.assertEqual(len(d.audit("job.deleted", done)), 1)
         d.client().cancel(running)
 
-    def test_store_failure_after_the_record(self):
-        """The row cannot be stored after job.submitted is written: 500,
-        the record is closed by job.finished (rejected, not_stored), and
-        nothing of the job is left."""
+    def test_store_failure_before_the_record(self):
+        """The row cannot be stored (injected): 500, nothing is recorded
+        (the row comes before job.submitted), and nothing of the job is
+        left."""
         d = self.start_daemon(fault="store_insert")
         problem_of(self, submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
                                     [("j.sh", b"echo hi\n")]), 500, "internal")
-        sub = d.audit("job.submitted")
-        self.assertEqual(len(sub), 1)
-        fin = d.audit("job.finished", sub[0]["job"])
-        self.assertEqual([(r["verdict"], r["details"]["reason"]) for r in fin],
-                         [("rejected", "not_stored")])
+        self.assertEqual(d.audit("job.submitted"), [])
+        self.assertEqual(d.audit("job.finished"), [])
         self.assertEqual(d.job_entries(), set())
         self.assertEqual(d.client().jobs()["jobs"], [])
         self.assertEqual(d.audit("job.started"), [])
@@ -2272,11 +2269,12 @@ class ServiceTest(DaemonTest):
         self.assertEqual(len(d.audit("job.deleted", job)), 1)
         self.assert_chain_whole(d)
 
-    def test_delete_unmarkable_after_its_record_is_recorded_again(self):
+    def test_delete_unmarkable_after_its_record_is_not_recorded_again(self):
         """Neither the row's removal nor the mark that its delete is
         recorded can be written (injected), and cordond stops: the next
-        start records job.deleted a second time (at worst twice, never
-        none), and the job never comes back."""
+        start finds job.deleted in the log and does not write it again
+        (before, it wrote it a second time), removes the row and the files,
+        and the job never comes back."""
         d = self.start_daemon(fault="store_delete,store_mark_delete_recorded")
         job = submit_sh(d, "echo hi > /out/r.txt\n")["id"]
         self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
@@ -2289,7 +2287,7 @@ class ServiceTest(DaemonTest):
         problem_of(self, request(d.sock, "GET", f"/v1/jobs/{job}"), 404, "job_not_found")
         self.assertTrue(poll(lambda: not (d.state / "jobs" / job).exists(), 20),
                         "the deleted job's files were never removed")
-        self.assertEqual(len(d.audit("job.deleted", job)), 2)
+        self.assertEqual(len(d.audit("job.deleted", job)), 1)
         self.assert_chain_whole(d)
 
     def test_launchers_with_other_uid_ranges_share_a_cgroup_parent(self):
@@ -2347,8 +2345,8 @@ class ServiceTest(DaemonTest):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries
         (every 5 s) write the row only, never the records again. A restart
-        finishes it; it records the cancel once more (the retries' memory
-        is gone), which is the one duplicate."""
+        finishes it without them either: it finds them in the log. (Before,
+        the restart recorded the cancel a second time.)"""
         d = self.start_daemon(slots=1, fault="cancel_row")
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
@@ -2366,7 +2364,8 @@ class ServiceTest(DaemonTest):
         d.start()
         job = wait_job(d, queued, 60)
         self.assertEqual((job["verdict"], job["started"]), ("cancelled", None))
-        self.assertEqual(len(d.audit("job.finished", queued)), 2)
+        self.assertEqual(len(d.audit("job.finished", queued)), 1)
+        self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
         self.assertEqual(d.audit("job.started", queued), [])
         self.assert_chain_whole(d)
 
@@ -2385,12 +2384,10 @@ class ServiceTest(DaemonTest):
         self.assertEqual(wait_job(d, queued, 60)["verdict"], "ok")
         self.assertEqual(d.client().stdout(queued)[0], b"ran\n")
 
-    def test_killed_between_record_and_row(self):
-        """cordond killed after job.submitted and before the row: the client
-        sees the request fail; after a restart no such job exists or runs,
-        and its files are swept. (With the row first, the job ran after the
-        restart with no job.submitted, for a request that had failed.)"""
-        d = self.start_daemon(fault="crash_before_insert")
+    def _crashed_submission(self, fault: str) -> Daemon:
+        """Submit with cordond set to exit (70) at @fault: the client sees
+        the request fail. Returns the stopped daemon, its fault cleared."""
+        d = self.start_daemon(fault=fault)
         try:
             r = submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
                            [("j.sh", b"echo hi\n")])
@@ -2399,16 +2396,195 @@ class ServiceTest(DaemonTest):
         self.assertIsNone(r, "cordond answered a request it was killed in")
         d.proc.wait(timeout=30)
         self.assertEqual(d.proc.returncode, 70)
-        sub = d.audit("job.submitted")
-        self.assertEqual(len(sub), 1)
         d.fault = None
-        d.start()
-        with self.assertRaises(cc.CordonError) as cm:
-            d.client().job(sub[0]["job"])
-        self.assertEqual(cm.exception.code, "job_not_found")
+        return d
+
+    def _assert_no_job_left(self, d: Daemon, job_id: str = None):
+        if job_id:
+            with self.assertRaises(cc.CordonError) as cm:
+                d.client().job(job_id)
+            self.assertEqual(cm.exception.code, "job_not_found")
         self.assertEqual(d.client().jobs()["jobs"], [])
+        self.assertEqual(d.client().health()["queue"]["length"], 0)
         self.assertEqual(d.job_entries(), set())
         self.assertEqual(d.audit("job.started"), [])
+
+    def test_killed_between_record_and_row_mark(self):
+        """cordond killed after job.submitted and before the row was marked
+        recorded: the client saw the request fail; after a restart no such
+        job exists or runs, its files are gone, and its job.submitted is
+        closed by one job.finished (rejected, not_stored) from cordond.
+        (Before, the record stayed open, with no verdict ever.)"""
+        d = self._crashed_submission("crash_after_submit_record")
+        sub = d.audit("job.submitted")
+        self.assertEqual(len(sub), 1)
+        self.assertEqual(d.audit("job.finished"), [])
+        job = sub[0]["job"]
+        d.start()
+        self._assert_no_job_left(d, job)
+        fin = d.audit("job.finished", job)
+        self.assertEqual(len(fin), 1, fin)
+        self.assertEqual((fin[0]["verdict"], fin[0]["details"]["reason"], fin[0]["actor"]["role"]),
+                         ("rejected", "not_stored", "cordond"))
+        self.assertIn("a submission was interrupted", d.log_tail(200))
+        # Settled once: another restart writes nothing more.
+        self.assertEqual(d.stop(), [])
+        d.start()
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+        self.assertEqual(len(d.audit("job.submitted", job)), 1)
+
+    def test_killed_between_row_and_record(self):
+        """cordond killed after the row was inserted and before job.submitted:
+        after a restart nothing of the job is left, and nothing is recorded
+        of it (the log never had it)."""
+        d = self._crashed_submission("crash_before_submit_record")
+        self.assertEqual(d.audit("job.submitted"), [])
+        d.start()
+        self._assert_no_job_left(d)
+        self.assertEqual(d.audit("job.submitted"), [])
+        self.assertEqual(d.audit("job.finished"), [])
+        self.assertIn("a submission was interrupted", d.log_tail(200))
+
+    def test_submission_whose_record_fails(self):
+        """job.submitted cannot be written (injected once): 500, nothing of
+        the job is left or recorded, and the next submission runs."""
+        d = self.start_daemon(slots=1, fault="submit_record:once")
+        problem_of(self, submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
+                                    [("j.sh", b"echo never\n")]), 500, "internal")
+        self._assert_no_job_left(d)
+        self.assertEqual(d.audit("job.submitted"), [])
+        job = submit_sh(d, "echo next\n")["id"]
+        self.assertEqual(wait_job(d, job, 60)["verdict"], "ok")
+        self.assertEqual(len(d.audit("job.submitted")), 1)
+
+    def _closed_submission(self, fault: str) -> tuple:
+        """A submission refused 500 at @fault (injected once) after its
+        job.submitted was written: the record is closed at once with
+        job.finished (rejected, not_stored), and nothing of the job is
+        left. Returns the daemon and the job id."""
+        d = self.start_daemon(slots=1, fault=fault + ":once")
+        problem_of(self, submit_raw(d.sock, {"profile": "default", "entry": "j.sh"},
+                                    [("j.sh", b"echo never\n")]), 500, "internal")
+        sub = d.audit("job.submitted")
+        self.assertEqual(len(sub), 1)
+        job = sub[0]["job"]
+        self._assert_no_job_left(d, job)
+        fin = d.audit("job.finished", job)
+        self.assertEqual([(f["verdict"], f["details"]["reason"]) for f in fin],
+                         [("rejected", "not_stored")])
+        return d, job
+
+    def test_submission_whose_failed_record_stands(self):
+        """job.submitted reported failed but in the log (as when cutting a
+        failed append back fails too): closed at once. Before, the row was
+        removed and the record stayed open."""
+        self._closed_submission("submit_record_kept")
+
+    def test_submission_whose_mark_fails(self):
+        """job.submitted is written but the row cannot be marked recorded:
+        closed at once; a restart adds nothing."""
+        d, job = self._closed_submission("store_mark_submit_recorded")
+        self.assertEqual(d.stop(), [])
+        d.fault = None
+        d.start()
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+        self._assert_no_job_left(d, job)
+
+    def _crashed_verdict(self, fault: str) -> tuple:
+        """A job that prints and writes an artifact, with cordond set to
+        exit (70) at @fault while it records the verdict. Returns the
+        stopped daemon (fault cleared) and the job id."""
+        d = self.start_daemon(slots=1, fault=fault)
+        job = submit_sh(d, "echo done\necho 'a,b' > /out/t.csv\n")["id"]
+        d.proc.wait(timeout=120)
+        self.assertEqual(d.proc.returncode, 70, d.log_tail())
+        d.fault = None
+        return d, job
+
+    def _assert_kept_verdict(self, d: Daemon, job: str):
+        j = d.client().job(job)
+        self.assertEqual((j["state"], j["verdict"], j["reason"]), ("finished", "ok", None), j)
+        self.assertEqual(j["result"]["exit_code"], 0)
+        self.assertEqual(d.client().stdout(job)[0], b"done\n")
+        self.assertEqual([a["path"] for a in d.client().artifacts(job)["artifacts"]], ["t.csv"])
+        self.assertFalse((d.job_dir(job) / "inputs").exists())
+        fin = d.audit("job.finished", job)
+        self.assertEqual(len(fin), 1, fin)
+        self.assertEqual(fin[0]["verdict"], "ok")
+        self.assertEqual(fin[0]["details"]["artifacts_taken"], 1)
+        return fin[0]
+
+    def test_killed_after_the_verdict_is_recorded(self):
+        """cordond killed after job.finished and before the verdict's row:
+        after a restart the job has the verdict the log holds, with its
+        result, output and artifacts, and job.finished is not written again.
+        (Before, recovery wrote a second job.finished, failed with
+        supervisor_restart, and the job lost its result.)"""
+        d, job = self._crashed_verdict("crash_after_finish_record")
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+        d.start()
+        rec = self._assert_kept_verdict(d, job)
+        self.assertNotIn("recovered", rec["details"])
+
+    def test_killed_before_the_verdict_is_recorded(self):
+        """cordond killed after the verdict was held on the row and before
+        job.finished: after a restart the job has its own verdict (not
+        failed), and one job.finished says so, marked recovered."""
+        d, job = self._crashed_verdict("crash_before_finish_record")
+        self.assertEqual(d.audit("job.finished", job), [])
+        d.start()
+        rec = self._assert_kept_verdict(d, job)
+        self.assertEqual(rec["actor"]["role"], "cordond")
+        self.assertIs(rec["details"]["recovered"], True)
+
+    def test_recovery_of_a_malformed_held_verdict(self):
+        """A held verdict that is not what cordond writes (the store edited
+        by hand): the start logs it and fails the job as if it held none,
+        rather than refuse to start."""
+        import sqlite3
+        d = self.start_daemon(slots=1)
+        job = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, job)
+        d.kill9()
+        db = sqlite3.connect(d.state / "jobs.db")
+        with db:
+            db.execute("UPDATE jobs SET finish_json = '{\"verdict\": 1}' WHERE id = ?", (job,))
+        db.close()
+        d.start()
+        j = d.client().job(job)
+        self.assertEqual((j["state"], j["verdict"], j["reason"]),
+                         ("finished", "failed", "supervisor_restart"), j)
+        self.assertIn("held verdict in the store is malformed", d.log_tail(200))
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+
+    def test_recovery_killed_after_its_record(self):
+        """A recovery killed after it wrote job.finished and before the row
+        (injected at start): the next start does not write it again, for a
+        held verdict and for a job left running alike."""
+        d, held = self._crashed_verdict("crash_before_finish_record")
+        d.fault = "crash_after_finish_record"
+        with self.assertRaises(AssertionError):
+            d.start(timeout=15)
+        self.assertEqual(d.proc.returncode, 70)
+        d.fault = None
+        d.start()
+        self._assert_kept_verdict(d, held)
+
+        running = submit_sh(d, SLEEP_SH)["id"]
+        wait_running(d, running)
+        d.kill9()
+        d.fault = "crash_after_finish_record"
+        with self.assertRaises(AssertionError):
+            d.start(timeout=15)
+        self.assertEqual(d.proc.returncode, 70)
+        self.assertEqual(len(d.audit("job.finished", running)), 1)
+        d.fault = None
+        d.start()
+        j = d.client().job(running)
+        self.assertEqual((j["state"], j["verdict"], j["reason"]),
+                         ("finished", "failed", "supervisor_restart"), j)
+        fin = d.audit("job.finished", running)
+        self.assertEqual([f["details"]["reason"] for f in fin], ["supervisor_restart"])
 
     def test_rate_buckets_are_per_uid(self):
         """Each uid has its own bucket, whatever its number: a second uid

@@ -211,7 +211,7 @@ static int64_t insert(struct fixture *f, unsigned int n, uint32_t owner, const c
 static void set_running(struct fixture *f, unsigned int n, int64_t at)
 {
         struct cd_err err = { 0 };
-        int r = cd_store_set_running(f->s, id_of(n), at, &err);
+        int r = cd_store_set_running(f->s, id_of(n), at, 100 + n, &err);
 
         if (r < 0)
                 fail_msg("set_running %u: %d %s", n, r, err.msg);
@@ -332,6 +332,9 @@ static void assert_row_equal(const struct cd_job_row *a, const struct cd_job_row
         assert_string_equal(a->request_json, b->request_json);
         assert_string_equal(a->labels_json, b->labels_json);
         assert_str_or_null(a->result_json, b->result_json);
+        assert_int_equal(a->audit_from, b->audit_from);
+        assert_int_equal(a->submit_unrecorded, b->submit_unrecorded);
+        assert_str_or_null(a->finish_json, b->finish_json);
 }
 
 static void test_state_strings(void **state)
@@ -371,7 +374,7 @@ static void test_open_private_files(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
         assert_int_equal(fstatat(f->dirfd, "jobs.db-wal", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
         f->s = cd_store_close(f->s);
         assert_int_equal(ut_count_fds(), fds);
 
@@ -424,7 +427,7 @@ static void test_roundtrip(void **state)
         assert_int_equal(out->started_ms, 0);
         assert_int_equal(out->finished_ms, 0);
 
-        assert_int_equal(cd_store_set_running(f->s, in.id, INT64_C(1700000000456), &err), 0);
+        assert_int_equal(cd_store_set_running(f->s, in.id, INT64_C(1700000000456), 7, &err), 0);
         assert_int_equal(cd_store_set_finished(f->s, in.id, "timeout", "wall_timeout",
                                                "{\"verdict\":\"timeout\",\"wall_ms\":2}", 0,
                                                INT64_C(1700000000789), &err),
@@ -436,6 +439,7 @@ static void test_roundtrip(void **state)
         in.result_json = (char *) "{\"verdict\":\"timeout\",\"wall_ms\":2}";
         in.started_ms = INT64_C(1700000000456);
         in.finished_ms = INT64_C(1700000000789);
+        in.audit_from = 7; /* what set_running kept */
         assert_row_equal(out, &in);
 
         /* cd_store_get() clears what *ret held (no leak under ASan). */
@@ -553,13 +557,13 @@ static void test_state_machine(void **state)
         insert(f, 1, 1000, NULL);
         insert(f, 2, 1000, NULL);
 
-        assert_int_equal(cd_store_set_running(f->s, id_of(9), 5, &err), -ENOENT);
+        assert_int_equal(cd_store_set_running(f->s, id_of(9), 5, 7, &err), -ENOENT);
         assert_int_equal(cd_store_set_finished(f->s, id_of(9), "ok", NULL, NULL, 0, 5, &err),
                          -ENOENT);
-        assert_int_equal(cd_store_set_running(f->s, "zz", 5, &err), -ENOENT);
+        assert_int_equal(cd_store_set_running(f->s, "zz", 5, 7, &err), -ENOENT);
 
         set_running(f, 1, 2000);
-        assert_int_equal(cd_store_set_running(f->s, id_of(1), 2001, &err), -ESTALE);
+        assert_int_equal(cd_store_set_running(f->s, id_of(1), 2001, 7, &err), -ESTALE);
         assert_int_equal(err.code, ESTALE);
         assert_non_null(strstr(err.msg, "running"));
         assert_int_equal(get(f, 1)->started_ms, 2000);
@@ -570,7 +574,7 @@ static void test_state_machine(void **state)
                 cd_store_set_finished(f->s, id_of(1), "ok", NULL, "{\"late\":1}", 0, 4000, &err),
                 -ESTALE);
         assert_int_equal(err.code, ESTALE);
-        assert_int_equal(cd_store_set_running(f->s, id_of(1), 5000, &err), -ESTALE);
+        assert_int_equal(cd_store_set_running(f->s, id_of(1), 5000, 7, &err), -ESTALE);
         row = get(f, 1);
         assert_int_equal(row->state, CD_JOB_FINISHED);
         assert_string_equal(row->verdict, "oom");
@@ -867,7 +871,7 @@ static void test_mark_cancelled(void **state)
         assert_int_equal(get(f, 2)->cancel_uid, 2000);
         assert_int_equal(cd_store_mark_cancelled(f->s, id_of(3), 0, &err), -ESTALE); /* running */
         assert_int_equal(cd_store_mark_cancelled(f->s, id_of(99), 0, &err), -ENOENT);
-        assert_int_equal(cd_store_set_running(f->s, id_of(2), 5000, &err), -ESTALE);
+        assert_int_equal(cd_store_set_running(f->s, id_of(2), 5000, 7, &err), -ESTALE);
         assert_non_null(strstr(err.msg, "cancelled"));
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 3, 1, 7, 8);
@@ -898,18 +902,20 @@ static void test_mark_deleted(void **state)
         open_store(f);
         insert_mix(f);
         assert_false(get(f, 5)->delete_marked);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 2000, &err), 0);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 0, &err), 0);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(6), CD_STORE_DELETE_RETENTION, &err), 0);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 2000, 50, &err), 0);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), 0, 60, &err), 0);
+        assert_int_equal(get(f, 5)->audit_from, 50); /* the first mark's */
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(6), CD_STORE_DELETE_RETENTION, 50, &err),
+                         0);
         assert_true(get(f, 5)->delete_marked);
         assert_int_equal(get(f, 5)->delete_uid, 2000);
         assert_false(get(f, 5)->delete_recorded);
         assert_int_equal(get(f, 6)->delete_uid, CD_STORE_DELETE_RETENTION);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 0, &err), -ESTALE); /* queued */
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(3), 0, &err), -ESTALE); /* running */
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(99), 0, &err), -ENOENT);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), -2, &err), -EINVAL);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), (int64_t) UINT32_MAX + 1, &err),
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 0, 50, &err), -ESTALE); /* queued */
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(3), 0, 50, &err), -ESTALE); /* running */
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(99), 0, 50, &err), -ENOENT);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), -2, 50, &err), -EINVAL);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(5), (int64_t) UINT32_MAX + 1, 50, &err),
                          -EINVAL);
         assert_jobs(list(f, &all), 6, 8, 7, 4, 3, 2, 1);
         assert_int_equal(cd_store_count_states(f->s, counts, &err), 0);
@@ -934,50 +940,99 @@ static void test_mark_deleted(void **state)
         assert_jobs(rs, 1, 6);
 }
 
-static void test_fail_running(void **state)
+/* Recovery's list: every running job, and every queued one holding a
+ * finish; a finish is kept until the verdict is stored, which clears it. */
+static void test_list_interrupted(void **state)
 {
         struct fixture *f = *state;
+        struct rowset *rs = rowset_new();
+        struct cd_err err = { 0 };
+        static const char held[] = "{\"verdict\":\"ok\",\"bytes\":5}";
+
+        open_store(f);
+        insert_mix(f);
+        assert_int_equal(cd_store_list_interrupted(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 2, 3, 4);
+        assert_int_equal(rs->rows[0].audit_from, 103);
+        assert_null(rs->rows[0].finish_json);
+
+        /* Job 4 (running) and job 7 (queued, failed before it started) hold
+         * a finish; a finished job cannot. */
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(4), held, &err), 0);
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(7), held, &err), 0);
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(5), held, &err), -ESTALE);
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(99), held, &err), -ENOENT);
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(1), "{not json", &err), -EINVAL);
+        assert_null(get(f, 1)->finish_json);
+        assert_string_equal(get(f, 4)->finish_json, held);
+        assert_int_equal(get(f, 4)->state, CD_JOB_RUNNING);
+        /* Lists leave it out, as they leave out artifacts: it holds a result. */
+        rs = list(f, NULL);
+        for (size_t i = 0; i < rs->n; i++)
+                assert_null(rs->rows[i].finish_json);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_interrupted(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 3, 3, 4, 7);
+        /* Job 7 is not run again at a restart: recovery finishes it. */
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 3, 1, 2, 8);
+
+        set_finished(f, 4, "ok", 30);
+        set_finished(f, 7, "setup_error", 30);
+        assert_null(get(f, 4)->finish_json);
+        assert_null(get(f, 7)->finish_json);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_interrupted(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 3);
+}
+
+/* A row inserted unrecorded is out of sight (lists, counts, the queue)
+ * until it is marked recorded, and listed for recovery until then; it
+ * counts against its owner's quota meanwhile. */
+static void test_unrecorded_submission(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_job_row in = { .owner_uid = 1000,
+                                 .profile = (char *) "default",
+                                 .created_ms = 5,
+                                 .request_json = (char *) REQUEST,
+                                 .stored_bytes = 300,
+                                 .audit_from = 41,
+                                 .submit_unrecorded = true };
+        uint64_t counts[_CD_JOB_STATE_MAX] = { 0 };
         struct rowset *rs = rowset_new();
         struct cd_err err = { 0 };
         struct cd_job_row *row;
 
         open_store(f);
-        insert_mix(f);
-        db_exec(f, "UPDATE jobs SET stored_bytes = 777");
-        assert_int_equal(cd_store_fail_running(f->s, 99999, &rs->rows, &rs->n, &err), 0);
-        assert_jobs(rs, 2, 3, 4);
-        for (size_t i = 0; i < rs->n; i++) {
-                /* Their inputs are removed next: they hold nothing counted. */
-                assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE seq = %" PRId64,
-                                        rs->rows[i].seq),
-                                 0);
-                assert_int_equal(rs->rows[i].state, CD_JOB_FINISHED);
-                assert_string_equal(rs->rows[i].verdict, "failed");
-                assert_string_equal(rs->rows[i].reason, "supervisor_restart");
-                assert_int_equal(rs->rows[i].finished_ms, 99999);
-                assert_int_equal(rs->rows[i].started_ms, 10);
-                assert_row_equal(&rs->rows[i], get(f, i == 0 ? 3 : 4));
-                assert_int_equal(db_int(f,
-                                        "SELECT count(*) FROM transitions WHERE job_seq = %" PRId64
-                                        " AND state = 'finished' AND verdict = 'failed'"
-                                        " AND at_ms = 99999",
-                                        rs->rows[i].seq),
-                                 1);
-        }
-        /* Queued and finished jobs are untouched. */
-        assert_int_equal(get(f, 1)->state, CD_JOB_QUEUED);
-        assert_int_equal(db_int(f, "SELECT stored_bytes FROM jobs WHERE id = '%s'", id_of(1)), 777);
-        row = get(f, 5);
-        assert_string_equal(row->verdict, "ok");
-        assert_null(row->reason);
-        assert_int_equal(row->finished_ms, 20);
-        assert_string_equal(get(f, 6)->verdict, "cancelled");
-
+        insert(f, 1, 1000, NULL);
+        make_id(2, in.id);
+        assert_int_equal(cd_store_insert(f->s, &in, 0, &err), 0);
+        row = get(f, 2);
+        assert_true(row->submit_unrecorded);
+        assert_int_equal(row->audit_from, 41);
+        assert_jobs(list(f, NULL), 1, 1);
+        assert_int_equal(cd_store_count_states(f->s, counts, &err), 0);
+        assert_int_equal(counts[CD_JOB_QUEUED], 1);
+        assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 1);
+        assert_int_equal(owner_bytes(f, 1000), 300);
         rs = rowset_new();
-        assert_int_equal(cd_store_fail_running(f->s, 100000, &rs->rows, &rs->n, &err), 0);
+        assert_int_equal(cd_store_list_unrecorded(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 2);
+
+        assert_int_equal(cd_store_mark_submit_recorded(f->s, id_of(2), &err), 0);
+        assert_int_equal(cd_store_mark_submit_recorded(f->s, id_of(2), &err), -ENOENT);
+        assert_int_equal(cd_store_mark_submit_recorded(f->s, id_of(1), &err), -ENOENT);
+        assert_false(get(f, 2)->submit_unrecorded);
+        assert_jobs(list(f, NULL), 2, 2, 1);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_unrecorded(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 0);
-        assert_null(rs->rows);
-        assert_int_equal(db_int(f, "SELECT count(*) FROM transitions WHERE at_ms = 100000"), 0);
+        rs = rowset_new();
+        assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 2, 1, 2);
 }
 
 static void test_list_expired(void **state)
@@ -1062,24 +1117,27 @@ static void test_newer_schema_refused(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "PRAGMA user_version = 5");
+        db_exec(f, "PRAGMA user_version = 6");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
         assert_null(s);
         assert_int_equal(err.code, ENOTSUP);
-        assert_non_null(strstr(err.msg, "schema version 5"));
+        assert_non_null(strstr(err.msg, "schema version 6"));
         assert_non_null(strstr(err.msg, "refusing"));
         /* Left as it was. */
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
 
         db_exec(f, "PRAGMA user_version = -1");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
 }
 
-/* What version 4 added, taken away again to make an older database. */
+/* What versions 5 and 4 added, taken away again to make an older database. */
+#define DROP_V5                                                                                    \
+        "DROP INDEX jobs_unrecorded; ALTER TABLE jobs DROP COLUMN audit_from; "                    \
+        "ALTER TABLE jobs DROP COLUMN submit_recorded; ALTER TABLE jobs DROP COLUMN finish_json; "
 #define DROP_V4                                                                                    \
-        "DROP INDEX jobs_deleting; ALTER TABLE jobs DROP COLUMN delete_uid; "                      \
-        "ALTER TABLE jobs DROP COLUMN delete_recorded; "
+        DROP_V5 "DROP INDEX jobs_deleting; ALTER TABLE jobs DROP COLUMN delete_uid; "              \
+                "ALTER TABLE jobs DROP COLUMN delete_recorded; "
 
 /* A database of schema version 1 (before stored_bytes) is upgraded in
  * place: its jobs stay and count 0 bytes until they finish. */
@@ -1099,7 +1157,7 @@ static void test_upgrade_from_v1(void **state)
                          0);
 
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
         assert_int_equal(db_int(f, "SELECT cancel_uid IS NULL FROM jobs WHERE id = '%s'", id_of(1)),
                          1);
         assert_string_equal(get(f, 1)->id, id_of(1));
@@ -1123,7 +1181,7 @@ static void test_upgrade_from_v2(void **state)
         f->s = cd_store_close(f->s);
         db_exec(f, DROP_V4 "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 2");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 1);
         assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), 1000, &err), 0);
@@ -1142,11 +1200,40 @@ static void test_upgrade_from_v3(void **state)
         f->s = cd_store_close(f->s);
         db_exec(f, DROP_V4 "PRAGMA user_version = 3");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 4);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
         assert_false(get(f, 1)->delete_marked);
         assert_jobs(list(f, NULL), 1, 1);
-        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 1000, &err), 0);
+        assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 1000, 50, &err), 0);
         assert_jobs(list(f, NULL), 0);
+}
+
+/* A database of schema version 4 (before audit_from, submit_recorded and
+ * finish_json) is upgraded in place: its jobs are recorded submissions
+ * with no known seq (recovery writes their records, as before), and a
+ * running one is listed for recovery. */
+static void test_upgrade_from_v4(void **state)
+{
+        struct fixture *f = *state;
+        struct rowset *rs = rowset_new();
+        struct cd_err err = { 0 };
+        struct cd_job_row *row;
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        insert(f, 2, 1000, NULL);
+        set_running(f, 2, 10);
+        f->s = cd_store_close(f->s);
+        db_exec(f, DROP_V5 "PRAGMA user_version = 4");
+        open_store(f);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        row = get(f, 2);
+        assert_int_equal(row->audit_from, 0);
+        assert_false(row->submit_unrecorded);
+        assert_null(row->finish_json);
+        assert_jobs(list(f, NULL), 2, 2, 1);
+        assert_int_equal(cd_store_list_interrupted(f->s, &rs->rows, &rs->n, &err), 0);
+        assert_jobs(rs, 1, 2);
+        assert_int_equal(cd_store_set_finishing(f->s, id_of(2), "{}", &err), 0);
 }
 
 /* The quota is checked in the insert's transaction, per owner; a
@@ -1469,13 +1556,15 @@ int main(void)
                 T(test_list_default_limit),
                 T(test_list_queued),
                 T(test_mark_deleted),
-                T(test_fail_running),
+                T(test_list_interrupted),
+                T(test_unrecorded_submission),
                 T(test_list_expired),
                 T(test_count_states),
                 T(test_reopen_durable),
                 T(test_newer_schema_refused),
                 T(test_mark_cancelled),
                 T(test_upgrade_from_v3),
+                T(test_upgrade_from_v4),
                 T(test_upgrade_from_v2),
                 T(test_upgrade_from_v1),
                 T(test_owner_quota),
