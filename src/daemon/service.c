@@ -679,6 +679,7 @@ enum kind {
         K_RUN,        /* interrupted */
         K_CANCEL,     /* cancelled */
         K_DELETE,     /* deleting */
+        K_QUEUED,     /* queued: started in the log, not in the store? */
         _K_MAX,
 };
 
@@ -686,7 +687,7 @@ enum kind {
 struct seen_job {
         const struct cd_job_row *row;
         enum kind kind;
-        bool submitted, finished, deleted;
+        bool submitted, started, finished, deleted;
 };
 
 struct seen {
@@ -705,6 +706,8 @@ static int note_record(const struct cd_audit_seen *r, void *data)
                         continue;
                 if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0)
                         s->jobs[i].submitted = true;
+                else if (strcmp(r->event, CD_AUDIT_JOB_STARTED) == 0)
+                        s->jobs[i].started = true;
                 else if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
                         s->jobs[i].finished = true;
                 else if (strcmp(r->event, CD_AUDIT_JOB_DELETED) == 0)
@@ -782,6 +785,8 @@ static int list_kind(struct cd_service *s, enum kind k, struct cd_job_row **rows
                 return cd_store_list_cancelled(s->store, rows, n, err);
         case K_DELETE:
                 return cd_store_list_deleting(s->store, rows, n, err);
+        case K_QUEUED:
+                return cd_store_list_queued(s->store, rows, n, err);
         case _K_MAX:
                 break;
         }
@@ -812,9 +817,12 @@ static int gather(struct cd_service *s, struct cd_job_row *rows[_K_MAX], size_t 
 }
 
 /* Settle what a stop interrupted: submissions not marked recorded, jobs
- * that were running or whose verdict was being recorded, and (for the
- * janitor to finish) marked cancels and deletes. Each record is written
- * unless the log has it. */
+ * that were running or whose verdict was being recorded, queued jobs whose
+ * job.started was written (killed before they were set running: they end
+ * failed, as if they had run), and (for the janitor to finish) marked
+ * cancels and deletes. Each record is written unless the log has it. The
+ * log is read from the oldest of their bounds: for queued jobs, their
+ * submission. */
 static int settle_interrupted(struct cd_service *s, struct cd_err *err)
 {
         struct cd_job_row *rows[_K_MAX] = { 0 };
@@ -829,7 +837,7 @@ static int settle_interrupted(struct cd_service *s, struct cd_err *err)
 
                 if (j->kind == K_SUBMISSION)
                         r = settle_submission(s, j, err);
-                else if (j->kind == K_RUN)
+                else if (j->kind == K_RUN || (j->kind == K_QUEUED && j->started))
                         r = cd_service_settle_run(s, j->row, j->finished, err);
                 else
                         settle_marked(s, j);

@@ -40,6 +40,8 @@ static int started(void *data, uint32_t host_uid, struct cd_err *err)
                                 json_pack("{s:I}", "host_uid", (json_int_t) host_uid), err);
         if (ret < 0)
                 return ret;
+        if (cd_fault("crash_after_start_record"))
+                _exit(70); /* a cordond killed between the record and the row */
         /* After job.started: below any record of the job from here on. */
         return cd_store_set_running(r->svc->store, r->row->id, (int64_t) cd_wall_ms(),
                                     cd_service_audit_mark(r->svc), err);

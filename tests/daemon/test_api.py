@@ -2537,6 +2537,27 @@ class ServiceTest(DaemonTest):
         self.assertEqual(rec["actor"]["role"], "cordond")
         self.assertIs(rec["details"]["recovered"], True)
 
+    def test_killed_between_start_record_and_row(self):
+        """cordond killed after job.started and before the row was set
+        running (the job never ran): after a restart the job ends failed
+        (supervisor_restart), once, and is not run again with a second
+        job.started."""
+        d = self.start_daemon(slots=1, fault="crash_after_start_record")
+        job = submit_sh(d, "echo ran\n")["id"]
+        d.proc.wait(timeout=60)
+        self.assertEqual(d.proc.returncode, 70, d.log_tail())
+        self.assertEqual(len(d.audit("job.started", job)), 1)
+        d.fault = None
+        d.start()
+        j = d.client().job(job)
+        self.assertEqual((j["state"], j["verdict"], j["reason"]),
+                         ("finished", "failed", "supervisor_restart"), j)
+        time.sleep(1)  # a requeued job would have run by now
+        self.assertEqual(len(d.audit("job.started", job)), 1)
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+        self.assertEqual(d.client().stdout(job)[0], b"")
+        self.assertFalse((d.job_dir(job) / "inputs").exists())
+
     def test_recovery_of_a_malformed_held_verdict(self):
         """A held verdict that is not what cordond writes (the store edited
         by hand): the start logs it and fails the job as if it held none,
