@@ -661,6 +661,10 @@ bool cd_service_finish_cancels(struct cd_service *s)
         return left > 0;
 }
 
+/* The start's sweep, for each job directory: whether the store knows the
+ * job. A finished job's inputs go here too, if a kill (or a failure) kept
+ * them after its verdict was stored: they are the client's data, and
+ * nothing serves them back. */
 static bool known_job(const char *id, void *data)
 {
         struct cd_service *s = data;
@@ -668,6 +672,8 @@ static bool known_job(const char *id, void *data)
         struct cd_err err;
         int r = cd_store_get(s->store, id, &row, &err);
 
+        if (r == 0 && row.state == CD_JOB_FINISHED)
+                cd_service_drop_inputs(s, id);
         cd_job_row_clear(&row);
         /* Only a definite "no such job" makes files stale. */
         return r != -ENOENT;
@@ -695,24 +701,33 @@ struct seen {
         size_t n;
 };
 
+/* By id: a job is in one kind only. */
+static int cmp_seen(const void *a, const void *b)
+{
+        return strcmp(((const struct seen_job *) a)->row->id,
+                      ((const struct seen_job *) b)->row->id);
+}
+
 static int note_record(const struct cd_audit_seen *r, void *data)
 {
         struct seen *s = data;
+        struct cd_job_row key_row = { 0 };
+        struct seen_job key = { .row = &key_row }, *j;
 
-        if (!r->job)
+        if (!r->job || strlen(r->job) != CD_JOB_ID_LEN)
                 return 0;
-        for (size_t i = 0; i < s->n; i++) {
-                if (strcmp(s->jobs[i].row->id, r->job) != 0)
-                        continue;
-                if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0)
-                        s->jobs[i].submitted = true;
-                else if (strcmp(r->event, CD_AUDIT_JOB_STARTED) == 0)
-                        s->jobs[i].started = true;
-                else if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
-                        s->jobs[i].finished = true;
-                else if (strcmp(r->event, CD_AUDIT_JOB_DELETED) == 0)
-                        s->jobs[i].deleted = true;
-        }
+        memcpy(key_row.id, r->job, CD_JOB_ID_LEN + 1);
+        j = bsearch(&key, s->jobs, s->n, sizeof(*s->jobs), cmp_seen);
+        if (!j)
+                return 0;
+        if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0)
+                j->submitted = true;
+        else if (strcmp(r->event, CD_AUDIT_JOB_STARTED) == 0)
+                j->started = true;
+        else if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
+                j->finished = true;
+        else if (strcmp(r->event, CD_AUDIT_JOB_DELETED) == 0)
+                j->deleted = true;
         return 0;
 }
 
@@ -813,6 +828,8 @@ static int gather(struct cd_service *s, struct cd_job_row *rows[_K_MAX], size_t 
                 for (size_t i = 0; i < n[k]; i++)
                         seen->jobs[seen->n++] =
                                 (struct seen_job){ .row = &rows[k][i], .kind = (enum kind) k };
+        if (seen->n > 1)
+                qsort(seen->jobs, seen->n, sizeof(*seen->jobs), cmp_seen);
         return r;
 }
 

@@ -458,8 +458,11 @@ int cd_service_run_job(void *data, const char *id, int cancel_fd)
         if (launch(&r, cancel_fd, &res) < 0)
                 cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
                            &res.error);
-        if (record(&r, &res))
+        if (record(&r, &res)) {
+                if (cd_fault("crash_before_drop_inputs"))
+                        _exit(70); /* a cordond killed between the verdict and this */
                 cd_service_drop_inputs(svc, id);
+        }
         cd_result_clear(&res);
         cd_job_row_clear(&row);
         return 0;

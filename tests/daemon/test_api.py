@@ -2558,6 +2558,16 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.client().stdout(job)[0], b"")
         self.assertFalse((d.job_dir(job) / "inputs").exists())
 
+    def test_killed_before_the_inputs_go(self):
+        """cordond killed after the verdict was stored and before the job's
+        inputs were removed: the next start removes them (they are the
+        client's data). Before, they stayed until the job was deleted."""
+        d, job = self._crashed_verdict("crash_before_drop_inputs")
+        self.assertTrue((d.job_dir(job) / "inputs" / "job.sh").exists())
+        d.start()
+        self.assertFalse((d.job_dir(job) / "inputs").exists())
+        self._assert_kept_verdict(d, job)
+
     def test_recovery_of_a_malformed_held_verdict(self):
         """A held verdict that is not what cordond writes (the store edited
         by hand): the start logs it and fails the job as if it held none,
@@ -2593,6 +2603,8 @@ class ServiceTest(DaemonTest):
 
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
+        # Queued beside it: the log is read back for them too.
+        queued = [submit_sh(d, f"echo q{i}\n")["id"] for i in range(3)]
         d.kill9()
         d.fault = "crash_after_finish_record"
         with self.assertRaises(AssertionError):
@@ -2606,6 +2618,11 @@ class ServiceTest(DaemonTest):
                          ("finished", "failed", "supervisor_restart"), j)
         fin = d.audit("job.finished", running)
         self.assertEqual([f["details"]["reason"] for f in fin], ["supervisor_restart"])
+        for i, q in enumerate(queued):
+            self.assertEqual(wait_job(d, q, 60)["verdict"], "ok")
+            self.assertEqual(d.client().stdout(q)[0], f"q{i}\n".encode())
+            self.assertEqual(len(d.audit("job.started", q)), 1)
+            self.assertEqual(len(d.audit("job.finished", q)), 1)
 
     def test_rate_buckets_are_per_uid(self):
         """Each uid has its own bucket, whatever its number: a second uid
