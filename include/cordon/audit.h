@@ -95,8 +95,18 @@ int cd_audit_append_many(struct cd_audit *a, const struct cd_audit_event *const 
                          struct cd_err *err);
 
 /*
+ * Read where the chain stands now (under the append lock), so that
+ * cd_audit_mark() is the log's last seq even before this handle's first
+ * append. The next append reuses what was read when nobody appended
+ * meanwhile. Returns 0 or -errno / -CD_E_* with @err (as an append would
+ * fail: a damaged tail). Context: parent side.
+ */
+int cd_audit_prime(struct cd_audit *a, struct cd_err *err);
+
+/*
  * A seq at or below that of every record appended from now on: the
- * highest this handle has written (0 before its first append). A caller
+ * highest this handle has written or read by cd_audit_prime() (0 before
+ * either). A caller
  * keeps it beside an action it is about to record, so that after a crash
  * cd_audit_scan() can tell from there whether the record was written.
  * Context: parent side, the handle's thread.

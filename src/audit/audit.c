@@ -30,7 +30,7 @@ struct cd_audit {
         int dirfd;
         int fd; /* audit.jsonl as of the last append; re-checked under the lock */
         uint64_t max_bytes;
-        uint64_t last_seq; /* the highest seq this handle wrote */
+        uint64_t last_seq; /* the highest seq this handle wrote or primed */
         /* The file as this handle's last append left it: while it is still
          * that file, at that size and change time, nobody else wrote,
          * and its last line is ours (seq last_seq, hash last_hash): no need
@@ -547,6 +547,29 @@ static int lock_log(struct cd_audit *a, int *ret_fd, struct cd_err *err)
         while (flock(*ret_fd, LOCK_EX) < 0)
                 if (errno != EINTR)
                         return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
+        return 0;
+}
+
+int cd_audit_prime(struct cd_audit *a, struct cd_err *err)
+{
+        cleanup_close int lockfd = -1;
+        struct tail t;
+        int r = lock_log(a, &lockfd, err);
+
+        if (r >= 0)
+                r = refresh_fd(a, err);
+        if (r >= 0)
+                r = read_tail(a, &t, err);
+        if (r < 0)
+                return r;
+        if (t.last_seq > a->last_seq) {
+                a->last_seq = t.last_seq;
+                memcpy(a->last_hash, t.last_hash, sizeof(a->last_hash));
+        }
+        /* An empty file's tail is the rotated file's, with its name, which
+         * the next append needs: read again then. */
+        if (t.size > 0 && t.last_seq == a->last_seq)
+                remember_tail(a, t.size, 0);
         return 0;
 }
 

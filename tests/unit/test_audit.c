@@ -1319,6 +1319,47 @@ static void scan_reads_from_a_seq_across_rotation(void **state)
         assert_int_equal(cd_audit_mark(f->a), 12);
 }
 
+/* cd_audit_prime() makes a fresh handle's mark the log's last seq, also
+ * after a rotation; appends after it chain on, whatever another handle
+ * appended in between; a torn tail is refused as an append would be. */
+static void prime_marks_the_last_seq(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit *other = NULL;
+        struct cd_err err = { 0 };
+        char rotated[AUDIT_ROTATED_NAME_MAX];
+        uint64_t last;
+
+        make_rotated_log(f, 3);
+        reopen(f, 1);
+        assert_int_equal(cd_audit_mark(f->a), 0);
+        assert_int_equal(cd_audit_prime(f->a, &err), 0);
+        assert_int_equal(cd_audit_mark(f->a), verify(f->dir, NULL).last_seq);
+        assert_int_equal(cd_audit_open(f->dir, NULL, &other, &err), 0);
+        assert_int_equal(append_one(other, 1, 0, &err), 0);
+        other = cd_audit_close(other);
+        append_n(f, 1); /* chains on the other handle's record, not the primed tail */
+        assert_true(verify(f->dir, NULL).ok);
+        assert_int_equal(cd_audit_mark(f->a), verify(f->dir, NULL).last_seq);
+        /* Primed right after a rotation (audit.jsonl empty): the tail is the
+         * rotated file's, and the next append links to it. */
+        f->a = cd_audit_close(f->a);
+        last = verify(f->dir, NULL).last_seq;
+        audit_rotated_name(verify(f->log, NULL).first_seq, last, rotated);
+        assert_int_equal(rename(f->log, path_in(f, rotated)), 0);
+        assert_int_equal(close(open(f->log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)), 0);
+        reopen(f, 0);
+        assert_int_equal(cd_audit_prime(f->a, &err), 0);
+        assert_int_equal(cd_audit_mark(f->a), last);
+        append_n(f, 1);
+        assert_true(verify(f->dir, NULL).ok);
+        assert_true(cd_audit_mark(f->a) > last);
+        /* A torn tail: refused, as an append would be. */
+        append_bytes(f->log, "{\"seq\":99,", 10);
+        reopen(f, 0);
+        assert_int_equal(cd_audit_prime(f->a, &err), -CD_E_INVALID);
+}
+
 /* What is not a record is passed over: a line that does not parse, and a
  * torn end (a writer killed mid-append); the records around are read. */
 static void scan_passes_over_what_is_not_a_record(void **state)
@@ -1609,6 +1650,7 @@ int main(void)
                 T(rotation_keeps_the_chain),
                 T(scan_reads_from_a_seq_across_rotation),
                 T(scan_passes_over_what_is_not_a_record),
+                T(prime_marks_the_last_seq),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
                 T(rotation_never_overwrites_a_file),
