@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "run-audit.h"
+#include "run-marker.h"
 
 /* Artifact hashes listed in job.finished; the rest are counted. A record
  * must stay under CD_AUDIT_MAX_RECORD (64 KiB): 256 hashes are 17 KiB. */
@@ -24,7 +26,9 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
         cleanup_free char *dir = NULL;
         int r;
 
-        *ra = (struct run_audit){ .uid = (uint32_t) getuid(), .profile = profile };
+        *ra = (struct run_audit){
+                .uid = (uint32_t) getuid(), .profile = profile, .runs_fd = -1, .marker_fd = -1
+        };
         r = cd_random_hex(ra->job, 16);
         if (r < 0)
                 return cd_err_set(err, -r, "audit: cannot pick a job id");
@@ -32,7 +36,20 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
                 return cd_err_errno(err, "audit: create the state directory %s", state_dir);
         if (asprintf(&dir, "%s/audit", state_dir) < 0)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
-        return cd_audit_open(dir, NULL, &ra->log, err);
+        r = cd_audit_open(dir, NULL, &ra->log, err);
+        if (r >= 0)
+                r = cd_audit_prime(ra->log, err);
+        if (r < 0)
+                return r;
+        ra->audit_dir = realpath(dir, NULL);
+        if (!ra->audit_dir)
+                return cd_err_errno(err, "audit: resolve %s", dir);
+        ra->runs_fd = run_marker_dir(err);
+        if (ra->runs_fd < 0)
+                return ra->runs_fd;
+        run_marker_sweep(ra->runs_fd, ra->log, ra->audit_dir, ra->uid);
+        return run_marker_create(ra->runs_fd, ra->job, cd_audit_mark(ra->log), profile,
+                                 ra->audit_dir, &ra->marker_fd, err);
 }
 
 /* Queue @p (taking its details); the next flush writes it. */
@@ -106,6 +123,7 @@ static int flush(struct run_audit *ra, struct cd_err *err)
         }
         while (ra->n_queued > 0)
                 json_decref(ra->queued[--ra->n_queued].details);
+        ra->recorded = true;
         return 0;
 }
 
@@ -187,11 +205,22 @@ int run_audit_finished(struct run_audit *ra, const struct cd_result *res, struct
         int r = queue(ra, CD_AUDIT_JOB_FINISHED, cd_verdict_to_string(res->verdict), TAKE_PTR(d),
                       err);
 
-        return r < 0 ? r : flush(ra, err);
+        if (r == 0)
+                r = flush(ra, err);
+        ra->finished_recorded = r == 0;
+        return r;
 }
 
 void run_audit_close(struct run_audit *ra)
 {
+        /* Kept when the job is recorded without its verdict: the next run
+         * closes it. */
+        if (ra->marker_fd >= 0 && (ra->finished_recorded || !ra->recorded))
+                run_marker_remove(ra->runs_fd, ra->job);
+        ra->marker_fd = cd_close(ra->marker_fd);
+        ra->runs_fd = cd_close(ra->runs_fd);
+        free(ra->audit_dir);
+        ra->audit_dir = NULL;
         while (ra->n_queued > 0)
                 json_decref(ra->queued[--ra->n_queued].details);
         ra->log = cd_audit_close(ra->log);

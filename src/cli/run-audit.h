@@ -9,6 +9,7 @@
  * and hashes.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cordon/audit.h"
@@ -39,14 +40,21 @@ struct run_audit_pending {
  */
 struct run_audit {
         struct cd_audit *log;
-        char job[33]; /* random job id, hex */
-        uint32_t uid; /* who ran cordon */
+        char *audit_dir;        /* <state_dir>/audit, resolved */
+        int runs_fd;            /* /run/cordon/runs (run-marker.h) */
+        int marker_fd;          /* this run's marker, locked while it runs */
+        bool recorded;          /* a record of the job is in the log */
+        bool finished_recorded; /* its job.finished is */
+        char job[33];           /* random job id, hex */
+        uint32_t uid;           /* who ran cordon */
         const char *profile;
         struct run_audit_pending queued[RUN_AUDIT_QUEUE];
         size_t n_queued;
 };
 
-/* Open <state_dir>/audit (creating @state_dir 0700 when missing) and pick the job id. */
+/* Open <state_dir>/audit (creating @state_dir 0700 when missing), pick the
+ * job id, close the jobs of earlier runs that were killed, and leave this
+ * run's marker (run-marker.h). */
 int run_audit_open(struct run_audit *ra, const char *state_dir, const char *profile,
                    struct cd_err *err);
 /* Queue profiles.loaded for the profile file's @raw bytes (not copied: they

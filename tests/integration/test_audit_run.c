@@ -271,6 +271,110 @@ static void test_cancel_recorded(void **state)
         harness_run_free(&r);
 }
 
+/* The job id of the last job.started in the log. */
+static void last_started(char job[33])
+{
+        char *text = slurp(log_path, NULL), *save = NULL;
+
+        job[0] = '\0';
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_t *rec = json_loads(line, 0, NULL);
+
+                assert_non_null(rec);
+                if (strcmp(json_string_value(json_object_get(rec, "event")), "job.started") == 0)
+                        snprintf(job, 33, "%s", json_string_value(json_object_get(rec, "job")));
+                json_decref(rec);
+        }
+        free(text);
+}
+
+static size_t count_finished(const char *job)
+{
+        json_t *recs = records_of(job);
+        size_t n = 0;
+
+        for (size_t i = 0; i < json_array_size(recs); i++)
+                n += strcmp(event_of(recs, i), "job.finished") == 0;
+        json_decref(recs);
+        return n;
+}
+
+/* Whether the marker of a run of @job is in /run/cordon/runs. */
+static bool has_marker(const char *job)
+{
+        char path[128];
+
+        snprintf(path, sizeof(path), "/run/cordon/runs/%s", job);
+        return access(path, F_OK) == 0;
+}
+
+static bool no_job_processes(void *data)
+{
+        (void) data;
+        return harness_job_processes() == 0;
+}
+
+/* A `cordon run` killed with SIGKILL leaves job.submitted and job.started
+ * with no verdict; the next run closes that job with job.finished (failed,
+ * run_interrupted), once, and leaves a run still going alone. Before, the
+ * killed run's job stayed open in the log for good. */
+static void test_killed_run_closed_by_the_next(void **state)
+{
+        const char *const args[] = { "--", "/bin/sleep", "60", NULL };
+        char killed[33], live[33], result[192], result2[192];
+        size_t before = count_started();
+        json_t *recs, *fin;
+        struct cd_run r;
+        pid_t pid, pid2;
+        int status;
+
+        (void) state;
+        snprintf(result, sizeof(result), "%s/killed.json", base);
+        snprintf(result2, sizeof(result2), "%s/live.json", base);
+        pid = harness_spawn(result, args);
+        assert_true(harness_until(started_since, &before, 20000));
+        last_started(killed);
+        before = count_started();
+        pid2 = harness_spawn(result2, args);
+        assert_true(harness_until(started_since, &before, 20000));
+        last_started(live);
+        assert_string_not_equal(killed, live);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_int_equal(count_finished(killed), 0);
+        assert_true(has_marker(killed));
+
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        recs = records_of(killed);
+        assert_int_equal(json_array_size(recs), 3);
+        fin = json_array_get(recs, 2);
+        assert_string_equal(event_of(recs, 2), "job.finished");
+        assert_string_equal(json_string_value(json_object_get(fin, "verdict")), "failed");
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(fin, "details"), "reason")),
+                "run_interrupted");
+        json_decref(recs);
+        assert_int_equal(count_finished(live), 0); /* still running: left alone */
+        assert_false(has_marker(killed));
+        assert_true(has_marker(live));
+
+        assert_int_equal(kill(pid2, SIGTERM), 0);
+        harness_wait(pid2, result2, &r);
+        assert_int_equal(r.status, 123);
+        harness_run_free(&r);
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        harness_run_free(&r);
+        assert_int_equal(count_finished(killed), 1);
+        assert_int_equal(count_finished(live), 1);
+        assert_false(has_marker(live));
+        /* The killed run's sandbox pid 1 died with it and was reparented to
+         * the host's pid 1, which reaps it when it will. */
+        assert_true(harness_until(no_job_processes, NULL, 20000));
+        harness_assert_nothing_left();
+}
+
 /* A state directory cordon cannot use (a symlink): the job does not run. */
 static void test_unusable_log_refuses_the_job(void **state)
 {
@@ -639,6 +743,7 @@ int main(void)
                 cmocka_unit_test(test_setup_error_recorded),
                 cmocka_unit_test(test_failed_directory_fsync_is_undone),
                 cmocka_unit_test(test_cancel_recorded),
+                cmocka_unit_test(test_killed_run_closed_by_the_next),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_no_libcrypto_so_needed),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
