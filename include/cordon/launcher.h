@@ -40,6 +40,18 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
                     struct cd_err *err);
 struct cd_launcher *cd_launcher_free(struct cd_launcher *l);
 
+/*
+ * Start building the network namespace and the root file system of a
+ * launch of @plan now, on threads of their own, so that what the caller
+ * does before cd_launch() overlaps them (cordon run opens its audit log
+ * meanwhile). The next cd_launch() of this @plan takes them over; another
+ * plan, another call or cd_launcher_free() discards them. Nothing is
+ * reported here: a build that failed fails that cd_launch() (setup_error),
+ * as if it had built it itself. @plan must outlive the launch.
+ * Context: parent; not while a cd_launch() of @l runs.
+ */
+void cd_launcher_prepare(struct cd_launcher *l, const struct cd_plan *plan);
+
 /* The cgroup mode in use. */
 enum cd_cgroup_mode cd_launcher_cgroup_mode(const struct cd_launcher *l);
 

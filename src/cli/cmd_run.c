@@ -471,24 +471,39 @@ static int audit_begin(const struct run_opts *o, const struct cd_plan *plan, str
         return r;
 }
 
+/* The launcher, made before the audit records are written: the job's
+ * network namespace and root are built meanwhile (cd_launcher_prepare).
+ * One that could not be made is reported by launch(), after the records. */
+struct launcher {
+        struct cd_launcher *l;
+        int r;
+        struct cd_err err;
+};
+
+static void launcher_open(const struct run_opts *o, const struct cd_plan *plan,
+                          struct launcher *ret)
+{
+        *ret = (struct launcher){ 0 };
+        ret->r = cd_launcher_new(&o->cfg, &ret->l, &ret->err);
+        if (ret->r == 0)
+                cd_launcher_prepare(ret->l, plan);
+}
+
 /* Run the job; when it cannot even be launched, @res says so (setup_error). */
-static int launch(const struct run_opts *o, const struct cd_plan *plan, int out,
-                  struct run_audit *ra, struct cd_result *res)
+static int launch(struct launcher *lr, const struct cd_plan *plan, int out,
+                  const struct run_opts *o, struct run_audit *ra, struct cd_result *res)
 {
         cleanup_close int cancel = -1;
-        struct cd_launcher *l = NULL;
         struct cd_launch_io io;
-        int r;
 
         *res = (struct cd_result){ .verdict = CD_VERDICT_SETUP_ERROR, .exit_code = -1 };
-        r = cd_launcher_new(&o->cfg, &l, &res->error);
-        if (r < 0)
-                return r;
-        cancel = cancel_signals();
-        if (cancel < 0) {
-                (void) cd_launcher_free(l);
-                return cd_err_set(&res->error, -cancel, "run: cannot set up signal handling");
+        if (lr->r < 0) {
+                res->error = lr->err;
+                return lr->r;
         }
+        cancel = cancel_signals();
+        if (cancel < 0)
+                return cd_err_set(&res->error, -cancel, "run: cannot set up signal handling");
         io = (struct cd_launch_io){ .output_cap_bytes = o->output_max_bytes,
                                     .stdin_fd = STDIN_FILENO,
                                     .stdout_fd = STDOUT_FILENO,
@@ -498,26 +513,28 @@ static int launch(const struct run_opts *o, const struct cd_plan *plan, int out,
                                     .out_dir_fd = out,
                                     .before_start = run_audit_started,
                                     .before_start_data = ra };
-        r = cd_launch(l, plan, &io, res);
-        (void) cd_launcher_free(l);
-        return r;
+        return cd_launch(lr->l, plan, &io, res);
 }
 
 static int run(struct run_opts *o, const struct cd_plan *plan)
 {
         cleanup_close int out = -1;
         struct run_audit ra = { 0 };
+        struct launcher lr;
         struct cd_result res;
         struct cd_err err = { 0 };
         int r, w, status;
 
         if (o->out_dir && (out = open_out_dir(o->out_dir)) < 0)
                 return CD_EXIT_USAGE;
+        launcher_open(o, plan, &lr);
         if (audit_begin(o, plan, &ra) < 0) {
+                (void) cd_launcher_free(lr.l);
                 run_audit_close(&ra);
                 return CD_EXIT_SETUP_ERROR;
         }
-        r = launch(o, plan, out, &ra, &res);
+        r = launch(&lr, plan, out, o, &ra, &res);
+        lr.l = cd_launcher_free(lr.l);
         status = cd_result_exit_status(&res);
         /* A job that ran, but whose teardown then failed (its cgroup or mounts). */
         if (r < 0 && res.verdict != CD_VERDICT_SETUP_ERROR && status == 0)

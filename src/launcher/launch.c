@@ -33,16 +33,14 @@ static int job_seccomp(struct cd_job *job, struct cd_err *err)
         return r;
 }
 
-/* Root, scratch and inputs: written through fds, then sealed read-only.
- * See fs_lock in launcher-internal.h. */
+/* Scratch and inputs (the root is built meanwhile: prep.c): written
+ * through fds. See fs_lock in launcher-internal.h. */
 static int build_filesystems(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
         pthread_rwlock_rdlock(&job->l->fs_lock);
-        r = cd_rootfs_build(&job->sb, err);
-        if (r == 0)
-                r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
+        r = cd_scratch_create(&job->sb, job->slot.uid, job->slot.gid, err);
         if (r == 0)
                 r = cd_inputs_copy(&job->sb, job->slot.uid, job->slot.gid, err);
         pthread_rwlock_unlock(&job->l->fs_lock);
@@ -54,7 +52,9 @@ static int clone_sandbox(struct cd_job *job, struct cd_err *err)
         cleanup_close int netns = -1;
         int r;
 
-        r = cd_netns_make_finish(&job->netns, &netns, err);
+        r = cd_prep_take_root(job->prep, &job->sb, err);
+        if (r == 0)
+                r = cd_netns_make_finish(cd_prep_netns(job->prep), &netns, err);
         if (r < 0)
                 return r;
         pthread_rwlock_wrlock(&job->l->fs_lock);
@@ -75,20 +75,35 @@ static bool hold_back(const struct cd_job *job)
         return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* The network namespace and the root, from cd_launcher_prepare() or
+ * started now: their threads build them while this one goes on. */
+static int start_prep(struct cd_job *job, struct cd_err *err)
+{
+        struct cd_launcher *l = job->l;
+
+        /* Only a launcher that was prepared is written to: cordond's
+         * concurrent launches only read the NULL. */
+        if (cd_prep_is_for(l->prep, job->plan)) {
+                job->prep = l->prep;
+                l->prep = NULL;
+                return 0;
+        }
+        job->prep = cd_prep_start(l, job->plan, err);
+        return job->prep ? 0 : -err->code;
+}
+
 /* Steps 1 to 3 (the child runs 3 to 5 once released). */
 static int start_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
+        r = start_prep(job, err);
+        if (r < 0)
+                return r;
         r = cd_slot_acquire(job->l, &job->slot, err);
         if (r < 0)
                 return r;
-        /* The network namespace is made meanwhile, by a thread of its own
-         * (not before a slot is held: a refused launch makes none), while
-         * a profile's own seccomp program is compiled, among the rest. */
-        r = cd_netns_make_start(&job->netns, err);
-        if (r < 0)
-                return r;
+        /* A profile's own seccomp program is compiled meanwhile too. */
         r = job_seccomp(job, err);
         if (r < 0)
                 return r;
@@ -149,7 +164,7 @@ static int stop_job(struct cd_job *job, struct cd_err *err)
 {
         int r;
 
-        cd_netns_make_destroy(&job->netns);
+        job->prep = cd_prep_free(job->prep);
         cd_clone_destroy(&job->child);
         cd_relay_close(&job->relay);
         r = cd_cgroup_destroy(&job->cg, err);
@@ -176,7 +191,6 @@ static void job_init(struct cd_job *job, struct cd_launcher *l, const struct cd_
         job->sb.nocaps = l->nocaps;
         job->sb.landlock_abi = l->landlock_abi;
         cd_child_init(&job->child);
-        cd_netns_maker_init(&job->netns);
         for (int i = 0; i < 3; i++)
                 job->relay.s[i] = (struct cd_stream){ .src = -1, .dst = -1 };
 }
@@ -349,10 +363,22 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
         return 0;
 }
 
+void cd_launcher_prepare(struct cd_launcher *l, const struct cd_plan *plan)
+{
+        struct cd_err ignored;
+
+        l->prep = cd_prep_free(l->prep);
+        /* A plan cd_launch() refuses gets nothing built; builders that could
+         * not start are started again by cd_launch(), which then says why. */
+        if (cd_plan_validate(plan, &ignored) == 0)
+                l->prep = cd_prep_start(l, plan, &ignored);
+}
+
 struct cd_launcher *cd_launcher_free(struct cd_launcher *l)
 {
         if (!l)
                 return NULL;
+        l->prep = cd_prep_free(l->prep);
         (void) cd_cgroup_host_free(l->cgroup);
         (void) cd_seccomp_free(l->seccomp);
         if (l->nocaps)

@@ -26,7 +26,24 @@ struct cd_launcher {
          * meanwhile would inherit such an fd until its close_range(), and
          * the other job's read-only remount would fail with EBUSY. */
         pthread_rwlock_t fs_lock;
+        struct cd_prep *prep; /* cd_launcher_prepare()'s, until a launch takes it */
 };
+
+/* The network namespace and the root file system, built on threads of
+ * their own while the launching thread goes on (prep.c). */
+struct cd_prep;
+
+/* Start both builders for @plan; NULL, with @err set, when either cannot start. */
+struct cd_prep *cd_prep_start(struct cd_launcher *l, const struct cd_plan *plan,
+                              struct cd_err *err);
+bool cd_prep_is_for(const struct cd_prep *p, const struct cd_plan *plan);
+/* The namespace's maker, for cd_netns_make_finish(). */
+struct cd_netns_maker *cd_prep_netns(struct cd_prep *p);
+/* Wait for the root file system and move it into @sb; its builder's error
+ * when it failed. */
+int cd_prep_take_root(struct cd_prep *p, struct cd_sandbox *sb, struct cd_err *err);
+/* Wait for both builders and close what they made and was not taken. Returns NULL. */
+struct cd_prep *cd_prep_free(struct cd_prep *p);
 
 /* A lease on one host uid, held by an flock(2) on /run/cordon/slots/<uid>: it
  * ends with the process that holds it, so a killed supervisor frees it. */
@@ -123,7 +140,7 @@ struct cd_job {
         struct cd_slot slot;
         struct cd_cgroup cg;
         struct cd_sandbox sb;
-        struct cd_netns_maker netns;
+        struct cd_prep *prep; /* the network namespace and the root, built meanwhile */
         struct cd_child child;
         struct cd_relay relay;
         struct cd_seccomp *own_seccomp; /* with the profile's additions */
