@@ -24,31 +24,15 @@
 /* "<seq> <profile> <audit dir>\n": 20 digits, a profile name, a path. */
 #define MARKER_MAX (20 + 1 + CD_AUDIT_MAX_STRING + 1 + PATH_MAX + 1)
 
-/* @name below @at, made @mode when missing; root's and writable by
- * nobody else. */
-static int open_private(int at, const char *name, mode_t mode, struct cd_err *err)
-{
-        cleanup_close int fd = -1;
-        struct stat st;
-
-        if (mkdirat(at, name, mode) < 0 && errno != EEXIST)
-                return cd_err_errno(err, "audit: create %s", name);
-        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return cd_err_errno(err, "audit: open %s", name);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s", name);
-        if (st.st_uid != 0 || (st.st_mode & 022))
-                return cd_err_set(err, EPERM,
-                                  "audit: %s must be root's and not group or world writable", name);
-        return TAKE_FD(fd);
-}
-
 int run_marker_dir(struct cd_err *err)
 {
-        cleanup_close int run = open_private(AT_FDCWD, CD_DEFAULT_RUN_DIR, 0755, err);
+        cleanup_close int run = cd_open_root_dir(AT_FDCWD, CD_DEFAULT_RUN_DIR, 0755, err);
+        int fd;
 
-        return run < 0 ? run : open_private(run, "runs", 0700, err);
+        if (run < 0)
+                return cd_err_prefix(err, "audit");
+        fd = cd_open_root_dir(run, "runs", 0700, err);
+        return fd < 0 ? cd_err_prefix(err, "audit: in %s", CD_DEFAULT_RUN_DIR) : fd;
 }
 
 struct marker {

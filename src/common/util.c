@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -221,6 +222,24 @@ int cd_write_at(int dirfd, const char *name, const char *data)
         r = r < 0 ? -errno : ((size_t) r == strlen(data) ? 0 : -EIO);
         (void) cd_close(fd);
         return r;
+}
+
+int cd_open_root_dir(int at, const char *name, mode_t mode, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        if (mkdirat(at, name, mode) < 0 && errno != EEXIST)
+                return cd_err_errno(err, "create %s", name);
+        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "open %s", name);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "stat %s", name);
+        if (st.st_uid != 0 || (st.st_mode & 022))
+                return cd_err_set(err, EPERM, "%s must be root's and not group or world writable",
+                                  name);
+        return TAKE_FD(fd);
 }
 
 ssize_t cd_read_at(int dirfd, const char *name, char *buf, size_t size)

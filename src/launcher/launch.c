@@ -249,39 +249,16 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
         return 0;
 }
 
-static int open_run_dir(const char *path, struct cd_err *err)
-{
-        cleanup_close int fd = -1;
-        struct stat st;
-
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                return cd_err_errno(err, "launcher: create %s", path);
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return cd_err_errno(err, "launcher: open %s", path);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "launcher: stat %s", path);
-        if (st.st_uid != 0 || (st.st_mode & 022))
-                return cd_err_set(err, EPERM,
-                                  "launcher: %s must be root's and not group or "
-                                  "world writable",
-                                  path);
-        return TAKE_FD(fd);
-}
-
+/* /run/cordon/slots: the uid leases of every launcher on the host. */
 static int open_slots(const char *run_dir, struct cd_err *err)
 {
-        cleanup_close int run = open_run_dir(run_dir, err);
+        cleanup_close int run = cd_open_root_dir(AT_FDCWD, run_dir, 0755, err);
         int fd;
 
         if (run < 0)
-                return run;
-        if (mkdirat(run, "slots", 0700) < 0 && errno != EEXIST)
-                return cd_err_errno(err, "launcher: create %s/slots", run_dir);
-        fd = openat(run, "slots", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return cd_err_errno(err, "launcher: open %s/slots", run_dir);
-        return fd;
+                return cd_err_prefix(err, "launcher");
+        fd = cd_open_root_dir(run, "slots", 0700, err);
+        return fd < 0 ? cd_err_prefix(err, "launcher: in %s", run_dir) : fd;
 }
 
 static int check_uid_range(uint32_t base, uint32_t count, struct cd_err *err)
