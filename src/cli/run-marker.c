@@ -189,6 +189,10 @@ void run_marker_sweep(int dir, struct cd_audit *log, const char *audit_dir, uint
                     settle(dir, de->d_name, log, audit_dir, uid, &err) < 0)
                         cli_error("run", "the job of an earlier, killed run is left open: %s",
                                   err.msg);
+        /* errno was cleared right before the readdir() that ended the loop. */
+        if (errno != 0)
+                cli_error("run", "cannot read all the markers of earlier runs: %s",
+                          strerror(errno));
         (void) closedir(d);
 }
 
