@@ -602,67 +602,64 @@ int cd_store_mark_deleted(struct cd_store *s, const char *id, int64_t uid, uint6
         return store_end(s, mark_deleted(s, id, uid, audit_from, err), err);
 }
 
-static int mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err)
+/* @which, an UPDATE of the row :id, changed one row, or says it is
+ * @missing ("no job <id> <missing>"). */
+static int update_row(struct cd_store *s, int which, const char *id, const char *what,
+                      const char *missing, struct cd_err *err)
 {
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_DELETE_RECORDED];
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[which];
         int r = bind_text(s, st, ":id", id, err);
 
         if (r >= 0)
-                r = store_step_done(s, st, err, "mark a delete recorded");
+                r = store_step_done(s, st, err, what);
         if (r >= 0 && sqlite3_changes(s->db) == 0)
-                r = cd_err_set(err, ENOENT, "store: no job %s marked deleted", id);
+                r = cd_err_set(err, ENOENT, "store: no job %s %s", id, missing);
         return r;
+}
+
+/* A mark that a step's audit record is written, in a transaction of its own. */
+static int mark_recorded(struct cd_store *s, int which, const char *id, const char *fault,
+                         const char *what, const char *missing, struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        int r;
+
+        if (!id_is_valid(id))
+                return cd_err_set(err, ENOENT, "store: no such job (malformed id)");
+        if (cd_fault(fault))
+                return cd_err_set(err, EIO, "store: %s: injected failure", what);
+        r = store_begin(s, err);
+        if (r < 0)
+                return r;
+        return store_end(s, update_row(s, which, id, what, missing, err), err);
 }
 
 int cd_store_mark_delete_recorded(struct cd_store *s, const char *id, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        int r;
-
-        if (!id_is_valid(id))
-                return cd_err_set(err, ENOENT, "store: no such job (malformed id)");
-        if (cd_fault("store_mark_delete_recorded"))
-                return cd_err_set(err, EIO, "store: mark a delete recorded: injected failure");
-        r = store_begin(s, err);
-        if (r < 0)
-                return r;
-        return store_end(s, mark_delete_recorded(s, id, err), err);
-}
-
-static int mark_submit_recorded(struct cd_store *s, const char *id, struct cd_err *err)
-{
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_MARK_SUBMIT_RECORDED];
-        int r = bind_text(s, st, ":id", id, err);
-
-        if (r >= 0)
-                r = store_step_done(s, st, err, "mark a submission recorded");
-        if (r >= 0 && sqlite3_changes(s->db) == 0)
-                r = cd_err_set(err, ENOENT, "store: no job %s waiting for its record", id);
-        return r;
+        return mark_recorded(s, STMT_MARK_DELETE_RECORDED, id, "store_mark_delete_recorded",
+                             "mark a delete recorded", "marked deleted", err);
 }
 
 int cd_store_mark_submit_recorded(struct cd_store *s, const char *id, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        int r;
+        return mark_recorded(s, STMT_MARK_SUBMIT_RECORDED, id, "store_mark_submit_recorded",
+                             "mark a submission recorded", "waiting for its record", err);
+}
 
-        if (!id_is_valid(id))
-                return cd_err_set(err, ENOENT, "store: no such job (malformed id)");
-        if (cd_fault("store_mark_submit_recorded"))
-                return cd_err_set(err, EIO, "store: mark a submission recorded: injected failure");
-        r = store_begin(s, err);
-        if (r < 0)
-                return r;
-        return store_end(s, mark_submit_recorded(s, id, err), err);
+/* Every row @which (a SELECT without parameters) gives. */
+static int list_all(struct cd_store *s, int which, struct cd_job_row **ret, size_t *n,
+                    struct cd_err *err)
+{
+        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
+        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[which];
+
+        return collect_rows(s, st, ret, n, err);
 }
 
 int cd_store_list_deleting(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                            struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_DELETING];
-
-        return collect_rows(s, st, ret, n, err);
+        return list_all(s, STMT_LIST_DELETING, ret, n, err);
 }
 
 static int delete_job(struct cd_store *s, const char *id, struct cd_err *err)
@@ -766,37 +763,25 @@ int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd
 
 int cd_store_list_queued(struct cd_store *s, struct cd_job_row **ret, size_t *n, struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_QUEUED];
-
-        return collect_rows(s, st, ret, n, err);
+        return list_all(s, STMT_LIST_QUEUED, ret, n, err);
 }
 
 int cd_store_list_cancelled(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                             struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_CANCELLED];
-
-        return collect_rows(s, st, ret, n, err);
+        return list_all(s, STMT_LIST_CANCELLED, ret, n, err);
 }
 
 int cd_store_list_interrupted(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                               struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_INTERRUPTED];
-
-        return collect_rows(s, st, ret, n, err);
+        return list_all(s, STMT_LIST_INTERRUPTED, ret, n, err);
 }
 
 int cd_store_list_unrecorded(struct cd_store *s, struct cd_job_row **ret, size_t *n,
                              struct cd_err *err)
 {
-        cleanup_with(store_unlockp) __attribute__((unused)) struct cd_store *locked = store_lock(s);
-        cleanup_with(store_stmt_resetp) sqlite3_stmt *st = s->stmt[STMT_LIST_UNRECORDED];
-
-        return collect_rows(s, st, ret, n, err);
+        return list_all(s, STMT_LIST_UNRECORDED, ret, n, err);
 }
 
 int cd_store_list_expired(struct cd_store *s, int64_t before_ms, size_t limit,
