@@ -245,18 +245,16 @@ static int finish_load(const char *text, struct finish *f, json_t **ret_root, st
 }
 
 /* Step 2 and 3 of a finish: job.finished by @peer (NULL: cordond), unless
- * @recorded; then the row. Each tried until it holds unless @retry is
- * NULL (recovery: the first error ends it). */
+ * @recorded; then the row, with @result (f->result as text; NULL: none).
+ * Each tried until it holds unless @retry is NULL (recovery: the first
+ * error ends it). */
 static int finish_steps(struct cd_service *svc, const struct cd_job_row *row,
-                        const struct cd_peer *peer, const struct finish *f, bool recorded,
-                        struct run *retry, struct cd_err *err)
+                        const struct cd_peer *peer, const struct finish *f, const char *result,
+                        bool recorded, struct run *retry, struct cd_err *err)
 {
-        cleanup_free char *result = f->result ? json_dumps(f->result, JSON_COMPACT) : NULL;
         unsigned int attempt = 0;
         int r;
 
-        if (f->result && !result)
-                return cd_err_set(err, ENOMEM, "run: out of memory");
         while (!recorded) {
                 r = cd_service_audit1(svc, CD_AUDIT_JOB_FINISHED, peer, row->id, row->profile,
                                       f->verdict, json_incref(f->details), err);
@@ -344,7 +342,8 @@ static bool record(struct run *r, const struct cd_result *res)
         }
         if (cd_fault("crash_before_finish_record"))
                 _exit(70); /* a cordond killed between the held verdict and the record */
-        ret = finish_steps(r->svc, r->row, &daemon_peer, &f, false, r, &err);
+        ret = j && !text ? cd_err_set(&err, ENOMEM, "run: out of memory")
+                         : finish_steps(r->svc, r->row, &daemon_peer, &f, text, false, r, &err);
         if (ret < 0)
                 goto out;
         cd_metrics_job(&r->svc->metrics, res->verdict,
@@ -400,6 +399,7 @@ int cd_service_settle_run(struct cd_service *s, const struct cd_job_row *row, bo
 {
         struct finish f = { 0 };
         json_t *root = NULL;
+        cleanup_free char *result = NULL;
         int r = -ENOENT;
 
         if (row->finish_json) {
@@ -411,8 +411,10 @@ int cd_service_settle_run(struct cd_service *s, const struct cd_job_row *row, bo
                 r = restart_finish(row, recorded, &f, err);
         if (r == 0 && !recorded && cd_fault("recover_record"))
                 r = cd_err_set(err, CD_E_FAULT, "audit: injected fault");
+        if (r == 0 && f.result && !(result = json_dumps(f.result, JSON_COMPACT)))
+                r = cd_err_set(err, ENOMEM, "recover: out of memory");
         if (r == 0)
-                r = finish_steps(s, row, NULL, &f, recorded, NULL, err);
+                r = finish_steps(s, row, NULL, &f, result, recorded, NULL, err);
         if (r == 0)
                 cd_service_drop_inputs(s, row->id);
         json_decref(f.details);
