@@ -23,6 +23,8 @@
 #include <cmocka.h>
 
 #include "cordon/launcher.h"
+#include "cordon/plan.h"
+#include "cordon/result.h"
 #include "harness.h"
 
 static void test_nothing_left_after_success(void **state)
@@ -214,6 +216,68 @@ static void test_cancel_forwards_sigterm_to_the_job(void **state)
         harness_assert_nothing_left();
 }
 
+/* A plan of "sh -c @script"; with a read-only /usr/lib at /opt/prep when @bind. */
+static struct cd_plan *sh_plan(const char *script, bool bind)
+{
+        char *const argv[] = { "/bin/sh", "-c", (char *) script, NULL };
+        char *const no_env[] = { NULL };
+        struct cd_plan *plan = NULL;
+        struct cd_err err = { 0 };
+
+        if (cd_plan_new_host(argv, no_env, &plan, &err) < 0 ||
+            (bind && cd_plan_add_bind(plan, "/usr/lib", "/opt/prep", false, &err) < 0))
+                fail_msg("plan: %s", err.msg);
+        return plan;
+}
+
+/* The job's exit code, or -1 when it did not end ok/failed. */
+static int launch_exit(struct cd_launcher *l, const struct cd_plan *plan)
+{
+        struct cd_launch_io io = {
+                .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1, .cancel_fd = -1, .out_dir_fd = -1
+        };
+        struct cd_result res;
+        int r = cd_launch(l, plan, &io, &res), code = res.exit_code;
+
+        if (r < 0 || (res.verdict != CD_VERDICT_OK && res.verdict != CD_VERDICT_FAILED))
+                code = -1;
+        if (r < 0)
+                fprintf(stderr, "launch: %s\n", res.error.msg);
+        cd_result_clear(&res);
+        return code;
+}
+
+/*
+ * cd_launcher_prepare() builds a plan's root and network namespace ahead
+ * (cordon run's path). A launch of that plan takes them; a launch of
+ * another plan builds its own (the prepared root, with its extra bind, is
+ * not the one it gets); what is prepared and never launched goes with
+ * the launcher. None of it leaves anything behind.
+ */
+static void test_prepared_root_goes_to_its_plan_only(void **state)
+{
+        struct cd_launcher_config cfg = { .cgroup.parent = harness_cgroup_parent() };
+        struct cd_plan *with = sh_plan("test -d /opt/prep/x86_64-linux-gnu", true);
+        struct cd_plan *without = sh_plan("test ! -e /opt/prep", false);
+        struct cd_launcher *l = NULL;
+        struct cd_err err = { 0 };
+
+        (void) state;
+        if (cd_launcher_new(&cfg, &l, &err) < 0)
+                fail_msg("launcher: %s", err.msg);
+        cd_launcher_prepare(l, with);
+        assert_int_equal(launch_exit(l, with), 0);
+        cd_launcher_prepare(l, without); /* replaced by the next */
+        cd_launcher_prepare(l, with);
+        assert_int_equal(launch_exit(l, without), 0);
+        assert_int_equal(launch_exit(l, with), 0);
+        cd_launcher_prepare(l, with);
+        l = cd_launcher_free(l); /* never launched */
+        cd_plan_free(with);
+        cd_plan_free(without);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -224,6 +288,7 @@ int main(void)
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
                 cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
+                cmocka_unit_test(test_prepared_root_goes_to_its_plan_only),
         };
 
         harness_require_root();
