@@ -47,7 +47,7 @@ struct cd_launcher *cd_launcher_free(struct cd_launcher *l);
  * meanwhile). The next cd_launch() of this @plan takes them over; another
  * plan, another call or cd_launcher_free() discards them. Nothing is
  * reported here: a build that failed fails that cd_launch() (setup_error),
- * as if it had built it itself. @plan must outlive the launch.
+ * as if it had built it itself. @plan must outlive the launch, unchanged.
  * Context: parent; not while a cd_launch() of @l runs.
  */
 void cd_launcher_prepare(struct cd_launcher *l, const struct cd_plan *plan);

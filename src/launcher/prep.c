@@ -2,7 +2,7 @@
 /*
  * What a launch builds on threads of its own while the launching thread
  * takes the slot, makes the cgroups and the scratch mounts: the network
- * namespace (sandbox/net.c) and the root file system (sandbox/rootfs.c).
+ * namespace (sandbox/net.c) and the root filesystem (sandbox/rootfs.c).
  * Neither needs the slot. On a busy two-CPU host the three ran one after
  * another for about 1.2 ms (docs/performance.md).
  */
