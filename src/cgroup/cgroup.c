@@ -243,17 +243,17 @@ static int sweep_one(const struct cd_cgroup_host *h, const char *name, struct cd
         return cd_cgroup_destroy(&cg, err);
 }
 
-int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
-                    int (*claim)(const char *name, void *userdata), void *userdata,
-                    struct cd_err *err)
+/* Sweep the leaves named @prefix* under the parent in hierarchy @i. */
+static int sweep_hierarchy(const struct cd_cgroup_host *h, int i, const char *prefix,
+                           int (*claim)(const char *name, void *userdata), void *userdata,
+                           struct cd_err *err)
 {
-        int first = h->mode == CD_CGROUP_V2 ? CG_V2 : CG_MEMORY;
         cleanup_close int fd = -1;
         DIR *d;
         struct dirent *de;
         int n = 0, r = 0;
 
-        fd = openat(h->parent_fd[first], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(h->parent_fd[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return cd_err_errno(err, "cgroup: open parent");
         d = fdopendir(fd);
@@ -276,6 +276,27 @@ int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
         }
         (void) closedir(d);
         return r < 0 ? r : n;
+}
+
+/* Every hierarchy is listed: a supervisor killed while it removed a
+ * leaf's directories one by one leaves them in some hierarchies only. */
+int cd_cgroup_sweep(const struct cd_cgroup_host *h, const char *prefix,
+                    int (*claim)(const char *name, void *userdata), void *userdata,
+                    struct cd_err *err)
+{
+        int n = 0;
+
+        for (int i = 0; i < _CG_MAX && i < CD_CGROUP_MAX_FDS; i++) {
+                int r;
+
+                if (h->alias[i] != i || h->parent_fd[i] < 0)
+                        continue;
+                r = sweep_hierarchy(h, i, prefix, claim, userdata, err);
+                if (r < 0)
+                        return r;
+                n += r;
+        }
+        return n;
 }
 
 int cd_cgroup_keyed(const char *buf, const char *key, uint64_t *ret)

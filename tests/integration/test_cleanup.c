@@ -190,6 +190,34 @@ static void test_leaf_of_an_older_version_is_swept(void **state)
         harness_assert_nothing_left();
 }
 
+/* v1: a supervisor killed while it removed a leaf's directories (memory
+ * first) leaves them in the later hierarchies only. The next launcher's
+ * sweep finds them there too, not only in the memory hierarchy. */
+static void test_leaf_left_in_one_hierarchy_is_swept(void **state)
+{
+        char leaf[256];
+        struct cd_run r;
+
+        (void) state;
+        if (strcmp(harness_cgroup_mode(), "v1") != 0)
+                skip();                                       /* v2 has one hierarchy */
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* the parents exist */
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        /* A slot of the default uid range that no run holds. */
+        snprintf(leaf, sizeof(leaf), "/sys/fs/cgroup/freezer/%s/slot-%u", harness_cgroup_parent(),
+                 1879048192u + 1000u);
+        assert_int_equal(mkdir(leaf, 0755), 0);
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        if (access(leaf, F_OK) == 0) {
+                (void) rmdir(leaf);
+                fail_msg("%s was left", leaf);
+        }
+        harness_assert_nothing_left();
+}
+
 /* SIGTERM to cordon run cancels the job: pid 1 forwards SIGTERM, and the
  * job's own handler runs (its exit code shows it did). */
 static void test_cancel_forwards_sigterm_to_the_job(void **state)
@@ -287,6 +315,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_left_after_timeout),
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
                 cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
+                cmocka_unit_test(test_leaf_left_in_one_hierarchy_is_swept),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
                 cmocka_unit_test(test_prepared_root_goes_to_its_plan_only),
         };
