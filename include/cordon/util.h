@@ -55,6 +55,11 @@ uint64_t cd_wall_ms(void);
  * cuts a wait. Returns 0 or -errno. */
 int cd_cond_init_monotonic(pthread_cond_t *cond);
 
+/* pthread_create() of a thread that takes no signal (all blocked from its
+ * start): signals are for the threads that wait for them. Returns 0 or a
+ * positive error number, as pthread_create(). */
+int cd_thread_start_unsignalled(pthread_t *t, void *(*fn)(void *), void *arg);
+
 /* The CLOCK_MONOTONIC time @ms from now, for pthread_cond_timedwait(). */
 struct timespec cd_monotonic_after(uint64_t ms);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -149,6 +150,20 @@ uint64_t cd_now_ns(void)
 uint64_t cd_now_ms(void)
 {
         return cd_now_ns() / 1000000ULL;
+}
+
+int cd_thread_start_unsignalled(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+        sigset_t all, old;
+        int r;
+
+        sigfillset(&all);
+        r = pthread_sigmask(SIG_SETMASK, &all, &old);
+        if (r != 0)
+                return r;
+        r = pthread_create(t, NULL, fn, arg);
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL); /* cannot fail: @old is valid */
+        return r;
 }
 
 int cd_cond_init_monotonic(pthread_cond_t *cond)

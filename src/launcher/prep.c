@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 #include "launcher-internal.h"
@@ -41,15 +40,8 @@ static void *build_root(void *arg)
  * launching threads (cordon run's signalfd). */
 static int start_root(struct cd_prep *p, struct cd_err *err)
 {
-        sigset_t all, old;
-        int r;
+        int r = cd_thread_start_unsignalled(&p->thread, build_root, p);
 
-        sigfillset(&all);
-        r = pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (r != 0)
-                return cd_err_set(err, r, "rootfs: block signals for the builder thread");
-        r = pthread_create(&p->thread, NULL, build_root, p);
-        (void) pthread_sigmask(SIG_SETMASK, &old, NULL); /* cannot fail: @old is valid */
         if (r != 0)
                 return cd_err_set(err, r, "rootfs: start the builder thread");
         p->started = true;

@@ -22,10 +22,10 @@
 #include <netlink/route/link.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/util.h"
 #include "sandbox-internal.h"
 
 /* Linux gives the loopback device index 1 in every network namespace. */
@@ -95,18 +95,12 @@ void cd_netns_maker_init(struct cd_netns_maker *m)
 
 int cd_netns_make_start(struct cd_netns_maker *m, struct cd_err *err)
 {
-        sigset_t all, old;
         int r;
 
         if (cd_fault("net"))
                 return cd_err_set(err, CD_E_FAULT, "net: injected fault");
         /* The maker takes no signal: they are for the launching threads. */
-        sigfillset(&all);
-        r = pthread_sigmask(SIG_SETMASK, &all, &old);
-        if (r != 0)
-                return cd_err_set(err, r, "net: block signals for the maker thread");
-        r = pthread_create(&m->thread, NULL, make_netns, m);
-        (void) pthread_sigmask(SIG_SETMASK, &old, NULL); /* cannot fail: @old is valid */
+        r = cd_thread_start_unsignalled(&m->thread, make_netns, m);
         if (r != 0)
                 return cd_err_set(err, r, "net: start the maker thread");
         m->started = true;
