@@ -77,13 +77,14 @@ int cd_write_at(int dirfd, const char *name, const char *data);
 ssize_t cd_read_at(int dirfd, const char *name, char *buf, size_t size);
 
 /*
- * Open directory @name below @at (AT_FDCWD, or an fd), made with @mode
- * when missing. It must be root's and writable by nobody else: a directory
- * whose entries decide whose jobs hold what (/run/cordon and below).
- * Never follows a symlink in its last component. Returns the fd
- * (O_CLOEXEC) or -errno with @err naming @name.
+ * Open directory @sub of directory @dir (absolute), each made when missing
+ * (@dir 0755, @sub @mode). Both must be root's and writable by nobody
+ * else: directories whose entries decide whose jobs hold what
+ * (/run/cordon/slots, /run/cordon/runs). @sub is not followed if it is a
+ * symlink. Returns the fd (O_CLOEXEC) or -errno with @err naming the
+ * directory.
  */
-int cd_open_root_dir(int at, const char *name, mode_t mode, struct cd_err *err);
+int cd_open_root_subdir(const char *dir, const char *sub, mode_t mode, struct cd_err *err);
 
 /* write(2) all of @buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int cd_write_all(int fd, const void *buf, size_t len);

@@ -26,13 +26,9 @@
 
 int run_marker_dir(struct cd_err *err)
 {
-        cleanup_close int run = cd_open_root_dir(AT_FDCWD, CD_DEFAULT_RUN_DIR, 0755, err);
-        int fd;
+        int fd = cd_open_root_subdir(CD_DEFAULT_RUN_DIR, "runs", 0700, err);
 
-        if (run < 0)
-                return cd_err_prefix(err, "audit");
-        fd = cd_open_root_dir(run, "runs", 0700, err);
-        return fd < 0 ? cd_err_prefix(err, "audit: in %s", CD_DEFAULT_RUN_DIR) : fd;
+        return fd < 0 ? cd_err_prefix(err, "audit") : fd;
 }
 
 struct marker {

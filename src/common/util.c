@@ -239,7 +239,7 @@ int cd_write_at(int dirfd, const char *name, const char *data)
         return r;
 }
 
-int cd_open_root_dir(int at, const char *name, mode_t mode, struct cd_err *err)
+static int open_root_dir(int at, const char *name, mode_t mode, struct cd_err *err)
 {
         cleanup_close int fd = -1;
         struct stat st;
@@ -255,6 +255,17 @@ int cd_open_root_dir(int at, const char *name, mode_t mode, struct cd_err *err)
                 return cd_err_set(err, EPERM, "%s must be root's and not group or world writable",
                                   name);
         return TAKE_FD(fd);
+}
+
+int cd_open_root_subdir(const char *dir, const char *sub, mode_t mode, struct cd_err *err)
+{
+        cleanup_close int top = open_root_dir(AT_FDCWD, dir, 0755, err);
+        int fd;
+
+        if (top < 0)
+                return top;
+        fd = open_root_dir(top, sub, mode, err);
+        return fd < 0 ? cd_err_prefix(err, "in %s", dir) : fd;
 }
 
 ssize_t cd_read_at(int dirfd, const char *name, char *buf, size_t size)

@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -252,13 +251,9 @@ int cd_launch(struct cd_launcher *l, const struct cd_plan *plan, const struct cd
 /* /run/cordon/slots: the uid leases of every launcher on the host. */
 static int open_slots(const char *run_dir, struct cd_err *err)
 {
-        cleanup_close int run = cd_open_root_dir(AT_FDCWD, run_dir, 0755, err);
-        int fd;
+        int fd = cd_open_root_subdir(run_dir, "slots", 0700, err);
 
-        if (run < 0)
-                return cd_err_prefix(err, "launcher");
-        fd = cd_open_root_dir(run, "slots", 0700, err);
-        return fd < 0 ? cd_err_prefix(err, "launcher: in %s", run_dir) : fd;
+        return fd < 0 ? cd_err_prefix(err, "launcher") : fd;
 }
 
 static int check_uid_range(uint32_t base, uint32_t count, struct cd_err *err)
