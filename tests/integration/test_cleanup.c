@@ -271,6 +271,34 @@ static int launch_exit(struct cd_launcher *l, const struct cd_plan *plan)
         return code;
 }
 
+/* Network namespaces this process holds an fd of: a prepared one, made
+ * and not yet taken by a launch. */
+static int netns_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                char path[300], link[64];
+                ssize_t len;
+
+                snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+                len = readlink(path, link, sizeof(link) - 1);
+                if (len > 0 && (link[len] = '\0', strncmp(link, "net:[", 5) == 0))
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+static bool one_netns_held(void *data)
+{
+        (void) data;
+        return netns_fds() == 1;
+}
+
 /*
  * cd_launcher_prepare() builds a plan's root and network namespace ahead
  * (cordon run's path). A launch of that plan takes them; a launch of
@@ -290,13 +318,19 @@ static void test_prepared_root_goes_to_its_plan_only(void **state)
         if (cd_launcher_new(&cfg, &l, &err) < 0)
                 fail_msg("launcher: %s", err.msg);
         cd_launcher_prepare(l, with);
+        assert_true(harness_until(one_netns_held, NULL, 5000)); /* made ahead */
         assert_int_equal(launch_exit(l, with), 0);
-        cd_launcher_prepare(l, without); /* replaced by the next */
+        assert_int_equal(netns_fds(), 0); /* taken by the launch */
+        cd_launcher_prepare(l, without);  /* replaced by the next */
         cd_launcher_prepare(l, with);
         assert_int_equal(launch_exit(l, without), 0);
+        assert_true(harness_until(one_netns_held, NULL, 5000)); /* not taken */
         assert_int_equal(launch_exit(l, with), 0);
+        assert_int_equal(netns_fds(), 0);
         cd_launcher_prepare(l, with);
+        assert_true(harness_until(one_netns_held, NULL, 5000));
         l = cd_launcher_free(l); /* never launched */
+        assert_int_equal(netns_fds(), 0);
         cd_plan_free(with);
         cd_plan_free(without);
         harness_assert_nothing_left();
