@@ -685,7 +685,7 @@ enum kind {
         K_RUN,        /* interrupted */
         K_CANCEL,     /* cancelled */
         K_DELETE,     /* deleting */
-        K_QUEUED,     /* queued: started in the log, not in the store? */
+        K_QUEUED,     /* queued: started or cancelled in the log, not in the store? */
         _K_MAX,
 };
 
@@ -693,7 +693,7 @@ enum kind {
 struct seen_job {
         const struct cd_job_row *row;
         enum kind kind;
-        bool submitted, started, finished, deleted;
+        bool submitted, started, cancelled, finished, deleted;
 };
 
 struct seen {
@@ -724,6 +724,8 @@ static int note_record(const struct cd_audit_seen *r, void *data)
                 j->submitted = true;
         else if (strcmp(r->event, CD_AUDIT_JOB_STARTED) == 0)
                 j->started = true;
+        else if (strcmp(r->event, CD_AUDIT_JOB_CANCELLED) == 0)
+                j->cancelled = true;
         else if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
                 j->finished = true;
         else if (strcmp(r->event, CD_AUDIT_JOB_DELETED) == 0)
@@ -770,6 +772,32 @@ static int settle_submission(struct cd_service *s, const struct seen_job *j, str
                 r = -err->code;
         if (r == 0 && cd_jobfiles_remove(&s->files, row->id, err) < 0)
                 cd_log_err(CD_LOG_WARN, row->id, err); /* swept at the next start */
+        return r;
+}
+
+/* A queued job whose cancel the log holds and that never started: a
+ * request found it taken by a slot (its sandbox being built) and recorded
+ * job.cancelled, and cordond stopped before the worker finished it. It is
+ * not run: job.finished (cancelled) is written unless the log has it, then
+ * the row; its inputs go. */
+static int settle_cancelled(struct cd_service *s, const struct seen_job *j, struct cd_err *err)
+{
+        const struct cd_job_row *row = j->row;
+        int r = 0;
+
+        cd_log_warn(row->id,
+                    "msg=\"cordond stopped before a cancelled job was finished; it is not run\" "
+                    "recorded=%s",
+                    j->finished ? "yes" : "no");
+        if (!j->finished)
+                r = cd_service_audit1(s, CD_AUDIT_JOB_FINISHED, NULL, row->id, row->profile,
+                                      "cancelled", NULL, err);
+        if (r == 0)
+                r = cd_store_set_finished(s->store, row->id, "cancelled", NULL, NULL,
+                                          cd_service_charge_job(s, row, 0, 0, NULL),
+                                          (int64_t) cd_wall_ms(), err);
+        if (r == 0)
+                cd_service_drop_inputs(s, row->id);
         return r;
 }
 
@@ -836,7 +864,8 @@ static int gather(struct cd_service *s, struct cd_job_row *rows[_K_MAX], size_t 
 /* Settle what a stop interrupted: submissions not marked recorded, jobs
  * that were running or whose verdict was being recorded, queued jobs whose
  * job.started was written (killed before they were set running: they end
- * failed, as if they had run), and (for the janitor to finish) marked
+ * failed, as if they had run), queued jobs whose job.cancelled was written
+ * (they end cancelled, never run), and (for the janitor to finish) marked
  * cancels and deletes. Each record is written unless the log has it. The
  * log is read from the oldest of their bounds: for queued jobs, their
  * submission. */
@@ -856,6 +885,8 @@ static int settle_interrupted(struct cd_service *s, struct cd_err *err)
                         r = settle_submission(s, j, err);
                 else if (j->kind == K_RUN || (j->kind == K_QUEUED && j->started))
                         r = cd_service_settle_run(s, j->row, j->finished, err);
+                else if (j->kind == K_QUEUED && j->cancelled)
+                        r = settle_cancelled(s, j, err);
                 else
                         settle_marked(s, j);
         }

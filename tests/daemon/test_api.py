@@ -2558,6 +2558,36 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.client().stdout(job)[0], b"")
         self.assertFalse((d.job_dir(job) / "inputs").exists())
 
+    def test_killed_after_cancelling_a_job_being_set_up(self):
+        """A cancel of a job a slot has taken but not let go (held before its
+        job.started, injected) records job.cancelled; cordond is killed
+        before the worker finishes the job. After a restart the job is not
+        run: it ends cancelled, job.finished written once, no job.started.
+        Before, the restart queued it again and it ran (found by
+        test_kill9_at_random_points_records_each_step_once)."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # never made: the launch stays held
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, fault="go_hold:once")
+        job = submit_sh(d, "echo ran\n")["id"]
+        self.assertTrue(poll(lambda: job_processes() != [], 30), "the launch was never held")
+        self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
+        self.assertEqual(len(d.audit("job.cancelled", job)), 1)
+        d.kill9()
+        self.assertTrue(poll(lambda: job_processes() == [], 30), "the sandbox outlived cordond")
+        d.fault = None
+        d.start()
+        j = wait_job(d, job, 60)
+        self.assertEqual((j["verdict"], j["started"]), ("cancelled", None), j)
+        time.sleep(1)  # a requeued job would have run by now
+        self.assertEqual(d.audit("job.started", job), [])
+        self.assertEqual(len(d.audit("job.cancelled", job)), 1)
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+        self.assertEqual(d.client().stdout(job)[0], b"")
+        self.assertFalse((d.job_dir(job) / "inputs").exists())
+        self.assert_chain_whole(d)
+
     def test_killed_before_the_inputs_go(self):
         """cordond killed after the verdict was stored and before the job's
         inputs were removed: the next start removes them (they are the
