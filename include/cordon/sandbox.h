@@ -66,6 +66,14 @@ void cd_sandbox_init(struct cd_sandbox *sb, const struct cd_plan *plan);
 void cd_sandbox_destroy(struct cd_sandbox *sb);
 
 /*
+ * Close the parent's copies of the mounts pid 1 has attached (the root, the
+ * host trees, /work, /tmp, /dev/shm), once the job runs: the sandbox's
+ * mount namespace holds them now. /out stays open, to be measured and
+ * collected. Idempotent. Context: parent.
+ */
+void cd_sandbox_drop_mounts(struct cd_sandbox *sb);
+
+/*
  * Parent side, before clone3: build the detached read-only root tmpfs with
  * its skeleton, generated /etc files, the filtered host /etc and /dev nodes,
  * and clone the host trees of plan->binds. Fills sb->root_fd and sb->trees.

@@ -78,6 +78,8 @@ static void handle_msg(struct sup *s, const struct cd_child_msg *m)
                 break;
         case CD_MSG_STARTED:
                 s->started = true;
+                /* Off the path after the job, while it runs. */
+                cd_sandbox_drop_mounts(&s->job->sb);
                 break;
         case CD_MSG_EXEC_FAILED:
                 s->exec_failed = true;

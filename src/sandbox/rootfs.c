@@ -477,17 +477,26 @@ void cd_sandbox_init(struct cd_sandbox *sb, const struct cd_plan *plan)
         };
 }
 
-void cd_sandbox_destroy(struct cd_sandbox *sb)
+void cd_sandbox_drop_mounts(struct cd_sandbox *sb)
 {
-        int *fds[] = { &sb->root_fd, &sb->work_fd, &sb->out_fd,   &sb->tmp_fd,   &sb->shm_fd,
-                       &sb->go_fd,   &sb->msg_fd,  &sb->stdio[0], &sb->stdio[1], &sb->stdio[2] };
+        int *fds[] = { &sb->root_fd, &sb->work_fd, &sb->tmp_fd, &sb->shm_fd };
 
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 *fds[i] = cd_close(*fds[i]);
-        for (size_t i = 0; i < sb->n_trees; i++) {
+        for (size_t i = 0; i < sb->n_trees; i++)
                 sb->trees[i].fd = cd_close(sb->trees[i].fd);
+}
+
+void cd_sandbox_destroy(struct cd_sandbox *sb)
+{
+        int *fds[] = { &sb->out_fd,   &sb->go_fd,    &sb->msg_fd,
+                       &sb->stdio[0], &sb->stdio[1], &sb->stdio[2] };
+
+        cd_sandbox_drop_mounts(sb);
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++)
+                *fds[i] = cd_close(*fds[i]);
+        for (size_t i = 0; i < sb->n_trees; i++)
                 free(sb->trees[i].target);
-        }
         free(sb->trees);
         sb->trees = NULL;
         sb->n_trees = 0;
