@@ -145,7 +145,9 @@ static int check_request(const struct cd_profile *p, const struct cd_request *re
                 return cd_err_set(err, CD_E_INVALID,
                                   "--entry: must be a relative path inside /work, without '..', "
                                   "control characters or a leading '-'");
-        if (req->inputs && !entry_in_inputs(req->entry, req->inputs))
+        /* No inputs, no entry: /work starts empty, and a profile command of
+         * "{entry}" would otherwise run whatever host program it named. */
+        if (!entry_in_inputs(req->entry, req->inputs))
                 return cd_err_set(err, CD_E_INVALID, "--entry: not among the --input files");
         (void) p;
         return 0;

@@ -198,10 +198,9 @@ char *cd_jobspec_dump(const struct cd_jobspec *spec)
         return s;
 }
 
-/* The inputs' paths; an empty list, never NULL, for a job without any:
- * the plan then checks an entry against none (NULL would skip the check,
- * and a profile whose command is "{entry}" would run any host program the
- * request named). */
+/* The inputs' paths; an empty list for a job without any (the plan checks
+ * an entry against none: a profile whose command is "{entry}" must never
+ * run a host program the request named). */
 static int input_paths(const struct cd_jobspec *spec, const char *dir, char ***ret)
 {
         cleanup_strv char **v = calloc(1, sizeof(*v));

@@ -877,12 +877,17 @@ static void shipped_profiles_load(void **state)
 }
 
 /* A request to loosen data-export's memory is refused, naming the flag and the maximum. */
+/* Inputs holding every entry file the plan tests name: an entry must be
+ * among the inputs. */
+static char *entry_inputs[] = { "/in/main.R",    "/in/export.R", "/in/dir", "/in/a b.R",
+                                "/in/.hidden.R", "/in/x-y",      NULL };
+
 static void shipped_data_export_refuses_more_memory(void **state)
 {
         const char *dir = fmt("%s/profiles", repo_dir);
         struct cd_profile *p = load_ok(fmt("%s/data-export.json", dir));
         const struct cd_limit_def *d = cd_limit_find("memory");
-        struct cd_request req = { .entry = "export.R" };
+        struct cd_request req = { .entry = "export.R", .inputs = entry_inputs };
         struct cd_plan *plan = NULL;
         struct cd_err e = { 0 };
 
@@ -974,7 +979,7 @@ static void plan_from_profile_defaults(void **state)
 {
         static const char *const argv[] = { "Rscript", "--vanilla", "main.R", NULL };
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
         struct cd_plan *plan = plan_ok(p, &req);
         const struct cd_bind *b;
 
@@ -986,7 +991,7 @@ static void plan_from_profile_defaults(void **state)
         assert_string_equal(plan->workdir, "/work/sub");
         assert_true(plan->work_readonly);
         assert_true(plan->proc_subset_pid);
-        assert_null(plan->inputs);
+        assert_strv_equal(plan->inputs, (const char *const *) entry_inputs);
         assert_limits_equal(&plan->limits, &p->defaults);
         /* The image's trees, then the profile's mounts. */
         b = find_bind(plan, "/usr");
@@ -1002,7 +1007,7 @@ static void plan_from_profile_defaults(void **state)
 static void plan_tightens_any_limit(void **state)
 {
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
         struct cd_limits want = p->defaults;
         struct cd_plan *plan;
 
@@ -1022,7 +1027,7 @@ static void plan_tightens_any_limit(void **state)
 static void plan_loosens_up_to_max(void **state)
 {
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
         struct cd_plan *plan;
 
         (void) state;
@@ -1048,7 +1053,7 @@ static void plan_refuses_past_max(void **state)
         (void) state;
         for (size_t i = 0; i < cd_n_limit_defs; i++) {
                 const struct cd_limit_def *d = &cd_limit_defs[i];
-                struct cd_request req = { .entry = "main.R" };
+                struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
                 char flag[32], max[32];
                 const char *msg, *want;
 
@@ -1064,7 +1069,7 @@ static void plan_refuses_past_max(void **state)
         }
         /* The exact message for the common case. */
         {
-                struct cd_request req = { .entry = "main.R" };
+                struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
 
                 request_set(&req, "memory", 3 * GIB);
                 assert_string_equal(plan_refused(p, &req, CD_E_INVALID),
@@ -1076,7 +1081,7 @@ static void plan_refuses_past_max(void **state)
 static void plan_refuses_cpu_time_none(void **state)
 {
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
 
         (void) state;
         request_set(&req, "cpu_time", 0);
@@ -1088,7 +1093,7 @@ static void plan_refuses_cpu_time_none(void **state)
 static void plan_refuses_below_floor(void **state)
 {
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
         const char *msg;
 
         (void) state;
@@ -1121,7 +1126,7 @@ static void plan_entry_validation(void **state)
         }
         assert_false(cd_entry_is_valid(NULL));
         for (size_t i = 0; i < ELEMENTSOF(good); i++) {
-                struct cd_request req = { .entry = good[i] };
+                struct cd_request req = { .entry = good[i], .inputs = entry_inputs };
                 struct cd_plan *plan;
 
                 if (!cd_entry_is_valid(good[i]))
@@ -1171,6 +1176,15 @@ static void plan_entry_among_inputs(void **state)
                 assert_string_equal(plan_refused(p, &req, CD_E_INVALID),
                                     "--entry: not among the --input files");
         }
+        /* No inputs at all (NULL or empty): /work is empty, so no entry is
+         * there, and a "{entry}" command must not run a host program by name. */
+        for (int i = 0; i < 2; i++) {
+                char *none[] = { NULL };
+                struct cd_request req = { .entry = "sh", .inputs = i ? none : NULL };
+
+                assert_string_equal(plan_refused(p, &req, CD_E_INVALID),
+                                    "--entry: not among the --input files");
+        }
         /* Inputs are host paths, absolute. */
         assert_string_equal(plan_refused(p, &rel, CD_E_INVALID),
                             "plan: input paths must be absolute");
@@ -1216,7 +1230,7 @@ static void plan_environment_filtered(void **state)
                 NULL,
         };
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R", .environ_in = in };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs, .environ_in = in };
         struct cd_plan *plan = plan_ok(p, &req);
 
         (void) state;
@@ -1321,7 +1335,7 @@ static void plan_seccomp_additions_resolved(void **state)
         };
         struct cd_profile *p = plan_profile();
         struct cd_profile *q = load_ok(fixture("good", "minimal.json"));
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
 
         (void) state;
         assert_strv_equal(plan_ok(p, &req)->seccomp_allow, want);
@@ -1335,7 +1349,7 @@ static void plan_artifact_rules_copied(void **state)
 {
         static const char *const types[] = { "text/csv", "application/pdf", NULL };
         struct cd_profile *p = plan_profile();
-        struct cd_request req = { .entry = "main.R" };
+        struct cd_request req = { .entry = "main.R", .inputs = entry_inputs };
         struct cd_plan *plan = plan_ok(p, &req);
 
         (void) state;
