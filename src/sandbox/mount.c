@@ -139,9 +139,11 @@ static const char *const proc_masked[] = {
 };
 
 /* Directories of such files, covered by an empty read-only tmpfs: per-IRQ
- * counts (irq/N/spurious, the same channel as interrupts) and the host's
- * stall times (pressure/). */
-static const char *const proc_masked_dirs[] = { "irq", "pressure" };
+ * counts (irq/N/spurious, the same channel as interrupts), the host's
+ * stall times (pressure/), and the host file systems' own counters (fs/:
+ * ext4's extent cache hits and misses and free-space groups, jbd2's
+ * commits, which follow the host's reads and cordond's fsyncs). */
+static const char *const proc_masked_dirs[] = { "irq", "pressure", "fs" };
 
 /* Whether the fresh /proc has @target: 0 yes, 1 absent on this kernel
  * (nothing to hide), or -errno. Asked before a mask is cloned, because a

@@ -21,10 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/fiemap.h>
+#include <linux/fsmap.h>
 #include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -613,15 +617,82 @@ static int rules_lists(scmp_filter_ctx c, char *const *extra, struct cd_err *err
         return r;
 }
 
-/* Compare only the low 32 bits of ioctl's request (the kernel's type). */
+/* Newer than these headers (Linux 6.10 and ext4's own). */
+struct cd_fsuuid2 {
+        uint8_t len, uuid[16];
+};
+struct cd_fs_sysfs_path {
+        uint8_t len, name[128];
+};
+struct cd_ext4_fsuuid {
+        uint32_t len, flags;
+};
+#define CD_FS_IOC_GETFSUUID      _IOR(0x15, 0, struct cd_fsuuid2)
+#define CD_FS_IOC_GETFSSYSFSPATH _IOR(0x15, 1, struct cd_fs_sysfs_path)
+#define CD_EXT4_IOC_GETFSUUID    _IOR('f', 44, struct cd_ext4_fsuuid)
+
+/*
+ * Requests refused on any fd, compared on the low 32 bits (the kernel's
+ * type). TIOCSTI and TIOCLINUX push input into a terminal. The others
+ * answer from the host's file systems under the shared read-only trees,
+ * none of it a job's business: the free and used space map of the whole
+ * disk (FS_IOC_GETFSMAP, no capability needed: it follows cordond's
+ * uploads and artifacts as they come and go), the file system's UUID and
+ * label (persistent host identifiers, as the masked boot_id), its sysfs
+ * name, and where host files lie on the disk (FIEMAP). Answered as by a
+ * file system without them.
+ */
+static const struct {
+        const char *what;
+        unsigned long request;
+        int errno_value;
+} refused_ioctls[] = {
+        { "TIOCSTI", TIOCSTI, EPERM },
+        { "TIOCLINUX", TIOCLINUX, EPERM },
+        { "FS_IOC_GETFSMAP", FS_IOC_GETFSMAP, ENOTTY },
+        { "FS_IOC_GETFSUUID", CD_FS_IOC_GETFSUUID, ENOTTY },
+        { "EXT4_IOC_GETFSUUID", CD_EXT4_IOC_GETFSUUID, ENOTTY },
+        { "FS_IOC_GETFSSYSFSPATH", CD_FS_IOC_GETFSSYSFSPATH, ENOTTY },
+        { "FS_IOC_GETFSLABEL", FS_IOC_GETFSLABEL, ENOTTY },
+        { "FS_IOC_FIEMAP", FS_IOC_FIEMAP, EOPNOTSUPP },
+};
+
 static int rules_ioctl_guard(scmp_filter_ctx c, struct cd_err *err)
 {
-        int r = RULE(c, SCMP_ACT_ERRNO(EPERM), "ioctl", err,
-                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCSTI));
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(refused_ioctls); i++)
+                r = RULE(c, SCMP_ACT_ERRNO(refused_ioctls[i].errno_value), "ioctl", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, refused_ioctls[i].request));
+        return r;
+}
+
+/*
+ * The page cache of the shared read-only host trees is one for every job
+ * and the host. preadv2(RWF_NOWAIT) says exactly whether a page of a host
+ * file is cached (EAGAIN when it is not), and posix_fadvise(DONTNEED)
+ * drops a file's clean pages without any permission: together, a job sees
+ * which host files other jobs and the host read, within milliseconds (the
+ * channel inotify and cachestat are left out for), and can evict shared
+ * files over and over. RWF_NOWAIT reads fail with EOPNOTSUPP, as on a
+ * file system without them (callers retry without the flag); DONTNEED is
+ * answered 0 without running (advice only: a tmpfs file, the only kind a
+ * job can write, ignores it anyway). Reading timings stays a channel.
+ */
+static int rules_page_cache(scmp_filter_ctx c, struct cd_err *err)
+{
+        int r = RULE(c, SCMP_ACT_ERRNO(EOPNOTSUPP), "preadv2", err,
+                     SCMP_A5(SCMP_CMP_MASKED_EQ, RWF_NOWAIT, RWF_NOWAIT));
 
         if (r == 0)
-                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "ioctl", err,
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, TIOCLINUX));
+                r = RULE(c, SCMP_ACT_ERRNO(0), "fadvise64", err,
+                         SCMP_A3(SCMP_CMP_MASKED_EQ, 0xffffffffULL, POSIX_FADV_DONTNEED));
+        /* Same-page merging shares pages between processes that asked for
+         * it, and a write's timing tells whether another job's page was
+         * merged with the asker's: EINVAL, as without CONFIG_KSM. */
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EINVAL), "madvise", err,
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, MADV_MERGEABLE));
         return r;
 }
 
@@ -768,6 +839,8 @@ static int build_guard(char *const *extra, struct sock_fprog *ret, struct cd_err
         r = new_filter(SCMP_ACT_ALLOW, &c, err);
         if (r == 0)
                 r = rules_ioctl_guard(c, err);
+        if (r == 0)
+                r = rules_page_cache(c, err);
         if (r == 0)
                 r = rules_msync(c, err);
         if (r == 0)

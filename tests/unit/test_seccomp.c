@@ -15,7 +15,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
+#include <linux/fsmap.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +37,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -519,6 +523,172 @@ static void ioctl_tiocsti_refused_on_low_32_bits(void **state)
         expect_filtered("ioctl(0xdeadbeef00005412)", probe_tiocsti_high_bits, EPERM);
         expect_filtered("ioctl(TIOCLINUX)", probe_tioclinux, EPERM);
         expect_errno("ioctl(FIONREAD)", probe_fionread, 0);
+}
+
+/* ---- host file systems and the shared page cache ---- */
+
+/* @request on /usr/bin/sh, a file of the shared read-only host trees
+ * (ext4 on the machines this runs on, which answers each of them). */
+static int host_file_ioctl(unsigned long request, void *arg)
+{
+        long fd = syscall(SYS_openat, AT_FDCWD, "/usr/bin/sh", O_RDONLY | O_CLOEXEC);
+        int r;
+
+        if (fd < 0)
+                return errno;
+        r = SYSCALL_ERRNO(SYS_ioctl, fd, request, arg);
+        (void) syscall(SYS_close, fd);
+        return r;
+}
+
+static int probe_getfsmap(void)
+{
+        struct fsmap_head h;
+
+        /* No records asked for, over every key: the count of the whole disk's map. */
+        memset(&h, 0, sizeof(h));
+        h.fmh_keys[1].fmr_device = UINT32_MAX;
+        h.fmh_keys[1].fmr_physical = UINT64_MAX;
+        h.fmh_keys[1].fmr_owner = UINT64_MAX;
+        h.fmh_keys[1].fmr_offset = UINT64_MAX;
+        return host_file_ioctl(FS_IOC_GETFSMAP, &h);
+}
+
+static int probe_fiemap(void)
+{
+        struct fiemap fm;
+
+        memset(&fm, 0, sizeof(fm));
+        fm.fm_length = FIEMAP_MAX_OFFSET;
+        return host_file_ioctl(FS_IOC_FIEMAP, &fm);
+}
+
+static int probe_getfslabel(void)
+{
+        char label[FSLABEL_MAX];
+
+        return host_file_ioctl(FS_IOC_GETFSLABEL, label);
+}
+
+static int probe_getfsuuid(void)
+{
+        unsigned char u[17] = { 0 }; /* struct fsuuid2: len, uuid[16] */
+
+        return host_file_ioctl(_IOR(0x15, 0, unsigned char[17]), u);
+}
+
+static int probe_getfssysfspath(void)
+{
+        unsigned char p[129] = { 0 }; /* struct fs_sysfs_path: len, name[128] */
+
+        return host_file_ioctl(_IOR(0x15, 1, unsigned char[129]), p);
+}
+
+static int probe_ext4_getfsuuid(void)
+{
+        uint32_t u[2 + 4] = { 0 }; /* struct fsuuid: len 0 asks for the length */
+
+        return host_file_ioctl(_IOR('f', 44, uint32_t[2]), u);
+}
+
+static void ioctl_host_file_system_refused(void **state)
+{
+        (void) state;
+        expect_filtered("ioctl(FS_IOC_GETFSMAP)", probe_getfsmap, ENOTTY);
+        expect_filtered("ioctl(FS_IOC_FIEMAP)", probe_fiemap, EOPNOTSUPP);
+        expect_filtered("ioctl(FS_IOC_GETFSLABEL)", probe_getfslabel, ENOTTY);
+        expect_filtered("ioctl(FS_IOC_GETFSUUID)", probe_getfsuuid, ENOTTY);
+        expect_filtered("ioctl(FS_IOC_GETFSSYSFSPATH)", probe_getfssysfspath, ENOTTY);
+        expect_filtered("ioctl(EXT4_IOC_GETFSUUID)", probe_ext4_getfsuuid, ENOTTY);
+}
+
+/* A scratch file just written, so its page is cached. */
+static int cached_file(void)
+{
+        long fd = syscall(SYS_openat, AT_FDCWD, scratch("cached"),
+                          O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+        if (fd < 0)
+                return -errno;
+        if (syscall(SYS_write, fd, "cached", 6) != 6) {
+                (void) syscall(SYS_close, fd);
+                return -EIO;
+        }
+        return (int) fd;
+}
+
+static int preadv2_flags(int flags)
+{
+        char buf[6];
+        struct iovec iov = { buf, sizeof(buf) };
+        int fd = cached_file(), r;
+
+        if (fd < 0)
+                return -fd;
+        /* preadv2(fd, iov, count, pos_low, pos_high, flags): flags are argument 5. */
+        r = SYSCALL_ERRNO(SYS_preadv2, fd, &iov, 1, 0, 0, flags);
+        (void) syscall(SYS_close, fd);
+        return r;
+}
+
+static int probe_preadv2_nowait(void)
+{
+        return preadv2_flags(RWF_NOWAIT);
+}
+
+static int probe_preadv2_nowait_hipri(void)
+{
+        return preadv2_flags(RWF_NOWAIT | RWF_HIPRI);
+}
+
+static int probe_preadv2_plain(void)
+{
+        return preadv2_flags(0);
+}
+
+/* On a closed fd: run, it says EBADF; answered without running, 0. */
+static int probe_fadvise_dontneed(void)
+{
+        return SYSCALL_ERRNO(SYS_fadvise64, 999, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static int probe_fadvise_willneed(void)
+{
+        return SYSCALL_ERRNO(SYS_fadvise64, 999, 0, 0, POSIX_FADV_WILLNEED);
+}
+
+static int madvise_anon(int advice)
+{
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int r;
+
+        if (p == MAP_FAILED)
+                return errno;
+        r = SYSCALL_ERRNO(SYS_madvise, p, 4096, advice);
+        (void) munmap(p, 4096);
+        return r;
+}
+
+static int probe_madvise_mergeable(void)
+{
+        return madvise_anon(MADV_MERGEABLE);
+}
+
+static int probe_madvise_hugepage(void)
+{
+        return madvise_anon(MADV_HUGEPAGE);
+}
+
+static void page_cache_probes_refused(void **state)
+{
+        (void) state;
+        expect_filtered("preadv2(RWF_NOWAIT)", probe_preadv2_nowait, EOPNOTSUPP);
+        expect_filtered("preadv2(RWF_NOWAIT | RWF_HIPRI)", probe_preadv2_nowait_hipri, EOPNOTSUPP);
+        expect_errno("preadv2(0)", probe_preadv2_plain, 0);
+        expect_filtered("fadvise64(DONTNEED) is not run", probe_fadvise_dontneed, 0);
+        expect_errno("fadvise64(WILLNEED) runs", probe_fadvise_willneed, EBADF);
+        expect_filtered("madvise(MADV_MERGEABLE)", probe_madvise_mergeable, EINVAL);
+        expect_errno("madvise(MADV_HUGEPAGE)", probe_madvise_hugepage, 0);
 }
 
 static int probe_personality_query(void)
@@ -1078,6 +1248,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(clone_without_namespaces_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(ioctl_tiocsti_refused_on_low_32_bits, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(ioctl_host_file_system_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(page_cache_probes_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(personality_query_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),

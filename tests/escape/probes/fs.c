@@ -18,6 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <linux/fsmap.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -564,6 +569,61 @@ static int probe_cwd_outside(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, BLOCKED, "working directory %s is inside the root", cwd);
 }
 
+/* The host file system under the shared trees, asked about itself: the
+ * whole disk's space map (no capability needed), its UUIDs, label and
+ * sysfs name, and where a host file lies on the disk. */
+static int probe_host_fs_info(struct probe_ctx *c, int argc, char **argv)
+{
+        static const struct {
+                const char *what;
+                unsigned long request;
+        } asks[] = {
+                { "FS_IOC_GETFSMAP", FS_IOC_GETFSMAP },
+                { "FS_IOC_GETFSUUID", _IOR(0x15, 0, unsigned char[17]) },
+                { "FS_IOC_GETFSSYSFSPATH", _IOR(0x15, 1, unsigned char[129]) },
+                { "EXT4_IOC_GETFSUUID", _IOR('f', 44, uint32_t[2]) },
+                { "FS_IOC_GETFSLABEL", FS_IOC_GETFSLABEL },
+                { "FS_IOC_FIEMAP", FS_IOC_FIEMAP },
+        };
+        int fd, answered = 0;
+
+        (void) argc;
+        (void) argv;
+        fd = open("/usr/bin/sh", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return refused(c, errno, "open /usr/bin/sh");
+        for (size_t i = 0; i < ELEMENTSOF(asks); i++) {
+                /* Zeroed: no records, no extents, length 0 (each then says
+                 * how much it has), a full key range for GETFSMAP. */
+                union {
+                        struct fsmap_head fsmap;
+                        struct fiemap fiemap;
+                        char bytes[FSLABEL_MAX];
+                } u;
+
+                memset(&u, 0, sizeof(u));
+                if (asks[i].request == FS_IOC_GETFSMAP) {
+                        u.fsmap.fmh_keys[1].fmr_device = UINT32_MAX;
+                        u.fsmap.fmh_keys[1].fmr_physical = UINT64_MAX;
+                        u.fsmap.fmh_keys[1].fmr_owner = UINT64_MAX;
+                        u.fsmap.fmh_keys[1].fmr_offset = UINT64_MAX;
+                } else if (asks[i].request == FS_IOC_FIEMAP) {
+                        u.fiemap.fm_length = FIEMAP_MAX_OFFSET;
+                }
+                if (ioctl(fd, asks[i].request, &u) == 0) {
+                        note(c, "%s answered", asks[i].what);
+                        answered++;
+                } else {
+                        note(c, "%s: %s", asks[i].what, ename(errno));
+                }
+        }
+        (void) close(fd);
+        if (answered)
+                return verdict(c, ESCAPED, "%d of the host file system's own ioctls answered",
+                               answered);
+        return verdict(c, BLOCKED, "the host file system's ioctls are refused");
+}
+
 const struct probe fs_probes[] = {
         { "read-file", probe_read_file, "PATH...", "read a host file (canary, /etc/shadow)" },
         { "proc-root-read", probe_proc_root_read, "PATH",
@@ -579,5 +639,7 @@ const struct probe fs_probes[] = {
         { "leaked-fds", probe_leaked_fds, "", "any fd above 2 is open" },
         { "cwd-outside", probe_cwd_outside, "",
           "working directory outside the root (CVE-2024-21626)" },
+        { "host-fs-info", probe_host_fs_info, "",
+          "ask the host file system for its space map, UUID, label, sysfs name, extents" },
 };
 const size_t fs_probes_n = ELEMENTSOF(fs_probes);

@@ -333,6 +333,22 @@ static bool irq_counts_readable(char *path, size_t size)
         return found;
 }
 
+/* Whether /proc/fs has anything: the host file systems' own counters
+ * (ext4's extent cache hits and free-space groups, jbd2's commits). */
+static bool fs_counters_visible(void)
+{
+        DIR *d = opendir("/proc/fs");
+        struct dirent *de;
+        bool found = false;
+
+        if (!d)
+                return false;
+        while (!found && (de = readdir(d)))
+                found = strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        (void) closedir(d);
+        return found;
+}
+
 static int probe_host_activity(struct probe_ctx *c, int argc, char **argv)
 {
         static char buf[1 << 16];
@@ -346,6 +362,8 @@ static int probe_host_activity(struct probe_ctx *c, int argc, char **argv)
                         note(c, "%s is readable", host_activity[i]);
         if (irq_counts_readable(irq, sizeof(irq)) && readable++ < 4)
                 note(c, "%s is readable", irq);
+        if (fs_counters_visible() && readable++ < 4)
+                note(c, "/proc/fs lists the host's file systems' counters");
         if (readable)
                 return verdict(c, ESCAPED, "%zu host activity file(s) readable", readable);
         return verdict(c, BLOCKED, "every host activity file is masked or absent");
@@ -391,6 +409,30 @@ static int probe_dnotify_host(struct probe_ctx *c, int argc, char **argv)
                        "dnotify on /usr/bin signals every access to the host's programs");
 }
 
+/* The page cache of the shared host trees: preadv2(RWF_NOWAIT) tells
+ * whether a page of a host file is cached (EAGAIN when not), which shows
+ * what other jobs and the host read. */
+static int probe_page_cache_host(struct probe_ctx *c, int argc, char **argv)
+{
+        char buf[512];
+        struct iovec iov = { buf, sizeof(buf) };
+        int fd, e;
+        ssize_t n;
+
+        (void) argc;
+        (void) argv;
+        fd = open("/usr/bin/sh", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return refused(c, errno, "open /usr/bin/sh");
+        n = preadv2(fd, &iov, 1, 0, RWF_NOWAIT);
+        e = errno;
+        (void) close(fd);
+        if (n >= 0 || e == EAGAIN)
+                return verdict(c, ESCAPED,
+                               "preadv2(RWF_NOWAIT) tells whether a host file's pages are cached");
+        return refused(c, e, "preadv2(RWF_NOWAIT) /usr/bin/sh");
+}
+
 const struct probe proc_probes[] = {
         { "ptrace-init", probe_ptrace_init, "[PID]", "PTRACE_SEIZE pid 1 (or PID)" },
         { "ptrace-child", probe_ptrace_child, "", "PTRACE_SEIZE a child of the probe" },
@@ -413,5 +455,7 @@ const struct probe proc_probes[] = {
           "inotify watch on /usr/bin (other jobs' and the host's opens)" },
         { "dnotify-host", probe_dnotify_host, "",
           "dnotify (fcntl F_NOTIFY) on /usr/bin (other jobs' and the host's accesses)" },
+        { "page-cache-host", probe_page_cache_host, "",
+          "preadv2(RWF_NOWAIT) on /usr/bin/sh (which host files are cached)" },
 };
 const size_t proc_probes_n = ELEMENTSOF(proc_probes);
