@@ -44,6 +44,13 @@ int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *pa
 /* Value of "key N" in a keyed file such as memory.events; -ENOENT if absent. */
 int cd_cgroup_keyed(const char *buf, const char *key, uint64_t *ret);
 
+/* Split @total CPU time between user and system in the proportion of
+ * @user_ticks to @sys_ticks (the kernel's cputime_adjust()): v1's
+ * cpuacct.usage is exact, its user/system split is sampled at the
+ * scheduler tick. The two parts always add up to @total. */
+void cd_cgroup_split_cpu(uint64_t total, uint64_t user_ticks, uint64_t sys_ticks,
+                         uint64_t *ret_user, uint64_t *ret_sys);
+
 /* Read a file holding one number. */
 int cd_cgroup_read_u64(int dirfd, const char *name, uint64_t *ret);
 

@@ -279,20 +279,37 @@ static int v1_cpu_usage_us(const struct cd_cgroup *cg, uint64_t *ret)
         return r;
 }
 
+/* cpuacct.usage is the scheduler's exact runtime; usage_user and usage_sys
+ * are sampled at the tick, so a job that runs between ticks and sleeps
+ * across them shows next to nothing there. The total is the exact one (the
+ * figure the CPU-time limit is checked against), split in the sampled
+ * proportion, as v2's cpu.stat does. */
+static int v1_cpu_times(const struct cd_cgroup *cg, struct cd_cgroup_usage *u, struct cd_err *err)
+{
+        uint64_t total, user, sys;
+        int r;
+
+        r = cd_cgroup_read_u64(leaf(cg, CG_CPUACCT), "cpuacct.usage", &total);
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v1: cpuacct.usage");
+        r = cd_cgroup_read_u64(leaf(cg, CG_CPUACCT), "cpuacct.usage_user", &user);
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v1: cpuacct.usage_user");
+        r = cd_cgroup_read_u64(leaf(cg, CG_CPUACCT), "cpuacct.usage_sys", &sys);
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v1: cpuacct.usage_sys");
+        cd_cgroup_split_cpu(total / 1000, user, sys, &u->user_us, &u->system_us);
+        return 0;
+}
+
 static int v1_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *u, struct cd_err *err)
 {
         char buf[1024];
-        uint64_t v;
         int r;
 
-        r = cd_cgroup_read_u64(leaf(cg, CG_CPUACCT), "cpuacct.usage_user", &v);
+        r = v1_cpu_times(cg, u, err);
         if (r < 0)
-                return cd_err_neg(err, r, "cgroup v1: cpuacct.usage_user");
-        u->user_us = v / 1000;
-        r = cd_cgroup_read_u64(leaf(cg, CG_CPUACCT), "cpuacct.usage_sys", &v);
-        if (r < 0)
-                return cd_err_neg(err, r, "cgroup v1: cpuacct.usage_sys");
-        u->system_us = v / 1000;
+                return r;
         r = cd_cgroup_read_u64(leaf(cg, CG_MEMORY), "memory.max_usage_in_bytes",
                                &u->peak_memory_bytes);
         if (r < 0)

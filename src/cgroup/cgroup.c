@@ -319,6 +319,22 @@ int cd_cgroup_keyed(const char *buf, const char *key, uint64_t *ret)
         return -ENOENT;
 }
 
+void cd_cgroup_split_cpu(uint64_t total, uint64_t user_ticks, uint64_t sys_ticks,
+                         uint64_t *ret_user, uint64_t *ret_sys)
+{
+        uint64_t sys;
+
+        if (sys_ticks == 0)
+                sys = 0; /* no samples at all: all of it is user time, as the kernel says */
+        else if (user_ticks == 0)
+                sys = total;
+        else
+                sys = (uint64_t) ((unsigned __int128) total * sys_ticks /
+                                  ((unsigned __int128) user_ticks + sys_ticks));
+        *ret_sys = sys;
+        *ret_user = total - sys;
+}
+
 int cd_cgroup_read_u64(int dirfd, const char *name, uint64_t *ret)
 {
         char buf[64];

@@ -14,6 +14,8 @@
  *                      that stopped it ("ENOSPC") or "done"
  *   tcpfill PAIRS MIB  queue up to MIB mebibytes in loopback TCP connections
  *                      (at most PAIRS) that nobody reads; prints the MiB queued
+ *   tickdodge SECS     busy between scheduler ticks and asleep across them
+ *                      for SECS seconds; prints its own exact CPU time in ms
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -232,6 +234,51 @@ static int tcpfill(long pairs, long mib)
         return 0;
 }
 
+static long long clock_ns(clockid_t c)
+{
+        struct timespec ts;
+
+        clock_gettime(c, &ts);
+        return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Busy between scheduler ticks, asleep across each: the tick-sampled
+ * user/system times see almost none of it. The coarse clock moves at the
+ * tick, and its resolution is the tick's period. Prints the process's own
+ * exact CPU time in ms. */
+static int tickdodge(long secs)
+{
+        struct timespec res;
+        long long period, edge, end;
+        volatile unsigned long x = 0;
+
+        if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) < 0 || res.tv_sec != 0 ||
+            res.tv_nsec < 1000000) {
+                printf("no tick to dodge\n");
+                return 1;
+        }
+        period = res.tv_nsec;
+        edge = clock_ns(CLOCK_MONOTONIC_COARSE);
+        while (clock_ns(CLOCK_MONOTONIC_COARSE) == edge)
+                x++;
+        edge = clock_ns(CLOCK_MONOTONIC); /* just after a tick */
+        end = edge + secs * 1000000000LL;
+        while (clock_ns(CLOCK_MONOTONIC) < end) {
+                long long wake;
+                struct timespec ts;
+
+                edge += period;
+                while (clock_ns(CLOCK_MONOTONIC) < edge - period / 4)
+                        x++;
+                wake = edge + period / 16;
+                ts.tv_sec = wake / 1000000000LL;
+                ts.tv_nsec = wake % 1000000000LL;
+                (void) clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        }
+        printf("%lld\n", clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1000000);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc >= 3 && strcmp(argv[1], "hog") == 0)
@@ -248,7 +295,10 @@ int main(int argc, char **argv)
                 return fill(argv[2], arg(argv[3]));
         if (argc >= 4 && strcmp(argv[1], "tcpfill") == 0)
                 return tcpfill(arg(argv[2]), arg(argv[3]));
+        if (argc >= 3 && strcmp(argv[1], "tickdodge") == 0)
+                return tickdodge(arg(argv[2]));
         fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
-                        "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB\n");
+                        "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | "
+                        "tickdodge SECS\n");
         return 2;
 }

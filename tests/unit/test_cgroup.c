@@ -59,6 +59,33 @@ static int teardown(void **state)
         return 0;
 }
 
+/* ---- v1's CPU times: the exact total, split by the tick samples ---- */
+
+static void split_cpu_keeps_the_exact_total(void **state)
+{
+        uint64_t user, sys;
+
+        (void) state;
+        /* A job that dodged the tick: 2.4 s of CPU, sampled as 4 ms + 4 ms. */
+        cd_cgroup_split_cpu(2436000, 4000000, 4000000, &user, &sys);
+        assert_int_equal(user, 1218000);
+        assert_int_equal(sys, 1218000);
+        cd_cgroup_split_cpu(1000, 3, 1, &user, &sys);
+        assert_int_equal(user + sys, 1000);
+        assert_int_equal(sys, 250);
+        /* No samples, or only one kind: the whole total goes to the one seen. */
+        cd_cgroup_split_cpu(777, 0, 0, &user, &sys);
+        assert_int_equal(user, 777);
+        assert_int_equal(sys, 0);
+        cd_cgroup_split_cpu(777, 0, 5, &user, &sys);
+        assert_int_equal(user, 0);
+        assert_int_equal(sys, 777);
+        /* No overflow where total x ticks passes 64 bits. */
+        cd_cgroup_split_cpu(UINT64_MAX / 2, UINT64_MAX / 4, UINT64_MAX / 4, &user, &sys);
+        assert_int_equal(user + sys, UINT64_MAX / 2);
+        assert_true(sys == UINT64_MAX / 4);
+}
+
 /* ---- keyed files ---- */
 
 static void keyed_finds_exact_key(void **state)
@@ -450,6 +477,7 @@ static void swap_active_matches_proc_swaps(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(split_cpu_keeps_the_exact_total),
                 cmocka_unit_test(keyed_finds_exact_key),
                 cmocka_unit_test(keyed_absent_and_malformed),
                 cmocka_unit_test_setup_teardown(read_u64_numbers_and_max, setup, teardown),
