@@ -112,6 +112,8 @@ struct cd_stream {
         bool escape;        /* the caller's fd is a terminal: show control characters as ^X */
         struct cd_tty_escape esc; /* escaping: a UTF-8 sequence split across reads */
         char *raw;                /* escaping: the bytes read, before escaping into buf */
+        int null_fd;        /* /dev/null, opened once output is dropped: drained there by splice */
+        uint64_t resume_ms; /* dropping output: not read again before this time */
 };
 
 #define CD_RELAY_MAX_POLL 3
@@ -126,6 +128,9 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
                   struct cd_err *err);
 /* Add the poll entries for live streams; returns how many were added. */
 size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max);
+/* The longest a poll of those entries may wait, in ms: -1 without limit, or
+ * until a stream whose output is dropped may be read again. */
+int cd_relay_timeout_ms(const struct cd_relay *r);
 /* Move data for the poll results in @p (as filled by cd_relay_poll). */
 void cd_relay_step(struct cd_relay *r, const struct pollfd *p, size_t n);
 /* After the job ended: move what is left in the output pipes. */

@@ -29,6 +29,8 @@
 #define BUF_SIZE          65536
 #define RAW_SIZE          (BUF_SIZE / 2 - 2) /* escaped, it fits BUF_SIZE */
 #define FLOOR_CHECK_BYTES (1u << 20)
+#define DISCARD_BYTES     (1u << 20) /* dropped output: the pipe's size, one splice's worth */
+#define DISCARD_PAUSE_MS  10         /* ... and a pause after each: at most ~100 MiB/s */
 _Static_assert(CD_TTY_ESCAPE_MAX(RAW_SIZE) <= BUF_SIZE, "an escaped chunk fits the buffer");
 
 /* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
@@ -107,9 +109,12 @@ static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint
 
         int nb = own_src && dst >= 0 ? reopen_nonblock(dst) : -1;
 
-        *s = (struct cd_stream){
-                .src = src, .dst = dst, .own_src = own_src, .own_dst = !own_src, .cap = cap
-        };
+        *s = (struct cd_stream){ .src = src,
+                                 .dst = dst,
+                                 .own_src = own_src,
+                                 .own_dst = !own_src,
+                                 .cap = cap,
+                                 .null_fd = -1 };
         /* A job's output shown on the caller's terminal could drive it
          * (escape sequences: titles, clipboard, emulator bugs). */
         s->escape = own_src && dst >= 0 && isatty(dst);
@@ -141,7 +146,7 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
         int rr;
 
         for (int i = 0; i < 3; i++)
-                r->s[i] = (struct cd_stream){ .src = -1, .dst = -1 };
+                r->s[i] = (struct cd_stream){ .src = -1, .dst = -1, .null_fd = -1 };
         rr = make_pipe(p, err);
         if (rr < 0)
                 return rr;
@@ -167,6 +172,7 @@ static bool stream_live(const struct cd_stream *s)
 
 size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
 {
+        uint64_t now = cd_now_ms();
         size_t n = 0;
 
         /* At most one entry per stream; each remembers its stream, because
@@ -178,6 +184,8 @@ size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
                         continue;
                 if (s->len > s->off && !s->dst_broken)
                         p[n] = (struct pollfd){ .fd = s->dst, .events = POLLOUT };
+                else if (!s->src_eof && s->resume_ms > now)
+                        p[n] = (struct pollfd){ .fd = s->src }; /* resting: POLLHUP only */
                 else if (!s->src_eof)
                         p[n] = (struct pollfd){ .fd = s->src, .events = POLLIN };
                 else
@@ -187,10 +195,64 @@ size_t cd_relay_poll(struct cd_relay *r, struct pollfd *p, size_t max)
         return n;
 }
 
+/*
+ * Once output is dropped (past the cap, or the caller's end gone), what
+ * the job writes is only counted, and the supervisor's CPU, outside the
+ * job's quota, must not pay for it: a job flooding its stdout (with
+ * vmsplice, nearly free for it) made the supervisor spend three times the
+ * job's CPU reading and throwing away. splice(2) into /dev/null frees the
+ * pipe's pages without a copy, a megabyte at a time (the pipe is grown to
+ * that), and the stream then rests DISCARD_PAUSE_MS: a flood is slowed to
+ * ~100 MiB/s, which no job's logging needs, and its writes still succeed.
+ * Returns what read(2) would, or -2 when splicing is not possible here
+ * (then read as before).
+ */
+static ssize_t stream_discard(struct cd_stream *s)
+{
+        ssize_t n;
+
+        if (s->null_fd < 0) {
+                s->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (s->null_fd < 0)
+                        return -2;
+                (void) fcntl(s->src, F_SETPIPE_SZ, DISCARD_BYTES); /* smaller is fine too */
+        }
+        n = splice(s->src, NULL, s->null_fd, NULL, DISCARD_BYTES, SPLICE_F_NONBLOCK);
+        if (n < 0 && errno == EINVAL)
+                return -2; /* not a pipe, or a /dev/null that takes no splice */
+        if (n > 0)
+                s->resume_ms = cd_now_ms() + DISCARD_PAUSE_MS;
+        return n;
+}
+
+static ssize_t stream_take(struct cd_stream *s)
+{
+        if ((s->truncated || s->dst_broken) && s->len == s->off) {
+                ssize_t n = stream_discard(s);
+
+                if (n != -2)
+                        return n;
+        }
+        return read(s->src, s->escape ? s->raw : s->buf, s->escape ? RAW_SIZE : BUF_SIZE);
+}
+
+int cd_relay_timeout_ms(const struct cd_relay *r)
+{
+        uint64_t now = cd_now_ms(), next = UINT64_MAX;
+
+        for (int i = 1; i < 3; i++) {
+                const struct cd_stream *s = &r->s[i];
+
+                if (stream_live(s) && !s->src_eof && s->resume_ms > now && s->resume_ms < next)
+                        next = s->resume_ms;
+        }
+        return next == UINT64_MAX ? -1 : (int) (next - now);
+}
+
 /* Returns false when nothing could be read now. */
 static bool stream_read(struct cd_stream *s)
 {
-        ssize_t n = read(s->src, s->escape ? s->raw : s->buf, s->escape ? RAW_SIZE : BUF_SIZE);
+        ssize_t n = stream_take(s);
         size_t keep;
 
         if (n < 0) {
@@ -342,6 +404,7 @@ void cd_relay_close(struct cd_relay *r)
                         s->src = cd_close(s->src);
                 if (s->own_dst || s->dst_reopened)
                         s->dst = cd_close(s->dst);
+                s->null_fd = cd_close(s->null_fd);
                 free(s->buf);
                 free(s->raw);
                 s->buf = NULL;

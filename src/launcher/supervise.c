@@ -147,6 +147,14 @@ static int poll_timeout(const struct sup *s)
         return next <= now ? 0 : (int) (next - now < 60000 ? next - now : 60000);
 }
 
+/* The shorter of two poll timeouts (-1: none). */
+static int min_timeout(int a, int b)
+{
+        if (a < 0)
+                return b;
+        return b < 0 || a < b ? a : b;
+}
+
 static void drain_cancel(int fd)
 {
         char buf[256]; /* room for a signalfd_siginfo or an eventfd counter */
@@ -172,7 +180,7 @@ static int wait_events(struct sup *s, struct cd_err *err)
         }
         first_relay = n;
         n += cd_relay_poll(&job->relay, p + n, MAX_POLL - n);
-        if (poll(p, n, poll_timeout(s)) < 0) {
+        if (poll(p, n, min_timeout(poll_timeout(s), cd_relay_timeout_ms(&job->relay))) < 0) {
                 if (errno == EINTR)
                         return 0;
                 return cd_err_errno(err, "supervise: poll");

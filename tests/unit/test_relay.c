@@ -245,6 +245,14 @@ static void source_write(struct source *src)
 /* Run the relay until it has nothing left to do, as supervise.c does while
  * the job runs (it offers the relay what is left of its 8 poll entries: at
  * least 5), serving the caller's ends in the same poll. */
+/* The relay's own timeout (a stream resting after dropped output), else 500 ms. */
+static int pump_timeout(const struct fixture *f)
+{
+        int t = cd_relay_timeout_ms(&f->r);
+
+        return t >= 0 ? t : 500;
+}
+
 static void pump(struct fixture *f, struct source *src, struct sink *sinks, size_t n_sinks)
 {
         uint64_t deadline = cd_now_ms() + HANG_MS;
@@ -265,7 +273,7 @@ static void pump(struct fixture *f, struct source *src, struct sink *sinks, size
                                 p[m++] = (struct pollfd){ .fd = sinks[i].fd, .events = POLLIN };
                 if (src && *src->fd >= 0)
                         p[m++] = (struct pollfd){ .fd = *src->fd, .events = POLLOUT };
-                if (poll(p, m, 500) < 0 && errno != EINTR)
+                if (poll(p, m, pump_timeout(f)) < 0 && errno != EINTR)
                         fail_msg("poll: %s", strerror(errno));
                 cd_relay_step(&f->r, p, n);
                 for (size_t i = 0; i < n_sinks; i++)
@@ -332,8 +340,55 @@ static void output_beyond_cap_is_dropped(void **state)
         assert_received(&sinks[0], out, 70000);
         assert_true(f->r.s[1].truncated);
         assert_true(f->r.s[1].total == 200 * 1024); /* counts what was written */
+        /* Past the cap it was spliced into /dev/null, not copied (stream_discard). */
+        assert_true(f->r.s[1].null_fd >= 0);
         assert_received(&sinks[1], err, 1000);
         assert_false(f->r.s[2].truncated);
+        assert_true(f->r.s[2].null_fd < 0);
+}
+
+/* Past the cap, a stream rests between two megabytes dropped: it is polled
+ * for POLLHUP only, and the relay says how long to wait for it. */
+static void dropped_output_rests_between_splices(void **state)
+{
+        struct fixture *f = *state;
+        char *out = pattern(64 * 1024, 5);
+        struct pollfd p[RELAY_POLL_MAX];
+        size_t n;
+        int t;
+
+        relay_open(f, -1, f->out[1], f->err[1], 1);
+        assert_int_equal(cd_relay_timeout_ms(&f->r), -1);
+        assert_int_equal(cd_write_all(f->child[1], out, 64 * 1024), 0);
+        n = cd_relay_poll(&f->r, p, RELAY_POLL_MAX);
+        assert_true(n >= 1 && p[0].events == POLLIN);
+        p[0].revents = POLLIN;
+        cd_relay_step(&f->r, p, 1); /* the cap's byte, truncated */
+        assert_true(f->r.s[1].truncated);
+        n = cd_relay_poll(&f->r, p, RELAY_POLL_MAX);
+        assert_true(n >= 1 && p[0].events == POLLOUT);
+        p[0].revents = POLLOUT;
+        cd_relay_step(&f->r, p, 1); /* written to the caller */
+        assert_int_equal(cd_write_all(f->child[1], out, 10000), 0);
+        n = cd_relay_poll(&f->r, p, RELAY_POLL_MAX);
+        assert_true(n >= 1 && p[0].events == POLLIN);
+        p[0].revents = POLLIN;
+        cd_relay_step(&f->r, p, 1); /* more: spliced away */
+        assert_true(f->r.s[1].total == 64 * 1024 + 10000);
+        assert_true(f->r.s[1].null_fd >= 0);
+        n = cd_relay_poll(&f->r, p, RELAY_POLL_MAX);
+        assert_true(n >= 1);
+        assert_int_equal(p[0].fd, f->r.s[1].src);
+        assert_int_equal(p[0].events, 0);
+        t = cd_relay_timeout_ms(&f->r);
+        assert_true(t >= 0 && t <= 10);
+        /* The writer gone, POLLHUP wakes the resting stream and it ends. */
+        close_fd(&f->child[1]);
+        assert_int_equal(poll(p, 1, 1000), 1);
+        assert_true(p[0].revents & POLLHUP);
+        cd_relay_step(&f->r, p, 1);
+        assert_true(f->r.s[1].src_eof);
+        assert_int_equal(cd_relay_timeout_ms(&f->r), -1);
 }
 
 static void output_cap_exact_and_one_over(void **state)
@@ -431,6 +486,7 @@ static void discarded_stdout_is_drained_and_counted(void **state)
         pump(f, NULL, sinks, 1);
         assert_int_equal(reap_job(f), 0);
         assert_true(f->r.s[1].total == 150 * 1024);
+        assert_true(f->r.s[1].null_fd >= 0);
         assert_received(&sinks[0], "e", 1);
 }
 
@@ -568,6 +624,18 @@ static void close_releases_every_fd(void **state)
         assert_true(fcntl(f->in[0], F_GETFD) >= 0);
         assert_true(fcntl(f->out[1], F_GETFD) >= 0);
         assert_true(fcntl(f->err[1], F_GETFD) >= 0);
+
+        /* Also with /dev/null opened for output dropped past the cap. */
+        relay_open(f, -1, f->out[1], f->err[1], 1);
+        assert_int_equal(cd_write_all(f->child[1], "dropped", 7), 0);
+        close_fd(&f->child[1]);
+        cd_relay_drain(&f->r);
+        assert_true(f->r.s[1].null_fd >= 0);
+        for (int i = 0; i < 3; i++)
+                close_fd(&f->child[i]);
+        cd_relay_close(&f->r);
+        f->opened = false;
+        assert_int_equal(ut_count_fds(), before);
 
         /* Also after a job ran and left output unread. */
         relay_open(f, -1, f->out[1], f->err[1], 0);
@@ -758,6 +826,7 @@ int main(void)
                 T(output_reaches_caller_intact),
                 T(output_beyond_cap_is_dropped),
                 T(output_cap_exact_and_one_over),
+                T(dropped_output_rests_between_splices),
                 T(stdin_reaches_job_then_eof),
                 T(no_stdin_gives_eof_at_once),
                 T(job_ignoring_stdin_does_not_hang),
