@@ -73,12 +73,15 @@ static void help(void)
                "repair), 1 when refused, 2 when the log cannot be read.\n");
 }
 
+/* Options may come before or after FILE|DIR, as the synopsis shows:
+ * getopt_long permutes (no leading '+'), and "--" still ends the options,
+ * for a FILE whose name starts with '-'. optind 0 makes glibc start over. */
 static int parse(int argc, char **argv, struct opts *o)
 {
         int c;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1)
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1)
                 switch (c) {
                 case 'h':
                         help();

@@ -1157,6 +1157,64 @@ class BusyTest(OwnDaemonTest):
         self.assertEqual(json.loads(self.cli("list", "--json").stdout)["jobs"], [])
 
 
+class AuditVerifyTest(unittest.TestCase):
+    """cordon audit verify on logs built here (docs/audit.md): a command on
+    this host's files, no cordond."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="cordon-cli-audit-")
+        self.log = os.path.join(self.dir, "audit")  # what --state-dir self.dir names
+        os.mkdir(self.log, 0o700)
+        self.live = os.path.join(self.log, "audit.jsonl")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def chain(self, n):
+        """A valid chain of @n records in self.live (and an audit.lock);
+        returns the anchor of its last record, "SEQ:HASH"."""
+        prev, lines = "0" * 64, []
+        for seq in range(1, n + 1):
+            line = json.dumps({"seq": seq, "time": "2025-05-01T12:00:00.123Z",
+                               "event": "job.started", "actor": {"uid": 0, "role": "admin"},
+                               "job": "j%d" % seq, "profile": "host", "verdict": None,
+                               "details": {"host_uid": 1000}, "prev": prev},
+                              separators=(",", ":"))
+            lines.append(line + "\n")
+            prev = hashlib.sha256(line.encode()).hexdigest()
+        with open(self.live, "w") as f:
+            f.write("".join(lines))
+        open(os.path.join(self.log, "audit.lock"), "w").close()
+        return "%d:%s" % (n, prev)
+
+    def verify(self, *args, **kw):
+        return subprocess.run([CORDON, "audit", "verify"] + list(args), capture_output=True,
+                              text=True, timeout=HANG_S, cwd=self.dir, **kw)
+
+    def test_options_before_or_after_the_path(self):
+        """The synopsis, FILE|DIR then options, is how it parses; "--" still
+        ends the options."""
+        anchor = self.chain(3)
+        for args in ((self.log, "--json"), ("--json", self.log),
+                     (self.live, "--anchor", anchor, "--json"),
+                     ("--state-dir", self.dir, "--json"), ("--json", "--state-dir", self.dir),
+                     (self.log, "--allow-pruned", "--json")):
+            p = self.verify(*args)
+            self.assertEqual(p.returncode, 0, (args, p.stderr))
+            self.assertEqual(json.loads(p.stdout)["last_seq"], 3, args)
+        p = self.verify(self.log, "--anchor", "3:" + "0" * 64)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("does not match the anchor", p.stdout)
+        shutil.copy(self.live, os.path.join(self.dir, "-x.jsonl"))
+        p = self.verify("--", "-x.jsonl")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("ok: 3 records"), p.stdout)
+        self.assertEqual(self.verify("-x.jsonl").returncode, EX_USAGE)
+        p = self.verify(self.log, "--json", self.live)
+        self.assertEqual(p.returncode, EX_USAGE)
+        self.assertEqual(p.stderr, "cordon audit verify: expected at most one FILE or DIR\n")
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: cordond needs root")
