@@ -17,6 +17,7 @@ import os
 import stat
 import pty
 import re
+import resource
 import select
 import shutil
 import signal
@@ -1213,6 +1214,19 @@ class AuditVerifyTest(unittest.TestCase):
         p = self.verify(self.log, "--json", self.live)
         self.assertEqual(p.returncode, EX_USAGE)
         self.assertEqual(p.stderr, "cordon audit verify: expected at most one FILE or DIR\n")
+
+    def test_long_line_is_named_not_buffered(self):
+        """A line of 3 GB (a sparse file, no newline) under a 128 MiB address
+        space: named as too long (1), not a failed allocation (2)."""
+        huge = os.path.join(self.dir, "huge.jsonl")
+        with open(huge, "wb") as f:
+            f.truncate(3 << 30)
+
+        def cap():
+            resource.setrlimit(resource.RLIMIT_AS, (128 << 20, 128 << 20))
+        p = self.verify(huge, preexec_fn=cap)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stdout, "broken: line 1 of huge.jsonl is longer than 65536 bytes\n")
 
 
 def main():

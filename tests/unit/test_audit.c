@@ -36,6 +36,17 @@
 #include "unit.h"
 #include "wrap.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define UT_ASAN 1
+#endif
+#endif
+#ifndef UT_ASAN
+#define UT_ASAN 0
+#endif
+
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct fixture {
@@ -1392,6 +1403,132 @@ static void scan_passes_over_what_is_not_a_record(void **state)
         assert_int_equal(sc.seq[0], 4);
 }
 
+/* Lines around CD_AUDIT_MAX_RECORD bytes, newline included: a line that
+ * has not ended by then is named as too long, whether a newline comes
+ * later or never (before, one without a newline was read whole and called
+ * incomplete). */
+static void verify_names_a_line_too_long(void **state)
+{
+        static const struct {
+                size_t x;     /* bytes of 'x' */
+                bool newline; /* and then a newline */
+                const char *problem;
+        } cases[] = {
+                { CD_AUDIT_MAX_RECORD - 1, true, "line 3 of audit.jsonl is not valid JSON" },
+                { CD_AUDIT_MAX_RECORD, true, "line 3 of audit.jsonl is longer than 65536 bytes" },
+                { CD_AUDIT_MAX_RECORD - 1, false,
+                  "the last line (line 3 of audit.jsonl) is "
+                  "incomplete" },
+                { CD_AUDIT_MAX_RECORD, false, "line 3 of audit.jsonl is longer than 65536 bytes" },
+                { 1 << 20, false, "line 3 of audit.jsonl is longer than 65536 bytes" },
+        };
+        struct fixture *f = *state;
+        char *big = ut_defer(free, malloc((1 << 20) + 1));
+        struct cd_audit_report rep;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        l = read_lines(f->log);
+        memset(big, 'x', (1 << 20) + 1);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                write_lines(f->log, l.v, 2, true);
+                big[cases[i].x] = '\n';
+                append_bytes(f->log, big, cases[i].x + cases[i].newline);
+                big[cases[i].x] = 'x';
+                rep = verify(f->log, NULL);
+                assert_broken(&rep, 3, 3, cases[i].problem);
+                assert_int_equal(rep.records, 2);
+        }
+}
+
+/* In a child whose address space may grow by only 64 MiB, @fn(@f): a
+ * reader that buffered a whole line of 256 MiB fails there with ENOMEM.
+ * Returns what @fn returned (0: as expected). */
+static int in_capped_child(int (*fn)(struct fixture *), struct fixture *f)
+{
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                unsigned long pages = 0;
+                struct rlimit lim;
+                FILE *statm = fopen("/proc/self/statm", "re");
+
+                if (!statm || fscanf(statm, "%lu", &pages) != 1)
+                        _exit(100);
+                (void) fclose(statm);
+                lim.rlim_cur = lim.rlim_max =
+                        (rlim_t) pages * (rlim_t) sysconf(_SC_PAGESIZE) + (64 << 20);
+                if (setrlimit(RLIMIT_AS, &lim) < 0)
+                        _exit(101);
+                _exit(fn(f));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* @n bytes of zeros at the end of @path: a hole, no disk. */
+static void append_hole(const char *path, off_t n)
+{
+        struct stat st;
+
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(truncate(path, st.st_size + n), 0);
+}
+
+static int verify_capped(struct fixture *f)
+{
+        struct cd_audit_report rep;
+        struct cd_err err = { 0 };
+
+        if (cd_audit_verify(f->dir, NULL, &rep, &err) < 0)
+                return 2; /* ENOMEM: it buffered the line */
+        return !rep.ok && rep.bad_line == 3 && strstr(rep.problem, "is longer than") ? 0 : 1;
+}
+
+static int count_seq(const struct cd_audit_seen *r, void *data)
+{
+        uint64_t *sum = data;
+
+        *sum = *sum * 10 + r->seq;
+        return 0;
+}
+
+static int scan_capped(struct fixture *f)
+{
+        struct cd_err err = { 0 };
+        uint64_t seqs = 0;
+
+        if (cd_audit_scan(f->a, 1, count_seq, &seqs, &err) < 0)
+                return 2;
+        return seqs == 123 ? 0 : 1; /* 1, 2, then 3 after the long line */
+}
+
+/* A line of 256 MiB costs verify and scan a record's worth of memory:
+ * verify names it, scan passes over it to the record after it. */
+static void readers_never_buffer_more_than_a_record(void **state)
+{
+        struct fixture *f = *state;
+        struct lines l;
+        char *line3;
+
+        if (UT_ASAN)
+                skip(); /* ASan reserves its own address space: RLIMIT_AS would break it */
+        reopen(f, 0);
+        append_n(f, 2);
+        l = read_lines(f->log);
+        append_hole(f->log, 256 << 20);
+        assert_int_equal(in_capped_child(verify_capped, f), 0);
+        line3 = replace(l.v[1], "\"seq\":2,", "\"seq\":3,");
+        append_bytes(f->log, "\n", 1);
+        append_bytes(f->log, line3, strlen(line3));
+        append_bytes(f->log, "\n", 1);
+        assert_int_equal(in_capped_child(scan_capped, f), 0);
+}
+
 /* A torn last record (a writer killed mid-append) is cut, with its count
  * and SHA-256 in an audit.repaired record that continues the chain, and
  * appends work again. A whole log has nothing to cut. */
@@ -1650,6 +1787,8 @@ int main(void)
                 T(rotation_keeps_the_chain),
                 T(scan_reads_from_a_seq_across_rotation),
                 T(scan_passes_over_what_is_not_a_record),
+                T(verify_names_a_line_too_long),
+                T(readers_never_buffer_more_than_a_record),
                 T(prime_marks_the_last_seq),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
