@@ -195,7 +195,9 @@ struct cd_audit_report {
  * start_note) or a directory (every rotated audit-*.jsonl in order, then
  * audit.jsonl, links between files included). @opts may be NULL.
  * Returns 0 when the files were read, with the verdict in *@ret (ret->ok);
- * -errno with @err set when they could not be (missing, unreadable).
+ * -errno with @err set when they could not be (missing, unreadable; @path
+ * a symlink, -ELOOP: none is followed; a log file that is not a regular
+ * file, -CD_E_INVALID, opened without waiting if it is a FIFO).
  * Context: any.
  */
 int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,

@@ -337,7 +337,14 @@ int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
         if (v.opts.anchor_hash && (v.opts.anchor_seq == 0 || !anchor_hash_ok(v.opts.anchor_hash)))
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: an anchor is a seq above 0 and 64 hex digits");
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* As in snapshot.c: a FIFO must not make open(2) wait for a writer.
+         * Nor is a symlink followed, as cordon's writers follow none. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ELOOP)
+                return cd_err_set(err, ELOOP,
+                                  "audit: %s is a symbolic link, which verify does not follow: "
+                                  "name the file or directory it points to",
+                                  path);
         if (fd < 0)
                 return cd_err_errno(err, "audit: open %s", path);
         if (fstat(fd, &st) < 0)

@@ -1188,9 +1188,9 @@ class AuditVerifyTest(unittest.TestCase):
         open(os.path.join(self.log, "audit.lock"), "w").close()
         return "%d:%s" % (n, prev)
 
-    def verify(self, *args, **kw):
+    def verify(self, *args, timeout=HANG_S, **kw):
         return subprocess.run([CORDON, "audit", "verify"] + list(args), capture_output=True,
-                              text=True, timeout=HANG_S, cwd=self.dir, **kw)
+                              text=True, timeout=timeout, cwd=self.dir, **kw)
 
     def test_options_before_or_after_the_path(self):
         """The synopsis, FILE|DIR then options, is how it parses; "--" still
@@ -1227,6 +1227,22 @@ class AuditVerifyTest(unittest.TestCase):
         p = self.verify(huge, preexec_fn=cap)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertEqual(p.stdout, "broken: line 1 of huge.jsonl is longer than 65536 bytes\n")
+
+    def test_fifo_is_refused_not_waited_on(self):
+        """A FIFO as audit.jsonl, or as FILE: exit 2 at once. verify used to
+        wait for a writer forever, in DIR mode holding the shared lock on
+        audit.lock that every append needs."""
+        self.chain(2)
+        os.unlink(self.live)
+        os.mkfifo(self.live, 0o600)
+        p = self.verify(self.log, timeout=30)  # a hang bound
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr, "cordon audit verify: audit: %s/audit.jsonl is not a "
+                                   "regular file\n" % self.log)
+        p = self.verify(self.live, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("audit.jsonl is not a file or directory", p.stderr)
+        self.assertEqual(p.stdout, "")
 
 
 def main():

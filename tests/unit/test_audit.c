@@ -1529,6 +1529,74 @@ static void readers_never_buffer_more_than_a_record(void **state)
         assert_int_equal(in_capped_child(scan_capped, f), 0);
 }
 
+/* Put @name of the log aside, and a FIFO in its place; undone by restore(). */
+static void fifo_instead(struct fixture *f, const char *name)
+{
+        assert_int_equal(rename(path_in(f, name), path_in(f, "../aside")), 0);
+        assert_int_equal(mkfifo(path_in(f, name), 0600), 0);
+}
+
+static void restore(struct fixture *f, const char *name)
+{
+        assert_int_equal(unlink(path_in(f, name)), 0);
+        assert_int_equal(rename(path_in(f, "../aside"), path_in(f, name)), 0);
+}
+
+/* What is not a regular file where a log file should be is named at once
+ * by verify, scan and append. A FIFO made their open(2) wait for a writer
+ * forever: verify and scan with the shared lock held, so that every append
+ * waited too, and an append with the exclusive lock. alarm() turns such a
+ * wait into a failure. */
+static void fifos_are_refused_not_waited_on(void **state)
+{
+        struct fixture *f = *state;
+        char *fifo = path_in(f, "fifo.jsonl"), **names;
+        struct cd_audit_report rep = { .records = 77 };
+        struct cd_err err = { 0 };
+        uint64_t seqs = 0;
+
+        (void) alarm(60);       /* a hang bound */
+        make_rotated_log(f, 3); /* audit-1-1, audit-2-3, audit.jsonl with 4-5 */
+        names = rotated_names(f->dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(cd_audit_verify(fifo, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "fifo.jsonl is not a file or directory"));
+        /* Nor is a symlink followed, as cordon's writers follow none. */
+        assert_int_equal(symlink(f->log, path_in(f, "link")), 0);
+        assert_int_equal(cd_audit_verify(path_in(f, "link"), NULL, &rep, &err), -ELOOP);
+        assert_non_null(strstr(err.msg, "link is a symbolic link, which verify does not follow"));
+
+        fifo_instead(f, CD_AUDIT_FILE);
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit/audit.jsonl is not a regular file"));
+        assert_int_equal(cd_audit_scan(f->a, 1, count_seq, &seqs, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit.jsonl is not a regular file"));
+        restore(f, CD_AUDIT_FILE);
+        fifo_instead(f, names[1]);
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit-00000000000000000002-00000000000000000003.jsonl "
+                                        "is not a regular file"));
+        restore(f, names[1]);
+        assert_int_equal(rep.records, 77); /* untouched on failure */
+        /* A FIFO lock file is flock(2)ed like a file: the log is read. */
+        fifo_instead(f, AUDIT_LOCK_FILE);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+        restore(f, AUDIT_LOCK_FILE);
+
+        /* Right after a rotation (audit.jsonl empty) an append reads the tail
+         * of the newest rotated file. */
+        assert_int_equal(truncate(f->log, 0), 0);
+        assert_int_equal(
+                mkfifo(path_in(f, "audit-00000000000000000004-00000000000000000005.jsonl"), 0600),
+                0);
+        reopen(f, 0);
+        assert_int_equal(append_one(f->a, 0, 0, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "is not a regular file"));
+        (void) alarm(0);
+}
+
 /* A torn last record (a writer killed mid-append) is cut, with its count
  * and SHA-256 in an audit.repaired record that continues the chain, and
  * appends work again. A whole log has nothing to cut. */
@@ -1789,6 +1857,7 @@ int main(void)
                 T(scan_passes_over_what_is_not_a_record),
                 T(verify_names_a_line_too_long),
                 T(readers_never_buffer_more_than_a_record),
+                T(fifos_are_refused_not_waited_on),
                 T(prime_marks_the_last_seq),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
