@@ -180,7 +180,7 @@ struct cd_audit_report {
         unsigned int files;                /* files read */
         uint64_t first_seq, last_seq;      /* of the valid records; 0 when none */
         char last_hash[CD_AUDIT_HASH_HEX]; /* SHA-256 of the last valid line */
-        bool anchored;                     /* the chain starts at seq 1 (genesis) */
+        bool genesis;                      /* the chain starts at seq 1 (prev 64 zeros) */
         char start_note[256];              /* why the first prev was taken as given, or "" */
         /* When !ok, the first problem: */
         char bad_file[256]; /* base name of the file */

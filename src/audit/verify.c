@@ -79,7 +79,7 @@ static int check_start(struct verifier *v, const struct audit_record *r)
                                        "record 1 (line %" PRIu64 " of %s): prev is not 64 "
                                        "zeros, but it is the first record",
                                        v->line, v->file);
-                v->rep.anchored = true;
+                v->rep.genesis = true;
                 return 0;
         }
         if (strcmp(r->event, CD_AUDIT_ROTATED) != 0)

@@ -1188,6 +1188,10 @@ class AuditVerifyTest(unittest.TestCase):
         open(os.path.join(self.log, "audit.lock"), "w").close()
         return "%d:%s" % (n, prev)
 
+    def line_hash(self, seq):
+        with open(self.live, "rb") as f:
+            return hashlib.sha256(f.read().split(b"\n")[seq - 1]).hexdigest()
+
     def verify(self, *args, timeout=HANG_S, **kw):
         return subprocess.run([CORDON, "audit", "verify"] + list(args), capture_output=True,
                               text=True, timeout=timeout, cwd=self.dir, **kw)
@@ -1243,6 +1247,38 @@ class AuditVerifyTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("audit.jsonl is not a file or directory", p.stderr)
         self.assertEqual(p.stdout, "")
+
+    def test_output_says_whether_the_end_is_anchored(self):
+        """Without --anchor an intact chain cannot show a removed or edited
+        end, and the output says so, for an empty log too. In --json,
+        "anchored" (kept) is "genesis", the chain starting at seq 1;
+        "anchor_seq" is the --anchor record checked, null without one."""
+        note = "note: without --anchor, a removed or edited end of the log cannot be detected\n"
+        anchor = self.chain(3)
+        head = anchor.split(":")[1]
+        p = self.verify(self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 3 records, seq 1..3, last hash %s\nanchor: %s\n%s"
+                         % (head, anchor, note))
+        p = self.verify("--anchor", anchor, self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 3 records, seq 1..3, last hash %s\nanchor: %s\n"
+                         % (head, anchor))
+        rep = json.loads(self.verify("--json", self.log).stdout)
+        self.assertEqual((rep["ok"], rep["genesis"], rep["anchored"], rep["anchor_seq"]),
+                         (True, True, True, None), rep)
+        rep = json.loads(self.verify("--json", "--anchor", "2:" + self.line_hash(2),
+                                     self.log).stdout)
+        self.assertEqual((rep["ok"], rep["anchor_seq"], rep["last_seq"]), (True, 2, 3), rep)
+
+        open(self.live, "w").close()
+        p = self.verify(self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 0 records: the log is empty\n" + note)
+        rep = json.loads(self.verify("--json", self.log).stdout)
+        self.assertEqual((rep["ok"], rep["records"], rep["genesis"], rep["anchor_seq"]),
+                         (True, 0, False, None), rep)
+        self.assertEqual(self.verify("--anchor", anchor, self.log).returncode, 1)
 
 
 def main():

@@ -316,7 +316,7 @@ static void append_writes_a_chain(void **state)
         }
         rep = verify(f->log, NULL);
         assert_true(rep.ok);
-        assert_true(rep.anchored);
+        assert_true(rep.genesis);
         assert_int_equal(rep.records, 5);
         assert_int_equal(rep.first_seq, 1);
         assert_int_equal(rep.last_seq, 5);
@@ -894,14 +894,14 @@ static void rotation_keeps_the_chain(void **state)
                                        "\"previous_last_seq\":9}"));
         rep = verify(f->dir, NULL);
         assert_true(rep.ok);
-        assert_true(rep.anchored);
+        assert_true(rep.genesis);
         assert_int_equal(rep.files, 6);
         assert_int_equal(rep.records, 11);
         assert_int_equal(rep.last_seq, 11);
         /* Alone, a continued file is accepted and said to be one. */
         rep = verify(f->log, NULL);
         assert_true(rep.ok);
-        assert_false(rep.anchored);
+        assert_false(rep.genesis);
         assert_int_equal(rep.first_seq, 10);
         assert_non_null(strstr(rep.start_note, "audit.jsonl starts at seq 10"));
         rep = verify(path_in(f, names[2]), NULL);
@@ -958,7 +958,7 @@ static void rotation_tampering_is_detected(void **state)
         assert_broken((rep = verify(f->dir, NULL), &rep), 1, 1, "record 1 missing");
         rep = verify(f->dir, &pruned);
         assert_true(rep.ok);
-        assert_false(rep.anchored);
+        assert_false(rep.genesis);
         assert_int_equal(rep.first_seq, 2);
         assert_non_null(strstr(rep.start_note, names[1]));
 }
