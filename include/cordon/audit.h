@@ -180,7 +180,7 @@ struct cd_audit_report {
         unsigned int files;                /* files read */
         uint64_t first_seq, last_seq;      /* of the valid records; 0 when none */
         char last_hash[CD_AUDIT_HASH_HEX]; /* SHA-256 of the last valid line */
-        bool anchored;                     /* the chain starts at seq 1 (genesis) */
+        bool genesis;                      /* the chain starts at seq 1 (prev 64 zeros) */
         char start_note[256];              /* why the first prev was taken as given, or "" */
         /* When !ok, the first problem: */
         char bad_file[256]; /* base name of the file */
@@ -195,7 +195,9 @@ struct cd_audit_report {
  * start_note) or a directory (every rotated audit-*.jsonl in order, then
  * audit.jsonl, links between files included). @opts may be NULL.
  * Returns 0 when the files were read, with the verdict in *@ret (ret->ok);
- * -errno with @err set when they could not be (missing, unreadable).
+ * -errno with @err set when they could not be (missing, unreadable; @path
+ * a symlink, -ELOOP: none is followed; a log file that is not a regular
+ * file, -CD_E_INVALID, opened without waiting if it is a FIFO).
  * Context: any.
  */
 int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,

@@ -51,6 +51,37 @@ void audit_rotated_name(uint64_t first, uint64_t last, char buf[AUDIT_ROTATED_NA
 /* True when @name is a rotated file's name; fills @ret_first, @ret_last. */
 bool audit_rotated_parse(const char *name, uint64_t *ret_first, uint64_t *ret_last);
 
+/* What audit_lines_next() found. */
+enum audit_line {
+        AUDIT_LINE_END,      /* nothing left to read */
+        AUDIT_LINE_WHOLE,    /* a line with its newline, at most CD_AUDIT_MAX_RECORD bytes */
+        AUDIT_LINE_TORN,     /* the end: bytes without a newline, fewer than a record */
+        AUDIT_LINE_TOO_LONG, /* CD_AUDIT_MAX_RECORD bytes and no newline: not a record */
+};
+
+/* A file read line by line with one buffer of CD_AUDIT_MAX_RECORD bytes. */
+struct audit_lines {
+        int fd;     /* borrowed */
+        off_t left; /* bytes still to read; -1: up to the end of the file */
+        char *buf;  /* buf[start..end): read, not yet returned */
+        size_t start, end;
+        bool eof;      /* read(2) said so, or left reached 0 */
+        bool skipping; /* the rest of a line too long is being dropped */
+};
+
+/* Read @fd (borrowed, at its offset) up to @limit bytes, or to its end when
+ * @limit is -1. Returns 0, or -ENOMEM. Free with audit_lines_clear(). */
+int audit_lines_init(struct audit_lines *l, int fd, off_t limit);
+/*
+ * The next line. AUDIT_LINE_WHOLE: *@ret_line (its newline replaced by a
+ * NUL; borrowed until the next call) and *@ret_len. AUDIT_LINE_TOO_LONG:
+ * the next call drops the rest of that line (reading, not keeping it) and
+ * goes on after its newline. AUDIT_LINE_TORN and AUDIT_LINE_END: the end.
+ * Returns one of them, or -errno of read(2).
+ */
+int audit_lines_next(struct audit_lines *l, char **ret_line, size_t *ret_len);
+void audit_lines_clear(struct audit_lines *l);
+
 /* The files of a directory as they stood at one moment: opened in order,
  * the live file with its size then. */
 struct audit_snapshot {

@@ -80,7 +80,8 @@ static int open_dir(const char *dir, int *ret_fd, struct cd_err *err)
 }
 
 /* O_RDWR, not O_WRONLY: the tail is read back through the same fd. O_APPEND
- * makes every write land at the end whatever the offset. */
+ * makes every write land at the end whatever the offset. An O_RDWR open of
+ * a FIFO does not wait (fifo(7)); the S_ISREG check then refuses it. */
 static int open_file(int dirfd, const char *name, int flags, int *ret_fd, struct cd_err *err)
 {
         cleanup_close int fd = -1;
@@ -319,7 +320,10 @@ static int tail_from_rotated(struct cd_audit *a, struct tail *t, struct cd_err *
                 memcpy(t->last_hash, AUDIT_ZERO_HASH, CD_AUDIT_HASH_HEX);
                 return 0;
         }
-        r = open_file(a->dirfd, t->prev_file, O_RDONLY, &fd, err);
+        /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
+         * (fifo(7)), here under the append lock; open_file() takes only a
+         * regular file, for which the flag changes nothing. */
+        r = open_file(a->dirfd, t->prev_file, O_RDONLY | O_NONBLOCK, &fd, err);
         if (r < 0)
                 return r;
         if (fstat(fd, &st) < 0)

@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,31 +73,26 @@ static int scan_line(struct scan *s, const char *line, size_t len)
 }
 
 /* The file @fd (owned here): 0 at its end, or what @fn returned. Only
- * complete lines are read: a torn end is not a record. */
+ * whole lines are read, and at most a record of each: a torn end is not a
+ * record, and neither is a line longer than one (passed over). */
 static int scan_fd(struct scan *s, int fd, const char *name, struct cd_err *err)
 {
-        cleanup_free char *buf = NULL;
-        FILE *f = fdopen(fd, "re");
-        size_t cap = 0;
-        off_t done = 0;
-        ssize_t n = 0;
-        int q = 0;
+        cleanup_close int owned = fd;
+        struct audit_lines l;
+        size_t len;
+        char *line;
+        int k, q = 0;
 
-        if (!f) {
-                (void) cd_close(fd);
-                return cd_err_errno(err, "audit: read %s", name);
+        if (audit_lines_init(&l, owned, s->end) < 0)
+                return cd_err_set(err, ENOMEM, "audit: out of memory");
+        while (q == 0 && (k = audit_lines_next(&l, &line, &len)) != AUDIT_LINE_END &&
+               k != AUDIT_LINE_TORN) {
+                if (k < 0)
+                        q = cd_err_neg(err, k, "audit: read %s", name);
+                else if (k == AUDIT_LINE_WHOLE)
+                        q = scan_line(s, line, len);
         }
-        while (q == 0 && (s->end < 0 || done < s->end) &&
-               (errno = 0, n = getline(&buf, &cap, f)) > 0) {
-                done += n;
-                if (buf[n - 1] != '\n' || (s->end >= 0 && done > s->end))
-                        break;
-                buf[n - 1] = '\0';
-                q = scan_line(s, buf, (size_t) n - 1);
-        }
-        if (q == 0 && n < 0 && errno != 0)
-                q = cd_err_errno(err, "audit: read %s", name);
-        (void) fclose(f);
+        audit_lines_clear(&l);
         return q;
 }
 

@@ -65,6 +65,31 @@ void audit_snapshot_clear(struct audit_snapshot *s)
         (void) cd_close(s->live_fd);
 }
 
+/*
+ * Open @name of @dirfd (shown as @path) to read it. O_NONBLOCK: opening a
+ * FIFO for reading waits for a writer (fifo(7)), and verify and scan open
+ * the files under the shared lock, which would hold every append with
+ * them; the flag changes nothing for a regular file, the only kind taken.
+ * Returns the fd, -ENOENT with @err untouched when @may_be_missing, or
+ * -errno / -CD_E_INVALID with @err set.
+ */
+static int open_regular(int dirfd, const char *path, const char *name, bool may_be_missing,
+                        struct stat *ret_st, struct cd_err *err)
+{
+        cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 && errno == ENOENT && may_be_missing)
+                return -ENOENT;
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s/%s", path, name);
+        if (fstat(fd, ret_st) < 0)
+                return cd_err_errno(err, "audit: stat %s/%s", path, name);
+        if (!S_ISREG(ret_st->st_mode))
+                return cd_err_set(err, CD_E_INVALID, "audit: %s/%s is not a regular file", path,
+                                  name);
+        return TAKE_FD(fd);
+}
+
 static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, struct cd_err *err)
 {
         struct stat st;
@@ -76,16 +101,16 @@ static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, 
         if (!s->fds)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
         for (; s->names && s->names[s->n]; s->n++) {
-                s->fds[s->n] = openat(dirfd, s->names[s->n], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                if (s->fds[s->n] < 0)
-                        return cd_err_errno(err, "audit: open %s", s->names[s->n]);
+                q = open_regular(dirfd, path, s->names[s->n], false, &st, err);
+                if (q < 0)
+                        return q;
+                s->fds[s->n] = q;
         }
-        s->live_fd = openat(dirfd, CD_AUDIT_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (s->live_fd < 0 && errno != ENOENT)
-                return cd_err_errno(err, "audit: open %s/" CD_AUDIT_FILE, path);
-        if (s->live_fd >= 0 && fstat(s->live_fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s/" CD_AUDIT_FILE, path);
-        s->live_size = s->live_fd >= 0 ? st.st_size : 0;
+        q = open_regular(dirfd, path, CD_AUDIT_FILE, true, &st, err);
+        if (q < 0 && q != -ENOENT)
+                return q;
+        s->live_fd = q < 0 ? -1 : q;
+        s->live_size = q < 0 ? 0 : st.st_size;
         return 0;
 }
 
@@ -100,7 +125,9 @@ static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, 
  */
 int audit_snapshot_locked(int dirfd, const char *path, struct audit_snapshot *s, struct cd_err *err)
 {
-        cleanup_close int lock = openat(dirfd, AUDIT_LOCK_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO there would make open(2) wait (see open_regular()). */
+        cleanup_close int lock =
+                openat(dirfd, AUDIT_LOCK_FILE, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
         int q;
 
         while (lock >= 0 && flock(lock, LOCK_SH) < 0)

@@ -79,7 +79,7 @@ static int check_start(struct verifier *v, const struct audit_record *r)
                                        "record 1 (line %" PRIu64 " of %s): prev is not 64 "
                                        "zeros, but it is the first record",
                                        v->line, v->file);
-                v->rep.anchored = true;
+                v->rep.genesis = true;
                 return 0;
         }
         if (strcmp(r->event, CD_AUDIT_ROTATED) != 0)
@@ -172,9 +172,6 @@ static int check_line(struct verifier *v, const char *line, size_t len, bool fir
         uint64_t want = v->have_prev ? v->prev_seq + 1 : 0;
         int q;
 
-        if (len + 1 > CD_AUDIT_MAX_RECORD)
-                return problem(v, v->line, want, "line %" PRIu64 " of %s is longer than %u bytes",
-                               v->line, v->file, CD_AUDIT_MAX_RECORD);
         if (audit_record_parse(line, len, &r, why, sizeof(why)) < 0)
                 return problem(v, v->line, want, "line %" PRIu64 " of %s %s", v->line, v->file,
                                why);
@@ -206,31 +203,51 @@ static int check_line(struct verifier *v, const char *line, size_t len, bool fir
         return q;
 }
 
-static int verify_stream(struct verifier *v, FILE *f)
+/* The file being read, line by line: 0 (go on), 1 (a problem) or -errno. */
+static int verify_lines(struct verifier *v, struct audit_lines *l)
 {
-        cleanup_free char *buf = NULL;
-        size_t cap = 0;
-        ssize_t n = 0; /* a snapshot of 0 bytes reads nothing */
-        off_t done = 0;
-        int q;
+        uint64_t want;
+        size_t len;
+        char *line;
+        int k, q;
 
         v->line = 0;
-        while ((v->end < 0 || done < v->end) && (errno = 0, n = getline(&buf, &cap, f)) > 0) {
+        while ((k = audit_lines_next(l, &line, &len)) != AUDIT_LINE_END) {
                 bool first = v->line == 0;
 
+                if (k < 0)
+                        return k;
                 v->line++;
-                done += n;
-                if (buf[n - 1] != '\n' || (v->end >= 0 && done > v->end))
-                        return problem(v, v->line, v->have_prev ? v->prev_seq + 1 : 0,
+                want = v->have_prev ? v->prev_seq + 1 : 0;
+                if (k == AUDIT_LINE_TORN)
+                        return problem(v, v->line, want,
                                        "the last line (line %" PRIu64 " of %s) is incomplete "
                                        "(a crash while writing?)",
                                        v->line, v->file);
-                q = check_line(v, buf, (size_t) n - 1, first);
+                if (k == AUDIT_LINE_TOO_LONG)
+                        return problem(v, v->line, want,
+                                       "line %" PRIu64 " of %s is longer than %u bytes", v->line,
+                                       v->file, CD_AUDIT_MAX_RECORD);
+                q = check_line(v, line, len, first);
                 if (q != 0)
                         return q;
         }
-        if (n < 0 && errno != 0)
-                return -errno;
+        return 0;
+}
+
+/* Only whole lines of at most a record are read, and of the live file only
+ * what it held when listed (v->end). */
+static int verify_stream(struct verifier *v, int fd)
+{
+        struct audit_lines l;
+        int q = audit_lines_init(&l, fd, v->end);
+
+        if (q < 0)
+                return q;
+        q = verify_lines(v, &l);
+        audit_lines_clear(&l);
+        if (q != 0)
+                return q;
         if (v->named && v->line == 0)
                 return problem(v, 0, v->name_first,
                                "%s is empty, but its name says seq %" PRIu64 "-%" PRIu64, v->file,
@@ -247,17 +264,12 @@ static int verify_stream(struct verifier *v, FILE *f)
 /* Verify the file @fd (owned here), shown as @name. Returns 0, 1 (a problem) or -errno. */
 static int verify_fd(struct verifier *v, int fd, const char *name, struct cd_err *err)
 {
-        FILE *f = fdopen(fd, "re");
+        cleanup_close int owned = fd;
         int q;
 
-        if (!f) {
-                (void) cd_close(fd);
-                return cd_err_errno(err, "audit: read %s", name);
-        }
         v->file = name;
         v->rep.files++;
-        q = verify_stream(v, f);
-        (void) fclose(f);
+        q = verify_stream(v, owned);
         if (q < 0)
                 return cd_err_neg(err, q, "audit: read %s", name);
         (void) snprintf(v->prev_file, sizeof(v->prev_file), "%s", name);
@@ -325,7 +337,14 @@ int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
         if (v.opts.anchor_hash && (v.opts.anchor_seq == 0 || !anchor_hash_ok(v.opts.anchor_hash)))
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: an anchor is a seq above 0 and 64 hex digits");
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* As in snapshot.c: a FIFO must not make open(2) wait for a writer.
+         * Nor is a symlink followed, as cordon's writers follow none. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ELOOP)
+                return cd_err_set(err, ELOOP,
+                                  "audit: %s is a symbolic link, which verify does not follow: "
+                                  "name the file or directory it points to",
+                                  path);
         if (fd < 0)
                 return cd_err_errno(err, "audit: open %s", path);
         if (fstat(fd, &st) < 0)

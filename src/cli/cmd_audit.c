@@ -56,6 +56,8 @@ static void help(void)
                "\n"
                "Prints \"ok: N records, seq A..B, last hash H\" and exits 0, or the first\n"
                "broken or missing record and exits 1; exits 2 when the log cannot be read.\n"
+               "Without --anchor it also says that a removed or edited end of the log\n"
+               "cannot be detected: no later record covers it.\n"
                "\n"
                "Examples:\n"
                "  cordon audit verify\n"
@@ -73,12 +75,15 @@ static void help(void)
                "repair), 1 when refused, 2 when the log cannot be read.\n");
 }
 
+/* Options may come before or after FILE|DIR, as the synopsis shows:
+ * getopt_long permutes (no leading '+'), and "--" still ends the options,
+ * for a FILE whose name starts with '-'. optind 0 makes glibc start over. */
 static int parse(int argc, char **argv, struct opts *o)
 {
         int c;
 
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1)
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1)
                 switch (c) {
                 case 'h':
                         help();
@@ -121,15 +126,23 @@ static int parse_anchor(const char *s, char *buf, size_t size, struct cd_audit_v
         return 0;
 }
 
-static void print_json(const struct cd_audit_report *rep)
+/*
+ * "anchored" is kept for the scripts that read it, but it never meant
+ * --anchor: it is true when the chain starts at seq 1, now "genesis".
+ * "anchor_seq" is the --anchor record that matched, null without one.
+ */
+static void print_json(const struct cd_audit_report *rep, uint64_t anchor_seq)
 {
         json_t *j;
 
         if (rep->ok)
-                j = json_pack("{s:b, s:I, s:i, s:I, s:I, s:s, s:b, s:s?}", "ok", 1, "records",
-                              (json_int_t) rep->records, "files", (int) rep->files, "first_seq",
-                              (json_int_t) rep->first_seq, "last_seq", (json_int_t) rep->last_seq,
-                              "last_hash", rep->last_hash, "anchored", rep->anchored, "note",
+                j = json_pack("{s:b, s:I, s:i, s:I, s:I, s:s, s:b, s:o, s:b, s:s?}", "ok", 1,
+                              "records", (json_int_t) rep->records, "files", (int) rep->files,
+                              "first_seq", (json_int_t) rep->first_seq, "last_seq",
+                              (json_int_t) rep->last_seq, "last_hash", rep->last_hash, "genesis",
+                              rep->genesis, "anchor_seq",
+                              anchor_seq ? json_integer((json_int_t) anchor_seq) : json_null(),
+                              "anchored", rep->genesis, "note",
                               rep->start_note[0] ? rep->start_note : NULL);
         else
                 j = json_pack("{s:b, s:s, s:I, s:I, s:s, s:I, s:I}", "ok", 0, "file", rep->bad_file,
@@ -145,7 +158,9 @@ static void print_json(const struct cd_audit_report *rep)
         json_decref(j);
 }
 
-static void print_text(const struct cd_audit_report *rep)
+/* Without an anchor an intact chain still cannot show that its end was
+ * cut off or its last record edited (docs/audit.md): say so every time. */
+static void print_text(const struct cd_audit_report *rep, uint64_t anchor_seq)
 {
         if (!rep->ok) {
                 printf("broken: %s\n", rep->problem);
@@ -156,14 +171,17 @@ static void print_text(const struct cd_audit_report *rep)
                 return;
         }
         if (rep->records == 0) {
-                printf("ok: 0 records\n");
-                return;
+                printf("ok: 0 records: the log is empty\n");
+        } else {
+                printf("ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64 ", last hash %s\n",
+                       rep->records, rep->first_seq, rep->last_seq, rep->last_hash);
+                printf("anchor: %" PRIu64 ":%s\n", rep->last_seq, rep->last_hash);
         }
-        printf("ok: %" PRIu64 " records, seq %" PRIu64 "..%" PRIu64 ", last hash %s\n",
-               rep->records, rep->first_seq, rep->last_seq, rep->last_hash);
-        printf("anchor: %" PRIu64 ":%s\n", rep->last_seq, rep->last_hash);
         if (rep->start_note[0])
                 printf("note: %s\n", rep->start_note);
+        if (anchor_seq == 0)
+                printf("note: without --anchor, a removed or edited end of the log cannot be "
+                       "detected\n");
 }
 
 static int verify(int argc, char **argv)
@@ -202,9 +220,9 @@ static int verify(int argc, char **argv)
                 return EXIT_UNREADABLE;
         }
         if (o.json)
-                print_json(&rep);
+                print_json(&rep, vo.anchor_seq);
         else
-                print_text(&rep);
+                print_text(&rep, vo.anchor_seq);
         return rep.ok ? 0 : EXIT_BROKEN;
 }
 

@@ -17,6 +17,7 @@ import os
 import stat
 import pty
 import re
+import resource
 import select
 import shutil
 import signal
@@ -1155,6 +1156,129 @@ class BusyTest(OwnDaemonTest):
         self.assertEqual(p.returncode, EX_REJECTED, p.stderr)
         self.assertEqual(p.stderr, "cordon submit: input 2: over 4096 bytes (input_too_large)\n")
         self.assertEqual(json.loads(self.cli("list", "--json").stdout)["jobs"], [])
+
+
+class AuditVerifyTest(unittest.TestCase):
+    """cordon audit verify on logs built here (docs/audit.md): a command on
+    this host's files, no cordond."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="cordon-cli-audit-")
+        self.log = os.path.join(self.dir, "audit")  # what --state-dir self.dir names
+        os.mkdir(self.log, 0o700)
+        self.live = os.path.join(self.log, "audit.jsonl")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def chain(self, n):
+        """A valid chain of @n records in self.live (and an audit.lock);
+        returns the anchor of its last record, "SEQ:HASH"."""
+        prev, lines = "0" * 64, []
+        for seq in range(1, n + 1):
+            line = json.dumps({"seq": seq, "time": "2025-05-01T12:00:00.123Z",
+                               "event": "job.started", "actor": {"uid": 0, "role": "admin"},
+                               "job": "j%d" % seq, "profile": "host", "verdict": None,
+                               "details": {"host_uid": 1000}, "prev": prev},
+                              separators=(",", ":"))
+            lines.append(line + "\n")
+            prev = hashlib.sha256(line.encode()).hexdigest()
+        with open(self.live, "w") as f:
+            f.write("".join(lines))
+        open(os.path.join(self.log, "audit.lock"), "w").close()
+        return "%d:%s" % (n, prev)
+
+    def line_hash(self, seq):
+        with open(self.live, "rb") as f:
+            return hashlib.sha256(f.read().split(b"\n")[seq - 1]).hexdigest()
+
+    def verify(self, *args, timeout=HANG_S, **kw):
+        return subprocess.run([CORDON, "audit", "verify"] + list(args), capture_output=True,
+                              text=True, timeout=timeout, cwd=self.dir, **kw)
+
+    def test_options_before_or_after_the_path(self):
+        """The synopsis, FILE|DIR then options, is how it parses; "--" still
+        ends the options."""
+        anchor = self.chain(3)
+        for args in ((self.log, "--json"), ("--json", self.log),
+                     (self.live, "--anchor", anchor, "--json"),
+                     ("--state-dir", self.dir, "--json"), ("--json", "--state-dir", self.dir),
+                     (self.log, "--allow-pruned", "--json")):
+            p = self.verify(*args)
+            self.assertEqual(p.returncode, 0, (args, p.stderr))
+            self.assertEqual(json.loads(p.stdout)["last_seq"], 3, args)
+        p = self.verify(self.log, "--anchor", "3:" + "0" * 64)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("does not match the anchor", p.stdout)
+        shutil.copy(self.live, os.path.join(self.dir, "-x.jsonl"))
+        p = self.verify("--", "-x.jsonl")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("ok: 3 records"), p.stdout)
+        self.assertEqual(self.verify("-x.jsonl").returncode, EX_USAGE)
+        p = self.verify(self.log, "--json", self.live)
+        self.assertEqual(p.returncode, EX_USAGE)
+        self.assertEqual(p.stderr, "cordon audit verify: expected at most one FILE or DIR\n")
+
+    def test_long_line_is_named_not_buffered(self):
+        """A line of 3 GB (a sparse file, no newline) under a 128 MiB address
+        space: named as too long (1), not a failed allocation (2)."""
+        huge = os.path.join(self.dir, "huge.jsonl")
+        with open(huge, "wb") as f:
+            f.truncate(3 << 30)
+
+        def cap():
+            resource.setrlimit(resource.RLIMIT_AS, (128 << 20, 128 << 20))
+        p = self.verify(huge, preexec_fn=cap)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stdout, "broken: line 1 of huge.jsonl is longer than 65536 bytes\n")
+
+    def test_fifo_is_refused_not_waited_on(self):
+        """A FIFO as audit.jsonl, or as FILE: exit 2 at once. verify used to
+        wait for a writer forever, in DIR mode holding the shared lock on
+        audit.lock that every append needs."""
+        self.chain(2)
+        os.unlink(self.live)
+        os.mkfifo(self.live, 0o600)
+        p = self.verify(self.log, timeout=30)  # a hang bound
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr, "cordon audit verify: audit: %s/audit.jsonl is not a "
+                                   "regular file\n" % self.log)
+        p = self.verify(self.live, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("audit.jsonl is not a file or directory", p.stderr)
+        self.assertEqual(p.stdout, "")
+
+    def test_output_says_whether_the_end_is_anchored(self):
+        """Without --anchor an intact chain cannot show a removed or edited
+        end, and the output says so, for an empty log too. In --json,
+        "anchored" (kept) is "genesis", the chain starting at seq 1;
+        "anchor_seq" is the --anchor record checked, null without one."""
+        note = "note: without --anchor, a removed or edited end of the log cannot be detected\n"
+        anchor = self.chain(3)
+        head = anchor.split(":")[1]
+        p = self.verify(self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 3 records, seq 1..3, last hash %s\nanchor: %s\n%s"
+                         % (head, anchor, note))
+        p = self.verify("--anchor", anchor, self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 3 records, seq 1..3, last hash %s\nanchor: %s\n"
+                         % (head, anchor))
+        rep = json.loads(self.verify("--json", self.log).stdout)
+        self.assertEqual((rep["ok"], rep["genesis"], rep["anchored"], rep["anchor_seq"]),
+                         (True, True, True, None), rep)
+        rep = json.loads(self.verify("--json", "--anchor", "2:" + self.line_hash(2),
+                                     self.log).stdout)
+        self.assertEqual((rep["ok"], rep["anchor_seq"], rep["last_seq"]), (True, 2, 3), rep)
+
+        open(self.live, "w").close()
+        p = self.verify(self.log)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertEqual(p.stdout, "ok: 0 records: the log is empty\n" + note)
+        rep = json.loads(self.verify("--json", self.log).stdout)
+        self.assertEqual((rep["ok"], rep["records"], rep["genesis"], rep["anchor_seq"]),
+                         (True, 0, False, None), rep)
+        self.assertEqual(self.verify("--anchor", anchor, self.log).returncode, 1)
 
 
 def main():

@@ -36,6 +36,17 @@
 #include "unit.h"
 #include "wrap.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define UT_ASAN 1
+#endif
+#endif
+#ifndef UT_ASAN
+#define UT_ASAN 0
+#endif
+
 #define ZEROS "0000000000000000000000000000000000000000000000000000000000000000"
 
 struct fixture {
@@ -305,7 +316,7 @@ static void append_writes_a_chain(void **state)
         }
         rep = verify(f->log, NULL);
         assert_true(rep.ok);
-        assert_true(rep.anchored);
+        assert_true(rep.genesis);
         assert_int_equal(rep.records, 5);
         assert_int_equal(rep.first_seq, 1);
         assert_int_equal(rep.last_seq, 5);
@@ -883,14 +894,14 @@ static void rotation_keeps_the_chain(void **state)
                                        "\"previous_last_seq\":9}"));
         rep = verify(f->dir, NULL);
         assert_true(rep.ok);
-        assert_true(rep.anchored);
+        assert_true(rep.genesis);
         assert_int_equal(rep.files, 6);
         assert_int_equal(rep.records, 11);
         assert_int_equal(rep.last_seq, 11);
         /* Alone, a continued file is accepted and said to be one. */
         rep = verify(f->log, NULL);
         assert_true(rep.ok);
-        assert_false(rep.anchored);
+        assert_false(rep.genesis);
         assert_int_equal(rep.first_seq, 10);
         assert_non_null(strstr(rep.start_note, "audit.jsonl starts at seq 10"));
         rep = verify(path_in(f, names[2]), NULL);
@@ -947,7 +958,7 @@ static void rotation_tampering_is_detected(void **state)
         assert_broken((rep = verify(f->dir, NULL), &rep), 1, 1, "record 1 missing");
         rep = verify(f->dir, &pruned);
         assert_true(rep.ok);
-        assert_false(rep.anchored);
+        assert_false(rep.genesis);
         assert_int_equal(rep.first_seq, 2);
         assert_non_null(strstr(rep.start_note, names[1]));
 }
@@ -1392,6 +1403,200 @@ static void scan_passes_over_what_is_not_a_record(void **state)
         assert_int_equal(sc.seq[0], 4);
 }
 
+/* Lines around CD_AUDIT_MAX_RECORD bytes, newline included: a line that
+ * has not ended by then is named as too long, whether a newline comes
+ * later or never (before, one without a newline was read whole and called
+ * incomplete). */
+static void verify_names_a_line_too_long(void **state)
+{
+        static const struct {
+                size_t x;     /* bytes of 'x' */
+                bool newline; /* and then a newline */
+                const char *problem;
+        } cases[] = {
+                { CD_AUDIT_MAX_RECORD - 1, true, "line 3 of audit.jsonl is not valid JSON" },
+                { CD_AUDIT_MAX_RECORD, true, "line 3 of audit.jsonl is longer than 65536 bytes" },
+                { CD_AUDIT_MAX_RECORD - 1, false,
+                  "the last line (line 3 of audit.jsonl) is "
+                  "incomplete" },
+                { CD_AUDIT_MAX_RECORD, false, "line 3 of audit.jsonl is longer than 65536 bytes" },
+                { 1 << 20, false, "line 3 of audit.jsonl is longer than 65536 bytes" },
+        };
+        struct fixture *f = *state;
+        char *big = ut_defer(free, malloc((1 << 20) + 1));
+        struct cd_audit_report rep;
+        struct lines l;
+
+        reopen(f, 0);
+        append_n(f, 2);
+        l = read_lines(f->log);
+        memset(big, 'x', (1 << 20) + 1);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                write_lines(f->log, l.v, 2, true);
+                big[cases[i].x] = '\n';
+                append_bytes(f->log, big, cases[i].x + cases[i].newline);
+                big[cases[i].x] = 'x';
+                rep = verify(f->log, NULL);
+                assert_broken(&rep, 3, 3, cases[i].problem);
+                assert_int_equal(rep.records, 2);
+        }
+}
+
+/* In a child whose address space may grow by only 64 MiB, @fn(@f): a
+ * reader that buffered a whole line of 256 MiB fails there with ENOMEM.
+ * Returns what @fn returned (0: as expected). */
+static int in_capped_child(int (*fn)(struct fixture *), struct fixture *f)
+{
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                unsigned long pages = 0;
+                struct rlimit lim;
+                FILE *statm = fopen("/proc/self/statm", "re");
+
+                if (!statm || fscanf(statm, "%lu", &pages) != 1)
+                        _exit(100);
+                (void) fclose(statm);
+                lim.rlim_cur = lim.rlim_max =
+                        (rlim_t) pages * (rlim_t) sysconf(_SC_PAGESIZE) + (64 << 20);
+                if (setrlimit(RLIMIT_AS, &lim) < 0)
+                        _exit(101);
+                _exit(fn(f));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* @n bytes of zeros at the end of @path: a hole, no disk. */
+static void append_hole(const char *path, off_t n)
+{
+        struct stat st;
+
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(truncate(path, st.st_size + n), 0);
+}
+
+static int verify_capped(struct fixture *f)
+{
+        struct cd_audit_report rep;
+        struct cd_err err = { 0 };
+
+        if (cd_audit_verify(f->dir, NULL, &rep, &err) < 0)
+                return 2; /* ENOMEM: it buffered the line */
+        return !rep.ok && rep.bad_line == 3 && strstr(rep.problem, "is longer than") ? 0 : 1;
+}
+
+static int count_seq(const struct cd_audit_seen *r, void *data)
+{
+        uint64_t *sum = data;
+
+        *sum = *sum * 10 + r->seq;
+        return 0;
+}
+
+static int scan_capped(struct fixture *f)
+{
+        struct cd_err err = { 0 };
+        uint64_t seqs = 0;
+
+        if (cd_audit_scan(f->a, 1, count_seq, &seqs, &err) < 0)
+                return 2;
+        return seqs == 123 ? 0 : 1; /* 1, 2, then 3 after the long line */
+}
+
+/* A line of 256 MiB costs verify and scan a record's worth of memory:
+ * verify names it, scan passes over it to the record after it. */
+static void readers_never_buffer_more_than_a_record(void **state)
+{
+        struct fixture *f = *state;
+        struct lines l;
+        char *line3;
+
+        if (UT_ASAN)
+                skip(); /* ASan reserves its own address space: RLIMIT_AS would break it */
+        reopen(f, 0);
+        append_n(f, 2);
+        l = read_lines(f->log);
+        append_hole(f->log, 256 << 20);
+        assert_int_equal(in_capped_child(verify_capped, f), 0);
+        line3 = replace(l.v[1], "\"seq\":2,", "\"seq\":3,");
+        append_bytes(f->log, "\n", 1);
+        append_bytes(f->log, line3, strlen(line3));
+        append_bytes(f->log, "\n", 1);
+        assert_int_equal(in_capped_child(scan_capped, f), 0);
+}
+
+/* Put @name of the log aside, and a FIFO in its place; undone by restore(). */
+static void fifo_instead(struct fixture *f, const char *name)
+{
+        assert_int_equal(rename(path_in(f, name), path_in(f, "../aside")), 0);
+        assert_int_equal(mkfifo(path_in(f, name), 0600), 0);
+}
+
+static void restore(struct fixture *f, const char *name)
+{
+        assert_int_equal(unlink(path_in(f, name)), 0);
+        assert_int_equal(rename(path_in(f, "../aside"), path_in(f, name)), 0);
+}
+
+/* What is not a regular file where a log file should be is named at once
+ * by verify, scan and append. A FIFO made their open(2) wait for a writer
+ * forever: verify and scan with the shared lock held, so that every append
+ * waited too, and an append with the exclusive lock. alarm() turns such a
+ * wait into a failure. */
+static void fifos_are_refused_not_waited_on(void **state)
+{
+        struct fixture *f = *state;
+        char *fifo = path_in(f, "fifo.jsonl"), **names;
+        struct cd_audit_report rep = { .records = 77 };
+        struct cd_err err = { 0 };
+        uint64_t seqs = 0;
+
+        (void) alarm(60);       /* a hang bound */
+        make_rotated_log(f, 3); /* audit-1-1, audit-2-3, audit.jsonl with 4-5 */
+        names = rotated_names(f->dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(cd_audit_verify(fifo, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "fifo.jsonl is not a file or directory"));
+        /* Nor is a symlink followed, as cordon's writers follow none. */
+        assert_int_equal(symlink(f->log, path_in(f, "link")), 0);
+        assert_int_equal(cd_audit_verify(path_in(f, "link"), NULL, &rep, &err), -ELOOP);
+        assert_non_null(strstr(err.msg, "link is a symbolic link, which verify does not follow"));
+
+        fifo_instead(f, CD_AUDIT_FILE);
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit/audit.jsonl is not a regular file"));
+        assert_int_equal(cd_audit_scan(f->a, 1, count_seq, &seqs, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit.jsonl is not a regular file"));
+        restore(f, CD_AUDIT_FILE);
+        fifo_instead(f, names[1]);
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "audit-00000000000000000002-00000000000000000003.jsonl "
+                                        "is not a regular file"));
+        restore(f, names[1]);
+        assert_int_equal(rep.records, 77); /* untouched on failure */
+        /* A FIFO lock file is flock(2)ed like a file: the log is read. */
+        fifo_instead(f, AUDIT_LOCK_FILE);
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+        restore(f, AUDIT_LOCK_FILE);
+
+        /* Right after a rotation (audit.jsonl empty) an append reads the tail
+         * of the newest rotated file. */
+        assert_int_equal(truncate(f->log, 0), 0);
+        assert_int_equal(
+                mkfifo(path_in(f, "audit-00000000000000000004-00000000000000000005.jsonl"), 0600),
+                0);
+        reopen(f, 0);
+        assert_int_equal(append_one(f->a, 0, 0, &err), -CD_E_INVALID);
+        assert_non_null(strstr(err.msg, "is not a regular file"));
+        (void) alarm(0);
+}
+
 /* A torn last record (a writer killed mid-append) is cut, with its count
  * and SHA-256 in an audit.repaired record that continues the chain, and
  * appends work again. A whole log has nothing to cut. */
@@ -1650,6 +1855,9 @@ int main(void)
                 T(rotation_keeps_the_chain),
                 T(scan_reads_from_a_seq_across_rotation),
                 T(scan_passes_over_what_is_not_a_record),
+                T(verify_names_a_line_too_long),
+                T(readers_never_buffer_more_than_a_record),
+                T(fifos_are_refused_not_waited_on),
                 T(prime_marks_the_last_seq),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
