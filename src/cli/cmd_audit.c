@@ -62,7 +62,7 @@ static void help(void)
                "Examples:\n"
                "  cordon audit verify\n"
                "  cordon audit verify /var/lib/cordon/audit/audit.jsonl\n"
-               "  cordon audit verify --anchor 4181:$(cat /backup/cordon-audit.anchor) --json\n"
+               "  cordon audit verify --anchor \"$(cat /backup/cordon-audit.anchor)\" --json\n"
                "\n"
                "Usage: cordon audit repair [--state-dir DIR]\n"
                "\n"
