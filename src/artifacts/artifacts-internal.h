@@ -29,9 +29,11 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
                      struct cd_err *err);
 
 /* The MIME type of @buf (a file's first bytes) into @type. Returns 0, or
- * -errno when the sniffer died or took longer than CD_SNIFF_TIMEOUT_MS
+ * -errno when the sniffer died or took longer than CD_SNIFF_TIMEOUT_MS,
+ * or past @deadline_ms (cd_now_ms() time; 0: none), whichever comes first
  * (-ETIMEDOUT): it is stopped then, and the caller refuses the file. */
-int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size);
+int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, uint64_t deadline_ms,
+                    char *type, size_t size);
 
 /* Stop and reap it. Idempotent. */
 void cd_sniffer_stop(struct cd_sniffer *s);

@@ -49,6 +49,7 @@ struct walk {
         struct cd_manifest *m;
         struct cd_sniffer sniffer;
         unsigned int sniffer_restarts;
+        uint64_t deadline_ms; /* cd_now_ms() time the rules' max_time ends; 0: none */
         struct cd_err *err;
         char *buf; /* COPY_CHUNK bytes */
 };
@@ -59,7 +60,7 @@ static const char *const refusals[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_HARDLINK] = "hardlink",     [CD_REFUSED_TOO_LARGE] = "too_large",
         [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
         [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
-        [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_UNREADABLE] = "unreadable", [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
 };
 
 const char *cd_refusal_to_string(enum cd_refusal r)
@@ -99,7 +100,8 @@ static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_
         struct cd_artifact *items, *a;
 
         *ret = NULL;
-        if (why == CD_REFUSED_TOO_LARGE || why == CD_REFUSED_TOO_MANY)
+        if (why == CD_REFUSED_TOO_LARGE || why == CD_REFUSED_TOO_MANY ||
+            why == CD_REFUSED_OUT_OF_TIME)
                 m->over_caps++;
         if (why != CD_TAKEN && ++m->refused > CD_MANIFEST_MAX_REFUSED)
                 return 0;
@@ -262,6 +264,28 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
         return 0;
 }
 
+/* Whether the walk has stopped examining files, and why (CD_TAKEN: it
+ * goes on). Once the collection's time is spent, what is left is only
+ * listed: a job that leaves files libmagic is slow on (64 KiB of newlines
+ * take it a third of a second, each within the per-file deadline) cannot
+ * hold the supervisor's CPU and its worker slot for minutes. */
+static enum cd_refusal stopped(struct walk *w)
+{
+        if (w->m->stopped == CD_TAKEN && w->deadline_ms && cd_now_ms() >= w->deadline_ms)
+                w->m->stopped = CD_REFUSED_OUT_OF_TIME;
+        return w->m->stopped;
+}
+
+/* The reason for a file whose type could not be had: the walk's stop if
+ * that is what cut the sniffer's wait short, else the sniffer's failure
+ * (it died, hung or answered out of turn on a file crafted for it). */
+static enum cd_refusal sniff_failed(struct walk *w)
+{
+        enum cd_refusal why = stopped(w);
+
+        return why != CD_TAKEN ? why : CD_REFUSED_UNREADABLE;
+}
+
 /* The type of the w->buf's first @len bytes. A sniffer that died or hung on
  * an earlier file (and was killed) is replaced, a few times at most. */
 static int sniff(struct walk *w, size_t len, char *type, size_t size)
@@ -276,13 +300,13 @@ static int sniff(struct walk *w, size_t len, char *type, size_t size)
                                      &ignored) < 0)
                         return -EPIPE;
         }
-        return cd_sniffer_type(&w->sniffer, w->buf, len, type, size);
+        return cd_sniffer_type(&w->sniffer, w->buf, len, w->deadline_ms, type, size);
 }
 
 static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,
                 const struct stat *st)
 {
-        enum cd_refusal why = precheck(w, st);
+        enum cd_refusal why = stopped(w);
         cleanup_close int in = -1;
         struct stat now;
         struct cd_artifact *a;
@@ -290,6 +314,8 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
         char type[128];
         int r;
 
+        if (why == CD_TAKEN)
+                why = precheck(w, st);
         if (why != CD_TAKEN)
                 return refuse(w, path, why);
         in = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK);
@@ -302,7 +328,7 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
         if (head < 0 || lseek(in, head, SEEK_SET) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
         if (sniff(w, (size_t) head, type, sizeof(type)) < 0)
-                return refuse(w, path, CD_REFUSED_UNREADABLE);
+                return refuse(w, path, sniff_failed(w));
         r = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED,
                 &a);
         if (r < 0 || !a)
@@ -327,6 +353,9 @@ static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, con
         sub = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
         if (sub < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
+        /* Stopped: what is below is listed, and nothing made for it. */
+        if (stopped(w) != CD_TAKEN)
+                return walk_dir(w, sub, -1, path, depth + 1);
         r = room(w, dest_fd, 0);
         if (r < 0)
                 return cd_err_neg(w->err, r, "artifacts: room for a directory on the disk");
@@ -423,7 +452,9 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
         struct walk w = { .c = c, .m = ret, .err = err };
         int r;
 
-        *ret = (struct cd_manifest){ 0 };
+        *ret = (struct cd_manifest){ .stopped = CD_TAKEN };
+        if (c->rules->max_time_ms)
+                w.deadline_ms = cd_now_ms() + c->rules->max_time_ms;
         w.buf = malloc(COPY_CHUNK);
         if (!w.buf)
                 return cd_err_set(err, ENOMEM, "artifacts: out of memory");

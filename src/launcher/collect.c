@@ -7,8 +7,10 @@
 #include "launcher-internal.h"
 
 /* Caps on what leaves are output limits like /out's size: a job whose
- * output was refused as too large or too many did not finish its output.
- * Counted as found, listed or not (the manifest lists 256 refusals). */
+ * output was refused as too large or too many, or left more than the
+ * collection could examine in its time (out_of_time), did not finish its
+ * output. Counted as found, listed or not (the manifest lists 256
+ * refusals). */
 static bool over_caps(const struct cd_manifest *m)
 {
         return m->over_caps > 0;

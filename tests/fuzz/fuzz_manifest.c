@@ -358,6 +358,7 @@ static const char *const reasons[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_BAD_NAME] = "bad_name",
         [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
         [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
 };
 
 static const char *reason(int r)
@@ -439,6 +440,7 @@ static void read_rules(struct rd *r, struct cd_artifact_rules *a, char *types[8]
         a->max_depth = depths[u8(r) & 15];
         b = u8(r);
         a->max_name_bytes = b == 0 ? 255 : b == 255 ? UINT64_MAX : b;
+        a->max_time_ms = 0; /* no time budget: the model has no clock */
         b = u8(r);
         a->types = NULL;
         if (b == 0)

@@ -86,7 +86,7 @@ static int sniff_files(struct cd_sniffer *s, int files, int *ret_done)
 
         *ret_done = 0;
         for (int i = 0; i < files && r == 0; i++) {
-                r = cd_sniffer_type(s, buf, sizeof(buf), type, sizeof(type));
+                r = cd_sniffer_type(s, buf, sizeof(buf), 0, type, sizeof(type));
                 if (r == 0) {
                         assert_string_equal(type, "text/plain");
                         (*ret_done)++;
@@ -155,10 +155,31 @@ static void test_sniffer_answering_on_a_timer(void **state)
         (void) alarm(0);
 }
 
+/* The collection's time is spent (its deadline passed): no answer is
+ * waited for, however soon it would come, and the sniffer is stopped.
+ * Before, each file had its own 2 s, and a thousand slow files took the
+ * collection minutes. */
+static void test_collection_deadline_cuts_the_wait(void **state)
+{
+        static char buf[CD_SNIFF_BYTES];
+        struct cd_sniffer s;
+        char type[64];
+        int done;
+
+        (void) state;
+        start_peer(&s, HONEST);
+        assert_int_equal(sniff_files(&s, 1, &done), 0); /* it answers */
+        assert_int_equal(cd_sniffer_type(&s, buf, sizeof(buf), cd_now_ms() - 1, type, sizeof(type)),
+                         -ETIMEDOUT);
+        assert_int_equal(s.pid, -1); /* killed and reaped */
+        assert_int_equal(s.fd, -1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_honest_sniffer),
+                cmocka_unit_test(test_collection_deadline_cuts_the_wait),
                 cmocka_unit_test(test_sniffer_answering_ahead),
                 cmocka_unit_test(test_sniffer_answering_on_a_timer),
         };
