@@ -28,12 +28,19 @@ int cd_magic_load(struct cd_err *err);
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
                      struct cd_err *err);
 
+/* When an answer is no longer waited for. */
+struct cd_sniff_until {
+        uint64_t deadline_ms; /* cd_now_ms() time; 0: none (CD_SNIFF_TIMEOUT_MS still holds) */
+        int cancel_fd;        /* readable: stop waiting; -1: none */
+};
+
 /* The MIME type of @buf (a file's first bytes) into @type. Returns 0, or
- * -errno when the sniffer died or took longer than CD_SNIFF_TIMEOUT_MS,
- * or past @deadline_ms (cd_now_ms() time; 0: none), whichever comes first
- * (-ETIMEDOUT): it is stopped then, and the caller refuses the file. */
-int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, uint64_t deadline_ms,
-                    char *type, size_t size);
+ * -errno when the sniffer died, took longer than CD_SNIFF_TIMEOUT_MS or
+ * than @until allows (-ETIMEDOUT), or @until's cancel_fd became readable
+ * meanwhile (-ECANCELED): it is stopped then, and the caller refuses the
+ * file. */
+int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
+                    const struct cd_sniff_until *until, char *type, size_t size);
 
 /* Stop and reap it. Idempotent. */
 void cd_sniffer_stop(struct cd_sniffer *s);

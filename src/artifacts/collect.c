@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ static const char *const refusals[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
         [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
         [CD_REFUSED_UNREADABLE] = "unreadable", [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_CANCELLED] = "cancelled",
 };
 
 const char *cd_refusal_to_string(enum cd_refusal r)
@@ -264,14 +266,28 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
         return 0;
 }
 
+/* A cancel is pending: c->cancel_fd is readable (polled, not read). */
+static bool cancel_pending(const struct cd_collect *c)
+{
+        struct pollfd p = { .fd = c->cancel_fd, .events = POLLIN };
+
+        return c->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 /* Whether the walk has stopped examining files, and why (CD_TAKEN: it
- * goes on). Once the collection's time is spent, what is left is only
+ * goes on). Once the collection is cancelled (SIGINT to cordon run, a
+ * cancel of a cordond job) or its time is spent, what is left is only
  * listed: a job that leaves files libmagic is slow on (64 KiB of newlines
  * take it a third of a second, each within the per-file deadline) cannot
- * hold the supervisor's CPU and its worker slot for minutes. */
+ * hold the supervisor's CPU and its worker slot for minutes, and a cancel
+ * is not ignored while it does. */
 static enum cd_refusal stopped(struct walk *w)
 {
-        if (w->m->stopped == CD_TAKEN && w->deadline_ms && cd_now_ms() >= w->deadline_ms)
+        if (w->m->stopped != CD_TAKEN)
+                return w->m->stopped;
+        if (cancel_pending(w->c))
+                w->m->stopped = CD_REFUSED_CANCELLED;
+        else if (w->deadline_ms && cd_now_ms() >= w->deadline_ms)
                 w->m->stopped = CD_REFUSED_OUT_OF_TIME;
         return w->m->stopped;
 }
@@ -300,7 +316,10 @@ static int sniff(struct walk *w, size_t len, char *type, size_t size)
                                      &ignored) < 0)
                         return -EPIPE;
         }
-        return cd_sniffer_type(&w->sniffer, w->buf, len, w->deadline_ms, type, size);
+        return cd_sniffer_type(&w->sniffer, w->buf, len,
+                               &(struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
+                                                         .cancel_fd = w->c->cancel_fd },
+                               type, size);
 }
 
 static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,

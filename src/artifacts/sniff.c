@@ -283,17 +283,23 @@ static void sniffer_env(char *buf, size_t size, char **env)
         env[n] = NULL;
 }
 
-/* Wait until @fd is ready for @events, or @deadline (cd_now_ms()) passes:
- * each answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a
- * file is killed. */
-static int ready_by(int fd, short events, uint64_t deadline)
+/* Wait until @fd is ready for @events, or @u's deadline passes (each
+ * answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a file
+ * is killed), or its cancel_fd becomes readable (a cancel of the job is
+ * not held up by the sniffer: -ECANCELED). The cancel fd is only polled,
+ * never read: it stays readable for the caller. */
+static int ready_by(int fd, short events, const struct cd_sniff_until *u)
 {
-        struct pollfd p = { .fd = fd, .events = events };
+        /* poll(2) ignores an entry whose fd is negative: no cancel_fd. */
+        struct pollfd p[2] = { { .fd = fd, .events = events },
+                               { .fd = u->cancel_fd, .events = POLLIN } };
 
         for (;;) {
                 uint64_t now = cd_now_ms();
-                int n = now >= deadline ? 0 : poll(&p, 1, (int) (deadline - now));
+                int n = now >= u->deadline_ms ? 0 : poll(p, 2, (int) (u->deadline_ms - now));
 
+                if (n > 0 && p[1].revents)
+                        return -ECANCELED;
                 if (n > 0)
                         return 0;
                 if (n == 0)
@@ -303,15 +309,15 @@ static int ready_by(int fd, short events, uint64_t deadline)
         }
 }
 
-/* @len bytes from the sniffer, all of them by @deadline: a sniffer that
- * sends part of an answer and stops (a libmagic exploit needs no CPU to
- * wait) is killed like one that never answers. */
-static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
+/* @len bytes from the sniffer, all of them by @u's deadline: a sniffer
+ * that sends part of an answer and stops (a libmagic exploit needs no CPU
+ * to wait) is killed like one that never answers. */
+static int read_by(int fd, void *buf, size_t len, const struct cd_sniff_until *u)
 {
         char *p = buf;
 
         while (len > 0) {
-                int r = ready_by(fd, POLLIN, deadline);
+                int r = ready_by(fd, POLLIN, u);
                 ssize_t n;
 
                 if (r < 0)
@@ -333,9 +339,11 @@ static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
  * file being refused as unreadable. */
 static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 {
+        const struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
+                                          .cancel_fd = -1 };
         char c = 0;
 
-        if (read_by(s->fd, &c, 1, cd_now_ms() + CD_SNIFF_TIMEOUT_MS) < 0 || c != 'r') {
+        if (read_by(s->fd, &c, 1, &u) < 0 || c != 'r') {
                 cd_sniffer_stop(s);
                 if (c == 'x')
                         return cd_err_set(err, ENOEXEC,
@@ -390,15 +398,15 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         return wait_ready(s, err);
 }
 
-/* @len bytes to the sniffer, all of them by @deadline. A sniffer that
+/* @len bytes to the sniffer, all of them by @u's deadline. A sniffer that
  * stops reading (and answers ahead, so that no answer is late) would
  * otherwise block the collector once the socket's buffer is full. */
-static int write_by(int fd, const void *buf, size_t len, uint64_t deadline)
+static int write_by(int fd, const void *buf, size_t len, const struct cd_sniff_until *u)
 {
         const char *p = buf;
 
         while (len > 0) {
-                int r = ready_by(fd, POLLOUT, deadline);
+                int r = ready_by(fd, POLLOUT, u);
                 ssize_t n;
 
                 if (r < 0)
@@ -423,30 +431,31 @@ static bool spoke_first(int fd)
         return poll(&p, 1, 0) > 0;
 }
 
-int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, uint64_t deadline_ms,
-                    char *type, size_t size)
+int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
+                    const struct cd_sniff_until *until, char *type, size_t size)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
-        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
+        struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
+                                    .cancel_fd = until->cancel_fd };
         unsigned char rlen;
         int r;
 
         /* The collection's own deadline, when it comes first. */
-        if (deadline_ms && deadline_ms < deadline)
-                deadline = deadline_ms;
+        if (until->deadline_ms && until->deadline_ms < u.deadline_ms)
+                u.deadline_ms = until->deadline_ms;
         if (s->fd < 0)
                 return -EPIPE;
         r = spoke_first(s->fd) ? -EPROTO : 0;
         if (r == 0)
-                r = write_by(s->fd, &n, sizeof(n), deadline);
+                r = write_by(s->fd, &n, sizeof(n), &u);
         if (r == 0)
-                r = write_by(s->fd, buf, n, deadline);
+                r = write_by(s->fd, buf, n, &u);
         if (r == 0)
-                r = read_by(s->fd, &rlen, 1, deadline);
+                r = read_by(s->fd, &rlen, 1, &u);
         if (r == 0 && (rlen == 0 || rlen >= size))
                 r = -EPROTO;
         if (r == 0)
-                r = read_by(s->fd, type, rlen, deadline);
+                r = read_by(s->fd, type, rlen, &u);
         if (r < 0) {
                 cd_sniffer_stop(s);
                 return r;

@@ -300,7 +300,8 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
 }
 
 /* SIGINT, SIGTERM and SIGHUP cancel the job (SIGTERM to it, SIGKILL after
- * the grace period) instead of killing us with the sandbox still up.
+ * the grace period), or the collection of its --out files once it has
+ * ended, instead of killing us with the sandbox still up.
  * Job control cannot stop us either (Ctrl-Z, a background read or write of
  * the terminal): the job runs in its own session and would go on while
  * its wall and CPU-time limits went unwatched. The job gets every signal

@@ -16,6 +16,28 @@ static bool over_caps(const struct cd_manifest *m)
         return m->over_caps > 0;
 }
 
+/* A cancel (SIGINT to cordon run, cordond's cancel) that came once the
+ * job had ended, while its files were collected, and left some of them
+ * not taken: the result is not the whole of what the job left, and the
+ * caller asked for the stop. It ranks as a cancel of the job does
+ * (docs/architecture.md, Verdicts): above oom, output_limit, signaled,
+ * failed and ok; a timeout or CPU limit came first and stands. */
+static bool cut_by_cancel(const struct cd_result *ret)
+{
+        if (ret->manifest.stopped != CD_REFUSED_CANCELLED)
+                return false;
+        switch (ret->verdict) {
+        case CD_VERDICT_OK:
+        case CD_VERDICT_FAILED:
+        case CD_VERDICT_SIGNALED:
+        case CD_VERDICT_OOM:
+        case CD_VERDICT_OUTPUT_LIMIT:
+                return true;
+        default:
+                return false;
+        }
+}
+
 int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
 {
         const struct cd_collect c = {
@@ -27,6 +49,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .keep_free_inodes = job->io->out_keep_free_inodes,
                 .src_max_bytes = cd_out_capacity(job->plan->limits.out_size_bytes),
                 .fork_lock = &job->l->fs_lock,
+                .cancel_fd = job->io->cancel_fd,
         };
         struct cd_err why = { 0 };
         int r;
@@ -45,5 +68,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
         if (r == 0 && over_caps(&ret->manifest) &&
             (ret->verdict == CD_VERDICT_OK || ret->verdict == CD_VERDICT_FAILED))
                 ret->verdict = CD_VERDICT_OUTPUT_LIMIT;
+        if (r == 0 && cut_by_cancel(ret))
+                ret->verdict = CD_VERDICT_CANCELLED;
         return r;
 }

@@ -359,6 +359,7 @@ static const char *const reasons[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
         [CD_REFUSED_UNREADABLE] = "unreadable",
         [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_CANCELLED] = "cancelled",
 };
 
 static const char *reason(int r)
@@ -1335,9 +1336,11 @@ static void check_process(size_t fds)
 
 static void collect(const struct tree *t, const struct cd_artifact_rules *rules, int dest)
 {
-        const struct cd_collect c = {
-                .rules = rules, .job_uid = JOB_UID, .job_gid = JOB_GID, .dest_fd = dest
-        };
+        const struct cd_collect c = { .rules = rules,
+                                      .job_uid = JOB_UID,
+                                      .job_gid = JOB_GID,
+                                      .dest_fd = dest,
+                                      .cancel_fd = -1 };
         struct cd_manifest m = { 0 };
         struct cd_err err = { 0 };
         size_t fds = count_fds();

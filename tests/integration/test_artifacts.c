@@ -688,6 +688,76 @@ static void test_sniffer_dies_with_its_collector(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+static bool path_exists(void *path)
+{
+        return access(path, F_OK) == 0;
+}
+#endif
+
+/* SIGINT to cordon run once the job is over and its files are being
+ * collected (a second each, injected): the collection stops there. What
+ * was stored stays, whole; every file after it is listed as cancelled;
+ * the verdict is cancelled (exit 123), recorded as such. Before, the
+ * signal sat in the signalfd until the collection ended: the job came out
+ * ok with every file, however long that took. */
+static void test_cancel_stops_the_collection(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        static const char one_sha[] =
+                "4355a46b19d348dc2f57c046f8ef63d4538ebb936000f3c9ee954a27460dd865"; /* "1\n" */
+        char out[192], result[256], first[224];
+        const char *args[] = { "--out", out,
+                               "--",    "/bin/sh",
+                               "-c",    "for i in 1 2 3 4 5 6 7 8; do echo $i > /out/f$i.csv; done",
+                               NULL };
+        size_t i, taken = 0, cancelled = 0, records = harness_audit_count("job.cancelled");
+        json_t *arts, *e;
+        struct cd_run r;
+        pid_t pid;
+
+        snprintf(out, sizeof(out), "%s/cancelled", base);
+        snprintf(result, sizeof(result), "%s/cancelled.json", base);
+        snprintf(first, sizeof(first), "%s/f1.csv", out);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_slow", 1), 0);
+        pid = spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        /* The first file is stored: the job is over, the walk is on. */
+        assert_true(harness_until(path_exists, first, 30000));
+        assert_int_equal(kill(pid, SIGINT), 0);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_int_equal(json_integer_value(json_object_get(r.result, "exit_code")), 0);
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), 8);
+        expect(&r, "f1.csv", NULL);
+        assert_string_equal(json_string_value(json_object_get(entry(&r, "f1.csv"), "sha256")),
+                            one_sha);
+        json_array_foreach(arts, i, e)
+        {
+                const char *why = json_string_value(json_object_get(e, "refused"));
+
+                if (!why) {
+                        assert_int_equal(cancelled, 0); /* taken ones first, in walk order */
+                        taken++;
+                        continue;
+                }
+                assert_string_equal(why, "cancelled");
+                cancelled++;
+        }
+        assert_true(cancelled > 0);
+        assert_int_equal(count_entries(out), (int) taken);
+        assert_int_equal(harness_audit_count("job.cancelled"), records + 1);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -748,6 +818,7 @@ int main(void)
                 cmocka_unit_test(test_stalled_sniffer_answer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_stops_the_collection, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +27,15 @@
 #include "artifacts/artifacts-internal.h"
 #include "cordon/util.h"
 
-enum peer { HONEST, AHEAD, AHEAD_ON_A_TIMER };
+enum peer { HONEST, AHEAD, AHEAD_ON_A_TIMER, SILENT };
 
 static const char answer[] = "\x0atext/plain";
+static const struct cd_sniff_until no_limit = { .deadline_ms = 0, .cancel_fd = -1 };
 
 /* A fake sniffer on @fd: reads each request and answers it (HONEST), or
  * sends 64 answers up front and never reads (AHEAD), or never reads and
- * sends one answer every 5 ms (AHEAD_ON_A_TIMER). */
+ * sends one answer every 5 ms (AHEAD_ON_A_TIMER), or reads each request
+ * and never answers (SILENT: libmagic busy on a slow file). */
 _Noreturn static void run_peer(int fd, enum peer kind)
 {
         static char req[CD_SNIFF_BYTES];
@@ -53,7 +56,8 @@ _Noreturn static void run_peer(int fd, enum peer kind)
                 if (cd_read_exact(fd, &n, sizeof(n)) <= 0 || n > sizeof(req) ||
                     cd_read_exact(fd, req, n) <= 0)
                         _exit(0);
-                (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+                if (kind != SILENT)
+                        (void) cd_write_all(fd, answer, sizeof(answer) - 1);
         }
 }
 
@@ -86,7 +90,7 @@ static int sniff_files(struct cd_sniffer *s, int files, int *ret_done)
 
         *ret_done = 0;
         for (int i = 0; i < files && r == 0; i++) {
-                r = cd_sniffer_type(s, buf, sizeof(buf), 0, type, sizeof(type));
+                r = cd_sniffer_type(s, buf, sizeof(buf), &no_limit, type, sizeof(type));
                 if (r == 0) {
                         assert_string_equal(type, "text/plain");
                         (*ret_done)++;
@@ -169,10 +173,47 @@ static void test_collection_deadline_cuts_the_wait(void **state)
         (void) state;
         start_peer(&s, HONEST);
         assert_int_equal(sniff_files(&s, 1, &done), 0); /* it answers */
-        assert_int_equal(cd_sniffer_type(&s, buf, sizeof(buf), cd_now_ms() - 1, type, sizeof(type)),
+        assert_int_equal(cd_sniffer_type(&s, buf, sizeof(buf),
+                                         &(struct cd_sniff_until){ .deadline_ms = cd_now_ms() - 1,
+                                                                   .cancel_fd = -1 },
+                                         type, sizeof(type)),
                          -ETIMEDOUT);
         assert_int_equal(s.pid, -1); /* killed and reaped */
         assert_int_equal(s.fd, -1);
+}
+
+/* A cancel (SIGINT to cordon run, cordond's cancel) while the collector
+ * waits for an answer ends the wait then, not at the per-file deadline:
+ * -ECANCELED, the sniffer stopped, and the cancel fd still readable for
+ * the caller. Before, the wait ignored it (and the walk went on). */
+static void test_cancel_cuts_the_wait(void **state)
+{
+        static char buf[CD_SNIFF_BYTES];
+        const struct itimerspec soon = { .it_value = { 0, 50 * 1000 * 1000 } };
+        struct cd_sniffer s;
+        struct pollfd p;
+        char type[64];
+        int tfd;
+
+        (void) state;
+        assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
+        (void) alarm(3 * CD_SNIFF_TIMEOUT_MS / 1000 + 5);
+        /* A timer stands for the signalfd or eventfd: readable in 50 ms. */
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        assert_true(tfd >= 0);
+        assert_int_equal(timerfd_settime(tfd, 0, &soon, NULL), 0);
+        start_peer(&s, SILENT);
+        assert_int_equal(
+                cd_sniffer_type(&s, buf, sizeof(buf),
+                                &(struct cd_sniff_until){ .deadline_ms = 0, .cancel_fd = tfd },
+                                type, sizeof(type)),
+                -ECANCELED);
+        assert_int_equal(s.pid, -1); /* killed and reaped */
+        assert_int_equal(s.fd, -1);
+        p = (struct pollfd){ .fd = tfd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 0), 1); /* not read: still there */
+        (void) close(tfd);
+        (void) alarm(0);
 }
 
 int main(void)
@@ -180,6 +221,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_honest_sniffer),
                 cmocka_unit_test(test_collection_deadline_cuts_the_wait),
+                cmocka_unit_test(test_cancel_cuts_the_wait),
                 cmocka_unit_test(test_sniffer_answering_ahead),
                 cmocka_unit_test(test_sniffer_answering_on_a_timer),
         };
