@@ -48,6 +48,9 @@ struct cd_artifact {
         uint64_t size;   /* bytes copied (taken files) */
         char sha256[65]; /* hex, taken files */
         char type[128];  /* MIME type, taken files and type_not_allowed */
+        /* type_not_allowed by the file's end (its last window, or a ZIP end
+         * record there): the type found there, else NULL. */
+        char *tail_type;
 };
 
 /* Refused entries listed in a manifest; those past it are only counted. */

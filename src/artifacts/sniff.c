@@ -50,10 +50,11 @@
 
 /* Checks that parse structure rather than match magic numbers, and
  * decompression: the riskiest parts of libmagic, and not needed to tell a
- * CSV from an ELF binary. */
+ * CSV from an ELF binary. The encoding ("text/csv; charset=us-ascii")
+ * tells text from binary (types.c). */
 #define MAGIC_FLAGS                                                                                \
-        (MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_CDF | MAGIC_NO_CHECK_ELF |     \
-         MAGIC_NO_CHECK_TAR | MAGIC_ERROR)
+        (MAGIC_MIME_TYPE | MAGIC_MIME_ENCODING | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_CDF |    \
+         MAGIC_NO_CHECK_ELF | MAGIC_NO_CHECK_TAR | MAGIC_ERROR)
 
 /* libmagic's CPU time and address space, whatever it is asked (a crafted
  * file can make its regular expressions backtrack). The collector also
@@ -431,12 +432,46 @@ static bool spoke_first(int fd)
         return poll(&p, 1, 0) > 0;
 }
 
+/* libmagic's "type/subtype; charset=name" (or a bare type, taken as
+ * binary) into @ret. The answer comes from an untrusted process: both
+ * parts are kept to their shapes. */
+static int parse_answer(char *a, struct cd_sniffed *ret)
+{
+        static const char charset_key[] = "; charset=";
+        char *charset = strstr(a, charset_key);
+        size_t n;
+
+        /* MIME types and charsets are case-insensitive (RFC 2045):
+         * libmagic says "text/PGP". */
+        for (char *c = a; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                        *c = (char) (*c - 'A' + 'a');
+        if (charset) {
+                *charset = '\0';
+                charset += sizeof(charset_key) - 1;
+        }
+        n = strlen(a);
+        if (n == 0 || n >= sizeof(ret->type) ||
+            strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789/+-._") != n)
+                return -EPROTO;
+        if (!charset)
+                charset = "binary";
+        if (!charset[0] || strlen(charset) >= sizeof(ret->charset) ||
+            strspn(charset, "abcdefghijklmnopqrstuvwxyz0123456789-._") != strlen(charset))
+                return -EPROTO;
+        memcpy(ret->type, a, n + 1);
+        memcpy(ret->charset, charset, strlen(charset) + 1);
+        ret->text = strcmp(charset, "binary") != 0;
+        return 0;
+}
+
 int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
-                    const struct cd_sniff_until *until, char *type, size_t size)
+                    const struct cd_sniff_until *until, struct cd_sniffed *ret)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
         struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
                                     .cancel_fd = until->cancel_fd };
+        char answer[UINT8_MAX + 1];
         unsigned char rlen;
         int r;
 
@@ -452,23 +487,19 @@ int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
                 r = write_by(s->fd, buf, n, &u);
         if (r == 0)
                 r = read_by(s->fd, &rlen, 1, &u);
-        if (r == 0 && (rlen == 0 || rlen >= size))
+        if (r == 0 && rlen == 0)
                 r = -EPROTO;
         if (r == 0)
-                r = read_by(s->fd, type, rlen, &u);
+                r = read_by(s->fd, answer, rlen, &u);
         if (r < 0) {
                 cd_sniffer_stop(s);
                 return r;
         }
-        type[rlen] = '\0';
-        /* MIME types are case-insensitive (RFC 2045): libmagic says "text/PGP". */
-        for (unsigned int i = 0; i < rlen; i++)
-                if (type[i] >= 'A' && type[i] <= 'Z')
-                        type[i] = (char) (type[i] - 'A' + 'a');
-        /* The answer comes from an untrusted process: keep it to a MIME shape. */
-        if (strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789/+-._") != rlen)
+        answer[rlen] = '\0';
+        /* A NUL inside would hide the rest from the checks: refused too. */
+        if (strlen(answer) != rlen)
                 return -EPROTO;
-        return 0;
+        return parse_answer(answer, ret);
 }
 
 void cd_sniffer_stop(struct cd_sniffer *s)

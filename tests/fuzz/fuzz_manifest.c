@@ -1053,8 +1053,18 @@ static void check_sniffed(struct oracle *o, int ei, const struct cd_artifact *a,
               "answer was refused)",
               a->path, reasons[a->refused]);
         check_mime(a->path, a->type);
-        CHECK(type_listed(o->rules, a->type) == (a->refused == CD_TAKEN), "%s: %s with type %s",
-              a->path, reasons[a->refused], a->type);
+        /* Refused by its tail (src/artifacts/types.c): an allowed head, a
+         * listed type set; else the head's type decides. */
+        if (a->tail_type) {
+                check_mime(a->path, a->tail_type);
+                CHECK(a->refused == CD_REFUSED_TYPE_NOT_ALLOWED && o->rules->types &&
+                              type_listed(o->rules, a->type),
+                      "%s: %s with type %s and tail type %s", a->path, reasons[a->refused], a->type,
+                      a->tail_type);
+        } else {
+                CHECK(type_listed(o->rules, a->type) == (a->refused == CD_TAKEN),
+                      "%s: %s with type %s", a->path, reasons[a->refused], a->type);
+        }
         o->sniffed[o->n_sniffed] = ei;
         o->sniffed_item[o->n_sniffed++] = o->k - 1;
         if (a->refused != CD_TAKEN)
@@ -1213,6 +1223,12 @@ static void check_json(const struct cd_manifest *m)
                               ? !json_object_get(e, "type")
                               : strcmp(json_string_value(json_object_get(e, "type")), a->type) == 0,
                       "%s: JSON type differs", a->path);
+                CHECK(a->tail_type
+                              ? json_string_value(json_object_get(e, "tail_type")) &&
+                                        strcmp(json_string_value(json_object_get(e, "tail_type")),
+                                               a->tail_type) == 0
+                              : !json_object_get(e, "tail_type"),
+                      "%s: JSON tail type differs", a->path);
                 if (a->refused == CD_TAKEN)
                         CHECK(json_integer_value(json_object_get(e, "size")) ==
                                               (json_int_t) a->size &&
