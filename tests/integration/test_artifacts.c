@@ -444,6 +444,7 @@ static void test_collection_time_is_bounded(void **state)
         assert_true(now_ms() - t0 < 60000); /* 3 s and a second, on any host: a hang bound */
         assert_int_equal(r.status, 120);
         assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_non_null(strstr(r.err, "the collection of --out ran out of time"));
         arts = json_object_get(r.result, "artifacts");
         assert_int_equal(json_array_size(arts), 8);
         json_array_foreach(arts, i, e)
