@@ -33,8 +33,14 @@ int main(int argc, char **argv)
         cd_artifact_rules_default(&rules);
         rules.max_files = 100000;
         rules.max_total_bytes = rules.max_file_bytes = 1ULL << 40;
+        rules.max_time_ms = 0; /* timed here, not cut short */
         clock_gettime(CLOCK_MONOTONIC, &a);
-        if (cd_artifacts_collect(src, &(struct cd_collect){ &rules, st.st_uid, st.st_gid, dest },
+        if (cd_artifacts_collect(src,
+                                 &(struct cd_collect){ .rules = &rules,
+                                                       .job_uid = st.st_uid,
+                                                       .job_gid = st.st_gid,
+                                                       .dest_fd = dest,
+                                                       .cancel_fd = -1 },
                                  &m, &err) < 0) {
                 fprintf(stderr, "collect: %s\n", err.msg);
                 return 1;

@@ -34,6 +34,8 @@ enum cd_refusal {
         CD_REFUSED_BAD_NAME,
         CD_REFUSED_TYPE_NOT_ALLOWED,
         CD_REFUSED_UNREADABLE,
+        CD_REFUSED_OUT_OF_TIME, /* the collection's time (artifacts.max_time) was spent */
+        CD_REFUSED_CANCELLED,   /* the collection was cancelled (struct cd_collect.cancel_fd) */
         _CD_REFUSAL_MAX,
 };
 
@@ -46,6 +48,9 @@ struct cd_artifact {
         uint64_t size;   /* bytes copied (taken files) */
         char sha256[65]; /* hex, taken files */
         char type[128];  /* MIME type, taken files and type_not_allowed */
+        /* type_not_allowed by the file's end (its last window, or a ZIP end
+         * record there): the type found there, else NULL. */
+        char *tail_type;
 };
 
 /* Refused entries listed in a manifest; those past it are only counted. */
@@ -61,7 +66,11 @@ struct cd_manifest {
         uint64_t files;     /* taken */
         uint64_t bytes;     /* taken */
         uint64_t refused;   /* all refused, listed or not */
-        uint64_t over_caps; /* of them, too_large or too_many (an output limit) */
+        uint64_t over_caps; /* of them, too_large, too_many or out_of_time (an output limit) */
+        /* Why the walk stopped examining files: every regular file it
+         * reached afterwards was refused for this (out_of_time or
+         * cancelled). CD_TAKEN: it did not stop. */
+        enum cd_refusal stopped;
 };
 
 struct cd_collect {
@@ -82,6 +91,9 @@ struct cd_collect {
         /* Taken exclusively around the sniffer's fork(): the launcher's lock
          * against children inheriting other jobs' writable fds. NULL: none. */
         pthread_rwlock_t *fork_lock;
+        /* Becomes readable to cancel the collection (the job's signalfd or
+         * eventfd); never read here, so that it stays readable. -1: none. */
+        int cancel_fd;
 };
 
 /*
@@ -89,6 +101,11 @@ struct cd_collect {
  * job's processes must all be dead) into c->dest_fd. Returns 0 and the
  * manifest in @ret (clear with cd_manifest_clear), or -errno when the
  * collection itself failed (@err says why; what was copied stays).
+ * Once c->rules->max_time_ms have passed, or c->cancel_fd is readable, no
+ * file is sniffed or copied any more: the rest are listed as out_of_time
+ * or cancelled (ret->stopped says which), and a sniffer's answer is not
+ * awaited past that time or that cancel. A copy under way is finished (at
+ * most max_file_bytes), so that a file is stored whole or not at all.
  * Context: parent; forks the type sniffer.
  */
 int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,

@@ -46,6 +46,12 @@ struct cd_bind {
 
 /* The deepest nesting of directories under /out a profile may allow. */
 #define CD_ARTIFACT_MAX_DEPTH 64
+/* The time a job's artifact collection may take (artifacts.max_time): by
+ * default a minute, which the default caps (1000 files, 1 GiB) need a
+ * small part of; a profile may set 1 s to 1 h (docs/profiles.md). */
+#define CD_ARTIFACT_DEFAULT_TIME_MS (60ULL * 1000)
+#define CD_ARTIFACT_MIN_TIME_MS     1000ULL
+#define CD_ARTIFACT_MAX_TIME_MS     (3600ULL * 1000)
 
 /* Which files may leave the sandbox (the artifact collector's caps). */
 struct cd_artifact_rules {
@@ -55,6 +61,9 @@ struct cd_artifact_rules {
         uint64_t max_file_bytes;
         uint64_t max_depth;
         uint64_t max_name_bytes;
+        /* The whole collection, sniffing and copying, from its start; files
+         * not reached by then are refused (out_of_time). 0: no limit. */
+        uint64_t max_time_ms;
 };
 
 /* The defaults when a profile says nothing. */

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@
 #include "artifacts-internal.h"
 
 #define COPY_CHUNK (1u << 20)
+/* A file's last window, and the bytes before it where a ZIP end record
+ * (types.c) may start. */
+#define TAIL_BYTES (CD_ZIP_END_REACH > CD_SNIFF_BYTES ? CD_ZIP_END_REACH : CD_SNIFF_BYTES)
 #define RESOLVE_STRICT                                                                             \
         (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 
@@ -49,8 +53,10 @@ struct walk {
         struct cd_manifest *m;
         struct cd_sniffer sniffer;
         unsigned int sniffer_restarts;
+        uint64_t deadline_ms; /* cd_now_ms() time the rules' max_time ends; 0: none */
         struct cd_err *err;
-        char *buf; /* COPY_CHUNK bytes */
+        char *buf;  /* COPY_CHUNK bytes */
+        char *tail; /* TAIL_BYTES: the last bytes of a file */
 };
 
 static const char *const refusals[_CD_REFUSAL_MAX] = {
@@ -59,7 +65,8 @@ static const char *const refusals[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_HARDLINK] = "hardlink",     [CD_REFUSED_TOO_LARGE] = "too_large",
         [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
         [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
-        [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_UNREADABLE] = "unreadable", [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_CANCELLED] = "cancelled",
 };
 
 const char *cd_refusal_to_string(enum cd_refusal r)
@@ -99,7 +106,8 @@ static int add(struct walk *w, const char *path, enum cd_refusal why, struct cd_
         struct cd_artifact *items, *a;
 
         *ret = NULL;
-        if (why == CD_REFUSED_TOO_LARGE || why == CD_REFUSED_TOO_MANY)
+        if (why == CD_REFUSED_TOO_LARGE || why == CD_REFUSED_TOO_MANY ||
+            why == CD_REFUSED_OUT_OF_TIME)
                 m->over_caps++;
         if (why != CD_TAKEN && ++m->refused > CD_MANIFEST_MAX_REFUSED)
                 return 0;
@@ -129,6 +137,7 @@ static void unlist(struct walk *w, struct cd_artifact *a)
 
         if (m->n > 0 && a == &m->items[m->n - 1]) {
                 free(a->path);
+                free(a->tail_type);
                 m->n--;
         }
 }
@@ -138,16 +147,6 @@ static int refuse(struct walk *w, const char *path, enum cd_refusal why)
         struct cd_artifact *a;
 
         return add(w, path, why, &a);
-}
-
-static bool type_allowed(const struct cd_artifact_rules *r, const char *type)
-{
-        if (!r->types)
-                return true;
-        for (size_t i = 0; r->types[i]; i++)
-                if (strcmp(r->types[i], type) == 0)
-                        return true;
-        return false;
 }
 
 /* Copy at most @size bytes of @in to @out, hashing them; @first (@n bytes)
@@ -262,9 +261,45 @@ static int store(struct walk *w, int in, int dest_fd, const char *name, const st
         return 0;
 }
 
-/* The type of the w->buf's first @len bytes. A sniffer that died or hung on
- * an earlier file (and was killed) is replaced, a few times at most. */
-static int sniff(struct walk *w, size_t len, char *type, size_t size)
+/* A cancel is pending: c->cancel_fd is readable (polled, not read). */
+static bool cancel_pending(const struct cd_collect *c)
+{
+        struct pollfd p = { .fd = c->cancel_fd, .events = POLLIN };
+
+        return c->cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* Whether the walk has stopped examining files, and why (CD_TAKEN: it
+ * goes on). Once the collection is cancelled (SIGINT to cordon run, a
+ * cancel of a cordond job) or its time is spent, what is left is only
+ * listed: a job that leaves files libmagic is slow on (64 KiB of newlines
+ * take it a third of a second, each within the per-file deadline) cannot
+ * hold the supervisor's CPU and its worker slot for minutes, and a cancel
+ * is not ignored while it does. */
+static enum cd_refusal stopped(struct walk *w)
+{
+        if (w->m->stopped != CD_TAKEN)
+                return w->m->stopped;
+        if (cancel_pending(w->c))
+                w->m->stopped = CD_REFUSED_CANCELLED;
+        else if (w->deadline_ms && cd_now_ms() >= w->deadline_ms)
+                w->m->stopped = CD_REFUSED_OUT_OF_TIME;
+        return w->m->stopped;
+}
+
+/* The reason for a file whose type could not be had: the walk's stop if
+ * that is what cut the sniffer's wait short, else the sniffer's failure
+ * (it died, hung or answered out of turn on a file crafted for it). */
+static enum cd_refusal sniff_failed(struct walk *w)
+{
+        enum cd_refusal why = stopped(w);
+
+        return why != CD_TAKEN ? why : CD_REFUSED_UNREADABLE;
+}
+
+/* The type of the @len bytes at @buf. A sniffer that died or hung on an
+ * earlier file (and was killed) is replaced, a few times at most. */
+static int sniff(struct walk *w, const void *buf, size_t len, struct cd_sniffed *ret)
 {
         struct cd_err ignored = { 0 };
 
@@ -276,20 +311,77 @@ static int sniff(struct walk *w, size_t len, char *type, size_t size)
                                      &ignored) < 0)
                         return -EPIPE;
         }
-        return cd_sniffer_type(&w->sniffer, w->buf, len, type, size);
+        return cd_sniffer_type(&w->sniffer, buf, len,
+                               &(struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
+                                                         .cancel_fd = w->c->cancel_fd },
+                               ret);
+}
+
+/* The type of a file's last window, at the end of the @n bytes at @end
+ * (which may change). libmagic knows UTF-16 by the byte-order mark that
+ * only the head of a file has: for such a head the window gets one, in
+ * place of its first two bytes (an even count from the end, so that the
+ * units stay aligned), or UTF-16 text would end as binary. */
+static int sniff_tail(struct walk *w, const struct cd_sniffed *head, char *end, size_t n,
+                      struct cd_sniffed *ret)
+{
+        size_t len = n < CD_SNIFF_BYTES ? n : CD_SNIFF_BYTES;
+        char *win = end + (n - len);
+
+        if (len >= 2 && !strcmp(head->charset, "utf-16le"))
+                memcpy(win, "\xff\xfe", 2);
+        else if (len >= 2 && !strcmp(head->charset, "utf-16be"))
+                memcpy(win, "\xfe\xff", 2);
+        return sniff(w, win, len, ret);
+}
+
+/* Whether a file of @size bytes, whose first @head_len bytes (in w->buf)
+ * sniffed as @head, a type the rules allow, may leave by its end: its last
+ * window sniffed (past the first one), and its last bytes searched for a
+ * ZIP end record. Returns CD_TAKEN; CD_REFUSED_TYPE_NOT_ALLOWED with the
+ * type found at the end in @ret_type (types.c says when); or why the end
+ * could not be judged (unreadable, out_of_time, cancelled). */
+static enum cd_refusal judge_tail(struct walk *w, int in, uint64_t size,
+                                  const struct cd_sniffed *head, size_t head_len, char *ret_type,
+                                  size_t type_size)
+{
+        struct cd_sniffed end = *head;
+        const char *why;
+        char *last = w->buf;
+        size_t n = head_len;
+        bool zip;
+
+        if (size > head_len) {
+                n = size < TAIL_BYTES ? (size_t) size : TAIL_BYTES;
+                if (pread(in, w->tail, n, (off_t) (size - n)) != (ssize_t) n)
+                        return CD_REFUSED_UNREADABLE; /* nothing changes /out now */
+                last = w->tail;
+        }
+        /* Before sniff_tail(), which may write a byte-order mark there. */
+        zip = cd_zip_end_in(last, n, size);
+        if (last == w->tail && sniff_tail(w, head, w->tail, n, &end) < 0)
+                return sniff_failed(w);
+        why = cd_tail_refusal(w->c->rules, head, &end, zip);
+        if (!why)
+                return CD_TAKEN;
+        (void) snprintf(ret_type, type_size, "%s", why);
+        return CD_REFUSED_TYPE_NOT_ALLOWED;
 }
 
 static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const char *path,
                 const struct stat *st)
 {
-        enum cd_refusal why = precheck(w, st);
+        enum cd_refusal why = stopped(w);
         cleanup_close int in = -1;
         struct stat now;
         struct cd_artifact *a;
+        struct cd_sniffed type;
+        char tail_type[sizeof(type.type)] = "";
         ssize_t head;
-        char type[128];
         int r;
 
+        if (why == CD_TAKEN)
+                why = precheck(w, st);
         if (why != CD_TAKEN)
                 return refuse(w, path, why);
         in = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK);
@@ -301,13 +393,21 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
                      0);
         if (head < 0 || lseek(in, head, SEEK_SET) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        if (sniff(w, (size_t) head, type, sizeof(type)) < 0)
-                return refuse(w, path, CD_REFUSED_UNREADABLE);
-        r = add(w, path, type_allowed(w->c->rules, type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED,
-                &a);
+        if (sniff(w, w->buf, (size_t) head, &type) < 0)
+                return refuse(w, path, sniff_failed(w));
+        why = cd_type_allowed(w->c->rules, type.type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED;
+        /* Without a list any type may leave: the end cannot refuse it. */
+        if (why == CD_TAKEN && w->c->rules->types)
+                why = judge_tail(w, in, (uint64_t) st->st_size, &type, (size_t) head, tail_type,
+                                 sizeof(tail_type));
+        if (why != CD_TAKEN && why != CD_REFUSED_TYPE_NOT_ALLOWED)
+                return refuse(w, path, why);
+        r = add(w, path, why, &a);
         if (r < 0 || !a)
                 return r;
-        (void) snprintf(a->type, sizeof(a->type), "%s", type);
+        (void) snprintf(a->type, sizeof(a->type), "%s", type.type);
+        if (tail_type[0] && !(a->tail_type = strdup(tail_type)))
+                return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
         if (a->refused != CD_TAKEN)
                 return 0;
         return store(w, in, dest_fd, name, st, (size_t) head, a);
@@ -327,6 +427,9 @@ static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, con
         sub = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
         if (sub < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
+        /* Stopped: what is below is listed, and nothing made for it. */
+        if (stopped(w) != CD_TAKEN)
+                return walk_dir(w, sub, -1, path, depth + 1);
         r = room(w, dest_fd, 0);
         if (r < 0)
                 return cd_err_neg(w->err, r, "artifacts: room for a directory on the disk");
@@ -423,10 +526,16 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
         struct walk w = { .c = c, .m = ret, .err = err };
         int r;
 
-        *ret = (struct cd_manifest){ 0 };
+        *ret = (struct cd_manifest){ .stopped = CD_TAKEN };
+        if (c->rules->max_time_ms)
+                w.deadline_ms = cd_now_ms() + c->rules->max_time_ms;
         w.buf = malloc(COPY_CHUNK);
-        if (!w.buf)
+        w.tail = malloc(TAIL_BYTES);
+        if (!w.buf || !w.tail) {
+                free(w.buf);
+                free(w.tail);
                 return cd_err_set(err, ENOMEM, "artifacts: out of memory");
+        }
         r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, c->fork_lock, err);
         if (r == 0) {
                 int root;
@@ -445,13 +554,16 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
         }
         cd_sniffer_stop(&w.sniffer);
         free(w.buf);
+        free(w.tail);
         return r;
 }
 
 void cd_manifest_clear(struct cd_manifest *m)
 {
-        for (size_t i = 0; i < m->n; i++)
+        for (size_t i = 0; i < m->n; i++) {
                 free(m->items[i].path);
+                free(m->items[i].tail_type);
+        }
         free(m->items);
         *m = (struct cd_manifest){ 0 };
 }

@@ -11,8 +11,9 @@ static json_t *entry(const struct cd_artifact *a)
                 return json_pack("{s:s, s:I, s:s, s:s}", "path", a->path, "size",
                                  (json_int_t) a->size, "sha256", a->sha256, "type", a->type);
         if (a->refused == CD_REFUSED_TYPE_NOT_ALLOWED)
-                return json_pack("{s:s, s:s, s:s}", "path", a->path, "refused",
-                                 cd_refusal_to_string(a->refused), "type", a->type);
+                return json_pack("{s:s, s:s, s:s, s:s*}", "path", a->path, "refused",
+                                 cd_refusal_to_string(a->refused), "type", a->type, "tail_type",
+                                 a->tail_type);
         return json_pack("{s:s, s:s}", "path", a->path, "refused",
                          cd_refusal_to_string(a->refused));
 }

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <grp.h>
+#include <linux/futex.h>
 #include <magic.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -49,10 +50,11 @@
 
 /* Checks that parse structure rather than match magic numbers, and
  * decompression: the riskiest parts of libmagic, and not needed to tell a
- * CSV from an ELF binary. */
+ * CSV from an ELF binary. The encoding ("text/csv; charset=us-ascii")
+ * tells text from binary (types.c). */
 #define MAGIC_FLAGS                                                                                \
-        (MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_CDF | MAGIC_NO_CHECK_ELF |     \
-         MAGIC_NO_CHECK_TAR | MAGIC_ERROR)
+        (MAGIC_MIME_TYPE | MAGIC_MIME_ENCODING | MAGIC_NO_CHECK_COMPRESS | MAGIC_NO_CHECK_CDF |    \
+         MAGIC_NO_CHECK_ELF | MAGIC_NO_CHECK_TAR | MAGIC_ERROR)
 
 /* libmagic's CPU time and address space, whatever it is asked (a crafted
  * file can make its regular expressions backtrack). The collector also
@@ -136,6 +138,15 @@ static int restrict_self(uid_t uid, gid_t gid, pid_t collector)
         return r < 0 ? -1 : 0;
 }
 
+/* In no CPU: futex(2) is in the filter, nanosleep(2) is not. */
+static void sleep_a_second(void)
+{
+        static uint32_t word;
+        const struct timespec one = { 1, 0 };
+
+        (void) syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &one, NULL, 0);
+}
+
 static __attribute__((noreturn)) void serve(int fd, magic_t m)
 {
         static char buf[CD_SNIFF_BYTES];
@@ -149,9 +160,13 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
                 if (cd_read_exact(fd, &len, sizeof(len)) <= 0 || len > sizeof(buf) ||
                     (len && cd_read_exact(fd, buf, len) <= 0))
                         _exit(0);
-                /* Tests: a libmagic that spins on a crafted file. */
+                /* Tests: a libmagic that spins on a crafted file, or
+                 * takes a second on each (as on 64 KiB of newlines,
+                 * which takes libmagic 5.44 a third of a second). */
                 while (cd_fault("sniff_hang"))
                         continue;
+                if (cd_fault("sniff_slow"))
+                        sleep_a_second();
                 type = magic_buffer(m, buf, len);
                 if (!type)
                         type = "application/octet-stream";
@@ -269,17 +284,23 @@ static void sniffer_env(char *buf, size_t size, char **env)
         env[n] = NULL;
 }
 
-/* Wait until @fd is ready for @events, or @deadline (cd_now_ms()) passes:
- * each answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a
- * file is killed. */
-static int ready_by(int fd, short events, uint64_t deadline)
+/* Wait until @fd is ready for @events, or @u's deadline passes (each
+ * answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a file
+ * is killed), or its cancel_fd becomes readable (a cancel of the job is
+ * not held up by the sniffer: -ECANCELED). The cancel fd is only polled,
+ * never read: it stays readable for the caller. */
+static int ready_by(int fd, short events, const struct cd_sniff_until *u)
 {
-        struct pollfd p = { .fd = fd, .events = events };
+        /* poll(2) ignores an entry whose fd is negative: no cancel_fd. */
+        struct pollfd p[2] = { { .fd = fd, .events = events },
+                               { .fd = u->cancel_fd, .events = POLLIN } };
 
         for (;;) {
                 uint64_t now = cd_now_ms();
-                int n = now >= deadline ? 0 : poll(&p, 1, (int) (deadline - now));
+                int n = now >= u->deadline_ms ? 0 : poll(p, 2, (int) (u->deadline_ms - now));
 
+                if (n > 0 && p[1].revents)
+                        return -ECANCELED;
                 if (n > 0)
                         return 0;
                 if (n == 0)
@@ -289,15 +310,15 @@ static int ready_by(int fd, short events, uint64_t deadline)
         }
 }
 
-/* @len bytes from the sniffer, all of them by @deadline: a sniffer that
- * sends part of an answer and stops (a libmagic exploit needs no CPU to
- * wait) is killed like one that never answers. */
-static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
+/* @len bytes from the sniffer, all of them by @u's deadline: a sniffer
+ * that sends part of an answer and stops (a libmagic exploit needs no CPU
+ * to wait) is killed like one that never answers. */
+static int read_by(int fd, void *buf, size_t len, const struct cd_sniff_until *u)
 {
         char *p = buf;
 
         while (len > 0) {
-                int r = ready_by(fd, POLLIN, deadline);
+                int r = ready_by(fd, POLLIN, u);
                 ssize_t n;
 
                 if (r < 0)
@@ -319,9 +340,11 @@ static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
  * file being refused as unreadable. */
 static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
 {
+        const struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
+                                          .cancel_fd = -1 };
         char c = 0;
 
-        if (read_by(s->fd, &c, 1, cd_now_ms() + CD_SNIFF_TIMEOUT_MS) < 0 || c != 'r') {
+        if (read_by(s->fd, &c, 1, &u) < 0 || c != 'r') {
                 cd_sniffer_stop(s);
                 if (c == 'x')
                         return cd_err_set(err, ENOEXEC,
@@ -376,15 +399,15 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         return wait_ready(s, err);
 }
 
-/* @len bytes to the sniffer, all of them by @deadline. A sniffer that
+/* @len bytes to the sniffer, all of them by @u's deadline. A sniffer that
  * stops reading (and answers ahead, so that no answer is late) would
  * otherwise block the collector once the socket's buffer is full. */
-static int write_by(int fd, const void *buf, size_t len, uint64_t deadline)
+static int write_by(int fd, const void *buf, size_t len, const struct cd_sniff_until *u)
 {
         const char *p = buf;
 
         while (len > 0) {
-                int r = ready_by(fd, POLLOUT, deadline);
+                int r = ready_by(fd, POLLOUT, u);
                 ssize_t n;
 
                 if (r < 0)
@@ -409,39 +432,74 @@ static bool spoke_first(int fd)
         return poll(&p, 1, 0) > 0;
 }
 
-int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len, char *type, size_t size)
+/* libmagic's "type/subtype; charset=name" (or a bare type, taken as
+ * binary) into @ret. The answer comes from an untrusted process: both
+ * parts are kept to their shapes. */
+static int parse_answer(char *a, struct cd_sniffed *ret)
+{
+        static const char charset_key[] = "; charset=";
+        char *charset = strstr(a, charset_key);
+        size_t n;
+
+        /* MIME types and charsets are case-insensitive (RFC 2045):
+         * libmagic says "text/PGP". */
+        for (char *c = a; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                        *c = (char) (*c - 'A' + 'a');
+        if (charset) {
+                *charset = '\0';
+                charset += sizeof(charset_key) - 1;
+        }
+        n = strlen(a);
+        if (n == 0 || n >= sizeof(ret->type) ||
+            strspn(a, "abcdefghijklmnopqrstuvwxyz0123456789/+-._") != n)
+                return -EPROTO;
+        if (!charset)
+                charset = "binary";
+        if (!charset[0] || strlen(charset) >= sizeof(ret->charset) ||
+            strspn(charset, "abcdefghijklmnopqrstuvwxyz0123456789-._") != strlen(charset))
+                return -EPROTO;
+        memcpy(ret->type, a, n + 1);
+        memcpy(ret->charset, charset, strlen(charset) + 1);
+        ret->text = strcmp(charset, "binary") != 0;
+        return 0;
+}
+
+int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
+                    const struct cd_sniff_until *until, struct cd_sniffed *ret)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
-        uint64_t deadline = cd_now_ms() + CD_SNIFF_TIMEOUT_MS;
+        struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
+                                    .cancel_fd = until->cancel_fd };
+        char answer[UINT8_MAX + 1];
         unsigned char rlen;
         int r;
 
+        /* The collection's own deadline, when it comes first. */
+        if (until->deadline_ms && until->deadline_ms < u.deadline_ms)
+                u.deadline_ms = until->deadline_ms;
         if (s->fd < 0)
                 return -EPIPE;
         r = spoke_first(s->fd) ? -EPROTO : 0;
         if (r == 0)
-                r = write_by(s->fd, &n, sizeof(n), deadline);
+                r = write_by(s->fd, &n, sizeof(n), &u);
         if (r == 0)
-                r = write_by(s->fd, buf, n, deadline);
+                r = write_by(s->fd, buf, n, &u);
         if (r == 0)
-                r = read_by(s->fd, &rlen, 1, deadline);
-        if (r == 0 && (rlen == 0 || rlen >= size))
+                r = read_by(s->fd, &rlen, 1, &u);
+        if (r == 0 && rlen == 0)
                 r = -EPROTO;
         if (r == 0)
-                r = read_by(s->fd, type, rlen, deadline);
+                r = read_by(s->fd, answer, rlen, &u);
         if (r < 0) {
                 cd_sniffer_stop(s);
                 return r;
         }
-        type[rlen] = '\0';
-        /* MIME types are case-insensitive (RFC 2045): libmagic says "text/PGP". */
-        for (unsigned int i = 0; i < rlen; i++)
-                if (type[i] >= 'A' && type[i] <= 'Z')
-                        type[i] = (char) (type[i] - 'A' + 'a');
-        /* The answer comes from an untrusted process: keep it to a MIME shape. */
-        if (strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789/+-._") != rlen)
+        answer[rlen] = '\0';
+        /* A NUL inside would hide the rest from the checks: refused too. */
+        if (strlen(answer) != rlen)
                 return -EPROTO;
-        return 0;
+        return parse_answer(answer, ret);
 }
 
 void cd_sniffer_stop(struct cd_sniffer *s)

@@ -300,7 +300,8 @@ static int make_plan(struct run_opts *o, char **argv, struct cd_plan **ret)
 }
 
 /* SIGINT, SIGTERM and SIGHUP cancel the job (SIGTERM to it, SIGKILL after
- * the grace period) instead of killing us with the sandbox still up.
+ * the grace period), or the collection of its --out files once it has
+ * ended, instead of killing us with the sandbox still up.
  * Job control cannot stop us either (Ctrl-Z, a background read or write of
  * the terminal): the job runs in its own session and would go on while
  * its wall and CPU-time limits went unwatched. The job gets every signal
@@ -418,8 +419,25 @@ static int write_result(const struct run_opts *o, const struct cd_result *res, c
         return r;
 }
 
+/* The collection of --out stopped before every file was looked at: the
+ * verdict's "after N ms" is the job's own time, not what the wait was. */
+static void report_collection(const struct cd_result *res)
+{
+        const struct cd_manifest *m = &res->manifest;
+
+        if (!res->collected || m->stopped == CD_TAKEN)
+                return;
+        cli_error("run",
+                  m->stopped == CD_REFUSED_CANCELLED
+                          ? "the collection of --out was cancelled: %llu files stored, the rest "
+                            "listed as %s"
+                          : "the collection of --out ran out of time (the profile's "
+                            "artifacts.max_time): %llu files stored, the rest listed as %s",
+                  (unsigned long long) m->files, cd_refusal_to_string(m->stopped));
+}
+
 /* One line on stderr when the job did not simply finish. */
-static void report(const struct cd_result *res, int launch_r)
+static void report_verdict(const struct cd_result *res, int launch_r)
 {
         const char *v = cd_verdict_to_string(res->verdict);
 
@@ -452,6 +470,13 @@ static void report(const struct cd_result *res, int launch_r)
                 if (launch_r < 0)
                         cli_error("run", "%s", res->error.msg);
         }
+}
+
+/* What stderr says of a job that did not simply finish. */
+static void report(const struct cd_result *res, int launch_r)
+{
+        report_verdict(res, launch_r);
+        report_collection(res);
 }
 
 /* The audit records before the job: the log must hold them first. */

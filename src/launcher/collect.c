@@ -7,11 +7,35 @@
 #include "launcher-internal.h"
 
 /* Caps on what leaves are output limits like /out's size: a job whose
- * output was refused as too large or too many did not finish its output.
- * Counted as found, listed or not (the manifest lists 256 refusals). */
+ * output was refused as too large or too many, or left more than the
+ * collection could examine in its time (out_of_time), did not finish its
+ * output. Counted as found, listed or not (the manifest lists 256
+ * refusals). */
 static bool over_caps(const struct cd_manifest *m)
 {
         return m->over_caps > 0;
+}
+
+/* A cancel (SIGINT to cordon run, cordond's cancel) that came once the
+ * job had ended, while its files were collected, and left some of them
+ * not taken: the result is not the whole of what the job left, and the
+ * caller asked for the stop. It ranks as a cancel of the job does
+ * (docs/architecture.md, Verdicts): above oom, output_limit, signaled,
+ * failed and ok; a timeout or CPU limit came first and stands. */
+static bool cut_by_cancel(const struct cd_result *ret)
+{
+        if (ret->manifest.stopped != CD_REFUSED_CANCELLED)
+                return false;
+        switch (ret->verdict) {
+        case CD_VERDICT_OK:
+        case CD_VERDICT_FAILED:
+        case CD_VERDICT_SIGNALED:
+        case CD_VERDICT_OOM:
+        case CD_VERDICT_OUTPUT_LIMIT:
+                return true;
+        default:
+                return false;
+        }
 }
 
 int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
@@ -25,6 +49,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
                 .keep_free_inodes = job->io->out_keep_free_inodes,
                 .src_max_bytes = cd_out_capacity(job->plan->limits.out_size_bytes),
                 .fork_lock = &job->l->fs_lock,
+                .cancel_fd = job->io->cancel_fd,
         };
         struct cd_err why = { 0 };
         int r;
@@ -43,5 +68,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
         if (r == 0 && over_caps(&ret->manifest) &&
             (ret->verdict == CD_VERDICT_OK || ret->verdict == CD_VERDICT_FAILED))
                 ret->verdict = CD_VERDICT_OUTPUT_LIMIT;
+        if (r == 0 && cut_by_cancel(ret))
+                ret->verdict = CD_VERDICT_CANCELLED;
         return r;
 }

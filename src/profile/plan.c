@@ -185,6 +185,7 @@ void cd_artifact_rules_default(struct cd_artifact_rules *a)
                 .max_file_bytes = 1ULL << 30,
                 .max_depth = 16,
                 .max_name_bytes = 255,
+                .max_time_ms = CD_ARTIFACT_DEFAULT_TIME_MS,
         };
 }
 

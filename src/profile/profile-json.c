@@ -59,7 +59,7 @@ json_t *cd_profile_to_json(const struct cd_profile *p)
 
         return json_pack(
                 "{s:s, s:s?, s:s, s:o, s:o, s:s, s:b, s:s, s:{s:o, s:o}, "
-                "s:{s:o, s:o}, s:{s:o}, s:{s:o, s:I, s:I, s:I, s:I, s:I}, s:s}",
+                "s:{s:o, s:o}, s:{s:o}, s:{s:o, s:I, s:I, s:I, s:I, s:I, s:I}, s:s}",
                 "name", p->name, "description", p->description, "image", p->image, "mounts",
                 mounts(p), "command", strv(p->command), "workdir", p->workdir, "work_readonly",
                 p->work_readonly, "proc", p->proc_subset_pid ? "pid" : "full", "environment",
@@ -69,5 +69,6 @@ json_t *cd_profile_to_json(const struct cd_profile *p)
                 a->types ? strv(a->types) : json_null(), "max_files", (json_int_t) a->max_files,
                 "max_total_bytes", (json_int_t) a->max_total_bytes, "max_file_bytes",
                 (json_int_t) a->max_file_bytes, "max_depth", (json_int_t) a->max_depth,
-                "max_name_bytes", (json_int_t) a->max_name_bytes, "network", "none");
+                "max_name_bytes", (json_int_t) a->max_name_bytes, "max_time",
+                (json_int_t) a->max_time_ms, "network", "none");
 }

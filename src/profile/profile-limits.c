@@ -198,10 +198,9 @@ static int artifact_cap(struct pctx *c, json_t *obj, const char *key, enum cd_li
 
 int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
 {
-        static const char *const known[] = {
-                "types",          "max_files", "max_total_bytes", "max_file_bytes", "max_depth",
-                "max_name_bytes", NULL
-        };
+        static const char *const known[] = { "types",          "max_files", "max_total_bytes",
+                                             "max_file_bytes", "max_depth", "max_name_bytes",
+                                             "max_time",       NULL };
         struct cd_artifact_rules *rules = &p->artifacts;
         int r;
 
@@ -232,6 +231,9 @@ int cd_profile_parse_artifacts(struct pctx *c, json_t *a, struct cd_profile *p)
         if (r == 0)
                 r = artifact_cap(c, a, "max_name_bytes", CD_LIMIT_COUNT, 1, 255,
                                  &rules->max_name_bytes);
+        if (r == 0)
+                r = artifact_cap(c, a, "max_time", CD_LIMIT_DURATION, CD_ARTIFACT_MIN_TIME_MS,
+                                 CD_ARTIFACT_MAX_TIME_MS, &rules->max_time_ms);
         return r;
 }
 

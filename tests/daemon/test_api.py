@@ -2000,6 +2000,34 @@ class ServiceTest(DaemonTest):
             self.assertEqual([x["verdict"] for x in d.audit("job.finished", j)], ["cancelled"])
         self.assertEqual(d.audit("job.started", queued), [])
 
+    def test_cancel_reaches_a_job_being_collected(self):
+        """A cancel that comes once the job has ended, while its files are
+        collected (a second each, injected), stops the collection: the file
+        stored before it is served whole, every later one is listed as
+        cancelled, and the verdict is cancelled, as its job.cancelled
+        says. Before, the worker read the cancel only while the job ran:
+        the collection went on to the end and the job came out ok."""
+        d = self.start_daemon(slots=1, fault="sniff_slow")
+        job = submit_sh(d, "for i in 1 2 3 4 5 6 7 8; do echo $i > /out/f$i.csv; done\n")["id"]
+        first = d.job_dir(job) / "artifacts" / "f1.csv"
+        self.assertTrue(poll(first.exists, 60), "the collection never stored its first file")
+        self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
+        j = wait_job(d, job, 60)
+        self.assertEqual(j["verdict"], "cancelled", j)
+        self.assertEqual(j["result"]["exit_code"], 0)
+        arts = d.client().artifacts(job)["artifacts"]
+        self.assertEqual([a["path"] for a in arts], [f"f{i}.csv" for i in range(1, 9)])
+        reasons = [a.get("refused", "taken") for a in arts]
+        self.assertEqual(reasons[0], "taken", arts)
+        cut = reasons.index("cancelled")  # some were cut, and all after the first cut
+        self.assertEqual(set(reasons[:cut]), {"taken"}, arts)
+        self.assertEqual(set(reasons[cut:]), {"cancelled"}, arts)
+        self.assertEqual(d.client().artifact(job, "f1.csv")[0], b"1\n")
+        self.assertEqual(sorted(os.listdir(d.job_dir(job) / "artifacts")),
+                         [a["path"] for a in arts[:cut]])
+        self.assertEqual(len(d.audit("job.cancelled", job)), 1)
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
+
     def test_a_slow_delete_holds_up_no_cancel(self):
         """A delete whose files take long to remove (5 s, injected) does not
         hold up a cancel of another job: the job lock covers the record and

@@ -358,6 +358,8 @@ static const char *const reasons[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_BAD_NAME] = "bad_name",
         [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
         [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_CANCELLED] = "cancelled",
 };
 
 static const char *reason(int r)
@@ -439,6 +441,7 @@ static void read_rules(struct rd *r, struct cd_artifact_rules *a, char *types[8]
         a->max_depth = depths[u8(r) & 15];
         b = u8(r);
         a->max_name_bytes = b == 0 ? 255 : b == 255 ? UINT64_MAX : b;
+        a->max_time_ms = 0; /* no time budget: the model has no clock */
         b = u8(r);
         a->types = NULL;
         if (b == 0)
@@ -1050,8 +1053,18 @@ static void check_sniffed(struct oracle *o, int ei, const struct cd_artifact *a,
               "answer was refused)",
               a->path, reasons[a->refused]);
         check_mime(a->path, a->type);
-        CHECK(type_listed(o->rules, a->type) == (a->refused == CD_TAKEN), "%s: %s with type %s",
-              a->path, reasons[a->refused], a->type);
+        /* Refused by its tail (src/artifacts/types.c): an allowed head, a
+         * listed type set; else the head's type decides. */
+        if (a->tail_type) {
+                check_mime(a->path, a->tail_type);
+                CHECK(a->refused == CD_REFUSED_TYPE_NOT_ALLOWED && o->rules->types &&
+                              type_listed(o->rules, a->type),
+                      "%s: %s with type %s and tail type %s", a->path, reasons[a->refused], a->type,
+                      a->tail_type);
+        } else {
+                CHECK(type_listed(o->rules, a->type) == (a->refused == CD_TAKEN),
+                      "%s: %s with type %s", a->path, reasons[a->refused], a->type);
+        }
         o->sniffed[o->n_sniffed] = ei;
         o->sniffed_item[o->n_sniffed++] = o->k - 1;
         if (a->refused != CD_TAKEN)
@@ -1210,6 +1223,12 @@ static void check_json(const struct cd_manifest *m)
                               ? !json_object_get(e, "type")
                               : strcmp(json_string_value(json_object_get(e, "type")), a->type) == 0,
                       "%s: JSON type differs", a->path);
+                CHECK(a->tail_type
+                              ? json_string_value(json_object_get(e, "tail_type")) &&
+                                        strcmp(json_string_value(json_object_get(e, "tail_type")),
+                                               a->tail_type) == 0
+                              : !json_object_get(e, "tail_type"),
+                      "%s: JSON tail type differs", a->path);
                 if (a->refused == CD_TAKEN)
                         CHECK(json_integer_value(json_object_get(e, "size")) ==
                                               (json_int_t) a->size &&
@@ -1333,9 +1352,11 @@ static void check_process(size_t fds)
 
 static void collect(const struct tree *t, const struct cd_artifact_rules *rules, int dest)
 {
-        const struct cd_collect c = {
-                .rules = rules, .job_uid = JOB_UID, .job_gid = JOB_GID, .dest_fd = dest
-        };
+        const struct cd_collect c = { .rules = rules,
+                                      .job_uid = JOB_UID,
+                                      .job_gid = JOB_GID,
+                                      .dest_fd = dest,
+                                      .cancel_fd = -1 };
         struct cd_manifest m = { 0 };
         struct cd_err err = { 0 };
         size_t fds = count_fds();

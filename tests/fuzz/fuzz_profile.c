@@ -193,6 +193,7 @@ static void check_rest(const struct cd_profile *p)
         check_cap("max_file_bytes", a->max_file_bytes, 1, CD_MAX_FS_BYTES);
         check_cap("max_depth", a->max_depth, 1, 64);
         check_cap("max_name_bytes", a->max_name_bytes, 1, 255);
+        check_cap("max_time", a->max_time_ms, 1000, 3600 * 1000);
         for (size_t i = 0; a->types && a->types[i]; i++)
                 CHECK(strchr(a->types[i], '/') && strlen(a->types[i]) < 128, "artifact type \"%s\"",
                       a->types[i]);

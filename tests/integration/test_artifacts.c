@@ -393,6 +393,79 @@ static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
 }
 #endif
 
+/* A profile @name in base/profiles (made if need be) with @artifacts as
+ * its "artifacts"; returns the directory. */
+static const char *profile_with(const char *name, const char *artifacts)
+{
+        static char dir[192];
+        char path[256], *text = NULL;
+        int fd, n;
+
+        snprintf(dir, sizeof(dir), "%s/profiles", base);
+        assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST);
+        snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+        n = asprintf(&text,
+                     "{ \"name\": \"%s\", \"command\": [\"/bin/true\"], \"artifacts\": %s }\n",
+                     name, artifacts);
+        assert_true(n > 0);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, (size_t) n), n);
+        close(fd);
+        free(text);
+        return dir;
+}
+
+/* libmagic takes a second on each file (injected; 64 KiB of newlines take
+ * it a third of a second, within the per-file deadline): the collection
+ * stops when the profile's artifacts.max_time is spent. The files it took
+ * come first, whole; every one after is listed as out_of_time, none left
+ * out; the verdict is output_limit. Before, there was no such bound: a
+ * thousand such files held the supervisor's CPU for minutes after a job
+ * of a few milliseconds. */
+static void test_collection_time_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char out[192], fault[] = "CORDON_FAULT=sniff_slow";
+        char *env[] = { fault, NULL };
+        const char *dir = profile_with("budget", "{ \"max_time\": \"3s\" }");
+        size_t i, taken = 0, late = 0;
+        json_t *arts, *e;
+        struct cd_run r;
+        uint64_t t0 = now_ms();
+
+        snprintf(out, sizeof(out), "%s/budget", base);
+        harness_run(&r, NULL, env, "--profiles-dir", dir, "--profile", "budget", "--out", out, "--",
+                    "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo $i > /out/f$i.csv; done",
+                    NULL);
+        assert_true(now_ms() - t0 < 60000); /* 3 s and a second, on any host: a hang bound */
+        assert_int_equal(r.status, 120);
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_non_null(strstr(r.err, "the collection of --out ran out of time"));
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), 8);
+        json_array_foreach(arts, i, e)
+        {
+                const char *why = json_string_value(json_object_get(e, "refused"));
+
+                if (!why) {
+                        assert_int_equal(late, 0); /* taken ones first, in walk order */
+                        taken++;
+                        continue;
+                }
+                assert_string_equal(why, "out_of_time");
+                late++;
+        }
+        assert_true(late > 0);
+        assert_int_equal(count_entries(out), (int) taken);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* A libmagic that spins on a crafted file. */
 static void test_hung_sniffer_is_bounded(void **state)
 {
@@ -616,6 +689,76 @@ static void test_sniffer_dies_with_its_collector(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+static bool path_exists(void *path)
+{
+        return access(path, F_OK) == 0;
+}
+#endif
+
+/* SIGINT to cordon run once the job is over and its files are being
+ * collected (a second each, injected): the collection stops there. What
+ * was stored stays, whole; every file after it is listed as cancelled;
+ * the verdict is cancelled (exit 123), recorded as such. Before, the
+ * signal sat in the signalfd until the collection ended: the job came out
+ * ok with every file, however long that took. */
+static void test_cancel_stops_the_collection(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        static const char one_sha[] =
+                "4355a46b19d348dc2f57c046f8ef63d4538ebb936000f3c9ee954a27460dd865"; /* "1\n" */
+        char out[192], result[256], first[224];
+        const char *args[] = { "--out", out,
+                               "--",    "/bin/sh",
+                               "-c",    "for i in 1 2 3 4 5 6 7 8; do echo $i > /out/f$i.csv; done",
+                               NULL };
+        size_t i, taken = 0, cancelled = 0, records = harness_audit_count("job.cancelled");
+        json_t *arts, *e;
+        struct cd_run r;
+        pid_t pid;
+
+        snprintf(out, sizeof(out), "%s/cancelled", base);
+        snprintf(result, sizeof(result), "%s/cancelled.json", base);
+        snprintf(first, sizeof(first), "%s/f1.csv", out);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_slow", 1), 0);
+        pid = spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        /* The first file is stored: the job is over, the walk is on. */
+        assert_true(harness_until(path_exists, first, 30000));
+        assert_int_equal(kill(pid, SIGINT), 0);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_int_equal(json_integer_value(json_object_get(r.result, "exit_code")), 0);
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), 8);
+        expect(&r, "f1.csv", NULL);
+        assert_string_equal(json_string_value(json_object_get(entry(&r, "f1.csv"), "sha256")),
+                            one_sha);
+        json_array_foreach(arts, i, e)
+        {
+                const char *why = json_string_value(json_object_get(e, "refused"));
+
+                if (!why) {
+                        assert_int_equal(cancelled, 0); /* taken ones first, in walk order */
+                        taken++;
+                        continue;
+                }
+                assert_string_equal(why, "cancelled");
+                cancelled++;
+        }
+        assert_true(cancelled > 0);
+        assert_int_equal(count_entries(out), (int) taken);
+        assert_int_equal(harness_audit_count("job.cancelled"), records + 1);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -672,9 +815,11 @@ int main(void)
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_collection_time_is_bounded),
                 cmocka_unit_test(test_stalled_sniffer_answer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_stops_the_collection, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };

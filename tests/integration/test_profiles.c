@@ -212,6 +212,86 @@ static void test_data_export_profile(void **state)
         harness_run_free(&r);
 }
 
+/* The manifest entry @path: refused as type_not_allowed with head type
+ * @type, and with its tail's type (NULL: none, the head refused it). */
+static const char *expect_type_refused(const struct cd_run *r, const char *path, const char *type)
+{
+        json_t *e;
+        size_t i;
+
+        json_array_foreach(json_object_get(r->result, "artifacts"), i, e)
+        {
+                const char *why = json_string_value(json_object_get(e, "refused"));
+
+                if (strcmp(json_string_value(json_object_get(e, "path")), path) != 0)
+                        continue;
+                if (!why || strcmp(why, "type_not_allowed") != 0)
+                        fail_msg("%s: %s, expected type_not_allowed", path, why ? why : "taken");
+                if (type)
+                        assert_string_equal(json_string_value(json_object_get(e, "type")), type);
+                return json_string_value(json_object_get(e, "tail_type"));
+        }
+        fail_msg("%s is not in the manifest", path);
+        return NULL;
+}
+
+/* data-export types a file by its last 64 KiB too (src/artifacts/types.c):
+ * a CSV with an executable after its first window, and a CSV with a ZIP
+ * appended that zipfile opens, are refused with the type of their tail;
+ * large CSV, ZIP, PNG and UTF-16 CSV files are still taken. Before, the
+ * first two left as text/csv. */
+static void test_data_export_judges_the_tail(void **state)
+{
+        const char *script =
+                input(0, "smuggle.py",
+                      "import io, struct, zipfile, zlib, random\n"
+                      "rows = b''.join(b'%d,%d\\n' % (i, i * i) for i in range(40000))\n"
+                      "head = b'id,value\\n' + rows[:70000]\n"
+                      "head = head[:head.rindex(b'\\n') + 1]\n"
+                      "elf = open('/bin/ls', 'rb').read()\n"
+                      "open('/out/cohort.csv', 'wb').write(head + elf)\n"
+                      "b = io.BytesIO()\n"
+                      "with zipfile.ZipFile(b, 'w') as z:\n"
+                      "    z.writestr('payload.bin', elf)\n"
+                      "open('/out/summary.csv', 'wb').write(head + b.getvalue())\n"
+                      "print('zip:', zipfile.ZipFile('/out/summary.csv').namelist())\n"
+                      "open('/out/plain.csv', 'wb').write(elf)\n"
+                      "open('/out/big.csv', 'wb').write(b'id,value\\n' + rows)\n"
+                      "with zipfile.ZipFile('/out/big.zip', 'w', zipfile.ZIP_DEFLATED) as z:\n"
+                      "    z.writestr('rows.csv', rows)\n"
+                      "    z.writestr('ls', elf)\n"
+                      "open('/out/utf16.csv', 'wb').write(('a,Zoë\\n' * 20000).encode('utf-16'))\n"
+                      "random.seed(1)\n"
+                      "px = bytes(random.getrandbits(8) for _ in range(300 * 301))\n"
+                      "def chunk(t, d):\n"
+                      "    return struct.pack('>I', len(d)) + t + d + struct.pack('>I', "
+                      "zlib.crc32(t + d))\n"
+                      "open('/out/plot.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\n'\n"
+                      "    + chunk(b'IHDR', struct.pack('>IIBBBBB', 300, 300, 8, 0, 0, 0, 0))\n"
+                      "    + chunk(b'IDAT', zlib.compress(px)) + chunk(b'IEND', b''))\n");
+        struct cd_run r;
+        const char *tail;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--profiles-dir", profiles(), "--profile", "data-export",
+                    "--input", script, "--entry", "smuggle.py", "--out", out_dir("smuggle"), NULL);
+        expect_ok(&r);
+        assert_non_null(strstr(r.out, "zip: ['payload.bin']")); /* a working polyglot */
+        tail = expect_type_refused(&r, "cohort.csv", "text/csv");
+        assert_non_null(tail);
+        assert_null(strstr(tail, "text/"));
+        tail = expect_type_refused(&r, "summary.csv", "text/csv");
+        assert_non_null(tail);
+        assert_string_equal(tail, "application/zip");
+        assert_null(expect_type_refused(&r, "plain.csv", NULL)); /* its head refuses it */
+        expect_taken(&r, "big.csv", "text/csv");
+        expect_taken(&r, "big.zip", "application/zip");
+        expect_taken(&r, "utf16.csv", "text/csv");
+        expect_taken(&r, "plot.png", "image/png");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 /* Tighter than the profile is fine; looser than its maximum is refused. */
 static void test_limits_against_profile_maximum(void **state)
 {
@@ -288,6 +368,7 @@ int main(void)
                 cmocka_unit_test(test_rscript_profile),
                 cmocka_unit_test(test_rmarkdown_profile),
                 cmocka_unit_test(test_data_export_profile),
+                cmocka_unit_test(test_data_export_judges_the_tail),
                 cmocka_unit_test(test_limits_against_profile_maximum),
                 cmocka_unit_test(test_quarto_profile),
         };

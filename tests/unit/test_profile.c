@@ -259,6 +259,8 @@ static void good_minimal_gets_defaults(void **state)
         assert_true(p->artifacts.max_file_bytes == a.max_file_bytes);
         assert_true(p->artifacts.max_depth == a.max_depth);
         assert_true(p->artifacts.max_name_bytes == a.max_name_bytes);
+        assert_true(p->artifacts.max_time_ms == a.max_time_ms);
+        assert_true(a.max_time_ms == 60000);
         assert_string_equal(p->source, path);
 }
 
@@ -341,6 +343,7 @@ static void good_full_every_field(void **state)
         assert_true(p->artifacts.max_file_bytes == 10 * MIB);
         assert_true(p->artifacts.max_depth == 4);
         assert_true(p->artifacts.max_name_bytes == 100);
+        assert_true(p->artifacts.max_time_ms == 2 * 60 * 1000);
         assert_string_equal(p->source, path);
 }
 
@@ -394,6 +397,7 @@ static void good_forms_number_and_string_limits(void **state)
         assert_true(p->artifacts.max_file_bytes == 1);
         assert_true(p->artifacts.max_depth == 64);
         assert_true(p->artifacts.max_name_bytes == 1);
+        assert_true(p->artifacts.max_time_ms == 1000); /* a number: milliseconds */
 }
 
 /* cd_profile_parse has no file name to match, and names @source in messages. */
@@ -497,6 +501,9 @@ static const struct bad_case bad_cases[] = {
         { "artifacts-too-many-files.json", "artifacts.max_files", "100001 is outside [1, 100000]" },
         { "artifacts-cap-too-deep.json", "artifacts.max_depth", "65 is outside [1, 64]" },
         { "artifacts-name-too-long.json", "artifacts.max_name_bytes", "256 is outside [1, 255]" },
+        { "artifacts-time-too-short.json", "artifacts.max_time", "500ms is outside [1s, 1h]" },
+        { "artifacts-time-too-long.json", "artifacts.max_time", "2h is outside [1s, 1h]" },
+        { "artifacts-time-no-unit.json", "artifacts.max_time", "needs a unit" },
         { "env-bad-name.json", "environment.set", "\"1ST\" is not a variable name" },
         { "env-allow-bad-pattern.json", "environment.allow",
           "\"*\" is not a variable name or NAME_* prefix" },
@@ -923,7 +930,7 @@ static struct cd_profile *plan_profile(void)
                 "  \"artifacts\": { \"types\": [\"text/csv\", \"application/pdf\"],"
                 "                   \"max_files\": 7, \"max_total_bytes\": \"3M\","
                 "                   \"max_file_bytes\": \"1M\", \"max_depth\": 2,"
-                "                   \"max_name_bytes\": 64 } }",
+                "                   \"max_name_bytes\": 64, \"max_time\": \"90s\" } }",
                 tool_dir, base_dir));
 }
 
@@ -1362,6 +1369,7 @@ static void plan_artifact_rules_copied(void **state)
         assert_true(plan->artifacts.max_file_bytes == MIB);
         assert_true(plan->artifacts.max_depth == 2);
         assert_true(plan->artifacts.max_name_bytes == 64);
+        assert_true(plan->artifacts.max_time_ms == 90000);
 }
 
 int main(void)

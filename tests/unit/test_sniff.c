@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,13 +27,20 @@
 #include "artifacts/artifacts-internal.h"
 #include "cordon/util.h"
 
-enum peer { HONEST, AHEAD, AHEAD_ON_A_TIMER };
+enum peer { HONEST, AHEAD, AHEAD_ON_A_TIMER, SILENT };
 
-static const char answer[] = "\x0atext/plain";
+/* What the peers answer: a length byte and the answer (answer_of()
+ * changes it for one peer). */
+#define PLAIN "\x0atext/plain"
+static char answer_buf[256] = PLAIN;
+static size_t answer_len = sizeof(PLAIN) - 1;
+
+static const struct cd_sniff_until no_limit = { .deadline_ms = 0, .cancel_fd = -1 };
 
 /* A fake sniffer on @fd: reads each request and answers it (HONEST), or
  * sends 64 answers up front and never reads (AHEAD), or never reads and
- * sends one answer every 5 ms (AHEAD_ON_A_TIMER). */
+ * sends one answer every 5 ms (AHEAD_ON_A_TIMER), or reads each request
+ * and never answers (SILENT: libmagic busy on a slow file). */
 _Noreturn static void run_peer(int fd, enum peer kind)
 {
         static char req[CD_SNIFF_BYTES];
@@ -41,19 +49,20 @@ _Noreturn static void run_peer(int fd, enum peer kind)
 
         if (kind == AHEAD)
                 for (int i = 0; i < 64; i++)
-                        (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+                        (void) cd_write_all(fd, answer_buf, answer_len);
         for (;;) {
                 if (kind == AHEAD)
                         (void) pause();
                 if (kind == AHEAD_ON_A_TIMER) {
-                        (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+                        (void) cd_write_all(fd, answer_buf, answer_len);
                         (void) nanosleep(&tick, NULL);
                         continue;
                 }
                 if (cd_read_exact(fd, &n, sizeof(n)) <= 0 || n > sizeof(req) ||
                     cd_read_exact(fd, req, n) <= 0)
                         _exit(0);
-                (void) cd_write_all(fd, answer, sizeof(answer) - 1);
+                if (kind != SILENT)
+                        (void) cd_write_all(fd, answer_buf, answer_len);
         }
 }
 
@@ -81,14 +90,14 @@ static void start_peer(struct cd_sniffer *s, enum peer kind)
 static int sniff_files(struct cd_sniffer *s, int files, int *ret_done)
 {
         static char buf[CD_SNIFF_BYTES];
-        char type[64];
+        struct cd_sniffed type;
         int r = 0;
 
         *ret_done = 0;
         for (int i = 0; i < files && r == 0; i++) {
-                r = cd_sniffer_type(s, buf, sizeof(buf), type, sizeof(type));
+                r = cd_sniffer_type(s, buf, sizeof(buf), &no_limit, &type);
                 if (r == 0) {
-                        assert_string_equal(type, "text/plain");
+                        assert_string_equal(type.type, "text/plain");
                         (*ret_done)++;
                 }
         }
@@ -155,10 +164,122 @@ static void test_sniffer_answering_on_a_timer(void **state)
         (void) alarm(0);
 }
 
+/* The collection's time is spent (its deadline passed): no answer is
+ * waited for, however soon it would come, and the sniffer is stopped.
+ * Before, each file had its own 2 s, and a thousand slow files took the
+ * collection minutes. */
+static void test_collection_deadline_cuts_the_wait(void **state)
+{
+        static char buf[CD_SNIFF_BYTES];
+        struct cd_sniffer s;
+        struct cd_sniffed type;
+        int done;
+
+        (void) state;
+        start_peer(&s, HONEST);
+        assert_int_equal(sniff_files(&s, 1, &done), 0); /* it answers */
+        assert_int_equal(cd_sniffer_type(&s, buf, sizeof(buf),
+                                         &(struct cd_sniff_until){ .deadline_ms = cd_now_ms() - 1,
+                                                                   .cancel_fd = -1 },
+                                         &type),
+                         -ETIMEDOUT);
+        assert_int_equal(s.pid, -1); /* killed and reaped */
+        assert_int_equal(s.fd, -1);
+}
+
+/* A cancel (SIGINT to cordon run, cordond's cancel) while the collector
+ * waits for an answer ends the wait then, not at the per-file deadline:
+ * -ECANCELED, the sniffer stopped, and the cancel fd still readable for
+ * the caller. Before, the wait ignored it (and the walk went on). */
+static void test_cancel_cuts_the_wait(void **state)
+{
+        static char buf[CD_SNIFF_BYTES];
+        const struct itimerspec soon = { .it_value = { 0, 50 * 1000 * 1000 } };
+        struct cd_sniffer s;
+        struct pollfd p;
+        struct cd_sniffed type;
+        int tfd;
+
+        (void) state;
+        assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
+        (void) alarm(3 * CD_SNIFF_TIMEOUT_MS / 1000 + 5);
+        /* A timer stands for the signalfd or eventfd: readable in 50 ms. */
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        assert_true(tfd >= 0);
+        assert_int_equal(timerfd_settime(tfd, 0, &soon, NULL), 0);
+        start_peer(&s, SILENT);
+        assert_int_equal(
+                cd_sniffer_type(&s, buf, sizeof(buf),
+                                &(struct cd_sniff_until){ .deadline_ms = 0, .cancel_fd = tfd },
+                                &type),
+                -ECANCELED);
+        assert_int_equal(s.pid, -1); /* killed and reaped */
+        assert_int_equal(s.fd, -1);
+        p = (struct pollfd){ .fd = tfd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 0), 1); /* not read: still there */
+        (void) close(tfd);
+        (void) alarm(0);
+}
+
+/* A sniffer that answers @text (@len bytes) to one request: what
+ * cd_sniffer_type() makes of it. */
+static int answer_of(const char *text, size_t len, struct cd_sniffed *ret)
+{
+        static char buf[16];
+        struct cd_sniffer s;
+        int r;
+
+        assert_true(len < sizeof(answer_buf) - 1);
+        answer_buf[0] = (char) len;
+        memcpy(answer_buf + 1, text, len);
+        answer_len = len + 1;
+        start_peer(&s, HONEST);
+        memcpy(answer_buf, PLAIN, sizeof(PLAIN)); /* the peer has its copy */
+        answer_len = sizeof(PLAIN) - 1;
+        r = cd_sniffer_type(&s, buf, sizeof(buf), &no_limit, ret);
+        cd_sniffer_stop(&s);
+        return r;
+}
+
+#define ANSWER(text, ret) answer_of(text, sizeof(text) - 1, ret)
+
+/* libmagic's answer with its encoding: the type, and text or binary by the
+ * charset (types.c judges a file's tail by it), both lower-cased and
+ * kept to their shapes; no charset is binary. */
+static void test_answer_with_charset(void **state)
+{
+        struct cd_sniffed t;
+
+        (void) state;
+        assert_int_equal(ANSWER("text/CSV; charset=US-ASCII", &t), 0);
+        assert_string_equal(t.type, "text/csv");
+        assert_string_equal(t.charset, "us-ascii");
+        assert_true(t.text);
+        assert_int_equal(ANSWER("text/plain; charset=utf-16le", &t), 0);
+        assert_true(t.text);
+        assert_int_equal(ANSWER("application/zip; charset=binary", &t), 0);
+        assert_string_equal(t.type, "application/zip");
+        assert_false(t.text);
+        assert_int_equal(ANSWER("text/plain", &t), 0);
+        assert_string_equal(t.charset, "binary");
+        assert_false(t.text);
+        assert_int_equal(ANSWER("text/plain; charset=", &t), -EPROTO);
+        assert_int_equal(ANSWER("text/plain; charset=utf 8", &t), -EPROTO);
+        assert_int_equal(ANSWER("text/plain; charset=a;b", &t), -EPROTO);
+        assert_int_equal(ANSWER("text/plain\0; charset=binary", &t), -EPROTO);
+        assert_int_equal(ANSWER("text/<b>; charset=us-ascii", &t), -EPROTO);
+        assert_int_equal(ANSWER("; charset=us-ascii", &t), -EPROTO);
+        assert_int_equal(ANSWER("text/plain; charset=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", &t),
+                         -EPROTO); /* longer than any charset */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_honest_sniffer),
+                cmocka_unit_test(test_collection_deadline_cuts_the_wait),
+                cmocka_unit_test(test_cancel_cuts_the_wait),
+                cmocka_unit_test(test_answer_with_charset),
                 cmocka_unit_test(test_sniffer_answering_ahead),
                 cmocka_unit_test(test_sniffer_answering_on_a_timer),
         };
