@@ -1754,6 +1754,40 @@ class ApiTest(DaemonTest):
         self.assertEqual(r.status, 201, r)
         d.client().delete(r.json()["id"])
 
+    def test_header_names_must_be_tokens(self):
+        """A header name that is not an RFC 9110 token is 400 problem+json
+        before any of the body is read (RFC 9112 5.1: whitespace between the
+        name and the colon MUST be refused), nothing stored. libmicrohttpd
+        keeps such a space in the name, so "Content-Length : N" beside
+        "Transfer-Encoding: chunked" got past the one-framing rule and the
+        body was taken as chunked. Before, all of these were served."""
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "job.sh"})),
+                              ("f", "job.sh", None, b"echo hi\n")], "cordon-name")
+        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        for framing, data in (
+                (f"Content-Length: {len(body)}\r\nTransfer-Encoding : chunked", body),
+                (f"Content-Length : {len(body)}\r\nTransfer-Encoding: chunked", chunked),
+                (f"Transfer-Encoding: chunked\r\nContent-Length\t: {len(body)}", chunked),
+                ("Transfer-Encoding : chunked", chunked),
+                (f"Content-Length : {len(body)}", body),
+                (f"Content-Length: {len(body)}\r\nX-Trace(1): a", body)):
+            head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                    f"{framing}\r\n\r\n").encode()
+            problem_of(self, raw(d.sock, head + data, "POST", "/v1/jobs"), 400, "bad_request")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        for name in (b"X-Any ", b"X-Any\t", b"X@Any", b'X"Any', b"X-\xc3\xa9"):
+            r = raw(d.sock, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + name + b": 1\r\n\r\n",
+                    "GET", "/v1/health")
+            doc = problem_of(self, r, 400, "bad_request")
+            self.assertIn("token", doc["detail"], name)
+        # Every token character is still a name.
+        r = raw(d.sock, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+                b"X-!#$%&'*+-.^_`|~09az: 1\r\n\r\n", "GET", "/v1/health")
+        self.assertEqual(r.status, 200, r)
+
     def test_routes(self):
         d = self.daemon
         for target in ("/", "/v1", "/v1/", "/v2/jobs", "/v1/nope", "/v1/jobs/", "/metricsx",
