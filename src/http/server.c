@@ -354,37 +354,6 @@ static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enu
         return r < 0;
 }
 
-/* The state disk's reserve or the peer's quota has no room for @need more
- * bytes (0: unknown yet): answered in *@ret. */
-static bool storage_refuses(struct MHD_Connection *conn, struct req_state *st, uint64_t need,
-                            enum MHD_Result *ret)
-{
-        struct cd_service *svc = st->http->svc;
-        struct cd_err err = { 0 };
-        struct cd_quota quota;
-        const char *what = "cannot check the free disk space";
-        char detail[256];
-        int r = cd_service_room(svc, need, &err);
-
-        if (r == -ENOSPC) {
-                *ret = problem(conn, st, 507, "insufficient_storage",
-                               "cordond's disk is short of space for inputs; retry later");
-                return true;
-        }
-        if (r == 0) {
-                what = "cannot check the client's quota";
-                r = cd_service_quota_check(svc, st->peer.uid, need, &quota, &err);
-        }
-        if (r == -CD_E_QUOTA) {
-                cd_quota_describe(&quota, detail, sizeof(detail));
-                *ret = problem(conn, st, 507, "quota_exceeded", detail);
-        } else if (r < 0) {
-                cd_log_err(CD_LOG_ERROR, NULL, &err);
-                *ret = problem(conn, st, 500, "internal", what);
-        }
-        return r < 0;
-}
-
 /* POST /v1/jobs, before its body: content type, declared size, capacity. */
 static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
 {
@@ -401,11 +370,15 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                                "expected multipart/form-data");
         if (length && (cd_parse_u64(length, &n) < 0 || n > svc->cfg->max_body_bytes))
                 return problem(conn, st, 413, "body_too_large", "the body is over the limit");
-        if (queue_refuses(conn, st, &ret) || storage_refuses(conn, st, n, &ret))
+        if (queue_refuses(conn, st, &ret))
                 return ret;
-        if (cd_upload_begin(&st->upload, svc) < 0)
+        if (cd_upload_begin(&st->upload, svc, st->peer.uid) < 0)
                 return problem(conn, st, 500, "internal", "cannot start the upload");
-        st->has_upload = true;
+        st->has_upload = true; /* from here on, completed() gives its room back */
+        /* The declared length is reserved whole, before any of it arrives:
+         * uploads side by side cannot each count on the same free space. */
+        if (cd_upload_reserve(&st->upload, n) < 0)
+                return problem(conn, st, st->upload.status, st->upload.code, st->upload.detail);
         st->pp = MHD_create_post_processor(conn, POST_BUFFER, post_iterator, st);
         if (!st->pp)
                 return problem(conn, st, 415, "unsupported_media_type",
