@@ -24,7 +24,8 @@ struct cd_upload {
         int file_fd;   /* the input being written, -1 between parts */
         uint64_t file_bytes;
         uint64_t stored_bytes;  /* all input bytes written */
-        uint64_t room_check_at; /* stored_bytes at which free space is read again */
+        struct cd_room room;    /* reserved on the state disk before it is written */
+        uint64_t room_check_at; /* stored_bytes at which the room is checked again */
         uint64_t charge;        /* against the quota (cd_service_charge), once complete */
         char *json;             /* the `job` part */
         size_t json_len;
@@ -40,8 +41,15 @@ struct cd_upload {
         char detail[256];
 };
 
-/* Start an upload for @svc. Returns 0 or -ENOMEM. */
-int cd_upload_begin(struct cd_upload *u, struct cd_service *svc);
+/* Start an upload for @svc by client @uid, holding no room yet. Returns 0
+ * or -EIO. */
+int cd_upload_begin(struct cd_upload *u, struct cd_service *svc, uint32_t uid);
+
+/* Reserve room for @bytes of inputs (its declared length) before any
+ * arrive; checks the reserve and the client's quota only, when 0.
+ * Returns 0 or -1 as cd_upload_data(): 507 insufficient_storage or
+ * quota_exceeded, 500 when the room cannot be read. */
+int cd_upload_reserve(struct cd_upload *u, uint64_t bytes);
 
 /*
  * One chunk of a multipart field: @field is its name, @filename non-NULL
@@ -53,10 +61,16 @@ int cd_upload_begin(struct cd_upload *u, struct cd_service *svc);
 int cd_upload_data(struct cd_upload *u, const char *field, const char *filename,
                    const char *content_type, const char *data, uint64_t off, size_t size);
 
-/* Close the last part. Returns 0 or -1 as cd_upload_data(). */
+/* Close the last part, give back the room reserved and not written, and
+ * check the reserve once more. Returns 0 or -1 as cd_upload_data(). */
 int cd_upload_finish(struct cd_upload *u);
 
-/* Remove everything the upload wrote unless it was committed, and free it. */
+/* The upload's files belong to a stored job now: kept, and its room given
+ * back (the job's row counts them). */
+void cd_upload_commit(struct cd_upload *u);
+
+/* Give back the upload's room, remove everything it wrote unless it was
+ * committed, and free it. */
 void cd_upload_clear(struct cd_upload *u);
 
 struct cd_api_request {

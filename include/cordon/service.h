@@ -91,6 +91,16 @@ int cd_id_set_add(struct cd_id_set *set, const char *id);
 void cd_id_set_drop(struct cd_id_set *set, const char *id);
 void cd_id_set_clear(struct cd_id_set *set);
 
+/* The room one upload in progress holds on the state disk (api.h), in
+ * the service's list while it holds any. Written under rooms_lock. */
+struct cd_room {
+        uint32_t uid;
+        uint64_t bytes;     /* reserved in all, written or not: its uid's quota counts them */
+        uint64_t unwritten; /* of those, not written yet: the free space does not show them */
+        bool linked;
+        struct cd_room *prev, *next;
+};
+
 struct cd_service {
         const struct cd_config *cfg;
         struct cd_store *store;
@@ -121,6 +131,8 @@ struct cd_service {
         pthread_mutex_t rate_lock; /* guards rates and refusals */
         struct cd_rate rates[CD_RATE_SLOTS];
         struct cd_rate refusals[CD_REFUSAL_SLOTS];
+        pthread_mutex_t rooms_lock; /* guards rooms and every room in it */
+        struct cd_room *rooms;      /* of the uploads in progress */
 };
 
 /* A job request: the `job` part of POST /v1/jobs, plus (as stored) the
@@ -232,13 +244,6 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err);
  * seconds) with more to delete: call it again soon. */
 bool cd_service_expire(struct cd_service *s);
 
-/* Room for @need more bytes of uploads in the state directory, keeping
- * the reserve (cd_config_min_free) free for what running jobs and the
- * store still write.
- * Returns 0, -ENOSPC when there is not, or -errno (with @err) when the free
- * space cannot be read. */
-int cd_service_room(struct cd_service *s, uint64_t need, struct cd_err *err);
-
 /* What a finished job's artifacts must leave free on the state disk:
  * half the reserve (cd_config_min_free), and the same share of its inodes.
  * Jobs already taken may use the other half; this half keeps room for the
@@ -278,16 +283,46 @@ uint64_t cd_service_charge_job(struct cd_service *s, const struct cd_job_row *ro
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err);
 
 struct cd_quota {
-        uint64_t quota; /* 0: none */
-        uint64_t held;  /* what the client's stored jobs hold now */
+        uint64_t quota;  /* 0: none */
+        uint64_t held;   /* what the client's stored jobs hold now */
+        uint64_t staged; /* what its uploads in progress hold (struct cd_room) */
 };
 
-/* Whether @uid's jobs, with @need more bytes, stay within the client
+/* Whether @uid's jobs and uploads in progress (but @mine, the caller's
+ * own: NULL for none), with @need more bytes, stay within the client
  * quota. A first check for a request; the store's insert checks again
  * in its transaction. Returns 0, -CD_E_QUOTA (*@ret says how far), or
- * -errno with @err. */
-int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need, struct cd_quota *ret,
-                           struct cd_err *err);
+ * -errno with @err. Context: any thread. */
+int cd_service_quota_check(struct cd_service *s, uint32_t uid, uint64_t need,
+                           const struct cd_room *mine, struct cd_quota *ret, struct cd_err *err);
+
+/*
+ * Reserve room on the state disk for the upload that holds @room: at
+ * least @need more bytes, and up to @want, as far as both the disk and
+ * its uid's quota allow. The disk keeps its reserve (cd_config_min_free,
+ * bytes and the same share of the inodes) free of what every upload in
+ * progress has written and has reserved but not yet written; the quota
+ * counts the uid's stored jobs and all its uploads' rooms, written or not.
+ * With @need and @want 0 it only checks that neither is over already.
+ * @room links into the service on success; cd_service_room_release()
+ * unlinks it. Returns 0, -ENOSPC, -CD_E_QUOTA (*@quota says how far), or
+ * -errno with @err when the free space or the store cannot be read.
+ * Context: any thread (the upload's own for @room).
+ */
+int cd_service_room_take(struct cd_service *s, struct cd_room *room, uint64_t need, uint64_t want,
+                         struct cd_quota *quota, struct cd_err *err);
+
+/* @n of @room's reserved bytes are written: the free space shows them now.
+ * Call it after the write, never before (in between they count twice). */
+void cd_service_room_written(struct cd_service *s, struct cd_room *room, uint64_t n);
+
+/* The upload writes nothing more: what @room reserved and did not write
+ * goes back; what it wrote counts against its uid until released. */
+void cd_service_room_trim(struct cd_service *s, struct cd_room *room);
+
+/* Give back all of @room: the upload is stored (its job's row counts it
+ * now) or gone. Any number of times; a room never taken is left alone. */
+void cd_service_room_release(struct cd_service *s, struct cd_room *room);
 
 /* The problem detail of a refusal by the quota (no request content). */
 void cd_quota_describe(const struct cd_quota *q, char *buf, size_t size);

@@ -201,7 +201,8 @@ static int check_quota(const struct cd_api_request *req, struct cd_api_response 
         int r = upload_charge(req->upload, &err);
 
         if (r == 0)
-                r = cd_service_quota_check(req->svc, req->peer->uid, req->upload->charge, &q, &err);
+                r = cd_service_quota_check(req->svc, req->peer->uid, req->upload->charge,
+                                           &req->upload->room, &q, &err);
         if (r == -CD_E_QUOTA) {
                 quota_problem(resp, &q);
         } else if (r < 0) {
@@ -372,7 +373,7 @@ void api_jobs_create(const struct cd_api_request *req, struct cd_api_response *r
                 r = store_job(req, &spec, &row, resp);
         if (r == 0) {
                 cd_queue_fill(req->svc->queue, place, row.id);
-                u->committed = true;
+                cd_upload_commit(u);
                 cd_log_info(row.id, "msg=\"job submitted\" uid=%u profile=%s inputs=%u",
                             row.owner_uid, row.profile, u->n_inputs);
                 cd_api_json(resp, 201,

@@ -22,9 +22,14 @@
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-/* Free space is read again after every ROOM_CHECK_BYTES of inputs, so that
- * an upload without a Content-Length cannot eat into the reserve. */
-#define ROOM_CHECK_BYTES (8ULL << 20)
+/* Room on the state disk is reserved before a write (service.h): an upload
+ * without a Content-Length takes it ROOM_WINDOW_BYTES at a time, and any
+ * upload checks after each ROOM_WINDOW_BYTES written that the reserve is
+ * still whole (running jobs' output may have taken what it counted on). */
+#define ROOM_WINDOW_BYTES (1ULL << 20)
+/* Kept reserved while a file is written, for its last block, part-filled:
+ * the disk takes whole blocks. */
+#define ROOM_TAIL_BYTES 4096ULL
 
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
 {
@@ -49,30 +54,58 @@ static int fail_store(struct cd_upload *u, int errnum, const char *what)
         return fail(u, 500, "internal", "cannot store %s", what);
 }
 
-/* The reserve (min_free) still free after what has been written. */
-static int check_room(struct cd_upload *u)
+/* At least @need more bytes of room, up to @want (cd_service_room_take). */
+static int take_room(struct cd_upload *u, uint64_t need, uint64_t want)
 {
         struct cd_err err = { 0 };
-        int r = cd_service_room(u->svc, 0, &err);
+        struct cd_quota q;
+        char detail[sizeof(u->detail)];
+        int r = cd_service_room_take(u->svc, &u->room, need, want, &q, &err);
 
         if (r == -ENOSPC)
                 return fail_store(u, ENOSPC, "the inputs");
-        if (r < 0)
-                return fail(u, 500, "internal", "cannot check the free disk space");
-        u->room_check_at = u->stored_bytes + ROOM_CHECK_BYTES;
+        if (r == -CD_E_QUOTA) {
+                cd_quota_describe(&q, detail, sizeof(detail));
+                return fail(u, 507, "quota_exceeded", "%s", detail);
+        }
+        if (r < 0) {
+                cd_log_err(CD_LOG_ERROR, NULL, &err);
+                return fail(u, 500, "internal", "cannot check the room on cordond's disk");
+        }
+        u->room_check_at = u->stored_bytes + ROOM_WINDOW_BYTES;
         return 0;
 }
 
-int cd_upload_begin(struct cd_upload *u, struct cd_service *svc)
+/* Room for @size more bytes of a file, before they are written. The
+ * window grows with what the upload has written, up to ROOM_WINDOW_BYTES:
+ * a small upload, or one that stalls, holds little room it does not use. */
+static int room_for(struct cd_upload *u, uint64_t size)
+{
+        uint64_t need = size + ROOM_TAIL_BYTES, want;
+
+        if (need <= u->room.unwritten)
+                return u->stored_bytes >= u->room_check_at ? take_room(u, 0, 0) : 0;
+        need -= u->room.unwritten;
+        want = u->stored_bytes < ROOM_WINDOW_BYTES ? u->stored_bytes : ROOM_WINDOW_BYTES;
+        return take_room(u, need, want > need ? want : need);
+}
+
+int cd_upload_begin(struct cd_upload *u, struct cd_service *svc, uint32_t uid)
 {
         *u = (struct cd_upload){ .svc = svc,
                                  .dir_fd = -1,
                                  .inputs_fd = -1,
                                  .file_fd = -1,
-                                 .room_check_at = ROOM_CHECK_BYTES };
+                                 .room = { .uid = uid },
+                                 .room_check_at = ROOM_WINDOW_BYTES };
         if (cd_random_hex(u->id, CD_JOB_ID_LEN / 2) < 0)
                 return -EIO;
         return 0;
+}
+
+int cd_upload_reserve(struct cd_upload *u, uint64_t bytes)
+{
+        return take_room(u, bytes, bytes);
 }
 
 /* The staging directory, made when the first file arrives. */
@@ -143,12 +176,15 @@ static int file_data(struct cd_upload *u, const char *data, size_t size)
         if (u->file_bytes + size > u->svc->cfg->max_input_bytes)
                 return fail(u, 413, "input_too_large", "input %u: over %llu bytes", u->n_inputs,
                             (unsigned long long) u->svc->cfg->max_input_bytes);
+        if (room_for(u, size) < 0)
+                return -1;
         r = cd_write_all(u->file_fd, data, size);
         if (r < 0)
                 return fail_store(u, -r, "an input");
+        cd_service_room_written(u->svc, &u->room, size);
         u->file_bytes += size;
         u->stored_bytes += size;
-        return u->stored_bytes >= u->room_check_at ? check_room(u) : 0;
+        return 0;
 }
 
 static int json_data(struct cd_upload *u, const char *data, size_t size)
@@ -257,13 +293,22 @@ int cd_upload_finish(struct cd_upload *u)
                 return fail(u, 400, "bad_request", "no `job` part");
         if (stage(u) < 0)
                 return -1;
-        return check_room(u);
+        cd_service_room_trim(u->svc, &u->room);
+        return take_room(u, 0, 0);
+}
+
+void cd_upload_commit(struct cd_upload *u)
+{
+        u->committed = true;
+        cd_service_room_release(u->svc, &u->room);
 }
 
 void cd_upload_clear(struct cd_upload *u)
 {
         struct cd_err err = { 0 };
 
+        if (u->svc)
+                cd_service_room_release(u->svc, &u->room);
         (void) cd_close(u->file_fd);
         (void) cd_close(u->inputs_fd);
         (void) cd_close(u->dir_fd);

@@ -110,6 +110,7 @@ int cd_daemon_start(struct cd_daemon *d, const struct cd_config *cfg, struct cd_
         pthread_mutex_init(&s->audit_lock, NULL);
         pthread_mutex_init(&s->job_lock, NULL);
         pthread_mutex_init(&s->rate_lock, NULL);
+        pthread_mutex_init(&s->rooms_lock, NULL);
         pthread_rwlock_init(&s->profiles_lock, NULL);
         cd_metrics_init(&s->metrics);
         /* The launcher first: it drops supplementary groups before any thread. */

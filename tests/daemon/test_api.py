@@ -487,6 +487,39 @@ def as_user(who: str, fn, *args, **kwargs):
     return Child(who, fn, *args, **kwargs).result()
 
 
+def connect_as(who: str, path: str) -> socket.socket:
+    """A connection to @path made by user @who (SO_PEERCRED is taken at
+    connect()), handed back to this process to hold as long as it needs."""
+    uid, gid, groups = USERS[who]
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            mine.close()
+            os.setgroups(groups)
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            socket.send_fds(theirs, [b"s"], [s.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        mine.settimeout(30)
+        _, fds, _, _ = socket.recv_fds(mine, 1, 1)
+    finally:
+        mine.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        raise AssertionError(f"no connection made as {who}")
+    return socket.socket(fileno=fds[0])
+
+
 # --------------------------------------------------------------------------
 # cgroups and processes
 
@@ -1754,6 +1787,40 @@ class ApiTest(DaemonTest):
         self.assertEqual(r.status, 201, r)
         d.client().delete(r.json()["id"])
 
+    def test_header_names_must_be_tokens(self):
+        """A header name that is not an RFC 9110 token is 400 problem+json
+        before any of the body is read (RFC 9112 5.1: whitespace between the
+        name and the colon MUST be refused), nothing stored. libmicrohttpd
+        keeps such a space in the name, so "Content-Length : N" beside
+        "Transfer-Encoding: chunked" got past the one-framing rule and the
+        body was taken as chunked. Before, all of these were served."""
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "job.sh"})),
+                              ("f", "job.sh", None, b"echo hi\n")], "cordon-name")
+        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        for framing, data in (
+                (f"Content-Length: {len(body)}\r\nTransfer-Encoding : chunked", body),
+                (f"Content-Length : {len(body)}\r\nTransfer-Encoding: chunked", chunked),
+                (f"Transfer-Encoding: chunked\r\nContent-Length\t: {len(body)}", chunked),
+                ("Transfer-Encoding : chunked", chunked),
+                (f"Content-Length : {len(body)}", body),
+                (f"Content-Length: {len(body)}\r\nX-Trace(1): a", body)):
+            head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                    f"{framing}\r\n\r\n").encode()
+            problem_of(self, raw(d.sock, head + data, "POST", "/v1/jobs"), 400, "bad_request")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        for name in (b"X-Any ", b"X-Any\t", b"X@Any", b'X"Any', b"X-\xc3\xa9"):
+            r = raw(d.sock, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + name + b": 1\r\n\r\n",
+                    "GET", "/v1/health")
+            doc = problem_of(self, r, 400, "bad_request")
+            self.assertIn("token", doc["detail"], name)
+        # Every token character is still a name.
+        r = raw(d.sock, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n"
+                b"X-!#$%&'*+-.^_`|~09az: 1\r\n\r\n", "GET", "/v1/health")
+        self.assertEqual(r.status, 200, r)
+
     def test_routes(self):
         d = self.daemon
         for target in ("/", "/v1", "/v1/", "/v2/jobs", "/v1/nope", "/v1/jobs/", "/metricsx",
@@ -2810,7 +2877,10 @@ class ServiceTest(DaemonTest):
         """A state disk short of space: submissions are refused 507 before the
         reserve is touched, nothing half-stored, earlier jobs and the audit log
         intact; once space is back, jobs are taken again."""
-        d = self.small_state_disk(64, min_free="16M", max_body="64M", max_input="64M")
+        # No client quota: a quarter of the disk, it would stop the chunked
+        # upload below first (uploads in progress count against it).
+        d = self.small_state_disk(64, min_free="16M", max_body="64M", max_input="64M",
+                                  max_stored_per_client="0")
         c = d.client()
         j = submit_sh(d, "echo kept > /out/kept.txt\n")["id"]
         self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
@@ -3095,6 +3165,187 @@ class ServiceTest(DaemonTest):
             self.assertEqual(d.client().artifact(small, "small.bin")[0], bytes(1 << 20))
         finally:
             filler.unlink()
+        self.assert_chain_whole(d)
+
+    def partial_uploads(self, d: Daemon) -> dict:
+        """Each upload in progress (jobs/<id>.partial): the bytes of its inputs."""
+        out = {}
+        for p in (d.state / "jobs").glob("*.partial"):
+            try:
+                out[p.name] = sum(f.stat().st_size for f in (p / "inputs").iterdir())
+            except FileNotFoundError:
+                pass  # just removed, or no file yet
+        return out
+
+    @staticmethod
+    def answer(s: socket.socket):
+        """The problem cordond answered on @s: (status, code)."""
+        resp = http.client.HTTPResponse(s, method="POST")
+        resp.begin()
+        r = _checked(resp, "POST", "/v1/jobs")
+        s.close()
+        return r.status, r.json()["code"]
+
+    def start_upload(self, d: Daemon, who: str, declared: int = None):
+        """POST /v1/jobs as @who, chunked (or with Content-Length @declared),
+        up to the start of a file part big.bin. Returns (socket, the name of
+        its jobs/<id>.partial) once cordond has staged it, or (None,
+        (status, code)) when it answered instead."""
+        before = set(self.partial_uploads(d))
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "job.sh"})),
+                              ("f", "job.sh", None, b"echo hi\n")], "cordon-held")
+        body = body[:-len(b"--cordon-held--\r\n")] + (
+            b'--cordon-held\r\nContent-Disposition: form-data; name="g"; '
+            b'filename="big.bin"\r\n\r\n')
+        framing = (f"Content-Length: {declared}" if declared is not None
+                   else "Transfer-Encoding: chunked")
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                f"{framing}\r\n\r\n").encode()
+        s = connect_as(who, d.sock)
+        s.settimeout(60)
+        try:
+            s.sendall(head + (body if declared is not None
+                              else b"%x\r\n%s\r\n" % (len(body), body)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered early: the answer is still readable
+
+        def staged():
+            if select.select([s], [], [], 0)[0]:
+                return "answered"
+            new = set(self.partial_uploads(d)) - before
+            return new.pop() if len(new) == 1 else None
+
+        name = poll(staged, 60)
+        self.assertIsNotNone(name, "the upload is neither staged nor answered")
+        if name == "answered":
+            return None, self.answer(s)
+        return s, name
+
+    def feed_upload(self, d: Daemon, s: socket.socket, name: str, size: int,
+                    declared: bool = False):
+        """Send @size bytes of the file part of upload @name (start_upload)
+        and nothing more. Returns "held" once cordond has stored them, or
+        the (status, code) it answered."""
+        block = b"\0" * (256 << 10)
+        try:
+            for i in range(0, size, len(block)):
+                b = block[:min(len(block), size - i)]
+                s.sendall(b if declared else b"%x\r\n%s\r\n" % (len(b), b))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+        def fate():
+            if select.select([s], [], [], 0)[0]:
+                return "answered"
+            # libmicrohttpd keeps the last few bytes back until it sees
+            # whether a boundary follows.
+            return "held" if self.partial_uploads(d).get(name, 0) >= size - 4096 else None
+
+        f = poll(fate, 60)
+        self.assertIsNotNone(f, "the upload is neither stored nor answered")
+        return f if f == "held" else self.answer(s)
+
+    def held_uploads(self, d: Daemon, who: str, n: int, size: int, declared: int = None):
+        """@n uploads of @who started together, then fed @size bytes each in
+        turn and held open. Returns (their open sockets, each one's fate)."""
+        started = [self.start_upload(d, who, declared) for _ in range(n)]
+        conns = [s for s, _ in started if s]
+        self.addCleanup(lambda: [s.close() for s in conns])
+        fates = [name if not s else self.feed_upload(d, s, name, size, declared is not None)
+                 for s, name in started]
+        for (s, _), f in zip(started, fates):
+            if s and f != "held":
+                conns.remove(s)
+        return conns, fates
+
+    def close_uploads(self, d: Daemon, conns: list) -> None:
+        """Close the held uploads; cordond removes what they staged."""
+        for s in conns:
+            s.close()
+        conns.clear()
+        self.assertTrue(poll(lambda: not self.partial_uploads(d), 30),
+                        f"partial uploads left: {self.partial_uploads(d)}")
+
+    def test_uploads_in_progress_keep_the_reserve(self):
+        """Uploads in progress count what they have reserved and not yet
+        written: with min_free 16M of a 64 MiB state disk, chunked uploads
+        of 7 MiB each (under the 8 MiB at which one was checked again)
+        held open together stop at the reserve, the rest refused 507;
+        another client's job waiting meanwhile then still stores its
+        artifact. Before, each upload was checked alone, every 8 MiB: eight
+        of them took the disk to 7 MiB free, and the job's artifact was
+        lost (setup_error, output_not_stored)."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0", slots=1,
+                                  max_body="64M", max_input="64M", connection_timeout="120s")
+        blocker = as_user("b", submit_sh, d, SLEEP_SH)["id"]
+        as_user("b", wait_running, d, blocker)
+        victim = as_user("b", submit_sh, d, "head -c 3M /dev/zero > /out/v.bin\n")["id"]
+        conns, fates = self.held_uploads(d, "a", 8, 7 << 20)
+        st = os.statvfs(d.state)
+        # Less a little for what the store may write meanwhile.
+        self.assertGreaterEqual(st.f_bavail * st.f_frsize, (16 << 20) - (256 << 10), fates)
+        self.assertIn((507, "insufficient_storage"), fates)
+        self.assertEqual(set(fates), {"held", (507, "insufficient_storage")}, fates)
+        self.assertGreaterEqual(fates.count("held"), 4, fates)
+        d.client().cancel(blocker)
+        job = wait_job(d, victim, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
+        self.assertEqual(d.client().artifact(victim, "v.bin")[0], bytes(3 << 20))
+        self.close_uploads(d, conns)
+        self.assert_chain_whole(d)
+
+    def test_uploads_in_progress_count_against_the_quota(self):
+        """A client's uploads in progress count against its
+        max_stored_per_client (by default a quarter of the disk: 16 MiB of
+        64): of its chunked uploads of 7 MiB held open together, two are
+        taken and the others refused 507 quota_exceeded, so that another
+        client can still submit, and its job waiting meanwhile stores its
+        artifact. Before, uploads did not count until stored: the client
+        took the disk under the reserve, other clients got 507 and the job
+        lost its artifact."""
+        d = self.small_state_disk(64, slots=1, max_body="64M", max_input="64M",
+                                  connection_timeout="120s")
+        blocker = as_user("b", submit_sh, d, SLEEP_SH)["id"]
+        as_user("b", wait_running, d, blocker)
+        victim = as_user("b", submit_sh, d, "head -c 2M /dev/zero > /out/v.bin\n")["id"]
+        conns, fates = self.held_uploads(d, "a", 8, 7 << 20)
+        self.assertEqual(fates[:2], ["held", "held"], fates)
+        self.assertEqual(set(fates[2:]), {(507, "quota_exceeded")}, fates)
+        self.assertLessEqual(sum(self.partial_uploads(d).values()), 16 << 20)
+        r = as_user("b", lambda: submit_raw(d.sock, {"profile": "default", "entry": "job.sh"},
+                                            [("job.sh", b"echo b\n")]).status)
+        self.assertEqual(r, 201)
+        d.client().cancel(blocker)
+        job = wait_job(d, victim, 120)
+        self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
+        self.close_uploads(d, conns)
+        # Their room is given back: the client's next upload is taken.
+        self.assertEqual(as_user("a", lambda: submit_raw(
+            d.sock, {"profile": "default", "entry": "job.sh"},
+            [("job.sh", b"echo a\n"), ("big.bin", bytes(12 << 20))]).status), 201)
+
+    def test_declared_uploads_reserve_their_length(self):
+        """An upload with a Content-Length reserves it before its body: with
+        min_free 16M of a 64 MiB state disk, two uploads declaring 20 MiB
+        are taken and a third, declared while they are held, is refused 507
+        at once. The room goes back when an upload is cut off, refused once
+        whole, or stored: 30 MiB is taken after each. Before, each declared
+        upload was held only against the free space, which the others had
+        not yet written: all three were taken."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0",
+                                  max_body="64M", max_input="64M", connection_timeout="120s")
+        conns, fates = self.held_uploads(d, "a", 3, 1 << 20, declared=20 << 20)
+        self.assertEqual(fates, ["held", "held", (507, "insufficient_storage")])
+        self.close_uploads(d, conns)
+        big = [("job.sh", b"echo hi\n"), ("big.bin", bytes(30 << 20))]
+        problem_of(self, submit_raw(d.sock, {"profile": "nope", "entry": "job.sh"}, big), 400,
+                   "unknown_profile")
+        ok = {"profile": "default", "entry": "job.sh"}
+        for _ in range(2):
+            r = submit_raw(d.sock, ok, big)
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(wait_job(d, r.json()["id"], 120)["verdict"], "ok")
         self.assert_chain_whole(d)
 
     def test_refusals_are_rate_limited(self):
