@@ -112,7 +112,7 @@ struct cd_stream {
         bool escape;        /* the caller's fd is a terminal: show control characters as ^X */
         struct cd_tty_escape esc; /* escaping: a UTF-8 sequence split across reads */
         char *raw;                /* escaping: the bytes read, before escaping into buf */
-        int null_fd;        /* /dev/null, opened once output is dropped: drained there by splice */
+        int null_fd;        /* /dev/null (>= 3 when open), once output is dropped: splice's sink */
         uint64_t resume_ms; /* dropping output: not read again before this time */
 };
 

@@ -211,8 +211,14 @@ static ssize_t stream_discard(struct cd_stream *s)
 {
         ssize_t n;
 
-        if (s->null_fd < 0) {
-                s->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (s->null_fd < 3) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                /* Above 2, as every launcher fd: 0 means "none" to a
+                 * relay that was never opened (a launch that failed first). */
+                s->null_fd = fd >= 0 && fd < 3 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
+                if (fd >= 0 && fd < 3)
+                        (void) cd_close(fd);
                 if (s->null_fd < 0)
                         return -2;
                 (void) fcntl(s->src, F_SETPIPE_SZ, DISCARD_BYTES); /* smaller is fine too */
@@ -404,7 +410,8 @@ void cd_relay_close(struct cd_relay *r)
                         s->src = cd_close(s->src);
                 if (s->own_dst || s->dst_reopened)
                         s->dst = cd_close(s->dst);
-                s->null_fd = cd_close(s->null_fd);
+                if (s->null_fd >= 3)
+                        s->null_fd = cd_close(s->null_fd);
                 free(s->buf);
                 free(s->raw);
                 s->buf = NULL;

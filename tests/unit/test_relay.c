@@ -341,10 +341,10 @@ static void output_beyond_cap_is_dropped(void **state)
         assert_true(f->r.s[1].truncated);
         assert_true(f->r.s[1].total == 200 * 1024); /* counts what was written */
         /* Past the cap it was spliced into /dev/null, not copied (stream_discard). */
-        assert_true(f->r.s[1].null_fd >= 0);
+        assert_true(f->r.s[1].null_fd >= 3);
         assert_received(&sinks[1], err, 1000);
         assert_false(f->r.s[2].truncated);
-        assert_true(f->r.s[2].null_fd < 0);
+        assert_true(f->r.s[2].null_fd < 3);
 }
 
 /* Past the cap, a stream rests between two megabytes dropped: it is polled
@@ -375,7 +375,7 @@ static void dropped_output_rests_between_splices(void **state)
         p[0].revents = POLLIN;
         cd_relay_step(&f->r, p, 1); /* more: spliced away */
         assert_true(f->r.s[1].total == 64 * 1024 + 10000);
-        assert_true(f->r.s[1].null_fd >= 0);
+        assert_true(f->r.s[1].null_fd >= 3);
         n = cd_relay_poll(&f->r, p, RELAY_POLL_MAX);
         assert_true(n >= 1);
         assert_int_equal(p[0].fd, f->r.s[1].src);
@@ -389,6 +389,23 @@ static void dropped_output_rests_between_splices(void **state)
         cd_relay_step(&f->r, p, 1);
         assert_true(f->r.s[1].src_eof);
         assert_int_equal(cd_relay_timeout_ms(&f->r), -1);
+}
+
+/* A launch that fails before cd_relay_open() still closes its (zeroed)
+ * relay: nothing may be closed then, fd 0 least of all. */
+static void close_of_a_relay_never_opened_closes_nothing(void **state)
+{
+        struct cd_relay never;
+        int before;
+
+        (void) state;
+        if (fcntl(0, F_GETFD) < 0)
+                assert_int_equal(open("/dev/null", O_RDONLY), 0); /* the lowest free: 0 */
+        before = ut_count_fds();
+        memset(&never, 0, sizeof(never));
+        cd_relay_close(&never);
+        assert_true(fcntl(0, F_GETFD) >= 0);
+        assert_int_equal(ut_count_fds(), before);
 }
 
 static void output_cap_exact_and_one_over(void **state)
@@ -486,7 +503,7 @@ static void discarded_stdout_is_drained_and_counted(void **state)
         pump(f, NULL, sinks, 1);
         assert_int_equal(reap_job(f), 0);
         assert_true(f->r.s[1].total == 150 * 1024);
-        assert_true(f->r.s[1].null_fd >= 0);
+        assert_true(f->r.s[1].null_fd >= 3);
         assert_received(&sinks[0], "e", 1);
 }
 
@@ -630,7 +647,7 @@ static void close_releases_every_fd(void **state)
         assert_int_equal(cd_write_all(f->child[1], "dropped", 7), 0);
         close_fd(&f->child[1]);
         cd_relay_drain(&f->r);
-        assert_true(f->r.s[1].null_fd >= 0);
+        assert_true(f->r.s[1].null_fd >= 3);
         for (int i = 0; i < 3; i++)
                 close_fd(&f->child[i]);
         cd_relay_close(&f->r);
@@ -827,6 +844,7 @@ int main(void)
                 T(output_beyond_cap_is_dropped),
                 T(output_cap_exact_and_one_over),
                 T(dropped_output_rests_between_splices),
+                T(close_of_a_relay_never_opened_closes_nothing),
                 T(stdin_reaches_job_then_eof),
                 T(no_stdin_gives_eof_at_once),
                 T(job_ignoring_stdin_does_not_hang),
