@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ struct cli_client {
         CURL *curl;
         char *socket;
         const char *cmd;
+        int conn_fd; /* the socket curl opened last (open_socket), or -1 */
 };
 
 /* The state of one transfer, for curl's callbacks. */
@@ -44,6 +46,9 @@ struct xfer {
         bool too_large;
         bool final; /* a final (non-1xx) status line was seen */
         uint64_t next_tick_ms;
+        struct cli_client *c;
+        int peer_err;   /* the connection was refused before sending: -errno */
+        uid_t peer_uid; /* with -EPERM: who listens on the socket */
 };
 
 int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
@@ -74,6 +79,7 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
                 return CLI_EXIT_IO;
         }
         c->cmd = cmd;
+        c->conn_fd = -1;
         *ret = c;
         return 0;
 }
@@ -305,6 +311,84 @@ static struct curl_slist *request_headers(const struct cli_request *rq)
         return curl_slist_append(NULL, range);
 }
 
+/*
+ * Who listens on the socket is checked before anything is sent: anyone who
+ * can bind the path first (a stale /tmp socket, a directory writable by
+ * others) would otherwise receive every upload and answer every status.
+ * curl makes each connection's socket here and connects it itself; the
+ * socket is recorded so that on_prereq can ask the kernel who is at the
+ * other end. (Connecting it here and returning CURL_SOCKOPT_ALREADY_CONNECTED
+ * would be simpler, but libcurl 7.88 connects such a socket again and
+ * fails with EISCONN; and its CURLINFO_ACTIVESOCKET is -1 in on_prereq.)
+ */
+static curl_socket_t open_socket(void *data, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+        struct cli_client *c = data;
+        int fd;
+
+        /* CURLOPT_UNIX_SOCKET_PATH makes every address AF_UNIX: anything
+         * else is believed unreachable, and refused. */
+        if (purpose != CURLSOCKTYPE_IPCXN || addr->family != AF_UNIX) {
+                errno = EAFNOSUPPORT;
+                return CURL_SOCKET_BAD;
+        }
+        fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+        if (fd < 0)
+                return CURL_SOCKET_BAD;
+        c->conn_fd = fd;
+        return fd;
+}
+
+static int close_socket(void *data, curl_socket_t fd)
+{
+        struct cli_client *c = data;
+
+        if (fd == c->conn_fd)
+                c->conn_fd = -1;
+        return close(fd);
+}
+
+/*
+ * cordond runs as root (docs/operations.md). The caller's own uid is
+ * accepted too: a socket it forwards itself (ssh -L) or serves in a test
+ * is no one else's. SO_PEERCRED gives the credentials of whoever called
+ * listen(), fixed for the life of the connection (socket(7), unix(7)).
+ */
+static int check_peer(int fd, uid_t *ret_uid)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        *ret_uid = cred.uid;
+        return cred.uid == 0 || cred.uid == geteuid() ? 0 : -EPERM;
+}
+
+/* After curl connected (or took the connection of an earlier request),
+ * before it sends the request: for every request, the peer check. A
+ * connection is made in one go from open_socket to here (one address, no
+ * other connection meanwhile), so conn_fd is the one this request uses. */
+static int on_prereq(void *data, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+        struct xfer *x = data;
+        int r;
+
+        (void) conn_primary_ip;
+        (void) conn_local_ip;
+        (void) conn_primary_port;
+        (void) conn_local_port;
+        /* Believed unreachable: curl sends only on a connection it opened
+         * through open_socket, and close_socket forgets only a closed one. */
+        r = x->c->conn_fd < 0 ? -ENOTCONN : check_peer(x->c->conn_fd, &x->peer_uid);
+        if (r < 0) {
+                x->peer_err = r;
+                return CURL_PREREQFUNC_ABORT;
+        }
+        return CURL_PREREQFUNC_OK;
+}
+
 static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer *x,
                  curl_mime *form, struct curl_slist *headers, char *url, size_t url_size)
 {
@@ -315,11 +399,19 @@ static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer
         curl_easy_reset(h);
         if (snprintf(url, url_size, "http://cordon%s", rq->path) >= (int) url_size)
                 return -E2BIG;
+        /* libcurl 7.80 or later: without the check, nothing is sent. */
+        if (curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK)
+                return -ENOTSUP;
 #define SET(opt, val)                                                                              \
         do {                                                                                       \
                 if (e == CURLE_OK)                                                                 \
                         e = curl_easy_setopt(h, opt, val);                                         \
         } while (0)
+        SET(CURLOPT_PREREQDATA, x);
+        SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, c);
+        SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+        SET(CURLOPT_CLOSESOCKETDATA, c);
         SET(CURLOPT_UNIX_SOCKET_PATH, c->socket);
         SET(CURLOPT_URL, url);
         SET(CURLOPT_NOSIGNAL, 1L);
@@ -385,6 +477,21 @@ static int transfer_error(const struct cli_client *c, CURLcode e, const struct x
 {
         long os_errno = 0;
 
+        if (x->peer_err == -EPERM) {
+                cli_error(c->cmd,
+                          "cannot reach cordond at %s: the socket is served by uid %u, not by "
+                          "root or you; refused, nothing was sent (is another program listening "
+                          "there?)",
+                          c->socket, (unsigned int) x->peer_uid);
+                return CLI_EXIT_UNREACHABLE;
+        }
+        if (x->peer_err) {
+                cli_error(c->cmd,
+                          "cannot reach cordond at %s: cannot tell who serves the socket: %s; "
+                          "nothing was sent",
+                          c->socket, strerror(-x->peer_err));
+                return CLI_EXIT_UNREACHABLE;
+        }
         if (x->sink_status)
                 return x->sink_status;
         if (x->too_large) {
@@ -421,7 +528,7 @@ static void parse_body(struct cli_response *r)
 
 static int send_once(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
-        struct xfer x = { .rq = rq, .resp = resp };
+        struct xfer x = { .rq = rq, .resp = resp, .c = c };
         struct curl_slist *headers = request_headers(rq);
         curl_mime *form = NULL;
         char url[4096];
@@ -436,9 +543,15 @@ static int send_once(struct cli_client *c, const struct cli_request *rq, struct 
                 cli_error(c->cmd, "out of memory");
                 return CLI_EXIT_IO;
         }
-        if (setup(c, rq, &x, form, headers, url, sizeof(url)) < 0) {
+        r = setup(c, rq, &x, form, headers, url, sizeof(url));
+        if (r < 0) {
                 curl_mime_free(form);
                 curl_slist_free_all(headers);
+                if (r == -ENOTSUP) {
+                        cli_error(c->cmd, "libcurl 7.80 or later is needed (to check who "
+                                          "serves the socket before sending)");
+                        return CLI_EXIT_IO;
+                }
                 cli_error(c->cmd, "cannot set up the request (URL over %zu bytes?)", sizeof(url));
                 return CLI_EXIT_USAGE;
         }

@@ -83,7 +83,8 @@ void cli_response_clear(struct cli_response *r);
 /*
  * Send @rq and read the answer into @resp (cleared first). Returns 0 when
  * cordond answered, whatever the status; otherwise an exit status:
- * CLI_EXIT_UNREACHABLE (cannot connect, or the connection broke),
+ * CLI_EXIT_UNREACHABLE (cannot connect, the socket is served by neither
+ * root nor the caller's euid so nothing was sent, or the connection broke),
  * CLI_EXIT_SERVER (an answer over the size cap), CLI_EXIT_INTERRUPTED, or
  * what the sink returned.
  */

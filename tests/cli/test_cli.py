@@ -30,6 +30,9 @@ import threading
 import time
 import unittest
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The fake cordond runs as other uids too: a python they may execute.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 CORDON = os.environ.get("CORDON_BIN", "")
 CORDOND = os.environ.get("CORDOND_BIN", "")
 PROFILES = os.environ.get("CORDON_PROFILES", "")
@@ -1055,6 +1058,101 @@ class HostileServerTest(unittest.TestCase):
                                timeout=HANG_S)
             self.assertNotIn("\x1b", p.stdout + p.stderr, args)
             self.assertIn("?", p.stdout + p.stderr, args)
+
+
+class FakeCordondTest(unittest.TestCase):
+    """The CLI against fake_cordond.py: a server that answers what cordond
+    never would. Each fake runs in a directory of its own, as a uid of the
+    test's choosing, and is killed in tearDown."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cordon-cli-fake-")
+        os.chmod(self.tmp, 0o755)
+        self.fakes = []
+        self.addCleanup(self._stop)
+
+    def _stop(self):
+        for proc in self.fakes:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=HANG_S)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def fake(self, scenario, user=0, name="fake"):
+        """Start fake_cordond.py SCENARIO as @user; returns its directory
+        (the socket is DIR/s.sock)."""
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d, 0o755)
+        os.chown(d, user, GID)
+        sock = os.path.join(d, "s.sock")
+        kw = {"user": user, "group": GID, "extra_groups": []} if user else {}
+        proc = subprocess.Popen([PYTHON, os.path.join(HERE, "fake_cordond.py"), sock,
+                                 scenario, d], stdin=subprocess.DEVNULL, **kw)
+        self.fakes.append(proc)
+        deadline = time.monotonic() + HANG_S
+        while True:
+            self.assertIsNone(proc.poll(), "fake_cordond.py %s exited" % scenario)
+            self.assertLess(time.monotonic(), deadline)
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(sock)
+                    break
+            except OSError:
+                time.sleep(0.05)  # a hang bound, not synchronisation
+        return d
+
+    def requests(self, d):
+        """The request lines the fake in @d read, in order."""
+        try:
+            with open(os.path.join(d, "requests.log")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def cli(self, d, *args, user=None, timeout=HANG_S, **kw):
+        e = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        e["CORDON_SOCKET"] = os.path.join(d, "s.sock")
+        if user is not None:
+            kw.update(user=user, group=GID, extra_groups=[])
+        return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=e,
+                              timeout=timeout, cwd=self.tmp, **kw)
+
+    def one_line_error(self, p, cmd, status, *needles):
+        self.assertEqual(p.returncode, status, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertTrue(p.stderr.startswith("cordon %s: " % cmd), p.stderr)
+        for n in needles:
+            self.assertIn(n, p.stderr)
+
+    ID = "0" * 32
+
+    def test_socket_served_by_another_user_is_refused(self):
+        """Whoever binds the socket path first would get every upload and
+        answer every status: the CLI sends nothing to a socket served by
+        anyone but root or the caller's own uid (SO_PEERCRED)."""
+        d = self.fake("record", user=OTHER_UID)
+        secret = os.path.join(self.tmp, "secret.csv")
+        with open(secret, "w") as f:
+            f.write("patient_id,diagnosis\n")
+        p = self.cli(d, "submit", "--profile", "default", "--entry", "secret.csv", secret)
+        self.one_line_error(p, "submit", EX_UNREACHABLE, "served by uid %d" % OTHER_UID,
+                            "nothing was sent")
+        self.assertEqual(p.stdout, "")
+        for args, user in ((["status", self.ID], None), (["health"], None),
+                           (["status", self.ID], SUB_UID)):
+            p = self.cli(d, *args, user=user)
+            self.one_line_error(p, args[0], EX_UNREACHABLE, "served by uid %d" % OTHER_UID)
+        self.assertEqual(self.requests(d), [])
+        self.assertFalse(os.path.exists(os.path.join(d, "capture.bin")))
+        # The caller's own uid may serve it (a forwarded socket), and root.
+        own = self.fake("record", user=SUB_UID, name="own")
+        p = self.cli(own, "status", self.ID, user=SUB_UID)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.requests(own), ["GET /v1/jobs/" + self.ID])
+        root = self.fake("record", name="root")
+        p = self.cli(root, "submit", "--profile", "default", "--entry", "secret.csv", secret,
+                     user=SUB_UID)
+        self.assertEqual((p.returncode, p.stdout), (0, self.ID + "\n"), p.stderr)
 
 
 class OwnDaemonTest(unittest.TestCase):
