@@ -706,6 +706,24 @@ class CliTest(unittest.TestCase):
             self.assertIn("x=a\\x1b[2Jb", out)
         self.assertEqual(self.job(ident)["labels"]["x"], "a\x1b[2Jb")  # --json: as it is
 
+    def test_json_output_is_ascii(self):
+        """--json escapes C1 controls (U+009B is CSI to a terminal) and
+        bidirectional overrides as it escapes C0 ones: every byte is ASCII,
+        and the document reads back the same."""
+        tag = "a%d" % time.monotonic_ns()
+        value = "a\u009b31mb\u202ec\u0085d\u00e9"
+        ident, p = self.finished("true", "--label", "run=" + tag, "--label", "x=" + value)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for args in (["status", ident, "--json"], ["wait", ident, "--json"],
+                     ["list", "--label", "run=" + tag, "--json"]):
+            p = subprocess.run([CORDON] + args, capture_output=True, timeout=HANG_S,
+                               env=dict(os.environ, CORDON_SOCKET=self.daemon.socket))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(all(b < 0x80 for b in p.stdout), (args, p.stdout))
+            doc = json.loads(p.stdout)
+            job = doc["jobs"][0] if "jobs" in doc else doc
+            self.assertEqual(job["labels"]["x"], value, args)
+
     # artifacts
 
     OUT_JOB = ("mkdir -p /out/sub; echo alpha > /out/a.txt; printf 'x,y\\n1,2\\n' > /out/sub/b.csv;"
