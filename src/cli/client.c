@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,9 @@ struct xfer {
         bool final; /* a final (non-1xx) status line was seen */
         uint64_t next_tick_ms;
         struct cli_client *c;
-        int peer_err;   /* the connection was refused before sending: -errno */
-        uid_t peer_uid; /* with -EPERM: who listens on the socket */
+        int peer_err;     /* the connection was refused before sending: -errno */
+        bool by_deadline; /* rq->deadline_ms, not rq->timeout_s, limits the transfer */
+        uid_t peer_uid;   /* with -EPERM: who listens on the socket */
 };
 
 int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
@@ -389,6 +391,25 @@ static int on_prereq(void *data, char *conn_primary_ip, char *conn_local_ip, int
         return CURL_PREREQFUNC_OK;
 }
 
+/* The transfer's time limit in ms (0: none): rq->timeout_s, or what is
+ * left before rq->deadline_ms when that is sooner. */
+static long transfer_timeout_ms(const struct cli_request *rq, bool *ret_by_deadline)
+{
+        uint64_t limit = rq->timeout_s > 0 ? (uint64_t) rq->timeout_s * 1000 : 0;
+        uint64_t now = cd_now_ms(), left;
+
+        *ret_by_deadline = false;
+        if (rq->deadline_ms != 0) {
+                /* Passed already: 1 ms, since 0 would mean no limit. */
+                left = rq->deadline_ms > now ? rq->deadline_ms - now : 1;
+                if (limit == 0 || left < limit) {
+                        limit = left;
+                        *ret_by_deadline = true;
+                }
+        }
+        return limit < LONG_MAX ? (long) limit : LONG_MAX;
+}
+
 static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer *x,
                  curl_mime *form, struct curl_slist *headers, char *url, size_t url_size)
 {
@@ -417,7 +438,7 @@ static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer
         SET(CURLOPT_NOSIGNAL, 1L);
         SET(CURLOPT_USERAGENT, "cordon/" CORDON_VERSION);
         SET(CURLOPT_CONNECTTIMEOUT, (long) CONNECT_TIMEOUT_S);
-        SET(CURLOPT_TIMEOUT, rq->timeout_s);
+        SET(CURLOPT_TIMEOUT_MS, transfer_timeout_ms(rq, &x->by_deadline));
         SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
         SET(CURLOPT_LOW_SPEED_TIME, (long) STALL_S);
         SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -506,6 +527,8 @@ static int transfer_error(const struct cli_client *c, CURLcode e, const struct x
                 connect_error(c, os_errno);
                 return CLI_EXIT_UNREACHABLE;
         case CURLE_OPERATION_TIMEDOUT:
+                if (x->by_deadline)
+                        return CLI_EXIT_STILL_RUNNING;
                 cli_error(c->cmd, "cordond at %s did not answer in time", c->socket);
                 return CLI_EXIT_UNREACHABLE;
         default:
@@ -595,6 +618,9 @@ static bool rewind_inputs(const struct cli_request *rq)
 int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
         uint64_t until = cd_now_ms() + CLI_RETRY_MS;
+
+        if (rq->deadline_ms != 0 && rq->deadline_ms < until)
+                until = rq->deadline_ms;
 
         for (;;) {
                 int r = send_once(c, rq, resp);

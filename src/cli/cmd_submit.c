@@ -386,7 +386,7 @@ static int finish(struct cli_client *c, const struct submit *s, const char *id)
         int r, status;
 
         r = cli_job_wait(c, id, cli_isatty(STDERR_FILENO), s->timeout_ms, &job);
-        if (r == CLI_EXIT_STILL_RUNNING && s->common.json && cli_print_json(job) != 0)
+        if (r == CLI_EXIT_STILL_RUNNING && s->common.json && job && cli_print_json(job) != 0)
                 r = CLI_EXIT_IO;
         if (r != 0) {
                 json_decref(job);

@@ -26,8 +26,10 @@ int cli_job_exit_status(const json_t *job);
  * Wait until job @id has finished, or @timeout_ms has passed (it is asked
  * at least once): GET /v1/jobs/ID?wait=60 in a loop (2 s polls when @live,
  * which redraws one status line on stderr: state, queue position, elapsed
- * time). Returns 0 with the finished job in *@ret (caller owns it);
- * CLI_EXIT_STILL_RUNNING with the job as it is in *@ret, after saying on
+ * time). Each request ends by the deadline (plus 2 s for the answer to
+ * arrive), however cordond answers. Returns 0 with the finished job in *@ret
+ * (caller owns it); CLI_EXIT_STILL_RUNNING with the job as it is in
+ * *@ret (NULL when cordond did not answer in time), after saying on
  * stderr that it goes on; or another exit status (130 when interrupted,
  * after saying that the job goes on).
  */

@@ -1172,6 +1172,20 @@ class FakeCordondTest(unittest.TestCase):
                      user=SUB_UID)
         self.assertEqual((p.returncode, p.stdout), (0, self.ID + "\n"), p.stderr)
 
+    def test_wait_timeout_when_cordond_does_not_answer(self):
+        """--timeout bounds each poll, not only the loop: a cordond that
+        holds the answer back is given the time left (and 2 s), then exit
+        119 as for a job still running. It used to wait 60 s more, then
+        exit 69."""
+        d = self.fake("stall")
+        for args in (["wait", self.ID, "--timeout", "2s"],
+                     ["wait", self.ID, "--timeout", "1s", "--json"],
+                     ["wait", self.ID, "--timeout", "0"]):
+            p = self.cli(d, *args, timeout=50)  # a hang bound
+            self.one_line_error(p, "wait", EX_STILL_RUNNING, "did not answer within",
+                                "the job goes on")
+            self.assertEqual(p.stdout, "")  # --json: no job to show
+
 
 class OwnDaemonTest(unittest.TestCase):
     """A cordond of the test's own, configured by NAME and CONFIG, and an
