@@ -112,25 +112,36 @@ static int finished(struct cli_client *c, const char *id, const char *what, int 
         r = cli_call(c, "GET", path, what, wait_s + 60, &job);
         if (r != 0)
                 return r;
-        state = cli_job_str(job, "state");
-        *ret = state && strcmp(state, "finished") == 0;
+        state = cli_job_state(job);
+        if (!state) {
+                cli_error("logs", "%s: cordond's answer has no valid state", what);
+                r = CLI_EXIT_SERVER;
+        } else {
+                *ret = strcmp(state, "finished") == 0;
+        }
         json_decref(job);
-        return 0;
+        return r;
 }
 
 static int follow(struct cli_client *c, const char *id, const char *path, const char *what,
                   struct out *o, bool *truncated)
 {
+        struct cli_pace pace = { 0 };
         bool done = false;
         int r;
 
         cli_catch_interrupts();
         for (int wait_s = 0; !done; wait_s = FOLLOW_WAIT_S) {
+                uint64_t t0 = cd_now_ms();
+
                 /* The state first: output fetched after "finished" is complete. */
                 r = finished(c, id, what, wait_s, &done);
                 if (r == 0)
                         r = fetch(c, path, what, o, truncated);
                 if (r == 0 && cli_interrupted())
+                        r = CLI_EXIT_INTERRUPTED;
+                if (r == 0 && !done &&
+                    cli_pace(&pace, wait_s * 1000ULL, cd_now_ms() - t0, UINT64_MAX) < 0)
                         r = CLI_EXIT_INTERRUPTED;
                 if (r != 0)
                         return r;

@@ -18,10 +18,41 @@
 #define LIVE_WAIT_S 2
 /* How long after --timeout a poll's answer may still arrive. */
 #define DEADLINE_MARGIN_MS 2000
+#define PACE_FIRST_MS      250
+#define PACE_MAX_MS        4000
 
 const char *cli_job_str(const json_t *job, const char *key)
 {
         return cli_token(json_string_value(json_object_get(job, key)));
+}
+
+const char *cli_job_state(const json_t *job)
+{
+        static const char *const states[] = { "queued", "running", "finished" };
+        const char *s = json_string_value(json_object_get(job, "state"));
+
+        for (size_t i = 0; s && i < ELEMENTSOF(states); i++)
+                if (strcmp(s, states[i]) == 0)
+                        return states[i];
+        return NULL;
+}
+
+int cli_pace(struct cli_pace *p, uint64_t asked_ms, uint64_t took_ms, uint64_t deadline_ms)
+{
+        uint64_t now = cd_now_ms(), pause;
+
+        if (took_ms >= asked_ms / 2) {
+                p->gap_ms = 0;
+                return 0;
+        }
+        p->gap_ms = p->gap_ms == 0 ? PACE_FIRST_MS : p->gap_ms * 2;
+        if (p->gap_ms > PACE_MAX_MS)
+                p->gap_ms = PACE_MAX_MS;
+        pause = p->gap_ms;
+        if (deadline_ms != UINT64_MAX)
+                pause = deadline_ms > now ? (deadline_ms - now < pause ? deadline_ms - now : pause)
+                                          : 0;
+        return cli_sleep_ms(pause);
 }
 
 /* "SIGKILL" -> 9, "SIGRTMIN+3" -> SIGRTMIN+3; 0 when unknown. */
@@ -206,6 +237,7 @@ static void still_running(const struct cli_client *c, const char *id, const json
 struct waiter {
         struct cli_client *c;
         struct live l;
+        struct cli_pace pace;
         bool live;
         uint64_t deadline_ms, timeout_ms;
         char what[96];
@@ -217,6 +249,7 @@ struct waiter {
 static int wait_step(struct waiter *w, bool first)
 {
         int wait_s = poll_seconds(w->live, first, w->deadline_ms);
+        uint64_t t0 = cd_now_ms();
         const char *state;
         int r = poll_once(w->c, &w->l, w->live, wait_s, w->deadline_ms, w->what);
 
@@ -228,8 +261,13 @@ static int wait_step(struct waiter *w, bool first)
         }
         if (r != 0)
                 return r;
-        state = cli_job_str(w->l.job, "state");
-        if (state && strcmp(state, "finished") == 0)
+        state = cli_job_state(w->l.job);
+        if (!state) {
+                live_clear(&w->l);
+                cli_error(cli_client_cmd(w->c), "%s: cordond's answer has no valid state", w->what);
+                return CLI_EXIT_SERVER;
+        }
+        if (strcmp(state, "finished") == 0)
                 return 1;
         if (cd_now_ms() >= w->deadline_ms) {
                 live_clear(&w->l);
@@ -238,6 +276,8 @@ static int wait_step(struct waiter *w, bool first)
         }
         if (w->live)
                 live_draw(&w->l);
+        if (cli_pace(&w->pace, wait_s * 1000ULL, cd_now_ms() - t0, w->deadline_ms) < 0)
+                return CLI_EXIT_INTERRUPTED;
         return 0;
 }
 

@@ -63,42 +63,45 @@ def hold():
         time.sleep(0.02)
 
 
-def stall(conn, method, path):
+def stall(conn, method, path, headers):
     """Reads the request and never answers."""
     time.sleep(HOLD_S * 10)
 
 
-def running(conn, method, path):
-    """Answers "running" at once, whatever ?wait= asks; no new output."""
+def running(conn, method, path, headers):
+    """Answers "running" at once, whatever ?wait= asks; "a" on stdout and
+    nothing after it."""
+    if "/stdout" in path and "range" not in headers:
+        return answer(conn, "200 OK", "a", "application/octet-stream")
     if "/stdout" in path:
         return answer(conn, "416 Range Not Satisfiable", '{"code":"range_not_satisfiable"}',
                       "application/problem+json")
     answer(conn, "200 OK", json.dumps(job(state="running", verdict=None, result=None)))
 
 
-def bad_state(conn, method, path):
+def bad_state(conn, method, path, headers):
     """A job whose state is not a string."""
     answer(conn, "200 OK", json.dumps(job(state={"x": 1})))
 
 
-def record(conn, method, path):
+def record(conn, method, path, headers):
     """Takes a submission; serves a finished job."""
     if method == "POST":
         return answer(conn, "201 Created", json.dumps({"id": ID, "state": "queued", "links": {}}))
     answer(conn, "200 OK", json.dumps(job()))
 
 
-def long_id(conn, method, path):
+def long_id(conn, method, path, headers):
     """Answers a submission with a job id of 5000 characters."""
     answer(conn, "201 Created", json.dumps({"id": "a" * 5000, "state": "queued", "links": {}}))
 
 
-def no_jobs(conn, method, path):
+def no_jobs(conn, method, path, headers):
     """A list whose "jobs" is not an array."""
     answer(conn, "200 OK", json.dumps({"jobs": "nope", "next": None}))
 
 
-def drip(conn, method, path):
+def drip(conn, method, path, headers):
     """A finished job that wrote 4 bytes; its stdout is those 4 bytes, then
     a byte a second forever ("drip") or 4 more at once ("overlong")."""
     if "/stdout" not in path:
@@ -116,7 +119,7 @@ def drip(conn, method, path):
 ART = b"verified"
 
 
-def artifacts(conn, method, path):
+def artifacts(conn, method, path, headers):
     """One artifact: "huge" says 2^62 bytes; "held" sends half of a.txt and
     waits for DIR/release before the rest."""
     if path.startswith("/v1/jobs/%s/artifacts/" % ID):
@@ -176,7 +179,7 @@ def handle(conn):
                 with LOCK, open(os.path.join(DIR, "capture.bin"), "ab") as out:
                     out.write(body)
             log("%s %s" % (method, path))
-            SCENARIOS[SCENARIO](conn, method, path)
+            SCENARIOS[SCENARIO](conn, method, path, headers)
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:

@@ -1186,6 +1186,42 @@ class FakeCordondTest(unittest.TestCase):
                                 "the job goes on")
             self.assertEqual(p.stdout, "")  # --json: no job to show
 
+    def test_polls_answered_at_once_are_spaced_out(self):
+        """A cordond that answers ?wait= at once: `wait` and `logs -f` poll
+        a few times a second (250 ms apart, doubling), not thousands."""
+        d = self.fake("running")
+        p = self.cli(d, "wait", self.ID, "--timeout", "3s")
+        self.one_line_error(p, "wait", EX_STILL_RUNNING, "is still running")
+        # 250 ms, doubling: about 5 in 3 s. Without the pauses, tens of thousands.
+        self.assertLess(len(self.requests(d)), 50)
+
+        os.unlink(os.path.join(d, "requests.log"))
+        e = dict(os.environ, CORDON_SOCKET=os.path.join(d, "s.sock"))
+        follow = subprocess.Popen([CORDON, "logs", "-f", self.ID], env=e, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + HANG_S
+            while not self.requests(d):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)  # a hang bound
+            time.sleep(3)  # what it asks in 3 s
+            follow.send_signal(signal.SIGINT)
+            out, err = follow.communicate(timeout=HANG_S)
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.communicate()
+        self.assertEqual(follow.returncode, 130, err)
+        self.assertLess(len(self.requests(d)), 100)
+
+    def test_state_that_is_not_a_state(self):
+        """A job whose state is not one of cordond's: an error (70), not a
+        loop waiting for "finished"."""
+        d = self.fake("bad_state")
+        for args in (["wait", self.ID], ["logs", "-f", self.ID]):
+            p = self.cli(d, *args, timeout=60)  # a hang bound
+            self.one_line_error(p, args[0], 70, "no valid state")
+
 
 class OwnDaemonTest(unittest.TestCase):
     """A cordond of the test's own, configured by NAME and CONFIG, and an
