@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "output.h"
 
@@ -45,7 +46,8 @@ struct xfer {
         struct cli_response *resp;
         int sink_status; /* what the sink returned, or CLI_EXIT_SERVER for too large */
         bool too_large;
-        bool final; /* a final (non-1xx) status line was seen */
+        bool sink_done; /* the sink returned CLI_SINK_DONE */
+        bool final;     /* a final (non-1xx) status line was seen */
         uint64_t next_tick_ms;
         struct cli_client *c;
         int peer_err;     /* the connection was refused before sending: -errno */
@@ -59,6 +61,7 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
         const char *path = flag ? flag : env && *env ? env : CLI_DEFAULT_SOCKET;
         struct cli_client *c;
 
+        cd_fault_init(); /* test builds: CORDON_FAULT for download.c */
         if (strlen(path) >= sizeof(((struct sockaddr_un *) 0)->sun_path) || !*path) {
                 cli_error(cmd, "socket path: expected a path of 1 to %zu bytes",
                           sizeof(((struct sockaddr_un *) 0)->sun_path) - 1);
@@ -236,6 +239,11 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *data)
         if (!ok || !x->rq->sink)
                 return keep(x, buf, n, ok ? cap : CLI_MAX_ERROR_BYTES) < 0 ? 0 : n;
         x->sink_status = x->rq->sink(x->rq->sink_data, buf, n);
+        if (x->sink_status == CLI_SINK_DONE) {
+                x->sink_status = 0;
+                x->sink_done = true;
+                return 0; /* CURLE_WRITE_ERROR: the transfer ends here */
+        }
         return x->sink_status ? 0 : n;
 }
 
@@ -583,8 +591,9 @@ static int send_once(struct cli_client *c, const struct cli_request *rq, struct 
         curl_slist_free_all(headers);
         /* An upload cordond refused early (413) may end in a send error
          * after the whole answer arrived: the answer is what counts. */
-        if (e != CURLE_OK && !(x.final && resp->status >= 300 && !x.too_large && resp->body &&
-                               (e == CURLE_SEND_ERROR || e == CURLE_RECV_ERROR))) {
+        if (e != CURLE_OK && !x.sink_done &&
+            !(x.final && resp->status >= 300 && !x.too_large && resp->body &&
+              (e == CURLE_SEND_ERROR || e == CURLE_RECV_ERROR))) {
                 r = transfer_error(c, e, &x);
                 cli_response_clear(resp);
                 return r;

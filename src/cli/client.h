@@ -34,8 +34,11 @@ const char *cli_client_cmd(const struct cli_client *c);
 const char *cli_client_socket(const struct cli_client *c);
 
 /* Receives a 2xx body as it arrives. Returns 0, or an exit status (after
- * printing why) to abort the transfer; cli_send then returns that status. */
+ * printing why) to abort the transfer; cli_send then returns that status.
+ * CLI_SINK_DONE ends the transfer too, with the answer as it came (0):
+ * the sink has every byte it will take. */
 typedef int cli_sink_fn(void *data, const char *buf, size_t n);
+#define CLI_SINK_DONE (-1)
 
 /* One file part of a submission: @fd is read from its start (offset 0, and
  * again from there when cli_send resends the request) for @size bytes, as

@@ -103,14 +103,15 @@ def no_jobs(conn, method, path, headers):
 
 def drip(conn, method, path, headers):
     """A finished job that wrote 4 bytes; its stdout is those 4 bytes, then
-    a byte a second forever ("drip") or 4 more at once ("overlong")."""
+    a byte a second forever ("drip"); or 8 bytes at once ("overlong")."""
     if "/stdout" not in path:
         return answer(conn, "200 OK", json.dumps(job()))
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n")
-    if SCENARIO == "overlong":
-        conn.sendall(b"4\r\nefgh\r\n0\r\n\r\n")
+    head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    if SCENARIO == "overlong":  # in one write, so that the client reads it at once
+        conn.sendall(head + b"8\r\nabcdefgh\r\n0\r\n\r\n")
         return
+    conn.sendall(head + b"4\r\nabcd\r\n")
     while True:
         time.sleep(1)
         conn.sendall(b"1\r\nx\r\n")

@@ -1223,6 +1223,75 @@ class FakeCordondTest(unittest.TestCase):
             self.one_line_error(p, args[0], 70, "no valid state")
 
 
+    def test_logs_end_at_the_count_the_result_reports(self):
+        """A finished job's stream ends at the byte count its result
+        reports (4 here): a stream that goes on after them (a byte a second,
+        forever) is not waited for, and one that has more is refused."""
+        d = self.fake("drip")
+        for args in (["logs", self.ID], ["logs", "-f", self.ID]):
+            p = self.cli(d, *args, timeout=60)  # a hang bound: it never ends otherwise
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "abcd", ""), args)
+        d = self.fake("overlong", name="overlong")
+        p = self.cli(d, "logs", self.ID, timeout=60)
+        self.one_line_error(p, "logs", 70, "more than the 4 bytes the job's result reports")
+        self.assertEqual(p.stdout, "")
+
+    def test_artifact_larger_than_the_free_space(self):
+        """A manifest size that cannot fit (2^62 bytes) is refused before a
+        byte is fetched: a broken server fills no disk."""
+        d = self.fake("huge")
+        out = os.path.join(self.tmp, "out")
+        p = self.cli(d, "artifacts", self.ID, "-o", out)
+        self.assertEqual(p.returncode, EX_IO, p.stderr)
+        self.assertIn("artifact big.bin: 4.0 EiB does not fit in %s (" % out, p.stderr)
+        self.assertEqual(os.listdir(out), [])
+        p = self.cli(d, "artifacts", self.ID, "big.bin", "-o", os.path.join(self.tmp, "one"))
+        self.one_line_error(p, "artifacts", EX_IO, "-o: 4.0 EiB does not fit")
+        self.assertFalse(os.path.lexists(os.path.join(self.tmp, "one")))
+        self.assertNotIn("GET /v1/jobs/%s/artifacts/big.bin" % self.ID, self.requests(d))
+
+    def test_no_unverified_file_under_its_name(self):
+        """While an artifact arrives, nothing is seen under its name: it is
+        written unnamed (O_TMPFILE) and linked once its SHA-256 matched.
+        Where the file system has no O_TMPFILE (forced here by the
+        cli_tmpfile fault), under a hidden name that is not its own."""
+        d = self.fake("held")
+        for n, (args, env) in enumerate(((["-o", "dir"], {}), (["a.txt", "-o", "one.txt"], {}),
+                                         (["-o", "fdir"], {"CORDON_FAULT": "cli_tmpfile"}))):
+            e = dict(os.environ, CORDON_SOCKET=os.path.join(d, "s.sock"), **env)
+            proc = subprocess.Popen([CORDON, "artifacts", self.ID] + args, cwd=self.tmp, env=e,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + HANG_S
+                while self.requests(d).count("held") <= n:
+                    if proc.poll() is not None:
+                        self.fail("cordon %s ended early: %s" % (args, proc.stderr.read()))
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)  # a hang bound
+                # Half of it has arrived; the rest waits for the release.
+                target = os.path.join(self.tmp, args[-1])
+                if args[0] == "-o":
+                    seen = os.listdir(target)
+                    self.assertEqual(len(seen), 1 if env else 0, seen)
+                    self.assertTrue(all(x.startswith(".cordon-") for x in seen), seen)
+                else:
+                    self.assertFalse(os.path.lexists(target))
+                open(os.path.join(d, "release"), "w").close()
+                out, err = proc.communicate(timeout=HANG_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+            os.unlink(os.path.join(d, "release"))
+            self.assertEqual(proc.returncode, 0, err)
+            path = os.path.join(target, "a.txt") if args[0] == "-o" else target
+            with open(path) as f:
+                self.assertEqual(f.read(), "verified")
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            if args[0] == "-o":
+                self.assertEqual(os.listdir(target), ["a.txt"])  # no temporary left
+
+
 class OwnDaemonTest(unittest.TestCase):
     """A cordond of the test's own, configured by NAME and CONFIG, and an
     entry file holding ENTRY_TEXT."""
