@@ -116,3 +116,15 @@ int cli_sleep_ms(uint64_t ms);
  * files then land only in what this download made, never merged into an
  * existing tree (a home directory's .ssh, a repository's .git). */
 int cli_dir_empty(int fd);
+
+/*
+ * The directory @path where @cmd puts a job's artifacts (@flag: "-o",
+ * "--out", for messages): created 0700 if missing. Otherwise it must be
+ * empty (cli_dir_empty), and owned by the caller's euid or root and not
+ * writable by its group or others: anyone else who can write it could
+ * replace a verified file once it is there. Trailing slashes are dropped,
+ * so that @path itself is a symlink only when @follow allows one (with
+ * O_NOFOLLOW, "link/" would still follow it). Returns an fd of it, or
+ * -errno after saying why.
+ */
+int cli_out_dir_open(const char *cmd, const char *flag, const char *path, bool follow);

@@ -371,10 +371,10 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
 /* -o DIR: made now, so that a bad path fails before the job runs. */
 static int check_out_dir(const char *dir)
 {
-        int fd = cli_out_dir_open("submit", dir);
+        int fd = cli_out_dir_open("submit", "-o", dir, true);
 
         if (fd < 0)
-                return -fd;
+                return CLI_EXIT_IO;
         (void) cd_close(fd);
         return 0;
 }

@@ -410,33 +410,6 @@ int cli_artifact_fetch_file(struct cli_client *c, const char *id, const json_t *
         return fetch_at(c, id, e, dir_fd, name, "-o", "");
 }
 
-int cli_out_dir_open(const char *cmd, const char *dir)
-{
-        int fd, r;
-
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-                cli_error(cmd, "-o: cannot create the directory: %s", strerror(errno));
-                return -CLI_EXIT_IO;
-        }
-        /* The directory the caller named is theirs to be a symlink; what is
-         * made beneath it is opened without following any. */
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-                cli_error(cmd, "-o: not a directory: %s", strerror(errno));
-                return -CLI_EXIT_IO;
-        }
-        r = cli_dir_empty(fd);
-        if (r != 1) {
-                if (r < 0)
-                        cli_error(cmd, "-o: cannot read the directory: %s", strerror(-r));
-                else
-                        cli_error(cmd, "-o: the directory must be empty (or not exist yet)");
-                (void) cd_close(fd);
-                return -CLI_EXIT_IO;
-        }
-        return fd;
-}
-
 static void print_fetched(const json_t *e, bool colour)
 {
         cleanup_free char *name = cli_escape(json_string_value(json_object_get(e, "path")));
@@ -453,7 +426,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
                             const char *dir, bool quiet)
 {
         const char *cmd = cli_client_cmd(c);
-        cleanup_close int dir_fd = cli_out_dir_open(cmd, dir);
+        cleanup_close int dir_fd = cli_out_dir_open(cmd, "-o", dir, true);
         bool colour = cli_colour(STDOUT_FILENO);
         uint64_t files = 0, bytes = 0;
         int status = 0, r;
@@ -461,7 +434,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
         size_t i;
 
         if (dir_fd < 0)
-                return -dir_fd;
+                return CLI_EXIT_IO;
         json_array_foreach(manifest, i, e)
         {
                 if (!cli_artifact_taken(e))

@@ -35,22 +35,14 @@ int cli_artifact_fetch_file(struct cli_client *c, const char *id, const json_t *
                             const char *file);
 
 /*
- * -o DIR for @cmd: created if missing, else it must be empty (a job's files
- * land only in what the download makes). Returns an fd of it, or
- * -CLI_EXIT_IO after saying why.
- */
-int cli_out_dir_open(const char *cmd, const char *dir);
-
-/*
  * Fetch every taken artifact of @manifest (an array) into directory @dir
- * (cli_out_dir_open(); existing files are never overwritten), under their
- * manifest paths. Subdirectories are made with mkdirat beneath an fd of
- * @dir and opened with O_NOFOLLOW, so a name that would leave @dir, or a
- * symlink already there, is refused. Each file is written unnamed
+ * (cli_out_dir_open() with "-o", @dir itself may be a symlink), under
+ * their manifest paths. Subdirectories are made with mkdirat beneath an
+ * fd of @dir and opened with O_NOFOLLOW, so a name that would leave @dir,
+ * or a symlink already there, is refused. Each file is written unnamed
  * (O_TMPFILE) and linked under its name (linkat, which never replaces
- * anything) once verified. Carries on past a failed file;
- * returns 0 or the first failure's exit status. Prints a line per file
- * unless @quiet.
+ * anything) once verified. Carries on past a failed file; returns 0 or
+ * the first failure's exit status. Prints a line per file unless @quiet.
  */
 int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *manifest,
                             const char *dir, bool quiet);

@@ -843,6 +843,54 @@ class CliTest(unittest.TestCase):
         self.assertEqual(os.listdir(home), [".ssh"])
         self.assertEqual(os.listdir(os.path.join(home, ".ssh")), [])
 
+    def test_output_directory_others_can_write_is_refused(self):
+        """An existing DIR for artifacts (-o, run --out) must be the
+        caller's (or root's) and writable by no one else: its owner, or
+        anyone who may write it, could swap a verified file afterwards.
+        `run --out link/` does not follow the symlink (O_NOFOLLOW would,
+        with the slash)."""
+        ident, p = self.finished(self.OUT_JOB)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        base = tempfile.mkdtemp(dir=self.work)
+        dirs = {}
+        for name, owner, mode, needle in (
+                ("theirs", OTHER_UID, 0o777, "belongs to uid %d" % OTHER_UID),
+                ("theirs-private", OTHER_UID, 0o700, "belongs to uid %d" % OTHER_UID),
+                ("shared", 0, 0o777, "(mode 0777)"), ("group", 0, 0o770, "(mode 0770)")):
+            d = dirs[name] = os.path.join(base, name)
+            os.mkdir(d)
+            os.chown(d, owner, GID)
+            os.chmod(d, mode)
+            p = self.cli("artifacts", ident, "-o", d)
+            self.one_line_error(p, "artifacts", EX_IO, "-o: the directory", needle, "refused")
+            self.assertEqual(os.listdir(d), [])
+        script = self.script("out.sh", "true")
+        p = self.cli("submit", "--profile", "default", "--entry", "out.sh", "-o", dirs["theirs"],
+                     script)
+        self.one_line_error(p, "submit", EX_IO, "belongs to uid %d" % OTHER_UID)
+        self.assertEqual(p.stdout, "")  # refused before the job was sent
+        # One's own, private, named with a slash: as before.
+        mine = os.path.join(base, "mine")
+        os.mkdir(mine, 0o700)
+        p = self.cli("artifacts", ident, "-o", mine + "/")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(os.listdir(mine)), ["a.txt", "sub"])
+
+        target = os.path.join(base, "target")
+        os.mkdir(target, 0o700)
+        link = os.path.join(base, "link")
+        os.symlink(target, link)
+        for out, needle in ((dirs["theirs"], "belongs to uid %d" % OTHER_UID),
+                            (dirs["shared"], "(mode 0777)"), (link, "a symlink"),
+                            (link + "/", "a symlink"), (link + "//", "a symlink")):
+            p = self.cli("run", "--profiles-dir", PROFILES, "--state-dir",
+                         os.path.join(base, "state"), "--profile", "default", "--out", out,
+                         "--", "/bin/sh", "-c", "echo x > /out/a")
+            self.one_line_error(p, "run", EX_USAGE, "--out: ", needle, "refused")
+        self.assertEqual(os.listdir(target), [])
+        for d in dirs.values():
+            self.assertEqual(os.listdir(d), [])
+
     def test_data_export_end_to_end(self):
         """The depot's flow: an R export over inputs, waited for, fetched, verified."""
         if not shutil.which("Rscript"):
