@@ -76,7 +76,10 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o);
         "  -h, --help          show this help\n"
 
 /* True if @s looks like a job id (lowercase hex, 1 to 64 digits): anything
- * else would change the URL. Prints the usage error for @cmd when not. */
+ * else would change the URL. */
+bool cli_job_id_valid(const char *s);
+/* The same for an id given on the command line: prints the usage error for
+ * @cmd when not. */
 bool cli_job_id_ok(const char *cmd, const char *s);
 
 /*

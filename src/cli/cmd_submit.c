@@ -358,8 +358,10 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
         if (r == 0)
                 r = cli_check(c, &resp, NULL);
         id = json_string_value(json_object_get(resp.json, "id"));
-        if (r == 0 && (!id || strspn(id, "0123456789abcdef") != strlen(id) || !*id)) {
-                cli_error("submit", "cordond's answer has no job id");
+        /* Longer than 64 digits, it would not fit the paths the id goes
+         * into (a poll's "?wait=" was cut off). */
+        if (r == 0 && (!id || !cli_job_id_valid(id))) {
+                cli_error("submit", "cordond's answer has no valid job id");
                 r = CLI_EXIT_SERVER;
         }
         if (r == 0)

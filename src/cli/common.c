@@ -33,11 +33,16 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o)
         return false;
 }
 
-bool cli_job_id_ok(const char *cmd, const char *s)
+bool cli_job_id_valid(const char *s)
 {
         size_t n = strlen(s);
 
-        if (n >= 1 && n <= 64 && strspn(s, "0123456789abcdef") == n)
+        return n >= 1 && n <= 64 && strspn(s, "0123456789abcdef") == n;
+}
+
+bool cli_job_id_ok(const char *cmd, const char *s)
+{
+        if (cli_job_id_valid(s))
                 return true;
         cli_error(cmd, "not a job id (lowercase hex, as 'cordon list' shows)");
         return false;

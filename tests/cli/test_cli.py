@@ -1340,6 +1340,23 @@ class FakeCordondTest(unittest.TestCase):
                 self.assertEqual(os.listdir(target), ["a.txt"])  # no temporary left
 
 
+    def test_answers_of_the_wrong_shape(self):
+        """A list whose "jobs" is not an array says so (it exited 70 without
+        a word); a job id over 64 digits is not taken (a poll's path cut
+        it, and its "?wait=", short)."""
+        d = self.fake("no_jobs")
+        self.one_line_error(self.cli(d, "list"), "list", 70, "no list of jobs")
+        d = self.fake("long_id", name="long")
+        entry = os.path.join(self.tmp, "s.sh")
+        with open(entry, "w") as f:
+            f.write("true\n")
+        for wait in ([], ["--wait"]):
+            p = self.cli(d, "submit", "--profile", "default", "--entry", "s.sh", entry, *wait)
+            self.one_line_error(p, "submit", 70, "no valid job id")
+            self.assertEqual(p.stdout, "")
+        self.assertEqual(self.requests(d), ["POST /v1/jobs", "POST /v1/jobs"])
+
+
 class OwnDaemonTest(unittest.TestCase):
     """A cordond of the test's own, configured by NAME and CONFIG, and an
     entry file holding ENTRY_TEXT."""
