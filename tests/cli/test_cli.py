@@ -361,6 +361,17 @@ class CliTest(unittest.TestCase):
         self.one_line_error(self.cli("list", "--limit", "0"), "list", EX_USAGE, "--limit")
         self.one_line_error(self.cli("artifacts"), "artifacts", EX_USAGE)
         self.assertEqual(self.cli("list", "--bogus").returncode, EX_USAGE)
+        # getopt's own messages name the command as ours do.
+        for args, line in ((["list", "--bogus"], "cordon list: unrecognized option '--bogus'"),
+                           (["wait", "ab", "--timeout"],
+                            "cordon wait: option '--timeout' requires an argument"),
+                           (["artifacts", "ab", "-x"], "cordon artifacts: invalid option -- 'x'"),
+                           (["audit", "verify", "--bogus"],
+                            "cordon audit verify: unrecognized option '--bogus'"),
+                           (["profile", "check", "--bogus"],
+                            "cordon profile check: unrecognized option '--bogus'")):
+            p = self.cli(*args)
+            self.assertEqual((p.returncode, p.stderr), (EX_USAGE, line + "\n"), args)
 
     # health, submit, status, wait, logs
 
