@@ -76,7 +76,10 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o);
         "  -h, --help          show this help\n"
 
 /* True if @s looks like a job id (lowercase hex, 1 to 64 digits): anything
- * else would change the URL. Prints the usage error for @cmd when not. */
+ * else would change the URL. */
+bool cli_job_id_valid(const char *s);
+/* The same for an id given on the command line: prints the usage error for
+ * @cmd when not. */
 bool cli_job_id_ok(const char *cmd, const char *s);
 
 /*
@@ -116,3 +119,15 @@ int cli_sleep_ms(uint64_t ms);
  * files then land only in what this download made, never merged into an
  * existing tree (a home directory's .ssh, a repository's .git). */
 int cli_dir_empty(int fd);
+
+/*
+ * The directory @path where @cmd puts a job's artifacts (@flag: "-o",
+ * "--out", for messages): created 0700 if missing. Otherwise it must be
+ * empty (cli_dir_empty), and owned by the caller's euid or root and not
+ * writable by its group or others: anyone else who can write it could
+ * replace a verified file once it is there. Trailing slashes are dropped,
+ * so that @path itself is a symlink only when @follow allows one (with
+ * O_NOFOLLOW, "link/" would still follow it). Returns an fd of it, or
+ * -errno after saying why.
+ */
+int cli_out_dir_open(const char *cmd, const char *flag, const char *path, bool follow);

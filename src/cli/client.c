@@ -8,16 +8,19 @@
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "output.h"
 
@@ -34,6 +37,7 @@ struct cli_client {
         CURL *curl;
         char *socket;
         const char *cmd;
+        int conn_fd; /* the socket curl opened last (open_socket), or -1 */
 };
 
 /* The state of one transfer, for curl's callbacks. */
@@ -42,8 +46,13 @@ struct xfer {
         struct cli_response *resp;
         int sink_status; /* what the sink returned, or CLI_EXIT_SERVER for too large */
         bool too_large;
-        bool final; /* a final (non-1xx) status line was seen */
+        bool sink_done; /* the sink returned CLI_SINK_DONE */
+        bool final;     /* a final (non-1xx) status line was seen */
         uint64_t next_tick_ms;
+        struct cli_client *c;
+        int peer_err;     /* the connection was refused before sending: -errno */
+        bool by_deadline; /* rq->deadline_ms, not rq->timeout_s, limits the transfer */
+        uid_t peer_uid;   /* with -EPERM: who listens on the socket */
 };
 
 int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
@@ -52,6 +61,7 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
         const char *path = flag ? flag : env && *env ? env : CLI_DEFAULT_SOCKET;
         struct cli_client *c;
 
+        cd_fault_init(); /* test builds: CORDON_FAULT for download.c */
         if (strlen(path) >= sizeof(((struct sockaddr_un *) 0)->sun_path) || !*path) {
                 cli_error(cmd, "socket path: expected a path of 1 to %zu bytes",
                           sizeof(((struct sockaddr_un *) 0)->sun_path) - 1);
@@ -74,6 +84,7 @@ int cli_client_new(const char *cmd, const char *flag, struct cli_client **ret)
                 return CLI_EXIT_IO;
         }
         c->cmd = cmd;
+        c->conn_fd = -1;
         *ret = c;
         return 0;
 }
@@ -228,6 +239,11 @@ static size_t on_body(char *buf, size_t size, size_t nitems, void *data)
         if (!ok || !x->rq->sink)
                 return keep(x, buf, n, ok ? cap : CLI_MAX_ERROR_BYTES) < 0 ? 0 : n;
         x->sink_status = x->rq->sink(x->rq->sink_data, buf, n);
+        if (x->sink_status == CLI_SINK_DONE) {
+                x->sink_status = 0;
+                x->sink_done = true;
+                return 0; /* CURLE_WRITE_ERROR: the transfer ends here */
+        }
         return x->sink_status ? 0 : n;
 }
 
@@ -305,6 +321,103 @@ static struct curl_slist *request_headers(const struct cli_request *rq)
         return curl_slist_append(NULL, range);
 }
 
+/*
+ * Who listens on the socket is checked before anything is sent: anyone who
+ * can bind the path first (a stale /tmp socket, a directory writable by
+ * others) would otherwise receive every upload and answer every status.
+ * curl makes each connection's socket here and connects it itself; the
+ * socket is recorded so that on_prereq can ask the kernel who is at the
+ * other end. (Connecting it here and returning CURL_SOCKOPT_ALREADY_CONNECTED
+ * would be simpler, but libcurl 7.88 connects such a socket again and
+ * fails with EISCONN; and its CURLINFO_ACTIVESOCKET is -1 in on_prereq.)
+ */
+static curl_socket_t open_socket(void *data, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+        struct cli_client *c = data;
+        int fd;
+
+        /* CURLOPT_UNIX_SOCKET_PATH makes every address AF_UNIX: anything
+         * else is believed unreachable, and refused. */
+        if (purpose != CURLSOCKTYPE_IPCXN || addr->family != AF_UNIX) {
+                errno = EAFNOSUPPORT;
+                return CURL_SOCKET_BAD;
+        }
+        fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+        if (fd < 0)
+                return CURL_SOCKET_BAD;
+        c->conn_fd = fd;
+        return fd;
+}
+
+static int close_socket(void *data, curl_socket_t fd)
+{
+        struct cli_client *c = data;
+
+        if (fd == c->conn_fd)
+                c->conn_fd = -1;
+        return close(fd);
+}
+
+/*
+ * cordond runs as root (docs/operations.md). The caller's own uid is
+ * accepted too: a socket it forwards itself (ssh -L) or serves in a test
+ * is no one else's. SO_PEERCRED gives the credentials of whoever called
+ * listen(), fixed for the life of the connection (socket(7), unix(7)).
+ */
+static int check_peer(int fd, uid_t *ret_uid)
+{
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        *ret_uid = cred.uid;
+        return cred.uid == 0 || cred.uid == geteuid() ? 0 : -EPERM;
+}
+
+/* After curl connected (or took the connection of an earlier request),
+ * before it sends the request: for every request, the peer check. A
+ * connection is made in one go from open_socket to here (one address, no
+ * other connection meanwhile), so conn_fd is the one this request uses. */
+static int on_prereq(void *data, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+        struct xfer *x = data;
+        int r;
+
+        (void) conn_primary_ip;
+        (void) conn_local_ip;
+        (void) conn_primary_port;
+        (void) conn_local_port;
+        /* Believed unreachable: curl sends only on a connection it opened
+         * through open_socket, and close_socket forgets only a closed one. */
+        r = x->c->conn_fd < 0 ? -ENOTCONN : check_peer(x->c->conn_fd, &x->peer_uid);
+        if (r < 0) {
+                x->peer_err = r;
+                return CURL_PREREQFUNC_ABORT;
+        }
+        return CURL_PREREQFUNC_OK;
+}
+
+/* The transfer's time limit in ms (0: none): rq->timeout_s, or what is
+ * left before rq->deadline_ms when that is sooner. */
+static long transfer_timeout_ms(const struct cli_request *rq, bool *ret_by_deadline)
+{
+        uint64_t limit = rq->timeout_s > 0 ? (uint64_t) rq->timeout_s * 1000 : 0;
+        uint64_t now = cd_now_ms(), left;
+
+        *ret_by_deadline = false;
+        if (rq->deadline_ms != 0) {
+                /* Passed already: 1 ms, since 0 would mean no limit. */
+                left = rq->deadline_ms > now ? rq->deadline_ms - now : 1;
+                if (limit == 0 || left < limit) {
+                        limit = left;
+                        *ret_by_deadline = true;
+                }
+        }
+        return limit < LONG_MAX ? (long) limit : LONG_MAX;
+}
+
 static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer *x,
                  curl_mime *form, struct curl_slist *headers, char *url, size_t url_size)
 {
@@ -315,17 +428,25 @@ static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer
         curl_easy_reset(h);
         if (snprintf(url, url_size, "http://cordon%s", rq->path) >= (int) url_size)
                 return -E2BIG;
+        /* libcurl 7.80 or later: without the check, nothing is sent. */
+        if (curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK)
+                return -ENOTSUP;
 #define SET(opt, val)                                                                              \
         do {                                                                                       \
                 if (e == CURLE_OK)                                                                 \
                         e = curl_easy_setopt(h, opt, val);                                         \
         } while (0)
+        SET(CURLOPT_PREREQDATA, x);
+        SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, c);
+        SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+        SET(CURLOPT_CLOSESOCKETDATA, c);
         SET(CURLOPT_UNIX_SOCKET_PATH, c->socket);
         SET(CURLOPT_URL, url);
         SET(CURLOPT_NOSIGNAL, 1L);
         SET(CURLOPT_USERAGENT, "cordon/" CORDON_VERSION);
         SET(CURLOPT_CONNECTTIMEOUT, (long) CONNECT_TIMEOUT_S);
-        SET(CURLOPT_TIMEOUT, rq->timeout_s);
+        SET(CURLOPT_TIMEOUT_MS, transfer_timeout_ms(rq, &x->by_deadline));
         SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
         SET(CURLOPT_LOW_SPEED_TIME, (long) STALL_S);
         SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -385,6 +506,21 @@ static int transfer_error(const struct cli_client *c, CURLcode e, const struct x
 {
         long os_errno = 0;
 
+        if (x->peer_err == -EPERM) {
+                cli_error(c->cmd,
+                          "cannot reach cordond at %s: the socket is served by uid %u, not by "
+                          "root or you; refused, nothing was sent (is another program listening "
+                          "there?)",
+                          c->socket, (unsigned int) x->peer_uid);
+                return CLI_EXIT_UNREACHABLE;
+        }
+        if (x->peer_err) {
+                cli_error(c->cmd,
+                          "cannot reach cordond at %s: cannot tell who serves the socket: %s; "
+                          "nothing was sent",
+                          c->socket, strerror(-x->peer_err));
+                return CLI_EXIT_UNREACHABLE;
+        }
         if (x->sink_status)
                 return x->sink_status;
         if (x->too_large) {
@@ -399,6 +535,8 @@ static int transfer_error(const struct cli_client *c, CURLcode e, const struct x
                 connect_error(c, os_errno);
                 return CLI_EXIT_UNREACHABLE;
         case CURLE_OPERATION_TIMEDOUT:
+                if (x->by_deadline)
+                        return CLI_EXIT_STILL_RUNNING;
                 cli_error(c->cmd, "cordond at %s did not answer in time", c->socket);
                 return CLI_EXIT_UNREACHABLE;
         default:
@@ -421,7 +559,7 @@ static void parse_body(struct cli_response *r)
 
 static int send_once(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
-        struct xfer x = { .rq = rq, .resp = resp };
+        struct xfer x = { .rq = rq, .resp = resp, .c = c };
         struct curl_slist *headers = request_headers(rq);
         curl_mime *form = NULL;
         char url[4096];
@@ -436,9 +574,15 @@ static int send_once(struct cli_client *c, const struct cli_request *rq, struct 
                 cli_error(c->cmd, "out of memory");
                 return CLI_EXIT_IO;
         }
-        if (setup(c, rq, &x, form, headers, url, sizeof(url)) < 0) {
+        r = setup(c, rq, &x, form, headers, url, sizeof(url));
+        if (r < 0) {
                 curl_mime_free(form);
                 curl_slist_free_all(headers);
+                if (r == -ENOTSUP) {
+                        cli_error(c->cmd, "libcurl 7.80 or later is needed (to check who "
+                                          "serves the socket before sending)");
+                        return CLI_EXIT_IO;
+                }
                 cli_error(c->cmd, "cannot set up the request (URL over %zu bytes?)", sizeof(url));
                 return CLI_EXIT_USAGE;
         }
@@ -447,8 +591,9 @@ static int send_once(struct cli_client *c, const struct cli_request *rq, struct 
         curl_slist_free_all(headers);
         /* An upload cordond refused early (413) may end in a send error
          * after the whole answer arrived: the answer is what counts. */
-        if (e != CURLE_OK && !(x.final && resp->status >= 300 && !x.too_large && resp->body &&
-                               (e == CURLE_SEND_ERROR || e == CURLE_RECV_ERROR))) {
+        if (e != CURLE_OK && !x.sink_done &&
+            !(x.final && resp->status >= 300 && !x.too_large && resp->body &&
+              (e == CURLE_SEND_ERROR || e == CURLE_RECV_ERROR))) {
                 r = transfer_error(c, e, &x);
                 cli_response_clear(resp);
                 return r;
@@ -482,6 +627,9 @@ static bool rewind_inputs(const struct cli_request *rq)
 int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp)
 {
         uint64_t until = cd_now_ms() + CLI_RETRY_MS;
+
+        if (rq->deadline_ms != 0 && rq->deadline_ms < until)
+                until = rq->deadline_ms;
 
         for (;;) {
                 int r = send_once(c, rq, resp);

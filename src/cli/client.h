@@ -34,8 +34,11 @@ const char *cli_client_cmd(const struct cli_client *c);
 const char *cli_client_socket(const struct cli_client *c);
 
 /* Receives a 2xx body as it arrives. Returns 0, or an exit status (after
- * printing why) to abort the transfer; cli_send then returns that status. */
+ * printing why) to abort the transfer; cli_send then returns that status.
+ * CLI_SINK_DONE ends the transfer too, with the answer as it came (0):
+ * the sink has every byte it will take. */
 typedef int cli_sink_fn(void *data, const char *buf, size_t n);
+#define CLI_SINK_DONE (-1)
 
 /* One file part of a submission: @fd is read from its start (offset 0, and
  * again from there when cli_send resends the request) for @size bytes, as
@@ -54,6 +57,10 @@ struct cli_request {
         size_t max_bytes;    /* memory body cap; 0: CLI_MAX_JSON_BYTES */
         uint64_t range_from; /* > 0: "Range: bytes=N-" (the stream from byte N) */
         long timeout_s;      /* whole transfer; 0: none (stalls still end it) */
+        /* cd_now_ms() by which the transfer ends however it goes, or 0:
+         * then cli_send returns CLI_EXIT_STILL_RUNNING, saying nothing
+         * (the caller knows what the deadline was for). */
+        uint64_t deadline_ms;
         /* Called about once a second while the transfer runs (a live line). */
         void (*tick)(void *data);
         void *tick_data;
@@ -83,9 +90,11 @@ void cli_response_clear(struct cli_response *r);
 /*
  * Send @rq and read the answer into @resp (cleared first). Returns 0 when
  * cordond answered, whatever the status; otherwise an exit status:
- * CLI_EXIT_UNREACHABLE (cannot connect, or the connection broke),
- * CLI_EXIT_SERVER (an answer over the size cap), CLI_EXIT_INTERRUPTED, or
- * what the sink returned.
+ * CLI_EXIT_UNREACHABLE (cannot connect, the socket is served by neither
+ * root nor the caller's euid so nothing was sent, or the connection broke),
+ * CLI_EXIT_SERVER (an answer over the size cap), CLI_EXIT_INTERRUPTED,
+ * CLI_EXIT_STILL_RUNNING (rq->deadline_ms passed), or what the sink
+ * returned.
  */
 int cli_send(struct cli_client *c, const struct cli_request *rq, struct cli_response *resp);
 

@@ -6,8 +6,6 @@
  * the manifest's SHA-256 (download.c).
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,7 +29,9 @@ static void help(void)
                "with size, type and SHA-256, and entries refused with the reason), fetch one\n"
                "by its NAME (its path in the list) to stdout or FILE, or fetch them all into\n"
                "DIR under their paths. Every file is checked against the manifest's size and\n"
-               "SHA-256 as it arrives; a file that fails is removed and the exit status is 76.\n"
+               "SHA-256 as it arrives, and named only once it passed; one that fails leaves\n"
+               "nothing and the exit status is 76. A file that does not fit in the free\n"
+               "space is not fetched (74).\n"
                "Names that would leave DIR (absolute, '..', through a symlink already in DIR)\n"
                "are refused; existing files are never overwritten.\n"
                "\n"
@@ -114,7 +114,6 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
 {
         const json_t *e = find(manifest, name);
         bool to_stdout = !file || strcmp(file, "-") == 0;
-        int fd, r;
 
         if (!e || !cli_artifact_taken(e)) {
                 cli_error("artifacts", "job %s: %s (see 'cordon artifacts %s')", id,
@@ -135,20 +134,7 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
                 }
                 return cli_artifact_fetch_fd(c, id, e, STDOUT_FILENO, tty);
         }
-        fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                cli_error("artifacts", "-o: cannot create the file: %s%s", strerror(errno),
-                          errno == EEXIST ? " (not overwritten)" : "");
-                return CLI_EXIT_IO;
-        }
-        r = cli_artifact_fetch_fd(c, id, e, fd, false);
-        if (close(fd) < 0 && r == 0) {
-                cli_error("artifacts", "-o: cannot write the file: %s", strerror(errno));
-                r = CLI_EXIT_IO;
-        }
-        if (r != 0)
-                (void) unlink(file);
-        return r;
+        return cli_artifact_fetch_file(c, id, e, file);
 }
 
 static int print_manifest(const char *id, json_t *manifest)
@@ -173,8 +159,8 @@ int cmd_artifacts(int argc, char **argv)
         json_t *manifest = NULL;
         int ch, r;
 
-        /* Ctrl-C, SIGTERM, a closed terminal: the transfer stops and a file
-         * not yet whole and checked is removed, not left as if it were. */
+        /* Ctrl-C, SIGTERM, a closed terminal: the transfer stops, and a
+         * file not yet whole and checked never gets its name. */
         cli_catch_interrupts();
         optind = 0;
         while ((ch = getopt_long(argc, argv, "ho:", options, NULL)) != -1) {

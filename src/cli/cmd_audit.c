@@ -264,16 +264,22 @@ static int repair(int argc, char **argv)
 
 int cmd_audit(int argc, char **argv)
 {
+        /* getopt's messages start with argv[0]: "cordon audit verify: ...". */
+        static char verify_prog[] = "cordon audit verify", repair_prog[] = "cordon audit repair";
+
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 help();
                 return 0;
         }
-        if (argc >= 2 && strcmp(argv[1], "repair") == 0)
+        if (argc >= 2 && strcmp(argv[1], "repair") == 0) {
+                argv[1] = repair_prog;
                 return repair(argc - 1, argv + 1);
+        }
         if (argc < 2 || strcmp(argv[1], "verify") != 0) {
                 cli_error("audit", "expected 'cordon audit verify [FILE|DIR]' or 'cordon audit "
                                    "repair' (see --help)");
                 return CD_EXIT_USAGE;
         }
+        argv[1] = verify_prog;
         return verify(argc - 1, argv + 1);
 }

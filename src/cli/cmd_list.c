@@ -238,8 +238,14 @@ static int table(const json_t *doc, const struct opts *o)
         bool tty = cli_isatty(STDOUT_FILENO);
         size_t i;
 
-        if (!t || !json_is_array(jobs))
-                return !t ? CLI_EXIT_IO : CLI_EXIT_SERVER;
+        if (!t) {
+                cli_error("list", "out of memory");
+                return CLI_EXIT_IO;
+        }
+        if (!json_is_array(jobs)) {
+                cli_error("list", "cordond's answer has no list of jobs");
+                return CLI_EXIT_SERVER;
+        }
         json_array_foreach(jobs, i, job)
         {
                 if (add_job(t, job, o->all, tty) < 0)

@@ -39,6 +39,10 @@ static void help(void)
 struct out {
         uint64_t skip; /* bytes already printed (--follow) */
         uint64_t got;  /* bytes of this answer so far */
+        /* What the finished job's result says it wrote to the stream, and
+         * so the most cordond can have kept; UINT64_MAX while unknown. */
+        uint64_t cap;
+        const char *stream; /* "stdout" or "stderr" */
         const struct cli_response *resp;
         bool escape;
         struct cd_tty_escape esc;
@@ -61,12 +65,18 @@ static int out_sink(void *data, const char *buf, size_t n)
                 return 0;
         buf += o->skip - start;
         n -= (size_t) (o->skip - start);
+        if (o->skip > o->cap || n > o->cap - o->skip) {
+                cli_error(o->cmd, "cordond sent more than the %llu bytes the job's result reports",
+                          (unsigned long long) o->cap);
+                return CLI_EXIT_SERVER;
+        }
         if (cli_write_escaped(stdout, buf, n, o->escape, &o->esc) < 0) {
                 cli_error(o->cmd, "cannot write to stdout");
                 return CLI_EXIT_IO;
         }
         o->skip += n;
-        return 0;
+        /* All of it: a stream that goes on (or stalls) is not waited for. */
+        return o->skip == o->cap ? CLI_SINK_DONE : 0;
 }
 
 /*
@@ -100,8 +110,23 @@ static int fetch(struct cli_client *c, const char *path, const char *what, struc
         return r;
 }
 
-/* The job's state, after waiting up to @wait_s for it to finish. */
-static int finished(struct cli_client *c, const char *id, const char *what, int wait_s, bool *ret)
+/* How many bytes finished @job wrote to @stream, by its result. */
+static uint64_t stream_bytes(const json_t *job, const char *stream)
+{
+        const json_t *output = json_object_get(json_object_get(job, "result"), "output");
+        const json_t *n;
+        char key[32];
+
+        (void) snprintf(key, sizeof(key), "%s_bytes", stream);
+        n = json_object_get(output, key);
+        return json_is_integer(n) && json_integer_value(n) >= 0 ? (uint64_t) json_integer_value(n)
+                                                                : UINT64_MAX;
+}
+
+/* The job's state, after waiting up to @wait_s for it to finish; when it
+ * has, o->cap. */
+static int finished(struct cli_client *c, const char *id, const char *what, int wait_s,
+                    struct out *o, bool *ret)
 {
         char path[128];
         json_t *job = NULL;
@@ -112,25 +137,38 @@ static int finished(struct cli_client *c, const char *id, const char *what, int 
         r = cli_call(c, "GET", path, what, wait_s + 60, &job);
         if (r != 0)
                 return r;
-        state = cli_job_str(job, "state");
-        *ret = state && strcmp(state, "finished") == 0;
+        state = cli_job_state(job);
+        if (!state) {
+                cli_error("logs", "%s: cordond's answer has no valid state", what);
+                r = CLI_EXIT_SERVER;
+        } else {
+                *ret = strcmp(state, "finished") == 0;
+                if (*ret)
+                        o->cap = stream_bytes(job, o->stream);
+        }
         json_decref(job);
-        return 0;
+        return r;
 }
 
 static int follow(struct cli_client *c, const char *id, const char *path, const char *what,
                   struct out *o, bool *truncated)
 {
+        struct cli_pace pace = { 0 };
         bool done = false;
         int r;
 
         cli_catch_interrupts();
         for (int wait_s = 0; !done; wait_s = FOLLOW_WAIT_S) {
+                uint64_t t0 = cd_now_ms();
+
                 /* The state first: output fetched after "finished" is complete. */
-                r = finished(c, id, what, wait_s, &done);
+                r = finished(c, id, what, wait_s, o, &done);
                 if (r == 0)
                         r = fetch(c, path, what, o, truncated);
                 if (r == 0 && cli_interrupted())
+                        r = CLI_EXIT_INTERRUPTED;
+                if (r == 0 && !done &&
+                    cli_pace(&pace, wait_s * 1000ULL, cd_now_ms() - t0, UINT64_MAX) < 0)
                         r = CLI_EXIT_INTERRUPTED;
                 if (r != 0)
                         return r;
@@ -151,8 +189,9 @@ int cmd_logs(int argc, char **argv)
         struct cli_common o = { 0 };
         struct out out = { .cmd = "logs",
                            .escape = cli_isatty(STDOUT_FILENO),
+                           .cap = UINT64_MAX,
                            .esc = { .ascii_only = !cd_tty_locale_utf8() } };
-        bool err_stream = false, follow_it = false, truncated = false;
+        bool err_stream = false, follow_it = false, truncated = false, done = false;
         char path[128], what[96];
         const char *id;
         int ch, r;
@@ -180,10 +219,18 @@ int cmd_logs(int argc, char **argv)
         r = cli_client_new("logs", o.socket, &c);
         if (r != 0)
                 return r;
-        (void) snprintf(path, sizeof(path), "/v1/jobs/%s/%s", id, err_stream ? "stderr" : "stdout");
+        out.stream = err_stream ? "stderr" : "stdout";
+        (void) snprintf(path, sizeof(path), "/v1/jobs/%s/%s", id, out.stream);
         (void) snprintf(what, sizeof(what), "job %s", id);
-        r = follow_it ? follow(c, id, path, what, &out, &truncated)
-                      : fetch(c, path, what, &out, &truncated);
+        /* Without --follow, the job first: a finished one's stream ends
+         * at the count its result reports, whatever the answer does. */
+        if (follow_it) {
+                r = follow(c, id, path, what, &out, &truncated);
+        } else {
+                r = finished(c, id, what, 0, &out, &done);
+                if (r == 0 && out.cap > 0)
+                        r = fetch(c, path, what, &out, &truncated);
+        }
         if (cli_write_escaped_end(stdout, out.escape, &out.esc) < 0 && r == 0) {
                 cli_error("logs", "cannot write to stdout");
                 r = CLI_EXIT_IO;

@@ -247,6 +247,7 @@ int cmd_profile(int argc, char **argv)
                 { "images-dir", required_argument, NULL, OPT_IMAGES_DIR },
                 {},
         };
+        static char prog[] = "cordon profile check";
         struct cd_profile_host host = { 0 };
         struct cd_profile *p = NULL;
         struct cd_err err = { 0 };
@@ -256,6 +257,7 @@ int cmd_profile(int argc, char **argv)
                 cli_error("profile", "expected 'cordon profile check FILE'");
                 return CD_EXIT_USAGE;
         }
+        argv[1] = prog; /* getopt's messages: "cordon profile check: ..." */
         optind = 0;
         while ((c = getopt_long(argc - 1, argv + 1, "h", options, NULL)) != -1) {
                 if (c == 'h') {

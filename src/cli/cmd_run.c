@@ -320,33 +320,12 @@ static int cancel_signals(void)
         return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* --out DIR: created if missing, otherwise it must be an empty directory;
- * opened without following a symlink. */
+/* --out DIR: created if missing, otherwise an empty directory of the
+ * caller's (or root's) that no one else may write; opened without
+ * following a symlink, since the collector writes there as root. */
 static int open_out_dir(const char *path)
 {
-        cleanup_close int fd = -1;
-        int r;
-
-        /* Owner only when cordon makes it: the job's output (PHI, often). */
-        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-                cli_error("run", "--out: cannot create the directory: %s", strerror(errno));
-                return -errno;
-        }
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-                cli_error("run", "--out: not a directory: %s", strerror(errno));
-                return -errno;
-        }
-        r = cli_dir_empty(fd);
-        if (r < 0) {
-                cli_error("run", "--out: cannot read the directory: %s", strerror(-r));
-                return r;
-        }
-        if (r == 0) {
-                cli_error("run", "--out: the directory must be empty");
-                return -EEXIST;
-        }
-        return TAKE_FD(fd);
+        return cli_out_dir_open("run", "--out", path, false);
 }
 
 /* The directory that holds @path, fsync'd: the rename into it survives a

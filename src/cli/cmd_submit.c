@@ -358,8 +358,10 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
         if (r == 0)
                 r = cli_check(c, &resp, NULL);
         id = json_string_value(json_object_get(resp.json, "id"));
-        if (r == 0 && (!id || strspn(id, "0123456789abcdef") != strlen(id) || !*id)) {
-                cli_error("submit", "cordond's answer has no job id");
+        /* Longer than 64 digits, it would not fit the paths the id goes
+         * into (a poll's "?wait=" was cut off). */
+        if (r == 0 && (!id || !cli_job_id_valid(id))) {
+                cli_error("submit", "cordond's answer has no valid job id");
                 r = CLI_EXIT_SERVER;
         }
         if (r == 0)
@@ -371,10 +373,10 @@ static int send_job(struct cli_client *c, const struct submit *s, json_t **ret)
 /* -o DIR: made now, so that a bad path fails before the job runs. */
 static int check_out_dir(const char *dir)
 {
-        int fd = cli_out_dir_open("submit", dir);
+        int fd = cli_out_dir_open("submit", "-o", dir, true);
 
         if (fd < 0)
-                return -fd;
+                return CLI_EXIT_IO;
         (void) cd_close(fd);
         return 0;
 }
@@ -386,7 +388,7 @@ static int finish(struct cli_client *c, const struct submit *s, const char *id)
         int r, status;
 
         r = cli_job_wait(c, id, cli_isatty(STDERR_FILENO), s->timeout_ms, &job);
-        if (r == CLI_EXIT_STILL_RUNNING && s->common.json && cli_print_json(job) != 0)
+        if (r == CLI_EXIT_STILL_RUNNING && s->common.json && job && cli_print_json(job) != 0)
                 r = CLI_EXIT_IO;
         if (r != 0) {
                 json_decref(job);

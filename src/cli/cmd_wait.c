@@ -84,7 +84,7 @@ int cmd_wait(int argc, char **argv)
         status = cli_job_wait(c, argv[optind], cli_isatty(STDERR_FILENO), timeout_ms, &job);
         if (status != 0 && status != CLI_EXIT_STILL_RUNNING)
                 return status;
-        if (o.json)
+        if (o.json && job) /* none when cordond did not answer in time */
                 r = cli_print_json(job);
         else if (status == 0)
                 cli_job_print_outcome(job);

@@ -9,8 +9,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cordon/cleanup.h"
@@ -30,11 +33,16 @@ bool cli_common_option(int c, const char *arg, struct cli_common *o)
         return false;
 }
 
-bool cli_job_id_ok(const char *cmd, const char *s)
+bool cli_job_id_valid(const char *s)
 {
         size_t n = strlen(s);
 
-        if (n >= 1 && n <= 64 && strspn(s, "0123456789abcdef") == n)
+        return n >= 1 && n <= 64 && strspn(s, "0123456789abcdef") == n;
+}
+
+bool cli_job_id_ok(const char *cmd, const char *s)
+{
+        if (cli_job_id_valid(s))
                 return true;
         cli_error(cmd, "not a job id (lowercase hex, as 'cordon list' shows)");
         return false;
@@ -122,4 +130,83 @@ int cli_dir_empty(int fd)
                 r = -errno;
         (void) closedir(d);
         return r;
+}
+
+/* Open @path, made if missing; says why not. */
+static int out_dir_open(const char *cmd, const char *flag, const char *path, bool follow)
+{
+        struct stat st;
+        int fd;
+
+        /* Owner only when cordon makes it: a job's output (PHI, often). */
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+                cli_error(cmd, "%s: cannot create the directory: %s", flag, strerror(errno));
+                return -errno;
+        }
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+        if (fd >= 0)
+                return fd;
+        fd = -errno;
+        if (!follow && fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+                cli_error(cmd, "%s: a symlink; refused (name the directory itself)", flag);
+        else
+                cli_error(cmd, "%s: not a directory: %s", flag, strerror(-fd));
+        return fd;
+}
+
+/* Whether the directory @fd is the caller's alone to write (or root's). */
+static int out_dir_check(const char *cmd, const char *flag, int fd)
+{
+        struct stat st;
+        int r;
+
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                cli_error(cmd, "%s: cannot read the directory: %s", flag, strerror(-r));
+                return r;
+        }
+        if (st.st_uid != geteuid() && st.st_uid != 0) {
+                cli_error(cmd,
+                          "%s: the directory belongs to uid %u, not to you; refused (its owner "
+                          "could replace the files)",
+                          flag, (unsigned int) st.st_uid);
+                return -EPERM;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                cli_error(cmd,
+                          "%s: the directory is writable by its group or others (mode %04o); "
+                          "refused (they could replace the files)",
+                          flag, (unsigned int) (st.st_mode & 07777));
+                return -EPERM;
+        }
+        r = cli_dir_empty(fd);
+        if (r < 0)
+                cli_error(cmd, "%s: cannot read the directory: %s", flag, strerror(-r));
+        else if (r == 0)
+                cli_error(cmd, "%s: the directory must be empty (or not exist yet)", flag);
+        return r < 0 ? r : r == 0 ? -EEXIST : 0;
+}
+
+int cli_out_dir_open(const char *cmd, const char *flag, const char *path, bool follow)
+{
+        cleanup_free char *copy = strdup(path);
+        size_t n = copy ? strlen(copy) : 0;
+        int fd, r;
+
+        if (!copy) {
+                cli_error(cmd, "out of memory");
+                return -ENOMEM;
+        }
+        while (n > 1 && copy[n - 1] == '/')
+                copy[--n] = '\0';
+        fd = out_dir_open(cmd, flag, copy, follow);
+        if (fd < 0)
+                return fd;
+        r = out_dir_check(cmd, flag, fd);
+        if (r < 0) {
+                (void) cd_close(fd);
+                return r;
+        }
+        return fd;
 }

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "cordon/artifacts.h"
 #include "cordon/cleanup.h"
 #include "cordon/crypto.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "download.h"
 #include "output.h"
@@ -207,77 +209,205 @@ static int parent_dir(int dir_fd, char *path, const char **ret_name)
         return TAKE_FD(cur);
 }
 
-static int local_error(const char *cmd, const char *label, const char *dir, int err)
+/* @where: " in DIR", or "" */
+static int local_error(const char *cmd, const char *label, const char *where, int err)
 {
         if (err == ELOOP) {
-                cli_error(cmd, "%s: a symlink or non-directory in the way in %s; refused", label,
-                          dir);
+                cli_error(cmd, "%s: a symlink or non-directory in the way%s; refused", label,
+                          where);
                 return CLI_EXIT_VERIFY;
         }
         if (err == EEXIST) {
-                cli_error(cmd, "%s: already exists in %s; not overwritten", label, dir);
+                cli_error(cmd, "%s: already exists%s; not overwritten", label, where);
                 return CLI_EXIT_IO;
         }
-        cli_error(cmd, "%s: cannot create it in %s: %s", label, dir, strerror(err));
+        cli_error(cmd, "%s: cannot create it%s: %s", label, where, strerror(err));
         return CLI_EXIT_IO;
 }
 
-/* Fetch @e to its path beneath @dir_fd; on any failure, remove the file. */
+/* The file a download is written to until it is verified. */
+struct tmp_file {
+        int fd;
+        char name[32]; /* "" for an unnamed one (O_TMPFILE) */
+};
+
+/*
+ * A new file for a download in @dir_fd that no one sees under a name:
+ * O_TMPFILE (open(2)). Owner only, 0600: artifacts are a job's output,
+ * PHI often. A file system without it (NFS, FUSE:
+ * EOPNOTSUPP; EISDIR before Linux 3.11) gets a file under a random hidden
+ * name instead, which is never the final one. Returns 0 or -errno.
+ */
+static int tmp_open(int dir_fd, struct tmp_file *t)
+{
+        char rnd[17];
+        int r;
+
+        *t = (struct tmp_file){ .fd = -1 };
+        if (cd_fault("cli_tmpfile"))
+                errno = EOPNOTSUPP;
+        else
+                t->fd = openat(dir_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (t->fd >= 0)
+                return 0;
+        if (errno != EOPNOTSUPP && errno != EISDIR)
+                return -errno;
+        for (int i = 0; i < 8 && t->fd < 0; i++) {
+                r = cd_random_hex(rnd, 8);
+                if (r < 0)
+                        return r;
+                (void) snprintf(t->name, sizeof(t->name), ".cordon-%s", rnd);
+                t->fd = openat(dir_fd, t->name,
+                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (t->fd < 0 && errno != EEXIST)
+                        break;
+        }
+        if (t->fd < 0) {
+                t->name[0] = '\0';
+                return -errno;
+        }
+        return 0;
+}
+
+/* Give the verified file @t the name @name in @dir_fd. linkat(2) never
+ * replaces what is there (EEXIST). An unnamed file is linked through
+ * /proc/self/fd (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH). */
+static int tmp_link(int dir_fd, const struct tmp_file *t, const char *name)
+{
+        char proc[48];
+
+        if (t->name[0])
+                return linkat(dir_fd, t->name, dir_fd, name, 0) < 0 ? -errno : 0;
+        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+        return linkat(AT_FDCWD, proc, dir_fd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+/* Whether @size bytes fit in the file system of @fd: what it has free for
+ * this user (f_bavail, statvfs(3)). A manifest that claims more is refused
+ * before a byte is fetched, so a broken server fills no disk. */
+static int check_space(const char *cmd, const char *label, int fd, uint64_t size, const char *where)
+{
+        struct statvfs st;
+        uint64_t avail;
+        char need[32], free_text[32];
+
+        if (fstatvfs(fd, &st) < 0) {
+                cli_error(cmd, "%s: cannot tell the free space%s: %s", label, where,
+                          strerror(errno));
+                return CLI_EXIT_IO;
+        }
+        if (__builtin_mul_overflow((uint64_t) st.f_bavail, (uint64_t) st.f_frsize, &avail))
+                avail = UINT64_MAX;
+        if (size <= avail)
+                return 0;
+        cli_human_bytes(size, need, sizeof(need));
+        cli_human_bytes(avail, free_text, sizeof(free_text));
+        cli_error(cmd, "%s: %s does not fit%s (%s free); nothing fetched", label, need, where,
+                  free_text);
+        return CLI_EXIT_IO;
+}
+
+/* The end of a download into @t, whose outcome so far is @r: when 0, the
+ * file gets @name; a named temporary goes either way. Returns @r, or the
+ * exit status of what failed here. */
+static int tmp_finish(const char *cmd, const char *label, const char *where, int dir_fd,
+                      struct tmp_file *t, const char *name, int r)
+{
+        /* A named file is closed first: NFS reports a failed write at close. */
+        if (t->name[0] && close(TAKE_FD(t->fd)) < 0 && r == 0) {
+                cli_error(cmd, "%s: cannot write%s: %s", label, where, strerror(errno));
+                r = CLI_EXIT_IO;
+        }
+        if (r == 0) {
+                int l = tmp_link(dir_fd, t, name);
+
+                if (l < 0)
+                        r = local_error(cmd, label, where, -l);
+        }
+        if (t->fd >= 0 && close(TAKE_FD(t->fd)) < 0 && r == 0) {
+                cli_error(cmd, "%s: cannot write%s: %s", label, where, strerror(errno));
+                (void) unlinkat(dir_fd, name, 0);
+                r = CLI_EXIT_IO;
+        }
+        if (t->name[0])
+                (void) unlinkat(dir_fd, t->name, 0);
+        return r;
+}
+
+/*
+ * Fetch @e into the new file @name in @dir_fd. It is written to a file no
+ * one sees under @name (tmp_open) and given that name only once its size
+ * and SHA-256 match the manifest: an unverified file is never seen under
+ * its final name, and one that fails leaves nothing, interrupted or not.
+ */
+static int fetch_at(struct cli_client *c, const char *id, const json_t *e, int dir_fd,
+                    const char *name, const char *label, const char *where)
+{
+        const char *cmd = cli_client_cmd(c);
+        struct tmp_file t;
+        struct stat st;
+        int r;
+
+        /* Before the transfer rather than after it; linkat refuses it too. */
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return local_error(cmd, label, where, EEXIST);
+        r = tmp_open(dir_fd, &t);
+        if (r < 0)
+                return local_error(cmd, label, where, -r);
+        r = check_space(cmd, label, t.fd, (uint64_t) json_integer_value(json_object_get(e, "size")),
+                        where);
+        if (r == 0)
+                r = cli_artifact_fetch_fd(c, id, e, t.fd, false);
+        return tmp_finish(cmd, label, where, dir_fd, &t, name, r);
+}
+
+/* Fetch @e to its path beneath @dir_fd. */
 static int fetch_into(struct cli_client *c, const char *id, const json_t *e, int dir_fd,
                       const char *dir)
 {
         cleanup_free char *label = artifact_label(e);
         cleanup_free char *path = strdup(json_string_value(json_object_get(e, "path")));
+        cleanup_free char *where = NULL;
         cleanup_close int parent = -1;
         const char *name = NULL;
-        int fd, r;
 
-        if (!label || !path) {
+        if (!label || !path || asprintf(&where, " in %s", dir) < 0) {
                 cli_error(cli_client_cmd(c), "out of memory");
                 return CLI_EXIT_IO;
         }
         parent = parent_dir(dir_fd, path, &name);
         if (parent < 0)
-                return local_error(cli_client_cmd(c), label, dir, -parent);
-        /* Owner only: artifacts are the job's output (PHI, often). */
-        fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return local_error(cli_client_cmd(c), label, dir, errno);
-        r = cli_artifact_fetch_fd(c, id, e, fd, false);
-        if (close(fd) < 0 && r == 0) {
-                cli_error(cli_client_cmd(c), "%s: cannot write: %s", label, strerror(errno));
-                r = CLI_EXIT_IO;
-        }
-        if (r != 0)
-                (void) unlinkat(parent, name, 0);
-        return r;
+                return local_error(cli_client_cmd(c), label, where, -parent);
+        return fetch_at(c, id, e, parent, name, label, where);
 }
 
-int cli_out_dir_open(const char *cmd, const char *dir)
+int cli_artifact_fetch_file(struct cli_client *c, const char *id, const json_t *e, const char *file)
 {
-        int fd, r;
+        cleanup_free char *copy = strdup(file);
+        cleanup_close int dir_fd = -1;
+        char *slash = copy ? strrchr(copy, '/') : NULL;
+        const char *dir = ".", *name = copy;
 
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-                cli_error(cmd, "-o: cannot create the directory: %s", strerror(errno));
-                return -CLI_EXIT_IO;
+        if (!copy) {
+                cli_error(cli_client_cmd(c), "out of memory");
+                return CLI_EXIT_IO;
         }
-        /* The directory the caller named is theirs to be a symlink; what is
-         * made beneath it is opened without following any. */
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0) {
-                cli_error(cmd, "-o: not a directory: %s", strerror(errno));
-                return -CLI_EXIT_IO;
+        if (slash) {
+                *slash = '\0';
+                dir = slash == copy ? "/" : copy;
+                name = slash + 1;
         }
-        r = cli_dir_empty(fd);
-        if (r != 1) {
-                if (r < 0)
-                        cli_error(cmd, "-o: cannot read the directory: %s", strerror(-r));
-                else
-                        cli_error(cmd, "-o: the directory must be empty (or not exist yet)");
-                (void) cd_close(fd);
-                return -CLI_EXIT_IO;
+        if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+                cli_error(cli_client_cmd(c), "-o: expected a file name");
+                return CLI_EXIT_USAGE;
         }
-        return fd;
+        /* The path the caller named is theirs to hold symlinks. */
+        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+                cli_error(cli_client_cmd(c), "-o: cannot open its directory: %s", strerror(errno));
+                return CLI_EXIT_IO;
+        }
+        return fetch_at(c, id, e, dir_fd, name, "-o", "");
 }
 
 static void print_fetched(const json_t *e, bool colour)
@@ -296,7 +426,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
                             const char *dir, bool quiet)
 {
         const char *cmd = cli_client_cmd(c);
-        cleanup_close int dir_fd = cli_out_dir_open(cmd, dir);
+        cleanup_close int dir_fd = cli_out_dir_open(cmd, "-o", dir, true);
         bool colour = cli_colour(STDOUT_FILENO);
         uint64_t files = 0, bytes = 0;
         int status = 0, r;
@@ -304,7 +434,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
         size_t i;
 
         if (dir_fd < 0)
-                return -dir_fd;
+                return CLI_EXIT_IO;
         json_array_foreach(manifest, i, e)
         {
                 if (!cli_artifact_taken(e))

@@ -26,21 +26,23 @@ int cli_artifact_fetch_fd(struct cli_client *c, const char *id, const json_t *e,
                           bool escape);
 
 /*
- * -o DIR for @cmd: created if missing, else it must be empty (a job's files
- * land only in what the download makes). Returns an fd of it, or
- * -CLI_EXIT_IO after saying why.
+ * Fetch artifact @e of job @id into the new file @file (-o FILE) as
+ * cli_artifacts_fetch_all does each: refused when there is no room for
+ * its manifest size, never seen under @file before it is verified, never
+ * overwriting. Returns 0 or an exit status, after saying why.
  */
-int cli_out_dir_open(const char *cmd, const char *dir);
+int cli_artifact_fetch_file(struct cli_client *c, const char *id, const json_t *e,
+                            const char *file);
 
 /*
  * Fetch every taken artifact of @manifest (an array) into directory @dir
- * (cli_out_dir_open(); existing files are never overwritten), under their
- * manifest paths. Subdirectories are made with mkdirat and every file
- * created with openat(O_CREAT|O_EXCL|O_NOFOLLOW) beneath an fd of @dir,
- * so a name that would leave @dir, or a symlink already there, is refused.
- * A file that fails its check is removed. Carries on past a failed file;
- * returns 0 or the first failure's exit status. Prints a line per file
- * unless @quiet.
+ * (cli_out_dir_open() with "-o", @dir itself may be a symlink), under
+ * their manifest paths. Subdirectories are made with mkdirat beneath an
+ * fd of @dir and opened with O_NOFOLLOW, so a name that would leave @dir,
+ * or a symlink already there, is refused. Each file is written unnamed
+ * (O_TMPFILE) and linked under its name (linkat, which never replaces
+ * anything) once verified. Carries on past a failed file; returns 0 or
+ * the first failure's exit status. Prints a line per file unless @quiet.
  */
 int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *manifest,
                             const char *dir, bool quiet);

@@ -16,10 +16,43 @@
 
 #define WAIT_S      60
 #define LIVE_WAIT_S 2
+/* How long after --timeout a poll's answer may still arrive. */
+#define DEADLINE_MARGIN_MS 2000
+#define PACE_FIRST_MS      250
+#define PACE_MAX_MS        4000
 
 const char *cli_job_str(const json_t *job, const char *key)
 {
         return cli_token(json_string_value(json_object_get(job, key)));
+}
+
+const char *cli_job_state(const json_t *job)
+{
+        static const char *const states[] = { "queued", "running", "finished" };
+        const char *s = json_string_value(json_object_get(job, "state"));
+
+        for (size_t i = 0; s && i < ELEMENTSOF(states); i++)
+                if (strcmp(s, states[i]) == 0)
+                        return states[i];
+        return NULL;
+}
+
+int cli_pace(struct cli_pace *p, uint64_t asked_ms, uint64_t took_ms, uint64_t deadline_ms)
+{
+        uint64_t now = cd_now_ms(), pause;
+
+        if (took_ms >= asked_ms / 2) {
+                p->gap_ms = 0;
+                return 0;
+        }
+        p->gap_ms = p->gap_ms == 0 ? PACE_FIRST_MS : p->gap_ms * 2;
+        if (p->gap_ms > PACE_MAX_MS)
+                p->gap_ms = PACE_MAX_MS;
+        pause = p->gap_ms;
+        if (deadline_ms != UINT64_MAX)
+                pause = deadline_ms > now ? (deadline_ms - now < pause ? deadline_ms - now : pause)
+                                          : 0;
+        return cli_sleep_ms(pause);
 }
 
 /* "SIGKILL" -> 9, "SIGRTMIN+3" -> SIGRTMIN+3; 0 when unknown. */
@@ -122,8 +155,10 @@ static void live_clear(struct live *l)
         l->shown = false;
 }
 
-/* One long poll. Returns 0 with the job in l->job, or an exit status. */
-static int poll_once(struct cli_client *c, struct live *l, bool live, int wait_s, const char *what)
+/* One long poll, ended by @deadline_ms (and the margin) whatever cordond
+ * does. Returns 0 with the job in l->job, or an exit status. */
+static int poll_once(struct cli_client *c, struct live *l, bool live, int wait_s,
+                     uint64_t deadline_ms, const char *what)
 {
         char path[160];
         struct cli_request rq = { .path = path,
@@ -133,6 +168,9 @@ static int poll_once(struct cli_client *c, struct live *l, bool live, int wait_s
         struct cli_response resp = { 0 };
         int r;
 
+        if (deadline_ms != UINT64_MAX &&
+            __builtin_add_overflow(deadline_ms, DEADLINE_MARGIN_MS, &rq.deadline_ms))
+                rq.deadline_ms = 0;
         (void) snprintf(path, sizeof(path), "/v1/jobs/%s?wait=%d", l->id, wait_s);
         r = cli_send(c, &rq, &resp);
         if (r == 0 && (resp.status < 200 || resp.status >= 300)) {
@@ -165,6 +203,18 @@ static int poll_seconds(bool live, bool first, uint64_t deadline_ms)
         return left_s < (uint64_t) s ? (int) left_s : s;
 }
 
+/* --timeout ran out while cordond held the answer back. */
+static void no_answer(const struct cli_client *c, const char *id, uint64_t timeout_ms)
+{
+        char took[32];
+
+        cli_human_ms(timeout_ms, took, sizeof(took));
+        cli_error(cli_client_cmd(c),
+                  "job %s: cordond at %s did not answer within %s; the job goes on (wait again, "
+                  "or stop it with 'cordon cancel %s')",
+                  id, cli_client_socket(c), took, id);
+}
+
 /* --timeout ran out: say so once, with where the job is. */
 static void still_running(const struct cli_client *c, const char *id, const json_t *job,
                           uint64_t timeout_ms)
@@ -184,46 +234,81 @@ static void still_running(const struct cli_client *c, const char *id, const json
                   id);
 }
 
+struct waiter {
+        struct cli_client *c;
+        struct live l;
+        struct cli_pace pace;
+        bool live;
+        uint64_t deadline_ms, timeout_ms;
+        char what[96];
+};
+
+/* One poll and what it means. Returns 1 when the job has finished, 0 to
+ * poll again, or an exit status: CLI_EXIT_STILL_RUNNING when --timeout
+ * ran out (said on stderr). */
+static int wait_step(struct waiter *w, bool first)
+{
+        int wait_s = poll_seconds(w->live, first, w->deadline_ms);
+        uint64_t t0 = cd_now_ms();
+        const char *state;
+        int r = poll_once(w->c, &w->l, w->live, wait_s, w->deadline_ms, w->what);
+
+        if (r == 0 && cli_interrupted())
+                r = CLI_EXIT_INTERRUPTED;
+        if (r == CLI_EXIT_STILL_RUNNING) {
+                live_clear(&w->l);
+                no_answer(w->c, w->l.id, w->timeout_ms);
+        }
+        if (r != 0)
+                return r;
+        state = cli_job_state(w->l.job);
+        if (!state) {
+                live_clear(&w->l);
+                cli_error(cli_client_cmd(w->c), "%s: cordond's answer has no valid state", w->what);
+                return CLI_EXIT_SERVER;
+        }
+        if (strcmp(state, "finished") == 0)
+                return 1;
+        if (cd_now_ms() >= w->deadline_ms) {
+                live_clear(&w->l);
+                still_running(w->c, w->l.id, w->l.job, w->timeout_ms);
+                return CLI_EXIT_STILL_RUNNING;
+        }
+        if (w->live)
+                live_draw(&w->l);
+        if (cli_pace(&w->pace, wait_s * 1000ULL, cd_now_ms() - t0, w->deadline_ms) < 0)
+                return CLI_EXIT_INTERRUPTED;
+        return 0;
+}
+
 int cli_job_wait(struct cli_client *c, const char *id, bool live, uint64_t timeout_ms, json_t **ret)
 {
-        struct live l = { .id = id, .colour = cli_colour(STDERR_FILENO) };
-        uint64_t deadline = UINT64_MAX;
-        char what[96];
+        struct waiter w = { .c = c,
+                            .l = { .id = id, .colour = cli_colour(STDERR_FILENO) },
+                            .live = live,
+                            .deadline_ms = UINT64_MAX,
+                            .timeout_ms = timeout_ms };
+        bool first = true;
         int r;
 
         if (timeout_ms != CLI_WAIT_FOREVER &&
-            __builtin_add_overflow(cd_now_ms(), timeout_ms, &deadline))
-                deadline = UINT64_MAX;
-        (void) snprintf(what, sizeof(what), "job %s", id);
+            __builtin_add_overflow(cd_now_ms(), timeout_ms, &w.deadline_ms))
+                w.deadline_ms = UINT64_MAX;
+        (void) snprintf(w.what, sizeof(w.what), "job %s", id);
         cli_catch_interrupts();
-        for (bool first = true;; first = false) {
-                const char *state;
-
-                r = poll_once(c, &l, live, poll_seconds(live, first, deadline), what);
-                if (r == 0 && cli_interrupted())
-                        r = CLI_EXIT_INTERRUPTED;
-                if (r != 0)
-                        break;
-                state = cli_job_str(l.job, "state");
-                if (state && strcmp(state, "finished") == 0) {
-                        live_clear(&l);
-                        *ret = TAKE_PTR(l.job);
-                        return 0;
-                }
-                if (cd_now_ms() >= deadline) {
-                        live_clear(&l);
-                        still_running(c, id, l.job, timeout_ms);
-                        *ret = TAKE_PTR(l.job);
-                        return CLI_EXIT_STILL_RUNNING;
-                }
-                if (live)
-                        live_draw(&l);
+        do {
+                r = wait_step(&w, first);
+                first = false;
+        } while (r == 0);
+        live_clear(&w.l);
+        if (r == 1 || r == CLI_EXIT_STILL_RUNNING) {
+                *ret = TAKE_PTR(w.l.job);
+                return r == 1 ? 0 : r;
         }
-        live_clear(&l);
         if (r == CLI_EXIT_INTERRUPTED)
                 cli_error(cli_client_cmd(c),
                           "interrupted; job %s goes on (stop it with 'cordon cancel %s')", id, id);
-        json_decref(l.job);
+        json_decref(w.l.job);
         return r;
 }
 

@@ -131,8 +131,15 @@ int main(int argc, char **argv)
                 return 0;
         }
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                if (commands[i].name && strcmp(argv[1], commands[i].name) == 0)
+                if (commands[i].name && strcmp(argv[1], commands[i].name) == 0) {
+                        static char prog[32];
+
+                        /* getopt's own messages ("unrecognized option")
+                         * start with argv[0]: "cordon list: ..." as ours. */
+                        (void) snprintf(prog, sizeof(prog), "cordon %s", commands[i].name);
+                        argv[1] = prog;
                         return commands[i].fn(argc - 1, argv + 1);
+                }
         fprintf(stderr, "cordon: unknown command '%s' (see 'cordon --help')\n", argv[1]);
         return CD_EXIT_USAGE;
 }

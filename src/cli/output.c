@@ -293,7 +293,12 @@ void cli_table_freep(struct cli_table **t)
 
 int cli_print_json(const json_t *j)
 {
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 ||
+        /* jansson escapes only C0 controls: C1 controls (U+009B is CSI to
+         * a terminal) and bidirectional overrides (U+202E) from a job's
+         * labels or names would reach the terminal raw. As \uXXXX, every
+         * character still reads back the same from this valid JSON. */
+        if (!j ||
+            json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0 ||
             fputc('\n', stdout) == EOF || fflush(stdout) == EOF)
                 return CLI_EXIT_IO;
         return 0;

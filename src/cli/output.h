@@ -71,7 +71,8 @@ void cli_table_print(const struct cli_table *t, bool colour);
 struct cli_table *cli_table_free(struct cli_table *t);
 void cli_table_freep(struct cli_table **t);
 
-/* Print @j as indented JSON and a newline to stdout. Returns 0 or CLI_EXIT_IO. */
+/* Print @j as indented JSON and a newline to stdout, ASCII only (anything
+ * else as \uXXXX). Returns 0 or CLI_EXIT_IO. */
 int cli_print_json(const json_t *j);
 
 /* The labels object as "k=v,k2=v2" (escaped), or "-". Caller frees. */

@@ -30,6 +30,9 @@ import threading
 import time
 import unittest
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The fake cordond runs as other uids too: a python they may execute.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 CORDON = os.environ.get("CORDON_BIN", "")
 CORDOND = os.environ.get("CORDOND_BIN", "")
 PROFILES = os.environ.get("CORDON_PROFILES", "")
@@ -358,6 +361,17 @@ class CliTest(unittest.TestCase):
         self.one_line_error(self.cli("list", "--limit", "0"), "list", EX_USAGE, "--limit")
         self.one_line_error(self.cli("artifacts"), "artifacts", EX_USAGE)
         self.assertEqual(self.cli("list", "--bogus").returncode, EX_USAGE)
+        # getopt's own messages name the command as ours do.
+        for args, line in ((["list", "--bogus"], "cordon list: unrecognized option '--bogus'"),
+                           (["wait", "ab", "--timeout"],
+                            "cordon wait: option '--timeout' requires an argument"),
+                           (["artifacts", "ab", "-x"], "cordon artifacts: invalid option -- 'x'"),
+                           (["audit", "verify", "--bogus"],
+                            "cordon audit verify: unrecognized option '--bogus'"),
+                           (["profile", "check", "--bogus"],
+                            "cordon profile check: unrecognized option '--bogus'")):
+            p = self.cli(*args)
+            self.assertEqual((p.returncode, p.stderr), (EX_USAGE, line + "\n"), args)
 
     # health, submit, status, wait, logs
 
@@ -703,6 +717,24 @@ class CliTest(unittest.TestCase):
             self.assertIn("x=a\\x1b[2Jb", out)
         self.assertEqual(self.job(ident)["labels"]["x"], "a\x1b[2Jb")  # --json: as it is
 
+    def test_json_output_is_ascii(self):
+        """--json escapes C1 controls (U+009B is CSI to a terminal) and
+        bidirectional overrides as it escapes C0 ones: every byte is ASCII,
+        and the document reads back the same."""
+        tag = "a%d" % time.monotonic_ns()
+        value = "a\u009b31mb\u202ec\u0085d\u00e9"
+        ident, p = self.finished("true", "--label", "run=" + tag, "--label", "x=" + value)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for args in (["status", ident, "--json"], ["wait", ident, "--json"],
+                     ["list", "--label", "run=" + tag, "--json"]):
+            p = subprocess.run([CORDON] + args, capture_output=True, timeout=HANG_S,
+                               env=dict(os.environ, CORDON_SOCKET=self.daemon.socket))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(all(b < 0x80 for b in p.stdout), (args, p.stdout))
+            doc = json.loads(p.stdout)
+            job = doc["jobs"][0] if "jobs" in doc else doc
+            self.assertEqual(job["labels"]["x"], value, args)
+
     # artifacts
 
     OUT_JOB = ("mkdir -p /out/sub; echo alpha > /out/a.txt; printf 'x,y\\n1,2\\n' > /out/sub/b.csv;"
@@ -821,6 +853,54 @@ class CliTest(unittest.TestCase):
         self.assertEqual(p.returncode, EX_IO, p.stderr)
         self.assertEqual(os.listdir(home), [".ssh"])
         self.assertEqual(os.listdir(os.path.join(home, ".ssh")), [])
+
+    def test_output_directory_others_can_write_is_refused(self):
+        """An existing DIR for artifacts (-o, run --out) must be the
+        caller's (or root's) and writable by no one else: its owner, or
+        anyone who may write it, could swap a verified file afterwards.
+        `run --out link/` does not follow the symlink (O_NOFOLLOW would,
+        with the slash)."""
+        ident, p = self.finished(self.OUT_JOB)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        base = tempfile.mkdtemp(dir=self.work)
+        dirs = {}
+        for name, owner, mode, needle in (
+                ("theirs", OTHER_UID, 0o777, "belongs to uid %d" % OTHER_UID),
+                ("theirs-private", OTHER_UID, 0o700, "belongs to uid %d" % OTHER_UID),
+                ("shared", 0, 0o777, "(mode 0777)"), ("group", 0, 0o770, "(mode 0770)")):
+            d = dirs[name] = os.path.join(base, name)
+            os.mkdir(d)
+            os.chown(d, owner, GID)
+            os.chmod(d, mode)
+            p = self.cli("artifacts", ident, "-o", d)
+            self.one_line_error(p, "artifacts", EX_IO, "-o: the directory", needle, "refused")
+            self.assertEqual(os.listdir(d), [])
+        script = self.script("out.sh", "true")
+        p = self.cli("submit", "--profile", "default", "--entry", "out.sh", "-o", dirs["theirs"],
+                     script)
+        self.one_line_error(p, "submit", EX_IO, "belongs to uid %d" % OTHER_UID)
+        self.assertEqual(p.stdout, "")  # refused before the job was sent
+        # One's own, private, named with a slash: as before.
+        mine = os.path.join(base, "mine")
+        os.mkdir(mine, 0o700)
+        p = self.cli("artifacts", ident, "-o", mine + "/")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(os.listdir(mine)), ["a.txt", "sub"])
+
+        target = os.path.join(base, "target")
+        os.mkdir(target, 0o700)
+        link = os.path.join(base, "link")
+        os.symlink(target, link)
+        for out, needle in ((dirs["theirs"], "belongs to uid %d" % OTHER_UID),
+                            (dirs["shared"], "(mode 0777)"), (link, "a symlink"),
+                            (link + "/", "a symlink"), (link + "//", "a symlink")):
+            p = self.cli("run", "--profiles-dir", PROFILES, "--state-dir",
+                         os.path.join(base, "state"), "--profile", "default", "--out", out,
+                         "--", "/bin/sh", "-c", "echo x > /out/a")
+            self.one_line_error(p, "run", EX_USAGE, "--out: ", needle, "refused")
+        self.assertEqual(os.listdir(target), [])
+        for d in dirs.values():
+            self.assertEqual(os.listdir(d), [])
 
     def test_data_export_end_to_end(self):
         """The depot's flow: an R export over inputs, waited for, fetched, verified."""
@@ -1055,6 +1135,237 @@ class HostileServerTest(unittest.TestCase):
                                timeout=HANG_S)
             self.assertNotIn("\x1b", p.stdout + p.stderr, args)
             self.assertIn("?", p.stdout + p.stderr, args)
+
+
+class FakeCordondTest(unittest.TestCase):
+    """The CLI against fake_cordond.py: a server that answers what cordond
+    never would. Each fake runs in a directory of its own, as a uid of the
+    test's choosing, and is killed in tearDown."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cordon-cli-fake-")
+        os.chmod(self.tmp, 0o755)
+        self.fakes = []
+        self.addCleanup(self._stop)
+
+    def _stop(self):
+        for proc in self.fakes:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=HANG_S)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def fake(self, scenario, user=0, name="fake"):
+        """Start fake_cordond.py SCENARIO as @user; returns its directory
+        (the socket is DIR/s.sock)."""
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d, 0o755)
+        os.chown(d, user, GID)
+        sock = os.path.join(d, "s.sock")
+        kw = {"user": user, "group": GID, "extra_groups": []} if user else {}
+        proc = subprocess.Popen([PYTHON, os.path.join(HERE, "fake_cordond.py"), sock,
+                                 scenario, d], stdin=subprocess.DEVNULL, **kw)
+        self.fakes.append(proc)
+        deadline = time.monotonic() + HANG_S
+        while True:
+            self.assertIsNone(proc.poll(), "fake_cordond.py %s exited" % scenario)
+            self.assertLess(time.monotonic(), deadline)
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(sock)
+                    break
+            except OSError:
+                time.sleep(0.05)  # a hang bound, not synchronisation
+        return d
+
+    def requests(self, d):
+        """The request lines the fake in @d read, in order."""
+        try:
+            with open(os.path.join(d, "requests.log")) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def cli(self, d, *args, user=None, timeout=HANG_S, **kw):
+        e = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        e["CORDON_SOCKET"] = os.path.join(d, "s.sock")
+        if user is not None:
+            kw.update(user=user, group=GID, extra_groups=[])
+        return subprocess.run([CORDON] + list(args), capture_output=True, text=True, env=e,
+                              timeout=timeout, cwd=self.tmp, **kw)
+
+    def one_line_error(self, p, cmd, status, *needles):
+        self.assertEqual(p.returncode, status, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertTrue(p.stderr.startswith("cordon %s: " % cmd), p.stderr)
+        for n in needles:
+            self.assertIn(n, p.stderr)
+
+    ID = "0" * 32
+
+    def test_socket_served_by_another_user_is_refused(self):
+        """Whoever binds the socket path first would get every upload and
+        answer every status: the CLI sends nothing to a socket served by
+        anyone but root or the caller's own uid (SO_PEERCRED)."""
+        d = self.fake("record", user=OTHER_UID)
+        secret = os.path.join(self.tmp, "secret.csv")
+        with open(secret, "w") as f:
+            f.write("patient_id,diagnosis\n")
+        p = self.cli(d, "submit", "--profile", "default", "--entry", "secret.csv", secret)
+        self.one_line_error(p, "submit", EX_UNREACHABLE, "served by uid %d" % OTHER_UID,
+                            "nothing was sent")
+        self.assertEqual(p.stdout, "")
+        for args, user in ((["status", self.ID], None), (["health"], None),
+                           (["status", self.ID], SUB_UID)):
+            p = self.cli(d, *args, user=user)
+            self.one_line_error(p, args[0], EX_UNREACHABLE, "served by uid %d" % OTHER_UID)
+        self.assertEqual(self.requests(d), [])
+        self.assertFalse(os.path.exists(os.path.join(d, "capture.bin")))
+        # The caller's own uid may serve it (a forwarded socket), and root.
+        own = self.fake("record", user=SUB_UID, name="own")
+        p = self.cli(own, "status", self.ID, user=SUB_UID)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.requests(own), ["GET /v1/jobs/" + self.ID])
+        root = self.fake("record", name="root")
+        p = self.cli(root, "submit", "--profile", "default", "--entry", "secret.csv", secret,
+                     user=SUB_UID)
+        self.assertEqual((p.returncode, p.stdout), (0, self.ID + "\n"), p.stderr)
+
+    def test_wait_timeout_when_cordond_does_not_answer(self):
+        """--timeout bounds each poll, not only the loop: a cordond that
+        holds the answer back is given the time left (and 2 s), then exit
+        119 as for a job still running. It used to wait 60 s more, then
+        exit 69."""
+        d = self.fake("stall")
+        for args in (["wait", self.ID, "--timeout", "2s"],
+                     ["wait", self.ID, "--timeout", "1s", "--json"],
+                     ["wait", self.ID, "--timeout", "0"]):
+            p = self.cli(d, *args, timeout=50)  # a hang bound
+            self.one_line_error(p, "wait", EX_STILL_RUNNING, "did not answer within",
+                                "the job goes on")
+            self.assertEqual(p.stdout, "")  # --json: no job to show
+
+    def test_polls_answered_at_once_are_spaced_out(self):
+        """A cordond that answers ?wait= at once: `wait` and `logs -f` poll
+        a few times a second (250 ms apart, doubling), not thousands."""
+        d = self.fake("running")
+        p = self.cli(d, "wait", self.ID, "--timeout", "3s")
+        self.one_line_error(p, "wait", EX_STILL_RUNNING, "is still running")
+        # 250 ms, doubling: about 5 in 3 s. Without the pauses, tens of thousands.
+        self.assertLess(len(self.requests(d)), 50)
+
+        os.unlink(os.path.join(d, "requests.log"))
+        e = dict(os.environ, CORDON_SOCKET=os.path.join(d, "s.sock"))
+        follow = subprocess.Popen([CORDON, "logs", "-f", self.ID], env=e, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + HANG_S
+            while not self.requests(d):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)  # a hang bound
+            time.sleep(3)  # what it asks in 3 s
+            follow.send_signal(signal.SIGINT)
+            out, err = follow.communicate(timeout=HANG_S)
+        finally:
+            if follow.poll() is None:
+                follow.kill()
+                follow.communicate()
+        self.assertEqual(follow.returncode, 130, err)
+        self.assertLess(len(self.requests(d)), 100)
+
+    def test_state_that_is_not_a_state(self):
+        """A job whose state is not one of cordond's: an error (70), not a
+        loop waiting for "finished"."""
+        d = self.fake("bad_state")
+        for args in (["wait", self.ID], ["logs", "-f", self.ID]):
+            p = self.cli(d, *args, timeout=60)  # a hang bound
+            self.one_line_error(p, args[0], 70, "no valid state")
+
+
+    def test_logs_end_at_the_count_the_result_reports(self):
+        """A finished job's stream ends at the byte count its result
+        reports (4 here): a stream that goes on after them (a byte a second,
+        forever) is not waited for, and one that has more is refused."""
+        d = self.fake("drip")
+        for args in (["logs", self.ID], ["logs", "-f", self.ID]):
+            p = self.cli(d, *args, timeout=60)  # a hang bound: it never ends otherwise
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "abcd", ""), args)
+        d = self.fake("overlong", name="overlong")
+        p = self.cli(d, "logs", self.ID, timeout=60)
+        self.one_line_error(p, "logs", 70, "more than the 4 bytes the job's result reports")
+        self.assertEqual(p.stdout, "")
+
+    def test_artifact_larger_than_the_free_space(self):
+        """A manifest size that cannot fit (2^62 bytes) is refused before a
+        byte is fetched: a broken server fills no disk."""
+        d = self.fake("huge")
+        out = os.path.join(self.tmp, "out")
+        p = self.cli(d, "artifacts", self.ID, "-o", out)
+        self.assertEqual(p.returncode, EX_IO, p.stderr)
+        self.assertIn("artifact big.bin: 4.0 EiB does not fit in %s (" % out, p.stderr)
+        self.assertEqual(os.listdir(out), [])
+        p = self.cli(d, "artifacts", self.ID, "big.bin", "-o", os.path.join(self.tmp, "one"))
+        self.one_line_error(p, "artifacts", EX_IO, "-o: 4.0 EiB does not fit")
+        self.assertFalse(os.path.lexists(os.path.join(self.tmp, "one")))
+        self.assertNotIn("GET /v1/jobs/%s/artifacts/big.bin" % self.ID, self.requests(d))
+
+    def test_no_unverified_file_under_its_name(self):
+        """While an artifact arrives, nothing is seen under its name: it is
+        written unnamed (O_TMPFILE) and linked once its SHA-256 matched.
+        Where the file system has no O_TMPFILE (forced here by the
+        cli_tmpfile fault), under a hidden name that is not its own."""
+        d = self.fake("held")
+        for n, (args, env) in enumerate(((["-o", "dir"], {}), (["a.txt", "-o", "one.txt"], {}),
+                                         (["-o", "fdir"], {"CORDON_FAULT": "cli_tmpfile"}))):
+            e = dict(os.environ, CORDON_SOCKET=os.path.join(d, "s.sock"), **env)
+            proc = subprocess.Popen([CORDON, "artifacts", self.ID] + args, cwd=self.tmp, env=e,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + HANG_S
+                while self.requests(d).count("held") <= n:
+                    if proc.poll() is not None:
+                        self.fail("cordon %s ended early: %s" % (args, proc.stderr.read()))
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)  # a hang bound
+                # Half of it has arrived; the rest waits for the release.
+                target = os.path.join(self.tmp, args[-1])
+                if args[0] == "-o":
+                    seen = os.listdir(target)
+                    self.assertEqual(len(seen), 1 if env else 0, seen)
+                    self.assertTrue(all(x.startswith(".cordon-") for x in seen), seen)
+                else:
+                    self.assertFalse(os.path.lexists(target))
+                open(os.path.join(d, "release"), "w").close()
+                out, err = proc.communicate(timeout=HANG_S)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.communicate()
+            os.unlink(os.path.join(d, "release"))
+            self.assertEqual(proc.returncode, 0, err)
+            path = os.path.join(target, "a.txt") if args[0] == "-o" else target
+            with open(path) as f:
+                self.assertEqual(f.read(), "verified")
+            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+            if args[0] == "-o":
+                self.assertEqual(os.listdir(target), ["a.txt"])  # no temporary left
+
+
+    def test_answers_of_the_wrong_shape(self):
+        """A list whose "jobs" is not an array says so (it exited 70 without
+        a word); a job id over 64 digits is not taken (a poll's path cut
+        it, and its "?wait=", short)."""
+        d = self.fake("no_jobs")
+        self.one_line_error(self.cli(d, "list"), "list", 70, "no list of jobs")
+        d = self.fake("long_id", name="long")
+        entry = os.path.join(self.tmp, "s.sh")
+        with open(entry, "w") as f:
+            f.write("true\n")
+        for wait in ([], ["--wait"]):
+            p = self.cli(d, "submit", "--profile", "default", "--entry", "s.sh", entry, *wait)
+            self.one_line_error(p, "submit", 70, "no valid job id")
+            self.assertEqual(p.stdout, "")
+        self.assertEqual(self.requests(d), ["POST /v1/jobs", "POST /v1/jobs"])
 
 
 class OwnDaemonTest(unittest.TestCase):
