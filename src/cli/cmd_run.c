@@ -360,7 +360,8 @@ static int write_result_file(const char *path, const json_t *j)
         if (fd < 0)
                 return -errno;
         errno = 0;
-        if (json_dumpfd(j, fd, JSON_COMPACT) < 0 || cd_write_all(fd, "\n", 1) < 0)
+        if (json_dumpfd(j, fd, JSON_COMPACT | JSON_ENSURE_ASCII) < 0 ||
+            cd_write_all(fd, "\n", 1) < 0)
                 r = errno ? -errno : -EIO;
         else if (fsync(fd) < 0 || rename(tmp, path) < 0)
                 r = -errno;
@@ -388,8 +389,8 @@ static int write_result(const struct run_opts *o, const struct cd_result *res, c
                 rf = write_result_file(o->result_file, j);
         errno = 0;
         if (o->json &&
-            (json_dumpf(j, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF ||
-             fflush(stdout) == EOF) &&
+            (json_dumpf(j, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) < 0 ||
+             fputc('\n', stdout) == EOF || fflush(stdout) == EOF) &&
             errno != EPIPE)
                 r = errno ? -errno : -EIO;
         r = rf < 0 ? rf : r;
