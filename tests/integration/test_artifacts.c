@@ -393,6 +393,7 @@ static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
 }
 #endif
 
+#ifdef CORDON_FAULT_INJECTION /* used only by fault-injected tests */
 /* A profile @name in base/profiles (made if need be) with @artifacts as
  * its "artifacts"; returns the directory. */
 static const char *profile_with(const char *name, const char *artifacts)
@@ -415,6 +416,7 @@ static const char *profile_with(const char *name, const char *artifacts)
         free(text);
         return dir;
 }
+#endif
 
 /* libmagic takes a second on each file (injected; 64 KiB of newlines take
  * it a third of a second, within the per-file deadline): the collection
