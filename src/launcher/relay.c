@@ -33,25 +33,34 @@
 #define DISCARD_PAUSE_MS  10         /* ... and a pause after each: at most ~100 MiB/s */
 _Static_assert(CD_TTY_ESCAPE_MAX(RAW_SIZE) <= BUF_SIZE, "an escaped chunk fits the buffer");
 
-/* A pipe whose both ends are >= 3, so the child's dup3 onto 0..2 cannot clobber one. */
+/* @fd itself, or a copy of it above 2 (@fd closed): like every launcher
+ * fd, never one of 0..2, which the child's dup3 would clobber and which a
+ * relay never opened holds as zeros. -1 (errno set) when @fd is. */
+static int above_stdio(int fd)
+{
+        int hi;
+
+        if (fd < 0 || fd > 2)
+                return fd;
+        hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        (void) cd_close(fd);
+        return hi;
+}
+
+/* A pipe whose both ends are >= 3. */
 static int make_pipe(int p[2], struct cd_err *err)
 {
         if (pipe2(p, O_CLOEXEC) < 0)
                 return cd_err_errno(err, "relay: pipe");
-        for (int i = 0; i < 2; i++)
-                if (p[i] < 3) {
-                        int hi = fcntl(p[i], F_DUPFD_CLOEXEC, 3);
+        p[0] = above_stdio(p[0]);
+        p[1] = above_stdio(p[1]);
+        if (p[0] < 0 || p[1] < 0) {
+                int r = cd_err_errno(err, "relay: dup");
 
-                        if (hi < 0) {
-                                int r = cd_err_errno(err, "relay: dup");
-
-                                (void) cd_close(p[0]);
-                                (void) cd_close(p[1]);
-                                return r;
-                        }
-                        (void) cd_close(p[i]);
-                        p[i] = hi;
-                }
+                p[0] = cd_close(p[0]);
+                p[1] = cd_close(p[1]);
+                return r;
+        }
         return 0;
 }
 
@@ -90,13 +99,7 @@ static int reopen_nonblock(int fd)
         if (!reopenable_tty(fd, &st))
                 return -1;
         (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-        nb = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (nb >= 0 && nb < 3) { /* like every launcher fd: never one of 0..2 */
-                int hi = fcntl(nb, F_DUPFD_CLOEXEC, 3);
-
-                (void) cd_close(nb);
-                nb = hi;
-        }
+        nb = above_stdio(open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
         if (nb >= 0 && (fstat(nb, &now) < 0 || now.st_rdev != st.st_rdev)) /* not the same tty */
                 nb = cd_close(nb);
         return nb;
@@ -212,13 +215,7 @@ static ssize_t stream_discard(struct cd_stream *s)
         ssize_t n;
 
         if (s->null_fd < 3) {
-                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-
-                /* Above 2, as every launcher fd: 0 means "none" to a
-                 * relay that was never opened (a launch that failed first). */
-                s->null_fd = fd >= 0 && fd < 3 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
-                if (fd >= 0 && fd < 3)
-                        (void) cd_close(fd);
+                s->null_fd = above_stdio(open("/dev/null", O_WRONLY | O_CLOEXEC));
                 if (s->null_fd < 0)
                         return -2;
                 (void) fcntl(s->src, F_SETPIPE_SZ, DISCARD_BYTES); /* smaller is fine too */
