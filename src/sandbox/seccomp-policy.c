@@ -643,18 +643,17 @@ struct cd_ext4_fsuuid {
  * file system without them.
  */
 static const struct {
-        const char *what;
         unsigned long request;
         int errno_value;
 } refused_ioctls[] = {
-        { "TIOCSTI", TIOCSTI, EPERM },
-        { "TIOCLINUX", TIOCLINUX, EPERM },
-        { "FS_IOC_GETFSMAP", FS_IOC_GETFSMAP, ENOTTY },
-        { "FS_IOC_GETFSUUID", CD_FS_IOC_GETFSUUID, ENOTTY },
-        { "EXT4_IOC_GETFSUUID", CD_EXT4_IOC_GETFSUUID, ENOTTY },
-        { "FS_IOC_GETFSSYSFSPATH", CD_FS_IOC_GETFSSYSFSPATH, ENOTTY },
-        { "FS_IOC_GETFSLABEL", FS_IOC_GETFSLABEL, ENOTTY },
-        { "FS_IOC_FIEMAP", FS_IOC_FIEMAP, EOPNOTSUPP },
+        { TIOCSTI, EPERM },
+        { TIOCLINUX, EPERM },
+        { FS_IOC_GETFSMAP, ENOTTY },
+        { CD_FS_IOC_GETFSUUID, ENOTTY },
+        { CD_EXT4_IOC_GETFSUUID, ENOTTY },
+        { CD_FS_IOC_GETFSSYSFSPATH, ENOTTY },
+        { FS_IOC_GETFSLABEL, ENOTTY },
+        { FS_IOC_FIEMAP, EOPNOTSUPP },
 };
 
 static int rules_ioctl_guard(scmp_filter_ctx c, struct cd_err *err)
