@@ -71,9 +71,12 @@ bool cd_zip_end_in(const void *end, size_t n, uint64_t size)
 const char *cd_tail_refusal(const struct cd_artifact_rules *r, const struct cd_sniffed *head,
                             const struct cd_sniffed *end, bool zip_end)
 {
-        if (zip_end && !cd_type_allowed(r, ZIP_TYPE))
+        /* A text file that ends as a ZIP is one to every ZIP reader,
+         * whatever its last window sniffs as (a ZIP comment can make it
+         * text): refused even where ZIPs may leave. */
+        if (zip_end && (head->text || !cd_type_allowed(r, ZIP_TYPE)))
                 return ZIP_TYPE;
         if (head->text && !end->text)
-                return zip_end ? ZIP_TYPE : end->type;
+                return end->type;
         return NULL;
 }
