@@ -79,6 +79,7 @@ static int teardown(void **state)
 {
         struct fixture *f = *state;
 
+        (void) alarm(0); /* a test's hang bound, when it failed before its end */
         cd_wrap_reset();
         ut_run_deferred();
         if (!f)
