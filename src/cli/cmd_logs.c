@@ -163,7 +163,9 @@ static int follow(struct cli_client *c, const char *id, const char *path, const 
 
                 /* The state first: output fetched after "finished" is complete. */
                 r = finished(c, id, what, wait_s, o, &done);
-                if (r == 0)
+                /* Everything the finished job wrote is printed: nothing to
+                 * ask for (a server holding the stream open would stall us). */
+                if (r == 0 && o->skip < o->cap)
                         r = fetch(c, path, what, o, truncated);
                 if (r == 0 && cli_interrupted())
                         r = CLI_EXIT_INTERRUPTED;

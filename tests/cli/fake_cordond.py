@@ -103,11 +103,21 @@ def no_jobs(conn, method, path, headers):
 
 def drip(conn, method, path, headers):
     """A finished job that wrote 4 bytes; its stdout is those 4 bytes, then
-    a byte a second forever ("drip"); or 8 bytes at once ("overlong")."""
+    a byte a second forever ("drip"); or 8 bytes at once ("overlong"). Or
+    one that wrote nothing, whose stdout is held open, empty ("silent")."""
     if "/stdout" not in path:
+        if SCENARIO == "silent":
+            out = {"stdout_bytes": 0, "stdout_truncated": False,
+                   "stderr_bytes": 0, "stderr_truncated": False}
+            return answer(conn, "200 OK", json.dumps(job(result=dict(job()["result"],
+                                                                       output=out))))
         return answer(conn, "200 OK", json.dumps(job()))
     head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
+    if SCENARIO == "silent":
+        conn.sendall(head)
+        while True:
+            time.sleep(1)
     if SCENARIO == "overlong":  # in one write, so that the client reads it at once
         conn.sendall(head + b"8\r\nabcdefgh\r\n0\r\n\r\n")
         return
@@ -148,7 +158,7 @@ def artifacts(conn, method, path, headers):
 
 
 SCENARIOS = {"stall": stall, "running": running, "bad_state": bad_state, "record": record,
-             "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip,
+             "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip, "silent": drip,
              "huge": artifacts, "held": artifacts}
 
 

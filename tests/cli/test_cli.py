@@ -1293,6 +1293,11 @@ class FakeCordondTest(unittest.TestCase):
         p = self.cli(d, "logs", self.ID, timeout=60)
         self.one_line_error(p, "logs", 70, "more than the 4 bytes the job's result reports")
         self.assertEqual(p.stdout, "")
+        # Nothing written, the stream held open: nothing is asked for.
+        d = self.fake("silent", name="silent")
+        for args in (["logs", self.ID], ["logs", "-f", self.ID]):
+            p = self.cli(d, *args, timeout=60)
+            self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "", ""), args)
 
     def test_artifact_larger_than_the_free_space(self):
         """A manifest size that cannot fit (2^62 bytes) is refused before a
