@@ -19,13 +19,7 @@
 #include <stdio.h>
 
 #include "cordon/service.h"
-
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-        uint64_t n;
-
-        return __builtin_add_overflow(a, b, &n) ? UINT64_MAX : n;
-}
+#include "cordon/util.h"
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -69,7 +63,7 @@ static uint64_t rooms_unwritten(const struct cd_service *s)
         uint64_t n = 0;
 
         for (const struct cd_room *r = s->rooms; r; r = r->next)
-                n = sat_add(n, r->unwritten);
+                n = cd_sat_add(n, r->unwritten);
         return n;
 }
 
@@ -80,7 +74,7 @@ static uint64_t rooms_staged(const struct cd_service *s, uint32_t uid, const str
 
         for (const struct cd_room *r = s->rooms; r; r = r->next)
                 if (r->uid == uid && r != skip)
-                        n = sat_add(n, r->bytes);
+                        n = cd_sat_add(n, r->bytes);
         return n;
 }
 
@@ -89,7 +83,7 @@ static uint64_t rooms_staged(const struct cd_service *s, uint32_t uid, const str
 static int disk_left(const struct cd_service *s, const struct cd_fs_space *sp, uint64_t *ret)
 {
         const uint64_t reserve = cd_config_min_free(s->cfg, sp->size_bytes);
-        const uint64_t kept = sat_add(reserve, rooms_unwritten(s));
+        const uint64_t kept = cd_sat_add(reserve, rooms_unwritten(s));
 
         if (sp->free_bytes < kept || sp->free_inodes < reserve_inodes(sp, reserve))
                 return -ENOSPC;
@@ -115,7 +109,7 @@ static int quota_left(struct cd_service *s, const struct cd_fs_space *sp, uint32
         if (r < 0)
                 return r;
         q->staged = rooms_staged(s, uid, skip);
-        used = sat_add(q->held, q->staged);
+        used = cd_sat_add(q->held, q->staged);
         if (used > q->quota)
                 return -CD_E_QUOTA;
         *ret = q->quota - used;
@@ -167,15 +161,19 @@ static int room_take_locked(struct cd_service *s, struct cd_room *room, uint64_t
                 r = disk_left(s, &sp, &disk);
         if (r == 0 && need > disk)
                 r = -ENOSPC;
-        if (r == 0)
+        /* Taking nothing cannot take a client past its quota: no store
+         * read (this is the upload path's check every MiB). */
+        if (r == 0 && (need || want))
                 r = quota_left(s, &sp, room->uid, NULL, quota, &share, err);
+        else if (r == 0)
+                share = UINT64_MAX;
         if (r == 0 && need > share)
                 r = -CD_E_QUOTA;
         if (r < 0)
                 return r;
         grant = min_u64(want > need ? want : need, min_u64(disk, share));
-        room->bytes = sat_add(room->bytes, grant);
-        room->unwritten = sat_add(room->unwritten, grant);
+        room->bytes = cd_sat_add(room->bytes, grant);
+        room->unwritten = cd_sat_add(room->unwritten, grant);
         room_link(s, room);
         return 0;
 }
