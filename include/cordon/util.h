@@ -10,6 +10,14 @@
 
 #include "cordon/err.h"
 
+/* @a + @b, or UINT64_MAX where that overflows. */
+static inline uint64_t cd_sat_add(uint64_t a, uint64_t b)
+{
+        uint64_t n;
+
+        return __builtin_add_overflow(a, b, &n) ? UINT64_MAX : n;
+}
+
 /*
  * Parse a decimal unsigned integer. Rejects an empty string, a sign,
  * whitespace, overflow and trailing junk. Returns 0 or -EINVAL/-ERANGE.

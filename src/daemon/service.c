@@ -205,13 +205,6 @@ bool cd_service_refusal_ok(struct cd_service *s, uint32_t uid)
                           CD_REFUSALS_BURST);
 }
 
-static uint64_t sat_add(uint64_t a, uint64_t b)
-{
-        uint64_t n;
-
-        return __builtin_add_overflow(a, b, &n) ? UINT64_MAX : n;
-}
-
 static uint64_t sat_mul(uint64_t a, uint64_t b)
 {
         uint64_t n;
@@ -229,9 +222,9 @@ uint64_t cd_service_charge(struct cd_service *s, const struct cd_disk_use *use, 
         if (cd_jobfiles_space(&s->files, &sp, &err) == 0 &&
             cd_fs_space_inode_bytes(&sp) > per_inode)
                 per_inode = cd_fs_space_inode_bytes(&sp);
-        return sat_add(sat_add(use->bytes > content ? use->bytes : content,
-                               sat_mul(use->inodes, per_inode)),
-                       row_bytes);
+        return cd_sat_add(cd_sat_add(use->bytes > content ? use->bytes : content,
+                                     sat_mul(use->inodes, per_inode)),
+                          row_bytes);
 }
 
 static size_t len_of(const char *text)
