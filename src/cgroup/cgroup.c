@@ -206,16 +206,24 @@ int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err)
 
         if (!h)
                 return 0;
-        r = cd_cgroup_empty(cg, err);
-        if (r < 0)
-                return r;
         for (int i = 0; i < CD_CGROUP_MAX_FDS; i++) {
                 if (cg->fd[i] < 0)
                         continue;
-                cg->fd[i] = cd_close(cg->fd[i]);
-                r = remove_leaf(h->parent_fd[i], cg->name);
+                /* rmdir(2) is the check that the leaf is empty: it fails
+                 * with EBUSY while a task is in it. Only then are the
+                 * leaves' tasks looked for and killed. */
+                r = unlinkat(h->parent_fd[i], cg->name, AT_REMOVEDIR) == 0 || errno == ENOENT
+                            ? 0
+                            : -errno;
+                if (r == -EBUSY) {
+                        r = cd_cgroup_empty(cg, err);
+                        if (r < 0)
+                                return r;
+                        r = remove_leaf(h->parent_fd[i], cg->name);
+                }
                 if (r < 0)
                         return cd_err_neg(err, r, "cgroup: remove %s", cg->name);
+                cg->fd[i] = cd_close(cg->fd[i]);
         }
         cg->host = NULL;
         return 0;

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "cordon/cleanup.h"
 #include "cordon/launcher.h"
 #include "cordon/plan.h"
 #include "cordon/result.h"
@@ -214,6 +215,98 @@ static void test_leaf_left_in_one_hierarchy_is_swept(void **state)
         assert_swept(leaf);
 }
 
+/* A stale leaf holding a task: a host process put into an unheld slot's
+ * leaf, in every hierarchy. */
+static pid_t stale_task = -1;
+static const char *const hierarchies_v1[] = { "memory", "cpu", "cpuacct", "pids", "freezer" };
+static const char *const hierarchies_v2[] = { "" };
+
+static size_t hierarchies(const char *const **ret)
+{
+        bool v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+
+        *ret = v2 ? hierarchies_v2 : hierarchies_v1;
+        return v2 ? ELEMENTSOF(hierarchies_v2) : ELEMENTSOF(hierarchies_v1);
+}
+
+static void stale_leaf_path(char *buf, size_t size, const char *h)
+{
+        snprintf(buf, size, "/sys/fs/cgroup/%s%s%s/slot-%u", h, *h ? "/" : "",
+                 harness_cgroup_parent(), 1879048192u + 1001u);
+}
+
+static int stale_teardown(void **state)
+{
+        const char *const *hs;
+        size_t n = hierarchies(&hs);
+        char dir[512];
+
+        (void) state;
+        if (stale_task > 0) {
+                (void) kill(stale_task, SIGKILL);
+                (void) waitpid(stale_task, NULL, 0);
+                stale_task = -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                stale_leaf_path(dir, sizeof(dir), hs[i]);
+                (void) rmdir(dir);
+        }
+        return 0;
+}
+
+static void put_into(const char *dir, pid_t pid)
+{
+        char path[600];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_true(fprintf(f, "%d\n", (int) pid) > 0);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* rmdir(2) of the job's leaf is what proves it empty; a leaf that still
+ * holds a task is refused, and only then are its tasks killed. A stale
+ * leaf with a live task (the sweep's case) takes that path: the next run
+ * kills the task and removes the leaf in every hierarchy. */
+static void test_stale_leaf_with_a_task_is_emptied(void **state)
+{
+        const char *const *hs;
+        size_t n = hierarchies(&hs);
+        char dir[512];
+        struct cd_run r;
+        int status;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* the parents exist */
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        stale_task = fork();
+        assert_true(stale_task >= 0);
+        if (stale_task == 0) {
+                (void) pause();
+                _exit(0);
+        }
+        for (size_t i = 0; i < n; i++) {
+                stale_leaf_path(dir, sizeof(dir), hs[i]);
+                assert_int_equal(mkdir(dir, 0755), 0);
+                put_into(dir, stale_task);
+        }
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        assert_int_equal(waitpid(stale_task, &status, 0), stale_task);
+        stale_task = -1;
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        for (size_t i = 0; i < n; i++) {
+                stale_leaf_path(dir, sizeof(dir), hs[i]);
+                if (access(dir, F_OK) == 0)
+                        fail_msg("a stale leaf was left in %s", *hs[i] ? hs[i] : "cgroup2");
+        }
+        harness_assert_nothing_left();
+}
+
 /* SIGTERM to cordon run cancels the job: pid 1 forwards SIGTERM, and the
  * job's own handler runs (its exit code shows it did). */
 static void test_cancel_forwards_sigterm_to_the_job(void **state)
@@ -346,6 +439,7 @@ int main(void)
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
                 cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
                 cmocka_unit_test(test_leaf_left_in_one_hierarchy_is_swept),
+                cmocka_unit_test_teardown(test_stale_leaf_with_a_task_is_emptied, stale_teardown),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
                 cmocka_unit_test(test_prepared_root_goes_to_its_plan_only),
         };
