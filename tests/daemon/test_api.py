@@ -3330,10 +3330,13 @@ class ServiceTest(DaemonTest):
         min_free 16M of a 64 MiB state disk, two uploads declaring 20 MiB
         are taken and a third, declared while they are held, is refused 507
         at once. The room goes back when an upload is cut off, refused once
-        whole, or stored: 30 MiB is taken after each. Before, each declared
-        upload was held only against the free space, which the others had
-        not yet written: all three were taken."""
-        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0",
+        whole, or stored: 30 MiB is taken after each, also by the client's
+        quota of 40 MiB, which a room kept would hold (the free space would
+        not: what an upload wrote is in it, and once whole it has no room
+        left unwritten). Before, each declared upload was held only against
+        the free space, which the others had not yet written: all three
+        were taken."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="40M",
                                   max_body="64M", max_input="64M", connection_timeout="120s")
         conns, fates = self.held_uploads(d, "a", 3, 1 << 20, declared=20 << 20)
         self.assertEqual(fates, ["held", "held", (507, "insufficient_storage")])
