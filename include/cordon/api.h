@@ -26,6 +26,7 @@ struct cd_upload {
         uint64_t stored_bytes;  /* all input bytes written */
         struct cd_room room;    /* reserved on the state disk before it is written */
         uint64_t room_check_at; /* stored_bytes at which the room is checked again */
+        bool declared;          /* its Content-Length was reserved whole */
         uint64_t charge;        /* against the quota (cd_service_charge), once complete */
         char *json;             /* the `job` part */
         size_t json_len;
@@ -46,7 +47,8 @@ struct cd_upload {
 int cd_upload_begin(struct cd_upload *u, struct cd_service *svc, uint32_t uid);
 
 /* Reserve room for @bytes of inputs (its declared length) before any
- * arrive; checks the reserve and the client's quota only, when 0.
+ * arrive; checks the reserve and the client's quota only, when 0. Past
+ * @bytes, the upload asks only for what its files' blocks round up to.
  * Returns 0 or -1 as cd_upload_data(): 507 insufficient_storage or
  * quota_exceeded, 500 when the room cannot be read. */
 int cd_upload_reserve(struct cd_upload *u, uint64_t bytes);

@@ -27,9 +27,21 @@ static int fail(struct cd_upload *u, unsigned int status, const char *code, cons
  * upload checks after each ROOM_WINDOW_BYTES written that the reserve is
  * still whole (running jobs' output may have taken what it counted on). */
 #define ROOM_WINDOW_BYTES (1ULL << 20)
-/* Kept reserved while a file is written, for its last block, part-filled:
- * the disk takes whole blocks. */
-#define ROOM_TAIL_BYTES 4096ULL
+/*
+ * The room counts a file in the blocks the disk takes for it, of
+ * ROOM_BLOCK_BYTES (ext4's, xfs's and btrfs's default block, a tmpfs's
+ * page): a write counts the blocks it starts, each whole, and nothing for
+ * what it adds to a block already counted. A file's last block,
+ * part-filled, is so counted once, from the write that starts it, and
+ * marked written with that write: the free space then shows it whole. (On
+ * larger blocks, what the room misses shows in the free space once
+ * written, for the checks that follow.) The quota charges a stored job
+ * its blocks too, and besides an inode's worth (at least a block) per file
+ * and directory and its request (cd_service_charge): a room refused for
+ * its blocks is one whose charge would be refused too, once the upload is
+ * whole and its charge checked against what the disk holds then.
+ */
+#define ROOM_BLOCK_BYTES 4096ULL
 
 static int fail(struct cd_upload *u, unsigned int status, const char *code, const char *fmt, ...)
 {
@@ -76,18 +88,35 @@ static int take_room(struct cd_upload *u, uint64_t need, uint64_t want)
         return 0;
 }
 
-/* Room for @size more bytes of a file, before they are written. The
- * window grows with what the upload has written, up to ROOM_WINDOW_BYTES:
- * a small upload, or one that stalls, holds little room it does not use. */
-static int room_for(struct cd_upload *u, uint64_t size)
+/* @bytes of a file as the disk holds them: in whole blocks. */
+static uint64_t in_blocks(uint64_t bytes)
 {
-        uint64_t need = size + ROOM_TAIL_BYTES, want;
+        return cd_sat_add(bytes / ROOM_BLOCK_BYTES * ROOM_BLOCK_BYTES,
+                          bytes % ROOM_BLOCK_BYTES ? ROOM_BLOCK_BYTES : 0);
+}
 
-        if (need <= u->room.unwritten)
+/* What writing @size more bytes to the open file takes on the disk: the
+ * blocks it starts. */
+static uint64_t file_take(const struct cd_upload *u, uint64_t size)
+{
+        return in_blocks(u->file_bytes + size) - in_blocks(u->file_bytes);
+}
+
+/* Room for @take more bytes on the disk, before they are written. A
+ * chunked upload's window grows with what it has written, up to
+ * ROOM_WINDOW_BYTES: a small upload, or one that stalls, holds little room
+ * it does not use. A declared one reserved its length whole: what its
+ * files take past it is their blocks' rounding, a block at most per file,
+ * asked for as it comes (a window would hold room its body cannot fill). */
+static int room_for(struct cd_upload *u, uint64_t take)
+{
+        uint64_t need, want;
+
+        if (take <= u->room.unwritten)
                 return u->stored_bytes >= u->room_check_at ? take_room(u, 0, 0) : 0;
-        need -= u->room.unwritten;
+        need = take - u->room.unwritten;
         want = u->stored_bytes < ROOM_WINDOW_BYTES ? u->stored_bytes : ROOM_WINDOW_BYTES;
-        return take_room(u, need, want > need ? want : need);
+        return take_room(u, need, !u->declared && want > need ? want : need);
 }
 
 int cd_upload_begin(struct cd_upload *u, struct cd_service *svc, uint32_t uid)
@@ -105,6 +134,7 @@ int cd_upload_begin(struct cd_upload *u, struct cd_service *svc, uint32_t uid)
 
 int cd_upload_reserve(struct cd_upload *u, uint64_t bytes)
 {
+        u->declared = bytes > 0;
         return take_room(u, bytes, bytes);
 }
 
@@ -171,17 +201,19 @@ static int open_file(struct cd_upload *u, const char *filename)
 
 static int file_data(struct cd_upload *u, const char *data, size_t size)
 {
+        uint64_t take;
         int r;
 
         if (u->file_bytes + size > u->svc->cfg->max_input_bytes)
                 return fail(u, 413, "input_too_large", "input %u: over %llu bytes", u->n_inputs,
                             (unsigned long long) u->svc->cfg->max_input_bytes);
-        if (room_for(u, size) < 0)
+        take = file_take(u, size);
+        if (room_for(u, take) < 0)
                 return -1;
         r = cd_write_all(u->file_fd, data, size);
         if (r < 0)
                 return fail_store(u, -r, "an input");
-        cd_service_room_written(u->svc, &u->room, size);
+        cd_service_room_written(u->svc, &u->room, take);
         u->file_bytes += size;
         u->stored_bytes += size;
         return 0;

@@ -5,10 +5,11 @@
  * share (max_stored_per_client).
  *
  * An upload reserves room before it writes: its declared length up front,
- * or a window at a time. The free space statvfs reports shows what has
- * been written; what is reserved and not written yet is counted here, so
- * that uploads side by side are held to the reserve together, not each to
- * the same free space. A write is marked written only once it is done: in
+ * or a window at a time; it counts its files as the disk takes them, in
+ * whole blocks (api/upload.c). The free space statvfs reports shows what
+ * has been written; what is reserved and not written yet is counted here,
+ * so that uploads side by side are held to the reserve together, not each
+ * to the same free space. A write is marked written only once it is done: in
  * between it counts twice, never not at all. The free space is read and
  * every room added up under one lock, so no two uploads take the same
  * bytes; the store is read under it too, so that a job stored (and its

@@ -3330,10 +3330,13 @@ class ServiceTest(DaemonTest):
         min_free 16M of a 64 MiB state disk, two uploads declaring 20 MiB
         are taken and a third, declared while they are held, is refused 507
         at once. The room goes back when an upload is cut off, refused once
-        whole, or stored: 30 MiB is taken after each. Before, each declared
-        upload was held only against the free space, which the others had
-        not yet written: all three were taken."""
-        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0",
+        whole, or stored: 30 MiB is taken after each, also by the client's
+        quota of 40 MiB, which a room kept would hold (the free space would
+        not: what an upload wrote is in it, and once whole it has no room
+        left unwritten). Before, each declared upload was held only against
+        the free space, which the others had not yet written: all three
+        were taken."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="40M",
                                   max_body="64M", max_input="64M", connection_timeout="120s")
         conns, fates = self.held_uploads(d, "a", 3, 1 << 20, declared=20 << 20)
         self.assertEqual(fates, ["held", "held", (507, "insufficient_storage")])
@@ -3347,6 +3350,127 @@ class ServiceTest(DaemonTest):
             self.assertEqual(r.status, 201, r)
             self.assertEqual(wait_job(d, r.json()["id"], 120)["verdict"], "ok")
         self.assert_chain_whole(d)
+
+    @staticmethod
+    def in_blocks(n: int) -> int:
+        """The bytes a file of @n bytes takes on a tmpfs: whole 4 KiB pages."""
+        return -(-n // 4096) * 4096
+
+    def upload_held_at_its_end(self, d: Daemon, who: str, job, files):
+        """POST /v1/jobs as @who with a Content-Length, its whole body sent
+        but the closing boundary. Returns (socket, what is left to send)
+        once cordond has stored the files (but the few bytes libmicrohttpd
+        keeps back until it sees what follows): every room it asked for on
+        the way is taken."""
+        before = set(self.partial_uploads(d))
+        ct, body = multipart([("job", None, "application/json", job_bytes(job))] +
+                             [(f"input{i}", name, None, data)
+                              for i, (name, data) in enumerate(files)], "cordon-end")
+        rest = b"--cordon-end--\r\n"
+        self.assertTrue(body.endswith(rest))
+        s = connect_as(who, d.sock)
+        s.settimeout(60)
+        self.addCleanup(s.close)
+        s.sendall((f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:-len(rest)])
+        size = sum(len(data) for _, data in files)
+
+        def stored():
+            if select.select([s], [], [], 0)[0]:
+                return "answered"
+            new = {k: v for k, v in self.partial_uploads(d).items() if k not in before}
+            return "held" if new and max(new.values()) >= size - 256 else None
+
+        self.assertEqual(poll(stored, 60), "held", "the upload is neither stored nor answered")
+        return s, rest
+
+    def test_declared_uploads_fill_the_quota_exactly(self):
+        """Two declared uploads of one client, whose charges add up to its
+        max_stored_per_client to the byte, are both stored; the second
+        while the first is held open at the end of its body. A job is
+        charged its files' blocks, an inode's worth (4 KiB here) per file
+        and directory, and its request (docs/operations.md); an upload's
+        room counts its files' blocks (a file's part-filled last block
+        once), which its charge holds. Before, every chunk wanted 4 KiB
+        more room than itself: the first upload's last chunks asked the
+        quota for more than it had declared, took a window of 1 MiB with
+        it, and the second was refused 507 quota_exceeded while the first
+        was held."""
+        inodes = 16384  # 64 MiB over 16384 inodes: 4 KiB an inode
+        job_a = {"profile": "default", "entry": "job.sh", "labels": {"n": "a"}}
+        job_b = {"profile": "default", "entry": "job.sh", "labels": {"n": "b"}}
+        files_a = [("job.sh", b"echo a\n"), ("big.bin", bytes(2 << 20))]
+        files_b = [("job.sh", b"echo b\n"), ("big.bin", bytes(1 << 20))]
+
+        def charge(job, files):
+            return (sum(self.in_blocks(len(data)) for _, data in files) +
+                    (2 + len(files)) * 4096 + len(job_bytes(job)))
+
+        quota = charge(job_a, files_a) + charge(job_b, files_b)
+        d = self.small_state_disk(64, inodes=inodes, slots=1, max_stored_per_client=quota,
+                                  connection_timeout="120s")
+        st = os.statvfs(d.state)
+        self.assertEqual((st.f_blocks * st.f_frsize, st.f_files), (64 << 20, inodes))
+        # Client b's job takes the slot: a's stay queued, charged as submitted.
+        blocker = as_user("b", submit_sh, d, SLEEP_SH)["id"]
+        as_user("b", wait_running, d, blocker)
+
+        s, rest = self.upload_held_at_its_end(d, "a", job_a, files_a)
+        r = as_user("a", submit_raw, d.sock, job_b, files_b)
+        self.assertEqual(r.status, 201, r)
+        s.sendall(rest)
+        resp = http.client.HTTPResponse(s, method="POST")
+        resp.begin()
+        r = _checked(resp, "POST", "/v1/jobs")
+        self.assertEqual(r.status, 201, r)
+        # Full to the byte: the next job, however small, is over.
+        r = as_user("a", submit_raw, d.sock, {"profile": "default", "entry": "job.sh"},
+                    [("job.sh", b"echo c\n")])
+        detail = problem_of(self, r, 507, "quota_exceeded")["detail"]
+        self.assertIn(f"hold {quota} of the {quota} bytes", detail)
+        d.client().cancel(blocker)
+
+    def test_declared_upload_that_fills_the_disk_exactly(self):
+        """A declared upload whose files take exactly what the state disk
+        has free above min_free is stored, and refused 507 on the way with
+        a block less: its room counts them in the blocks the disk takes, a
+        file's part-filled last block once. Before, every chunk wanted 4 KiB
+        more room than itself, and a file's last block counted twice once
+        written (in the free space, and still as room not written): the
+        upload that fits was refused 507 insufficient_storage on its last
+        chunks."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0")
+        files = [("job.sh", b"cat notes.txt\n"), ("notes.txt", b"fits\n"),
+                 ("big.bin", bytes(1 << 20))]
+        take = sum(self.in_blocks(len(data)) for _, data in files)
+        ct, body = multipart([("job", None, "application/json",
+                               job_bytes({"profile": "default", "entry": "job.sh"}))] +
+                             [(f"input{i}", name, None, data)
+                              for i, (name, data) in enumerate(files)])
+        # With a block less, its declared length still fits: its blocks do not.
+        self.assertLessEqual(len(body), take - 4096)
+
+        def free():
+            st = os.statvfs(d.state)
+            return st.f_bavail * st.f_frsize
+
+        def submit():
+            return request(d.sock, "POST", "/v1/jobs", body, {"Content-Type": ct})
+
+        filler = d.state / "filler"
+        with open(filler, "wb") as f:
+            f.write(bytes(free() - (16 << 20) - take + 4096))
+        self.assertEqual(free(), (16 << 20) + take - 4096)
+        problem_of(self, submit(), 507, "insufficient_storage")
+        self.assertTrue(poll(lambda: not self.partial_uploads(d), 10))
+        os.truncate(filler, filler.stat().st_size - 4096)
+        self.assertEqual(free(), (16 << 20) + take)
+        r = submit()
+        self.assertEqual(r.status, 201, r)
+        filler.unlink()
+        job = wait_job(d, r.json()["id"], 120)
+        self.assertEqual(job["verdict"], "ok")
+        self.assertEqual(d.client().stdout(job["id"])[0], b"fits\n")
 
     def test_refusals_are_rate_limited(self):
         """A peer without a role can connect (it is in the socket's group)
