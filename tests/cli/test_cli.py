@@ -1355,6 +1355,27 @@ class FakeCordondTest(unittest.TestCase):
                 self.assertEqual(os.listdir(target), ["a.txt"])  # no temporary left
 
 
+    def test_artifacts_list_the_types_that_refused_a_file(self):
+        """A file refused for its type is listed with its head's type, and
+        with its tail's when the tail refused it (a CSV that ends as an
+        executable); the list showed neither, only the reason. Types are
+        shown only as printable tokens."""
+        d = self.fake("refusals")
+        p = self.cli(d, "artifacts", self.ID)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        rows = {line.split()[0]: line for line in p.stdout.splitlines()[1:]}
+        self.assertRegex(rows["a.txt"], r"^a\.txt +8 B +text/plain +[0-9a-f]{16}$")
+        self.assertRegex(rows["link"], r"^link +- +refused: symlink +-$")
+        self.assertRegex(rows["run.bin"], r"^run\.bin +- +refused: type_not_allowed "
+                         r"\(application/x-executable\) +-$")
+        self.assertRegex(rows["data.csv"], r"^data\.csv +- +refused: type_not_allowed "
+                         r"\(text/csv, tail application/x-executable\) +-$")
+        self.assertRegex(rows["odd.csv"], r"^odd\.csv +- +refused: type_not_allowed "
+                         r"\(text/csv, tail \?\) +-$")
+        self.assertNotIn("\x1b", p.stdout)
+        arts = json.loads(self.cli(d, "artifacts", self.ID, "--json").stdout)["artifacts"]
+        self.assertEqual(arts[3]["tail_type"], "application/x-executable")
+
     def test_answers_of_the_wrong_shape(self):
         """A list whose "jobs" is not an array says so (it exited 70 without
         a word); a job id over 64 digits is not taken (a poll's path cut
