@@ -30,6 +30,7 @@ import re
 import secrets
 import socket
 import stat
+import struct
 import time
 import urllib.parse
 from typing import (Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Tuple,
@@ -54,6 +55,8 @@ _USER_AGENT = "cordon-client-python/0.1"
 # Answers cordond gives before it looks at the request: nothing was done,
 # so the same request may be sent again (after Retry-After).
 _TURNED_AWAY = {(429, "rate_limited"), (503, "too_many_connections")}
+# struct ucred (socket(7)): pid_t pid; uid_t uid; gid_t gid.
+_UCRED = struct.Struct("=iII")
 
 
 class CordonError(Exception):
@@ -80,7 +83,8 @@ class CordonError(Exception):
 
 
 class CordonConnectionError(CordonError):
-    """The socket could not be connected, or the connection failed or timed out."""
+    """The socket could not be connected, is served by someone who cannot be
+    cordond (nothing was sent), or the connection failed or timed out."""
 
     def __init__(self, title: str, detail: str = "") -> None:
         super().__init__(0, "connection_failed", title, detail)
@@ -98,7 +102,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     """An HTTPConnection over an AF_UNIX stream socket.
 
     The host name only fills the Host header (cordond ignores it); `timeout`
-    applies to the connect and to every later send and receive.
+    applies to the connect and to every later send and receive. Nothing is
+    sent on a socket served by anyone but root or this process's effective
+    uid: connect() raises CordonConnectionError.
     """
 
     def __init__(self, path: str, timeout: Optional[float] = 30.0) -> None:
@@ -110,10 +116,25 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.socket_path)
+            self._check_peer(sock)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        """Whoever binds the socket's path first (a directory others may
+        write, a stale socket) would receive every upload and answer every
+        call. cordond runs as root; the caller's own uid is accepted too (a
+        socket it forwards itself, or serves in a test), as the `cordon`
+        CLI does. SO_PEERCRED gives the credentials of whoever called
+        listen(), fixed for the life of the connection (unix(7))."""
+        cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        _, uid, _ = _UCRED.unpack(cred)
+        if uid not in (0, os.geteuid()):
+            raise CordonConnectionError(
+                f"cordond at {self.socket_path}: the socket is served by uid {uid}, not by root "
+                "or you; refused, nothing was sent", "is another program listening there?")
 
 
 def _check_id(job_id: str) -> str:
@@ -242,7 +263,9 @@ class CordonClient:
     """cordond's API, one method per route.
 
     socket_path: cordond's socket; the calling user needs write access to it
-        (group `cordon`) and a role in cordond's configuration.
+        (group `cordon`) and a role in cordond's configuration. It must be
+        served by root, as cordond is, or by this process's own uid;
+        anyone else's is sent nothing (CordonConnectionError).
     timeout: seconds for connecting and for each send or receive; a
         `job(wait=...)` call extends it by the wait.
     retry_for: seconds a call keeps retrying when cordond turned it away

@@ -133,7 +133,9 @@ typedef int (*cd_audit_scan_fn)(const struct cd_audit_seen *r, void *data);
  * verify: a line that does not parse, and a torn end, are passed over
  * (`cordon audit verify` names them). Returns 0 after the last record,
  * what @fn returned when it stopped, or -errno with @err set when a file
- * could not be read. Context: parent side.
+ * could not be read or is not one a writer would take (not a regular file,
+ * -CD_E_INVALID; owned by another uid than root or the caller's euid, or
+ * writable by group or others, -EPERM). Context: parent side.
  */
 int cd_audit_scan(struct cd_audit *a, uint64_t from, cd_audit_scan_fn fn, void *data,
                   struct cd_err *err);
@@ -197,8 +199,10 @@ struct cd_audit_report {
  * Returns 0 when the files were read, with the verdict in *@ret (ret->ok);
  * -errno with @err set when they could not be (missing, unreadable; @path
  * a symlink, -ELOOP: none is followed; a log file that is not a regular
- * file, -CD_E_INVALID, opened without waiting if it is a FIFO).
- * Context: any.
+ * file, -CD_E_INVALID, opened without waiting if it is a FIFO) or are not
+ * as cordon's writers would take them (@path, or a log file in the
+ * directory, owned by another uid than root or the caller's euid, or
+ * writable by group or others: -EPERM). Context: any.
  */
 int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
                     struct cd_audit_report *ret, struct cd_err *err);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cordon/audit.h"
@@ -14,6 +15,24 @@
 /* "audit-" 20 digits "-" 20 digits ".jsonl": zero-padded so names sort by seq. */
 #define AUDIT_ROTATED_NAME_MAX 54
 #define AUDIT_ZERO_HASH        "0000000000000000000000000000000000000000000000000000000000000000"
+
+/*
+ * Refuse what cordon's writers would not have made: @st (of @name in
+ * directory @dir, NULL when @name is the whole path) owned by another uid
+ * than root or the caller's euid, or writable by group or others. Returns
+ * 0 or -EPERM with @err set.
+ */
+int audit_check_owner(const struct stat *st, const char *dir, const char *name, struct cd_err *err);
+
+/*
+ * Open @name of @dirfd (@dir names the directory in messages, or NULL) with
+ * @flags, O_NOFOLLOW and O_CLOEXEC (O_CREAT makes it 0600), as writers and
+ * readers open every log file: only a regular file (-CD_E_INVALID), that
+ * passes audit_check_owner() (-EPERM). Fills *@ret_st when not NULL.
+ * Returns the fd (the caller's), or -errno with @err set.
+ */
+int audit_open_file(int dirfd, const char *dir, const char *name, int flags, struct stat *ret_st,
+                    struct cd_err *err);
 
 /* A parsed line. Pointers borrow from @root, which the record owns. */
 struct audit_record {

@@ -51,13 +51,20 @@ struct tail {
         char prev_file[AUDIT_ROTATED_NAME_MAX]; /* size == 0 after a rotation: the file before */
 };
 
-static int check_owner(const struct stat *st, const char *what, struct cd_err *err)
+/* cordon's writers make the directory 0700 and the files 0600, as root (or
+ * as the user running cordon, in tests): anything else could have been
+ * written by someone else, and is no evidence. */
+int audit_check_owner(const struct stat *st, const char *dir, const char *name, struct cd_err *err)
 {
+        const char *sep = dir ? "/" : "", *shown = dir ? dir : "";
+
         if (st->st_uid != 0 && st->st_uid != geteuid())
-                return cd_err_set(err, EPERM, "audit: %s is owned by uid %u, not root", what,
-                                  (unsigned int) st->st_uid);
+                return cd_err_set(err, EPERM,
+                                  "audit: %s%s%s is owned by uid %u, not by root or the caller",
+                                  shown, sep, name, (unsigned int) st->st_uid);
         if (st->st_mode & (S_IWGRP | S_IWOTH))
-                return cd_err_set(err, EPERM, "audit: %s is writable by group or others", what);
+                return cd_err_set(err, EPERM, "audit: %s%s%s is writable by group or others", shown,
+                                  sep, name);
         return 0;
 }
 
@@ -73,36 +80,47 @@ static int open_dir(const char *dir, int *ret_fd, struct cd_err *err)
                 return cd_err_errno(err, "audit: open %s", dir);
         if (fstat(fd, &st) < 0)
                 return cd_err_errno(err, "audit: stat %s", dir);
-        if (check_owner(&st, dir, err) < 0)
+        if (audit_check_owner(&st, NULL, dir, err) < 0)
                 return -err->code;
         *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+/* One check for writers and readers alike. An O_RDWR open of a FIFO does not
+ * wait (fifo(7)), nor does an O_NONBLOCK one; the S_ISREG check then refuses
+ * it. */
+int audit_open_file(int dirfd, const char *dir, const char *name, int flags, struct stat *ret_st,
+                    struct cd_err *err)
+{
+        cleanup_close int fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+        const char *sep = dir ? "/" : "", *shown = dir ? dir : "";
+        struct stat st;
+
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s%s%s", shown, sep, name);
+        if (fstat(fd, &st) < 0)
+                return cd_err_errno(err, "audit: stat %s%s%s", shown, sep, name);
+        if (!S_ISREG(st.st_mode))
+                return cd_err_set(err, CD_E_INVALID, "audit: %s%s%s is not a regular file", shown,
+                                  sep, name);
+        if (audit_check_owner(&st, dir, name, err) < 0)
+                return -err->code;
+        if (ret_st)
+                *ret_st = st;
+        return TAKE_FD(fd);
 }
 
 /* O_RDWR, not O_WRONLY: the tail is read back through the same fd. O_APPEND
- * makes every write land at the end whatever the offset. An O_RDWR open of
- * a FIFO does not wait (fifo(7)); the S_ISREG check then refuses it. */
-static int open_file(int dirfd, const char *name, int flags, int *ret_fd, struct cd_err *err)
-{
-        cleanup_close int fd = -1;
-        struct stat st;
-
-        fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return cd_err_errno(err, "audit: open %s", name);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s", name);
-        if (!S_ISREG(st.st_mode))
-                return cd_err_set(err, CD_E_INVALID, "audit: %s is not a regular file", name);
-        if (check_owner(&st, name, err) < 0)
-                return -err->code;
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
+ * makes every write land at the end whatever the offset. */
 static int open_log(int dirfd, int *ret_fd, struct cd_err *err)
 {
-        return open_file(dirfd, CD_AUDIT_FILE, O_RDWR | O_APPEND | O_CREAT, ret_fd, err);
+        int fd =
+                audit_open_file(dirfd, NULL, CD_AUDIT_FILE, O_RDWR | O_APPEND | O_CREAT, NULL, err);
+
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        return 0;
 }
 
 int cd_audit_open(const char *dir, const struct cd_audit_config *cfg, struct cd_audit **ret,
@@ -321,13 +339,11 @@ static int tail_from_rotated(struct cd_audit *a, struct tail *t, struct cd_err *
                 return 0;
         }
         /* O_NONBLOCK: opening a FIFO for reading would wait for a writer
-         * (fifo(7)), here under the append lock; open_file() takes only a
-         * regular file, for which the flag changes nothing. */
-        r = open_file(a->dirfd, t->prev_file, O_RDONLY | O_NONBLOCK, &fd, err);
-        if (r < 0)
-                return r;
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s", t->prev_file);
+         * (fifo(7)), here under the append lock; audit_open_file() takes
+         * only a regular file, for which the flag changes nothing. */
+        fd = audit_open_file(a->dirfd, NULL, t->prev_file, O_RDONLY | O_NONBLOCK, &st, err);
+        if (fd < 0)
+                return fd;
         if (st.st_size == 0)
                 return cd_err_set(err, CD_E_INVALID, "audit: %s is empty; refusing to append",
                                   t->prev_file);
@@ -544,13 +560,15 @@ int cd_audit_append(struct cd_audit *a, const struct cd_audit_event *e, struct c
  * child would otherwise share with its parent. */
 static int lock_log(struct cd_audit *a, int *ret_fd, struct cd_err *err)
 {
-        int r = open_file(a->dirfd, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, ret_fd, err);
+        cleanup_close int fd =
+                audit_open_file(a->dirfd, NULL, AUDIT_LOCK_FILE, O_RDWR | O_CREAT, NULL, err);
 
-        if (r < 0)
-                return r;
-        while (flock(*ret_fd, LOCK_EX) < 0)
+        if (fd < 0)
+                return fd;
+        while (flock(fd, LOCK_EX) < 0)
                 if (errno != EINTR)
                         return cd_err_errno(err, "audit: lock " AUDIT_LOCK_FILE);
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

@@ -70,24 +70,11 @@ void audit_snapshot_clear(struct audit_snapshot *s)
  * FIFO for reading waits for a writer (fifo(7)), and verify and scan open
  * the files under the shared lock, which would hold every append with
  * them; the flag changes nothing for a regular file, the only kind taken.
- * Returns the fd, -ENOENT with @err untouched when @may_be_missing, or
- * -errno / -CD_E_INVALID with @err set.
  */
-static int open_regular(int dirfd, const char *path, const char *name, bool may_be_missing,
-                        struct stat *ret_st, struct cd_err *err)
+static int open_regular(int dirfd, const char *path, const char *name, struct stat *ret_st,
+                        struct cd_err *err)
 {
-        cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd < 0 && errno == ENOENT && may_be_missing)
-                return -ENOENT;
-        if (fd < 0)
-                return cd_err_errno(err, "audit: open %s/%s", path, name);
-        if (fstat(fd, ret_st) < 0)
-                return cd_err_errno(err, "audit: stat %s/%s", path, name);
-        if (!S_ISREG(ret_st->st_mode))
-                return cd_err_set(err, CD_E_INVALID, "audit: %s/%s is not a regular file", path,
-                                  name);
-        return TAKE_FD(fd);
+        return audit_open_file(dirfd, path, name, O_RDONLY | O_NONBLOCK, ret_st, err);
 }
 
 static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, struct cd_err *err)
@@ -101,13 +88,13 @@ static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, 
         if (!s->fds)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
         for (; s->names && s->names[s->n]; s->n++) {
-                q = open_regular(dirfd, path, s->names[s->n], false, &st, err);
+                q = open_regular(dirfd, path, s->names[s->n], &st, err);
                 if (q < 0)
                         return q;
                 s->fds[s->n] = q;
         }
-        q = open_regular(dirfd, path, CD_AUDIT_FILE, true, &st, err);
-        if (q < 0 && q != -ENOENT)
+        q = open_regular(dirfd, path, CD_AUDIT_FILE, &st, err);
+        if (q < 0 && q != -ENOENT) /* none: a crash right after a rotation */
                 return q;
         s->live_fd = q < 0 ? -1 : q;
         s->live_size = q < 0 ? 0 : st.st_size;

@@ -323,6 +323,32 @@ static void anchor_unseen(struct verifier *v)
                                a, v->rep.first_seq);
 }
 
+/*
+ * Open @path, a log file or directory, as cordon's writers would take it.
+ * As in snapshot.c, a FIFO must not make open(2) wait for a writer; nor is
+ * a symlink followed, as the writers follow none. And the log is evidence
+ * only as they left it: what someone else could have written is refused.
+ */
+static int open_path(const char *path, struct stat *ret_st, struct cd_err *err)
+{
+        cleanup_close int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0 && errno == ELOOP)
+                return cd_err_set(err, ELOOP,
+                                  "audit: %s is a symbolic link, which verify does not follow: "
+                                  "name the file or directory it points to",
+                                  path);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: open %s", path);
+        if (fstat(fd, ret_st) < 0)
+                return cd_err_errno(err, "audit: stat %s", path);
+        if (!S_ISDIR(ret_st->st_mode) && !S_ISREG(ret_st->st_mode))
+                return cd_err_set(err, CD_E_INVALID, "audit: %s is not a file or directory", path);
+        if (audit_check_owner(ret_st, NULL, path, err) < 0)
+                return -err->code;
+        return TAKE_FD(fd);
+}
+
 int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
                     struct cd_audit_report *ret, struct cd_err *err)
 {
@@ -337,27 +363,16 @@ int cd_audit_verify(const char *path, const struct cd_audit_verify_opts *opts,
         if (v.opts.anchor_hash && (v.opts.anchor_seq == 0 || !anchor_hash_ok(v.opts.anchor_hash)))
                 return cd_err_set(err, CD_E_INVALID,
                                   "audit: an anchor is a seq above 0 and 64 hex digits");
-        /* As in snapshot.c: a FIFO must not make open(2) wait for a writer.
-         * Nor is a symlink followed, as cordon's writers follow none. */
-        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ELOOP)
-                return cd_err_set(err, ELOOP,
-                                  "audit: %s is a symbolic link, which verify does not follow: "
-                                  "name the file or directory it points to",
-                                  path);
+        fd = open_path(path, &st, err);
         if (fd < 0)
-                return cd_err_errno(err, "audit: open %s", path);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "audit: stat %s", path);
+                return fd;
         v.file = basename(path);
         if (S_ISDIR(st.st_mode)) {
                 v.dir_mode = true;
                 q = verify_dir(&v, fd, path, err);
-        } else if (S_ISREG(st.st_mode)) {
+        } else {
                 v.named = audit_rotated_parse(v.file, &v.name_first, &v.name_last);
                 q = verify_fd(&v, TAKE_FD(fd), v.file, err);
-        } else {
-                return cd_err_set(err, CD_E_INVALID, "audit: %s is not a file or directory", path);
         }
         if (q < 0)
                 return q;

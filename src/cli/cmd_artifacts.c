@@ -26,12 +26,13 @@ static void help(void)
                "       cordon artifacts ID -o DIR [--json]\n"
                "\n"
                "List the artifacts of finished job ID (what it wrote to /out: files taken\n"
-               "with size, type and SHA-256, and entries refused with the reason), fetch one\n"
-               "by its NAME (its path in the list) to stdout or FILE, or fetch them all into\n"
-               "DIR under their paths. Every file is checked against the manifest's size and\n"
-               "SHA-256 as it arrives, and named only once it passed; one that fails leaves\n"
-               "nothing and the exit status is 76. A file that does not fit in the free\n"
-               "space is not fetched (74).\n"
+               "with size, type and SHA-256; entries refused, with the reason and, for a\n"
+               "file refused for its type, that type and its tail's when the tail refused\n"
+               "it), fetch one by its NAME (its path in the list) to stdout or FILE, or\n"
+               "fetch them all into DIR under their paths. Every file is checked against\n"
+               "the manifest's size and SHA-256 as it arrives, and named only once it\n"
+               "passed; one that fails leaves nothing and the exit status is 76. A file\n"
+               "that does not fit in the free space is not fetched (74).\n"
                "Names that would leave DIR (absolute, '..', through a symlink already in DIR)\n"
                "are refused; existing files are never overwritten.\n"
                "\n"
@@ -44,6 +45,24 @@ static void help(void)
                "  cordon artifacts \"$id\" summary.csv | head\n"
                "  cordon artifacts \"$id\" report/figure.png -o figure.png\n"
                "  cordon artifacts \"$id\" -o ./export\n");
+}
+
+/* "refused: REASON", and for a file refused for its type, the type of its
+ * head and, when its tail refused it, the tail's ("tail_type"). */
+static void refusal_text(const json_t *e, char *buf, size_t size)
+{
+        const char *refused = cli_token(json_string_value(json_object_get(e, "refused")));
+        const char *type = cli_token(json_string_value(json_object_get(e, "type")));
+        const char *tail = cli_token(json_string_value(json_object_get(e, "tail_type")));
+
+        refused = refused ? refused : "?";
+        if (!type && !tail)
+                (void) snprintf(buf, size, "refused: %.64s", refused);
+        else if (!tail)
+                (void) snprintf(buf, size, "refused: %.64s (%.127s)", refused, type);
+        else
+                (void) snprintf(buf, size, "refused: %.64s (%.127s, tail %.127s)", refused,
+                                type ? type : "?", tail);
 }
 
 static int list(const json_t *manifest)
@@ -60,8 +79,7 @@ static int list(const json_t *manifest)
         {
                 cleanup_free char *path = cli_escape(json_string_value(json_object_get(e, "path")));
                 const char *sha = cli_token(json_string_value(json_object_get(e, "sha256")));
-                const char *refused = cli_token(json_string_value(json_object_get(e, "refused")));
-                char size[32] = "-", why[96], short_sha[SHA_SHOWN + 1];
+                char size[32] = "-", why[352], short_sha[SHA_SHOWN + 1];
                 const char *cells[4];
                 enum cli_colour_code colours[4] = { CLI_PLAIN, CLI_PLAIN, CLI_PLAIN, CLI_DIM };
 
@@ -70,8 +88,7 @@ static int list(const json_t *manifest)
                                         size, sizeof(size));
                         (void) snprintf(short_sha, sizeof(short_sha), "%s", sha);
                 } else {
-                        (void) snprintf(why, sizeof(why), "refused: %.64s",
-                                        refused ? refused : "?");
+                        refusal_text(e, why, sizeof(why));
                         colours[2] = CLI_YELLOW;
                 }
                 cells[0] = path ? path : "?";

@@ -157,9 +157,24 @@ def artifacts(conn, method, path, headers):
     answer(conn, "200 OK", json.dumps(job()))
 
 
+def refusals(conn, method, path, headers):
+    """A finished job whose manifest refused files for their type: by the
+    head ("type"), and by the tail ("tail_type"), one of them not a token."""
+    if path.startswith("/v1/jobs/%s/artifacts" % ID):
+        arts = [entry("a.txt", ART), {"path": "link", "refused": "symlink"},
+                {"path": "run.bin", "refused": "type_not_allowed",
+                 "type": "application/x-executable"},
+                {"path": "data.csv", "refused": "type_not_allowed", "type": "text/csv",
+                 "tail_type": "application/x-executable"},
+                {"path": "odd.csv", "refused": "type_not_allowed", "type": "text/csv",
+                 "tail_type": "text/\x1b[2Jx"}]
+        return answer(conn, "200 OK", json.dumps({"job": ID, "artifacts": arts}))
+    answer(conn, "200 OK", json.dumps(job()))
+
+
 SCENARIOS = {"stall": stall, "running": running, "bad_state": bad_state, "record": record,
              "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip, "silent": drip,
-             "huge": artifacts, "held": artifacts}
+             "huge": artifacts, "held": artifacts, "refusals": refusals}
 
 
 def handle(conn):

@@ -1355,6 +1355,27 @@ class FakeCordondTest(unittest.TestCase):
                 self.assertEqual(os.listdir(target), ["a.txt"])  # no temporary left
 
 
+    def test_artifacts_list_the_types_that_refused_a_file(self):
+        """A file refused for its type is listed with its head's type, and
+        with its tail's when the tail refused it (a CSV that ends as an
+        executable); the list showed neither, only the reason. Types are
+        shown only as printable tokens."""
+        d = self.fake("refusals")
+        p = self.cli(d, "artifacts", self.ID)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        rows = {line.split()[0]: line for line in p.stdout.splitlines()[1:]}
+        self.assertRegex(rows["a.txt"], r"^a\.txt +8 B +text/plain +[0-9a-f]{16}$")
+        self.assertRegex(rows["link"], r"^link +- +refused: symlink +-$")
+        self.assertRegex(rows["run.bin"], r"^run\.bin +- +refused: type_not_allowed "
+                         r"\(application/x-executable\) +-$")
+        self.assertRegex(rows["data.csv"], r"^data\.csv +- +refused: type_not_allowed "
+                         r"\(text/csv, tail application/x-executable\) +-$")
+        self.assertRegex(rows["odd.csv"], r"^odd\.csv +- +refused: type_not_allowed "
+                         r"\(text/csv, tail \?\) +-$")
+        self.assertNotIn("\x1b", p.stdout)
+        arts = json.loads(self.cli(d, "artifacts", self.ID, "--json").stdout)["artifacts"]
+        self.assertEqual(arts[3]["tail_type"], "application/x-executable")
+
     def test_answers_of_the_wrong_shape(self):
         """A list whose "jobs" is not an array says so (it exited 70 without
         a word); a job id over 64 digits is not taken (a poll's path cut
@@ -1501,6 +1522,8 @@ class AuditVerifyTest(unittest.TestCase):
         with open(self.live, "w") as f:
             f.write("".join(lines))
         open(os.path.join(self.log, "audit.lock"), "w").close()
+        for name in ("audit.jsonl", "audit.lock"):  # as cordon makes them, whatever the umask
+            os.chmod(os.path.join(self.log, name), 0o600)
         return "%d:%s" % (n, prev)
 
     def line_hash(self, seq):
@@ -1542,6 +1565,7 @@ class AuditVerifyTest(unittest.TestCase):
         huge = os.path.join(self.dir, "huge.jsonl")
         with open(huge, "wb") as f:
             f.truncate(1 << 30)
+        os.chmod(huge, 0o600)  # verify refuses a log file others may write
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: verify, its output on the pipe
@@ -1582,6 +1606,36 @@ class AuditVerifyTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("audit.jsonl is not a file or directory", p.stderr)
         self.assertEqual(p.stdout, "")
+
+    def test_log_others_may_write_is_refused(self):
+        """The log is evidence: verify reads a directory or a log file only
+        as cordon's writers take it, root's or the caller's and not
+        writable by group or others, and otherwise exits 2 naming it. It
+        used to verify them as they were. A FILE is judged alone (it may be
+        a copy anywhere)."""
+        self.chain(2)
+        for path, name in ((self.log, self.log), (self.live, "audit.jsonl")):
+            os.chown(path, SUB_UID, -1)
+            for arg in (self.log, path):
+                p = self.verify(arg)
+                self.assertEqual((p.returncode, p.stdout), (2, ""), (path, arg, p.stderr))
+                self.assertIn("%s is owned by uid %d, not by root or the caller" % (name, SUB_UID),
+                              p.stderr)
+            os.chown(path, 0, -1)
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) | 0o020)
+            p = self.verify(self.log)
+            self.assertEqual((p.returncode, p.stdout), (2, ""), (path, p.stderr))
+            self.assertEqual(p.stderr, "cordon audit verify: audit: %s is writable by group or "
+                             "others\n" % (path if path == self.log else self.live))
+            os.chmod(path, stat.S_IMODE(os.stat(path).st_mode) & ~0o020)
+        self.assertEqual(self.verify(self.log).returncode, 0)
+        # A copy of the log, verified as the user who made it.
+        os.chmod(self.dir, 0o711)
+        for path in (self.log, self.live, os.path.join(self.log, "audit.lock")):
+            os.chown(path, SUB_UID, -1)
+        p = self.verify(self.log, user=SUB_UID, group=GID, extra_groups=[])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith("ok: 2 records"), p.stdout)
 
     def test_output_says_whether_the_end_is_anchored(self):
         """Without --anchor an intact chain cannot show a removed or edited

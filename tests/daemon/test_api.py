@@ -520,6 +520,45 @@ def connect_as(who: str, path: str) -> socket.socket:
     return socket.socket(fileno=fds[0])
 
 
+def listen_as(who: str, path: str) -> socket.socket:
+    """A socket listening at @path, bound and listened on by user @who
+    (a client's SO_PEERCRED gives the credentials of whoever called
+    listen()), handed back to this process to accept on. @path's directory
+    must be writable by @who; the socket is made mode 0777."""
+    uid, gid, groups = USERS[who]
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            mine.close()
+            os.setgroups(groups)
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(path)
+            s.listen(4)
+            socket.send_fds(theirs, [b"s"], [s.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        mine.settimeout(30)
+        _, fds, _, _ = socket.recv_fds(mine, 1, 1)
+    finally:
+        mine.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        raise AssertionError(f"no socket made as {who}")
+    os.chmod(path, 0o777)
+    srv = socket.socket(fileno=fds[0])
+    srv.settimeout(60)  # a hang bound on accept() and recv()
+    return srv
+
+
 # --------------------------------------------------------------------------
 # cgroups and processes
 
@@ -4156,6 +4195,62 @@ class BurstTest(DaemonTest):
         self.assertEqual(len(d.audit("job.finished")), 200)
         self.assertEqual(leaf_cgroups(), [])
         print(f"\n# burst: 200 jobs in {elapsed:.1f}s, peak queue {peak}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+# The Python client on its own
+
+class ClientTest(unittest.TestCase):
+    """cordon_client against sockets this test serves, no cordond."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cordon-client-")
+        os.chmod(self.tmp, 0o755)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def serve_as(self, who: str) -> tuple[str, socket.socket]:
+        """A socket served by @who in a directory of its own: (path, listener)."""
+        d = os.path.join(self.tmp, who)
+        os.mkdir(d, 0o755)
+        os.chown(d, USERS[who][0], USERS[who][1])
+        path = os.path.join(d, "s.sock")
+        srv = listen_as(who, path)
+        self.addCleanup(srv.close)
+        return path, srv
+
+    def test_socket_served_by_another_user_is_refused(self):
+        """Whoever binds the socket path first would get every upload and
+        answer every call: the client sends nothing to a socket served by
+        anyone but root or the caller's own uid (SO_PEERCRED), as the CLI
+        does (test_cli). It used to send the request, inputs included."""
+        path, srv = self.serve_as("norole")
+        secret = b"patient_id,diagnosis\n"
+        calls = (lambda: cc.CordonClient(path, retry_for=0).submit(
+                     "default", entry="s.csv", inputs={"s.csv": secret}),
+                 lambda: cc.CordonClient(path, retry_for=0).health())
+        for who, call in (("root", calls[0]), ("root", calls[1]), ("a", calls[0])):
+            with self.assertRaises(cc.CordonConnectionError, msg=who) as cm:
+                call() if who == "root" else as_user(who, call)
+            self.assertIn(f"the socket is served by uid {UID_NOROLE}, not by root or you; "
+                          "refused, nothing was sent", str(cm.exception))
+            conn, _ = srv.accept()
+            with conn:
+                self.assertEqual(conn.recv(65536), b"", who)  # closed unsent
+        # The caller's own uid may serve it (a forwarded socket).
+        path, srv = self.serve_as("a")
+        child = Child("a", lambda: cc.CordonClient(path, retry_for=0).health())
+        conn, _ = srv.accept()
+        with conn:
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = conn.recv(65536)
+                self.assertTrue(chunk, got)
+                got += chunk
+            body = b'{"status":"ok","version":"1.0.0"}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        self.assertTrue(got.startswith(b"GET /v1/health HTTP/1.1\r\n"), got)
+        self.assertEqual(child.result(), {"status": "ok", "version": "1.0.0"})
 
 
 # --------------------------------------------------------------------------

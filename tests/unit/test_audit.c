@@ -1598,6 +1598,45 @@ static void fifos_are_refused_not_waited_on(void **state)
         (void) alarm(0);
 }
 
+/* The log is evidence: its readers take only what cordon's writers would
+ * append to (open_refuses_unsafe_places), never a directory or a log file
+ * that group or others may write. verify and scan used to read them. The
+ * owner is checked the same way, as root (test_cli's
+ * test_log_others_may_write_is_refused). */
+static void readers_refuse_what_others_may_write(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_audit_report rep = { .records = 77 };
+        struct cd_err err = { 0 };
+        const char *files[2];
+        uint64_t seqs = 0;
+
+        make_rotated_log(f, 3); /* audit-1-1, audit-2-3, audit.jsonl with 4-5 */
+        files[0] = rotated_names(f->dir)[1];
+        files[1] = CD_AUDIT_FILE;
+        assert_int_equal(chmod(f->dir, 0730), 0);
+        assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "audit is writable by group or others"));
+        assert_int_equal(chmod(f->dir, 0700), 0);
+        for (size_t i = 0; i < 2; i++) {
+                assert_int_equal(chmod(path_in(f, files[i]), 0602), 0);
+                assert_int_equal(cd_audit_verify(f->dir, NULL, &rep, &err), -EPERM);
+                assert_non_null(strstr(err.msg, files[i]));
+                assert_non_null(strstr(err.msg, "is writable by group or others"));
+                assert_int_equal(cd_audit_verify(path_in(f, files[i]), NULL, &rep, &err), -EPERM);
+                assert_non_null(strstr(err.msg, "is writable by group or others"));
+                assert_int_equal(cd_audit_scan(f->a, 1, count_seq, &seqs, &err), -EPERM);
+                assert_non_null(strstr(err.msg, "is writable by group or others"));
+                assert_int_equal(chmod(path_in(f, files[i]), 0600), 0);
+        }
+        assert_int_equal(rep.records, 77); /* untouched on failure */
+        rep = verify(f->dir, NULL);
+        assert_true(rep.ok);
+        assert_int_equal(rep.last_seq, 5);
+        assert_int_equal(cd_audit_scan(f->a, 1, count_seq, &seqs, &err), 0);
+        assert_int_equal(seqs, 12345);
+}
+
 /* A torn last record (a writer killed mid-append) is cut, with its count
  * and SHA-256 in an audit.repaired record that continues the chain, and
  * appends work again. A whole log has nothing to cut. */
@@ -1859,6 +1898,7 @@ int main(void)
                 T(verify_names_a_line_too_long),
                 T(readers_never_buffer_more_than_a_record),
                 T(fifos_are_refused_not_waited_on),
+                T(readers_refuse_what_others_may_write),
                 T(prime_marks_the_last_seq),
                 T(rotation_tampering_is_detected),
                 T(rotation_checks_the_file_links),
