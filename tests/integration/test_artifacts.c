@@ -761,6 +761,98 @@ static void test_cancel_stops_the_collection(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* An exited, unreaped child of *@data (cordon run's pid): the sandbox's
+ * pid 1 once the job is over (the kernel killed the rest of its pid
+ * namespace with it), which the supervisor has not looked at yet. */
+static bool is_ended_job_of(pid_t pid, void *data)
+{
+        char path[64], buf[512] = "";
+        const char *pp;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) <= 0)
+                return false;
+        pp = strstr(buf, "\nPPid:\t");
+        return pp && strtol(pp + 7, NULL, 10) == *(pid_t *) data && strstr(buf, "\nState:\tZ");
+}
+
+static bool job_ended(void *data)
+{
+        return harness_processes(is_ended_job_of, data, NULL) > 0;
+}
+
+/* SIGINT to cordon run once its job has ended, before the supervisor saw
+ * the end (held before its first look: the supervise_hold fault, test
+ * builds only), so that the end and the cancel come to it together: the
+ * cancel stops the collection before its first file. Every one of the
+ * @files files @script leaves is listed as cancelled, none is copied, and
+ * the verdict is cancelled (exit 123), recorded as such; exit_code stays
+ * the job's. Before, the supervisor read the cancel and dropped it, as
+ * one that came after the job's end: the job came out ok with every
+ * file, although the caller's cancel had come before the collection. */
+static void cancel_as_the_job_ends(const char *name, const char *script, size_t files)
+{
+        char out[192], result[256], release[256];
+        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", script, NULL };
+        size_t i, records = harness_audit_count("job.cancelled");
+        json_t *arts, *e;
+        struct cd_run r;
+        pid_t pid;
+        int fd;
+
+        snprintf(out, sizeof(out), "%s/%s", base, name);
+        snprintf(result, sizeof(result), "%s/%s.json", base, name);
+        snprintf(release, sizeof(release), "%s/%s.release", base, name);
+        assert_int_equal(setenv("CORDON_FAULT", "supervise_hold", 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_RELEASE", release, 1), 0);
+        pid = spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        assert_int_equal(unsetenv("CORDON_FAULT_RELEASE"), 0);
+        assert_true(harness_until(job_ended, &pid, 30000));
+        assert_int_equal(kill(pid, SIGINT), 0);
+        fd = open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        (void) close(fd);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_int_equal(json_integer_value(json_object_get(r.result, "exit_code")), 0);
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), files);
+        json_array_foreach(arts, i, e)
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), "cancelled");
+        assert_int_equal(count_entries(out), 0);
+        assert_int_equal(harness_audit_count("job.cancelled"), records + 1);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+#endif
+
+static void test_cancel_as_the_job_ends(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        cancel_as_the_job_ends("ending", "echo 1 > /out/a.csv; echo 2 > /out/b.csv", 2);
+#endif
+}
+
+/* The same with nothing in /out: the walk never looks at a file, and the
+ * cancel, which came before the collection ended, still decides the
+ * verdict. */
+static void test_cancel_as_a_job_without_files_ends(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        cancel_as_the_job_ends("ending-empty", "exit 0", 0);
+#endif
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -822,6 +914,8 @@ int main(void)
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
                 cmocka_unit_test_teardown(test_cancel_stops_the_collection, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_as_the_job_ends, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_as_a_job_without_files_ends, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };
