@@ -103,9 +103,10 @@ struct cd_collect {
  * collection itself failed (@err says why; what was copied stays).
  * Once c->rules->max_time_ms have passed, or c->cancel_fd is readable, no
  * file is sniffed or copied any more: the rest are listed as out_of_time
- * or cancelled (ret->stopped says which), and a sniffer's answer is not
- * awaited past that time or that cancel. A copy under way is finished (at
- * most max_file_bytes), so that a file is stored whole or not at all.
+ * or cancelled (ret->stopped says which), and no sniffer is awaited past
+ * that time or that cancel, neither its answer nor its start (a start cut
+ * short so is no failure). A copy under way is finished (at most
+ * max_file_bytes), so that a file is stored whole or not at all.
  * Context: parent; forks the type sniffer.
  */
 int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,

@@ -297,24 +297,31 @@ static enum cd_refusal sniff_failed(struct walk *w)
         return why != CD_TAKEN ? why : CD_REFUSED_UNREADABLE;
 }
 
+/* When the walk waits for a sniffer no longer: its max_time, or a cancel. */
+static struct cd_sniff_until walk_until(const struct walk *w)
+{
+        return (struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
+                                        .cancel_fd = w->c->cancel_fd };
+}
+
 /* The type of the @len bytes at @buf. A sniffer that died or hung on an
- * earlier file (and was killed) is replaced, a few times at most. */
+ * earlier file (and was killed) is replaced, a few times at most; the wait
+ * for a new one ends with the walk's time or a cancel too. */
 static int sniff(struct walk *w, const void *buf, size_t len, struct cd_sniffed *ret)
 {
+        const struct cd_sniff_until u = walk_until(w);
         struct cd_err ignored = { 0 };
 
         if (w->sniffer.fd < 0) {
                 if (w->sniffer_restarts >= CD_SNIFF_RESTARTS)
                         return -EPIPE;
                 w->sniffer_restarts++;
-                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock,
+                /* Not the file's doing, whatever cut the start short. */
+                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock, &u,
                                      &ignored) < 0)
                         return -EPIPE;
         }
-        return cd_sniffer_type(&w->sniffer, buf, len,
-                               &(struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
-                                                         .cancel_fd = w->c->cancel_fd },
-                               ret);
+        return cd_sniffer_type(&w->sniffer, buf, len, &u, ret);
 }
 
 /* The type of a file's last window, at the end of the @n bytes at @end
@@ -520,10 +527,30 @@ static int walk_dir(struct walk *w, int dirfd, int dest_fd, const char *prefix, 
         return r;
 }
 
+/* The walk's first sniffer. A start cut short by the walk's stop (a
+ * cancel, or max_time spent, before the sniffer was ready) is no failure:
+ * no file is sniffed any more, and each is listed with that reason. A
+ * cancel already there forks none. */
+static int first_sniffer(struct walk *w)
+{
+        const struct cd_sniff_until u = walk_until(w);
+        struct cd_err why = { 0 };
+        int r;
+
+        if (stopped(w) != CD_TAKEN)
+                return 0;
+        r = cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock, &u, &why);
+        if (r < 0 && stopped(w) != CD_TAKEN)
+                return 0;
+        if (r < 0)
+                *w->err = why;
+        return r;
+}
+
 int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,
                          struct cd_err *err)
 {
-        struct walk w = { .c = c, .m = ret, .err = err };
+        struct walk w = { .c = c, .m = ret, .sniffer = { .pid = -1, .fd = -1 }, .err = err };
         int r;
 
         *ret = (struct cd_manifest){ .stopped = CD_TAKEN };
@@ -536,7 +563,7 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
                 free(w.tail);
                 return cd_err_set(err, ENOMEM, "artifacts: out of memory");
         }
-        r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, c->fork_lock, err);
+        r = first_sniffer(&w);
         if (r == 0) {
                 int root;
 

@@ -853,6 +853,90 @@ static void test_cancel_as_a_job_without_files_ends(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* cordon run whose sniffer never says it is ready (injected), with three
+ * files in /out, under the profile @name from @dir (NULL: the default
+ * profile); its result to base/@name.json. */
+static pid_t spawn_unready_sniffer(const char *name, const char *dir, char *result, size_t size)
+{
+        static const char script[] = "for i in 1 2 3; do echo $i > /out/f$i.csv; done";
+        char out[192];
+        const char *plain[] = { "--out", out, "--", "/bin/sh", "-c", script, NULL };
+        const char *own[] = { "--profiles-dir", dir,  "--profile", name, "--out", out, "--",
+                              "/bin/sh",        "-c", script,      NULL };
+
+        snprintf(out, sizeof(out), "%s/%s", base, name);
+        snprintf(result, size, "%s/%s.json", base, name);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_start_hang", 1), 0);
+        spawned = harness_spawn(result, dir ? own : plain);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        return spawned;
+}
+
+/* Every entry of @r's manifest (@n of them) is refused as @why. */
+static void assert_all_refused(const struct cd_run *r, size_t n, const char *why)
+{
+        json_t *arts = json_object_get(r->result, "artifacts"), *e;
+        size_t i;
+
+        assert_int_equal(json_array_size(arts), n);
+        json_array_foreach(arts, i, e)
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), why);
+}
+#endif
+
+/* A sniffer that never gets ready (injected) against a collection of 1 s
+ * (artifacts.max_time): the wait for it ends with the collection's time,
+ * and the files are listed as out_of_time (output_limit), as with any
+ * other wait of the collection's. Before, the start had its own 2 s,
+ * outside max_time (and each of three restarts had 2 s more). */
+static void test_max_time_cuts_the_sniffers_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *dir = profile_with("quick", "{ \"max_time\": \"1s\" }");
+        char result[256];
+        struct cd_run r;
+        pid_t pid = spawn_unready_sniffer("quick", dir, result, sizeof(result));
+
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 120);
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_all_refused(&r, 3, "out_of_time");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
+/* SIGINT to cordon run while the collection waits for a sniffer that
+ * never gets ready (injected): the wait ends there, the files are listed
+ * as cancelled and the verdict is cancelled. Before, the cancel waited for
+ * the start's own 2 s, which then failed the collection (setup_error). */
+static void test_cancel_cuts_the_sniffers_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char result[256];
+        struct cd_run r;
+        pid_t pid = spawn_unready_sniffer("unready", NULL, result, sizeof(result));
+
+        assert_true(find_sniffer(pid) > 0);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_all_refused(&r, 3, "cancelled");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -916,6 +1000,8 @@ int main(void)
                 cmocka_unit_test_teardown(test_cancel_stops_the_collection, kill_spawned),
                 cmocka_unit_test_teardown(test_cancel_as_the_job_ends, kill_spawned),
                 cmocka_unit_test_teardown(test_cancel_as_a_job_without_files_ends, kill_spawned),
+                cmocka_unit_test_teardown(test_max_time_cuts_the_sniffers_start, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_cuts_the_sniffers_start, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };
