@@ -36,6 +36,12 @@ enum cd_refusal {
         CD_REFUSED_UNREADABLE,
         CD_REFUSED_OUT_OF_TIME, /* the collection's time (artifacts.max_time) was spent */
         CD_REFUSED_CANCELLED,   /* the collection was cancelled (struct cd_collect.cancel_fd) */
+        /* The type sniffer hung on the file: no whole answer within
+         * CD_SNIFF_TIMEOUT_MS (artifacts/artifacts-internal.h). */
+        CD_REFUSED_SNIFF_TIMEOUT,
+        /* It died or answered out of protocol on the file, or none could be
+         * had for it (CD_SNIFF_RESTARTS replacements at most). */
+        CD_REFUSED_SNIFF_FAILED,
         _CD_REFUSAL_MAX,
 };
 

@@ -60,13 +60,21 @@ struct walk {
 };
 
 static const char *const refusals[_CD_REFUSAL_MAX] = {
-        [CD_REFUSED_SYMLINK] = "symlink",       [CD_REFUSED_FIFO] = "fifo",
-        [CD_REFUSED_DEVICE] = "device",         [CD_REFUSED_SOCKET] = "socket",
-        [CD_REFUSED_HARDLINK] = "hardlink",     [CD_REFUSED_TOO_LARGE] = "too_large",
-        [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
-        [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
-        [CD_REFUSED_UNREADABLE] = "unreadable", [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_SYMLINK] = "symlink",
+        [CD_REFUSED_FIFO] = "fifo",
+        [CD_REFUSED_DEVICE] = "device",
+        [CD_REFUSED_SOCKET] = "socket",
+        [CD_REFUSED_HARDLINK] = "hardlink",
+        [CD_REFUSED_TOO_LARGE] = "too_large",
+        [CD_REFUSED_TOO_MANY] = "too_many",
+        [CD_REFUSED_TOO_DEEP] = "too_deep",
+        [CD_REFUSED_BAD_NAME] = "bad_name",
+        [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
+        [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
         [CD_REFUSED_CANCELLED] = "cancelled",
+        [CD_REFUSED_SNIFF_TIMEOUT] = "sniff_timeout",
+        [CD_REFUSED_SNIFF_FAILED] = "sniff_failed",
 };
 
 const char *cd_refusal_to_string(enum cd_refusal r)
@@ -287,14 +295,19 @@ static enum cd_refusal stopped(struct walk *w)
         return w->m->stopped;
 }
 
-/* The reason for a file whose type could not be had: the walk's stop if
- * that is what cut the sniffer's wait short, else the sniffer's failure
- * (it died, hung or answered out of turn on a file crafted for it). */
-static enum cd_refusal sniff_failed(struct walk *w)
+/* The reason for a file whose type could not be had (@r from sniff()):
+ * the walk's stop if that is what cut the sniffer's wait short; else
+ * sniff_timeout when the sniffer hung on the file (it was killed), and
+ * sniff_failed when it died or answered out of turn on it, or none could
+ * be started. Not unreadable: the job could read the file; the sniffer is
+ * what failed (perhaps on bytes crafted for libmagic). */
+static enum cd_refusal sniff_failed(struct walk *w, int r)
 {
         enum cd_refusal why = stopped(w);
 
-        return why != CD_TAKEN ? why : CD_REFUSED_UNREADABLE;
+        if (why != CD_TAKEN)
+                return why;
+        return r == -ETIMEDOUT ? CD_REFUSED_SNIFF_TIMEOUT : CD_REFUSED_SNIFF_FAILED;
 }
 
 /* When the walk waits for a sniffer no longer: its max_time, or a cancel. */
@@ -347,7 +360,8 @@ static int sniff_tail(struct walk *w, const struct cd_sniffed *head, char *end, 
  * window sniffed (past the first one), and its last bytes searched for a
  * ZIP end record. Returns CD_TAKEN; CD_REFUSED_TYPE_NOT_ALLOWED with the
  * type found at the end in @ret_type (types.c says when); or why the end
- * could not be judged (unreadable, out_of_time, cancelled). */
+ * could not be judged (unreadable, sniff_timeout, sniff_failed,
+ * out_of_time, cancelled). */
 static enum cd_refusal judge_tail(struct walk *w, int in, uint64_t size,
                                   const struct cd_sniffed *head, size_t head_len, char *ret_type,
                                   size_t type_size)
@@ -366,8 +380,12 @@ static enum cd_refusal judge_tail(struct walk *w, int in, uint64_t size,
         }
         /* Before sniff_tail(), which may write a byte-order mark there. */
         zip = cd_zip_end_in(last, n, size);
-        if (last == w->tail && sniff_tail(w, head, w->tail, n, &end) < 0)
-                return sniff_failed(w);
+        if (last == w->tail) {
+                int r = sniff_tail(w, head, w->tail, n, &end);
+
+                if (r < 0)
+                        return sniff_failed(w, r);
+        }
         why = cd_tail_refusal(w->c->rules, head, &end, zip);
         if (!why)
                 return CD_TAKEN;
@@ -400,8 +418,9 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
                      0);
         if (head < 0 || lseek(in, head, SEEK_SET) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        if (sniff(w, w->buf, (size_t) head, &type) < 0)
-                return refuse(w, path, sniff_failed(w));
+        r = sniff(w, w->buf, (size_t) head, &type);
+        if (r < 0)
+                return refuse(w, path, sniff_failed(w, r));
         why = cd_type_allowed(w->c->rules, type.type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED;
         /* Without a list any type may leave: the end cannot refuse it. */
         if (why == CD_TAKEN && w->c->rules->types)

@@ -170,6 +170,8 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
                  * which takes libmagic 5.44 a third of a second). */
                 while (cd_fault("sniff_hang"))
                         continue;
+                if (cd_fault("sniff_die")) /* Tests: libmagic crashes on it. */
+                        _exit(1);
                 if (cd_fault("sniff_slow"))
                         sleep_a_second();
                 type = magic_buffer(m, buf, len);

@@ -353,8 +353,11 @@ static void test_full_destination_keeps_what_was_stored(void **state)
 }
 
 /* A libmagic that spins forever on a file (injected) costs the collection
- * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files are
- * refused as unreadable, the job's result stands and no sniffer is left. */
+ * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files
+ * they hung on are refused as sniff_timeout, the rest as sniff_failed (no
+ * sniffer was left to ask), the job's result stands and no sniffer is
+ * left. Before, all were unreadable, which says the job could not read
+ * them. */
 #ifdef CORDON_FAULT_INJECTION
 static uint64_t now_ms(void)
 {
@@ -366,9 +369,11 @@ static uint64_t now_ms(void)
 #endif
 
 #ifdef CORDON_FAULT_INJECTION
-/* A sniffer broken by the fault @step: each file is refused as unreadable
- * after the per-file deadline, and the job keeps its verdict. */
-static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
+/* A sniffer broken by the fault @step on every sniffer's first file: the
+ * first four files (the first sniffer's and its three replacements') are
+ * refused as @why, each after the per-file deadline at most, the other two
+ * as sniff_failed, and the job keeps its verdict. */
+static void assert_broken_sniffer_is_bounded(const char *step, const char *dir, const char *why)
 {
         char out[192], fault[64];
         char *env[] = { fault, NULL };
@@ -387,7 +392,11 @@ static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
         arts = json_object_get(r.result, "artifacts");
         assert_int_equal(json_array_size(arts), 6);
         json_array_foreach(arts, i, e)
-                assert_string_equal(json_string_value(json_object_get(e, "refused")), "unreadable");
+        {
+                const char *want = i < 4 ? why : "sniff_failed";
+
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), want);
+        }
         harness_run_free(&r);
         harness_assert_nothing_left();
 }
@@ -475,7 +484,19 @@ static void test_hung_sniffer_is_bounded(void **state)
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        assert_broken_sniffer_is_bounded("sniff_hang", "hung");
+        assert_broken_sniffer_is_bounded("sniff_hang", "hung", "sniff_timeout");
+#endif
+}
+
+/* A libmagic that crashes on a file: the file is refused as sniff_failed,
+ * and the sniffer replaced for the next one. */
+static void test_dying_sniffer_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        assert_broken_sniffer_is_bounded("sniff_die", "died", "sniff_failed");
 #endif
 }
 
@@ -488,7 +509,7 @@ static void test_stalled_sniffer_answer_is_bounded(void **state)
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        assert_broken_sniffer_is_bounded("sniff_stall_reply", "stalled");
+        assert_broken_sniffer_is_bounded("sniff_stall_reply", "stalled", "sniff_timeout");
 #endif
 }
 
@@ -993,6 +1014,7 @@ int main(void)
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_dying_sniffer_is_bounded),
                 cmocka_unit_test(test_collection_time_is_bounded),
                 cmocka_unit_test(test_stalled_sniffer_answer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
