@@ -36,6 +36,12 @@ enum cd_refusal {
         CD_REFUSED_UNREADABLE,
         CD_REFUSED_OUT_OF_TIME, /* the collection's time (artifacts.max_time) was spent */
         CD_REFUSED_CANCELLED,   /* the collection was cancelled (struct cd_collect.cancel_fd) */
+        /* The type sniffer hung on the file: no whole answer within
+         * CD_SNIFF_TIMEOUT_MS (artifacts/artifacts-internal.h). */
+        CD_REFUSED_SNIFF_TIMEOUT,
+        /* It died or answered out of protocol on the file, or none could be
+         * had for it (CD_SNIFF_RESTARTS replacements at most). */
+        CD_REFUSED_SNIFF_FAILED,
         _CD_REFUSAL_MAX,
 };
 
@@ -103,9 +109,10 @@ struct cd_collect {
  * collection itself failed (@err says why; what was copied stays).
  * Once c->rules->max_time_ms have passed, or c->cancel_fd is readable, no
  * file is sniffed or copied any more: the rest are listed as out_of_time
- * or cancelled (ret->stopped says which), and a sniffer's answer is not
- * awaited past that time or that cancel. A copy under way is finished (at
- * most max_file_bytes), so that a file is stored whole or not at all.
+ * or cancelled (ret->stopped says which), and no sniffer is awaited past
+ * that time or that cancel, neither its answer nor its start (a start cut
+ * short so is no failure). A copy under way is finished (at most
+ * max_file_bytes), so that a file is stored whole or not at all.
  * Context: parent; forks the type sniffer.
  */
 int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,

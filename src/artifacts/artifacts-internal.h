@@ -30,15 +30,19 @@ struct cd_sniffer {
  * first sniffer forks. */
 int cd_magic_load(struct cd_err *err);
 
-/* Fork the sniffer; it runs as @uid/@gid. */
-int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
-                     struct cd_err *err);
-
-/* When an answer is no longer waited for. */
+/* When an answer, or a sniffer's start, is no longer waited for. */
 struct cd_sniff_until {
         uint64_t deadline_ms; /* cd_now_ms() time; 0: none (CD_SNIFF_TIMEOUT_MS still holds) */
         int cancel_fd;        /* readable: stop waiting; -1: none */
 };
+
+/* Fork the sniffer; it runs as @uid/@gid. @fork_lock (NULL: none) is held
+ * for the fork. Returns 0 once it is ready, or -errno with @err: -ECANCELED
+ * or -ETIMEDOUT when @until's cancel_fd became readable or its deadline
+ * passed first (while waiting for @fork_lock or for the sniffer), and
+ * nothing is left running. Context: parent. */
+int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
+                     const struct cd_sniff_until *until, struct cd_err *err);
 
 /* What libmagic says of some bytes. */
 struct cd_sniffed {

@@ -60,13 +60,21 @@ struct walk {
 };
 
 static const char *const refusals[_CD_REFUSAL_MAX] = {
-        [CD_REFUSED_SYMLINK] = "symlink",       [CD_REFUSED_FIFO] = "fifo",
-        [CD_REFUSED_DEVICE] = "device",         [CD_REFUSED_SOCKET] = "socket",
-        [CD_REFUSED_HARDLINK] = "hardlink",     [CD_REFUSED_TOO_LARGE] = "too_large",
-        [CD_REFUSED_TOO_MANY] = "too_many",     [CD_REFUSED_TOO_DEEP] = "too_deep",
-        [CD_REFUSED_BAD_NAME] = "bad_name",     [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
-        [CD_REFUSED_UNREADABLE] = "unreadable", [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
+        [CD_REFUSED_SYMLINK] = "symlink",
+        [CD_REFUSED_FIFO] = "fifo",
+        [CD_REFUSED_DEVICE] = "device",
+        [CD_REFUSED_SOCKET] = "socket",
+        [CD_REFUSED_HARDLINK] = "hardlink",
+        [CD_REFUSED_TOO_LARGE] = "too_large",
+        [CD_REFUSED_TOO_MANY] = "too_many",
+        [CD_REFUSED_TOO_DEEP] = "too_deep",
+        [CD_REFUSED_BAD_NAME] = "bad_name",
+        [CD_REFUSED_TYPE_NOT_ALLOWED] = "type_not_allowed",
+        [CD_REFUSED_UNREADABLE] = "unreadable",
+        [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
         [CD_REFUSED_CANCELLED] = "cancelled",
+        [CD_REFUSED_SNIFF_TIMEOUT] = "sniff_timeout",
+        [CD_REFUSED_SNIFF_FAILED] = "sniff_failed",
 };
 
 const char *cd_refusal_to_string(enum cd_refusal r)
@@ -287,34 +295,46 @@ static enum cd_refusal stopped(struct walk *w)
         return w->m->stopped;
 }
 
-/* The reason for a file whose type could not be had: the walk's stop if
- * that is what cut the sniffer's wait short, else the sniffer's failure
- * (it died, hung or answered out of turn on a file crafted for it). */
-static enum cd_refusal sniff_failed(struct walk *w)
+/* The reason for a file whose type could not be had (@r from sniff()):
+ * the walk's stop if that is what cut the sniffer's wait short; else
+ * sniff_timeout when the sniffer hung on the file (it was killed), and
+ * sniff_failed when it died or answered out of turn on it, or none could
+ * be started. Not unreadable: the job could read the file; the sniffer is
+ * what failed (perhaps on bytes crafted for libmagic). */
+static enum cd_refusal sniff_failed(struct walk *w, int r)
 {
         enum cd_refusal why = stopped(w);
 
-        return why != CD_TAKEN ? why : CD_REFUSED_UNREADABLE;
+        if (why != CD_TAKEN)
+                return why;
+        return r == -ETIMEDOUT ? CD_REFUSED_SNIFF_TIMEOUT : CD_REFUSED_SNIFF_FAILED;
+}
+
+/* When the walk waits for a sniffer no longer: its max_time, or a cancel. */
+static struct cd_sniff_until walk_until(const struct walk *w)
+{
+        return (struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
+                                        .cancel_fd = w->c->cancel_fd };
 }
 
 /* The type of the @len bytes at @buf. A sniffer that died or hung on an
- * earlier file (and was killed) is replaced, a few times at most. */
+ * earlier file (and was killed) is replaced, a few times at most; the wait
+ * for a new one ends with the walk's time or a cancel too. */
 static int sniff(struct walk *w, const void *buf, size_t len, struct cd_sniffed *ret)
 {
+        const struct cd_sniff_until u = walk_until(w);
         struct cd_err ignored = { 0 };
 
         if (w->sniffer.fd < 0) {
                 if (w->sniffer_restarts >= CD_SNIFF_RESTARTS)
                         return -EPIPE;
                 w->sniffer_restarts++;
-                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock,
+                /* Not the file's doing, whatever cut the start short. */
+                if (cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock, &u,
                                      &ignored) < 0)
                         return -EPIPE;
         }
-        return cd_sniffer_type(&w->sniffer, buf, len,
-                               &(struct cd_sniff_until){ .deadline_ms = w->deadline_ms,
-                                                         .cancel_fd = w->c->cancel_fd },
-                               ret);
+        return cd_sniffer_type(&w->sniffer, buf, len, &u, ret);
 }
 
 /* The type of a file's last window, at the end of the @n bytes at @end
@@ -340,7 +360,8 @@ static int sniff_tail(struct walk *w, const struct cd_sniffed *head, char *end, 
  * window sniffed (past the first one), and its last bytes searched for a
  * ZIP end record. Returns CD_TAKEN; CD_REFUSED_TYPE_NOT_ALLOWED with the
  * type found at the end in @ret_type (types.c says when); or why the end
- * could not be judged (unreadable, out_of_time, cancelled). */
+ * could not be judged (unreadable, sniff_timeout, sniff_failed,
+ * out_of_time, cancelled). */
 static enum cd_refusal judge_tail(struct walk *w, int in, uint64_t size,
                                   const struct cd_sniffed *head, size_t head_len, char *ret_type,
                                   size_t type_size)
@@ -359,8 +380,12 @@ static enum cd_refusal judge_tail(struct walk *w, int in, uint64_t size,
         }
         /* Before sniff_tail(), which may write a byte-order mark there. */
         zip = cd_zip_end_in(last, n, size);
-        if (last == w->tail && sniff_tail(w, head, w->tail, n, &end) < 0)
-                return sniff_failed(w);
+        if (last == w->tail) {
+                int r = sniff_tail(w, head, w->tail, n, &end);
+
+                if (r < 0)
+                        return sniff_failed(w, r);
+        }
         why = cd_tail_refusal(w->c->rules, head, &end, zip);
         if (!why)
                 return CD_TAKEN;
@@ -393,8 +418,9 @@ static int take(struct walk *w, int dirfd, int dest_fd, const char *name, const 
                      0);
         if (head < 0 || lseek(in, head, SEEK_SET) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        if (sniff(w, w->buf, (size_t) head, &type) < 0)
-                return refuse(w, path, sniff_failed(w));
+        r = sniff(w, w->buf, (size_t) head, &type);
+        if (r < 0)
+                return refuse(w, path, sniff_failed(w, r));
         why = cd_type_allowed(w->c->rules, type.type) ? CD_TAKEN : CD_REFUSED_TYPE_NOT_ALLOWED;
         /* Without a list any type may leave: the end cannot refuse it. */
         if (why == CD_TAKEN && w->c->rules->types)
@@ -520,10 +546,30 @@ static int walk_dir(struct walk *w, int dirfd, int dest_fd, const char *prefix, 
         return r;
 }
 
+/* The walk's first sniffer. A start cut short by the walk's stop (a
+ * cancel, or max_time spent, before the sniffer was ready) is no failure:
+ * no file is sniffed any more, and each is listed with that reason. A
+ * cancel already there forks none. */
+static int first_sniffer(struct walk *w)
+{
+        const struct cd_sniff_until u = walk_until(w);
+        struct cd_err why = { 0 };
+        int r;
+
+        if (stopped(w) != CD_TAKEN)
+                return 0;
+        r = cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock, &u, &why);
+        if (r < 0 && stopped(w) != CD_TAKEN)
+                return 0;
+        if (r < 0)
+                *w->err = why;
+        return r;
+}
+
 int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manifest *ret,
                          struct cd_err *err)
 {
-        struct walk w = { .c = c, .m = ret, .err = err };
+        struct walk w = { .c = c, .m = ret, .sniffer = { .pid = -1, .fd = -1 }, .err = err };
         int r;
 
         *ret = (struct cd_manifest){ .stopped = CD_TAKEN };
@@ -536,7 +582,7 @@ int cd_artifacts_collect(int src_fd, const struct cd_collect *c, struct cd_manif
                 free(w.tail);
                 return cd_err_set(err, ENOMEM, "artifacts: out of memory");
         }
-        r = cd_sniffer_start(&w.sniffer, c->job_uid, c->job_gid, c->fork_lock, err);
+        r = first_sniffer(&w);
         if (r == 0) {
                 int root;
 

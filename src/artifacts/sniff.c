@@ -21,8 +21,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <grp.h>
+#include <poll.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <magic.h>
 #include <seccomp.h>
@@ -40,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -61,6 +63,9 @@
  * waits at most CD_SNIFF_TIMEOUT_MS for each answer. */
 #define SNIFF_CPU_SECONDS 30
 #define SNIFF_AS_BYTES    (1ULL << 30)
+
+/* How often a wait for the fork lock looks at the cancel fd. */
+#define FORK_LOCK_SLICE_MS 50
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CD_ASAN 1
@@ -165,6 +170,8 @@ static __attribute__((noreturn)) void serve(int fd, magic_t m)
                  * which takes libmagic 5.44 a third of a second). */
                 while (cd_fault("sniff_hang"))
                         continue;
+                if (cd_fault("sniff_die")) /* Tests: libmagic crashes on it. */
+                        _exit(1);
                 if (cd_fault("sniff_slow"))
                         sleep_a_second();
                 type = magic_buffer(m, buf, len);
@@ -207,6 +214,10 @@ static __attribute__((noreturn)) void child(int fd, uid_t uid, gid_t gid)
                 _exit(1);
         if (restrict_self(uid, gid, collector) < 0)
                 _exit(1);
+        /* Tests: a sniffer that never gets ready (a host too loaded to
+         * start it, a database that takes libmagic that long to load). */
+        while (cd_fault("sniff_start_hang"))
+                sleep_a_second();
         if (cd_write_all(fd, "r", 1) < 0) /* ready: see wait_ready() */
                 _exit(0);
         serve(fd, m);
@@ -284,6 +295,24 @@ static void sniffer_env(char *buf, size_t size, char **env)
         env[n] = NULL;
 }
 
+/* The wait for one step of the sniffer's (its start, an answer): at most
+ * CD_SNIFF_TIMEOUT_MS, and no longer than @until allows. */
+static struct cd_sniff_until due_by(const struct cd_sniff_until *until)
+{
+        struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
+                                    .cancel_fd = until->cancel_fd };
+
+        if (until->deadline_ms && until->deadline_ms < u.deadline_ms)
+                u.deadline_ms = until->deadline_ms;
+        return u;
+}
+
+/* Whether @u's own deadline (not a step's) has passed. */
+static bool past(const struct cd_sniff_until *u)
+{
+        return u->deadline_ms && cd_now_ms() >= u->deadline_ms;
+}
+
 /* Wait until @fd is ready for @events, or @u's deadline passes (each
  * answer is due within CD_SNIFF_TIMEOUT_MS, and a sniffer stuck on a file
  * is killed), or its cancel_fd becomes readable (a cancel of the job is
@@ -337,28 +366,89 @@ static int read_by(int fd, void *buf, size_t len, const struct cd_sniff_until *u
 /* The sniffer says it is ready once libmagic has loaded its database and
  * the sniffer has given up its privileges: a host without the database
  * (libmagic-mgc) fails the collection with a reason, instead of every
- * file being refused as unreadable. */
-static int wait_ready(struct cd_sniffer *s, struct cd_err *err)
+ * file being refused. The wait ends with @until too. */
+static int wait_ready(struct cd_sniffer *s, const struct cd_sniff_until *until, struct cd_err *err)
 {
-        const struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
-                                          .cancel_fd = -1 };
+        const struct cd_sniff_until u = due_by(until);
         char c = 0;
+        int r = read_by(s->fd, &c, 1, &u);
 
-        if (read_by(s->fd, &c, 1, &u) < 0 || c != 'r') {
-                cd_sniffer_stop(s);
-                if (c == 'x')
-                        return cd_err_set(err, ENOEXEC,
-                                          "artifacts: cannot start the type sniffer (exec of "
-                                          "/proc/self/exe failed: is /proc mounted?)");
-                return cd_err_set(err, EIO,
-                                  "artifacts: the type sniffer did not start (libmagic could "
-                                  "not load its database: is libmagic-mgc installed?)");
+        if (r == 0 && c == 'r')
+                return 0;
+        cd_sniffer_stop(s);
+        if (r == -ECANCELED)
+                return cd_err_set(err, ECANCELED,
+                                  "artifacts: cancelled while the type sniffer "
+                                  "started");
+        if (r == -ETIMEDOUT && past(until))
+                return cd_err_set(err, ETIMEDOUT,
+                                  "artifacts: the collection's time ran out while "
+                                  "the type sniffer started");
+        if (c == 'x')
+                return cd_err_set(err, ENOEXEC,
+                                  "artifacts: cannot start the type sniffer (exec of "
+                                  "/proc/self/exe failed: is /proc mounted?)");
+        return cd_err_set(err, EIO,
+                          "artifacts: the type sniffer did not start (libmagic could "
+                          "not load its database: is libmagic-mgc installed?)");
+}
+
+/* Take @lock (the launcher's fs_lock) for a fork, waiting no longer than
+ * @u allows: a build of another job's file systems holds it for as long as
+ * its inputs take to copy. A cancel fd cannot be waited on with a lock, so
+ * it is looked at between waits of FORK_LOCK_SLICE_MS. Returns 0,
+ * -ETIMEDOUT or -ECANCELED. */
+static int lock_for_fork(pthread_rwlock_t *lock, const struct cd_sniff_until *u)
+{
+        for (;;) {
+                struct pollfd p = { .fd = u->cancel_fd, .events = POLLIN };
+                uint64_t until = cd_now_ms() + FORK_LOCK_SLICE_MS;
+                struct timespec ts;
+                int r;
+
+                if (past(u))
+                        return -ETIMEDOUT;
+                if (p.fd >= 0 && poll(&p, 1, 0) > 0)
+                        return -ECANCELED;
+                if (u->deadline_ms && u->deadline_ms < until)
+                        until = u->deadline_ms;
+                ts = (struct timespec){ .tv_sec = (time_t) (until / 1000),
+                                        .tv_nsec = (long) (until % 1000) * 1000000 };
+                r = pthread_rwlock_clockwrlock(lock, CLOCK_MONOTONIC, &ts);
+                if (r != ETIMEDOUT)
+                        return -r;
         }
-        return 0;
+}
+
+/* Fork the child that execs the sniffer on @sv[1], under @fork_lock (the
+ * child must not inherit another job's writable fds; it closes them all
+ * before its exec anyway). Returns its pid, or -errno. */
+static pid_t fork_sniffer(int sv[2], char **argv, char **env, pthread_rwlock_t *fork_lock,
+                          const struct cd_sniff_until *until, struct cd_err *err)
+{
+        pid_t pid;
+        int r = fork_lock ? lock_for_fork(fork_lock, until) : 0;
+
+        if (r == -ECANCELED)
+                return cd_err_set(err, ECANCELED,
+                                  "artifacts: cancelled while the type sniffer "
+                                  "waited to start");
+        if (r == -ETIMEDOUT)
+                return cd_err_set(err, ETIMEDOUT,
+                                  "artifacts: the collection's time ran out while "
+                                  "the type sniffer waited to start");
+        if (r < 0)
+                return cd_err_neg(err, r, "artifacts: lock for the sniffer's start");
+        pid = fork();
+        if (pid == 0)
+                exec_sniffer(sv[1], argv, env);
+        if (fork_lock)
+                pthread_rwlock_unlock(fork_lock);
+        return pid < 0 ? cd_err_errno(err, "artifacts: start sniffer") : pid;
 }
 
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,
-                     struct cd_err *err)
+                     const struct cd_sniff_until *until, struct cd_err *err)
 {
         char env_buf[4096], *env[3], u[16], g[16];
         char *argv[] = { SNIFFER_ARGV0, u, g, NULL };
@@ -376,27 +466,15 @@ int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_
         (void) snprintf(g, sizeof(g), "%u", (unsigned int) gid);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return cd_err_errno(err, "artifacts: sniffer socket");
-        /* Under the fork lock: the child must not inherit another job's
-         * writable fds (it closes them all before its exec anyway). */
-        if (fork_lock)
-                pthread_rwlock_wrlock(fork_lock);
-        pid = fork();
-        if (pid > 0 && fork_lock)
-                pthread_rwlock_unlock(fork_lock);
-        if (pid < 0) {
-                if (fork_lock)
-                        pthread_rwlock_unlock(fork_lock);
-                r = cd_err_errno(err, "artifacts: start sniffer");
-                (void) cd_close(sv[0]);
-                (void) cd_close(sv[1]);
-                return r;
-        }
-        if (pid == 0)
-                exec_sniffer(sv[1], argv, env);
+        pid = fork_sniffer(sv, argv, env, fork_lock, until, err);
         (void) cd_close(sv[1]);
+        if (pid < 0) {
+                (void) cd_close(sv[0]);
+                return (int) pid;
+        }
         s->pid = pid;
         s->fd = sv[0];
-        return wait_ready(s, err);
+        return wait_ready(s, until, err);
 }
 
 /* @len bytes to the sniffer, all of them by @u's deadline. A sniffer that
@@ -469,15 +547,11 @@ int cd_sniffer_type(struct cd_sniffer *s, const void *buf, size_t len,
                     const struct cd_sniff_until *until, struct cd_sniffed *ret)
 {
         uint32_t n = (uint32_t) (len < CD_SNIFF_BYTES ? len : CD_SNIFF_BYTES);
-        struct cd_sniff_until u = { .deadline_ms = cd_now_ms() + CD_SNIFF_TIMEOUT_MS,
-                                    .cancel_fd = until->cancel_fd };
+        const struct cd_sniff_until u = due_by(until);
         char answer[UINT8_MAX + 1];
         unsigned char rlen;
         int r;
 
-        /* The collection's own deadline, when it comes first. */
-        if (until->deadline_ms && until->deadline_ms < u.deadline_ms)
-                u.deadline_ms = until->deadline_ms;
         if (s->fd < 0)
                 return -EPIPE;
         r = spoke_first(s->fd) ? -EPROTO : 0;

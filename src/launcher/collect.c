@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 
 #include "cordon/artifacts.h"
 #include "cordon/fault.h"
@@ -16,15 +17,27 @@ static bool over_caps(const struct cd_manifest *m)
         return m->over_caps > 0;
 }
 
-/* A cancel (SIGINT to cordon run, cordond's cancel) that came once the
- * job had ended, while its files were collected, and left some of them
- * not taken: the result is not the whole of what the job left, and the
- * caller asked for the stop. It ranks as a cancel of the job does
- * (docs/architecture.md, Verdicts): above oom, output_limit, signaled,
- * failed and ok; a timeout or CPU limit came first and stands. */
-static bool cut_by_cancel(const struct cd_result *ret)
+/* A cancel is pending: @fd is readable (polled, never read). */
+static bool cancel_pending(int fd)
 {
-        if (ret->manifest.stopped != CD_REFUSED_CANCELLED)
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* A cancel (SIGINT to cordon run, cordond's cancel) that came once the
+ * job's payload had ended, and before its collection did. One that came
+ * with the end, or before the walk began, was left pending by
+ * cd_supervise() and stopped the walk at its first file; one that came
+ * after the walk's last look at it (the last file's copy, an empty /out)
+ * cut nothing, but was still asked for while the job was not over, and
+ * cordond has recorded it (job.cancelled): the verdict says so too. It
+ * ranks as a cancel of the job does (docs/architecture.md, Verdicts):
+ * above oom, output_limit, signaled, failed and ok; a timeout or CPU limit
+ * came first and stands. */
+static bool cut_by_cancel(const struct cd_job *job, const struct cd_result *ret)
+{
+        if (ret->manifest.stopped != CD_REFUSED_CANCELLED && !cancel_pending(job->io->cancel_fd))
                 return false;
         switch (ret->verdict) {
         case CD_VERDICT_OK:
@@ -68,7 +81,7 @@ int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err
         if (r == 0 && over_caps(&ret->manifest) &&
             (ret->verdict == CD_VERDICT_OK || ret->verdict == CD_VERDICT_FAILED))
                 ret->verdict = CD_VERDICT_OUTPUT_LIMIT;
-        if (r == 0 && cut_by_cancel(ret))
+        if (r == 0 && cut_by_cancel(job, ret))
                 ret->verdict = CD_VERDICT_CANCELLED;
         return r;
 }

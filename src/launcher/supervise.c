@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
@@ -174,7 +175,9 @@ static int wait_events(struct sup *s, struct cd_err *err)
                 msg = (int) n;
                 p[n++] = (struct pollfd){ .fd = job->child.msg_fd, .events = POLLIN };
         }
-        if (job->io->cancel_fd >= 0 && s->stop_reason == _CD_VERDICT_MAX) {
+        /* Once the payload has exited, a cancel is the collection's: left
+         * unread (and unpolled, or poll(2) would return at once). */
+        if (job->io->cancel_fd >= 0 && s->stop_reason == _CD_VERDICT_MAX && !s->exited) {
                 cancel = (int) n;
                 p[n++] = (struct pollfd){ .fd = job->io->cancel_fd, .events = POLLIN };
         }
@@ -188,13 +191,14 @@ static int wait_events(struct sup *s, struct cd_err *err)
         if (msg >= 0 && p[msg].revents)
                 read_msg(s);
         /* The job's own end first: a cancel that comes with it, or after
-         * the payload exited, does not change how the job ended. */
+         * the payload exited, does not change how the job ended; nor is it
+         * read: it stays pending for the collection of /out, which it
+         * stops (launcher/collect.c). */
         if (p[0].revents && cd_clone_try_reap(&job->child) < 0)
                 return cd_err_errno(err, "supervise: waitid");
-        if (cancel >= 0 && p[cancel].revents) {
+        if (cancel >= 0 && p[cancel].revents && !job->child.reaped && !s->exited) {
                 drain_cancel(job->io->cancel_fd);
-                if (!job->child.reaped && !s->exited)
-                        stop(s, CD_VERDICT_CANCELLED);
+                stop(s, CD_VERDICT_CANCELLED);
         }
         cd_relay_step(&job->relay, p + first_relay, n - first_relay);
         return 0;
@@ -294,6 +298,10 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
         };
         int r;
 
+        /* A test's window (test builds only): the job runs, and may end,
+         * before the supervisor first looks at it. */
+        if (cd_fault("supervise_hold"))
+                cd_fault_wait();
         while (!job->child.reaped) {
                 r = wait_events(&s, err);
                 if (r < 0) {

@@ -661,6 +661,21 @@ def job_processes(host_uid: int = None):
     return out
 
 
+def ended_children(parent: int):
+    """Children of @parent that have exited and are not reaped yet: a
+    sandbox's pid 1 once its job is over, before its supervisor looked."""
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            status = (p / "status").read_text() if p.name.isdigit() else ""
+        except OSError:
+            continue
+        if (re.search(r"^State:\s+Z", status, re.M)
+                and re.search(rf"^PPid:\s+{parent}$", status, re.M)):
+            out.append(int(p.name))
+    return out
+
+
 # --------------------------------------------------------------------------
 # cordond
 
@@ -2131,6 +2146,34 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.client().artifact(job, "f1.csv")[0], b"1\n")
         self.assertEqual(sorted(os.listdir(d.job_dir(job) / "artifacts")),
                          [a["path"] for a in arts[:cut]])
+        self.assertEqual(len(d.audit("job.cancelled", job)), 1)
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
+
+    def test_cancel_as_the_job_ends(self):
+        """A cancel that comes as the job ends, before its worker saw the end
+        (held before its first look, injected), is the collection's: it
+        stops the collection before its first file, every file is listed as
+        cancelled, and the verdict is cancelled, as its job.cancelled says.
+        Before, the worker read the cancel with the job's end and dropped
+        it: the job came out ok with every file, after a 202 and a
+        job.cancelled record."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, fault="supervise_hold:once")
+        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        job = submit_sh(d, "echo 1 > /out/a.csv; echo 2 > /out/b.csv\n")["id"]
+        self.assertTrue(poll(lambda: ended_children(d.proc.pid) != [], 30), "the job never ended")
+        self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
+        open(release, "w").close()
+        j = wait_job(d, job, 60)
+        self.assertEqual(j["verdict"], "cancelled", j)
+        self.assertEqual(j["result"]["exit_code"], 0)
+        arts = d.client().artifacts(job)["artifacts"]
+        self.assertEqual([(a["path"], a.get("refused")) for a in arts],
+                         [("a.csv", "cancelled"), ("b.csv", "cancelled")])
+        self.assertEqual(os.listdir(d.job_dir(job) / "artifacts"), [])
         self.assertEqual(len(d.audit("job.cancelled", job)), 1)
         self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
 

@@ -360,6 +360,8 @@ static const char *const reasons[_CD_REFUSAL_MAX] = {
         [CD_REFUSED_UNREADABLE] = "unreadable",
         [CD_REFUSED_OUT_OF_TIME] = "out_of_time",
         [CD_REFUSED_CANCELLED] = "cancelled",
+        [CD_REFUSED_SNIFF_TIMEOUT] = "sniff_timeout",
+        [CD_REFUSED_SNIFF_FAILED] = "sniff_failed",
 };
 
 static const char *reason(int r)

@@ -353,8 +353,11 @@ static void test_full_destination_keeps_what_was_stored(void **state)
 }
 
 /* A libmagic that spins forever on a file (injected) costs the collection
- * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files are
- * refused as unreadable, the job's result stands and no sniffer is left. */
+ * CD_SNIFF_TIMEOUT_MS per sniffer, for at most four sniffers: the files
+ * they hung on are refused as sniff_timeout, the rest as sniff_failed (no
+ * sniffer was left to ask), the job's result stands and no sniffer is
+ * left. Before, all were unreadable, which says the job could not read
+ * them. */
 #ifdef CORDON_FAULT_INJECTION
 static uint64_t now_ms(void)
 {
@@ -366,9 +369,11 @@ static uint64_t now_ms(void)
 #endif
 
 #ifdef CORDON_FAULT_INJECTION
-/* A sniffer broken by the fault @step: each file is refused as unreadable
- * after the per-file deadline, and the job keeps its verdict. */
-static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
+/* A sniffer broken by the fault @step on every sniffer's first file: the
+ * first four files (the first sniffer's and its three replacements') are
+ * refused as @why, each after the per-file deadline at most, the other two
+ * as sniff_failed, and the job keeps its verdict. */
+static void assert_broken_sniffer_is_bounded(const char *step, const char *dir, const char *why)
 {
         char out[192], fault[64];
         char *env[] = { fault, NULL };
@@ -387,7 +392,11 @@ static void assert_broken_sniffer_is_bounded(const char *step, const char *dir)
         arts = json_object_get(r.result, "artifacts");
         assert_int_equal(json_array_size(arts), 6);
         json_array_foreach(arts, i, e)
-                assert_string_equal(json_string_value(json_object_get(e, "refused")), "unreadable");
+        {
+                const char *want = i < 4 ? why : "sniff_failed";
+
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), want);
+        }
         harness_run_free(&r);
         harness_assert_nothing_left();
 }
@@ -475,7 +484,19 @@ static void test_hung_sniffer_is_bounded(void **state)
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        assert_broken_sniffer_is_bounded("sniff_hang", "hung");
+        assert_broken_sniffer_is_bounded("sniff_hang", "hung", "sniff_timeout");
+#endif
+}
+
+/* A libmagic that crashes on a file: the file is refused as sniff_failed,
+ * and the sniffer replaced for the next one. */
+static void test_dying_sniffer_is_bounded(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        assert_broken_sniffer_is_bounded("sniff_die", "died", "sniff_failed");
 #endif
 }
 
@@ -488,7 +509,7 @@ static void test_stalled_sniffer_answer_is_bounded(void **state)
 #ifndef CORDON_FAULT_INJECTION
         skip();
 #else
-        assert_broken_sniffer_is_bounded("sniff_stall_reply", "stalled");
+        assert_broken_sniffer_is_bounded("sniff_stall_reply", "stalled", "sniff_timeout");
 #endif
 }
 
@@ -761,6 +782,182 @@ static void test_cancel_stops_the_collection(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* An exited, unreaped child of *@data (cordon run's pid): the sandbox's
+ * pid 1 once the job is over (the kernel killed the rest of its pid
+ * namespace with it), which the supervisor has not looked at yet. */
+static bool is_ended_job_of(pid_t pid, void *data)
+{
+        char path[64], buf[512] = "";
+        const char *pp;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        if (cd_read_at(AT_FDCWD, path, buf, sizeof(buf) - 1) <= 0)
+                return false;
+        pp = strstr(buf, "\nPPid:\t");
+        return pp && strtol(pp + 7, NULL, 10) == *(pid_t *) data && strstr(buf, "\nState:\tZ");
+}
+
+static bool job_ended(void *data)
+{
+        return harness_processes(is_ended_job_of, data, NULL) > 0;
+}
+
+/* SIGINT to cordon run once its job has ended, before the supervisor saw
+ * the end (held before its first look: the supervise_hold fault, test
+ * builds only), so that the end and the cancel come to it together: the
+ * cancel stops the collection before its first file. Every one of the
+ * @files files @script leaves is listed as cancelled, none is copied, and
+ * the verdict is cancelled (exit 123), recorded as such; exit_code stays
+ * the job's. Before, the supervisor read the cancel and dropped it, as
+ * one that came after the job's end: the job came out ok with every
+ * file, although the caller's cancel had come before the collection. */
+static void cancel_as_the_job_ends(const char *name, const char *script, size_t files)
+{
+        char out[192], result[256], release[256];
+        const char *args[] = { "--out", out, "--", "/bin/sh", "-c", script, NULL };
+        size_t i, records = harness_audit_count("job.cancelled");
+        json_t *arts, *e;
+        struct cd_run r;
+        pid_t pid;
+        int fd;
+
+        snprintf(out, sizeof(out), "%s/%s", base, name);
+        snprintf(result, sizeof(result), "%s/%s.json", base, name);
+        snprintf(release, sizeof(release), "%s/%s.release", base, name);
+        assert_int_equal(setenv("CORDON_FAULT", "supervise_hold", 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_RELEASE", release, 1), 0);
+        pid = spawned = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        assert_int_equal(unsetenv("CORDON_FAULT_RELEASE"), 0);
+        assert_true(harness_until(job_ended, &pid, 30000));
+        assert_int_equal(kill(pid, SIGINT), 0);
+        fd = open(release, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        (void) close(fd);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_int_equal(json_integer_value(json_object_get(r.result, "exit_code")), 0);
+        arts = json_object_get(r.result, "artifacts");
+        assert_int_equal(json_array_size(arts), files);
+        json_array_foreach(arts, i, e)
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), "cancelled");
+        assert_int_equal(count_entries(out), 0);
+        assert_int_equal(harness_audit_count("job.cancelled"), records + 1);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+#endif
+
+static void test_cancel_as_the_job_ends(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        cancel_as_the_job_ends("ending", "echo 1 > /out/a.csv; echo 2 > /out/b.csv", 2);
+#endif
+}
+
+/* The same with nothing in /out: the walk never looks at a file, and the
+ * cancel, which came before the collection ended, still decides the
+ * verdict. */
+static void test_cancel_as_a_job_without_files_ends(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        cancel_as_the_job_ends("ending-empty", "exit 0", 0);
+#endif
+}
+
+#ifdef CORDON_FAULT_INJECTION
+/* cordon run whose sniffer never says it is ready (injected), with three
+ * files in /out, under the profile @name from @dir (NULL: the default
+ * profile); its result to base/@name.json. */
+static pid_t spawn_unready_sniffer(const char *name, const char *dir, char *result, size_t size)
+{
+        static const char script[] = "for i in 1 2 3; do echo $i > /out/f$i.csv; done";
+        char out[192];
+        const char *plain[] = { "--out", out, "--", "/bin/sh", "-c", script, NULL };
+        const char *own[] = { "--profiles-dir", dir,  "--profile", name, "--out", out, "--",
+                              "/bin/sh",        "-c", script,      NULL };
+
+        snprintf(out, sizeof(out), "%s/%s", base, name);
+        snprintf(result, size, "%s/%s.json", base, name);
+        assert_int_equal(setenv("CORDON_FAULT", "sniff_start_hang", 1), 0);
+        spawned = harness_spawn(result, dir ? own : plain);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        return spawned;
+}
+
+/* Every entry of @r's manifest (@n of them) is refused as @why. */
+static void assert_all_refused(const struct cd_run *r, size_t n, const char *why)
+{
+        json_t *arts = json_object_get(r->result, "artifacts"), *e;
+        size_t i;
+
+        assert_int_equal(json_array_size(arts), n);
+        json_array_foreach(arts, i, e)
+                assert_string_equal(json_string_value(json_object_get(e, "refused")), why);
+}
+#endif
+
+/* A sniffer that never gets ready (injected) against a collection of 1 s
+ * (artifacts.max_time): the wait for it ends with the collection's time,
+ * and the files are listed as out_of_time (output_limit), as with any
+ * other wait of the collection's. Before, the start had its own 2 s,
+ * outside max_time (and each of three restarts had 2 s more). */
+static void test_max_time_cuts_the_sniffers_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *dir = profile_with("quick", "{ \"max_time\": \"1s\" }");
+        char result[256];
+        struct cd_run r;
+        pid_t pid = spawn_unready_sniffer("quick", dir, result, sizeof(result));
+
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 120);
+        assert_string_equal(harness_result_str(&r, "verdict"), "output_limit");
+        assert_all_refused(&r, 3, "out_of_time");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
+/* SIGINT to cordon run while the collection waits for a sniffer that
+ * never gets ready (injected): the wait ends there, the files are listed
+ * as cancelled and the verdict is cancelled. Before, the cancel waited for
+ * the start's own 2 s, which then failed the collection (setup_error). */
+static void test_cancel_cuts_the_sniffers_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char result[256];
+        struct cd_run r;
+        pid_t pid = spawn_unready_sniffer("unready", NULL, result, sizeof(result));
+
+        assert_true(find_sniffer(pid) > 0);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        spawned = -1;
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 123);
+        assert_string_equal(harness_result_str(&r, "verdict"), "cancelled");
+        assert_all_refused(&r, 3, "cancelled");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* libmagic cannot be loaded (injected; it is dlopen'd when artifacts are
  * first sniffed): the job runs, nothing of /out is taken, cordon run says
  * why and exits with setup_error's code, and nothing is left. */
@@ -817,11 +1014,16 @@ int main(void)
                 cmocka_unit_test_teardown(test_full_destination_keeps_what_was_stored,
                                           unmount_small),
                 cmocka_unit_test(test_hung_sniffer_is_bounded),
+                cmocka_unit_test(test_dying_sniffer_is_bounded),
                 cmocka_unit_test(test_collection_time_is_bounded),
                 cmocka_unit_test(test_stalled_sniffer_answer_is_bounded),
                 cmocka_unit_test_teardown(test_sniffer_has_a_fresh_address_space, kill_spawned),
                 cmocka_unit_test_teardown(test_sniffer_dies_with_its_collector, kill_spawned),
                 cmocka_unit_test_teardown(test_cancel_stops_the_collection, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_as_the_job_ends, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_as_a_job_without_files_ends, kill_spawned),
+                cmocka_unit_test_teardown(test_max_time_cuts_the_sniffers_start, kill_spawned),
+                cmocka_unit_test_teardown(test_cancel_cuts_the_sniffers_start, kill_spawned),
                 cmocka_unit_test(test_sniffer_without_libmagic),
                 cmocka_unit_test(test_sniffer_without_database),
         };

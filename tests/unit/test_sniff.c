@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -221,6 +222,56 @@ static void test_cancel_cuts_the_wait(void **state)
         (void) alarm(0);
 }
 
+static void *take_for_reading(void *lock)
+{
+        assert_int_equal(pthread_rwlock_rdlock(lock), 0);
+        return NULL;
+}
+
+/* A fork lock held (for reading, by another thread: a build of another
+ * job's file systems) as the collector starts a sniffer: the wait for it
+ * ends with a cancel, or with the collection's deadline, and nothing is
+ * forked. Before, the start waited on the lock for as long as the build
+ * took, outside max_time and the cancel. */
+static void test_fork_lock_wait_ends(void **state)
+{
+        const struct itimerspec soon = { .it_value = { 0, 50 * 1000 * 1000 } };
+        pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+        struct cd_sniffer s;
+        struct cd_err err = { 0 };
+        pthread_t reader;
+        int tfd;
+
+        (void) state;
+        assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
+        (void) alarm(10);
+        assert_int_equal(pthread_create(&reader, NULL, take_for_reading, &lock), 0);
+        assert_int_equal(pthread_join(reader, NULL), 0);
+        tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+        assert_true(tfd >= 0);
+        assert_int_equal(timerfd_settime(tfd, 0, &soon, NULL), 0);
+        assert_int_equal(
+                cd_sniffer_start(&s, 65534, 65534, &lock,
+                                 &(struct cd_sniff_until){ .deadline_ms = 0, .cancel_fd = tfd },
+                                 &err),
+                -ECANCELED);
+        assert_int_equal(err.code, ECANCELED);
+        assert_int_equal(s.pid, -1);
+        assert_int_equal(s.fd, -1);
+        assert_int_equal(
+                cd_sniffer_start(&s, 65534, 65534, &lock,
+                                 &(struct cd_sniff_until){ .deadline_ms = cd_now_ms() + 100,
+                                                           .cancel_fd = -1 },
+                                 &err),
+                -ETIMEDOUT);
+        assert_int_equal(err.code, ETIMEDOUT);
+        assert_int_equal(s.pid, -1);
+        assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child was forked */
+        assert_int_equal(errno, ECHILD);
+        (void) close(tfd);
+        (void) alarm(0);
+}
+
 /* A sniffer that answers @text (@len bytes) to one request: what
  * cd_sniffer_type() makes of it. */
 static int answer_of(const char *text, size_t len, struct cd_sniffed *ret)
@@ -279,6 +330,7 @@ int main(void)
                 cmocka_unit_test(test_honest_sniffer),
                 cmocka_unit_test(test_collection_deadline_cuts_the_wait),
                 cmocka_unit_test(test_cancel_cuts_the_wait),
+                cmocka_unit_test(test_fork_lock_wait_ends),
                 cmocka_unit_test(test_answer_with_charset),
                 cmocka_unit_test(test_sniffer_answering_ahead),
                 cmocka_unit_test(test_sniffer_answering_on_a_timer),
