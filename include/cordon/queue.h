@@ -81,8 +81,9 @@ bool cd_queue_cancelling(struct cd_queue *q, const char *id);
 
 /* Running job @id's verdict is about to be recorded: from here on a cancel
  * is too late (cd_queue_finishing). The service calls both under its
- * job_lock, so that a cancel's record never follows job.finished. */
-void cd_queue_mark_finishing(struct cd_queue *q, const char *id);
+ * job_lock, so that a cancel's record never follows job.finished. Returns
+ * whether a cancel of the job was taken before (cd_queue_cancel). */
+bool cd_queue_mark_finishing(struct cd_queue *q, const char *id);
 bool cd_queue_finishing(struct cd_queue *q, const char *id);
 
 /* 1-based position of @id in the order jobs will start, 0 if not queued. */

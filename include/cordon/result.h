@@ -28,6 +28,14 @@ const char *cd_verdict_to_string(enum cd_verdict v);
 /* Parse a verdict name. Returns 0 or -EINVAL. */
 int cd_verdict_from_string(const char *s, enum cd_verdict *ret);
 
+/* Whether a cancel asked for once the job's payload had ended this way
+ * (during or after its collection, before its verdict was recorded) makes
+ * the verdict cancelled: it ranks as a cancel of the running job does
+ * (docs/architecture.md, Verdicts), above oom, output_limit, signaled,
+ * failed and ok; a timeout or CPU limit came first and stands, and a job
+ * that never ran (setup_error, rejected) keeps its verdict. */
+bool cd_verdict_yields_to_cancel(enum cd_verdict v);
+
 /* What one job did, as the launcher saw it. */
 struct cd_result {
         enum cd_verdict verdict;

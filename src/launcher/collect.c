@@ -31,24 +31,13 @@ static bool cancel_pending(int fd)
  * cd_supervise() and stopped the walk at its first file; one that came
  * after the walk's last look at it (the last file's copy, an empty /out)
  * cut nothing, but was still asked for while the job was not over, and
- * cordond has recorded it (job.cancelled): the verdict says so too. It
- * ranks as a cancel of the job does (docs/architecture.md, Verdicts):
- * above oom, output_limit, signaled, failed and ok; a timeout or CPU limit
- * came first and stands. */
+ * cordond has recorded it (job.cancelled): the verdict says so too
+ * (ranked by cd_verdict_yields_to_cancel()). */
 static bool cut_by_cancel(const struct cd_job *job, const struct cd_result *ret)
 {
         if (ret->manifest.stopped != CD_REFUSED_CANCELLED && !cancel_pending(job->io->cancel_fd))
                 return false;
-        switch (ret->verdict) {
-        case CD_VERDICT_OK:
-        case CD_VERDICT_FAILED:
-        case CD_VERDICT_SIGNALED:
-        case CD_VERDICT_OOM:
-        case CD_VERDICT_OUTPUT_LIMIT:
-                return true;
-        default:
-                return false;
-        }
+        return cd_verdict_yields_to_cancel(ret->verdict);
 }
 
 int cd_collect_out(struct cd_job *job, struct cd_result *ret, struct cd_err *err)

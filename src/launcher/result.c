@@ -29,6 +29,20 @@ const char *cd_verdict_to_string(enum cd_verdict v)
         return (unsigned int) v < _CD_VERDICT_MAX ? verdicts[v] : NULL;
 }
 
+bool cd_verdict_yields_to_cancel(enum cd_verdict v)
+{
+        switch (v) {
+        case CD_VERDICT_OK:
+        case CD_VERDICT_FAILED:
+        case CD_VERDICT_SIGNALED:
+        case CD_VERDICT_OOM:
+        case CD_VERDICT_OUTPUT_LIMIT:
+                return true;
+        default:
+                return false;
+        }
+}
+
 int cd_verdict_from_string(const char *s, enum cd_verdict *ret)
 {
         for (int i = 0; i < _CD_VERDICT_MAX; i++)

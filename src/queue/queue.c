@@ -487,15 +487,19 @@ bool cd_queue_cancelling(struct cd_queue *q, const char *id)
         return r;
 }
 
-void cd_queue_mark_finishing(struct cd_queue *q, const char *id)
+bool cd_queue_mark_finishing(struct cd_queue *q, const char *id)
 {
         struct slot *s;
+        bool cancelled = false;
 
         pthread_mutex_lock(&q->lock);
         s = running_slot(q, id);
-        if (s)
+        if (s) {
                 s->finishing = true;
+                cancelled = s->cancelled;
+        }
         pthread_mutex_unlock(&q->lock);
+        return cancelled;
 }
 
 bool cd_queue_finishing(struct cd_queue *q, const char *id)

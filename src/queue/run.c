@@ -304,6 +304,29 @@ static int hold(struct run *r, struct finish *f, const struct cd_result *res, st
 }
 
 /*
+ * The job is finishing: a cancel that comes after this is answered
+ * job_finished (its job.cancelled would follow job.finished). One taken
+ * before, with job.cancelled recorded, that came too late to stop the job
+ * or its collection (while its output was synced, say) makes the verdict
+ * cancelled all the same, ranked as cd_verdict_yields_to_cancel() says:
+ * the verdict agrees with the log and with the 202 the caller was given.
+ */
+static void finishing(struct run *r, struct cd_result *res)
+{
+        bool cancelled;
+
+        if (cd_fault("finishing_hold")) { /* a test's window (test builds only) */
+                cd_log_info(r->row->id, "msg=\"finishing held (fault injection)\"");
+                cd_fault_wait();
+        }
+        pthread_mutex_lock(&r->svc->job_lock);
+        cancelled = cd_queue_mark_finishing(r->svc->queue, r->row->id);
+        pthread_mutex_unlock(&r->svc->job_lock);
+        if (cancelled && cd_verdict_yields_to_cancel(res->verdict))
+                res->verdict = CD_VERDICT_CANCELLED;
+}
+
+/*
  * The verdict: on the row (held), in the log, then on the row (finished,
  * which the API reads). A full disk must neither lose it nor let the API
  * give a verdict the log does not hold, so each step is tried until it
@@ -326,11 +349,6 @@ static bool record(struct run *r, const struct cd_result *res)
 
         f.bytes = cd_service_charge_job(r->svc, r->row, content_bytes(r, res),
                                         res->collected ? res->manifest.n : 0, text);
-        /* A cancel that comes after this point is answered job_finished:
-         * its job.cancelled would follow this job.finished. */
-        pthread_mutex_lock(&r->svc->job_lock);
-        cd_queue_mark_finishing(r->svc->queue, r->row->id);
-        pthread_mutex_unlock(&r->svc->job_lock);
         ret = hold(r, &f, res, &err);
         if (ret != 0) {
                 ret = ret > 0 ? 0 : ret; /* finished already: its inputs may go */
@@ -460,6 +478,7 @@ int cd_service_run_job(void *data, const char *id, int cancel_fd)
         if (launch(&r, cancel_fd, &res) < 0)
                 cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
                            &res.error);
+        finishing(&r, &res);
         if (record(&r, &res)) {
                 if (cd_fault("crash_before_drop_inputs"))
                         _exit(70); /* a cordond killed between the verdict and this */

@@ -2518,6 +2518,32 @@ class ServiceTest(DaemonTest):
         self.assertEqual(d.audit("job.cancelled", job), [])
         self.assertEqual(len(d.audit("job.finished", job)), 1)
 
+    def test_cancel_once_the_output_is_collected(self):
+        """A cancel that comes once the job and its collection have ended,
+        before its verdict is recorded (the worker held there, injected), is
+        taken: 202, one job.cancelled, and the verdict cancelled, so that
+        the verdict agrees with the log (before, it stayed ok). It cut
+        nothing: the artifacts stay as collected, and the exit code is the
+        job's own."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, fault="finishing_hold:once")
+        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        job = submit_sh(d, "echo 1 > /out/a.csv\n")["id"]
+        self.assertTrue(poll(lambda: "finishing held" in log(), 30), "the worker was never held")
+        self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
+        open(release, "w").close()
+        j = wait_job(d, job, 60)
+        self.assertEqual((j["verdict"], j["result"]["exit_code"]), ("cancelled", 0), j)
+        arts = d.client().artifacts(job)["artifacts"]
+        self.assertEqual([(a["path"], a.get("refused")) for a in arts], [("a.csv", None)])
+        self.assertEqual(len(d.audit("job.cancelled", job)), 1)
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
+        problem_of(self, request(d.sock, "POST", f"/v1/jobs/{job}/cancel"), 409, "job_finished")
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries
