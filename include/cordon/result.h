@@ -32,8 +32,9 @@ int cd_verdict_from_string(const char *s, enum cd_verdict *ret);
  * (during or after its collection, before its verdict was recorded) makes
  * the verdict cancelled: it ranks as a cancel of the running job does
  * (docs/architecture.md, Verdicts), above oom, output_limit, signaled,
- * failed and ok; a timeout or CPU limit came first and stands, and a job
- * that never ran (setup_error, rejected) keeps its verdict. */
+ * failed and ok; a timeout or CPU limit came first and stands; a job
+ * that never ran, or whose collection failed (setup_error), or that was
+ * rejected keeps its verdict. */
 bool cd_verdict_yields_to_cancel(enum cd_verdict v);
 
 /* What one job did, as the launcher saw it. */

@@ -559,7 +559,9 @@ static int first_sniffer(struct walk *w)
         if (stopped(w) != CD_TAKEN)
                 return 0;
         r = cd_sniffer_start(&w->sniffer, w->c->job_uid, w->c->job_gid, w->c->fork_lock, &u, &why);
-        if (r < 0 && stopped(w) != CD_TAKEN)
+        /* Only a wait the stop cut short: a sniffer that failed on its own
+         * (no magic database, say) fails the collection with its reason. */
+        if ((r == -ECANCELED || r == -ETIMEDOUT) && stopped(w) != CD_TAKEN)
                 return 0;
         if (r < 0)
                 *w->err = why;

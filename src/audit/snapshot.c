@@ -96,6 +96,8 @@ static int snapshot_take(int dirfd, const char *path, struct audit_snapshot *s, 
         q = open_regular(dirfd, path, CD_AUDIT_FILE, &st, err);
         if (q < 0 && q != -ENOENT) /* none: a crash right after a rotation */
                 return q;
+        if (q == -ENOENT)
+                *err = (struct cd_err){ 0 }; /* no failure: @err says nothing */
         s->live_fd = q < 0 ? -1 : q;
         s->live_size = q < 0 ? 0 : st.st_size;
         return 0;

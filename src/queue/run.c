@@ -24,6 +24,7 @@ struct run {
         const struct cd_job_row *row;
         uint64_t start_ns;
         uint64_t launch_ns; /* when the job was released */
+        bool finishing;     /* finishing() done: too late to cancel */
 };
 
 static const struct cd_peer daemon_peer = { .uid = 0, .gid = 0, .role = CD_ROLE_ADMIN };
@@ -109,6 +110,33 @@ static void keep_output(const char *id, int artifacts, struct cd_result *res, in
         cd_result_output_lost(res);
 }
 
+/*
+ * The job has ended: a cancel that comes after this is answered
+ * job_finished (its job.cancelled would follow job.finished). One taken
+ * before, with job.cancelled recorded, that came too late to stop the job
+ * or its collection (during its teardown, say) makes the verdict cancelled
+ * all the same, ranked as cd_verdict_yields_to_cancel() says, so that the
+ * verdict agrees with the log and with the 202 the caller was given. Done
+ * before the output is synced, so that a loss found there
+ * (output_not_stored) meets a cancelled verdict as it does when the
+ * cancel cut the collection (cd_result_output_lost() keeps it).
+ */
+static void finishing(struct run *r, struct cd_result *res)
+{
+        bool cancelled;
+
+        if (cd_fault("finishing_hold")) { /* a test's window (test builds only) */
+                cd_log_info(r->row->id, "msg=\"finishing held (fault injection)\"");
+                cd_fault_wait();
+        }
+        pthread_mutex_lock(&r->svc->job_lock);
+        cancelled = cd_queue_mark_finishing(r->svc->queue, r->row->id);
+        pthread_mutex_unlock(&r->svc->job_lock);
+        r->finishing = true;
+        if (cancelled && cd_verdict_yields_to_cancel(res->verdict))
+                res->verdict = CD_VERDICT_CANCELLED;
+}
+
 /* Launch the job with its files; @res is always filled. */
 static int launch(struct run *r, int cancel_fd, struct cd_result *res)
 {
@@ -147,6 +175,7 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                                     .before_start = started,
                                     .before_start_data = r };
         ret = cd_launch(r->svc->launcher, plan, &io, res);
+        finishing(r, res);
         keep_output(r->row->id, artifacts, res, &ret);
         return ret;
 }
@@ -304,29 +333,6 @@ static int hold(struct run *r, struct finish *f, const struct cd_result *res, st
 }
 
 /*
- * The job is finishing: a cancel that comes after this is answered
- * job_finished (its job.cancelled would follow job.finished). One taken
- * before, with job.cancelled recorded, that came too late to stop the job
- * or its collection (while its output was synced, say) makes the verdict
- * cancelled all the same, ranked as cd_verdict_yields_to_cancel() says:
- * the verdict agrees with the log and with the 202 the caller was given.
- */
-static void finishing(struct run *r, struct cd_result *res)
-{
-        bool cancelled;
-
-        if (cd_fault("finishing_hold")) { /* a test's window (test builds only) */
-                cd_log_info(r->row->id, "msg=\"finishing held (fault injection)\"");
-                cd_fault_wait();
-        }
-        pthread_mutex_lock(&r->svc->job_lock);
-        cancelled = cd_queue_mark_finishing(r->svc->queue, r->row->id);
-        pthread_mutex_unlock(&r->svc->job_lock);
-        if (cancelled && cd_verdict_yields_to_cancel(res->verdict))
-                res->verdict = CD_VERDICT_CANCELLED;
-}
-
-/*
  * The verdict: on the row (held), in the log, then on the row (finished,
  * which the API reads). A full disk must neither lose it nor let the API
  * give a verdict the log does not hold, so each step is tried until it
@@ -478,7 +484,8 @@ int cd_service_run_job(void *data, const char *id, int cancel_fd)
         if (launch(&r, cancel_fd, &res) < 0)
                 cd_log_err(res.verdict == CD_VERDICT_SETUP_ERROR ? CD_LOG_ERROR : CD_LOG_WARN, id,
                            &res.error);
-        finishing(&r, &res);
+        if (!r.finishing) /* it never ran */
+                finishing(&r, &res);
         if (record(&r, &res)) {
                 if (cd_fault("crash_before_drop_inputs"))
                         _exit(70); /* a cordond killed between the verdict and this */

@@ -2544,6 +2544,28 @@ class ServiceTest(DaemonTest):
         self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
         problem_of(self, request(d.sock, "POST", f"/v1/jobs/{job}/cancel"), 409, "job_finished")
 
+    def test_cancel_once_collected_with_output_lost(self):
+        """The same late cancel, and then the job's output fails to reach
+        the disk (syncfs, injected): cancelled with reason
+        output_not_stored, as when the cancel cut the collection, not
+        setup_error (which a cancel taken a few ms later, while the output
+        was synced, used to give)."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(slots=1, fault="finishing_hold:once,syncfs")
+        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
+        job = submit_sh(d, "echo 1 > /out/a.csv\n")["id"]
+        self.assertTrue(poll(lambda: "finishing held" in log(), 30), "the worker was never held")
+        self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
+        open(release, "w").close()
+        j = wait_job(d, job, 60)
+        self.assertEqual((j["verdict"], j["reason"]), ("cancelled", "output_not_stored"), j)
+        self.assertEqual(d.client().artifacts(job)["artifacts"], [])
+        self.assertEqual([r["verdict"] for r in d.audit("job.finished", job)], ["cancelled"])
+
     def test_cancel_whose_row_fails(self):
         """A queued job's cancel whose records are written but whose row is
         not (injected, every time): 500, the job never runs, and the retries

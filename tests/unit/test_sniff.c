@@ -236,13 +236,20 @@ static void *take_for_reading(void *lock)
 static void test_fork_lock_wait_ends(void **state)
 {
         const struct itimerspec soon = { .it_value = { 0, 50 * 1000 * 1000 } };
-        pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
+        pthread_rwlock_t lock;
+        pthread_rwlockattr_t a;
         struct cd_sniffer s;
         struct cd_err err = { 0 };
         pthread_t reader;
         int tfd;
 
         (void) state;
+        /* The kind of the launcher's fs_lock (launcher/launch.c). */
+        assert_int_equal(pthread_rwlockattr_init(&a), 0);
+        assert_int_equal(
+                pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), 0);
+        assert_int_equal(pthread_rwlock_init(&lock, &a), 0);
+        (void) pthread_rwlockattr_destroy(&a);
         assert_true(signal(SIGALRM, alarm_fails) != SIG_ERR);
         (void) alarm(10);
         assert_int_equal(pthread_create(&reader, NULL, take_for_reading, &lock), 0);
