@@ -487,9 +487,10 @@ def as_user(who: str, fn, *args, **kwargs):
     return Child(who, fn, *args, **kwargs).result()
 
 
-def connect_as(who: str, path: str) -> socket.socket:
-    """A connection to @path made by user @who (SO_PEERCRED is taken at
-    connect()), handed back to this process to hold as long as it needs."""
+def socket_as(who: str, make, what: str) -> socket.socket:
+    """The socket make() returns, made by user @who in a child (SO_PEERCRED
+    is taken at connect() and at listen()), handed back to this process to
+    hold as long as it needs."""
     uid, gid, groups = USERS[who]
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     sys.stdout.flush()
@@ -502,8 +503,7 @@ def connect_as(who: str, path: str) -> socket.socket:
             os.setgroups(groups)
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
+            s = make()
             socket.send_fds(theirs, [b"s"], [s.fileno()])
             code = 0
         finally:
@@ -516,45 +516,31 @@ def connect_as(who: str, path: str) -> socket.socket:
         mine.close()
         os.waitpid(pid, 0)
     if not fds:
-        raise AssertionError(f"no connection made as {who}")
+        raise AssertionError(f"no {what} made as {who}")
     return socket.socket(fileno=fds[0])
+
+
+def connect_as(who: str, path: str) -> socket.socket:
+    """A connection to @path made by user @who."""
+    def make():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        return s
+    return socket_as(who, make, "connection")
 
 
 def listen_as(who: str, path: str) -> socket.socket:
     """A socket listening at @path, bound and listened on by user @who
     (a client's SO_PEERCRED gives the credentials of whoever called
-    listen()), handed back to this process to accept on. @path's directory
-    must be writable by @who; the socket is made mode 0777."""
-    uid, gid, groups = USERS[who]
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            mine.close()
-            os.setgroups(groups)
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.bind(path)
-            s.listen(4)
-            socket.send_fds(theirs, [b"s"], [s.fileno()])
-            code = 0
-        finally:
-            os._exit(code)
-    theirs.close()
-    try:
-        mine.settimeout(30)
-        _, fds, _, _ = socket.recv_fds(mine, 1, 1)
-    finally:
-        mine.close()
-        os.waitpid(pid, 0)
-    if not fds:
-        raise AssertionError(f"no socket made as {who}")
+    listen()), to accept on here. @path's directory must be writable by
+    @who; the socket is made mode 0777."""
+    def make():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(4)
+        return s
+    srv = socket_as(who, make, "socket")
     os.chmod(path, 0o777)
-    srv = socket.socket(fileno=fds[0])
     srv.settimeout(60)  # a hang bound on accept() and recv()
     return srv
 
