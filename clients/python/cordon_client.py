@@ -103,13 +103,15 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
     The host name only fills the Host header (cordond ignores it); `timeout`
     applies to the connect and to every later send and receive. Nothing is
-    sent on a socket served by anyone but root or this process's effective
-    uid: connect() raises CordonConnectionError.
+    sent on a socket served by anyone but root, this process's effective
+    uid or a uid of `server_uids`: connect() raises CordonConnectionError.
     """
 
-    def __init__(self, path: str, timeout: Optional[float] = 30.0) -> None:
+    def __init__(self, path: str, timeout: Optional[float] = 30.0,
+                 server_uids: Tuple[int, ...] = ()) -> None:
         super().__init__("cordon", timeout=timeout)
         self.socket_path = path
+        self.server_uids = tuple(server_uids)
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -127,11 +129,14 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         write, a stale socket) would receive every upload and answer every
         call. cordond runs as root; the caller's own uid is accepted too (a
         socket it forwards itself, or serves in a test), as the `cordon`
-        CLI does. SO_PEERCRED gives the credentials of whoever called
-        listen(), fixed for the life of the connection (unix(7))."""
+        CLI does, and the uids the caller named (server_uids). SO_PEERCRED
+        gives the credentials of whoever called listen(), fixed for the life
+        of the connection (unix(7)), as this process's user namespace sees
+        them: in one that does not map the host's root, cordond shows as
+        the overflow uid (65534), which only server_uids can accept."""
         cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
         _, uid, _ = _UCRED.unpack(cred)
-        if uid not in (0, os.geteuid()):
+        if uid not in (0, os.geteuid()) + self.server_uids:
             raise CordonConnectionError(
                 f"cordond at {self.socket_path}: the socket is served by uid {uid}, not by root "
                 "or you; refused, nothing was sent", "is another program listening there?")
@@ -266,6 +271,12 @@ class CordonClient:
         (group `cordon`) and a role in cordond's configuration. It must be
         served by root, as cordond is, or by this process's own uid;
         anyone else's is sent nothing (CordonConnectionError).
+    server_uids: further uids the socket may be served by, as this
+        process sees them. Empty by default; set it only where cordond's
+        root cannot show as uid 0: a client in a user namespace that does
+        not map the host's root (rootless containers, userns-remap) sees
+        it as the overflow uid, 65534, which any unprivileged process there
+        could also be, so that is trusting the socket's path instead.
     timeout: seconds for connecting and for each send or receive; a
         `job(wait=...)` call extends it by the wait.
     retry_for: seconds a call keeps retrying when cordond turned it away
@@ -276,7 +287,11 @@ class CordonClient:
     """
 
     def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0,
-                 retry_for: float = 10.0) -> None:
+                 retry_for: float = 10.0, server_uids: Tuple[int, ...] = ()) -> None:
+        if not all(isinstance(u, int) and not isinstance(u, bool) and u >= 0
+                   for u in server_uids):
+            raise ValueError("server_uids: uids are non-negative integers")
+        self.server_uids = tuple(server_uids)
         self.socket_path = socket_path
         self.timeout = timeout
         self.retry_for = retry_for
@@ -306,7 +321,8 @@ class CordonClient:
     def _open_once(self, method: str, url: str, *, body: Any,
                    headers: Optional[Dict[str, str]], timeout: Optional[float],
                    ok: Tuple[int, ...]) -> Tuple[UnixHTTPConnection, http.client.HTTPResponse]:
-        conn = UnixHTTPConnection(self.socket_path, timeout=timeout or self.timeout)
+        conn = UnixHTTPConnection(self.socket_path, timeout=timeout or self.timeout,
+                                  server_uids=self.server_uids)
         hdrs = {"User-Agent": _USER_AGENT}
         hdrs.update(headers or {})
         try:

@@ -4316,6 +4316,11 @@ class ClientTest(unittest.TestCase):
         # The caller's own uid may serve it (a forwarded socket).
         path, srv = self.serve_as("a")
         child = Child("a", lambda: cc.CordonClient(path, retry_for=0).health())
+        self.answer_health(srv)
+        self.assertEqual(child.result(), {"status": "ok", "version": "1.0.0"})
+
+    def answer_health(self, srv: socket.socket) -> None:
+        """Accept one connection on @srv and answer its GET /v1/health."""
         conn, _ = srv.accept()
         with conn:
             got = b""
@@ -4327,7 +4332,29 @@ class ClientTest(unittest.TestCase):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
         self.assertTrue(got.startswith(b"GET /v1/health HTTP/1.1\r\n"), got)
-        self.assertEqual(child.result(), {"status": "ok", "version": "1.0.0"})
+
+    def test_server_uids_accept_a_named_server(self):
+        """A client in a user namespace that does not map the host's root
+        sees cordond as the overflow uid: server_uids names the uids it
+        accepts besides root and its own, explicitly (here another user's
+        stands for it). Only those: a socket served by anyone else is
+        still refused, and a uid that is not one is a ValueError."""
+        path, srv = self.serve_as("norole")
+        client = cc.CordonClient(path, retry_for=0, server_uids=(UID_NOROLE,))
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            health = pool.submit(client.health)
+            self.answer_health(srv)
+            self.assertEqual(health.result(timeout=60), {"status": "ok", "version": "1.0.0"})
+        path, srv = self.serve_as("a")
+        with self.assertRaises(cc.CordonConnectionError) as cm:
+            cc.CordonClient(path, retry_for=0, server_uids=(UID_NOROLE,)).health()
+        self.assertIn("not by root or you", str(cm.exception))
+        conn, _ = srv.accept()
+        with conn:
+            self.assertEqual(conn.recv(65536), b"")  # closed unsent
+        for bad in ((-1,), ("65534",), (True,)):
+            with self.assertRaises(ValueError, msg=bad):
+                cc.CordonClient(path, server_uids=bad)
 
 
 # --------------------------------------------------------------------------
