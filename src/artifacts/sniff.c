@@ -442,9 +442,10 @@ static pid_t fork_sniffer(int sv[2], char **argv, char **env, pthread_rwlock_t *
         pid = fork();
         if (pid == 0)
                 exec_sniffer(sv[1], argv, env);
+        r = pid < 0 ? cd_err_errno(err, "artifacts: start sniffer") : 0; /* before errno moves */
         if (fork_lock)
                 pthread_rwlock_unlock(fork_lock);
-        return pid < 0 ? cd_err_errno(err, "artifacts: start sniffer") : pid;
+        return r < 0 ? r : pid;
 }
 
 int cd_sniffer_start(struct cd_sniffer *s, uid_t uid, gid_t gid, pthread_rwlock_t *fork_lock,

@@ -32,8 +32,7 @@ static bool cancel_pending(int fd)
  * after the walk's last look at it (the last file's copy, an empty /out)
  * cut nothing, but was still asked for while the job was not over, and
  * cordond has recorded it (job.cancelled) or is shutting down: the verdict
- * says so too
- * (ranked by cd_verdict_yields_to_cancel()). */
+ * says so too (ranked by cd_verdict_yields_to_cancel()). */
 static bool cut_by_cancel(const struct cd_job *job, const struct cd_result *ret)
 {
         if (ret->manifest.stopped != CD_REFUSED_CANCELLED && !cancel_pending(job->io->cancel_fd))
