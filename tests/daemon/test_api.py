@@ -898,6 +898,19 @@ class DaemonTest(unittest.TestCase):
         if problems:
             raise AssertionError("left behind:\n  " + "\n  ".join(problems))
 
+    def held_daemon(self, release_at_end: bool = True, **config) -> tuple:
+        """A daemon whose fault-held steps (cd_fault_wait) wait until the
+        release file it returns is made. With @release_at_end it is made
+        before the daemon stops, so that a failed test leaves nothing held."""
+        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
+        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
+        os.environ["CORDON_FAULT_RELEASE"] = release
+        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
+        d = self.start_daemon(**config)
+        if release_at_end:  # cleanups run last first: before the daemon's stop
+            self.addCleanup(lambda: open(release, "w").close())
+        return d, release
+
     def start_daemon(self, **config) -> Daemon:
         d = Daemon(**config)
         self.addCleanup(self._destroy, d)
@@ -2037,12 +2050,8 @@ class QueueBoundsTest(DaemonTest):
         is refused with 429 and leaves no trace; the held one is then
         stored and run. Without the reservation the second would pass the
         queue's check while the first is held, as in the race above."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the held submission waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, max_queued=1, fault="submit_hold:once")
-        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        # The held submission waits for `release`.
+        d, release = self.held_daemon(slots=1, max_queued=1, fault="submit_hold:once")
         log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         held = Child("a", submit_sh, d, "echo held\n")
         self.assertTrue(poll(lambda: "submission held" in log(), 15),
@@ -2143,12 +2152,8 @@ class ServiceTest(DaemonTest):
         Before, the worker read the cancel with the job's end and dropped
         it: the job came out ok with every file, after a 202 and a
         job.cancelled record."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="supervise_hold:once")
-        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        # The worker waits for `release`.
+        d, release = self.held_daemon(slots=1, fault="supervise_hold:once")
         job = submit_sh(d, "echo 1 > /out/a.csv; echo 2 > /out/b.csv\n")["id"]
         self.assertTrue(poll(lambda: ended_children(d.proc.pid) != [], 30), "the job never ended")
         self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
@@ -2253,11 +2258,9 @@ class ServiceTest(DaemonTest):
         lock (injected): the retry records and finishes the job, and the
         janitor, reading the row again under the lock, leaves it alone. One
         job.cancelled and one job.finished, not two of each."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the janitor waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="cancel_record:once,janitor_pause")
+        # The janitor waits for `release`.
+        d, release = self.held_daemon(slots=1, fault="cancel_record:once,janitor_pause",
+                                      release_at_end=False)
         log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
@@ -2488,12 +2491,8 @@ class ServiceTest(DaemonTest):
         verdict (held there, injected) is answered 409 job_finished and
         records nothing: job.cancelled never follows job.finished, and no
         202 is given for a job the request did not cancel."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="finish_hold:once")
-        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        # The worker waits for `release`.
+        d, release = self.held_daemon(slots=1, fault="finish_hold:once")
         log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         job = submit_sh(d, "echo done\n")["id"]
         self.assertTrue(poll(lambda: "finish held" in log(), 30), "the worker was never held")
@@ -2511,12 +2510,8 @@ class ServiceTest(DaemonTest):
         the verdict agrees with the log (before, it stayed ok). It cut
         nothing: the artifacts stay as collected, and the exit code is the
         job's own."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="finishing_hold:once")
-        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        # The worker waits for `release`.
+        d, release = self.held_daemon(slots=1, fault="finishing_hold:once")
         log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         job = submit_sh(d, "echo 1 > /out/a.csv\n")["id"]
         self.assertTrue(poll(lambda: "finishing held" in log(), 30), "the worker was never held")
@@ -2536,12 +2531,8 @@ class ServiceTest(DaemonTest):
         output_not_stored, as when the cancel cut the collection, not
         setup_error (which a cancel taken a few ms later, while the output
         was synced, used to give)."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # the worker waits for this file
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="finishing_hold:once,syncfs")
-        self.addCleanup(lambda: open(release, "w").close())  # before the daemon's stop
+        # The worker waits for `release`.
+        d, release = self.held_daemon(slots=1, fault="finishing_hold:once,syncfs")
         log = lambda: d.log_path.read_text(errors="replace")  # noqa: E731
         job = submit_sh(d, "echo 1 > /out/a.csv\n")["id"]
         self.assertTrue(poll(lambda: "finishing held" in log(), 30), "the worker was never held")
@@ -2776,11 +2767,8 @@ class ServiceTest(DaemonTest):
         run: it ends cancelled, job.finished written once, no job.started.
         Before, the restart queued it again and it ran (found by
         test_kill9_at_random_points_records_each_step_once)."""
-        release = os.path.join(tempfile.mkdtemp(prefix="cordon-release-"), "go")
-        self.addCleanup(shutil.rmtree, os.path.dirname(release), True)
-        os.environ["CORDON_FAULT_RELEASE"] = release  # never made: the launch stays held
-        self.addCleanup(os.environ.pop, "CORDON_FAULT_RELEASE", None)
-        d = self.start_daemon(slots=1, fault="go_hold:once")
+        # `release` is never made: the launch stays held.
+        d, _ = self.held_daemon(slots=1, fault="go_hold:once", release_at_end=False)
         job = submit_sh(d, "echo ran\n")["id"]
         self.assertTrue(poll(lambda: job_processes() != [], 30), "the launch was never held")
         self.assertEqual(request(d.sock, "POST", f"/v1/jobs/{job}/cancel").status, 202)
