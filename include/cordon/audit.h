@@ -114,12 +114,14 @@ int cd_audit_prime(struct cd_audit *a, struct cd_err *err);
 uint64_t cd_audit_mark(const struct cd_audit *a);
 
 /* A record as cd_audit_scan() passes it; borrowed for the call only.
- * job and verdict are NULL when the record holds null. */
+ * job, verdict and profile are NULL when the record holds null. */
 struct cd_audit_seen {
         uint64_t seq;
         const char *event;
         const char *job;
         const char *verdict;
+        const char *profile;
+        const json_t *details; /* NULL when the record holds null */
 };
 
 /* 0: go on; > 0: stop, and cd_audit_scan() returns it; < 0: an error. */
@@ -139,6 +141,21 @@ typedef int (*cd_audit_scan_fn)(const struct cd_audit_seen *r, void *data);
  */
 int cd_audit_scan(struct cd_audit *a, uint64_t from, cd_audit_scan_fn fn, void *data,
                   struct cd_err *err);
+
+/*
+ * A note of a writer's own beside the log: @name is a plain name no log
+ * file has (not audit*, not hidden). cd_audit_note_get() reads at most
+ * @size - 1 bytes of it into @buf, NUL-terminated (-ENOENT when there is
+ * none; the file is checked as a log file is: regular, owned by root or
+ * the caller, not writable by group or others). cd_audit_note_set()
+ * replaces it whole: written beside it, fsync'd and renamed over it, so a
+ * reader sees the old text or the new one; the directory is not fsync'd
+ * (a crash may bring the old one back). Return 0 or -errno with @err.
+ * Context: parent side.
+ */
+int cd_audit_note_get(struct cd_audit *a, const char *name, char *buf, size_t size,
+                      struct cd_err *err);
+int cd_audit_note_set(struct cd_audit *a, const char *name, const char *text, struct cd_err *err);
 
 /* Close the handle. Accepts NULL. Returns NULL. */
 struct cd_audit *cd_audit_close(struct cd_audit *a);

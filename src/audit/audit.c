@@ -159,6 +159,57 @@ uint64_t cd_audit_mark(const struct cd_audit *a)
         return a->last_seq;
 }
 
+/* A note's name: a plain name that no log file has. */
+static bool note_name_ok(const char *name)
+{
+        return name[0] && name[0] != '.' && !strchr(name, '/') && strlen(name) < 64 &&
+               strcmp(name, CD_AUDIT_FILE) != 0 && strcmp(name, AUDIT_LOCK_FILE) != 0 &&
+               strncmp(name, "audit", 5) != 0;
+}
+
+int cd_audit_note_get(struct cd_audit *a, const char *name, char *buf, size_t size,
+                      struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        ssize_t n;
+
+        if (!note_name_ok(name) || size < 2)
+                return cd_err_set(err, EINVAL, "audit: not a note's name");
+        fd = audit_open_file(a->dirfd, NULL, name, O_RDONLY | O_NONBLOCK, NULL, err);
+        if (fd < 0)
+                return fd;
+        /* Read at most @size - 1 bytes: nothing in it is trusted further. */
+        n = pread(fd, buf, size - 1, 0);
+        if (n < 0)
+                return cd_err_errno(err, "audit: read %s", name);
+        buf[n] = '\0';
+        return 0;
+}
+
+int cd_audit_note_set(struct cd_audit *a, const char *name, const char *text, struct cd_err *err)
+{
+        char tmp[80];
+        cleanup_close int fd = -1;
+        int r;
+
+        if (!note_name_ok(name))
+                return cd_err_set(err, EINVAL, "audit: not a note's name");
+        (void) snprintf(tmp, sizeof(tmp), ".%s.new", name);
+        if (unlinkat(a->dirfd, tmp, 0) < 0 && errno != ENOENT)
+                return cd_err_errno(err, "audit: remove %s", tmp);
+        fd = audit_open_file(a->dirfd, NULL, tmp, O_WRONLY | O_CREAT | O_EXCL, NULL, err);
+        if (fd < 0)
+                return fd;
+        r = cd_write_all(fd, text, strlen(text));
+        if (r < 0)
+                return cd_err_neg(err, r, "audit: write %s", tmp);
+        if (fsync(fd) < 0)
+                return cd_err_errno(err, "audit: fsync %s", tmp);
+        if (renameat(a->dirfd, tmp, a->dirfd, name) < 0)
+                return cd_err_errno(err, "audit: rename %s", tmp);
+        return 0;
+}
+
 int cd_audit_scan(struct cd_audit *a, uint64_t from, cd_audit_scan_fn fn, void *data,
                   struct cd_err *err)
 {

@@ -65,7 +65,9 @@ static int scan_line(struct scan *s, const char *line, size_t len)
                 seen = (struct cd_audit_seen){ .seq = r.seq,
                                                .event = r.event,
                                                .job = string_of(r.root, "job"),
-                                               .verdict = string_of(r.root, "verdict") };
+                                               .verdict = string_of(r.root, "verdict"),
+                                               .profile = string_of(r.root, "profile"),
+                                               .details = r.details };
                 ret = s->fn(&seen, s->data);
         }
         audit_record_clear(&r);

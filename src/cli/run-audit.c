@@ -12,6 +12,7 @@
 #include "cordon/crypto.h"
 #include "cordon/util.h"
 #include "run-audit.h"
+#include "run-boot.h"
 #include "run-marker.h"
 
 /* Artifact hashes listed in job.finished; the rest are counted. A record
@@ -32,6 +33,9 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
         r = cd_random_hex(ra->job, 16);
         if (r < 0)
                 return cd_err_set(err, -r, "audit: cannot pick a job id");
+        r = run_boot_id(ra->boot, err);
+        if (r < 0)
+                return r;
         if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
                 return cd_err_errno(err, "audit: create the state directory %s", state_dir);
         if (asprintf(&dir, "%s/audit", state_dir) < 0)
@@ -48,6 +52,7 @@ int run_audit_open(struct run_audit *ra, const char *state_dir, const char *prof
         if (ra->runs_fd < 0)
                 return ra->runs_fd;
         run_marker_sweep(ra->runs_fd, ra->log, ra->audit_dir, ra->uid);
+        run_boot_sweep(ra->runs_fd, ra->log, ra->boot, ra->uid);
         return run_marker_create(ra->runs_fd, ra->job, cd_audit_mark(ra->log), profile,
                                  ra->audit_dir, &ra->marker_fd, err);
 }
@@ -141,7 +146,8 @@ int run_audit_submitted(struct run_audit *ra, const struct cd_plan *plan, size_t
         const struct cd_limits *l = &plan->limits;
 
         return queue(ra, CD_AUDIT_JOB_SUBMITTED, NULL,
-                     json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "inputs", (json_int_t) n_inputs,
+                     json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "runner",
+                               RUN_BOOT_RUNNER, "boot", ra->boot, "inputs", (json_int_t) n_inputs,
                                "argc", (json_int_t) argc, "memory_bytes",
                                (json_int_t) l->memory_max_bytes, "cpu_millis",
                                (json_int_t) l->cpu_millis, "pids", (json_int_t) l->pids_max,

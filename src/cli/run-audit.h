@@ -15,6 +15,7 @@
 #include "cordon/audit.h"
 #include "cordon/plan.h"
 #include "cordon/result.h"
+#include "run-boot.h"
 
 #define CD_DEFAULT_STATE_DIR "/var/lib/cordon"
 
@@ -40,13 +41,14 @@ struct run_audit_pending {
  */
 struct run_audit {
         struct cd_audit *log;
-        char *audit_dir;        /* <state_dir>/audit, resolved */
-        int runs_fd;            /* /run/cordon/runs (run-marker.h) */
-        int marker_fd;          /* this run's marker, locked while it runs */
-        bool recorded;          /* a record of the job is in the log */
-        bool finished_recorded; /* its job.finished is */
-        char job[33];           /* random job id, hex */
-        uint32_t uid;           /* who ran cordon */
+        char *audit_dir;             /* <state_dir>/audit, resolved */
+        int runs_fd;                 /* /run/cordon/runs (run-marker.h) */
+        int marker_fd;               /* this run's marker, locked while it runs */
+        bool recorded;               /* a record of the job is in the log */
+        bool finished_recorded;      /* its job.finished is */
+        char job[33];                /* random job id, hex */
+        char boot[RUN_BOOT_ID_SIZE]; /* this boot's id */
+        uint32_t uid;                /* who ran cordon */
         const char *profile;
         struct run_audit_pending queued[RUN_AUDIT_QUEUE];
         size_t n_queued;

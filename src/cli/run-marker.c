@@ -180,6 +180,14 @@ void run_marker_sweep(int dir, struct cd_audit *log, const char *audit_dir, uint
                 cli_error("run", "cannot read the markers of earlier runs: %s", strerror(errno));
                 return;
         }
+        /* Shared: the sweeps of runs side by side settle their markers
+         * between them (each one locked); the sweep of a new boot's jobs
+         * (run-boot.h) waits for them, and they for it. */
+        if (flock(dir, LOCK_SH) < 0) {
+                cli_error("run", "cannot lock the markers of earlier runs: %s", strerror(errno));
+                (void) closedir(d);
+                return;
+        }
         while ((errno = 0, de = readdir(d)))
                 if (cd_job_id_is_valid(de->d_name) &&
                     settle(dir, de->d_name, log, audit_dir, uid, &err) < 0)
@@ -189,6 +197,7 @@ void run_marker_sweep(int dir, struct cd_audit *log, const char *audit_dir, uint
         if (errno != 0)
                 cli_error("run", "cannot read all the markers of earlier runs: %s",
                           strerror(errno));
+        (void) flock(dir, LOCK_UN);
         (void) closedir(d);
 }
 

@@ -314,6 +314,25 @@ static bool no_job_processes(void *data)
         return harness_job_processes() == 0;
 }
 
+/* @job has its job.submitted (of a `cordon run`, with its boot), its
+ * job.started and a job.finished (failed, @reason) another run wrote. */
+static void assert_closed_by_another_run(const char *job, const char *reason)
+{
+        json_t *recs = records_of(job), *sub, *fin;
+
+        assert_int_equal(json_array_size(recs), 3);
+        sub = json_object_get(json_array_get(recs, 0), "details");
+        assert_string_equal(json_string_value(json_object_get(sub, "runner")), "cordon run");
+        assert_int_equal(strlen(json_string_value(json_object_get(sub, "boot"))), 36);
+        fin = json_array_get(recs, 2);
+        assert_string_equal(event_of(recs, 2), "job.finished");
+        assert_string_equal(json_string_value(json_object_get(fin, "verdict")), "failed");
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(fin, "details"), "reason")),
+                reason);
+        json_decref(recs);
+}
+
 /* A `cordon run` killed with SIGKILL leaves job.submitted and job.started
  * with no verdict; the next run closes that job with job.finished (failed,
  * run_interrupted), once, and leaves a run still going alone. Before, the
@@ -323,7 +342,6 @@ static void test_killed_run_closed_by_the_next(void **state)
         const char *const args[] = { "--", "/bin/sleep", "60", NULL };
         char killed[33], live[33], result[192], result2[192];
         size_t before = count_started();
-        json_t *recs, *fin;
         struct cd_run r;
         pid_t pid, pid2;
         int status;
@@ -347,15 +365,7 @@ static void test_killed_run_closed_by_the_next(void **state)
         harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
         assert_int_equal(r.status, 0);
         harness_run_free(&r);
-        recs = records_of(killed);
-        assert_int_equal(json_array_size(recs), 3);
-        fin = json_array_get(recs, 2);
-        assert_string_equal(event_of(recs, 2), "job.finished");
-        assert_string_equal(json_string_value(json_object_get(fin, "verdict")), "failed");
-        assert_string_equal(
-                json_string_value(json_object_get(json_object_get(fin, "details"), "reason")),
-                "run_interrupted");
-        json_decref(recs);
+        assert_closed_by_another_run(killed, "run_interrupted");
         assert_int_equal(count_finished(live), 0); /* still running: left alone */
         assert_false(has_marker(killed));
         assert_true(has_marker(live));
@@ -373,6 +383,76 @@ static void test_killed_run_closed_by_the_next(void **state)
          * the host's pid 1, which reaps it when it will. */
         assert_true(harness_until(no_job_processes, NULL, 20000));
         harness_assert_nothing_left();
+}
+
+/* The note a boot's first run leaves beside the log: "<boot id> <seq>\n". */
+static void read_boot_note(char *buf, size_t size)
+{
+        char path[320];
+        char *text;
+
+        snprintf(path, sizeof(path), "%s/audit/runs-boot", harness_state_dir());
+        text = slurp(path, NULL);
+        snprintf(buf, size, "%s", text);
+        free(text);
+}
+
+/* A host crash ends a run and its marker (tmpfs) with it. The first run of
+ * the next boot closes the job (failed, host_restart), once; a run of the
+ * same boot does not, since the killed run's job could be a live one's.
+ * Before, such a job stayed open in the log for good. The next boot is the
+ * fault boot_id_next (a fixed boot id); the crash, a SIGKILL and the
+ * marker's removal. */
+static void test_job_of_a_crashed_boot_closed_by_the_next_boot(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *const args[] = { "--", "/bin/sleep", "60", NULL };
+        char fault[] = "CORDON_FAULT=boot_id_next";
+        char *env[] = { fault, NULL };
+        char path[128], job[33], result[192], note[128];
+        size_t before = count_started();
+        struct cd_run r;
+        pid_t pid;
+        int status;
+
+        snprintf(result, sizeof(result), "%s/crashed.json", base);
+        pid = harness_spawn(result, args);
+        assert_true(harness_until(started_since, &before, 20000));
+        last_started(job);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        snprintf(path, sizeof(path), "/run/cordon/runs/%s", job);
+        assert_int_equal(unlink(path), 0);
+        /* Its sandbox's pid 1 goes with it; the next run then sweeps its
+         * cgroup, whatever this test finds after. */
+        assert_true(harness_until(no_job_processes, NULL, 20000));
+
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* the same boot */
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        assert_int_equal(count_finished(job), 0);
+        read_boot_note(note, sizeof(note));
+        assert_null(strstr(note, "00000000-0000-4000-8000-00000000000b"));
+
+        for (int i = 0; i < 2; i++) { /* the next boot's first run, and its second */
+                harness_run(&r, NULL, env, "--", "/bin/true", NULL);
+                assert_int_equal(r.status, 0);
+                harness_run_free(&r);
+        }
+        assert_closed_by_another_run(job, "host_restart");
+        read_boot_note(note, sizeof(note));
+        assert_non_null(strstr(note, "00000000-0000-4000-8000-00000000000b "));
+
+        /* Back to this boot's id: a boot after that one again, which reads
+         * on from the note and closes nothing twice. */
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        harness_run_free(&r);
+        assert_int_equal(count_finished(job), 1);
+        harness_assert_nothing_left();
+#endif
 }
 
 /* A state directory cordon cannot use (a symlink): the job does not run. */
@@ -744,6 +824,7 @@ int main(void)
                 cmocka_unit_test(test_failed_directory_fsync_is_undone),
                 cmocka_unit_test(test_cancel_recorded),
                 cmocka_unit_test(test_killed_run_closed_by_the_next),
+                cmocka_unit_test(test_job_of_a_crashed_boot_closed_by_the_next_boot),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_no_libcrypto_so_needed),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),

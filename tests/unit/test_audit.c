@@ -1276,6 +1276,8 @@ static int collect_seq(const struct cd_audit_seen *r, void *data)
         if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0) {
                 assert_string_equal(r->job, "5f0c2a9e");
                 assert_string_equal(r->verdict, "ok");
+                assert_string_equal(r->profile, "python");
+                assert_true(json_is_integer(json_object_get(r->details, "writer")));
                 sc->jobs++;
         } else {
                 assert_string_equal(r->event, CD_AUDIT_ROTATED);
@@ -1293,6 +1295,40 @@ static struct scanned scan_from(struct fixture *f, uint64_t from, uint64_t stop_
         for (unsigned int i = 1; i < sc.n; i++)
                 assert_true(sc.seq[i] > sc.seq[i - 1]);
         return sc;
+}
+
+/* A note beside the log: read back whole, replaced whole, never one of
+ * the log's own files, and checked as they are (no symlink, no file of
+ * another owner or group-writable). */
+static void notes_beside_the_log(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_err err = { 0 };
+        char buf[16];
+
+        reopen(f, 0);
+        assert_int_equal(cd_audit_note_get(f->a, "runs-boot", buf, sizeof(buf), &err), -ENOENT);
+        assert_int_equal(cd_audit_note_set(f->a, "runs-boot", "first text\n", &err), 0);
+        assert_int_equal(cd_audit_note_set(f->a, "runs-boot", "second\n", &err), 0);
+        assert_int_equal(cd_audit_note_get(f->a, "runs-boot", buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, "second\n");
+        assert_int_equal(access(path_in(f, ".runs-boot.new"), F_OK), -1);
+        assert_int_equal(
+                cd_audit_note_set(f->a, "runs-boot", "a text longer than the buffer", &err), 0);
+        assert_int_equal(cd_audit_note_get(f->a, "runs-boot", buf, sizeof(buf), &err), 0);
+        assert_int_equal(strlen(buf), sizeof(buf) - 1);
+
+        for (const char *const *n = (const char *const[]){ CD_AUDIT_FILE, "audit.lock", "../x",
+                                                           ".hidden", "", NULL };
+             *n; n++) {
+                assert_int_equal(cd_audit_note_set(f->a, *n, "x\n", &err), -EINVAL);
+                assert_int_equal(cd_audit_note_get(f->a, *n, buf, sizeof(buf), &err), -EINVAL);
+        }
+
+        assert_int_equal(symlink("/etc/passwd", path_in(f, "linked")), 0);
+        assert_true(cd_audit_note_get(f->a, "linked", buf, sizeof(buf), &err) < 0);
+        assert_int_equal(chmod(path_in(f, "runs-boot"), 0620), 0);
+        assert_int_equal(cd_audit_note_get(f->a, "runs-boot", buf, sizeof(buf), &err), -EPERM);
 }
 
 /* A scan passes each record from a seq on, in order, across rotated
@@ -1894,6 +1930,7 @@ int main(void)
                 T(verify_reports_what_it_cannot_read),
                 T(rotation_keeps_the_chain),
                 T(scan_reads_from_a_seq_across_rotation),
+                T(notes_beside_the_log),
                 T(scan_passes_over_what_is_not_a_record),
                 T(verify_names_a_line_too_long),
                 T(readers_never_buffer_more_than_a_record),
