@@ -75,6 +75,11 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
  * Returns 0 or -errno with @err. */
 int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct cd_err *err);
 
+/* Remove jobs/<id>/artifacts, for a job whose collection a stop cut short:
+ * no manifest lists what it holds, so nothing could serve it. Missing is
+ * not an error. Returns 0 or -errno with @err. */
+int cd_jobfiles_drop_artifacts(const struct cd_jobfiles *jf, const char *id, struct cd_err *err);
+
 /* Startup: remove every jobs/ entry that is a *.partial (an upload cut
  * short by a crash) or whose id @known() does not know (a job deleted
  * while its files were being removed). An entry that cannot be removed is

@@ -381,14 +381,26 @@ out:
         return ret == 0;
 }
 
-/* The finish of a job that held none (or one that is not what record()
- * wrote): failed, supervisor_restart. */
-static int restart_finish(const struct cd_job_row *row, bool recorded, struct finish *f,
-                          struct cd_err *err)
+/*
+ * The finish of a job that held none (or one that is not what record()
+ * wrote): failed, supervisor_restart. What its collection had copied when
+ * cordond stopped goes first: no manifest lists it, so nothing could ever
+ * serve it, yet it would stay on the disk (the job's output, as sensitive
+ * as its artifacts) until the job is deleted, charged to nobody. What is
+ * left (stdout, stderr, and what could not be removed) is charged as the
+ * disk holds it, as for any finished job.
+ */
+static int restart_finish(struct cd_service *s, const struct cd_job_row *row, bool recorded,
+                          struct finish *f, struct cd_err *err)
 {
+        struct cd_err why = { 0 };
+
+        if (cd_jobfiles_drop_artifacts(&s->files, row->id, &why) < 0)
+                cd_log_err(CD_LOG_WARN, row->id, &why); /* charged below, and kept */
         *f = (struct finish){ .verdict = "failed",
                               .reason = "supervisor_restart",
                               .details = json_pack("{s:s}", "reason", "supervisor_restart"),
+                              .bytes = cd_service_charge_job(s, row, 0, 0, NULL),
                               .at_ms = (int64_t) cd_wall_ms() };
         cd_log_warn(row->id,
                     "msg=\"cordond stopped while the job ran; it failed\" "
@@ -432,7 +444,7 @@ int cd_service_settle_run(struct cd_service *s, const struct cd_job_row *row, bo
                         cd_log_err(CD_LOG_WARN, row->id, err);
         }
         if (r == -ENOENT || r == -EIO)
-                r = restart_finish(row, recorded, &f, err);
+                r = restart_finish(s, row, recorded, &f, err);
         if (r == 0 && !recorded && cd_fault("recover_record"))
                 r = cd_err_set(err, CD_E_FAULT, "audit: injected fault");
         if (r == 0 && f.result && !(result = json_dumps(f.result, JSON_COMPACT)))

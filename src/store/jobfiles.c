@@ -284,7 +284,9 @@ int cd_jobfiles_remove(const struct cd_jobfiles *jf, const char *id, struct cd_e
         return 0;
 }
 
-int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct cd_err *err)
+/* Remove jobs/<id>/@name and everything in it. */
+static int drop_subdir(const struct cd_jobfiles *jf, const char *id, const char *name,
+                       struct cd_err *err)
 {
         cleanup_close int dir = -1;
         int r;
@@ -296,10 +298,20 @@ int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct
                 return 0; /* deleted meanwhile */
         if (dir < 0)
                 return cd_err_neg(err, dir, "state: job %s: open its directory", id);
-        r = remove_tree(dir, "inputs", 1);
+        r = remove_tree(dir, name, 1);
         if (r < 0)
-                return cd_err_neg(err, r, "state: job %s: remove its inputs", id);
+                return cd_err_neg(err, r, "state: job %s: remove its %s", id, name);
         return 0;
+}
+
+int cd_jobfiles_drop_inputs(const struct cd_jobfiles *jf, const char *id, struct cd_err *err)
+{
+        return drop_subdir(jf, id, "inputs", err);
+}
+
+int cd_jobfiles_drop_artifacts(const struct cd_jobfiles *jf, const char *id, struct cd_err *err)
+{
+        return drop_subdir(jf, id, "artifacts", err);
 }
 
 /* A stale entry: a partial upload, a job the store does not know, or junk. */

@@ -4130,6 +4130,37 @@ class RestartTest(DaemonTest):
         # Nothing partial, and the old socket was replaced.
         self.assertEqual(sorted(os.listdir(d.state / "jobs")), sorted([long, q1, q2]))
 
+    def test_killed_while_collecting_keeps_no_unlisted_artifacts(self):
+        """cordond killed while it copies a job's artifacts (each sniff
+        slowed to a second): the restart fails the job with an empty
+        manifest. The files copied until then used to stay in its
+        artifacts/ until its retention, listed nowhere, served never and
+        charged to no quota (a restarted job counted 0 bytes). Now they
+        are removed, and what is left (stdout) is charged."""
+        import sqlite3
+        d = self.start_daemon(slots=1, fault="sniff_slow")
+        job = submit_sh(d, "echo started\nfor i in 1 2 3 4 5 6; do\n"
+                           "  head -c 1000000 /dev/urandom > /out/f$i.bin\ndone\n")["id"]
+        art = d.job_dir(job) / "artifacts"
+        self.assertTrue(poll(lambda: art.is_dir() and len(os.listdir(art)) >= 2, 120),
+                        "the collection did not start")
+        d.kill9()
+        d.fault = None
+        d.start()
+        j = d.client().job(job)
+        self.assertEqual((j["state"], j["verdict"], j["reason"]),
+                         ("finished", "failed", "supervisor_restart"), j)
+        self.assertEqual(d.client().artifacts(job)["artifacts"], [])
+        self.assertFalse(art.exists(), "artifacts/ is left")
+        self.assertEqual(d.client().stdout(job)[0], b"started\n")
+        db = sqlite3.connect(d.state / "jobs.db")
+        try:
+            (held,), = db.execute("SELECT stored_bytes FROM jobs WHERE id = ?", (job,))
+        finally:
+            db.close()
+        self.assertGreater(held, 0)
+        self.assertEqual(len(d.audit("job.finished", job)), 1)
+
     def test_recovery_records_before_it_fails_the_rows(self):
         """A restart whose job.finished record for a job left running
         cannot be written (injected) stops cordond with the row still
