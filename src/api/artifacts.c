@@ -104,8 +104,10 @@ struct output_file {
 static int open_output(const struct cd_api_request *req, const char *name, struct output_file *ret,
                        struct cd_api_response *resp)
 {
+        const uint64_t cap = req->svc->cfg->output_max_bytes;
         cleanup_close int dir = -1;
         json_t *result;
+        bool told;
         char key[32];
 
         *ret = (struct output_file){ .fd = -1 };
@@ -113,6 +115,7 @@ static int open_output(const struct cd_api_request *req, const char *name, struc
                 return -ENOENT;
         (void) snprintf(key, sizeof(key), "%s_truncated", name);
         result = ret->row.result_json ? json_loads(ret->row.result_json, 0, NULL) : NULL;
+        told = json_is_boolean(json_object_get(json_object_get(result, "output"), key));
         ret->truncated = json_is_true(json_object_get(json_object_get(result, "output"), key));
         json_decref(result);
         dir = cd_jobfiles_open_job(&req->svc->files, ret->row.id);
@@ -121,11 +124,15 @@ static int open_output(const struct cd_api_request *req, const char *name, struc
                 ret->fd = -1;
                 ret->size = 0;
         }
-        /* The job writes no more than the cap; a running job's file grows. */
-        if (ret->size >= req->svc->cfg->output_max_bytes) {
-                ret->size = req->svc->cfg->output_max_bytes;
+        /* The job writes no more than the cap; a running job's file grows.
+         * A file at the cap is cut when the job may still write, or says
+         * nothing; a finished job's result tells whether it dropped any:
+         * exactly the cap written is whole. More than the cap is a file
+         * kept under a larger output_max, cut now. */
+        if (ret->size > cap || (ret->size == cap && !told))
                 ret->truncated = true;
-        }
+        if (ret->size > cap)
+                ret->size = cap;
         return 0;
 }
 

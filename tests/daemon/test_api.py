@@ -1299,6 +1299,20 @@ class ApiTest(DaemonTest):
         self.assertEqual(r.headers["content-range"], "bytes */4096")
         self.assertEqual(r.headers["cordon-truncated"], "true")
 
+    def test_output_of_exactly_the_cap_is_whole(self):
+        """A job that writes exactly output_max bytes lost none: its result
+        says stdout_truncated false, and so does Cordon-Truncated. The
+        header used to say true for any file at the cap."""
+        d = self.daemon
+        j = as_user("a", submit_sh, d, "head -c 4096 /dev/zero | tr '\\0' a\n")["id"]
+        job = as_user("a", wait_job, d, j)
+        self.assertEqual(job["result"]["output"]["stdout_bytes"], 4096, job)
+        self.assertFalse(job["result"]["output"]["stdout_truncated"])
+        out, trunc = as_user("a", lambda: d.client().stdout(j))
+        self.assertEqual((out, trunc), (b"a" * 4096, False))
+        r = request(d.sock, "GET", f"/v1/jobs/{j}/stdout", headers={"Range": "bytes=4000-"})
+        self.assertEqual((r.status, r.headers["cordon-truncated"]), (206, "false"))
+
     def test_output_ranges(self):
         d = self.daemon
         j = as_user("a", submit_sh, d, "printf 0123456789abcdef\nprintf err >&2\n")["id"]
