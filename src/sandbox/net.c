@@ -65,6 +65,29 @@ static int loopback_up(struct cd_err *err)
         return 0;
 }
 
+/*
+ * No transmit timestamp that carries a copy of the packet: a job may ask
+ * for one on any packet by a control message (SO_TIMESTAMPING in
+ * sendmsg(2), which seccomp cannot see), and each copy waits in the
+ * socket's error queue, up to its SO_RCVBUF, in memory no memory cgroup is
+ * charged for (sandbox/seccomp-policy.c, rules_error_queue()). With 0 only
+ * holders of CAP_NET_RAW in the initial user namespace get them. /proc/sys
+ * is this thread's network namespace's. A kernel that keeps the setting
+ * host-wide shows it read-only or not at all in a new namespace: nothing
+ * is set then (never the host's), and docs/threat-model.md says what is
+ * left.
+ */
+static int no_tx_timestamp_copies(struct cd_err *err)
+{
+        int r = cd_write_at(AT_FDCWD, "/proc/sys/net/core/tstamp_allow_data", "0");
+
+        if (r == -ENOENT || r == -EACCES || r == -EPERM || r == -EROFS)
+                return 0;
+        if (r < 0)
+                return cd_err_neg(err, r, "net: set net.core.tstamp_allow_data");
+        return 0;
+}
+
 /* The maker thread's body. It ends inside the new namespace, which the fd
  * keeps alive. */
 static void *make_netns(void *arg)
@@ -80,6 +103,8 @@ static void *make_netns(void *arg)
                 return NULL;
         }
         m->r = loopback_up(&m->err);
+        if (m->r == 0)
+                m->r = no_tx_timestamp_copies(&m->err);
         if (m->r < 0)
                 return NULL;
         m->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

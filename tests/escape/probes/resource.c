@@ -11,7 +11,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/aio_abi.h>
+#include <linux/net_tstamp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -468,6 +473,176 @@ static int probe_host_hugepages(struct probe_ctx *c, int argc, char **argv)
         return in_child(c, host_hugepages, NULL, NULL);
 }
 
+/*
+ * Queues whose kernel memory no memory cgroup is charged for: a netlink
+ * socket's receive queue and an IP socket's error queue each hold up to
+ * the socket's SO_RCVBUF (twice net.core.rmem_max), and a job has nofile x
+ * pids sockets. One message is enough to show the queue can be filled.
+ */
+#define QUEUE_WAIT_MS 1000
+
+/* A UDP socket on 127.0.0.1 with nothing queued, for @fd to send to. */
+static int udp_peer(int fd, int *ret_peer)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(a);
+        int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (peer < 0 || bind(peer, (struct sockaddr *) &a, sizeof(a)) < 0 ||
+            getsockname(peer, (struct sockaddr *) &a, &len) < 0 ||
+            connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int e = errno;
+
+                if (peer >= 0)
+                        (void) close(peer);
+                return -e;
+        }
+        *ret_peer = peer;
+        return 0;
+}
+
+/* Whether @fd's error queue holds anything within QUEUE_WAIT_MS. */
+static bool error_queued(int fd)
+{
+        struct pollfd p = { .fd = fd };
+        char buf[256], ctl[512];
+        struct iovec iov = { buf, sizeof(buf) };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        for (int waited = 0; waited < QUEUE_WAIT_MS; waited += 10) {
+                m.msg_control = ctl;
+                m.msg_controllen = sizeof(ctl);
+                if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) >= 0)
+                        return true;
+                (void) poll(&p, 1, 10);
+        }
+        return false;
+}
+
+static int queue_netlink(struct probe_ctx *c)
+{
+        struct {
+                struct nlmsghdr nh;
+                struct ifinfomsg ifi;
+        } req = {
+                .nh = { .nlmsg_len = sizeof(req),
+                        .nlmsg_type = RTM_GETLINK,
+                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+                .ifi = { .ifi_family = AF_UNSPEC },
+        };
+        struct pollfd p;
+        int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+        if (fd < 0)
+                return refused(c, errno, "NETLINK_ROUTE socket");
+        p = (struct pollfd){ .fd = fd, .events = POLLIN };
+        if (send(fd, &req, sizeof(req), 0) < 0 || poll(&p, 1, QUEUE_WAIT_MS) != 1) {
+                (void) close(fd);
+                return verdict(c, BROKEN, "no RTM_GETLINK dump came back");
+        }
+        (void) close(fd);
+        return verdict(c, ESCAPED, "an unread RTM_GETLINK dump waits in the socket's queue");
+}
+
+/* IP_RECVERR: an ICMP error (port unreachable) queued for each datagram. */
+static int queue_recverr(struct probe_ctx *c)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(a);
+        int one = 1, fd, closed, r;
+
+        /* A port that was just bound and closed: nobody listens there. */
+        closed = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (closed < 0 || bind(closed, (struct sockaddr *) &a, sizeof(a)) < 0 ||
+            getsockname(closed, (struct sockaddr *) &a, &len) < 0)
+                return verdict(c, BROKEN, "find a closed UDP port: %s", ename(errno));
+        (void) close(closed);
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return refused(c, errno, "UDP socket");
+        if (setsockopt(fd, SOL_IP, IP_RECVERR, &one, sizeof(one)) < 0)
+                note(c, "IP_RECVERR: %s", ename(errno));
+        if (connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0 || send(fd, "x", 1, 0) < 0) {
+                r = errno;
+                (void) close(fd);
+                return verdict(c, BROKEN, "send to a closed port: %s", ename(r));
+        }
+        r = error_queued(fd);
+        (void) close(fd);
+        if (r)
+                return verdict(c, ESCAPED, "an ICMP error waits in the error queue");
+        return verdict(c, BLOCKED, "no ICMP error queued");
+}
+
+/* A transmit timestamp with a copy of the packet, asked by setsockopt
+ * (@by_option) or by a control message on the packet alone. */
+static int queue_tstamp(struct probe_ctx *c, bool by_option)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        struct iovec iov = { "x", 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+        int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+        int fd, peer = -1, r;
+
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return refused(c, errno, "UDP socket");
+        r = udp_peer(fd, &peer);
+        if (r < 0) {
+                (void) close(fd);
+                return verdict(c, BROKEN, "a UDP peer on 127.0.0.1: %s", ename(-r));
+        }
+        if (by_option && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) < 0) {
+                r = refused(c, errno, "SO_TIMESTAMPING");
+                (void) close(fd);
+                (void) close(peer);
+                return r;
+        }
+        if (!by_option) {
+                struct cmsghdr *h;
+
+                m.msg_control = u.buf;
+                m.msg_controllen = sizeof(u.buf);
+                h = CMSG_FIRSTHDR(&m);
+                *h = (struct cmsghdr){ .cmsg_level = SOL_SOCKET,
+                                       .cmsg_type = SO_TIMESTAMPING,
+                                       .cmsg_len = CMSG_LEN(sizeof(int)) };
+                /* A packet's own request takes the recording flags only. */
+                flags = SOF_TIMESTAMPING_TX_SOFTWARE;
+                memcpy(CMSG_DATA(h), &flags, sizeof(flags));
+        }
+        if (sendmsg(fd, &m, 0) < 0) {
+                r = refused(c, errno, "sendmsg with a timestamp asked");
+                (void) close(fd);
+                (void) close(peer);
+                return r;
+        }
+        r = error_queued(fd);
+        (void) close(fd);
+        (void) close(peer);
+        if (r)
+                return verdict(c, ESCAPED, "a copy of the packet waits in the error queue");
+        return verdict(c, BLOCKED, "no transmit timestamp queued");
+}
+
+static int probe_uncharged_queue(struct probe_ctx *c, int argc, char **argv)
+{
+        const char *which = argc > 0 ? argv[0] : "";
+
+        if (strcmp(which, "netlink") == 0)
+                return queue_netlink(c);
+        if (strcmp(which, "recverr") == 0)
+                return queue_recverr(c);
+        if (strcmp(which, "tstamp") == 0)
+                return queue_tstamp(c, false);
+        if (strcmp(which, "tstamp-option") == 0)
+                return queue_tstamp(c, true);
+        return verdict(c, BROKEN, "which queue: netlink, recverr, tstamp or tstamp-option");
+}
+
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
@@ -477,5 +652,7 @@ const struct probe resource_probes[] = {
         { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
         { "host-flush", probe_host_flush, "", "flush the host's disks (fsync, sync, syncfs)" },
         { "host-hugepages", probe_host_hugepages, "", "map the host's huge pages (MAP_HUGETLB)" },
+        { "uncharged-queue", probe_uncharged_queue, "netlink|recverr|tstamp|tstamp-option",
+          "queue a message in socket memory no memory cgroup is charged for" },
 };
 const size_t resource_probes_n = ELEMENTSOF(resource_probes);
