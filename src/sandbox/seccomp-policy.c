@@ -630,6 +630,8 @@ struct cd_fs_sysfs_path {
 struct cd_ext4_fsuuid {
         uint32_t len, flags;
 };
+/* Linux 6.4 (include/uapi/linux/prctl.h). */
+#define CD_PR_SET_MEMORY_MERGE 67
 /* Both numbers of SO_TIMESTAMPING (asm-generic, x86-64's too): the kernel
  * takes either, and a 64-bit libc names only the old one. */
 #define CD_SO_TIMESTAMPING_OLD   37
@@ -695,10 +697,15 @@ static int rules_page_cache(scmp_filter_ctx c, struct cd_err *err)
                          SCMP_A3(SCMP_CMP_MASKED_EQ, 0xffffffffULL, POSIX_FADV_DONTNEED));
         /* Same-page merging shares pages between processes that asked for
          * it, and a write's timing tells whether another job's page was
-         * merged with the asker's: EINVAL, as without CONFIG_KSM. */
+         * merged with the asker's: EINVAL, as without CONFIG_KSM. For one
+         * range (madvise) and for the whole process and its children
+         * (prctl PR_SET_MEMORY_MERGE, which needs no capability). */
         if (r == 0)
                 r = RULE(c, SCMP_ACT_ERRNO(EINVAL), "madvise", err,
                          SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, MADV_MERGEABLE));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EINVAL), "prctl", err,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, CD_PR_SET_MEMORY_MERGE));
         return r;
 }
 

@@ -674,6 +674,20 @@ static int probe_madvise_mergeable(void)
         return madvise_anon(MADV_MERGEABLE);
 }
 
+static int probe_prctl_memory_merge(void)
+{
+        int r = SYSCALL_ERRNO(SYS_prctl, 67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0);
+
+        if (r == 0)
+                (void) syscall(SYS_prctl, 67, 0, 0, 0, 0);
+        return r;
+}
+
+static int probe_prctl_memory_merge_high_bits(void)
+{
+        return SYSCALL_ERRNO(SYS_prctl, 67 | (1UL << 32), 1, 0, 0, 0);
+}
+
 static int probe_madvise_hugepage(void)
 {
         return madvise_anon(MADV_HUGEPAGE);
@@ -688,6 +702,9 @@ static void page_cache_probes_refused(void **state)
         expect_filtered("fadvise64(DONTNEED) is not run", probe_fadvise_dontneed, 0);
         expect_errno("fadvise64(WILLNEED) runs", probe_fadvise_willneed, EBADF);
         expect_filtered("madvise(MADV_MERGEABLE)", probe_madvise_mergeable, EINVAL);
+        expect_filtered("prctl(PR_SET_MEMORY_MERGE)", probe_prctl_memory_merge, EINVAL);
+        expect_filtered("prctl(PR_SET_MEMORY_MERGE) with high bits",
+                        probe_prctl_memory_merge_high_bits, EINVAL);
         expect_errno("madvise(MADV_HUGEPAGE)", probe_madvise_hugepage, 0);
 }
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -433,6 +435,40 @@ static int probe_page_cache_host(struct probe_ctx *c, int argc, char **argv)
         return refused(c, e, "preadv2(RWF_NOWAIT) /usr/bin/sh");
 }
 
+/* Same-page merging (KSM) of the job's memory with other processes': a
+ * write's timing then tells whether another job or the host holds the
+ * same page. Asked for a range (madvise) or for the whole process
+ * (prctl PR_SET_MEMORY_MERGE, Linux 6.4), in a child: whether the host
+ * runs KSM or not, the kernel taking the request is the hole. */
+static int ksm_merge(struct probe_ctx *c, void *arg)
+{
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        int e;
+
+        (void) arg;
+        if (p == MAP_FAILED)
+                return verdict(c, BROKEN, "mmap: %s", ename(errno));
+        if (madvise(p, 4096, MADV_MERGEABLE) == 0)
+                return verdict(c, ESCAPED, "madvise(MADV_MERGEABLE) was taken");
+        e = errno;
+        note(c, "madvise(MADV_MERGEABLE): %s", ename(e));
+        if (prctl(67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0) == 0)
+                return verdict(c, ESCAPED, "prctl(PR_SET_MEMORY_MERGE) was taken");
+        e = errno;
+        /* EINVAL is also a kernel without KSM, or older than 6.4. */
+        if (c->bare && e == EINVAL)
+                return verdict(c, NOT_APPLICABLE,
+                               "prctl(PR_SET_MEMORY_MERGE): EINVAL: no KSM here");
+        return refused(c, e, "prctl(PR_SET_MEMORY_MERGE)");
+}
+
+static int probe_ksm_merge(struct probe_ctx *c, int argc, char **argv)
+{
+        (void) argc;
+        (void) argv;
+        return in_child(c, ksm_merge, NULL, NULL);
+}
+
 const struct probe proc_probes[] = {
         { "ptrace-init", probe_ptrace_init, "[PID]", "PTRACE_SEIZE pid 1 (or PID)" },
         { "ptrace-child", probe_ptrace_child, "", "PTRACE_SEIZE a child of the probe" },
@@ -457,5 +493,8 @@ const struct probe proc_probes[] = {
           "dnotify (fcntl F_NOTIFY) on /usr/bin (other jobs' and the host's accesses)" },
         { "page-cache-host", probe_page_cache_host, "",
           "preadv2(RWF_NOWAIT) on /usr/bin/sh (which host files are cached)" },
+        { "ksm-merge", probe_ksm_merge, "",
+          "same-page merging of the job's memory (madvise MADV_MERGEABLE, prctl "
+          "PR_SET_MEMORY_MERGE)" },
 };
 const size_t proc_probes_n = ELEMENTSOF(proc_probes);
