@@ -43,6 +43,9 @@
 #include "cordon/cleanup.h"
 #include "sandbox-internal.h"
 
+/* Not memfd_secret: its pages leave the kernel's direct map, which stays
+ * split up afterwards (a cost to the whole host), and no program a job runs
+ * needs it. ENOSYS, as where secretmem is off. */
 static const char *const allowed[] = {
         /* files */
         "read",
@@ -325,7 +328,6 @@ static const char *const allowed[] = {
         "landlock_create_ruleset",
         "landlock_add_rule",
         "landlock_restrict_self",
-        "memfd_secret",
 };
 
 /* Newer than this libseccomp's tables: harmless, and used by newer libcs.
