@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -62,6 +63,36 @@ bool cli_artifact_safe(const json_t *e)
                         *next++ = '\0';
                 if (++depth > MAX_DEPTH || !*comp || strcmp(comp, ".") == 0 ||
                     strcmp(comp, "..") == 0 || !cd_name_is_acceptable(comp, MAX_NAME))
+                        return false;
+        }
+        return true;
+}
+
+/*
+ * A component that makes the directory a repository of git or Mercurial:
+ * its config (core.fsmonitor, core.pager, hooks, [extensions]) names
+ * commands that git or hg runs as whoever runs it in that tree, and a
+ * shell prompt runs git in every directory it enters. A directory the
+ * download makes is the caller's own, so git's safe.directory check
+ * trusts it. Case-insensitive: so does git on a file system that folds
+ * case (vfat, exfat, ext4 casefold), where ".GIT" is ".git".
+ */
+static bool vcs_component(const char *comp)
+{
+        return strcasecmp(comp, ".git") == 0 || strcasecmp(comp, ".hg") == 0;
+}
+
+bool cli_artifact_inert(const json_t *e)
+{
+        cleanup_free char *copy = strdup(json_string_value(json_object_get(e, "path")) ?: "");
+
+        if (!copy)
+                return false;
+        for (char *comp = copy, *next; comp; comp = next) {
+                next = strchr(comp, '/');
+                if (next)
+                        *next++ = '\0';
+                if (vcs_component(comp))
                         return false;
         }
         return true;
@@ -422,6 +453,18 @@ static void print_fetched(const json_t *e, bool colour)
                cli_sgr(colour, CLI_GREEN), cli_sgr(colour, CLI_PLAIN));
 }
 
+static int vcs_refused(const char *cmd, const json_t *e)
+{
+        cleanup_free char *label = artifact_label(e);
+
+        cli_error(cmd,
+                  "%s: a .git or .hg in the path would make the download a repository whose "
+                  "configuration runs commands the job chose wherever git or hg is used in it; "
+                  "refused (fetch it alone with 'cordon artifacts ID NAME -o FILE')",
+                  label ? label : "artifact");
+        return CLI_EXIT_VERIFY;
+}
+
 int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *manifest,
                             const char *dir, bool quiet)
 {
@@ -445,6 +488,8 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
                                   "directory or an unsafe name; refused",
                                   i + 1);
                         r = CLI_EXIT_VERIFY;
+                } else if (!cli_artifact_inert(e)) {
+                        r = vcs_refused(cmd, e);
                 } else {
                         r = fetch_into(c, id, e, dir_fd, dir);
                 }

@@ -17,6 +17,13 @@ bool cli_artifact_taken(const json_t *e);
 bool cli_artifact_safe(const json_t *e);
 
 /*
+ * False if a component of @e's path names a version control directory
+ * (.git or .hg, in any case): created beneath a directory, it would make
+ * that a repository whose configuration runs commands the job chose.
+ */
+bool cli_artifact_inert(const json_t *e);
+
+/*
  * Fetch artifact @e of job @id into @out_fd (a file the caller created, or
  * stdout; @escape shows control characters as ^X for a terminal), hashing
  * as it arrives. Returns 0 when the bytes match the manifest's size and

@@ -831,6 +831,35 @@ class CliTest(unittest.TestCase):
         self.assertEqual(os.listdir(out), ["a.txt"])
         self.assertFalse(os.path.exists("/tmp/abs-%s.txt" % ident))
 
+    def test_repository_directories_are_not_fetched(self):
+        """A job's .git/config (core.fsmonitor) or .hg/hgrc names commands
+        that git or hg runs as the admin in the downloaded tree, which is
+        the admin's own (git trusts it): a shell prompt runs git on every
+        cd. Such paths are refused, in any case; the others are fetched."""
+        ident, p = self.finished(
+            "mkdir -p /out/.git/objects /out/.git/refs /out/sub/.Hg /out/up/.GIT;"
+            " echo 'ref: refs/heads/main' > /out/.git/HEAD; echo x > /out/.git/objects/k;"
+            " echo x > /out/.git/refs/k; echo x > /out/up/.GIT/config;"
+            " printf '[core]\\n\\tfsmonitor = \"touch %s/pwned-$$; false\"\\n' > /out/.git/config;"
+            " echo '[extensions]' > /out/sub/.Hg/hgrc; echo 'gitdir: /tmp' > /out/sub/.git;"
+            " echo fine > /out/ok.txt; echo fine > /out/sub/.gitignore" % self.work)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = os.path.join(self.work, "vcs-" + ident)
+        p = self.cli("artifacts", ident, "-o", out)
+        self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
+        self.assertEqual(p.stderr.count("a .git or .hg in the path"), 7, p.stderr)
+        found = sorted(os.path.relpath(os.path.join(r, f), out)
+                       for r, _, files in os.walk(out) for f in files)
+        self.assertEqual(found, ["ok.txt", "sub/.gitignore"])
+        if shutil.which("git"):  # what a shell prompt does on cd
+            subprocess.run(["git", "-C", out, "status"], capture_output=True, timeout=HANG_S,
+                           env=dict(os.environ, GIT_CEILING_DIRECTORIES=self.work))
+        self.assertEqual(glob.glob(os.path.join(self.work, "pwned-*")), [])
+        # One by name, to a file the caller names, is the caller's to place.
+        one = os.path.join(self.work, "config-" + ident)
+        p = self.cli("artifacts", ident, ".git/config", "-o", one)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_symlink_in_the_way_is_refused(self):
         """-o DIR must be empty (or absent): a job's files land only in what
         the download makes, never merged into an existing tree, through a
