@@ -155,10 +155,33 @@ const char *cli_token(const char *s)
 }
 
 /* cd_name_escape shows controls, C1, bidirectional and invisible
- * formatting characters and invalid UTF-8 as \xNN. */
+ * formatting characters and invalid UTF-8 as \xNN. Where the locale is
+ * not UTF-8, the terminal may be in an 8-bit mode that reads the
+ * continuation bytes 0x80-0x9f of well-formed UTF-8 as C1 controls
+ * (U+201B is e2 80 9b, and 0x9b is CSI), as cd_tty_escape says: there
+ * every byte from 0x80 on is shown as \xNN too. */
 char *cli_escape(const char *s)
 {
-        return cd_name_escape(s ? s : "");
+        char *e = cd_name_escape(s ? s : ""), *out, *o;
+        size_t high = 0;
+
+        if (!e || cd_tty_locale_utf8())
+                return e;
+        for (const char *p = e; *p; p++)
+                high += (unsigned char) *p >= 0x80;
+        if (high == 0)
+                return e;
+        out = o = malloc(strlen(e) + high * 3 + 1);
+        for (const char *p = e; out && *p; p++) {
+                if ((unsigned char) *p >= 0x80)
+                        o += (size_t) snprintf(o, 5, "\\x%02x", (unsigned int) (unsigned char) *p);
+                else
+                        *o++ = *p;
+        }
+        if (out)
+                *o = '\0';
+        free(e);
+        return out;
 }
 
 int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, struct cd_tty_escape *esc)

@@ -44,7 +44,8 @@ const char *cli_token(const char *s);
 
 /* Copy of @s fit for a terminal: printable UTF-8 kept; control, C1,
  * bidirectional and invisible characters, '\\' and invalid bytes as \xNN
- * (cd_name_escape). Returns a new string or NULL on ENOMEM. */
+ * (cd_name_escape); where the locale is not UTF-8 (cd_tty_locale_utf8),
+ * every byte from 0x80 on as \xNN. Returns a new string or NULL on ENOMEM. */
 char *cli_escape(const char *s);
 
 /* Write @n bytes of @data to @f; when @escape, as cordon run shows a job's

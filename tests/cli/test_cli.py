@@ -716,6 +716,29 @@ class CliTest(unittest.TestCase):
             self.assertIn("x=a\\x1b[2Jb", out)
         self.assertEqual(self.job(ident)["labels"]["x"], "a\x1b[2Jb")  # --json: as it is
 
+    def test_names_in_a_locale_that_is_not_utf8(self):
+        """Where the locale is not UTF-8, the terminal may read the
+        continuation bytes 0x80-0x9f of UTF-8 as C1 controls: U+201B is
+        e2 80 9b, and 0x9b is CSI. Labels and artifact names then show
+        every byte from 0x80 on as \\xNN, as logs show them as '?'; in a
+        UTF-8 locale the character is kept."""
+        tag = "l%d" % time.monotonic_ns()
+        ident, p = self.finished("printf x > \"/out/n$(printf '\\342\\200\\233')2J\"", "--label",
+                                 "run=" + tag, "--label", "x=v\u201b2J")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("LC_")}
+        for lang, label, name in (("C", b"x=v\\xe2\\x80\\x9b2J", b"n\\xe2\\x80\\x9b2J"),
+                                  ("C.UTF-8", "x=v\u201b2J".encode(), "n\u201b2J".encode())):
+            env = dict(base, LANG=lang, CORDON_SOCKET=self.daemon.socket)
+            for args, want in ((["status", ident], label),
+                               (["list", "--label", "run=" + tag], label),
+                               (["artifacts", ident], name)):
+                p = subprocess.run([CORDON] + args, capture_output=True, timeout=HANG_S, env=env)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn(want, p.stdout, (lang, args))
+                if lang == "C":
+                    self.assertTrue(all(b < 0x80 for b in p.stdout), (args, p.stdout))
+
     def test_json_output_is_ascii(self):
         """--json escapes C1 controls (U+009B is CSI to a terminal) and
         bidirectional overrides as it escapes C0 ones: every byte is ASCII,
