@@ -127,7 +127,9 @@ struct json_t *cd_manifest_to_json(const struct cd_manifest *m);
  * True if @name (one path component, raw bytes) may leave: valid UTF-8 of
  * at most @max_bytes, no control, C1, bidirectional or invisible character
  * (formatting, tags, variation selectors, fillers, spaces other than
- * U+0020: names.c), no '/' or '\\', not "." or "..", not starting with '-'.
+ * U+0020: names.c), no '/' or '\\', not "." or "..", not starting with '-',
+ * not ".git" or ".hg" in any case (a repository's configuration runs
+ * commands wherever git or hg is used in the tree it lands in).
  */
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
 

@@ -73,6 +73,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -193,7 +194,8 @@ static bool model_acceptable(const char *name, uint64_t max_bytes)
         size_t n = strlen(name);
 
         if (n == 0 || n > max_bytes || name[0] == '-' || strcmp(name, ".") == 0 ||
-            strcmp(name, "..") == 0)
+            strcmp(name, "..") == 0 || strcasecmp(name, ".git") == 0 ||
+            strcasecmp(name, ".hg") == 0)
                 return false;
         for (size_t i = 0; i < n;) {
                 uint32_t c;

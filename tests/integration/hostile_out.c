@@ -118,6 +118,14 @@ static void names(void)
         file("/out/bad\xff\xfeutf8", "invalid utf-8\n");
         file("/out/report\xe2\x80\xaegnp.exe", "right-to-left override\n");
         file("/out/-rf", "leading dash\n");
+        /* A repository whose config runs a command wherever git is used in
+         * the tree the artifacts land in, and Mercurial's, as a file. */
+        if (mkdir("/out/.git", 0755) < 0 || mkdir("/out/.git/objects", 0755) < 0 ||
+            mkdir("/out/.git/refs", 0755) < 0)
+                printf("mkdir .git: %s\n", strerror(errno));
+        file("/out/.git/HEAD", "ref: refs/heads/main\n");
+        file("/out/.git/config", "[core]\n\tfsmonitor = \"touch /tmp/owned; false\"\n");
+        file("/out/.HG", "[hooks]\n");
         memcpy(long_name, "/out/", 5);
         memset(long_name + 5, 'n', 255);
         long_name[260] = '\0';

@@ -151,6 +151,9 @@ static void test_hostile_out_is_contained(void **state)
         expect(&r, "bad\\xff\\xfeutf8", "bad_name");
         expect(&r, "report\\xe2\\x80\\xaegnp.exe", "bad_name");
         expect(&r, "-rf", "bad_name");
+        expect(&r, ".git", "bad_name"); /* the directory, and nothing in it */
+        assert_null(entry(&r, ".git/config"));
+        expect(&r, ".HG", "bad_name");
         expect(&r, "suid", NULL);
         {
                 char name[256];
@@ -174,6 +177,8 @@ static void test_hostile_out_is_contained(void **state)
         fd = open(out, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         assert_true(fd >= 0);
         check_copy(fd, 0);
+        assert_int_equal(faccessat(fd, ".git", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(faccessat(fd, ".HG", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         /* Nothing written beside the result directory. */
         {
                 DIR *d = opendir(base);

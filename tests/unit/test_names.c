@@ -17,8 +17,9 @@
 static void acceptable_names(void **state)
 {
         static const char *const ok[] = {
-                "report.html", "a",   "Ödegaard 2024.csv",          "数据.json", "x-y_z.tar.gz",
-                ".hidden",     "..x", "emoji-\xf0\x9f\x93\x8a.png",
+                "report.html", "a",     "Ödegaard 2024.csv",          "数据.json",  "x-y_z.tar.gz",
+                ".hidden",     "..x",   "emoji-\xf0\x9f\x93\x8a.png", ".gitignore", ".git2",
+                "git",         ".hgrc",
         };
 
         (void) state;
@@ -34,6 +35,11 @@ static void refused_names(void **state)
                 ".",
                 "..",   /* the directory itself, its parent */
                 "-rf",  /* read as an option */
+                ".git", /* a repository's config runs commands: any case */
+                ".GIT",
+                ".Git",
+                ".hg",
+                ".HG",
                 "a/b",  /* not one component */
                 "a\\b", /* the manifest's escape character */
                 "new\nline",
