@@ -119,10 +119,25 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return 0;
 }
 
+/* A path flag holds what its config key would: a clean absolute path. A
+ * relative --state-dir was taken before, and every job's inputs then failed
+ * at submission ("input paths must be absolute"). */
+static int check_path_flag(const char *flag, const char *value, struct cd_err *err)
+{
+        if (value && !cd_path_is_clean_absolute(value))
+                return cd_err_set(err, EINVAL, "%s: expected a clean absolute path", flag);
+        return 0;
+}
+
 static int load_config(const struct opts *o, struct cd_config *cfg, struct cd_err *err)
 {
-        int r = cd_config_load(o->config, cfg, err);
+        int r;
 
+        if (check_path_flag("--socket", o->socket, err) < 0 ||
+            check_path_flag("--state-dir", o->state_dir, err) < 0 ||
+            check_path_flag("--profiles-dir", o->profiles_dir, err) < 0)
+                return -EINVAL;
+        r = cd_config_load(o->config, cfg, err);
         if (r < 0)
                 return r;
         if ((o->socket && replace(&cfg->socket_path, o->socket) < 0) ||

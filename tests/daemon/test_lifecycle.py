@@ -408,6 +408,23 @@ class TestConfigRefused(LifecycleTest):
         self.run_refused([CORDOND, "--log-level", "loud", "--socket", self.sock], ["--log-level"])
         self.run_refused([CORDOND, "extra", "--socket", self.sock], ["unexpected argument"])
 
+    def test_path_flags_must_be_absolute(self):
+        # As their config keys. A relative --state-dir was taken, and every
+        # submission then failed with 400 ("input paths must be absolute").
+        self.write_config(slots=1)
+        cwd = os.getcwd()
+        os.chdir(self.tmp)
+        try:
+            for flag, value in [("--state-dir", "relative-state"), ("--socket", "rel.sock"),
+                                ("--profiles-dir", "profiles"),
+                                ("--state-dir", self.state + "/../state")]:
+                with self.subTest(flag=flag, value=value):
+                    args = self.argv() + [flag, value]
+                    self.run_refused(args, [flag, "absolute"])
+                    self.assertFalse(os.path.lexists(os.path.join(self.tmp, value)))
+        finally:
+            os.chdir(cwd)
+
     def test_no_config_file(self):
         if os.path.exists("/etc/cordon/cordond.json"):
             self.skipTest("/etc/cordon/cordond.json exists: cordond would read it without "
