@@ -35,7 +35,8 @@ static void help(void)
                "that does not fit in the free space is not fetched (74).\n"
                "Names that would leave DIR (absolute, '..', through a symlink already in DIR)\n"
                "are refused, and so are paths through a .git or .hg (a repository's config\n"
-               "runs commands); existing files are never overwritten.\n"
+               "runs commands: cordond refuses them, an older one did not); existing files\n"
+               "are never overwritten.\n"
                "\n"
                "  -o, --output PATH   FILE for NAME (new; '-' for stdout), or DIR for all\n"
                "                      (created if missing)\n" CLI_COMMON_HELP "\n"
@@ -137,6 +138,13 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
                 cli_error("artifacts", "job %s: %s (see 'cordon artifacts %s')", id,
                           e ? "that artifact was refused when collected" : "no such artifact", id);
                 return CLI_EXIT_NOT_FOUND;
+        }
+        if (!cli_artifact_inert(e)) {
+                cli_error("artifacts",
+                          "job %s: a .git or .hg in the path (a repository's configuration runs "
+                          "commands); refused",
+                          id);
+                return CLI_EXIT_VERIFY;
         }
         if (!cli_artifact_safe(e)) {
                 cli_error("artifacts", "job %s: the manifest entry is malformed; refused", id);

@@ -460,7 +460,7 @@ static int vcs_refused(const char *cmd, const json_t *e)
         cli_error(cmd,
                   "%s: a .git or .hg in the path would make the download a repository whose "
                   "configuration runs commands the job chose wherever git or hg is used in it; "
-                  "refused (fetch it alone with 'cordon artifacts ID NAME -o FILE')",
+                  "refused",
                   label ? label : "artifact");
         return CLI_EXIT_VERIFY;
 }
@@ -482,14 +482,17 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
         {
                 if (!cli_artifact_taken(e))
                         continue;
-                if (!cli_artifact_safe(e)) {
+                /* cordond refuses such names (bad_name); an older one took
+                 * them. Before the general check, which refuses them too,
+                 * to say why. */
+                if (!cli_artifact_inert(e)) {
+                        r = vcs_refused(cmd, e);
+                } else if (!cli_artifact_safe(e)) {
                         cli_error(cmd,
                                   "artifact %zu: the manifest names a path outside the "
                                   "directory or an unsafe name; refused",
                                   i + 1);
                         r = CLI_EXIT_VERIFY;
-                } else if (!cli_artifact_inert(e)) {
-                        r = vcs_refused(cmd, e);
                 } else {
                         r = fetch_into(c, id, e, dir_fd, dir);
                 }

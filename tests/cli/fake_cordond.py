@@ -172,9 +172,23 @@ def refusals(conn, method, path, headers):
     answer(conn, "200 OK", json.dumps(job()))
 
 
+def repository(conn, method, path, headers):
+    """A cordond older than the bad_name rule for .git and .hg: it took a
+    job's repository directories; each artifact is ART."""
+    if path.startswith("/v1/jobs/%s/artifacts/" % ID):
+        return answer(conn, "200 OK", ART, "text/plain",
+                      [("ETag", '"%s"' % hashlib.sha256(ART).hexdigest())])
+    if path.startswith("/v1/jobs/%s/artifacts" % ID):
+        arts = [entry(p, ART) for p in (".git/config", "ok.txt", "sub/.Hg/hgrc", "sub/.git",
+                                        "up/.GIT/HEAD")]
+        return answer(conn, "200 OK", json.dumps({"job": ID, "artifacts": arts}))
+    answer(conn, "200 OK", json.dumps(job()))
+
+
 SCENARIOS = {"stall": stall, "running": running, "bad_state": bad_state, "record": record,
              "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip, "silent": drip,
-             "huge": artifacts, "held": artifacts, "refusals": refusals}
+             "huge": artifacts, "held": artifacts, "refusals": refusals,
+             "repository": repository}
 
 
 def handle(conn):

@@ -858,7 +858,8 @@ class CliTest(unittest.TestCase):
         """A job's .git/config (core.fsmonitor) or .hg/hgrc names commands
         that git or hg runs as the admin in the downloaded tree, which is
         the admin's own (git trusts it): a shell prompt runs git on every
-        cd. Such paths are refused, in any case; the others are fetched."""
+        cd. cordond refuses such names (bad_name, in any case, a directory
+        with what is in it); the others are fetched."""
         ident, p = self.finished(
             "mkdir -p /out/.git/objects /out/.git/refs /out/sub/.Hg /out/up/.GIT;"
             " echo 'ref: refs/heads/main' > /out/.git/HEAD; echo x > /out/.git/objects/k;"
@@ -868,9 +869,14 @@ class CliTest(unittest.TestCase):
             " echo fine > /out/ok.txt; echo fine > /out/sub/.gitignore" % self.work)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.work, "vcs-" + ident)
+        p = self.cli("artifacts", ident, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        refused = {e["path"]: e.get("refused") for e in json.loads(p.stdout)["artifacts"]}
+        for path in (".git", "sub/.Hg", "sub/.git", "up/.GIT"):
+            self.assertEqual(refused.get(path), "bad_name", (path, refused))
+        self.assertFalse([k for k in refused if k.startswith(".git/")], refused)
         p = self.cli("artifacts", ident, "-o", out)
-        self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
-        self.assertEqual(p.stderr.count("a .git or .hg in the path"), 7, p.stderr)
+        self.assertEqual(p.returncode, 0, p.stderr)
         found = sorted(os.path.relpath(os.path.join(r, f), out)
                        for r, _, files in os.walk(out) for f in files)
         self.assertEqual(found, ["ok.txt", "sub/.gitignore"])
@@ -878,10 +884,10 @@ class CliTest(unittest.TestCase):
             subprocess.run(["git", "-C", out, "status"], capture_output=True, timeout=HANG_S,
                            env=dict(os.environ, GIT_CEILING_DIRECTORIES=self.work))
         self.assertEqual(glob.glob(os.path.join(self.work, "pwned-*")), [])
-        # One by name, to a file the caller names, is the caller's to place.
         one = os.path.join(self.work, "config-" + ident)
         p = self.cli("artifacts", ident, ".git/config", "-o", one)
-        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.returncode, EX_NOT_FOUND, p.stderr)
+        self.assertFalse(os.path.lexists(one))
 
     def test_symlink_in_the_way_is_refused(self):
         """-o DIR must be empty (or absent): a job's files land only in what
@@ -1350,6 +1356,24 @@ class FakeCordondTest(unittest.TestCase):
         for args in (["logs", self.ID], ["logs", "-f", self.ID]):
             p = self.cli(d, *args, timeout=60)
             self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "", ""), args)
+
+    def test_repository_paths_from_an_older_cordond(self):
+        """A cordond older than the bad_name rule for .git and .hg took a
+        job's repository directories: the CLI refuses each such path itself
+        (76, any case, any depth, a plain .git file too), by name as well,
+        and fetches the rest; nothing of them is asked for."""
+        d = self.fake("repository")
+        out = os.path.join(self.tmp, "out")
+        p = self.cli(d, "artifacts", self.ID, "-o", out)
+        self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
+        self.assertEqual(p.stderr.count("a .git or .hg in the path"), 4, p.stderr)
+        self.assertEqual(os.listdir(out), ["ok.txt"])
+        one = os.path.join(self.tmp, "one")
+        p = self.cli(d, "artifacts", self.ID, ".git/config", "-o", one)
+        self.one_line_error(p, "artifacts", EX_VERIFY, "a .git or .hg in the path")
+        self.assertFalse(os.path.lexists(one))
+        asked = [r for r in self.requests(d) if "/artifacts/" in r]
+        self.assertEqual(asked, ["GET /v1/jobs/%s/artifacts/ok.txt" % self.ID], asked)
 
     def test_artifact_larger_than_the_free_space(self):
         """A manifest size that cannot fit (2^62 bytes) is refused before a
