@@ -76,7 +76,8 @@ static int note_read(struct cd_audit *log, char boot[RUN_BOOT_ID_SIZE], uint64_t
 
 struct open_job {
         char job[33];
-        char *profile;
+        char *profile; /* NULL for a job of this boot: never closed here */
+        uint64_t seq;  /* of its job.submitted */
 };
 
 struct open_jobs {
@@ -92,17 +93,22 @@ static void open_jobs_clear(struct open_jobs *o)
         free(o->v);
 }
 
-/* A job.submitted of a `cordon run` of another boot. */
-static bool of_other_boot(const struct cd_audit_seen *r, const char *boot)
+/* The boot a job.submitted of a `cordon run` names; NULL for any other
+ * record. */
+static const char *boot_of(const struct cd_audit_seen *r)
 {
         const json_t *d = r->details;
         const char *runner = json_string_value(json_object_get(d, "runner"));
-        const char *b = json_string_value(json_object_get(d, "boot"));
 
-        return runner && strcmp(runner, RUN_BOOT_RUNNER) == 0 && b && strcmp(b, boot) != 0;
+        if (!runner || strcmp(runner, RUN_BOOT_RUNNER) != 0)
+                return NULL;
+        return json_string_value(json_object_get(d, "boot"));
 }
 
-static int add(struct open_jobs *o, const struct cd_audit_seen *r)
+/* A job of another boot is kept with its profile, to be closed; one of
+ * this boot (a run that went on when its own sweep failed, before the
+ * note) only for its seq, which the note must not pass. */
+static int add(struct open_jobs *o, const struct cd_audit_seen *r, bool own)
 {
         struct open_job *v = o->v;
 
@@ -115,9 +121,10 @@ static int add(struct open_jobs *o, const struct cd_audit_seen *r)
                         return -ENOMEM;
                 o->v = v;
         }
-        v[o->n].profile = strdup(r->profile);
-        if (!v[o->n].profile)
+        v[o->n].profile = own ? NULL : strdup(r->profile);
+        if (!own && !v[o->n].profile)
                 return -ENOMEM;
+        v[o->n].seq = r->seq;
         memcpy(v[o->n].job, r->job, strlen(r->job) + 1);
         o->n++;
         return 0;
@@ -136,11 +143,12 @@ static void drop(struct open_jobs *o, const char *job)
 static int note_record(const struct cd_audit_seen *r, void *data)
 {
         struct open_jobs *o = data;
+        const char *b;
 
         if (!r->job)
                 return 0;
-        if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0 && of_other_boot(r, o->boot))
-                return add(o, r);
+        if (strcmp(r->event, CD_AUDIT_JOB_SUBMITTED) == 0 && (b = boot_of(r)))
+                return add(o, r, strcmp(b, o->boot) == 0);
         if (strcmp(r->event, CD_AUDIT_JOB_FINISHED) == 0)
                 drop(o, r->job);
         return 0;
@@ -177,19 +185,27 @@ static int sweep_locked(struct cd_audit *log, const char *boot, uint32_t uid, st
                 return 0; /* another run of this boot did it meanwhile */
         if (r < 0 && r != -ENOENT && r != -EINVAL)
                 return r;
-        if (r < 0)
-                from = 0; /* none yet (or torn by a crash): from the start */
+        /* None yet (or torn by a crash), or one past the log's end, which
+         * was then replaced since (restored, cut, started anew): whatever
+         * the note's seq passes over is not this log's. From the start. */
+        if (r < 0 || from > mark + 1)
+                from = 0;
         r = cd_audit_scan(log, from, note_record, &o, err);
         if (r == -ENOMEM)
                 r = cd_err_set(err, ENOMEM, "audit: out of memory");
         for (size_t i = 0; r == 0 && i < o.n; i++)
-                r = close_one(log, &o.v[i], uid, err);
+                if (o.v[i].profile)
+                        r = close_one(log, &o.v[i], uid, err);
+        /* Every record of another boot is at or below the mark, read when
+         * this run opened the log; a run of this boot writes after the note,
+         * unless its own sweep failed and it went on: the note stays at or
+         * below the job.submitted of each such run still open. */
+        for (size_t i = 0; i < o.n; i++)
+                if (!o.v[i].profile && o.v[i].seq > 0 && o.v[i].seq <= mark)
+                        mark = o.v[i].seq - 1;
         open_jobs_clear(&o);
         if (r < 0)
                 return r;
-        /* Every record of another boot is at or below the mark, read when
-         * this run opened the log; every run of this boot writes after the
-         * note. */
         (void) snprintf(text, sizeof(text), "%s %" PRIu64 "\n", boot, mark + 1);
         return cd_audit_note_set(log, RUN_BOOT_NOTE, text, err);
 }

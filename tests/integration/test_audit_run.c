@@ -455,6 +455,102 @@ static void test_job_of_a_crashed_boot_closed_by_the_next_boot(void **state)
 #endif
 }
 
+#ifdef CORDON_FAULT_INJECTION
+/* A `cordon run` (sleep 60) that a host crash ends: started, then killed
+ * with its marker removed. Its job id in @job. */
+static void crashed_run(const char *name, char job[33])
+{
+        const char *const args[] = { "--", "/bin/sleep", "60", NULL };
+        char path[128], result[192];
+        size_t before = count_started();
+        pid_t pid;
+        int status;
+
+        snprintf(result, sizeof(result), "%s/%s.json", base, name);
+        pid = harness_spawn(result, args);
+        assert_true(harness_until(started_since, &before, 20000));
+        last_started(job);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        snprintf(path, sizeof(path), "/run/cordon/runs/%s", job);
+        assert_int_equal(unlink(path), 0);
+        assert_true(harness_until(no_job_processes, NULL, 20000));
+}
+
+static void boot_note_path(char *buf, size_t size)
+{
+        snprintf(buf, (size_t) size, "%s/audit/runs-boot", harness_state_dir());
+}
+
+/* A run of the next boot (the fault boot_id_next), which must succeed. */
+static void run_in_next_boot(void)
+{
+        char fault[] = "CORDON_FAULT=boot_id_next";
+        char *env[] = { fault, NULL };
+        struct cd_run r;
+
+        harness_run(&r, NULL, env, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+}
+#endif
+
+/* A note whose seq is past the log's end (the log was replaced since: cut,
+ * restored, started anew) passes over nothing: the next boot's first run
+ * reads the log from its start. Before, it read from that seq, found
+ * nothing, and wrote a note past the crashed job for good. */
+static void test_boot_note_past_the_log_end_read_from_the_start(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        static const char stale[] = "00000000-0000-4000-8000-00000000000a 999999999\n";
+        char job[33], path[320];
+        int fd;
+
+        crashed_run("past-end", job);
+        boot_note_path(path, sizeof(path));
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, stale, sizeof(stale) - 1), (ssize_t) sizeof(stale) - 1);
+        assert_int_equal(close(fd), 0);
+
+        run_in_next_boot();
+        assert_closed_by_another_run(job, "host_restart");
+        harness_assert_nothing_left();
+#endif
+}
+
+/* A run whose own sweep failed goes on with its job; a later run of the same
+ * boot that sweeps must not note a seq past that job's job.submitted, or the
+ * next boot never reads it. The failure: a directory where the note is. */
+static void test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char job[33], path[320];
+        struct cd_run r;
+
+        boot_note_path(path, sizeof(path));
+        (void) unlink(path);
+        assert_int_equal(mkdir(path, 0700), 0);
+        crashed_run("sweep-failed", job); /* ran although its sweep failed */
+        assert_int_equal(rmdir(path), 0);
+
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* this boot's sweep */
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        assert_int_equal(count_finished(job), 0);
+
+        run_in_next_boot();
+        assert_closed_by_another_run(job, "host_restart");
+        harness_assert_nothing_left();
+#endif
+}
+
 /* A state directory cordon cannot use (a symlink): the job does not run. */
 static void test_unusable_log_refuses_the_job(void **state)
 {
@@ -825,6 +921,8 @@ int main(void)
                 cmocka_unit_test(test_cancel_recorded),
                 cmocka_unit_test(test_killed_run_closed_by_the_next),
                 cmocka_unit_test(test_job_of_a_crashed_boot_closed_by_the_next_boot),
+                cmocka_unit_test(test_boot_note_past_the_log_end_read_from_the_start),
+                cmocka_unit_test(test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_no_libcrypto_so_needed),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
