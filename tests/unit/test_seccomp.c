@@ -674,18 +674,19 @@ static int probe_madvise_mergeable(void)
         return madvise_anon(MADV_MERGEABLE);
 }
 
+/* Asked to turn merging off, which the kernel does at once when it was not
+ * on: the filter refuses the option whatever its argument. Turning it on
+ * and off again in the unfiltered child walks every page of the process to
+ * unmerge, which under ASan's shadow (terabytes of address space) takes
+ * minutes. The escape probe ksm-merge turns it on in a sandbox. */
 static int probe_prctl_memory_merge(void)
 {
-        int r = SYSCALL_ERRNO(SYS_prctl, 67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0);
-
-        if (r == 0)
-                (void) syscall(SYS_prctl, 67, 0, 0, 0, 0);
-        return r;
+        return SYSCALL_ERRNO(SYS_prctl, 67 /* PR_SET_MEMORY_MERGE */, 0, 0, 0, 0);
 }
 
 static int probe_prctl_memory_merge_high_bits(void)
 {
-        return SYSCALL_ERRNO(SYS_prctl, 67 | (1UL << 32), 1, 0, 0, 0);
+        return SYSCALL_ERRNO(SYS_prctl, 67 | (1UL << 32), 0, 0, 0, 0);
 }
 
 static int probe_madvise_hugepage(void)
