@@ -54,17 +54,6 @@ static void help(void)
                "ones finish within shutdown_grace, then exits.\n");
 }
 
-static int replace(char **dst, const char *v)
-{
-        char *s = strdup(v);
-
-        if (!s)
-                return -ENOMEM;
-        free(*dst);
-        *dst = s;
-        return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
         static const struct option options[] = {
@@ -119,33 +108,45 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return 0;
 }
 
-/* A path flag must be absolute. A relative --state-dir was taken before,
- * and every job's inputs then failed at submission ("input paths must be
- * absolute"). Unlike the config keys, which must be clean, a flag may hold
- * ".." (as scripts build them: "$here/../../profiles"), as cordon run's do. */
-static int check_path_flag(const char *flag, const char *value, struct cd_err *err)
+/*
+ * A path flag replaces its config key, made absolute from the directory
+ * cordond starts in (a relative --state-dir was taken as it was before, and
+ * every submission then failed: "input paths must be absolute"). Unlike
+ * the keys, which must be clean, a flag may hold ".." as scripts build
+ * them ("$here/../../profiles"), as cordon run's flags do.
+ */
+static int path_flag(char **dst, const char *value, const char *flag, struct cd_err *err)
 {
-        if (value && value[0] != '/')
-                return cd_err_set(err, EINVAL, "%s: expected an absolute path", flag);
+        cleanup_free char *cwd = NULL;
+        char *abs = NULL;
+
+        if (!value)
+                return 0;
+        if (value[0] == '\0')
+                return cd_err_set(err, EINVAL, "%s: expected a path", flag);
+        if (value[0] != '/') {
+                cwd = get_current_dir_name();
+                if (!cwd)
+                        return cd_err_errno(err, "%s: the current directory", flag);
+        }
+        if (asprintf(&abs, "%s%s%s", cwd ? cwd : "", cwd ? "/" : "", value) < 0)
+                return cd_err_set(err, ENOMEM, "out of memory");
+        free(*dst);
+        *dst = abs;
         return 0;
 }
 
 static int load_config(const struct opts *o, struct cd_config *cfg, struct cd_err *err)
 {
-        int r;
+        int r = cd_config_load(o->config, cfg, err);
 
-        if (check_path_flag("--socket", o->socket, err) < 0 ||
-            check_path_flag("--state-dir", o->state_dir, err) < 0 ||
-            check_path_flag("--profiles-dir", o->profiles_dir, err) < 0)
-                return -EINVAL;
-        r = cd_config_load(o->config, cfg, err);
-        if (r < 0)
-                return r;
-        if ((o->socket && replace(&cfg->socket_path, o->socket) < 0) ||
-            (o->state_dir && replace(&cfg->state_dir, o->state_dir) < 0) ||
-            (o->profiles_dir && replace(&cfg->profiles_dir, o->profiles_dir) < 0))
-                return cd_err_set(err, ENOMEM, "out of memory");
-        return 0;
+        if (r == 0)
+                r = path_flag(&cfg->socket_path, o->socket, "--socket", err);
+        if (r == 0)
+                r = path_flag(&cfg->state_dir, o->state_dir, "--state-dir", err);
+        if (r == 0)
+                r = path_flag(&cfg->profiles_dir, o->profiles_dir, "--profiles-dir", err);
+        return r;
 }
 
 /*
