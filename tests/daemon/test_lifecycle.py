@@ -408,7 +408,8 @@ class TestConfigRefused(LifecycleTest):
         self.run_refused([CORDOND, "--log-level", "loud", "--socket", self.sock], ["--log-level"])
         self.run_refused([CORDOND, "extra", "--socket", self.sock], ["unexpected argument"])
 
-    def test_path_flags_must_be_absolute(self):
+    def test_empty_path_flag(self):
+        self.write_config(slots=1)
         self.run_refused(self.argv() + ["--state-dir", ""], ["--state-dir"])
 
     def test_no_config_file(self):
