@@ -385,6 +385,7 @@ static void test_killed_run_closed_by_the_next(void **state)
         harness_assert_nothing_left();
 }
 
+#ifdef CORDON_FAULT_INJECTION
 /* The note a boot's first run leaves beside the log: "<boot id> <seq>\n". */
 static void read_boot_note(char *buf, size_t size)
 {
@@ -396,6 +397,7 @@ static void read_boot_note(char *buf, size_t size)
         snprintf(buf, size, "%s", text);
         free(text);
 }
+#endif
 
 /* A host crash ends a run and its marker (tmpfs) with it. The first run of
  * the next boot closes the job (failed, host_restart), once; a run of the
