@@ -386,78 +386,6 @@ static void test_killed_run_closed_by_the_next(void **state)
 }
 
 #ifdef CORDON_FAULT_INJECTION
-/* The note a boot's first run leaves beside the log: "<boot id> <seq>\n". */
-static void read_boot_note(char *buf, size_t size)
-{
-        char path[320];
-        char *text;
-
-        snprintf(path, sizeof(path), "%s/audit/runs-boot", harness_state_dir());
-        text = slurp(path, NULL);
-        snprintf(buf, size, "%s", text);
-        free(text);
-}
-#endif
-
-/* A host crash ends a run and its marker (tmpfs) with it. The first run of
- * the next boot closes the job (failed, host_restart), once; a run of the
- * same boot does not, since the killed run's job could be a live one's.
- * Before, such a job stayed open in the log for good. The next boot is the
- * fault boot_id_next (a fixed boot id); the crash, a SIGKILL and the
- * marker's removal. */
-static void test_job_of_a_crashed_boot_closed_by_the_next_boot(void **state)
-{
-        (void) state;
-#ifndef CORDON_FAULT_INJECTION
-        skip();
-#else
-        const char *const args[] = { "--", "/bin/sleep", "60", NULL };
-        char fault[] = "CORDON_FAULT=boot_id_next";
-        char *env[] = { fault, NULL };
-        char path[128], job[33], result[192], note[128];
-        size_t before = count_started();
-        struct cd_run r;
-        pid_t pid;
-        int status;
-
-        snprintf(result, sizeof(result), "%s/crashed.json", base);
-        pid = harness_spawn(result, args);
-        assert_true(harness_until(started_since, &before, 20000));
-        last_started(job);
-        assert_int_equal(kill(pid, SIGKILL), 0);
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        snprintf(path, sizeof(path), "/run/cordon/runs/%s", job);
-        assert_int_equal(unlink(path), 0);
-        /* Its sandbox's pid 1 goes with it; the next run then sweeps its
-         * cgroup, whatever this test finds after. */
-        assert_true(harness_until(no_job_processes, NULL, 20000));
-
-        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* the same boot */
-        assert_int_equal(r.status, 0);
-        harness_run_free(&r);
-        assert_int_equal(count_finished(job), 0);
-        read_boot_note(note, sizeof(note));
-        assert_null(strstr(note, "00000000-0000-4000-8000-00000000000b"));
-
-        for (int i = 0; i < 2; i++) { /* the next boot's first run, and its second */
-                harness_run(&r, NULL, env, "--", "/bin/true", NULL);
-                assert_int_equal(r.status, 0);
-                harness_run_free(&r);
-        }
-        assert_closed_by_another_run(job, "host_restart");
-        read_boot_note(note, sizeof(note));
-        assert_non_null(strstr(note, "00000000-0000-4000-8000-00000000000b "));
-
-        /* Back to this boot's id: a boot after that one again, which reads
-         * on from the note and closes nothing twice. */
-        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
-        harness_run_free(&r);
-        assert_int_equal(count_finished(job), 1);
-        harness_assert_nothing_left();
-#endif
-}
-
-#ifdef CORDON_FAULT_INJECTION
 /* A `cordon run` (sleep 60) that a host crash ends: started, then killed
  * with its marker removed. Its job id in @job. */
 static void crashed_run(const char *name, char job[33])
@@ -481,21 +409,68 @@ static void crashed_run(const char *name, char job[33])
 
 static void boot_note_path(char *buf, size_t size)
 {
-        snprintf(buf, (size_t) size, "%s/audit/runs-boot", harness_state_dir());
+        snprintf(buf, size, "%s/audit/runs-boot", harness_state_dir());
 }
 
-/* A run of the next boot (the fault boot_id_next), which must succeed. */
-static void run_in_next_boot(void)
+/* A run of this boot, or of the next (the fault boot_id_next), which must
+ * succeed. */
+static void run_in_boot(bool next)
 {
         char fault[] = "CORDON_FAULT=boot_id_next";
         char *env[] = { fault, NULL };
         struct cd_run r;
 
-        harness_run(&r, NULL, env, "--", "/bin/true", NULL);
+        harness_run(&r, NULL, next ? env : NULL, "--", "/bin/true", NULL);
         assert_int_equal(r.status, 0);
         harness_run_free(&r);
 }
+
+/* The note a boot's first run leaves beside the log: "<boot id> <seq>\n". */
+static void read_boot_note(char *buf, size_t size)
+{
+        char path[320];
+        char *text;
+
+        boot_note_path(path, sizeof(path));
+        text = slurp(path, NULL);
+        snprintf(buf, size, "%s", text);
+        free(text);
+}
 #endif
+
+/* A host crash ends a run and its marker (tmpfs) with it. The first run of
+ * the next boot closes the job (failed, host_restart), once; a run of the
+ * same boot does not, since the killed run's job could be a live one's.
+ * Before, such a job stayed open in the log for good. The next boot is the
+ * fault boot_id_next (a fixed boot id); the crash, a SIGKILL and the
+ * marker's removal. */
+static void test_job_of_a_crashed_boot_closed_by_the_next_boot(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char job[33], note[128];
+
+        crashed_run("crashed", job);
+        run_in_boot(false); /* the same boot */
+        assert_int_equal(count_finished(job), 0);
+        read_boot_note(note, sizeof(note));
+        assert_null(strstr(note, "00000000-0000-4000-8000-00000000000b"));
+
+        run_in_boot(true); /* the next boot's first run, and its second */
+        run_in_boot(true);
+        assert_closed_by_another_run(job, "host_restart");
+        read_boot_note(note, sizeof(note));
+        assert_non_null(strstr(note, "00000000-0000-4000-8000-00000000000b "));
+
+        /* Back to this boot's id: a boot after that one again, which reads
+         * on from the note and closes nothing twice. */
+        run_in_boot(false);
+        assert_int_equal(count_finished(job), 1);
+        harness_assert_nothing_left();
+#endif
+}
 
 /* A note whose seq is past the log's end (the log was replaced since: cut,
  * restored, started anew) passes over nothing: the next boot's first run
@@ -518,7 +493,7 @@ static void test_boot_note_past_the_log_end_read_from_the_start(void **state)
         assert_int_equal(write(fd, stale, sizeof(stale) - 1), (ssize_t) sizeof(stale) - 1);
         assert_int_equal(close(fd), 0);
 
-        run_in_next_boot();
+        run_in_boot(true);
         assert_closed_by_another_run(job, "host_restart");
         harness_assert_nothing_left();
 #endif
@@ -534,7 +509,6 @@ static void test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot(void **
         skip();
 #else
         char job[33], path[320];
-        struct cd_run r;
 
         boot_note_path(path, sizeof(path));
         (void) unlink(path);
@@ -542,12 +516,10 @@ static void test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot(void **
         crashed_run("sweep-failed", job); /* ran although its sweep failed */
         assert_int_equal(rmdir(path), 0);
 
-        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL); /* this boot's sweep */
-        assert_int_equal(r.status, 0);
-        harness_run_free(&r);
+        run_in_boot(false); /* this boot's sweep */
         assert_int_equal(count_finished(job), 0);
 
-        run_in_next_boot();
+        run_in_boot(true);
         assert_closed_by_another_run(job, "host_restart");
         harness_assert_nothing_left();
 #endif
