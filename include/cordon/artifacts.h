@@ -133,6 +133,10 @@ struct json_t *cd_manifest_to_json(const struct cd_manifest *m);
  */
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
 
+/* True if @name is ".git" or ".hg" in any case, which
+ * cd_name_is_acceptable() refuses (names.c says why). */
+bool cd_name_is_repository(const char *name);
+
 /* @name for display: printable UTF-8 kept, everything else as \xNN.
  * Returns a new string or NULL on ENOMEM. */
 char *cd_name_escape(const char *name);

@@ -34,16 +34,17 @@ static bool deceptive(unsigned int cp)
 }
 
 /*
- * A directory of git's or Mercurial's: made in a tree, it makes that a
- * repository whose configuration (core.fsmonitor, core.pager, hooks,
- * [extensions]) names commands git or hg runs, as whoever runs them there
- * (a shell prompt runs git in every directory it enters). A tree copied
- * out for an admin is the admin's own, so git's safe.directory check
- * trusts it. In any case: git on a file system that folds case (vfat,
- * exfat, ext4 casefold) takes ".GIT" for ".git". A plain file of that name
- * is refused too (".git" holding "gitdir: ..." points git elsewhere).
+ * (artifacts.h) A directory of git's or Mercurial's: made in a tree, it
+ * makes that a repository whose configuration (core.fsmonitor, core.pager,
+ * hooks, [extensions]) names commands git or hg runs, as whoever runs them
+ * there (a shell prompt runs git in every directory it enters). A tree
+ * copied out for an admin is the admin's own, so git's safe.directory
+ * check trusts it. In any case: git on a file system that folds case
+ * (vfat, exfat, ext4 casefold) takes ".GIT" for ".git". A plain file of
+ * that name is refused too (".git" holding "gitdir: ..." points git
+ * elsewhere).
  */
-static bool repository_dir(const char *name)
+bool cd_name_is_repository(const char *name)
 {
         return strcasecmp(name, ".git") == 0 || strcasecmp(name, ".hg") == 0;
 }
@@ -54,7 +55,7 @@ bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
         size_t n = strlen(name);
 
         if (n == 0 || n > max_bytes || name[0] == '-' || strcmp(name, ".") == 0 ||
-            strcmp(name, "..") == 0 || repository_dir(name))
+            strcmp(name, "..") == 0 || cd_name_is_repository(name))
                 return false;
         for (size_t i = 0; i < n;) {
                 unsigned int cp;

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -68,20 +67,8 @@ bool cli_artifact_safe(const json_t *e)
         return true;
 }
 
-/*
- * A component that makes the directory a repository of git or Mercurial:
- * its config (core.fsmonitor, core.pager, hooks, [extensions]) names
- * commands that git or hg runs as whoever runs it in that tree, and a
- * shell prompt runs git in every directory it enters. A directory the
- * download makes is the caller's own, so git's safe.directory check
- * trusts it. Case-insensitive: so does git on a file system that folds
- * case (vfat, exfat, ext4 casefold), where ".GIT" is ".git".
- */
-static bool vcs_component(const char *comp)
-{
-        return strcasecmp(comp, ".git") == 0 || strcasecmp(comp, ".hg") == 0;
-}
-
+/* No component a repository's directory (cd_name_is_repository(): its
+ * config names commands git or hg runs in the tree the download makes). */
 bool cli_artifact_inert(const json_t *e)
 {
         cleanup_free char *copy = strdup(json_string_value(json_object_get(e, "path")) ?: "");
@@ -92,7 +79,7 @@ bool cli_artifact_inert(const json_t *e)
                 next = strchr(comp, '/');
                 if (next)
                         *next++ = '\0';
-                if (vcs_component(comp))
+                if (cd_name_is_repository(comp))
                         return false;
         }
         return true;
