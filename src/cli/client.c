@@ -310,10 +310,18 @@ fail:
 }
 
 /* The request's own headers: a Range, or none (NULL). */
+/*
+ * An upload waits for cordond's go-ahead (100 Continue) before its body:
+ * what cordond turns away on the headers alone (429, 503, 413 on the
+ * declared length) it answers and closes at once, and a body sent into
+ * that close ends in a reset that can reach curl before the answer does.
+ */
 static struct curl_slist *request_headers(const struct cli_request *rq)
 {
         char range[48];
 
+        if (rq->job_json)
+                return curl_slist_append(NULL, "Expect: 100-continue");
         if (rq->range_from == 0)
                 return NULL;
         (void) snprintf(range, sizeof(range), "Range: bytes=%llu-",
@@ -569,7 +577,7 @@ static int send_once(struct cli_client *c, const struct cli_request *rq, struct 
         cli_response_clear(resp);
         if (rq->job_json)
                 form = build_form(c->curl, rq);
-        if ((rq->job_json && !form) || (rq->range_from && !headers)) {
+        if ((rq->job_json && (!form || !headers)) || (rq->range_from && !headers)) {
                 curl_slist_free_all(headers);
                 cli_error(c->cmd, "out of memory");
                 return CLI_EXIT_IO;

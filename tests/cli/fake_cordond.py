@@ -185,10 +185,39 @@ def repository(conn, method, path, headers):
     answer(conn, "200 OK", json.dumps(job()))
 
 
+TURNED_AWAY = []
+
+
+def turn_away(conn, f, headers):
+    """Before the body of the first upload: "early body" in the log if any
+    of it arrives within 0.5 s unasked (no 100 Continue was sent), then 429
+    rate_limited and a close, the rest unread, as cordond does. Later
+    uploads are asked for their bodies when they expect it. True: answered."""
+    with LOCK:
+        first = not TURNED_AWAY
+        TURNED_AWAY.append(1)
+    if not first:
+        if headers.get("expect", "").lower() == "100-continue":
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return False
+    conn.settimeout(0.5)
+    try:
+        early = f.peek(1)
+    except (TimeoutError, socket.timeout):
+        early = b""
+    if early:
+        log("early body")
+    problem = {"type": "about:blank", "title": "Too many requests", "status": 429,
+               "code": "rate_limited", "detail": "too many requests; slow down"}
+    answer(conn, "429 Too Many Requests", json.dumps(problem), "application/problem+json",
+           [("Retry-After", "1"), ("Connection", "close")])
+    return True
+
+
 SCENARIOS = {"stall": stall, "running": running, "bad_state": bad_state, "record": record,
              "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip, "silent": drip,
              "huge": artifacts, "held": artifacts, "refusals": refusals,
-             "repository": repository}
+             "repository": repository, "turn_away": record}
 
 
 def handle(conn):
@@ -206,6 +235,9 @@ def handle(conn):
                     break
                 k, v = h.decode("latin-1").split(":", 1)
                 headers[k.strip().lower()] = v.strip()
+            if SCENARIO == "turn_away" and method == "POST" and turn_away(conn, f, headers):
+                log("%s %s turned away" % (method, path))
+                return
             body = b""
             if "content-length" in headers:
                 body = f.read(int(headers["content-length"]))

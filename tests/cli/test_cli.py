@@ -1357,6 +1357,23 @@ class FakeCordondTest(unittest.TestCase):
             p = self.cli(d, *args, timeout=60)
             self.assertEqual((p.returncode, p.stdout, p.stderr), (0, "", ""), args)
 
+    def test_upload_waits_for_the_go_ahead(self):
+        """A submission's body waits for cordond's 100 Continue: cordond
+        answers what it turns away on the headers (429, 503, 413) and closes
+        with the rest unread, and a body sent into that close could end in a
+        reset before the answer was read ("lost the connection", exit 69).
+        The fake watches for body bytes before its 429; then the CLI sends
+        the upload again, whole."""
+        d = self.fake("turn_away")
+        data = os.path.join(self.tmp, "data.csv")
+        with open(data, "wb") as f:
+            f.write(b"x" * 4096)  # libcurl asks on its own only over 1 MiB
+        p = self.cli(d, "submit", "--profile", "default", "--entry", "data.csv", data)
+        self.assertEqual((p.returncode, p.stdout), (0, self.ID + "\n"), p.stderr)
+        self.assertEqual(self.requests(d), ["POST /v1/jobs turned away", "POST /v1/jobs"])
+        with open(os.path.join(d, "capture.bin"), "rb") as f:
+            self.assertEqual(f.read().count(b"x" * 4096), 1)  # sent whole, once
+
     def test_repository_paths_from_an_older_cordond(self):
         """A cordond older than the bad_name rule for .git and .hg took a
         job's repository directories: the CLI refuses each such path itself
