@@ -525,6 +525,40 @@ static void test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot(void **
 #endif
 }
 
+/* The first runs of a boot, several at once: one reads the log and closes
+ * the crashed boot's job under the exclusive lock, the others wait for it
+ * and find the note written; the job is closed once, and every run runs. */
+static void test_first_runs_of_a_boot_at_once_close_a_job_once(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *const args[] = { "--", "/bin/true", NULL };
+        char job[33], results[4][192];
+        pid_t pids[4];
+
+        crashed_run("at-once", job);
+        run_in_boot(false); /* this boot's note, whatever a test before left */
+        /* The sweep reads for 0.5 s: without the lock they would all close it. */
+        assert_int_equal(setenv("CORDON_FAULT", "boot_id_next,boot_sweep_slow", 1), 0);
+        for (int i = 0; i < 4; i++) {
+                snprintf(results[i], sizeof(results[i]), "%s/at-once-%d.json", base, i);
+                pids[i] = harness_spawn(results[i], args);
+        }
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        for (int i = 0; i < 4; i++) {
+                struct cd_run r;
+
+                harness_wait(pids[i], results[i], &r);
+                assert_int_equal(r.status, 0);
+                harness_run_free(&r);
+        }
+        assert_closed_by_another_run(job, "host_restart"); /* one job.finished */
+        harness_assert_nothing_left();
+#endif
+}
+
 /* A state directory cordon cannot use (a symlink): the job does not run. */
 static void test_unusable_log_refuses_the_job(void **state)
 {
@@ -897,6 +931,7 @@ int main(void)
                 cmocka_unit_test(test_job_of_a_crashed_boot_closed_by_the_next_boot),
                 cmocka_unit_test(test_boot_note_past_the_log_end_read_from_the_start),
                 cmocka_unit_test(test_job_of_a_run_whose_sweep_failed_closed_by_the_next_boot),
+                cmocka_unit_test(test_first_runs_of_a_boot_at_once_close_a_job_once),
                 cmocka_unit_test(test_unusable_log_refuses_the_job),
                 cmocka_unit_test(test_no_libcrypto_so_needed),
                 cmocka_unit_test(test_no_pii_in_audit_or_logs),
