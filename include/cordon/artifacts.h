@@ -128,13 +128,15 @@ struct json_t *cd_manifest_to_json(const struct cd_manifest *m);
  * at most @max_bytes, no control, C1, bidirectional or invisible character
  * (formatting, tags, variation selectors, fillers, spaces other than
  * U+0020: names.c), no '/' or '\\', not "." or "..", not starting with '-',
- * not ".git" or ".hg" in any case (a repository's configuration runs
- * commands wherever git or hg is used in the tree it lands in).
+ * not a version control directory in any case (cd_name_is_repository():
+ * a repository's configuration runs commands wherever its tool is used in
+ * the tree it lands in).
  */
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
 
-/* True if @name is ".git" or ".hg" in any case, which
- * cd_name_is_acceptable() refuses (names.c says why). */
+/* True if @name, in any case, is what a version control tool takes for a
+ * repository (.git, .hg, .sl, .jj, .pijul, _darcs, .fslckout, _FOSSIL_,
+ * .bzr), which cd_name_is_acceptable() refuses (names.c says why). */
 bool cd_name_is_repository(const char *name);
 
 /* @name for display: printable UTF-8 kept, everything else as \xNN.

@@ -34,19 +34,31 @@ static bool deceptive(unsigned int cp)
 }
 
 /*
- * (artifacts.h) A directory of git's or Mercurial's: made in a tree, it
- * makes that a repository whose configuration (core.fsmonitor, core.pager,
- * hooks, [extensions]) names commands git or hg runs, as whoever runs them
- * there (a shell prompt runs git in every directory it enters). A tree
- * copied out for an admin is the admin's own, so git's safe.directory
- * check trusts it. In any case: git on a file system that folds case
- * (vfat, exfat, ext4 casefold) takes ".GIT" for ".git". A plain file of
- * that name is refused too (".git" holding "gitdir: ..." points git
- * elsewhere).
+ * (artifacts.h) The directories (and files) version control tools look for
+ * in a tree: made in one, they make it a repository whose configuration
+ * names commands the tool runs, as whoever runs it there, and a shell
+ * prompt runs some of them in every directory it enters. git:
+ * core.fsmonitor, core.pager, hooks (".git" as a file, "gitdir: ...",
+ * points elsewhere). Mercurial and Sapling: [hooks], [extensions]. Jujutsu:
+ * .jj/repo/config.toml (ui.pager, diff tools). Pijul: [hooks]. Darcs:
+ * _darcs/prefs/defaults (posthooks). Fossil: a checkout database naming a
+ * repository whose settings name commands (diff-command, editor). Bazaar
+ * and Breezy: .bzr, whose branch configuration loads no code but is
+ * refused with the rest. A tree copied out for an admin is the admin's
+ * own, so git's safe.directory check trusts it. In any case: these tools
+ * on a file system that folds case (vfat, exfat, ext4 casefold) take
+ * ".GIT" for ".git".
  */
+static const char *const repository_names[] = {
+        ".git", ".hg", ".sl", ".jj", ".pijul", "_darcs", ".fslckout", "_FOSSIL_", ".bzr",
+};
+
 bool cd_name_is_repository(const char *name)
 {
-        return strcasecmp(name, ".git") == 0 || strcasecmp(name, ".hg") == 0;
+        for (size_t i = 0; i < sizeof(repository_names) / sizeof(repository_names[0]); i++)
+                if (strcasecmp(name, repository_names[i]) == 0)
+                        return true;
+        return false;
 }
 
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)

@@ -34,9 +34,9 @@ static void help(void)
                "passed; one that fails leaves nothing and the exit status is 76. A file\n"
                "that does not fit in the free space is not fetched (74).\n"
                "Names that would leave DIR (absolute, '..', through a symlink already in DIR)\n"
-               "are refused, and so are paths through a .git or .hg (a repository's config\n"
-               "runs commands: cordond refuses them, an older one did not); existing files\n"
-               "are never overwritten.\n"
+               "are refused, and so are paths through a repository directory (.git, .hg,\n"
+               ".jj, ...: its config runs commands; cordond refuses them, an older one did\n"
+               "not); existing files are never overwritten.\n"
                "\n"
                "  -o, --output PATH   FILE for NAME (new; '-' for stdout), or DIR for all\n"
                "                      (created if missing)\n" CLI_COMMON_HELP "\n"
@@ -141,8 +141,8 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
         }
         if (!cli_artifact_inert(e)) {
                 cli_error("artifacts",
-                          "job %s: a .git or .hg in the path (a repository's configuration runs "
-                          "commands); refused",
+                          "job %s: a repository directory (.git, .hg, .jj, ...) in the path (a "
+                          "repository's configuration runs commands); refused",
                           id);
                 return CLI_EXIT_VERIFY;
         }

@@ -68,7 +68,7 @@ bool cli_artifact_safe(const json_t *e)
 }
 
 /* No component a repository's directory (cd_name_is_repository(): its
- * config names commands git or hg runs in the tree the download makes). */
+ * config names commands git, hg, jj... run in the tree the download makes). */
 bool cli_artifact_inert(const json_t *e)
 {
         cleanup_free char *copy = strdup(json_string_value(json_object_get(e, "path")) ?: "");
@@ -445,9 +445,9 @@ static int vcs_refused(const char *cmd, const json_t *e)
         cleanup_free char *label = artifact_label(e);
 
         cli_error(cmd,
-                  "%s: a .git or .hg in the path would make the download a repository whose "
-                  "configuration runs commands the job chose wherever git or hg is used in it; "
-                  "refused",
+                  "%s: a repository directory (.git, .hg, .jj, ...) in the path would make the "
+                  "download a repository whose configuration runs commands the job chose "
+                  "wherever its tool is used in it; refused",
                   label ? label : "artifact");
         return CLI_EXIT_VERIFY;
 }

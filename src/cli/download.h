@@ -18,8 +18,9 @@ bool cli_artifact_safe(const json_t *e);
 
 /*
  * False if a component of @e's path names a version control directory
- * (.git or .hg, in any case): created beneath a directory, it would make
- * that a repository whose configuration runs commands the job chose.
+ * (cd_name_is_repository(): .git, .hg, .jj..., in any case): created
+ * beneath a directory, it would make that a repository whose configuration
+ * runs commands the job chose.
  */
 bool cli_artifact_inert(const json_t *e);
 

@@ -855,8 +855,8 @@ class CliTest(unittest.TestCase):
         self.assertFalse(os.path.exists("/tmp/abs-%s.txt" % ident))
 
     def test_repository_directories_are_not_fetched(self):
-        """A job's .git/config (core.fsmonitor) or .hg/hgrc names commands
-        that git or hg runs as the admin in the downloaded tree, which is
+        """A job's .git/config (core.fsmonitor), .hg/hgrc or .jj/repo/config.toml
+        names commands that git, hg or jj runs as the admin in the downloaded tree, which is
         the admin's own (git trusts it): a shell prompt runs git on every
         cd. cordond refuses such names (bad_name, in any case, a directory
         with what is in it); the others are fetched."""
@@ -866,13 +866,14 @@ class CliTest(unittest.TestCase):
             " echo x > /out/.git/refs/k; echo x > /out/up/.GIT/config;"
             " printf '[core]\\n\\tfsmonitor = \"touch %s/pwned-$$; false\"\\n' > /out/.git/config;"
             " echo '[extensions]' > /out/sub/.Hg/hgrc; echo 'gitdir: /tmp' > /out/sub/.git;"
+            " mkdir -p /out/sub/.jj/repo; echo '[ui]' > /out/sub/.jj/repo/config.toml;"
             " echo fine > /out/ok.txt; echo fine > /out/sub/.gitignore" % self.work)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.work, "vcs-" + ident)
         p = self.cli("artifacts", ident, "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         refused = {e["path"]: e.get("refused") for e in json.loads(p.stdout)["artifacts"]}
-        for path in (".git", "sub/.Hg", "sub/.git", "up/.GIT"):
+        for path in (".git", "sub/.Hg", "sub/.git", "up/.GIT", "sub/.jj"):
             self.assertEqual(refused.get(path), "bad_name", (path, refused))
         self.assertFalse([k for k in refused if k.startswith(".git/")], refused)
         p = self.cli("artifacts", ident, "-o", out)
@@ -1383,11 +1384,12 @@ class FakeCordondTest(unittest.TestCase):
         out = os.path.join(self.tmp, "out")
         p = self.cli(d, "artifacts", self.ID, "-o", out)
         self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
-        self.assertEqual(p.stderr.count("a .git or .hg in the path"), 4, p.stderr)
+        self.assertEqual(p.stderr.count("a repository directory (.git, .hg, .jj, ...) in the path"),
+                         6, p.stderr)
         self.assertEqual(os.listdir(out), ["ok.txt"])
         one = os.path.join(self.tmp, "one")
         p = self.cli(d, "artifacts", self.ID, ".git/config", "-o", one)
-        self.one_line_error(p, "artifacts", EX_VERIFY, "a .git or .hg in the path")
+        self.one_line_error(p, "artifacts", EX_VERIFY, "a repository directory (.git, .hg, .jj, ...) in the path")
         self.assertFalse(os.path.lexists(one))
         asked = [r for r in self.requests(d) if "/artifacts/" in r]
         self.assertEqual(asked, ["GET /v1/jobs/%s/artifacts/ok.txt" % self.ID], asked)

@@ -187,6 +187,18 @@ static bool forbidden(uint32_t c)
         return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061c || invisible(c);
 }
 
+/* The names cd_name_is_repository documents in artifacts.h. */
+static bool model_repository(const char *name)
+{
+        static const char *const vcs[] = { ".git",   ".hg",       ".sl",      ".jj", ".pijul",
+                                           "_darcs", ".fslckout", "_FOSSIL_", ".bzr" };
+
+        for (size_t i = 0; i < sizeof(vcs) / sizeof(vcs[0]); i++)
+                if (strcasecmp(name, vcs[i]) == 0)
+                        return true;
+        return false;
+}
+
 /* The rules cd_name_is_acceptable documents in artifacts.h. */
 static bool model_acceptable(const char *name, uint64_t max_bytes)
 {
@@ -194,8 +206,7 @@ static bool model_acceptable(const char *name, uint64_t max_bytes)
         size_t n = strlen(name);
 
         if (n == 0 || n > max_bytes || name[0] == '-' || strcmp(name, ".") == 0 ||
-            strcmp(name, "..") == 0 || strcasecmp(name, ".git") == 0 ||
-            strcasecmp(name, ".hg") == 0)
+            strcmp(name, "..") == 0 || model_repository(name))
                 return false;
         for (size_t i = 0; i < n;) {
                 uint32_t c;

@@ -126,6 +126,11 @@ static void names(void)
         file("/out/.git/HEAD", "ref: refs/heads/main\n");
         file("/out/.git/config", "[core]\n\tfsmonitor = \"touch /tmp/owned; false\"\n");
         file("/out/.HG", "[hooks]\n");
+        /* Jujutsu's repository config (a pager it runs), Darcs's as a file. */
+        if (mkdir("/out/.jj", 0755) < 0 || mkdir("/out/.jj/repo", 0755) < 0)
+                printf("mkdir .jj: %s\n", strerror(errno));
+        file("/out/.jj/repo/config.toml", "[ui]\npager = \"touch /tmp/owned\"\n");
+        file("/out/_Darcs", "posthook\n");
         memcpy(long_name, "/out/", 5);
         memset(long_name + 5, 'n', 255);
         long_name[260] = '\0';

@@ -154,6 +154,10 @@ static void test_hostile_out_is_contained(void **state)
         expect(&r, ".git", "bad_name"); /* the directory, and nothing in it */
         assert_null(entry(&r, ".git/config"));
         expect(&r, ".HG", "bad_name");
+        expect(&r, ".jj", "bad_name");
+        assert_null(entry(&r, ".jj/repo"));
+        assert_null(entry(&r, ".jj/repo/config.toml"));
+        expect(&r, "_Darcs", "bad_name");
         expect(&r, "suid", NULL);
         {
                 char name[256];
@@ -179,6 +183,8 @@ static void test_hostile_out_is_contained(void **state)
         check_copy(fd, 0);
         assert_int_equal(faccessat(fd, ".git", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         assert_int_equal(faccessat(fd, ".HG", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(faccessat(fd, ".jj", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(faccessat(fd, "_Darcs", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         /* Nothing written beside the result directory. */
         {
                 DIR *d = opendir(base);

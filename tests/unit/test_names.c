@@ -17,9 +17,23 @@
 static void acceptable_names(void **state)
 {
         static const char *const ok[] = {
-                "report.html", "a",     "Ödegaard 2024.csv",          "数据.json",  "x-y_z.tar.gz",
-                ".hidden",     "..x",   "emoji-\xf0\x9f\x93\x8a.png", ".gitignore", ".git2",
-                "git",         ".hgrc",
+                "report.html",
+                "a",
+                "Ödegaard 2024.csv",
+                "数据.json",
+                "x-y_z.tar.gz",
+                ".hidden",
+                "..x",
+                "emoji-\xf0\x9f\x93\x8a.png",
+                ".gitignore",
+                ".git2",
+                "git",
+                ".hgrc",
+                ".jjx",
+                "darcs",
+                "_darcs_",
+                ".fslckout~",
+                "FOSSIL",
         };
 
         (void) state;
@@ -40,6 +54,16 @@ static void refused_names(void **state)
                 ".Git",
                 ".hg",
                 ".HG",
+                ".sl", /* Sapling, Jujutsu, Pijul, Darcs, Fossil, Bazaar */
+                ".jj",
+                ".JJ",
+                ".pijul",
+                "_darcs",
+                "_DARCS",
+                ".fslckout",
+                "_FOSSIL_",
+                "_fossil_",
+                ".bzr",
                 "a/b",  /* not one component */
                 "a\\b", /* the manifest's escape character */
                 "new\nline",
