@@ -139,6 +139,13 @@ bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
  * .bzr), which cd_name_is_acceptable() refuses (names.c says why). */
 bool cd_name_is_repository(const char *name);
 
+/* True if @names (the entries of one directory, NULL-terminated) are what
+ * git takes for a repository without a .git, in any case: HEAD beside
+ * objects and refs (a bare repository), or beside commondir (a linked
+ * worktree's git directory). The collector then refuses that HEAD, without
+ * which git sees no repository there (names.c says why). */
+bool cd_names_are_repository(char *const *names);
+
 /* @name for display: printable UTF-8 kept, everything else as \xNN.
  * Returns a new string or NULL on ENOMEM. */
 char *cd_name_escape(const char *name);

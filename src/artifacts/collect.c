@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -472,7 +473,7 @@ static int descend(struct walk *w, int dirfd, int dest_fd, const char *name, con
 }
 
 static int visit(struct walk *w, int dirfd, int dest_fd, const char *name, const char *prefix,
-                 uint64_t depth)
+                 uint64_t depth, bool repository)
 {
         cleanup_free char *path = NULL;
         struct stat st;
@@ -481,7 +482,8 @@ static int visit(struct walk *w, int dirfd, int dest_fd, const char *name, const
                 return cd_err_set(w->err, ENOMEM, "artifacts: out of memory");
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
-        if (!cd_name_is_acceptable(name, w->c->rules->max_name_bytes))
+        if (!cd_name_is_acceptable(name, w->c->rules->max_name_bytes) ||
+            (repository && strcasecmp(name, "HEAD") == 0))
                 return refuse(w, path, CD_REFUSED_BAD_NAME);
         switch (st.st_mode & S_IFMT) {
         case S_IFREG:
@@ -540,9 +542,10 @@ static int walk_dir(struct walk *w, int dirfd, int dest_fd, const char *prefix, 
 {
         cleanup_strv char **names = NULL;
         int r = list(dirfd, &names, w->err);
+        bool repository = r == 0 && cd_names_are_repository(names);
 
         for (size_t i = 0; r == 0 && names && names[i]; i++)
-                r = visit(w, dirfd, dest_fd, names[i], prefix, depth);
+                r = visit(w, dirfd, dest_fd, names[i], prefix, depth, repository);
         return r;
 }
 

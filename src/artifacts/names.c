@@ -61,6 +61,29 @@ bool cd_name_is_repository(const char *name)
         return false;
 }
 
+static bool has_name(char *const *names, const char *name)
+{
+        for (size_t i = 0; names && names[i]; i++)
+                if (strcasecmp(names[i], name) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * (artifacts.h) git takes a directory for a repository when it holds a
+ * HEAD (read: a ref or an object id) and objects and refs, there or where
+ * a commondir file says (setup.c, is_git_directory: only access(2), so any
+ * file type will do). A bare repository needs no .git: one laid out under
+ * any name runs its config's core.pager when git log is used inside it on
+ * a terminal, and any command git runs there reads its config. Without the
+ * HEAD, git passes it by.
+ */
+bool cd_names_are_repository(char *const *names)
+{
+        return has_name(names, "HEAD") && (has_name(names, "commondir") ||
+                                           (has_name(names, "objects") && has_name(names, "refs")));
+}
+
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)
 {
         const unsigned char *s = (const unsigned char *) name;

@@ -859,7 +859,9 @@ class CliTest(unittest.TestCase):
         names commands that git, hg or jj runs as the admin in the downloaded tree, which is
         the admin's own (git trusts it): a shell prompt runs git on every
         cd. cordond refuses such names (bad_name, in any case, a directory
-        with what is in it); the others are fetched."""
+        with what is in it), and the HEAD of a bare repository laid out
+        under another name (its core.pager runs on git log); the others are
+        fetched."""
         ident, p = self.finished(
             "mkdir -p /out/.git/objects /out/.git/refs /out/sub/.Hg /out/up/.GIT;"
             " echo 'ref: refs/heads/main' > /out/.git/HEAD; echo x > /out/.git/objects/k;"
@@ -867,23 +869,33 @@ class CliTest(unittest.TestCase):
             " printf '[core]\\n\\tfsmonitor = \"touch %s/pwned-$$; false\"\\n' > /out/.git/config;"
             " echo '[extensions]' > /out/sub/.Hg/hgrc; echo 'gitdir: /tmp' > /out/sub/.git;"
             " mkdir -p /out/sub/.jj/repo; echo '[ui]' > /out/sub/.jj/repo/config.toml;"
-            " echo fine > /out/ok.txt; echo fine > /out/sub/.gitignore" % self.work)
+            " mkdir -p /out/db/objects /out/db/refs; echo 'ref: refs/heads/main' > /out/db/HEAD;"
+            " echo x > /out/db/objects/k; echo x > /out/db/refs/k;"
+            " printf '[core]\\n\\tpager = \"touch %s/pwned-pager\"\\n' > /out/db/config;"
+            " echo fine > /out/ok.txt; echo fine > /out/sub/.gitignore" % (self.work, self.work))
         self.assertEqual(p.returncode, 0, p.stderr)
         out = os.path.join(self.work, "vcs-" + ident)
         p = self.cli("artifacts", ident, "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         refused = {e["path"]: e.get("refused") for e in json.loads(p.stdout)["artifacts"]}
-        for path in (".git", "sub/.Hg", "sub/.git", "up/.GIT", "sub/.jj"):
+        for path in (".git", "sub/.Hg", "sub/.git", "up/.GIT", "sub/.jj", "db/HEAD"):
             self.assertEqual(refused.get(path), "bad_name", (path, refused))
         self.assertFalse([k for k in refused if k.startswith(".git/")], refused)
         p = self.cli("artifacts", ident, "-o", out)
         self.assertEqual(p.returncode, 0, p.stderr)
         found = sorted(os.path.relpath(os.path.join(r, f), out)
                        for r, _, files in os.walk(out) for f in files)
-        self.assertEqual(found, ["ok.txt", "sub/.gitignore"])
+        self.assertEqual(found, ["db/config", "db/objects/k", "db/refs/k", "ok.txt",
+                                 "sub/.gitignore"])
         if shutil.which("git"):  # what a shell prompt does on cd
+            env = {k: v for k, v in os.environ.items() if k not in ("PAGER", "GIT_PAGER")}
+            env["GIT_CEILING_DIRECTORIES"] = self.work
             subprocess.run(["git", "-C", out, "status"], capture_output=True, timeout=HANG_S,
-                           env=dict(os.environ, GIT_CEILING_DIRECTORIES=self.work))
+                           env=env)
+            # The pager git log would run in db/: not the job's, as no repository is there.
+            p = subprocess.run(["git", "-C", os.path.join(out, "db"), "var", "GIT_PAGER"],
+                               capture_output=True, text=True, timeout=HANG_S, env=env)
+            self.assertNotIn("pwned", p.stdout)
         self.assertEqual(glob.glob(os.path.join(self.work, "pwned-*")), [])
         one = os.path.join(self.work, "config-" + ident)
         p = self.cli("artifacts", ident, ".git/config", "-o", one)

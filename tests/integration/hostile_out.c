@@ -131,6 +131,18 @@ static void names(void)
                 printf("mkdir .jj: %s\n", strerror(errno));
         file("/out/.jj/repo/config.toml", "[ui]\npager = \"touch /tmp/owned\"\n");
         file("/out/_Darcs", "posthook\n");
+        /* A bare repository under another name (its HEAD is refused, the
+         * rest taken), a linked worktree's git dir, and a HEAD that makes
+         * no repository. */
+        if (mkdir("/out/bare", 0755) < 0 || mkdir("/out/bare/objects", 0755) < 0 ||
+            mkdir("/out/bare/refs", 0755) < 0 || mkdir("/out/linked", 0755) < 0 ||
+            mkdir("/out/plain", 0755) < 0 || mkdir("/out/plain/refs", 0755) < 0)
+                printf("mkdir bare: %s\n", strerror(errno));
+        file("/out/bare/HEAD", "ref: refs/heads/main\n");
+        file("/out/bare/config", "[core]\n\tpager = \"touch /tmp/owned\"\n");
+        file("/out/linked/HEAD", "ref: refs/heads/main\n");
+        file("/out/linked/commondir", "../bare\n");
+        file("/out/plain/HEAD", "not a repository\n");
         memcpy(long_name, "/out/", 5);
         memset(long_name + 5, 'n', 255);
         long_name[260] = '\0';

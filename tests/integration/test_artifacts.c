@@ -158,6 +158,11 @@ static void test_hostile_out_is_contained(void **state)
         assert_null(entry(&r, ".jj/repo"));
         assert_null(entry(&r, ".jj/repo/config.toml"));
         expect(&r, "_Darcs", "bad_name");
+        expect(&r, "bare/HEAD", "bad_name");
+        expect(&r, "bare/config", NULL);
+        expect(&r, "linked/HEAD", "bad_name");
+        expect(&r, "linked/commondir", NULL);
+        expect(&r, "plain/HEAD", NULL);
         expect(&r, "suid", NULL);
         {
                 char name[256];

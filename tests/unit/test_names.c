@@ -123,6 +123,29 @@ static void length_limit(void **state)
         assert_true(cd_name_is_acceptable("\xc3\x96x", 3));
 }
 
+/* A directory git takes for a repository although none of its names is
+ * refused: a bare repository's layout, or a linked worktree's git dir. */
+static void repository_layouts(void **state)
+{
+        static char *bare[] = { "HEAD", "config", "objects", "refs", NULL };
+        static char *folded[] = { "head", "Objects", "REFS", NULL };
+        static char *worktree[] = { "HEAD", "commondir", NULL };
+        static char *no_head[] = { "config", "objects", "refs", NULL };
+        static char *no_refs[] = { "HEAD", "objects", "report.csv", NULL };
+        static char *head_only[] = { "HEAD", NULL };
+        static char *none[] = { NULL };
+
+        (void) state;
+        assert_true(cd_names_are_repository(bare));
+        assert_true(cd_names_are_repository(folded));
+        assert_true(cd_names_are_repository(worktree));
+        assert_false(cd_names_are_repository(no_head));
+        assert_false(cd_names_are_repository(no_refs));
+        assert_false(cd_names_are_repository(head_only));
+        assert_false(cd_names_are_repository(none));
+        assert_false(cd_names_are_repository(NULL));
+}
+
 static void escaped_for_display(void **state)
 {
         static const char *const cases[][2] = {
@@ -149,9 +172,8 @@ static void escaped_for_display(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(acceptable_names),
-                cmocka_unit_test(refused_names),
-                cmocka_unit_test(length_limit),
+                cmocka_unit_test(acceptable_names),    cmocka_unit_test(refused_names),
+                cmocka_unit_test(length_limit),        cmocka_unit_test(repository_layouts),
                 cmocka_unit_test(escaped_for_display),
         };
 
