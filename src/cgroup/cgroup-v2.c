@@ -74,6 +74,63 @@ static int own_cgroup(char *buf, size_t size, struct cd_err *err)
         return 0;
 }
 
+/*
+ * Whoever may write a cgroup's cgroup.procs may move the tasks of every
+ * cgroup below it anywhere in that subtree, and whoever may write its
+ * cgroup.subtree_control may take a controller, and with it the limits,
+ * away from its children while they run (cgroup-v2.rst, "Delegation
+ * Containment" and "Enabling and Disabling"). So a cgroup, and each of its
+ * ancestors, must be root's alone before jobs may live below it.
+ */
+static bool root_only(int fd)
+{
+        static const char *const names[] = { ".", "cgroup.procs", "cgroup.subtree_control",
+                                             "cgroup.threads" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                struct stat st;
+
+                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != 0 ||
+                    (st.st_mode & (S_IWGRP | S_IWOTH)))
+                        return false;
+        }
+        return true;
+}
+
+/* Open the cgroup @path ("a/b") below @root_fd if it and every cgroup
+ * above it are root's alone (root_only()); -1 otherwise. */
+static int open_root_only(int root_fd, const char *path)
+{
+        cleanup_close int cur = -1;
+
+        cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0 || !root_only(cur))
+                return -1;
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, "/");
+                char comp[256];
+                int next;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                if (n >= sizeof(comp))
+                        return -1;
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        return -1;
+                (void) cd_close(cur);
+                cur = next;
+                if (!root_only(cur))
+                        return -1;
+        }
+        return TAKE_FD(cur);
+}
+
 /* systemd marks a cgroup it delegates (Delegate=yes) with this xattr. */
 static bool is_delegated(int fd)
 {
@@ -174,8 +231,11 @@ int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 r = own_cgroup(own, sizeof(own), err);
                 if (r < 0)
                         return r;
+                /* A cgroup delegated to someone else (systemd's Delegate= with
+                 * User=, a user manager's user.delegate) is theirs, limits
+                 * included: the jobs go to the root's "cordon" then. */
                 if (strcmp(own, "/") != 0) {
-                        own_fd = openat(root_fd, own + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        own_fd = open_root_only(root_fd, own + 1);
                         if (own_fd >= 0 && is_delegated(own_fd))
                                 return use_delegated(h, own_fd, err);
                 }

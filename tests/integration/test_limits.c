@@ -568,6 +568,115 @@ static void test_v2_delegated_cgroup(void **state)
         harness_remove_tree(AT_FDCWD, state_dir);
 }
 
+/* Hand @dir to @uid as systemd's Delegate= does for a unit with User=: the
+ * directory and the files the kernel lists as delegatable. */
+static void delegate_to(const char *dir, uid_t uid)
+{
+        char names[512], path[700];
+        int fd = open("/sys/kernel/cgroup/delegate", O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        assert_true(fd >= 0);
+        n = read(fd, names, sizeof(names) - 1);
+        close(fd);
+        assert_true(n > 0);
+        names[n] = '\0';
+        assert_int_equal(chown(dir, uid, uid), 0);
+        for (char *name = names, *end; *name; name = end) {
+                end = name + strcspn(name, "\n");
+                if (*end)
+                        *end++ = '\0';
+                if (!*name)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, name);
+                assert_int_equal(chown(path, uid, uid), 0);
+        }
+}
+
+static bool has_slot(const char *dir)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        bool found = false;
+
+        while (d && (de = readdir(d)))
+                found |= strncmp(de->d_name, "slot-", 5) == 0;
+        if (d)
+                closedir(d);
+        return found;
+}
+
+/* `sudo cordon run` started alone in a cgroup that is marked delegated but
+ * belongs to a user (a user manager's user.delegate, or Delegate= with
+ * User=): had the job's cgroup gone below it, that user could take the
+ * memory controller away from it in the middle of the job (and move its
+ * tasks out). The job keeps its limit: its 256 MiB hog is OOM-killed. */
+static void test_v2_foreign_delegation_keeps_limits(void **state)
+{
+        char deleg[128], path[300], result[160], state_dir[160], bind[300];
+        const char *bin = getenv("CORDON_BIN"), *stress = getenv("CORDON_STRESS");
+        bool had_parent = access("/sys/fs/cgroup/cordon", F_OK) == 0, seen = false, in_deleg;
+        struct cd_run r;
+        pid_t pid, owner;
+        int status, fd;
+
+        (void) state;
+        if (strcmp(harness_cgroup_mode(), "v2") != 0 || !stress) {
+                printf("# needs cgroup v2 and CORDON_STRESS, skipped\n");
+                skip();
+        }
+        snprintf(deleg, sizeof(deleg), "/sys/fs/cgroup/cordon-foreign-%d", (int) getpid());
+        snprintf(result, sizeof(result), "/run/cordon-foreign-%d.json", (int) getpid());
+        snprintf(state_dir, sizeof(state_dir), "/run/cordon-foreign-%d.state", (int) getpid());
+        snprintf(bind, sizeof(bind), "%s:/opt/cordon-stress", stress);
+        assert_int_equal(mkdir(deleg, 0755), 0);
+        delegate_to(deleg, 65534);
+        assert_int_equal(setxattr(deleg, "user.delegate", "1", 1, 0), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                snprintf(path, sizeof(path), "%s/cgroup.procs", deleg);
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0", 1) != 1)
+                        _exit(100);
+                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
+                      result, "--ro-bind", bind, "--memory", "32M", "--wall", "60s", "--",
+                      "/bin/sh", "-c", "sleep 3; exec " STRESS " hog 256", (char *) NULL);
+                _exit(101);
+        }
+        for (int i = 0; i < 2000 && !seen; i++) {
+                struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+                seen = has_slot(deleg) || has_slot("/sys/fs/cgroup/cordon");
+                nanosleep(&ts, NULL);
+        }
+        in_deleg = has_slot(deleg);
+        /* The owner tries: what it may do to its own cgroup, it does. */
+        owner = fork();
+        assert_true(owner >= 0);
+        if (owner == 0) {
+                snprintf(path, sizeof(path), "%s/cgroup.subtree_control", deleg);
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(1);
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                _exit(fd >= 0 && write(fd, "-memory", 7) == 7 ? 0 : 2);
+        }
+        assert_int_equal(waitpid(owner, &status, 0), owner);
+        harness_wait(pid, result, &r);
+        report(&r, "foreign delegation");
+        snprintf(path, sizeof(path), "%s/supervisor", deleg);
+        (void) rmdir(path);
+        assert_int_equal(rmdir(deleg), 0);
+        if (!had_parent)
+                (void) rmdir("/sys/fs/cgroup/cordon");
+        unlink(result);
+        harness_remove_tree(AT_FDCWD, state_dir);
+        assert_true(seen);
+        assert_false(in_deleg);
+        assert_string_equal(harness_result_str(&r, "verdict"), "oom");
+        harness_run_free(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -590,6 +699,7 @@ int main(void)
                 cmocka_unit_test(test_invalid_values_name_the_flag),
                 cmocka_unit_test(test_result_carries_limits),
                 cmocka_unit_test(test_v2_delegated_cgroup),
+                cmocka_unit_test(test_v2_foreign_delegation_keeps_limits),
         };
 
         harness_require_root();
