@@ -21,29 +21,38 @@
 #define CFS_PERIOD_US 100000ULL
 #define CONTROLLERS   "+memory +cpu +pids"
 
-static bool has_controllers(const char *list)
-{
-        static const char *const need[] = { "memory", "cpu", "pids" };
+static const char *const needed[] = { "memory", "cpu", "pids" };
 
-        for (size_t i = 0; i < ELEMENTSOF(need); i++) {
+/* The first of memory, cpu and pids missing from the space-separated @list. */
+static const char *first_missing(const char *list)
+{
+        for (size_t i = 0; i < ELEMENTSOF(needed); i++) {
                 const char *p = list;
                 bool found = false;
-                size_t n = strlen(need[i]);
+                size_t n = strlen(needed[i]);
 
-                while ((p = strstr(p, need[i]))) {
+                while ((p = strstr(p, needed[i]))) {
                         if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || !p[n]))
                                 found = true;
                         p += n;
                 }
                 if (!found)
-                        return false;
+                        return needed[i];
         }
-        return true;
+        return NULL;
 }
 
-/* Make memory, cpu and pids available to the children of @dirfd. */
+static bool has_controllers(const char *list)
+{
+        return !first_missing(list);
+}
+
+/* Make memory, cpu and pids available to the children of @dirfd. The two
+ * refusals an admin meets (cgroup-v2.rst, "Top-down Constraint" and "No
+ * Internal Process Constraint") are named, not left as a bare errno. */
 static int enable_controllers(int dirfd, const char *what, struct cd_err *err)
 {
+        const char *missing = NULL;
         char buf[512];
         int r;
 
@@ -51,6 +60,19 @@ static int enable_controllers(int dirfd, const char *what, struct cd_err *err)
             has_controllers(buf))
                 return 0;
         r = cd_write_at(dirfd, "cgroup.subtree_control", CONTROLLERS);
+        if (r == -ENOENT && cd_read_at(dirfd, "cgroup.controllers", buf, sizeof(buf)) >= 0)
+                missing = first_missing(buf);
+        if (missing)
+                return cd_err_neg(err, r,
+                                  "cgroup v2: enable controllers in %s: the %s controller is not "
+                                  "available there (the cgroup above does not enable or delegate "
+                                  "it)",
+                                  what, missing);
+        if (r == -EBUSY)
+                return cd_err_neg(err, r,
+                                  "cgroup v2: enable controllers in %s: it holds processes, "
+                                  "and a cgroup whose children get controllers may hold none",
+                                  what);
         if (r < 0)
                 return cd_err_neg(err, r, "cgroup v2: enable controllers in %s", what);
         return 0;

@@ -677,6 +677,104 @@ static void test_v2_foreign_delegation_keeps_limits(void **state)
         harness_run_free(&r);
 }
 
+/* Run `cordon run -- /bin/true` as the only process of @dir (or beside a
+ * sleeping one, with @crowded) into @r. */
+static void run_in_cgroup(const char *dir, bool crowded, struct cd_run *r)
+{
+        char path[300], result[160], state_dir[160];
+        const char *bin = getenv("CORDON_BIN");
+        pid_t pid, other = -1;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        snprintf(result, sizeof(result), "/run/cordon-refusal-%d.json", (int) getpid());
+        snprintf(state_dir, sizeof(state_dir), "/run/cordon-refusal-%d.state", (int) getpid());
+        if (crowded) {
+                int ready[2];
+                char c;
+
+                assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+                other = fork();
+                assert_true(other >= 0);
+                if (other == 0) {
+                        fd = open(path, O_WRONLY | O_CLOEXEC);
+                        if (fd < 0 || write(fd, "0", 1) != 1 || write(ready[1], "x", 1) != 1)
+                                _exit(100);
+                        pause();
+                        _exit(0);
+                }
+                close(ready[1]);
+                assert_int_equal(read(ready[0], &c, 1), 1);
+                close(ready[0]);
+        }
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, "0", 1) != 1)
+                        _exit(100);
+                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
+                      result, "--", "/bin/true", (char *) NULL);
+                _exit(101);
+        }
+        harness_wait(pid, result, r);
+        if (other > 0) {
+                kill(other, SIGKILL);
+                waitpid(other, NULL, 0);
+        }
+        harness_remove_tree(AT_FDCWD, state_dir);
+}
+
+/* A delegated cgroup cordon cannot use fails the run (setup_error), and the
+ * reason names what the admin has to change: a controller the cgroup
+ * above does not hand down, or other processes in it. */
+static void test_v2_delegated_cgroup_refusals_are_named(void **state)
+{
+        char top[128], deleg[160], path[200];
+        struct cd_run nocpu, crowded;
+        const char *why;
+        int fd;
+
+        (void) state;
+        if (strcmp(harness_cgroup_mode(), "v2") != 0) {
+                printf("# cgroup v1 here: delegation is a v2 feature, skipped\n");
+                skip();
+        }
+        snprintf(top, sizeof(top), "/sys/fs/cgroup/cordon-refusal-%d", (int) getpid());
+        snprintf(deleg, sizeof(deleg), "%s/d.service", top);
+        assert_int_equal(mkdir(top, 0755), 0);
+        snprintf(path, sizeof(path), "%s/cgroup.subtree_control", top);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "+memory +pids", 13), 13);
+        close(fd);
+        assert_int_equal(mkdir(deleg, 0755), 0);
+        assert_int_equal(setxattr(deleg, "trusted.delegate", "1", 1, 0), 0);
+        run_in_cgroup(deleg, false, &nocpu);
+        snprintf(path, sizeof(path), "%s/supervisor", deleg);
+        (void) rmdir(path);
+        assert_int_equal(rmdir(deleg), 0);
+        assert_int_equal(rmdir(top), 0);
+        /* Every controller available, but another process in the cgroup. */
+        assert_int_equal(mkdir(top, 0755), 0);
+        assert_int_equal(setxattr(top, "trusted.delegate", "1", 1, 0), 0);
+        run_in_cgroup(top, true, &crowded);
+        snprintf(path, sizeof(path), "%s/supervisor", top);
+        (void) rmdir(path);
+        assert_int_equal(rmdir(top), 0);
+        assert_int_equal(nocpu.status, 125);
+        assert_string_equal(harness_result_str(&nocpu, "verdict"), "setup_error");
+        why = harness_result_str(&nocpu, "error");
+        printf("# no cpu: %s\n", why);
+        assert_non_null(strstr(why, "the cpu controller is not available"));
+        assert_int_equal(crowded.status, 125);
+        why = harness_result_str(&crowded, "error");
+        printf("# crowded: %s\n", why);
+        assert_non_null(strstr(why, "it holds processes"));
+        harness_run_free(&nocpu);
+        harness_run_free(&crowded);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -700,6 +798,7 @@ int main(void)
                 cmocka_unit_test(test_result_carries_limits),
                 cmocka_unit_test(test_v2_delegated_cgroup),
                 cmocka_unit_test(test_v2_foreign_delegation_keeps_limits),
+                cmocka_unit_test(test_v2_delegated_cgroup_refusals_are_named),
         };
 
         harness_require_root();
