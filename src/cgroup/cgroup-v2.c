@@ -223,6 +223,12 @@ static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, str
                         return r;
                 (void) cd_close(cur);
                 cur = next;
+                if (!root_only(cur))
+                        return cd_err_set(err, EPERM,
+                                          "cgroup v2: parent %s: %s is not root's alone, and its "
+                                          "owner could move the jobs' tasks or disable their "
+                                          "controllers",
+                                          parent, comp);
                 r = enable_controllers(cur, parent, err);
                 if (r < 0)
                         return r;

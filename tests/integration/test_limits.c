@@ -775,6 +775,44 @@ static void test_v2_delegated_cgroup_refusals_are_named(void **state)
         harness_run_free(&crowded);
 }
 
+/* A configured parent (here --cgroup-parent) below a cgroup that belongs
+ * to a user is refused, before any job runs there. */
+static void test_v2_parent_owned_by_a_user_is_refused(void **state)
+{
+        char top[128], jobs[160], arg[160], result[160], state_dir[160];
+        const char *bin = getenv("CORDON_BIN");
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        if (strcmp(harness_cgroup_mode(), "v2") != 0) {
+                printf("# cgroup v1 here, skipped\n");
+                skip();
+        }
+        snprintf(top, sizeof(top), "/sys/fs/cgroup/cordon-userparent-%d", (int) getpid());
+        snprintf(jobs, sizeof(jobs), "%s/jobs", top);
+        snprintf(arg, sizeof(arg), "cordon-userparent-%d/jobs", (int) getpid());
+        snprintf(result, sizeof(result), "/run/cordon-userparent-%d.json", (int) getpid());
+        snprintf(state_dir, sizeof(state_dir), "/run/cordon-userparent-%d.state", (int) getpid());
+        assert_int_equal(mkdir(top, 0755), 0);
+        delegate_to(top, 65534);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                execl(bin, bin, "run", "--cgroup", "v2", "--cgroup-parent", arg, "--state-dir",
+                      state_dir, "--result", result, "--", "/bin/true", (char *) NULL);
+                _exit(101);
+        }
+        harness_wait(pid, result, &r);
+        (void) rmdir(jobs);
+        assert_int_equal(rmdir(top), 0);
+        harness_remove_tree(AT_FDCWD, state_dir);
+        assert_int_equal(r.status, 125);
+        printf("# %s\n", harness_result_str(&r, "error"));
+        assert_non_null(strstr(harness_result_str(&r, "error"), "is not root's alone"));
+        harness_run_free(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -799,6 +837,7 @@ int main(void)
                 cmocka_unit_test(test_v2_delegated_cgroup),
                 cmocka_unit_test(test_v2_foreign_delegation_keeps_limits),
                 cmocka_unit_test(test_v2_delegated_cgroup_refusals_are_named),
+                cmocka_unit_test(test_v2_parent_owned_by_a_user_is_refused),
         };
 
         harness_require_root();
