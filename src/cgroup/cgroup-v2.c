@@ -119,30 +119,39 @@ static bool root_only(int fd)
         return true;
 }
 
+/* The next component of the path ("a/b") at *@p, into @comp: 1; 0 at the
+ * end; -ENAMETOOLONG for one of 256 bytes or more. */
+static int next_component(const char **p, char comp[static 256])
+{
+        size_t n;
+
+        while (**p == '/')
+                (*p)++;
+        if (!**p)
+                return 0;
+        n = strcspn(*p, "/");
+        if (n >= 256)
+                return -ENAMETOOLONG;
+        memcpy(comp, *p, n);
+        comp[n] = '\0';
+        *p += n;
+        return 1;
+}
+
 /* Open the cgroup @path ("a/b") below @root_fd if it and every cgroup
  * above it are root's alone (root_only()); -1 otherwise. */
 static int open_root_only(int root_fd, const char *path)
 {
         cleanup_close int cur = -1;
+        char comp[256];
+        int r;
 
         cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0 || !root_only(cur))
                 return -1;
-        for (const char *p = path; *p;) {
-                size_t n = strcspn(p, "/");
-                char comp[256];
-                int next;
+        for (const char *p = path; (r = next_component(&p, comp)) > 0;) {
+                int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-                if (n == 0) {
-                        p++;
-                        continue;
-                }
-                if (n >= sizeof(comp))
-                        return -1;
-                memcpy(comp, p, n);
-                comp[n] = '\0';
-                p += n;
-                next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
                         return -1;
                 (void) cd_close(cur);
@@ -150,7 +159,7 @@ static int open_root_only(int root_fd, const char *path)
                 if (!root_only(cur))
                         return -1;
         }
-        return TAKE_FD(cur);
+        return r < 0 ? -1 : TAKE_FD(cur);
 }
 
 /* systemd marks a cgroup it delegates (Delegate=yes) with this xattr. */
@@ -196,6 +205,7 @@ static int use_delegated(struct cd_cgroup_host *h, int own_fd, struct cd_err *er
 static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, struct cd_err *err)
 {
         cleanup_close int cur = -1;
+        char comp[256];
         int r;
 
         r = enable_controllers(root_fd, "the root", err);
@@ -204,20 +214,11 @@ static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, str
         cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return cd_err_errno(err, "cgroup v2: dup");
-        for (const char *p = parent; *p;) {
-                size_t n = strcspn(p, "/");
-                char comp[256];
+        for (const char *p = parent; (r = next_component(&p, comp)) != 0;) {
                 int next;
 
-                if (n == 0) {
-                        p++;
-                        continue;
-                }
-                if (n >= sizeof(comp))
+                if (r < 0)
                         return cd_err_set(err, CD_E_INVALID, "cgroup v2: bad parent %s", parent);
-                memcpy(comp, p, n);
-                comp[n] = '\0';
-                p += n;
                 r = cd_cgroup_open_parent(cur, comp, &next, err);
                 if (r < 0)
                         return r;

@@ -504,6 +504,35 @@ static void test_result_carries_limits(void **state)
         harness_run_free(&r);
 }
 
+/* Fork `cordon run --cgroup v2 --state-dir @state_dir --result @result
+ * @args...` (NULL-terminated), moved first into the cgroup @dir (NULL: where
+ * the test is). */
+static pid_t spawn_v2(const char *dir, const char *state_dir, const char *result,
+                      const char *const *args)
+{
+        const char *argv[32] = { getenv("CORDON_BIN"), "run",     "--cgroup", "v2",
+                                 "--state-dir",        state_dir, "--result", result };
+        size_t n = 8;
+        pid_t pid;
+
+        for (size_t i = 0; args[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+                argv[n++] = args[i];
+        argv[n] = NULL;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char path[300];
+                int fd;
+
+                snprintf(path, sizeof(path), "%s/cgroup.procs", dir ? dir : "");
+                if (dir && ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 || write(fd, "0", 1) != 1))
+                        _exit(100);
+                execv(argv[0], (char *const *) argv);
+                _exit(101);
+        }
+        return pid;
+}
+
 /* v2 under a systemd unit with Delegate=yes: cordon starts in a cgroup
  * marked with trusted.delegate, moves itself into a "supervisor" leaf and
  * puts the jobs beside it, with the controllers enabled in the delegated
@@ -511,7 +540,6 @@ static void test_result_carries_limits(void **state)
 static void test_v2_delegated_cgroup(void **state)
 {
         char deleg[128], path[300], result[160], state_dir[160];
-        const char *bin = getenv("CORDON_BIN");
         bool seen_job = false;
         char buf[256];
         pid_t pid;
@@ -527,17 +555,8 @@ static void test_v2_delegated_cgroup(void **state)
         snprintf(state_dir, sizeof(state_dir), "/run/cordon-deleg-%d.state", (int) getpid());
         assert_int_equal(mkdir(deleg, 0755), 0);
         assert_int_equal(setxattr(deleg, "trusted.delegate", "1", 1, 0), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                snprintf(path, sizeof(path), "%s/cgroup.procs", deleg);
-                fd = open(path, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, "0", 1) != 1)
-                        _exit(100);
-                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
-                      result, "--", "/bin/sleep", "2", (char *) NULL);
-                _exit(101);
-        }
+        pid = spawn_v2(deleg, state_dir, result,
+                       (const char *const[]){ "--", "/bin/sleep", "2", NULL });
         /* While it runs: the job's leaf is a sibling of the supervisor's. */
         for (int i = 0; i < 200 && !seen_job; i++) {
                 DIR *d = opendir(deleg);
@@ -614,7 +633,7 @@ static bool has_slot(const char *dir)
 static void test_v2_foreign_delegation_keeps_limits(void **state)
 {
         char deleg[128], path[300], result[160], state_dir[160], bind[300];
-        const char *bin = getenv("CORDON_BIN"), *stress = getenv("CORDON_STRESS");
+        const char *stress = getenv("CORDON_STRESS");
         bool had_parent = access("/sys/fs/cgroup/cordon", F_OK) == 0, seen = false, in_deleg;
         struct cd_run r;
         pid_t pid, owner;
@@ -632,18 +651,10 @@ static void test_v2_foreign_delegation_keeps_limits(void **state)
         assert_int_equal(mkdir(deleg, 0755), 0);
         delegate_to(deleg, 65534);
         assert_int_equal(setxattr(deleg, "user.delegate", "1", 1, 0), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                snprintf(path, sizeof(path), "%s/cgroup.procs", deleg);
-                fd = open(path, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, "0", 1) != 1)
-                        _exit(100);
-                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
-                      result, "--ro-bind", bind, "--memory", "32M", "--wall", "60s", "--",
-                      "/bin/sh", "-c", "sleep 3; exec " STRESS " hog 256", (char *) NULL);
-                _exit(101);
-        }
+        pid = spawn_v2(deleg, state_dir, result,
+                       (const char *const[]){ "--ro-bind", bind, "--memory", "32M", "--wall", "60s",
+                                              "--", "/bin/sh", "-c",
+                                              "sleep 3; exec " STRESS " hog 256", NULL });
         for (int i = 0; i < 2000 && !seen; i++) {
                 struct timespec ts = { 0, 10 * 1000 * 1000 };
 
@@ -682,7 +693,6 @@ static void test_v2_foreign_delegation_keeps_limits(void **state)
 static void run_in_cgroup(const char *dir, bool crowded, struct cd_run *r)
 {
         char path[300], result[160], state_dir[160];
-        const char *bin = getenv("CORDON_BIN");
         pid_t pid, other = -1;
         int fd;
 
@@ -707,16 +717,7 @@ static void run_in_cgroup(const char *dir, bool crowded, struct cd_run *r)
                 assert_int_equal(read(ready[0], &c, 1), 1);
                 close(ready[0]);
         }
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                fd = open(path, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, "0", 1) != 1)
-                        _exit(100);
-                execl(bin, bin, "run", "--cgroup", "v2", "--state-dir", state_dir, "--result",
-                      result, "--", "/bin/true", (char *) NULL);
-                _exit(101);
-        }
+        pid = spawn_v2(dir, state_dir, result, (const char *const[]){ "--", "/bin/true", NULL });
         harness_wait(pid, result, r);
         if (other > 0) {
                 kill(other, SIGKILL);
@@ -780,7 +781,6 @@ static void test_v2_delegated_cgroup_refusals_are_named(void **state)
 static void test_v2_parent_owned_by_a_user_is_refused(void **state)
 {
         char top[128], jobs[160], arg[160], result[160], state_dir[160];
-        const char *bin = getenv("CORDON_BIN");
         struct cd_run r;
         pid_t pid;
 
@@ -796,13 +796,8 @@ static void test_v2_parent_owned_by_a_user_is_refused(void **state)
         snprintf(state_dir, sizeof(state_dir), "/run/cordon-userparent-%d.state", (int) getpid());
         assert_int_equal(mkdir(top, 0755), 0);
         delegate_to(top, 65534);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                execl(bin, bin, "run", "--cgroup", "v2", "--cgroup-parent", arg, "--state-dir",
-                      state_dir, "--result", result, "--", "/bin/true", (char *) NULL);
-                _exit(101);
-        }
+        pid = spawn_v2(NULL, state_dir, result,
+                       (const char *const[]){ "--cgroup-parent", arg, "--", "/bin/true", NULL });
         harness_wait(pid, result, &r);
         (void) rmdir(jobs);
         assert_int_equal(rmdir(top), 0);
