@@ -887,15 +887,16 @@ class CliTest(unittest.TestCase):
                        for r, _, files in os.walk(out) for f in files)
         self.assertEqual(found, ["db/config", "db/objects/k", "db/refs/k", "ok.txt",
                                  "sub/.gitignore"])
-        if shutil.which("git"):  # what a shell prompt does on cd
-            env = {k: v for k, v in os.environ.items() if k not in ("PAGER", "GIT_PAGER")}
-            env["GIT_CEILING_DIRECTORIES"] = self.work
-            subprocess.run(["git", "-C", out, "status"], capture_output=True, timeout=HANG_S,
-                           env=env)
-            # The pager git log would run in db/: not the job's, as no repository is there.
-            p = subprocess.run(["git", "-C", os.path.join(out, "db"), "var", "GIT_PAGER"],
-                               capture_output=True, text=True, timeout=HANG_S, env=env)
-            self.assertNotIn("pwned", p.stdout)
+        # What a shell prompt does on cd (git: scripts/setup installs it).
+        self.assertIsNotNone(shutil.which("git"), "git is missing: run scripts/setup")
+        env = {k: v for k, v in os.environ.items() if k not in ("PAGER", "GIT_PAGER")}
+        env["GIT_CEILING_DIRECTORIES"] = self.work
+        subprocess.run(["git", "-C", out, "status"], capture_output=True, timeout=HANG_S,
+                       env=env)
+        # The pager git log would run in db/: not the job's, as no repository is there.
+        p = subprocess.run(["git", "-C", os.path.join(out, "db"), "var", "GIT_PAGER"],
+                           capture_output=True, text=True, timeout=HANG_S, env=env)
+        self.assertNotIn("pwned", p.stdout)
         self.assertEqual(glob.glob(os.path.join(self.work, "pwned-*")), [])
         one = os.path.join(self.work, "config-" + ident)
         p = self.cli("artifacts", ident, ".git/config", "-o", one)
