@@ -2932,14 +2932,27 @@ class ServiceTest(DaemonTest):
         (here a's + 256) does not reset a's, as sharing buckets by uid
         modulo their count did."""
         d = self.start_daemon(rate_per_second=1)
-        time.sleep(2.2)
+        # a's bucket gets a token back each second, so from a's first
+        # request to its last, the other uid's included, must take less:
+        # the connections (SO_PEERCRED is the uid that connected) are made
+        # before, so that no fork of a child as each user falls in between.
+        a_conns = [connect_as("a", d.sock) for _ in range(5)]
+        collide_conn = connect_as("collide", d.sock)
 
-        def burst(n):
-            return [request(d.sock, "GET", "/v1/health").status for _ in range(n)]
+        def status(s):
+            with s:
+                s.settimeout(60)
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                resp = http.client.HTTPResponse(s, method="GET")
+                resp.begin()
+                return _checked(resp, "GET", "/v1/health").status
 
-        self.assertEqual(as_user("a", burst, 4), [200, 200, 429, 429])
-        self.assertEqual(as_user("collide", burst, 1), [403])  # its own bucket; no role
-        self.assertEqual(as_user("a", burst, 1), [429])
+        t0 = time.monotonic()
+        codes = [status(s) for s in a_conns[:4]]
+        codes.append(status(collide_conn))  # 403: its own bucket; no role
+        codes.append(status(a_conns[4]))
+        self.assertEqual(codes, [200, 200, 429, 429, 403, 429],
+                         f"{time.monotonic() - t0:.2f} s from a's first request to its last")
 
     def test_client_waits_out_the_rate_limit(self):
         """The Python client retries what cordond turned away unread (429
