@@ -3281,15 +3281,19 @@ class ServiceTest(DaemonTest):
         job's artifacts may not take the disk under 8 MiB, the half kept
         for the store and the audit log. With 12 MiB free, a job with a
         10 MiB artifact ends output_not_stored while one with 1 MiB is ok."""
-        d = self.small_state_disk(64, min_free="16M")
-        big = submit_sh(d, "head -c 10M /dev/zero > /out/big.bin\necho started\n"
-                           "exec sleep 3\n")["id"]
-        small = submit_sh(d, "head -c 1M /dev/zero > /out/small.bin\necho started\n"
-                             "exec sleep 3\n")["id"]
-        wait_running(d, big)
-        wait_running(d, small)
+        d = self.small_state_disk(64, min_free="16M", slots=2)
+        # The two wait queued behind jobs that hold both slots until the disk
+        # is filled: a job collected before the fill (as one that ran first
+        # and slept, on a slow host, could be) would have room to spare.
+        blockers = [submit_sh(d, SLEEP_SH)["id"] for _ in range(2)]
+        for b in blockers:
+            wait_running(d, b)
+        big = submit_sh(d, "head -c 10M /dev/zero > /out/big.bin\n")["id"]
+        small = submit_sh(d, "head -c 1M /dev/zero > /out/small.bin\n")["id"]
         filler = self.fill(d, 12)
         try:
+            for b in blockers:
+                d.client().cancel(b)
             self.assert_output_not_stored(d, big, {})
             job = wait_job(d, small, 120)
             self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
