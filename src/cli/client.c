@@ -468,10 +468,16 @@ static int setup(struct cli_client *c, const struct cli_request *rq, struct xfer
         SET(CURLOPT_FOLLOWLOCATION, 0L);
         if (headers)
                 SET(CURLOPT_HTTPHEADER, headers);
-        if (form)
+        /* libcurl sends the body anyway when no 100 Continue has come
+         * within 1 s (its default): a cordond that slow to take the headers
+         * (a loaded host) could then close on a body in flight, the reset
+         * request_headers() is there to avoid. Wait as long as for a stall. */
+        if (form) {
+                SET(CURLOPT_EXPECT_100_TIMEOUT_MS, (long) STALL_S * 1000L);
                 SET(CURLOPT_MIMEPOST, form);
-        else if (strcmp(method, "POST") == 0)
+        } else if (strcmp(method, "POST") == 0) {
                 SET(CURLOPT_POSTFIELDSIZE, 0L);
+        }
         if (strcmp(method, "POST") == 0 && !form)
                 SET(CURLOPT_POST, 1L);
         else if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0)

@@ -190,17 +190,17 @@ TURNED_AWAY = []
 
 def turn_away(conn, f, headers):
     """Before the body of the first upload: "early body" in the log if any
-    of it arrives within 0.5 s unasked (no 100 Continue was sent), then 429
-    rate_limited and a close, the rest unread, as cordond does. Later
-    uploads are asked for their bodies when they expect it. True: answered."""
+    of it arrives within 2 s unasked (no 100 Continue was sent; longer than
+    the 1 s libcurl waits for one by default, as cordond on a loaded host
+    can take), then 429 rate_limited and a close, the rest unread, as
+    cordond does. Later uploads are asked for their bodies as any upload
+    is (handle()). True: answered."""
     with LOCK:
         first = not TURNED_AWAY
         TURNED_AWAY.append(1)
     if not first:
-        if headers.get("expect", "").lower() == "100-continue":
-            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
         return False
-    conn.settimeout(0.5)
+    conn.settimeout(2.0)
     try:
         early = f.peek(1)
     except (TimeoutError, socket.timeout):
@@ -238,6 +238,8 @@ def handle(conn):
             if SCENARIO == "turn_away" and method == "POST" and turn_away(conn, f, headers):
                 log("%s %s turned away" % (method, path))
                 return
+            if headers.get("expect", "").lower() == "100-continue":
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # as cordond (MHD) does
             body = b""
             if "content-length" in headers:
                 body = f.read(int(headers["content-length"]))

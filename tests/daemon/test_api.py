@@ -2932,14 +2932,27 @@ class ServiceTest(DaemonTest):
         (here a's + 256) does not reset a's, as sharing buckets by uid
         modulo their count did."""
         d = self.start_daemon(rate_per_second=1)
-        time.sleep(2.2)
+        # a's bucket gets a token back each second, so from a's first
+        # request to its last, the other uid's included, must take less:
+        # the connections (SO_PEERCRED is the uid that connected) are made
+        # before, so that no fork of a child as each user falls in between.
+        a_conns = [connect_as("a", d.sock) for _ in range(5)]
+        collide_conn = connect_as("collide", d.sock)
 
-        def burst(n):
-            return [request(d.sock, "GET", "/v1/health").status for _ in range(n)]
+        def status(s):
+            with s:
+                s.settimeout(60)
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+                resp = http.client.HTTPResponse(s, method="GET")
+                resp.begin()
+                return _checked(resp, "GET", "/v1/health").status
 
-        self.assertEqual(as_user("a", burst, 4), [200, 200, 429, 429])
-        self.assertEqual(as_user("collide", burst, 1), [403])  # its own bucket; no role
-        self.assertEqual(as_user("a", burst, 1), [429])
+        t0 = time.monotonic()
+        codes = [status(s) for s in a_conns[:4]]
+        codes.append(status(collide_conn))  # 403: its own bucket; no role
+        codes.append(status(a_conns[4]))
+        self.assertEqual(codes, [200, 200, 429, 429, 403, 429],
+                         f"{time.monotonic() - t0:.2f} s from a's first request to its last")
 
     def test_client_waits_out_the_rate_limit(self):
         """The Python client retries what cordond turned away unread (429
@@ -3268,15 +3281,19 @@ class ServiceTest(DaemonTest):
         job's artifacts may not take the disk under 8 MiB, the half kept
         for the store and the audit log. With 12 MiB free, a job with a
         10 MiB artifact ends output_not_stored while one with 1 MiB is ok."""
-        d = self.small_state_disk(64, min_free="16M")
-        big = submit_sh(d, "head -c 10M /dev/zero > /out/big.bin\necho started\n"
-                           "exec sleep 3\n")["id"]
-        small = submit_sh(d, "head -c 1M /dev/zero > /out/small.bin\necho started\n"
-                             "exec sleep 3\n")["id"]
-        wait_running(d, big)
-        wait_running(d, small)
+        d = self.small_state_disk(64, min_free="16M", slots=2)
+        # The two wait queued behind jobs that hold both slots until the disk
+        # is filled: a job collected before the fill (as one that ran first
+        # and slept, on a slow host, could be) would have room to spare.
+        blockers = [submit_sh(d, SLEEP_SH)["id"] for _ in range(2)]
+        for b in blockers:
+            wait_running(d, b)
+        big = submit_sh(d, "head -c 10M /dev/zero > /out/big.bin\n")["id"]
+        small = submit_sh(d, "head -c 1M /dev/zero > /out/small.bin\n")["id"]
         filler = self.fill(d, 12)
         try:
+            for b in blockers:
+                d.client().cancel(b)
             self.assert_output_not_stored(d, big, {})
             job = wait_job(d, small, 120)
             self.assertEqual((job["verdict"], job["reason"]), ("ok", None))
