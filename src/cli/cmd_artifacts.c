@@ -35,8 +35,9 @@ static void help(void)
                "that does not fit in the free space is not fetched (74).\n"
                "Names that would leave DIR (absolute, '..', through a symlink already in DIR)\n"
                "are refused, and so are paths through a repository directory (.git, .hg,\n"
-               ".jj, ...: its config runs commands; cordond refuses them, an older one did\n"
-               "not); existing files are never overwritten.\n"
+               ".jj, ...) and a bare repository's HEAD (a repository's config runs\n"
+               "commands; cordond refuses them, an older one did not); existing files are\n"
+               "never overwritten.\n"
                "\n"
                "  -o, --output PATH   FILE for NAME (new; '-' for stdout), or DIR for all\n"
                "                      (created if missing)\n" CLI_COMMON_HELP "\n"
@@ -139,10 +140,10 @@ static int fetch_one(struct cli_client *c, const char *id, const json_t *manifes
                           e ? "that artifact was refused when collected" : "no such artifact", id);
                 return CLI_EXIT_NOT_FOUND;
         }
-        if (!cli_artifact_inert(e)) {
+        if (!cli_artifact_inert(manifest, e)) {
                 cli_error("artifacts",
-                          "job %s: a repository directory (.git, .hg, .jj, ...) in the path (a "
-                          "repository's configuration runs commands); refused",
+                          "job %s: a repository in the path (.git, .hg, .jj, ..., a bare "
+                          "repository's HEAD: its configuration runs commands); refused",
                           id);
                 return CLI_EXIT_VERIFY;
         }

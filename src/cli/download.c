@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -67,11 +68,55 @@ bool cli_artifact_safe(const json_t *e)
         return true;
 }
 
-/* No component a repository's directory (cd_name_is_repository(): its
- * config names commands git, hg, jj... run in the tree the download makes). */
-bool cli_artifact_inert(const json_t *e)
+/* The names right below the directory @dir (@len bytes, 0: the top) in
+ * the paths of @manifest, into *@ret. 0, or -ENOMEM. */
+static int names_below(const json_t *manifest, const char *dir, size_t len, char ***ret)
 {
-        cleanup_free char *copy = strdup(json_string_value(json_object_get(e, "path")) ?: "");
+        const json_t *e;
+        size_t i;
+
+        json_array_foreach(manifest, i, e)
+        {
+                const char *p = json_string_value(json_object_get(e, "path"));
+                char name[MAX_NAME + 1];
+                size_t n;
+
+                if (!p || (len > 0 && (strncmp(p, dir, len) != 0 || p[len] != '/')))
+                        continue;
+                p += len > 0 ? len + 1 : 0;
+                n = strcspn(p, "/");
+                if (n > MAX_NAME)
+                        continue; /* refused as unsafe anyway */
+                memcpy(name, p, n);
+                name[n] = '\0';
+                if (cd_strv_push(ret, name) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* A HEAD that, with what the manifest puts beside it, makes git take its
+ * directory for a repository (cd_names_are_repository()). */
+static bool head_of_repository(const json_t *manifest, const char *path)
+{
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        cleanup_strv char **names = NULL;
+
+        if (strcasecmp(base, "HEAD") != 0)
+                return false;
+        if (names_below(manifest, path, slash ? (size_t) (slash - path) : 0, &names) < 0)
+                return true; /* out of memory: refused, not fetched unchecked */
+        return cd_names_are_repository(names);
+}
+
+/* No component a repository's directory (cd_name_is_repository(): its
+ * config names commands git, hg, jj... run in the tree the download
+ * makes), and not the HEAD of a bare repository's layout in @manifest. */
+bool cli_artifact_inert(const json_t *manifest, const json_t *e)
+{
+        const char *path = json_string_value(json_object_get(e, "path")) ?: "";
+        cleanup_free char *copy = strdup(path);
 
         if (!copy)
                 return false;
@@ -82,7 +127,7 @@ bool cli_artifact_inert(const json_t *e)
                 if (cd_name_is_repository(comp))
                         return false;
         }
-        return true;
+        return !head_of_repository(manifest, path);
 }
 
 struct fetch {
@@ -445,9 +490,9 @@ static int vcs_refused(const char *cmd, const json_t *e)
         cleanup_free char *label = artifact_label(e);
 
         cli_error(cmd,
-                  "%s: a repository directory (.git, .hg, .jj, ...) in the path would make the "
-                  "download a repository whose configuration runs commands the job chose "
-                  "wherever its tool is used in it; refused",
+                  "%s: a repository in the path (.git, .hg, .jj, ..., a bare repository's "
+                  "HEAD) would make the download one whose configuration runs commands the "
+                  "job chose wherever its tool is used in it; refused",
                   label ? label : "artifact");
         return CLI_EXIT_VERIFY;
 }
@@ -472,7 +517,7 @@ int cli_artifacts_fetch_all(struct cli_client *c, const char *id, const json_t *
                 /* cordond refuses such names (bad_name); an older one took
                  * them. Before the general check, which refuses them too,
                  * to say why. */
-                if (!cli_artifact_inert(e)) {
+                if (!cli_artifact_inert(manifest, e)) {
                         r = vcs_refused(cmd, e);
                 } else if (!cli_artifact_safe(e)) {
                         cli_error(cmd,

@@ -18,11 +18,12 @@ bool cli_artifact_safe(const json_t *e);
 
 /*
  * False if a component of @e's path names a version control directory
- * (cd_name_is_repository(): .git, .hg, .jj..., in any case): created
- * beneath a directory, it would make that a repository whose configuration
- * runs commands the job chose.
+ * (cd_name_is_repository(): .git, .hg, .jj..., in any case), or if @e is a
+ * HEAD that the other paths of @manifest make a bare repository's
+ * (cd_names_are_repository()): created beneath a directory, it would make
+ * that a repository whose configuration runs commands the job chose.
  */
-bool cli_artifact_inert(const json_t *e);
+bool cli_artifact_inert(const json_t *manifest, const json_t *e);
 
 /*
  * Fetch artifact @e of job @id into @out_fd (a file the caller created, or

@@ -180,7 +180,9 @@ def repository(conn, method, path, headers):
                       [("ETag", '"%s"' % hashlib.sha256(ART).hexdigest())])
     if path.startswith("/v1/jobs/%s/artifacts" % ID):
         arts = [entry(p, ART) for p in (".git/config", "ok.txt", "sub/.Hg/hgrc", "sub/.git",
-                                        "up/.GIT/HEAD", ".jj/repo/config.toml", "d/_Darcs")]
+                                        "up/.GIT/HEAD", ".jj/repo/config.toml", "d/_Darcs",
+                                        "db/HEAD", "db/objects/k", "db/refs/k", "db/config",
+                                        "plain/HEAD")]
         return answer(conn, "200 OK", json.dumps({"job": ID, "artifacts": arts}))
     answer(conn, "200 OK", json.dumps(job()))
 

@@ -1389,23 +1389,29 @@ class FakeCordondTest(unittest.TestCase):
             self.assertEqual(f.read().count(b"x" * 4096), 1)  # sent whole, once
 
     def test_repository_paths_from_an_older_cordond(self):
-        """A cordond older than the bad_name rule for .git and .hg took a
-        job's repository directories: the CLI refuses each such path itself
-        (76, any case, any depth, a plain .git file too), by name as well,
-        and fetches the rest; nothing of them is asked for."""
+        """A cordond older than the bad_name rules took a job's repository
+        directories and a bare repository's HEAD (db/: HEAD, objects,
+        refs): the CLI refuses each such path itself (76, any case, any
+        depth, a plain .git file too), by name as well, and fetches the
+        rest (a HEAD with no objects and refs beside it too); nothing of
+        them is asked for."""
         d = self.fake("repository")
         out = os.path.join(self.tmp, "out")
         p = self.cli(d, "artifacts", self.ID, "-o", out)
         self.assertEqual(p.returncode, EX_VERIFY, p.stderr)
-        self.assertEqual(p.stderr.count("a repository directory (.git, .hg, .jj, ...) in the path"),
-                         6, p.stderr)
-        self.assertEqual(os.listdir(out), ["ok.txt"])
-        one = os.path.join(self.tmp, "one")
-        p = self.cli(d, "artifacts", self.ID, ".git/config", "-o", one)
-        self.one_line_error(p, "artifacts", EX_VERIFY, "a repository directory (.git, .hg, .jj, ...) in the path")
-        self.assertFalse(os.path.lexists(one))
-        asked = [r for r in self.requests(d) if "/artifacts/" in r]
-        self.assertEqual(asked, ["GET /v1/jobs/%s/artifacts/ok.txt" % self.ID], asked)
+        self.assertEqual(p.stderr.count("a repository in the path (.git, .hg, .jj, ..., a bare "
+                                        "repository's HEAD)"), 7, p.stderr)
+        found = sorted(os.path.relpath(os.path.join(r, f), out)
+                       for r, _, files in os.walk(out) for f in files)
+        fetched = ["db/config", "db/objects/k", "db/refs/k", "ok.txt", "plain/HEAD"]
+        self.assertEqual(found, fetched)
+        for name in (".git/config", "db/HEAD"):
+            one = os.path.join(self.tmp, "one")
+            p = self.cli(d, "artifacts", self.ID, name, "-o", one)
+            self.one_line_error(p, "artifacts", EX_VERIFY, "a repository in the path (.git, .hg")
+            self.assertFalse(os.path.lexists(one))
+        asked = sorted(r.split("/artifacts/")[1] for r in self.requests(d) if "/artifacts/" in r)
+        self.assertEqual(asked, fetched)
 
     def test_artifact_larger_than_the_free_space(self):
         """A manifest size that cannot fit (2^62 bytes) is refused before a
