@@ -50,23 +50,21 @@ static bool deceptive(unsigned int cp)
  * ".GIT" for ".git".
  */
 static const char *const repository_names[] = {
-        ".git", ".hg", ".sl", ".jj", ".pijul", "_darcs", ".fslckout", "_FOSSIL_", ".bzr",
+        ".git", ".hg", ".sl", ".jj", ".pijul", "_darcs", ".fslckout", "_FOSSIL_", ".bzr", NULL,
 };
 
-bool cd_name_is_repository(const char *name)
+/* @name is in the NULL-terminated @names, in any case. */
+static bool has_name(const char *const *names, const char *name)
 {
-        for (size_t i = 0; i < sizeof(repository_names) / sizeof(repository_names[0]); i++)
-                if (strcasecmp(name, repository_names[i]) == 0)
+        for (; names && *names; names++)
+                if (strcasecmp(*names, name) == 0)
                         return true;
         return false;
 }
 
-static bool has_name(char *const *names, const char *name)
+bool cd_name_is_repository(const char *name)
 {
-        for (size_t i = 0; names && names[i]; i++)
-                if (strcasecmp(names[i], name) == 0)
-                        return true;
-        return false;
+        return has_name(repository_names, name);
 }
 
 /*
@@ -80,8 +78,10 @@ static bool has_name(char *const *names, const char *name)
  */
 bool cd_names_are_repository(char *const *names)
 {
-        return has_name(names, "HEAD") && (has_name(names, "commondir") ||
-                                           (has_name(names, "objects") && has_name(names, "refs")));
+        const char *const *v = (const char *const *) names;
+
+        return has_name(v, "HEAD") &&
+               (has_name(v, "commondir") || (has_name(v, "objects") && has_name(v, "refs")));
 }
 
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)

@@ -309,12 +309,12 @@ fail:
         return NULL;
 }
 
-/* The request's own headers: a Range, or none (NULL). */
 /*
- * An upload waits for cordond's go-ahead (100 Continue) before its body:
- * what cordond turns away on the headers alone (429, 503, 413 on the
- * declared length) it answers and closes at once, and a body sent into
- * that close ends in a reset that can reach curl before the answer does.
+ * The request's own headers: a Range, an Expect, or none (NULL). An upload
+ * waits for cordond's go-ahead (100 Continue) before its body: what
+ * cordond turns away on the headers alone (429, 503, 413 on the declared
+ * length) it answers and closes at once, and a body sent into that close
+ * ends in a reset that can reach curl before the answer does.
  */
 static struct curl_slist *request_headers(const struct cli_request *rq)
 {

@@ -537,6 +537,7 @@ static void test_first_runs_of_a_boot_at_once_close_a_job_once(void **state)
         const char *const args[] = { "--", "/bin/true", NULL };
         char job[33], results[4][192];
         pid_t pids[4];
+        int statuses[4];
 
         crashed_run("at-once", job);
         run_in_boot(false); /* this boot's note, whatever a test before left */
@@ -547,13 +548,15 @@ static void test_first_runs_of_a_boot_at_once_close_a_job_once(void **state)
                 pids[i] = harness_spawn(results[i], args);
         }
         assert_int_equal(unsetenv("CORDON_FAULT"), 0);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 4; i++) { /* all waited for before any is judged */
                 struct cd_run r;
 
                 harness_wait(pids[i], results[i], &r);
-                assert_int_equal(r.status, 0);
+                statuses[i] = r.status;
                 harness_run_free(&r);
         }
+        for (int i = 0; i < 4; i++)
+                assert_int_equal(statuses[i], 0);
         assert_closed_by_another_run(job, "host_restart"); /* one job.finished */
         harness_assert_nothing_left();
 #endif
