@@ -60,6 +60,28 @@ int cd_cgroup_write_u64(int dirfd, const char *name, uint64_t v);
 /* mkdir -p @path below @root_fd (admin-configured, not job-writable) and open it. */
 int cd_cgroup_open_parent(int root_fd, const char *path, int *ret_fd, struct cd_err *err);
 
+/* ownership.c */
+
+/* The next component of the path ("a/b") at *@p, into @comp: 1; 0 at the
+ * end; -ENAMETOOLONG for one of 256 bytes or more. */
+int cd_cgroup_next_component(const char **p, char comp[static 256]);
+
+/* Root's alone: the cgroup directory @fd, and those of its files that move,
+ * freeze or kill tasks, belong to root and are writable by root only. */
+bool cd_cgroup_root_only(int fd);
+
+/* Open the cgroup @path ("a/b") below the hierarchy root @root_fd if it and
+ * every cgroup between are root's alone (the root itself is not judged);
+ * -1 otherwise. */
+int cd_cgroup_open_root_only(int root_fd, const char *path);
+
+/* This process's cgroup @own in the hierarchy at @root_fd, opened into
+ * *@ret_fd; if it or a cgroup above it is not root's alone, the whole
+ * process first moves to the hierarchy's root cgroup, which is then the one
+ * opened (1; 0 if it stayed). @what names the hierarchy in errors. */
+int cd_cgroup_leave_foreign(int root_fd, const char *own, const char *what, int *ret_fd,
+                            struct cd_err *err);
+
 /* Wait up to @timeout_ms for @is_empty. Sleeps between checks: the cgroup v1
  * interface has no notification for "empty". */
 bool cd_cgroup_wait_empty(const struct cd_cgroup *cg, uint64_t timeout_ms);

@@ -96,72 +96,6 @@ static int own_cgroup(char *buf, size_t size, struct cd_err *err)
         return 0;
 }
 
-/*
- * Whoever may write a cgroup's cgroup.procs may move the tasks of every
- * cgroup below it anywhere in that subtree, and whoever may write its
- * cgroup.subtree_control may take a controller, and with it the limits,
- * away from its children while they run (cgroup-v2.rst, "Delegation
- * Containment" and "Enabling and Disabling"). So a cgroup, and each of its
- * ancestors, must be root's alone before jobs may live below it.
- */
-static bool root_only(int fd)
-{
-        static const char *const names[] = { ".", "cgroup.procs", "cgroup.subtree_control",
-                                             "cgroup.threads" };
-
-        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-                struct stat st;
-
-                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != 0 ||
-                    (st.st_mode & (S_IWGRP | S_IWOTH)))
-                        return false;
-        }
-        return true;
-}
-
-/* The next component of the path ("a/b") at *@p, into @comp: 1; 0 at the
- * end; -ENAMETOOLONG for one of 256 bytes or more. */
-static int next_component(const char **p, char comp[static 256])
-{
-        size_t n;
-
-        while (**p == '/')
-                (*p)++;
-        if (!**p)
-                return 0;
-        n = strcspn(*p, "/");
-        if (n >= 256)
-                return -ENAMETOOLONG;
-        memcpy(comp, *p, n);
-        comp[n] = '\0';
-        *p += n;
-        return 1;
-}
-
-/* Open the cgroup @path ("a/b") below @root_fd if it and every cgroup
- * above it are root's alone (root_only()); -1 otherwise. */
-static int open_root_only(int root_fd, const char *path)
-{
-        cleanup_close int cur = -1;
-        char comp[256];
-        int r;
-
-        cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-        if (cur < 0 || !root_only(cur))
-                return -1;
-        for (const char *p = path; (r = next_component(&p, comp)) > 0;) {
-                int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-                if (next < 0)
-                        return -1;
-                (void) cd_close(cur);
-                cur = next;
-                if (!root_only(cur))
-                        return -1;
-        }
-        return r < 0 ? -1 : TAKE_FD(cur);
-}
-
 /* systemd marks a cgroup it delegates (Delegate=yes) with this xattr. */
 static bool is_delegated(int fd)
 {
@@ -214,7 +148,7 @@ static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, str
         cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return cd_err_errno(err, "cgroup v2: dup");
-        for (const char *p = parent; (r = next_component(&p, comp)) != 0;) {
+        for (const char *p = parent; (r = cd_cgroup_next_component(&p, comp)) != 0;) {
                 int next;
 
                 if (r < 0)
@@ -224,7 +158,7 @@ static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, str
                         return r;
                 (void) cd_close(cur);
                 cur = next;
-                if (!root_only(cur))
+                if (!cd_cgroup_root_only(cur))
                         return cd_err_set(err, EPERM,
                                           "cgroup v2: parent %s: %s is not root's alone, and its "
                                           "owner could move the jobs' tasks or disable their "
@@ -241,8 +175,8 @@ static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, str
 int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *parent,
                       struct cd_err *err)
 {
-        cleanup_close int root_fd = -1;
-        char buf[512];
+        cleanup_close int root_fd = -1, own_fd = -1;
+        char buf[512], own[4096];
         int r;
 
         root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -253,23 +187,20 @@ int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 return cd_err_set(err, CD_E_UNSUPPORTED,
                                   "cgroup v2: memory, cpu and pids are not all available at %s",
                                   root);
-        if (!parent) {
-                char own[4096];
-                cleanup_close int own_fd = -1;
-
-                r = own_cgroup(own, sizeof(own), err);
-                if (r < 0)
-                        return r;
-                /* A cgroup delegated to someone else (systemd's Delegate= with
-                 * User=, a user manager's user.delegate) is theirs, limits
-                 * included: the jobs go to the root's "cordon" then. */
-                if (strcmp(own, "/") != 0) {
-                        own_fd = open_root_only(root_fd, own + 1);
-                        if (own_fd >= 0 && is_delegated(own_fd))
-                                return use_delegated(h, own_fd, err);
-                }
+        r = own_cgroup(own, sizeof(own), err);
+        if (r < 0)
+                return r;
+        /* A cgroup someone else may write (a terminal's under
+         * user@UID.service, systemd's Delegate= with User=) is theirs: the
+         * supervisor leaves it for the root cgroup, and the jobs go to the
+         * root's "cordon". */
+        r = cd_cgroup_leave_foreign(root_fd, own, "cgroup v2", &own_fd, err);
+        if (r < 0)
+                return r;
+        if (!parent && r == 0 && strcmp(own, "/") != 0 && is_delegated(own_fd))
+                return use_delegated(h, own_fd, err);
+        if (!parent)
                 parent = "cordon";
-        }
         r = open_parent_enabled(root_fd, parent, &h->parent_fd[CG_V2], err);
         if (r < 0)
                 return r;

@@ -293,6 +293,7 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
 
         if (geteuid() != 0)
                 return cd_err_set(err, EPERM, "launcher: building sandboxes needs root");
+        cd_fault_init();
         /* Writes to a dead child's pipe must fail with EPIPE, not kill us. */
         if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
                 return cd_err_errno(err, "launcher: ignore SIGPIPE");
@@ -330,7 +331,6 @@ int cd_launcher_new(const struct cd_launcher_config *cfg, struct cd_launcher **r
                 return r;
         }
         l->landlock_abi = cd_landlock_abi();
-        cd_fault_init();
         *ret = l;
         return 0;
 }

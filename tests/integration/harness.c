@@ -546,6 +546,8 @@ pid_t harness_spawn(const char *result_file, const char *const *args)
         return harness_spawn_to(result_file, args, -1);
 }
 
+const char *const *harness_child_cgroups;
+
 pid_t harness_spawn_to(const char *result_file, const char *const *args, int out_fd)
 {
         const char *argv[MAX_ARGS];
@@ -565,6 +567,13 @@ pid_t harness_spawn_to(const char *result_file, const char *const *args, int out
                         out_fd = null;
                 if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(null, 2) < 0)
                         _exit(126);
+                for (size_t i = 0; harness_child_cgroups && harness_child_cgroups[i]; i++) {
+                        int fd = open(harness_child_cgroups[i], O_WRONLY | O_CLOEXEC);
+
+                        if (fd < 0 || write(fd, "0", 1) != 1)
+                                _exit(126);
+                        close(fd);
+                }
                 execv(argv[0], (char *const *) argv);
                 _exit(127);
         }

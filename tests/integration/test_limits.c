@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pty.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -808,6 +810,157 @@ static void test_v2_parent_owned_by_a_user_is_refused(void **state)
         harness_run_free(&r);
 }
 
+/* A cgroup someone made is theirs: its directory and every file in it. */
+static void give_to(const char *dir, uid_t uid)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        assert_non_null(d);
+        assert_int_equal(fchown(dirfd(d), uid, uid), 0);
+        while ((de = readdir(d)))
+                if (de->d_type == DT_REG)
+                        assert_int_equal(fchownat(dirfd(d), de->d_name, uid, uid, 0), 0);
+        closedir(d);
+}
+
+/* The cgroups a user could freeze cordon in, with their freeze files and
+ * the values that freeze and thaw: v2's, or v1's freezer and, in the
+ * hybrid layout, the cgroup2 beside it. */
+struct own_cgroups {
+        size_t n;
+        char dir[2][160], procs[2][200], freeze[2][200];
+        const char *frozen[2], *thawed[2];
+        const char *procs_list[3];
+};
+
+static void add_own(struct own_cgroups *o, const char *hier, const char *file, const char *frozen,
+                    const char *thawed)
+{
+        size_t i = o->n++;
+        char dir[160];
+
+        snprintf(dir, sizeof(dir), "%s/cordon-owned-%d", hier, (int) getpid());
+        memcpy(o->dir[i], dir, sizeof(dir));
+        snprintf(o->procs[i], sizeof(o->procs[i]), "%s/cgroup.procs", dir);
+        snprintf(o->freeze[i], sizeof(o->freeze[i]), "%s/%s", dir, file);
+        o->frozen[i] = frozen;
+        o->thawed[i] = thawed;
+        o->procs_list[i] = o->procs[i];
+        assert_int_equal(mkdir(o->dir[i], 0755), 0);
+        give_to(o->dir[i], 65534);
+}
+
+static void make_own_cgroups(struct own_cgroups *o)
+{
+        struct statfs fs;
+
+        *o = (struct own_cgroups){ 0 };
+        if (strcmp(harness_cgroup_mode(), "v2") == 0) {
+                add_own(o, "/sys/fs/cgroup", "cgroup.freeze", "1", "0");
+                return;
+        }
+        add_own(o, "/sys/fs/cgroup/freezer", "freezer.state", "FROZEN", "THAWED");
+        if (statfs("/sys/fs/cgroup/unified", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
+                add_own(o, "/sys/fs/cgroup/unified", "cgroup.freeze", "1", "0");
+}
+
+/* Write each freeze file, as @uid (0: as root). */
+static bool write_freeze(const struct own_cgroups *o, bool frozen, uid_t uid)
+{
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (uid && (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                        _exit(1);
+                for (size_t i = 0; i < o->n; i++) {
+                        const char *v = frozen ? o->frozen[i] : o->thawed[i];
+                        int fd = open(o->freeze[i], O_WRONLY | O_CLOEXEC);
+
+                        if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t) strlen(v))
+                                _exit(2);
+                }
+                _exit(0);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static void remove_own_cgroups(const struct own_cgroups *o)
+{
+        for (size_t i = 0; i < o->n; i++)
+                assert_int_equal(rmdir(o->dir[i]), 0);
+}
+
+static bool job_runs(void *data)
+{
+        (void) data;
+        return harness_job_processes() > 0;
+}
+
+/* `sudo cordon run` from a terminal whose cgroup is the user's (below
+ * user@UID.service): the user may freeze what is in it. cordon leaves such
+ * a cgroup for the root cgroup before the job starts, so the user's freeze
+ * cannot hold back the wall limit: the 60 s sleep ends at 2 s, timeout. */
+static void test_supervisor_leaves_a_cgroup_its_owner_could_freeze(void **state)
+{
+        char result[160];
+        struct own_cgroups own;
+        bool started, frozen, ended;
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
+        make_own_cgroups(&own);
+        harness_child_cgroups = own.procs_list;
+        pid = harness_spawn(
+                result, (const char *const[]){ "--wall", "2s", "--", "/bin/sleep", "60", NULL });
+        harness_child_cgroups = NULL;
+        started = harness_until(job_runs, NULL, 20000);
+        frozen = write_freeze(&own, true, 65534);
+        ended = harness_wait_for(pid, result, 30000, &r);
+        assert_true(write_freeze(&own, false, 0));
+        if (!ended)
+                harness_wait(pid, result, &r);
+        remove_own_cgroups(&own);
+        report(&r, "supervisor's own cgroup frozen by its owner");
+        assert_true(started);
+        assert_true(frozen);
+        assert_true(ended);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* If cordon cannot leave such a cgroup, nothing runs: setup_error. */
+static void test_supervisor_that_cannot_leave_runs_nothing(void **state)
+{
+        char result[160];
+        struct own_cgroups own;
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
+        make_own_cgroups(&own);
+        harness_child_cgroups = own.procs_list;
+        assert_int_equal(setenv("CORDON_FAULT", "cgroup_leave", 1), 0);
+        pid = harness_spawn(result, (const char *const[]){ "--", "/bin/true", NULL });
+        (void) unsetenv("CORDON_FAULT");
+        harness_child_cgroups = NULL;
+        harness_wait(pid, result, &r);
+        remove_own_cgroups(&own);
+        assert_int_equal(r.status, 125);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        printf("# %s\n", harness_result_str(&r, "error"));
+        assert_non_null(strstr(harness_result_str(&r, "error"), "another user may act on"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -833,6 +986,8 @@ int main(void)
                 cmocka_unit_test(test_v2_foreign_delegation_keeps_limits),
                 cmocka_unit_test(test_v2_delegated_cgroup_refusals_are_named),
                 cmocka_unit_test(test_v2_parent_owned_by_a_user_is_refused),
+                cmocka_unit_test(test_supervisor_leaves_a_cgroup_its_owner_could_freeze),
+                cmocka_unit_test(test_supervisor_that_cannot_leave_runs_nothing),
         };
 
         harness_require_root();
