@@ -125,6 +125,7 @@ int cd_random_hex(char *buf, size_t nbytes);
  * calls. */
 struct cd_tty_escape {
         bool ascii_only;
+        bool cr; /* a carriage return held: shown as is only before a newline */
         unsigned char seq[4];
         unsigned char have, need;
 };
@@ -142,7 +143,9 @@ bool cd_tty_locale_utf8(void);
 /* Escape @n bytes of @data into @out; returns the bytes written. */
 size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char *out);
 
-/* At the end of the stream: a sequence cut short, as '?' (0 or 1 bytes). */
+/* At the end of the stream: a sequence cut short, as '?', or a carriage
+ * return held, as ^M (at most CD_TTY_ESCAPE_END_MAX bytes). */
+#define CD_TTY_ESCAPE_END_MAX 2
 size_t cd_tty_escape_end(struct cd_tty_escape *st, char *out);
 
 /* One function of a library loaded at run time, and where its address goes. */

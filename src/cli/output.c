@@ -203,7 +203,7 @@ int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, struct c
 
 int cli_write_escaped_end(FILE *f, bool escape, struct cd_tty_escape *esc)
 {
-        char out[1];
+        char out[CD_TTY_ESCAPE_END_MAX];
         size_t len = escape ? cd_tty_escape_end(esc, out) : 0;
 
         return fwrite(out, 1, len, f) == len ? 0 : -EIO;

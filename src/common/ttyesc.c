@@ -2,9 +2,13 @@
 /*
  * A job's bytes on a terminal, as `cat -v` would show them: a job must not
  * drive the terminal of the admin who watches it (titles, clipboard,
- * emulator bugs). Printable ASCII, tab, newline and carriage return pass;
- * other ASCII controls become ^X; well-formed UTF-8 passes, except the C1
- * controls (U+0080..U+009F), which become '?'; every byte that is not part
+ * emulator bugs), nor hide or reorder what it printed: printable ASCII,
+ * tab and newline pass, and a carriage return only where a newline follows
+ * (CRLF); other ASCII controls become ^X, a lone carriage return ^M (it
+ * would write over the line it ends); well-formed UTF-8 passes, except the
+ * C1 controls (U+0080..U+009F) and the bidirectional controls (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069: "Trojan Source",
+ * CVE-2021-42574), which become '?'; every byte that is not part
  * of well-formed UTF-8 becomes '?' too, since a terminal in an 8-bit mode
  * reads a lone 0x9b as CSI. Where the locale is not UTF-8, the terminal
  * may be in such a mode, and read the 0x80-0x9f continuation bytes of
@@ -62,13 +66,20 @@ size_t cd_utf8_decode(const unsigned char *s, size_t n, unsigned int *cp)
         return len;
 }
 
+static bool is_bidi_control(unsigned int cp)
+{
+        return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+               (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /* A whole sequence of continuation bytes: '?' unless it is well formed
- * and not a C1 control. */
+ * and neither a C1 nor a bidirectional control. */
 static size_t emit_seq(const struct cd_tty_escape *st, char *out)
 {
         unsigned int cp;
 
-        if (cd_utf8_decode(st->seq, st->need, &cp) != st->need || cp <= 0x9f) {
+        if (cd_utf8_decode(st->seq, st->need, &cp) != st->need || cp <= 0x9f ||
+            is_bidi_control(cp)) {
                 out[0] = '?';
                 return 1;
         }
@@ -79,7 +90,7 @@ static size_t emit_seq(const struct cd_tty_escape *st, char *out)
 
 static size_t emit_ascii(unsigned char c, char *out)
 {
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+        if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f) {
                 out[0] = '^';
                 out[1] = c == 0x7f ? '?' : (char) (c + '@');
                 return 2;
@@ -124,6 +135,17 @@ size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char 
                         out[o++] = '?'; /* cut short */
                         st->have = 0;
                 }
+                if (st->cr) { /* the byte after a carriage return decides */
+                        st->cr = false;
+                        if (c == '\n')
+                                out[o++] = '\r';
+                        else
+                                o += emit_ascii('\r', out + o);
+                }
+                if (c == '\r') {
+                        st->cr = true;
+                        continue;
+                }
                 len = seq_len(c);
                 if (c < 0x80) {
                         o += emit_ascii(c, out + o);
@@ -140,6 +162,10 @@ size_t cd_tty_escape(struct cd_tty_escape *st, const void *data, size_t n, char 
 
 size_t cd_tty_escape_end(struct cd_tty_escape *st, char *out)
 {
+        if (st->cr) {
+                st->cr = false;
+                return emit_ascii('\r', out);
+        }
         if (st->have == 0)
                 return 0;
         st->have = 0;

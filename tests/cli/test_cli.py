@@ -1118,6 +1118,20 @@ class CliTest(unittest.TestCase):
         self.assertIn("a^[]0;title^Gb", out)
         self.assertNotIn("\x1b]", out)
 
+    def test_logs_cannot_hide_or_reorder_text_on_a_terminal(self):
+        """A carriage return inside a line would let the job print over what
+        it printed before (a forged verdict); a right-to-left override would
+        reorder it. Both are shown, in a UTF-8 locale, where the override
+        would otherwise pass as a character."""
+        ident, _ = self.finished(
+            "printf 'error: disk full\\rall good      \\nx \\342\\200\\256cba\\r\\n'")
+        status, out = pty_run(self.daemon.socket, self.work, ["logs", ident],
+                              env={"LANG": "C.UTF-8", "LC_ALL": ""})
+        self.assertEqual(status, 0, out)
+        self.assertIn("error: disk full^Mall good", out)
+        self.assertIn("x ?cba\r", out)
+        self.assertNotIn("\u202e", out)
+
 
     def complete(self, *words, sock=None):
         """What contrib/bash-completion/cordon offers after @words (the last is

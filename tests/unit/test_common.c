@@ -894,7 +894,7 @@ static void assert_escaped(const char *in, size_t n, const char *want)
 static void tty_escape_shows_controls_and_bad_bytes(void **state)
 {
         (void) state;
-        ESC("plain text\t\r\n", "plain text\t\r\n");
+        ESC("plain text\t\n", "plain text\t\n");
         ESC("a\033[31mb\007\177", "a^[[31mb^G^?");
         ESC("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
         ESC("\xc2\x9b"
@@ -979,6 +979,38 @@ static void tty_escape_holds_split_sequences(void **state)
         assert_int_equal(cd_tty_escape(&st, "\x85", 1, out), 1); /* NEL, a C1 control */
         assert_int_equal(out[0], '?');
         assert_int_equal(cd_tty_escape_end(&st, out), 0);
+        /* A carriage return waits for the next byte, in the next call. */
+        assert_int_equal(cd_tty_escape(&st, "a\r", 2, out), 1);
+        assert_int_equal(cd_tty_escape(&st, "\n", 1, out), 2);
+        assert_memory_equal(out, "\r\n", 2);
+        assert_int_equal(cd_tty_escape(&st, "\r", 1, out), 0);
+        assert_int_equal(cd_tty_escape(&st, "x", 1, out), 3);
+        assert_memory_equal(out, "^Mx", 3);
+        assert_int_equal(cd_tty_escape(&st, "\r", 1, out), 0);
+        assert_int_equal(cd_tty_escape_end(&st, out), 2);
+        assert_memory_equal(out, "^M", 2);
+}
+
+/* Nothing printed can be hidden or reordered on the screen: a carriage
+ * return that is not a line end (it would let the rest of the line write
+ * over what came before it: a progress bar, or a forged "verdict ok") is
+ * ^M; the bidirectional controls of "Trojan Source" (CVE-2021-42574) are
+ * '?'. */
+static void tty_escape_keeps_text_where_it_was_printed(void **state)
+{
+        (void) state;
+        ESC("dos line\r\n", "dos line\r\n");
+        ESC("leaked\rhidden", "leaked^Mhidden");
+        ESC("\r\r\n", "^M\r\n");
+        ESC("end\r", "end^M");
+        ESC("\r\xe2\x82\xac", "^M\xe2\x82\xac");
+        ESC("a\xe2\x80\xae"
+            "cba",
+            "a?cba"); /* U+202E RIGHT-TO-LEFT OVERRIDE */
+        ESC("\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", "????");
+        ESC("\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8\xe2\x81\xa9", "????"); /* isolates */
+        ESC("\xe2\x80\x8e\xe2\x80\x8f\xd8\x9c", "???");                  /* LRM RLM ALM */
+        ESC("\xe2\x80\x8d\xe2\x81\xa0", "\xe2\x80\x8d\xe2\x81\xa0");     /* ZWJ, WJ: not bidi */
 }
 
 int main(void)
@@ -1029,6 +1061,7 @@ int main(void)
                 cmocka_unit_test_teardown(tty_escape_shows_controls_and_bad_bytes, teardown),
                 cmocka_unit_test_teardown(tty_escape_holds_split_sequences, teardown),
                 cmocka_unit_test_teardown(tty_escape_ascii_only, teardown),
+                cmocka_unit_test_teardown(tty_escape_keeps_text_where_it_was_printed, teardown),
                 cmocka_unit_test_teardown(tty_locale_is_read_in_order, teardown),
                 cmocka_unit_test_teardown(monotonic_wait_waits, teardown),
         };
