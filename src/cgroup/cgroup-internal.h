@@ -67,12 +67,14 @@ int cd_cgroup_open_parent(int root_fd, const char *path, int *ret_fd, struct cd_
 int cd_cgroup_next_component(const char **p, char comp[static 256]);
 
 /* Root's alone: the cgroup directory @fd, and those of its files that move,
- * freeze or kill tasks, belong to root and are writable by root only. */
+ * freeze or kill tasks or take their controllers, belong to root and are
+ * writable by root only (and cgroup.procs exists). */
 bool cd_cgroup_root_only(int fd);
 
 /* Open the cgroup @path ("a/b") below the hierarchy root @root_fd if it and
- * every cgroup between are root's alone (the root itself is not judged);
- * -1 otherwise. */
+ * every cgroup between are root's alone (the root itself is not judged),
+ * and none is a systemd-logind session scope or user slice, whose owner may
+ * signal what is in it; -1 otherwise. */
 int cd_cgroup_open_root_only(int root_fd, const char *path);
 
 /* This process's cgroup @own in the hierarchy at @root_fd, opened into
@@ -81,6 +83,11 @@ int cd_cgroup_open_root_only(int root_fd, const char *path);
  * opened (1; 0 if it stayed). @what names the hierarchy in errors. */
 int cd_cgroup_leave_foreign(int root_fd, const char *own, const char *what, int *ret_fd,
                             struct cd_err *err);
+
+/* cd_cgroup_leave_foreign() in every hierarchy this process is in below its
+ * root (/proc/self/cgroup), v1 (named ones too) and v2, wherever mounted
+ * (/proc/self/mountinfo); one that is not mounted fails. */
+int cd_cgroup_leave_every_foreign(struct cd_err *err);
 
 /* Wait up to @timeout_ms for @is_empty. Sleeps between checks: the cgroup v1
  * interface has no notification for "empty". */

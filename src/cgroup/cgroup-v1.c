@@ -104,19 +104,6 @@ static int open_self(int hier, const char *controller, const char *own, int *ret
         return r < 0 ? r : 0;
 }
 
-/* The hybrid layout's cgroup2 (no controllers, but cgroup.freeze and
- * cgroup.kill) holds the supervisor, and the jobs it clones, too. */
-static int leave_foreign_unified(int root_fd, const char *own, struct cd_err *err)
-{
-        cleanup_close int unified = -1, self = -1;
-        struct statfs fs;
-
-        unified = openat(root_fd, "unified", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (unified < 0 || fstatfs(unified, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
-                return 0;
-        return open_self(unified, "", own, &self, err);
-}
-
 int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *parent,
                       struct cd_err *err)
 {
@@ -152,9 +139,6 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 if (r < 0)
                         return r;
         }
-        r = leave_foreign_unified(root_fd, own, err);
-        if (r < 0)
-                return r;
         h->memsw = faccessat(h->parent_fd[CG_MEMORY], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
         h->kmem_tcp =
                 faccessat(h->parent_fd[CG_MEMORY], "memory.kmem.tcp.limit_in_bytes", F_OK, 0) == 0;

@@ -194,7 +194,7 @@ int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *pa
          * user@UID.service, systemd's Delegate= with User=) is theirs: the
          * supervisor leaves it for the root cgroup, and the jobs go to the
          * root's "cordon". */
-        r = cd_cgroup_leave_foreign(root_fd, own, "cgroup v2", &own_fd, err);
+        r = cd_cgroup_leave_foreign(root_fd, own, "v2", &own_fd, err);
         if (r < 0)
                 return r;
         if (!parent && r == 0 && strcmp(own, "/") != 0 && is_delegated(own_fd))

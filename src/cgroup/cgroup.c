@@ -63,6 +63,11 @@ int cd_cgroup_host_open(const struct cd_cgroup_config *cfg, struct cd_cgroup_hos
         struct cd_cgroup_host *h;
         int r;
 
+        /* Before anything is read of where we are: a supervisor another user
+         * could freeze or stop would hold back its jobs' wall limits. */
+        r = cd_cgroup_leave_every_foreign(err);
+        if (r < 0)
+                return r;
         if (mode == CD_CGROUP_AUTO)
                 mode = is_cgroup2(root) ? CD_CGROUP_V2 : CD_CGROUP_V1;
         h = calloc(1, sizeof(*h));

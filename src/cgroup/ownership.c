@@ -10,8 +10,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -60,10 +65,28 @@ bool cd_cgroup_root_only(int fd)
         if (fstat(fd, &st) < 0 || !root_alone(&st))
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 ? errno != ENOENT
-                                                                        : !root_alone(&st))
+                if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0
+                            ? errno != ENOENT || i == 0 /* no cgroup.procs: not a cgroup */
+                            : !root_alone(&st))
                         return false;
         return true;
+}
+
+/*
+ * systemd-logind lets a session's owner signal every process of the
+ * session's scope, and of their user slice, without authentication
+ * (loginctl kill-session, kill-user: SIGSTOP included), though the cgroups
+ * are root's. "." and ".." lead out of the cgroup they seem to name.
+ */
+static bool others_may_signal(const char *comp)
+{
+        size_t n = strlen(comp);
+
+        if (!strcmp(comp, ".") || !strcmp(comp, "..") || !strcmp(comp, "user.slice"))
+                return true;
+        if (n > 11 && !strncmp(comp, "user-", 5) && !strcmp(comp + n - 6, ".slice"))
+                return true;
+        return n > 14 && !strncmp(comp, "session-", 8) && !strcmp(comp + n - 6, ".scope");
 }
 
 int cd_cgroup_open_root_only(int root_fd, const char *path)
@@ -76,8 +99,11 @@ int cd_cgroup_open_root_only(int root_fd, const char *path)
         if (cur < 0)
                 return -1;
         for (const char *p = path; (r = cd_cgroup_next_component(&p, comp)) > 0;) {
-                int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                int next;
 
+                if (others_may_signal(comp))
+                        return -1;
+                next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
                         return -1;
                 (void) cd_close(cur);
@@ -108,4 +134,128 @@ int cd_cgroup_leave_foreign(int root_fd, const char *own, const char *what, int 
         if (*ret_fd < 0)
                 return cd_err_errno(err, "cgroup: dup");
         return 1;
+}
+
+/* A mountinfo field with its octal escapes ("\\040") undone, in place. */
+static void unescape(char *s)
+{
+        char *o = s;
+
+        for (char *i = s; *i;) {
+                if (i[0] == '\\' && i[1] >= '0' && i[1] <= '3' && i[2] >= '0' && i[2] <= '7' &&
+                    i[3] >= '0' && i[3] <= '7') {
+                        *o++ = (char) ((i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0'));
+                        i += 4;
+                } else {
+                        *o++ = *i++;
+                }
+        }
+        *o = '\0';
+}
+
+/* Every item of the comma-separated @want ("cpu,cpuacct", "name=systemd")
+ * is one of @have ("rw,cpu,cpuacct"). */
+static bool has_all(const char *want, const char *have)
+{
+        for (const char *w = want; *w;) {
+                size_t n = strcspn(w, ",");
+                bool found = false;
+
+                for (const char *h = have; *h && !found;) {
+                        size_t m = strcspn(h, ",");
+
+                        found = m == n && !strncmp(h, w, n);
+                        h += m + (h[m] == ',');
+                }
+                if (!found)
+                        return false;
+                w += n + (w[n] == ',');
+        }
+        return true;
+}
+
+/* Of one /proc/self/mountinfo @line: the mount point, if it mounts the
+ * root of the hierarchy of @ctrls ("" for cgroup2); else NULL. */
+static char *mount_of(char *line, const char *ctrls)
+{
+        char *sep = strstr(line, " - "), *save = NULL, *field[5], *type, *opts;
+        size_t k = 0;
+
+        if (!sep)
+                return NULL;
+        *sep = '\0';
+        for (char *t = strtok_r(line, " ", &save); t && k < 5; t = strtok_r(NULL, " ", &save))
+                field[k++] = t;
+        type = strtok_r(sep + 3, " ", &save);
+        opts = type && strtok_r(NULL, " ", &save) ? strtok_r(NULL, " \n", &save) : NULL;
+        if (k < 5 || !opts || strcmp(field[3], "/") != 0)
+                return NULL;
+        if (*ctrls ? strcmp(type, "cgroup") != 0 || !has_all(ctrls, opts)
+                   : strcmp(type, "cgroup2") != 0)
+                return NULL;
+        unescape(field[4]);
+        return field[4];
+}
+
+/* Open where the hierarchy of @ctrls is mounted; -ENOENT if nowhere. */
+static int open_hierarchy(const char *ctrls)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char *line = NULL, *point = NULL;
+        size_t cap = 0;
+        struct statfs fs;
+        int fd = -ENOENT;
+
+        if (!f)
+                return -errno;
+        while (!point && getline(&line, &cap, f) > 0)
+                point = mount_of(line, ctrls);
+        if (point) {
+                fd = open(point, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        fd = -errno;
+                else if (fstatfs(fd, &fs) < 0 ||
+                         (fs.f_type != CGROUP_SUPER_MAGIC && fs.f_type != CGROUP2_SUPER_MAGIC)) {
+                        (void) cd_close(fd);
+                        fd = -EMEDIUMTYPE;
+                }
+        }
+        free(line);
+        (void) fclose(f);
+        return fd;
+}
+
+int cd_cgroup_leave_every_foreign(struct cd_err *err)
+{
+        char own[16384];
+        ssize_t n = cd_read_at(AT_FDCWD, "/proc/self/cgroup", own, sizeof(own));
+
+        if (n < 0)
+                return cd_err_neg(err, (int) n, "cgroup: read /proc/self/cgroup");
+        if ((size_t) n >= sizeof(own) - 1)
+                return cd_err_set(err, ENAMETOOLONG, "cgroup: /proc/self/cgroup is too long");
+        for (char *line = own, *next; *line; line = next) {
+                char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+                cleanup_close int root = -1, self = -1;
+                int r;
+
+                next = line + strcspn(line, "\n");
+                if (*next)
+                        *next++ = '\0';
+                if (!path || !strcmp(path + 1, "/"))
+                        continue;
+                *path++ = '\0';
+                ctrls++;
+                root = open_hierarchy(ctrls);
+                if (root < 0)
+                        return cd_err_neg(err, root,
+                                          "cgroup: the %s hierarchy holds this process below its "
+                                          "root but is not mounted here, so who may act on it "
+                                          "cannot be told",
+                                          *ctrls ? ctrls : "cgroup2");
+                r = cd_cgroup_leave_foreign(root, path, *ctrls ? ctrls : "cgroup2", &self, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }

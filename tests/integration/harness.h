@@ -72,10 +72,10 @@ void harness_run_free(struct cd_run *r);
 /* Start `cordon run <harness flags> <args>` in the background with its
  * result written to @result_file and stdio on /dev/null. */
 pid_t harness_spawn(const char *result_file, const char *const *args);
-/* The same, with stdout on @out_fd (-1: /dev/null). */
 /* When set (NULL-terminated), the cgroup.procs files a spawned cordon is
  * moved into before it starts. */
 extern const char *const *harness_child_cgroups;
+/* The same, with stdout on @out_fd (-1: /dev/null). */
 pid_t harness_spawn_to(const char *result_file, const char *const *args, int out_fd);
 
 /* Wait for a spawned run; fills r->status and r->result. */

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pty.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -824,45 +825,62 @@ static void give_to(const char *dir, uid_t uid)
         closedir(d);
 }
 
-/* The cgroups a user could freeze cordon in, with their freeze files and
- * the values that freeze and thaw: v2's, or v1's freezer and, in the
- * hybrid layout, the cgroup2 beside it. */
+/* Cgroups made for cordon to start in, one per hierarchy, named "cordon-
+ * @what-PID@below", with their freeze files (NULL: none) and the values
+ * that freeze and thaw: v2's, or v1's freezer, blkio and name=systemd and,
+ * in the hybrid layout, the cgroup2 beside them. */
+#define OWN_MAX 4
 struct own_cgroups {
         size_t n;
-        char dir[2][160], procs[2][200], freeze[2][200];
-        const char *frozen[2], *thawed[2];
-        const char *procs_list[3];
+        char top[OWN_MAX][160], dir[OWN_MAX][200], procs[OWN_MAX][220], freeze[OWN_MAX][220];
+        const char *frozen[OWN_MAX], *thawed[OWN_MAX];
+        const char *procs_list[OWN_MAX + 1];
 };
 
-static void add_own(struct own_cgroups *o, const char *hier, const char *file, const char *frozen,
-                    const char *thawed)
+static void add_own(struct own_cgroups *o, const char *hier, const char *what, const char *below,
+                    uid_t owner, const char *file, const char *frozen, const char *thawed)
 {
         size_t i = o->n++;
-        char dir[160];
+        char top[160], dir[200];
 
-        snprintf(dir, sizeof(dir), "%s/cordon-owned-%d", hier, (int) getpid());
+        snprintf(top, sizeof(top), "%s/cordon-%s-%d", hier, what, (int) getpid());
+        snprintf(dir, sizeof(dir), "%s%s", top, below);
+        memcpy(o->top[i], top, sizeof(top));
         memcpy(o->dir[i], dir, sizeof(dir));
         snprintf(o->procs[i], sizeof(o->procs[i]), "%s/cgroup.procs", dir);
-        snprintf(o->freeze[i], sizeof(o->freeze[i]), "%s/%s", dir, file);
-        o->frozen[i] = frozen;
+        snprintf(o->freeze[i], sizeof(o->freeze[i]), "%s/%s", dir, file ? file : "");
+        o->frozen[i] = file ? frozen : NULL;
         o->thawed[i] = thawed;
         o->procs_list[i] = o->procs[i];
-        assert_int_equal(mkdir(o->dir[i], 0755), 0);
-        give_to(o->dir[i], 65534);
+        assert_int_equal(mkdir(top, 0755), 0);
+        if (*below)
+                assert_int_equal(mkdir(dir, 0755), 0);
+        if (owner)
+                give_to(dir, owner);
 }
 
-static void make_own_cgroups(struct own_cgroups *o)
+static bool is_fs(const char *path, long type)
 {
         struct statfs fs;
 
+        return statfs(path, &fs) == 0 && fs.f_type == type;
+}
+
+static void make_own_cgroups(struct own_cgroups *o, const char *what, const char *below,
+                             uid_t owner)
+{
         *o = (struct own_cgroups){ 0 };
         if (strcmp(harness_cgroup_mode(), "v2") == 0) {
-                add_own(o, "/sys/fs/cgroup", "cgroup.freeze", "1", "0");
+                add_own(o, "/sys/fs/cgroup", what, below, owner, "cgroup.freeze", "1", "0");
                 return;
         }
-        add_own(o, "/sys/fs/cgroup/freezer", "freezer.state", "FROZEN", "THAWED");
-        if (statfs("/sys/fs/cgroup/unified", &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC)
-                add_own(o, "/sys/fs/cgroup/unified", "cgroup.freeze", "1", "0");
+        add_own(o, "/sys/fs/cgroup/freezer", what, below, owner, "freezer.state", "FROZEN",
+                "THAWED");
+        add_own(o, "/sys/fs/cgroup/blkio", what, below, owner, NULL, NULL, NULL);
+        if (is_fs("/sys/fs/cgroup/systemd", CGROUP_SUPER_MAGIC))
+                add_own(o, "/sys/fs/cgroup/systemd", what, below, owner, NULL, NULL, NULL);
+        if (is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+                add_own(o, "/sys/fs/cgroup/unified", what, below, owner, "cgroup.freeze", "1", "0");
 }
 
 /* Write each freeze file, as @uid (0: as root). */
@@ -873,12 +891,16 @@ static bool write_freeze(const struct own_cgroups *o, bool frozen, uid_t uid)
 
         assert_true(pid >= 0);
         if (pid == 0) {
-                if (uid && (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+                if (uid && (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+                            setresuid(uid, uid, uid) < 0))
                         _exit(1);
                 for (size_t i = 0; i < o->n; i++) {
                         const char *v = frozen ? o->frozen[i] : o->thawed[i];
-                        int fd = open(o->freeze[i], O_WRONLY | O_CLOEXEC);
+                        int fd;
 
+                        if (!o->frozen[i])
+                                continue;
+                        fd = open(o->freeze[i], O_WRONLY | O_CLOEXEC);
                         if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t) strlen(v))
                                 _exit(2);
                 }
@@ -888,10 +910,22 @@ static bool write_freeze(const struct own_cgroups *o, bool frozen, uid_t uid)
         return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Best effort, so that a failed test leaves nothing either: asserted by
+ * harness_assert_nothing_left() and the tests' own checks after. */
 static void remove_own_cgroups(const struct own_cgroups *o)
 {
+        for (size_t i = 0; i < o->n; i++) {
+                (void) rmdir(o->dir[i]);
+                (void) rmdir(o->top[i]);
+        }
+}
+
+static bool own_cgroups_gone(const struct own_cgroups *o)
+{
         for (size_t i = 0; i < o->n; i++)
-                assert_int_equal(rmdir(o->dir[i]), 0);
+                if (access(o->top[i], F_OK) == 0)
+                        return false;
+        return true;
 }
 
 static bool job_runs(void *data)
@@ -900,38 +934,107 @@ static bool job_runs(void *data)
         return harness_job_processes() > 0;
 }
 
+/* The /proc/PID/cgroup of the cordon process @pid, into @buf. */
+static void read_cgroups(pid_t pid, char *buf, size_t size)
+{
+        char path[64];
+        ssize_t n = -1;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                n = read(fd, buf, size - 1);
+                close(fd);
+        }
+        buf[n > 0 ? n : 0] = '\0';
+}
+
 /* `sudo cordon run` from a terminal whose cgroup is the user's (below
  * user@UID.service): the user may freeze what is in it. cordon leaves such
- * a cgroup for the root cgroup before the job starts, so the user's freeze
- * cannot hold back the wall limit: the 60 s sleep ends at 2 s, timeout. */
+ * a cgroup, in every hierarchy (on v1 also blkio and name=systemd, which it
+ * does not use), for the root cgroup before the job starts, so the user's
+ * freeze cannot hold back the wall limit: the 60 s sleep ends at 2 s. */
 static void test_supervisor_leaves_a_cgroup_its_owner_could_freeze(void **state)
 {
-        char result[160];
+        char result[160], where[4096];
         struct own_cgroups own;
-        bool started, frozen, ended;
+        bool started, frozen, ended, thawed;
         struct cd_run r;
         pid_t pid;
 
         (void) state;
         snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
-        make_own_cgroups(&own);
+        make_own_cgroups(&own, "owned", "", 65534);
         harness_child_cgroups = own.procs_list;
         pid = harness_spawn(
                 result, (const char *const[]){ "--wall", "2s", "--", "/bin/sleep", "60", NULL });
         harness_child_cgroups = NULL;
         started = harness_until(job_runs, NULL, 20000);
+        read_cgroups(pid, where, sizeof(where));
         frozen = write_freeze(&own, true, 65534);
         ended = harness_wait_for(pid, result, 30000, &r);
-        assert_true(write_freeze(&own, false, 0));
+        thawed = write_freeze(&own, false, 0);
         if (!ended)
                 harness_wait(pid, result, &r);
         remove_own_cgroups(&own);
         report(&r, "supervisor's own cgroup frozen by its owner");
+        printf("# cordon's cgroups while its job ran:\n%s", where);
         assert_true(started);
+        assert_null(strstr(where, "cordon-owned-"));
         assert_true(frozen);
         assert_true(ended);
+        assert_true(thawed);
+        assert_true(own_cgroups_gone(&own));
         assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
         harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* Where cordon is while its job runs, started in the cgroups of @o. */
+static void cgroups_of_a_run(const struct own_cgroups *o, char *buf, size_t size)
+{
+        char result[160];
+        struct cd_run r;
+        bool started;
+        pid_t pid;
+
+        snprintf(result, sizeof(result), "/run/cordon-where-%d.json", (int) getpid());
+        harness_child_cgroups = o->procs_list;
+        pid = harness_spawn(result, (const char *const[]){ "--", "/bin/sleep", "1", NULL });
+        harness_child_cgroups = NULL;
+        started = harness_until(job_runs, NULL, 20000);
+        read_cgroups(pid, buf, size);
+        harness_wait(pid, result, &r);
+        remove_own_cgroups(o);
+        assert_true(started);
+        assert_int_equal(r.status, 0);
+        assert_true(own_cgroups_gone(o));
+        harness_run_free(&r);
+}
+
+/* Root's cgroups, but a systemd-logind session's (`sudo cordon run` from an
+ * SSH login): logind lets the session's owner signal everything in it
+ * (`loginctl kill-session --signal=SIGSTOP`), so cordon leaves it too. A
+ * cgroup only root may act on is kept: no task moves on the launch path. */
+static void test_supervisor_leaves_a_login_session_and_keeps_root_cgroups(void **state)
+{
+        struct own_cgroups session, kept;
+        char where[4096], name[64];
+        size_t seen = 0;
+
+        (void) state;
+        make_own_cgroups(&session, "login", "/session-9.scope", 0);
+        cgroups_of_a_run(&session, where, sizeof(where));
+        printf("# from a session scope:\n%s", where);
+        assert_null(strstr(where, "session-9.scope"));
+        make_own_cgroups(&kept, "kept", "", 0);
+        cgroups_of_a_run(&kept, where, sizeof(where));
+        printf("# from root's cgroups:\n%s", where);
+        snprintf(name, sizeof(name), ":/cordon-kept-%d\n", (int) getpid());
+        for (const char *p = where; (p = strstr(p, name)); p++)
+                seen++;
+        assert_int_equal(seen, kept.n);
         harness_assert_nothing_left();
 }
 
@@ -945,7 +1048,7 @@ static void test_supervisor_that_cannot_leave_runs_nothing(void **state)
 
         (void) state;
         snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
-        make_own_cgroups(&own);
+        make_own_cgroups(&own, "owned", "", 65534);
         harness_child_cgroups = own.procs_list;
         assert_int_equal(setenv("CORDON_FAULT", "cgroup_leave", 1), 0);
         pid = harness_spawn(result, (const char *const[]){ "--", "/bin/true", NULL });
@@ -953,6 +1056,7 @@ static void test_supervisor_that_cannot_leave_runs_nothing(void **state)
         harness_child_cgroups = NULL;
         harness_wait(pid, result, &r);
         remove_own_cgroups(&own);
+        assert_true(own_cgroups_gone(&own));
         assert_int_equal(r.status, 125);
         assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
         printf("# %s\n", harness_result_str(&r, "error"));
@@ -987,6 +1091,7 @@ int main(void)
                 cmocka_unit_test(test_v2_delegated_cgroup_refusals_are_named),
                 cmocka_unit_test(test_v2_parent_owned_by_a_user_is_refused),
                 cmocka_unit_test(test_supervisor_leaves_a_cgroup_its_owner_could_freeze),
+                cmocka_unit_test(test_supervisor_leaves_a_login_session_and_keeps_root_cgroups),
                 cmocka_unit_test(test_supervisor_that_cannot_leave_runs_nothing),
         };
 
