@@ -77,16 +77,11 @@ bool cd_cgroup_root_only(int fd);
  * signal what is in it; -1 otherwise. */
 int cd_cgroup_open_root_only(int root_fd, const char *path);
 
-/* This process's cgroup @own in the hierarchy at @root_fd, opened into
- * *@ret_fd; if it or a cgroup above it is not root's alone, the whole
- * process first moves to the hierarchy's root cgroup, which is then the one
- * opened (1; 0 if it stayed). @what names the hierarchy in errors. */
-int cd_cgroup_leave_foreign(int root_fd, const char *own, const char *what, int *ret_fd,
-                            struct cd_err *err);
-
-/* cd_cgroup_leave_foreign() in every hierarchy this process is in below its
- * root (/proc/self/cgroup), v1 (named ones too) and v2, wherever mounted
- * (/proc/self/mountinfo); one that is not mounted fails. */
+/* In every hierarchy this process is in below its root (/proc/self/cgroup),
+ * v1 (named ones too) and v2, wherever mounted (/proc/self/mountinfo; one
+ * that is not mounted fails): if its cgroup there is not
+ * cd_cgroup_open_root_only()'s, move the whole process to the hierarchy's
+ * root cgroup. */
 int cd_cgroup_leave_every_foreign(struct cd_err *err);
 
 /* Wait up to @timeout_ms for @is_empty. Sleeps between checks: the cgroup v1

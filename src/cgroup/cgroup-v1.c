@@ -58,50 +58,41 @@ static void find_alias(struct cd_cgroup_host *h, int i, const struct stat *st,
                 }
 }
 
-/* The calling thread's cgroup in the hierarchy of @controller ("" for the
- * cgroup2 one), from @own, the text of /proc/thread-self/cgroup
- * ("N:cpu,cpuacct:/path", "0::/path"), into @path. */
-static int own_path(const char *own, const char *controller, char path[static OWN_CGROUPS_MAX],
-                    struct cd_err *err)
+/* The calling thread's cgroup in the hierarchy of @controller, from @own,
+ * the text of /proc/thread-self/cgroup ("N:cpu,cpuacct:/path"), opened
+ * below @hier. */
+static int open_self(int hier, const char *controller, const char *own, int *ret_fd,
+                     struct cd_err *err)
 {
+        char buf[OWN_CGROUPS_MAX];
         size_t clen = strlen(controller);
 
-        (void) snprintf(path, OWN_CGROUPS_MAX, "%s", own);
-        for (char *line = path; line && *line;) {
+        (void) snprintf(buf, sizeof(buf), "%s", own);
+        for (char *line = buf; line && *line;) {
                 char *next = strchr(line, '\n');
                 char *ctrls = strchr(line, ':');
-                char *p = ctrls ? strchr(ctrls + 1, ':') : NULL;
+                char *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
 
                 if (next)
                         *next++ = '\0';
-                if (p) {
-                        *p++ = '\0';
-                        for (char *c = ctrls + 1; c && (*c || !clen);
-                             c = strchr(c, ','), c = c ? c + 1 : c)
+                if (path) {
+                        *path++ = '\0';
+                        for (char *c = ctrls + 1; c && *c; c = strchr(c, ','), c = c ? c + 1 : c)
                                 if (strncmp(c, controller, clen) == 0 &&
                                     (c[clen] == ',' || c[clen] == '\0')) {
-                                        memmove(path, p, strlen(p) + 1);
+                                        *ret_fd = openat(hier, path[1] ? path + 1 : ".",
+                                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                        if (*ret_fd < 0)
+                                                return cd_err_errno(err,
+                                                                    "cgroup v1: open own %s "
+                                                                    "cgroup",
+                                                                    controller);
                                         return 0;
                                 }
                 }
                 line = next;
         }
-        return cd_err_set(err, CD_E_UNSUPPORTED, "cgroup v1: not in a %s hierarchy",
-                          clen ? controller : "cgroup2");
-}
-
-/* Our own cgroup in the hierarchy @hier of @controller, left first if
- * another user may act on it (cd_cgroup_leave_foreign()). */
-static int open_self(int hier, const char *controller, const char *own, int *ret_fd,
-                     struct cd_err *err)
-{
-        char path[OWN_CGROUPS_MAX];
-        int r = own_path(own, controller, path, err);
-
-        if (r < 0)
-                return r;
-        r = cd_cgroup_leave_foreign(hier, path, *controller ? controller : "cgroup2", ret_fd, err);
-        return r < 0 ? r : 0;
+        return cd_err_set(err, CD_E_UNSUPPORTED, "cgroup v1: not in a %s hierarchy", controller);
 }
 
 int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *parent,

@@ -187,20 +187,22 @@ int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 return cd_err_set(err, CD_E_UNSUPPORTED,
                                   "cgroup v2: memory, cpu and pids are not all available at %s",
                                   root);
-        r = own_cgroup(own, sizeof(own), err);
-        if (r < 0)
-                return r;
-        /* A cgroup someone else may write (a terminal's under
-         * user@UID.service, systemd's Delegate= with User=) is theirs: the
-         * supervisor leaves it for the root cgroup, and the jobs go to the
-         * root's "cordon". */
-        r = cd_cgroup_leave_foreign(root_fd, own, "v2", &own_fd, err);
-        if (r < 0)
-                return r;
-        if (!parent && r == 0 && strcmp(own, "/") != 0 && is_delegated(own_fd))
-                return use_delegated(h, own_fd, err);
-        if (!parent)
+        if (!parent) {
+                r = own_cgroup(own, sizeof(own), err);
+                if (r < 0)
+                        return r;
+                /* A cgroup delegated to someone else (systemd's Delegate= with
+                 * User=, a user manager's user.delegate) is theirs, limits
+                 * included; the supervisor has left it already
+                 * (cd_cgroup_leave_every_foreign()). The jobs go to the root's
+                 * "cordon" then. */
+                if (strcmp(own, "/") != 0) {
+                        own_fd = cd_cgroup_open_root_only(root_fd, own);
+                        if (own_fd >= 0 && is_delegated(own_fd))
+                                return use_delegated(h, own_fd, err);
+                }
                 parent = "cordon";
+        }
         r = open_parent_enabled(root_fd, parent, &h->parent_fd[CG_V2], err);
         if (r < 0)
                 return r;

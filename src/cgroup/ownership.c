@@ -114,26 +114,22 @@ int cd_cgroup_open_root_only(int root_fd, const char *path)
         return r < 0 ? -1 : TAKE_FD(cur);
 }
 
-int cd_cgroup_leave_foreign(int root_fd, const char *own, const char *what, int *ret_fd,
-                            struct cd_err *err)
+/* Move this process to the root cgroup of the hierarchy at @root_fd if
+ * its cgroup there, @own, is not cd_cgroup_open_root_only()'s. */
+static int leave_foreign(int root_fd, const char *own, const char *what, struct cd_err *err)
 {
-        int fd, r;
+        cleanup_close int fd = cd_cgroup_open_root_only(root_fd, own);
+        int r;
 
-        fd = cd_cgroup_open_root_only(root_fd, own);
-        if (fd >= 0) {
-                *ret_fd = fd;
+        if (fd >= 0)
                 return 0;
-        }
         r = cd_fault("cgroup_leave") ? -EACCES : cd_write_at(root_fd, "cgroup.procs", "0");
         if (r < 0)
                 return cd_err_neg(err, r,
                                   "cgroup: leave the %s cgroup another user may act on, for the "
                                   "root cgroup",
                                   what);
-        *ret_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-        if (*ret_fd < 0)
-                return cd_err_errno(err, "cgroup: dup");
-        return 1;
+        return 0;
 }
 
 /* A mountinfo field with its octal escapes ("\\040") undone, in place. */
@@ -235,13 +231,15 @@ int cd_cgroup_leave_every_foreign(struct cd_err *err)
         if ((size_t) n >= sizeof(own) - 1)
                 return cd_err_set(err, ENAMETOOLONG, "cgroup: /proc/self/cgroup is too long");
         for (char *line = own, *next; *line; line = next) {
-                char *ctrls = strchr(line, ':'), *path = ctrls ? strchr(ctrls + 1, ':') : NULL;
-                cleanup_close int root = -1, self = -1;
+                char *ctrls, *path;
+                cleanup_close int root = -1;
                 int r;
 
                 next = line + strcspn(line, "\n");
                 if (*next)
                         *next++ = '\0';
+                ctrls = strchr(line, ':');
+                path = ctrls ? strchr(ctrls + 1, ':') : NULL;
                 if (!path || !strcmp(path + 1, "/"))
                         continue;
                 *path++ = '\0';
@@ -253,7 +251,7 @@ int cd_cgroup_leave_every_foreign(struct cd_err *err)
                                           "root but is not mounted here, so who may act on it "
                                           "cannot be told",
                                           *ctrls ? ctrls : "cgroup2");
-                r = cd_cgroup_leave_foreign(root, path, *ctrls ? ctrls : "cgroup2", &self, err);
+                r = leave_foreign(root, path, *ctrls ? ctrls : "cgroup2", err);
                 if (r < 0)
                         return r;
         }
