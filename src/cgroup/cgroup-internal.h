@@ -71,6 +71,19 @@ int cd_cgroup_next_component(const char **p, char comp[static 256]);
  * writable by root only (and cgroup.procs exists). */
 bool cd_cgroup_root_only(int fd);
 
+/* Whether a cgroup named @comp lets others than root signal what is in it:
+ * a systemd-logind session scope or user slice; "." and ".." too. */
+bool cd_cgroup_others_may_signal(const char *comp);
+
+/* The jobs' parent: cd_cgroup_open_parent() one level at a time, each level
+ * checked before anything is made in it: its owner could move, freeze or
+ * starve every job below, so one that is not cd_cgroup_root_only()'s, or
+ * is a logind session's, fails with EPERM. @each (may be NULL) runs on
+ * every level once checked. */
+int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
+                                    int (*each)(int fd, const char *path, struct cd_err *err),
+                                    int *ret_fd, struct cd_err *err);
+
 /* Open the cgroup @path ("a/b") below the hierarchy root @root_fd if it and
  * every cgroup between are root's alone (the root itself is not judged),
  * and none is a systemd-logind session scope or user slice, whose owner may

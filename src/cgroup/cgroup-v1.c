@@ -123,7 +123,7 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
                         h->parent_fd[i] = h->parent_fd[h->alias[i]];
                         continue;
                 }
-                r = cd_cgroup_open_parent(hier, parent, &h->parent_fd[i], err);
+                r = cd_cgroup_open_parent_root_only(hier, parent, NULL, &h->parent_fd[i], err);
                 if (r < 0)
                         return r;
                 r = open_self(hier, controllers[i], own, &h->self_fd[i], err);

@@ -138,38 +138,11 @@ static int use_delegated(struct cd_cgroup_host *h, int own_fd, struct cd_err *er
 /* Enable the controllers on every level from the root down to @parent. */
 static int open_parent_enabled(int root_fd, const char *parent, int *ret_fd, struct cd_err *err)
 {
-        cleanup_close int cur = -1;
-        char comp[256];
-        int r;
+        int r = enable_controllers(root_fd, "the root", err);
 
-        r = enable_controllers(root_fd, "the root", err);
         if (r < 0)
                 return r;
-        cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
-        if (cur < 0)
-                return cd_err_errno(err, "cgroup v2: dup");
-        for (const char *p = parent; (r = cd_cgroup_next_component(&p, comp)) != 0;) {
-                int next;
-
-                if (r < 0)
-                        return cd_err_set(err, CD_E_INVALID, "cgroup v2: bad parent %s", parent);
-                r = cd_cgroup_open_parent(cur, comp, &next, err);
-                if (r < 0)
-                        return r;
-                (void) cd_close(cur);
-                cur = next;
-                if (!cd_cgroup_root_only(cur))
-                        return cd_err_set(err, EPERM,
-                                          "cgroup v2: parent %s: %s is not root's alone, and its "
-                                          "owner could move the jobs' tasks or disable their "
-                                          "controllers",
-                                          parent, comp);
-                r = enable_controllers(cur, parent, err);
-                if (r < 0)
-                        return r;
-        }
-        *ret_fd = TAKE_FD(cur);
-        return 0;
+        return cd_cgroup_open_parent_root_only(root_fd, parent, enable_controllers, ret_fd, err);
 }
 
 int cd_cgroup_v2_open(struct cd_cgroup_host *h, const char *root, const char *parent,

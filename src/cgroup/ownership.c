@@ -78,7 +78,7 @@ bool cd_cgroup_root_only(int fd)
  * (loginctl kill-session, kill-user: SIGSTOP included), though the cgroups
  * are root's. "." and ".." lead out of the cgroup they seem to name.
  */
-static bool others_may_signal(const char *comp)
+bool cd_cgroup_others_may_signal(const char *comp)
 {
         size_t n = strlen(comp);
 
@@ -101,7 +101,7 @@ int cd_cgroup_open_root_only(int root_fd, const char *path)
         for (const char *p = path; (r = cd_cgroup_next_component(&p, comp)) > 0;) {
                 int next;
 
-                if (others_may_signal(comp))
+                if (cd_cgroup_others_may_signal(comp))
                         return -1;
                 next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
@@ -112,6 +112,40 @@ int cd_cgroup_open_root_only(int root_fd, const char *path)
                         return -1;
         }
         return r < 0 ? -1 : TAKE_FD(cur);
+}
+
+int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
+                                    int (*each)(int fd, const char *path, struct cd_err *err),
+                                    int *ret_fd, struct cd_err *err)
+{
+        cleanup_close int cur = -1;
+        char comp[256];
+        int r;
+
+        cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return cd_err_errno(err, "cgroup: dup");
+        for (const char *p = path; (r = cd_cgroup_next_component(&p, comp)) != 0;) {
+                int next;
+
+                if (r < 0)
+                        return cd_err_set(err, CD_E_INVALID, "cgroup: bad parent %s", path);
+                r = cd_cgroup_open_parent(cur, comp, &next, err);
+                if (r < 0)
+                        return r;
+                (void) cd_close(cur);
+                cur = next;
+                if (cd_cgroup_others_may_signal(comp) || !cd_cgroup_root_only(cur))
+                        return cd_err_set(err, EPERM,
+                                          "cgroup: parent %s: %s is not root's alone, and its "
+                                          "owner could move, freeze or starve the jobs' tasks",
+                                          path, comp);
+                r = each ? each(cur, path, err) : 0;
+                if (r < 0)
+                        return r;
+        }
+        *ret_fd = TAKE_FD(cur);
+        return 0;
 }
 
 /* Move this process to the root cgroup of the hierarchy at @root_fd if

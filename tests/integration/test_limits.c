@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <grp.h>
 #include <pty.h>
 #include <linux/magic.h>
@@ -510,10 +511,10 @@ static void test_result_carries_limits(void **state)
 /* Fork `cordon run --cgroup v2 --state-dir @state_dir --result @result
  * @args...` (NULL-terminated), moved first into the cgroup @dir (NULL: where
  * the test is). */
-static pid_t spawn_v2(const char *dir, const char *state_dir, const char *result,
+static pid_t spawn_in(const char *mode, const char *dir, const char *state_dir, const char *result,
                       const char *const *args)
 {
-        const char *argv[32] = { getenv("CORDON_BIN"), "run",     "--cgroup", "v2",
+        const char *argv[32] = { getenv("CORDON_BIN"), "run",     "--cgroup", mode,
                                  "--state-dir",        state_dir, "--result", result };
         size_t n = 8;
         pid_t pid;
@@ -534,6 +535,12 @@ static pid_t spawn_v2(const char *dir, const char *state_dir, const char *result
                 _exit(101);
         }
         return pid;
+}
+
+static pid_t spawn_v2(const char *dir, const char *state_dir, const char *result,
+                      const char *const *args)
+{
+        return spawn_in("v2", dir, state_dir, result, args);
 }
 
 /* v2 under a systemd unit with Delegate=yes: cordon starts in a cgroup
@@ -779,36 +786,116 @@ static void test_v2_delegated_cgroup_refusals_are_named(void **state)
         harness_run_free(&crowded);
 }
 
-/* A configured parent (here --cgroup-parent) below a cgroup that belongs
- * to a user is refused, before any job runs there. */
-static void test_v2_parent_owned_by_a_user_is_refused(void **state)
+static void give_to(const char *dir, uid_t uid);
+
+/* rmdir a cgroup and every one below it (its files go with it). */
+static void rmdir_cgroup_tree(const char *path)
 {
-        char top[128], jobs[160], arg[160], result[160], state_dir[160];
+        DIR *d = opendir(path);
+        struct dirent *de;
+        char sub[512];
+
+        while (d && (de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        rmdir_cgroup_tree(sub);
+                }
+        if (d)
+                closedir(d);
+        (void) rmdir(path);
+}
+
+/* Remove the cgroup @rel and below in every hierarchy (v1: each directory
+ * of /sys/fs/cgroup, where cordon may have made parents too); best effort,
+ * so that a failed test leaves nothing either (exists_anywhere()). */
+static void rmdir_everywhere(const char *rel)
+{
+        DIR *d;
+        struct dirent *de;
+        char path[512];
+
+        if (strcmp(harness_cgroup_mode(), "v2") == 0) {
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", rel);
+                rmdir_cgroup_tree(path);
+                return;
+        }
+        d = opendir("/sys/fs/cgroup");
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/%s", de->d_name, rel);
+                        rmdir_cgroup_tree(path);
+                }
+        closedir(d);
+}
+
+static bool exists_anywhere(const char *rel)
+{
+        char path[512];
+        glob_t g;
+        bool found;
+
+        if (strcmp(harness_cgroup_mode(), "v2") == 0)
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/%s", rel);
+        else
+                snprintf(path, sizeof(path), "/sys/fs/cgroup/*/%s", rel);
+        found = glob(path, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        globfree(&g);
+        return found;
+}
+
+/* Run /bin/true with --cgroup-parent @arg; its setup_error message. */
+static char *refused_parent_error(const char *arg)
+{
+        char result[160], state_dir[160];
         struct cd_run r;
+        char *why;
         pid_t pid;
 
-        (void) state;
-        if (strcmp(harness_cgroup_mode(), "v2") != 0) {
-                printf("# cgroup v1 here, skipped\n");
-                skip();
-        }
-        snprintf(top, sizeof(top), "/sys/fs/cgroup/cordon-userparent-%d", (int) getpid());
-        snprintf(jobs, sizeof(jobs), "%s/jobs", top);
-        snprintf(arg, sizeof(arg), "cordon-userparent-%d/jobs", (int) getpid());
         snprintf(result, sizeof(result), "/run/cordon-userparent-%d.json", (int) getpid());
         snprintf(state_dir, sizeof(state_dir), "/run/cordon-userparent-%d.state", (int) getpid());
-        assert_int_equal(mkdir(top, 0755), 0);
-        delegate_to(top, 65534);
-        pid = spawn_v2(NULL, state_dir, result,
+        pid = spawn_in(harness_cgroup_mode(), NULL, state_dir, result,
                        (const char *const[]){ "--cgroup-parent", arg, "--", "/bin/true", NULL });
         harness_wait(pid, result, &r);
-        (void) rmdir(jobs);
-        assert_int_equal(rmdir(top), 0);
         harness_remove_tree(AT_FDCWD, state_dir);
-        assert_int_equal(r.status, 125);
-        printf("# %s\n", harness_result_str(&r, "error"));
-        assert_non_null(strstr(harness_result_str(&r, "error"), "is not root's alone"));
+        why = strdup(r.status == 125 ? harness_result_str(&r, "error") : "(ran)");
         harness_run_free(&r);
+        assert_non_null(why);
+        printf("# --cgroup-parent %s: %s\n", arg, why);
+        return why;
+}
+
+/* A configured parent (here --cgroup-parent) below a cgroup that belongs
+ * to a user, or below a logind session scope, is refused before any job
+ * runs there and before anything is made in it: its owner could move,
+ * freeze or starve the jobs. On v1 a user's cgroup in one hierarchy (the
+ * freezer) is enough. */
+static void test_parent_owned_by_a_user_is_refused(void **state)
+{
+        char top[160], rel[128], arg[160], session[160];
+        char *owned, *scope;
+
+        (void) state;
+        snprintf(rel, sizeof(rel), "cordon-userparent-%d", (int) getpid());
+        snprintf(arg, sizeof(arg), "%s/jobs", rel);
+        snprintf(top, sizeof(top), "/sys/fs/cgroup%s/%s",
+                 strcmp(harness_cgroup_mode(), "v2") == 0 ? "" : "/freezer", rel);
+        assert_int_equal(mkdir(top, 0755), 0);
+        if (strcmp(harness_cgroup_mode(), "v2") == 0)
+                delegate_to(top, 65534);
+        else
+                give_to(top, 65534);
+        owned = refused_parent_error(arg);
+        rmdir_everywhere(rel);
+        snprintf(session, sizeof(session), "%s/session-7.scope/jobs", rel);
+        scope = refused_parent_error(session);
+        rmdir_everywhere(rel);
+        assert_false(exists_anywhere(rel));
+        assert_non_null(strstr(owned, "is not root's alone"));
+        assert_non_null(strstr(scope, "session-7.scope is not root's alone"));
+        free(owned);
+        free(scope);
+        harness_assert_nothing_left();
 }
 
 /* A cgroup someone made is theirs: its directory and every file in it. */
@@ -1089,7 +1176,7 @@ int main(void)
                 cmocka_unit_test(test_v2_delegated_cgroup),
                 cmocka_unit_test(test_v2_foreign_delegation_keeps_limits),
                 cmocka_unit_test(test_v2_delegated_cgroup_refusals_are_named),
-                cmocka_unit_test(test_v2_parent_owned_by_a_user_is_refused),
+                cmocka_unit_test(test_parent_owned_by_a_user_is_refused),
                 cmocka_unit_test(test_supervisor_leaves_a_cgroup_its_owner_could_freeze),
                 cmocka_unit_test(test_supervisor_leaves_a_login_session_and_keeps_root_cgroups),
                 cmocka_unit_test(test_supervisor_that_cannot_leave_runs_nothing),
