@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -142,6 +144,44 @@ static int stream_init(struct cd_stream *s, int src, int dst, bool own_src, uint
         return set_nonblock(own_src ? src : dst, err);
 }
 
+/*
+ * The relay reads and writes the caller's fds as root. A file of a kernel
+ * interface acts on the kernel, and some of them check who reads or writes,
+ * not who opened the file: cgroup.procs before Linux 5.16 (CVE-2021-4197:
+ * root writing "0" to a user's cgroup.procs moves root's process there),
+ * sysctls, /proc/PID/wchan. Such an fd, opened by an unprivileged user and
+ * handed to `sudo cordon run`, would let the job's output act as root.
+ */
+static bool kernel_interface(long type)
+{
+        static const long types[] = { CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, PROC_SUPER_MAGIC,
+                                      SYSFS_MAGIC,        DEBUGFS_MAGIC,       TRACEFS_MAGIC,
+                                      SECURITYFS_MAGIC,   BPF_FS_MAGIC,        SELINUX_MAGIC,
+                                      SMACK_MAGIC,        EFIVARFS_MAGIC };
+
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                if (type == types[i])
+                        return true;
+        return false;
+}
+
+static int check_caller_fd(int fd, const char *name, struct cd_err *err)
+{
+        struct statfs fs;
+
+        if (fd < 0)
+                return 0;
+        if (fstatfs(fd, &fs) < 0)
+                return cd_err_errno(err, "relay: fstatfs %s", name);
+        if (kernel_interface((long) fs.f_type))
+                return cd_err_set(err, EPERM,
+                                  "relay: %s is a file of a kernel interface (cgroup, /proc, /sys "
+                                  "or the like), which cordon does not read or write for a job; "
+                                  "use a pipe or a regular file",
+                                  name);
+        return 0;
+}
+
 int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_stdio[3],
                   struct cd_err *err)
 {
@@ -150,6 +190,13 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
 
         for (int i = 0; i < 3; i++)
                 r->s[i] = (struct cd_stream){ .src = -1, .dst = -1, .null_fd = -1 };
+        rr = check_caller_fd(io->stdin_fd, "stdin", err);
+        if (rr == 0)
+                rr = check_caller_fd(io->stdout_fd, "stdout", err);
+        if (rr == 0)
+                rr = check_caller_fd(io->stderr_fd, "stderr", err);
+        if (rr < 0)
+                return rr;
         rr = make_pipe(p, err);
         if (rr < 0)
                 return rr;

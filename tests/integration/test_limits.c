@@ -1152,6 +1152,43 @@ static void test_supervisor_that_cannot_leave_runs_nothing(void **state)
         harness_assert_nothing_left();
 }
 
+/* The relay writes the job's output to cordon's stdout as root. Had an
+ * unprivileged user made that their cgroup's cgroup.procs (their shell
+ * opens it, then `sudo cordon run`), a job printing "0" would move cordon
+ * into the user's cgroup on kernels before 5.16 (CVE-2021-4197), where
+ * the user could freeze it. No stdio fd on a kernel interface file system
+ * is read or written: setup_error, and the job does not run. */
+static void test_output_to_a_cgroup_file_is_refused(void **state)
+{
+        char result[160];
+        struct own_cgroups own;
+        struct cd_run r;
+        pid_t pid;
+        int fd;
+
+        (void) state;
+        snprintf(result, sizeof(result), "/run/cordon-stdout-%d.json", (int) getpid());
+        make_own_cgroups(&own, "stdout", "", 0);
+        fd = open(own.procs[0], O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                pid = harness_spawn_to(
+                        result,
+                        (const char *const[]){ "--", "/bin/sh", "-c", "echo 0; sleep 1", NULL },
+                        fd);
+                close(fd);
+                harness_wait(pid, result, &r);
+        }
+        remove_own_cgroups(&own);
+        assert_true(fd >= 0);
+        assert_true(own_cgroups_gone(&own));
+        assert_int_equal(r.status, 125);
+        printf("# %s\n", harness_result_str(&r, "error"));
+        assert_non_null(
+                strstr(harness_result_str(&r, "error"), "stdout is a file of a kernel interface"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1180,6 +1217,7 @@ int main(void)
                 cmocka_unit_test(test_supervisor_leaves_a_cgroup_its_owner_could_freeze),
                 cmocka_unit_test(test_supervisor_leaves_a_login_session_and_keeps_root_cgroups),
                 cmocka_unit_test(test_supervisor_that_cannot_leave_runs_nothing),
+                cmocka_unit_test(test_output_to_a_cgroup_file_is_refused),
         };
 
         harness_require_root();
