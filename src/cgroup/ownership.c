@@ -137,8 +137,9 @@ int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
                 cur = next;
                 if (cd_cgroup_others_may_signal(comp) || !cd_cgroup_root_only(cur))
                         return cd_err_set(err, EPERM,
-                                          "cgroup: parent %s: %s is not root's alone, and its "
-                                          "owner could move, freeze or starve the jobs' tasks",
+                                          "cgroup: parent %s: %s is not root's alone (or is a "
+                                          "login session's), and its owner could move, freeze "
+                                          "or starve the jobs' tasks",
                                           path, comp);
                 r = each ? each(cur, path, err) : 0;
                 if (r < 0)
