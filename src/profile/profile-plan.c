@@ -28,6 +28,9 @@ static const char *const add_io_uring[] = { "io_uring_setup", "io_uring_enter", 
 static const char *const add_ptrace[] = { "ptrace", "process_vm_readv", "process_vm_writev", NULL };
 static const char *const add_inotify[] = { "inotify_init", "inotify_init1", "inotify_add_watch",
                                            "inotify_rm_watch", NULL };
+/* Allowed by name already; listed, it lifts the refusal of filters and
+ * strict mode (sandbox/seccomp-policy.c, rules_own_filters). */
+static const char *const add_own_filters[] = { "seccomp", NULL };
 
 static const struct {
         const char *name;
@@ -36,6 +39,7 @@ static const struct {
         { "io_uring", add_io_uring },
         { "ptrace", add_ptrace },
         { "inotify", add_inotify },
+        { "seccomp", add_own_filters },
 };
 
 const char *const *cd_seccomp_addition(const char *name)

@@ -28,6 +28,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -807,6 +808,35 @@ static int rules_hugetlb(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
+/*
+ * A filter of the job's own: the kernel logs every SECCOMP_RET_LOG and
+ * kill action of any filter (kernel.seccomp.actions_logged holds them all
+ * by default) to the host's kernel log and audit log, with the process's
+ * name and executable path, both the job's choice: a way for its data out
+ * of the sandbox, at a syscall's pace, unbounded under auditd. Strict
+ * mode's kill is logged the same way. So the job may not add a filter nor
+ * enter strict mode (EPERM; programs that confine themselves, such as
+ * file(1), say so and stop, or run unconfined under cordon's filters);
+ * the queries (SECCOMP_GET_ACTION_AVAIL, SECCOMP_GET_NOTIF_SIZES,
+ * PR_GET_SECCOMP) stay. The named addition "seccomp" allows them. The
+ * operation is compared on its low 32 bits, as the kernel reads it.
+ */
+static int rules_own_filters(scmp_filter_ctx c, char *const *extra, struct cd_err *err)
+{
+        static const unsigned long ops[] = { SECCOMP_SET_MODE_STRICT, SECCOMP_SET_MODE_FILTER };
+        int r = 0;
+
+        if (listed(extra, "seccomp"))
+                return 0;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(ops); i++)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "seccomp", err,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, ops[i]));
+        if (r == 0)
+                r = RULE(c, SCMP_ACT_ERRNO(EPERM), "prctl", err,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, PR_SET_SECCOMP));
+        return r;
+}
+
 static int new_filter(uint32_t def, scmp_filter_ctx *ret, struct cd_err *err)
 {
         scmp_filter_ctx c = seccomp_init(def);
@@ -902,6 +932,8 @@ static int build_guard(char *const *extra, struct sock_fprog *ret, struct cd_err
         if (r == 0)
                 r = rules_error_queue(c, err);
         if (r == 0)
+                r = rules_own_filters(c, extra, err);
+        if (r == 0)
                 r = export(c, ret, err);
         return r;
 }
@@ -914,9 +946,11 @@ int cd_seccomp_compile(char *const *extra, struct cd_seccomp **ret, struct cd_er
         if (!s)
                 return cd_err_set(err, ENOMEM, "seccomp: out of memory");
         s->owned = true;
-        r = build_guard(extra, &s->progs[0], err);
+        /* Loaded in this order: the guard last, since it refuses any
+         * filter after it (rules_own_filters). */
+        r = build_main(extra, &s->progs[0], err);
         if (r == 0)
-                r = build_main(extra, &s->progs[1], err);
+                r = build_guard(extra, &s->progs[1], err);
         if (r < 0) {
                 (void) cd_seccomp_free(s);
                 return r;

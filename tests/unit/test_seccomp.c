@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -50,7 +51,6 @@
 #include "cordon/cleanup.h"
 #include "sandbox/sandbox-internal.h"
 #include "unit.h"
-#include "../escape/probes/seccomp-trace.h"
 
 #ifndef SYS_clone3
 #define SYS_clone3 435
@@ -61,11 +61,43 @@
 
 struct fixture {
         struct cd_seccomp *built; /* the embedded programs the launcher loads */
+        struct cd_seccomp *added; /* when set, probes run under it instead (not owned) */
         char *dir;                /* scratch for mknod and friends */
 };
 
 /* The probe's view of the fixture, for the forked child. */
 static const struct fixture *probe_fx;
+
+/* A syscall the next probes ask about without running it (TRACED()), or -1. */
+static long trace_nr = -1;
+
+#define TRACED(nr, check)                                                                          \
+        do {                                                                                       \
+                trace_nr = (nr);                                                                   \
+                check;                                                                             \
+                trace_nr = -1;                                                                     \
+        } while (0)
+
+/*
+ * Whether the kernel would run syscall @nr, asked without running it: a
+ * filter loaded before cordon's answers @nr with SECCOMP_RET_TRACE, which
+ * with no tracer attached fails the call with ENOSYS without running it.
+ * The kernel takes the strongest answer of all filters, and ERRNO outranks
+ * TRACE, so cordon's ERRNO(e) wins and the call returns e. Loaded first:
+ * cordon's filters refuse any filter after them.
+ */
+static int trace_load(long nr)
+{
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t) nr, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(f), .filter = f };
+
+        return (int) syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
 
 static int setup(void **state)
 {
@@ -81,6 +113,7 @@ static int setup(void **state)
         }
         f->dir = ut_mkdtemp();
         probe_fx = f;
+        trace_nr = -1; /* a failed check may have left it set */
         return f->dir ? 0 : -1;
 }
 
@@ -168,7 +201,11 @@ static struct outcome run_probe(probe_fn *fn, bool filtered)
                 (void) close(p[0]);
                 if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                         _exit(100);
-                if (filtered && cd_seccomp_apply_child(probe_fx->built, &e) < 0)
+                if (trace_nr >= 0 && trace_load(trace_nr) < 0)
+                        _exit(103);
+                if (filtered &&
+                    cd_seccomp_apply_child(probe_fx->added ? probe_fx->added : probe_fx->built,
+                                           &e) < 0)
                         _exit(101);
                 res = fn();
                 if (write(p[1], &res, sizeof(res)) != sizeof(res))
@@ -202,8 +239,8 @@ static void expect_errno(const char *what, probe_fn *fn, int expected)
         if (o.kind == BROKEN)
                 fail_msg("%s: probe child broke (exit %d)", what, o.value);
         if (o.value != expected)
-                fail_msg("%s: got %s, expected %s", what,
-                         o.value ? strerrorname_np(o.value) : "success",
+                fail_msg("%s: got %s (%d), expected %s", what,
+                         o.value ? strerrorname_np(o.value) : "success", o.value,
                          expected ? strerrorname_np(expected) : "success");
 }
 
@@ -709,6 +746,79 @@ static void page_cache_probes_refused(void **state)
         expect_errno("madvise(MADV_HUGEPAGE)", probe_madvise_hugepage, 0);
 }
 
+/* An allow-all program: harmless in the probe's child. */
+static struct sock_fprog allow_all(void)
+{
+        static struct sock_filter insn[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+
+        return (struct sock_fprog){ .len = 1, .filter = insn };
+}
+
+static int probe_own_filter(void)
+{
+        struct sock_fprog prog = allow_all();
+
+        return SYSCALL_ERRNO(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+static int probe_own_filter_high_bits(void)
+{
+        struct sock_fprog prog = allow_all();
+
+        return SYSCALL_ERRNO(SYS_seccomp, SECCOMP_SET_MODE_FILTER | (1UL << 32), 0, &prog);
+}
+
+static int probe_own_filter_prctl(void)
+{
+        struct sock_fprog prog = allow_all();
+
+        return SYSCALL_ERRNO(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+/* Strict mode with flags the kernel refuses (EINVAL unfiltered): entering
+ * it for real would end the child with a kill the kernel logs. */
+static int probe_strict_mode(void)
+{
+        return SYSCALL_ERRNO(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 1, NULL);
+}
+
+static int probe_action_avail(void)
+{
+        uint32_t action = SECCOMP_RET_LOG;
+
+        return SYSCALL_ERRNO(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action);
+}
+
+static int probe_get_seccomp(void)
+{
+        return SYSCALL_ERRNO(SYS_prctl, PR_GET_SECCOMP, 0, 0, 0, 0);
+}
+
+/* A filter of the job's own could log its data to the host (SECCOMP_RET_LOG
+ * and kills are logged with the job's process name and path). */
+static void own_filters_are_refused(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_seccomp *with = NULL;
+        struct cd_err e = { 0 };
+
+        expect_filtered("seccomp(SET_MODE_FILTER)", probe_own_filter, EPERM);
+        expect_filtered("seccomp(SET_MODE_FILTER) with high bits", probe_own_filter_high_bits,
+                        EPERM);
+        expect_filtered("prctl(PR_SET_SECCOMP, FILTER)", probe_own_filter_prctl, EPERM);
+        expect_filtered("seccomp(SET_MODE_STRICT)", probe_strict_mode, EPERM);
+        expect_errno("seccomp(GET_ACTION_AVAIL)", probe_action_avail, 0);
+        expect_errno("prctl(PR_GET_SECCOMP)", probe_get_seccomp, 0);
+        /* The named addition "seccomp" lifts the refusal. */
+        if (cd_seccomp_compile((char *[]){ "seccomp", NULL }, &with, &e) < 0)
+                fail_msg("cd_seccomp_compile with seccomp: %s", e.msg);
+        ut_defer(seccomp_put, with);
+        f->added = with;
+        expect_errno("seccomp(SET_MODE_FILTER), added", probe_own_filter, 0);
+        expect_errno("prctl(PR_SET_SECCOMP, FILTER), added", probe_own_filter_prctl, 0);
+        f->added = NULL;
+}
+
 static int probe_personality_query(void)
 {
         return SYSCALL_ERRNO(SYS_personality, 0xffffffffUL);
@@ -1149,14 +1259,13 @@ static void mknod_no_devices(void **state)
         (void) f;
 }
 
-/* Whether the kernel would run @nr (seccomp-trace.h): 0 means cordon's
- * ERRNO(0) answered, ENOSYS that the call would have run. Nothing is
- * flushed either way. */
+/* Call @nr, asked about by TRACED(): 0 means cordon's ERRNO(0) answered,
+ * ENOSYS that the call would have run. Nothing is flushed either way. */
 static int trace_only6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
-        int r = seccomp_trace_probe6(nr, a0, a1, a2, a3, a4, a5);
-
-        return r < 0 ? 1000 - r : r; /* a failed load: not an answer the checks expect */
+        if (trace_nr != nr)
+                return 999; /* not asked for: not an answer the checks expect */
+        return syscall(nr, a0, a1, a2, a3, a4, a5) < 0 ? errno : 0;
 }
 
 static int trace_only(long nr, long a0, long a1, long a2)
@@ -1215,15 +1324,16 @@ static int probe_msync_async(void)
 static void flushes_are_answered_unrun(void **state)
 {
         (void) state;
-        expect_filtered("fsync", probe_fsync, 0);
-        expect_filtered("fdatasync", probe_fdatasync, 0);
-        expect_filtered("sync", probe_sync, 0);
-        expect_filtered("syncfs", probe_syncfs, 0);
-        expect_filtered("sync_file_range", probe_sync_file_range, 0);
-        expect_filtered("msync(MS_SYNC)", probe_msync_sync, 0);
-        expect_filtered("msync(MS_SYNC|MS_INVALIDATE)", probe_msync_sync_invalidate, 0);
+        TRACED(SYS_fsync, expect_filtered("fsync", probe_fsync, 0));
+        TRACED(SYS_fdatasync, expect_filtered("fdatasync", probe_fdatasync, 0));
+        TRACED(SYS_sync, expect_filtered("sync", probe_sync, 0));
+        TRACED(SYS_syncfs, expect_filtered("syncfs", probe_syncfs, 0));
+        TRACED(SYS_sync_file_range, expect_filtered("sync_file_range", probe_sync_file_range, 0));
+        TRACED(SYS_msync, expect_filtered("msync(MS_SYNC)", probe_msync_sync, 0));
+        TRACED(SYS_msync,
+               expect_filtered("msync(MS_SYNC|MS_INVALIDATE)", probe_msync_sync_invalidate, 0));
         /* The rest of msync runs (and still says ENOMEM for unmapped memory). */
-        expect_errno("msync(MS_ASYNC)", probe_msync_async, ENOSYS);
+        TRACED(SYS_msync, expect_errno("msync(MS_ASYNC)", probe_msync_async, ENOSYS));
 }
 
 static int probe_mmap_flags(long flags)
@@ -1258,15 +1368,17 @@ static int probe_shmget_hugetlb(void)
 }
 
 /* The host's huge page pool is not the job's: refused as where there is
- * none, asked without mapping anything (seccomp-trace.h); plain mmap runs. */
+ * none, asked without mapping anything (TRACED()); plain mmap runs. */
 static void huge_pages_are_refused(void **state)
 {
         (void) state;
-        expect_filtered("mmap(MAP_HUGETLB)", probe_mmap_hugetlb, ENOMEM);
-        expect_filtered("mmap(MAP_HUGETLB | MAP_HUGE_2MB)", probe_mmap_hugetlb_2m, ENOMEM);
-        expect_filtered("memfd_create(MFD_HUGETLB)", probe_memfd_hugetlb, EINVAL);
-        expect_filtered("shmget(SHM_HUGETLB)", probe_shmget_hugetlb, EPERM);
-        expect_errno("mmap", probe_mmap_plain, ENOSYS);
+        TRACED(SYS_mmap, expect_filtered("mmap(MAP_HUGETLB)", probe_mmap_hugetlb, ENOMEM));
+        TRACED(SYS_mmap,
+               expect_filtered("mmap(MAP_HUGETLB | MAP_HUGE_2MB)", probe_mmap_hugetlb_2m, ENOMEM));
+        TRACED(SYS_memfd_create,
+               expect_filtered("memfd_create(MFD_HUGETLB)", probe_memfd_hugetlb, EINVAL));
+        TRACED(SYS_shmget, expect_filtered("shmget(SHM_HUGETLB)", probe_shmget_hugetlb, EPERM));
+        TRACED(SYS_mmap, expect_errno("mmap", probe_mmap_plain, ENOSYS));
 }
 
 #ifdef __x86_64__
@@ -1341,6 +1453,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(ioctl_host_file_system_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(page_cache_probes_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(own_filters_are_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(personality_query_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,40 @@ static int probe_seccomp(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, ESCAPED, "Seccomp: %s: no seccomp filter", mode);
 }
 
+/*
+ * A seccomp filter of the job's own: every SECCOMP_RET_LOG and kill action
+ * of any filter is logged to the host's kernel and audit logs with the
+ * process's name and executable path (the job's choice), and so is strict
+ * mode's kill. Loading an allow-all program, and strict mode with flags the
+ * kernel refuses (EINVAL when it runs), shows whether either is permitted
+ * without logging anything.
+ */
+static int own_filter(struct probe_ctx *c, void *arg)
+{
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+        (void) arg;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return verdict(c, BROKEN, "no_new_privs: %s", ename(errno));
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0)
+                return verdict(c, ESCAPED, "seccomp(SET_MODE_FILTER) loaded a filter");
+        note(c, "seccomp(SET_MODE_FILTER): %s", ename(errno));
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0)
+                return verdict(c, ESCAPED, "prctl(PR_SET_SECCOMP) loaded a filter");
+        note(c, "prctl(PR_SET_SECCOMP): %s", ename(errno));
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 1, NULL) == 0 || errno != EPERM)
+                return verdict(c, ESCAPED, "seccomp(SET_MODE_STRICT) ran (%s)", ename(errno));
+        return verdict(c, BLOCKED, "own filters and strict mode refused (EPERM)");
+}
+
+static int probe_own_seccomp(struct probe_ctx *c, int argc, char **argv)
+{
+        (void) argc;
+        (void) argv;
+        return in_child(c, own_filter, NULL, NULL);
+}
+
 static int become_root(struct probe_ctx *c, void *arg)
 {
         (void) arg;
@@ -137,6 +173,8 @@ const struct probe caps_probes[] = {
         { "caps", probe_caps, "", "any capability in CapInh/Prm/Eff/Bnd/Amb" },
         { "nnp", probe_nnp, "", "no_new_privs is off" },
         { "seccomp", probe_seccomp, "", "no seccomp filter (Seccomp: 2 expected)" },
+        { "own-seccomp", probe_own_seccomp, "",
+          "load a seccomp filter of its own (its log and kill actions reach the host's logs)" },
         { "setuid-root", probe_setuid_root, "", "setresuid(0,0,0) and setresgid(0,0,0)" },
         { "rlimit-raise", probe_rlimit_raise, "", "raise a hard rlimit (NOFILE, FSIZE)" },
 };
