@@ -32,6 +32,10 @@
 #define LANDLOCK_SCOPE_SIGNAL               (1ULL << 1)
 #endif
 
+#ifndef LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF
+#define LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF (1U << 2)
+#endif
+
 /* struct landlock_ruleset_attr as of ABI 6; older kernels take a prefix. */
 struct ruleset_attr {
         uint64_t handled_access_fs;
@@ -111,6 +115,18 @@ static int add_rules(int ruleset, const struct cd_plan *plan, int abi, struct cd
         return r;
 }
 
+/*
+ * From ABI 7 the kernel logs denials to the audit log (under auditd) with
+ * the path asked for: a domain the job makes for itself would log paths
+ * of its choosing, a way for its data out of the sandbox. Denials in
+ * nested domains are not logged. The job's own denials in cordon's domain
+ * are not either: only those before the job's execve are, by default.
+ */
+static unsigned int restrict_flags(int abi)
+{
+        return abi >= 7 ? LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF : 0;
+}
+
 int cd_landlock_apply_child(const struct cd_plan *plan, int abi, struct cd_err *err)
 {
         struct ruleset_attr attr = { .handled_access_fs = handled_fs(abi) };
@@ -127,7 +143,7 @@ int cd_landlock_apply_child(const struct cd_plan *plan, int abi, struct cd_err *
         r = add_rules(ruleset, plan, abi, err);
         if (r < 0)
                 return r;
-        if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
+        if (syscall(SYS_landlock_restrict_self, ruleset, restrict_flags(abi)) < 0)
                 return cd_err_errno(err, "landlock: restrict");
         if (cd_fault("landlock"))
                 return cd_err_set(err, CD_E_FAULT, "landlock: injected fault");
