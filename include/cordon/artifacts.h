@@ -128,15 +128,23 @@ struct json_t *cd_manifest_to_json(const struct cd_manifest *m);
  * at most @max_bytes, no control, C1, bidirectional or invisible character
  * (formatting, tags, variation selectors, fillers, spaces other than
  * U+0020: names.c), no '/' or '\\', not "." or "..", not starting with '-',
- * not a version control directory in any case (cd_name_is_repository():
- * a repository's configuration runs commands wherever its tool is used in
+ * not a version control directory's name, nor one Windows or a
+ * case-folding file system takes for it (cd_name_is_repository(): a
+ * repository's configuration runs commands wherever its tool is used in
  * the tree it lands in).
  */
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
 
 /* True if @name, in any case, is what a version control tool takes for a
  * repository (.git, .hg, .sl, .jj, .pijul, _darcs, .fslckout, _FOSSIL_,
- * .bzr), which cd_name_is_acceptable() refuses (names.c says why). */
+ * .bzr), which cd_name_is_acceptable() refuses (names.c says why); also
+ * if it is one after a ':' and what follows is cut, trailing '.' and ' '
+ * are dropped and the code points Unicode case folding makes ASCII
+ * (U+017F long s, U+212A Kelvin sign, U+00DF sharp s...) are folded
+ * (".git. ", ".git::$INDEX_ALLOCATION", "_darc\u017f"), or if it is shaped
+ * like an 8.3 short name (1 to 6 characters other than '.' and '~', '~',
+ * 1 to 6 digits: "GIT~1", "report~1"), which may be a repository's alias
+ * on Windows. Any context. */
 bool cd_name_is_repository(const char *name);
 
 /* True if @names (the entries of one directory, NULL-terminated) are what

@@ -62,9 +62,99 @@ static bool has_name(const char *const *names, const char *name)
         return false;
 }
 
+/*
+ * Every code point Unicode's CaseFolding.txt (14.0: simple, full and
+ * Turkic folds) folds to ASCII. A case-insensitive ext4 (casefold) folds
+ * C and F entries (the kernel's mkutf8data.c): it opens "_darc\u017f" as
+ * "_darcs" and "_FO\u00dfIL_" as "_FOSSIL_". U+0131 is the Turkic fold of
+ * 'I' and uppercases to it. No name here holds the ligatures' letter pairs;
+ * they are listed so that the list is whole.
+ */
+static const struct {
+        unsigned int cp;
+        const char *ascii;
+} ascii_folds[] = {
+        { 0x00df, "ss" },  { 0x0130, "i" },  { 0x0131, "i" },  { 0x017f, "s" },  { 0x1e9e, "ss" },
+        { 0x212a, "k" },   { 0xfb00, "ff" }, { 0xfb01, "fi" }, { 0xfb02, "fl" }, { 0xfb03, "ffi" },
+        { 0xfb04, "ffl" }, { 0xfb05, "st" }, { 0xfb06, "st" },
+};
+
+static const char *ascii_fold(unsigned int cp)
+{
+        for (size_t i = 0; i < sizeof(ascii_folds) / sizeof(ascii_folds[0]); i++)
+                if (ascii_folds[i].cp == cp)
+                        return ascii_folds[i].ascii;
+        return NULL;
+}
+
+/* Room for any repository name or short name (6 characters of 4 bytes,
+ * '~', 6 digits) once folded. */
+#define FOLDED_MAX 32
+
+/*
+ * @name as Windows and case-folding file systems may take it, into @out.
+ * Win32 path handling ends a name at its last character other than '.'
+ * and ' ' (".git. ." opens .git), and NTFS reads what follows a ':' as a
+ * stream of the file before it (".git::$INDEX_ALLOCATION" is the
+ * directory .git itself: git's is_ntfs_dotgit). Folding makes no '.', ' '
+ * or ':' (nor does a multibyte UTF-8 sequence hold one), so those are cut
+ * on the bytes first. False if the rest does not fit: then it is none of
+ * the names.
+ */
+static bool fold(const char *name, char out[static FOLDED_MAX])
+{
+        const unsigned char *s = (const unsigned char *) name;
+        size_t n = strcspn(name, ":"), o = 0;
+
+        while (n > 0 && (s[n - 1] == '.' || s[n - 1] == ' '))
+                n--;
+        for (size_t i = 0; i < n;) {
+                unsigned int cp;
+                size_t len = cd_utf8_decode(s + i, n - i, &cp);
+                const char *to = len > 0 ? ascii_fold(cp) : NULL;
+                size_t m;
+
+                if (len == 0) /* not UTF-8 (refused anyway): kept byte by byte */
+                        len = 1;
+                m = to ? strlen(to) : len;
+                if (o + m >= FOLDED_MAX)
+                        return false;
+                memcpy(out + o, to ? to : name + i, m);
+                o += m;
+                i += len;
+        }
+        out[o] = '\0';
+        return true;
+}
+
+/*
+ * NTFS gives a name that is not 8.3 a short alias (.git: GIT~1, or after
+ * four of a kind a hashed one such as GI7EBA~1) unless the volume has
+ * them off, and a path written with the alias opens the existing
+ * directory: "git~1/config" unpacked into a checkout lands in its .git
+ * (git's CVE-2019-1353). Which aliases a tree has is not known here, so
+ * every name shaped like a directory's alias (1 to 6 characters other
+ * than '.' and '~', '~', 1 to 6 digits) is refused. That refuses an
+ * ordinary "report~1" too: a rare name, and a clear bad_name rather than
+ * a file that lands elsewhere.
+ */
+static bool short_name(const char *folded)
+{
+        size_t base = strcspn(folded, ".~"), chars = 0, digits;
+
+        for (size_t i = 0; i < base; i++) /* UTF-8 lead bytes (others are 10xxxxxx) */
+                chars += ((unsigned char) folded[i] & 0xc0) != 0x80;
+        if (chars == 0 || chars > 6 || folded[base] != '~')
+                return false;
+        digits = strspn(folded + base + 1, "0123456789");
+        return digits >= 1 && digits <= 6 && folded[base + 1 + digits] == '\0';
+}
+
 bool cd_name_is_repository(const char *name)
 {
-        return has_name(repository_names, name);
+        char folded[FOLDED_MAX];
+
+        return fold(name, folded) && (has_name(repository_names, folded) || short_name(folded));
 }
 
 /*

@@ -183,7 +183,8 @@ static int add_input(struct submit *s, int fd, uint64_t size, const char *name, 
                 cli_error("submit",
                           "input %d: cordond takes file names of one UTF-8 component without "
                           "control characters, '\\', '\"', %%22, %%0A or %%0D, not starting "
-                          "with '.' or '-'; rename the file",
+                          "with '.' or '-', not a version control directory's or an 8.3 short "
+                          "name (DATA~1); rename the file",
                           arg);
                 return CLI_EXIT_USAGE;
         }

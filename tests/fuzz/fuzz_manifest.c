@@ -63,6 +63,7 @@
  * agrees with the rules in artifacts.h at every length limit.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -187,16 +188,66 @@ static bool forbidden(uint32_t c)
         return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061c || invisible(c);
 }
 
-/* The names cd_name_is_repository documents in artifacts.h. */
+/* The names cd_name_is_repository documents in artifacts.h, in code
+ * points: cut at ':', trailing '.' and ' ' dropped, the code points that
+ * case folding makes ASCII folded, then one of the names in any case or
+ * shaped like an 8.3 short name. */
 static bool model_repository(const char *name)
 {
         static const char *const vcs[] = { ".git",   ".hg",       ".sl",      ".jj", ".pijul",
                                            "_darcs", ".fslckout", "_FOSSIL_", ".bzr" };
+        static const struct {
+                uint32_t from;
+                const char *to;
+        } folds[] = { { 0xdf, "ss" },   { 0x130, "i" },    { 0x131, "i" },    { 0x17f, "s" },
+                      { 0x1e9e, "ss" }, { 0x212a, "k" },   { 0xfb00, "ff" },  { 0xfb01, "fi" },
+                      { 0xfb02, "fl" }, { 0xfb03, "ffi" }, { 0xfb04, "ffl" }, { 0xfb05, "st" },
+                      { 0xfb06, "st" } };
+        const unsigned char *s = (const unsigned char *) name;
+        size_t n = strlen(name), k = 0, base, digits;
+        uint32_t *cps = malloc((3 * n + 1) * sizeof(*cps));
+        bool match = false;
 
-        for (size_t i = 0; i < sizeof(vcs) / sizeof(vcs[0]); i++)
-                if (strcasecmp(name, vcs[i]) == 0)
-                        return true;
-        return false;
+        CHECK(cps, "out of memory");
+        for (size_t i = 0; i < n;) {
+                uint32_t c;
+                size_t len = utf8_next(s + i, n - i, &c);
+                size_t f = 0;
+
+                if (len == 0) { /* refused by the acceptability rules anyway */
+                        free(cps);
+                        return false;
+                }
+                if (c == ':')
+                        break;
+                while (f < ELEMENTS(folds) && folds[f].from != c)
+                        f++;
+                if (f == ELEMENTS(folds))
+                        cps[k++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+                for (const char *t = f < ELEMENTS(folds) ? folds[f].to : ""; *t; t++)
+                        cps[k++] = (uint32_t) *t;
+                i += len;
+        }
+        while (k > 0 && (cps[k - 1] == '.' || cps[k - 1] == ' '))
+                k--;
+        for (size_t v = 0; v < ELEMENTS(vcs) && !match; v++) {
+                size_t j = 0;
+
+                while (j < k && vcs[v][j] &&
+                       cps[j] == (uint32_t) tolower((unsigned char) vcs[v][j]))
+                        j++;
+                match = j == k && !vcs[v][j];
+        }
+        for (base = 0; base < k && cps[base] != '.' && cps[base] != '~'; base++)
+                ;
+        for (digits = 0; base + 1 + digits < k && cps[base + 1 + digits] >= '0' &&
+                         cps[base + 1 + digits] <= '9';
+             digits++)
+                ;
+        match = match || (base >= 1 && base <= 6 && base < k && cps[base] == '~' && digits >= 1 &&
+                          digits <= 6 && base + 1 + digits == k);
+        free(cps);
+        return match;
 }
 
 /* The rules cd_name_is_acceptable documents in artifacts.h. */

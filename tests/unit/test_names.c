@@ -107,6 +107,99 @@ static void refused_names(void **state)
                         fail_msg("name %zu accepted", i);
 }
 
+/* What Windows or a case-folding file system opens as a repository's
+ * directory: refused by name, and so from a name or a path alike. */
+static void folded_repository_names(void **state)
+{
+        static const char *const bad[] = {
+                ".git.", /* Win32 drops trailing dots and spaces */
+                ".git ",
+                ".git. .",
+                ".HG. ",
+                ".git::$INDEX_ALLOCATION", /* NTFS: the directory's own index */
+                ".git:$I30:$INDEX_ALLOCATION",
+                ".git:stream", /* a stream of .git */
+                ".git:",
+                ".jj. :x",
+                "GIT~1", /* 8.3 short names: .git's alias */
+                "git~1",
+                "GI7EBA~1",
+                "FSLCKO~1",
+                "git~1.",
+                "git~1:x",
+                "report~1", /* any name shaped like an alias */
+                "a~123456",
+                "_darc\xc5\xbf",        /* U+017F long s */
+                ".\xc5\xbfl",           /* U+017F */
+                ".f\xc5\xbflckout",     /* U+017F */
+                ".fslc\xe2\x84\xaaout", /* U+212A Kelvin sign */
+                "_FO\xc3\x9fIL_",       /* U+00DF sharp s: "ss", full folding */
+                "_FO\xe1\xba\x9eIL_",   /* U+1E9E capital sharp s */
+                ".g\xc4\xb0t",          /* U+0130, Turkic fold to 'i' */
+                ".g\xc4\xb1t",          /* U+0131 dotless i */
+                ".\xc5\xbfl. ::$DATA",  /* folded and cut */
+                "\xc5\xbfL~1",          /* folded before the short-name test */
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                if (!cd_name_is_repository(bad[i]))
+                        fail_msg("name %zu is not a repository", i);
+                if (cd_name_is_acceptable(bad[i], 255))
+                        fail_msg("name %zu accepted", i);
+        }
+}
+
+/* Near the folded names above, but none of them. */
+static void folded_near_misses(void **state)
+{
+        static const char *const ok[] = {
+                ".gitignore",
+                ".github",
+                "git~",
+                ".git~",
+                ".git~1", /* aliases have no leading '.' */
+                "a.git",
+                ".gitx:y",
+                "report:2024.csv",
+                "x~1.txt",
+                "abcdefg~1", /* 7 characters before '~' */
+                "git~1234567",
+                "git~1a",
+                "~1",
+                "report.sl.csv",
+                "\xc5\xbf",           /* U+017F alone: "s" */
+                "._darc\xc5\xbf",     /* "._darcs": not "_darcs" */
+                "\xef\xac\x81le.txt", /* U+FB01 "fi" ligature */
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                if (cd_name_is_repository(ok[i]))
+                        fail_msg("name %zu is a repository", i);
+                if (!cd_name_is_acceptable(ok[i], 255))
+                        fail_msg("name %zu refused", i);
+        }
+}
+
+/* Dots and spaces go however many there are; a folded name too long
+ * for any repository name is none. */
+static void folded_length(void **state)
+{
+        char name[1100];
+
+        (void) state;
+        memset(name, '.', sizeof(name) - 1);
+        name[sizeof(name) - 1] = '\0';
+        memcpy(name, ".git", 4);
+        assert_true(cd_name_is_repository(name));
+        memcpy(name + 1000, ": x", 4);
+        assert_true(cd_name_is_repository(name));
+        memset(name, 'a', 40);
+        memcpy(name + 40, ".git", 5);
+        assert_false(cd_name_is_repository(name));
+}
+
 static void length_limit(void **state)
 {
         char name[257];
@@ -174,7 +267,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(acceptable_names),    cmocka_unit_test(refused_names),
                 cmocka_unit_test(length_limit),        cmocka_unit_test(repository_layouts),
-                cmocka_unit_test(escaped_for_display),
+                cmocka_unit_test(escaped_for_display), cmocka_unit_test(folded_repository_names),
+                cmocka_unit_test(folded_near_misses),  cmocka_unit_test(folded_length),
         };
 
         return cmocka_run_group_tests_name("names", tests, NULL, NULL);
