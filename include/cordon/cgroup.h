@@ -92,6 +92,10 @@ int cd_cgroup_leave(const struct cd_cgroup *cg, struct cd_err *err);
 /* User+system CPU time of the whole cgroup, in microseconds. Returns 0 or -errno. */
 int cd_cgroup_cpu_usage_us(const struct cd_cgroup *cg, uint64_t *ret);
 
+/* v1: the OOM kills so far. v2: -EOPNOTSUPP, as memory.oom.group already
+ * ends the whole job at the first. Returns 0 or -errno. */
+int cd_cgroup_oom_kills(const struct cd_cgroup *cg, uint64_t *ret);
+
 /* CPU, peak memory, OOM kills and refused forks. Read before destroying. */
 int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
 

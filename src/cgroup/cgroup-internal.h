@@ -12,6 +12,7 @@ struct cg_ops {
         int (*enter)(const struct cd_cgroup *cg, struct cd_err *err);
         int (*leave)(const struct cd_cgroup *cg, struct cd_err *err);
         int (*cpu_usage_us)(const struct cd_cgroup *cg, uint64_t *ret);
+        int (*oom_kills)(const struct cd_cgroup *cg, uint64_t *ret);
         int (*usage)(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
         int (*kill)(const struct cd_cgroup *cg, struct cd_err *err);
         bool (*is_empty)(const struct cd_cgroup *cg);

@@ -302,6 +302,16 @@ static int v1_cpu_times(const struct cd_cgroup *cg, struct cd_cgroup_usage *u, s
         return 0;
 }
 
+static int v1_oom_kills(const struct cd_cgroup *cg, uint64_t *ret)
+{
+        char buf[256];
+        ssize_t n = cd_read_at(leaf(cg, CG_MEMORY), "memory.oom_control", buf, sizeof(buf));
+
+        if (n < 0)
+                return (int) n;
+        return cd_cgroup_keyed(buf, "oom_kill", ret) < 0 ? -EIO : 0;
+}
+
 static int v1_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *u, struct cd_err *err)
 {
         char buf[1024];
@@ -314,8 +324,7 @@ static int v1_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *u, struc
                                &u->peak_memory_bytes);
         if (r < 0)
                 return cd_err_neg(err, r, "cgroup v1: memory.max_usage_in_bytes");
-        if (cd_read_at(leaf(cg, CG_MEMORY), "memory.oom_control", buf, sizeof(buf)) < 0 ||
-            cd_cgroup_keyed(buf, "oom_kill", &u->oom_kills) < 0)
+        if (v1_oom_kills(cg, &u->oom_kills) < 0)
                 return cd_err_set(err, EIO, "cgroup v1: memory.oom_control has no oom_kill");
         if (cd_read_at(leaf(cg, CG_PIDS), "pids.events", buf, sizeof(buf)) < 0 ||
             cd_cgroup_keyed(buf, "max", &u->pids_limit_hits) < 0)
@@ -405,6 +414,7 @@ const struct cg_ops cd_cgroup_v1_ops = {
         .enter = v1_enter,
         .leave = v1_leave,
         .cpu_usage_us = v1_cpu_usage_us,
+        .oom_kills = v1_oom_kills,
         .usage = v1_usage,
         .kill = v1_kill,
         .is_empty = v1_is_empty,

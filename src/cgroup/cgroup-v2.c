@@ -336,11 +336,19 @@ static int v2_kill(const struct cd_cgroup *cg, struct cd_err *err)
         return 0;
 }
 
+static int v2_oom_kills(const struct cd_cgroup *cg, uint64_t *ret)
+{
+        (void) cg;
+        *ret = 0;
+        return -EOPNOTSUPP; /* memory.oom.group: the first OOM kill takes the whole job */
+}
+
 const struct cg_ops cd_cgroup_v2_ops = {
         .create_leaf = v2_create_leaf,
         .enter = v2_nothing,
         .leave = v2_nothing,
         .cpu_usage_us = v2_cpu_usage_us,
+        .oom_kills = v2_oom_kills,
         .usage = v2_usage,
         .kill = v2_kill,
         .is_empty = v2_is_empty,

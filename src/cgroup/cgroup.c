@@ -167,6 +167,11 @@ int cd_cgroup_cpu_usage_us(const struct cd_cgroup *cg, uint64_t *ret)
         return cg->host->ops->cpu_usage_us(cg, ret);
 }
 
+int cd_cgroup_oom_kills(const struct cd_cgroup *cg, uint64_t *ret)
+{
+        return cg->host->ops->oom_kills(cg, ret);
+}
+
 int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err)
 {
         *ret = (struct cd_cgroup_usage){ 0 };

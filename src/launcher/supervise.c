@@ -23,6 +23,7 @@
 
 #define NEVER       UINT64_MAX
 #define CPU_POLL_MS 50
+#define OOM_POLL_MS 50
 #define MAX_POLL    8
 
 struct sup {
@@ -31,6 +32,7 @@ struct sup {
         uint64_t wall_deadline_ms;
         uint64_t kill_at_ms;
         uint64_t next_cpu_check_ms;
+        uint64_t next_oom_check_ms; /* NEVER: the kernel ends the job at an OOM kill (v2) */
         bool killed;
         bool msg_eof;
         bool started, exited, setup_failed, exec_failed;
@@ -107,6 +109,31 @@ static void read_msg(struct sup *s)
                 s->msg_eof = true;
 }
 
+/*
+ * cgroup v1 has no memory.oom.group: an OOM kill takes one process, and a
+ * job could go on forking processes for the OOM killer, each kill a line
+ * in the host's kernel log with a process name of the job's choosing (a
+ * review saw 70 a second). The first kill ends the job here at once, as
+ * memory.oom.group does on v2: within OOM_POLL_MS, a few kills at most.
+ */
+static void check_oom(struct sup *s, uint64_t now)
+{
+        uint64_t kills;
+        int r;
+
+        if (now < s->next_oom_check_ms)
+                return;
+        s->next_oom_check_ms = now + OOM_POLL_MS;
+        r = cd_cgroup_oom_kills(&s->job->cg, &kills);
+        if (r == -EOPNOTSUPP)
+                s->next_oom_check_ms = NEVER;
+        else if (r == 0 && kills > 0) {
+                if (s->stop_reason == _CD_VERDICT_MAX)
+                        s->stop_reason = CD_VERDICT_OOM;
+                kill_all(s);
+        }
+}
+
 static void check_limits(struct sup *s)
 {
         const struct cd_limits *l = &s->job->plan->limits;
@@ -120,6 +147,7 @@ static void check_limits(struct sup *s)
          * time is judged by decide(). */
         if (s->exited)
                 return;
+        check_oom(s, now);
         if (now >= s->wall_deadline_ms)
                 stop(s, CD_VERDICT_TIMEOUT);
         if (l->cpu_time_ms && now >= s->next_cpu_check_ms) {
@@ -142,6 +170,8 @@ static int poll_timeout(const struct sup *s)
                         next = s->wall_deadline_ms;
                 if (s->job->plan->limits.cpu_time_ms && s->next_cpu_check_ms < next)
                         next = s->next_cpu_check_ms;
+                if (s->next_oom_check_ms < next)
+                        next = s->next_oom_check_ms;
         }
         if (s->killed || next == NEVER)
                 return -1;
@@ -295,6 +325,7 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
                 .wall_deadline_ms = job->start_ms + job->plan->limits.wall_timeout_ms,
                 .kill_at_ms = NEVER,
                 .next_cpu_check_ms = cd_now_ms() + CPU_POLL_MS,
+                .next_oom_check_ms = cd_now_ms() + OOM_POLL_MS,
         };
         int r;
 

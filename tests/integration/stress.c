@@ -16,6 +16,8 @@
  *                      (at most PAIRS) that nobody reads; prints the MiB queued
  *   tickdodge SECS     busy between scheduler ticks and asleep across them
  *                      for SECS seconds; prints its own exact CPU time in ms
+ *   oomloop N MIB      N times, one after another, fork a child that hogs MIB
+ *                      mebibytes; prints how many were killed, once all ran
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -279,6 +281,26 @@ static int tickdodge(long secs)
         return 0;
 }
 
+static int oomloop(long n, long mib)
+{
+        long killed = 0;
+
+        for (long i = 0; i < n; i++) {
+                pid_t pid = fork();
+                int status;
+
+                if (pid < 0)
+                        return 1;
+                if (pid == 0)
+                        _exit(hog(mib));
+                if (waitpid(pid, &status, 0) != pid)
+                        return 1;
+                killed += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        }
+        printf("all %ld ran, %ld killed\n", n, killed);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc >= 3 && strcmp(argv[1], "hog") == 0)
@@ -297,8 +319,10 @@ int main(int argc, char **argv)
                 return tcpfill(arg(argv[2]), arg(argv[3]));
         if (argc >= 3 && strcmp(argv[1], "tickdodge") == 0)
                 return tickdodge(arg(argv[2]));
+        if (argc >= 4 && strcmp(argv[1], "oomloop") == 0)
+                return oomloop(arg(argv[2]), arg(argv[3]));
         fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
                         "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | "
-                        "tickdodge SECS\n");
+                        "tickdodge SECS | oomloop N MIB\n");
         return 2;
 }
