@@ -255,6 +255,12 @@ struct cd_floor {
 };
 int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct cd_err *err);
 
+/* Whether a download's audit record may be written: -ENOSPC when the state
+ * disk is below the same floor (each read appends a record, and a client
+ * may read as often as its rate allows; the last half of the reserve stays
+ * for verdicts). Returns 0 or -errno. Context: any thread. */
+int cd_service_read_room(struct cd_service *s, struct cd_err *err);
+
 /* The least an inode is charged, on a file system whose inodes are not
  * fixed (tmpfs, btrfs): one block. */
 #define CD_CHARGE_INODE_MIN 4096

@@ -65,16 +65,20 @@ static int open_regular(int dir, const char *path, uint64_t *ret_size)
 
 /*
  * The record of a download, on disk before a byte is served: when it
- * cannot be written, nothing is served (a 507 when the disk is full, else
- * a 500). Returns 0 or -1 with the problem in @resp.
+ * cannot be written, nothing is served (a 507 when the disk is full, or
+ * down to the half of its reserve kept for verdicts: every read is a
+ * record, and reads are limited only by the request rate; else a 500).
+ * Returns 0 or -1 with the problem in @resp.
  */
 static int audit_read(const struct cd_api_request *req, const struct cd_job_row *row,
                       const char *event, json_t *details, struct cd_api_response *resp)
 {
         struct cd_err err = { 0 };
 
-        if (cd_service_audit1(req->svc, event, req->peer, row->id, row->profile, NULL, details,
-                              &err) == 0)
+        if (cd_service_read_room(req->svc, &err) < 0)
+                json_decref(details);
+        else if (cd_service_audit1(req->svc, event, req->peer, row->id, row->profile, NULL, details,
+                                   &err) == 0)
                 return 0;
         cd_log_err(CD_LOG_ERROR, row->id, &err);
         if (err.code == ENOSPC || err.code == EDQUOT)

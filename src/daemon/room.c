@@ -48,6 +48,23 @@ int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct c
         return 0;
 }
 
+int cd_service_read_room(struct cd_service *s, struct cd_err *err)
+{
+        struct cd_fs_space sp;
+        struct cd_floor f;
+        int r = cd_jobfiles_space(&s->files, &sp, err);
+
+        if (r < 0)
+                return r;
+        f.bytes = cd_config_min_free(s->cfg, sp.size_bytes) / 2;
+        f.inodes = reserve_inodes(&sp, f.bytes);
+        if (sp.free_bytes < f.bytes || (sp.inodes && sp.free_inodes < f.inodes))
+                return cd_err_set(err, ENOSPC,
+                                  "the state disk is down to the half of its reserve kept for "
+                                  "verdicts");
+        return 0;
+}
+
 int cd_service_client_quota(struct cd_service *s, uint64_t *ret, struct cd_err *err)
 {
         struct cd_fs_space sp;

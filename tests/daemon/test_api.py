@@ -3055,6 +3055,27 @@ class ServiceTest(DaemonTest):
         self.assertEqual(c.artifact(j2, "a.txt")[0], b"again\n")
         self.assert_chain_whole(d)
 
+    def test_downloads_keep_the_verdicts_reserve(self):
+        """Every download is an audit record, and a client may download as
+        often as its request rate allows (one byte, over and over): with the
+        state disk down to the half of min_free kept for verdicts, reads
+        are refused 507 and write nothing; above it they are served again.
+        Before, the records ate into that half."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0")
+        j = submit_sh(d, "echo out\necho kept > /out/kept.txt\n")["id"]
+        self.assertEqual(wait_job(d, j, 120)["verdict"], "ok")
+        reads = len(d.audit("output.read")) + len(d.audit("artifact.read"))
+        filler = self.fill(d, 6)  # under the 8 MiB half
+        for path in (f"/v1/jobs/{j}/artifacts/kept.txt", f"/v1/jobs/{j}/artifacts.tar",
+                     f"/v1/jobs/{j}/stdout"):
+            problem_of(self, request(d.sock, "GET", path), 507, "insufficient_storage")
+        self.assertEqual(len(d.audit("output.read")) + len(d.audit("artifact.read")), reads)
+        self.assertEqual(d.client().job(j)["verdict"], "ok")
+        filler.unlink()
+        self.assertEqual(d.client().artifact(j, "kept.txt")[0], b"kept\n")
+        self.assertEqual(request(d.sock, "GET", f"/v1/jobs/{j}/stdout").body, b"out\n")
+        self.assert_chain_whole(d)
+
     def test_inode_reserve(self):
         """A job leaving 1900 empty directories on a state disk of 2000
         inodes: the copy stops at half the reserve's share of the inodes
