@@ -147,11 +147,17 @@ bool cd_name_is_acceptable(const char *name, uint64_t max_bytes);
  * on Windows. Any context. */
 bool cd_name_is_repository(const char *name);
 
+/* True if @name is @ascii as Windows or a case-folding file system may
+ * take it: folded as cd_name_is_repository() folds ("HEAD.", "refs:x",
+ * "object\u017f" for "objects"), then compared in any case. */
+bool cd_name_folds_to(const char *name, const char *ascii);
+
 /* True if @names (the entries of one directory, NULL-terminated) are what
- * git takes for a repository without a .git, in any case: HEAD beside
- * objects and refs (a bare repository), or beside commondir (a linked
- * worktree's git directory). The collector then refuses that HEAD, without
- * which git sees no repository there (names.c says why). */
+ * git takes for a repository without a .git, folded (cd_name_folds_to()):
+ * HEAD beside objects and refs (a bare repository), or beside commondir (a
+ * linked worktree's git directory). The collector then refuses that HEAD
+ * (any name that folds to it), without which git sees no repository there
+ * (names.c says why). */
 bool cd_names_are_repository(char *const *names);
 
 /* @name for display: printable UTF-8 kept, everything else as \xNN.

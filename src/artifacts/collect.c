@@ -483,7 +483,7 @@ static int visit(struct walk *w, int dirfd, int dest_fd, const char *name, const
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return refuse(w, path, CD_REFUSED_UNREADABLE);
         if (!cd_name_is_acceptable(name, w->c->rules->max_name_bytes) ||
-            (repository && strcasecmp(name, "HEAD") == 0))
+            (repository && cd_name_folds_to(name, "HEAD")))
                 return refuse(w, path, CD_REFUSED_BAD_NAME);
         switch (st.st_mode & S_IFMT) {
         case S_IFREG:

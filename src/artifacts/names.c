@@ -166,12 +166,27 @@ bool cd_name_is_repository(const char *name)
  * a terminal, and any command git runs there reads its config. Without the
  * HEAD, git passes it by.
  */
+bool cd_name_folds_to(const char *name, const char *ascii)
+{
+        char folded[FOLDED_MAX];
+
+        return fold(name, folded) && strcasecmp(folded, ascii) == 0;
+}
+
+/* One of @names folds to @ascii (cd_name_folds_to()). */
+static bool has_folded(char *const *names, const char *ascii)
+{
+        for (; names && *names; names++)
+                if (cd_name_folds_to(*names, ascii))
+                        return true;
+        return false;
+}
+
 bool cd_names_are_repository(char *const *names)
 {
-        const char *const *v = (const char *const *) names;
-
-        return has_name(v, "HEAD") &&
-               (has_name(v, "commondir") || (has_name(v, "objects") && has_name(v, "refs")));
+        return has_folded(names, "HEAD") &&
+               (has_folded(names, "commondir") ||
+                (has_folded(names, "objects") && has_folded(names, "refs")));
 }
 
 bool cd_name_is_acceptable(const char *name, uint64_t max_bytes)

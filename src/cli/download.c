@@ -103,7 +103,7 @@ static bool head_of_repository(const json_t *manifest, const char *path)
         const char *base = slash ? slash + 1 : path;
         cleanup_strv char **names = NULL;
 
-        if (strcasecmp(base, "HEAD") != 0)
+        if (!cd_name_folds_to(base, "HEAD"))
                 return false;
         if (names_below(manifest, path, slash ? (size_t) (slash - path) : 0, &names) < 0)
                 return true; /* out of memory: refused, not fetched unchecked */

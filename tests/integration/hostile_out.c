@@ -143,6 +143,16 @@ static void names(void)
         file("/out/linked/HEAD", "ref: refs/heads/main\n");
         file("/out/linked/commondir", "../bare\n");
         file("/out/plain/HEAD", "not a repository\n");
+        /* The same, as Windows and a case-folding file system take names:
+         * ".git." is .git there, "GIT~1" may be its short alias, and a
+         * bare repository whose HEAD ends in a dot, with "object\u017f". */
+        if (mkdir("/out/.git.", 0755) < 0 || mkdir("/out/GIT~1", 0755) < 0 ||
+            mkdir("/out/folded", 0755) < 0 || mkdir("/out/folded/object\u017f", 0755) < 0 ||
+            mkdir("/out/folded/refs", 0755) < 0)
+                printf("mkdir folded: %s\n", strerror(errno));
+        file("/out/.git./config", "[core]\n\tfsmonitor = \"touch /tmp/owned; false\"\n");
+        file("/out/GIT~1/config", "[core]\n\tfsmonitor = \"touch /tmp/owned; false\"\n");
+        file("/out/folded/HEAD.", "ref: refs/heads/main\n");
         memcpy(long_name, "/out/", 5);
         memset(long_name + 5, 'n', 255);
         long_name[260] = '\0';

@@ -163,6 +163,10 @@ static void test_hostile_out_is_contained(void **state)
         expect(&r, "linked/HEAD", "bad_name");
         expect(&r, "linked/commondir", NULL);
         expect(&r, "plain/HEAD", NULL);
+        expect(&r, ".git.", "bad_name");
+        assert_null(entry(&r, ".git./config"));
+        expect(&r, "GIT~1", "bad_name");
+        expect(&r, "folded/HEAD.", "bad_name");
         expect(&r, "suid", NULL);
         {
                 char name[256];

@@ -227,8 +227,19 @@ static void repository_layouts(void **state)
         static char *no_refs[] = { "HEAD", "objects", "report.csv", NULL };
         static char *head_only[] = { "HEAD", NULL };
         static char *none[] = { NULL };
+        /* As Windows or a case-folding file system takes them. */
+        static char *windows[] = { "HEAD.", "objects ", "refs::$INDEX_ALLOCATION", NULL };
+        static char *casefold[] = { "HEAD", "object\u017f", "ref\u017f", NULL };
+        static char *worktree_folded[] = { "head:x", "commondir.", NULL };
+        static char *near[] = { "HEADER", "objects", "refs", NULL };
 
         (void) state;
+        assert_true(cd_names_are_repository(windows));
+        assert_true(cd_names_are_repository(casefold));
+        assert_true(cd_names_are_repository(worktree_folded));
+        assert_false(cd_names_are_repository(near));
+        assert_true(cd_name_folds_to("HEAD. ", "HEAD"));
+        assert_false(cd_name_folds_to("HEADS", "HEAD"));
         assert_true(cd_names_are_repository(bare));
         assert_true(cd_names_are_repository(folded));
         assert_true(cd_names_are_repository(worktree));
