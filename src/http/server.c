@@ -392,6 +392,7 @@ struct header_count {
         unsigned int content_length;    /* Content-Length headers */
         unsigned int transfer_encoding; /* Transfer-Encoding headers */
         bool bad_name;                  /* a name that is not a token */
+        bool bad_coding;                /* a Transfer-Encoding other than "chunked" */
 };
 
 /* A field name is a token (RFC 9110 5.1 and 5.6.2): one or more tchar. */
@@ -428,8 +429,21 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
                 h->bad_name = true;
         if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
                 h->content_length++;
-        else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
                 h->transfer_encoding++;
+                /* Any other coding, or a list ("gzip, chunked", "chunked,
+                 * chunked"): libmicrohttpd (0.9.75) decodes chunked only
+                 * when the value is "chunked" in any case, and otherwise
+                 * reads the body until the connection closes, so the
+                 * request would never be answered. It drops the
+                 * whitespace before a value but keeps what follows, so
+                 * "chunked " is not chunked to it either: the same
+                 * caseless match here. RFC 9112 6.1: a request whose final
+                 * coding is not chunked is 400; one we cannot decode gets
+                 * the same answer (we decode no other coding). */
+                if (!value || strcasecmp(value, "chunked") != 0)
+                        h->bad_coding = true;
+        }
         return MHD_YES;
 }
 
@@ -519,6 +533,9 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         if (framing_is_ambiguous(&headers))
                 return problem(conn, st, 400, "bad_request",
                                "send one Content-Length or one Transfer-Encoding, not both");
+        if (headers.bad_coding)
+                return problem(conn, st, 400, "bad_request",
+                               "the only Transfer-Encoding accepted is \"chunked\", alone");
         if (st->bad_escape)
                 return problem(conn, st, 400, "bad_request", "malformed percent-encoding");
         st->route = cd_route_match(method, url, st->id, &st->rest, &status, allow, sizeof(allow));
