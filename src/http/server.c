@@ -380,9 +380,13 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
         if (cd_upload_reserve(&st->upload, n) < 0)
                 return problem(conn, st, st->upload.status, st->upload.code, st->upload.detail);
         st->pp = MHD_create_post_processor(conn, POST_BUFFER, post_iterator, st);
+        /* libmicrohttpd (0.9.75) takes no boundary shorter than two
+         * characters, though RFC 2046 5.1.1 allows one: the media type is
+         * valid, this server cannot parse it, hence 415 and not 400. */
         if (!st->pp)
                 return problem(conn, st, 415, "unsupported_media_type",
-                               "expected multipart/form-data with a boundary");
+                               "expected multipart/form-data with a boundary of two characters "
+                               "or more (boundaries of one character are not supported)");
         return MHD_YES;
 }
 

@@ -1705,6 +1705,16 @@ class ApiTest(DaemonTest):
         problem_of(self, request(d.sock, "POST", "/v1/jobs", b"--x--\r\n",
                                  {"Content-Type": "multipart/form-data"}),
                    415, "unsupported_media_type")
+        # A one-character boundary is valid (RFC 2046 5.1.1), but libmicrohttpd
+        # (0.9.75) cannot parse it: refused, and the answer says why.
+        doc = problem_of(self, post([("job", None, "application/json", ok_job), sh],
+                                    boundary="b"), 415, "unsupported_media_type")
+        self.assertIn("one character", doc["detail"])
+        # Two characters are enough.
+        r = post([("job", None, "application/json", ok_job), sh], boundary="bb")
+        self.assertEqual(r.status, 201, r)
+        d.client().delete(r.json()["id"])
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
         # Malformed multipart.
         for body in (b"garbage without any boundary\r\n", b"--bnd\r\nno headers end",
                      b"--bnd\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}"):
