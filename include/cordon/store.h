@@ -151,11 +151,15 @@ struct cd_store_filter {
         const char *label_key; /* with label_value: labels_json has key == value;
                                 * a key outside [a-z0-9_.-]{1,64} is -EINVAL */
         const char *label_value;
-        int64_t before_seq; /* only jobs with seq < before_seq (paging); 0: from the newest */
-        size_t limit;       /* at most this many; 0: 100 */
+        /* Paging: only jobs before this one in the list's order, that is
+         * with (created_ms, id) < (before_created_ms, before_id); it need
+         * not exist. before_id NULL: from the newest. */
+        int64_t before_created_ms;
+        const char *before_id;
+        size_t limit; /* at most this many; 0: 100 */
 };
 
-/* Jobs matching @f, newest (highest seq) first, their result_json without
+/* Jobs matching @f, newest (highest created_ms, then highest id) first, their result_json without
  * "artifacts", leaving out jobs marked deleted and unrecorded submissions. *@ret is NULL when none. */
 int cd_store_list(struct cd_store *s, const struct cd_store_filter *f, struct cd_job_row **ret,
                   size_t *n, struct cd_err *err);

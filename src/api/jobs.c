@@ -429,6 +429,31 @@ void api_jobs_get(const struct cd_api_request *req, struct cd_api_response *resp
         cd_job_row_clear(&row);
 }
 
+/*
+ * A list cursor is "CREATED_MS-ID", the last job of the page before: the
+ * list's order is (created_ms, id), newest first, so the next page starts
+ * below that pair whether that job still exists or not (deleted since, or
+ * never the caller's: it is only a position). Neither part says anything
+ * of other clients' jobs, as the store's seq, which counts them all, did.
+ */
+static int parse_cursor(const char *cursor, struct cd_store_filter *f)
+{
+        const char *dash = strchr(cursor, '-');
+        char ms[24];
+        uint64_t v;
+
+        if (!dash || dash == cursor || (size_t) (dash - cursor) >= sizeof(ms) ||
+            !cd_job_id_is_valid(dash + 1))
+                return -EINVAL;
+        memcpy(ms, cursor, (size_t) (dash - cursor));
+        ms[dash - cursor] = '\0';
+        if (cd_parse_u64(ms, &v) < 0 || v > INT64_MAX)
+                return -EINVAL;
+        f->before_created_ms = (int64_t) v;
+        f->before_id = dash + 1;
+        return 0;
+}
+
 static int list_filter(const struct cd_api_request *req, struct cd_store_filter *f,
                        struct cd_api_response *resp)
 {
@@ -460,9 +485,8 @@ static int list_filter(const struct cd_api_request *req, struct cd_store_filter 
                 goto bad;
         if (limit)
                 f->limit = v;
-        if (before && (cd_parse_u64(before, &v) < 0 || v > INT64_MAX))
+        if (before && parse_cursor(before, f) < 0)
                 goto bad;
-        f->before_seq = before ? (int64_t) v : 0;
         return 0;
 bad:
         cd_api_problem(resp, 400, "bad_request",
@@ -508,7 +532,9 @@ void api_jobs_list(const struct cd_api_request *req, struct cd_api_response *res
                 if (json_array_append_new(jobs, cd_api_job_json(req->svc, &rows[i])) < 0)
                         jobs = (json_decref(jobs), NULL);
         /* `next` only when there is a next page: null on the last one. */
-        next = n > page ? json_sprintf("%lld", (long long) rows[page - 1].seq) : json_null();
+        next = n > page ? json_sprintf("%lld-%s", (long long) rows[page - 1].created_ms,
+                                       rows[page - 1].id)
+                        : json_null();
         cd_job_rows_free(rows, n);
         cd_api_json(resp, 200, jobs ? json_pack("{s:o, s:o}", "jobs", jobs, "next", next) : NULL);
 }

@@ -71,7 +71,10 @@ static int parse_option(struct opts *o, int ch, const char *arg)
                 o->limit = arg;
                 return 0;
         case OPT_BEFORE:
-                if (cd_parse_u64(arg, &n) < 0) {
+                /* The shape cordond gives ("CREATED_MS-ID"), checked
+                 * only as far as it goes into the query as it is: no
+                 * character that would end or escape the parameter. */
+                if (!*arg || strlen(arg) > 64 || strspn(arg, "0123456789abcdef-") != strlen(arg)) {
                         cli_error("list", "--before: expected the cursor a list printed");
                         return -1;
                 }
@@ -255,7 +258,9 @@ static int table(const json_t *doc, const struct opts *o)
                 printf("no jobs\n");
         else
                 cli_table_print(t, cli_colour(STDOUT_FILENO));
-        if (next && strspn(next, "0123456789") == strlen(next))
+        /* Printed only as the shape cordond gives it ("CREATED_MS-ID"):
+         * nothing else from the answer reaches the terminal unchecked. */
+        if (next && strspn(next, "0123456789abcdef-") == strlen(next))
                 fprintf(stderr, "more: cordon list --before %s\n", next);
         return 0;
 }

@@ -9,7 +9,7 @@
 #include "cordon/store.h"
 
 /* The schema this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_DB_FILE        "jobs.db"
 #define STORE_LIST_DEFAULT   100
 #define STORE_LABEL_KEY_MAX  64

@@ -714,8 +714,8 @@ static int check_filter(const struct cd_store_filter *f, unsigned int *ret_varia
                                           STORE_LABEL_KEY_MAX);
                 v |= LIST_BY_LABEL;
         }
-        if (f->before_seq < 0)
-                return cd_err_set(err, EINVAL, "store: list: negative before_seq");
+        if (f->before_id && (f->before_created_ms < 0 || !id_is_valid(f->before_id)))
+                return cd_err_set(err, EINVAL, "store: list: invalid paging position");
         *ret_variant = v;
         return 0;
 }
@@ -725,7 +725,10 @@ static int bind_filter(struct cd_store *s, sqlite3_stmt *st, const struct cd_sto
 {
         int r;
 
-        r = bind_int(s, st, ":before", f->before_seq > 0 ? f->before_seq : INT64_MAX, err);
+        /* From the newest: every stored created_ms is below INT64_MAX. */
+        r = bind_int(s, st, ":before_ms", f->before_id ? f->before_created_ms : INT64_MAX, err);
+        if (r >= 0)
+                r = bind_text(s, st, ":before_id", f->before_id ? f->before_id : "", err);
         if (r >= 0)
                 r = bind_int(s, st, ":limit", limit_of(f->limit), err);
         if (r >= 0 && (v & LIST_BY_OWNER))

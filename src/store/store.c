@@ -122,6 +122,13 @@ static const char schema_v5[] = "ALTER TABLE jobs ADD COLUMN audit_from INTEGER 
                                 "WHERE submit_recorded = 0;"
                                 "PRAGMA user_version = 5;";
 
+/* Version 6: lists go newest first by (created_ms, id), and continue
+ * below the last one seen, so that a list cursor is a job's own creation
+ * time and id: seq counts every owner's jobs, and a cursor holding it
+ * showed a client how many jobs others had submitted meanwhile. */
+static const char schema_v6[] = "CREATE INDEX jobs_created ON jobs (created_ms, id);"
+                                "PRAGMA user_version = 6;";
+
 #define SELECT_JOBS "SELECT " STORE_JOB_COLUMNS " FROM jobs "
 /* Lists leave out each result's artifact manifest, which can be large: a
  * page of 500 jobs must not load 500 manifests (GET /v1/jobs/{id} and
@@ -587,7 +594,9 @@ static int check_or_create_schema(struct cd_store *s, struct cd_err *err)
                 r = exec_sql(s, schema_v3, "upgrade the schema to version 3", err);
         if (r >= 0 && version < 4)
                 r = exec_sql(s, schema_v4, "upgrade the schema to version 4", err);
-        return r < 0 ? r : exec_sql(s, schema_v5, "upgrade the schema to version 5", err);
+        if (r >= 0 && version < 5)
+                r = exec_sql(s, schema_v5, "upgrade the schema to version 5", err);
+        return r < 0 ? r : exec_sql(s, schema_v6, "upgrade the schema to version 6", err);
 }
 
 static int setup_schema(struct cd_store *s, struct cd_err *err)
@@ -627,8 +636,9 @@ static int prepare_list(struct cd_store *s, unsigned int variant, struct cd_err 
         int n;
 
         n = snprintf(sql, sizeof(sql),
-                     "%sWHERE seq < :before AND delete_uid IS NULL AND submit_recorded = 1%s%s%s "
-                     "ORDER BY seq DESC "
+                     "%sWHERE (created_ms, id) < (:before_ms, :before_id) "
+                     "AND delete_uid IS NULL AND submit_recorded = 1%s%s%s "
+                     "ORDER BY created_ms DESC, id DESC "
                      "LIMIT :limit",
                      LIST_JOBS, variant & LIST_BY_OWNER ? " AND owner_uid = :owner" : "",
                      variant & LIST_BY_STATE ? " AND state = :state" : "",

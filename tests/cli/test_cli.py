@@ -700,6 +700,11 @@ class CliTest(unittest.TestCase):
         self.assertIn("more: cordon list --before " + doc["next"], p.stderr)
         p = self.cli("list", "--label", "run=" + tag, "--before", doc["next"], "--json")
         self.assertEqual([j["id"] for j in json.loads(p.stdout)["jobs"]], [first])
+        # A cursor goes into the query as it is: nothing that would end it.
+        for bad in ("", "1&owner=0", "1%26x", "1 2", "X-1"):
+            p = self.cli("list", "--before", bad)
+            self.assertNotEqual(p.returncode, 0, bad)
+            self.assertIn("--before", p.stderr, bad)
 
         doc = json.loads(self.cli("list", "--state", "finished", "--json").stdout)
         self.assertTrue(all(j["state"] == "finished" for j in doc["jobs"]))

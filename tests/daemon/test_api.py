@@ -27,6 +27,7 @@ missing. /usr/bin/python3: python3-yaml and python3-jsonschema.
 
 from __future__ import annotations
 
+import calendar
 import concurrent.futures
 import copy
 import csv
@@ -857,6 +858,17 @@ def problem_of(test: unittest.TestCase, r: Response, status: int, code: str) -> 
     return doc
 
 
+def created_ms(job: dict) -> int:
+    """A job's "created" (RFC 3339, to the millisecond) in ms since the epoch."""
+    t = time.strptime(job["created"][:19], "%Y-%m-%dT%H:%M:%S")
+    return calendar.timegm(t) * 1000 + int(job["created"][20:23])
+
+
+def list_key(job: dict):
+    """Where GET /v1/jobs puts a job: the larger, the earlier in the list."""
+    return (created_ms(job), job["id"])
+
+
 def poll(fn, timeout: float = 10, interval: float = 0.05):
     """fn() until it is truthy; returns its last value."""
     deadline = time.monotonic() + timeout
@@ -1194,14 +1206,20 @@ class ApiTest(DaemonTest):
             return d.client().jobs(**kw)
 
         page = as_user("b", listing, label=f"batch={tag}")
-        self.assertEqual([j["id"] for j in page["jobs"]], ids[::-1])  # newest first
+        # Newest first: by creation time, then (the same millisecond) by id.
+        self.assertEqual(sorted(page["jobs"], key=list_key, reverse=True), page["jobs"])
+        self.assertEqual({j["id"] for j in page["jobs"]}, set(ids))
+        # Submitted one after another: never listed before an earlier one.
+        when = {j["id"]: created_ms(j) for j in page["jobs"]}
+        self.assertEqual([when[i] for i in ids], sorted(when[i] for i in ids))
+        order = [j["id"] for j in page["jobs"]]
         self.assertIsNone(page["next"])
         # Rows leave the artifact manifest out (it can be large); the job has it.
         self.assertEqual(page["jobs"][0]["result"]["verdict"], "ok")
         self.assertNotIn("artifacts", page["jobs"][0]["result"])
         self.assertIn("artifacts", as_user("b", lambda: d.client().job(ids[-1]))["result"])
         self.assertEqual([j["id"] for j in as_user("b", listing, label=f"batch={tag}",
-                                                   state="finished")["jobs"]], ids[::-1])
+                                                   state="finished")["jobs"]], order)
         self.assertEqual(as_user("b", listing, label=f"batch={tag}", state="queued")["jobs"], [])
         self.assertEqual(as_user("b", listing, label=f"batch={tag}", state="running")["jobs"], [])
         self.assertEqual([j["id"] for j in as_user("b", listing, label="i=3")["jobs"]][:1],
@@ -1221,21 +1239,23 @@ class ApiTest(DaemonTest):
                 break
             self.assertLess(len(pages), 5)
         self.assertEqual(pages, [2, 2, 1])
-        self.assertEqual(seen, ids[::-1])
+        self.assertEqual(seen, order)
         # A page that ends exactly at the last job is the last page.
         page = as_user("b", listing, label=f"batch={tag}", limit=5)
         self.assertEqual(len(page["jobs"]), 5)
         self.assertIsNone(page["next"], "next must be null on the last page")
         # The client's iterator follows the cursors.
         self.assertEqual([j["id"] for j in as_user(
-            "b", lambda: list(d.client().iter_jobs(label=f"batch={tag}", limit=2)))], ids[::-1])
+            "b", lambda: list(d.client().iter_jobs(label=f"batch={tag}", limit=2)))], order)
 
         # Admins see every owner, and may narrow by owner.
         mine = d.client().jobs(owner=UID_B, label=f"batch={tag}")["jobs"]
-        self.assertEqual([j["id"] for j in mine], ids[::-1])
+        self.assertEqual([j["id"] for j in mine], order)
         self.assertEqual(d.client().jobs(owner=UID_A, label=f"batch={tag}")["jobs"], [])
 
         for q in ("state=bogus", "limit=0", "limit=501", "limit=x", "before=abc", "before=-1",
+                  "before=1234", f"before=-{ids[0]}", f"before=12-{ids[0]}x", "before=12-abc",
+                  f"before=x-{ids[0]}", f"before=99999999999999999999-{ids[0]}",
                   "label=nokey", "label==x", "label=BAD KEY=1", "owner=x", "wait=1", "bogus=1",
                   f"label=batch={tag}&label=i=1", "limit=2&limit=3", "state"):
             r = request(d.sock, "GET", "/v1/jobs?" + q.replace(" ", "%20"))
@@ -1245,6 +1265,89 @@ class ApiTest(DaemonTest):
             as_user("b", listing, owner=UID_A)
         self.assertEqual((cm.exception.status, cm.exception.code), (403, "forbidden"))
         self.assertEqual(len(as_user("b", listing, owner=UID_B, label=f"batch={tag}")["jobs"]), 5)
+
+    def test_list_cursor_hides_others_activity(self):
+        """The list cursor is the last job's own creation time and id: it
+        moves with the caller's jobs only. It was the store's row number,
+        shared by every client, so that a client saw from two cursors how
+        many jobs others had submitted in between (threat-model.md, "one
+        backend watching another's activity")."""
+        d = self.daemon
+        tag = secrets.token_hex(4)
+
+        def submit(n):
+            return [submit_sh(d, "true\n", labels={"cur": tag})["id"] for _ in range(n)]
+
+        def first_page():
+            return d.client().jobs(label=f"cur={tag}", limit=1)
+
+        b_jobs = as_user("b", submit, 2)
+        page = as_user("b", first_page)
+        self.assertEqual(len(page["jobs"]), 1)
+        last = page["jobs"][0]
+        self.assertEqual(page["next"], f"{created_ms(last)}-{last['id']}")
+        a_jobs = as_user("a", submit, 3)
+        # Another client's jobs move nothing of the caller's list.
+        again = as_user("b", first_page)
+        self.assertEqual((again["jobs"][0]["id"], again["next"]), (last["id"], page["next"]))
+        b_jobs += as_user("b", submit, 1)
+        page2 = as_user("b", first_page)
+        last2 = page2["jobs"][0]
+        self.assertEqual(last2["id"], b_jobs[-1])
+        # Nothing in it but that job's own creation time and id: no count
+        # of anything, so a's three jobs are nowhere in it.
+        self.assertEqual(page2["next"], f"{created_ms(last2)}-{last2['id']}")
+        # And it still pages the caller's jobs, each once, in order.
+        rest = as_user("b", lambda: list(d.client().iter_jobs(label=f"cur={tag}", limit=1,
+                                                               before=page2["next"])))
+        self.assertEqual([j["id"] for j in [last2] + rest],
+                         [j["id"] for j in sorted(
+                             [as_user("b", lambda i=i: d.client().job(i)) for i in b_jobs],
+                             key=list_key, reverse=True)])
+        for j in b_jobs:
+            as_user("b", lambda j=j: d.client().delete(j))
+        for j in a_jobs:
+            as_user("a", lambda j=j: d.client().delete(j))
+
+    def test_list_paging_survives_deletes(self):
+        """A page's jobs deleted before the next page is asked (a clean-up
+        that lists and deletes as it goes): the next page goes on below the
+        deleted job; every job is seen exactly once. A cursor that names no
+        job, or another client's, is only a position: it shows nothing of
+        theirs."""
+        d = self.daemon
+        tag = secrets.token_hex(4)
+
+        def run():
+            c = d.client()
+            ids = [submit_sh(d, "true\n", labels={"del": tag})["id"] for _ in range(5)]
+            for i in ids:
+                wait_job(d, i)
+            order = [j["id"] for j in c.jobs(label=f"del={tag}")["jobs"]]
+            seen, before = [], None
+            while True:
+                page = c.jobs(label=f"del={tag}", limit=2, before=before)
+                seen += [j["id"] for j in page["jobs"]]
+                for j in page["jobs"]:
+                    c.delete(j["id"])
+                before = page["next"]
+                if before is None:
+                    return ids, order, seen
+
+        ids, order, seen = as_user("b", run)
+        self.assertEqual(set(order), set(ids))
+        self.assertEqual(seen, order)
+        # a's cursor naming b's job: a's own jobs only, as from any position.
+        def submit_one():
+            return d.client().job(submit_sh(d, "true\n", labels={"del": tag})["id"])
+
+        other = as_user("b", submit_one)
+        mine = as_user("a", submit_one)
+        far = f"{created_ms(other) + 10 ** 9}-{other['id']}"
+        page = as_user("a", lambda: d.client().jobs(label=f"del={tag}", before=far))
+        self.assertEqual([j["id"] for j in page["jobs"]], [mine["id"]])
+        as_user("b", lambda: d.client().delete(other["id"]))
+        as_user("a", lambda: d.client().delete(mine["id"]))
 
     def test_unknown_query_parameters(self):
         d = self.daemon

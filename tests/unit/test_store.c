@@ -374,7 +374,7 @@ static void test_open_private_files(void **state)
         assert_int_equal(st.st_mode & 07777, 0600);
         assert_int_equal(fstatat(f->dirfd, "jobs.db-wal", &st, AT_SYMLINK_NOFOLLOW), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         f->s = cd_store_close(f->s);
         assert_int_equal(ut_count_fds(), fds);
 
@@ -750,7 +750,9 @@ static void test_list_bad_filters(void **state)
         assert_int_equal(cd_store_list(f->s, &flt, &rows, &n, &err), -EINVAL);
         flt = (struct cd_store_filter){ .by_state = true, .state = _CD_JOB_STATE_MAX };
         assert_int_equal(cd_store_list(f->s, &flt, &rows, &n, &err), -EINVAL);
-        flt = (struct cd_store_filter){ .before_seq = -1 };
+        flt = (struct cd_store_filter){ .before_created_ms = -1, .before_id = id_of(1) };
+        assert_int_equal(cd_store_list(f->s, &flt, &rows, &n, &err), -EINVAL);
+        flt = (struct cd_store_filter){ .before_created_ms = 1, .before_id = "x" };
         assert_int_equal(cd_store_list(f->s, &flt, &rows, &n, &err), -EINVAL);
         /* Outputs untouched on failure. */
         assert_ptr_equal(rows, &flt);
@@ -794,7 +796,7 @@ static void test_list_paging(void **state)
         open_store(f);
         for (unsigned int i = 1; i <= 20; i++)
                 seq[i] = insert(f, i, i % 2 ? 1000 : 2000, NULL);
-        /* Pages of 3 from the newest, each continuing below the last seq seen. */
+        /* Pages of 3 from the newest, each continuing below the last job seen. */
         do {
                 rs = list(f, &flt);
                 assert_true(rs->n <= 3);
@@ -802,18 +804,61 @@ static void test_list_paging(void **state)
                         assert_int_equal(rs->rows[i].seq, seq[expect]);
                         expect--;
                 }
-                if (rs->n > 0)
-                        flt.before_seq = rs->rows[rs->n - 1].seq;
+                if (rs->n > 0) {
+                        flt.before_created_ms = rs->rows[rs->n - 1].created_ms;
+                        flt.before_id = rs->rows[rs->n - 1].id;
+                }
         } while (rs->n == 3);
         assert_int_equal(expect, 0);
 
         /* Paging with a filter. */
-        flt = (struct cd_store_filter){
-                .by_owner = true, .owner_uid = 2000, .before_seq = seq[10], .limit = 2
-        };
+        flt = (struct cd_store_filter){ .by_owner = true,
+                                        .owner_uid = 2000,
+                                        .before_created_ms = 1010,
+                                        .before_id = id_of(10),
+                                        .limit = 2 };
         assert_jobs(list(f, &flt), 2, 8, 6);
-        flt.before_seq = seq[1];
+        flt.before_created_ms = 1001;
+        flt.before_id = id_of(1);
         assert_jobs(list(f, &flt), 0);
+}
+
+/* Jobs created in the same millisecond go by id, highest first, and a page
+ * continues below its last job even when that job is gone by then: the
+ * position is (created_ms, id), not a row that must still exist. */
+static void test_list_paging_ties_and_deletes(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_store_filter flt = { .limit = 2 };
+        struct cd_err err = { 0 };
+        struct rowset *rs;
+
+        open_store(f);
+        /* Inserted out of id order: the order is the ids', not the seqs'. */
+        assert_int_equal(try_insert(f, 3, 1000, NULL, 500, NULL, &err), 0);
+        assert_int_equal(try_insert(f, 1, 1000, NULL, 500, NULL, &err), 0);
+        assert_int_equal(try_insert(f, 4, 1000, NULL, 400, NULL, &err), 0);
+        assert_int_equal(try_insert(f, 2, 1000, NULL, 500, NULL, &err), 0);
+        assert_int_equal(try_insert(f, 5, 1000, NULL, 600, NULL, &err), 0);
+        assert_jobs(list(f, NULL), 5, 5, 3, 2, 1, 4);
+        rs = list(f, &flt);
+        assert_jobs(rs, 2, 5, 3);
+        flt.before_created_ms = rs->rows[1].created_ms;
+        flt.before_id = rs->rows[1].id;
+        /* The page's last job is deleted before the next page is asked. */
+        assert_int_equal(cd_store_delete(f->s, id_of(3), &err), 0);
+        rs = list(f, &flt);
+        assert_jobs(rs, 2, 2, 1);
+        flt.before_created_ms = rs->rows[1].created_ms;
+        flt.before_id = rs->rows[1].id;
+        assert_jobs(list(f, &flt), 1, 4);
+        /* A position no job holds: from the next one below it. */
+        flt.before_created_ms = 500;
+        flt.before_id = id_of(2);
+        assert_jobs(list(f, &flt), 2, 1, 4);
+        flt.before_created_ms = 450;
+        flt.before_id = id_of(99);
+        assert_jobs(list(f, &flt), 1, 4);
 }
 
 static void test_list_default_limit(void **state)
@@ -995,7 +1040,7 @@ static void test_unrecorded_submission(void **state)
         struct fixture *f = *state;
         struct cd_job_row in = { .owner_uid = 1000,
                                  .profile = (char *) "default",
-                                 .created_ms = 5,
+                                 .created_ms = 1002, /* as insert() would */
                                  .request_json = (char *) REQUEST,
                                  .stored_bytes = 300,
                                  .audit_from = 41,
@@ -1117,24 +1162,26 @@ static void test_newer_schema_refused(void **state)
         open_store(f);
         insert(f, 1, 1000, NULL);
         f->s = cd_store_close(f->s);
-        db_exec(f, "PRAGMA user_version = 6");
+        db_exec(f, "PRAGMA user_version = 7");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
         assert_null(s);
         assert_int_equal(err.code, ENOTSUP);
-        assert_non_null(strstr(err.msg, "schema version 6"));
+        assert_non_null(strstr(err.msg, "schema version 7"));
         assert_non_null(strstr(err.msg, "refusing"));
         /* Left as it was. */
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 7);
         assert_int_equal(db_int(f, "SELECT count(*) FROM jobs"), 1);
 
         db_exec(f, "PRAGMA user_version = -1");
         assert_int_equal(cd_store_open(f->dirfd, &s, &err), -ENOTSUP);
 }
 
-/* What versions 5 and 4 added, taken away again to make an older database. */
+/* What versions 6, 5 and 4 added, taken away again to make an older database. */
+#define DROP_V6 "DROP INDEX jobs_created; "
 #define DROP_V5                                                                                    \
-        "DROP INDEX jobs_unrecorded; ALTER TABLE jobs DROP COLUMN audit_from; "                    \
-        "ALTER TABLE jobs DROP COLUMN submit_recorded; ALTER TABLE jobs DROP COLUMN finish_json; "
+        DROP_V6 "DROP INDEX jobs_unrecorded; ALTER TABLE jobs DROP COLUMN audit_from; "            \
+                "ALTER TABLE jobs DROP COLUMN submit_recorded; ALTER TABLE jobs DROP COLUMN "      \
+                "finish_json; "
 #define DROP_V4                                                                                    \
         DROP_V5 "DROP INDEX jobs_deleting; ALTER TABLE jobs DROP COLUMN delete_uid; "              \
                 "ALTER TABLE jobs DROP COLUMN delete_recorded; "
@@ -1157,7 +1204,7 @@ static void test_upgrade_from_v1(void **state)
                          0);
 
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         assert_int_equal(db_int(f, "SELECT cancel_uid IS NULL FROM jobs WHERE id = '%s'", id_of(1)),
                          1);
         assert_string_equal(get(f, 1)->id, id_of(1));
@@ -1181,7 +1228,7 @@ static void test_upgrade_from_v2(void **state)
         f->s = cd_store_close(f->s);
         db_exec(f, DROP_V4 "ALTER TABLE jobs DROP COLUMN cancel_uid; PRAGMA user_version = 2");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         assert_int_equal(cd_store_list_queued(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 1);
         assert_int_equal(cd_store_mark_cancelled(f->s, id_of(1), 1000, &err), 0);
@@ -1200,7 +1247,7 @@ static void test_upgrade_from_v3(void **state)
         f->s = cd_store_close(f->s);
         db_exec(f, DROP_V4 "PRAGMA user_version = 3");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         assert_false(get(f, 1)->delete_marked);
         assert_jobs(list(f, NULL), 1, 1);
         assert_int_equal(cd_store_mark_deleted(f->s, id_of(1), 1000, 50, &err), 0);
@@ -1225,7 +1272,7 @@ static void test_upgrade_from_v4(void **state)
         f->s = cd_store_close(f->s);
         db_exec(f, DROP_V5 "PRAGMA user_version = 4");
         open_store(f);
-        assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
         row = get(f, 2);
         assert_int_equal(row->audit_from, 0);
         assert_false(row->submit_unrecorded);
@@ -1234,6 +1281,26 @@ static void test_upgrade_from_v4(void **state)
         assert_int_equal(cd_store_list_interrupted(f->s, &rs->rows, &rs->n, &err), 0);
         assert_jobs(rs, 1, 2);
         assert_int_equal(cd_store_set_finishing(f->s, id_of(2), "{}", &err), 0);
+}
+
+/* A database of schema version 5 (before the list index) is upgraded in
+ * place: it gets the index, and lists as before. */
+static void test_upgrade_from_v5(void **state)
+{
+        struct fixture *f = *state;
+
+        open_store(f);
+        insert(f, 1, 1000, NULL);
+        insert(f, 2, 1000, NULL);
+        f->s = cd_store_close(f->s);
+        db_exec(f, DROP_V6 "PRAGMA user_version = 5");
+        assert_int_equal(
+                db_int(f, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_created'"), 0);
+        open_store(f);
+        assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
+        assert_int_equal(
+                db_int(f, "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_created'"), 1);
+        assert_jobs(list(f, NULL), 2, 2, 1);
 }
 
 /* The quota is checked in the insert's transaction, per owner; a
@@ -1553,6 +1620,7 @@ int main(void)
                 T(test_list_bad_filters),
                 T(test_list_leaves_out_artifacts),
                 T(test_list_paging),
+                T(test_list_paging_ties_and_deletes),
                 T(test_list_default_limit),
                 T(test_list_queued),
                 T(test_mark_deleted),
@@ -1565,6 +1633,7 @@ int main(void)
                 T(test_mark_cancelled),
                 T(test_upgrade_from_v3),
                 T(test_upgrade_from_v4),
+                T(test_upgrade_from_v5),
                 T(test_upgrade_from_v2),
                 T(test_upgrade_from_v1),
                 T(test_owner_quota),
