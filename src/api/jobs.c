@@ -434,7 +434,7 @@ void api_jobs_get(const struct cd_api_request *req, struct cd_api_response *resp
  * list's order is (created_ms, id), newest first, so the next page starts
  * below that pair whether that job still exists or not (deleted since, or
  * never the caller's: it is only a position). Neither part says anything
- * of other clients' jobs, as the store's seq, which counts them all, did.
+ * of other clients' jobs, unlike the store's seq, which counts them all.
  */
 static int parse_cursor(const char *cursor, struct cd_store_filter *f)
 {
