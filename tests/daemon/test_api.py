@@ -962,6 +962,15 @@ MAIN_CONFIG = dict(slots=2, max_queued=64, max_queued_per_client=32, max_body="8
                    output_max=4096)
 
 
+def small_upload(boundary: str) -> tuple:
+    """A one-file job's multipart upload: its Content-Type, its body, and
+    the body chunk-encoded in one chunk."""
+    ct, body = multipart([("job", None, "application/json",
+                           job_bytes({"profile": "default", "entry": "job.sh"})),
+                          ("f", "job.sh", None, b"echo hi\n")], boundary)
+    return ct, body, f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
 class ApiTest(DaemonTest):
     CONFIG = MAIN_CONFIG
 
@@ -1939,10 +1948,7 @@ class ApiTest(DaemonTest):
         """Content-Length with Transfer-Encoding, or either twice: 400, nothing stored."""
         d = self.daemon
         jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
-        ct, body = multipart([("job", None, "application/json",
-                               job_bytes({"profile": "default", "entry": "job.sh"})),
-                              ("f", "job.sh", None, b"echo hi\n")], "cordon-frame")
-        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        ct, body, chunked = small_upload("cordon-frame")
         for framing, data in (
                 (f"Content-Length: {len(chunked)}\r\nTransfer-Encoding: chunked", chunked),
                 (f"Transfer-Encoding: chunked\r\nContent-Length: {len(body)}", chunked),
@@ -1974,10 +1980,7 @@ class ApiTest(DaemonTest):
         connection timeout. The 10 s bound is a hang bound only."""
         d = self.daemon
         jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
-        ct, body = multipart([("job", None, "application/json",
-                               job_bytes({"profile": "default", "entry": "job.sh"})),
-                              ("f", "job.sh", None, b"echo hi\n")], "cordon-coding")
-        chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        ct, body, chunked = small_upload("cordon-coding")
         # libmicrohttpd keeps whitespace after a value, and then does not
         # take it for chunked either: refused like the others.
         for coding in ("gzip", "identity", "chunked, chunked", "gzip, chunked", "chunked;x=1",
