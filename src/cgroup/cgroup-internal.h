@@ -63,24 +63,12 @@ int cd_cgroup_open_parent(int root_fd, const char *path, int *ret_fd, struct cd_
 
 /* ownership.c */
 
-/* The next component of the path ("a/b") at *@p, into @comp: 1; 0 at the
- * end; -ENAMETOOLONG for one of 256 bytes or more. */
-int cd_cgroup_next_component(const char **p, char comp[static 256]);
-
-/* Root's alone: the cgroup directory @fd, and those of its files that move,
- * freeze or kill tasks or take their controllers, belong to root and are
- * writable by root only (and cgroup.procs exists). */
-bool cd_cgroup_root_only(int fd);
-
-/* Whether a cgroup named @comp lets others than root signal what is in it:
- * a systemd-logind session scope or user slice; "." and ".." too. */
-bool cd_cgroup_others_may_signal(const char *comp);
-
 /* The jobs' parent: cd_cgroup_open_parent() one level at a time, each level
  * checked before anything is made in it: its owner could move, freeze or
- * starve every job below, so one that is not cd_cgroup_root_only()'s, or
- * is a logind session's, fails with EPERM. @each (may be NULL) runs on
- * every level once checked. */
+ * starve every job below, so one that is not root's alone (its directory,
+ * and its files that move, freeze or kill tasks or take their controllers,
+ * root's and writable by root only), or is a logind session's, fails with
+ * EPERM. @each (may be NULL) runs on every level once checked. */
 int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
                                     int (*each)(int fd, const char *path, struct cd_err *err),
                                     int *ret_fd, struct cd_err *err);

@@ -24,7 +24,9 @@
 #include "cordon/util.h"
 #include "cgroup-internal.h"
 
-int cd_cgroup_next_component(const char **p, char comp[static 256])
+/* The next component of the path ("a/b") at *@p, into @comp: 1; 0 at the
+ * end; -ENAMETOOLONG for one of 256 bytes or more. */
+static int next_component(const char **p, char comp[static 256])
 {
         size_t n;
 
@@ -54,7 +56,7 @@ static bool root_alone(const struct stat *st)
  * that move, freeze or kill tasks are looked at (a lookup per file: reading
  * every file of every cgroup above cost 0.2 ms per launch here).
  */
-bool cd_cgroup_root_only(int fd)
+static bool root_only(int fd)
 {
         static const char *const names[] = {
                 "cgroup.procs",  "cgroup.threads",        "tasks", "cgroup.freeze", "cgroup.kill",
@@ -78,7 +80,7 @@ bool cd_cgroup_root_only(int fd)
  * (loginctl kill-session, kill-user: SIGSTOP included), though the cgroups
  * are root's. "." and ".." lead out of the cgroup they seem to name.
  */
-bool cd_cgroup_others_may_signal(const char *comp)
+static bool others_may_signal(const char *comp)
 {
         size_t n = strlen(comp);
 
@@ -87,6 +89,13 @@ bool cd_cgroup_others_may_signal(const char *comp)
         if (n > 11 && !strncmp(comp, "user-", 5) && !strcmp(comp + n - 6, ".slice"))
                 return true;
         return n > 14 && !strncmp(comp, "session-", 8) && !strcmp(comp + n - 6, ".scope");
+}
+
+/* The cgroup @fd, named @comp, is not root's alone, or is a login
+ * session's: whoever it is could stop or starve what is in it. */
+static bool others_may_act(int fd, const char *comp)
+{
+        return others_may_signal(comp) || !root_only(fd);
 }
 
 int cd_cgroup_open_root_only(int root_fd, const char *path)
@@ -98,17 +107,14 @@ int cd_cgroup_open_root_only(int root_fd, const char *path)
         cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return -1;
-        for (const char *p = path; (r = cd_cgroup_next_component(&p, comp)) > 0;) {
-                int next;
+        for (const char *p = path; (r = next_component(&p, comp)) > 0;) {
+                int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-                if (cd_cgroup_others_may_signal(comp))
-                        return -1;
-                next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (next < 0)
                         return -1;
                 (void) cd_close(cur);
                 cur = next;
-                if (!cd_cgroup_root_only(cur))
+                if (others_may_act(cur, comp))
                         return -1;
         }
         return r < 0 ? -1 : TAKE_FD(cur);
@@ -125,7 +131,7 @@ int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
         cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return cd_err_errno(err, "cgroup: dup");
-        for (const char *p = path; (r = cd_cgroup_next_component(&p, comp)) != 0;) {
+        for (const char *p = path; (r = next_component(&p, comp)) != 0;) {
                 int next;
 
                 if (r < 0)
@@ -135,7 +141,7 @@ int cd_cgroup_open_parent_root_only(int root_fd, const char *path,
                         return r;
                 (void) cd_close(cur);
                 cur = next;
-                if (cd_cgroup_others_may_signal(comp) || !cd_cgroup_root_only(cur))
+                if (others_may_act(cur, comp))
                         return cd_err_set(err, EPERM,
                                           "cgroup: parent %s: %s is not root's alone (or is a "
                                           "login session's), and its owner could move, freeze "

@@ -36,28 +36,34 @@ static uint64_t reserve_inodes(const struct cd_fs_space *sp, uint64_t reserve)
         return per_inode ? reserve / per_inode : 0;
 }
 
-int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct cd_err *err)
+/* The state disk's space in @sp, and the floor of cd_service_output_floor(). */
+static int floor_of(struct cd_service *s, struct cd_fs_space *sp, struct cd_floor *ret,
+                    struct cd_err *err)
 {
-        struct cd_fs_space sp;
-        int r = cd_jobfiles_space(&s->files, &sp, err);
+        int r = cd_jobfiles_space(&s->files, sp, err);
 
         if (r < 0)
                 return r;
-        ret->bytes = cd_config_min_free(s->cfg, sp.size_bytes) / 2;
-        ret->inodes = reserve_inodes(&sp, ret->bytes);
+        ret->bytes = cd_config_min_free(s->cfg, sp->size_bytes) / 2;
+        ret->inodes = reserve_inodes(sp, ret->bytes);
         return 0;
+}
+
+int cd_service_output_floor(struct cd_service *s, struct cd_floor *ret, struct cd_err *err)
+{
+        struct cd_fs_space sp;
+
+        return floor_of(s, &sp, ret, err);
 }
 
 int cd_service_read_room(struct cd_service *s, struct cd_err *err)
 {
         struct cd_fs_space sp;
         struct cd_floor f;
-        int r = cd_jobfiles_space(&s->files, &sp, err);
+        int r = floor_of(s, &sp, &f, err);
 
         if (r < 0)
                 return r;
-        f.bytes = cd_config_min_free(s->cfg, sp.size_bytes) / 2;
-        f.inodes = reserve_inodes(&sp, f.bytes);
         if (sp.free_bytes < f.bytes || (sp.inodes && sp.free_inodes < f.inodes))
                 return cd_err_set(err, ENOSPC,
                                   "the state disk is down to the half of its reserve kept for "
