@@ -125,9 +125,9 @@ static void check_oom(struct sup *s, uint64_t now)
                 return;
         s->next_oom_check_ms = now + OOM_POLL_MS;
         r = cd_cgroup_oom_kills(&s->job->cg, &kills);
-        if (r == -EOPNOTSUPP)
+        if (r < 0) /* v2 (the kernel does it), or a v1 without oom_kill: decide() judges */
                 s->next_oom_check_ms = NEVER;
-        else if (r == 0 && kills > 0) {
+        else if (kills > 0) {
                 if (s->stop_reason == _CD_VERDICT_MAX)
                         s->stop_reason = CD_VERDICT_OOM;
                 kill_all(s);
