@@ -1016,6 +1016,23 @@ static bool write_freeze(const struct own_cgroups *o, bool frozen, uid_t uid)
         return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* Spawn cordon with @args, started in the cgroups of @o, and with the
+ * fault @fault injected (NULL: none). */
+static pid_t spawn_from(const struct own_cgroups *o, const char *fault, const char *result,
+                        const char *const *args)
+{
+        pid_t pid;
+
+        harness_child_cgroups = o->procs_list;
+        if (fault)
+                assert_int_equal(setenv("CORDON_FAULT", fault, 1), 0);
+        pid = harness_spawn(result, args);
+        if (fault)
+                (void) unsetenv("CORDON_FAULT");
+        harness_child_cgroups = NULL;
+        return pid;
+}
+
 /* Best effort, so that a failed test leaves nothing either: asserted by
  * harness_assert_nothing_left() and the tests' own checks after. */
 static void remove_own_cgroups(const struct own_cgroups *o)
@@ -1072,10 +1089,8 @@ static void test_supervisor_leaves_a_cgroup_its_owner_could_freeze(void **state)
         (void) state;
         snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
         make_own_cgroups(&own, "owned", "", 65534);
-        harness_child_cgroups = own.procs_list;
-        pid = harness_spawn(
-                result, (const char *const[]){ "--wall", "2s", "--", "/bin/sleep", "60", NULL });
-        harness_child_cgroups = NULL;
+        pid = spawn_from(&own, NULL, result,
+                         (const char *const[]){ "--wall", "2s", "--", "/bin/sleep", "60", NULL });
         started = harness_until(job_runs, NULL, 20000);
         read_cgroups(pid, where, sizeof(where));
         frozen = write_freeze(&own, true, 65534);
@@ -1106,9 +1121,7 @@ static void cgroups_of_a_run(const struct own_cgroups *o, char *buf, size_t size
         pid_t pid;
 
         snprintf(result, sizeof(result), "/run/cordon-where-%d.json", (int) getpid());
-        harness_child_cgroups = o->procs_list;
-        pid = harness_spawn(result, (const char *const[]){ "--", "/bin/sleep", "1", NULL });
-        harness_child_cgroups = NULL;
+        pid = spawn_from(o, NULL, result, (const char *const[]){ "--", "/bin/sleep", "1", NULL });
         started = harness_until(job_runs, NULL, 20000);
         read_cgroups(pid, buf, size);
         harness_wait(pid, result, &r);
@@ -1155,11 +1168,8 @@ static void test_supervisor_that_cannot_leave_runs_nothing(void **state)
         (void) state;
         snprintf(result, sizeof(result), "/run/cordon-owned-%d.json", (int) getpid());
         make_own_cgroups(&own, "owned", "", 65534);
-        harness_child_cgroups = own.procs_list;
-        assert_int_equal(setenv("CORDON_FAULT", "cgroup_leave", 1), 0);
-        pid = harness_spawn(result, (const char *const[]){ "--", "/bin/true", NULL });
-        (void) unsetenv("CORDON_FAULT");
-        harness_child_cgroups = NULL;
+        pid = spawn_from(&own, "cgroup_leave", result,
+                         (const char *const[]){ "--", "/bin/true", NULL });
         harness_wait(pid, result, &r);
         remove_own_cgroups(&own);
         assert_true(own_cgroups_gone(&own));
