@@ -110,7 +110,9 @@ bool cd_cgroup_is_empty(const struct cd_cgroup *cg);
 int cd_cgroup_empty(const struct cd_cgroup *cg, struct cd_err *err);
 
 /* Kill what is left, check the cgroup is empty and remove it. Idempotent;
- * tolerates a half-built cgroup. Returns 0 or -errno (the cgroup is then left). */
+ * tolerates a half-built cgroup. Returns 0 or -errno: the leaves not yet
+ * removed are then left, named @cg->name, for the next cd_cgroup_create()
+ * of that name to remove; their fds are closed either way. */
 int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err);
 
 /*

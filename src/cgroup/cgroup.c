@@ -209,31 +209,47 @@ static int remove_leaf(int parent_fd, const char *name)
         return -EBUSY;
 }
 
+/* The leaves' fds, once a removal failed: no caller tries again with
+ * them, and cordond would lose them with every failed teardown. */
+static void close_leaves(struct cd_cgroup *cg)
+{
+        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++)
+                cg->fd[i] = cd_close(cg->fd[i]);
+}
+
+/* rmdir(2) is the check that the leaf is empty: it fails with EBUSY while
+ * a task is in it. Only then are the leaves' tasks looked for and killed. */
+static int destroy_leaf(struct cd_cgroup *cg, int i, struct cd_err *err)
+{
+        int parent_fd = cg->host->parent_fd[i];
+        int r = unlinkat(parent_fd, cg->name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -errno;
+
+        if (r == -EBUSY) {
+                r = cd_cgroup_empty(cg, err);
+                if (r < 0)
+                        return r;
+                r = remove_leaf(parent_fd, cg->name);
+        }
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup: remove %s", cg->name);
+        cg->fd[i] = cd_close(cg->fd[i]);
+        return 0;
+}
+
 int cd_cgroup_destroy(struct cd_cgroup *cg, struct cd_err *err)
 {
-        const struct cd_cgroup_host *h = cg->host;
-        int r;
-
-        if (!h)
+        if (!cg->host)
                 return 0;
         for (int i = 0; i < CD_CGROUP_MAX_FDS; i++) {
+                int r;
+
                 if (cg->fd[i] < 0)
                         continue;
-                /* rmdir(2) is the check that the leaf is empty: it fails
-                 * with EBUSY while a task is in it. Only then are the
-                 * leaves' tasks looked for and killed. */
-                r = unlinkat(h->parent_fd[i], cg->name, AT_REMOVEDIR) == 0 || errno == ENOENT
-                            ? 0
-                            : -errno;
-                if (r == -EBUSY) {
-                        r = cd_cgroup_empty(cg, err);
-                        if (r < 0)
-                                return r;
-                        r = remove_leaf(h->parent_fd[i], cg->name);
+                r = destroy_leaf(cg, i, err);
+                if (r < 0) {
+                        close_leaves(cg);
+                        return r;
                 }
-                if (r < 0)
-                        return cd_err_neg(err, r, "cgroup: remove %s", cg->name);
-                cg->fd[i] = cd_close(cg->fd[i]);
         }
         cg->host = NULL;
         return 0;

@@ -428,6 +428,97 @@ static void open_parent_open_failures_leak_nothing(void **state)
         assert_int_equal(ut_count_fds(), fds);
 }
 
+/* ---- removal ---- */
+
+/* A host whose hierarchies @n are the directories h0, h1, ... of @dirfd,
+ * each with a leaf @name; the leaf of hierarchy @full holds a file, so its
+ * rmdir(2) fails (ENOTEMPTY) as a cgroup's would with a task left in it. */
+static struct cd_cgroup_host *fake_host(int dirfd, int n, const char *name, int full,
+                                        struct cd_cgroup *cg)
+{
+        struct cd_cgroup_host *h = calloc(1, sizeof(*h));
+
+        assert_non_null(ut_defer(free, h));
+        h->mode = CD_CGROUP_V1;
+        cd_cgroup_init(cg);
+        for (int i = 0; i < _CG_MAX; i++) {
+                h->parent_fd[i] = h->self_fd[i] = -1;
+                h->alias[i] = i;
+        }
+        for (int i = 0; i < n; i++) {
+                char hier[8];
+                int leaf;
+
+                (void) snprintf(hier, sizeof(hier), "h%d", i);
+                assert_int_equal(mkdirat(dirfd, hier, 0700), 0);
+                h->parent_fd[i] = openat(dirfd, hier, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(h->parent_fd[i] >= 0);
+                assert_int_equal(mkdirat(h->parent_fd[i], name, 0700), 0);
+                leaf = openat(h->parent_fd[i], name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(leaf >= 0);
+                if (i == full)
+                        assert_int_equal(ut_write_file(leaf, "task", "1", 1), 0);
+                cg->fd[i] = leaf;
+        }
+        cg->host = h;
+        (void) snprintf(cg->name, sizeof(cg->name), "%s", name);
+        return h;
+}
+
+static void close_host(struct cd_cgroup_host *h)
+{
+        for (int i = 0; i < _CG_MAX; i++)
+                h->parent_fd[i] = cd_close(h->parent_fd[i]);
+}
+
+/* A leaf that cannot be removed fails the removal, names the cgroup, and
+ * leaves that leaf for the next holder of its name; no fd of the job's
+ * cgroup stays open in the supervisor, in any hierarchy. */
+static void destroy_failure_closes_every_leaf(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_cgroup_host *h;
+        struct cd_cgroup cg;
+        struct cd_err e = { 0 };
+        int fds = ut_count_fds();
+        int r;
+
+        h = fake_host(f->dirfd, 3, "slot-70000", 1, &cg);
+        assert_int_equal(ut_count_fds(), fds + 6); /* three parents, three leaves */
+        r = cd_cgroup_destroy(&cg, &e);
+        assert_int_equal(r, -ENOTEMPTY);
+        assert_int_equal(e.code, ENOTEMPTY);
+        assert_non_null(strstr(e.msg, "cgroup: remove slot-70000"));
+        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++)
+                assert_int_equal(cg.fd[i], -1);
+        /* Removed before the failure; left at it, and not tried after it. */
+        assert_int_equal(faccessat(h->parent_fd[0], "slot-70000", F_OK, 0), -1);
+        assert_int_equal(faccessat(h->parent_fd[1], "slot-70000", F_OK, 0), 0);
+        assert_int_equal(faccessat(h->parent_fd[2], "slot-70000", F_OK, 0), 0);
+        close_host(h);
+        assert_int_equal(ut_count_fds(), fds);
+}
+
+static void destroy_removes_every_leaf(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_cgroup_host *h;
+        struct cd_cgroup cg;
+        struct cd_err e = { 0 };
+        int fds = ut_count_fds();
+
+        h = fake_host(f->dirfd, 3, "slot-70001", -1, &cg);
+        assert_int_equal(cd_cgroup_destroy(&cg, &e), 0);
+        assert_null(cg.host);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(cg.fd[i], -1);
+                assert_int_equal(faccessat(h->parent_fd[i], "slot-70001", F_OK, 0), -1);
+        }
+        assert_int_equal(cd_cgroup_destroy(&cg, &e), 0); /* idempotent */
+        close_host(h);
+        assert_int_equal(ut_count_fds(), fds);
+}
+
 /* ---- modes ---- */
 
 static void mode_names(void **state)
@@ -498,6 +589,8 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(open_parent_open_failures_leak_nothing, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(destroy_failure_closes_every_leaf, setup, teardown),
+                cmocka_unit_test_setup_teardown(destroy_removes_every_leaf, setup, teardown),
                 cmocka_unit_test(mode_names),
                 cmocka_unit_test(swap_active_matches_proc_swaps),
         };
