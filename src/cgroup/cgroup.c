@@ -268,9 +268,11 @@ static int sweep_one(const struct cd_cgroup_host *h, const char *name, struct cd
                 cg.fd[i] = openat(h->parent_fd[i], name,
                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (cg.fd[i] < 0 && errno != ENOENT) {
+                        struct cd_err ignored;
                         int r = cd_err_errno(err, "cgroup: open stale %s", name);
 
-                        (void) cd_cgroup_destroy(&cg, err);
+                        /* The leaves opened so far go; the open's error is the one to report. */
+                        (void) cd_cgroup_destroy(&cg, &ignored);
                         return r;
                 }
         }

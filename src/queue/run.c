@@ -155,11 +155,17 @@ static int launch(struct run *r, int cancel_fd, struct cd_result *res)
                 res->verdict = CD_VERDICT_REJECTED;
                 return ret;
         }
+        /* Each checked at once: a later call would clobber the errno of a
+         * failed one (mkdirat()'s EEXIST, say). */
         out = open_out(dir, "stdout");
+        if (out < 0)
+                return cd_err_errno(&res->error, "run: create the job's stdout file");
         err_fd = open_out(dir, "stderr");
+        if (err_fd < 0)
+                return cd_err_errno(&res->error, "run: create the job's stderr file");
         artifacts = open_artifacts(dir);
-        if (out < 0 || err_fd < 0 || artifacts < 0)
-                return cd_err_errno(&res->error, "run: create the job's output files");
+        if (artifacts < 0)
+                return cd_err_errno(&res->error, "run: create the job's artifacts directory");
         ret = cd_service_output_floor(r->svc, &floor, &res->error);
         if (ret < 0)
                 return ret;
