@@ -842,12 +842,17 @@ int cd_service_recover(struct cd_service *s, struct cd_err *err)
         r = cd_store_list_queued(s->store, &rows, &n, err);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++)
-                (void) cd_queue_push(s->queue, rows[i].id, rows[i].owner_uid, true);
-        if (n > 0)
+        /* Forced past the bounds: only out of memory fails it, and a stored
+         * job left out would stay queued, unrun, until the next start. */
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                r = cd_queue_push(s->queue, rows[i].id, rows[i].owner_uid, true);
+                if (r < 0)
+                        (void) cd_err_neg(err, r, "queue: requeue job %s", rows[i].id);
+        }
+        if (r == 0 && n > 0)
                 cd_log_info(NULL, "msg=\"requeued jobs stored before the restart\" count=%zu", n);
         cd_job_rows_free(rows, n);
-        return 0;
+        return r;
 }
 
 /* One batch of expired jobs deleted. Returns how many were listed (-1 on
