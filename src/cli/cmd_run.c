@@ -310,6 +310,7 @@ static int cancel_signals(void)
 {
         static const int stops[] = { SIGTSTP, SIGTTIN, SIGTTOU };
         sigset_t set;
+        int fd;
 
         for (size_t i = 0; i < ELEMENTSOF(stops); i++)
                 if (signal(stops[i], SIG_IGN) == SIG_ERR)
@@ -317,7 +318,8 @@ static int cancel_signals(void)
         if (sigemptyset(&set) < 0 || sigaddset(&set, SIGINT) < 0 || sigaddset(&set, SIGTERM) < 0 ||
             sigaddset(&set, SIGHUP) < 0 || sigprocmask(SIG_BLOCK, &set, NULL) < 0)
                 return -errno;
-        return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        return fd < 0 ? -errno : fd;
 }
 
 /* --out DIR: created if missing, otherwise an empty directory of the
@@ -508,7 +510,7 @@ static int launch(struct launcher *lr, const struct cd_plan *plan, int out,
         }
         cancel = cancel_signals();
         if (cancel < 0)
-                return cd_err_set(&res->error, -cancel, "run: cannot set up signal handling");
+                return cd_err_neg(&res->error, cancel, "run: cannot set up signal handling");
         io = (struct cd_launch_io){ .output_cap_bytes = o->output_max_bytes,
                                     .stdin_fd = STDIN_FILENO,
                                     .stdout_fd = STDOUT_FILENO,
