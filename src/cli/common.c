@@ -140,8 +140,9 @@ static int out_dir_open(const char *cmd, const char *flag, const char *path, boo
 
         /* Owner only when cordon makes it: a job's output (PHI, often). */
         if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-                cli_error(cmd, "%s: cannot create the directory: %s", flag, strerror(errno));
-                return -errno;
+                fd = -errno; /* before cli_error()'s stdio may change it */
+                cli_error(cmd, "%s: cannot create the directory: %s", flag, strerror(-fd));
+                return fd;
         }
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
         if (fd >= 0)
