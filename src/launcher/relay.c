@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
@@ -212,6 +213,9 @@ int cd_relay_open(struct cd_relay *r, const struct cd_launch_io *io, int child_s
                 rr = stream_init(&r->s[i], p[0], i == 1 ? io->stdout_fd : io->stderr_fd, true,
                                  io->output_cap_bytes, io->out_keep_free_bytes, err);
         }
+        /* After every pipe is made: their cleanup is what a test checks. */
+        if (rr == 0 && cd_fault("relay"))
+                rr = cd_err_set(err, CD_E_FAULT, "relay: injected fault");
         return rr;
 }
 

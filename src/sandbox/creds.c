@@ -47,5 +47,7 @@ int cd_uts_setup_child(const struct cd_plan *plan, struct cd_err *err)
                 len++;
         if (sethostname(plan->hostname, len) < 0)
                 return cd_err_errno(err, "uts: sethostname");
+        if (cd_fault("uts"))
+                return cd_err_set(err, CD_E_FAULT, "uts: injected fault");
         return 0;
 }

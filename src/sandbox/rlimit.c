@@ -59,7 +59,10 @@ int cd_rlimit_setup_child(const struct cd_plan *plan, struct cd_err *err)
         r = set_limit(RLIMIT_NICE, 0, "nice", err);
         if (r < 0)
                 return r;
-        return set_limit(RLIMIT_FSIZE, (rlim_t) plan->limits.fsize_bytes, "fsize", err);
+        r = set_limit(RLIMIT_FSIZE, (rlim_t) plan->limits.fsize_bytes, "fsize", err);
+        if (r == 0 && cd_fault("rlimit"))
+                r = cd_err_set(err, CD_E_FAULT, "rlimit: injected fault");
+        return r;
 }
 
 /* The job is the host OOM killer's first choice, whatever the supervisor's
@@ -72,6 +75,8 @@ int cd_oom_setup_parent(pid_t pid, struct cd_err *err)
         char path[64];
         int r;
 
+        if (cd_fault("oom"))
+                return cd_err_set(err, CD_E_FAULT, "oom: injected fault");
         (void) snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) pid);
         r = cd_write_at(AT_FDCWD, path, CD_JOB_OOM_SCORE_ADJ);
         if (r < 0)

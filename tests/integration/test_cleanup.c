@@ -43,8 +43,9 @@ static void test_nothing_left_after_success(void **state)
 /* Every step of the launch, parent and child side, in order (net_up fails
  * on the thread that makes the network namespace, meanwhile). */
 static const char *const steps[] = {
-        "slot",   "net",   "net_up", "cgroup", "rootfs", "scratch",  "clone",
-        "userns", "creds", "mount",  "caps",   "init",   "landlock", "seccomp",
+        "slot",  "net",   "net_up", "cgroup",   "rootfs",  "scratch", "inputs",
+        "relay", "clone", "userns", "oom",      "creds",   "mount",   "uts",
+        "caps",  "init",  "rlimit", "landlock", "seccomp",
 };
 #endif
 
