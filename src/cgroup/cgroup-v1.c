@@ -242,21 +242,25 @@ static int leaf(const struct cd_cgroup *cg, int i)
         return cg->fd[cg->host->alias[i]];
 }
 
-/* Move the calling thread (tasks file, "0") into the directories of @fds. */
+/* Move the calling thread (tasks file, "0") into the directories of @fds.
+ * Every hierarchy is tried, and the first failure reported: a thread that
+ * could not leave the job's memory cgroup still leaves its others. */
 static int move_self(const struct cd_cgroup_host *h, const int *fds, const char *what,
                      struct cd_err *err)
 {
+        int ret = 0;
+
         for (int i = 0; i < _CG_MAX; i++) {
                 int r;
 
                 if (h->alias[i] != i)
                         continue;
                 r = cd_write_at(fds[i], "tasks", "0");
-                if (r < 0)
-                        return cd_err_neg(err, r, "cgroup v1: move into %s %s cgroup", what,
-                                          controllers[i]);
+                if (r < 0 && ret == 0)
+                        ret = cd_err_neg(err, r, "cgroup v1: move into %s %s cgroup", what,
+                                         controllers[i]);
         }
-        return 0;
+        return ret;
 }
 
 static int v1_enter(const struct cd_cgroup *cg, struct cd_err *err)

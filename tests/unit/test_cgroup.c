@@ -519,6 +519,44 @@ static void destroy_removes_every_leaf(void **state)
         assert_int_equal(ut_count_fds(), fds);
 }
 
+/* A thread that cannot be moved back into its own cgroup of one v1
+ * hierarchy still leaves the job's cgroups of the others: the first
+ * failure is reported, and no later hierarchy is skipped because of it.
+ * Here the "tasks" of hierarchy 1 is a directory (EISDIR on open). */
+static void leave_tries_every_hierarchy(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_cgroup_host *h;
+        struct cd_cgroup cg;
+        struct cd_err e = { 0 };
+        int self[_CG_MAX];
+
+        h = fake_host(f->dirfd, _CG_MAX, "slot-70002", -1, &cg);
+        h->ops = &cd_cgroup_v1_ops;
+        for (int i = 0; i < _CG_MAX; i++) {
+                self[i] = h->self_fd[i] = h->parent_fd[i];
+                if (i == 1)
+                        assert_int_equal(mkdirat(self[i], "tasks", 0700), 0);
+                else
+                        assert_int_equal(ut_write_file(self[i], "tasks", "", 0), 0);
+        }
+        assert_int_equal(cd_cgroup_leave(&cg, &e), -EISDIR);
+        assert_non_null(strstr(e.msg, "cgroup v1: move into our own cpu cgroup"));
+        for (int i = 0; i < _CG_MAX; i++) {
+                if (i == 1)
+                        continue;
+                size_t len;
+                char *got = ut_read_file(self[i], "tasks", &len);
+
+                assert_non_null(got);
+                assert_int_equal(len, 1);
+                assert_memory_equal(got, "0", 1);
+                free(got);
+        }
+        assert_int_equal(cd_cgroup_destroy(&cg, &e), 0);
+        close_host(h);
+}
+
 /* ---- modes ---- */
 
 static void mode_names(void **state)
@@ -591,6 +629,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(destroy_failure_closes_every_leaf, setup, teardown),
                 cmocka_unit_test_setup_teardown(destroy_removes_every_leaf, setup, teardown),
+                cmocka_unit_test_setup_teardown(leave_tries_every_hierarchy, setup, teardown),
                 cmocka_unit_test(mode_names),
                 cmocka_unit_test(swap_active_matches_proc_swaps),
         };
