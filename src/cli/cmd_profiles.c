@@ -253,8 +253,13 @@ int cmd_profile(int argc, char **argv)
         struct cd_err err = { 0 };
         int c;
 
+        /* "cordon profile --help", as "cordon audit --help" answers. */
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+                check_help();
+                return 0;
+        }
         if (argc < 2 || strcmp(argv[1], "check") != 0) {
-                cli_error("profile", "expected 'cordon profile check FILE'");
+                cli_error("profile", "expected 'cordon profile check FILE' (see --help)");
                 return CD_EXIT_USAGE;
         }
         argv[1] = prog; /* getopt's messages: "cordon profile check: ..." */

@@ -62,7 +62,8 @@ static void usage(FILE *f)
                         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
         }
         fprintf(f, "\nRun 'cordon COMMAND --help' for a command's options and examples;\n"
-                   "exit statuses are in cordon(1) and docs/cli.md.\n");
+                   "exit statuses are in cordon(1) and docs/cli.md. 'cordon --version' prints\n"
+                   "the version.\n");
 }
 
 /* The job's stdio relay and the sandbox's pipes assume fds 0-2 are taken. */
