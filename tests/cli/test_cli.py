@@ -336,7 +336,7 @@ class CliTest(unittest.TestCase):
                     "list", "health", "run", "profiles", "audit"):
             self.assertIn("  " + cmd + " ", p.stdout)
         for cmd in ("submit", "status", "wait", "logs", "artifacts", "cancel", "delete",
-                    "list", "health", "run", "profiles"):
+                    "list", "health", "run", "profiles", "profile", "audit"):
             p = self.cli(cmd, "--help")
             self.assertEqual(p.returncode, 0, cmd)
             self.assertIn("Usage: cordon " + cmd, p.stdout)
@@ -1168,6 +1168,9 @@ class CliTest(unittest.TestCase):
         self.assertIn(ident, self.complete("status", ident[:6]))
         self.assertEqual(self.complete("artifacts", ident, "m"), ["made.txt"])
         self.assertEqual(self.complete("submit", "--profile", "default", ""), ["FILES"])
+        self.assertEqual(sorted(self.complete("audit", "")), ["repair", "verify"])
+        self.assertEqual(sorted(self.complete("audit", "--state-dir", "/x", "")),
+                         ["repair", "verify"])
 
 
 class HostileServerTest(unittest.TestCase):
