@@ -21,7 +21,7 @@ static const char *const host_trees[] = {
  * The filtered /etc of the host image: what dynamic linking, R, Python,
  * pandoc and fontconfig read. passwd, group, hosts, hostname and
  * nsswitch.conf are generated for the job instead; shadow, ssh keys,
- * resolv.conf and everything else stay out (images/host/README.md).
+ * resolv.conf and everything else stay out (images/README.md).
  */
 static const char *const host_etc_allow[] = {
         "alternatives", "debian_version", "fonts",      "ld.so.cache", "ld.so.conf",
