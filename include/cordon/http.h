@@ -46,6 +46,34 @@ const struct cd_route *cd_route_match(const char *method, const char *path,
  */
 size_t cd_http_unescape(char *s);
 
+/*
+ * The form of a request target as the client sent it (RFC 9112 3.2), query
+ * included. Two forms are served: origin-form ("/v1/jobs?state=queued") and
+ * absolute-form with the http scheme ("http://cordon/v1/jobs"; the authority
+ * is ignored, as the Host header is). Returns NULL with *@ret_prefix the
+ * length of what precedes the path ("http://cordon": 13; 0 in origin-form),
+ * or the reason the target is refused: any other form (asterisk-form,
+ * authority-form, another scheme, a relative path), a fragment, a space or
+ * a control character, an absolute-form authority that is empty or has
+ * userinfo or a percent-escape. The reason is static text. Context: any.
+ */
+const char *cd_http_target_check(const char *target, size_t *ret_prefix);
+
+/*
+ * Why the decoded path @path cannot be routed: a "." or ".." segment (RFC
+ * 3986 5.2.4 would remove it; cordond does not rewrite paths, and a client
+ * that sends one expects it to mean something). NULL when it can be
+ * routed. Context: any.
+ */
+const char *cd_http_path_check(const char *path);
+
+/*
+ * Is @value a valid Host header value (RFC 9110 7.2: uri-host [":" port],
+ * possibly empty)? Only the characters are checked: those of a reg-name,
+ * an IP literal and a port. Context: any.
+ */
+bool cd_http_host_valid(const char *value);
+
 struct cd_http;
 
 /* Serve @svc on @listen_fd (taken). Returns 0 or -errno with @err. */

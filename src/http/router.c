@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The route table of cordond's API: the whole surface, as data (http.h). */
+/* The route table of cordond's API: the whole surface, as data; and the
+ * checks of a request line and Host that need no server (http.h). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cordon/cleanup.h"
 #include "cordon/http.h"
@@ -110,4 +112,75 @@ size_t cd_http_unescape(char *s)
         }
         *out = '\0';
         return (size_t) (out - s);
+}
+
+/* RFC 3986 2.3 and 2.2: unreserved and sub-delims. */
+static bool is_unreserved(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c && strchr("-._~", c));
+}
+
+static bool is_sub_delim(char c)
+{
+        return c && strchr("!$&'()*+,;=", c);
+}
+
+const char *cd_http_target_check(const char *target, size_t *ret_prefix)
+{
+        static const char scheme[] = "http://";
+        size_t n;
+
+        for (const char *s = target; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+
+                /* libmicrohttpd (0.9.75) keeps a space inside the target
+                 * ("GET /v1/he alth HTTP/1.1"): RFC 9112 3.2 allows none. */
+                if (c <= 0x20 || c == 0x7f)
+                        return "a space or a control character in the request target";
+                if (c == '#')
+                        return "a fragment (#...) is not part of a request target";
+        }
+        if (target[0] == '/') {
+                *ret_prefix = 0;
+                return NULL;
+        }
+        if (strncasecmp(target, scheme, sizeof(scheme) - 1) != 0)
+                return "the request target must be a path (\"/v1/jobs\") or an http:// URL";
+        /* The authority ends at the path or the query (RFC 3986 3.2). */
+        n = strcspn(target + sizeof(scheme) - 1, "/?");
+        if (n == 0)
+                return "an http:// URL without a host";
+        for (size_t i = 0; i < n; i++) {
+                char c = target[sizeof(scheme) - 1 + i];
+
+                /* Userinfo is deprecated in http URLs (RFC 9110 4.2.4); an
+                 * escape would be decoded with the path, and then could
+                 * turn into a '/' that moves where the path starts. */
+                if (c == '@' || c == '%')
+                        return "userinfo or a percent-escape in the host of an http:// URL";
+        }
+        *ret_prefix = sizeof(scheme) - 1 + n;
+        return NULL;
+}
+
+const char *cd_http_path_check(const char *path)
+{
+        for (const char *s = path;;) {
+                size_t n = strcspn(s, "/");
+
+                if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                        return "a \".\" or \"..\" segment in the path";
+                if (!s[n])
+                        return NULL;
+                s += n + 1;
+        }
+}
+
+bool cd_http_host_valid(const char *value)
+{
+        for (const char *s = value; *s; s++)
+                if (!is_unreserved(*s) && !is_sub_delim(*s) && !strchr("%:[]", *s))
+                        return false;
+        return true;
 }

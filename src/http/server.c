@@ -3,7 +3,8 @@
  * libmicrohttpd on cordond's unix socket (http.h). Before any handler runs:
  * the peer's role (SO_PEERCRED), the connection count, the client's request
  * rate, the URL's length (query included) and escapes, the headers' size,
- * the route, the role it needs and the query parameters it takes; for an
+ * names, body framing and Host, the form of the request target, the
+ * route, the role it needs and the query parameters it takes; for an
  * upload, its content type and declared length, for any other route that
  * there is no body. The body is then counted as it arrives, and a problem
  * is answered at once (answer_now(): MHD stops reading the body).
@@ -109,9 +110,11 @@ static bool conn_refused(struct MHD_Connection *conn)
 /* One request. */
 struct req_state {
         struct cd_http *http;
-        bool called;       /* the access handler has seen the request */
-        size_t target_len; /* the request target as sent: path and query */
-        bool bad_escape;   /* it has a '%' without two hex digits */
+        bool called;            /* the access handler has seen the request */
+        size_t target_len;      /* the request target as sent: path and query */
+        bool bad_escape;        /* it has a '%' without two hex digits */
+        const char *bad_target; /* why its form is refused (static text), or NULL */
+        size_t target_prefix;   /* absolute-form: the "http://host" before the path */
         struct cd_peer peer;
         const struct cd_route *route;
         char id[CD_ROUTE_MAX_ID + 1];
@@ -395,6 +398,8 @@ struct header_count {
         size_t bytes;
         unsigned int content_length;    /* Content-Length headers */
         unsigned int transfer_encoding; /* Transfer-Encoding headers */
+        unsigned int host;              /* Host headers */
+        bool bad_host;                  /* a Host value that is no host[:port] */
         bool bad_name;                  /* a name that is not a token */
         bool bad_coding;                /* a Transfer-Encoding other than "chunked" */
 };
@@ -431,7 +436,11 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
          * problem+json answer. */
         if (!is_token(key))
                 h->bad_name = true;
-        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+                h->host++;
+                if (!value || !cd_http_host_valid(value))
+                        h->bad_host = true;
+        } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
                 h->content_length++;
         else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
                 h->transfer_encoding++;
@@ -451,12 +460,53 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
         return MHD_YES;
 }
 
-/* One way to frame the body, given once (RFC 9112 6.3): a request with both
- * headers, or either twice, is the shape of request smuggling; refuse it
- * rather than guess which one a proxy in front of us believed. */
-static bool framing_is_ambiguous(const struct header_count *h)
+/*
+ * What is wrong with the headers of a request of @version, as the detail of
+ * a 400, or NULL. One way to frame the body, given once (RFC 9112 6.3): a
+ * request with both headers, or either twice, is the shape of request
+ * smuggling; refuse it rather than guess which one a proxy in front of us
+ * believed. A Host header (RFC 9112 3.2): at most one, a valid one, and
+ * one in every request after HTTP/1.0. libmicrohttpd (0.9.75) checks none
+ * of these itself unless MHD_OPTION_STRICT_FOR_CLIENT is 1, and then only
+ * a missing Host, answered with its own HTML page rather than problem+json.
+ */
+static const char *headers_problem(const struct header_count *h, const char *version)
 {
-        return h->content_length + h->transfer_encoding > 1;
+        if (h->bad_name)
+                return "a header field name is not a token (RFC 9110 5.6.2), "
+                       "such as one with whitespace before its colon";
+        if (h->content_length + h->transfer_encoding > 1)
+                return "send one Content-Length or one Transfer-Encoding, not both";
+        if (h->bad_coding)
+                return "the only Transfer-Encoding accepted is \"chunked\", alone";
+        if (h->host > 1)
+                return "more than one Host header";
+        if (h->bad_host)
+                return "the Host header is not a host with an optional port";
+        if (h->host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+                return "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)";
+        return NULL;
+}
+
+/* The path to route: the target's, after an absolute-form's "http://host",
+ * or NULL with *@ret_problem. @url is the decoded path: the prefix, with
+ * no '%' in it (cd_http_target_check()), is the same there. */
+static const char *route_path(const struct req_state *st, const char *url, const char **ret_problem)
+{
+        const char *path;
+
+        *ret_problem = st->bad_target;
+        if (st->bad_target)
+                return NULL;
+        if (strlen(url) < st->target_prefix) { /* believed unreachable: see above */
+                *ret_problem = "the request target changed as it was decoded";
+                return NULL;
+        }
+        path = url + st->target_prefix;
+        if (!*path)
+                path = "/"; /* "http://host": RFC 9112 3.2.2 */
+        *ret_problem = cd_http_path_check(path);
+        return *ret_problem ? NULL : path;
 }
 
 /* The query parameters of a request against those its route takes (each
@@ -504,7 +554,7 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 
 /* The first call of a request: everything that needs no body. */
 static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state *st,
-                                  const char *url, const char *method)
+                                  const char *url, const char *method, const char *version)
 {
         struct cd_service *svc = st->http->svc;
         const union MHD_ConnectionInfo *ci =
@@ -512,7 +562,7 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         unsigned int status = 404;
         struct header_count headers = { 0 };
         struct query_check q = { 0 };
-        const char *length;
+        const char *length, *path, *bad;
         char allow[64];
 
         if (conn_refused(conn))
@@ -530,19 +580,13 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         if (headers.bytes > svc->cfg->max_header_bytes)
                 return problem(conn, st, 431, "headers_too_large",
                                "the request headers are over the limit");
-        if (headers.bad_name)
-                return problem(conn, st, 400, "bad_request",
-                               "a header field name is not a token (RFC 9110 5.6.2), "
-                               "such as one with whitespace before its colon");
-        if (framing_is_ambiguous(&headers))
-                return problem(conn, st, 400, "bad_request",
-                               "send one Content-Length or one Transfer-Encoding, not both");
-        if (headers.bad_coding)
-                return problem(conn, st, 400, "bad_request",
-                               "the only Transfer-Encoding accepted is \"chunked\", alone");
+        if ((bad = headers_problem(&headers, version)))
+                return problem(conn, st, 400, "bad_request", bad);
         if (st->bad_escape)
                 return problem(conn, st, 400, "bad_request", "malformed percent-encoding");
-        st->route = cd_route_match(method, url, st->id, &st->rest, &status, allow, sizeof(allow));
+        if (!(path = route_path(st, url, &bad)))
+                return problem(conn, st, 400, "bad_request", bad);
+        st->route = cd_route_match(method, path, st->id, &st->rest, &status, allow, sizeof(allow));
         if (!st->route && status == 405) {
                 struct cd_api_response r;
 
@@ -633,7 +677,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 {
         struct req_state *st = *con_cls;
 
-        (void) version;
         if (!st) { /* uri_logged() could not allocate */
                 st = calloc(1, sizeof(*st));
                 if (!st)
@@ -641,12 +684,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 st->http = cls;
                 st->started_ms = cd_now_ms();
                 st->target_len = strlen(url);
+                st->bad_target = cd_http_target_check(url, &st->target_prefix);
                 *con_cls = st;
         }
         if (!st->called) {
                 st->called = true;
                 cd_watchdog_busy(st->http->watchdog, watch_handle(conn), true);
-                return first_call(conn, st, url, method);
+                return first_call(conn, st, url, method, version);
         }
         if (st->answered) {
                 /* MHD discards the rest of a body after an early answer. */
@@ -671,9 +715,9 @@ static bool has_bad_escape(const char *s)
 /*
  * A new request, before MHD parses its target: the state starts here, with
  * the target as the client sent it (the access handler only sees the path,
- * without the query, unescaped): its length, and whether its escapes are
- * well formed. MHD passes the return value as *con_cls and calls
- * completed() for it whatever happens next.
+ * without the query, unescaped): its length, whether its escapes are
+ * well formed, and its form (origin or absolute). MHD passes the return
+ * value as *con_cls and calls completed() for it whatever happens next.
  */
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -685,6 +729,7 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
                 st->started_ms = cd_now_ms();
                 st->target_len = strlen(uri);
                 st->bad_escape = has_bad_escape(uri);
+                st->bad_target = cd_http_target_check(uri, &st->target_prefix);
         }
         return st;
 }

@@ -15,7 +15,11 @@
  * - rest is set (non-empty, inside the path) exactly for the {path} route;
  * - no match: status 404 or 405, Allow non-empty exactly for 405; every
  *   method Allow lists matches the same path, the asked one is not in it;
- *   a 404 path is a 404 for every method.
+ *   a 404 path is a 404 for every method;
+ * - the path as a request target: taken only in origin-form or as an
+ *   http:// URL without a byte a target may not hold, its prefix ending
+ *   where the path or query starts, the authority without '@' or '%';
+ * - a dot segment ("." or "..") is found exactly when the path has one.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cordon/http.h"
 
@@ -162,6 +167,53 @@ static void check_no_match(const char *method, const char *path, const struct re
         }
 }
 
+/* The path as a request target (cd_http_target_check): a target taken has
+ * no byte it may not hold, and its prefix ends where its path or query
+ * starts; one refused says why and leaves the prefix alone. */
+static void check_target(const char *target)
+{
+        size_t len = strlen(target), prefix = SIZE_MAX;
+        const char *why = cd_http_target_check(target, &prefix);
+
+        if (why) {
+                CHECK(*why, "refused without a reason");
+                CHECK(prefix == SIZE_MAX, "prefix written for a refused target");
+                return;
+        }
+        for (const char *c = target; *c; c++)
+                CHECK((unsigned char) *c > 0x20 && *c != 0x7f && *c != '#',
+                      "target with byte 0x%02x taken", (unsigned char) *c);
+        CHECK(prefix <= len, "prefix %zu past the end (%zu)", prefix, len);
+        if (target[0] == '/') {
+                CHECK(prefix == 0, "origin-form with prefix %zu", prefix);
+                return;
+        }
+        CHECK(prefix > 7 && strncasecmp(target, "http://", 7) == 0, "taken: not http://");
+        CHECK(!target[prefix] || target[prefix] == '/' || target[prefix] == '?',
+              "prefix ends inside the authority");
+        for (size_t i = 7; i < prefix; i++)
+                CHECK(!strchr("/?@%", target[i]), "authority with '%c' taken", target[i]);
+}
+
+/* cd_http_path_check against a second reading: "/" + path + "/" holds
+ * "/./" or "/../" exactly when the path has a dot segment. */
+static void check_dots(const char *path)
+{
+        size_t len = strlen(path);
+        char *framed = malloc(len + 3);
+        bool dots;
+
+        if (!framed)
+                return;
+        framed[0] = '/';
+        memcpy(framed + 1, path, len);
+        memcpy(framed + 1 + len, "/", 2);
+        dots = strstr(framed, "/./") || strstr(framed, "/../");
+        free(framed);
+        CHECK(dots == (cd_http_path_check(path) != NULL), "dot segment %s",
+              dots ? "missed" : "seen where there is none");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const uint8_t *sp = memchr(data, ' ', size < MAX_METHOD + 1 ? size : MAX_METHOD + 1);
@@ -188,6 +240,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_match(method, path, &m);
         else
                 check_no_match(method, path, &m);
+        check_target(path);
+        check_dots(path);
         free(path);
         return 0;
 }

@@ -3,7 +3,8 @@
  * http/router.c: cd_route_match for every route of the table, 404 against
  * 405 with its Allow list, {id} segments at and past CD_ROUTE_MAX_ID, the
  * artifacts/{path} route with nested segments, and paths that are almost
- * a route (trailing or doubled slashes, artifacts.tar against artifacts/).
+ * a route (trailing or doubled slashes, artifacts.tar against artifacts/);
+ * the request target's forms, dot segments and Host values.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -355,6 +356,117 @@ static void test_unescape(void **state)
         }
 }
 
+/* The forms of a request target: origin and http:// absolute, nothing else. */
+static void test_target_forms(void **state)
+{
+        static const struct {
+                const char *target;
+                size_t prefix;
+        } good[] = {
+                { "/", 0 },
+                { "/v1/jobs?state=queued", 0 },
+                { "/v1/jobs/%41", 0 },
+                { "/caf\xc3\xa9", 0 },
+                { "http://cordon/v1/health", 13 },
+                { "HTTP://cordon/v1/health", 13 },
+                { "http://c:80/v1/health", 11 },
+                { "http://[::1]:80/v1/health", 15 },
+                { "http://cordon", 13 },
+                { "http://cordon?x=1", 13 },
+        };
+        static const char *const bad[] = {
+                "",
+                "*",
+                "cordon:80",
+                "v1/health",
+                "https://cordon/v1/health",
+                "http:/v1/health",
+                "http:cordon/v1/health",
+                "http://",
+                "http:///v1/health",
+                "http://?x",
+                "http://u@cordon/v1/health",
+                "http://c%2Fv1/health",
+                "/v1/health#x",
+                "/v1/health?a#",
+                "#",
+                "/v1/he alth",
+                "/v1/he\talth",
+                "/v1/he\x01"
+                "alth",
+                "/v1/he\x7f"
+                "alth",
+                "http://cordon/v1/he alth",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+                size_t prefix = 999;
+                const char *why = cd_http_target_check(good[i].target, &prefix);
+
+                if (why)
+                        fail_msg("%s refused: %s", good[i].target, why);
+                assert_int_equal(prefix, good[i].prefix);
+        }
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                size_t prefix = 999;
+                const char *why = cd_http_target_check(bad[i], &prefix);
+
+                if (!why)
+                        fail_msg("\"%s\" taken", bad[i]);
+                assert_true(*why);
+                assert_int_equal(prefix, 999); /* not written on failure */
+        }
+}
+
+/* "." and ".." segments anywhere; dots inside a segment are no dot segment. */
+static void test_dot_segments(void **state)
+{
+        static const char *const bad[] = {
+                "/.",      "/..",      "/./v1",
+                "/../v1",  "/v1/.",    "/v1/..",
+                "/v1/./x", "/v1/../x", "/v1/jobs/" ID "/artifacts/a/../b",
+                ".",       "..",       "../x",
+                "/v1//..",
+        };
+        static const char *const good[] = {
+                "/",           "",
+                "/v1/health",  "/.x",
+                "/..x",        "/x.",
+                "/x..",        "/...",
+                "/v1//health", "/v1/jobs/" ID "/artifacts/.hidden",
+                "/a.b/c..d",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                if (!cd_http_path_check(bad[i]))
+                        fail_msg("\"%s\" taken", bad[i]);
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                if (cd_http_path_check(good[i]))
+                        fail_msg("\"%s\" refused", good[i]);
+}
+
+/* A Host value: a reg-name, an IP literal or an IPv4 address, a port. */
+static void test_host_values(void **state)
+{
+        static const char *const good[] = {
+                "",          "cordon",    "localhost:80", "[::1]", "[::1]:8080",
+                "127.0.0.1", "a-b.c_d~e", "xn--caf-dma",  "%41",   "a!$&'()*+,;=b",
+        };
+        static const char *const bad[] = {
+                "a/b", "u@a", "a b", "a\tb", "a\x01", "caf\xc3\xa9", "a?b", "a#b", "a\"b", "<a>",
+        };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+                if (!cd_http_host_valid(good[i]))
+                        fail_msg("\"%s\" refused", good[i]);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                if (cd_http_host_valid(bad[i]))
+                        fail_msg("\"%s\" taken", bad[i]);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -363,6 +475,8 @@ int main(void)
                 cmocka_unit_test(test_near_misses),     cmocka_unit_test(test_tar_against_file),
                 cmocka_unit_test(test_405_allow),       cmocka_unit_test(test_404),
                 cmocka_unit_test(test_allow_truncated), cmocka_unit_test(test_unescape),
+                cmocka_unit_test(test_target_forms),    cmocka_unit_test(test_dot_segments),
+                cmocka_unit_test(test_host_values),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
