@@ -236,7 +236,11 @@ class OpenAPI:
                 self.validate(value, h["schema"], f"{where}: header {name}")
         content = spec.get("content")
         ctype = headers.get("content-type")
-        if not content:
+        if method.upper() == "HEAD":
+            # RFC 9110 9.3.2: the headers a GET would have had, never a body.
+            if body:
+                raise AssertionError(f"{where}: a body in an answer to HEAD: {body[:200]!r}")
+        elif not content:
             if body:
                 raise AssertionError(f"{where}: a body where openapi.yaml documents none: "
                                      f"{body[:200]!r}")
@@ -368,6 +372,16 @@ def raw(sock: str, data: bytes, method: str, target: str, timeout: float = 30) -
         return _checked(resp, method, target)
     finally:
         s.close()
+
+
+class _Bytes:
+    """An answer already read whole, for http.client.HTTPResponse to parse."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def makefile(self, mode):
+        return io.BytesIO(self.data)
 
 
 def multipart(parts, boundary: str = None):
@@ -1147,17 +1161,20 @@ class ApiTest(DaemonTest):
         for path, data in members.items():
             self.assertEqual(hashlib.sha256(data).hexdigest(), taken[path]["sha256"], path)
 
-        # Unknown, refused or escaping paths are not artifacts.
-        for target in (f"/v1/jobs/{job_id}/artifacts/nope.csv",
-                       f"/v1/jobs/{job_id}/artifacts/run.sh",
-                       f"/v1/jobs/{job_id}/artifacts/link.csv",
-                       f"/v1/jobs/{job_id}/artifacts/sub",
-                       f"/v1/jobs/{job_id}/artifacts/sub/../x.csv",
-                       f"/v1/jobs/{job_id}/artifacts/../../inputs/export.R",
-                       f"/v1/jobs/{job_id}/artifacts/..%2F..%2Finputs%2Fexport.R"):
+        # Unknown or refused paths are not artifacts; escaping ones are not
+        # even routed (a ".." segment, as such or escaped, is 400).
+        for target, status, code in (
+                (f"/v1/jobs/{job_id}/artifacts/nope.csv", 404, "artifact_not_found"),
+                (f"/v1/jobs/{job_id}/artifacts/run.sh", 404, "artifact_not_found"),
+                (f"/v1/jobs/{job_id}/artifacts/link.csv", 404, "artifact_not_found"),
+                (f"/v1/jobs/{job_id}/artifacts/sub", 404, "artifact_not_found"),
+                (f"/v1/jobs/{job_id}/artifacts/sub//x.csv", 404, "artifact_not_found"),
+                (f"/v1/jobs/{job_id}/artifacts/sub/../x.csv", 400, "bad_request"),
+                (f"/v1/jobs/{job_id}/artifacts/../../inputs/export.R", 400, "bad_request"),
+                (f"/v1/jobs/{job_id}/artifacts/..%2F..%2Finputs%2Fexport.R", 400, "bad_request")):
             r = as_user("a", raw, d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
                         "Connection: close\r\n\r\n".encode(), "GET", target)
-            problem_of(self, r, 404, "artifact_not_found")
+            problem_of(self, r, status, code)
         r = request(d.sock, "GET", f"/v1/jobs/{job_id}/artifacts/x%zz.csv")
         problem_of(self, r, 400, "bad_request")
 
@@ -2064,6 +2081,163 @@ class ApiTest(DaemonTest):
             r = request(d.sock, method, target)
             problem_of(self, r, 405, "method_not_allowed")
             self.assertEqual({m.strip() for m in r.headers["allow"].split(",")}, allow, target)
+
+    def test_host_header(self):
+        """RFC 9112 3.2: an HTTP/1.1 request without Host, and any request
+        with two Host headers or a Host that is not host[:port], is 400
+        problem+json, on any route, before any body is read; HTTP/1.0 may
+        leave Host out. Before, all of these were served."""
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        for version, hosts, target in (
+                ("1.1", "", "/v1/health"), ("1.1", "", "/v1/nope"),
+                ("1.1", "Host: a\r\nHost: a\r\n", "/v1/health"),
+                ("1.1", "Host: a\r\nhost: b\r\n", "/v1/health"),
+                ("1.0", "Host: a\r\nHOST: b\r\n", "/v1/health"),
+                ("1.1", "Host: a/b\r\n", "/v1/health"), ("1.1", "Host: a b\r\n", "/v1/health"),
+                ("1.1", "Host: u@a\r\n", "/v1/health"), ("1.1", "Host: a\x01\r\n", "/v1/health")):
+            r = raw(d.sock, f"GET {target} HTTP/{version}\r\n{hosts}\r\n".encode(), "GET", target)
+            doc = problem_of(self, r, 400, "bad_request")
+            self.assertIn("Host", doc["detail"], (version, hosts, target))
+        # An upload without Host: refused before its body, nothing stored.
+        ct, body = small_upload("cordon-host")[:2]
+        head = (f"POST /v1/jobs HTTP/1.1\r\nContent-Type: {ct}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        problem_of(self, raw(d.sock, head + body, "POST", "/v1/jobs"), 400, "bad_request")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        # Still served: HTTP/1.0 without Host; an empty Host (RFC 9110 7.2),
+        # an IP literal with a port, the name in any case.
+        for version, hosts in (("1.0", ""), ("1.1", "Host:\r\n"), ("1.1", "Host: [::1]:80\r\n"),
+                               ("1.1", "hOST: cordon\r\n"), ("1.1", "Host: a-b.c_d~e:1\r\n")):
+            r = raw(d.sock, f"GET /v1/health HTTP/{version}\r\n{hosts}\r\n".encode(), "GET",
+                    "/v1/health")
+            self.assertEqual(r.status, 200, (version, hosts, r))
+
+    def test_absolute_form_targets(self):
+        """RFC 9112 3.2.2: a server MUST accept an absolute-form target;
+        an http:// URL is served as its path (its host ignored, as Host's
+        is). Any other form, or a URL with no host, userinfo or an escape
+        in its host, is 400 problem+json. Before, all were 404."""
+        d = self.daemon
+        for target in ("http://cordon/v1/health", "HTTP://localhost:80/v1/health",
+                       "http://[::1]/v1/health"):
+            r = raw(d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), "GET", target)
+            self.assertEqual(r.status, 200, (target, r))
+            self.assertEqual(r.json()["status"], "ok")
+        # Its query is the query, as in origin-form.
+        j = submit_sh(d, "true\n", labels={"abs": "form"})
+        target = "http://cordon/v1/jobs?label=abs%3Dform&limit=5"
+        r = raw(d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), "GET", target)
+        self.assertEqual([x["id"] for x in r.json()["jobs"]], [j["id"]], r)
+        wait_job(d, j["id"])
+        d.client().delete(j["id"])
+        # A URL without a path is the path "/": no route.
+        for target in ("http://cordon", "http://cordon?x=1"):
+            r = raw(d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), "GET", target)
+            problem_of(self, r, 404, "not_found")
+        for method, target in (("GET", "https://cordon/v1/health"), ("GET", "ftp://c/v1/health"),
+                               ("GET", "v1/health"), ("GET", "*"), ("OPTIONS", "*"),
+                               ("CONNECT", "cordon:80"), ("GET", "http:///v1/health"),
+                               ("GET", "http://u@cordon/v1/health"),
+                               ("GET", "http://c%2Fv1/health"), ("GET", "http:/v1/health")):
+            r = raw(d.sock, f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), method,
+                    target)
+            problem_of(self, r, 400, "bad_request")
+
+    def test_target_characters_and_dot_segments(self):
+        """A fragment, a space or a control character in the target, or a
+        "." or ".." segment in the path, as such or percent-encoded, is 400
+        problem+json (RFC 9112 3.2; cordond does not rewrite paths). Empty
+        segments are no route. Before, all were 404, with the path as it
+        came."""
+        d = self.daemon
+        fake = secrets.token_hex(16)
+        for target in ("/v1/health#x", "/v1/health?x#y", "/v1/he\x01alth", "/v1/he alth",
+                       "/v1/he\x7falth", "/v1/../v1/health", "/v1/./health", "/v1/health/.",
+                       "/v1/%2e%2e/v1/health", "/v1/%2E/health", "/./v1/health",
+                       f"/v1/jobs/{fake}/artifacts/../x", f"/v1/jobs/{fake}/artifacts/a/%2e%2e/b",
+                       f"/v1/jobs/{fake}/artifacts/a%2F..%2Fb", f"/v1/jobs/{fake}/artifacts/.",
+                       "http://cordon/v1/../v1/health"):
+            r = raw(d.sock, f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode("latin-1"),
+                    "GET", target)
+            problem_of(self, r, 400, "bad_request")
+        for target in ("//v1/health", "/v1//health", "/v1/health//"):
+            problem_of(self, request(d.sock, "GET", target), 404, "not_found")
+        # Dots inside a segment are no dot segment.
+        for target in (f"/v1/jobs/{fake}/artifacts/.x", f"/v1/jobs/{fake}/artifacts/..x",
+                       f"/v1/jobs/{fake}/artifacts/x.."):
+            problem_of(self, request(d.sock, "GET", target), 404, "job_not_found")
+
+    def test_every_405_lists_the_routes_methods(self):
+        """Every route, asked with any other method (HEAD, OPTIONS, TRACE,
+        PATCH, CONNECT, a lowercase "get": methods are case-sensitive, RFC
+        9110 9.1) is 405 with an Allow of exactly its methods. HEAD is
+        refused on purpose (docs/api.md): its answer has the 405's headers
+        and no body."""
+        d = self.daemon
+        fake = secrets.token_hex(16)
+        routes = {"/v1/jobs": {"GET", "POST"}, f"/v1/jobs/{fake}": {"GET", "DELETE"},
+                  f"/v1/jobs/{fake}/stdout": {"GET"}, f"/v1/jobs/{fake}/stderr": {"GET"},
+                  f"/v1/jobs/{fake}/cancel": {"POST"}, f"/v1/jobs/{fake}/artifacts": {"GET"},
+                  f"/v1/jobs/{fake}/artifacts.tar": {"GET"},
+                  f"/v1/jobs/{fake}/artifacts/a/b.csv": {"GET"}, "/v1/profiles": {"GET"},
+                  "/v1/health": {"GET"}, "/metrics": {"GET"}}
+        methods = ("GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "TRACE",
+                   "CONNECT", "get", "Post", "FOO")
+        for target, allow in routes.items():
+            for method in methods:
+                if method in allow:
+                    continue
+                r = raw(d.sock, f"{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+                        method, target)
+                self.assertEqual(r.status, 405, (method, target, r))
+                self.assertEqual(sorted(m.strip() for m in r.headers["allow"].split(",")),
+                                 sorted(allow), (method, target))
+                if method == "HEAD":
+                    self.assertEqual(r.body, b"", target)
+                else:
+                    self.assertEqual(r.json()["code"], "method_not_allowed")
+
+    def test_expect_100_continue(self):
+        """Expect: 100-continue: an upload cordond refuses from its head
+        gets the refusal and no 100 (the client need not send the body); an
+        upload it takes gets 100, then its answer once the body is in."""
+        d = self.daemon
+        jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
+        ct, body = small_upload("cordon-expect")[:2]
+        for ctype, length, status in (("text/plain", len(body), 415), (ct, 1 << 40, 413)):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(30)
+                s.connect(d.sock)
+                s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                          f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode())
+                answer = b""
+                while chunk := s.recv(65536):  # a refusal closes the connection
+                    answer += chunk
+            self.assertTrue(answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200])
+            resp = http.client.HTTPResponse(_Bytes(answer), method="POST")
+            resp.begin()
+            problem_of(self, _checked(resp, "POST", "/v1/jobs"), status,
+                       "unsupported_media_type" if status == 415 else "body_too_large")
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(d.sock)
+            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                      f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+            interim = b""
+            while not interim.endswith(b"\r\n\r\n"):
+                chunk = s.recv(1)
+                self.assertTrue(chunk, interim)
+                interim += chunk
+            self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
+            s.sendall(body)
+            resp = http.client.HTTPResponse(s, method="POST")
+            resp.begin()
+            r = _checked(resp, "POST", "/v1/jobs")
+            self.assertEqual(r.status, 201, r)
+        wait_job(d, r.json()["id"])
+        d.client().delete(r.json()["id"])
 
     def test_disconnect_mid_upload(self):
         d = self.daemon
