@@ -681,14 +681,18 @@ static void crash_in_sandbox(void)
         harness_run_free(&r);
 }
 
-static void test_core_pipe_helper_not_run(void **state)
+/*
+ * The control: on the host, RLIMIT_CORE 0 does not stop a pipe helper. A
+ * crash here must reach the test's helper, or there is nothing to observe:
+ * the kernel runs the helper in init's root, so from a chroot (or any root
+ * of a test's own) it finds no such program. Skips the test then.
+ */
+static void helper_runs_on_the_host(void)
 {
         char path[96];
         pid_t pid;
         int status;
 
-        (void) state;
-        /* On the host, RLIMIT_CORE 0 does not stop a pipe helper. */
         snprintf(path, sizeof(path), "%s/cordon-crash", core_dir);
         assert_int_equal(symlink("/bin/sh", path), 0);
         pid = fork();
@@ -702,10 +706,19 @@ static void test_core_pipe_helper_not_run(void **state)
         }
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
-        assert_true(helper_called(5000));
+        if (!helper_called(5000)) {
+                printf("# a crash on the host did not run the test's core_pattern helper (the "
+                       "kernel looks for it in init's root: a chroot?), skipped\n");
+                skip();
+        }
         snprintf(path, sizeof(path), "%s/called", core_dir);
         assert_int_equal(unlink(path), 0);
+}
 
+static void test_core_pipe_helper_not_run(void **state)
+{
+        (void) state;
+        helper_runs_on_the_host();
         crash_in_sandbox();
 }
 
@@ -720,6 +733,7 @@ static void test_core_pipe_helper_not_run_under_hard_zero(void **state)
         struct cd_run r;
 
         (void) state;
+        helper_runs_on_the_host();
         harness_child_core = &zero; /* cordon's alone: raising it back needs CAP_SYS_RESOURCE */
         harness_run(&r, NULL, NULL, "--", "/bin/sh", "-c",
                     "ln -s /bin/sh /tmp/cordon-crash; /tmp/cordon-crash -c '" CRASH_SH "'", NULL);
@@ -737,11 +751,16 @@ static void test_core_pipe_helper_not_run_under_hard_zero(void **state)
 static void test_core_socket_pattern_refused(void **state)
 {
         struct cd_run r;
+        int r0;
 
         (void) state;
-        assert_int_equal(cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern",
-                                     "@/run/cordon-test-core.sock"),
-                         0);
+        r0 = cd_write_at(AT_FDCWD, "/proc/sys/kernel/core_pattern", "@/run/cordon-test-core.sock");
+        if (r0 == -EINVAL) {
+                printf("# the kernel refused a socket core_pattern (it does from outside init's "
+                       "root: a chroot?), skipped\n");
+                skip();
+        }
+        assert_int_equal(r0, 0);
         harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
         assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
         assert_non_null(strstr(harness_result_str(&r, "error"), "core_pattern"));
