@@ -35,6 +35,7 @@ PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.e
 CORDON = os.environ.get("CORDON_BIN", "")
 CORDOND = os.environ.get("CORDOND_BIN", "")
 PROFILES = os.environ.get("CORDON_PROFILES", "")
+FAKE_CORDOND = os.path.join(HERE, "fake_cordond.py")
 
 # Peers without a passwd entry: SO_PEERCRED gives cordond the numbers.
 GID = 64010  # the socket's group
@@ -1256,7 +1257,7 @@ class FakeCordondTest(unittest.TestCase):
         os.chown(d, user, GID)
         sock = os.path.join(d, "s.sock")
         kw = {"user": user, "group": GID, "extra_groups": []} if user else {}
-        proc = subprocess.Popen([PYTHON, os.path.join(HERE, "fake_cordond.py"), sock,
+        proc = subprocess.Popen([PYTHON, FAKE_CORDOND, sock,
                                  scenario, d], stdin=subprocess.DEVNULL, **kw)
         self.fakes.append(proc)
         deadline = time.monotonic() + HANG_S
@@ -1806,6 +1807,23 @@ class AuditVerifyTest(unittest.TestCase):
         self.assertEqual(self.verify("--anchor", anchor, self.log).returncode, 1)
 
 
+def stage_for_other_users():
+    """The CLI and the fake cordond run as uids other than root, which may
+    not reach the build tree (a clone under /root, mode 0700, on a fresh
+    machine). Both are copied into a directory anyone may search, and the
+    tests run the copies. Returns the directory, for main() to remove."""
+    global CORDON, FAKE_CORDOND
+    stage = tempfile.mkdtemp(prefix="cordon-test-cli-bin-")
+    os.chmod(stage, 0o755)
+    for src in (CORDON, FAKE_CORDOND):
+        dst = os.path.join(stage, os.path.basename(src))
+        shutil.copyfile(src, dst)
+        os.chmod(dst, 0o755)
+    CORDON = os.path.join(stage, os.path.basename(CORDON))
+    FAKE_CORDOND = os.path.join(stage, "fake_cordond.py")
+    return stage
+
+
 def main():
     if os.geteuid() != 0:
         print("SKIP: cordond needs root")
@@ -1815,10 +1833,12 @@ def main():
         if not value:
             print("SKIP: %s is not set" % name)
             return 77
+    stage = stage_for_other_users()
     try:
         result = unittest.main(argv=[sys.argv[0]] + sys.argv[1:], exit=False, verbosity=2).result
     finally:
         left = remove_cgroups()
+        shutil.rmtree(stage, ignore_errors=True)
     if left:
         print("leftover cgroups:", left)
         return 1
