@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -254,6 +255,92 @@ static int probe_mknod(struct probe_ctx *c, int argc, char **argv)
         return made ? ESCAPED : BLOCKED;
 }
 
+/* Mount points the sandbox makes itself: the root, the host image's trees
+ * (exactly), and what a profile may not cover (anything below them). */
+static bool own_mount(const char *point, int argc, char **argv)
+{
+        static const char *const exact[] = { "/",    "/usr",   "/bin",   "/sbin",
+                                             "/lib", "/lib32", "/lib64", "/libx32" };
+        static const char *const below[] = { "/proc", "/dev", "/etc", "/tmp", "/work", "/out" };
+
+        for (size_t i = 0; i < ELEMENTSOF(exact); i++)
+                if (strcmp(point, exact[i]) == 0)
+                        return true;
+        for (size_t i = 0; i < ELEMENTSOF(below); i++) {
+                size_t n = strlen(below[i]);
+
+                if (strncmp(point, below[i], n) == 0 && (point[n] == '\0' || point[n] == '/'))
+                        return true;
+        }
+        /* The ones the harness and the profile's expectations name, and what
+         * lies below them (a directory's bind brings its submounts). */
+        for (int i = 0; i < argc; i++) {
+                size_t n = strlen(argv[i]);
+
+                if (n > 1 && strncmp(point, argv[i], n) == 0 &&
+                    (point[n] == '\0' || point[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+/* mountinfo escapes ' ', '\t', '\n' and '\\' as \ooo. */
+static void unescape(char *s)
+{
+        char *o = s;
+
+        for (char *p = s; *p; o++) {
+                if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+                    p[3] >= '0' && p[3] <= '7') {
+                        *o = (char) ((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                        p += 4;
+                } else {
+                        *o = *p++;
+                }
+        }
+        *o = '\0';
+}
+
+/*
+ * Every host tree mounted in the job besides the sandbox's own (a
+ * profile's `mounts`): the job reads whatever is in it, and connects to
+ * the unix sockets in it (a read-only mount does not stop connect(2)).
+ * Escaped when one is not among @argv, the mount points the profile's
+ * expectations accept. Bare, the host's /sys and /run are such mounts.
+ */
+static int probe_extra_mounts(struct probe_ctx *c, int argc, char **argv)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096];
+        int extra = 0, total = 0;
+
+        for (int i = 0; i < argc; i++)
+                if (argv[i][0] != '/')
+                        return verdict(c, BROKEN, "usage: extra-mounts [/MOUNTPOINT...]");
+        if (!f)
+                return verdict(c, BROKEN, "open /proc/self/mountinfo: %s", ename(errno));
+        while (fgets(line, sizeof(line), f)) {
+                char point[PATH_MAX];
+
+                /* ID PARENT MAJ:MIN ROOT POINT ... */
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
+                        continue;
+                total++;
+                unescape(point);
+                if (own_mount(point, argc, argv))
+                        continue;
+                if (extra++ < 8)
+                        note(c, "%s", point);
+        }
+        (void) fclose(f);
+        if (total == 0)
+                return verdict(c, BROKEN, "no mounts in /proc/self/mountinfo");
+        if (extra)
+                return verdict(c, ESCAPED, "%d host mount(s) besides the sandbox's own", extra);
+        return verdict(c, BLOCKED, "none of %d mounts is a host tree besides the sandbox's own",
+                       total);
+}
+
 const struct probe mount_probes[] = {
         { "mount", probe_mount, "", "mount a tmpfs, bind /, mount proc" },
         { "remount-rw", probe_remount_rw, "", "remount /, /usr, /etc, /proc read-write" },
@@ -262,5 +349,7 @@ const struct probe mount_probes[] = {
         { "chroot", probe_chroot, "", "chroot, then fchdir and \"..\" out of it" },
         { "mount-api", probe_mount_api, "", "fsopen, open_tree, fspick" },
         { "mknod", probe_mknod, "[DIR]", "create /dev/mem, null and loop0 nodes in a temp dir" },
+        { "extra-mounts", probe_extra_mounts, "[/MOUNTPOINT...]",
+          "a host tree mounted besides the sandbox's own (a profile's mounts)" },
 };
 const size_t mount_probes_n = ELEMENTSOF(mount_probes);

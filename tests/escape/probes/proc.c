@@ -469,6 +469,39 @@ static int probe_ksm_merge(struct probe_ctx *c, int argc, char **argv)
         return in_child(c, ksm_merge, NULL, NULL);
 }
 
+/*
+ * The caller's environment in the job: the harness runs the job with
+ * @token in the values of many variables (its own and names that usually
+ * hold secrets: AWS_*, GITHUB_TOKEN, SSH_AUTH_SOCK, HOME, ...); a profile
+ * passes the caller's LANG, LC_* and TZ only. Escaped when another
+ * variable carries the token. Only the names are printed, never a value.
+ */
+static int probe_env_leak(struct probe_ctx *c, int argc, char **argv)
+{
+        extern char **environ;
+        int leaked = 0, total = 0;
+
+        if (argc != 1 || strlen(argv[0]) < 8)
+                return verdict(c, BROKEN, "usage: env-leak TOKEN (8 characters or more)");
+        for (char **e = environ; e && *e; e++) {
+                size_t n = strcspn(*e, "=");
+
+                total++;
+                if (!strstr(*e + n, argv[0]))
+                        continue;
+                if ((n == 4 && strncmp(*e, "LANG", 4) == 0) ||
+                    (n == 2 && strncmp(*e, "TZ", 2) == 0) || (n > 3 && strncmp(*e, "LC_", 3) == 0))
+                        continue;
+                if (leaked++ < 12)
+                        note(c, "%.*s", (int) (n > 64 ? 64 : n), *e);
+        }
+        if (leaked)
+                return verdict(c, ESCAPED, "%d of the caller's variables passed to the job",
+                               leaked);
+        return verdict(c, BLOCKED,
+                       "none of %d variables came from the caller (LANG, LC_*, TZ aside)", total);
+}
+
 const struct probe proc_probes[] = {
         { "ptrace-init", probe_ptrace_init, "[PID]", "PTRACE_SEIZE pid 1 (or PID)" },
         { "ptrace-child", probe_ptrace_child, "", "PTRACE_SEIZE a child of the probe" },
@@ -496,5 +529,7 @@ const struct probe proc_probes[] = {
         { "ksm-merge", probe_ksm_merge, "",
           "same-page merging of the job's memory (madvise MADV_MERGEABLE, prctl "
           "PR_SET_MEMORY_MERGE)" },
+        { "env-leak", probe_env_leak, "TOKEN",
+          "a caller's variable (with TOKEN in its value) in the job, LANG, LC_* and TZ aside" },
 };
 const size_t proc_probes_n = ELEMENTSOF(proc_probes);
