@@ -357,6 +357,21 @@ def request(sock: str, method: str, target: str, body: bytes = None, headers: di
         conn.close()
 
 
+def expect_continue(d, ctype: str, length: int) -> socket.socket:
+    """A socket to @d's cordond on which the head of an upload was sent
+    with Expect: 100-continue, and no body yet."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(30)
+        s.connect(d.sock)
+        s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
+                  f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode())
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
 def raw(sock: str, data: bytes, method: str, target: str, timeout: float = 30) -> Response:
     """Send @data as it is; read and check the answer."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -2206,11 +2221,7 @@ class ApiTest(DaemonTest):
         jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
         ct, body = small_upload("cordon-expect")[:2]
         for ctype, length, status in (("text/plain", len(body), 415), (ct, 1 << 40, 413)):
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(30)
-                s.connect(d.sock)
-                s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n"
-                          f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode())
+            with expect_continue(d, ctype, length) as s:
                 answer = b""
                 while chunk := s.recv(65536):  # a refusal closes the connection
                     answer += chunk
@@ -2220,11 +2231,7 @@ class ApiTest(DaemonTest):
             problem_of(self, _checked(resp, "POST", "/v1/jobs"), status,
                        "unsupported_media_type" if status == 415 else "body_too_large")
         self.assert_nothing_stored(d, jobs_before, sub_before)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(30)
-            s.connect(d.sock)
-            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
-                      f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
+        with expect_continue(d, ct, len(body)) as s:
             interim = b""
             while not interim.endswith(b"\r\n\r\n"):
                 chunk = s.recv(1)
