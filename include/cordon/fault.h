@@ -19,5 +19,7 @@ int cd_fault(const char *step);
 
 /* After a cd_fault() step that holds rather than fails: wait until the
  * file CORDON_FAULT_RELEASE names exists (at most 60 s), so that a test
- * can hold a thread at a point of its choosing. Context: parent. */
+ * can hold a thread at a point of its choosing. The file CORDON_FAULT_REACHED
+ * names, if any, is created first: the test knows the hold is reached.
+ * Context: parent. */
 void cd_fault_wait(void);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -80,8 +81,13 @@ int cd_fault(const char *step)
 void cd_fault_wait(void)
 {
         const char *release = secure_getenv("CORDON_FAULT_RELEASE");
+        const char *reached = secure_getenv("CORDON_FAULT_REACHED");
         struct timespec tick = { 0, 10 * 1000 * 1000 };
+        int fd;
 
+        /* Tests: a sign that the hold is reached (its absence fails them). */
+        if (reached && (fd = open(reached, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+                (void) close(fd);
         for (int i = 0; release && i < 6000 && access(release, F_OK) < 0; i++)
                 (void) nanosleep(&tick, NULL);
 }

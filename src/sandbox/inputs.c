@@ -97,16 +97,29 @@ static int copy_tree(struct copy *c, int src_dir, int dest_dir, const char *name
                                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
                                            RESOLVE_NO_MAGICLINKS };
         cleanup_close int fd = -1;
-        struct stat st;
+        struct stat st, opened;
 
+        /* Looked at before it is opened, so that no device is ever opened. */
         if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return cd_err_errno(err, "inputs: input %zu: stat", c->index);
         if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
                 return cd_err_set(err, CD_E_INVALID,
                                   "inputs: input %zu holds a symlink or special file", c->index);
+        /* Tests: hold here, so that the entry can be swapped meanwhile. */
+        if (cd_fault("inputs_hold"))
+                cd_fault_wait();
         fd = (int) syscall(SYS_openat2, src_dir, name, &how, sizeof(how));
         if (fd < 0)
                 return cd_err_errno(err, "inputs: input %zu: open", c->index);
+        /* And again once open: whoever else may write the directory could
+         * have put a FIFO (whose read would see an empty file) or another
+         * file in its place meanwhile. */
+        if (fstat(fd, &opened) < 0)
+                return cd_err_errno(err, "inputs: input %zu: stat", c->index);
+        if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino ||
+            (opened.st_mode & S_IFMT) != (st.st_mode & S_IFMT))
+                return cd_err_set(err, CD_E_INVALID,
+                                  "inputs: input %zu changed while it was copied", c->index);
         if (S_ISDIR(st.st_mode))
                 return copy_dir(c, fd, dest_dir, name, depth, err);
         return copy_file(c, fd, dest_dir, name, st.st_mode, err);

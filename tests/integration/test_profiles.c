@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -334,6 +335,88 @@ static void test_quarto_profile(void **state)
 
 /* A sound profile that binds a path this host lacks exits 69; one that
  * does not load exits 64 (the escape harness skips only the first). */
+/* An input directory (maybe writable by others) holding @what: the copy
+ * fails, setup_error, before anything in it is opened. */
+static void expect_input_refused(const char *dir, const char *why)
+{
+        struct cd_run r;
+
+        harness_run(&r, NULL, NULL, "--input", dir, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 125);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        if (!strstr(harness_result_str(&r, "error"), why))
+                fail_msg("error: %s", harness_result_str(&r, "error"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+static void test_input_dir_refuses_links_and_specials(void **state)
+{
+        char dir[256], path[300];
+
+        (void) state;
+        snprintf(dir, sizeof(dir), "%s/linked", base);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(path, sizeof(path), "%s/shadow", dir);
+        assert_int_equal(symlink("/etc/shadow", path), 0);
+        expect_input_refused(dir, "input 1 holds a symlink or special file");
+        assert_int_equal(unlink(path), 0);
+        /* A FIFO would read as an empty file (or, opened blocking, hang). */
+        snprintf(path, sizeof(path), "%s/fifo", dir);
+        assert_int_equal(mkfifo(path, 0644), 0);
+        expect_input_refused(dir, "input 1 holds a symlink or special file");
+}
+
+static bool exists(void *path)
+{
+        return access(path, F_OK) == 0;
+}
+
+/* The entry is a file when looked at and a FIFO when opened: refused, not
+ * copied as an empty file. Held between the two by a fault point. */
+static void test_input_swapped_while_copied(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char dir[256], file[300], release[300], reached[300], result[300];
+        const char *args[] = { "--input", dir, "--", "/bin/true", NULL };
+        struct cd_run r;
+        pid_t pid;
+
+        snprintf(dir, sizeof(dir), "%s/swapped", base);
+        snprintf(release, sizeof(release), "%s/release", base);
+        snprintf(reached, sizeof(reached), "%s/reached", base);
+        snprintf(result, sizeof(result), "%s/swapped.json", base);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        write_file(dir, "data.csv", "a,b\n1,2\n");
+        snprintf(file, sizeof(file), "%s/data.csv", dir);
+        assert_int_equal(setenv("CORDON_FAULT", "inputs_hold", 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_RELEASE", release, 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_REACHED", reached, 1), 0);
+        pid = harness_spawn(result, args);
+        assert_int_equal(unsetenv("CORDON_FAULT"), 0);
+        assert_int_equal(unsetenv("CORDON_FAULT_RELEASE"), 0);
+        assert_int_equal(unsetenv("CORDON_FAULT_REACHED"), 0);
+        if (!harness_until(exists, reached, 30000)) {
+                write_file(base, "release", "");
+                harness_wait(pid, result, &r);
+                fail_msg("the hold was never reached");
+        }
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(mkfifo(file, 0644), 0);
+        write_file(base, "release", "");
+        harness_wait(pid, result, &r);
+        assert_int_equal(r.status, 125);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        if (!strstr(harness_result_str(&r, "error"), "input 1 changed while it was copied"))
+                fail_msg("error: %s", harness_result_str(&r, "error"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 static void test_unavailable_or_broken(void **state)
 {
         static const char needs[] = "{ \"name\": \"needs\", \"command\": [\"/bin/true\"],\n"
@@ -365,6 +448,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_profile),
                 cmocka_unit_test(test_unavailable_or_broken),
+                cmocka_unit_test(test_input_dir_refuses_links_and_specials),
+                cmocka_unit_test(test_input_swapped_while_copied),
                 cmocka_unit_test(test_rscript_profile),
                 cmocka_unit_test(test_rmarkdown_profile),
                 cmocka_unit_test(test_data_export_profile),
