@@ -31,14 +31,19 @@ static const char *const controllers[_CG_MAX] = {
 static int open_hierarchy(int root_fd, const char *name, int *ret_fd, struct cd_err *err)
 {
         struct statfs fs;
-        int fd;
+        int fd, r;
 
         /* Following a symlink here is fine: /sys/fs/cgroup is the admin's
          * (e.g. cpu -> cpu,cpuacct), never the job's. */
         fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return cd_err_errno(err, "cgroup v1: no %s hierarchy", name);
-        if (fstatfs(fd, &fs) < 0 || fs.f_type != CGROUP_SUPER_MAGIC) {
+        if (fstatfs(fd, &fs) < 0) {
+                r = cd_err_errno(err, "cgroup v1: statfs %s", name);
+                (void) cd_close(fd);
+                return r;
+        }
+        if (fs.f_type != CGROUP_SUPER_MAGIC) {
                 (void) cd_close(fd);
                 return cd_err_set(err, CD_E_UNSUPPORTED, "cgroup v1: %s is not a cgroup hierarchy",
                                   name);
