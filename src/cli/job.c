@@ -110,6 +110,10 @@ int cli_job_exit_status(const json_t *job)
                 return no_exit_code(result, sig);
         case CD_VERDICT_SIGNALED:
                 return sig > 0 ? 128 + sig : CD_EXIT_SETUP_ERROR;
+        case CD_VERDICT_REJECTED:
+                /* cordond refused it when a slot took it: not a usage error
+                 * here (cordon run's 64), the request was sent and taken. */
+                return CLI_EXIT_REJECTED;
         default: {
                 struct cd_result res = { .verdict = verdict };
 

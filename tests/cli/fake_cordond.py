@@ -84,6 +84,14 @@ def bad_state(conn, method, path, headers):
     answer(conn, "200 OK", json.dumps(job(state={"x": 1})))
 
 
+def rejected(conn, method, path, headers):
+    """A job a slot refused (a reload removed its profile); it never ran."""
+    answer(conn, "200 OK", json.dumps(job(
+        verdict="rejected", reason=None,
+        result={"verdict": "rejected", "exit_code": None, "signal": None, "wall_ms": 0,
+                "error": "the profile default is gone"})))
+
+
 def record(conn, method, path, headers):
     """Takes a submission; serves a finished job."""
     if method == "POST":
@@ -219,7 +227,7 @@ def turn_away(conn, f, headers):
 SCENARIOS = {"stall": stall, "running": running, "bad_state": bad_state, "record": record,
              "long_id": long_id, "no_jobs": no_jobs, "drip": drip, "overlong": drip, "silent": drip,
              "huge": artifacts, "held": artifacts, "refusals": refusals,
-             "repository": repository, "turn_away": record}
+             "repository": repository, "turn_away": record, "rejected": rejected}
 
 
 def handle(conn):

@@ -1367,6 +1367,14 @@ class FakeCordondTest(unittest.TestCase):
         self.assertEqual(follow.returncode, 130, err)
         self.assertLess(len(self.requests(d)), 100)
 
+    def test_wait_for_a_rejected_job(self):
+        """A job a slot refused never ran: `wait` ends 65, as for a request
+        cordond refused, not 64 (a usage error: nothing was sent)."""
+        d = self.fake("rejected")
+        p = self.cli(d, "wait", self.ID, timeout=60)  # a hang bound
+        self.assertEqual(p.returncode, EX_REJECTED, p.stderr)
+        self.assertIn("rejected", p.stdout + p.stderr)
+
     def test_state_that_is_not_a_state(self):
         """A job whose state is not one of cordond's: an error (70), not a
         loop waiting for "finished"."""
