@@ -390,8 +390,8 @@ struct tar_job {
         const struct cd_archive_lib *la;
         int art_fd;
         struct cd_api_stream *stream;
-        json_t *manifest;
-        bool failed; /* nothing more is written: no padding, no end marker */
+        json_t *manifest; /* the writer's own copy, never shared (start_tar) */
+        bool failed;      /* nothing more is written: no padding, no end marker */
 };
 
 /* libarchive's output: the stream, until the first failure. */
@@ -520,9 +520,18 @@ static int start_tar(const struct cd_archive_lib *la, int art_fd, json_t *manife
                 free(t);
                 return r;
         }
+        /* A copy, not a reference: jansson's json_decref() releases without
+         * acquiring, so the thread that drops the last reference could free
+         * what the other still reads (a data race, shown by TSan). */
+        t->manifest = json_deep_copy(manifest);
+        if (!t->manifest) {
+                cd_api_stream_end(t->stream, false);
+                cd_api_stream_release(t->stream);
+                free(t);
+                return -ENOMEM;
+        }
         t->la = la;
         t->art_fd = art_fd;
-        t->manifest = json_incref(manifest);
         *ret = t->stream;
         (void) pthread_attr_init(&attr);
         (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

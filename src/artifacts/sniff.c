@@ -67,15 +67,16 @@
 /* How often a wait for the fork lock looks at the cancel fd. */
 #define FORK_LOCK_SLICE_MS 50
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CD_ASAN 1
+/* ASan and TSan reserve terabytes of shadow address space. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CD_SHADOW_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) /* clang */
-#define CD_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) /* clang */
+#define CD_SHADOW_SANITIZER 1
 #endif
 #endif
-#ifndef CD_ASAN
-#define CD_ASAN 0
+#ifndef CD_SHADOW_SANITIZER
+#define CD_SHADOW_SANITIZER 0
 #endif
 
 /* RLIMIT_CORE as the sandbox has it (coredump.h): else a crash on a crafted
@@ -88,7 +89,7 @@ static int limit_self(void)
 
         if (setrlimit(RLIMIT_CPU, &cpu) < 0 || cd_core_limit_set(&(struct cd_err){ 0 }) < 0)
                 return -1;
-#if !CD_ASAN /* ASan reserves terabytes of shadow address space */
+#if !CD_SHADOW_SANITIZER
         {
                 const struct rlimit as = { SNIFF_AS_BYTES, SNIFF_AS_BYTES };
 
