@@ -24,7 +24,10 @@
 #define NEVER       UINT64_MAX
 #define CPU_POLL_MS 50
 #define OOM_POLL_MS 50
-#define MAX_POLL    8
+/* From the payload's end (or pid 1's SIGKILL) to pid 1 reaped: a few ms,
+ * unless something holds it (see check_reap()). */
+#define REAP_BOUND_MS 5000
+#define MAX_POLL      8
 
 struct sup {
         struct cd_job *job;
@@ -33,6 +36,7 @@ struct sup {
         uint64_t kill_at_ms;
         uint64_t next_cpu_check_ms;
         uint64_t next_oom_check_ms; /* NEVER: the kernel ends the job at an OOM kill (v2) */
+        uint64_t reap_by_ms;        /* NEVER until the payload exited or pid 1 was killed */
         bool killed;
         bool msg_eof;
         bool started, exited, setup_failed, exec_failed;
@@ -46,12 +50,19 @@ static void signal_init(struct sup *s, int sig)
         (void) syscall(SYS_pidfd_send_signal, s->job->child.pidfd, sig, NULL, 0);
 }
 
+static void reap_soon(struct sup *s)
+{
+        if (s->reap_by_ms == NEVER)
+                s->reap_by_ms = cd_now_ms() + REAP_BOUND_MS;
+}
+
 static void kill_all(struct sup *s)
 {
         if (s->killed)
                 return;
         s->killed = true;
         signal_init(s, SIGKILL);
+        reap_soon(s);
 }
 
 /* Stop the job for @reason: SIGTERM now, SIGKILL after the grace period.
@@ -91,6 +102,7 @@ static void handle_msg(struct sup *s, const struct cd_child_msg *m)
         case CD_MSG_EXITED:
                 s->exited = true;
                 s->payload_status = m->status;
+                reap_soon(s);
                 break;
         default:
                 break; /* unreachable: pid 1 is our own code */
@@ -134,6 +146,28 @@ static void check_oom(struct sup *s, uint64_t now)
         }
 }
 
+/*
+ * pid 1 exits right after it reports the payload's end, and dies at once
+ * of a SIGKILL; either way the kernel then kills what is left in its pid
+ * namespace and pid 1 is reaped only once all of it is gone. Something
+ * may hold it there (pid 1 itself stuck, or a task the host froze in a v1
+ * freezer, where a SIGKILL waits for a thaw): after REAP_BOUND_MS it gets
+ * a SIGKILL and the job's cgroup is killed (v1: frozen, killed, thawed),
+ * once. Otherwise a cancel, the wall limit and cordond's shutdown would
+ * wait on it for ever.
+ */
+static void check_reap(struct sup *s, uint64_t now)
+{
+        struct cd_err ignored;
+
+        if (now < s->reap_by_ms)
+                return;
+        s->reap_by_ms = NEVER - 1; /* done: never again, and no timeout for it */
+        s->killed = true;
+        signal_init(s, SIGKILL);
+        (void) cd_cgroup_kill(&s->job->cg, &ignored); /* the reap is what tells */
+}
+
 static void check_limits(struct sup *s)
 {
         const struct cd_limits *l = &s->job->plan->limits;
@@ -142,6 +176,7 @@ static void check_limits(struct sup *s)
 
         if (s->kill_at_ms != NEVER && now >= s->kill_at_ms)
                 kill_all(s);
+        check_reap(s, now);
         /* Once the payload has exited, pid 1 exits and the kernel kills
          * what is left: the time that takes is not the job's, and its CPU
          * time is judged by decide(). */
@@ -173,7 +208,11 @@ static int poll_timeout(const struct sup *s)
                 if (s->next_oom_check_ms < next)
                         next = s->next_oom_check_ms;
         }
-        if (s->killed || next == NEVER)
+        if (s->killed)
+                next = NEVER;
+        if (s->reap_by_ms < next)
+                next = s->reap_by_ms;
+        if (next >= NEVER - 1)
                 return -1;
         return next <= now ? 0 : (int) (next - now < 60000 ? next - now : 60000);
 }
@@ -324,6 +363,7 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
                 .stop_reason = _CD_VERDICT_MAX,
                 .wall_deadline_ms = job->start_ms + job->plan->limits.wall_timeout_ms,
                 .kill_at_ms = NEVER,
+                .reap_by_ms = NEVER,
                 .next_cpu_check_ms = cd_now_ms() + CPU_POLL_MS,
                 .next_oom_check_ms = cd_now_ms() + OOM_POLL_MS,
         };

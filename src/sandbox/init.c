@@ -337,6 +337,10 @@ static __attribute__((noreturn)) void run_init(const struct cd_sandbox *sb)
         forward_exec_status(sb->msg_fd, exec_pipe[0]);
         status = reap(payload, &all);
         report(sb->msg_fd, CD_MSG_EXITED, status, NULL);
+        /* Tests: pid 1 stuck after the payload's end (every signal is
+         * blocked; only a SIGKILL ends it). */
+        while (cd_fault("init_linger"))
+                (void) pause();
         _exit(0);
 fail:
         report(sb->msg_fd, CD_MSG_SETUP_FAILED, 0, &err);

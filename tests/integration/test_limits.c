@@ -339,6 +339,40 @@ static bool ignores(pid_t pid, int sig)
         return mask & (1ULL << (sig - 1));
 }
 
+/* pid 1 stuck after the payload's end (a fault point: every signal
+ * blocked, in pause()): the supervisor kills it after its bound, and the
+ * run ends with the payload's own verdict. Before, it waited for ever:
+ * no cancel, wall limit or shutdown reached it. */
+static void test_pid1_that_lingers_is_killed(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *args[] = { "--", "/bin/sh", "-c", "exit 3", NULL };
+        char result[256];
+        struct cd_run r;
+        pid_t pid;
+
+        snprintf(result, sizeof(result), "%s/linger.json", harness_state_dir());
+        assert_int_equal(setenv("CORDON_FAULT", "init_linger", 1), 0);
+        pid = harness_spawn(result, args);
+        (void) unsetenv("CORDON_FAULT");
+        /* The bound is 5 s; 60 s catches the hang, not a timing. */
+        if (!harness_wait_for(pid, result, 60000, &r)) {
+                (void) kill(pid, SIGKILL);
+                harness_wait(pid, result, &r);
+                harness_run_free(&r);
+                fail_msg("cordon run still waits on a pid 1 that does not exit");
+        }
+        assert_int_equal(r.status, 3);
+        assert_string_equal(harness_result_str(&r, "verdict"), "failed");
+        assert_int_equal(harness_result_int(&r, "exit_code"), 3);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* Ctrl-Z (SIGTSTP) to cordon run: ignored, so the wall limit still holds.
  * Before, cordon run stopped while the job (in its own session) ran on. */
 static void test_job_control_does_not_stop_the_limits(void **state)
@@ -1229,6 +1263,7 @@ int main(void)
                 cmocka_unit_test(test_cpu_time_is_exact_between_ticks),
                 cmocka_unit_test(test_wall_timeout),
                 cmocka_unit_test(test_stalled_terminal_keeps_the_wall_limit),
+                cmocka_unit_test(test_pid1_that_lingers_is_killed),
                 cmocka_unit_test(test_cancel_before_start),
                 cmocka_unit_test(test_job_control_does_not_stop_the_limits),
                 cmocka_unit_test(test_deadline_before_start),
