@@ -529,6 +529,9 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
         const char *k;
         int r;
 
+        /* config.h promises a cleared @c on every failure, a file that is
+         * not JSON included: callers may cd_config_clear() it. */
+        *c = (struct cd_config){ 0 };
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
                 return cd_err_set(err, CD_E_INVALID, "%s: line %d: %s", source, je.line, je.text);
@@ -559,6 +562,7 @@ int cd_config_load(const char *path, struct cd_config *c, struct cd_err *err)
         struct stat st;
         ssize_t n;
 
+        *c = (struct cd_config){ 0 }; /* cleared on failure, as config.h says */
         if (fd < 0 && errno == ENOENT && !path)
                 return cd_config_defaults(c, err);
         if (fd < 0)
