@@ -167,7 +167,8 @@ static void check_taken(const struct cd_config *c)
         CHECK(c->uid_base == 0 || (c->uid_base >= 65536 && c->uid_base <= UINT32_MAX - 65536),
               "uid_base %" PRIu32, c->uid_base);
         CHECK(c->uid_count <= 65536, "uid_count %" PRIu32, c->uid_count);
-        CHECK(base + count < 0xfffffffeULL, "uid range ends at %" PRIu64, base + count);
+        /* The last job uid, base + count - 1, stays below (uid_t) -2. */
+        CHECK(base + count <= 0xfffffffeULL, "uid range ends at %" PRIu64, base + count - 1);
         check_range("slots", c->slots, 1, 1024);
         CHECK(c->slots <= count, "%u slots for %" PRIu64 " uids", c->slots, count);
         check_range("max_queued", c->max_queued, 1, 100000);
