@@ -504,11 +504,12 @@ static int check_together(struct cctx *c, json_t *root, struct cd_config *cfg)
         uint64_t base = cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
         uint64_t count = cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
 
+        /* base + count is one past the last uid: the sum may be 4294967294. */
         if (base + count > 0xfffffffeULL)
                 return failf(c, "uid_base",
-                             "the job uids (uid_base + uid_count = %" PRIu64 ") must stay below "
-                             "4294967294",
-                             base + count);
+                             "the job uids (the last, uid_base + uid_count - 1, is %" PRIu64
+                             ") must stay below 4294967294",
+                             base + count - 1);
         if (cfg->slots <= count)
                 return 0;
         if (json_object_get(root, "slots"))

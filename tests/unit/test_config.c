@@ -694,7 +694,7 @@ static void test_uids_and_slots_together(void **state)
 
         (void) state;
         parse_bad("{\"uid_base\": 4294901759, \"uid_count\": 65536}", "uid_base",
-                  "must stay below 4294967294");
+                  "is 4294967294) must stay below 4294967294");
         parse_bad("{\"uid_count\": 65536, \"uid_base\": 4294901759}", "uid_base",
                   "must stay below 4294967294");
         c = parse_ok("{\"uid_base\": 4294901758, \"uid_count\": 65536}");
