@@ -214,6 +214,12 @@ static bool model(bool ascii_only, const uint8_t *in, size_t n, struct buf *out)
         return true;
 }
 
+/* @b holds the @n bytes at @p (an empty buffer's pointer may be NULL). */
+static bool same(const struct buf *b, const char *p, size_t n)
+{
+        return b->len == n && (n == 0 || memcmp(b->p, p, n) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         struct buf whole = { 0 }, pieces = { 0 }, want = { 0 };
@@ -231,15 +237,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (escape_piece(&st, data, size, &whole) && escape_end(&st, &whole) &&
             escape_in_pieces(ascii_only, data, size, &pieces) &&
             model(ascii_only, data, size, &want)) {
-                CHECK(whole.len == pieces.len && memcmp(whole.p, pieces.p, whole.len) == 0,
-                      "pieces: %zu bytes, one call: %zu", pieces.len, whole.len);
+                CHECK(same(&whole, pieces.p, pieces.len), "pieces: %zu bytes, one call: %zu",
+                      pieces.len, whole.len);
                 why = unsafe(ascii_only, (const unsigned char *) whole.p, whole.len, &at);
                 CHECK(!why, "%s at byte %zu of the output", why, at);
-                CHECK(whole.len == want.len && memcmp(whole.p, want.p, want.len) == 0,
-                      "%zu bytes out, the rules say %zu", whole.len, want.len);
+                CHECK(same(&whole, want.p, want.len), "%zu bytes out, the rules say %zu", whole.len,
+                      want.len);
                 /* Text that needs no escape passes as it is. */
                 if (!unsafe(ascii_only, data, size, &at))
-                        CHECK(whole.len == size && memcmp(whole.p, data, size) == 0,
+                        CHECK(same(&whole, (const char *) data, size),
                               "text that needs no escape changed");
         }
         free(whole.p);
