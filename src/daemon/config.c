@@ -504,11 +504,12 @@ static int check_together(struct cctx *c, json_t *root, struct cd_config *cfg)
         uint64_t base = cfg->uid_base ? cfg->uid_base : CD_DEFAULT_UID_BASE;
         uint64_t count = cfg->uid_count ? cfg->uid_count : CD_DEFAULT_UID_COUNT;
 
+        /* base + count is one past the last uid: the sum may be 4294967294. */
         if (base + count > 0xfffffffeULL)
                 return failf(c, "uid_base",
-                             "the job uids (uid_base + uid_count = %" PRIu64 ") must stay below "
-                             "4294967294",
-                             base + count);
+                             "the job uids (the last, uid_base + uid_count - 1, is %" PRIu64
+                             ") must stay below 4294967294",
+                             base + count - 1);
         if (cfg->slots <= count)
                 return 0;
         if (json_object_get(root, "slots"))
@@ -529,6 +530,9 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
         const char *k;
         int r;
 
+        /* config.h promises a cleared @c on every failure, a file that is
+         * not JSON included: callers may cd_config_clear() it. */
+        *c = (struct cd_config){ 0 };
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
                 return cd_err_set(err, CD_E_INVALID, "%s: line %d: %s", source, je.line, je.text);
@@ -559,6 +563,7 @@ int cd_config_load(const char *path, struct cd_config *c, struct cd_err *err)
         struct stat st;
         ssize_t n;
 
+        *c = (struct cd_config){ 0 }; /* cleared on failure, as config.h says */
         if (fd < 0 && errno == ENOENT && !path)
                 return cd_config_defaults(c, err);
         if (fd < 0)

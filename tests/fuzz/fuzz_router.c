@@ -19,7 +19,9 @@
  * - the path as a request target: taken only in origin-form or as an
  *   http:// URL without a byte a target may not hold, its prefix ending
  *   where the path or query starts, the authority without '@' or '%';
- * - a dot segment ("." or "..") is found exactly when the path has one.
+ * - a dot segment ("." or "..") is found exactly when the path has one;
+ * - the path as a Host value (cd_http_host_valid) is taken exactly when
+ *   each byte is one RFC 9110 7.2 allows.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -214,6 +216,18 @@ static void check_dots(const char *path)
               dots ? "missed" : "seen where there is none");
 }
 
+/* cd_http_host_valid against RFC 9110 7.2's characters, read again: a
+ * reg-name's (unreserved, sub-delims, pct-encoded), an IP literal's
+ * brackets and the port's colon; nothing else, no byte from 0x80 on. */
+static void check_host(const char *value)
+{
+        static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-._~!$&'()*+,;=%:[]";
+        bool want = strspn(value, allowed) == strlen(value);
+
+        CHECK(cd_http_host_valid(value) == want, "Host value %s", want ? "refused" : "taken");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         const uint8_t *sp = memchr(data, ' ', size < MAX_METHOD + 1 ? size : MAX_METHOD + 1);
@@ -242,6 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_no_match(method, path, &m);
         check_target(path);
         check_dots(path);
+        check_host(path);
         free(path);
         return 0;
 }

@@ -694,7 +694,7 @@ static void test_uids_and_slots_together(void **state)
 
         (void) state;
         parse_bad("{\"uid_base\": 4294901759, \"uid_count\": 65536}", "uid_base",
-                  "must stay below 4294967294");
+                  "is 4294967294) must stay below 4294967294");
         parse_bad("{\"uid_count\": 65536, \"uid_base\": 4294901759}", "uid_base",
                   "must stay below 4294967294");
         c = parse_ok("{\"uid_base\": 4294901758, \"uid_count\": 65536}");
@@ -732,6 +732,29 @@ static void test_nul_in_strings_refused(void **state)
         (void) state;
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
                 parse_refused(texts[i], "line 1");
+}
+
+/* A refusal clears @c whatever it held before, as config.h says, also for
+ * a file that is not JSON or cannot be opened (fuzz_config found both left
+ * the caller's bytes in place, which cd_config_clear() would then free). */
+static void test_refusal_clears_dirty_config(void **state)
+{
+        static const char *const texts[] = { "{", "{\"slots\": 1, \"slots\": 2}",
+                                             "{\"slots\": 0}" };
+        const char *dir = temp_dir(), *path = fmt("%s/absent.json", dir);
+        struct cd_config c;
+        struct cd_err e = { 0 };
+
+        (void) state;
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                memset(&c, 0xa5, sizeof(c));
+                assert_int_equal(cd_config_parse(texts[i], strlen(texts[i]), SOURCE, &c, &e),
+                                 -CD_E_INVALID);
+                assert_cleared(&c);
+        }
+        memset(&c, 0xa5, sizeof(c));
+        assert_int_equal(cd_config_load(path, &c, &e), -ENOENT);
+        assert_cleared(&c);
 }
 
 /* A good key before a bad one: the whole file is refused, nothing kept. */
@@ -940,6 +963,7 @@ int main(void)
                 T(test_uids_and_slots_together),
                 T(test_nul_in_strings_refused),
                 T(test_bad_after_good),
+                T(test_refusal_clears_dirty_config),
                 T(test_unknown_key),
                 T(test_duplicate_keys),
                 T(test_not_an_object),
