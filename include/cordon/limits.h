@@ -40,13 +40,15 @@ uint64_t cd_limit_get(const struct cd_limits *l, const struct cd_limit_def *d);
 /* Parse @text by @d's kind. Returns 0, -EINVAL or -ERANGE. Bounds are not checked. */
 int cd_limit_parse(const struct cd_limit_def *d, const char *text, uint64_t *ret);
 
-/* Format @value in @d's unit for messages ("512M", "300s", "0.5", "256"). */
+/* Format @value in @d's unit for messages ("512M", "300s", "0.5", "256"),
+ * cut to fit @size (nothing written when @size is 0). */
 void cd_limit_format(const struct cd_limit_def *d, uint64_t value, char *buf, size_t size);
 
 /* True if @a is a looser limit than @b (cpu_time 0 means none: the loosest). */
 bool cd_limit_above(const struct cd_limit_def *d, uint64_t a, uint64_t b);
 
-/* "--cpu-time" for "cpu_time", into @buf. */
+/* "--cpu-time" for "cpu_time", into @buf: cut to fit, always terminated
+ * (empty below 3 bytes; nothing written when @size is 0). */
 void cd_limit_flag(const struct cd_limit_def *d, char *buf, size_t size);
 
 /* Check @value against @d's bounds; @err says "<label>: <value> is outside

@@ -100,6 +100,8 @@ static void format_duration(uint64_t ms, char *buf, size_t size)
 
 void cd_limit_format(const struct cd_limit_def *d, uint64_t v, char *buf, size_t size)
 {
+        if (size == 0)
+                return;
         switch (d->kind) {
         case CD_LIMIT_SIZE:
                 format_size(v, buf, size);
@@ -140,8 +142,11 @@ void cd_limit_flag(const struct cd_limit_def *d, char *buf, size_t size)
 {
         size_t n = 0;
 
-        if (size < 3)
+        if (size < 3) {
+                if (size > 0)
+                        buf[0] = '\0';
                 return;
+        }
         buf[n++] = '-';
         buf[n++] = '-';
         for (const char *p = d->name; *p && n + 1 < size; p++)

@@ -1051,6 +1051,29 @@ static void plan_loosens_up_to_max(void **state)
         assert_true(plan->limits.cpu_time_ms == 60000);
 }
 
+/* Short buffers: cut and terminated, never written past (0: not at all). */
+static void limit_text_in_short_buffers(void **state)
+{
+        const struct cd_limit_def *d = cd_limit_find("cpu_time");
+        char buf[8];
+
+        (void) state;
+        assert_non_null(d);
+        memset(buf, 'x', sizeof(buf));
+        cd_limit_flag(d, buf, 2);
+        assert_string_equal(buf, "");
+        assert_int_equal(buf[1], 'x');
+        memset(buf, 'x', sizeof(buf));
+        cd_limit_flag(d, buf, 6);
+        assert_string_equal(buf, "--cpu");
+        memset(buf, 'x', sizeof(buf));
+        cd_limit_flag(d, buf, 0);
+        cd_limit_format(cd_limit_find("cpus"), 500, buf, 0);
+        assert_int_equal(buf[0], 'x');
+        cd_limit_format(cd_limit_find("cpus"), 1500, buf, 3);
+        assert_string_equal(buf, "1.");
+}
+
 /* Every limit, one past the profile's maximum: refused, naming the flag
  * (whole: "--cpus" is not "--cpu-time"), the profile and its maximum. */
 static void plan_refuses_past_max(void **state)
@@ -1399,6 +1422,7 @@ int main(void)
                 cmocka_unit_test_teardown(plan_tightens_any_limit, teardown),
                 cmocka_unit_test_teardown(plan_loosens_up_to_max, teardown),
                 cmocka_unit_test_teardown(plan_refuses_past_max, teardown),
+                cmocka_unit_test(limit_text_in_short_buffers),
                 cmocka_unit_test_teardown(plan_refuses_cpu_time_none, teardown),
                 cmocka_unit_test_teardown(plan_refuses_below_floor, teardown),
                 cmocka_unit_test_teardown(plan_entry_validation, teardown),
