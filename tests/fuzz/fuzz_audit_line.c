@@ -60,26 +60,9 @@ static void remove_tmp(void)
         (void) rmdir(base_dir);
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        fputs("fuzz_audit_line: invariant broken: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        /* abort() skips atexit: leave no directory behind. */
-        remove_tmp();
-        abort();
-}
-
-#define CHECK(cond, ...)                                                                           \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        fail(__VA_ARGS__);                                                         \
-        } while (0)
+#define FUZZ_TARGET  "fuzz_audit_line"
+#define FUZZ_ON_FAIL remove_tmp
+#include "fuzz-check.h"
 
 static void sha_hex(const char *s, size_t len, char out[CD_AUDIT_HASH_HEX])
 {

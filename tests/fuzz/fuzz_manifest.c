@@ -101,27 +101,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
+/* libFuzzer writes the crash input next: as root, not as the job. */
+static void back_to_root(void)
 {
-        va_list ap;
-
-        /* libFuzzer writes the crash input next: as root, not as the job. */
         (void) syscall(SYS_setfsuid, 0);
         (void) syscall(SYS_setfsgid, 0);
-        va_start(ap, fmt);
-        fputs(TARGET ": invariant broken: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        abort();
 }
 
-#define CHECK(cond, ...)                                                                           \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        fail(__VA_ARGS__);                                                         \
-        } while (0)
+#define FUZZ_TARGET  TARGET
+#define FUZZ_ON_FAIL back_to_root
+#include "fuzz-check.h"
 
 /* One UTF-8 sequence at @s (@n bytes left), RFC 3629 table 3-7: its length
  * and code point, or 0 (bad lead byte, truncated, overlong, surrogate,

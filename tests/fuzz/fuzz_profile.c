@@ -54,26 +54,9 @@ static void remove_images(void)
         (void) rmdir(base_dir);
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        fputs("fuzz_profile: invariant broken: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        /* abort() skips atexit: leave no directory behind. */
-        remove_images();
-        abort();
-}
-
-#define CHECK(cond, ...)                                                                           \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        fail(__VA_ARGS__);                                                         \
-        } while (0)
+#define FUZZ_TARGET  "fuzz_profile"
+#define FUZZ_ON_FAIL remove_images
+#include "fuzz-check.h"
 
 /* One built image, "fakeimg", so that "image" can name one that exists. */
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -59,24 +59,8 @@ STUB(api_profiles_list)
 STUB(api_health)
 STUB(api_metrics)
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        fputs("fuzz_router: invariant broken: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        abort();
-}
-
-#define CHECK(cond, ...)                                                                           \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        fail(__VA_ARGS__);                                                         \
-        } while (0)
+#define FUZZ_TARGET "fuzz_router"
+#include "fuzz-check.h"
 
 struct result {
         const struct cd_route *route;

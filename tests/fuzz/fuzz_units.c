@@ -45,24 +45,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        fputs("fuzz_units: invariant broken: ", stderr);
-        vfprintf(stderr, fmt, ap);
-        fputc('\n', stderr);
-        va_end(ap);
-        abort();
-}
-
-#define CHECK(cond, ...)                                                                           \
-        do {                                                                                       \
-                if (!(cond))                                                                       \
-                        fail(__VA_ARGS__);                                                         \
-        } while (0)
+#define FUZZ_TARGET "fuzz_units"
+#include "fuzz-check.h"
 
 struct unit {
         const char *suffix;
