@@ -371,6 +371,11 @@ bool harness_until(bool (*done)(void *data), void *data, unsigned int ms)
         }
 }
 
+bool harness_path_exists(void *path)
+{
+        return access(path, F_OK) == 0;
+}
+
 int harness_processes(bool (*match)(pid_t pid, void *data), void *data, pid_t *ret_first)
 {
         DIR *d = opendir("/proc");

@@ -102,6 +102,8 @@ int harness_job_processes(void);
 /* Ask @done(@data) every 20 ms until it says true or @ms have passed, and
  * return its last answer: a bound that catches a hang, never a timing. */
 bool harness_until(bool (*done)(void *data), void *data, unsigned int ms);
+/* For harness_until(): does the file @path (a char *) exist? */
+bool harness_path_exists(void *path);
 
 /* How many processes in /proc @match(pid, @data) picks; the first of them
  * in *@ret_first when not NULL (-1 when none). */

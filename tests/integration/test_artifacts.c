@@ -732,13 +732,6 @@ static void test_sniffer_dies_with_its_collector(void **state)
 #endif
 }
 
-#ifdef CORDON_FAULT_INJECTION
-static bool path_exists(void *path)
-{
-        return access(path, F_OK) == 0;
-}
-#endif
-
 /* SIGINT to cordon run once the job is over and its files are being
  * collected (a second each, injected): the collection stops there. What
  * was stored stays, whole; every file after it is listed as cancelled;
@@ -770,7 +763,7 @@ static void test_cancel_stops_the_collection(void **state)
         pid = spawned = harness_spawn(result, args);
         assert_int_equal(unsetenv("CORDON_FAULT"), 0);
         /* The first file is stored: the job is over, the walk is on. */
-        assert_true(harness_until(path_exists, first, 30000));
+        assert_true(harness_until(harness_path_exists, first, 30000));
         assert_int_equal(kill(pid, SIGINT), 0);
         spawned = -1;
         harness_wait(pid, result, &r);

@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <setjmp.h>
-#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -367,13 +366,6 @@ static void test_input_dir_refuses_links_and_specials(void **state)
         expect_input_refused(dir, "input 1 holds a symlink or special file");
 }
 
-#ifdef CORDON_FAULT_INJECTION
-static bool exists(void *path)
-{
-        return access(path, F_OK) == 0;
-}
-#endif
-
 /* The entry is a file when looked at and a FIFO when opened: refused, not
  * copied as an empty file. Held between the two by a fault point. */
 static void test_input_swapped_while_copied(void **state)
@@ -401,7 +393,7 @@ static void test_input_swapped_while_copied(void **state)
         assert_int_equal(unsetenv("CORDON_FAULT"), 0);
         assert_int_equal(unsetenv("CORDON_FAULT_RELEASE"), 0);
         assert_int_equal(unsetenv("CORDON_FAULT_REACHED"), 0);
-        if (!harness_until(exists, reached, 30000)) {
+        if (!harness_until(harness_path_exists, reached, 30000)) {
                 write_file(base, "release", "");
                 harness_wait(pid, result, &r);
                 fail_msg("the hold was never reached");
