@@ -26,6 +26,7 @@ struct cd_cgroup_host {
         int parent_fd[_CG_MAX];
         int alias[_CG_MAX];
         int self_fd[_CG_MAX]; /* v1: the opening thread's own cgroup, to return to */
+        int top_fd[_CG_MAX];  /* v1: the hierarchy's root, if the own one is gone */
         bool memsw;           /* v1: memory.memsw.* exists */
         bool kmem_tcp;        /* v1: memory.kmem.tcp.* exists */
         bool swap_max;        /* v2: memory.swap.max exists */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
+#include "cordon/fault.h"
 #include "cordon/util.h"
 #include "cgroup-internal.h"
 
@@ -134,6 +135,8 @@ int cd_cgroup_v1_open(struct cd_cgroup_host *h, const char *root, const char *pa
                 r = open_self(hier, controllers[i], own, &h->self_fd[i], err);
                 if (r < 0)
                         return r;
+                h->top_fd[i] = hier;
+                hier = -1;
         }
         h->memsw = faccessat(h->parent_fd[CG_MEMORY], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
         h->kmem_tcp =
@@ -247,11 +250,13 @@ static int leaf(const struct cd_cgroup *cg, int i)
         return cg->fd[cg->host->alias[i]];
 }
 
-/* Move the calling thread (tasks file, "0") into the directories of @fds.
- * Every hierarchy is tried, and the first failure reported: a thread that
- * could not leave the job's memory cgroup still leaves its others. */
-static int move_self(const struct cd_cgroup_host *h, const int *fds, const char *what,
-                     struct cd_err *err)
+/* Move the calling thread (tasks file, "0") into the directories of @fds,
+ * or where one refuses it, of @fallback (may be NULL). Every hierarchy is
+ * tried, and the first failure reported (@fds's, where @fallback refused
+ * too): a thread that could not leave the job's memory cgroup still leaves
+ * its others. */
+static int move_self(const struct cd_cgroup_host *h, const int *fds, const int *fallback,
+                     const char *what, struct cd_err *err)
 {
         int ret = 0;
 
@@ -261,6 +266,10 @@ static int move_self(const struct cd_cgroup_host *h, const int *fds, const char 
                 if (h->alias[i] != i)
                         continue;
                 r = cd_write_at(fds[i], "tasks", "0");
+                if (r < 0 && fallback &&
+                    (cd_fault("cgroup_top") ? -ENODEV : cd_write_at(fallback[i], "tasks", "0")) ==
+                            0)
+                        r = 0;
                 if (r < 0 && ret == 0)
                         ret = cd_err_neg(err, r, "cgroup v1: move into %s %s cgroup", what,
                                          controllers[i]);
@@ -270,12 +279,16 @@ static int move_self(const struct cd_cgroup_host *h, const int *fds, const char 
 
 static int v1_enter(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        return move_self(cg->host, cg->fd, "the job's", err);
+        return move_self(cg->host, cg->fd, NULL, "the job's", err);
 }
 
+/* Back to the thread's own cgroups. One can be gone (removed while this
+ * thread, its last task, sat in the job's for a clone3): the hierarchy's
+ * root takes the thread then. A thread left in the job's cgroups would be
+ * under the job's limits, frozen and killed with it. */
 static int v1_leave(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        return move_self(cg->host, cg->host->self_fd, "our own", err);
+        return move_self(cg->host, cg->host->self_fd, cg->host->top_fd, "our own", err);
 }
 
 static int v1_cpu_usage_us(const struct cd_cgroup *cg, uint64_t *ret)
@@ -388,13 +401,36 @@ static int kill_pid(pid_t pid, void *u)
         return 0;
 }
 
+struct pid_search {
+        pid_t pid;
+        bool found;
+};
+
+static int find_pid(pid_t pid, void *u)
+{
+        struct pid_search *s = u;
+
+        s->found |= pid == s->pid;
+        return 0;
+}
+
 /* Frozen tasks cannot fork or exit, so the pid list is complete and no pid
- * in it is reused before the SIGKILL lands. */
+ * in it is reused before the SIGKILL lands. Another thread of ours in the
+ * leaf (launching into it) freezes and thaws with it; the calling thread in
+ * it (one that could not leave, v1_leave) would freeze itself for good
+ * before it thaws: that leaf is left as it is. */
 static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
         int fz = leaf(cg, CG_FREEZER);
+        struct pid_search self = { .pid = gettid() };
         int r;
 
+        r = cd_cgroup_for_each_pid(fz, "tasks", find_pid, &self);
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v1: read the job's tasks");
+        if (self.found)
+                return cd_err_set(err, CD_E_NOT_EMPTY,
+                                  "cgroup v1: the calling thread is in %s; not frozen", cg->name);
         r = freezer_set(fz, "FROZEN", true);
         if (r < 0) {
                 /* Not frozen: its pids could fork or be reused; kill none by number. */

@@ -76,6 +76,7 @@ int cd_cgroup_host_open(const struct cd_cgroup_config *cfg, struct cd_cgroup_hos
         for (int i = 0; i < _CG_MAX; i++) {
                 h->parent_fd[i] = -1;
                 h->self_fd[i] = -1;
+                h->top_fd[i] = -1;
                 h->alias[i] = i;
         }
         h->mode = mode;
@@ -103,6 +104,7 @@ struct cd_cgroup_host *cd_cgroup_host_free(struct cd_cgroup_host *h)
                 if (h->alias[i] == i) {
                         (void) cd_close(h->parent_fd[i]);
                         (void) cd_close(h->self_fd[i]);
+                        (void) cd_close(h->top_fd[i]);
                 }
         free(h);
         return NULL;

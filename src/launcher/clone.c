@@ -151,6 +151,8 @@ int cd_clone_sandbox(struct cd_sandbox *sb, const struct cd_cgroup *cg, uid_t ow
         r = cd_cgroup_enter(cg, err);
         if (r == 0)
                 r = clone_child(sb, cd_cgroup_clone_fd(cg), owner, ret, err);
+        if (cd_fault("clone_hold")) /* tests: while this thread is in the job's cgroup */
+                cd_fault_wait();
         rl = cd_cgroup_leave(cg, r < 0 ? &leave_err : err);
         if (r == 0)
                 r = rl;

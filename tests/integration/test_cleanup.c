@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <signal.h>
@@ -308,6 +309,154 @@ static void test_stale_leaf_with_a_task_is_emptied(void **state)
         harness_assert_nothing_left();
 }
 
+/* v1: the launching thread sits in the job's leaves for its clone3, and
+ * may then be its own cgroup's last task. Removed meanwhile (a service
+ * manager tidying an empty cgroup), that cgroup cannot take the thread back:
+ * it goes to the hierarchy's root instead, and the job runs. Before, the
+ * thread stayed in the job's leaves, the launch failed, and the teardown
+ * froze the leaf with the thread in it: cordon run hung for good. */
+static char own_test[64];
+static pid_t own_pid = -1;
+
+/* The test process's own cgroup in hierarchy @h, from /proc/self/cgroup. */
+static void own_cgroup(const char *h, char *buf, size_t size)
+{
+        char line[512];
+        FILE *f = fopen("/proc/self/cgroup", "re");
+
+        assert_non_null(f);
+        buf[0] = '\0';
+        while (fgets(line, sizeof(line), f)) {
+                char *ctrls = strchr(line, ':'), *path, *c;
+
+                path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+                if (!path)
+                        continue;
+                *path++ = '\0';
+                path[strcspn(path, "\n")] = '\0';
+                for (c = ctrls + 1; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
+                        if (strncmp(c, h, strlen(h)) == 0 && (c[strlen(h)] == ',' || !c[strlen(h)]))
+                                snprintf(buf, size, "/sys/fs/cgroup/%s%s", h, path);
+        }
+        (void) fclose(f);
+        assert_true(buf[0] != '\0');
+}
+
+static int own_teardown(void **state)
+{
+        char dir[512];
+        DIR *d;
+
+        (void) state;
+        if (own_pid > 0) {
+                /* A launcher that froze itself: thaw every leaf, then end it. */
+                snprintf(dir, sizeof(dir), "/sys/fs/cgroup/freezer/%s", harness_cgroup_parent());
+                d = opendir(dir);
+                for (struct dirent *e; d && (e = readdir(d));) {
+                        char path[800];
+                        FILE *f;
+
+                        snprintf(path, sizeof(path), "%s/%s/freezer.state", dir, e->d_name);
+                        f = e->d_name[0] != '.' ? fopen(path, "we") : NULL;
+                        if (f) {
+                                (void) fputs("THAWED\n", f);
+                                (void) fclose(f);
+                        }
+                }
+                if (d)
+                        (void) closedir(d);
+                (void) kill(own_pid, SIGKILL);
+                (void) waitpid(own_pid, NULL, 0);
+                own_pid = -1;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(hierarchies_v1); i++) {
+                snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s", hierarchies_v1[i], own_test);
+                (void) rmdir(dir);
+        }
+        return 0;
+}
+
+#ifdef CORDON_FAULT_INJECTION
+/* cordon run started in a cgroup of its own in every hierarchy, held with
+ * its thread in the job's leaves (@faults hold it there) while the test
+ * removes that cgroup. */
+static void run_while_own_cgroup_goes(const char *faults, struct cd_run *r)
+{
+        const char *args[] = { "--", "/bin/sh", "-c", "echo ran", NULL };
+        char dir[512], orig[ELEMENTSOF(hierarchies_v1)][512];
+        char release[300], reached[300], result[300];
+
+        snprintf(own_test, sizeof(own_test), "cordon-test-own-%d", (int) getpid());
+        snprintf(release, sizeof(release), "%s/own-release", harness_state_dir());
+        snprintf(reached, sizeof(reached), "%s/own-reached", harness_state_dir());
+        snprintf(result, sizeof(result), "%s/own.json", harness_state_dir());
+        (void) unlink(reached);
+        (void) rmdir(release);
+        for (size_t i = 0; i < ELEMENTSOF(hierarchies_v1); i++) {
+                own_cgroup(hierarchies_v1[i], orig[i], sizeof(orig[i]));
+                snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s", hierarchies_v1[i], own_test);
+                assert_true(mkdir(dir, 0755) == 0 || errno == EEXIST); /* cpu,cpuacct */
+                put_into(dir, getpid());
+        }
+        assert_int_equal(setenv("CORDON_FAULT", faults, 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_RELEASE", release, 1), 0);
+        assert_int_equal(setenv("CORDON_FAULT_REACHED", reached, 1), 0);
+        own_pid = harness_spawn(result, args);
+        (void) unsetenv("CORDON_FAULT");
+        (void) unsetenv("CORDON_FAULT_RELEASE");
+        (void) unsetenv("CORDON_FAULT_REACHED");
+        for (size_t i = 0; i < ELEMENTSOF(hierarchies_v1); i++)
+                put_into(orig[i], getpid());
+        if (!harness_until(harness_path_exists, reached, 30000))
+                fail_msg("the hold was never reached");
+        /* Its one thread is in the job's leaves: the own cgroups are empty. */
+        for (size_t i = 0; i < ELEMENTSOF(hierarchies_v1); i++) {
+                snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s", hierarchies_v1[i], own_test);
+                if (rmdir(dir) < 0 && errno != ENOENT)
+                        fail_msg("rmdir %s: %s", dir, strerror(errno));
+        }
+        assert_int_equal(mkdir(release, 0700), 0);
+        /* 60 s catches the hang, not a timing. */
+        if (!harness_wait_for(own_pid, result, 60000, r))
+                fail_msg("cordon run hung after its own cgroup was removed");
+        own_pid = -1;
+        assert_int_equal(rmdir(release), 0);
+}
+#endif
+
+static void test_own_cgroup_gone_during_clone(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        struct cd_run r;
+
+        if (strcmp(harness_cgroup_mode(), "v1") != 0)
+                skip(); /* v2: clone3 puts the child in; the thread never moves */
+        run_while_own_cgroup_goes("clone_hold", &r);
+        if (r.status != 0)
+                fail_msg("status %d, error: %s", r.status, harness_result_str(&r, "error"));
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+        /* The root refusing it too (injected): the thread is still in the
+         * job's leaves. The launch fails, and the teardown does not freeze
+         * the leaf the thread is in (it would never thaw): the run ends. */
+        run_while_own_cgroup_goes("clone_hold,cgroup_top", &r);
+        assert_int_equal(r.status, 125);
+        assert_string_equal(harness_result_str(&r, "verdict"), "setup_error");
+        if (!strstr(harness_result_str(&r, "error"), "move into our own"))
+                fail_msg("error: %s", harness_result_str(&r, "error"));
+        harness_run_free(&r);
+        /* Its leaves, empty once it exited, go with the next run's sweep. */
+        harness_run(&r, NULL, NULL, "--", "/bin/true", NULL);
+        assert_int_equal(r.status, 0);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* SIGTERM to cordon run cancels the job: pid 1 forwards SIGTERM, and the
  * job's own handler runs (its exit code shows it did). */
 static void test_cancel_forwards_sigterm_to_the_job(void **state)
@@ -441,6 +590,7 @@ int main(void)
                 cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
                 cmocka_unit_test(test_leaf_left_in_one_hierarchy_is_swept),
                 cmocka_unit_test_teardown(test_stale_leaf_with_a_task_is_emptied, stale_teardown),
+                cmocka_unit_test_teardown(test_own_cgroup_gone_during_clone, own_teardown),
                 cmocka_unit_test(test_cancel_forwards_sigterm_to_the_job),
                 cmocka_unit_test(test_prepared_root_goes_to_its_plan_only),
         };

@@ -442,7 +442,7 @@ static struct cd_cgroup_host *fake_host(int dirfd, int n, const char *name, int 
         h->mode = CD_CGROUP_V1;
         cd_cgroup_init(cg);
         for (int i = 0; i < _CG_MAX; i++) {
-                h->parent_fd[i] = h->self_fd[i] = -1;
+                h->parent_fd[i] = h->self_fd[i] = h->top_fd[i] = -1;
                 h->alias[i] = i;
         }
         for (int i = 0; i < n; i++) {
@@ -557,6 +557,50 @@ static void leave_tries_every_hierarchy(void **state)
         close_host(h);
 }
 
+/* v1: an own cgroup that refuses the thread (removed while the thread sat
+ * in the job's: here its "tasks" is a directory) gives way to the
+ * hierarchy's root, and the leave succeeds; the others go home as usual. */
+static void leave_falls_back_to_the_root(void **state)
+{
+        struct fixture *f = *state;
+        struct cd_cgroup_host *h;
+        struct cd_cgroup cg;
+        struct cd_err e = { 0 };
+        size_t len;
+        char *got;
+
+        h = fake_host(f->dirfd, _CG_MAX, "slot-70003", -1, &cg);
+        h->ops = &cd_cgroup_v1_ops;
+        assert_int_equal(mkdirat(f->dirfd, "top", 0700), 0);
+        assert_int_equal(ut_write_file(f->dirfd, "top/tasks", "", 0), 0);
+        for (int i = 0; i < _CG_MAX; i++) {
+                h->self_fd[i] = h->parent_fd[i];
+                h->top_fd[i] = openat(f->dirfd, "top", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                assert_true(h->top_fd[i] >= 0);
+                if (i == 1)
+                        assert_int_equal(mkdirat(h->self_fd[i], "tasks", 0700), 0);
+                else
+                        assert_int_equal(ut_write_file(h->self_fd[i], "tasks", "", 0), 0);
+        }
+        assert_int_equal(cd_cgroup_leave(&cg, &e), 0);
+        got = ut_read_file(f->dirfd, "top/tasks", &len);
+        assert_non_null(got);
+        assert_int_equal(len, 1); /* hierarchy 1 only */
+        assert_memory_equal(got, "0", 1);
+        free(got);
+        for (int i = 0; i < _CG_MAX; i++) {
+                if (i != 1) {
+                        got = ut_read_file(h->self_fd[i], "tasks", &len);
+                        assert_non_null(got);
+                        assert_int_equal(len, 1);
+                        free(got);
+                }
+                h->top_fd[i] = cd_close(h->top_fd[i]);
+        }
+        assert_int_equal(cd_cgroup_destroy(&cg, &e), 0);
+        close_host(h);
+}
+
 /* ---- modes ---- */
 
 static void mode_names(void **state)
@@ -629,6 +673,7 @@ int main(void)
                                                 teardown),
                 cmocka_unit_test_setup_teardown(destroy_failure_closes_every_leaf, setup, teardown),
                 cmocka_unit_test_setup_teardown(destroy_removes_every_leaf, setup, teardown),
+                cmocka_unit_test_setup_teardown(leave_falls_back_to_the_root, setup, teardown),
                 cmocka_unit_test_setup_teardown(leave_tries_every_hierarchy, setup, teardown),
                 cmocka_unit_test(mode_names),
                 cmocka_unit_test(swap_active_matches_proc_swaps),
