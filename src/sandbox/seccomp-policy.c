@@ -642,6 +642,7 @@ struct cd_ext4_fsuuid {
 #define CD_FS_IOC_GETFSUUID      _IOR(0x15, 0, struct cd_fsuuid2)
 #define CD_FS_IOC_GETFSSYSFSPATH _IOR(0x15, 1, struct cd_fs_sysfs_path)
 #define CD_EXT4_IOC_GETFSUUID    _IOR('f', 44, struct cd_ext4_fsuuid)
+#define CD_EXT4_IOC_GET_ES_CACHE _IOWR('f', 42, struct fiemap)
 
 /*
  * Requests refused on any fd, compared on the low 32 bits (the kernel's
@@ -651,8 +652,9 @@ struct cd_ext4_fsuuid {
  * disk (FS_IOC_GETFSMAP, no capability needed: it follows cordond's
  * uploads and artifacts as they come and go), the file system's UUID and
  * label (persistent host identifiers, as the masked boot_id), its sysfs
- * name, and where host files lie on the disk (FIEMAP). Answered as by a
- * file system without them.
+ * name, and where host files lie on the disk (FIEMAP, and ext4's copy of
+ * it over its extent cache, which needs no more permission). Answered as
+ * by a file system without them.
  */
 static const struct {
         unsigned long request;
@@ -666,6 +668,7 @@ static const struct {
         { CD_FS_IOC_GETFSSYSFSPATH, ENOTTY },
         { FS_IOC_GETFSLABEL, ENOTTY },
         { FS_IOC_FIEMAP, EOPNOTSUPP },
+        { CD_EXT4_IOC_GET_ES_CACHE, EOPNOTSUPP },
 };
 
 static int rules_ioctl_guard(scmp_filter_ctx c, struct cd_err *err)

@@ -600,6 +600,16 @@ static int probe_fiemap(void)
         return host_file_ioctl(FS_IOC_FIEMAP, &fm);
 }
 
+/* ext4's FIEMAP over its extent status cache: the same physical extents. */
+static int probe_ext4_get_es_cache(void)
+{
+        struct fiemap fm;
+
+        memset(&fm, 0, sizeof(fm));
+        fm.fm_length = FIEMAP_MAX_OFFSET;
+        return host_file_ioctl(_IOWR('f', 42, struct fiemap), &fm);
+}
+
 static int probe_getfslabel(void)
 {
         char label[FSLABEL_MAX];
@@ -633,6 +643,7 @@ static void ioctl_host_file_system_refused(void **state)
         (void) state;
         expect_filtered("ioctl(FS_IOC_GETFSMAP)", probe_getfsmap, ENOTTY);
         expect_filtered("ioctl(FS_IOC_FIEMAP)", probe_fiemap, EOPNOTSUPP);
+        expect_filtered("ioctl(EXT4_IOC_GET_ES_CACHE)", probe_ext4_get_es_cache, EOPNOTSUPP);
         expect_filtered("ioctl(FS_IOC_GETFSLABEL)", probe_getfslabel, ENOTTY);
         expect_filtered("ioctl(FS_IOC_GETFSUUID)", probe_getfsuuid, ENOTTY);
         expect_filtered("ioctl(FS_IOC_GETFSSYSFSPATH)", probe_getfssysfspath, ENOTTY);

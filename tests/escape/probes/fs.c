@@ -569,9 +569,13 @@ static int probe_cwd_outside(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, BLOCKED, "working directory %s is inside the root", cwd);
 }
 
+/* ext4's FIEMAP of the extents it has cached: where a file lies on the disk. */
+#define EXT4_IOC_GET_ES_CACHE _IOWR('f', 42, struct fiemap)
+
 /* The host file system under the shared trees, asked about itself: the
  * whole disk's space map (no capability needed), its UUIDs, label and
- * sysfs name, and where a host file lies on the disk. */
+ * sysfs name, and where a host file lies on the disk (FIEMAP, or ext4's
+ * copy of it over its extent cache). */
 static int probe_host_fs_info(struct probe_ctx *c, int argc, char **argv)
 {
         static const struct {
@@ -584,6 +588,7 @@ static int probe_host_fs_info(struct probe_ctx *c, int argc, char **argv)
                 { "EXT4_IOC_GETFSUUID", _IOR('f', 44, uint32_t[2]) },
                 { "FS_IOC_GETFSLABEL", FS_IOC_GETFSLABEL },
                 { "FS_IOC_FIEMAP", FS_IOC_FIEMAP },
+                { "EXT4_IOC_GET_ES_CACHE", EXT4_IOC_GET_ES_CACHE },
         };
         int fd, answered = 0;
 
@@ -607,7 +612,8 @@ static int probe_host_fs_info(struct probe_ctx *c, int argc, char **argv)
                         u.fsmap.fmh_keys[1].fmr_physical = UINT64_MAX;
                         u.fsmap.fmh_keys[1].fmr_owner = UINT64_MAX;
                         u.fsmap.fmh_keys[1].fmr_offset = UINT64_MAX;
-                } else if (asks[i].request == FS_IOC_FIEMAP) {
+                } else if (asks[i].request == FS_IOC_FIEMAP ||
+                           asks[i].request == EXT4_IOC_GET_ES_CACHE) {
                         u.fiemap.fm_length = FIEMAP_MAX_OFFSET;
                 }
                 if (ioctl(fd, asks[i].request, &u) == 0) {

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <linux/aio_abi.h>
+#include <linux/sockios.h>
 #include <linux/net_tstamp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -646,6 +648,129 @@ static int probe_uncharged_queue(struct probe_ctx *c, int argc, char **argv)
         return verdict(c, BROKEN, "which queue: netlink, recverr, tstamp or tstamp-option");
 }
 
+/*
+ * Loopback TCP connections that no process accepts: the kernel creates the
+ * listener's side of each in softirq, where no memory cgroup is current,
+ * and charges its receive queue to one only once accept(2) hands it to a
+ * process ("late association"). Until then the data waits in memory no
+ * job limit counts, up to the listener's SO_RCVBUF (inherited, twice
+ * net.core.rmem_max) per connection and somaxconn connections per
+ * listener. The client end is closed (abortively: no orphan keeps data),
+ * so a few fds hold it all; it goes when the listener closes.
+ */
+#define UNACCEPTED_LISTENERS 8
+#define UNACCEPTED_WAIT_MS   20
+
+/* Send on @fd until its peer's window is full; returns what the peer took. */
+static long long fill_peer(int fd)
+{
+        static char chunk[65536];
+        long long sent = 0;
+        int outq = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                ssize_t n;
+
+                while ((n = send(fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+                        sent += n;
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        break;
+                if (poll(&p, 1, UNACCEPTED_WAIT_MS) <= 0)
+                        break; /* the peer's window is full */
+        }
+        if (ioctl(fd, SIOCOUTQ, &outq) < 0)
+                return 0;
+        return sent - outq;
+}
+
+/* One more connection to the listener at @sa, filled and closed; -1 when
+ * none could be made (the listener's queue is full). */
+static long long unaccepted_one(const struct sockaddr_in *sa)
+{
+        struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+        int small = 16384, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        long long took = -1;
+
+        if (fd < 0)
+                return -1;
+        /* A small send buffer: what the peer did not take stays small. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+        if ((connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) == 0 || errno == EINPROGRESS) &&
+            poll(&p, 1, 1000) == 1 && !(p.revents & (POLLERR | POLLHUP)))
+                took = fill_peer(fd);
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+        (void) close(fd);
+        return took;
+}
+
+static int unaccepted_listener(struct sockaddr_in *sa)
+{
+        int big = 4 << 20, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        socklen_t len = sizeof(*sa);
+
+        if (fd < 0)
+                return -errno;
+        /* Inherited by every connection it queues; the kernel caps it at rmem_max. */
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+        *sa = (struct sockaddr_in){ .sin_family = AF_INET,
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        if (bind(fd, (struct sockaddr *) sa, sizeof(*sa)) < 0 || listen(fd, 4096) < 0 ||
+            getsockname(fd, (struct sockaddr *) sa, &len) < 0) {
+                int e = errno;
+
+                (void) close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+static int probe_tcp_unaccepted(struct probe_ctx *c, int argc, char **argv)
+{
+        int listeners[UNACCEPTED_LISTENERS], made = 0;
+        unsigned long long want, tcp_mem[3] = { 0 };
+        unsigned long conns = 0;
+        long long held = 0;
+        char buf[256];
+
+        if (arg_count(c, argc, argv, 0, 512, 4096, &want) < 0)
+                return BROKEN;
+        if (c->bare && mem_available_mib() < 2 * want)
+                return verdict(c, NOT_APPLICABLE, "the host has less than %llu MiB available",
+                               2 * want);
+        /* Bare, stay below the host's TCP memory pressure threshold. */
+        if (c->bare && (read_text("/proc/sys/net/ipv4/tcp_mem", buf, sizeof(buf)) <= 0 ||
+                        sscanf(buf, "%llu %llu %llu", &tcp_mem[0], &tcp_mem[1], &tcp_mem[2]) != 3 ||
+                        tcp_mem[0] * 4096 < 2 * want * MIB))
+                return verdict(c, NOT_APPLICABLE, "net.ipv4.tcp_mem is below %llu MiB", 2 * want);
+        while (held < (long long) (want * MIB) && made < UNACCEPTED_LISTENERS) {
+                struct sockaddr_in sa;
+                long long took;
+                int fd = unaccepted_listener(&sa);
+
+                if (fd < 0) {
+                        note(c, "listener: %s", ename(-fd));
+                        break;
+                }
+                listeners[made++] = fd;
+                while (held < (long long) (want * MIB) && (took = unaccepted_one(&sa)) >= 0) {
+                        held += took;
+                        conns++;
+                }
+        }
+        for (int i = 0; i < made; i++)
+                (void) close(listeners[i]);
+        if (made == 0)
+                return verdict(c, BROKEN, "no listener");
+        if (held >= (long long) (want * MIB))
+                return verdict(c, ESCAPED,
+                               "%lu connections nobody accepted held %llu MiB sent to them", conns,
+                               (unsigned long long) held / MIB);
+        return verdict(c, BLOCKED, "%lu connections nobody accepted held at most %llu of %llu MiB",
+                       conns, (unsigned long long) held / MIB, want);
+}
+
 const struct probe resource_probes[] = {
         { "fork-bomb", probe_fork_bomb, "[N]", "fork N (1000) sleeping children" },
         { "memory-bomb", probe_memory_bomb, "[MIB]", "touch MIB (2048) MiB of memory" },
@@ -657,5 +782,7 @@ const struct probe resource_probes[] = {
         { "host-hugepages", probe_host_hugepages, "", "map the host's huge pages (MAP_HUGETLB)" },
         { "uncharged-queue", probe_uncharged_queue, "netlink|recverr|tstamp|tstamp-option",
           "queue a message in socket memory no memory cgroup is charged for" },
+        { "tcp-unaccepted", probe_tcp_unaccepted, "[MIB]",
+          "queue MIB (512) MiB in loopback TCP connections no process accepts" },
 };
 const size_t resource_probes_n = ELEMENTSOF(resource_probes);
