@@ -142,6 +142,24 @@ int cd_netns_enter(int netns_fd, int *ret_own_fd, struct cd_err *err);
 int cd_netns_leave(int own_fd, struct cd_err *err);
 
 /*
+ * Parent side, while the job runs: the TCP connections waiting in the
+ * accept queues of the listeners in @pid's network namespace (IPv4 and
+ * IPv6), from /proc/@pid/net/tcp{,6}. The kernel charges such a
+ * connection, and what its peer sent it, to a memory cgroup only once a
+ * process accepts it: the job's limit does not hold them. -E2BIG for more
+ * listeners than are read at one check; -errno if a file cannot be read.
+ */
+int cd_netns_unaccepted(pid_t pid, uint64_t *ret);
+
+/* What one unaccepted connection can hold at most: its receive buffer,
+ * twice net.core.rmem_max when the listener set SO_RCVBUF, else
+ * net.ipv4.tcp_rmem's default (the host's; a job's namespace starts with
+ * them and cannot change them; the buffer grows towards tcp_rmem's
+ * maximum only as a process reads, which nobody does here). 0 if neither
+ * can be read. */
+uint64_t cd_netns_conn_bytes_max(void);
+
+/*
  * Parent side, once per process: build the seccomp program the payload
  * loads last before execve. Returns 0 and a program to free with
  * cd_seccomp_free().

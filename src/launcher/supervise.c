@@ -24,6 +24,9 @@
 #define NEVER       UINT64_MAX
 #define CPU_POLL_MS 50
 #define OOM_POLL_MS 50
+#define NET_POLL_MS 100
+/* Unaccepted connections a job may always have, whatever its memory limit. */
+#define UNACCEPTED_MIN 4
 /* From the payload's end (or pid 1's SIGKILL) to pid 1 reaped: a few ms,
  * unless something holds it (see check_reap()). */
 #define REAP_BOUND_MS 5000
@@ -36,7 +39,8 @@ struct sup {
         uint64_t kill_at_ms;
         uint64_t next_cpu_check_ms;
         uint64_t next_oom_check_ms; /* NEVER: the kernel ends the job at an OOM kill (v2) */
-        uint64_t reap_by_ms;        /* NEVER until the payload exited or pid 1 was killed */
+        uint64_t next_net_check_ms;
+        uint64_t reap_by_ms; /* NEVER until the payload exited or pid 1 was killed */
         bool killed;
         bool msg_eof;
         bool started, exited, setup_failed, exec_failed;
@@ -168,6 +172,41 @@ static void check_reap(struct sup *s, uint64_t now)
         (void) cd_cgroup_kill(&s->job->cg, &ignored); /* the reap is what tells */
 }
 
+/*
+ * Connections a listener of the job's has not accepted are charged to no
+ * memory cgroup (cd_netns_unaccepted()): a job once held 1.3 GiB of the
+ * host's TCP memory under a 256 MiB limit, and past net.ipv4.tcp_mem every
+ * TCP socket on the host is refused memory. Each can hold up to
+ * cd_netns_conn_bytes_max(): once that many could hold more than the job's
+ * memory limit (and more than UNACCEPTED_MIN are queued), the job ends as
+ * if it had gone over it: it may hold about twice its limit, as with v1's
+ * TCP buffers. A listener's queue that its process accepts from (R's PSOCK
+ * clusters, a Jupyter kernel) stays near empty.
+ */
+static void check_unaccepted(struct sup *s, uint64_t now)
+{
+        uint64_t queued, each;
+        int r;
+
+        if (now < s->next_net_check_ms)
+                return;
+        s->next_net_check_ms = now + NET_POLL_MS;
+        r = cd_netns_unaccepted(s->job->child.pid, &queued);
+        if (r < 0 && r != -E2BIG)
+                return; /* pid 1 on its way out; the job's end decides */
+        if (r == 0) {
+                if (queued == 0)
+                        return;
+                each = cd_netns_conn_bytes_max();
+                if (each == 0 || queued <= UNACCEPTED_MIN ||
+                    queued <= s->job->plan->limits.memory_max_bytes / each)
+                        return;
+        }
+        if (s->stop_reason == _CD_VERDICT_MAX)
+                s->stop_reason = CD_VERDICT_OOM;
+        kill_all(s);
+}
+
 static void check_limits(struct sup *s)
 {
         const struct cd_limits *l = &s->job->plan->limits;
@@ -183,6 +222,7 @@ static void check_limits(struct sup *s)
         if (s->exited)
                 return;
         check_oom(s, now);
+        check_unaccepted(s, now);
         if (now >= s->wall_deadline_ms)
                 stop(s, CD_VERDICT_TIMEOUT);
         if (l->cpu_time_ms && now >= s->next_cpu_check_ms) {
@@ -207,6 +247,8 @@ static int poll_timeout(const struct sup *s)
                         next = s->next_cpu_check_ms;
                 if (s->next_oom_check_ms < next)
                         next = s->next_oom_check_ms;
+                if (s->next_net_check_ms < next)
+                        next = s->next_net_check_ms;
         }
         if (s->killed)
                 next = NEVER;
@@ -366,6 +408,7 @@ int cd_supervise(struct cd_job *job, struct cd_result *ret, struct cd_err *err)
                 .reap_by_ms = NEVER,
                 .next_cpu_check_ms = cd_now_ms() + CPU_POLL_MS,
                 .next_oom_check_ms = cd_now_ms() + OOM_POLL_MS,
+                .next_net_check_ms = cd_now_ms() + NET_POLL_MS,
         };
         int r;
 

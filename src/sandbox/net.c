@@ -22,6 +22,8 @@
 #include <netlink/route/link.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -191,4 +193,77 @@ int cd_netns_leave(int own_fd, struct cd_err *err)
                 r = cd_err_errno(err, "net: return to own network namespace");
         (void) cd_close(own_fd);
         return r;
+}
+
+/* /proc/net/tcp lists the listeners first; the rows of a few thousand are
+ * read at one check, not all a job could make. */
+#define LISTENER_ROWS_MAX 4096
+#define TCP_LISTEN        0x0A
+
+/* Sum the accept queues of the listeners in one table: a listener's row
+ * has state 0A and its queue's length where others have rx_queue. */
+static int add_unaccepted(pid_t pid, const char *table, uint64_t *sum)
+{
+        char path[64];
+        char *line = NULL;
+        size_t cap = 0;
+        unsigned int rows = 0;
+        FILE *f;
+        int r = 0;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/net/%s", (int) pid, table);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        if (getline(&line, &cap, f) < 0) /* the header */
+                r = ferror(f) ? -EIO : 0;
+        while (r == 0 && getline(&line, &cap, f) >= 0) {
+                unsigned int st;
+                unsigned long queued;
+
+                if (sscanf(line, "%*s %*s %*s %x %*x:%lx", &st, &queued) != 2) {
+                        r = -EIO;
+                        break;
+                }
+                if (st != TCP_LISTEN)
+                        break;
+                if (++rows > LISTENER_ROWS_MAX)
+                        r = -E2BIG;
+                *sum += queued;
+        }
+        if (r == 0 && ferror(f))
+                r = -EIO;
+        free(line);
+        (void) fclose(f);
+        return r;
+}
+
+int cd_netns_unaccepted(pid_t pid, uint64_t *ret)
+{
+        uint64_t sum = 0;
+        int r = add_unaccepted(pid, "tcp", &sum);
+
+        if (r == 0)
+                r = add_unaccepted(pid, "tcp6", &sum);
+        *ret = sum;
+        return r;
+}
+
+static uint64_t sysctl_field(const char *path, int field)
+{
+        char buf[128];
+        unsigned long long v[3] = { 0, 0, 0 };
+        ssize_t n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf));
+
+        if (n <= 0 || sscanf(buf, "%llu %llu %llu", &v[0], &v[1], &v[2]) < field + 1)
+                return 0;
+        return v[field];
+}
+
+uint64_t cd_netns_conn_bytes_max(void)
+{
+        uint64_t rcvbuf = 2 * sysctl_field("/proc/sys/net/core/rmem_max", 0);
+        uint64_t initial = sysctl_field("/proc/sys/net/ipv4/tcp_rmem", 1);
+
+        return rcvbuf > initial ? rcvbuf : initial;
 }

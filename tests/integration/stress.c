@@ -14,6 +14,9 @@
  *                      that stopped it ("ENOSPC") or "done"
  *   tcpfill PAIRS MIB  queue up to MIB mebibytes in loopback TCP connections
  *                      (at most PAIRS) that nobody reads; prints the MiB queued
+ *   unaccepted MIB     queue up to MIB mebibytes in loopback TCP connections
+ *                      that no process accepts (their client ends closed);
+ *                      prints the MiB queued
  *   tickdodge SECS     busy between scheduler ticks and asleep across them
  *                      for SECS seconds; prints its own exact CPU time in ms
  *   oomloop N MIB      N times, one after another, fork a child that hogs MIB
@@ -22,12 +25,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -236,6 +242,60 @@ static int tcpfill(long pairs, long mib)
         return 0;
 }
 
+/* One connection to the listener at @sa, sent to until its receive
+ * buffer is full, then closed: what it took waits in the listener's
+ * accept queue. -1 once none can be made. */
+static long long unaccepted_one(const struct sockaddr_in *sa)
+{
+        static char buf[65536];
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), outq = 0;
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        long long sent = 0;
+        ssize_t n;
+
+        if (fd < 0 || connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) < 0 ||
+            fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        do
+                while ((n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL)) > 0)
+                        sent += n;
+        while (n < 0 && errno == EAGAIN && poll(&p, 1, 20) == 1);
+        if (ioctl(fd, SIOCOUTQ, &outq) < 0)
+                outq = 0;
+        close(fd); /* what it sent and the peer took stays there */
+        return sent - outq;
+}
+
+static int unaccepted(long mib)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        long long total = 0, want = (long long) mib << 20, q = 0;
+        int big = 4 << 20; /* capped at net.core.rmem_max; inherited by each connection */
+
+        for (int l = 0; l < 64 && total < want && q >= 0; l++) {
+                int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                sa.sin_port = 0;
+                if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big)) < 0 ||
+                    bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 4096) < 0 ||
+                    getsockname(lfd, (struct sockaddr *) &sa, &len) < 0) {
+                        printf("%s\n", strerrorname_np(errno));
+                        return 1;
+                }
+                /* Listeners stay open until the process exits. */
+                for (int i = 0; i < 4096 && total < want && (q = unaccepted_one(&sa)) >= 0; i++)
+                        total += q;
+                q = 0;
+        }
+        printf("%lld\n", total >> 20);
+        return 0;
+}
+
 static long long clock_ns(clockid_t c)
 {
         struct timespec ts;
@@ -317,12 +377,15 @@ int main(int argc, char **argv)
                 return fill(argv[2], arg(argv[3]));
         if (argc >= 4 && strcmp(argv[1], "tcpfill") == 0)
                 return tcpfill(arg(argv[2]), arg(argv[3]));
+        if (argc >= 3 && strcmp(argv[1], "unaccepted") == 0)
+                return unaccepted(arg(argv[2]));
         if (argc >= 3 && strcmp(argv[1], "tickdodge") == 0)
                 return tickdodge(arg(argv[2]));
         if (argc >= 4 && strcmp(argv[1], "oomloop") == 0)
                 return oomloop(arg(argv[2]), arg(argv[3]));
-        fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
-                        "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | "
-                        "tickdodge SECS | oomloop N MIB\n");
+        fprintf(stderr,
+                "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
+                "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | unaccepted MIB | "
+                "tickdodge SECS | oomloop N MIB\n");
         return 2;
 }

@@ -484,6 +484,24 @@ static void test_socket_buffers_count_against_memory(void **state)
         harness_assert_nothing_left();
 }
 
+/* Connections no process accepts are charged to no memory cgroup by the
+ * kernel: the supervisor counts them against the memory limit. Before, a
+ * job with 64 MiB queued 512 MiB this way and ended ok. */
+static void test_unaccepted_connections_count_against_memory(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--memory", "64M", "--wall", "60s", "--", STRESS, "unaccepted",
+                    "512", NULL);
+        report(&r, "unaccepted connections");
+        if (strcmp(harness_result_str(&r, "verdict"), "oom") != 0)
+                fail_msg("verdict %s, queued %s MiB", harness_result_str(&r, "verdict"), r.out);
+        assert_int_equal(r.status, 122);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 static void test_out_over_limit_is_output_limit(void **state)
 {
         struct cd_run r;
@@ -1271,6 +1289,7 @@ int main(void)
                 cmocka_unit_test(test_daemons_and_stopped_children_die),
                 cmocka_unit_test(test_tmp_full_is_enospc),
                 cmocka_unit_test(test_socket_buffers_count_against_memory),
+                cmocka_unit_test(test_unaccepted_connections_count_against_memory),
                 cmocka_unit_test(test_out_over_limit_is_output_limit),
                 cmocka_unit_test(test_cpu_time_limit_with_forked_workers),
                 cmocka_unit_test(test_invalid_values_name_the_flag),
