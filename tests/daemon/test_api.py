@@ -4220,6 +4220,79 @@ class ServiceTest(DaemonTest):
         problem_of(self, r, 408, "request_timeout")
         self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
 
+    def test_request_timeout_without_body_bytes(self):
+        """A chunked upload whose body is in, and that then trickles what
+        carries no body byte (trailer lines, a chunk extension, a last
+        chunk's size in leading zeros), one byte or line a second, each
+        within the idle timeout: its request_timeout still ends it. No job
+        is stored, and the connection is closed (or answered 408) long
+        before the trickle ends (at request_timeout and connection_timeout
+        at the latest). A last chunk that comes late is 408. Before, only a
+        body byte looked at the clock: the upload was held for as long as
+        the client went on, staged files, reserved room and quota with it,
+        and then taken (201) far past request_timeout."""
+        d = self.start_daemon(request_timeout="2s", connection_timeout="5s")
+        ct, body, _ = small_upload("cordon-trickle")
+        trickles = {
+            "trailers": (b"0\r\n", [b"X-T%d: v\r\n" % i for i in range(20)], b"\r\n"),
+            "extension": (b"0;", [b"a"] * 20, b"\r\n\r\n"),
+            "zeros": (b"", [b"0"] * 20, b"\r\n\r\n"),
+        }
+        for what, (start, pieces, end) in trickles.items():
+            with self.subTest(what):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(30)
+                s.connect(d.sock)
+                sent = 0
+                try:
+                    s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n".encode()
+                              + f"{len(body):x}\r\n".encode() + body + b"\r\n" + start)
+                    try:
+                        for piece in pieces:
+                            time.sleep(1)
+                            s.sendall(piece)
+                            sent += 1
+                        s.sendall(end)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # cut off: what it was answered, if anything, is read below
+                    answer = b""
+                    try:
+                        while chunk := s.recv(65536):
+                            answer += chunk
+                    except ConnectionResetError:
+                        pass
+                finally:
+                    s.close()
+                self.assertNotIn(b" 201 ", answer.split(b"\r\n", 1)[0], answer[:300])
+                if answer:
+                    resp = http.client.HTTPResponse(_Bytes(answer), method="POST")
+                    resp.begin()
+                    problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408,
+                               "request_timeout")
+                self.assertLess(sent, len(pieces), "the trickle went on to its end")
+                self.assertEqual(d.audit("job.submitted"), [])
+                self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10),
+                                os.listdir(d.state / "jobs"))
+        # The last chunk itself late (within the idle timeout): 408, not 201.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(d.sock)
+        try:
+            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n".encode()
+                      + f"{len(body):x}\r\n".encode() + body + b"\r\n")
+            time.sleep(3)
+            s.sendall(b"0\r\n\r\n")
+            resp = http.client.HTTPResponse(s, method="POST")
+            resp.begin()
+            problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408, "request_timeout")
+        finally:
+            s.close()
+        self.assertEqual(d.audit("job.submitted"), [])
+        self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
+
     def test_shutting_down(self):
         d = self.start_daemon(slots=1, shutdown_grace="5s")
         j = as_user("a", submit_sh, d, SLEEP_SH)["id"]
