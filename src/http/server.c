@@ -357,6 +357,40 @@ static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enu
         return r < 0;
 }
 
+/*
+ * What keeps libmicrohttpd (0.9.75) from reading the boundary of the
+ * multipart Content-Type @params (what follows "multipart/form-data"), as
+ * the detail of a 415, or NULL. It looks for "boundary=" in that case
+ * only, and takes all the rest of the header as the boundary, less
+ * enclosing quotes: RFC 2045 parameter names are caseless and a parameter
+ * may follow (RFC 2046 5.1.1), and then the body never shows that
+ * boundary, and the request was refused as having no `job` part.
+ */
+static const char *boundary_problem(const char *params)
+{
+        static const char bchars[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ";
+        const char *b = strstr(params, "boundary=");
+        size_t n;
+
+        if (!b)
+                return strcasestr(params, "boundary=")
+                               ? "Content-Type: spell the boundary parameter \"boundary=\" in "
+                                 "lower case (this server reads no other spelling)"
+                               : NULL;
+        b += strlen("boundary=");
+        n = strlen(b);
+        if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {
+                b++;
+                n -= 2;
+        }
+        if (n > 70 || (n > 0 && b[n - 1] == ' ') || strspn(b, bchars) < n)
+                return "Content-Type: the boundary must be the last parameter (this server "
+                       "reads the rest of the header as the boundary), of at most 70 of the "
+                       "characters RFC 2046 allows";
+        return NULL;
+}
+
 /* POST /v1/jobs, before its body: content type, declared size, capacity. */
 static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
 {
@@ -365,12 +399,15 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         const char *length =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *bad;
         enum MHD_Result ret;
         uint64_t n = 0, limit_s;
 
         if (!type || strncasecmp(type, "multipart/form-data", 19) != 0)
                 return problem(conn, st, 415, "unsupported_media_type",
                                "expected multipart/form-data");
+        if ((bad = boundary_problem(type + 19)))
+                return problem(conn, st, 415, "unsupported_media_type", bad);
         if (length && (cd_parse_u64(length, &n) < 0 || n > svc->cfg->max_body_bytes))
                 return problem(conn, st, 413, "body_too_large", "the body is over the limit");
         if (queue_refuses(conn, st, &ret))
@@ -471,12 +508,13 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 /*
  * What is wrong with the headers of a request of @version, as the detail of
  * a 400, or NULL. One way to frame the body, given once (RFC 9112 6.3): a
- * request with both headers, or either twice, is the shape of request
- * smuggling; refuse it rather than guess which one a proxy in front of us
- * believed. A Host header (RFC 9112 3.2): at most one, a valid one, and
- * one in every request after HTTP/1.0. libmicrohttpd (0.9.75) checks none
- * of these itself unless MHD_OPTION_STRICT_FOR_CLIENT is 1, and then only
- * a missing Host, answered with its own HTML page rather than problem+json.
+ * request with both headers, or either twice, or an HTTP/1.0 request
+ * with Transfer-Encoding, is the shape of request smuggling; refuse it
+ * rather than guess which one a proxy in front of us believed. A Host
+ * header (RFC 9112 3.2): at most one, a valid one, and one in every
+ * request after HTTP/1.0. libmicrohttpd (0.9.75) checks none of these
+ * itself unless MHD_OPTION_STRICT_FOR_CLIENT is 1, and then only a missing
+ * Host, answered with its own HTML page rather than problem+json.
  */
 static const char *headers_problem(const struct header_count *h, const char *version)
 {
@@ -485,6 +523,12 @@ static const char *headers_problem(const struct header_count *h, const char *ver
                        "such as one with whitespace before its colon";
         if (h->content_length + h->transfer_encoding > 1)
                 return "send one Content-Length or one Transfer-Encoding, not both";
+        /* RFC 9112 6.1: HTTP/1.0 has no transfer codings, and a 1.0 message
+         * with the header has faulty framing; libmicrohttpd (0.9.75)
+         * decoded it as chunked, where an HTTP/1.0 proxy in front would
+         * not have. */
+        if (h->transfer_encoding && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+                return "an HTTP/1.0 request cannot have a Transfer-Encoding (RFC 9112 6.1)";
         if (h->bad_coding)
                 return "the only Transfer-Encoding accepted is \"chunked\", alone";
         if (h->host > 1)
