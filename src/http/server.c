@@ -246,15 +246,20 @@ static enum MHD_Result problem(struct MHD_Connection *conn, struct req_state *st
 }
 
 /* Who may call what: an unknown peer is refused everywhere, and audited;
- * the refusals have their own, lower rate, which bounds the log. */
+ * the refusals have their own, lower rate, which bounds the log. Their
+ * records keep out of the half of min_free kept for verdicts, as reads'
+ * do (cd_service_read_room): a peer with no role must not be able to fill
+ * the disk to where no job's verdict can be recorded. */
 static enum MHD_Result refuse_peer(struct MHD_Connection *conn, struct req_state *st)
 {
+        struct cd_service *svc = st->http->svc;
         struct cd_err err = { 0 };
 
-        if (!cd_service_refusal_ok(st->http->svc, st->peer.uid))
+        if (!cd_service_refusal_ok(svc, st->peer.uid))
                 return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
-        if (cd_service_audit1(st->http->svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL,
-                              "no_role", NULL, &err) < 0)
+        if (cd_service_read_room(svc, &err) < 0 ||
+            cd_service_audit1(svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL, "no_role", NULL,
+                              &err) < 0)
                 cd_log_err(CD_LOG_WARN, NULL, &err);
         cd_log_warn(NULL, "msg=\"refused a peer without a role\" uid=%u gid=%u", st->peer.uid,
                     st->peer.gid);

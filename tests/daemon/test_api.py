@@ -3437,6 +3437,31 @@ class ServiceTest(DaemonTest):
         self.assertEqual(request(d.sock, "GET", f"/v1/jobs/{j}/stdout").body, b"out\n")
         self.assert_chain_whole(d)
 
+    def test_refusals_keep_the_verdicts_reserve(self):
+        """A peer with no role is refused (403) whatever the disk holds, but
+        its auth.refused records, one a second for as long as it likes,
+        keep out of the half of min_free kept for verdicts, as downloads
+        do: down there it is refused with no record, above it with one.
+        Before, every refusal was written, so such a peer could fill the
+        disk to where no verdict could be recorded."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0")
+
+        def refused():
+            r = request(d.sock, "GET", "/v1/health")
+            return r.status, r.json()["code"]
+
+        self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        before = len(d.audit("auth.refused"))
+        self.assertEqual(before, 1)
+        filler = self.fill(d, 6)  # under the 8 MiB half
+        for _ in range(3):  # within the refusals' burst of 10
+            self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        self.assertEqual(len(d.audit("auth.refused")), before)
+        filler.unlink()
+        self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        self.assertEqual(len(d.audit("auth.refused")), before + 1)
+        self.assert_chain_whole(d)
+
     def test_inode_reserve(self):
         """A job leaving 1900 empty directories on a state disk of 2000
         inodes: the copy stops at half the reserve's share of the inodes
