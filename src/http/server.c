@@ -246,15 +246,20 @@ static enum MHD_Result problem(struct MHD_Connection *conn, struct req_state *st
 }
 
 /* Who may call what: an unknown peer is refused everywhere, and audited;
- * the refusals have their own, lower rate, which bounds the log. */
+ * the refusals have their own, lower rate, which bounds the log. Their
+ * records keep out of the half of min_free kept for verdicts, as reads'
+ * do (cd_service_read_room): a peer with no role must not be able to fill
+ * the disk to where no job's verdict can be recorded. */
 static enum MHD_Result refuse_peer(struct MHD_Connection *conn, struct req_state *st)
 {
+        struct cd_service *svc = st->http->svc;
         struct cd_err err = { 0 };
 
-        if (!cd_service_refusal_ok(st->http->svc, st->peer.uid))
+        if (!cd_service_refusal_ok(svc, st->peer.uid))
                 return problem(conn, st, 429, "rate_limited", "too many requests; slow down");
-        if (cd_service_audit1(st->http->svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL,
-                              "no_role", NULL, &err) < 0)
+        if (cd_service_read_room(svc, &err) < 0 ||
+            cd_service_audit1(svc, CD_AUDIT_AUTH_REFUSED, &st->peer, NULL, NULL, "no_role", NULL,
+                              &err) < 0)
                 cd_log_err(CD_LOG_WARN, NULL, &err);
         cd_log_warn(NULL, "msg=\"refused a peer without a role\" uid=%u gid=%u", st->peer.uid,
                     st->peer.gid);
@@ -357,6 +362,40 @@ static bool queue_refuses(struct MHD_Connection *conn, struct req_state *st, enu
         return r < 0;
 }
 
+/*
+ * What keeps libmicrohttpd (0.9.75) from reading the boundary of the
+ * multipart Content-Type @params (what follows "multipart/form-data"), as
+ * the detail of a 415, or NULL. It looks for "boundary=" in that case
+ * only, and takes all the rest of the header as the boundary, less
+ * enclosing quotes: RFC 2045 parameter names are caseless and a parameter
+ * may follow (RFC 2046 5.1.1), and then the body never shows that
+ * boundary, and the request was refused as having no `job` part.
+ */
+static const char *boundary_problem(const char *params)
+{
+        static const char bchars[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ";
+        const char *b = strstr(params, "boundary=");
+        size_t n;
+
+        if (!b)
+                return strcasestr(params, "boundary=")
+                               ? "Content-Type: spell the boundary parameter \"boundary=\" in "
+                                 "lower case (this server reads no other spelling)"
+                               : NULL;
+        b += strlen("boundary=");
+        n = strlen(b);
+        if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {
+                b++;
+                n -= 2;
+        }
+        if (n > 70 || (n > 0 && b[n - 1] == ' ') || strspn(b, bchars) < n)
+                return "Content-Type: the boundary must be the last parameter (this server "
+                       "reads the rest of the header as the boundary), of at most 70 of the "
+                       "characters RFC 2046 allows";
+        return NULL;
+}
+
 /* POST /v1/jobs, before its body: content type, declared size, capacity. */
 static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_state *st)
 {
@@ -365,12 +404,15 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         const char *length =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *bad;
         enum MHD_Result ret;
-        uint64_t n = 0;
+        uint64_t n = 0, limit_s;
 
         if (!type || strncasecmp(type, "multipart/form-data", 19) != 0)
                 return problem(conn, st, 415, "unsupported_media_type",
                                "expected multipart/form-data");
+        if ((bad = boundary_problem(type + 19)))
+                return problem(conn, st, 415, "unsupported_media_type", bad);
         if (length && (cd_parse_u64(length, &n) < 0 || n > svc->cfg->max_body_bytes))
                 return problem(conn, st, 413, "body_too_large", "the body is over the limit");
         if (queue_refuses(conn, st, &ret))
@@ -390,6 +432,14 @@ static enum MHD_Result begin_upload(struct MHD_Connection *conn, struct req_stat
                 return problem(conn, st, 415, "unsupported_media_type",
                                "expected multipart/form-data with a boundary of two characters "
                                "or more (boundaries of one character are not supported)");
+        /* Framing bytes (chunk sizes, extensions, trailers) reach no
+         * handler: only the watchdog sees the time run out while a client
+         * trickles them. One that sends body bytes is answered 408 at the
+         * first past request_timeout, which MHD's idle timeout makes come
+         * within connection_timeout: the watchdog cuts only after both. */
+        limit_s = (uint64_t) svc->cfg->request_timeout_s + svc->cfg->connection_timeout_s;
+        cd_watchdog_deadline(st->http->watchdog, watch_handle(conn),
+                             st->started_ms + limit_s * 1000);
         return MHD_YES;
 }
 
@@ -463,12 +513,13 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 /*
  * What is wrong with the headers of a request of @version, as the detail of
  * a 400, or NULL. One way to frame the body, given once (RFC 9112 6.3): a
- * request with both headers, or either twice, is the shape of request
- * smuggling; refuse it rather than guess which one a proxy in front of us
- * believed. A Host header (RFC 9112 3.2): at most one, a valid one, and
- * one in every request after HTTP/1.0. libmicrohttpd (0.9.75) checks none
- * of these itself unless MHD_OPTION_STRICT_FOR_CLIENT is 1, and then only
- * a missing Host, answered with its own HTML page rather than problem+json.
+ * request with both headers, or either twice, or an HTTP/1.0 request
+ * with Transfer-Encoding, is the shape of request smuggling; refuse it
+ * rather than guess which one a proxy in front of us believed. A Host
+ * header (RFC 9112 3.2): at most one, a valid one, and one in every
+ * request after HTTP/1.0. libmicrohttpd (0.9.75) checks none of these
+ * itself unless MHD_OPTION_STRICT_FOR_CLIENT is 1, and then only a missing
+ * Host, answered with its own HTML page rather than problem+json.
  */
 static const char *headers_problem(const struct header_count *h, const char *version)
 {
@@ -477,6 +528,12 @@ static const char *headers_problem(const struct header_count *h, const char *ver
                        "such as one with whitespace before its colon";
         if (h->content_length + h->transfer_encoding > 1)
                 return "send one Content-Length or one Transfer-Encoding, not both";
+        /* RFC 9112 6.1: HTTP/1.0 has no transfer codings, and a 1.0 message
+         * with the header has faulty framing; libmicrohttpd (0.9.75)
+         * decoded it as chunked, where an HTTP/1.0 proxy in front would
+         * not have. */
+        if (h->transfer_encoding && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+                return "an HTTP/1.0 request cannot have a Transfer-Encoding (RFC 9112 6.1)";
         if (h->bad_coding)
                 return "the only Transfer-Encoding accepted is \"chunked\", alone";
         if (h->host > 1)
@@ -614,6 +671,12 @@ static enum MHD_Result first_call(struct MHD_Connection *conn, struct req_state 
         return MHD_YES;
 }
 
+/* The upload has taken longer than request_timeout. */
+static bool upload_late(const struct req_state *st)
+{
+        return cd_now_ms() - st->started_ms > st->http->svc->cfg->request_timeout_s * 1000ULL;
+}
+
 /* A chunk of the upload. */
 static enum MHD_Result body_chunk(struct MHD_Connection *conn, struct req_state *st,
                                   const char *data, size_t *size)
@@ -627,7 +690,7 @@ static enum MHD_Result body_chunk(struct MHD_Connection *conn, struct req_state 
         st->body_bytes += n;
         if (st->body_bytes > cfg->max_body_bytes)
                 return answer_now(conn, st, 413, "body_too_large", "the body is over the limit");
-        if (cd_now_ms() - st->started_ms > cfg->request_timeout_s * 1000ULL)
+        if (upload_late(st))
                 return answer_now(conn, st, 408, "request_timeout", "the upload took too long");
         if (MHD_post_process(st->pp, data, n) == MHD_YES)
                 return MHD_YES;
@@ -658,6 +721,13 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, struct req_state *s
                 enum MHD_Result ended = MHD_destroy_post_processor(st->pp);
 
                 st->pp = NULL;
+                /* The deadline lifted first, then the clock read: a watchdog
+                 * that cut the connection did so past the deadline, which
+                 * the check below sees too, and nothing is stored. */
+                cd_watchdog_deadline(st->http->watchdog, watch_handle(conn), 0);
+                if (upload_late(st))
+                        return problem(conn, st, 408, "request_timeout",
+                                       "the upload took too long");
                 if (st->upload.status)
                         return problem(conn, st, st->upload.status, st->upload.code,
                                        st->upload.detail);

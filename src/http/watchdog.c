@@ -16,7 +16,8 @@ struct watched {
         int fd;
         bool busy;
         bool cut;
-        uint64_t since_ms; /* connected, or the last answer finished */
+        uint64_t since_ms;    /* connected, or the last answer finished */
+        uint64_t deadline_ms; /* the request's own end (an upload's); 0: none */
         struct watched *prev, *next;
 };
 
@@ -32,10 +33,17 @@ struct cd_watchdog {
 /* shutdown(2) makes the connection's pending and next recv() return 0:
  * MHD then closes it as if the client had gone away. The fd stays valid
  * until MHD closes it, after cd_watchdog_remove(). */
+static bool expired(const struct cd_watchdog *w, const struct watched *c, uint64_t now)
+{
+        if (c->deadline_ms)
+                return now > c->deadline_ms;
+        return !c->busy && now - c->since_ms > w->timeout_ms;
+}
+
 static void sweep(struct cd_watchdog *w, uint64_t now)
 {
         for (struct watched *c = w->head; c; c = c->next)
-                if (!c->busy && !c->cut && now - c->since_ms > w->timeout_ms) {
+                if (!c->cut && expired(w, c, now)) {
                         (void) shutdown(c->fd, SHUT_RDWR);
                         c->cut = true;
                 }
@@ -145,7 +153,20 @@ void cd_watchdog_busy(struct cd_watchdog *w, void *handle, bool busy)
                 return;
         pthread_mutex_lock(&w->lock);
         c->busy = busy;
-        if (!busy)
+        if (!busy) {
                 c->since_ms = cd_now_ms();
+                c->deadline_ms = 0;
+        }
+        pthread_mutex_unlock(&w->lock);
+}
+
+void cd_watchdog_deadline(struct cd_watchdog *w, void *handle, uint64_t deadline_ms)
+{
+        struct watched *c = handle;
+
+        if (!c)
+                return;
+        pthread_mutex_lock(&w->lock);
+        c->deadline_ms = deadline_ms;
         pthread_mutex_unlock(&w->lock);
 }

@@ -1858,6 +1858,28 @@ class ApiTest(DaemonTest):
         r = post([("job", None, "application/json", ok_job), sh], boundary="bb")
         self.assertEqual(r.status, 201, r)
         d.client().delete(r.json()["id"])
+        # libmicrohttpd (0.9.75) reads "boundary=" in lower case only, and
+        # the rest of the header as the boundary: a parameter after it, or
+        # another spelling, is valid (RFC 2045, 2046) but not parsed here,
+        # so refused for that, and said so. Before: 400 "no `job` part"
+        # (the body never showed the boundary taken), or a 415 that blamed
+        # a one-character boundary.
+        for ctype in ("multipart/form-data; boundary=bnd; charset=utf-8",
+                      'multipart/form-data; boundary="bnd"; charset=utf-8',
+                      "multipart/form-data; boundary=bnd ",
+                      "multipart/form-data; BOUNDARY=bnd", "multipart/form-data; Boundary=bnd"):
+            doc = problem_of(self, post([("job", None, "application/json", ok_job), sh],
+                                        ctype=ctype, boundary="bnd"),
+                             415, "unsupported_media_type")
+            self.assertIn("boundary", doc["detail"], ctype)
+            self.assertNotIn("one character", doc["detail"], ctype)
+        # A quoted boundary, and one after another parameter, are read.
+        for ctype in ('multipart/form-data; boundary="bnd"',
+                      "multipart/form-data; charset=utf-8; boundary=bnd"):
+            r = post([("job", None, "application/json", ok_job), sh], ctype=ctype,
+                     boundary="bnd")
+            self.assertEqual(r.status, 201, (ctype, r))
+            d.client().delete(r.json()["id"])
         jobs_before, sub_before = d.job_entries(), len(d.audit("job.submitted"))
         # Malformed multipart.
         for body in (b"garbage without any boundary\r\n", b"--bnd\r\nno headers end",
@@ -2006,8 +2028,9 @@ class ApiTest(DaemonTest):
         d.client().delete(r.json()["id"])
 
     def test_transfer_coding_other_than_chunked(self):
-        """A Transfer-Encoding other than "chunked" alone is 400 problem+json
-        at once, nothing stored (RFC 9112 6.1). Before, libmicrohttpd read
+        """A Transfer-Encoding other than "chunked" alone, or any in an
+        HTTP/1.0 request, is 400 problem+json at once, nothing stored (RFC
+        9112 6.1). Before, libmicrohttpd read
         such a body until the connection closed: no answer until the
         connection timeout. The 10 s bound is a hang bound only."""
         d = self.daemon
@@ -2026,6 +2049,14 @@ class ApiTest(DaemonTest):
                 self.fail(f"Transfer-Encoding: {coding!r}: no answer within 10 s")
             doc = problem_of(self, r, 400, "bad_request")
             self.assertIn("chunked", doc["detail"], coding)
+        self.assert_nothing_stored(d, jobs_before, sub_before)
+        # HTTP/1.0 has no transfer codings (RFC 9112 6.1: faulty framing,
+        # whatever the coding). Before, it was decoded as chunked: 201.
+        for coding in ("chunked", "gzip"):
+            head = (f"POST /v1/jobs HTTP/1.0\r\nContent-Type: {ct}\r\n"
+                    f"Transfer-Encoding: {coding}\r\n\r\n").encode()
+            r = raw(d.sock, head + chunked, "POST", "/v1/jobs", timeout=10)
+            problem_of(self, r, 400, "bad_request")
         self.assert_nothing_stored(d, jobs_before, sub_before)
         # "chunked" in any case, with whitespace before it, is still chunked.
         for coding in ("Chunked", " \tCHUNKED"):
@@ -3406,6 +3437,31 @@ class ServiceTest(DaemonTest):
         self.assertEqual(request(d.sock, "GET", f"/v1/jobs/{j}/stdout").body, b"out\n")
         self.assert_chain_whole(d)
 
+    def test_refusals_keep_the_verdicts_reserve(self):
+        """A peer with no role is refused (403) whatever the disk holds, but
+        its auth.refused records, one a second for as long as it likes,
+        keep out of the half of min_free kept for verdicts, as downloads
+        do: down there it is refused with no record, above it with one.
+        Before, every refusal was written, so such a peer could fill the
+        disk to where no verdict could be recorded."""
+        d = self.small_state_disk(64, min_free="16M", max_stored_per_client="0")
+
+        def refused():
+            r = request(d.sock, "GET", "/v1/health")
+            return r.status, r.json()["code"]
+
+        self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        before = len(d.audit("auth.refused"))
+        self.assertEqual(before, 1)
+        filler = self.fill(d, 6)  # under the 8 MiB half
+        for _ in range(3):  # within the refusals' burst of 10
+            self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        self.assertEqual(len(d.audit("auth.refused")), before)
+        filler.unlink()
+        self.assertEqual(as_user("norole", refused), (403, "forbidden"))
+        self.assertEqual(len(d.audit("auth.refused")), before + 1)
+        self.assert_chain_whole(d)
+
     def test_inode_reserve(self):
         """A job leaving 1900 empty directories on a state disk of 2000
         inodes: the copy stops at half the reserve's share of the inodes
@@ -4219,6 +4275,79 @@ class ServiceTest(DaemonTest):
             s.close()
         problem_of(self, r, 408, "request_timeout")
         self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
+
+    def test_request_timeout_without_body_bytes(self):
+        """A chunked upload whose body is in, and that then trickles what
+        carries no body byte (trailer lines, a chunk extension, a last
+        chunk's size in leading zeros), one byte or line a second, each
+        within the idle timeout: its request_timeout still ends it. No job
+        is stored, and the connection is closed (or answered 408) long
+        before the trickle ends (at request_timeout and connection_timeout
+        at the latest). A last chunk that comes late is 408. Before, only a
+        body byte looked at the clock: the upload was held for as long as
+        the client went on, staged files, reserved room and quota with it,
+        and then taken (201) far past request_timeout."""
+        d = self.start_daemon(request_timeout="2s", connection_timeout="5s")
+        ct, body, _ = small_upload("cordon-trickle")
+        trickles = {
+            "trailers": (b"0\r\n", [b"X-T%d: v\r\n" % i for i in range(20)], b"\r\n"),
+            "extension": (b"0;", [b"a"] * 20, b"\r\n\r\n"),
+            "zeros": (b"", [b"0"] * 20, b"\r\n\r\n"),
+        }
+        for what, (start, pieces, end) in trickles.items():
+            with self.subTest(what):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(30)
+                s.connect(d.sock)
+                sent = 0
+                try:
+                    s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n".encode()
+                              + f"{len(body):x}\r\n".encode() + body + b"\r\n" + start)
+                    try:
+                        for piece in pieces:
+                            time.sleep(1)
+                            s.sendall(piece)
+                            sent += 1
+                        s.sendall(end)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # cut off: what it was answered, if anything, is read below
+                    answer = b""
+                    try:
+                        while chunk := s.recv(65536):
+                            answer += chunk
+                    except ConnectionResetError:
+                        pass
+                finally:
+                    s.close()
+                self.assertNotIn(b" 201 ", answer.split(b"\r\n", 1)[0], answer[:300])
+                if answer:
+                    resp = http.client.HTTPResponse(_Bytes(answer), method="POST")
+                    resp.begin()
+                    problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408,
+                               "request_timeout")
+                self.assertLess(sent, len(pieces), "the trickle went on to its end")
+                self.assertEqual(d.audit("job.submitted"), [])
+                self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10),
+                                os.listdir(d.state / "jobs"))
+        # The last chunk itself late (within the idle timeout): 408, not 201.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(d.sock)
+        try:
+            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n".encode()
+                      + f"{len(body):x}\r\n".encode() + body + b"\r\n")
+            time.sleep(3)
+            s.sendall(b"0\r\n\r\n")
+            resp = http.client.HTTPResponse(s, method="POST")
+            resp.begin()
+            problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408, "request_timeout")
+        finally:
+            s.close()
+        self.assertEqual(d.audit("job.submitted"), [])
+        self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
+        self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
 
     def test_shutting_down(self):
         d = self.start_daemon(slots=1, shutdown_grace="5s")
