@@ -30,9 +30,7 @@ struct cd_watchdog {
         struct watched *head;
 };
 
-/* shutdown(2) makes the connection's pending and next recv() return 0:
- * MHD then closes it as if the client had gone away. The fd stays valid
- * until MHD closes it, after cd_watchdog_remove(). */
+/* Past its request's deadline (an upload's), or idle past the head timeout. */
 static bool expired(const struct cd_watchdog *w, const struct watched *c, uint64_t now)
 {
         if (c->deadline_ms)
@@ -40,6 +38,9 @@ static bool expired(const struct cd_watchdog *w, const struct watched *c, uint64
         return !c->busy && now - c->since_ms > w->timeout_ms;
 }
 
+/* shutdown(2) makes the connection's pending and next recv() return 0:
+ * MHD then closes it as if the client had gone away. The fd stays valid
+ * until MHD closes it, after cd_watchdog_remove(). */
 static void sweep(struct cd_watchdog *w, uint64_t now)
 {
         for (struct watched *c = w->head; c; c = c->next)
