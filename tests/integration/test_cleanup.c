@@ -318,30 +318,6 @@ static void test_stale_leaf_with_a_task_is_emptied(void **state)
 static char own_test[64];
 static pid_t own_pid = -1;
 
-/* The test process's own cgroup in hierarchy @h, from /proc/self/cgroup. */
-static void own_cgroup(const char *h, char *buf, size_t size)
-{
-        char line[512];
-        FILE *f = fopen("/proc/self/cgroup", "re");
-
-        assert_non_null(f);
-        buf[0] = '\0';
-        while (fgets(line, sizeof(line), f)) {
-                char *ctrls = strchr(line, ':'), *path, *c;
-
-                path = ctrls ? strchr(ctrls + 1, ':') : NULL;
-                if (!path)
-                        continue;
-                *path++ = '\0';
-                path[strcspn(path, "\n")] = '\0';
-                for (c = ctrls + 1; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
-                        if (strncmp(c, h, strlen(h)) == 0 && (c[strlen(h)] == ',' || !c[strlen(h)]))
-                                snprintf(buf, size, "/sys/fs/cgroup/%s%s", h, path);
-        }
-        (void) fclose(f);
-        assert_true(buf[0] != '\0');
-}
-
 static int own_teardown(void **state)
 {
         char dir[512];
@@ -377,6 +353,30 @@ static int own_teardown(void **state)
 }
 
 #ifdef CORDON_FAULT_INJECTION
+/* The test process's own cgroup in hierarchy @h, from /proc/self/cgroup. */
+static void own_cgroup(const char *h, char *buf, size_t size)
+{
+        char line[512];
+        FILE *f = fopen("/proc/self/cgroup", "re");
+
+        assert_non_null(f);
+        buf[0] = '\0';
+        while (fgets(line, sizeof(line), f)) {
+                char *ctrls = strchr(line, ':'), *path, *c;
+
+                path = ctrls ? strchr(ctrls + 1, ':') : NULL;
+                if (!path)
+                        continue;
+                *path++ = '\0';
+                path[strcspn(path, "\n")] = '\0';
+                for (c = ctrls + 1; c; c = strchr(c, ','), c = c ? c + 1 : NULL)
+                        if (strncmp(c, h, strlen(h)) == 0 && (c[strlen(h)] == ',' || !c[strlen(h)]))
+                                snprintf(buf, size, "/sys/fs/cgroup/%s%s", h, path);
+        }
+        (void) fclose(f);
+        assert_true(buf[0] != '\0');
+}
+
 /* cordon run started in a cgroup of its own in every hierarchy, held with
  * its thread in the job's leaves (@faults hold it there) while the test
  * removes that cgroup. */
