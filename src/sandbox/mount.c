@@ -127,7 +127,8 @@ static int attach(int fd, int dirfd, const char *target, struct cd_err *err)
  * host's interrupt counts, a timing side channel on other users' keystrokes
  * and network traffic), or that move with the host's and other jobs'
  * activity (disk I/O, memory events and free pages, swap use, every file
- * lock on the host, other uids' key counts, per-CPU run times) or name
+ * lock on the host, other uids' key counts, per-CPU run times, the count
+ * of cgroups per controller, which other jobs' start and end) or name
  * the boot: masked with /dev/null. Root-only files (kcore, kmsg,
  * vmallocinfo, ...) are already unreadable for the job's host uid; /proc
  * is mounted read-only. */
@@ -135,7 +136,7 @@ static const char *const proc_masked[] = {
         "kallsyms",   "modules",  "timer_list", "sched_debug", "cmdline",
         "interrupts", "softirqs", "diskstats",  "vmstat",      "zoneinfo",
         "buddyinfo",  "swaps",    "locks",      "key-users",   "sys/kernel/random/boot_id",
-        "schedstat",
+        "schedstat",  "cgroups",
 };
 
 /* Directories of such files, covered by an empty read-only tmpfs: per-IRQ

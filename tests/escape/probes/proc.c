@@ -313,6 +313,7 @@ static const char *const host_activity[] = {
         "/proc/key-users",    "/proc/schedstat",
         "/proc/pressure/cpu", "/proc/pressure/memory",
         "/proc/pressure/io",  "/proc/sys/kernel/random/boot_id",
+        "/proc/cgroups",
 };
 
 /* The first /proc/irq/N/spurious with content (an IRQ's live count). */
