@@ -151,6 +151,12 @@ int cd_netns_leave(int own_fd, struct cd_err *err);
  */
 int cd_netns_unaccepted(pid_t pid, uint64_t *ret);
 
+/* The TCP sockets (IPv4 and IPv6) hashed in @pid's network namespace
+ * ("inuse" in /proc/@pid/net/sockstat{,6}): listeners, connections, and
+ * orphans, the connections closed by their process and not yet ended,
+ * which count against the host-wide net.ipv4.tcp_max_orphans. */
+int cd_netns_tcp_sockets(pid_t pid, uint64_t *ret);
+
 /* What one unaccepted connection can hold at most: its receive buffer,
  * twice net.core.rmem_max when the listener set SO_RCVBUF, else
  * net.ipv4.tcp_rmem's default (the host's; a job's namespace starts with

@@ -27,6 +27,11 @@
 #define NET_POLL_MS 100
 /* Unaccepted connections a job may always have, whatever its memory limit. */
 #define UNACCEPTED_MIN 4
+/* TCP sockets a job may hold: a 32nd of the host's default
+ * net.ipv4.tcp_max_orphans (131072), which its closed connections count
+ * against; past it every host connection closed is reset, what it had
+ * not yet sent lost. */
+#define TCP_SOCKETS_MAX 4096
 /* From the payload's end (or pid 1's SIGKILL) to pid 1 reaped: a few ms,
  * unless something holds it (see check_reap()). */
 #define REAP_BOUND_MS 5000
@@ -181,17 +186,24 @@ static void check_reap(struct sup *s, uint64_t now)
  * memory limit (and more than UNACCEPTED_MIN are queued), the job ends as
  * if it had gone over it: it may hold about twice its limit, as with v1's
  * TCP buffers. A listener's queue that its process accepts from (R's PSOCK
- * clusters, a Jupyter kernel) stays near empty.
+ * clusters, a Jupyter kernel) stays near empty. More than TCP_SOCKETS_MAX
+ * TCP sockets, orphans included, end it the same way.
  */
-static void check_unaccepted(struct sup *s, uint64_t now)
+static void check_tcp(struct sup *s, uint64_t now)
 {
-        uint64_t queued, each;
+        uint64_t queued, each, sockets;
         int r;
 
         if (now < s->next_net_check_ms)
                 return;
         s->next_net_check_ms = now + NET_POLL_MS;
-        r = cd_netns_unaccepted(s->job->child.pid, &queued);
+        r = cd_netns_tcp_sockets(s->job->child.pid, &sockets);
+        if (r == 0 && sockets == 0)
+                return;
+        if (r == 0 && sockets > TCP_SOCKETS_MAX)
+                r = -E2BIG;
+        else if (r == 0)
+                r = cd_netns_unaccepted(s->job->child.pid, &queued);
         if (r < 0 && r != -E2BIG)
                 return; /* pid 1 on its way out; the job's end decides */
         if (r == 0) {
@@ -222,7 +234,7 @@ static void check_limits(struct sup *s)
         if (s->exited)
                 return;
         check_oom(s, now);
-        check_unaccepted(s, now);
+        check_tcp(s, now);
         if (now >= s->wall_deadline_ms)
                 stop(s, CD_VERDICT_TIMEOUT);
         if (l->cpu_time_ms && now >= s->next_cpu_check_ms) {

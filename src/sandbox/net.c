@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cordon/cleanup.h"
@@ -245,6 +246,37 @@ int cd_netns_unaccepted(pid_t pid, uint64_t *ret)
 
         if (r == 0)
                 r = add_unaccepted(pid, "tcp6", &sum);
+        *ret = sum;
+        return r;
+}
+
+/* The count after "@key inuse " in /proc/@pid/net/@file. */
+static int sockstat_inuse(pid_t pid, const char *file, const char *key, uint64_t *sum)
+{
+        char path[64], buf[1024];
+        unsigned long long v;
+        ssize_t n;
+        char *at;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/net/%s", (int) pid, file);
+        n = cd_read_at(AT_FDCWD, path, buf, sizeof(buf));
+        if (n < 0)
+                return (int) n;
+        at = strstr(buf, key);
+        if (!at || (at != buf && at[-1] != '\n') ||
+            sscanf(at + strlen(key), " inuse %llu", &v) != 1)
+                return -EIO;
+        *sum += v;
+        return 0;
+}
+
+int cd_netns_tcp_sockets(pid_t pid, uint64_t *ret)
+{
+        uint64_t sum = 0;
+        int r = sockstat_inuse(pid, "sockstat", "TCP:", &sum);
+
+        if (r == 0)
+                r = sockstat_inuse(pid, "sockstat6", "TCP6:", &sum);
         *ret = sum;
         return r;
 }

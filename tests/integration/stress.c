@@ -17,6 +17,11 @@
  *   unaccepted MIB     queue up to MIB mebibytes in loopback TCP connections
  *                      that no process accepts (their client ends closed);
  *                      prints the MiB queued
+ *   orphans PROCS N SECS  PROCS processes each make N loopback connections,
+ *                      accept them and close the client end while the
+ *                      accepted end stays open (each client an orphan in
+ *                      FIN_WAIT2), and hold them SECS seconds; prints
+ *                      "done" once all ended well
  *   tickdodge SECS     busy between scheduler ticks and asleep across them
  *                      for SECS seconds; prints its own exact CPU time in ms
  *   oomloop N MIB      N times, one after another, fork a child that hogs MIB
@@ -301,6 +306,47 @@ static int unaccepted(long mib)
         return 0;
 }
 
+/* N orphans of one process, held @secs; 0 if all were made. */
+static int orphans_one(long n, long secs)
+{
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0 ||
+            getsockname(lfd, (struct sockaddr *) &sa, &len) < 0)
+                return 1;
+        for (long i = 0; i < n; i++) {
+                int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                if (c < 0 || connect(c, (const struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+                    accept4(lfd, NULL, NULL, SOCK_CLOEXEC) < 0)
+                        return 1;
+                close(c); /* the accepted end stays open: c lingers in FIN_WAIT2 */
+        }
+        sleep((unsigned int) secs);
+        return 0;
+}
+
+static int orphans(long procs, long n, long secs)
+{
+        int failed = 0, status;
+
+        for (long p = 0; p < procs; p++) {
+                pid_t pid = fork();
+
+                if (pid < 0)
+                        return 1;
+                if (pid == 0)
+                        _exit(orphans_one(n, secs));
+        }
+        while (wait(&status) > 0)
+                failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+        printf("%s\n", failed ? "failed" : "done");
+        return 0;
+}
+
 static long long clock_ns(clockid_t c)
 {
         struct timespec ts;
@@ -384,13 +430,15 @@ int main(int argc, char **argv)
                 return tcpfill(arg(argv[2]), arg(argv[3]));
         if (argc >= 3 && strcmp(argv[1], "unaccepted") == 0)
                 return unaccepted(arg(argv[2]));
+        if (argc >= 5 && strcmp(argv[1], "orphans") == 0)
+                return orphans(arg(argv[2]), arg(argv[3]), arg(argv[4]));
         if (argc >= 3 && strcmp(argv[1], "tickdodge") == 0)
                 return tickdodge(arg(argv[2]));
         if (argc >= 4 && strcmp(argv[1], "oomloop") == 0)
                 return oomloop(arg(argv[2]), arg(argv[3]));
-        fprintf(stderr,
-                "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
-                "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | unaccepted MIB | "
-                "tickdodge SECS | oomloop N MIB\n");
+        fprintf(stderr, "usage: cordon-stress hog MIB | spin THREADS SECS | forkspin N SECS | "
+                        "forkbomb SECS | daemon | fill PATH MIB | tcpfill PAIRS MIB | unaccepted "
+                        "MIB | orphans PROCS N SECS | "
+                        "tickdodge SECS | oomloop N MIB\n");
         return 2;
 }

@@ -502,6 +502,33 @@ static void test_unaccepted_connections_count_against_memory(void **state)
         harness_assert_nothing_left();
 }
 
+/* A connection closed by its process and not yet ended (an orphan)
+ * counts against the host's net.ipv4.tcp_max_orphans, past which every
+ * connection closed on the host is reset: more than 4096 TCP sockets end
+ * the job. Before, 8 processes held 7200 orphans (and their peers) for as
+ * long as they liked. */
+static void test_tcp_sockets_are_bounded(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        harness_run(&r, NULL, NULL, "--wall", "60s", "--", STRESS, "orphans", "8", "900", "5",
+                    NULL);
+        report(&r, "orphans");
+        if (strcmp(harness_result_str(&r, "verdict"), "oom") != 0)
+                fail_msg("verdict %s, out %s", harness_result_str(&r, "verdict"), r.out);
+        assert_int_equal(r.status, 122);
+        harness_run_free(&r);
+        /* Fewer, held for as long: the job's own. */
+        harness_run(&r, NULL, NULL, "--wall", "60s", "--", STRESS, "orphans", "2", "900", "1",
+                    NULL);
+        report(&r, "fewer orphans");
+        assert_string_equal(harness_result_str(&r, "verdict"), "ok");
+        assert_string_equal(r.out, "done\n");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 static void test_out_over_limit_is_output_limit(void **state)
 {
         struct cd_run r;
@@ -1290,6 +1317,7 @@ int main(void)
                 cmocka_unit_test(test_tmp_full_is_enospc),
                 cmocka_unit_test(test_socket_buffers_count_against_memory),
                 cmocka_unit_test(test_unaccepted_connections_count_against_memory),
+                cmocka_unit_test(test_tcp_sockets_are_bounded),
                 cmocka_unit_test(test_out_over_limit_is_output_limit),
                 cmocka_unit_test(test_cpu_time_limit_with_forked_workers),
                 cmocka_unit_test(test_invalid_values_name_the_flag),
