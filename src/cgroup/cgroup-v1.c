@@ -250,6 +250,15 @@ static int leaf(const struct cd_cgroup *cg, int i)
         return cg->fd[cg->host->alias[i]];
 }
 
+/* The calling thread into the hierarchy root @root_fd, its own cgroup
+ * having refused it with @refused: 0, or @refused if the root did too. */
+static int move_to_root(int root_fd, int refused)
+{
+        if (cd_fault("cgroup_top"))
+                return refused;
+        return cd_write_at(root_fd, "tasks", "0") == 0 ? 0 : refused;
+}
+
 /* Move the calling thread (tasks file, "0") into the directories of @fds,
  * or where one refuses it, of @fallback (may be NULL). Every hierarchy is
  * tried, and the first failure reported (@fds's, where @fallback refused
@@ -266,10 +275,8 @@ static int move_self(const struct cd_cgroup_host *h, const int *fds, const int *
                 if (h->alias[i] != i)
                         continue;
                 r = cd_write_at(fds[i], "tasks", "0");
-                if (r < 0 && fallback &&
-                    (cd_fault("cgroup_top") ? -ENODEV : cd_write_at(fallback[i], "tasks", "0")) ==
-                            0)
-                        r = 0;
+                if (r < 0 && fallback)
+                        r = move_to_root(fallback[i], r);
                 if (r < 0 && ret == 0)
                         ret = cd_err_neg(err, r, "cgroup v1: move into %s %s cgroup", what,
                                          controllers[i]);
