@@ -197,21 +197,15 @@ static void check_tcp(struct sup *s, uint64_t now)
         if (now < s->next_net_check_ms)
                 return;
         s->next_net_check_ms = now + NET_POLL_MS;
-        r = cd_netns_tcp_sockets(s->job->child.pid, &sockets);
-        if (r == 0 && sockets == 0)
+        /* A read that fails: pid 1 on its way out; the job's end decides. */
+        if (cd_netns_tcp_sockets(s->job->child.pid, &sockets) < 0 || sockets == 0)
                 return;
-        if (r == 0 && sockets > TCP_SOCKETS_MAX)
-                r = -E2BIG;
-        else if (r == 0)
+        if (sockets <= TCP_SOCKETS_MAX) {
                 r = cd_netns_unaccepted(s->job->child.pid, &queued);
-        if (r < 0 && r != -E2BIG)
-                return; /* pid 1 on its way out; the job's end decides */
-        if (r == 0) {
-                if (queued == 0)
+                if ((r < 0 && r != -E2BIG) || (r == 0 && queued <= UNACCEPTED_MIN))
                         return;
                 each = cd_netns_conn_bytes_max();
-                if (each == 0 || queued <= UNACCEPTED_MIN ||
-                    queued <= s->job->plan->limits.memory_max_bytes / each)
+                if (r == 0 && (each == 0 || queued <= s->job->plan->limits.memory_max_bytes / each))
                         return;
         }
         if (s->stop_reason == _CD_VERDICT_MAX)
