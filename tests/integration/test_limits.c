@@ -498,6 +498,8 @@ static void test_unaccepted_connections_count_against_memory(void **state)
         if (strcmp(harness_result_str(&r, "verdict"), "oom") != 0)
                 fail_msg("verdict %s, queued %s MiB", harness_result_str(&r, "verdict"), r.out);
         assert_int_equal(r.status, 122);
+        /* The supervisor's count ended it, not the kernel's OOM killer. */
+        assert_int_equal(harness_result_int(&r, "oom_kills"), 0);
         harness_run_free(&r);
         harness_assert_nothing_left();
 }
@@ -518,6 +520,7 @@ static void test_tcp_sockets_are_bounded(void **state)
         if (strcmp(harness_result_str(&r, "verdict"), "oom") != 0)
                 fail_msg("verdict %s, out %s", harness_result_str(&r, "verdict"), r.out);
         assert_int_equal(r.status, 122);
+        assert_int_equal(harness_result_int(&r, "oom_kills"), 0);
         harness_run_free(&r);
         /* Fewer, held for as long: the job's own. */
         harness_run(&r, NULL, NULL, "--wall", "60s", "--", STRESS, "orphans", "2", "900", "1",
