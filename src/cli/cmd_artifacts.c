@@ -80,7 +80,8 @@ static int list(const json_t *manifest)
                 return CLI_EXIT_IO;
         json_array_foreach(manifest, i, e)
         {
-                cleanup_free char *path = cli_escape(json_string_value(json_object_get(e, "path")));
+                cleanup_free char *path =
+                        cli_escape_path(json_string_value(json_object_get(e, "path")));
                 const char *sha = cli_token(json_string_value(json_object_get(e, "sha256")));
                 char size[32] = "-", why[352], short_sha[SHA_SHOWN + 1];
                 const char *cells[4];

@@ -184,6 +184,24 @@ char *cli_escape(const char *s)
         return out;
 }
 
+char *cli_escape_path(const char *s)
+{
+        char *e = cli_escape(s), *w = e;
+
+        /* cli_escape writes "\x5c" for a backslash and for nothing else. */
+        for (const char *r = e; r && *r;) {
+                if (strncmp(r, "\\x5c", 4) == 0) {
+                        *w++ = '\\';
+                        r += 4;
+                } else {
+                        *w++ = *r++;
+                }
+        }
+        if (w)
+                *w = '\0';
+        return e;
+}
+
 int cli_write_escaped(FILE *f, const char *data, size_t n, bool escape, struct cd_tty_escape *esc)
 {
         char out[CD_TTY_ESCAPE_MAX(1024)];

@@ -47,6 +47,11 @@ const char *cli_token(const char *s);
  * (cd_name_escape); where the locale is not UTF-8 (cd_tty_locale_utf8),
  * every byte from 0x80 on as \xNN. Returns a new string or NULL on ENOMEM. */
 char *cli_escape(const char *s);
+/* A manifest entry's path, as cli_escape but with its backslashes kept:
+ * cordond escaped a refused entry's path already (cd_name_escape), and an
+ * accepted name never holds one, so "\xff" is shown as cordond wrote it,
+ * not as "\x5cxff". */
+char *cli_escape_path(const char *s);
 
 /* Write @n bytes of @data to @f; when @escape, as cordon run shows a job's
  * output on a terminal (cd_tty_escape: ASCII controls as ^X, C1 controls

@@ -167,7 +167,8 @@ def artifacts(conn, method, path, headers):
 
 def refusals(conn, method, path, headers):
     """A finished job whose manifest refused files for their type: by the
-    head ("type"), and by the tail ("tail_type"), one of them not a token."""
+    head ("type"), and by the tail ("tail_type"), one of them not a token;
+    and a name that is not UTF-8, which cordond lists escaped."""
     if path.startswith("/v1/jobs/%s/artifacts" % ID):
         arts = [entry("a.txt", ART), {"path": "link", "refused": "symlink"},
                 {"path": "run.bin", "refused": "type_not_allowed",
@@ -175,7 +176,8 @@ def refusals(conn, method, path, headers):
                 {"path": "data.csv", "refused": "type_not_allowed", "type": "text/csv",
                  "tail_type": "application/x-executable"},
                 {"path": "odd.csv", "refused": "type_not_allowed", "type": "text/csv",
-                 "tail_type": "text/\x1b[2Jx"}]
+                 "tail_type": "text/\x1b[2Jx"},
+                {"path": "bad\\xffutf", "refused": "bad_name"}]
         return answer(conn, "200 OK", json.dumps({"job": ID, "artifacts": arts}))
     answer(conn, "200 OK", json.dumps(job()))
 

@@ -1504,7 +1504,8 @@ class FakeCordondTest(unittest.TestCase):
         """A file refused for its type is listed with its head's type, and
         with its tail's when the tail refused it (a CSV that ends as an
         executable); the list showed neither, only the reason. Types are
-        shown only as printable tokens."""
+        shown only as printable tokens. A name cordond escaped is shown as
+        it wrote it, not escaped twice."""
         d = self.fake("refusals")
         p = self.cli(d, "artifacts", self.ID)
         self.assertEqual((p.returncode, p.stderr), (0, ""))
@@ -1517,6 +1518,8 @@ class FakeCordondTest(unittest.TestCase):
                          r"\(text/csv, tail application/x-executable\) +-$")
         self.assertRegex(rows["odd.csv"], r"^odd\.csv +- +refused: type_not_allowed "
                          r"\(text/csv, tail \?\) +-$")
+        # cordond's escape shown as it wrote it (was "bad\x5cxffutf").
+        self.assertRegex(rows["bad\\xffutf"], r"^bad\\xffutf +- +refused: bad_name +-$")
         self.assertNotIn("\x1b", p.stdout)
         arts = json.loads(self.cli(d, "artifacts", self.ID, "--json").stdout)["artifacts"]
         self.assertEqual(arts[3]["tail_type"], "application/x-executable")
