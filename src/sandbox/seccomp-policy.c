@@ -643,6 +643,8 @@ struct cd_ext4_fsuuid {
 #define CD_FS_IOC_GETFSSYSFSPATH _IOR(0x15, 1, struct cd_fs_sysfs_path)
 #define CD_EXT4_IOC_GETFSUUID    _IOR('f', 44, struct cd_ext4_fsuuid)
 #define CD_EXT4_IOC_GET_ES_CACHE _IOWR('f', 42, struct fiemap)
+/* include/uapi/linux/in6.h, which glibc's headers do not carry. */
+#define CD_IPV6_FLOWLABEL_MGR 32
 
 /*
  * Requests refused on any fd, compared on the low 32 bits (the kernel's
@@ -791,6 +793,25 @@ static int rules_error_queue(scmp_filter_ctx c, struct cd_err *err)
         return r;
 }
 
+/*
+ * IPv6 flow labels come from one table for the whole host (4096 labels,
+ * every network namespace's together): once fewer than a quarter are free
+ * the kernel refuses them to every process without CAP_NET_ADMIN in the
+ * host's namespace (shown: after a job took three quarters, an
+ * unprivileged host process got one label, then ENOBUFS). A label
+ * outlives its socket by up to 150 s, as its owner asks, so a few fds
+ * hold them all while the job runs; its network namespace takes them
+ * along when it goes. No program a job runs manages
+ * flow labels: the option is refused as by a kernel without it (escape
+ * probe flowlabel-exhaust). Compared on the low 32 bits, as above.
+ */
+static int rules_flowlabels(scmp_filter_ctx c, struct cd_err *err)
+{
+        return RULE(c, SCMP_ACT_ERRNO(ENOPROTOOPT), "setsockopt", err,
+                    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SOL_IPV6),
+                    SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, CD_IPV6_FLOWLABEL_MGR));
+}
+
 /* Huge pages come from the host's pool (vm.nr_hugepages), which no limit of
  * the job's cgroup charges (v1 has a hugetlb controller cordon does not
  * use; v2 charges memory.max only under memory_hugetlb_accounting): a job
@@ -934,6 +955,8 @@ static int build_guard(char *const *extra, struct sock_fprog *ret, struct cd_err
                 r = rules_dnotify(c, extra, err);
         if (r == 0)
                 r = rules_error_queue(c, err);
+        if (r == 0)
+                r = rules_flowlabels(c, err);
         if (r == 0)
                 r = rules_own_filters(c, extra, err);
         if (r == 0)

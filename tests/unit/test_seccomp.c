@@ -42,6 +42,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <linux/in6.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <unistd.h>
@@ -1166,6 +1167,26 @@ static int probe_timestamping_new(void)
         return udp_setsockopt(SOL_SOCKET, 65 /* SO_TIMESTAMPING_NEW */, 1 /* TX_HARDWARE */);
 }
 
+/* IPV6_FLOWLABEL_MGR (32) on a fresh IPv6 socket: ask for a new label. */
+static int probe_flowlabel_mgr(void)
+{
+        struct in6_flowlabel_req req = {
+                .flr_dst = IN6ADDR_LOOPBACK_INIT,
+                .flr_action = IPV6_FL_A_GET,
+                .flr_share = IPV6_FL_S_EXCL,
+                .flr_flags = IPV6_FL_F_CREATE,
+        };
+        long fd = syscall(SYS_socket, AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int r;
+
+        if (fd < 0)
+                return errno;
+        r = SYSCALL_ERRNO(SYS_setsockopt, fd, SOL_IPV6 | (1UL << 32), 32 | (1UL << 32), &req,
+                          sizeof(req));
+        (void) syscall(SYS_close, fd);
+        return r;
+}
+
 static int probe_reuseaddr(void)
 {
         return udp_setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
@@ -1183,6 +1204,14 @@ static void socket_error_queues_stay_empty(void **state)
         expect_filtered("setsockopt(SO_TIMESTAMPING_OLD)", probe_timestamping_old, ENOPROTOOPT);
         expect_filtered("setsockopt(SO_TIMESTAMPING_NEW)", probe_timestamping_new, ENOPROTOOPT);
         expect_errno("setsockopt(SO_REUSEADDR)", probe_reuseaddr, 0);
+}
+
+static void ipv6_flow_labels_refused(void **state)
+{
+        (void) state;
+        /* One table for the whole host; the high bits are the kernel's to
+         * ignore, so the filter must too. */
+        expect_filtered("setsockopt(IPV6_FLOWLABEL_MGR)", probe_flowlabel_mgr, ENOPROTOOPT);
 }
 
 static int probe_prlimit_parent(void)
@@ -1469,6 +1498,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),
                 cmocka_unit_test_setup_teardown(socket_error_queues_stay_empty, setup, teardown),
+                cmocka_unit_test_setup_teardown(ipv6_flow_labels_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(newer_calls_by_number, setup, teardown),
                 cmocka_unit_test_setup_teardown(rlimits_but_core, setup, teardown),
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),

@@ -18,6 +18,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <linux/in6.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -376,6 +377,85 @@ static int probe_aio_exhaust(struct probe_ctx *c, int argc, char **argv)
                 return verdict(c, ESCAPED, "%lu AIO contexts took the host's whole aio-max-nr",
                                made);
         return verdict(c, BLOCKED, "stopped after %lu AIO contexts: %s", made, ename(err));
+}
+
+/*
+ * IPv6 flow labels come from one table for the whole host (4096 labels,
+ * every network namespace's together): a process without CAP_NET_ADMIN
+ * in the host's namespace is refused once fewer than a quarter are free,
+ * so whoever takes three quarters leaves every unprivileged process on
+ * the host without. A label outlives its socket by its linger time, at
+ * least 6 s and up to 150 s as its owner asks, so a few fds take them
+ * all: a socket takes up to 32 (only one past half the table without
+ * CAP_NET_ADMIN) and is closed, its labels kept. The probe stops at three
+ * quarters, so the bare run (as root) leaves the host a quarter, and asks
+ * no linger: its labels go 6 s after (a sandboxed run's go with its
+ * network namespace). A run right after the bare one finds the table at
+ * three quarters, and waits for them to go.
+ */
+#define FLOWLABELS_HOST    4096
+#define FLOWLABELS_PER_FD  32
+#define FLOWLABELS_WANT    (FLOWLABELS_HOST * 3 / 4)
+#define FLOWLABELS_WAIT_MS 10000
+
+static int flowlabel_take(int fd)
+{
+        struct in6_flowlabel_req req = {
+                .flr_dst = IN6ADDR_LOOPBACK_INIT,
+                .flr_action = IPV6_FL_A_GET,
+                .flr_share = IPV6_FL_S_EXCL,
+                .flr_flags = IPV6_FL_F_CREATE,
+        };
+
+        return setsockopt(fd, SOL_IPV6, IPV6_FLOWLABEL_MGR, &req, sizeof(req)) < 0 ? errno : 0;
+}
+
+/* Labels on a new socket, up to 32 and up to @want in all, left to linger
+ * once it is closed. Returns how many, or -errno if no socket; @err gets
+ * the refusal. */
+static int flowlabels_take(unsigned long *made, unsigned long want, int *err)
+{
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0), got = 0;
+
+        if (fd < 0)
+                return -errno;
+        while (got < FLOWLABELS_PER_FD && *made < want && (*err = flowlabel_take(fd)) == 0) {
+                got++;
+                (*made)++;
+        }
+        (void) close(fd);
+        return got;
+}
+
+static int probe_flowlabel_exhaust(struct probe_ctx *c, int argc, char **argv)
+{
+        unsigned long made = 0;
+        int err = 0, waited = 0, got;
+
+        (void) argc;
+        (void) argv;
+        while (made < FLOWLABELS_WANT) {
+                got = flowlabels_take(&made, FLOWLABELS_WANT, &err);
+                if (got < 0)
+                        return refused(c, -got, "IPv6 socket");
+                if (got > 0)
+                        continue;
+                /* Even a fresh socket refused: the table is full, maybe of
+                 * the labels of the run before, which go within 6 s. */
+                if (err != ENOBUFS || waited >= FLOWLABELS_WAIT_MS)
+                        break;
+                (void) poll(NULL, 0, 100);
+                waited += 100;
+        }
+        if (made >= FLOWLABELS_WANT)
+                return verdict(c, ESCAPED, "took %lu of the host's %d IPv6 flow labels", made,
+                               FLOWLABELS_HOST);
+        if (made == 0 && err == ENOBUFS)
+                return verdict(c, BROKEN, "the host's flow label table stayed full for %d ms",
+                               waited);
+        if (made == 0)
+                return refused(c, err, "IPV6_FLOWLABEL_MGR");
+        return verdict(c, BLOCKED, "stopped after %lu IPv6 flow labels: %s", made, ename(err));
 }
 
 /*
@@ -778,6 +858,8 @@ const struct probe resource_probes[] = {
           "queue MIB (512) MiB in AF_UNIX socket buffers nobody reads" },
         { "disk-fill", probe_disk_fill, "[DIR [MIB]]", "write MIB (512) MiB into DIR (/tmp)" },
         { "aio-exhaust", probe_aio_exhaust, "", "take the host's whole AIO budget (aio-max-nr)" },
+        { "flowlabel-exhaust", probe_flowlabel_exhaust, "",
+          "take three quarters of the host's IPv6 flow labels" },
         { "host-flush", probe_host_flush, "", "flush the host's disks (fsync, sync, syncfs)" },
         { "host-hugepages", probe_host_hugepages, "", "map the host's huge pages (MAP_HUGETLB)" },
         { "uncharged-queue", probe_uncharged_queue, "netlink|recverr|tstamp|tstamp-option",
