@@ -228,15 +228,28 @@ static __attribute__((noreturn)) void run_payload(const struct cd_sandbox *sb, i
 }
 
 /* The payload's exec pipe closes on a successful execve (O_CLOEXEC) or
- * carries the reason it failed; pass either on to the supervisor. */
+ * carries the reason it failed; pass either on to the supervisor. Pid 1
+ * resumes only once the payload has exec'd or exited (CLONE_VFORK), so
+ * the pipe holds the whole reason or nothing. A read that fails all the
+ * same leaves it unknown whether the payload runs as set up: the job ends
+ * here (pid 1's exit kills every process of its namespace), setup_error. */
 static void forward_exec_status(int msg_fd, int exec_fd)
 {
+        struct cd_err err = { 0 };
         struct cd_child_msg m;
-        int r = cd_read_exact(exec_fd, &m, sizeof(m));
+        int r;
 
+        if (cd_fault("exec_status"))
+                r = cd_err_set(&err, CD_E_FAULT, "exec_status: injected fault");
+        else if ((r = cd_read_exact(exec_fd, &m, sizeof(m))) < 0)
+                (void) cd_err_neg(&err, r, "init: read the payload's exec status");
+        if (r < 0) {
+                report(msg_fd, CD_MSG_SETUP_FAILED, 0, &err);
+                _exit(1);
+        }
         if (r == 0)
                 report(msg_fd, CD_MSG_STARTED, 0, NULL);
-        else if (r > 0)
+        else
                 (void) cd_write_all(msg_fd, &m, sizeof(m));
         (void) cd_close(exec_fd);
 }

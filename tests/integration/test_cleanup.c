@@ -102,6 +102,30 @@ static void test_failed_teardown_after_the_job_ran(void **state)
 #endif
 }
 
+/* Pid 1 cannot read whether the payload's exec worked (injected: believed
+ * unreachable, since pid 1 resumes only after the exec): the job is ended
+ * there, not left to run unaccounted for. The payload had exec'd; its
+ * "ran", 5 s later, never comes. */
+static void test_unreadable_exec_status_ends_the_job(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        char fault[] = "CORDON_FAULT=exec_status";
+        char *env[] = { fault, NULL };
+        struct cd_run r;
+
+        harness_run(&r, NULL, env, "--", "/bin/sh", "-c", "sleep 5; echo ran", NULL);
+        if (r.status != 125 || strcmp(harness_result_str(&r, "verdict"), "setup_error") != 0)
+                fail_msg("status %d, verdict %s", r.status, harness_result_str(&r, "verdict"));
+        assert_string_equal(r.out, "");
+        assert_non_null(strstr(harness_result_str(&r, "error"), "exec_status: injected fault"));
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 static void test_nothing_left_after_timeout(void **state)
 {
         struct cd_run r;
@@ -585,6 +609,7 @@ int main(void)
                 cmocka_unit_test(test_nothing_left_after_success),
                 cmocka_unit_test(test_nothing_left_after_failed_setup),
                 cmocka_unit_test(test_failed_teardown_after_the_job_ran),
+                cmocka_unit_test(test_unreadable_exec_status_ends_the_job),
                 cmocka_unit_test(test_nothing_left_after_timeout),
                 cmocka_unit_test(test_killed_supervisor_takes_the_sandbox_along),
                 cmocka_unit_test(test_leaf_of_an_older_version_is_swept),
