@@ -68,27 +68,49 @@ static int loopback_up(struct cd_err *err)
         return 0;
 }
 
+/* Write @value to the sysctl @path of this thread's network namespace
+ * (/proc/sys is the calling thread's). A kernel that keeps the setting
+ * host-wide shows it read-only or not at all in a new namespace: nothing
+ * is set then (never the host's), and docs/threat-model.md says what is
+ * left. */
+static int netns_sysctl(const char *path, const char *value, struct cd_err *err)
+{
+        int r = cd_write_at(AT_FDCWD, path, value);
+
+        if (r == -ENOENT || r == -EACCES || r == -EPERM || r == -EROFS)
+                return 0;
+        if (r < 0)
+                return cd_err_neg(err, r, "net: set %s", path + strlen("/proc/sys/"));
+        return 0;
+}
+
 /*
  * No transmit timestamp that carries a copy of the packet: a job may ask
  * for one on any packet by a control message (SO_TIMESTAMPING in
  * sendmsg(2), which seccomp cannot see), and each copy waits in the
  * socket's error queue, up to its SO_RCVBUF, in memory no memory cgroup is
  * charged for (sandbox/seccomp-policy.c, rules_error_queue()). With 0 only
- * holders of CAP_NET_RAW in the initial user namespace get them. /proc/sys
- * is this thread's network namespace's. A kernel that keeps the setting
- * host-wide shows it read-only or not at all in a new namespace: nothing
- * is set then (never the host's), and docs/threat-model.md says what is
- * left.
+ * holders of CAP_NET_RAW in the initial user namespace get them.
  */
 static int no_tx_timestamp_copies(struct cd_err *err)
 {
-        int r = cd_write_at(AT_FDCWD, "/proc/sys/net/core/tstamp_allow_data", "0");
+        return netns_sysctl("/proc/sys/net/core/tstamp_allow_data", "0", err);
+}
 
-        if (r == -ENOENT || r == -EACCES || r == -EPERM || r == -EROFS)
-                return 0;
-        if (r < 0)
-                return cd_err_neg(err, r, "net: set net.core.tstamp_allow_data");
-        return 0;
+/*
+ * Each socket may hold up to net.core.optmem_max of kernel memory for its
+ * options (keys, group lists, filters, large control messages), which no
+ * memory cgroup is charged for: 128 KiB a socket by default on this
+ * kernel, where a socket itself is charged about 3 KiB, so a job could
+ * hold forty times its memory limit. seccomp refuses the options that
+ * fill it (sandbox/seccomp-policy.c, rules_uncharged_options()); this
+ * bounds whatever is left to less than the socket's own charge, with room
+ * for a control message carrying the most fds one can (253, about 1 KiB).
+ * Per namespace since Linux 6.8.
+ */
+static int small_option_memory(struct cd_err *err)
+{
+        return netns_sysctl("/proc/sys/net/core/optmem_max", "2048", err);
 }
 
 /* The maker thread's body. It ends inside the new namespace, which the fd
@@ -108,6 +130,8 @@ static void *make_netns(void *arg)
         m->r = loopback_up(&m->err);
         if (m->r == 0)
                 m->r = no_tx_timestamp_copies(&m->err);
+        if (m->r == 0)
+                m->r = small_option_memory(&m->err);
         if (m->r < 0)
                 return NULL;
         m->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);

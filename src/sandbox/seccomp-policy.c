@@ -25,6 +25,7 @@
 #include <linux/fiemap.h>
 #include <linux/fsmap.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -645,6 +646,12 @@ struct cd_ext4_fsuuid {
 #define CD_EXT4_IOC_GET_ES_CACHE _IOWR('f', 42, struct fiemap)
 /* include/uapi/linux/in6.h, which glibc's headers do not carry. */
 #define CD_IPV6_FLOWLABEL_MGR 32
+/* include/uapi/linux/tcp.h, Linux 4.13 and 6.7: newer than some headers. */
+#define CD_TCP_MD5SIG_EXT 32
+#define CD_TCP_AO_ADD_KEY 38
+#define CD_TCP_AO_DEL_KEY 39
+#define CD_TCP_AO_INFO    40
+#define CD_TCP_AO_REPAIR  42
 
 /*
  * Requests refused on any fd, compared on the low 32 bits (the kernel's
@@ -794,22 +801,60 @@ static int rules_error_queue(scmp_filter_ctx c, struct cd_err *err)
 }
 
 /*
- * IPv6 flow labels come from one table for the whole host (4096 labels,
- * every network namespace's together): once fewer than a quarter are free
- * the kernel refuses them to every process without CAP_NET_ADMIN in the
+ * Socket options that take from a table the whole host shares, or hold
+ * kernel memory no memory cgroup is charged for. Each is refused as by a
+ * kernel or host without it; level and option are compared on their low
+ * 32 bits, as above.
+ *
+ * IPv6 flow labels come from one table of 4096 for the whole host, every
+ * network namespace's together: once fewer than a quarter are free the
+ * kernel refuses them to every process without CAP_NET_ADMIN in the
  * host's namespace (shown: after a job took three quarters, an
- * unprivileged host process got one label, then ENOBUFS). A label
- * outlives its socket by up to 150 s, as its owner asks, so a few fds
- * hold them all while the job runs; its network namespace takes them
- * along when it goes. No program a job runs manages
- * flow labels: the option is refused as by a kernel without it (escape
- * probe flowlabel-exhaust). Compared on the low 32 bits, as above.
+ * unprivileged host process got one label, then ENOBUFS), and a label
+ * outlives its socket by up to 150 s, so a few fds hold them all while
+ * the job runs (escape probe flowlabel-exhaust).
+ *
+ * TCP MD5 and TCP-AO keys are kernel memory from the socket's option
+ * allowance (net.core.optmem_max, 128 KiB a socket on 6.x kernels), which
+ * no memory cgroup is charged for: a job with --memory 64M held 950 MiB
+ * of MD5 keys in 16,000 sockets, its peak memory 56 MiB. No job signs its
+ * loopback TCP.
+ *
+ * A multicast group joined takes the same allowance for the socket's
+ * list (2,300 IPv6 groups a socket) and, for each group new to the
+ * device, an entry of the device's, charged to no one either. A job's
+ * only device is its loopback, where multicast reaches no one: joins
+ * fail as with no multicast device (ENODEV). The job's network namespace
+ * also has a small optmem_max (sandbox/net.c), which bounds what any
+ * option left can hold (escape probe option-memory).
  */
-static int rules_flowlabels(scmp_filter_ctx c, struct cd_err *err)
+static int rules_uncharged_options(scmp_filter_ctx c, struct cd_err *err)
 {
-        return RULE(c, SCMP_ACT_ERRNO(ENOPROTOOPT), "setsockopt", err,
-                    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SOL_IPV6),
-                    SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, CD_IPV6_FLOWLABEL_MGR));
+        static const struct {
+                int level, name, errno_value;
+        } opts[] = {
+                { SOL_IPV6, CD_IPV6_FLOWLABEL_MGR, ENOPROTOOPT },
+                { IPPROTO_TCP, TCP_MD5SIG, ENOPROTOOPT },
+                { IPPROTO_TCP, CD_TCP_MD5SIG_EXT, ENOPROTOOPT },
+                { IPPROTO_TCP, CD_TCP_AO_ADD_KEY, ENOPROTOOPT },
+                { IPPROTO_TCP, CD_TCP_AO_DEL_KEY, ENOPROTOOPT },
+                { IPPROTO_TCP, CD_TCP_AO_INFO, ENOPROTOOPT },
+                { IPPROTO_TCP, CD_TCP_AO_REPAIR, ENOPROTOOPT },
+                { SOL_IP, IP_ADD_MEMBERSHIP, ENODEV },
+                { SOL_IP, IP_ADD_SOURCE_MEMBERSHIP, ENODEV },
+                { SOL_IP, MCAST_JOIN_GROUP, ENODEV },
+                { SOL_IP, MCAST_JOIN_SOURCE_GROUP, ENODEV },
+                { SOL_IPV6, IPV6_ADD_MEMBERSHIP, ENODEV },
+                { SOL_IPV6, MCAST_JOIN_GROUP, ENODEV },
+                { SOL_IPV6, MCAST_JOIN_SOURCE_GROUP, ENODEV },
+        };
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(opts); i++)
+                r = RULE(c, SCMP_ACT_ERRNO(opts[i].errno_value), "setsockopt", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].level),
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].name));
+        return r;
 }
 
 /* Huge pages come from the host's pool (vm.nr_hugepages), which no limit of
@@ -956,7 +1001,7 @@ static int build_guard(char *const *extra, struct sock_fprog *ret, struct cd_err
         if (r == 0)
                 r = rules_error_queue(c, err);
         if (r == 0)
-                r = rules_flowlabels(c, err);
+                r = rules_uncharged_options(c, err);
         if (r == 0)
                 r = rules_own_filters(c, extra, err);
         if (r == 0)

@@ -293,6 +293,44 @@ static void test_net_only_loopback(void **state)
         harness_run_free(&r);
 }
 
+/* Socket option memory is charged to no memory cgroup: the job's network
+ * namespace keeps each socket's allowance (net.core.optmem_max) small. A
+ * 4 KiB control message is refused for want of it (ENOBUFS; with the
+ * host's 128 KiB, the kernel reads it and says EINVAL for its unknown
+ * type), and the largest one a program needs, 253 fds, still goes. Before
+ * Linux 6.8 the setting is host-wide and left alone (skipped). */
+static void test_socket_option_memory_is_small(void **state)
+{
+        struct cd_run r;
+
+        (void) state;
+        if (!have("/usr/bin/python3"))
+                skip();
+        harness_run(&r, NULL, NULL, "--", "/usr/bin/python3", "-c",
+                    "import os, socket, errno, sys\n"
+                    "try:\n"
+                    "    print(open('/proc/sys/net/core/optmem_max').read().strip())\n"
+                    "except FileNotFoundError:\n"
+                    "    sys.exit(print('host-wide'))\n"
+                    "a, b = socket.socketpair()\n"
+                    "try:\n"
+                    "    a.sendmsg([b'x'], [(socket.SOL_SOCKET, 9999, bytes(4096))])\n"
+                    "except OSError as e:\n"
+                    "    print(errno.errorcode[e.errno])\n"
+                    "fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(253)]\n"
+                    "socket.send_fds(a, [b'x'], fds)\n"
+                    "print(len(socket.recv_fds(b, 1, 253)[1]))",
+                    NULL);
+        assert_int_equal(r.status, 0);
+        if (strcmp(r.out, "host-wide\n") == 0) {
+                harness_run_free(&r);
+                printf("SKIP: optmem_max is host-wide on this kernel (before Linux 6.8)\n");
+                skip();
+        }
+        assert_string_equal(r.out, "2048\nENOBUFS\n253\n");
+        harness_run_free(&r);
+}
+
 static void test_host_loopback_listener_unreachable(void **state)
 {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -975,6 +1013,7 @@ int main(void)
                 cmocka_unit_test(test_uts_ipc_cgroup_namespaces),
                 cmocka_unit_test(test_init_reaps_orphans_and_forwards_signals),
                 cmocka_unit_test(test_net_only_loopback),
+                cmocka_unit_test(test_socket_option_memory_is_small),
                 cmocka_unit_test(test_host_loopback_listener_unreachable),
                 cmocka_unit_test(test_host_abstract_socket_unreachable),
                 cmocka_unit_test(test_all_capabilities_dropped),

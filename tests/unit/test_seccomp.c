@@ -1206,12 +1206,87 @@ static void socket_error_queues_stay_empty(void **state)
         expect_errno("setsockopt(SO_REUSEADDR)", probe_reuseaddr, 0);
 }
 
-static void ipv6_flow_labels_refused(void **state)
+/* On a closed fd: run, the kernel says EBADF. */
+static int closed_fd_setsockopt(unsigned long level, unsigned long name)
+{
+        char opt[256] = { 0 };
+
+        return SYSCALL_ERRNO(SYS_setsockopt, 999, level, name, opt, sizeof(opt));
+}
+
+static int probe_tcp_md5sig(void)
+{
+        return closed_fd_setsockopt(IPPROTO_TCP, 14 /* TCP_MD5SIG */);
+}
+
+static int probe_tcp_md5sig_ext(void)
+{
+        return closed_fd_setsockopt(IPPROTO_TCP | (1UL << 32), 32 /* TCP_MD5SIG_EXT */);
+}
+
+static int probe_tcp_ao_add_key(void)
+{
+        return closed_fd_setsockopt(IPPROTO_TCP, 38 /* TCP_AO_ADD_KEY */);
+}
+
+static int probe_tcp_ao_info(void)
+{
+        return closed_fd_setsockopt(IPPROTO_TCP, 40 /* TCP_AO_INFO */);
+}
+
+static int probe_ip_add_membership(void)
+{
+        return closed_fd_setsockopt(SOL_IP, IP_ADD_MEMBERSHIP);
+}
+
+static int probe_ip_mcast_join_group(void)
+{
+        return closed_fd_setsockopt(SOL_IP, MCAST_JOIN_GROUP | (1UL << 32));
+}
+
+static int probe_ip_mcast_join_source_group(void)
+{
+        return closed_fd_setsockopt(SOL_IP, MCAST_JOIN_SOURCE_GROUP);
+}
+
+static int probe_ipv6_add_membership(void)
+{
+        return closed_fd_setsockopt(SOL_IPV6, IPV6_ADD_MEMBERSHIP);
+}
+
+static int probe_ipv6_mcast_join_group(void)
+{
+        return closed_fd_setsockopt(SOL_IPV6, MCAST_JOIN_GROUP);
+}
+
+static int probe_ip_options(void)
+{
+        return closed_fd_setsockopt(SOL_IP, IP_OPTIONS);
+}
+
+static void uncharged_socket_options_refused(void **state)
 {
         (void) state;
         /* One table for the whole host; the high bits are the kernel's to
          * ignore, so the filter must too. */
         expect_filtered("setsockopt(IPV6_FLOWLABEL_MGR)", probe_flowlabel_mgr, ENOPROTOOPT);
+        /* Kernel memory of the socket's option allowance, charged to no
+         * memory cgroup. */
+        expect_filtered("setsockopt(TCP_MD5SIG)", probe_tcp_md5sig, ENOPROTOOPT);
+        expect_filtered("setsockopt(TCP_MD5SIG_EXT) with high bits", probe_tcp_md5sig_ext,
+                        ENOPROTOOPT);
+        expect_filtered("setsockopt(TCP_AO_ADD_KEY)", probe_tcp_ao_add_key, ENOPROTOOPT);
+        expect_filtered("setsockopt(TCP_AO_INFO)", probe_tcp_ao_info, ENOPROTOOPT);
+        expect_filtered("setsockopt(IP_ADD_MEMBERSHIP)", probe_ip_add_membership, ENODEV);
+        expect_filtered("setsockopt(SOL_IP, MCAST_JOIN_GROUP) with high bits",
+                        probe_ip_mcast_join_group, ENODEV);
+        expect_filtered("setsockopt(SOL_IP, MCAST_JOIN_SOURCE_GROUP)",
+                        probe_ip_mcast_join_source_group, ENODEV);
+        expect_filtered("setsockopt(IPV6_ADD_MEMBERSHIP)", probe_ipv6_add_membership, ENODEV);
+        expect_filtered("setsockopt(SOL_IPV6, MCAST_JOIN_GROUP)", probe_ipv6_mcast_join_group,
+                        ENODEV);
+        /* A fixed 40 bytes a socket, left to the allowance's bound. */
+        expect_errno("setsockopt(IP_OPTIONS) runs", probe_ip_options, EBADF);
 }
 
 static int probe_prlimit_parent(void)
@@ -1498,7 +1573,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(sockets_by_family_and_type, setup, teardown),
                 cmocka_unit_test_setup_teardown(sockets_by_protocol, setup, teardown),
                 cmocka_unit_test_setup_teardown(socket_error_queues_stay_empty, setup, teardown),
-                cmocka_unit_test_setup_teardown(ipv6_flow_labels_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(uncharged_socket_options_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(newer_calls_by_number, setup, teardown),
                 cmocka_unit_test_setup_teardown(rlimits_but_core, setup, teardown),
                 cmocka_unit_test_setup_teardown(prlimit_on_self_only, setup, teardown),

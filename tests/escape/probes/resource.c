@@ -18,6 +18,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <linux/in6.h>
 #include <limits.h>
 #include <signal.h>
@@ -243,18 +244,17 @@ static int sock_bomb_watch(struct sock_bomb *b, unsigned long long want, uint64_
         }
 }
 
-static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
+typedef void sock_worker_fn(int fd, unsigned long long mib, const void *arg);
+
+/* Start SOCK_WORKERS workers, each running @fn for its share of @want MiB,
+ * follow them (sock_bomb_watch) and kill them. Returns the workers started
+ * (0: none could be) and, in @ret_escaped, whether they held @want. */
+static int sock_workers_run(sock_worker_fn *fn, const void *arg, unsigned long long want,
+                            uint64_t *ret_max, int *ret_escaped)
 {
         struct sock_bomb b = { 0 };
-        unsigned long long want;
-        uint64_t max = 0;
-        int made = 0, escaped;
+        int made = 0;
 
-        if (arg_count(c, argc, argv, 0, 512, 16384, &want) < 0)
-                return BROKEN;
-        if (c->bare && mem_available_mib() < 2 * want)
-                return verdict(c, NOT_APPLICABLE, "the host has less than %llu MiB available",
-                               2 * want);
         (void) fflush(NULL);
         for (; made < SOCK_WORKERS; made++) {
                 int p[2];
@@ -265,7 +265,8 @@ static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
                 if (b.pid[made] == 0) {
                         (void) close(p[0]);
                         (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-                        sock_worker(p[1], want / SOCK_WORKERS + 1);
+                        fn(p[1], want / SOCK_WORKERS + 1, arg);
+                        _exit(0);
                 }
                 (void) close(p[1]);
                 b.fd[made] = p[0];
@@ -276,7 +277,7 @@ static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
         }
         for (int i = made; i < SOCK_WORKERS; i++)
                 b.fd[i] = -1;
-        escaped = made > 0 ? sock_bomb_watch(&b, want, &max) : 0;
+        *ret_escaped = made > 0 ? sock_bomb_watch(&b, want, ret_max) : 0;
         for (int i = 0; i < made; i++) {
                 (void) kill(b.pid[i], SIGKILL);
                 while (waitpid(b.pid[i], NULL, 0) < 0 && errno == EINTR)
@@ -284,6 +285,27 @@ static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
                 if (b.fd[i] >= 0)
                         (void) close(b.fd[i]);
         }
+        return made;
+}
+
+static void unix_queue_worker(int fd, unsigned long long mib, const void *arg)
+{
+        (void) arg;
+        sock_worker(fd, mib);
+}
+
+static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
+{
+        unsigned long long want;
+        uint64_t max = 0;
+        int made, escaped;
+
+        if (arg_count(c, argc, argv, 0, 512, 16384, &want) < 0)
+                return BROKEN;
+        if (c->bare && mem_available_mib() < 2 * want)
+                return verdict(c, NOT_APPLICABLE, "the host has less than %llu MiB available",
+                               2 * want);
+        made = sock_workers_run(unix_queue_worker, NULL, want, &max, &escaped);
         if (made == 0)
                 return verdict(c, BROKEN, "could not start a worker: %s", ename(errno));
         if (escaped)
@@ -291,6 +313,105 @@ static int probe_socket_bomb(struct probe_ctx *c, int argc, char **argv)
                                (unsigned long long) max);
         return verdict(c, BLOCKED, "%d workers held at most %llu of %llu MiB in socket buffers",
                        made, (unsigned long long) max, want);
+}
+
+/*
+ * Kernel memory a socket holds for its options, from its allowance
+ * (net.core.optmem_max, 128 KiB a socket by default here), which no
+ * memory cgroup is charged for: TCP MD5 keys, 136 bytes each as the
+ * allowance counts them. A socket is filled until the kernel refuses,
+ * then the next; the job's own memory (the sockets, about 3 KiB each)
+ * stays far below its limit. (Multicast groups fill the same allowance,
+ * but each join scans the device's list: too slow a demonstration for
+ * this suite; tests/unit/test_seccomp.c checks they are refused.)
+ */
+struct option_fill {
+        const char *name;
+        int family, type;
+        unsigned int item_bytes;
+        int (*add)(int fd, unsigned int k);
+};
+
+static int add_md5_key(int fd, unsigned int k)
+{
+        struct tcp_md5sig m = { .tcpm_keylen = TCP_MD5SIG_MAXKEYLEN };
+        struct sockaddr_in *a = (struct sockaddr_in *) &m.tcpm_addr;
+
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(0x0a000000u + k);
+        return setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &m, sizeof(m)) < 0 ? errno : 0;
+}
+
+static const struct option_fill option_fills[] = {
+        { "md5", AF_INET, SOCK_STREAM, 136, add_md5_key },
+};
+
+/* The items one socket takes, then closed never: its fd holds them. */
+static uint64_t option_fill_one(const struct option_fill *f)
+{
+        int fd = socket(f->family, f->type | SOCK_CLOEXEC, 0);
+        unsigned int k = 0;
+
+        if (fd < 0)
+                return 0;
+        while (k < 65536 && f->add(fd, k) == 0)
+                k++;
+        if (k == 0)
+                (void) close(fd);
+        return (uint64_t) k * f->item_bytes;
+}
+
+static void option_worker(int fd, unsigned long long mib, const void *arg)
+{
+        const struct option_fill *f = arg;
+        uint64_t held = 0, took;
+        uint32_t told = 0;
+
+        while (held < mib * MIB && (took = option_fill_one(f)) > 0) {
+                held += took;
+                if (held / MIB > told) {
+                        told = (uint32_t) (held / MIB);
+                        if (write(fd, &told, sizeof(told)) != sizeof(told))
+                                _exit(4);
+                }
+        }
+        told |= SOCK_DONE;
+        if (write(fd, &told, sizeof(told)) != sizeof(told))
+                _exit(4);
+        for (;;)
+                (void) pause();
+}
+
+static int probe_option_memory(struct probe_ctx *c, int argc, char **argv)
+{
+        const struct option_fill *f = NULL;
+        unsigned long long want;
+        uint64_t max = 0;
+        int made, escaped, fd, r;
+
+        for (size_t i = 0; argc > 0 && i < ELEMENTSOF(option_fills); i++)
+                if (strcmp(argv[0], option_fills[i].name) == 0)
+                        f = &option_fills[i];
+        if (!f)
+                return verdict(c, BROKEN, "which option: md5");
+        if (arg_count(c, argc, argv, 1, 128, 16384, &want) < 0)
+                return BROKEN;
+        /* Refused at once, or not: asked once before any worker starts. */
+        fd = socket(f->family, f->type | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return refused(c, errno, "socket");
+        r = f->add(fd, 0);
+        (void) close(fd);
+        if (r != 0)
+                return refused(c, r, f->name);
+        made = sock_workers_run(option_worker, f, want, &max, &escaped);
+        if (made == 0)
+                return verdict(c, BROKEN, "could not start a worker: %s", ename(errno));
+        if (escaped)
+                return verdict(c, ESCAPED, "%d workers held %llu MiB of %s option memory", made,
+                               (unsigned long long) max, f->name);
+        return verdict(c, BLOCKED, "%d workers held at most %llu of %llu MiB of %s option memory",
+                       made, (unsigned long long) max, want, f->name);
 }
 
 /* An unlinked file in @dir: its blocks go when the probe exits, however it exits. */
@@ -864,6 +985,8 @@ const struct probe resource_probes[] = {
         { "host-hugepages", probe_host_hugepages, "", "map the host's huge pages (MAP_HUGETLB)" },
         { "uncharged-queue", probe_uncharged_queue, "netlink|recverr|tstamp|tstamp-option",
           "queue a message in socket memory no memory cgroup is charged for" },
+        { "option-memory", probe_option_memory, "md5 [MIB]",
+          "hold MIB (128) MiB of socket option memory (TCP MD5 keys)" },
         { "tcp-unaccepted", probe_tcp_unaccepted, "[MIB]",
           "queue MIB (512) MiB in loopback TCP connections no process accepts" },
 };
