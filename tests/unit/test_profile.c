@@ -1339,10 +1339,8 @@ static void plan_mount_from_image(void **state)
         assert_non_null(b);
         assert_string_equal(b->source, fmt("%s/usr", img));
         assert_false(b->optional);
-        b = find_bind(plan, "/var/lib/dpkg");
-        assert_non_null(b);
-        assert_string_equal(b->source, fmt("%s/var/lib/dpkg", img));
-        assert_true(b->optional);
+        /* Optional and not in the image: not bound. */
+        assert_null(find_bind(plan, "/var/lib/dpkg"));
         /* Missing from the image: refused, naming the path looked for. */
         msg = plan_refused(q, &req, CD_E_UNSUPPORTED);
         if (!strstr(msg, fmt("%s/opt/quarto", img)))
@@ -1350,6 +1348,80 @@ static void plan_mount_from_image(void **state)
         b = find_bind(plan_ok(h, &req), "/opt/tool");
         assert_non_null(b);
         assert_string_equal(b->source, tool_dir);
+}
+
+static void rm_rf_deferred(void *path)
+{
+        (void) ut_rm_rf(path);
+        free(path);
+}
+
+/*
+ * An image's absolute symlinks point into the image, as its programs see
+ * them: Debian's var/run -> /run (and usr/lib/ssl/certs -> /etc/ssl/certs,
+ * usr/lib/R/etc/Renviron -> /etc/R/Renviron). A from_image source through
+ * one is the image's file, never the host's: the plain join
+ * <root>/var/run/x, resolved on the host, bound the host's /run/x into
+ * every job of the profile (shown with the debian-r image and a host file
+ * under /run).
+ */
+static void plan_mount_from_image_stays_in_it(void **state)
+{
+        const char *img = fmt("%s/symimg", images_dir);
+        const char *hostrun = ut_defer(rm_rf_deferred, strdup(fmt("%s/hostrun", base_dir)));
+        const char *cmd = "\"command\": [\"x\"]";
+        struct cd_profile *leak, *p, *q;
+        struct cd_request req = { 0 };
+        const struct cd_bind *b;
+        cleanup_free char *real_img = NULL;
+        const char *msg;
+
+        (void) state;
+        ut_defer(rm_rf_deferred, strdup(img));
+        assert_int_equal(mkdir(img, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/usr", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/var", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/run", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/run/both", img), 0755), 0);
+        assert_int_equal(mkdir(hostrun, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/both", hostrun), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/hostonly", hostrun), 0755), 0);
+        /* The image's /var/run is "/run", absolute; on this host /run is
+         * played by hostrun. */
+        assert_int_equal(symlink("/run", fmt("%s/var/run", img)), 0);
+        assert_int_equal(symlink(hostrun, fmt("%s/run/out", img)), 0);
+        real_img = realpath(img, NULL);
+        assert_non_null(real_img);
+        leak = parse_ok(fmt("{ \"name\": \"symleak\", \"image\": \"symimg\", %s,"
+                            "  \"mounts\": [ { \"source\": \"/run/out/hostonly\","
+                            "                  \"target\": \"/opt/b\", \"from_image\": true,"
+                            "                  \"optional\": true } ] }",
+                            cmd));
+        p = parse_ok(fmt("{ \"name\": \"sym\", \"image\": \"symimg\", %s, \"mounts\": ["
+                         "  { \"source\": \"/var/run/both\", \"target\": \"/opt/a\","
+                         "    \"from_image\": true },"
+                         "  { \"source\": \"/run/out\", \"target\": \"/opt/c\","
+                         "    \"from_image\": true } ] }",
+                         cmd));
+        q = parse_ok(fmt("{ \"name\": \"symneeds\", \"image\": \"symimg\", %s,"
+                         "  \"mounts\": [ { \"source\": \"/var/run/hostonly\","
+                         "                  \"target\": \"/opt/a\", \"from_image\": true } ] }",
+                         cmd));
+        /* Through the image's link to an absolute host path: not the host's. */
+        b = find_bind(plan_ok(leak, &req), "/opt/b");
+        if (b)
+                fail_msg("bound %s, which is %s on the host, not in the image", b->source,
+                         fmt("%s/hostonly", hostrun));
+        b = find_bind(plan_ok(p, &req), "/opt/a");
+        assert_non_null(b);
+        assert_string_equal(b->source, fmt("%s/run/both", real_img));
+        /* A link as the last component stays a link (the sandbox gets it). */
+        b = find_bind(plan_ok(p, &req), "/opt/c");
+        assert_non_null(b);
+        assert_string_equal(b->source, fmt("%s/run/out", real_img));
+        msg = plan_refused(q, &req, CD_E_UNSUPPORTED);
+        if (!strstr(msg, "/var/run/hostonly") || !strstr(msg, "not in its image"))
+                fail_msg("\"%s\" should say /var/run/hostonly is not in the image", msg);
 }
 
 static void plan_seccomp_additions_resolved(void **state)
@@ -1432,6 +1504,7 @@ int main(void)
                 cmocka_unit_test_teardown(plan_environment_filtered, teardown),
                 cmocka_unit_test_teardown(plan_mount_required_missing, teardown),
                 cmocka_unit_test_teardown(plan_mount_from_image, teardown),
+                cmocka_unit_test_teardown(plan_mount_from_image_stays_in_it, teardown),
                 cmocka_unit_test_teardown(plan_seccomp_additions_resolved, teardown),
                 cmocka_unit_test_teardown(plan_artifact_rules_copied, teardown),
         };
