@@ -627,6 +627,12 @@ static void bad_not_regular_file(void **state)
         assert_null(p);
 }
 
+static void rm_rf_deferred(void *path)
+{
+        (void) ut_rm_rf(path);
+        free(path);
+}
+
 /* An image someone else could change, or a symlink to one, is refused. */
 static void bad_image_not_roots_alone(void **state)
 {
@@ -664,6 +670,54 @@ static void bad_image_not_roots_alone(void **state)
         assert_non_null(strstr(e.msg, "is not a directory"));
         assert_int_equal(unlink(fmt("%s/linkimg", images_dir)), 0);
         assert_int_equal(ut_rm_rf(open_img), 0);
+}
+
+/*
+ * Not only /usr runs in every job: an image without a merged /usr keeps
+ * the dynamic loader and libc in /lib (bound like /usr), and whoever may
+ * write the images directory can put another tree in an image's place
+ * once the profile has loaded. Both were taken as they were.
+ */
+static void bad_image_lib_or_images_dir_not_roots_alone(void **state)
+{
+        const char *img = fmt("%s/splitimg", images_dir);
+        const char *open_dir = fmt("%s/openimages", base_dir);
+        struct cd_profile_host open_host = host;
+        struct cd_profile *p = NULL;
+        struct cd_err e = { 0 };
+        const char *body =
+                "{\"name\": \"x\", \"image\": \"splitimg\", \"command\": [\"/bin/true\"]}";
+
+        (void) state;
+        ut_defer(rm_rf_deferred, strdup(img));
+        ut_defer(rm_rf_deferred, strdup(open_dir));
+        assert_int_equal(mkdir(img, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/usr", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/lib", img), 0755), 0);
+        assert_int_equal(chmod(fmt("%s/lib", img), 0777), 0);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, fmt("%s/lib must be owned by root", img)))
+                fail_msg("\"%s\" should refuse %s/lib", e.msg, img);
+        /* As a symlink (merged /usr) it is made again in the sandbox: fine. */
+        assert_int_equal(rmdir(fmt("%s/lib", img)), 0);
+        assert_int_equal(symlink("usr/lib", fmt("%s/lib", img)), 0);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e), 0);
+        p = ut_defer(profile_free, p);
+
+        /* The same image in an images directory its group may write. */
+        assert_int_equal(mkdir(open_dir, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/splitimg", open_dir), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/splitimg/usr", open_dir), 0755), 0);
+        assert_int_equal(chmod(open_dir, 0775), 0);
+        open_host.images_dir = open_dir;
+        p = NULL;
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &open_host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, "images directory") || !strstr(e.msg, open_dir))
+                fail_msg("\"%s\" should refuse the images directory %s", e.msg, open_dir);
 }
 
 /*
@@ -1350,12 +1404,6 @@ static void plan_mount_from_image(void **state)
         assert_string_equal(b->source, tool_dir);
 }
 
-static void rm_rf_deferred(void *path)
-{
-        (void) ut_rm_rf(path);
-        free(path);
-}
-
 /*
  * An image's absolute symlinks point into the image, as its programs see
  * them: Debian's var/run -> /run (and usr/lib/ssl/certs -> /etc/ssl/certs,
@@ -1479,6 +1527,7 @@ int main(void)
                 cmocka_unit_test_teardown(bad_file_too_large, teardown),
                 cmocka_unit_test_teardown(bad_not_regular_file, teardown),
                 cmocka_unit_test_teardown(bad_image_not_roots_alone, teardown),
+                cmocka_unit_test_teardown(bad_image_lib_or_images_dir_not_roots_alone, teardown),
                 cmocka_unit_test_teardown(bad_mount_member_names_its_key, teardown),
                 cmocka_unit_test_teardown(bad_negative_limit_says_negative, teardown),
                 cmocka_unit_test_teardown(bad_fractional_size_says_whole_number, teardown),
