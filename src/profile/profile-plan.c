@@ -7,10 +7,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cordon/cleanup.h"
 #include "cordon/limits.h"
@@ -157,8 +162,65 @@ static int check_request(const struct cd_profile *p, const struct cd_request *re
         return 0;
 }
 
+/* The host path an open fd @fd names, into @buf (PATH_MAX bytes). */
+static int fd_path(int fd, char *buf)
+{
+        char link[64];
+        ssize_t n;
+
+        (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, buf, PATH_MAX - 1);
+        if (n < 0)
+                return -errno;
+        if (n >= PATH_MAX - 1)
+                return -ENAMETOOLONG;
+        buf[n] = '\0';
+        return 0;
+}
+
+/*
+ * @source, a path inside the image at @root, as the host path of what it
+ * names there: resolved as if @root were "/", as a process inside the
+ * image would resolve it. Joined to @root and resolved on the host, an
+ * absolute symlink in the image (Debian's var/run -> /run, usr/lib/ssl/certs
+ * -> /etc/ssl/certs, usr/lib/R/etc/Renviron -> /etc/R/Renviron) would lead
+ * to the host's own file, bound into every job of a profile that asked for
+ * the image's. A last component that is a symlink is kept as one (the
+ * sandbox gets the link, as from any other source). *@ret is NULL when the
+ * path is not in the image. Returns 0 or -errno.
+ */
+static int resolve_in_image(const char *root, const char *source, char **ret)
+{
+        struct open_how how = { .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+        cleanup_close int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        cleanup_close int fd = -1;
+        char root_path[PATH_MAX], path[PATH_MAX];
+        size_t n;
+        int r;
+
+        *ret = NULL;
+        if (root_fd < 0)
+                return -errno;
+        fd = (int) syscall(SYS_openat2, root_fd, source, &how, sizeof(how));
+        if (fd < 0)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        r = fd_path(root_fd, root_path);
+        if (r == 0)
+                r = fd_path(fd, path);
+        if (r < 0)
+                return r;
+        /* RESOLVE_IN_ROOT never leaves @root; checked all the same. */
+        n = strcmp(root_path, "/") == 0 ? 0 : strlen(root_path);
+        if (strncmp(path, root_path, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+                return -EXDEV;
+        *ret = strdup(path);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* Required mounts must exist on this host: the profile loads anywhere,
- * a job only where what it needs is installed. */
+ * a job only where what it needs is installed. A from_image source that
+ * is not in the image is not bound, nor looked for elsewhere. */
 static int add_mounts(const struct cd_profile *p, struct cd_plan *plan, struct cd_err *err)
 {
         for (size_t i = 0; i < p->n_mounts; i++) {
@@ -169,8 +231,17 @@ static int add_mounts(const struct cd_profile *p, struct cd_plan *plan, struct c
                 int r;
 
                 if (m->from_image && strcmp(p->image_root, "/") != 0) {
-                        if (asprintf(&in_image, "%s%s", p->image_root, m->source) < 0)
-                                return cd_err_set(err, ENOMEM, "plan: out of memory");
+                        r = resolve_in_image(p->image_root, m->source, &in_image);
+                        if (r < 0)
+                                return cd_err_neg(err, r, "plan: the %s profile's mount %s%s",
+                                                  p->name, p->image_root, m->source);
+                        if (!in_image && m->optional)
+                                continue;
+                        if (!in_image)
+                                return cd_err_set(err, CD_E_UNSUPPORTED,
+                                                  "the %s profile needs %s%s, which is not in "
+                                                  "its image",
+                                                  p->name, p->image_root, m->source);
                         source = in_image;
                 }
                 if (!m->optional && lstat(source, &st) < 0)

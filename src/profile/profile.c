@@ -139,28 +139,51 @@ static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
         return pctx_string(c, root, "description", "description", false, &p->description);
 }
 
-/* Every job of the profile runs the image's programs: someone who could
+/* Owned by root (or whoever runs cordon) and not writable by group or others. */
+static bool roots_alone(const struct stat *st)
+{
+        return (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & 022);
+}
+
+/*
+ * Every job of the profile runs the image's programs: someone who could
  * change them could read every later job's inputs. Its root, /usr and /etc
  * must be real directories of root (or of whoever runs cordon) that no
- * group or other user may write. */
-static int check_image_owner(struct pctx *c, const char *image_root)
+ * group or other user may write; so must /bin, /sbin and /lib* where they
+ * are directories (an image without a merged /usr keeps the dynamic loader
+ * and libc in /lib; as symlinks they are made again in the sandbox, never
+ * followed), and the images directory (@dir): whoever may write it could
+ * rename the image away and put their own in its place, after this check,
+ * for every job until the profiles are loaded again.
+ */
+static int check_image_owner(struct pctx *c, const char *dir, const char *image_root)
 {
-        static const char *const parts[] = { "", "/usr", "/etc" };
+        static const char *const parts[] = { "",     "/usr",   "/etc",   "/bin",   "/sbin",
+                                             "/lib", "/lib32", "/lib64", "/libx32" };
+        struct stat st;
 
+        if (stat(dir, &st) < 0)
+                return pctx_fail(c, "image", "%s: %s", dir, strerror(errno));
+        if (!roots_alone(&st))
+                return pctx_fail(c, "image",
+                                 "the images directory %s must be owned by root and not writable "
+                                 "by group or others",
+                                 dir);
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 cleanup_free char *path = NULL;
-                struct stat st;
 
                 if (asprintf(&path, "%s%s", image_root, parts[i]) < 0)
                         return cd_err_set(c->err, ENOMEM, "%s: out of memory", c->source);
                 if (lstat(path, &st) < 0) {
-                        if (errno == ENOENT && i == 2)
+                        if (errno == ENOENT && i >= 2)
                                 continue;
                         return pctx_fail(c, "image", "%s: %s", path, strerror(errno));
                 }
+                if (i >= 3 && S_ISLNK(st.st_mode))
+                        continue;
                 if (!S_ISDIR(st.st_mode))
                         return pctx_fail(c, "image", "%s is not a directory (a symlink?)", path);
-                if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022))
+                if (!roots_alone(&st))
                         return pctx_fail(c, "image",
                                          "%s must be owned by root and not writable by group "
                                          "or others",
@@ -199,7 +222,7 @@ static int parse_image(struct pctx *c, json_t *root, struct cd_profile *p)
                                  "image \"%s\" is not built: %s is missing (see images/%s/build "
                                  "and docs/images.md)",
                                  p->image, usr, p->image);
-        return check_image_owner(c, p->image_root);
+        return check_image_owner(c, dir, p->image_root);
 }
 
 /* Sandbox paths a mount may not cover: what cordon itself builds. */

@@ -627,6 +627,12 @@ static void bad_not_regular_file(void **state)
         assert_null(p);
 }
 
+static void rm_rf_deferred(void *path)
+{
+        (void) ut_rm_rf(path);
+        free(path);
+}
+
 /* An image someone else could change, or a symlink to one, is refused. */
 static void bad_image_not_roots_alone(void **state)
 {
@@ -664,6 +670,54 @@ static void bad_image_not_roots_alone(void **state)
         assert_non_null(strstr(e.msg, "is not a directory"));
         assert_int_equal(unlink(fmt("%s/linkimg", images_dir)), 0);
         assert_int_equal(ut_rm_rf(open_img), 0);
+}
+
+/*
+ * Not only /usr runs in every job: an image without a merged /usr keeps
+ * the dynamic loader and libc in /lib (bound like /usr), and whoever may
+ * write the images directory can put another tree in an image's place
+ * once the profile has loaded. Both were taken as they were.
+ */
+static void bad_image_lib_or_images_dir_not_roots_alone(void **state)
+{
+        const char *img = fmt("%s/splitimg", images_dir);
+        const char *open_dir = fmt("%s/openimages", base_dir);
+        struct cd_profile_host open_host = host;
+        struct cd_profile *p = NULL;
+        struct cd_err e = { 0 };
+        const char *body =
+                "{\"name\": \"x\", \"image\": \"splitimg\", \"command\": [\"/bin/true\"]}";
+
+        (void) state;
+        ut_defer(rm_rf_deferred, strdup(img));
+        ut_defer(rm_rf_deferred, strdup(open_dir));
+        assert_int_equal(mkdir(img, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/usr", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/lib", img), 0755), 0);
+        assert_int_equal(chmod(fmt("%s/lib", img), 0777), 0);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, fmt("%s/lib must be owned by root", img)))
+                fail_msg("\"%s\" should refuse %s/lib", e.msg, img);
+        /* As a symlink (merged /usr) it is made again in the sandbox: fine. */
+        assert_int_equal(rmdir(fmt("%s/lib", img)), 0);
+        assert_int_equal(symlink("usr/lib", fmt("%s/lib", img)), 0);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &host, &p, &e), 0);
+        p = ut_defer(profile_free, p);
+
+        /* The same image in an images directory its group may write. */
+        assert_int_equal(mkdir(open_dir, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/splitimg", open_dir), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/splitimg/usr", open_dir), 0755), 0);
+        assert_int_equal(chmod(open_dir, 0775), 0);
+        open_host.images_dir = open_dir;
+        p = NULL;
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &open_host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, "images directory") || !strstr(e.msg, open_dir))
+                fail_msg("\"%s\" should refuse the images directory %s", e.msg, open_dir);
 }
 
 /*
@@ -1339,10 +1393,8 @@ static void plan_mount_from_image(void **state)
         assert_non_null(b);
         assert_string_equal(b->source, fmt("%s/usr", img));
         assert_false(b->optional);
-        b = find_bind(plan, "/var/lib/dpkg");
-        assert_non_null(b);
-        assert_string_equal(b->source, fmt("%s/var/lib/dpkg", img));
-        assert_true(b->optional);
+        /* Optional and not in the image: not bound. */
+        assert_null(find_bind(plan, "/var/lib/dpkg"));
         /* Missing from the image: refused, naming the path looked for. */
         msg = plan_refused(q, &req, CD_E_UNSUPPORTED);
         if (!strstr(msg, fmt("%s/opt/quarto", img)))
@@ -1350,6 +1402,74 @@ static void plan_mount_from_image(void **state)
         b = find_bind(plan_ok(h, &req), "/opt/tool");
         assert_non_null(b);
         assert_string_equal(b->source, tool_dir);
+}
+
+/*
+ * An image's absolute symlinks point into the image, as its programs see
+ * them: Debian's var/run -> /run (and usr/lib/ssl/certs -> /etc/ssl/certs,
+ * usr/lib/R/etc/Renviron -> /etc/R/Renviron). A from_image source through
+ * one is the image's file, never the host's: the plain join
+ * <root>/var/run/x, resolved on the host, bound the host's /run/x into
+ * every job of the profile (shown with the debian-r image and a host file
+ * under /run).
+ */
+static void plan_mount_from_image_stays_in_it(void **state)
+{
+        const char *img = fmt("%s/symimg", images_dir);
+        const char *hostrun = ut_defer(rm_rf_deferred, strdup(fmt("%s/hostrun", base_dir)));
+        const char *cmd = "\"command\": [\"x\"]";
+        struct cd_profile *leak, *p, *q;
+        struct cd_request req = { 0 };
+        const struct cd_bind *b;
+        cleanup_free char *real_img = NULL;
+        const char *msg;
+
+        (void) state;
+        ut_defer(rm_rf_deferred, strdup(img));
+        assert_int_equal(mkdir(img, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/usr", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/var", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/run", img), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/run/both", img), 0755), 0);
+        assert_int_equal(mkdir(hostrun, 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/both", hostrun), 0755), 0);
+        assert_int_equal(mkdir(fmt("%s/hostonly", hostrun), 0755), 0);
+        /* The image's /var/run is "/run", absolute; on this host /run is
+         * played by hostrun. */
+        assert_int_equal(symlink("/run", fmt("%s/var/run", img)), 0);
+        assert_int_equal(symlink(hostrun, fmt("%s/run/out", img)), 0);
+        real_img = realpath(img, NULL);
+        assert_non_null(real_img);
+        leak = parse_ok(fmt("{ \"name\": \"symleak\", \"image\": \"symimg\", %s,"
+                            "  \"mounts\": [ { \"source\": \"/run/out/hostonly\","
+                            "                  \"target\": \"/opt/b\", \"from_image\": true,"
+                            "                  \"optional\": true } ] }",
+                            cmd));
+        p = parse_ok(fmt("{ \"name\": \"sym\", \"image\": \"symimg\", %s, \"mounts\": ["
+                         "  { \"source\": \"/var/run/both\", \"target\": \"/opt/a\","
+                         "    \"from_image\": true },"
+                         "  { \"source\": \"/run/out\", \"target\": \"/opt/c\","
+                         "    \"from_image\": true } ] }",
+                         cmd));
+        q = parse_ok(fmt("{ \"name\": \"symneeds\", \"image\": \"symimg\", %s,"
+                         "  \"mounts\": [ { \"source\": \"/var/run/hostonly\","
+                         "                  \"target\": \"/opt/a\", \"from_image\": true } ] }",
+                         cmd));
+        /* Through the image's link to an absolute host path: not the host's. */
+        b = find_bind(plan_ok(leak, &req), "/opt/b");
+        if (b)
+                fail_msg("bound %s, which is %s on the host, not in the image", b->source,
+                         fmt("%s/hostonly", hostrun));
+        b = find_bind(plan_ok(p, &req), "/opt/a");
+        assert_non_null(b);
+        assert_string_equal(b->source, fmt("%s/run/both", real_img));
+        /* A link as the last component stays a link (the sandbox gets it). */
+        b = find_bind(plan_ok(p, &req), "/opt/c");
+        assert_non_null(b);
+        assert_string_equal(b->source, fmt("%s/run/out", real_img));
+        msg = plan_refused(q, &req, CD_E_UNSUPPORTED);
+        if (!strstr(msg, "/var/run/hostonly") || !strstr(msg, "not in its image"))
+                fail_msg("\"%s\" should say /var/run/hostonly is not in the image", msg);
 }
 
 static void plan_seccomp_additions_resolved(void **state)
@@ -1407,6 +1527,7 @@ int main(void)
                 cmocka_unit_test_teardown(bad_file_too_large, teardown),
                 cmocka_unit_test_teardown(bad_not_regular_file, teardown),
                 cmocka_unit_test_teardown(bad_image_not_roots_alone, teardown),
+                cmocka_unit_test_teardown(bad_image_lib_or_images_dir_not_roots_alone, teardown),
                 cmocka_unit_test_teardown(bad_mount_member_names_its_key, teardown),
                 cmocka_unit_test_teardown(bad_negative_limit_says_negative, teardown),
                 cmocka_unit_test_teardown(bad_fractional_size_says_whole_number, teardown),
@@ -1432,6 +1553,7 @@ int main(void)
                 cmocka_unit_test_teardown(plan_environment_filtered, teardown),
                 cmocka_unit_test_teardown(plan_mount_required_missing, teardown),
                 cmocka_unit_test_teardown(plan_mount_from_image, teardown),
+                cmocka_unit_test_teardown(plan_mount_from_image_stays_in_it, teardown),
                 cmocka_unit_test_teardown(plan_seccomp_additions_resolved, teardown),
                 cmocka_unit_test_teardown(plan_artifact_rules_copied, teardown),
         };
