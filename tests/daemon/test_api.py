@@ -4295,64 +4295,77 @@ class ServiceTest(DaemonTest):
         and then taken (201) far past request_timeout."""
         d = self.start_daemon(request_timeout="2s", connection_timeout="5s")
         ct, body, _ = small_upload("cordon-trickle")
+        head = (f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n".encode()
+                + f"{len(body):x}\r\n".encode() + body + b"\r\n")
         trickles = {
             "trailers": (b"0\r\n", [b"X-T%d: v\r\n" % i for i in range(20)], b"\r\n"),
             "extension": (b"0;", [b"a"] * 20, b"\r\n\r\n"),
             "zeros": (b"", [b"0"] * 20, b"\r\n\r\n"),
         }
-        for what, (start, pieces, end) in trickles.items():
-            with self.subTest(what):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(30)
-                s.connect(d.sock)
-                sent = 0
+
+        def trickle(start, pieces, end):
+            """One trickled upload: (pieces sent, what it was answered)."""
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(30)
+            s.connect(d.sock)
+            sent = 0
+            try:
+                s.sendall(head + start)
                 try:
-                    s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n".encode()
-                              + f"{len(body):x}\r\n".encode() + body + b"\r\n" + start)
-                    try:
-                        for piece in pieces:
-                            time.sleep(1)
-                            s.sendall(piece)
-                            sent += 1
-                        s.sendall(end)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass  # cut off: what it was answered, if anything, is read below
-                    answer = b""
-                    try:
-                        while chunk := s.recv(65536):
-                            answer += chunk
-                    except ConnectionResetError:
-                        pass
-                finally:
-                    s.close()
-                self.assertNotIn(b" 201 ", answer.split(b"\r\n", 1)[0], answer[:300])
-                if answer:
-                    resp = http.client.HTTPResponse(_Bytes(answer), method="POST")
-                    resp.begin()
-                    problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408,
-                               "request_timeout")
-                self.assertLess(sent, len(pieces), "the trickle went on to its end")
-                self.assertEqual(d.audit("job.submitted"), [])
-                self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10),
-                                os.listdir(d.state / "jobs"))
-        # The last chunk itself late (within the idle timeout): 408, not 201.
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(30)
-        s.connect(d.sock)
-        try:
-            s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n".encode()
-                      + f"{len(body):x}\r\n".encode() + body + b"\r\n")
-            time.sleep(3)
-            s.sendall(b"0\r\n\r\n")
-            resp = http.client.HTTPResponse(s, method="POST")
-            resp.begin()
-            problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408, "request_timeout")
-        finally:
-            s.close()
+                    for piece in pieces:
+                        time.sleep(1)
+                        s.sendall(piece)
+                        sent += 1
+                    s.sendall(end)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # cut off: what it was answered, if anything, is read below
+                answer = b""
+                try:
+                    while chunk := s.recv(65536):
+                        answer += chunk
+                except ConnectionResetError:
+                    pass
+            finally:
+                s.close()
+            return sent, answer
+
+        def late_last_chunk():
+            """The last chunk itself late (within the idle timeout)."""
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(30)
+            s.connect(d.sock)
+            try:
+                s.sendall(head)
+                time.sleep(3)
+                s.sendall(b"0\r\n\r\n")
+                resp = http.client.HTTPResponse(s, method="POST")
+                resp.begin()
+                return _checked(resp, "POST", "/v1/jobs")
+            finally:
+                s.close()
+
+        # Each upload on a connection of its own, all at once: each waits
+        # out its own request_timeout and connection_timeout (about 8 s),
+        # which they need not do one after the other (27 s).
+        with concurrent.futures.ThreadPoolExecutor(len(trickles) + 1) as pool:
+            running = {what: pool.submit(trickle, *t) for what, t in trickles.items()}
+            late = pool.submit(late_last_chunk)
+            for what, (start, pieces, end) in trickles.items():
+                with self.subTest(what):
+                    sent, answer = running[what].result()
+                    self.assertNotIn(b" 201 ", answer.split(b"\r\n", 1)[0], answer[:300])
+                    if answer:
+                        resp = http.client.HTTPResponse(_Bytes(answer), method="POST")
+                        resp.begin()
+                        problem_of(self, _checked(resp, "POST", "/v1/jobs"), 408,
+                                   "request_timeout")
+                    self.assertLess(sent, len(pieces), "the trickle went on to its end")
+            # A last chunk that comes late: 408, not 201.
+            problem_of(self, late.result(), 408, "request_timeout")
         self.assertEqual(d.audit("job.submitted"), [])
-        self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10))
+        self.assertTrue(poll(lambda: os.listdir(d.state / "jobs") == [], 10),
+                        os.listdir(d.state / "jobs"))
         self.assertEqual(request(d.sock, "GET", "/v1/health").status, 200)
 
     def test_shutting_down(self):
