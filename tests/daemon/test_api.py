@@ -2934,10 +2934,18 @@ class ServiceTest(DaemonTest):
         running = submit_sh(d, SLEEP_SH)["id"]
         wait_running(d, running)
         queued = submit_sh(d, "echo never\n")["id"]
+
+        def failures():  # each attempt that failed to write the row logs its error
+            return sum(f"job={queued} " in line and "injected failure" in line
+                       for line in d.log_path.read_text(errors="replace").splitlines())
+
         problem_of(self, request(d.sock, "POST", f"/v1/jobs/{queued}/cancel"), 500, "internal")
+        before = failures()
         d.client().cancel(running)
         self.assertEqual(wait_job(d, running, 60)["verdict"], "cancelled")
-        time.sleep(12)  # two retries at least
+        # Two retries at least, with a slot free (5-10 s; the 60 s is a hang bound).
+        self.assertTrue(poll(lambda: failures() >= before + 2, 60),
+                        f"{failures() - before} retries of the cancel seen in 60 s")
         self.assertEqual(d.client().job(queued)["state"], "queued")
         self.assertEqual(len(d.audit("job.cancelled", queued)), 1)
         self.assertEqual(len(d.audit("job.finished", queued)), 1)
