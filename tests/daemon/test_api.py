@@ -3545,7 +3545,12 @@ class ServiceTest(DaemonTest):
         wait_running(d, j)
         filler = self.fill(d, 0)
         try:
-            time.sleep(5)  # the job has ended; its verdict cannot be stored
+            # The job has ended; its verdict cannot be stored (the first
+            # failure is logged), and a second later, tried three more
+            # times (0.1, 0.2, 0.4 s), still is not. 60 s: a hang bound.
+            self.assertTrue(poll(lambda: f"level=error job={j} " in d.log_path.read_text(
+                errors="replace"), 60), "no failure to store the verdict was logged")
+            time.sleep(1)
             job = d.client().job(j)
             self.assertEqual((job["state"], job["verdict"]), ("running", None))
         finally:
@@ -3627,7 +3632,12 @@ class ServiceTest(DaemonTest):
         wait_running(d, j)
         filler = self.fill(d, 0)
         try:
-            time.sleep(4)
+            # Space comes back once the job has written and ended: its
+            # verdict failed to be stored (logged) or was stored. 60 s: a
+            # hang bound.
+            self.assertTrue(poll(lambda: f"level=error job={j} " in d.log_path.read_text(
+                errors="replace") or d.client().job(j)["state"] == "finished", 60),
+                "the job never ended")
         finally:
             filler.unlink()
         job = wait_job(d, j, 120)
