@@ -12,6 +12,7 @@ Environment: CORDON_BIN (the cordon binary), CORDOND_BIN, CORDON_PROFILES.
 import glob
 import hashlib
 import http.client
+import concurrent.futures
 import json
 import os
 import stat
@@ -1331,33 +1332,43 @@ class FakeCordondTest(unittest.TestCase):
         119 as for a job still running. It used to wait 60 s more, then
         exit 69."""
         d = self.fake("stall")
-        for args in (["wait", self.ID, "--timeout", "2s"],
-                     ["wait", self.ID, "--timeout", "1s", "--json"],
-                     ["wait", self.ID, "--timeout", "0"]):
-            p = self.cli(d, *args, timeout=50)  # a hang bound
-            self.one_line_error(p, "wait", EX_STILL_RUNNING, "did not answer within",
-                                "the job goes on")
-            self.assertEqual(p.stdout, "")  # --json: no job to show
+        runs = (["wait", self.ID, "--timeout", "2s"],
+                ["wait", self.ID, "--timeout", "1s", "--json"],
+                ["wait", self.ID, "--timeout", "0"])
+        # All at once, each on its own connection: each waits out its own
+        # bound (4, 3 and 2 s), which they need not do one after the other.
+        with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
+            done = list(pool.map(lambda args: self.cli(d, *args, timeout=50), runs))  # a hang bound
+        for args, p in zip(runs, done):
+            with self.subTest(args=args):
+                self.one_line_error(p, "wait", EX_STILL_RUNNING, "did not answer within",
+                                    "the job goes on")
+                self.assertEqual(p.stdout, "")  # --json: no job to show
 
     def test_polls_answered_at_once_are_spaced_out(self):
         """A cordond that answers ?wait= at once: `wait` and `logs -f` poll
         a few times a second (250 ms apart, doubling), not thousands."""
+        # `logs -f` polls a fake of its own while `wait` polls the other:
+        # each is counted alone, and the two 3 s need not come one after
+        # the other.
         d = self.fake("running")
-        p = self.cli(d, "wait", self.ID, "--timeout", "3s")
-        self.one_line_error(p, "wait", EX_STILL_RUNNING, "is still running")
-        # 250 ms, doubling: about 5 in 3 s. Without the pauses, tens of thousands.
-        self.assertLess(len(self.requests(d)), 50)
-
-        os.unlink(os.path.join(d, "requests.log"))
-        e = dict(os.environ, CORDON_SOCKET=os.path.join(d, "s.sock"))
+        f = self.fake("running", name="follow")
+        e = dict(os.environ, CORDON_SOCKET=os.path.join(f, "s.sock"))
         follow = subprocess.Popen([CORDON, "logs", "-f", self.ID], env=e, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + HANG_S
-            while not self.requests(d):
+            while not self.requests(f):
                 self.assertLess(time.monotonic(), deadline)
                 time.sleep(0.05)  # a hang bound
-            time.sleep(3)  # what it asks in 3 s
+            first = time.monotonic()
+
+            p = self.cli(d, "wait", self.ID, "--timeout", "3s")
+            self.one_line_error(p, "wait", EX_STILL_RUNNING, "is still running")
+            # 250 ms, doubling: about 5 in 3 s. Without the pauses, tens of thousands.
+            self.assertLess(len(self.requests(d)), 50)
+
+            time.sleep(max(0, first + 3 - time.monotonic()))  # what it asks in 3 s
             follow.send_signal(signal.SIGINT)
             out, err = follow.communicate(timeout=HANG_S)
         finally:
@@ -1365,7 +1376,7 @@ class FakeCordondTest(unittest.TestCase):
                 follow.kill()
                 follow.communicate()
         self.assertEqual(follow.returncode, 130, err)
-        self.assertLess(len(self.requests(d)), 100)
+        self.assertLess(len(self.requests(f)), 100)
 
     def test_wait_for_a_rejected_job(self):
         """A job a slot refused never ran: `wait` ends 65, as for a request
