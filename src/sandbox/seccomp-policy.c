@@ -765,6 +765,25 @@ static int rules_dnotify(scmp_filter_ctx c, char *const *extra, struct cd_err *e
                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, F_NOTIFY));
 }
 
+/* setsockopt(2) of each level and option in @opts answered with its errno
+ * (0: success) without running; level and option are compared on their
+ * low 32 bits, as the kernel reads them. */
+struct sockopt_refusal {
+        int level, name, errno_value;
+};
+
+static int rules_sockopts(scmp_filter_ctx c, const struct sockopt_refusal *opts, size_t n,
+                          struct cd_err *err)
+{
+        int r = 0;
+
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = RULE(c, SCMP_ACT_ERRNO(opts[i].errno_value), "setsockopt", err,
+                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].level),
+                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].name));
+        return r;
+}
+
 /*
  * A socket's error queue holds copies of what it sent, or the ICMP errors
  * it got, up to its SO_RCVBUF (twice net.core.rmem_max), and no memory
@@ -783,21 +802,14 @@ static int rules_dnotify(scmp_filter_ctx c, char *const *extra, struct cd_err *e
  */
 static int rules_error_queue(scmp_filter_ctx c, struct cd_err *err)
 {
-        static const struct {
-                int level, name, errno_value;
-        } opts[] = {
+        static const struct sockopt_refusal opts[] = {
                 { SOL_IP, IP_RECVERR, 0 },
                 { SOL_IPV6, IPV6_RECVERR, 0 },
                 { SOL_SOCKET, CD_SO_TIMESTAMPING_OLD, ENOPROTOOPT },
                 { SOL_SOCKET, CD_SO_TIMESTAMPING_NEW, ENOPROTOOPT },
         };
-        int r = 0;
 
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(opts); i++)
-                r = RULE(c, SCMP_ACT_ERRNO(opts[i].errno_value), "setsockopt", err,
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].level),
-                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].name));
-        return r;
+        return rules_sockopts(c, opts, ELEMENTSOF(opts), err);
 }
 
 /*
@@ -830,9 +842,7 @@ static int rules_error_queue(scmp_filter_ctx c, struct cd_err *err)
  */
 static int rules_uncharged_options(scmp_filter_ctx c, struct cd_err *err)
 {
-        static const struct {
-                int level, name, errno_value;
-        } opts[] = {
+        static const struct sockopt_refusal opts[] = {
                 { SOL_IPV6, CD_IPV6_FLOWLABEL_MGR, ENOPROTOOPT },
                 { IPPROTO_TCP, TCP_MD5SIG, ENOPROTOOPT },
                 { IPPROTO_TCP, CD_TCP_MD5SIG_EXT, ENOPROTOOPT },
@@ -848,13 +858,8 @@ static int rules_uncharged_options(scmp_filter_ctx c, struct cd_err *err)
                 { SOL_IPV6, MCAST_JOIN_GROUP, ENODEV },
                 { SOL_IPV6, MCAST_JOIN_SOURCE_GROUP, ENODEV },
         };
-        int r = 0;
 
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(opts); i++)
-                r = RULE(c, SCMP_ACT_ERRNO(opts[i].errno_value), "setsockopt", err,
-                         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].level),
-                         SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffULL, opts[i].name));
-        return r;
+        return rules_sockopts(c, opts, ELEMENTSOF(opts), err);
 }
 
 /* Huge pages come from the host's pool (vm.nr_hugepages), which no limit of

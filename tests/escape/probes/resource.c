@@ -170,6 +170,26 @@ static int probe_memory_bomb(struct probe_ctx *c, int argc, char **argv)
 #define SOCK_WORKERS 16
 #define SOCK_DONE    0x80000000u /* a report's flag: this worker's fds ran out */
 
+/* A worker's report: the MiB it holds, when that grew. */
+static void report_held(int fd, uint64_t held, uint32_t *told)
+{
+        if (held / MIB <= *told)
+                return;
+        *told = (uint32_t) (held / MIB);
+        if (write(fd, told, sizeof(*told)) != sizeof(*told))
+                _exit(4);
+}
+
+/* A worker's last report (it can take no more); then it waits to be killed. */
+static __attribute__((noreturn)) void report_done(int fd, uint32_t told)
+{
+        told |= SOCK_DONE;
+        if (write(fd, &told, sizeof(told)) != sizeof(told))
+                _exit(4);
+        for (;;)
+                (void) pause();
+}
+
 /* A worker queues data on AF_UNIX socket pairs it never reads, until its
  * fds run out, reporting the MiB it holds; then it waits to be killed.
  * The kernel must charge those buffers to the job's memory cgroup. */
@@ -186,17 +206,9 @@ static __attribute__((noreturn)) void sock_worker(int fd, unsigned long long mib
                         break;
                 for (ssize_t n; (n = send(sv[0], chunk, sizeof(chunk), MSG_DONTWAIT)) > 0;)
                         held += (uint64_t) n;
-                if (held / MIB > told) {
-                        told = (uint32_t) (held / MIB);
-                        if (write(fd, &told, sizeof(told)) != sizeof(told))
-                                _exit(4);
-                }
+                report_held(fd, held, &told);
         }
-        told |= SOCK_DONE;
-        if (write(fd, &told, sizeof(told)) != sizeof(told))
-                _exit(4);
-        for (;;)
-                pause();
+        report_done(fd, told);
 }
 
 struct sock_bomb {
@@ -369,17 +381,9 @@ static void option_worker(int fd, unsigned long long mib, const void *arg)
 
         while (held < mib * MIB && (took = option_fill_one(f)) > 0) {
                 held += took;
-                if (held / MIB > told) {
-                        told = (uint32_t) (held / MIB);
-                        if (write(fd, &told, sizeof(told)) != sizeof(told))
-                                _exit(4);
-                }
+                report_held(fd, held, &told);
         }
-        told |= SOCK_DONE;
-        if (write(fd, &told, sizeof(told)) != sizeof(told))
-                _exit(4);
-        for (;;)
-                (void) pause();
+        report_done(fd, told);
 }
 
 static int probe_option_memory(struct probe_ctx *c, int argc, char **argv)
