@@ -158,8 +158,15 @@ static bool roots_alone(const struct stat *st)
  */
 static int check_image_owner(struct pctx *c, const char *dir, const char *image_root)
 {
-        static const char *const parts[] = { "",     "/usr",   "/etc",   "/bin",   "/sbin",
-                                             "/lib", "/lib32", "/lib64", "/libx32" };
+        /* May the part be absent; may it be a symlink (never followed). */
+        static const struct {
+                const char *path;
+                bool optional, link_ok;
+        } parts[] = {
+                { "", false, false },     { "/usr", false, false }, { "/etc", true, false },
+                { "/bin", true, true },   { "/sbin", true, true },  { "/lib", true, true },
+                { "/lib32", true, true }, { "/lib64", true, true }, { "/libx32", true, true },
+        };
         struct stat st;
 
         if (stat(dir, &st) < 0)
@@ -172,14 +179,14 @@ static int check_image_owner(struct pctx *c, const char *dir, const char *image_
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 cleanup_free char *path = NULL;
 
-                if (asprintf(&path, "%s%s", image_root, parts[i]) < 0)
+                if (asprintf(&path, "%s%s", image_root, parts[i].path) < 0)
                         return cd_err_set(c->err, ENOMEM, "%s: out of memory", c->source);
                 if (lstat(path, &st) < 0) {
-                        if (errno == ENOENT && i >= 2)
+                        if (errno == ENOENT && parts[i].optional)
                                 continue;
                         return pctx_fail(c, "image", "%s: %s", path, strerror(errno));
                 }
-                if (i >= 3 && S_ISLNK(st.st_mode))
+                if (parts[i].link_ok && S_ISLNK(st.st_mode))
                         continue;
                 if (!S_ISDIR(st.st_mode))
                         return pctx_fail(c, "image", "%s is not a directory (a symlink?)", path);
