@@ -99,8 +99,20 @@ int cd_cgroup_oom_kills(const struct cd_cgroup *cg, uint64_t *ret);
 /* CPU, peak memory, OOM kills and refused forks. Read before destroying. */
 int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
 
+/*
+ * The job is ending: every task of it has a SIGKILL pending, or gets one
+ * from pid 1's exit. Lift its CPU quota: what it runs from then on is the
+ * kernel's exit path (freeing its memory, its sockets), which a quota of
+ * 0.01 CPU stretched to 15 s past the wall limit for 2 GiB. A task pid 1's
+ * exit has not reached yet runs unthrottled until it does (pid 1 kills the
+ * namespace in one pass, in the same exit). No-op on a leaf not made.
+ * Returns 0 or -errno.
+ */
+int cd_cgroup_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err);
+
 /* Kill every task in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL each,
- * thaw) and wait until it is empty. Returns -CD_E_NOT_EMPTY on a timeout. */
+ * thaw), lift its CPU quota and wait until it is empty. Returns
+ * -CD_E_NOT_EMPTY on a timeout. */
 int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err);
 
 /* True if no task is left. */

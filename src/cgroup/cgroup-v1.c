@@ -421,6 +421,19 @@ static int find_pid(pid_t pid, void *u)
         return 0;
 }
 
+static int v1_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        int fd = leaf(cg, CG_CPU);
+        int r;
+
+        if (fd < 0)
+                return 0;
+        r = cd_write_at(fd, "cpu.cfs_quota_us", "-1");
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v1: lift cpu.cfs_quota_us");
+        return 0;
+}
+
 /* Frozen tasks cannot fork or exit, so the pid list is complete and no pid
  * in it is reused before the SIGKILL lands. Another thread of ours in the
  * leaf (launching into it) freezes and thaws with it; the calling thread in
@@ -428,6 +441,7 @@ static int find_pid(pid_t pid, void *u)
  * before it thaws: that leaf is left as it is. */
 static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
+        struct cd_err ignored;
         int fz = leaf(cg, CG_FREEZER);
         struct pid_search self = { .pid = gettid() };
         int r;
@@ -453,6 +467,9 @@ static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
                         return cd_err_neg(err, r, "cgroup v1: kill tasks");
                 }
         }
+        /* Each has its SIGKILL now: thawed, they exit at full speed. A
+         * quota left in place only slows that down; the wait bounds it. */
+        (void) v1_lift_cpu_quota(cg, &ignored);
         r = freezer_set(fz, "THAWED", false);
         if (r < 0)
                 return cd_err_neg(err, r, "cgroup v1: thaw");
@@ -469,5 +486,6 @@ const struct cg_ops cd_cgroup_v1_ops = {
         .oom_kills = v1_oom_kills,
         .usage = v1_usage,
         .kill = v1_kill,
+        .lift_cpu_quota = v1_lift_cpu_quota,
         .is_empty = v1_is_empty,
 };

@@ -180,6 +180,13 @@ int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, str
         return cg->host->ops->usage(cg, ret, err);
 }
 
+int cd_cgroup_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        if (!cg->host)
+                return 0;
+        return cg->host->ops->lift_cpu_quota(cg, err);
+}
+
 int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
         return cg->host->ops->kill(cg, err);

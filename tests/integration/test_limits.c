@@ -6,11 +6,13 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
 #include <pty.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -1155,6 +1157,323 @@ static void read_cgroups(pid_t pid, char *buf, size_t size)
         buf[n > 0 ? n : 0] = '\0';
 }
 
+/* A v1 freezer cgroup of the test's own, to hold a job's tasks: frozen
+ * there, a task keeps a SIGKILL pending until the thaw. On a pure v2 host
+ * a v1 freezer hierarchy is mounted for it (v2's own freezer lets a
+ * SIGKILL through). */
+struct hold {
+        char mnt[64];  /* mounted here, or "" (the host's) */
+        char dir[160]; /* the cgroup */
+        bool made;
+};
+
+static bool hold_write(const struct hold *h, const char *file, const char *v)
+{
+        char path[224];
+        int fd, ok;
+
+        snprintf(path, sizeof(path), "%s/%s", h->dir, file);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ok = write(fd, v, strlen(v)) == (ssize_t) strlen(v);
+        close(fd);
+        return ok;
+}
+
+static bool hold_open(struct hold *h)
+{
+        const char *top = "/sys/fs/cgroup/freezer";
+
+        *h = (struct hold){ 0 };
+        if (!is_fs(top, CGROUP_SUPER_MAGIC)) {
+                snprintf(h->mnt, sizeof(h->mnt), "/run/cordon-hold-%d", (int) getpid());
+                if (mkdir(h->mnt, 0700) < 0)
+                        return false;
+                if (mount("cordon-hold", h->mnt, "cgroup", 0, "freezer") < 0) {
+                        printf("# cannot mount a v1 freezer hierarchy: %s\n", strerror(errno));
+                        (void) rmdir(h->mnt);
+                        h->mnt[0] = '\0';
+                        return false;
+                }
+                top = h->mnt;
+        }
+        snprintf(h->dir, sizeof(h->dir), "%s/cordon-hold-%d", top, (int) getpid());
+        h->made = mkdir(h->dir, 0755) == 0;
+        return h->made;
+}
+
+/* Move every task of the cgroup directory @from into the hold, frozen. */
+static bool hold_tasks(const struct hold *h, const char *from)
+{
+        char path[224], buf[256], *save = NULL;
+        char *pid;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/cgroup.procs", from);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        for (pid = strtok_r(buf, "\n", &save); pid; pid = strtok_r(NULL, "\n", &save))
+                if (!hold_write(h, "cgroup.procs", pid))
+                        return false;
+        return hold_write(h, "freezer.state", "FROZEN");
+}
+
+/* Is a v1 freezer hierarchy in /proc/self/cgroup? */
+static bool freezer_hierarchy_exists(void)
+{
+        char buf[4096];
+        ssize_t n;
+        int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return true;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        return strstr(buf, ":freezer:") != NULL;
+}
+
+/*
+ * Thaw, wait for the tasks to be gone (@ms), remove the cgroup and the
+ * mount. A v1 hierarchy outlives its last unmount if a cgroup removed
+ * from it is not yet released, and every process would list it in
+ * /proc/PID/cgroup from then on: mounted and unmounted again until it is
+ * gone (up to 10 s). Best effort: the test's own checks and nothing_left() tell.
+ */
+static void hold_close(struct hold *h, unsigned int ms)
+{
+        if (h->made) {
+                (void) hold_write(h, "freezer.state", "THAWED");
+                for (unsigned int t = 0; t < ms && rmdir(h->dir) < 0 && errno == EBUSY; t += 20)
+                        (void) usleep(20000);
+        }
+        if (!h->mnt[0])
+                return;
+        (void) umount2(h->mnt, 0);
+        /* An unmounted hierarchy goes after an RCU grace period; one that
+         * stays is mounted and unmounted again, every half second. */
+        for (int i = 1; i <= 500 && freezer_hierarchy_exists(); i++) {
+                (void) usleep(20000);
+                if (i % 25 == 0 && mount("cordon-hold", h->mnt, "cgroup", 0, "freezer") == 0)
+                        (void) umount2(h->mnt, 0);
+        }
+        (void) rmdir(h->mnt);
+}
+
+/* The job cgroup's directory (on v1, in the cpu hierarchy) into @buf. */
+static bool job_cgroup(char *buf, size_t size)
+{
+        bool v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+        char pattern[256];
+        glob_t g;
+        bool one;
+
+        snprintf(pattern, sizeof(pattern), "/sys/fs/cgroup/%s%s/slot-*", v2 ? "" : "cpu/",
+                 harness_cgroup_parent());
+        if (glob(pattern, GLOB_ONLYDIR, NULL, &g) != 0)
+                return false;
+        one = g.gl_pathc == 1;
+        if (one)
+                snprintf(buf, size, "%s", g.gl_pathv[0]);
+        globfree(&g);
+        return one;
+}
+
+/* Is the job's CPU quota lifted (v1 cpu.cfs_quota_us -1, v2 cpu.max max)? */
+static bool quota_lifted(const char *cg)
+{
+        bool v2 = strcmp(harness_cgroup_mode(), "v2") == 0;
+        char path[224], buf[64] = "";
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", cg, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        return strncmp(buf, v2 ? "max " : "-1\n", v2 ? 4 : 3) == 0;
+}
+
+/* Does @pid have a SIGKILL pending (its own, or its process's)? */
+static bool kill_pending(pid_t pid)
+{
+        char path[64], buf[4096];
+        unsigned long long mask = 0, shared = 0;
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if ((p = strstr(buf, "\nSigPnd:")))
+                (void) sscanf(p, "\nSigPnd: %llx", &mask);
+        if ((p = strstr(buf, "\nShdPnd:")))
+                (void) sscanf(p, "\nShdPnd: %llx", &shared);
+        return ((mask | shared) >> (SIGKILL - 1)) & 1;
+}
+
+/* The job's sleep process among the tasks of its cgroup @cg, or -1. */
+static pid_t job_sleep(const char *cg)
+{
+        char path[224], buf[256], comm[32], *save = NULL;
+        pid_t found = -1;
+        char *pid;
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        for (pid = strtok_r(buf, "\n", &save); pid; pid = strtok_r(NULL, "\n", &save)) {
+                snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                n = read(fd, comm, sizeof(comm) - 1);
+                close(fd);
+                comm[n > 0 ? n : 0] = '\0';
+                if (strcmp(comm, "sleep\n") == 0)
+                        found = (pid_t) strtol(pid, NULL, 10);
+        }
+        return found;
+}
+
+struct lift_watch {
+        char cg_buf[200];
+        const char *cg;
+        pid_t sleep;       /* a sleep of the job's, which only pid 1's exit kills */
+        bool sleep_killed; /* by the time the quota was lifted */
+};
+
+/* For harness_until(): the job's cgroup and its sleep, once it runs. */
+static bool sleep_runs(void *data)
+{
+        struct lift_watch *w = data;
+
+        w->sleep = -1;
+        return job_cgroup(w->cg_buf, sizeof(w->cg_buf)) && (w->sleep = job_sleep(w->cg_buf)) > 0;
+}
+
+static bool lift_seen(void *data)
+{
+        struct lift_watch *w = data;
+
+        if (!quota_lifted(w->cg))
+                return false;
+        w->sleep_killed = kill_pending(w->sleep);
+        return true;
+}
+
+/*
+ * A killed job dies at full speed: its CPU quota is lifted as soon as the
+ * supervisor kills it. What a dying job does is the kernel's exit path,
+ * freeing what it holds, and under the quota that took 15 s past an 8 s
+ * wall limit for a 0.01 CPU job holding 2 GiB (v1; the total may never
+ * exceed wall + grace). The test holds the job's tasks frozen (a SIGKILL
+ * then waits for the thaw) and watches: once the wall limit has killed pid
+ * 1, the quota must be lifted while the job's sleep, which only pid 1's exit
+ * or the supervisor's later cgroup kill (after 5 s) would reach, has no
+ * SIGKILL yet. Before, the quota stayed until the cgroup was removed.
+ */
+static void test_killed_job_dies_unthrottled(void **state)
+{
+        const char *args[] = { "--wall", "5s", "--grace",    "0",  "--cpus",
+                               "0.01",   "--", "/bin/sleep", "60", NULL };
+        struct lift_watch w = { .cg = w.cg_buf };
+        char result[160];
+        bool held, found, lifted, ended, hold_gone;
+        struct hold h;
+        struct cd_run r;
+        pid_t pid;
+
+        (void) state;
+        if (!hold_open(&h)) {
+                hold_close(&h, 0);
+                skip();
+        }
+        snprintf(result, sizeof(result), "%s/unthrottled.json", harness_state_dir());
+        pid = harness_spawn(result, args);
+        found = harness_until(sleep_runs, &w, 20000);
+        held = found && !quota_lifted(w.cg) && hold_tasks(&h, w.cg);
+        lifted = held && harness_until(lift_seen, &w, 30000);
+        hold_close(&h, 30000);
+        hold_gone = !h.mnt[0] || !freezer_hierarchy_exists();
+        ended = harness_wait_for(pid, result, 30000, &r);
+        if (!ended) {
+                (void) kill(pid, SIGKILL);
+                harness_wait(pid, result, &r);
+        }
+        report(&r, "killed while held frozen");
+        assert_true(found);
+        assert_true(held);
+        assert_true(lifted);
+        assert_false(w.sleep_killed);
+        assert_true(ended);
+        assert_true(hold_gone);
+        assert_string_equal(harness_result_str(&r, "verdict"), "timeout");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
+/* The same once the payload has exited and pid 1 is to end what is left
+ * (a background sleep): the quota is lifted at the payload's end, not once
+ * pid 1's exit has killed the rest. pid 1 lingers here (a fault point), so
+ * its exit reaches the sleep only when the supervisor kills it, after 5 s. */
+static void test_leftovers_die_unthrottled(void **state)
+{
+        (void) state;
+#ifndef CORDON_FAULT_INJECTION
+        skip();
+#else
+        const char *args[] = { "--cpus", "0.01", "--", "/bin/sh", "-c", "sleep 60 & exit 3", NULL };
+        struct lift_watch w = { .cg = w.cg_buf };
+        char result[160];
+        bool found, lifted, ended;
+        struct cd_run r;
+        pid_t pid;
+
+        snprintf(result, sizeof(result), "%s/leftovers.json", harness_state_dir());
+        assert_int_equal(setenv("CORDON_FAULT", "init_linger", 1), 0);
+        pid = harness_spawn(result, args);
+        (void) unsetenv("CORDON_FAULT");
+        found = harness_until(sleep_runs, &w, 20000);
+        lifted = found && harness_until(lift_seen, &w, 30000);
+        ended = harness_wait_for(pid, result, 60000, &r);
+        if (!ended) {
+                (void) kill(pid, SIGKILL);
+                harness_wait(pid, result, &r);
+        }
+        report(&r, "payload exited, a sleep left");
+        assert_true(found);
+        assert_true(lifted);
+        assert_false(w.sleep_killed);
+        assert_true(ended);
+        assert_string_equal(harness_result_str(&r, "verdict"), "failed");
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+#endif
+}
+
 /* `sudo cordon run` from a terminal whose cgroup is the user's (below
  * user@UID.service): the user may freeze what is in it. cordon leaves such
  * a cgroup, in every hierarchy (on v1 also blkio and name=systemd, which it
@@ -1312,6 +1631,8 @@ int main(void)
                 cmocka_unit_test(test_wall_timeout),
                 cmocka_unit_test(test_stalled_terminal_keeps_the_wall_limit),
                 cmocka_unit_test(test_pid1_that_lingers_is_killed),
+                cmocka_unit_test(test_killed_job_dies_unthrottled),
+                cmocka_unit_test(test_leftovers_die_unthrottled),
                 cmocka_unit_test(test_cancel_before_start),
                 cmocka_unit_test(test_job_control_does_not_stop_the_limits),
                 cmocka_unit_test(test_deadline_before_start),
