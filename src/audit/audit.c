@@ -714,28 +714,95 @@ static int read_torn(struct cd_audit *a, uint64_t off, uint64_t size, char **ret
         return 0;
 }
 
-/* Cut the torn bytes, then record the cut; a cut that cannot be recorded
- * is undone (the bytes are written back), never left unrecorded. */
-static int cut_and_record(struct cd_audit *a, uint64_t off, const char *torn, size_t torn_len,
-                          const struct cd_audit_event *ev, struct cd_err *err)
+static int pwrite_all(int fd, const char *buf, size_t len, uint64_t off)
 {
-        const struct cd_audit_event *evp = ev;
-        size_t used;
+        size_t done = 0;
+
+        while (done < len) {
+                ssize_t n = pwrite(fd, buf + done, len - done, (off_t) (off + done));
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+/* The log once more, without O_APPEND: pwrite(2) on an O_APPEND file
+ * appends whatever the offset (Linux). Reopened through our own fd, so it
+ * is the same file whatever the directory now holds. */
+static int reopen_to_overwrite(struct cd_audit *a, int *ret_fd, struct cd_err *err)
+{
+        char path[64];
+        struct stat ours, st;
+        int fd;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", a->fd);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return cd_err_errno(err, "audit: reopen " CD_AUDIT_FILE " to repair it");
+        if (fstat(a->fd, &ours) < 0 || fstat(fd, &st) < 0 || ours.st_dev != st.st_dev ||
+            ours.st_ino != st.st_ino) {
+                (void) cd_close(fd);
+                return cd_err_set(err, EIO,
+                                  "audit: reopen " CD_AUDIT_FILE
+                                  " to repair it: not the same file");
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Write @buf at @off, on disk, then cut the file after it. */
+static int overwrite_durably(int fd, const char *buf, size_t len, uint64_t off)
+{
+        int r = pwrite_all(fd, buf, len, off);
+
+        if (r == 0 && fdatasync(fd) < 0)
+                r = -errno;
+        if (r == 0 && ftruncate(fd, (off_t) (off + len)) < 0)
+                r = -errno;
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        return r;
+}
+
+/*
+ * Write the record of the cut over the torn bytes at @kept->size, then cut
+ * what is left of them, so that no crash leaves a cut without its record:
+ * until the record is on disk the torn end is still there (overwritten in
+ * part, should the crash tear the record's own write: the next repair then
+ * records the cut of that mixture); once it is, a crash before the cut
+ * leaves the rest of the torn bytes after it, a torn end that the next
+ * repair cuts with a record of its own. A write that fails puts the torn
+ * bytes back (@torn, @torn_len): the cut is recorded or not made.
+ */
+static int record_over_torn(struct cd_audit *a, const struct tail *kept, const char *torn,
+                            size_t torn_len, const struct cd_audit_event *ev, struct cd_err *err)
+{
+        cleanup_close int fd = -1;
+        cleanup_free char *buf = NULL;
+        char hash[CD_AUDIT_HASH_HEX];
+        uint64_t seq = 0;
+        size_t len = 0, used;
         int r, back;
 
-        if (ftruncate(a->fd, (off_t) off) < 0) /* nothing cut: nothing to put back */
-                return cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
-        if (fsync(a->fd) < 0)
-                r = cd_err_errno(err, "audit: cut the torn end of " CD_AUDIT_FILE);
-        else
-                r = append_locked(a, &evp, 1, err);
+        r = format_records(kept, &ev, 1, &buf, &len, &seq, hash, err);
         if (r == 0)
+                r = reopen_to_overwrite(a, &fd, err);
+        if (r < 0)
+                return r;
+        a->tail_known = false;
+        r = overwrite_durably(fd, buf, len, kept->size);
+        if (r == 0) {
+                a->last_seq = seq;
+                memcpy(a->last_hash, hash, sizeof(hash));
                 return 0;
-        /* A failed append cut the file back to @off: O_APPEND puts the
-         * bytes back where they were. */
-        back = cd_write_all(a->fd, torn, torn_len);
-        if (back == 0 && fsync(a->fd) < 0)
-                back = -errno;
+        }
+        r = cd_err_neg(err, r,
+                       "audit: write the record of the repair over the torn end of " CD_AUDIT_FILE);
+        back = overwrite_durably(fd, torn, torn_len, kept->size);
         used = strlen(err->msg);
         if (back < 0)
                 (void) snprintf(err->msg + used, sizeof(err->msg) - used,
@@ -750,7 +817,7 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
         cleanup_with(json_decrefp) json_t *details = NULL;
         cleanup_free char *torn = NULL;
         struct cd_audit_event ev = { .event = CD_AUDIT_REPAIRED, .uid = uid, .role = "admin" };
-        struct tail t = { 0 };
+        struct tail t = { 0 }, kept;
         uint64_t off = 0;
         int r;
 
@@ -771,13 +838,15 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
                                   "audit: the last line of " CD_AUDIT_FILE " is complete but not "
                                   "a record: not a torn append; left as it is (run 'cordon audit "
                                   "verify')");
-        /* What stays must end in a sound record (or be empty). */
-        if (off > 0) {
-                r = read_last(a->fd, off, CD_AUDIT_FILE, &t.last_seq, t.last_hash, err);
-                if (r < 0)
-                        return r;
-        }
-        r = read_torn(a, off, t.size, &torn, ret, err);
+        /* What stays must end in a sound record (or be empty: the chain
+         * goes on from the rotated file before, if any). */
+        kept = (struct tail){ .size = off };
+        if (off > 0)
+                r = read_last(a->fd, off, CD_AUDIT_FILE, &kept.last_seq, kept.last_hash, err);
+        else
+                r = tail_from_rotated(a, &kept, err);
+        if (r == 0)
+                r = read_torn(a, off, t.size, &torn, ret, err);
         if (r < 0)
                 return r;
         details = json_pack("{s:I,s:s}", "cut_bytes", (json_int_t) ret->cut_bytes, "cut_sha256",
@@ -785,7 +854,7 @@ int cd_audit_repair(struct cd_audit *a, uint32_t uid, struct cd_audit_repair *re
         if (!details)
                 return cd_err_set(err, ENOMEM, "audit: out of memory");
         ev.details = details;
-        r = cut_and_record(a, off, torn, (size_t) ret->cut_bytes, &ev, err);
+        r = record_over_torn(a, &kept, torn, (size_t) ret->cut_bytes, &ev, err);
         if (r < 0) {
                 ret->cut_bytes = 0;
                 return r;

@@ -1735,15 +1735,83 @@ static void repair_undone_when_it_cannot_be_recorded(void **state)
         append_n(f, 2);
         append_bytes(f->log, torn, sizeof(torn) - 1);
         assert_int_equal(stat(f->log, &before), 0);
-        cd_wrap_fail(WRAP_WRITE, ENOSPC, 1);
+        cd_wrap_fail(WRAP_PWRITE, ENOSPC, 1);
         assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), -ENOSPC);
-        assert_false(cd_wrap_pending(WRAP_WRITE));
+        assert_false(cd_wrap_pending(WRAP_PWRITE));
+        assert_non_null(strstr(err.msg, "write the record of the repair"));
         assert_int_equal(rep.cut_bytes, 0);
         assert_int_equal(stat(f->log, &after), 0);
         assert_int_equal(after.st_size, before.st_size);
         assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), 0);
         assert_int_equal(rep.cut_bytes, sizeof(torn) - 1);
         assert_true(verify(f->log, NULL).ok);
+}
+
+/* How many audit.repaired records @path holds. */
+static size_t repaired_records(const char *path)
+{
+        size_t len, n = 0;
+        const char *s = slurp(path, &len);
+
+        for (const char *p = s; (p = strstr(p, "\"event\":\"" CD_AUDIT_REPAIRED "\"")); p++)
+                n++;
+        return n;
+}
+
+/*
+ * A repair killed at any of its writes (the process, or the machine: what
+ * had been written stays) never leaves the torn bytes cut without a record
+ * of the cut: the log still ends in the torn bytes, whole, or holds an
+ * audit.repaired record; and a second repair leaves a sound log. Torn bytes
+ * longer than the record, so that a part of them outlives the record until
+ * the cut. Before, a repair killed between its cut and its append left a
+ * sound log that had lost the torn bytes and said nothing of it.
+ */
+static void repair_killed_at_any_write_loses_nothing_unrecorded(void **state)
+{
+        static const enum cd_wrap_sym syms[] = { WRAP_WRITE, WRAP_PWRITE, WRAP_FTRUNCATE };
+        struct fixture *f = *state;
+        char *torn = ut_defer(free, malloc(1500));
+        unsigned int died = 0;
+
+        assert_non_null(torn);
+        memset(torn, 'x', 1500);
+        memcpy(torn, "{\"seq\":3,\"time\":", 16);
+        for (size_t s = 0; s < ELEMENTSOF(syms); s++)
+                for (unsigned int nth = 1; nth <= 3; nth++) {
+                        struct cd_audit_repair rep;
+                        struct cd_err err = { 0 };
+                        size_t before_len, after_len;
+                        const char *before, *after;
+                        int status;
+                        pid_t pid;
+
+                        assert_true(unlink(f->log) == 0 || errno == ENOENT);
+                        reopen(f, 0);
+                        append_n(f, 2);
+                        append_bytes(f->log, torn, 1500);
+                        before = slurp(f->log, &before_len);
+                        pid = fork();
+                        assert_true(pid >= 0);
+                        if (pid == 0) {
+                                cd_wrap_die(syms[s], nth);
+                                _exit(cd_audit_repair(f->a, 0, &rep, &err) == 0 ? 0 : 1);
+                        }
+                        assert_int_equal(waitpid(pid, &status, 0), pid);
+                        assert_true(WIFEXITED(status));
+                        if (WEXITSTATUS(status) != CD_WRAP_DIED)
+                                continue; /* the repair made fewer such calls */
+                        died++;
+                        after = slurp(f->log, &after_len);
+                        assert_true(repaired_records(f->log) > 0 ||
+                                    (after_len == before_len &&
+                                     memcmp(after, before, before_len) == 0));
+                        reopen(f, 0);
+                        assert_int_equal(cd_audit_repair(f->a, 0, &rep, &err), 0);
+                        assert_true(repaired_records(f->log) >= 1);
+                        assert_true(verify(f->log, NULL).ok);
+                }
+        assert_true(died >= 2); /* the record's write and the cut, at least */
 }
 
 /* Exactly a record's length without a newline is not a torn record. */
@@ -1949,6 +2017,7 @@ int main(void)
                 T(repair_cuts_a_torn_tail),
                 T(repair_cuts_a_torn_first_record),
                 T(repair_undone_when_it_cannot_be_recorded),
+                T(repair_killed_at_any_write_loses_nothing_unrecorded),
                 T(repair_refuses_a_record_length_tail),
                 T(repair_refuses_what_is_not_torn),
                 T(full_disk_leaves_no_half_record),

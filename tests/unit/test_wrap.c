@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -189,6 +190,50 @@ static void short_read_and_write(void **state)
         (void) close(p[1]);
 }
 
+/* pwrite and ftruncate pass through and fail; write, pwrite and ftruncate
+ * die on the armed call, before it: what it would have written is not. */
+static void pwrite_ftruncate_and_dying_calls(void **state)
+{
+        static const enum cd_wrap_sym syms[] = { WRAP_WRITE, WRAP_PWRITE, WRAP_FTRUNCATE };
+        static const off_t sizes[] = { 25, 11, 21 };
+        struct fixture *f = *state;
+        cleanup_close int fd = -1;
+        struct stat st;
+
+        fd = openat(f->dirfd, "p", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "abcd", 4, 2), 4);
+        cd_wrap_fail(WRAP_PWRITE, ENOSPC, 1);
+        assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+        assert_int_equal(errno, ENOSPC);
+        assert_int_equal(ftruncate(fd, 3), 0);
+        cd_wrap_fail(WRAP_FTRUNCATE, EIO, 1);
+        assert_int_equal(ftruncate(fd, 0), -1);
+        assert_int_equal(errno, EIO);
+        for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
+                int status;
+                pid_t pid = fork();
+
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        cd_wrap_die(syms[i], 2);
+                        (void) pwrite(fd, "y", 1, 10);
+                        (void) ftruncate(fd, 11);
+                        (void) write(fd, "z", 1);
+                        (void) pwrite(fd, "y", 1, 20);
+                        (void) ftruncate(fd, 25);
+                        (void) write(fd, "z", 1);
+                        _exit(0);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), CD_WRAP_DIED);
+                /* Everything before the second call of the armed kind. */
+                assert_int_equal(fstat(fd, &st), 0);
+                assert_int_equal(st.st_size, sizes[i]);
+        }
+}
+
 static void getrandom_passes_through_and_fails(void **state)
 {
         unsigned char a[16] = { 0 }, zero[16] = { 0 };
@@ -249,6 +294,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(arms_are_per_symbol, setup, teardown),
                 cmocka_unit_test_setup_teardown(file_calls_pass_through_and_fail, setup, teardown),
                 cmocka_unit_test_setup_teardown(short_read_and_write, setup, teardown),
+                cmocka_unit_test_setup_teardown(pwrite_ftruncate_and_dying_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(getrandom_passes_through_and_fails, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(mount_calls_pass_through_and_fail, setup, teardown),

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "wrap.h"
 
-enum arm_kind { ARM_NONE, ARM_FAIL, ARM_SHORT };
+enum arm_kind { ARM_NONE, ARM_FAIL, ARM_SHORT, ARM_DIE };
 
 struct arm {
         enum arm_kind kind;
@@ -40,6 +41,20 @@ void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth)
                                    .max_bytes = max_bytes };
 }
 
+void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth)
+{
+        struct arm *a = arm_of(sym);
+
+        if (a)
+                *a = (struct arm){ .kind = ARM_DIE, .countdown = nth ? nth : 1 };
+}
+
+void cd_wrap_maybe_die(struct cd_wrap_action a)
+{
+        if (a.die)
+                _exit(CD_WRAP_DIED);
+}
+
 bool cd_wrap_pending(enum cd_wrap_sym sym)
 {
         struct arm *a = arm_of(sym);
@@ -55,13 +70,15 @@ void cd_wrap_reset(void)
 
 struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym)
 {
-        struct cd_wrap_action act = { .errnum = 0, .max_bytes = SIZE_MAX };
+        struct cd_wrap_action act = { .errnum = 0, .max_bytes = SIZE_MAX, .die = false };
         struct arm *a = arm_of(sym);
 
         if (!a || a->kind == ARM_NONE || --a->countdown > 0)
                 return act;
         if (a->kind == ARM_FAIL)
                 act.errnum = a->errnum;
+        else if (a->kind == ARM_DIE)
+                act.die = true;
         else
                 act.max_bytes = a->max_bytes;
         a->kind = ARM_NONE;

@@ -43,6 +43,8 @@ enum cd_wrap_sym {
         WRAP_MKNODAT,
         WRAP_SYMLINKAT,
         WRAP_GETRANDOM,
+        WRAP_PWRITE,
+        WRAP_FTRUNCATE,
         _WRAP_MAX,
 };
 
@@ -53,6 +55,12 @@ void cd_wrap_fail(enum cd_wrap_sym sym, int errnum, unsigned int nth);
 /* read/write only: the @nth call from now moves at most @max_bytes (a short
  * read or write, as a signal or a full pipe can cause). Fires once. */
 void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth);
+
+/* write, pwrite and ftruncate only: the @nth call from now exits the
+ * process with CD_WRAP_DIED instead (a crash right before the call: what
+ * earlier calls wrote stays, in a forked child of the test). Fires once. */
+#define CD_WRAP_DIED 86
+void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth);
 
 /* True while a fault armed on @sym has not fired yet: lets a test prove that
  * the path it wanted to drive was driven. */
@@ -65,6 +73,10 @@ void cd_wrap_reset(void);
 struct cd_wrap_action {
         int errnum;       /* non-zero: fail with this errno */
         size_t max_bytes; /* read/write: move at most this much (SIZE_MAX: no limit) */
+        bool die;         /* exit with CD_WRAP_DIED before the call */
 };
+
+/* For the __wrap_ functions that honour cd_wrap_die(): exit if @a says so. */
+void cd_wrap_maybe_die(struct cd_wrap_action a);
 
 struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym);

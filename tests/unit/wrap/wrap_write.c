@@ -12,6 +12,7 @@ ssize_t __wrap_write(int fd, const void *buf, size_t count)
 {
         struct cd_wrap_action a = cd_wrap_next(WRAP_WRITE);
 
+        cd_wrap_maybe_die(a);
         if (a.errnum) {
                 errno = a.errnum;
                 return -1;

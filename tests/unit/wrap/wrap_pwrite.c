@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/types.h>
+
+#include "wrap.h"
+
+ssize_t __real_pwrite(int fd, const void *buf, size_t count, off_t off) __attribute__((weak));
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t count, off_t off);
+
+ssize_t __wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
+{
+        struct cd_wrap_action a = cd_wrap_next(WRAP_PWRITE);
+
+        cd_wrap_maybe_die(a);
+        if (a.errnum) {
+                errno = a.errnum;
+                return -1;
+        }
+        if (count > a.max_bytes)
+                count = a.max_bytes;
+        return __real_pwrite(fd, buf, count, off);
+}
