@@ -217,12 +217,10 @@ static void pwrite_ftruncate_and_dying_calls(void **state)
                 assert_true(pid >= 0);
                 if (pid == 0) {
                         cd_wrap_die(syms[i], 2);
-                        (void) pwrite(fd, "y", 1, 10);
-                        (void) ftruncate(fd, 11);
-                        (void) write(fd, "z", 1);
-                        (void) pwrite(fd, "y", 1, 20);
-                        (void) ftruncate(fd, 25);
-                        (void) write(fd, "z", 1);
+                        if (pwrite(fd, "y", 1, 10) != 1 || ftruncate(fd, 11) < 0 ||
+                            write(fd, "z", 1) != 1 || pwrite(fd, "y", 1, 20) != 1 ||
+                            ftruncate(fd, 25) < 0 || write(fd, "z", 1) != 1)
+                                _exit(1);
                         _exit(0);
                 }
                 assert_int_equal(waitpid(pid, &status, 0), pid);
