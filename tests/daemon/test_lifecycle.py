@@ -399,6 +399,25 @@ class TestConfigRefused(LifecycleTest):
         os.mkfifo(fifo)
         self.run_refused(self.argv(config=fifo), [fifo])  # and does not block on it
 
+    def test_config_others_may_change(self):
+        """cordond.json decides the profiles directory and who may do what:
+        one that someone other than root may write, or that is in a
+        directory they may write, is refused, naming the path. Both were
+        taken."""
+        path = self.write_config(slots=1)
+        must = "must be owned by root and not writable by group or others"
+        os.chmod(path, 0o664)
+        self.run_refused(self.argv(), [f"config: {path} {must}"])
+        os.chmod(path, 0o644)
+        os.chown(path, 65534, 65534)
+        self.run_refused(self.argv(), [f"config: {path} {must}"])
+        os.chown(path, 0, 0)
+        os.chmod(self.tmp, 0o770)
+        try:
+            self.run_refused(self.argv(), [f"config: {self.tmp} {must}"])
+        finally:
+            os.chmod(self.tmp, 0o700)
+
     def test_config_path_missing(self):
         # An explicit --config must exist; only the default path is optional.
         missing = os.path.join(self.tmp, "missing.json")
