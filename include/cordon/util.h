@@ -10,6 +10,8 @@
 
 #include "cordon/err.h"
 
+struct stat;
+
 /* @a + @b, or UINT64_MAX where that overflows. */
 static inline uint64_t cd_sat_add(uint64_t a, uint64_t b)
 {
@@ -93,6 +95,40 @@ ssize_t cd_read_at(int dirfd, const char *name, char *buf, size_t size);
  * directory.
  */
 int cd_open_root_subdir(const char *dir, const char *sub, mode_t mode, struct cd_err *err);
+
+/* Owned by root or by whoever runs cordon (tests run as a user), and not
+ * writable by group or others. Context: any. */
+bool cd_owned_alone(const struct stat *st);
+
+/*
+ * Open the directory @path (relative: to the working directory) whose
+ * files decide how loose jobs' sandboxes are: profiles, cordond.json
+ * (common/trusted.c). Walked from "/" one component at a time, never
+ * following a symlink (ELOOP); each directory checked with fstat on its
+ * fd. @path and every directory above must be cd_owned_alone(); a
+ * directory above may be writable by others when sticky (/tmp), since only
+ * its owner and root may then rename the root-owned entry below it.
+ * Returns the fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC), or -errno with @err
+ * naming the directory and what is wrong (EPERM: its owner and mode).
+ * Context: any but the post-clone child.
+ */
+int cd_open_trusted_dir(const char *path, struct cd_err *err);
+
+/*
+ * Read all of the regular file @name in directory @dirfd (from
+ * cd_open_trusted_dir; @shown names the file in messages), at most
+ * @max_bytes. Opened O_NOFOLLOW|O_NONBLOCK (a FIFO does not block), then
+ * checked with fstat on the fd: a regular file (else CD_E_INVALID),
+ * cd_owned_alone() (else EPERM). Returns 0 with a NUL-terminated copy in
+ * *@ret (the caller frees it) and its length in *@ret_len, or -errno with
+ * @err naming @shown.
+ */
+int cd_read_trusted_at(int dirfd, const char *name, const char *shown, size_t max_bytes, char **ret,
+                       size_t *ret_len, struct cd_err *err);
+
+/* cd_open_trusted_dir() of the directory of @path ("." when @path has no
+ * '/'); *@ret_name is set to @path's last component. */
+int cd_open_trusted_parent(const char *path, const char **ret_name, struct cd_err *err);
 
 /* write(2) all of @buf, retrying on EINTR and short writes. Returns 0 or -errno. */
 int cd_write_all(int fd, const void *buf, size_t len);

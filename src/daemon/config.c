@@ -2,7 +2,6 @@
 /* cordond.json (config.h, docs/operations.md). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -555,29 +554,24 @@ int cd_config_parse(const char *text, size_t len, const char *source, struct cd_
         return r;
 }
 
+/* cordond.json decides the profiles directory, the socket's group and who
+ * may do what: it and the directories above it are checked as the
+ * profiles are (cd_open_trusted_dir). */
 int cd_config_load(const char *path, struct cd_config *c, struct cd_err *err)
 {
-        const char *p = path ? path : CD_DEFAULT_CONFIG;
-        cleanup_close int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        const char *p = path ? path : CD_DEFAULT_CONFIG, *name = NULL;
+        cleanup_close int dirfd = -1;
         cleanup_free char *buf = NULL;
-        struct stat st;
-        ssize_t n;
+        size_t len = 0;
+        int r;
 
         *c = (struct cd_config){ 0 }; /* cleared on failure, as config.h says */
-        if (fd < 0 && errno == ENOENT && !path)
+        dirfd = cd_open_trusted_parent(p, &name, err);
+        r = dirfd < 0 ? dirfd
+                      : cd_read_trusted_at(dirfd, name, p, MAX_CONFIG_BYTES, &buf, &len, err);
+        if (r == -ENOENT && !path)
                 return cd_config_defaults(c, err);
-        if (fd < 0)
-                return cd_err_errno(err, "config: open %s", p);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "config: stat %s", p);
-        if (!S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES)
-                return cd_err_set(err, CD_E_INVALID, "config: %s: not a regular file under 1 MiB",
-                                  p);
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return cd_err_set(err, ENOMEM, "config: out of memory");
-        n = read(fd, buf, (size_t) st.st_size);
-        if (n < 0)
-                return cd_err_errno(err, "config: read %s", p);
-        return cd_config_parse(buf, (size_t) n, p, c, err);
+        if (r < 0)
+                return cd_err_prefix(err, "config");
+        return cd_config_parse(buf, len, p, c, err);
 }

@@ -31,3 +31,13 @@ int cd_profile_parse_limits(struct pctx *c, json_t *limits, struct cd_profile *p
 
 /* "artifacts": {...} (profile-limits.c). */
 int cd_profile_parse_artifacts(struct pctx *c, json_t *artifacts, struct cd_profile *p);
+
+/*
+ * cd_profile_load() of the file @name in the profiles directory @dirfd
+ * (from cd_open_trusted_dir; @path names the file in messages): read
+ * relative to @dirfd, so a directory put in place of the one checked
+ * cannot redirect the read (profile-set.c).
+ */
+int cd_profile_load_at(int dirfd, const char *name, const char *path,
+                       const struct cd_profile_host *host, struct cd_profile **ret,
+                       struct cd_err *err);

@@ -10,6 +10,8 @@
 
 #include "cordon/cleanup.h"
 #include "cordon/profile.h"
+#include "cordon/util.h"
+#include "profile-internal.h"
 
 static int by_name(const void *a, const void *b)
 {
@@ -37,12 +39,19 @@ int cd_profile_set_load(const char *dir, const struct cd_profile_host *host,
                         struct cd_profile_set *ret, struct cd_err *err)
 {
         struct cd_profile_set set = { 0 };
-        DIR *d = opendir(dir);
+        int fd = cd_open_trusted_dir(dir, err);
         struct dirent *de;
         int r = 0;
+        DIR *d;
 
-        if (!d)
-                return cd_err_errno(err, "profiles: %s", dir);
+        if (fd < 0)
+                return cd_err_prefix(err, "profiles");
+        d = fdopendir(fd);
+        if (!d) {
+                r = cd_err_errno(err, "profiles: %s", dir);
+                (void) cd_close(fd);
+                return r;
+        }
         while (r == 0 && (errno = 0, de = readdir(d))) {
                 size_t n = strlen(de->d_name);
                 cleanup_free char *path = NULL;
@@ -54,7 +63,8 @@ int cd_profile_set_load(const char *dir, const struct cd_profile_host *host,
                         r = cd_err_set(err, ENOMEM, "profiles: out of memory");
                         break;
                 }
-                r = cd_profile_load(path, host, &p, err);
+                /* Relative to the directory checked: not to whatever is at @dir now. */
+                r = cd_profile_load_at(dirfd(d), de->d_name, path, host, &p, err);
                 if (r == 0) {
                         r = add(&set, p, err);
                         if (r < 0)

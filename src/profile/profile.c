@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -139,12 +138,6 @@ static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
         return pctx_string(c, root, "description", "description", false, &p->description);
 }
 
-/* Owned by root (or whoever runs cordon) and not writable by group or others. */
-static bool roots_alone(const struct stat *st)
-{
-        return (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & 022);
-}
-
 /*
  * Every job of the profile runs the image's programs: someone who could
  * change them could read every later job's inputs. Its root, /usr and /etc
@@ -171,7 +164,7 @@ static int check_image_owner(struct pctx *c, const char *dir, const char *image_
 
         if (stat(dir, &st) < 0)
                 return pctx_fail(c, "image", "%s: %s", dir, strerror(errno));
-        if (!roots_alone(&st))
+        if (!cd_owned_alone(&st))
                 return pctx_fail(c, "image",
                                  "the images directory %s must be owned by root and not writable "
                                  "by group or others",
@@ -190,7 +183,7 @@ static int check_image_owner(struct pctx *c, const char *dir, const char *image_
                         continue;
                 if (!S_ISDIR(st.st_mode))
                         return pctx_fail(c, "image", "%s is not a directory (a symlink?)", path);
-                if (!roots_alone(&st))
+                if (!cd_owned_alone(&st))
                         return pctx_fail(c, "image",
                                          "%s must be owned by root and not writable by group "
                                          "or others",
@@ -535,57 +528,38 @@ int cd_profile_parse(const char *text, size_t len, const char *source,
         return parse(text, len, source, NULL, host, ret, err);
 }
 
-/* Read the whole file, bounded: profiles are small admin files. */
-static int read_file(const char *path, char **ret, size_t *ret_len, struct cd_err *err)
+int cd_profile_load_at(int dirfd, const char *name, const char *path,
+                       const struct cd_profile_host *host, struct cd_profile **ret,
+                       struct cd_err *err)
 {
-        cleanup_close int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        cleanup_free char *buf = NULL;
-        struct stat st;
-        ssize_t n;
+        cleanup_free char *text = NULL, *expect = NULL;
+        size_t len = 0, n = strlen(name);
+        int r;
 
-        if (fd < 0)
-                return cd_err_errno(err, "%s", path);
-        if (fstat(fd, &st) < 0)
-                return cd_err_errno(err, "%s", path);
-        if (!S_ISREG(st.st_mode))
-                return cd_err_set(err, CD_E_INVALID, "%s: not a regular file", path);
-        if (st.st_size > MAX_PROFILE_BYTES)
-                return cd_err_set(err, CD_E_INVALID, "%s: larger than %u bytes", path,
-                                  MAX_PROFILE_BYTES);
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
+        /* Profiles are small admin files: read whole, bounded. */
+        r = cd_read_trusted_at(dirfd, name, path, MAX_PROFILE_BYTES, &text, &len, err);
+        if (r < 0)
+                return r;
+        expect = strndup(name, n > 5 && strcmp(name + n - 5, ".json") == 0 ? n - 5 : n);
+        if (!expect)
                 return cd_err_set(err, ENOMEM, "%s: out of memory", path);
-        n = pread(fd, buf, (size_t) st.st_size, 0);
-        if (n < 0)
-                return cd_err_errno(err, "%s", path);
-        buf[n] = '\0';
-        *ret_len = (size_t) n;
-        *ret = TAKE_PTR(buf);
+        r = parse(text, len, path, expect, host, ret, err);
+        if (r < 0)
+                return r;
+        (*ret)->raw = TAKE_PTR(text);
+        (*ret)->raw_len = len;
         return 0;
 }
 
 int cd_profile_load(const char *path, const struct cd_profile_host *host, struct cd_profile **ret,
                     struct cd_err *err)
 {
-        cleanup_free char *text = NULL, *name = NULL;
-        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        size_t len = 0;
-        int r;
+        const char *name = NULL;
+        cleanup_close int dirfd = cd_open_trusted_parent(path, &name, err);
 
-        r = read_file(path, &text, &len, err);
-        if (r < 0)
-                return r;
-        name = strndup(base, strlen(base) > 5 && strcmp(base + strlen(base) - 5, ".json") == 0
-                                     ? strlen(base) - 5
-                                     : strlen(base));
-        if (!name)
-                return cd_err_set(err, ENOMEM, "%s: out of memory", path);
-        r = parse(text, len, path, name, host, ret, err);
-        if (r < 0)
-                return r;
-        (*ret)->raw = TAKE_PTR(text);
-        (*ret)->raw_len = len;
-        return 0;
+        if (dirfd < 0)
+                return cd_err_prefix(err, "profiles");
+        return cd_profile_load_at(dirfd, name, path, host, ret, err);
 }
 
 struct cd_profile *cd_profile_free(struct cd_profile *p)

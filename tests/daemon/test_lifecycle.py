@@ -399,6 +399,25 @@ class TestConfigRefused(LifecycleTest):
         os.mkfifo(fifo)
         self.run_refused(self.argv(config=fifo), [fifo])  # and does not block on it
 
+    def test_config_others_may_change(self):
+        """cordond.json decides the profiles directory and who may do what:
+        one that someone other than root may write, or that is in a
+        directory they may write, is refused, naming the path. Both were
+        taken."""
+        path = self.write_config(slots=1)
+        must = "must be owned by root and not writable by group or others"
+        os.chmod(path, 0o664)
+        self.run_refused(self.argv(), [f"config: {path} {must}"])
+        os.chmod(path, 0o644)
+        os.chown(path, 65534, 65534)
+        self.run_refused(self.argv(), [f"config: {path} {must}"])
+        os.chown(path, 0, 0)
+        os.chmod(self.tmp, 0o770)
+        try:
+            self.run_refused(self.argv(), [f"config: {self.tmp} {must}"])
+        finally:
+            os.chmod(self.tmp, 0o700)
+
     def test_config_path_missing(self):
         # An explicit --config must exist; only the default path is optional.
         missing = os.path.join(self.tmp, "missing.json")
@@ -770,6 +789,38 @@ class TestReload(LifecycleTest):
         self.assertIn("lc-broken.json", d.log())
         self.assertFalse(os.path.lexists(self.sock), "a socket was left behind")
 
+
+    def test_profiles_others_may_change(self):
+        """A profile its group may write stops the start; a profiles
+        directory others may write is refused on SIGHUP, the old set kept.
+        Both were taken: whoever may write them loosens every later job."""
+        prof = os.path.join(self.tmp, "profiles")
+        shutil.copytree(PROFILES, prof)
+        os.chmod(prof, 0o755)
+        self.write_config(slots=1)
+        victim = os.path.join(prof, "default.json")
+        os.chmod(victim, 0o664)
+        d = self.spawn(self.argv(profiles=prof))
+        rc = d.wait(15)
+        self.assertIsNotNone(rc, "cordond did not exit")
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"{victim} must be owned by root and not writable", d.log())
+        self.assertFalse(os.path.lexists(self.sock), "a socket was left behind")
+
+        os.chmod(victim, 0o644)
+        d = self.start(profiles=prof)
+        c = self.client()
+        before = self.profile_names(c)
+        os.chmod(prof, 0o777)
+        log_before = d.log()
+        d.signal(signal.SIGHUP)
+        self.wait_for("the refusal in the log",
+                      lambda: "profiles not reloaded" in d.log()[len(log_before):])
+        self.assertIn(f"profiles: {prof} must be owned by root and not writable",
+                      d.log()[len(log_before):])
+        self.assertEqual(self.profile_names(c), before)
+        os.chmod(prof, 0o755)
+        self.assertIsNone(d.poll())
 
 class TestStop(LifecycleTest):
     """6. SIGTERM: running jobs get shutdown_grace, then are cancelled."""

@@ -437,11 +437,66 @@ static void test_unavailable_or_broken(void **state)
         harness_assert_nothing_left();
 }
 
+/* `cordon run --profile` exits 64 with @want on stderr, running nothing. */
+static void expect_profile_refused(const char *dir, const char *want)
+{
+        struct cd_run r;
+
+        harness_run(&r, NULL, NULL, "--profiles-dir", dir, "--profile", "mine", NULL);
+        if (r.status != 64 || !strstr(r.err, want))
+                fail_msg("status %d, stderr \"%s\": expected 64 and \"%s\"", r.status, r.err, want);
+        assert_null(r.result);
+        harness_run_free(&r);
+}
+
+/*
+ * A profile, or its directory, that someone other than root may change
+ * (or put another in place of): `cordon run` refuses it as it refuses a
+ * malformed one, naming the path. Each ran the job.
+ */
+static void test_profile_others_may_change(void **state)
+{
+        static const char mine[] = "{ \"name\": \"mine\", \"command\": [\"/bin/true\"] }\n";
+        char dir[192], file[224], real[224], must[320];
+        struct cd_run r;
+
+        (void) state;
+        snprintf(dir, sizeof(dir), "%s/owned", base);
+        snprintf(file, sizeof(file), "%s/mine.json", dir);
+        snprintf(real, sizeof(real), "%s/real.json", base);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        write_file(dir, "mine.json", mine);
+        assert_int_equal(chmod(file, 0664), 0);
+        snprintf(must, sizeof(must), "%s must be owned by root and not writable by group or others",
+                 file);
+        expect_profile_refused(dir, must);
+        assert_int_equal(chmod(file, 0644), 0);
+        assert_int_equal(chown(file, 65534, 65534), 0);
+        expect_profile_refused(dir, must);
+        assert_int_equal(chown(file, 0, 0), 0);
+        assert_int_equal(chmod(dir, 0777), 0);
+        snprintf(must, sizeof(must),
+                 "profiles: %s must be owned by root and not writable by group or others", dir);
+        expect_profile_refused(dir, must);
+        assert_int_equal(chmod(dir, 0755), 0);
+        assert_int_equal(rename(file, real), 0);
+        assert_int_equal(symlink(real, file), 0);
+        snprintf(must, sizeof(must), "%s is a symlink", file);
+        expect_profile_refused(dir, must);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rename(real, file), 0);
+        harness_run(&r, NULL, NULL, "--profiles-dir", dir, "--profile", "mine", NULL);
+        expect_ok(&r);
+        harness_run_free(&r);
+        harness_assert_nothing_left();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_default_profile),
                 cmocka_unit_test(test_unavailable_or_broken),
+                cmocka_unit_test(test_profile_others_may_change),
                 cmocka_unit_test(test_input_dir_refuses_links_and_specials),
                 cmocka_unit_test(test_input_swapped_while_copied),
                 cmocka_unit_test(test_rscript_profile),

@@ -7,7 +7,8 @@
  * unknown group), each refusal naming the file and the key;
  * unknown and duplicate keys, a top level that is not an object; loading
  * from a file: a missing path, the default path, a symlink, a FIFO, a
- * directory and an oversized file.
+ * directory and an oversized file; a file, its directory or one above
+ * that someone else may change, or a symlink on the way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -924,7 +925,9 @@ static void test_load_directory_and_size_refused(void **state)
         (void) state;
         assert_non_null(text);
         ut_defer(free, text);
-        load_refused(dir, CD_E_INVALID);
+        /* In a directory no one else may write: in /tmp it would be refused for that. */
+        assert_int_equal(mkdir(fmt("%s/sub", dir), 0755), 0);
+        load_refused(fmt("%s/sub", dir), CD_E_INVALID);
         /* Valid JSON, but over 1 MiB. */
         memset(text, ' ', big);
         text[0] = '{';
@@ -934,6 +937,109 @@ static void test_load_directory_and_size_refused(void **state)
         /* An empty file is not an object. */
         write_file(dir, "empty.json", "", 0);
         load_refused(fmt("%s/empty.json", dir), CD_E_INVALID);
+}
+
+/* ---- who may change cordond.json ---- */
+
+/* @path loads. */
+static void load_ok(const char *path)
+{
+        struct cd_config *c = calloc(1, sizeof(*c));
+        struct cd_err e = { 0 };
+        int r;
+
+        assert_non_null(c);
+        ut_defer(config_free, c);
+        r = cd_config_load(path, c, &e);
+        if (r != 0)
+                fail_msg("%s refused (%d): %s", path, r, e.msg);
+        assert_int_equal(c->slots, 3);
+}
+
+/* @path is refused with EPERM: @who must be root's alone. */
+static void load_not_alone(const char *path, const char *who)
+{
+        const char *want = fmt("config: %s must be owned by root and not writable by group or "
+                               "others",
+                               who);
+        struct cd_config c = { 0 };
+        struct cd_err e = { 0 };
+        int r = cd_config_load(path, &c, &e);
+
+        if (r != -EPERM || e.code != EPERM)
+                fail_msg("%s: returned %d (%s), expected EPERM", path, r, e.msg);
+        if (!strstr(e.msg, want))
+                fail_msg("%s: message \"%s\" does not say \"%s\"", path, e.msg, want);
+        assert_cleared(&c);
+}
+
+/* cordond.json decides the profiles directory, the socket's group and who
+ * may do what: a file others may write, or one in a directory whose
+ * writers could put their own in its place, is refused. It loaded. */
+static void test_load_owner_refused(void **state)
+{
+        static const char text[] = "{\"slots\": 3}";
+        const char *top = temp_dir(), *dir = fmt("%s/etc", top);
+        const char *path = fmt("%s/cordond.json", dir);
+        /* In turn: chmod @what to @mode; refused naming @refused, or loads. */
+        const struct {
+                const char *what;
+                mode_t mode;
+                const char *refused;
+        } steps[] = {
+                { path, 0664, path },
+                { path, 0646, path },
+                { path, 0600, NULL },
+                { dir, 0775, dir },
+                { dir, 01777, dir },
+                { dir, 0755, NULL },
+                { top, 0777, top },
+                /* Sticky, as /tmp: only the owner of etc/ (the caller) may rename it. */
+                { top, 01777, NULL },
+                { top, 0700, NULL },
+        };
+        const char *const owned[] = { path, dir };
+
+        (void) state;
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+        write_file(dir, "cordond.json", text, strlen(text));
+        load_ok(path);
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+                assert_int_equal(chmod(steps[i].what, steps[i].mode), 0);
+                if (steps[i].refused)
+                        load_not_alone(path, steps[i].refused);
+                else
+                        load_ok(path);
+        }
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipped: chown to uid 65534 needs root\n");
+                return;
+        }
+        for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+                assert_int_equal(chown(owned[i], 65534, 65534), 0);
+                load_not_alone(path, owned[i]);
+                assert_int_equal(chown(owned[i], 0, 0), 0);
+        }
+        load_ok(path);
+}
+
+/* A directory above cordond.json reached through a symlink: refused, as
+ * the file itself is when it is one. */
+static void test_load_symlinked_dir_refused(void **state)
+{
+        static const char text[] = "{\"slots\": 3}";
+        const char *top = temp_dir(), *link = fmt("%s/link", top);
+        struct cd_config c = { 0 };
+        struct cd_err e = { 0 };
+
+        (void) state;
+        write_file(top, "cordond.json", text, strlen(text));
+        assert_int_equal(symlink(top, link), 0);
+        assert_int_equal(cd_config_load(fmt("%s/cordond.json", link), &c, &e), -ELOOP);
+        if (!strstr(e.msg, fmt("config: %s is a symlink", link)))
+                fail_msg("\"%s\" should name the symlink %s", e.msg, link);
+        assert_cleared(&c);
 }
 
 int main(void)
@@ -974,6 +1080,8 @@ int main(void)
                 T(test_load_symlink_refused),
                 T(test_load_fifo_refused),
                 T(test_load_directory_and_size_refused),
+                T(test_load_owner_refused),
+                T(test_load_symlinked_dir_refused),
         };
 #undef T
 

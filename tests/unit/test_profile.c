@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * profile/: loading and validating profiles (tests/fixtures/profiles/good
- * and bad), directories of profiles, the shipped profiles, and merging a
+ * and bad), directories of profiles, who may change them (owners, modes,
+ * directories above, symlinks), the shipped profiles, and merging a
  * request into a profile (cd_profile_plan).
  *
  * Every profile is checked against a fixed host (8 GiB, 4 CPUs, an images
@@ -906,6 +907,207 @@ static void set_load_refuses_a_directory_entry(void **state)
         assert_null(set.items);
 }
 
+/* ---- who may change the profiles ---- */
+
+/* What a refusal of a profile file others may change says. */
+static const char *not_alone(const char *path)
+{
+        return fmt("%s must be owned by root and not writable by group or others", path);
+}
+
+/* The same of a directory: "profiles: " and the directory. */
+static const char *dir_not_alone(const char *path)
+{
+        return fmt("profiles: %s", not_alone(path));
+}
+
+/* A fresh profiles directory (0755) holding minimal.json (0644), below a
+ * temp directory of its own (0700). */
+static const char *owner_dir(void)
+{
+        const char *dir = fmt("%s/profiles", temp_dir());
+
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+        copy_fixture(dir, "good", "minimal.json");
+        return dir;
+}
+
+/* The set in @dir loads the one profile, and so does @dir/minimal.json. */
+static void expect_owner_ok(const char *dir)
+{
+        struct cd_profile_set *set = new_set();
+        struct cd_err e = { 0 };
+
+        if (cd_profile_set_load(dir, &host, set, &e) != 0)
+                fail_msg("%s refused: %s", dir, e.msg);
+        assert_int_equal(set->n, 1);
+        assert_string_equal(load_ok(fmt("%s/minimal.json", dir))->name, "minimal");
+}
+
+/* The set in @dir and the profile @dir/minimal.json are both refused with
+ * -@code, saying @want. */
+static void expect_owner_refused(const char *dir, int code, const char *want)
+{
+        struct cd_profile_set set = { 0 };
+        struct cd_profile *p = NULL;
+        struct cd_err e = { 0 };
+        int r = cd_profile_set_load(dir, &host, &set, &e);
+
+        if (r == 0) {
+                cd_profile_set_clear(&set);
+                fail_msg("%s: set accepted, expected \"%s\"", dir, want);
+        }
+        if (r != -code || e.code != code || !strstr(e.msg, want))
+                fail_msg("%s: set refused with %d \"%s\", expected %d \"%s\"", dir, r, e.msg, -code,
+                         want);
+        assert_null(set.items);
+        r = cd_profile_load(fmt("%s/minimal.json", dir), &host, &p, &e);
+        if (r == 0) {
+                ut_defer(profile_free, p);
+                fail_msg("%s/minimal.json: accepted, expected \"%s\"", dir, want);
+        }
+        if (r != -code || e.code != code || !strstr(e.msg, want))
+                fail_msg("%s/minimal.json: refused with %d \"%s\", expected %d \"%s\"", dir, r,
+                         e.msg, -code, want);
+}
+
+/* Root's files (or the caller's) that no one else may write, in a
+ * directory below a sticky one that everyone may write (as /tmp is): the
+ * profiles directory is the caller's, and no one else may rename it. */
+static void owner_good_cases_load(void **state)
+{
+        const char *dir = owner_dir(), *sticky = fmt("%s/sticky", temp_dir());
+        const char *below = fmt("%s/profiles", sticky);
+
+        (void) state;
+        expect_owner_ok(dir);
+        assert_int_equal(chmod(fmt("%s/minimal.json", dir), 0400), 0);
+        expect_owner_ok(dir);
+        assert_int_equal(mkdir(sticky, 0700), 0);
+        assert_int_equal(chmod(sticky, 01777), 0);
+        assert_int_equal(mkdir(below, 0755), 0);
+        copy_fixture(below, "good", "minimal.json");
+        expect_owner_ok(below);
+}
+
+/* A profile file its group or others may write: they could loosen every
+ * later job of the profile. It loaded. */
+static void owner_writable_file_refused(void **state)
+{
+        const char *dir = owner_dir(), *file = fmt("%s/minimal.json", dir);
+
+        (void) state;
+        assert_int_equal(chmod(file, 0664), 0);
+        expect_owner_refused(dir, EPERM, not_alone(file));
+        assert_int_equal(chmod(file, 0646), 0);
+        expect_owner_refused(dir, EPERM, not_alone(file));
+        assert_int_equal(chmod(file, 0644), 0);
+        expect_owner_ok(dir);
+}
+
+/* A profiles directory others may write: they could add a profile or put
+ * their own file in a profile's place. Sticky or not. It loaded. */
+static void owner_writable_dir_refused(void **state)
+{
+        static const mode_t modes[] = { 0775, 0757, 01777 };
+        const char *dir = owner_dir();
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                assert_int_equal(chmod(dir, modes[i]), 0);
+                expect_owner_refused(dir, EPERM, dir_not_alone(dir));
+        }
+        assert_int_equal(chmod(dir, 0755), 0);
+        expect_owner_ok(dir);
+}
+
+/* Whoever may write a directory above the profiles directory may rename
+ * it away and put their own in its place; a sticky one lets only the
+ * entry's owner (and root) do that. It loaded. */
+static void owner_writable_ancestor_refused(void **state)
+{
+        const char *top = temp_dir(), *mid = fmt("%s/mid", top), *dir = fmt("%s/profiles", mid);
+
+        (void) state;
+        assert_int_equal(mkdir(mid, 0755), 0);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        copy_fixture(dir, "good", "minimal.json");
+        expect_owner_ok(dir);
+        assert_int_equal(chmod(mid, 0775), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(mid));
+        assert_int_equal(chmod(mid, 0777), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(mid));
+        assert_int_equal(chmod(top, 0757), 0);
+        assert_int_equal(chmod(mid, 0755), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(top));
+        assert_int_equal(chmod(top, 0700), 0);
+        assert_int_equal(chmod(mid, 01777), 0);
+        expect_owner_ok(dir);
+}
+
+/* Files and directories of another user (chown needs root: run as a user,
+ * the rest of the owner tests still run). It loaded. */
+static void owner_other_uid_refused(void **state)
+{
+        const char *dir = owner_dir(), *file = fmt("%s/minimal.json", dir);
+        const char *top = fmt("%.*s", (int) (strrchr(dir, '/') - dir), dir);
+
+        (void) state;
+        if (geteuid() != 0) {
+                fprintf(stderr, "skipped: chown to uid 65534 needs root\n");
+                skip();
+        }
+        assert_int_equal(chown(file, 65534, 65534), 0);
+        expect_owner_refused(dir, EPERM, not_alone(file));
+        assert_int_equal(chown(file, 0, 0), 0);
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(dir));
+        assert_int_equal(chown(dir, 0, 0), 0);
+        assert_int_equal(chown(top, 65534, 65534), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(top));
+        /* Below a sticky directory, another user's directory could be
+         * renamed by them. */
+        assert_int_equal(chmod(top, 01777), 0);
+        assert_int_equal(chown(top, 0, 0), 0);
+        expect_owner_ok(dir);
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+        expect_owner_refused(dir, EPERM, dir_not_alone(dir));
+        assert_int_equal(chown(dir, 0, 0), 0);
+        assert_int_equal(chmod(top, 0700), 0);
+}
+
+/* A profile that is a symlink is not read (whoever planted it chose what
+ * it reads), nor is a profiles directory reached through one. Both were
+ * followed. */
+static void owner_symlinks_refused(void **state)
+{
+        const char *top = temp_dir(), *dir = fmt("%s/profiles", top), *other = owner_dir();
+        const char *link = fmt("%s/via", top);
+
+        (void) state;
+        assert_int_equal(mkdir(dir, 0755), 0);
+        assert_int_equal(symlink(fmt("%s/minimal.json", other), fmt("%s/minimal.json", dir)), 0);
+        expect_owner_refused(dir, ELOOP, fmt("%s/minimal.json is a symlink", dir));
+        assert_int_equal(symlink(other, link), 0);
+        expect_owner_refused(link, ELOOP, fmt("profiles: %s is a symlink", link));
+}
+
+/* A FIFO named like a profile: refused at once, not waited on (O_NONBLOCK). */
+static void owner_fifo_refused_without_blocking(void **state)
+{
+        const char *dir = owner_dir(), *fifo = fmt("%s/x.json", dir);
+        struct cd_profile_set set = { 0 };
+        struct cd_err e = { 0 };
+
+        (void) state;
+        assert_int_equal(mkfifo(fifo, 0644), 0);
+        assert_int_equal(cd_profile_set_load(dir, &host, &set, &e), -CD_E_INVALID);
+        if (!strstr(e.msg, fmt("%s: not a regular file", fifo)))
+                fail_msg("\"%s\" should refuse %s", e.msg, fifo);
+        assert_null(set.items);
+}
+
 /* ---- the shipped profiles ---- */
 
 static void shipped_profiles_load(void **state)
@@ -1537,6 +1739,13 @@ int main(void)
                 cmocka_unit_test_teardown(set_load_empty_and_missing, teardown),
                 cmocka_unit_test_teardown(set_load_one_bad_refuses_all, teardown),
                 cmocka_unit_test_teardown(set_load_refuses_a_directory_entry, teardown),
+                cmocka_unit_test_teardown(owner_good_cases_load, teardown),
+                cmocka_unit_test_teardown(owner_writable_file_refused, teardown),
+                cmocka_unit_test_teardown(owner_writable_dir_refused, teardown),
+                cmocka_unit_test_teardown(owner_writable_ancestor_refused, teardown),
+                cmocka_unit_test_teardown(owner_other_uid_refused, teardown),
+                cmocka_unit_test_teardown(owner_symlinks_refused, teardown),
+                cmocka_unit_test_teardown(owner_fifo_refused_without_blocking, teardown),
                 cmocka_unit_test_teardown(shipped_profiles_load, teardown),
                 cmocka_unit_test_teardown(shipped_data_export_refuses_more_memory, teardown),
                 cmocka_unit_test_teardown(plan_from_profile_defaults, teardown),
