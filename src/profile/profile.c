@@ -145,9 +145,10 @@ static int parse_identity(struct pctx *c, json_t *root, struct cd_profile *p)
  * group or other user may write; so must /bin, /sbin and /lib* where they
  * are directories (an image without a merged /usr keeps the dynamic loader
  * and libc in /lib; as symlinks they are made again in the sandbox, never
- * followed), and the images directory (@dir): whoever may write it could
- * rename the image away and put their own in its place, after this check,
- * for every job until the profiles are loaded again.
+ * followed), and the images directory (@dir) and every directory above
+ * it, reached without a symlink: whoever may write one could rename the
+ * image away and put their own in its place, after this check, for every
+ * job until the profiles are loaded again.
  */
 static int check_image_owner(struct pctx *c, const char *dir, const char *image_root)
 {
@@ -160,15 +161,12 @@ static int check_image_owner(struct pctx *c, const char *dir, const char *image_
                 { "/bin", true, true },   { "/sbin", true, true },  { "/lib", true, true },
                 { "/lib32", true, true }, { "/lib64", true, true }, { "/libx32", true, true },
         };
+        cleanup_close int dirfd = cd_open_trusted_dir(dir, c->err);
         struct stat st;
 
-        if (stat(dir, &st) < 0)
-                return pctx_fail(c, "image", "%s: %s", dir, strerror(errno));
-        if (!cd_owned_alone(&st))
-                return pctx_fail(c, "image",
-                                 "the images directory %s must be owned by root and not writable "
-                                 "by group or others",
-                                 dir);
+        /* The images directory and every one above it, as for profiles. */
+        if (dirfd < 0)
+                return pctx_fail(c, "image", "the images directory: %s", c->err->msg);
         for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
                 cleanup_free char *path = NULL;
 

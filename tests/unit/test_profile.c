@@ -719,6 +719,31 @@ static void bad_image_lib_or_images_dir_not_roots_alone(void **state)
         assert_null(p);
         if (!strstr(e.msg, "images directory") || !strstr(e.msg, open_dir))
                 fail_msg("\"%s\" should refuse the images directory %s", e.msg, open_dir);
+
+        /* Its own mode is fine, but a directory above may be written: the
+         * whole images directory could be renamed away and replaced. */
+        assert_int_equal(mkdir(fmt("%s/inner", open_dir), 0755), 0);
+        assert_int_equal(rename(fmt("%s/splitimg", open_dir), fmt("%s/inner/splitimg", open_dir)),
+                         0);
+        open_host.images_dir = fmt("%s/inner", open_dir);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &open_host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, "images directory") || !strstr(e.msg, fmt("%s must be", open_dir)))
+                fail_msg("\"%s\" should refuse %s above the images directory", e.msg, open_dir);
+
+        /* Reached through a symlink: refused, never followed. */
+        assert_int_equal(chmod(open_dir, 0755), 0);
+        assert_int_equal(symlink("inner", fmt("%s/link", open_dir)), 0);
+        open_host.images_dir = fmt("%s/link", open_dir);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &open_host, &p, &e),
+                         -CD_E_INVALID);
+        assert_null(p);
+        if (!strstr(e.msg, "is a symlink"))
+                fail_msg("\"%s\" should refuse the symlinked images directory", e.msg);
+        open_host.images_dir = fmt("%s/inner", open_dir);
+        assert_int_equal(cd_profile_parse(body, strlen(body), "x.json", &open_host, &p, &e), 0);
+        p = ut_defer(profile_free, p);
 }
 
 /*
