@@ -100,20 +100,23 @@ int cd_cgroup_oom_kills(const struct cd_cgroup *cg, uint64_t *ret);
 int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
 
 /*
- * The job is ending: every task of it has a SIGKILL pending, or gets one
- * from pid 1's exit. Lift its CPU quota: what it runs from then on is the
- * kernel's exit path (freeing its memory, its sockets), which a quota of
- * 0.01 CPU stretched to 15 s past the wall limit for 2 GiB. A task pid 1's
- * exit has not reached yet runs unthrottled until it does (pid 1 kills the
- * namespace in one pass, in the same exit). No-op on a leaf not made.
- * Returns 0 or -errno.
+ * SIGKILL every task in the cgroup now (v2 cgroup.kill; v1 freeze, SIGKILL
+ * each, thaw), and lift its CPU quota once they all have theirs: what the
+ * job runs from then on is the kernel's exit path (freeing its memory, its
+ * sockets), which a quota of 0.01 CPU stretched to 15 s past the wall
+ * limit for 2 GiB. Lifted before every task was killed, the job's own code
+ * would run unthrottled (250 busy loops at 0.05 CPU took 0.6 s of CPU
+ * while pid 1 waited its turn to kill them). Does not wait for them to be
+ * gone. v1: blocks until frozen (at most 1 s). Returns 0 or -errno.
  */
-int cd_cgroup_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err);
+int cd_cgroup_signal_kill(const struct cd_cgroup *cg, struct cd_err *err);
 
-/* Kill every task in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL each,
- * thaw), lift its CPU quota and wait until it is empty. Returns
+/* cd_cgroup_signal_kill(), then wait until the cgroup is empty. Returns
  * -CD_E_NOT_EMPTY on a timeout. */
 int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err);
+
+/* True if @pid is the only process in the cgroup, or there is none. */
+bool cd_cgroup_holds_only(const struct cd_cgroup *cg, pid_t pid);
 
 /* True if no task is left. */
 bool cd_cgroup_is_empty(const struct cd_cgroup *cg);

@@ -14,8 +14,8 @@ struct cg_ops {
         int (*cpu_usage_us)(const struct cd_cgroup *cg, uint64_t *ret);
         int (*oom_kills)(const struct cd_cgroup *cg, uint64_t *ret);
         int (*usage)(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
-        int (*kill)(const struct cd_cgroup *cg, struct cd_err *err);
-        int (*lift_cpu_quota)(const struct cd_cgroup *cg, struct cd_err *err);
+        int (*signal_kill)(const struct cd_cgroup *cg, struct cd_err *err);
+        bool (*wait_empty)(const struct cd_cgroup *cg, uint64_t timeout_ms);
         bool (*is_empty)(const struct cd_cgroup *cg);
 };
 

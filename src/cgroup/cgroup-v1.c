@@ -421,7 +421,9 @@ static int find_pid(pid_t pid, void *u)
         return 0;
 }
 
-static int v1_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+/* Tasks frozen, each with its SIGKILL: nothing of the job runs again but
+ * the kernel's exit paths, which the quota would only slow down. */
+static int lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
 {
         int fd = leaf(cg, CG_CPU);
         int r;
@@ -434,17 +436,30 @@ static int v1_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
         return 0;
 }
 
+static int kill_frozen(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        for (int i = 0; i < _CG_MAX; i++) {
+                int r;
+
+                if (cg->host->alias[i] != i || cg->fd[i] < 0)
+                        continue;
+                r = cd_cgroup_for_each_pid(cg->fd[i], "cgroup.procs", kill_pid, NULL);
+                if (r < 0)
+                        return cd_err_neg(err, r, "cgroup v1: kill tasks");
+        }
+        return lift_cpu_quota(cg, err);
+}
+
 /* Frozen tasks cannot fork or exit, so the pid list is complete and no pid
  * in it is reused before the SIGKILL lands. Another thread of ours in the
  * leaf (launching into it) freezes and thaws with it; the calling thread in
  * it (one that could not leave, v1_leave) would freeze itself for good
  * before it thaws: that leaf is left as it is. */
-static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
+static int v1_signal_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        struct cd_err ignored;
         int fz = leaf(cg, CG_FREEZER);
         struct pid_search self = { .pid = gettid() };
-        int r;
+        int r, thawed;
 
         r = cd_cgroup_for_each_pid(fz, "tasks", find_pid, &self);
         if (r < 0)
@@ -458,24 +473,11 @@ static int v1_kill(const struct cd_cgroup *cg, struct cd_err *err)
                 (void) freezer_set(fz, "THAWED", false);
                 return cd_err_neg(err, r, "cgroup v1: freeze");
         }
-        for (int i = 0; i < _CG_MAX; i++) {
-                if (cg->host->alias[i] != i || cg->fd[i] < 0)
-                        continue;
-                r = cd_cgroup_for_each_pid(cg->fd[i], "cgroup.procs", kill_pid, NULL);
-                if (r < 0) {
-                        (void) freezer_set(fz, "THAWED", false);
-                        return cd_err_neg(err, r, "cgroup v1: kill tasks");
-                }
-        }
-        /* Each has its SIGKILL now: thawed, they exit at full speed. A
-         * quota left in place only slows that down; the wait bounds it. */
-        (void) v1_lift_cpu_quota(cg, &ignored);
-        r = freezer_set(fz, "THAWED", false);
-        if (r < 0)
-                return cd_err_neg(err, r, "cgroup v1: thaw");
-        if (!cd_cgroup_wait_empty(cg, 5000))
-                return cd_err_set(err, CD_E_NOT_EMPTY, "cgroup v1: %s still has tasks", cg->name);
-        return 0;
+        r = kill_frozen(cg, err);
+        thawed = freezer_set(fz, "THAWED", false);
+        if (r == 0 && thawed < 0)
+                r = cd_err_neg(err, thawed, "cgroup v1: thaw");
+        return r;
 }
 
 const struct cg_ops cd_cgroup_v1_ops = {
@@ -485,7 +487,7 @@ const struct cg_ops cd_cgroup_v1_ops = {
         .cpu_usage_us = v1_cpu_usage_us,
         .oom_kills = v1_oom_kills,
         .usage = v1_usage,
-        .kill = v1_kill,
-        .lift_cpu_quota = v1_lift_cpu_quota,
+        .signal_kill = v1_signal_kill,
+        .wait_empty = cd_cgroup_wait_empty,
         .is_empty = v1_is_empty,
 };

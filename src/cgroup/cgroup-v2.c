@@ -325,29 +325,18 @@ static bool wait_unpopulated(const struct cd_cgroup *cg, uint64_t timeout_ms)
         return true;
 }
 
-static int v2_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+/* cgroup.kill has sent every task its SIGKILL before the write returns
+ * (and refuses forks meanwhile): nothing of the job runs again but the
+ * kernel's exit paths, which the quota would only slow down. */
+static int v2_signal_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        int r;
-
-        if (cg->fd[CG_V2] < 0)
-                return 0;
-        r = cd_write_at(cg->fd[CG_V2], "cpu.max", "max");
-        if (r < 0)
-                return cd_err_neg(err, r, "cgroup v2: lift cpu.max");
-        return 0;
-}
-
-static int v2_kill(const struct cd_cgroup *cg, struct cd_err *err)
-{
-        struct cd_err ignored;
         int r = cd_write_at(cg->fd[CG_V2], "cgroup.kill", "1");
 
         if (r < 0)
                 return cd_err_neg(err, r, "cgroup v2: cgroup.kill");
-        /* A quota left in place only slows their exit; the wait bounds it. */
-        (void) v2_lift_cpu_quota(cg, &ignored);
-        if (!wait_unpopulated(cg, 5000))
-                return cd_err_set(err, CD_E_NOT_EMPTY, "cgroup v2: %s still has tasks", cg->name);
+        r = cd_write_at(cg->fd[CG_V2], "cpu.max", "max");
+        if (r < 0)
+                return cd_err_neg(err, r, "cgroup v2: lift cpu.max");
         return 0;
 }
 
@@ -365,7 +354,7 @@ const struct cg_ops cd_cgroup_v2_ops = {
         .cpu_usage_us = v2_cpu_usage_us,
         .oom_kills = v2_oom_kills,
         .usage = v2_usage,
-        .kill = v2_kill,
-        .lift_cpu_quota = v2_lift_cpu_quota,
+        .signal_kill = v2_signal_kill,
+        .wait_empty = wait_unpopulated,
         .is_empty = v2_is_empty,
 };

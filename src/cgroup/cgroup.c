@@ -180,16 +180,48 @@ int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, str
         return cg->host->ops->usage(cg, ret, err);
 }
 
-int cd_cgroup_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+int cd_cgroup_signal_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        if (!cg->host)
-                return 0;
-        return cg->host->ops->lift_cpu_quota(cg, err);
+        if (cd_fault("cgroup_signal_kill"))
+                return cd_err_set(err, CD_E_FAULT, "cgroup: injected fault");
+        return cg->host->ops->signal_kill(cg, err);
 }
 
 int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        return cg->host->ops->kill(cg, err);
+        int r = cd_cgroup_signal_kill(cg, err);
+
+        /* Gone is what counts: a quota that could not be lifted only
+         * slowed their end. */
+        if (cg->host->ops->wait_empty(cg, 5000))
+                return 0;
+        return r < 0 ? r : cd_err_set(err, CD_E_NOT_EMPTY, "cgroup: %s still has tasks", cg->name);
+}
+
+struct only {
+        pid_t pid;
+        bool other;
+};
+
+static int note_other(pid_t pid, void *u)
+{
+        struct only *o = u;
+
+        o->other |= pid != o->pid;
+        return 0;
+}
+
+bool cd_cgroup_holds_only(const struct cd_cgroup *cg, pid_t pid)
+{
+        struct only o = { .pid = pid };
+
+        /* Every leaf holds the same tasks; a read error counts as "others". */
+        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++)
+                if (cg->fd[i] >= 0)
+                        return cd_cgroup_for_each_pid(cg->fd[i], "cgroup.procs", note_other, &o) ==
+                                       0 &&
+                               !o.other;
+        return true;
 }
 
 bool cd_cgroup_is_empty(const struct cd_cgroup *cg)

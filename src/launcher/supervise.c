@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cordon/fault.h"
+#include "cordon/log.h"
 #include "cordon/util.h"
 #include "launcher-internal.h"
 
@@ -66,18 +67,23 @@ static void reap_soon(struct sup *s)
 }
 
 /*
- * The job's end has begun: pid 1 killed, or about to exit after the
- * payload's end, and its exit kills what is left. Whatever the job
- * holds is freed by the kernel in the dying tasks, on the job's CPU
- * quota: a 0.01 CPU job holding 2 GiB took 15 s to die past its wall
- * limit. Lifted, so the end takes what the work takes. Should the write
- * fail, check_reap()'s kill lifts it again after REAP_BOUND_MS.
+ * The job's end has begun. Every task gets its SIGKILL at once from the
+ * cgroup, and the job's CPU quota is lifted (cd_cgroup_signal_kill()):
+ * whatever the job holds is freed by the kernel in the dying tasks, and
+ * under the quota that took its share of the time (a 0.01 CPU job holding
+ * 2 GiB died 15 s past its wall limit). pid 1's own exit would kill them
+ * too, but pid 1 waits its turn under the quota, behind every task of the
+ * job. Should the kill fail, that is how they die, slowly: said, and
+ * check_reap() tries again after REAP_BOUND_MS.
  */
 static void end_begins(struct sup *s)
 {
-        struct cd_err ignored;
+        struct cd_err e = { 0 };
 
-        (void) cd_cgroup_lift_cpu_quota(&s->job->cg, &ignored);
+        if (cd_cgroup_signal_kill(&s->job->cg, &e) < 0) {
+                (void) cd_err_prefix(&e, "the job's end: its tasks die under its CPU quota");
+                cd_log_err(CD_LOG_WARN, NULL, &e);
+        }
         reap_soon(s);
 }
 
@@ -127,7 +133,12 @@ static void handle_msg(struct sup *s, const struct cd_child_msg *m)
         case CD_MSG_EXITED:
                 s->exited = true;
                 s->payload_status = m->status;
-                end_begins(s);
+                /* pid 1 exits now and its exit kills what is left: the
+                 * same end, made at once where something is left. */
+                if (cd_cgroup_holds_only(&s->job->cg, s->job->child.pid))
+                        reap_soon(s);
+                else
+                        end_begins(s);
                 break;
         default:
                 break; /* unreachable: pid 1 is our own code */
