@@ -232,6 +232,44 @@ static void pwrite_ftruncate_and_dying_calls(void **state)
         }
 }
 
+/* The exit status of a child that arms cd_wrap_die(@sym, 1) and then makes
+ * a mkdirat call (armed or not); 0 if it got past the arm. */
+static int die_armed_in_child(struct fixture *f, enum cd_wrap_sym sym)
+{
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                cd_wrap_die(sym, 1);
+                _exit(mkdirat(f->dirfd, "d", 0700) == 0 ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* cd_wrap_die() on a symbol whose wrap cannot die stops the process at the
+ * arm, before the call: it used to consume the arm, and the call went on
+ * as if nothing had been armed (here: the directory was made). */
+static void die_refused_where_the_wrap_cannot_die(void **state)
+{
+        struct fixture *f = *state;
+
+        for (int sym = 0; sym <= _WRAP_MAX; sym++) {
+                bool can = sym == WRAP_WRITE || sym == WRAP_PWRITE || sym == WRAP_FTRUNCATE;
+
+                if (can)
+                        continue;
+                if (die_armed_in_child(f, (enum cd_wrap_sym) sym) != CD_WRAP_MISUSED)
+                        fail_msg("cd_wrap_die(%d) was not refused", sym);
+        }
+        assert_int_equal(ut_count_entries(f->dir), 0);
+        /* A symbol that can die is armed and the child goes on. */
+        assert_int_equal(die_armed_in_child(f, WRAP_WRITE), 0);
+        assert_int_equal(ut_count_entries(f->dir), 1);
+}
+
 static void getrandom_passes_through_and_fails(void **state)
 {
         unsigned char a[16] = { 0 }, zero[16] = { 0 };
@@ -293,6 +331,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(file_calls_pass_through_and_fail, setup, teardown),
                 cmocka_unit_test_setup_teardown(short_read_and_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(pwrite_ftruncate_and_dying_calls, setup, teardown),
+                cmocka_unit_test_setup_teardown(die_refused_where_the_wrap_cannot_die, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(getrandom_passes_through_and_fails, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(mount_calls_pass_through_and_fail, setup, teardown),

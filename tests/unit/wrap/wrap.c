@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "wrap.h"
@@ -15,6 +16,13 @@ struct arm {
 };
 
 static struct arm arms[_WRAP_MAX];
+
+/* The wraps that call cd_wrap_maybe_die(). */
+static const bool can_die[_WRAP_MAX] = {
+        [WRAP_WRITE] = true,
+        [WRAP_PWRITE] = true,
+        [WRAP_FTRUNCATE] = true,
+};
 
 static struct arm *arm_of(enum cd_wrap_sym sym)
 {
@@ -45,8 +53,14 @@ void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth)
 {
         struct arm *a = arm_of(sym);
 
-        if (a)
-                *a = (struct arm){ .kind = ARM_DIE, .countdown = nth ? nth : 1 };
+        /* An arm the wrap would consume without dying: the test would go on
+         * as if it had driven the crash it meant to. */
+        if (!a || !can_die[sym]) {
+                fprintf(stderr, "cd_wrap_die: the wrap of symbol %d cannot die (wrap.h)\n",
+                        (int) sym);
+                _exit(CD_WRAP_MISUSED);
+        }
+        *a = (struct arm){ .kind = ARM_DIE, .countdown = nth ? nth : 1 };
 }
 
 void cd_wrap_maybe_die(struct cd_wrap_action a)

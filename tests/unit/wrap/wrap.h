@@ -58,8 +58,12 @@ void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth);
 
 /* write, pwrite and ftruncate only: the @nth call from now exits the
  * process with CD_WRAP_DIED instead (a crash right before the call: what
- * earlier calls wrote stays, in a forked child of the test). Fires once. */
-#define CD_WRAP_DIED 86
+ * earlier calls wrote stays, in a forked child of the test). Fires once.
+ * Any other @sym, whose wrap would consume the arm and carry on, is a
+ * broken test: the process prints why and exits with CD_WRAP_MISUSED at
+ * once, in the test process or the child alike. */
+#define CD_WRAP_DIED    86
+#define CD_WRAP_MISUSED 2
 void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth);
 
 /* True while a fault armed on @sym has not fired yet: lets a test prove that
