@@ -19,10 +19,13 @@ static struct arm arms[_WRAP_MAX];
 
 /* The wraps that call cd_wrap_maybe_die(). */
 static const bool can_die[_WRAP_MAX] = {
-        [WRAP_WRITE] = true,
-        [WRAP_PWRITE] = true,
-        [WRAP_FTRUNCATE] = true,
+        [WRAP_WRITE] = true, [WRAP_PWRITE] = true,    [WRAP_FTRUNCATE] = true,
+        [WRAP_FSYNC] = true, [WRAP_FDATASYNC] = true,
 };
+
+static cd_wrap_observer_fn *observer;
+static void *observer_data;
+static bool observing; /* in the observer: its own calls are not observed */
 
 static struct arm *arm_of(enum cd_wrap_sym sym)
 {
@@ -69,6 +72,21 @@ void cd_wrap_maybe_die(struct cd_wrap_action a)
                 _exit(CD_WRAP_DIED);
 }
 
+void cd_wrap_observe(cd_wrap_observer_fn *fn, void *data)
+{
+        observer = fn;
+        observer_data = data;
+}
+
+void cd_wrap_passing(enum cd_wrap_sym sym, int fd)
+{
+        if (!observer || observing)
+                return;
+        observing = true;
+        observer(sym, fd, observer_data);
+        observing = false;
+}
+
 bool cd_wrap_pending(enum cd_wrap_sym sym)
 {
         struct arm *a = arm_of(sym);
@@ -80,6 +98,9 @@ void cd_wrap_reset(void)
 {
         for (unsigned int i = 0; i < _WRAP_MAX; i++)
                 arms[i] = (struct arm){ .kind = ARM_NONE };
+        observer = NULL;
+        observer_data = NULL;
+        observing = false; /* an observer left by a failed assertion's longjmp */
 }
 
 struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym)
