@@ -754,29 +754,101 @@ static int reopen_to_overwrite(struct cd_audit *a, int *ret_fd, struct cd_err *e
         return 0;
 }
 
-/* Write @buf at @off, on disk, then cut the file after it. */
-static int overwrite_durably(int fd, const char *buf, size_t len, uint64_t off)
+/* @len bytes of @buf at @off, then fdatasync(2): on disk before the
+ * caller's next write is made. */
+static int pwrite_synced(int fd, const char *buf, size_t len, uint64_t off)
 {
         int r = pwrite_all(fd, buf, len, off);
 
         if (r == 0 && fdatasync(fd) < 0)
                 r = -errno;
-        if (r == 0 && ftruncate(fd, (off_t) (off + len)) < 0)
-                r = -errno;
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
         return r;
 }
 
+static int cut_synced(int fd, uint64_t size)
+{
+        if (ftruncate(fd, (off_t) size) < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Where the newline that ends line @i (0: the first) of @lines is. */
+static size_t newline_of(const char *lines, size_t i)
+{
+        const char *nl = strchr(lines, '\n');
+
+        while (i-- > 0)
+                nl = strchr(nl + 1, '\n');
+        return (size_t) (nl - lines);
+}
+
 /*
- * Write the record of the cut over the torn bytes at @kept->size, then cut
- * what is left of them, so that no crash leaves a cut without its record:
- * until the record is on disk the torn end is still there (overwritten in
- * part, should the crash tear the record's own write: the next repair then
- * records the cut of that mixture); once it is, a crash before the cut
- * leaves the rest of the torn bytes after it, a torn end that the next
- * repair cuts with a record of its own. A write that fails puts the torn
- * bytes back (@torn, @torn_len): the cut is recorded or not made.
+ * Write @lines (@len bytes, NUL-terminated, one or more lines) over the
+ * torn bytes at @off, then cut the file after them. The page cache writes
+ * a file's blocks back in any order, an fdatasync aside: a line written
+ * with its newline could reach the disk as its newline without its first
+ * bytes, a complete line that is no record, which no repair may cut. So
+ * the lines' bytes go first, without their newlines (where one will go, a
+ * torn byte stays, or a hole reads as zero), and are synced; then each
+ * newline, in order, each synced. Until the first newline is on disk the
+ * torn end has no newline (torn bytes and the lines', mixed); after it,
+ * the rest of the lines, or what is left of the torn bytes, follows as a
+ * torn end again. *@ret_newlines counts the newlines written or tried.
+ */
+static int write_lines_over(int fd, const char *lines, size_t len, uint64_t off,
+                            size_t *ret_newlines)
+{
+        size_t n = 0, start = 0, end;
+        int r = 0;
+
+        for (; r == 0 && start < len; start = end + 1, n++) {
+                end = newline_of(lines, n);
+                r = pwrite_all(fd, lines + start, end - start, off + start);
+        }
+        if (r == 0 && fdatasync(fd) < 0)
+                r = -errno;
+        *ret_newlines = 0;
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                ++*ret_newlines;
+                r = pwrite_synced(fd, "\n", 1, off + newline_of(lines, i));
+        }
+        return r < 0 ? r : cut_synced(fd, off + len);
+}
+
+/* Put the torn bytes back after write_lines_over() failed, having written
+ * or tried @newlines newlines of @lines: those first, the last first, each
+ * replaced by the torn byte it overwrote (a space past their end) and
+ * synced, so that no complete line ever ends over bytes that are torn ones
+ * again; then the torn bytes, synced, and the cut after them. */
+static int put_torn_back(int fd, const char *lines, size_t newlines, const char *torn,
+                         size_t torn_len, uint64_t off)
+{
+        int r = 0;
+
+        for (size_t i = newlines; r == 0 && i > 0; i--) {
+                size_t at = newline_of(lines, i - 1);
+
+                r = pwrite_synced(fd, at < torn_len ? torn + at : " ", 1, off + at);
+        }
+        if (r == 0)
+                r = pwrite_synced(fd, torn, torn_len, off);
+        return r < 0 ? r : cut_synced(fd, off + torn_len);
+}
+
+/*
+ * Write the record of the cut over the torn bytes at @kept->size (after an
+ * audit.rotated record when the file is new after a rotation), then cut
+ * what is left of them, so that no crash leaves a cut without its record,
+ * nor a complete line that is not a record (write_lines_over()). Until the
+ * record's newline is on disk, the log ends without a newline after its
+ * last sound record: the torn bytes, some or all overwritten by the
+ * record's first bytes should those have reached the disk. The next repair
+ * cuts that end and records the count and SHA-256 of what it then cuts:
+ * the mixture, not the torn bytes as they were. Once the newline is on
+ * disk, what is left of the torn bytes (or, after a rotation, the record
+ * after audit.rotated) follows as a torn end that the next repair cuts
+ * with a record of its own. A write that fails puts the torn bytes back
+ * (@torn, @torn_len): the cut is recorded or not made.
  */
 static int record_over_torn(struct cd_audit *a, const struct tail *kept, const char *torn,
                             size_t torn_len, const struct cd_audit_event *ev, struct cd_err *err)
@@ -785,7 +857,7 @@ static int record_over_torn(struct cd_audit *a, const struct tail *kept, const c
         cleanup_free char *buf = NULL;
         char hash[CD_AUDIT_HASH_HEX];
         uint64_t seq = 0;
-        size_t len = 0, used;
+        size_t len = 0, newlines = 0, used;
         int r, back;
 
         r = format_records(kept, &ev, 1, &buf, &len, &seq, hash, err);
@@ -794,7 +866,7 @@ static int record_over_torn(struct cd_audit *a, const struct tail *kept, const c
         if (r < 0)
                 return r;
         a->tail_known = false;
-        r = overwrite_durably(fd, buf, len, kept->size);
+        r = write_lines_over(fd, buf, len, kept->size, &newlines);
         if (r == 0) {
                 a->last_seq = seq;
                 memcpy(a->last_hash, hash, sizeof(hash));
@@ -802,7 +874,7 @@ static int record_over_torn(struct cd_audit *a, const struct tail *kept, const c
         }
         r = cd_err_neg(err, r,
                        "audit: write the record of the repair over the torn end of " CD_AUDIT_FILE);
-        back = overwrite_durably(fd, torn, torn_len, kept->size);
+        back = put_torn_back(fd, buf, newlines, torn, torn_len, kept->size);
         used = strlen(err->msg);
         if (back < 0)
                 (void) snprintf(err->msg + used, sizeof(err->msg) - used,

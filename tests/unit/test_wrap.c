@@ -190,12 +190,14 @@ static void short_read_and_write(void **state)
         (void) close(p[1]);
 }
 
-/* pwrite and ftruncate pass through and fail; write, pwrite and ftruncate
- * die on the armed call, before it: what it would have written is not. */
+/* pwrite, ftruncate, fsync and fdatasync pass through and fail; write,
+ * pwrite, ftruncate, fsync and fdatasync die on the armed call, before it:
+ * what it would have written is not. */
 static void pwrite_ftruncate_and_dying_calls(void **state)
 {
-        static const enum cd_wrap_sym syms[] = { WRAP_WRITE, WRAP_PWRITE, WRAP_FTRUNCATE };
-        static const off_t sizes[] = { 25, 11, 21 };
+        static const enum cd_wrap_sym syms[] = { WRAP_WRITE, WRAP_PWRITE, WRAP_FTRUNCATE,
+                                                 WRAP_FSYNC, WRAP_FDATASYNC };
+        static const off_t sizes[] = { 25, 15, 12, 21, 23 };
         struct fixture *f = *state;
         cleanup_close int fd = -1;
         struct stat st;
@@ -210,6 +212,14 @@ static void pwrite_ftruncate_and_dying_calls(void **state)
         cd_wrap_fail(WRAP_FTRUNCATE, EIO, 1);
         assert_int_equal(ftruncate(fd, 0), -1);
         assert_int_equal(errno, EIO);
+        assert_int_equal(fsync(fd), 0);
+        assert_int_equal(fdatasync(fd), 0);
+        cd_wrap_fail(WRAP_FSYNC, EIO, 1);
+        assert_int_equal(fsync(fd), -1);
+        assert_int_equal(errno, EIO);
+        cd_wrap_fail(WRAP_FDATASYNC, EROFS, 1);
+        assert_int_equal(fdatasync(fd), -1);
+        assert_int_equal(errno, EROFS);
         for (size_t i = 0; i < ELEMENTSOF(syms); i++) {
                 int status;
                 pid_t pid = fork();
@@ -217,9 +227,10 @@ static void pwrite_ftruncate_and_dying_calls(void **state)
                 assert_true(pid >= 0);
                 if (pid == 0) {
                         cd_wrap_die(syms[i], 2);
-                        if (pwrite(fd, "y", 1, 10) != 1 || ftruncate(fd, 11) < 0 ||
-                            write(fd, "z", 1) != 1 || pwrite(fd, "y", 1, 20) != 1 ||
-                            ftruncate(fd, 25) < 0 || write(fd, "z", 1) != 1)
+                        if (pwrite(fd, "y", 1, 10) != 1 || fsync(fd) < 0 || ftruncate(fd, 12) < 0 ||
+                            fdatasync(fd) < 0 || write(fd, "z", 1) != 1 || ftruncate(fd, 15) < 0 ||
+                            pwrite(fd, "y", 1, 20) != 1 || fsync(fd) < 0 || ftruncate(fd, 23) < 0 ||
+                            fdatasync(fd) < 0 || ftruncate(fd, 25) < 0 || write(fd, "z", 1) != 1)
                                 _exit(1);
                         _exit(0);
                 }
@@ -229,7 +240,103 @@ static void pwrite_ftruncate_and_dying_calls(void **state)
                 /* Everything before the second call of the armed kind. */
                 assert_int_equal(fstat(fd, &st), 0);
                 assert_int_equal(st.st_size, sizes[i]);
+                assert_int_equal(ftruncate(fd, 3), 0);
+                assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
         }
+}
+
+/* What an observer saw: each call's symbol, fd and the file's size then. */
+struct seen {
+        enum cd_wrap_sym sym[16];
+        int fd[16];
+        off_t size[16];
+        unsigned int n;
+};
+
+static void see(enum cd_wrap_sym sym, int fd, void *data)
+{
+        struct seen *s = data;
+        struct stat st;
+
+        if (s->n >= ELEMENTSOF(s->sym))
+                return;
+        s->sym[s->n] = sym;
+        s->fd[s->n] = fd;
+        s->size[s->n++] = fd >= 0 && fstat(fd, &st) == 0 ? st.st_size : -1;
+        /* The observer's own calls are not observed. */
+        if (sym == WRAP_FSYNC && fsync(fd) < 0)
+                s->size[s->n - 1] = -2;
+}
+
+/* An observer sees each call that goes through, before it is made, with
+ * its fd; not a call that an arm fails, nor anything after cd_wrap_reset(). */
+static void observer_sees_calls_before_they_are_made(void **state)
+{
+        static const enum cd_wrap_sym want_sym[] = { WRAP_PWRITE, WRAP_FDATASYNC, WRAP_WRITE,
+                                                     WRAP_FSYNC, WRAP_FTRUNCATE };
+        static const off_t want_size[] = { 0, 3, 3, 4, 4 };
+        struct fixture *f = *state;
+        cleanup_close int fd = -1;
+        struct seen s = { .n = 0 };
+
+        fd = openat(f->dirfd, "o", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        cd_wrap_observe(see, &s);
+        assert_int_equal(pwrite(fd, "abc", 3, 0), 3);
+        cd_wrap_fail(WRAP_FSYNC, EIO, 1);
+        assert_int_equal(fsync(fd), -1);
+        assert_int_equal(fdatasync(fd), 0);
+        assert_int_equal(lseek(fd, 0, SEEK_END), 3);
+        assert_int_equal(write(fd, "d", 1), 1);
+        assert_int_equal(fsync(fd), 0);
+        assert_int_equal(ftruncate(fd, 1), 0);
+        cd_wrap_reset();
+        assert_int_equal(write(fd, "e", 1), 1);
+        assert_int_equal(s.n, ELEMENTSOF(want_sym));
+        for (unsigned int i = 0; i < s.n; i++) {
+                assert_int_equal(s.sym[i], want_sym[i]);
+                assert_int_equal(s.fd[i], fd);
+                assert_int_equal(s.size[i], want_size[i]);
+        }
+}
+
+/* The exit status of a child that arms cd_wrap_die(@sym, 1) and then makes
+ * a mkdirat call (armed or not); 0 if it got past the arm. */
+static int die_armed_in_child(struct fixture *f, enum cd_wrap_sym sym)
+{
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                cd_wrap_die(sym, 1);
+                _exit(mkdirat(f->dirfd, "d", 0700) == 0 ? 0 : 1);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* cd_wrap_die() on a symbol whose wrap cannot die stops the process at the
+ * arm, before the call: it used to consume the arm, and the call went on
+ * as if nothing had been armed (here: the directory was made). */
+static void die_refused_where_the_wrap_cannot_die(void **state)
+{
+        struct fixture *f = *state;
+
+        for (int sym = 0; sym <= _WRAP_MAX; sym++) {
+                bool can = sym == WRAP_WRITE || sym == WRAP_PWRITE || sym == WRAP_FTRUNCATE ||
+                           sym == WRAP_FSYNC || sym == WRAP_FDATASYNC;
+
+                if (can)
+                        continue;
+                if (die_armed_in_child(f, (enum cd_wrap_sym) sym) != CD_WRAP_MISUSED)
+                        fail_msg("cd_wrap_die(%d) was not refused", sym);
+        }
+        assert_int_equal(ut_count_entries(f->dir), 0);
+        /* A symbol that can die is armed and the child goes on. */
+        assert_int_equal(die_armed_in_child(f, WRAP_WRITE), 0);
+        assert_int_equal(ut_count_entries(f->dir), 1);
 }
 
 static void getrandom_passes_through_and_fails(void **state)
@@ -293,6 +400,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(file_calls_pass_through_and_fail, setup, teardown),
                 cmocka_unit_test_setup_teardown(short_read_and_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(pwrite_ftruncate_and_dying_calls, setup, teardown),
+                cmocka_unit_test_setup_teardown(die_refused_where_the_wrap_cannot_die, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(observer_sees_calls_before_they_are_made, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(getrandom_passes_through_and_fails, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(mount_calls_pass_through_and_fail, setup, teardown),

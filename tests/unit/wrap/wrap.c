@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "wrap.h"
@@ -15,6 +16,16 @@ struct arm {
 };
 
 static struct arm arms[_WRAP_MAX];
+
+/* The wraps that call cd_wrap_maybe_die(). */
+static const bool can_die[_WRAP_MAX] = {
+        [WRAP_WRITE] = true, [WRAP_PWRITE] = true,    [WRAP_FTRUNCATE] = true,
+        [WRAP_FSYNC] = true, [WRAP_FDATASYNC] = true,
+};
+
+static cd_wrap_observer_fn *observer;
+static void *observer_data;
+static bool observing; /* in the observer: its own calls are not observed */
 
 static struct arm *arm_of(enum cd_wrap_sym sym)
 {
@@ -45,14 +56,35 @@ void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth)
 {
         struct arm *a = arm_of(sym);
 
-        if (a)
-                *a = (struct arm){ .kind = ARM_DIE, .countdown = nth ? nth : 1 };
+        /* An arm the wrap would consume without dying: the test would go on
+         * as if it had driven the crash it meant to. */
+        if (!a || !can_die[sym]) {
+                fprintf(stderr, "cd_wrap_die: the wrap of symbol %d cannot die (wrap.h)\n",
+                        (int) sym);
+                _exit(CD_WRAP_MISUSED);
+        }
+        *a = (struct arm){ .kind = ARM_DIE, .countdown = nth ? nth : 1 };
 }
 
 void cd_wrap_maybe_die(struct cd_wrap_action a)
 {
         if (a.die)
                 _exit(CD_WRAP_DIED);
+}
+
+void cd_wrap_observe(cd_wrap_observer_fn *fn, void *data)
+{
+        observer = fn;
+        observer_data = data;
+}
+
+void cd_wrap_passing(enum cd_wrap_sym sym, int fd)
+{
+        if (!observer || observing)
+                return;
+        observing = true;
+        observer(sym, fd, observer_data);
+        observing = false;
 }
 
 bool cd_wrap_pending(enum cd_wrap_sym sym)
@@ -66,6 +98,9 @@ void cd_wrap_reset(void)
 {
         for (unsigned int i = 0; i < _WRAP_MAX; i++)
                 arms[i] = (struct arm){ .kind = ARM_NONE };
+        observer = NULL;
+        observer_data = NULL;
+        observing = false; /* an observer left by a failed assertion's longjmp */
 }
 
 struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym)

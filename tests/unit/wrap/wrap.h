@@ -45,6 +45,8 @@ enum cd_wrap_sym {
         WRAP_GETRANDOM,
         WRAP_PWRITE,
         WRAP_FTRUNCATE,
+        WRAP_FSYNC,
+        WRAP_FDATASYNC,
         _WRAP_MAX,
 };
 
@@ -56,15 +58,30 @@ void cd_wrap_fail(enum cd_wrap_sym sym, int errnum, unsigned int nth);
  * read or write, as a signal or a full pipe can cause). Fires once. */
 void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth);
 
-/* write, pwrite and ftruncate only: the @nth call from now exits the
+/* write, pwrite, ftruncate, fsync and fdatasync only: the @nth call from now exits the
  * process with CD_WRAP_DIED instead (a crash right before the call: what
- * earlier calls wrote stays, in a forked child of the test). Fires once. */
-#define CD_WRAP_DIED 86
+ * earlier calls wrote stays, in a forked child of the test). Fires once.
+ * Any other @sym, whose wrap would consume the arm and carry on, is a
+ * broken test: the process prints why and exits with CD_WRAP_MISUSED at
+ * once, in the test process or the child alike. */
+#define CD_WRAP_DIED    86
+#define CD_WRAP_MISUSED 2
 void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth);
 
 /* True while a fault armed on @sym has not fired yet: lets a test prove that
  * the path it wanted to drive was driven. */
 bool cd_wrap_pending(enum cd_wrap_sym sym);
+
+/* What a wrap shows an observer: the call about to be made. */
+typedef void cd_wrap_observer_fn(enum cd_wrap_sym sym, int fd, void *data);
+
+/* write, pwrite, ftruncate, fsync and fdatasync: from now on, each call
+ * that goes through to the real one (none that an arm fails or kills)
+ * first calls @fn (NULL: none) with its symbol and fd, so that a test can
+ * see a file as it is before each write and at each sync of it. @fn may
+ * call the observed symbols: those calls are not observed. cd_wrap_reset()
+ * removes it. */
+void cd_wrap_observe(cd_wrap_observer_fn *fn, void *data);
 
 /* Disarm every wrap. */
 void cd_wrap_reset(void);
@@ -78,5 +95,8 @@ struct cd_wrap_action {
 
 /* For the __wrap_ functions that honour cd_wrap_die(): exit if @a says so. */
 void cd_wrap_maybe_die(struct cd_wrap_action a);
+
+/* For the observed __wrap_ functions: about to make the real call. */
+void cd_wrap_passing(enum cd_wrap_sym sym, int fd);
 
 struct cd_wrap_action cd_wrap_next(enum cd_wrap_sym sym);

@@ -17,5 +17,6 @@ int __wrap_ftruncate(int fd, off_t length)
                 errno = a.errnum;
                 return -1;
         }
+        cd_wrap_passing(WRAP_FTRUNCATE, fd);
         return __real_ftruncate(fd, length);
 }

@@ -19,5 +19,6 @@ ssize_t __wrap_pwrite(int fd, const void *buf, size_t count, off_t off)
         }
         if (count > a.max_bytes)
                 count = a.max_bytes;
+        cd_wrap_passing(WRAP_PWRITE, fd);
         return __real_pwrite(fd, buf, count, off);
 }

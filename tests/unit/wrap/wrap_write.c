@@ -19,5 +19,6 @@ ssize_t __wrap_write(int fd, const void *buf, size_t count)
         }
         if (count > a.max_bytes)
                 count = a.max_bytes;
+        cd_wrap_passing(WRAP_WRITE, fd);
         return __real_write(fd, buf, count);
 }
