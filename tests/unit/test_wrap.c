@@ -339,6 +339,29 @@ static void die_refused_where_the_wrap_cannot_die(void **state)
         assert_int_equal(ut_count_entries(f->dir), 1);
 }
 
+/* cd_wrap_short() the same: on a wrap that moves no bytes it used to
+ * consume the arm silently. Every other symbol is refused at the arm. */
+static void short_refused_where_the_wrap_moves_no_bytes(void **state)
+{
+        (void) state;
+        for (int sym = 0; sym <= _WRAP_MAX; sym++) {
+                int status;
+                pid_t pid;
+
+                if (sym == WRAP_READ || sym == WRAP_WRITE || sym == WRAP_PWRITE)
+                        continue;
+                pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        cd_wrap_short((enum cd_wrap_sym) sym, 1, 1);
+                        _exit(0);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != CD_WRAP_MISUSED)
+                        fail_msg("cd_wrap_short(%d) was not refused", sym);
+        }
+}
+
 static void getrandom_passes_through_and_fails(void **state)
 {
         unsigned char a[16] = { 0 }, zero[16] = { 0 };
@@ -401,6 +424,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(short_read_and_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(pwrite_ftruncate_and_dying_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(die_refused_where_the_wrap_cannot_die, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(short_refused_where_the_wrap_moves_no_bytes, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(observer_sees_calls_before_they_are_made, setup,
                                                 teardown),

@@ -42,14 +42,23 @@ void cd_wrap_fail(enum cd_wrap_sym sym, int errnum, unsigned int nth)
                                    .errnum = errnum > 0 ? errnum : EIO };
 }
 
+/* The wraps that honour a byte limit (wrap_read*.c, wrap_write.c, wrap_pwrite.c). */
+static const bool can_short[_WRAP_MAX] = {
+        [WRAP_READ] = true,
+        [WRAP_WRITE] = true,
+        [WRAP_PWRITE] = true,
+};
+
 void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth)
 {
         struct arm *a = arm_of(sym);
 
-        if (a)
-                *a = (struct arm){ .kind = ARM_SHORT,
-                                   .countdown = nth ? nth : 1,
-                                   .max_bytes = max_bytes };
+        if (!a || !can_short[sym]) {
+                fprintf(stderr, "cd_wrap_short: the wrap of symbol %d moves no bytes (wrap.h)\n",
+                        (int) sym);
+                _exit(CD_WRAP_MISUSED);
+        }
+        *a = (struct arm){ .kind = ARM_SHORT, .countdown = nth ? nth : 1, .max_bytes = max_bytes };
 }
 
 void cd_wrap_die(enum cd_wrap_sym sym, unsigned int nth)

@@ -54,8 +54,10 @@ enum cd_wrap_sym {
  * and -1 returned. Fires once, then @sym passes through again. */
 void cd_wrap_fail(enum cd_wrap_sym sym, int errnum, unsigned int nth);
 
-/* read/write only: the @nth call from now moves at most @max_bytes (a short
- * read or write, as a signal or a full pipe can cause). Fires once. */
+/* read, write and pwrite only: the @nth call from now moves at most
+ * @max_bytes (a short read or write, as a signal or a full pipe can
+ * cause). Fires once. Any other @sym is a broken test, as for
+ * cd_wrap_die(): the process prints why and exits with CD_WRAP_MISUSED. */
 void cd_wrap_short(enum cd_wrap_sym sym, size_t max_bytes, unsigned int nth);
 
 /* write, pwrite, ftruncate, fsync and fdatasync only: the @nth call from now exits the
