@@ -15,6 +15,7 @@ struct cg_ops {
         int (*oom_kills)(const struct cd_cgroup *cg, uint64_t *ret);
         int (*usage)(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, struct cd_err *err);
         int (*signal_kill)(const struct cd_cgroup *cg, struct cd_err *err);
+        int (*lift_cpu_quota)(const struct cd_cgroup *cg, struct cd_err *err);
         bool (*wait_empty)(const struct cd_cgroup *cg, uint64_t timeout_ms);
         bool (*is_empty)(const struct cd_cgroup *cg);
 };

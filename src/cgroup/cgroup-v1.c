@@ -421,9 +421,7 @@ static int find_pid(pid_t pid, void *u)
         return 0;
 }
 
-/* Tasks frozen, each with its SIGKILL: nothing of the job runs again but
- * the kernel's exit paths, which the quota would only slow down. */
-static int lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+static int v1_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
 {
         int fd = leaf(cg, CG_CPU);
         int r;
@@ -447,7 +445,7 @@ static int kill_frozen(const struct cd_cgroup *cg, struct cd_err *err)
                 if (r < 0)
                         return cd_err_neg(err, r, "cgroup v1: kill tasks");
         }
-        return lift_cpu_quota(cg, err);
+        return 0;
 }
 
 /* Frozen tasks cannot fork or exit, so the pid list is complete and no pid
@@ -488,6 +486,7 @@ const struct cg_ops cd_cgroup_v1_ops = {
         .oom_kills = v1_oom_kills,
         .usage = v1_usage,
         .signal_kill = v1_signal_kill,
+        .lift_cpu_quota = v1_lift_cpu_quota,
         .wait_empty = cd_cgroup_wait_empty,
         .is_empty = v1_is_empty,
 };

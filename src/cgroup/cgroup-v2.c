@@ -325,19 +325,20 @@ static bool wait_unpopulated(const struct cd_cgroup *cg, uint64_t timeout_ms)
         return true;
 }
 
-/* cgroup.kill has sent every task its SIGKILL before the write returns
- * (and refuses forks meanwhile): nothing of the job runs again but the
- * kernel's exit paths, which the quota would only slow down. */
+/* cgroup.kill has sent every task its SIGKILL before the write returns,
+ * and refuses forks meanwhile. */
 static int v2_signal_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
         int r = cd_write_at(cg->fd[CG_V2], "cgroup.kill", "1");
 
-        if (r < 0)
-                return cd_err_neg(err, r, "cgroup v2: cgroup.kill");
-        r = cd_write_at(cg->fd[CG_V2], "cpu.max", "max");
-        if (r < 0)
-                return cd_err_neg(err, r, "cgroup v2: lift cpu.max");
-        return 0;
+        return r < 0 ? cd_err_neg(err, r, "cgroup v2: cgroup.kill") : 0;
+}
+
+static int v2_lift_cpu_quota(const struct cd_cgroup *cg, struct cd_err *err)
+{
+        int r = cd_write_at(cg->fd[CG_V2], "cpu.max", "max");
+
+        return r < 0 ? cd_err_neg(err, r, "cgroup v2: lift cpu.max") : 0;
 }
 
 static int v2_oom_kills(const struct cd_cgroup *cg, uint64_t *ret)
@@ -355,6 +356,7 @@ const struct cg_ops cd_cgroup_v2_ops = {
         .oom_kills = v2_oom_kills,
         .usage = v2_usage,
         .signal_kill = v2_signal_kill,
+        .lift_cpu_quota = v2_lift_cpu_quota,
         .wait_empty = wait_unpopulated,
         .is_empty = v2_is_empty,
 };

@@ -180,22 +180,30 @@ int cd_cgroup_usage(const struct cd_cgroup *cg, struct cd_cgroup_usage *ret, str
         return cg->host->ops->usage(cg, ret, err);
 }
 
+/* Every task has its SIGKILL once ops->signal_kill returns: nothing of the
+ * job runs again but the kernel's exit paths, which the quota would only
+ * slow down. */
 int cd_cgroup_signal_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        if (cd_fault("cgroup_signal_kill"))
-                return cd_err_set(err, CD_E_FAULT, "cgroup: injected fault");
-        return cg->host->ops->signal_kill(cg, err);
+        int r = cd_fault("cgroup_signal_kill")
+                        ? cd_err_set(err, CD_E_FAULT, "cgroup: injected fault")
+                        : cg->host->ops->signal_kill(cg, err);
+
+        return r < 0 ? r : cg->host->ops->lift_cpu_quota(cg, err);
 }
 
 int cd_cgroup_kill(const struct cd_cgroup *cg, struct cd_err *err)
 {
-        int r = cd_cgroup_signal_kill(cg, err);
+        struct cd_err ignored;
+        int r = cg->host->ops->signal_kill(cg, err);
 
-        /* Gone is what counts: a quota that could not be lifted only
-         * slowed their end. */
-        if (cg->host->ops->wait_empty(cg, 5000))
-                return 0;
-        return r < 0 ? r : cd_err_set(err, CD_E_NOT_EMPTY, "cgroup: %s still has tasks", cg->name);
+        if (r < 0)
+                return r;
+        /* Not lifted: their end is slower, and the wait below bounds it. */
+        (void) cg->host->ops->lift_cpu_quota(cg, &ignored);
+        if (!cg->host->ops->wait_empty(cg, 5000))
+                return cd_err_set(err, CD_E_NOT_EMPTY, "cgroup: %s still has tasks", cg->name);
+        return 0;
 }
 
 struct only {
@@ -214,14 +222,14 @@ static int note_other(pid_t pid, void *u)
 bool cd_cgroup_holds_only(const struct cd_cgroup *cg, pid_t pid)
 {
         struct only o = { .pid = pid };
+        int i = 0;
 
         /* Every leaf holds the same tasks; a read error counts as "others". */
-        for (int i = 0; i < CD_CGROUP_MAX_FDS; i++)
-                if (cg->fd[i] >= 0)
-                        return cd_cgroup_for_each_pid(cg->fd[i], "cgroup.procs", note_other, &o) ==
-                                       0 &&
-                               !o.other;
-        return true;
+        while (i < CD_CGROUP_MAX_FDS && cg->fd[i] < 0)
+                i++;
+        if (i == CD_CGROUP_MAX_FDS)
+                return true;
+        return cd_cgroup_for_each_pid(cg->fd[i], "cgroup.procs", note_other, &o) == 0 && !o.other;
 }
 
 bool cd_cgroup_is_empty(const struct cd_cgroup *cg)
